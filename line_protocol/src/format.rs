@@ -1,0 +1,71 @@
+//! The formatter: canonical line protocol (tags sorted, nanosecond timestamp) that
+//! [`crate::parse_line`] reads back to the same point.
+
+use std::fmt::Write;
+
+use crate::{FieldValue, Point};
+
+fn escape_into(out: &mut String, s: &str, specials: &[char]) {
+    for c in s.chars() {
+        if specials.contains(&c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+}
+
+/// Escapes a measurement name (commas and spaces).
+pub fn escape_measurement(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s, &[',', ' ']);
+    out
+}
+
+/// Escapes a tag key or value (commas, spaces and equals signs).
+pub fn escape_tag(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    escape_into(&mut out, s, &[',', ' ', '=']);
+    out
+}
+
+/// Escapes a field key (commas, spaces and equals signs).
+pub fn escape_field_key(s: &str) -> String {
+    escape_tag(s)
+}
+
+/// Appends one point as a line (without the newline).
+pub fn format_point_into(out: &mut String, p: &Point<'_>) {
+    escape_into(out, &p.measurement, &[',', ' ']);
+    for (k, v) in &p.tags {
+        out.push(',');
+        escape_into(out, k, &[',', ' ', '=']);
+        out.push('=');
+        escape_into(out, v, &[',', ' ', '=']);
+    }
+    for (i, (k, v)) in p.fields.iter().enumerate() {
+        out.push(if i == 0 { ' ' } else { ',' });
+        escape_into(out, k, &[',', ' ', '=']);
+        out.push('=');
+        // Writing to a String cannot fail.
+        let _ = match v {
+            FieldValue::Float(f) => write!(out, "{f:?}"),
+            FieldValue::Integer(n) => write!(out, "{n}i"),
+            FieldValue::UInteger(n) => write!(out, "{n}u"),
+            FieldValue::Boolean(b) => write!(out, "{b}"),
+            FieldValue::String(s) => {
+                out.push('"');
+                escape_into(out, s, &['"', '\\']);
+                out.push('"');
+                Ok(())
+            }
+        };
+    }
+    let _ = write!(out, " {}", p.time);
+}
+
+/// One point as a line (without the newline).
+pub fn format_point(p: &Point<'_>) -> String {
+    let mut out = String::with_capacity(64);
+    format_point_into(&mut out, p);
+    out
+}
