@@ -1,0 +1,43 @@
+//! Errors of the catalog: the deterministic ones a command produces when applied
+//! ([`CatalogError`], part of the replicated outcome) and the ones of the meta service that
+//! runs it ([`MetaError`]).
+
+use serde::{Deserialize, Serialize};
+
+/// Why a command was refused. The texts are InfluxDB 1.x's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum CatalogError {
+    #[error("database name required")]
+    DatabaseNameRequired,
+    #[error("database not found: {0}")]
+    DatabaseNotFound(String),
+    #[error("database already exists")]
+    DatabaseExists,
+    #[error("retention policy not found: {0}")]
+    RetentionPolicyNotFound(String),
+    #[error("retention policy conflicts with an existing policy")]
+    RetentionPolicyConflict,
+    #[error("retention policy duration must be at least 1h0m0s")]
+    RetentionTooShort,
+    #[error("retention policy duration must be greater than the shard duration")]
+    ShardDurationTooLong,
+    #[error("replication factor must be greater than 0")]
+    ReplicationTooLow,
+    #[error("no data nodes available to own shards")]
+    NoDataNodes,
+}
+
+/// Errors of the meta service.
+#[derive(Debug, thiserror::Error)]
+pub enum MetaError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("meta storage at {path}: {source}")]
+    Storage { path: String, source: redb::Error },
+    #[error("meta node id file {path}: {source}")]
+    NodeId { path: String, source: std::io::Error },
+    #[error("meta service unavailable: {0}")]
+    Unavailable(String),
+    #[error("raft: {0}")]
+    Raft(String),
+}

@@ -1,0 +1,419 @@
+//! The catalog's data and the deterministic commands that change it.
+//!
+//! Everything here is pure: `CatalogState::apply` turns a command into a new state and an
+//! outcome without reading a clock, a disk or the network, so that every meta node that applies
+//! the same Raft log ends with the same catalog. Times a command needs (the time a shard group
+//! must cover, the time a group was deleted) travel inside the command.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::CatalogError;
+
+/// Nanoseconds.
+pub type Nanos = i64;
+
+pub const HOUR: Nanos = 3_600_000_000_000;
+pub const DAY: Nanos = 24 * HOUR;
+pub const WEEK: Nanos = 7 * DAY;
+/// The shortest retention 1.x allows (`retention policy duration must be at least 1h0m0s`).
+pub const MIN_RETENTION: Nanos = HOUR;
+/// Nanoseconds between Go's zero time (0001-01-01) and the Unix epoch, modulo a week. 1.x aligns
+/// shard groups with Go's `time.Truncate`, which counts from the zero time: weekly groups start
+/// on Mondays.
+const GO_ZERO_OFFSET_MOD_WEEK: Nanos = 3 * DAY;
+
+/// The name given to the retention policy a database gets by default.
+pub const DEFAULT_RP: &str = "autogen";
+
+/// A node of the cluster as the catalog knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    pub id: u64,
+    /// Client HTTP address (`[http] bind-address`) for data nodes, meta HTTP address for meta nodes.
+    pub http_addr: String,
+    /// Raft / internal RPC address (`[meta] bind-address`).
+    pub tcp_addr: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardInfo {
+    pub id: u64,
+    /// Data node ids that hold a copy of this shard.
+    pub owners: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardGroupInfo {
+    pub id: u64,
+    /// Inclusive start, nanoseconds.
+    pub start: Nanos,
+    /// Exclusive end, nanoseconds.
+    pub end: Nanos,
+    pub deleted_at: Option<Nanos>,
+    pub shards: Vec<ShardInfo>,
+}
+
+impl ShardGroupInfo {
+    pub fn contains(&self, t: Nanos) -> bool {
+        self.start <= t && t < self.end
+    }
+
+    pub fn overlaps(&self, min: Nanos, max: Nanos) -> bool {
+        self.start <= max && min < self.end
+    }
+
+    /// The shard a series goes to: one hash of the series key picks among the group's shards.
+    pub fn shard_for(&self, series_hash: u64) -> Option<&ShardInfo> {
+        if self.shards.is_empty() {
+            return None;
+        }
+        self.shards.get((series_hash % self.shards.len() as u64) as usize)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicyInfo {
+    pub name: String,
+    /// 0 means keep forever.
+    pub duration: Nanos,
+    pub shard_group_duration: Nanos,
+    pub replica_n: u32,
+    pub shard_groups: Vec<ShardGroupInfo>,
+}
+
+impl RetentionPolicyInfo {
+    /// The live shard group that covers `t`.
+    pub fn shard_group_for(&self, t: Nanos) -> Option<&ShardGroupInfo> {
+        self.shard_groups.iter().find(|g| g.deleted_at.is_none() && g.contains(t))
+    }
+
+    pub fn live_shard_groups(&self) -> impl Iterator<Item = &ShardGroupInfo> {
+        self.shard_groups.iter().filter(|g| g.deleted_at.is_none())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseInfo {
+    pub name: String,
+    pub default_rp: Option<String>,
+    pub retention_policies: BTreeMap<String, RetentionPolicyInfo>,
+}
+
+impl DatabaseInfo {
+    /// The named retention policy, or the default one when `rp` is empty.
+    pub fn rp(&self, rp: &str) -> Option<&RetentionPolicyInfo> {
+        let name = if rp.is_empty() { self.default_rp.as_deref()? } else { rp };
+        self.retention_policies.get(name)
+    }
+}
+
+/// What a retention policy should be, as `CREATE DATABASE ... WITH` or
+/// `CREATE RETENTION POLICY` says it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RetentionPolicySpec {
+    pub name: String,
+    pub duration: Option<Nanos>,
+    pub shard_group_duration: Option<Nanos>,
+    pub replica_n: Option<u32>,
+}
+
+impl RetentionPolicySpec {
+    pub fn autogen() -> Self {
+        Self { name: DEFAULT_RP.into(), duration: None, shard_group_duration: None, replica_n: None }
+    }
+
+    fn build(&self) -> Result<RetentionPolicyInfo, CatalogError> {
+        let duration = self.duration.unwrap_or(0);
+        if duration != 0 && duration < MIN_RETENTION {
+            return Err(CatalogError::RetentionTooShort);
+        }
+        let sgd = match self.shard_group_duration {
+            Some(d) if d > 0 => d,
+            _ => default_shard_group_duration(duration),
+        };
+        if duration != 0 && sgd > duration {
+            return Err(CatalogError::ShardDurationTooLong);
+        }
+        let replica_n = self.replica_n.unwrap_or(1);
+        if replica_n < 1 {
+            return Err(CatalogError::ReplicationTooLow);
+        }
+        Ok(RetentionPolicyInfo {
+            name: self.name.clone(),
+            duration,
+            shard_group_duration: sgd,
+            replica_n,
+            shard_groups: Vec::new(),
+        })
+    }
+}
+
+/// 1.x's default shard group duration for a retention duration.
+pub fn default_shard_group_duration(duration: Nanos) -> Nanos {
+    match duration {
+        0 => WEEK,
+        d if d < 2 * DAY => HOUR,
+        d if d <= 180 * DAY => DAY,
+        _ => WEEK,
+    }
+}
+
+/// Truncates `t` to a multiple of `d` the way Go's `time.Truncate` does (from the zero time).
+pub fn truncate_time(t: Nanos, d: Nanos) -> Nanos {
+    if d <= 0 {
+        return t;
+    }
+    let offset = GO_ZERO_OFFSET_MOD_WEEK % d;
+    let shifted = t as i128 + offset as i128;
+    let truncated = shifted - shifted.rem_euclid(d as i128) - offset as i128;
+    truncated.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// A change to the catalog; the payload of every Raft log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Adds a data node, or updates its addresses when `id` is given; a new node gets the next
+    /// free node id (returned as [`Outcome::NodeId`]).
+    RegisterDataNode { id: Option<u64>, http_addr: String, tcp_addr: String },
+    /// Adds a meta node (or updates its addresses when the id is known).
+    RegisterMetaNode { id: u64, http_addr: String, tcp_addr: String },
+    /// Idempotent, like 1.x: creating an existing database with the same spec succeeds.
+    CreateDatabase { name: String, rp: Option<RetentionPolicySpec> },
+    DropDatabase { name: String },
+    CreateRetentionPolicy { database: String, spec: RetentionPolicySpec, make_default: bool },
+    /// Returns the group covering `timestamp`, creating it if there is none.
+    CreateShardGroup { database: String, rp: String, timestamp: Nanos },
+    DeleteShardGroup { database: String, rp: String, id: u64, deleted_at: Nanos },
+}
+
+/// What applying a command produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Outcome {
+    Done,
+    NodeId(u64),
+    ShardGroup(ShardGroupInfo),
+}
+
+/// The whole catalog.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogState {
+    pub data_nodes: BTreeMap<u64, NodeInfo>,
+    pub meta_nodes: BTreeMap<u64, NodeInfo>,
+    pub databases: BTreeMap<String, DatabaseInfo>,
+    pub max_node_id: u64,
+    pub max_shard_group_id: u64,
+    pub max_shard_id: u64,
+}
+
+impl CatalogState {
+    pub fn database(&self, name: &str) -> Option<&DatabaseInfo> {
+        self.databases.get(name)
+    }
+
+    /// Every shard that `node` owns, with its database, retention policy and group.
+    pub fn shards_owned_by(&self, node: u64) -> Vec<(&DatabaseInfo, &RetentionPolicyInfo, &ShardGroupInfo, &ShardInfo)> {
+        let mut out = Vec::new();
+        for db in self.databases.values() {
+            for rp in db.retention_policies.values() {
+                for g in rp.live_shard_groups() {
+                    for s in &g.shards {
+                        if s.owners.contains(&node) {
+                            out.push((db, rp, g, s));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Applies one command. An error leaves the state unchanged.
+    pub fn apply(&mut self, cmd: &Command) -> Result<Outcome, CatalogError> {
+        match cmd {
+            Command::RegisterDataNode { id, http_addr, tcp_addr } => {
+                let id = id.unwrap_or(self.max_node_id + 1);
+                self.max_node_id = self.max_node_id.max(id);
+                let node = NodeInfo { id, http_addr: http_addr.clone(), tcp_addr: tcp_addr.clone() };
+                self.data_nodes.insert(id, node);
+                Ok(Outcome::NodeId(id))
+            }
+            Command::RegisterMetaNode { id, http_addr, tcp_addr } => {
+                self.max_node_id = self.max_node_id.max(*id);
+                let node = NodeInfo { id: *id, http_addr: http_addr.clone(), tcp_addr: tcp_addr.clone() };
+                self.meta_nodes.insert(*id, node);
+                Ok(Outcome::Done)
+            }
+            Command::CreateDatabase { name, rp } => self.create_database(name, rp.as_ref()),
+            Command::DropDatabase { name } => {
+                self.databases.remove(name);
+                Ok(Outcome::Done)
+            }
+            Command::CreateRetentionPolicy { database, spec, make_default } => {
+                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
+                let rp = spec.build()?;
+                if let Some(existing) = db.retention_policies.get(&spec.name) {
+                    let same = existing.duration == rp.duration
+                        && existing.shard_group_duration == rp.shard_group_duration
+                        && existing.replica_n == rp.replica_n;
+                    if !same {
+                        return Err(CatalogError::RetentionPolicyConflict);
+                    }
+                } else {
+                    db.retention_policies.insert(spec.name.clone(), rp);
+                }
+                if *make_default || db.default_rp.is_none() {
+                    db.default_rp = Some(spec.name.clone());
+                }
+                Ok(Outcome::Done)
+            }
+            Command::CreateShardGroup { database, rp, timestamp } => self.create_shard_group(database, rp, *timestamp),
+            Command::DeleteShardGroup { database, rp, id, deleted_at } => {
+                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
+                let rpi = db.retention_policies.get_mut(rp).ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp.clone()))?;
+                if let Some(g) = rpi.shard_groups.iter_mut().find(|g| g.id == *id) {
+                    g.deleted_at.get_or_insert(*deleted_at);
+                }
+                Ok(Outcome::Done)
+            }
+        }
+    }
+
+    fn create_database(&mut self, name: &str, spec: Option<&RetentionPolicySpec>) -> Result<Outcome, CatalogError> {
+        if name.is_empty() {
+            return Err(CatalogError::DatabaseNameRequired);
+        }
+        let spec = spec.cloned().unwrap_or_else(RetentionPolicySpec::autogen);
+        let rp = spec.build()?;
+        if let Some(db) = self.databases.get(name) {
+            // 1.x: the same database again is fine unless the requested default RP differs.
+            return match db.rp("") {
+                Some(existing)
+                    if existing.name == rp.name
+                        && existing.duration == rp.duration
+                        && existing.shard_group_duration == rp.shard_group_duration
+                        && existing.replica_n == rp.replica_n =>
+                {
+                    Ok(Outcome::Done)
+                }
+                _ if spec == RetentionPolicySpec::autogen() => Ok(Outcome::Done),
+                _ => Err(CatalogError::DatabaseExists),
+            };
+        }
+        let mut rps = BTreeMap::new();
+        rps.insert(rp.name.clone(), rp);
+        self.databases.insert(
+            name.to_string(),
+            DatabaseInfo { name: name.to_string(), default_rp: Some(spec.name.clone()), retention_policies: rps },
+        );
+        Ok(Outcome::Done)
+    }
+
+    fn create_shard_group(&mut self, database: &str, rp: &str, t: Nanos) -> Result<Outcome, CatalogError> {
+        let data_nodes: Vec<u64> = self.data_nodes.keys().copied().collect();
+        let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.to_string()))?;
+        let rp_name = if rp.is_empty() { db.default_rp.clone().unwrap_or_default() } else { rp.to_string() };
+        let rpi = db
+            .retention_policies
+            .get_mut(&rp_name)
+            .ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp_name.clone()))?;
+        if let Some(g) = rpi.shard_group_for(t) {
+            return Ok(Outcome::ShardGroup(g.clone()));
+        }
+        if data_nodes.is_empty() {
+            return Err(CatalogError::NoDataNodes);
+        }
+        let start = truncate_time(t, rpi.shard_group_duration);
+        let end = start.saturating_add(rpi.shard_group_duration);
+        // As 1.x: as many shards as fit data nodes / replicas, owners assigned round robin.
+        let replica_n = (rpi.replica_n as usize).clamp(1, data_nodes.len());
+        let shard_n = (data_nodes.len() / replica_n).max(1);
+        self.max_shard_group_id += 1;
+        let group_id = self.max_shard_group_id;
+        let mut shards = Vec::with_capacity(shard_n);
+        let mut next_owner = (group_id as usize) % data_nodes.len();
+        for _ in 0..shard_n {
+            self.max_shard_id += 1;
+            let owners = (0..replica_n)
+                .map(|_| {
+                    let o = data_nodes[next_owner % data_nodes.len()];
+                    next_owner += 1;
+                    o
+                })
+                .collect();
+            shards.push(ShardInfo { id: self.max_shard_id, owners });
+        }
+        let group = ShardGroupInfo { id: group_id, start, end, deleted_at: None, shards };
+        rpi.shard_groups.push(group.clone());
+        rpi.shard_groups.sort_by_key(|g| g.start);
+        Ok(Outcome::ShardGroup(group))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state_with_node() -> CatalogState {
+        let mut s = CatalogState::default();
+        s.apply(&Command::RegisterDataNode { id: Some(2), http_addr: "h:8086".into(), tcp_addr: "h:8088".into() }).unwrap();
+        s
+    }
+
+    #[test]
+    fn weekly_groups_start_on_monday_like_1x() {
+        // 1.x put time 0 (a Thursday) into the group starting 1969-12-29T00:00:00Z.
+        assert_eq!(truncate_time(0, WEEK), -3 * DAY);
+        assert_eq!(truncate_time(HOUR + 5, HOUR), HOUR);
+        assert_eq!(truncate_time(-1, DAY), -DAY);
+    }
+
+    #[test]
+    fn create_database_is_idempotent_and_gets_autogen() {
+        let mut s = state_with_node();
+        let cmd = Command::CreateDatabase { name: "db".into(), rp: None };
+        s.apply(&cmd).unwrap();
+        s.apply(&cmd).unwrap();
+        let db = s.database("db").unwrap();
+        let rp = db.rp("").unwrap();
+        assert_eq!((rp.name.as_str(), rp.duration, rp.shard_group_duration, rp.replica_n), ("autogen", 0, WEEK, 1));
+    }
+
+    #[test]
+    fn retention_rules() {
+        let mut s = state_with_node();
+        let spec = |d| RetentionPolicySpec { name: "r".into(), duration: Some(d), shard_group_duration: None, replica_n: None };
+        assert_eq!(
+            s.apply(&Command::CreateDatabase { name: "a".into(), rp: Some(spec(HOUR / 2)) }),
+            Err(CatalogError::RetentionTooShort)
+        );
+        s.apply(&Command::CreateDatabase { name: "a".into(), rp: Some(spec(DAY)) }).unwrap();
+        assert_eq!(s.database("a").unwrap().rp("").unwrap().shard_group_duration, HOUR);
+        assert_eq!(default_shard_group_duration(30 * DAY), DAY);
+        assert_eq!(default_shard_group_duration(365 * DAY), WEEK);
+    }
+
+    #[test]
+    fn shard_groups_cover_time_once() {
+        let mut s = state_with_node();
+        s.apply(&Command::CreateDatabase { name: "db".into(), rp: None }).unwrap();
+        let cmd = |t| Command::CreateShardGroup { database: "db".into(), rp: String::new(), timestamp: t };
+        let Outcome::ShardGroup(g1) = s.apply(&cmd(10)).unwrap() else { panic!() };
+        let Outcome::ShardGroup(g2) = s.apply(&cmd(20)).unwrap() else { panic!() };
+        assert_eq!(g1, g2);
+        assert_eq!(g1.shards.len(), 1);
+        assert_eq!(g1.shards[0].owners, vec![2]);
+        let Outcome::ShardGroup(g3) = s.apply(&cmd(WEEK * 3)).unwrap() else { panic!() };
+        assert_ne!(g1.id, g3.id);
+        assert_ne!(g1.shards[0].id, g3.shards[0].id);
+    }
+
+    #[test]
+    fn errors_leave_state_unchanged() {
+        let mut s = state_with_node();
+        let before = s.clone();
+        assert!(s.apply(&Command::CreateShardGroup { database: "nope".into(), rp: String::new(), timestamp: 0 }).is_err());
+        assert_eq!(s, before);
+    }
+}
