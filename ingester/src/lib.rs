@@ -1,0 +1,42 @@
+//! # ingester: the data node's write path and storage
+//!
+//! The ingester owns the data of the shards this node holds: it makes every acknowledged write
+//! durable, buffers it as Arrow for queries, persists it as Parquet, compacts the files and
+//! removes shards whose retention has passed.
+//!
+//! ```text
+//!  points (parsed by the gateway)
+//!    │ route: catalog shard group for the time ─▶ shard by series hash
+//!    │ validate: shard schema (field types, reserved names)          ┌──────────────┐
+//!    ├──▶ WAL entry (one per request) ─▶ writer thread ─▶ fsync ────▶│ wal/*.wal    │
+//!    │     (group commit: many requests, one fsync)                  └──────────────┘
+//!    └──▶ buffer: shard ▶ measurement ▶ TableBuffer (Arrow builders)
+//!                 │ persist (size or age): freeze + rotate WAL as one step
+//!                 ▼
+//!          sort by series, time; merge same series+time (later write wins per field)
+//!                 ▼
+//!          shards/<id>/<file>.parquet via object_store ─▶ fsync ─▶ manifest.json (atomic)
+//!                 ▼                                                   ▼
+//!          release WAL segments                          compaction, retention
+//! ```
+//!
+//! Readers (the querier) take a [`TableSnapshot`]: the live files plus the buffered batches,
+//! oldest first; deduplication across them uses [`batch::sort_dedup`], the same rule as
+//! persistence and compaction.
+//!
+//! What it must not touch: HTTP, the line protocol text of a request (the gateway parses it),
+//! InfluxQL, or the catalog beyond asking the meta service for shard groups and marking
+//! expired groups deleted.
+
+pub mod batch;
+pub mod engine;
+pub mod error;
+pub mod manifest;
+pub mod parquet_io;
+pub mod schema;
+pub mod table;
+pub mod wal;
+
+pub use engine::{Ingester, IngesterConfig, TableSnapshot, WriteOutcome, now_nanos};
+pub use error::{StorageError, WalError, WriteError};
+pub use schema::{FieldType, TableSchema};

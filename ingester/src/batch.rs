@@ -1,0 +1,109 @@
+//! Batch kernels shared by persistence, compaction and (later) queries: put a batch into a
+//! measurement's full schema, and sort it by series then time while merging points that share
+//! a series and a timestamp (the later write of each field wins, as in InfluxDB 1.x).
+
+use arrow::array::{Array, ArrayRef, UInt32Array, new_null_array};
+use arrow::compute::{cast, concat_batches, take, take_record_batch};
+use arrow::datatypes::SchemaRef;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use arrow::row::{RowConverter, SortField};
+
+use crate::schema::{COLUMN_KIND, TIME};
+
+/// Re-shapes `batch` into `schema`: columns it lacks become nulls, column order follows `schema`.
+pub fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    if batch.schema().fields() == schema.fields() {
+        return RecordBatch::try_new(schema.clone(), batch.columns().to_vec());
+    }
+    let mut cols = Vec::with_capacity(schema.fields().len());
+    for f in schema.fields() {
+        match batch.schema().index_of(f.name()) {
+            Ok(i) => {
+                let c = batch.column(i);
+                cols.push(if c.data_type() == f.data_type() { c.clone() } else { cast(c, f.data_type())? });
+            }
+            Err(_) => cols.push(new_null_array(f.data_type(), batch.num_rows())),
+        }
+    }
+    RecordBatch::try_new(schema.clone(), cols)
+}
+
+/// Aligns every batch to `schema` and concatenates them, oldest first.
+pub fn concat_aligned(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
+    let aligned = batches.iter().map(|b| align(b, schema)).collect::<Result<Vec<_>, _>>()?;
+    concat_batches(schema, &aligned)
+}
+
+/// Sorts by tag columns (in schema order) then time, and merges rows with equal tags and time:
+/// for each field, the value of the last row (in input order) that has one wins. Input order
+/// must be oldest first.
+pub fn sort_dedup(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let n = batch.num_rows();
+    if n == 0 {
+        return Ok(batch.clone());
+    }
+    let schema = batch.schema();
+    let mut key_cols: Vec<usize> = Vec::new();
+    let mut field_cols: Vec<usize> = Vec::new();
+    for (i, f) in schema.fields().iter().enumerate() {
+        match f.metadata().get(COLUMN_KIND).map(String::as_str) {
+            Some("tag") => key_cols.push(i),
+            Some("field") => field_cols.push(i),
+            _ => {}
+        }
+    }
+    let time_idx = schema.index_of(TIME)?;
+    key_cols.push(time_idx);
+
+    let converter = RowConverter::new(
+        key_cols.iter().map(|&i| SortField::new(schema.field(i).data_type().clone())).collect(),
+    )?;
+    let key_arrays: Vec<ArrayRef> = key_cols.iter().map(|&i| batch.column(i).clone()).collect();
+    let rows = converter.convert_columns(&key_arrays)?;
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    // Stable: equal keys keep input order, so the last of a run is the latest write.
+    order.sort_by(|&a, &b| rows.row(a as usize).cmp(&rows.row(b as usize)));
+
+    // Runs of equal keys.
+    let mut runs: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    for i in 1..=n {
+        if i == n || rows.row(order[i] as usize) != rows.row(order[start] as usize) {
+            runs.push((start, i));
+            start = i;
+        }
+    }
+    if runs.len() == n {
+        return take_record_batch(batch, &UInt32Array::from(order));
+    }
+
+    let firsts = UInt32Array::from(runs.iter().map(|&(s, _)| order[s]).collect::<Vec<_>>());
+    let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (i, col) in batch.columns().iter().enumerate() {
+        if field_cols.contains(&i) {
+            let idx: Vec<u32> = runs
+                .iter()
+                .map(|&(s, e)| {
+                    (s..e).rev().map(|j| order[j]).find(|&r| col.is_valid(r as usize)).unwrap_or(order[s])
+                })
+                .collect();
+            cols.push(take(col.as_ref(), &UInt32Array::from(idx), None)?);
+        } else {
+            cols.push(take(col.as_ref(), &firsts, None)?);
+        }
+    }
+    RecordBatch::try_new(schema.clone(), cols)
+}
+
+/// The smallest and largest time of a batch (which must be non-empty).
+pub fn time_range(batch: &RecordBatch) -> Result<(i64, i64), ArrowError> {
+    let col = batch.column(batch.schema().index_of(TIME)?);
+    let times = col
+        .as_any()
+        .downcast_ref::<arrow::array::TimestampNanosecondArray>()
+        .ok_or_else(|| ArrowError::SchemaError("time column is not a nanosecond timestamp".into()))?;
+    let min = arrow::compute::min(times).unwrap_or(i64::MAX);
+    let max = arrow::compute::max(times).unwrap_or(i64::MIN);
+    Ok((min, max))
+}

@@ -1,0 +1,790 @@
+//! The data node's storage engine: routes validated points to shards, logs them, buffers them,
+//! and persists, compacts and expires shards in the background.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use arrow::record_batch::RecordBatch;
+use catalog::{CatalogState, MetaService, ShardGroupInfo};
+use line_protocol::{ParseOptions, Point, Precision, format_point_into, parse_body};
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::local::LocalFileSystem;
+use tokio::sync::{oneshot, watch};
+
+use crate::batch::{concat_aligned, sort_dedup, time_range};
+use crate::error::{StorageError, WalError, WriteError};
+use crate::manifest::{MANIFEST, Manifest, ParquetFileMeta, sync_file};
+use crate::parquet_io::{read_file, write_file};
+use crate::schema::{FieldType, TIME, TableSchema};
+use crate::table::TableBuffer;
+use crate::wal::{ShardWrite, Wal, WalEntry, WalRequest, run_writer};
+
+/// Settings of the storage engine (the `[data]` section).
+#[derive(Debug, Clone)]
+pub struct IngesterConfig {
+    /// Parquet files and manifests.
+    pub data_dir: PathBuf,
+    pub wal_dir: PathBuf,
+    /// Writes are refused (503) while this many bytes are buffered and not yet persisted.
+    pub cache_max_memory_size: usize,
+    /// Buffered data is persisted once it reaches this many bytes...
+    pub cache_snapshot_memory_size: usize,
+    /// ...or once its oldest write is this old.
+    pub cache_snapshot_write_cold_duration: Duration,
+    /// A measurement of a shard with this many files is compacted into one.
+    pub compact_max_files: usize,
+    /// A shard whose time range ended this long ago is compacted down to as few files as
+    /// `max_rows_per_file` allows.
+    pub compact_full_write_cold_duration: Duration,
+    pub max_rows_per_file: usize,
+    /// How often the background loop looks for work.
+    pub maintenance_interval: Duration,
+    /// How often retention policies are enforced.
+    pub retention_check_interval: Duration,
+}
+
+impl IngesterConfig {
+    pub fn with_dirs(data_dir: PathBuf, wal_dir: PathBuf) -> Self {
+        Self {
+            data_dir,
+            wal_dir,
+            cache_max_memory_size: 1 << 30,
+            cache_snapshot_memory_size: 25 << 20,
+            cache_snapshot_write_cold_duration: Duration::from_secs(600),
+            compact_max_files: 8,
+            compact_full_write_cold_duration: Duration::from_secs(4 * 3600),
+            max_rows_per_file: 4_000_000,
+            maintenance_interval: Duration::from_secs(1),
+            retention_check_interval: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// What happened to the points of one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub written: usize,
+    pub dropped: usize,
+    /// The first reason a point was dropped, in 1.x's words.
+    pub reason: Option<String>,
+}
+
+/// A measurement's data in one shard as a reader sees it at one moment.
+#[derive(Debug, Clone)]
+pub struct TableSnapshot {
+    pub schema: TableSchema,
+    /// Live Parquet files, oldest generation first.
+    pub files: Vec<ParquetFileMeta>,
+    /// Buffered rows not yet in Parquet, oldest first, not deduplicated.
+    pub buffered: Vec<RecordBatch>,
+}
+
+type FrozenTables = BTreeMap<String, RecordBatch>;
+
+struct ShardData {
+    manifest: Manifest,
+    active: BTreeMap<String, TableBuffer>,
+    /// Buffers handed to persistence, still visible to readers until their files are live.
+    frozen: Vec<Arc<FrozenTables>>,
+}
+
+impl ShardData {
+    fn new(manifest: Manifest) -> Self {
+        Self { manifest, active: BTreeMap::new(), frozen: Vec::new() }
+    }
+
+    fn active_bytes(&self) -> usize {
+        self.active.values().map(TableBuffer::approx_bytes).sum()
+    }
+}
+
+/// Buffers waiting for persistence, with the WAL segments that hold them.
+struct Frozen {
+    segments: Vec<u64>,
+    shards: BTreeMap<u64, Arc<FrozenTables>>,
+    bytes: usize,
+}
+
+type Schemas = HashMap<u64, HashMap<String, TableSchema>>;
+
+pub struct Ingester {
+    cfg: IngesterConfig,
+    meta: Arc<MetaService>,
+    node_id: u64,
+    store: Arc<dyn ObjectStore>,
+    wal_tx: Mutex<Option<std::sync::mpsc::Sender<WalRequest>>>,
+    wal_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Writes hold it shared from validation until their points are buffered; freezing the
+    /// buffer (with the WAL rotation) holds it exclusively, so a rotated segment's data is
+    /// exactly the frozen buffer's.
+    gate: tokio::sync::RwLock<()>,
+    schemas: Mutex<Schemas>,
+    state: RwLock<BTreeMap<u64, ShardData>>,
+    /// Serializes persistence, compaction and shard removal; holds the persistence queue.
+    maintenance: tokio::sync::Mutex<VecDeque<Frozen>>,
+    buffer_bytes: AtomicUsize,
+    /// Unix nanos of the first write into the active buffer; 0 when it is empty.
+    oldest_buffered: AtomicI64,
+    closing: AtomicBool,
+}
+
+impl std::fmt::Debug for Ingester {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ingester").field("node_id", &self.node_id).field("data_dir", &self.cfg.data_dir).finish()
+    }
+}
+
+pub fn now_nanos() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos().min(i64::MAX as u128) as i64)
+        .unwrap_or(0)
+}
+
+/// FNV-1a over the series key: stable across processes and versions, so a series always maps
+/// to the same shard of a group.
+fn series_hash(p: &Point<'_>) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    let mut feed = |b: &[u8]| {
+        for &x in b {
+            h ^= x as u64;
+            h = h.wrapping_mul(0x100000001b3);
+        }
+    };
+    feed(p.measurement.as_bytes());
+    for (k, v) in &p.tags {
+        feed(b",");
+        feed(k.as_bytes());
+        feed(b"=");
+        feed(v.as_bytes());
+    }
+    h
+}
+
+/// Checks a point against its shard's schema and records new columns. `Err` is 1.x's reason.
+fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), String> {
+    let m = p.measurement.as_ref();
+    if p.tags.iter().any(|(k, _)| k == TIME) {
+        return Err(format!("invalid tag key: input tag \"{TIME}\" on measurement \"{m}\" is invalid"));
+    }
+    if p.fields.iter().any(|(k, _)| k == TIME) {
+        p.fields.retain(|(k, _)| k != TIME);
+        if p.fields.is_empty() {
+            return Err(format!("invalid field name: input field \"{TIME}\" on measurement \"{m}\" is invalid"));
+        }
+    }
+    let table = schemas.entry(shard).or_default().entry(m.to_string()).or_default();
+    for (k, v) in &p.fields {
+        let t = FieldType::of(v);
+        if let Some(existing) = table.fields.get(k.as_ref()) {
+            if *existing != t {
+                return Err(format!(
+                    "field type conflict: input field \"{k}\" on measurement \"{m}\" is type {}, already exists as type {}",
+                    t.name(),
+                    existing.name()
+                ));
+            }
+        }
+        if table.tags.contains(k.as_ref()) || p.tags.iter().any(|(tk, _)| tk == k) {
+            return Err(format!("field name conflict: input field \"{k}\" on measurement \"{m}\" is also a tag key"));
+        }
+    }
+    for (k, _) in &p.tags {
+        if table.fields.contains_key(k.as_ref()) {
+            return Err(format!("tag key conflict: input tag \"{k}\" on measurement \"{m}\" is also a field"));
+        }
+    }
+    for (k, _) in &p.tags {
+        if !table.tags.contains(k.as_ref()) {
+            table.tags.insert(k.to_string());
+        }
+    }
+    for (k, v) in &p.fields {
+        if !table.fields.contains_key(k.as_ref()) {
+            table.fields.insert(k.to_string(), FieldType::of(v));
+        }
+    }
+    Ok(())
+}
+
+impl Ingester {
+    /// Opens the data directory: loads manifests, removes files no manifest names, replays the
+    /// WAL into the buffer and starts the WAL writer.
+    pub async fn open(cfg: IngesterConfig, meta: Arc<MetaService>, node_id: u64) -> Result<Arc<Self>, StorageError> {
+        std::fs::create_dir_all(cfg.data_dir.join("shards")).map_err(|e| StorageError::io(&cfg.data_dir, e))?;
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&cfg.data_dir)?);
+        let (shards, schemas) = load_shards(&cfg.data_dir)?;
+        let (wal, entries) = Wal::open(&cfg.wal_dir)?;
+
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::Builder::new()
+            .name("fletch-wal".into())
+            .spawn(move || run_writer(wal, rx))
+            .map_err(|e| StorageError::io(&cfg.wal_dir, e))?;
+
+        let ingester = Arc::new(Self {
+            cfg,
+            meta,
+            node_id,
+            store,
+            wal_tx: Mutex::new(Some(tx)),
+            wal_thread: Mutex::new(Some(thread)),
+            gate: tokio::sync::RwLock::new(()),
+            schemas: Mutex::new(schemas),
+            state: RwLock::new(shards),
+            maintenance: tokio::sync::Mutex::new(VecDeque::new()),
+            buffer_bytes: AtomicUsize::new(0),
+            oldest_buffered: AtomicI64::new(0),
+            closing: AtomicBool::new(false),
+        });
+        ingester.replay(entries);
+        Ok(ingester)
+    }
+
+    fn replay(&self, entries: Vec<WalEntry>) {
+        let catalog = self.meta.catalog();
+        let live = live_shards(&catalog, self.node_id);
+        let (mut points, mut skipped) = (0usize, 0usize);
+        for entry in &entries {
+            for sw in &entry.shards {
+                let Some((db, rp)) = live.get(&sw.shard_id) else {
+                    skipped += 1;
+                    continue;
+                };
+                let parsed = parse_body(sw.lines.as_bytes(), &ParseOptions { precision: Precision::Nanoseconds, default_time: 0, allow_unsigned: true });
+                let mut accepted = Vec::with_capacity(parsed.points.len());
+                {
+                    let mut schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
+                    for mut p in parsed.points {
+                        match validate(&mut schemas, sw.shard_id, &mut p) {
+                            Ok(()) => accepted.push((sw.shard_id, p)),
+                            Err(why) => tracing::warn!(shard = sw.shard_id, %why, "WAL point no longer fits its shard; skipped"),
+                        }
+                    }
+                }
+                points += accepted.len();
+                self.apply(db, rp, accepted);
+            }
+        }
+        if !entries.is_empty() {
+            tracing::info!(entries = entries.len(), points, skipped_shards = skipped, "WAL replayed");
+        }
+    }
+
+    pub fn node_id(&self) -> u64 {
+        self.node_id
+    }
+
+    pub fn object_store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        &self.cfg.data_dir
+    }
+
+    /// Bytes buffered and not yet persisted.
+    pub fn buffered_bytes(&self) -> usize {
+        self.buffer_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Writes points to `db`.`rp` (the default policy when `rp` is empty). Points that cannot be
+    /// stored are dropped with a reason; the others are durable in the WAL before this returns.
+    pub async fn write(&self, db: &str, rp: &str, points: Vec<Point<'_>>, now: i64) -> Result<WriteOutcome, WriteError> {
+        if self.closing.load(Ordering::Acquire) {
+            return Err(WriteError::ShuttingDown);
+        }
+        let catalog = self.meta.catalog();
+        let dbi = catalog.database(db).ok_or_else(|| WriteError::DatabaseNotFound(db.to_string()))?;
+        let rpi = dbi.rp(rp).ok_or_else(|| WriteError::RetentionPolicyNotFound(rp.to_string()))?;
+        let used = self.buffer_bytes.load(Ordering::Relaxed);
+        if used >= self.cfg.cache_max_memory_size {
+            return Err(WriteError::BufferFull { used, limit: self.cfg.cache_max_memory_size });
+        }
+        let mut outcome = WriteOutcome::default();
+        let drop_point = |outcome: &mut WriteOutcome, why: String| {
+            outcome.dropped += 1;
+            outcome.reason.get_or_insert(why);
+        };
+
+        // Route every point to its shard.
+        let oldest_allowed = if rpi.duration > 0 { now.saturating_sub(rpi.duration) } else { i64::MIN };
+        let mut groups: Vec<ShardGroupInfo> = Vec::new();
+        let mut routed: Vec<(u64, Point<'_>)> = Vec::with_capacity(points.len());
+        for p in points {
+            if p.time < oldest_allowed {
+                drop_point(&mut outcome, "points beyond retention policy".to_string());
+                continue;
+            }
+            let group = match groups.iter().position(|g| g.contains(p.time)) {
+                Some(i) => &groups[i],
+                None => {
+                    groups.push(self.meta.shard_group_for(db, &rpi.name, p.time).await?);
+                    &groups[groups.len() - 1]
+                }
+            };
+            let Some(shard) = group.shard_for(series_hash(&p)) else {
+                return Err(WriteError::Meta(catalog::MetaError::Raft(format!("shard group {} has no shards", group.id))));
+            };
+            if !shard.owners.contains(&self.node_id) {
+                return Err(WriteError::NotOwner { shard: shard.id, owners: shard.owners.clone() });
+            }
+            routed.push((shard.id, p));
+        }
+
+        let _gate = self.gate.read().await;
+        let mut accepted = Vec::with_capacity(routed.len());
+        {
+            let mut schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
+            for (shard, mut p) in routed {
+                match validate(&mut schemas, shard, &mut p) {
+                    Ok(()) => accepted.push((shard, p)),
+                    Err(why) => drop_point(&mut outcome, why),
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(outcome);
+        }
+
+        let mut by_shard: BTreeMap<u64, String> = BTreeMap::new();
+        for (shard, p) in &accepted {
+            let lines = by_shard.entry(*shard).or_default();
+            format_point_into(lines, p);
+            lines.push('\n');
+        }
+        let entry = WalEntry {
+            shards: by_shard
+                .into_iter()
+                .map(|(shard_id, lines)| ShardWrite { shard_id, database: db.to_string(), rp: rpi.name.clone(), lines })
+                .collect(),
+        };
+        let (done, wait) = oneshot::channel();
+        self.send_wal(WalRequest::Append { payload: entry.encode(), done })?;
+        wait.await.map_err(|_| WalError::Stopped)??;
+
+        outcome.written = accepted.len();
+        self.apply(db, &rpi.name, accepted);
+        let _ = self.oldest_buffered.compare_exchange(0, now_nanos().max(1), Ordering::AcqRel, Ordering::Relaxed);
+        Ok(outcome)
+    }
+
+    fn send_wal(&self, req: WalRequest) -> Result<(), WalError> {
+        let tx = self.wal_tx.lock().unwrap_or_else(|e| e.into_inner());
+        tx.as_ref().ok_or(WalError::Stopped)?.send(req).map_err(|_| WalError::Stopped)
+    }
+
+    /// Adds validated points to the active buffer.
+    fn apply(&self, db: &str, rp: &str, points: Vec<(u64, Point<'_>)>) {
+        let mut added = 0;
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        for (shard, p) in points {
+            let sd = state.entry(shard).or_insert_with(|| ShardData::new(Manifest::new(shard, db, rp)));
+            let table = match sd.active.get_mut(p.measurement.as_ref()) {
+                Some(t) => t,
+                None => sd.active.entry(p.measurement.to_string()).or_default(),
+            };
+            added += table.push(&p);
+        }
+        self.buffer_bytes.fetch_add(added, Ordering::Relaxed);
+    }
+
+    /// Freezes the active buffer (rotating the WAL with it) and writes every frozen buffer to
+    /// Parquet; WAL segments are deleted once the files that hold their data are live.
+    pub async fn persist(&self) -> Result<(), StorageError> {
+        let mut queue = self.maintenance.lock().await;
+        self.freeze(&mut queue).await?;
+        while let Some(frozen) = queue.front_mut() {
+            let shards: Vec<u64> = frozen.shards.keys().copied().collect();
+            for shard in shards {
+                if let Some(tables) = frozen.shards.get(&shard).cloned() {
+                    self.persist_shard(shard, &tables).await?;
+                    frozen.shards.remove(&shard);
+                }
+            }
+            let (done, wait) = oneshot::channel();
+            self.send_wal(WalRequest::Release { ids: frozen.segments.clone(), done })?;
+            wait.await.map_err(|_| WalError::Stopped)??;
+            self.buffer_bytes.fetch_sub(frozen.bytes.min(self.buffer_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+            queue.pop_front();
+        }
+        Ok(())
+    }
+
+    async fn freeze(&self, queue: &mut VecDeque<Frozen>) -> Result<(), StorageError> {
+        // Exclusive gate: no write is between its WAL append and its buffer apply, so the
+        // segment rotated here holds exactly the data frozen here.
+        let _gate = self.gate.write().await;
+        if self.read_state(|s| s.values().all(|sd| sd.active.is_empty())) {
+            return Ok(());
+        }
+        let (done, wait) = oneshot::channel();
+        self.send_wal(WalRequest::Rotate { done })?;
+        let segments = wait.await.map_err(|_| WalError::Stopped)??;
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        let mut shards = BTreeMap::new();
+        let mut bytes = 0;
+        for (id, sd) in state.iter_mut() {
+            if sd.active.is_empty() {
+                continue;
+            }
+            bytes += sd.active_bytes();
+            let mut tables = FrozenTables::new();
+            for (m, t) in std::mem::take(&mut sd.active) {
+                tables.insert(m, t.to_batch()?);
+            }
+            let tables = Arc::new(tables);
+            sd.frozen.push(tables.clone());
+            shards.insert(*id, tables);
+        }
+        self.oldest_buffered.store(0, Ordering::Release);
+        queue.push_back(Frozen { segments, shards, bytes });
+        Ok(())
+    }
+
+    async fn persist_shard(&self, shard: u64, tables: &Arc<FrozenTables>) -> Result<(), StorageError> {
+        let Some(mut manifest) = self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone())) else {
+            return Ok(()); // the shard was dropped meanwhile
+        };
+        for (measurement, batch) in tables.iter() {
+            let sorted = sort_dedup(batch)?;
+            if sorted.num_rows() == 0 {
+                continue;
+            }
+            let meta = self.write_parquet(&mut manifest, measurement, &sorted, None).await?;
+            let table = manifest.tables.entry(measurement.clone()).or_default();
+            table.schema.merge(&TableSchema::from_arrow(&sorted.schema()));
+            table.files.push(meta);
+        }
+        manifest.store(&self.cfg.data_dir)?;
+        let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(sd) = state.get_mut(&shard) {
+            sd.manifest = manifest;
+            sd.frozen.retain(|f| !Arc::ptr_eq(f, tables));
+        }
+        Ok(())
+    }
+
+    async fn write_parquet(
+        &self,
+        manifest: &mut Manifest,
+        measurement: &str,
+        batch: &RecordBatch,
+        generation: Option<u64>,
+    ) -> Result<ParquetFileMeta, StorageError> {
+        let id = manifest.allocate_file_id();
+        let path = manifest.file_path(id);
+        let size_bytes = write_file(&self.store, &path, batch, measurement).await?;
+        sync_file(&self.cfg.data_dir.join(&path))?;
+        let (min_time, max_time) = time_range(batch)?;
+        Ok(ParquetFileMeta {
+            id,
+            generation: generation.unwrap_or(id),
+            path,
+            rows: batch.num_rows() as u64,
+            min_time,
+            max_time,
+            size_bytes,
+        })
+    }
+
+    fn read_state<T>(&self, f: impl FnOnce(&BTreeMap<u64, ShardData>) -> T) -> T {
+        f(&self.state.read().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// Compacts every measurement of a shard that has `compact_max_files` files, or more than
+    /// one file once the shard has been cold for `compact_full_write_cold_duration`. Returns the
+    /// number of measurements compacted.
+    pub async fn compact(&self, now: i64) -> Result<usize, StorageError> {
+        let _queue = self.maintenance.lock().await;
+        let catalog = self.meta.catalog();
+        let ends = shard_end_times(&catalog);
+        let cold_after = self.cfg.compact_full_write_cold_duration.as_nanos().min(i64::MAX as u128) as i64;
+        let candidates: Vec<(u64, String)> = self.read_state(|state| {
+            let mut out = Vec::new();
+            for (id, sd) in state {
+                let cold = ends.get(id).is_some_and(|end| end.saturating_add(cold_after) <= now);
+                for (m, t) in &sd.manifest.tables {
+                    if t.files.len() >= self.cfg.compact_max_files.max(2) || (cold && t.files.len() > 1) {
+                        out.push((*id, m.clone()));
+                    }
+                }
+            }
+            out
+        });
+        for (shard, measurement) in &candidates {
+            self.compact_table(*shard, measurement).await?;
+        }
+        Ok(candidates.len())
+    }
+
+    async fn compact_table(&self, shard: u64, measurement: &str) -> Result<(), StorageError> {
+        let Some(mut manifest) = self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone())) else {
+            return Ok(());
+        };
+        let Some(table) = manifest.tables.get(measurement).cloned() else { return Ok(()) };
+        let mut inputs = table.files.clone();
+        inputs.sort_by_key(|f| (f.generation, f.id));
+        let mut batches = Vec::new();
+        for f in &inputs {
+            batches.extend(read_file(&self.store, &f.path).await?);
+        }
+        let schema = table.schema.arrow();
+        let merged = sort_dedup(&concat_aligned(&schema, &batches)?)?;
+        let generation = inputs.iter().map(|f| f.generation).max().unwrap_or(0);
+        let mut outputs = Vec::new();
+        let step = self.cfg.max_rows_per_file.max(1);
+        let mut offset = 0;
+        while offset < merged.num_rows() {
+            let len = step.min(merged.num_rows() - offset);
+            let part = merged.slice(offset, len);
+            outputs.push(self.write_parquet(&mut manifest, measurement, &part, Some(generation)).await?);
+            offset += len;
+        }
+        let input_ids: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
+        if let Some(t) = manifest.tables.get_mut(measurement) {
+            t.files.retain(|f| !input_ids.contains(&f.id));
+            t.files.extend(outputs.iter().cloned());
+            t.files.sort_by_key(|f| (f.generation, f.id));
+        }
+        manifest.store(&self.cfg.data_dir)?;
+        self.state.write().unwrap_or_else(|e| e.into_inner()).entry(shard).and_modify(|sd| sd.manifest = manifest);
+        for f in &inputs {
+            self.store.delete(&object_store::path::Path::from(f.path.as_str())).await?;
+        }
+        tracing::info!(shard, measurement, inputs = inputs.len(), outputs = outputs.len(), rows = merged.num_rows(), "compacted");
+        Ok(())
+    }
+
+    /// Marks shard groups past their retention policy's duration as deleted in the catalog,
+    /// then drops local shards that the catalog no longer lists.
+    pub async fn enforce_retention(&self, now: i64) -> Result<(), StorageError> {
+        let catalog = self.meta.catalog();
+        for db in catalog.databases.values() {
+            for rp in db.retention_policies.values() {
+                if rp.duration == 0 {
+                    continue;
+                }
+                for g in rp.live_shard_groups() {
+                    if g.end.saturating_add(rp.duration) < now {
+                        tracing::info!(db = %db.name, rp = %rp.name, group = g.id, "shard group expired");
+                        self.meta
+                            .execute(catalog::Command::DeleteShardGroup {
+                                database: db.name.clone(),
+                                rp: rp.name.clone(),
+                                id: g.id,
+                                deleted_at: now,
+                            })
+                            .await?;
+                    }
+                }
+            }
+        }
+        self.drop_removed_shards().await
+    }
+
+    /// Removes the buffers and files of local shards that the catalog no longer lists (dropped
+    /// databases, expired shard groups).
+    pub async fn drop_removed_shards(&self) -> Result<(), StorageError> {
+        let live = live_shards(&self.meta.catalog(), self.node_id);
+        let gone: Vec<u64> = self.read_state(|s| s.keys().filter(|id| !live.contains_key(id)).copied().collect());
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let _queue = self.maintenance.lock().await;
+        let _gate = self.gate.write().await;
+        for id in gone {
+            let removed = self.state.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            self.schemas.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            if let Some(sd) = removed {
+                let bytes = sd.active_bytes();
+                self.buffer_bytes.fetch_sub(bytes.min(self.buffer_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+            }
+            let dir = Manifest::shard_dir(&self.cfg.data_dir, id);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => tracing::info!(shard = id, "shard removed"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io(&dir, e)),
+            }
+        }
+        Ok(())
+    }
+
+    fn should_persist(&self, queue_pending: bool) -> bool {
+        if queue_pending || self.buffer_bytes.load(Ordering::Relaxed) >= self.cfg.cache_snapshot_memory_size {
+            return true;
+        }
+        let oldest = self.oldest_buffered.load(Ordering::Acquire);
+        let cold = self.cfg.cache_snapshot_write_cold_duration.as_nanos().min(i64::MAX as u128) as i64;
+        oldest != 0 && now_nanos().saturating_sub(oldest) >= cold
+    }
+
+    /// The background loop: persistence, compaction, retention. Ends when `stop` turns true.
+    pub async fn run_maintenance(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(self.cfg.maintenance_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_retention: Option<tokio::time::Instant> = None;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.changed() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            let pending = !self.maintenance.lock().await.is_empty();
+            if self.should_persist(pending) {
+                if let Err(e) = self.persist().await {
+                    tracing::error!(error = %e, "persisting the write buffer failed; will retry");
+                }
+            }
+            if let Err(e) = self.compact(now_nanos()).await {
+                tracing::error!(error = %e, "compaction failed; will retry");
+            }
+            if last_retention.is_none_or(|t| t.elapsed() >= self.cfg.retention_check_interval) {
+                last_retention = Some(tokio::time::Instant::now());
+                if let Err(e) = self.enforce_retention(now_nanos()).await {
+                    tracing::warn!(error = %e, "retention enforcement failed; will retry");
+                }
+            } else if let Err(e) = self.drop_removed_shards().await {
+                tracing::warn!(error = %e, "removing dropped shards failed; will retry");
+            }
+        }
+    }
+
+    /// Stops taking writes, waits for those in flight, persists everything and stops the WAL.
+    pub async fn shutdown(&self) -> Result<(), StorageError> {
+        self.closing.store(true, Ordering::Release);
+        drop(self.gate.write().await);
+        let res = self.persist().await;
+        self.wal_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self.wal_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        res
+    }
+
+    /// The measurements with data (persisted or buffered) in any of `shards`.
+    pub fn measurements(&self, shards: &[u64]) -> BTreeSet<String> {
+        self.read_state(|state| {
+            let mut out = BTreeSet::new();
+            for id in shards {
+                if let Some(sd) = state.get(id) {
+                    out.extend(sd.manifest.tables.keys().cloned());
+                    out.extend(sd.active.keys().cloned());
+                    for f in &sd.frozen {
+                        out.extend(f.keys().cloned());
+                    }
+                }
+            }
+            out
+        })
+    }
+
+    /// Everything a reader needs to scan one measurement of one shard.
+    pub fn table_snapshot(&self, shard: u64, measurement: &str) -> Result<Option<TableSnapshot>, StorageError> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let Some(sd) = state.get(&shard) else { return Ok(None) };
+        let mut schema = TableSchema::default();
+        let mut files = Vec::new();
+        if let Some(t) = sd.manifest.tables.get(measurement) {
+            schema.merge(&t.schema);
+            files = t.files.clone();
+            files.sort_by_key(|f| (f.generation, f.id));
+        }
+        let mut buffered = Vec::new();
+        for f in &sd.frozen {
+            if let Some(b) = f.get(measurement) {
+                schema.merge(&TableSchema::from_arrow(&b.schema()));
+                buffered.push(b.clone());
+            }
+        }
+        if let Some(t) = sd.active.get(measurement) {
+            schema.merge(t.schema());
+            buffered.push(t.to_batch()?);
+        }
+        if files.is_empty() && buffered.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(TableSnapshot { schema, files, buffered }))
+    }
+
+    /// Reads a measurement of a shard completely, deduplicated and sorted by series and time.
+    pub async fn read_table(&self, shard: u64, measurement: &str) -> Result<Option<RecordBatch>, StorageError> {
+        let Some(snap) = self.table_snapshot(shard, measurement)? else { return Ok(None) };
+        let mut batches = Vec::new();
+        for f in &snap.files {
+            batches.extend(read_file(&self.store, &f.path).await?);
+        }
+        batches.extend(snap.buffered);
+        let schema = snap.schema.arrow();
+        Ok(Some(sort_dedup(&concat_aligned(&schema, &batches)?)?))
+    }
+
+    /// Local shard ids, for tests and status.
+    pub fn shard_ids(&self) -> Vec<u64> {
+        self.read_state(|s| s.keys().copied().collect())
+    }
+}
+
+/// Shards of live groups that `node` owns, with their database and retention policy.
+fn live_shards(catalog: &CatalogState, node: u64) -> HashMap<u64, (String, String)> {
+    catalog
+        .shards_owned_by(node)
+        .into_iter()
+        .map(|(db, rp, _, s)| (s.id, (db.name.clone(), rp.name.clone())))
+        .collect()
+}
+
+fn shard_end_times(catalog: &CatalogState) -> HashMap<u64, i64> {
+    let mut out = HashMap::new();
+    for db in catalog.databases.values() {
+        for rp in db.retention_policies.values() {
+            for g in rp.live_shard_groups() {
+                for s in &g.shards {
+                    out.insert(s.id, g.end);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Loads every shard manifest and deletes files that no manifest names.
+fn load_shards(data_dir: &std::path::Path) -> Result<(BTreeMap<u64, ShardData>, Schemas), StorageError> {
+    let root = data_dir.join("shards");
+    let mut shards = BTreeMap::new();
+    let mut schemas = Schemas::new();
+    for ent in std::fs::read_dir(&root).map_err(|e| StorageError::io(&root, e))? {
+        let ent = ent.map_err(|e| StorageError::io(&root, e))?;
+        let Some(id) = ent.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else { continue };
+        let dir = ent.path();
+        let manifest_path = dir.join(MANIFEST);
+        let manifest = if manifest_path.exists() { Some(Manifest::load(&manifest_path)?) } else { None };
+        let live: HashSet<String> = manifest
+            .iter()
+            .flat_map(|m| m.live_paths().map(|p| p.rsplit('/').next().unwrap_or(p).to_string()))
+            .collect();
+        for f in std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))? {
+            let f = f.map_err(|e| StorageError::io(&dir, e))?;
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name == MANIFEST || live.contains(&name) {
+                continue;
+            }
+            tracing::info!(file = %f.path().display(), "removing a file no manifest names (left by an interrupted persist or compaction)");
+            std::fs::remove_file(f.path()).map_err(|e| StorageError::io(&f.path(), e))?;
+        }
+        if let Some(m) = manifest {
+            let shard_schemas = schemas.entry(id).or_default();
+            for (name, t) in &m.tables {
+                shard_schemas.insert(name.clone(), t.schema.clone());
+            }
+            shards.insert(id, ShardData::new(m));
+        }
+    }
+    Ok((shards, schemas))
+}

@@ -1,0 +1,202 @@
+//! The in-memory buffer of one measurement in one shard, as Arrow builders.
+//!
+//! Rows are appended in arrival order; a tag key or field that appears later is back-filled
+//! with nulls. The buffer is never deduplicated in place: [`crate::batch::sort_dedup`] merges
+//! points with the same series and time (later write wins per field) whenever the buffer is
+//! read as a batch.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
+    TimestampNanosecondBuilder, UInt64Builder,
+};
+use arrow::datatypes::Int32Type;
+use arrow::error::ArrowError;
+use arrow::record_batch::RecordBatch;
+use line_protocol::{FieldValue, Point};
+
+use crate::schema::{FieldType, TableSchema};
+
+enum FieldBuilder {
+    Float(Float64Builder),
+    Integer(Int64Builder),
+    Unsigned(UInt64Builder),
+    String(StringBuilder),
+    Boolean(BooleanBuilder),
+}
+
+impl FieldBuilder {
+    fn new(t: FieldType, nulls: usize) -> Self {
+        let mut b = match t {
+            FieldType::Float => Self::Float(Float64Builder::new()),
+            FieldType::Integer => Self::Integer(Int64Builder::new()),
+            FieldType::Unsigned => Self::Unsigned(UInt64Builder::new()),
+            FieldType::String => Self::String(StringBuilder::new()),
+            FieldType::Boolean => Self::Boolean(BooleanBuilder::new()),
+        };
+        b.append_nulls(nulls);
+        b
+    }
+
+    fn append_nulls(&mut self, n: usize) {
+        match self {
+            Self::Float(b) => b.append_nulls(n),
+            Self::Integer(b) => b.append_nulls(n),
+            Self::Unsigned(b) => b.append_nulls(n),
+            Self::String(b) => (0..n).for_each(|_| b.append_null()),
+            Self::Boolean(b) => b.append_nulls(n),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Float(b) => b.len(),
+            Self::Integer(b) => b.len(),
+            Self::Unsigned(b) => b.len(),
+            Self::String(b) => b.len(),
+            Self::Boolean(b) => b.len(),
+        }
+    }
+
+    /// Appends `v`; the caller has checked that the type matches. A mismatch appends a null
+    /// rather than panicking (it cannot happen after validation).
+    fn append(&mut self, v: &FieldValue<'_>) {
+        match (self, v) {
+            (Self::Float(b), FieldValue::Float(x)) => b.append_value(*x),
+            (Self::Integer(b), FieldValue::Integer(x)) => b.append_value(*x),
+            (Self::Unsigned(b), FieldValue::UInteger(x)) => b.append_value(*x),
+            (Self::String(b), FieldValue::String(s)) => b.append_value(s),
+            (Self::Boolean(b), FieldValue::Boolean(x)) => b.append_value(*x),
+            (b, _) => b.append_nulls(1),
+        }
+    }
+
+    fn finish_cloned(&self) -> ArrayRef {
+        match self {
+            Self::Float(b) => Arc::new(b.finish_cloned()),
+            Self::Integer(b) => Arc::new(b.finish_cloned()),
+            Self::Unsigned(b) => Arc::new(b.finish_cloned()),
+            Self::String(b) => Arc::new(b.finish_cloned()),
+            Self::Boolean(b) => Arc::new(b.finish_cloned()),
+        }
+    }
+}
+
+/// Rows of one measurement of one shard, not yet persisted.
+pub struct TableBuffer {
+    schema: TableSchema,
+    rows: usize,
+    time: TimestampNanosecondBuilder,
+    tags: BTreeMap<String, StringDictionaryBuilder<Int32Type>>,
+    fields: BTreeMap<String, FieldBuilder>,
+    min_time: i64,
+    max_time: i64,
+    approx_bytes: usize,
+}
+
+impl Default for TableBuffer {
+    fn default() -> Self {
+        Self {
+            schema: TableSchema::default(),
+            rows: 0,
+            time: TimestampNanosecondBuilder::new(),
+            tags: BTreeMap::new(),
+            fields: BTreeMap::new(),
+            min_time: i64::MAX,
+            max_time: i64::MIN,
+            approx_bytes: 0,
+        }
+    }
+}
+
+impl std::fmt::Debug for TableBuffer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TableBuffer").field("rows", &self.rows).field("schema", &self.schema).finish()
+    }
+}
+
+impl TableBuffer {
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    pub fn time_range(&self) -> Option<(i64, i64)> {
+        (self.rows > 0).then_some((self.min_time, self.max_time))
+    }
+
+    /// Bytes this buffer holds, roughly (what the memory bound counts).
+    pub fn approx_bytes(&self) -> usize {
+        self.approx_bytes
+    }
+
+    /// Appends one validated point; returns the bytes it added.
+    pub fn push(&mut self, p: &Point<'_>) -> usize {
+        let row = self.rows;
+        let mut bytes = 16;
+        for (k, v) in &p.tags {
+            let b = match self.tags.get_mut(k.as_ref()) {
+                Some(b) => b,
+                None => {
+                    let mut b = StringDictionaryBuilder::<Int32Type>::new();
+                    b.append_nulls(row);
+                    self.schema.tags.insert(k.to_string());
+                    self.tags.entry(k.to_string()).or_insert(b)
+                }
+            };
+            b.append_value(v);
+            bytes += 4;
+        }
+        for (k, v) in &p.fields {
+            let b = match self.fields.get_mut(k.as_ref()) {
+                Some(b) => b,
+                None => {
+                    let t = FieldType::of(v);
+                    self.schema.fields.insert(k.to_string(), t);
+                    self.fields.entry(k.to_string()).or_insert(FieldBuilder::new(t, row))
+                }
+            };
+            b.append(v);
+            bytes += match v {
+                FieldValue::String(s) => s.len() + 8,
+                _ => 9,
+            };
+        }
+        self.time.append_value(p.time);
+        self.rows += 1;
+        // Columns this point did not mention get a null.
+        for b in self.tags.values_mut() {
+            if b.len() < self.rows {
+                b.append_null();
+            }
+        }
+        for b in self.fields.values_mut() {
+            if b.len() < self.rows {
+                b.append_nulls(1);
+            }
+        }
+        self.min_time = self.min_time.min(p.time);
+        self.max_time = self.max_time.max(p.time);
+        self.approx_bytes += bytes;
+        bytes
+    }
+
+    /// The rows as one batch in arrival order (not deduplicated), in the schema's column order.
+    pub fn to_batch(&self) -> Result<RecordBatch, ArrowError> {
+        let schema = self.schema.arrow();
+        let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for t in self.tags.values() {
+            cols.push(Arc::new(t.finish_cloned()));
+        }
+        for f in self.fields.values() {
+            cols.push(f.finish_cloned());
+        }
+        cols.push(Arc::new(self.time.finish_cloned()));
+        RecordBatch::try_new(schema, cols)
+    }
+}

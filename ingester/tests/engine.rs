@@ -1,0 +1,302 @@
+//! The storage engine end to end: WAL, buffer, Parquet, compaction, retention, restart.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampNanosecondType};
+use arrow::record_batch::RecordBatch;
+use catalog::{MetaOptions, MetaService, RetentionPolicySpec};
+use ingester::{Ingester, IngesterConfig, WriteError};
+use line_protocol::{ParseOptions, Point, parse_body};
+
+const HOUR: i64 = 3_600_000_000_000;
+
+struct Node {
+    meta: Arc<MetaService>,
+    ingester: Arc<Ingester>,
+}
+
+async fn open(dir: &Path, tune: impl FnOnce(&mut IngesterConfig)) -> Node {
+    let meta = MetaService::open(MetaOptions {
+        dir: dir.join("meta"),
+        tcp_addr: "127.0.0.1:8088".into(),
+        meta_http_addr: "127.0.0.1:8091".into(),
+        data_http_addr: Some("127.0.0.1:8086".into()),
+        startup_timeout: Duration::from_secs(20),
+    })
+    .await
+    .unwrap();
+    let mut cfg = IngesterConfig::with_dirs(dir.join("data"), dir.join("wal"));
+    tune(&mut cfg);
+    let node_id = meta.identity().data_id.unwrap();
+    let ingester = Ingester::open(cfg, meta.clone(), node_id).await.unwrap();
+    Node { meta, ingester }
+}
+
+impl Node {
+    async fn close(self) {
+        self.ingester.shutdown().await.unwrap();
+        self.meta.shutdown().await;
+    }
+}
+
+fn points(body: &str) -> Vec<Point<'_>> {
+    let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    parsed.points
+}
+
+async fn write(n: &Node, body: &str) -> ingester::WriteOutcome {
+    n.ingester.write("db", "", points(body), 10 * HOUR).await.unwrap()
+}
+
+async fn read(n: &Node, measurement: &str) -> RecordBatch {
+    let cat = n.meta.catalog();
+    let mut out = Vec::new();
+    for (_, _, _, s) in cat.shards_owned_by(n.ingester.node_id()) {
+        if let Some(b) = n.ingester.read_table(s.id, measurement).await.unwrap() {
+            out.push(b);
+        }
+    }
+    assert_eq!(out.len(), 1, "expected one shard with {measurement}");
+    out.pop().unwrap()
+}
+
+fn floats(b: &RecordBatch, col: &str) -> Vec<Option<f64>> {
+    b.column_by_name(col).unwrap().as_primitive::<Float64Type>().iter().collect()
+}
+
+fn times(b: &RecordBatch) -> Vec<i64> {
+    b.column_by_name("time").unwrap().as_primitive::<TimestampNanosecondType>().values().to_vec()
+}
+
+fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for shard in std::fs::read_dir(dir.join("data/shards")).unwrap() {
+        for f in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+            let p = f.unwrap().path();
+            if p.extension().is_some_and(|e| e == "parquet") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn same_series_and_time_merge_across_buffer_files_and_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |c| c.compact_max_files = 3).await;
+    n.meta.create_database("db", None).await.unwrap();
+    write(&n, "cpu,host=a a=1,b=1 100\ncpu,host=b a=5 100").await;
+    write(&n, "cpu,host=a b=2 100").await; // merges into the buffered point
+    let b = read(&n, "cpu").await;
+    assert_eq!(floats(&b, "a"), [Some(1.0), Some(5.0)]);
+    assert_eq!(floats(&b, "b"), [Some(2.0), None]);
+
+    n.ingester.persist().await.unwrap();
+    write(&n, "cpu,host=a a=3 100\ncpu,host=a a=4 50").await; // newer than the file
+    let b = read(&n, "cpu").await;
+    assert_eq!(times(&b), [50, 100, 100]);
+    assert_eq!(floats(&b, "a"), [Some(4.0), Some(3.0), Some(5.0)]);
+    assert_eq!(floats(&b, "b"), [None, Some(2.0), None]);
+
+    n.ingester.persist().await.unwrap();
+    write(&n, "cpu,host=b a=6 100").await;
+    n.ingester.persist().await.unwrap();
+    assert_eq!(parquet_files(dir.path()).len(), 3);
+    assert_eq!(n.ingester.compact(10 * HOUR).await.unwrap(), 1);
+    assert_eq!(parquet_files(dir.path()).len(), 1, "compaction leaves one file and deletes its inputs");
+    let b = read(&n, "cpu").await;
+    assert_eq!(floats(&b, "a"), [Some(4.0), Some(3.0), Some(6.0)]);
+    assert_eq!(floats(&b, "b"), [None, Some(2.0), None]);
+    n.close().await;
+}
+
+#[tokio::test]
+async fn parquet_files_are_plain_and_sorted_by_series_then_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |_| {}).await;
+    n.meta.create_database("db", None).await.unwrap();
+    write(&n, "m,host=b,dc=x v=1i,s=\"x\",ok=true 3\nm,host=a,dc=x v=2i 2\nm,host=a,dc=x v=3i 1").await;
+    n.ingester.persist().await.unwrap();
+    let files = parquet_files(dir.path());
+    assert_eq!(files.len(), 1);
+    let file = std::fs::File::open(&files[0]).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let meta = reader.metadata().clone();
+    let batch = reader.build().unwrap().next().unwrap().unwrap();
+    let schema = batch.schema();
+    assert!(matches!(schema.field_with_name("host").unwrap().data_type(), DataType::Dictionary(_, _)));
+    assert_eq!(schema.field_with_name("v").unwrap().data_type(), &DataType::Int64);
+    assert_eq!(schema.field_with_name("s").unwrap().data_type(), &DataType::Utf8);
+    assert_eq!(schema.field_with_name("ok").unwrap().data_type(), &DataType::Boolean);
+    assert!(matches!(schema.field_with_name("time").unwrap().data_type(), DataType::Timestamp(_, None)));
+    assert_eq!(times(&batch), [1, 2, 3]);
+    let v: Vec<i64> = batch.column_by_name("v").unwrap().as_primitive::<Int64Type>().values().to_vec();
+    assert_eq!(v, [3, 2, 1]);
+    let rg = meta.row_group(0);
+    assert!(rg.sorting_columns().is_some_and(|s| s.len() == 3), "dc, host, time declared as sort order");
+    let time_idx = schema.index_of("time").unwrap();
+    assert!(rg.column(time_idx).statistics().is_some_and(|s| s.min_bytes_opt().is_some()));
+    n.close().await;
+}
+
+#[tokio::test]
+async fn type_conflicts_and_reserved_names_drop_points_not_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |_| {}).await;
+    n.meta.create_database("db", None).await.unwrap();
+    let out = write(&n, "new f=1i 10\nnew f=2 11\nnew f=3i 12").await;
+    assert_eq!((out.written, out.dropped), (2, 1));
+    assert_eq!(
+        out.reason.as_deref(),
+        Some("field type conflict: input field \"f\" on measurement \"new\" is type float, already exists as type integer")
+    );
+    n.ingester.persist().await.unwrap();
+    // The type is remembered from the Parquet file too.
+    let out = write(&n, "new f=\"s\" 13").await;
+    assert_eq!(out.dropped, 1);
+    let out = write(&n, "cpu time=1").await;
+    assert_eq!(out.reason.as_deref(), Some("invalid field name: input field \"time\" on measurement \"cpu\" is invalid"));
+    let out = write(&n, "cpu,time=x v=1").await;
+    assert_eq!(out.reason.as_deref(), Some("invalid tag key: input tag \"time\" on measurement \"cpu\" is invalid"));
+    let out = write(&n, "cpu time=1,v=2 5").await;
+    assert_eq!((out.written, out.dropped), (1, 0), "a time field is removed, the rest is kept");
+    n.close().await;
+}
+
+#[tokio::test]
+async fn unknown_database_and_rp_fail_the_whole_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |_| {}).await;
+    let err = n.ingester.write("nope", "", points("m v=1 1"), 0).await.unwrap_err();
+    assert_eq!(err.to_string(), "database not found: \"nope\"");
+    n.meta.create_database("db", None).await.unwrap();
+    let err = n.ingester.write("db", "rp9", points("m v=1 1"), 0).await.unwrap_err();
+    assert_eq!(err.to_string(), "retention policy not found: rp9");
+    n.close().await;
+}
+
+#[tokio::test]
+async fn wal_replay_restores_unpersisted_writes_and_persist_releases_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let n = open(dir.path(), |_| {}).await;
+        n.meta.create_database("db", None).await.unwrap();
+        write(&n, "cpu,host=a v=1 1\ncpu,host=a v=2 2").await;
+        // No shutdown: the buffer is lost, the WAL is not.
+        n.meta.shutdown().await;
+        drop(n);
+    }
+    let n = open(dir.path(), |_| {}).await;
+    assert_eq!(floats(&read(&n, "cpu").await, "v"), [Some(1.0), Some(2.0)]);
+    n.ingester.persist().await.unwrap();
+    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert_eq!(wal_bytes, 0, "persisted segments are deleted");
+    n.close().await;
+    let n = open(dir.path(), |_| {}).await;
+    assert_eq!(floats(&read(&n, "cpu").await, "v"), [Some(1.0), Some(2.0)]);
+    n.close().await;
+}
+
+#[tokio::test]
+async fn a_full_buffer_refuses_writes_until_persisted() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |c| c.cache_max_memory_size = 200).await;
+    n.meta.create_database("db", None).await.unwrap();
+    let body: String = (0..20).map(|i| format!("m v={i} {i}\n")).collect();
+    write(&n, &body).await;
+    let err = n.ingester.write("db", "", points("m v=1 100"), 0).await.unwrap_err();
+    assert!(matches!(err, WriteError::BufferFull { .. }), "{err}");
+    n.ingester.persist().await.unwrap();
+    write(&n, "m v=1 100").await;
+    n.close().await;
+}
+
+#[tokio::test]
+async fn retention_deletes_expired_shard_groups_and_their_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |_| {}).await;
+    let rp = RetentionPolicySpec { name: "short".into(), duration: Some(2 * HOUR), shard_group_duration: None, replica_n: None };
+    n.meta.create_database("db", Some(rp)).await.unwrap();
+    let now = 10 * HOUR;
+    let out = n.ingester.write("db", "", points(&format!("m v=1 {}\nm v=2 {}", 9 * HOUR, 5 * HOUR)), now).await.unwrap();
+    assert_eq!(out.reason.as_deref(), Some("points beyond retention policy"));
+    n.ingester.persist().await.unwrap();
+    assert_eq!(n.ingester.shard_ids().len(), 1);
+    // Two hours after the group's end plus the duration, the group is gone.
+    n.ingester.enforce_retention(now + 3 * HOUR).await.unwrap();
+    assert!(n.ingester.shard_ids().is_empty());
+    assert!(parquet_files(dir.path()).is_empty());
+    let rp = n.meta.catalog().database("db").unwrap().rp("").unwrap().clone();
+    assert!(rp.live_shard_groups().next().is_none());
+    n.close().await;
+}
+
+#[tokio::test]
+async fn dropping_a_database_removes_its_shards() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |_| {}).await;
+    n.meta.create_database("db", None).await.unwrap();
+    write(&n, "m v=1 1").await;
+    n.ingester.persist().await.unwrap();
+    write(&n, "m v=2 2").await;
+    n.meta.drop_database("db").await.unwrap();
+    n.ingester.drop_removed_shards().await.unwrap();
+    assert!(n.ingester.shard_ids().is_empty());
+    assert_eq!(n.ingester.buffered_bytes(), 0);
+    n.meta.create_database("db", None).await.unwrap();
+    assert!(n.ingester.measurements(&[1, 2, 3]).is_empty());
+    n.close().await;
+}
+
+#[tokio::test]
+async fn cold_shards_compact_to_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |c| c.compact_full_write_cold_duration = Duration::from_secs(3600)).await;
+    n.meta.create_database("db", None).await.unwrap();
+    write(&n, "m v=1 1").await;
+    n.ingester.persist().await.unwrap();
+    write(&n, "m v=2 2").await;
+    n.ingester.persist().await.unwrap();
+    assert_eq!(n.ingester.compact(0).await.unwrap(), 0, "a hot shard with two files is left alone");
+    let week = 7 * 24 * HOUR;
+    assert_eq!(n.ingester.compact(2 * week).await.unwrap(), 1);
+    assert_eq!(parquet_files(dir.path()).len(), 1);
+    assert_eq!(floats(&read(&n, "m").await, "v"), [Some(1.0), Some(2.0)]);
+    n.close().await;
+}
+
+#[tokio::test]
+async fn orphan_files_are_removed_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let n = open(dir.path(), |_| {}).await;
+        n.meta.create_database("db", None).await.unwrap();
+        write(&n, "m v=1 1").await;
+        n.close().await;
+    }
+    let shard_dir = parquet_files(dir.path())[0].parent().unwrap().to_path_buf();
+    std::fs::write(shard_dir.join("99999999999999999999.parquet"), b"partial").unwrap();
+    let n = open(dir.path(), |_| {}).await;
+    assert_eq!(parquet_files(dir.path()).len(), 1);
+    assert_eq!(floats(&read(&n, "m").await, "v"), [Some(1.0)]);
+    n.close().await;
+}
+
+#[test]
+fn null_counts_are_what_a_reader_expects() {
+    // Guard for the buffer's back-filling: a column that appears late is null before it.
+    let mut t = ingester::table::TableBuffer::default();
+    for p in points("m a=1 1\nm,h=x b=2 2") {
+        t.push(&p);
+    }
+    let b = t.to_batch().unwrap();
+    assert_eq!(b.column_by_name("h").unwrap().null_count(), 1);
+    assert_eq!(b.column_by_name("a").unwrap().null_count(), 1);
+    assert_eq!(b.column_by_name("b").unwrap().null_count(), 1);
+}
