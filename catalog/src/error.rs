@@ -11,8 +11,6 @@ pub enum CatalogError {
     DatabaseNameRequired,
     #[error("database not found: {0}")]
     DatabaseNotFound(String),
-    #[error("database already exists")]
-    DatabaseExists,
     #[error("retention policy not found: {0}")]
     RetentionPolicyNotFound(String),
     #[error("retention policy conflicts with an existing policy")]

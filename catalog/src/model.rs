@@ -298,7 +298,7 @@ impl CatalogState {
                     Ok(Outcome::Done)
                 }
                 _ if spec == RetentionPolicySpec::autogen() => Ok(Outcome::Done),
-                _ => Err(CatalogError::DatabaseExists),
+                _ => Err(CatalogError::RetentionPolicyConflict),
             };
         }
         let mut rps = BTreeMap::new();

@@ -1,0 +1,26 @@
+//! # gateway: the edge of a Fletch node
+//!
+//! The gateway owns everything a client or an operator touches: the InfluxDB 1.x HTTP API
+//! (`/ping`, `/write`, `/query`), the meta HTTP API, the configuration, and the `fletchd` and
+//! `fletch` binaries. It turns requests into calls on the other crates and their errors into
+//! 1.x-shaped HTTP answers, in one place ([`http::ApiError`]).
+//!
+//! ```text
+//!   fletchd (main.rs: flags only) ─▶ cli::main ─▶ config::Config::load (flags > env > TOML > defaults)
+//!                                                  ▼
+//!   server::run: bind listeners ─▶ catalog::MetaService::open ─▶ ingester::Ingester::open
+//!                                                  ▼
+//!   http::router ── /write ─▶ line_protocol::parse_body ─▶ Ingester::write ─▶ 204 / 400 partial write / 404 ...
+//!                ── /query ─▶ querier::parse_query ─▶ Executor::execute ─▶ JSON | CSV | chunked
+//!                ── /ping  ─▶ 204 + X-Influxdb-Version
+//!   SIGTERM/SIGINT ─▶ stop accepting ─▶ Ingester::shutdown (persist) ─▶ exit 0
+//! ```
+//!
+//! What it must not touch: storage formats, the WAL, Raft internals, or query planning; it
+//! only calls the public APIs of `catalog`, `ingester` and `querier`.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod http;
+pub mod server;

@@ -1,0 +1,28 @@
+//! # querier: InfluxQL over the catalog and the shards
+//!
+//! The querier owns the query language: it parses InfluxQL, runs each statement against the
+//! catalog (meta statements, DDL) or the shards' data, and shapes the answers as InfluxDB 1.x
+//! does.
+//!
+//! ```text
+//!   q text ──parse_query──▶ [Statement] ──Executor::execute──▶ [StatementResult] ──▶ gateway (JSON/CSV)
+//!                               │                 │
+//!                               │                 ├─ MetaService: databases, retention policies, DDL
+//!                               │                 └─ Ingester: measurements, tables (files + buffers)
+//!                               └─ errors with 1.x's text and position
+//! ```
+//!
+//! Today it answers the catalog statements (`CREATE/DROP DATABASE`, `SHOW DATABASES`,
+//! `SHOW RETENTION POLICIES`, `SHOW MEASUREMENTS`); `SELECT` and the rest of the language,
+//! planned on DataFusion, are the next step and answer with a clear "not supported" error
+//! until then.
+//!
+//! What it must not touch: HTTP (the gateway turns results into responses), the write path, or
+//! the files of a shard other than through the ingester's snapshots.
+
+pub mod executor;
+pub mod influxql;
+pub mod result;
+
+pub use executor::{ExecError, Executor, QueryContext};
+pub use result::{Message, QueryResponse, Series, StatementResult};

@@ -1,1 +1,5 @@
-fn main() {}
+//! `fletch`: the command-line client. Everything happens in [`gateway::client::main`].
+
+fn main() -> std::process::ExitCode {
+    gateway::client::main()
+}

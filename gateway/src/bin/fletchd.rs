@@ -1,1 +1,5 @@
-fn main() {}
+//! `fletchd`: the Fletch server. Everything happens in [`gateway::cli::main`].
+
+fn main() -> std::process::ExitCode {
+    gateway::cli::main()
+}

@@ -1,0 +1,152 @@
+//! The `fletchd` command line. `main.rs` only calls [`main`].
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, Overrides};
+
+/// Fletch: a clustered time-series database that speaks the InfluxDB 1.x API.
+#[derive(Debug, Parser)]
+#[command(name = "fletchd", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the node (the default).
+    Run(RunArgs),
+    /// Print the effective configuration (defaults, file, environment and flags) as TOML.
+    Config(RunArgs),
+    /// Print the version.
+    Version,
+}
+
+/// Flags shared by `run` and `config`. Single-dash long flags (`-config`) work as in influxd.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct RunArgs {
+    /// TOML configuration file (InfluxDB section and key names).
+    #[arg(long = "config", value_name = "FILE", env = "FLETCH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Base directory: sets [meta] dir, [data] dir and [data] wal-dir to DIR/meta, DIR/data, DIR/wal.
+    #[arg(long = "dir", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// [http] bind-address.
+    #[arg(long = "http-bind-address", value_name = "HOST:PORT")]
+    pub http_bind_address: Option<String>,
+    /// [meta] bind-address (Raft and internal RPC).
+    #[arg(long = "meta-bind-address", value_name = "HOST:PORT")]
+    pub meta_bind_address: Option<String>,
+    /// [meta] http-bind-address.
+    #[arg(long = "meta-http-bind-address", value_name = "HOST:PORT")]
+    pub meta_http_bind_address: Option<String>,
+}
+
+impl RunArgs {
+    fn overrides(&self) -> Overrides {
+        let mut v = Vec::new();
+        let mut set = |s: &str, k: &str, val: String| v.push((s.to_string(), k.to_string(), val));
+        if let Some(d) = &self.dir {
+            set("meta", "dir", d.join("meta").display().to_string());
+            set("data", "dir", d.join("data").display().to_string());
+            set("data", "wal-dir", d.join("wal").display().to_string());
+        }
+        if let Some(a) = &self.http_bind_address {
+            set("http", "bind-address", a.clone());
+        }
+        if let Some(a) = &self.meta_bind_address {
+            set("meta", "bind-address", a.clone());
+        }
+        if let Some(a) = &self.meta_http_bind_address {
+            set("meta", "http-bind-address", a.clone());
+        }
+        Overrides { values: v }
+    }
+
+    fn load(&self) -> Result<crate::config::Loaded, crate::config::ConfigError> {
+        Config::load(self.config.as_deref(), &|k| std::env::var(k).ok(), &self.overrides())
+    }
+}
+
+/// influxd takes `-config`; clap wants `--config`. Single-dash words become double-dash.
+pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
+    args.into_iter()
+        .enumerate()
+        .map(|(i, a)| {
+            let single = a.starts_with('-') && !a.starts_with("--") && a.len() > 2;
+            if i > 0 && single && a[1..].chars().next().is_some_and(|c| c.is_ascii_alphabetic()) { format!("-{a}") } else { a }
+        })
+        .collect()
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("{level},openraft=warn")));
+    use std::io::IsTerminal;
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Entry point of `fletchd`.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse_from(normalize_args(std::env::args()));
+    let (args, print_only) = match cli.command {
+        Some(Command::Version) => {
+            println!("fletchd {} (InfluxDB API {})", crate::http::FLETCH_VERSION, crate::http::INFLUXDB_VERSION);
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::Config(a)) => (a, true),
+        Some(Command::Run(a)) => (a, false),
+        None => (cli.run, false),
+    };
+    let loaded = match args.load() {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("fletchd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if print_only {
+        for w in &loaded.warnings {
+            eprintln!("fletchd: warning: {w}");
+        }
+        print!("{}", loaded.config.to_toml());
+        return ExitCode::SUCCESS;
+    }
+    init_logging(&loaded.config.logging.level);
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("fletchd").build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("fletchd: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::server::run(loaded.config, crate::server::shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("fletchd: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn single_dash_flags_become_long_flags() {
+        let a = super::normalize_args(["fletchd", "-config", "x.toml", "--dir", "d", "-h", "-5"].map(String::from));
+        assert_eq!(a, ["fletchd", "--config", "x.toml", "--dir", "d", "-h", "-5"]);
+    }
+}

@@ -1,0 +1,528 @@
+//! Configuration: one typed struct per concern, each with defaults, layered as
+//! flags > environment (`FLETCH_<SECTION>_<KEY>`) > TOML file > defaults.
+//!
+//! The file uses InfluxDB's section and key names (`[meta] bind-address`, `[http]
+//! max-body-size`, ...), so an existing `influxdb.conf` loads: keys Fletch does not know are
+//! reported as warnings, never errors. A value of the wrong type, an address that does not
+//! parse or a duration that does not read is an error naming the key, before anything binds.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use toml::Value;
+
+/// Why the configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("config file {path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("config {key}: {message}")]
+    Invalid { key: String, message: String },
+}
+
+fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+}
+
+/// `[meta]`: the catalog's Raft member.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct MetaConfig {
+    pub enabled: bool,
+    /// Raft log, snapshots and the node's identity.
+    pub dir: String,
+    /// Raft and internal RPC (one port).
+    pub bind_address: String,
+    /// The meta HTTP API (`-join` targets this address).
+    pub http_bind_address: String,
+}
+
+/// `[data]`: the storage engine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct DataConfig {
+    pub enabled: bool,
+    /// Parquet files and shard manifests.
+    pub dir: String,
+    pub wal_dir: String,
+    /// Writes get 503 while this many bytes are buffered and not yet persisted.
+    pub cache_max_memory_size: Size,
+    /// The buffer is persisted to Parquet when it reaches this many bytes...
+    pub cache_snapshot_memory_size: Size,
+    /// ...or when its oldest write is this old.
+    pub cache_snapshot_write_cold_duration: GoDuration,
+    /// A shard whose time range ended this long ago is compacted down to few large files.
+    pub compact_full_write_cold_duration: GoDuration,
+    /// A measurement of a shard with this many Parquet files is compacted into one.
+    pub compact_max_files: u64,
+    /// Largest number of rows in one Parquet file written by compaction.
+    pub max_rows_per_file: u64,
+    /// Accept unsigned integer field values (`123u`); InfluxDB 1.x OSS refuses them.
+    pub unsigned_integers: bool,
+}
+
+/// `[retention]`: expiry of shard groups past their retention policy.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct RetentionConfig {
+    pub enabled: bool,
+    pub check_interval: GoDuration,
+}
+
+/// `[http]`: the client API.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct HttpConfig {
+    pub enabled: bool,
+    pub bind_address: String,
+    /// Largest accepted `/write` body in bytes (after gzip decoding); 0 means no limit.
+    pub max_body_size: u64,
+    /// Log every request at info level.
+    pub log_enabled: bool,
+}
+
+/// `[logging]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct LoggingConfig {
+    /// `error`, `warn`, `info`, `debug` or `trace`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+/// The whole configuration of a `fletchd` node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Config {
+    pub meta: MetaConfig,
+    pub data: DataConfig,
+    pub retention: RetentionConfig,
+    pub http: HttpConfig,
+    pub logging: LoggingConfig,
+}
+
+impl Default for MetaConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: "~/.fletch/meta".into(),
+            bind_address: "127.0.0.1:8088".into(),
+            http_bind_address: "127.0.0.1:8091".into(),
+        }
+    }
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: "~/.fletch/data".into(),
+            wal_dir: "~/.fletch/wal".into(),
+            cache_max_memory_size: Size(1 << 30),
+            cache_snapshot_memory_size: Size(25 << 20),
+            cache_snapshot_write_cold_duration: GoDuration(Duration::from_secs(600)),
+            compact_full_write_cold_duration: GoDuration(Duration::from_secs(4 * 3600)),
+            compact_max_files: 8,
+            max_rows_per_file: 4_000_000,
+            unsigned_integers: false,
+        }
+    }
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { enabled: true, check_interval: GoDuration(Duration::from_secs(30 * 60)) }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { enabled: true, bind_address: "127.0.0.1:8086".into(), max_body_size: 25_000_000, log_enabled: false }
+    }
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { level: "info".into() }
+    }
+}
+
+/// A duration written as Go writes them: `10m`, `1h30m`, `500ms`, `30s`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GoDuration(pub Duration);
+
+impl GoDuration {
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if s == "0" {
+            return Some(Self(Duration::ZERO));
+        }
+        let mut total: u128 = 0;
+        let mut rest = s;
+        if rest.is_empty() {
+            return None;
+        }
+        while !rest.is_empty() {
+            let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+            let n: f64 = rest[..num_len].parse().ok()?;
+            rest = &rest[num_len..];
+            let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+            let mult: f64 = match &rest[..unit_len] {
+                "ns" => 1.0,
+                "us" | "µs" | "u" => 1e3,
+                "ms" => 1e6,
+                "s" => 1e9,
+                "m" => 60e9,
+                "h" => 3600e9,
+                "d" => 86400e9,
+                _ => return None,
+            };
+            total += (n * mult) as u128;
+            rest = &rest[unit_len..];
+        }
+        Some(Self(Duration::from_nanos(total.min(u64::MAX as u128) as u64)))
+    }
+}
+
+impl fmt::Display for GoDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0.as_secs();
+        if self.0.subsec_nanos() != 0 {
+            return write!(f, "{}ms", self.0.as_millis());
+        }
+        match secs {
+            0 => f.write_str("0s"),
+            s if s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            s if s % 60 == 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl Serialize for GoDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for GoDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?} (use e.g. 30s, 10m, 1h30m)")))
+    }
+}
+
+/// A byte size: an integer, or a string with a `k`, `m` or `g` suffix as 1.x accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl Size {
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim().to_ascii_lowercase();
+        let (num, mult) = match s.chars().last()? {
+            'k' => (&s[..s.len() - 1], 1u64 << 10),
+            'm' => (&s[..s.len() - 1], 1 << 20),
+            'g' => (&s[..s.len() - 1], 1 << 30),
+            _ => (&s[..], 1),
+        };
+        num.trim().parse::<u64>().ok()?.checked_mul(mult).map(Self)
+    }
+}
+
+impl Serialize for Size {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Int(u64),
+            Str(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Int(n) => Ok(Self(n)),
+            Raw::Str(s) => Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid size {s:?} (use bytes, or e.g. 512m, 1g)"))),
+        }
+    }
+}
+
+/// Values given on the command line, the highest layer.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `(section, key, value)` triples, e.g. `("http", "bind-address", "127.0.0.1:9086")`.
+    pub values: Vec<(String, String, String)>,
+}
+
+/// The configuration with what loading it had to say.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// Unknown sections and keys, one line each.
+    pub warnings: Vec<String>,
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a float",
+        Value::Boolean(_) => "a boolean",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "an array",
+        Value::Table(_) => "a table",
+    }
+}
+
+/// Parses a flag or environment string into the type the default has.
+fn typed_like(default: &Value, raw: &str, key: &str) -> Result<Value, ConfigError> {
+    Ok(match default {
+        Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" | "on" => Value::Boolean(true),
+            "false" | "0" | "no" | "off" => Value::Boolean(false),
+            _ => return Err(invalid(key, format!("expected true or false, found {raw:?}"))),
+        },
+        Value::Integer(_) => match raw.trim().parse::<i64>() {
+            Ok(n) => Value::Integer(n),
+            // Sizes also accept suffixes.
+            Err(_) => match Size::parse(raw) {
+                Some(s) => Value::Integer(s.0 as i64),
+                None => return Err(invalid(key, format!("expected an integer, found {raw:?}"))),
+            },
+        },
+        _ => Value::String(raw.to_string()),
+    })
+}
+
+/// `FLETCH_<SECTION>_<KEY>` for a key.
+pub fn env_name(section: &str, key: &str) -> String {
+    format!("FLETCH_{}_{}", section, key).to_ascii_uppercase().replace('-', "_")
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if any), then the environment, then `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Loaded, ConfigError> {
+        let defaults = Value::try_from(Config::default()).map_err(|e| invalid("defaults", e.to_string()))?;
+        let Value::Table(defaults) = defaults else { return Err(invalid("defaults", "not a table")) };
+        let mut merged = defaults.clone();
+        let mut warnings = Vec::new();
+
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+            let doc: toml::Table = text
+                .parse()
+                .map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.display().to_string(), message: e.to_string() })?;
+            for (section, value) in doc {
+                let Some(Value::Table(known)) = defaults.get(&section) else {
+                    warnings.push(match value {
+                        Value::Table(_) => format!("unknown config section [{section}] ignored"),
+                        _ => format!("unknown config key {section} ignored"),
+                    });
+                    continue;
+                };
+                let Value::Table(given) = value else {
+                    return Err(invalid(&section, format!("expected a [{section}] section, found {}", type_name(&value))));
+                };
+                for (key, v) in given {
+                    let Some(default) = known.get(&key) else {
+                        warnings.push(format!("unknown config key [{section}] {key} ignored"));
+                        continue;
+                    };
+                    let ok = matches!(
+                        (default, &v),
+                        (Value::String(_), Value::String(_))
+                            | (Value::Integer(_), Value::Integer(_) | Value::String(_))
+                            | (Value::Boolean(_), Value::Boolean(_))
+                    );
+                    if !ok {
+                        return Err(invalid(
+                            &format!("[{section}] {key}"),
+                            format!("expected {}, found {}", type_name(default), type_name(&v)),
+                        ));
+                    }
+                    if let Some(Value::Table(t)) = merged.get_mut(&section) {
+                        t.insert(key, v);
+                    }
+                }
+            }
+        }
+
+        for (section, value) in &defaults {
+            let Value::Table(keys) = value else { continue };
+            for (key, default) in keys {
+                if let Some(raw) = env(&env_name(section, key)) {
+                    let v = typed_like(default, &raw, &env_name(section, key))?;
+                    if let Some(Value::Table(t)) = merged.get_mut(section) {
+                        t.insert(key.clone(), v);
+                    }
+                }
+            }
+        }
+
+        for (section, key, raw) in &overrides.values {
+            let name = format!("[{section}] {key}");
+            let default = defaults
+                .get(section)
+                .and_then(|s| s.get(key))
+                .ok_or_else(|| invalid(&name, "no such setting"))?;
+            let v = typed_like(default, raw, &name)?;
+            if let Some(Value::Table(t)) = merged.get_mut(section) {
+                t.insert(key.clone(), v);
+            }
+        }
+
+        let mut config = Config::default();
+        macro_rules! section {
+            ($field:ident, $name:literal) => {
+                if let Some(v) = merged.get($name) {
+                    config.$field = v.clone().try_into().map_err(|e: toml::de::Error| {
+                        invalid(concat!("[", $name, "]"), e.message().to_string())
+                    })?;
+                }
+            };
+        }
+        section!(meta, "meta");
+        section!(data, "data");
+        section!(retention, "retention");
+        section!(http, "http");
+        section!(logging, "logging");
+        config.validate()?;
+        Ok(Loaded { config, warnings })
+    }
+
+    /// Checks what types alone cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let addr = |key: &str, v: &str| -> Result<(), ConfigError> {
+            parse_addr(v).map(|_| ()).map_err(|m| invalid(key, m))
+        };
+        addr("[meta] bind-address", &self.meta.bind_address)?;
+        addr("[meta] http-bind-address", &self.meta.http_bind_address)?;
+        addr("[http] bind-address", &self.http.bind_address)?;
+        for (key, dir) in [("[meta] dir", &self.meta.dir), ("[data] dir", &self.data.dir), ("[data] wal-dir", &self.data.wal_dir)] {
+            if dir.trim().is_empty() {
+                return Err(invalid(key, "must not be empty"));
+            }
+        }
+        if !["error", "warn", "info", "debug", "trace"].contains(&self.logging.level.as_str()) {
+            return Err(invalid("[logging] level", format!("expected error, warn, info, debug or trace, found {:?}", self.logging.level)));
+        }
+        if self.data.cache_snapshot_memory_size.0 > self.data.cache_max_memory_size.0 {
+            return Err(invalid("[data] cache-snapshot-memory-size", "must not exceed cache-max-memory-size"));
+        }
+        if !self.meta.enabled {
+            return Err(invalid("[meta] enabled", "a node without the meta role needs -join, which this version does not offer yet"));
+        }
+        Ok(())
+    }
+
+    /// The whole configuration as TOML (what `fletchd config` prints).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
+}
+
+/// Parses `host:port`; an empty host means all interfaces, as in 1.x (`:8086`).
+pub fn parse_addr(v: &str) -> Result<SocketAddr, String> {
+    let v = v.trim();
+    let full = if v.starts_with(':') { format!("0.0.0.0{v}") } else { v.to_string() };
+    if let Ok(a) = full.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    use std::net::ToSocketAddrs;
+    match full.to_socket_addrs() {
+        Ok(mut it) => it.next().ok_or_else(|| format!("{v:?} resolves to no address")),
+        Err(e) => Err(format!("{v:?} is not a host:port address ({e})")),
+    }
+}
+
+/// Expands a leading `~` to `$HOME`.
+pub fn expand_home(p: &str) -> PathBuf {
+    if let Some(rest) = p.strip_prefix("~/").or(if p == "~" { Some("") } else { None }) {
+        if let Some(home) = std::env::var_os("HOME") {
+            return PathBuf::from(home).join(rest);
+        }
+    }
+    PathBuf::from(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(toml: &str, env: &[(&str, &str)], flags: &[(&str, &str, &str)]) -> Result<Loaded, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.toml");
+        std::fs::write(&path, toml).unwrap();
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let overrides = Overrides {
+            values: flags.iter().map(|(s, k, v)| (s.to_string(), k.to_string(), v.to_string())).collect(),
+        };
+        Config::load(Some(&path), &lookup, &overrides)
+    }
+
+    #[test]
+    fn layers_flags_over_env_over_file_over_defaults() {
+        let l = load("[http]\nbind-address = \"127.0.0.1:1\"\nmax-body-size = 7\n", &[("FLETCH_HTTP_BIND_ADDRESS", "127.0.0.1:2")], &[]).unwrap();
+        assert_eq!(l.config.http.bind_address, "127.0.0.1:2");
+        assert_eq!(l.config.http.max_body_size, 7);
+        assert_eq!(l.config.meta.http_bind_address, "127.0.0.1:8091");
+        let l = load("", &[("FLETCH_HTTP_BIND_ADDRESS", "127.0.0.1:2")], &[("http", "bind-address", "127.0.0.1:3")]).unwrap();
+        assert_eq!(l.config.http.bind_address, "127.0.0.1:3");
+    }
+
+    #[test]
+    fn unknown_sections_and_keys_warn() {
+        let l = load("reporting-disabled = true\n[coordinator]\nx = 1\n[http]\nauth-enabled = false\n", &[], &[]).unwrap();
+        assert_eq!(
+            l.warnings,
+            [
+                "unknown config section [coordinator] ignored",
+                "unknown config key [http] auth-enabled ignored",
+                "unknown config key reporting-disabled ignored"
+            ]
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = load("[http]\nmax-body-size = true\n", &[], &[]).unwrap_err().to_string();
+        assert_eq!(e, "config [http] max-body-size: expected an integer, found a boolean");
+        let e = load("[http]\nbind-address = \"nope\"\n", &[], &[]).unwrap_err().to_string();
+        assert!(e.starts_with("config [http] bind-address: \"nope\" is not a host:port address"), "{e}");
+        let e = load("[data]\ncache-snapshot-write-cold-duration = \"10 parsecs\"\n", &[], &[]).unwrap_err().to_string();
+        assert!(e.starts_with("config [data]: invalid duration"), "{e}");
+        let e = load("", &[("FLETCH_HTTP_MAX_BODY_SIZE", "lots")], &[]).unwrap_err().to_string();
+        assert_eq!(e, "config FLETCH_HTTP_MAX_BODY_SIZE: expected an integer, found \"lots\"");
+        let e = load("[logging]\nlevel = \"loud\"\n", &[], &[]).unwrap_err().to_string();
+        assert!(e.starts_with("config [logging] level"), "{e}");
+    }
+
+    #[test]
+    fn sizes_and_durations_read_like_1x() {
+        let l = load("[data]\ncache-max-memory-size = \"1g\"\ncache-snapshot-memory-size = \"25m\"\ncache-snapshot-write-cold-duration = \"1h30m\"\n", &[], &[]).unwrap();
+        assert_eq!(l.config.data.cache_max_memory_size.0, 1 << 30);
+        assert_eq!(l.config.data.cache_snapshot_memory_size.0, 25 << 20);
+        assert_eq!(l.config.data.cache_snapshot_write_cold_duration.0, Duration::from_secs(5400));
+    }
+
+    #[test]
+    fn printed_config_loads_back_the_same() {
+        let text = Config::default().to_toml();
+        let l = load(&text, &[], &[]).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.config, Config::default());
+    }
+}

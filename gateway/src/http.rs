@@ -1,0 +1,373 @@
+//! The InfluxDB 1.x HTTP API: `/ping`, `/write` and `/query`, with 1.x's statuses, headers
+//! and JSON error bodies. Errors of the lower layers are mapped to HTTP here, once.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use catalog::MetaService;
+use futures::StreamExt;
+use ingester::{Ingester, WalError, WriteError, now_nanos};
+use line_protocol::{ParseOptions, Precision, parse_body};
+use querier::{Executor, QueryContext, QueryResponse, StatementResult};
+use serde::Serialize;
+
+/// The InfluxDB API version Fletch answers as (clients read `X-Influxdb-Version`).
+pub const INFLUXDB_VERSION: &str = "1.6.7";
+pub const FLETCH_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// What the handlers share.
+#[derive(Debug, Clone)]
+pub struct ApiState {
+    pub meta: Arc<MetaService>,
+    pub ingester: Option<Arc<Ingester>>,
+    pub executor: Executor,
+    pub max_body_size: u64,
+    pub allow_unsigned: bool,
+    pub log_requests: bool,
+}
+
+/// An error answered as 1.x does: a status and `{"error": "..."}`.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self { status, message: message.into() }
+    }
+
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = serde_json::json!({ "error": self.message }).to_string();
+        let mut resp = (self.status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Ok(v) = HeaderValue::from_str(&self.message) {
+            h.insert("X-Influxdb-Error", v);
+        }
+        resp
+    }
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        let status = match &e {
+            WriteError::DatabaseNotFound(_) => StatusCode::NOT_FOUND,
+            WriteError::RetentionPolicyNotFound(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            WriteError::BufferFull { .. } | WriteError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            WriteError::Meta(catalog::MetaError::Catalog(catalog::CatalogError::DatabaseNotFound(_))) => StatusCode::NOT_FOUND,
+            WriteError::Meta(catalog::MetaError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            WriteError::Wal(WalError::Io { disk_full: true, .. }) => StatusCode::INSUFFICIENT_STORAGE,
+            WriteError::Wal(_) | WriteError::Meta(_) | WriteError::NotOwner { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Adds the headers every 1.x response carries.
+async fn common_headers(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let log = req.extensions().get::<LogRequests>().is_some_and(|l| l.0);
+    let started = std::time::Instant::now();
+    let mut resp = next.run(req).await;
+    let seq = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
+    let id = format!("{:016x}-{:08x}", now_nanos() as u64, seq);
+    let h = resp.headers_mut();
+    h.insert("X-Influxdb-Version", HeaderValue::from_static(INFLUXDB_VERSION));
+    h.insert("X-Influxdb-Build", HeaderValue::from_static("OSS"));
+    h.insert("X-Fletch-Version", HeaderValue::from_static(FLETCH_VERSION));
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        h.insert("Request-Id", v.clone());
+        h.insert("X-Request-Id", v);
+    }
+    if log {
+        tracing::info!(%method, %uri, status = resp.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    }
+    resp
+}
+
+#[derive(Clone, Copy)]
+struct LogRequests(bool);
+
+pub fn router(state: ApiState) -> Router {
+    let log = LogRequests(state.log_requests);
+    Router::new()
+        .route("/ping", any(ping))
+        .route("/write", any(write))
+        .route("/query", any(query))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })
+        .layer(axum::middleware::from_fn(common_headers))
+        .layer(axum::middleware::from_fn(move |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+            req.extensions_mut().insert(log);
+            next.run(req).await
+        }))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+fn method_not_allowed() -> Response {
+    (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n").into_response()
+}
+
+async fn ping(method: Method) -> Response {
+    match method {
+        Method::GET | Method::HEAD => StatusCode::NO_CONTENT.into_response(),
+        _ => method_not_allowed(),
+    }
+}
+
+/// Reads a request body up to `limit` bytes (0 = unlimited); 413 past it, as 1.x.
+async fn read_limited(body: Body, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let too_large = || ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large");
+    let mut out = Vec::new();
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        if limit > 0 && (out.len() + chunk.len()) as u64 > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, ApiError> {
+    let mut out = Vec::new();
+    let decoder = flate2::read::GzDecoder::new(data);
+    let cap = if limit == 0 { u64::MAX } else { limit + 1 };
+    decoder.take(cap).read_to_end(&mut out).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if limit > 0 && out.len() as u64 > limit {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"));
+    }
+    Ok(out)
+}
+
+async fn write(
+    State(st): State<ApiState>,
+    method: Method,
+    Query(params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if method != Method::POST {
+        return Ok(method_not_allowed());
+    }
+    let db = params.get("db").map(String::as_str).unwrap_or("");
+    if db.is_empty() {
+        return Err(ApiError::bad_request("database is required"));
+    }
+    if let Some(level) = params.get("consistency").filter(|l| !l.is_empty()) {
+        if !matches!(level.as_str(), "any" | "one" | "quorum" | "all") {
+            return Err(ApiError::bad_request("invalid consistency level"));
+        }
+    }
+    let Some(ingester) = &st.ingester else {
+        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "this node has no data role ([data] enabled = false)"));
+    };
+    let raw = read_limited(body, st.max_body_size).await?;
+    let gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let data = if gzip { gunzip(&raw, st.max_body_size)? } else { raw };
+
+    let now = now_nanos();
+    let opts = ParseOptions {
+        precision: Precision::from_param(params.get("precision").map(String::as_str).unwrap_or("")),
+        default_time: now,
+        allow_unsigned: st.allow_unsigned,
+    };
+    let parsed = parse_body(&data, &opts);
+    let parse_error = parsed.error_text();
+    if parsed.points.is_empty() {
+        if let Some(e) = parse_error {
+            return Err(ApiError::bad_request(e));
+        }
+    }
+    let rp = params.get("rp").map(String::as_str).unwrap_or("");
+    let outcome = ingester.write(db, rp, parsed.points, now).await?;
+    if outcome.dropped > 0 {
+        let reason = outcome.reason.unwrap_or_default();
+        return Err(ApiError::bad_request(format!("partial write: {reason} dropped={}", outcome.dropped)));
+    }
+    if let Some(e) = parse_error {
+        return Err(ApiError::bad_request(format!("partial write: {e} dropped=0")));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `q`, `db`, ... from the URL and, for POST, from a form body (URL values first, as Go's
+/// `FormValue`).
+fn query_params(uri_params: HashMap<String, String>, headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
+    let mut params = uri_params;
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    if form || (!body.is_empty() && headers.get(header::CONTENT_TYPE).is_none()) {
+        for (k, v) in form_urlencoded_pairs(body) {
+            params.entry(k).or_insert(v);
+        }
+    }
+    params
+}
+
+fn form_urlencoded_pairs(body: &[u8]) -> Vec<(String, String)> {
+    serde_urlencoded::from_bytes(body).unwrap_or_default()
+}
+
+fn json_response(value: &impl Serialize, pretty: bool) -> Response {
+    let body = if pretty {
+        let mut buf = Vec::new();
+        let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+        let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+        match value.serialize(&mut ser) {
+            Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
+            Err(e) => serde_json::json!({ "error": e.to_string() }).to_string(),
+        }
+    } else {
+        serde_json::to_string(value).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
+    };
+    let mut resp = (StatusCode::OK, body + "\n").into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// 1.x's CSV: `name,tags,<columns>` then one line per value row.
+fn csv_response(results: &[StatementResult]) -> Response {
+    let mut out = String::new();
+    let mut last_header: Option<String> = None;
+    for r in results {
+        if let Some(e) = &r.error {
+            return ApiError::bad_request(e.clone()).into_response();
+        }
+        for s in &r.series {
+            let header_line = format!("name,tags,{}", s.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+            if last_header.as_deref() != Some(header_line.as_str()) {
+                if last_header.is_some() {
+                    out.push('\n');
+                }
+                out.push_str(&header_line);
+                out.push('\n');
+                last_header = Some(header_line);
+            }
+            let tags = s
+                .tags
+                .as_ref()
+                .map(|t| t.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+                .unwrap_or_default();
+            for row in &s.values {
+                let cells: Vec<String> = row
+                    .iter()
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => csv_field(s),
+                        serde_json::Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                    .collect();
+                out.push_str(&format!("{},{},{}\n", csv_field(s.name.as_deref().unwrap_or("")), csv_field(&tags), cells.join(",")));
+            }
+        }
+    }
+    let mut resp = (StatusCode::OK, out).into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+    resp
+}
+
+async fn query(
+    State(st): State<ApiState>,
+    method: Method,
+    Query(uri_params): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if method != Method::GET && method != Method::POST {
+        return Ok(method_not_allowed());
+    }
+    let params = query_params(uri_params, &headers, &body);
+    let pretty = params.get("pretty").is_some_and(|v| v == "true");
+    let q = params.get("q").map(String::as_str).unwrap_or("");
+    if q.is_empty() {
+        return Err(ApiError::bad_request("missing required parameter \"q\""));
+    }
+    let statements = querier::influxql::parse_query(q)
+        .map_err(|e| ApiError::bad_request(format!("error parsing query: {e}")))?;
+    if statements.is_empty() {
+        return Ok(json_response(&QueryResponse::default(), pretty));
+    }
+    let ctx = QueryContext {
+        database: params.get("db").filter(|d| !d.is_empty()).cloned(),
+        read_only: method == Method::GET,
+    };
+    let results = st.executor.execute(&statements, &ctx).await;
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/csv") || a.contains("text/csv"));
+    if wants_csv {
+        return Ok(csv_response(&results));
+    }
+    if params.get("chunked").is_some_and(|v| v == "true") {
+        // One JSON object per statement, newline separated.
+        let mut out = String::new();
+        for r in results {
+            let chunk = QueryResponse { results: Some(vec![r]), error: None };
+            out.push_str(&serde_json::to_string(&chunk).unwrap_or_default());
+            out.push('\n');
+        }
+        let mut resp = (StatusCode::OK, out).into_response();
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        return Ok(resp);
+    }
+    Ok(json_response(&QueryResponse { results: Some(results), error: None }, pretty))
+}
+
+/// The meta node's HTTP API: `/ping` and `/status` (Raft state for operators).
+pub fn meta_router(meta: Arc<MetaService>) -> Router {
+    Router::new()
+        .route("/ping", get(|| async { StatusCode::NO_CONTENT }))
+        .route(
+            "/status",
+            get(move || {
+                let meta = meta.clone();
+                async move {
+                    let m = meta.metrics();
+                    let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
+                    let learners: Vec<u64> = m.membership_config.membership().learner_ids().collect();
+                    json_response(
+                        &serde_json::json!({
+                            "node_id": m.id,
+                            "leader": m.current_leader,
+                            "term": m.current_term,
+                            "state": format!("{:?}", m.state),
+                            "voters": voters,
+                            "learners": learners,
+                            "applied_index": m.last_applied.map(|l| l.index),
+                            "last_log_index": m.last_log_index,
+                        }),
+                        false,
+                    )
+                }
+            }),
+        )
+        .layer(axum::middleware::from_fn(common_headers))
+}

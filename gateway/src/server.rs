@@ -1,0 +1,134 @@
+//! Wires the roles of one `fletchd` process together: binds the listeners, opens the meta
+//! service and the ingester, serves HTTP, and shuts everything down in order.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use catalog::{MetaOptions, MetaService};
+use ingester::{Ingester, IngesterConfig};
+use querier::Executor;
+use tokio::net::TcpListener;
+use tracing::Instrument;
+
+use crate::config::{Config, expand_home, parse_addr};
+use crate::http::{ApiState, meta_router, router};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind { key: &'static str, addr: String, source: std::io::Error },
+    #[error("{0}")]
+    Address(String),
+    #[error("meta service: {0}")]
+    Meta(#[from] catalog::MetaError),
+    #[error("storage: {0}")]
+    Storage(#[from] ingester::StorageError),
+    #[error("serving HTTP: {0}")]
+    Serve(std::io::Error),
+}
+
+async fn bind(key: &'static str, addr: &str) -> Result<TcpListener, ServerError> {
+    let sa: SocketAddr = parse_addr(addr).map_err(ServerError::Address)?;
+    TcpListener::bind(sa).await.map_err(|source| ServerError::Bind { key, addr: addr.to_string(), source })
+}
+
+/// Runs a node until `shutdown` resolves, then stops accepting, persists buffered data and
+/// returns.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+    let http = bind("[http] bind-address", &config.http.bind_address).await?;
+    let meta_http = bind("[meta] http-bind-address", &config.meta.http_bind_address).await?;
+    let http_addr = http.local_addr().map_err(ServerError::Serve)?;
+    let meta_http_addr = meta_http.local_addr().map_err(ServerError::Serve)?;
+
+    let meta = MetaService::open(MetaOptions {
+        dir: expand_home(&config.meta.dir),
+        tcp_addr: config.meta.bind_address.clone(),
+        meta_http_addr: meta_http_addr.to_string(),
+        data_http_addr: config.data.enabled.then(|| http_addr.to_string()),
+        startup_timeout: Duration::from_secs(30),
+    })
+    .await?;
+    let node = meta.identity().clone();
+    let span = tracing::info_span!("fletchd", meta_id = node.meta_id, data_id = node.data_id);
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ingester = if config.data.enabled {
+        let d = &config.data;
+        let mut cfg = IngesterConfig::with_dirs(expand_home(&d.dir), expand_home(&d.wal_dir));
+        cfg.cache_max_memory_size = d.cache_max_memory_size.0 as usize;
+        cfg.cache_snapshot_memory_size = d.cache_snapshot_memory_size.0 as usize;
+        cfg.cache_snapshot_write_cold_duration = d.cache_snapshot_write_cold_duration.0;
+        cfg.compact_full_write_cold_duration = d.compact_full_write_cold_duration.0;
+        cfg.compact_max_files = d.compact_max_files as usize;
+        cfg.max_rows_per_file = d.max_rows_per_file as usize;
+        cfg.retention_check_interval = if config.retention.enabled { config.retention.check_interval.0 } else { Duration::MAX };
+        let data_id = node.data_id.ok_or_else(|| ServerError::Address("data node id missing after registration".into()))?;
+        let ing = Ingester::open(cfg, meta.clone(), data_id).instrument(span.clone()).await?;
+        tokio::spawn(ing.clone().run_maintenance(stop_rx.clone()).instrument(span.clone()));
+        Some(ing)
+    } else {
+        None
+    };
+
+    let state = ApiState {
+        meta: meta.clone(),
+        ingester: ingester.clone(),
+        executor: Executor::new(meta.clone(), ingester.clone()),
+        max_body_size: config.http.max_body_size,
+        allow_unsigned: config.data.unsigned_integers,
+        log_requests: config.http.log_enabled,
+    };
+    let _enter = span.enter();
+    tracing::info!(%http_addr, "HTTP API listening");
+    tracing::info!(%meta_http_addr, "meta HTTP API listening");
+    drop(_enter);
+
+    let mut meta_stop = stop_rx.clone();
+    let meta_server = tokio::spawn(
+        axum::serve(meta_http, meta_router(meta.clone()))
+            .with_graceful_shutdown(async move {
+                let _ = meta_stop.wait_for(|s| *s).await;
+            })
+            .into_future()
+            .instrument(span.clone()),
+    );
+    let served = axum::serve(http, router(state)).with_graceful_shutdown(shutdown).into_future().instrument(span.clone()).await;
+
+    // Stop accepting (done), stop background work, persist what is buffered.
+    let _ = stop_tx.send(true);
+    let _ = meta_server.await;
+    let _enter = span.enter();
+    tracing::info!("shutting down: persisting buffered writes");
+    drop(_enter);
+    let persisted = match &ingester {
+        Some(ing) => ing.shutdown().instrument(span.clone()).await,
+        None => Ok(()),
+    };
+    meta.shutdown().await;
+    served.map_err(ServerError::Serve)?;
+    persisted?;
+    let _enter = span.enter();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                return;
+            }
+            _ => tracing::warn!("cannot install signal handlers; stop with Ctrl-C"),
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+

@@ -1,0 +1,150 @@
+//! Runs parsed statements against the catalog (meta service) and the local shards.
+
+use std::sync::Arc;
+
+use catalog::{MetaError, MetaService, RetentionPolicySpec};
+use ingester::Ingester;
+use serde_json::Value;
+
+use crate::influxql::{Statement, go_duration};
+use crate::result::{Message, Series, StatementResult};
+
+/// What the request says beyond the statements.
+#[derive(Debug, Clone, Default)]
+pub struct QueryContext {
+    /// The `db` parameter.
+    pub database: Option<String>,
+    /// The request came as GET: write statements run, with 1.x's deprecation warning.
+    pub read_only: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("database name required")]
+    DatabaseRequired,
+    #[error("database not found: {0}")]
+    DatabaseNotFound(String),
+    #[error("{0}")]
+    Meta(#[from] MetaError),
+    #[error("{0}")]
+    Storage(#[from] ingester::StorageError),
+}
+
+#[derive(Debug, Clone)]
+pub struct Executor {
+    meta: Arc<MetaService>,
+    ingester: Option<Arc<Ingester>>,
+}
+
+impl Executor {
+    pub fn new(meta: Arc<MetaService>, ingester: Option<Arc<Ingester>>) -> Self {
+        Self { meta, ingester }
+    }
+
+    /// Runs statements in order; after the first failure the rest are `not executed`, as 1.x.
+    pub async fn execute(&self, statements: &[Statement], ctx: &QueryContext) -> Vec<StatementResult> {
+        let mut out = Vec::with_capacity(statements.len());
+        let mut failed = false;
+        for (id, stmt) in statements.iter().enumerate() {
+            if failed {
+                out.push(StatementResult::error(id, "not executed"));
+                continue;
+            }
+            let mut result = match self.execute_one(stmt, ctx).await {
+                Ok(series) => StatementResult { statement_id: id, series, ..Default::default() },
+                Err(e) => {
+                    failed = true;
+                    StatementResult::error(id, e.to_string())
+                }
+            };
+            if ctx.read_only && stmt.is_write() {
+                result.messages.push(Message {
+                    level: "warning".into(),
+                    text: format!("deprecated use of '{stmt}' in a read only context, please use a POST request instead"),
+                });
+            }
+            out.push(result);
+        }
+        out
+    }
+
+    fn database<'a>(&self, on: &'a Option<String>, ctx: &'a QueryContext) -> Result<&'a str, ExecError> {
+        on.as_deref().or(ctx.database.as_deref()).filter(|d| !d.is_empty()).ok_or(ExecError::DatabaseRequired)
+    }
+
+    async fn execute_one(&self, stmt: &Statement, ctx: &QueryContext) -> Result<Vec<Series>, ExecError> {
+        match stmt {
+            Statement::CreateDatabase { name, rp } => {
+                let spec = rp.as_ref().map(|c| RetentionPolicySpec {
+                    name: c.name.clone().unwrap_or_else(|| catalog::model::DEFAULT_RP.to_string()),
+                    duration: c.duration,
+                    shard_group_duration: c.shard_duration,
+                    replica_n: c.replication,
+                });
+                self.meta.create_database(name, spec).await?;
+                Ok(vec![])
+            }
+            Statement::DropDatabase { name } => {
+                self.meta.drop_database(name).await?;
+                if let Some(ing) = &self.ingester {
+                    ing.drop_removed_shards().await?;
+                }
+                Ok(vec![])
+            }
+            Statement::ShowDatabases => {
+                let cat = self.meta.catalog();
+                Ok(vec![Series {
+                    name: Some("databases".into()),
+                    columns: vec!["name".into()],
+                    values: cat.databases.keys().map(|n| vec![Value::from(n.as_str())]).collect(),
+                    ..Default::default()
+                }])
+            }
+            Statement::ShowRetentionPolicies { database } => {
+                let db = self.database(database, ctx)?;
+                let cat = self.meta.catalog();
+                let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+                let columns = ["name", "duration", "shardGroupDuration", "replicaN", "default"];
+                Ok(vec![Series {
+                    columns: columns.iter().map(|c| c.to_string()).collect(),
+                    values: dbi
+                        .retention_policies
+                        .values()
+                        .map(|rp| {
+                            vec![
+                                Value::from(rp.name.as_str()),
+                                Value::from(go_duration(rp.duration)),
+                                Value::from(go_duration(rp.shard_group_duration)),
+                                Value::from(rp.replica_n),
+                                Value::from(dbi.default_rp.as_deref() == Some(rp.name.as_str())),
+                            ]
+                        })
+                        .collect(),
+                    ..Default::default()
+                }])
+            }
+            Statement::ShowMeasurements { database, limit, offset } => {
+                let db = self.database(database, ctx)?;
+                let cat = self.meta.catalog();
+                let Some(dbi) = cat.database(db) else { return Ok(vec![]) };
+                let shards: Vec<u64> = dbi
+                    .retention_policies
+                    .values()
+                    .flat_map(|rp| rp.live_shard_groups())
+                    .flat_map(|g| g.shards.iter().map(|s| s.id))
+                    .collect();
+                let names = self.ingester.as_ref().map(|i| i.measurements(&shards)).unwrap_or_default();
+                let values: Vec<Vec<Value>> = names
+                    .into_iter()
+                    .skip(offset.unwrap_or(0) as usize)
+                    .take(limit.map_or(usize::MAX, |l| if l == 0 { usize::MAX } else { l as usize }))
+                    .map(|n| vec![Value::from(n)])
+                    .collect();
+                if values.is_empty() {
+                    return Ok(vec![]);
+                }
+                Ok(vec![Series { name: Some("measurements".into()), columns: vec!["name".into()], values, ..Default::default() }])
+            }
+        }
+    }
+}
