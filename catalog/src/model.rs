@@ -76,6 +76,9 @@ impl ShardGroupInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetentionPolicyInfo {
     pub name: String,
+    /// Creation order: 1.x lists retention policies in the order they were created.
+    #[serde(default)]
+    pub seq: u64,
     /// 0 means keep forever.
     pub duration: Nanos,
     pub shard_group_duration: Nanos,
@@ -97,6 +100,9 @@ impl RetentionPolicyInfo {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DatabaseInfo {
     pub name: String,
+    /// Creation order: 1.x lists databases in the order they were created.
+    #[serde(default)]
+    pub seq: u64,
     pub default_rp: Option<String>,
     pub retention_policies: BTreeMap<String, RetentionPolicyInfo>,
 }
@@ -142,6 +148,7 @@ impl RetentionPolicySpec {
         }
         Ok(RetentionPolicyInfo {
             name: self.name.clone(),
+            seq: 0,
             duration,
             shard_group_duration: sgd,
             replica_n,
@@ -203,6 +210,9 @@ pub struct CatalogState {
     pub meta_nodes: BTreeMap<u64, NodeInfo>,
     pub databases: BTreeMap<String, DatabaseInfo>,
     pub max_node_id: u64,
+    /// Last creation sequence number given to a database or retention policy.
+    #[serde(default)]
+    pub max_seq: u64,
     pub max_shard_group_id: u64,
     pub max_shard_id: u64,
 }
@@ -210,6 +220,13 @@ pub struct CatalogState {
 impl CatalogState {
     pub fn database(&self, name: &str) -> Option<&DatabaseInfo> {
         self.databases.get(name)
+    }
+
+    /// Databases in creation order (as `SHOW DATABASES` lists them).
+    pub fn databases_in_order(&self) -> Vec<&DatabaseInfo> {
+        let mut v: Vec<&DatabaseInfo> = self.databases.values().collect();
+        v.sort_by_key(|d| d.seq);
+        v
     }
 
     /// Every shard that `node` owns, with its database, retention policy and group.
@@ -251,8 +268,8 @@ impl CatalogState {
                 Ok(Outcome::Done)
             }
             Command::CreateRetentionPolicy { database, spec, make_default } => {
-                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
                 let rp = spec.build()?;
+                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
                 if let Some(existing) = db.retention_policies.get(&spec.name) {
                     let same = existing.duration == rp.duration
                         && existing.shard_group_duration == rp.shard_group_duration
@@ -261,7 +278,8 @@ impl CatalogState {
                         return Err(CatalogError::RetentionPolicyConflict);
                     }
                 } else {
-                    db.retention_policies.insert(spec.name.clone(), rp);
+                    self.max_seq += 1;
+                    db.retention_policies.insert(spec.name.clone(), RetentionPolicyInfo { seq: self.max_seq, ..rp });
                 }
                 if *make_default || db.default_rp.is_none() {
                     db.default_rp = Some(spec.name.clone());
@@ -301,11 +319,13 @@ impl CatalogState {
                 _ => Err(CatalogError::RetentionPolicyConflict),
             };
         }
+        self.max_seq += 1;
+        let seq = self.max_seq;
         let mut rps = BTreeMap::new();
-        rps.insert(rp.name.clone(), rp);
+        rps.insert(rp.name.clone(), RetentionPolicyInfo { seq, ..rp });
         self.databases.insert(
             name.to_string(),
-            DatabaseInfo { name: name.to_string(), default_rp: Some(spec.name.clone()), retention_policies: rps },
+            DatabaseInfo { name: name.to_string(), seq, default_rp: Some(spec.name.clone()), retention_policies: rps },
         );
         Ok(Outcome::Done)
     }

@@ -96,7 +96,7 @@ impl Executor {
                 Ok(vec![Series {
                     name: Some("databases".into()),
                     columns: vec!["name".into()],
-                    values: cat.databases.keys().map(|n| vec![Value::from(n.as_str())]).collect(),
+                    values: cat.databases_in_order().iter().map(|d| vec![Value::from(d.name.as_str())]).collect(),
                     ..Default::default()
                 }])
             }
@@ -107,10 +107,13 @@ impl Executor {
                 let columns = ["name", "duration", "shardGroupDuration", "replicaN", "default"];
                 Ok(vec![Series {
                     columns: columns.iter().map(|c| c.to_string()).collect(),
-                    values: dbi
-                        .retention_policies
-                        .values()
-                        .map(|rp| {
+                    values: {
+                        let mut rps: Vec<_> = dbi.retention_policies.values().collect();
+                        rps.sort_by_key(|rp| rp.seq);
+                        rps
+                    }
+                    .into_iter()
+                    .map(|rp| {
                             vec![
                                 Value::from(rp.name.as_str()),
                                 Value::from(go_duration(rp.duration)),

@@ -1,0 +1,194 @@
+//! The same writes and queries against InfluxDB 1.6.7 and Fletch, compared.
+//!
+//! Normalizations, kept few on purpose:
+//! - bodies are compared as JSON values when both parse as JSON (key order aside), else as text
+//!   with surrounding whitespace trimmed;
+//! - response headers are not compared, except that both must send `X-Influxdb-Version`;
+//! - steps marked `status_only` compare the status code alone; each says why.
+//!
+//! Needs `influxd` (Debian's `influxdb` package; `.ci/run` installs it). Set
+//! `FLETCH_SKIP_INFLUXDB_COMPAT=1` to skip on a machine without it.
+
+use fletch_tests::http::{Resp, send, urlencode};
+use fletch_tests::{Fletchd, Influxd};
+
+enum Step {
+    /// `POST /write?{params}` with a body.
+    Write(&'static str, &'static str),
+    /// `POST /query` with `q` (and `{params}`).
+    Query(&'static str, &'static str),
+    /// `GET /query?q=...&{params}`.
+    GetQuery(&'static str, &'static str),
+    /// Any request; compare the status only (the reason is given).
+    StatusOnly(&'static str, &'static str, &'static [u8], &'static str),
+    /// `POST /query` asking for CSV.
+    Csv(&'static str),
+}
+
+use Step::*;
+
+const STEPS: &[Step] = &[
+    Query("CREATE DATABASE d", ""),
+    Write("", "cpu value=1"),
+    Write("db=x", "cpu value=1"),
+    Write("db=d", ""),
+    Write("db=d", "cpu,host=a value=1 1000"),
+    Write("db=d&rp=nope", "cpu value=1"),
+    Write("db=d&consistency=bogus", "cpu value=1"),
+    Write("db=d&consistency=all", "cpu value=2 2000"),
+    Write("db=d", "cpu"),
+    Write("db=d", "cpu value=1 3000\nbad line\ncpu value=2 4000"),
+    Write("db=d", "cpu value=1i 5000"),
+    Write("db=d", "cpu value=1i 6000\ncpu value=1.5 7000\ncpu value=\"x\" 8000"),
+    Write("db=d", "new f=1i 10\nnew f=2 11\nnew f=3i 12"),
+    Write("db=d", "cpu,host=a value=1u"),
+    Write("db=d", "cpu value=1 123abc"),
+    Write("db=d", "cpu value=1 99999999999999999999"),
+    Write("db=d", "cpu value=1 9223372036854775807"),
+    Write("db=d&precision=h", "cpu value=1 99999999999999"),
+    Write("db=d", "cpu value=NaN"),
+    Write("db=d", "cpu value=1e400"),
+    Write("db=d", "cpu value=99999999999999999999i"),
+    Write("db=d", "cpu time=1"),
+    Write("db=d", "cpu,time=x value=1"),
+    Write("db=d", "cpu time=1,v=2 9000"),
+    Write("db=d", "cpu,a=1,a=2 value=1"),
+    Write("db=d", "cpu value=1\r\ncpu value=2 5\r\n"),
+    Write("db=d", "cpu value=1 5 6"),
+    Write("db=d", "cpu value=trueish"),
+    Write("db=d", ",tag=a value=1"),
+    Write("db=d", "cpu,=a value=1"),
+    Write("db=d", "cpu,a value=1"),
+    Write("db=d", "cpu,a=b=c value=1"),
+    Write("db=d", "cpu value=\"unterminated"),
+    Write("db=d", "cpu a=1,b"),
+    Write("db=d", "cpu =1"),
+    Write("db=d", "# comment\n\n  cpu,host=b value=3 10000\n"),
+    Write("db=d&precision=s", "cpu,host=c value=4 10"),
+    Write("db=d&precision=xyz", "cpu,host=c value=5 11"),
+    Write("db=d", "log msg=\"line one\nline two\",ok=T 12000"),
+    Write("db=d", "c\\,p\\ u,t\\ k=v\\,a value=1 13000"),
+    Query("SHOW DATABASES", ""),
+    Query("SHOW MEASUREMENTS ON d", ""),
+    Query("SHOW MEASUREMENTS", "?db=d"),
+    Query("SHOW MEASUREMENTS", ""),
+    Query("SHOW MEASUREMENTS ON nope", ""),
+    Query("SHOW MEASUREMENTS ON d LIMIT 2 OFFSET 1", ""),
+    Query("SHOW RETENTION POLICIES ON d", ""),
+    Query("SHOW RETENTION POLICIES", ""),
+    Query("SHOW RETENTION POLICIES ON nope", ""),
+    Query("CREATE DATABASE e WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME r1", ""),
+    Query("SHOW RETENTION POLICIES ON e", ""),
+    Query("CREATE DATABASE f WITH DURATION 30m", ""),
+    Query("CREATE DATABASE y WITH DURATION 2h SHARD DURATION 3h", ""),
+    Query("CREATE DATABASE d WITH DURATION 2h", ""),
+    Query("CREATE DATABASE z WITH DURATION INF", ""),
+    Query("CREATE DATABASE w WITH DURATION 1d REPLICATION 2", ""),
+    Query("SHOW RETENTION POLICIES ON w", ""),
+    Query("CREATE DATABASE \"my db\"", ""),
+    Query("DROP DATABASE nope", ""),
+    Query("DROP DATABASE z; SHOW DATABASES", ""),
+    Query("show databases;;", ""),
+    Query(";", ""),
+    Query("", ""),
+    Query("CREATE", ""),
+    Query("CREATE FOO", ""),
+    Query("SHOW", ""),
+    Query("DROP", ""),
+    Query("DROP DATABASE", ""),
+    Query("SHOW RETENTION", ""),
+    Query("SHOW RETENTION POLICIES ON", ""),
+    Query("SHOW DATABASES extra", ""),
+    Query("CREATE DATABASE x WITH", ""),
+    Query("CREATE DATABASE x WITH DURATION", ""),
+    Query("CREATE DATABASE x WITH DURATION 1x", ""),
+    Query("CREATE DATABASE x WITH REPLICATION 0", ""),
+    Query("CREATE DATABASE x WITH REPLICATION abc", ""),
+    Query("CREATE DATABASE 'x'", ""),
+    Query("CREATE DATABASE select", ""),
+    Query("SHOW DATABASES; SHOW FOO", ""),
+    Query("SHOW DATABASES\nSHOW FOO", ""),
+    Query("CREATE DATABASE q WITH NAME r DURATION 1d", ""),
+    Query("SELEC 1", ""),
+    Query("SHOW DATABASES", "?pretty=true"),
+    GetQuery("CREATE DATABASE g", ""),
+    GetQuery("SHOW DATABASES", ""),
+    Csv("SHOW DATABASES"),
+    StatusOnly("POST", "/ping", b"", "405 for POST /ping, as 1.x"),
+    StatusOnly("GET", "/nothing", b"", "404 text body"),
+    StatusOnly("GET", "/write?db=d", b"", "405 for GET /write"),
+    StatusOnly("POST", "/write?db=d", b"notgzip", "gzip error texts differ between Go and Rust (see gzip step)"),
+];
+
+fn run(base: &str, step: &Step) -> Resp {
+    match step {
+        Write(params, body) => send("POST", &format!("{base}/write?{params}"), &[], body.as_bytes().to_vec()).expect("write"),
+        Query(q, extra) => {
+            let form = format!("q={}", urlencode(q));
+            send("POST", &format!("{base}/query{extra}"), &[("Content-Type", "application/x-www-form-urlencoded")], form.into_bytes())
+                .expect("query")
+        }
+        GetQuery(q, extra) => send("GET", &format!("{base}/query?q={}{extra}", urlencode(q)), &[], vec![]).expect("get"),
+        StatusOnly(method, path, body, _) => {
+            let headers: &[(&str, &str)] = if path.starts_with("/write") && !body.is_empty() { &[("Content-Encoding", "gzip")] } else { &[] };
+            send(method, &format!("{base}{path}"), headers, body.to_vec()).expect("request")
+        }
+        Csv(q) => {
+            let form = format!("q={}", urlencode(q));
+            send(
+                "POST",
+                &format!("{base}/query"),
+                &[("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/csv")],
+                form.into_bytes(),
+            )
+            .expect("csv")
+        }
+    }
+}
+
+fn describe(step: &Step) -> String {
+    match step {
+        Write(p, b) => format!("write ?{p} {b:?}"),
+        Query(q, e) => format!("query {q:?} {e}"),
+        GetQuery(q, e) => format!("GET query {q:?} {e}"),
+        StatusOnly(m, p, _, why) => format!("{m} {p} (status only: {why})"),
+        Csv(q) => format!("csv {q:?}"),
+    }
+}
+
+fn same_body(a: &str, b: &str) -> bool {
+    match (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a.trim() == b.trim(),
+    }
+}
+
+#[test]
+fn fletch_answers_like_influxdb_1_6_7() {
+    if std::env::var("FLETCH_SKIP_INFLUXDB_COMPAT").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: FLETCH_SKIP_INFLUXDB_COMPAT=1");
+        return;
+    }
+    let influx = Influxd::start().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let fletch = Fletchd::start(dir.path(), &[]);
+    let (ib, fb) = (format!("http://{}", influx.http), fletch.url(""));
+    let mut diffs = Vec::new();
+    for step in STEPS {
+        let (i, f) = (run(&ib, step), run(&fb, step));
+        let status_only = matches!(step, StatusOnly(..));
+        if i.status != f.status || (!status_only && !same_body(&i.body, &f.body)) {
+            diffs.push(format!(
+                "{}\n  influxdb: {} {}\n  fletch:   {} {}",
+                describe(step),
+                i.status,
+                i.body.trim(),
+                f.status,
+                f.body.trim()
+            ));
+        }
+        assert!(f.header("X-Influxdb-Version").is_some(), "fletch must send X-Influxdb-Version");
+    }
+    eprintln!("{} steps compared against InfluxDB at {}", STEPS.len(), influx.http);
+    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+}
