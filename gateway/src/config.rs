@@ -387,9 +387,7 @@ impl Config {
         macro_rules! section {
             ($field:ident, $name:literal) => {
                 if let Some(v) = merged.get($name) {
-                    config.$field = v.clone().try_into().map_err(|e: toml::de::Error| {
-                        invalid(concat!("[", $name, "]"), e.message().to_string())
-                    })?;
+                    config.$field = deserialize_section(v, defaults.get($name), $name)?;
                 }
             };
         }
@@ -430,6 +428,25 @@ impl Config {
     /// The whole configuration as TOML (what `fletchd config` prints).
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+    }
+}
+
+/// Deserializes one section; on failure, finds the key whose value is at fault and names it.
+fn deserialize_section<T: serde::de::DeserializeOwned>(value: &Value, defaults: Option<&Value>, section: &str) -> Result<T, ConfigError> {
+    match value.clone().try_into::<T>() {
+        Ok(v) => Ok(v),
+        Err(e) => {
+            if let (Value::Table(given), Some(Value::Table(base))) = (value, defaults) {
+                for (key, v) in given {
+                    let mut probe = base.clone();
+                    probe.insert(key.clone(), v.clone());
+                    if let Err(e) = Value::Table(probe).try_into::<T>() {
+                        return Err(invalid(&format!("[{section}] {key}"), e.message().to_string()));
+                    }
+                }
+            }
+            Err(invalid(&format!("[{section}]"), e.message().to_string()))
+        }
     }
 }
 
@@ -503,7 +520,7 @@ mod tests {
         let e = load("[http]\nbind-address = \"nope\"\n", &[], &[]).unwrap_err().to_string();
         assert!(e.starts_with("config [http] bind-address: \"nope\" is not a host:port address"), "{e}");
         let e = load("[data]\ncache-snapshot-write-cold-duration = \"10 parsecs\"\n", &[], &[]).unwrap_err().to_string();
-        assert!(e.starts_with("config [data]: invalid duration"), "{e}");
+        assert!(e.starts_with("config [data] cache-snapshot-write-cold-duration: invalid duration"), "{e}");
         let e = load("", &[("FLETCH_HTTP_MAX_BODY_SIZE", "lots")], &[]).unwrap_err().to_string();
         assert_eq!(e, "config FLETCH_HTTP_MAX_BODY_SIZE: expected an integer, found \"lots\"");
         let e = load("[logging]\nlevel = \"loud\"\n", &[], &[]).unwrap_err().to_string();

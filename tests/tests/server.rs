@@ -1,0 +1,158 @@
+//! `fletchd` as an operator runs it: configuration, limits, restart and shutdown.
+
+use std::process::Command;
+use std::time::Duration;
+
+use fletch_tests::http::{post, query, send};
+use fletch_tests::{Fletchd, bin, wait_for};
+
+#[test]
+fn config_prints_whole_and_layers_env_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("influxdb.conf");
+    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\nauth-enabled = true\n[coordinator]\nmax-select-buckets = 1\n").unwrap();
+    let out = Command::new(bin("fletchd"))
+        .args(["config", "-config"])
+        .arg(&file)
+        .env("FLETCH_DATA_WAL_DIR", "/tmp/elsewhere")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let cfg: toml::Table = text.parse().unwrap();
+    assert_eq!(cfg["http"]["bind-address"].as_str(), Some("127.0.0.1:9999"));
+    assert_eq!(cfg["data"]["wal-dir"].as_str(), Some("/tmp/elsewhere"));
+    assert_eq!(cfg["meta"]["http-bind-address"].as_str(), Some("127.0.0.1:8091"));
+    assert_eq!(cfg["http"]["max-body-size"].as_integer(), Some(25_000_000));
+    let warnings = String::from_utf8(out.stderr).unwrap();
+    for w in ["unknown config key reporting-disabled", "unknown config key [http] auth-enabled", "unknown config section [coordinator]"] {
+        assert!(warnings.contains(w), "missing warning {w:?} in {warnings}");
+    }
+}
+
+#[test]
+fn bad_config_exits_nonzero_before_binding() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = fletch_tests::free_port();
+    let file = dir.path().join("bad.toml");
+    std::fs::write(&file, format!("[http]\nbind-address = \"127.0.0.1:{port}\"\nmax-body-size = \"lots\"\n")).unwrap();
+    let out = Command::new(bin("fletchd")).arg("-config").arg(&file).arg("--dir").arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains("config [http] max-body-size: invalid type: string \"lots\""), "{err}");
+    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "nothing may stay bound");
+    let out = Command::new(bin("fletchd"))
+        .arg("--dir")
+        .arg(dir.path())
+        .env("FLETCH_HTTP_BIND_ADDRESS", "not-an-address")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8(out.stderr).unwrap().contains("config [http] bind-address"));
+    assert!(!dir.path().join("meta").exists(), "a bad config must not touch the data directory");
+}
+
+#[test]
+fn ping_headers_and_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[("FLETCH_HTTP_MAX_BODY_SIZE", "1000"), ("FLETCH_DATA_CACHE_MAX_MEMORY_SIZE", "3000"), ("FLETCH_DATA_CACHE_SNAPSHOT_MEMORY_SIZE", "3000"), ("FLETCH_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION", "1h")]);
+    let ping = send("GET", &node.url("/ping"), &[], vec![]).unwrap();
+    assert_eq!(ping.status, 204);
+    assert_eq!(ping.header("X-Influxdb-Version"), Some("1.6.7"));
+    assert_eq!(ping.header("X-Influxdb-Build"), Some("OSS"));
+    assert!(ping.header("X-Fletch-Version").is_some());
+    assert_eq!(send("HEAD", &node.url("/ping"), &[], vec![]).unwrap().status, 204);
+
+    query(&node.url(""), "CREATE DATABASE db", "");
+    let big = "m v=1 1\n".repeat(200);
+    let r = post(&node.url("/write?db=db"), &big);
+    assert_eq!((r.status, r.body.trim()), (413, "{\"error\":\"Request Entity Too Large\"}"));
+
+    // gzip bodies are decoded, and the limit applies to what they decode to.
+    let gz = |s: &str| {
+        use std::io::Write;
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(s.as_bytes()).unwrap();
+        e.finish().unwrap()
+    };
+    let r = send("POST", &node.url("/write?db=db"), &[("Content-Encoding", "gzip")], gz("m v=1 1\n")).unwrap();
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = send("POST", &node.url("/write?db=db"), &[("Content-Encoding", "gzip")], gz(&big)).unwrap();
+    assert_eq!(r.status, 413);
+
+    // Fill the buffer: writes get 503 with a clear message, never a crash or a partial write.
+    let mut refused = None;
+    for i in 0..200 {
+        let body: String = (0..20).map(|j| format!("m,h=x v={i}.{j} {}\n", i * 100 + j + 10)).collect();
+        let r = post(&node.url("/write?db=db"), &body);
+        if r.status != 204 {
+            refused = Some(r);
+            break;
+        }
+    }
+    let r = refused.expect("the write buffer never filled");
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("cache-max-memory-size exceeded"), "{}", r.body);
+    // Persistence (size-triggered) frees the buffer and writes resume.
+    wait_for("writes to resume after persistence", Duration::from_secs(30), || {
+        (post(&node.url("/write?db=db"), "m,h=x v=1 5").status == 204).then_some(())
+    });
+}
+
+#[test]
+fn catalog_and_data_survive_a_clean_restart_and_sigterm_persists() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    assert_eq!(query(&node.url(""), "CREATE DATABASE keep WITH DURATION 30d NAME month", "").status, 200);
+    assert_eq!(post(&node.url("/write?db=keep"), "disk,host=a free=1i").status, 204);
+    let status = node.terminate();
+    assert!(status.success(), "{status}");
+    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert_eq!(wal_bytes, 0, "a clean stop persists the buffer and releases the WAL");
+
+    let node = Fletchd::start(dir.path(), &[]);
+    let r = query(&node.url(""), "SHOW RETENTION POLICIES ON keep; SHOW MEASUREMENTS ON keep", "");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["results"][0]["series"][0]["values"][0][0], "month");
+    assert_eq!(v["results"][0]["series"][0]["values"][0][1], "720h0m0s");
+    assert_eq!(v["results"][1]["series"][0]["values"][0][0], "disk");
+    let meta = send("GET", &format!("http://{}/status", node.meta_http), &[], vec![]).unwrap();
+    let status: serde_json::Value = serde_json::from_str(&meta.body).unwrap();
+    assert_eq!(status["leader"], 1);
+    assert_eq!(status["voters"], serde_json::json!([1]));
+}
+
+#[test]
+fn parquet_files_open_in_pyarrow() {
+    if std::env::var("FLETCH_SKIP_PYARROW").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: FLETCH_SKIP_PYARROW=1");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    query(&node.url(""), "CREATE DATABASE py", "");
+    let r = post(&node.url("/write?db=py"), "weather,city=Oslo,country=NO temp=3.5,rain=true,note=\"cold\",n=7i 1000\nweather,city=Bergen,country=NO temp=5.5 2000");
+    assert_eq!(r.status, 204);
+    assert!(node.terminate().success());
+    let script = r#"
+import glob, sys
+import pyarrow.parquet as pq
+files = glob.glob(sys.argv[1] + "/data/shards/*/*.parquet")
+assert len(files) == 1, files
+t = pq.read_table(files[0])
+assert str(t.schema.field("city").type) == "dictionary<values=string, indices=int32, ordered=0>", t.schema
+assert str(t.schema.field("time").type) == "timestamp[ns]", t.schema
+rows = t.to_pylist()
+assert [r["city"] for r in rows] == ["Bergen", "Oslo"], rows
+assert rows[1]["temp"] == 3.5 and rows[1]["rain"] is True and rows[1]["note"] == "cold" and rows[1]["n"] == 7, rows
+assert rows[0]["rain"] is None
+print("ok")
+"#;
+    let out = Command::new("python3").arg("-c").arg(script).arg(dir.path()).output().expect("python3");
+    assert!(
+        out.status.success(),
+        "pyarrow could not read the files (pip install pyarrow; .ci/run installs it):\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
