@@ -436,6 +436,11 @@ fn split_fields<'a>(line: &'a str, start: usize, end: usize) -> Scan<Vec<(Cow<'a
             i += 1;
         }
         let key = unescape(slice(line, ks, i.min(end))?, b", =");
+        if key.is_empty() {
+            // 1.x's check looks only for a space before '='; NUL bytes (skipped as whitespace)
+            // could sneak an empty key past it.
+            return Err(E::MissingFieldKey);
+        }
         i += 1; // '='
         if i >= end {
             return Err(E::MissingFieldValue);

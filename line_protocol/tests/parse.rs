@@ -128,6 +128,7 @@ fn structural_errors_read_like_1x() {
         ("cpu a=1,=2", "missing field key"),
         ("cpu a=", "missing field value"),
         ("cpu a=,b=1", "missing field value"),
+        ("( \0\0=0", "missing field key"),
         ("cpu value=1 123abc", "bad timestamp"),
         ("cpu value=1 5 6", "point is invalid"),
         ("cpu value=1 99999999999999999999", "strconv.ParseInt: parsing \"99999999999999999999\": value out of range"),
