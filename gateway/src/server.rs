@@ -36,16 +36,22 @@ async fn bind(key: &'static str, addr: &str) -> Result<TcpListener, ServerError>
 /// Runs a node until `shutdown` resolves, then stops accepting, persists buffered data and
 /// returns.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
-    let http = bind("[http] bind-address", &config.http.bind_address).await?;
+    let http = match config.http.enabled {
+        true => Some(bind("[http] bind-address", &config.http.bind_address).await?),
+        false => None,
+    };
     let meta_http = bind("[meta] http-bind-address", &config.meta.http_bind_address).await?;
-    let http_addr = http.local_addr().map_err(ServerError::Serve)?;
+    let http_addr = match &http {
+        Some(l) => l.local_addr().map_err(ServerError::Serve)?.to_string(),
+        None => config.http.bind_address.clone(),
+    };
     let meta_http_addr = meta_http.local_addr().map_err(ServerError::Serve)?;
 
     let meta = MetaService::open(MetaOptions {
         dir: expand_home(&config.meta.dir),
         tcp_addr: config.meta.bind_address.clone(),
         meta_http_addr: meta_http_addr.to_string(),
-        data_http_addr: config.data.enabled.then(|| http_addr.to_string()),
+        data_http_addr: config.data.enabled.then(|| http_addr.clone()),
         startup_timeout: Duration::from_secs(30),
     })
     .await?;
@@ -80,7 +86,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         log_requests: config.http.log_enabled,
     };
     let _enter = span.enter();
-    tracing::info!(%http_addr, "HTTP API listening");
+    if http.is_some() {
+        tracing::info!(%http_addr, "HTTP API listening");
+    } else {
+        tracing::info!("HTTP API disabled ([http] enabled = false)");
+    }
     tracing::info!(%meta_http_addr, "meta HTTP API listening");
     drop(_enter);
 
@@ -93,7 +103,15 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
             .into_future()
             .instrument(span.clone()),
     );
-    let served = axum::serve(http, router(state)).with_graceful_shutdown(shutdown).into_future().instrument(span.clone()).await;
+    let served = match http {
+        Some(listener) => {
+            axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).into_future().instrument(span.clone()).await
+        }
+        None => {
+            shutdown.await;
+            Ok(())
+        }
+    };
 
     // Stop accepting (done), stop background work, persist what is buffered.
     let _ = stop_tx.send(true);
