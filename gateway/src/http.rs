@@ -8,13 +8,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use catalog::MetaService;
 use futures::StreamExt;
-use ingester::{Ingester, WalError, WriteError, now_nanos};
+use ingester::{Ingester, WriteError, now_nanos};
 use line_protocol::{ParseOptions, Precision, parse_body};
 use querier::{Executor, QueryContext, QueryResponse, StatementResult};
 use serde::Serialize;
@@ -72,7 +72,6 @@ impl From<WriteError> for ApiError {
             WriteError::BufferFull { .. } | WriteError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             WriteError::Meta(catalog::MetaError::Catalog(catalog::CatalogError::DatabaseNotFound(_))) => StatusCode::NOT_FOUND,
             WriteError::Meta(catalog::MetaError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            WriteError::Wal(WalError::Io { disk_full: true, .. }) => StatusCode::INSUFFICIENT_STORAGE,
             WriteError::Wal(_) | WriteError::Meta(_) | WriteError::NotOwner { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())
@@ -163,13 +162,14 @@ fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, ApiError> {
 async fn write(
     State(st): State<ApiState>,
     method: Method,
-    Query(params): Query<HashMap<String, String>>,
+    RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     if method != Method::POST {
         return Ok(method_not_allowed());
     }
+    let params = url_params(raw_query)?;
     let db = params.get("db").map(String::as_str).unwrap_or("");
     if db.is_empty() {
         return Err(ApiError::bad_request("database is required"));
@@ -182,6 +182,10 @@ async fn write(
     let Some(ingester) = &st.ingester else {
         return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "this node has no data role ([data] enabled = false)"));
     };
+    // As 1.x: an unknown database is reported before the body is read.
+    if st.meta.catalog().database(db).is_none() {
+        return Err(WriteError::DatabaseNotFound(db.to_string()).into());
+    }
     let raw = read_limited(body, st.max_body_size).await?;
     let gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
     let data = if gzip { gunzip(&raw, st.max_body_size)? } else { raw };
@@ -209,6 +213,19 @@ async fn write(
         return Err(ApiError::bad_request(format!("partial write: {e} dropped=0")));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The URL's query parameters (the first value of a repeated key wins, as Go's `Get`).
+fn url_params(raw: Option<String>) -> Result<HashMap<String, String>, ApiError> {
+    let pairs: Vec<(String, String)> = match raw {
+        Some(q) => serde_urlencoded::from_str(&q).map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?,
+        None => Vec::new(),
+    };
+    let mut out = HashMap::new();
+    for (k, v) in pairs {
+        out.entry(k).or_insert(v);
+    }
+    Ok(out)
 }
 
 /// `q`, `db`, ... from the URL and, for POST, from a form body (URL values first, as Go's
@@ -296,14 +313,14 @@ fn csv_response(results: &[StatementResult]) -> Response {
 async fn query(
     State(st): State<ApiState>,
     method: Method,
-    Query(uri_params): Query<HashMap<String, String>>,
+    RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if method != Method::GET && method != Method::POST {
         return Ok(method_not_allowed());
     }
-    let params = query_params(uri_params, &headers, &body);
+    let params = query_params(url_params(raw_query)?, &headers, &body);
     let pretty = params.get("pretty").is_some_and(|v| v == "true");
     let q = params.get("q").map(String::as_str).unwrap_or("");
     if q.is_empty() {

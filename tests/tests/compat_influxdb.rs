@@ -117,7 +117,8 @@ const STEPS: &[Step] = &[
     StatusOnly("POST", "/ping", b"", "405 for POST /ping, as 1.x"),
     StatusOnly("GET", "/nothing", b"", "404 text body"),
     StatusOnly("GET", "/write?db=d", b"", "405 for GET /write"),
-    StatusOnly("POST", "/write?db=d", b"notgzip", "gzip error texts differ between Go and Rust (see gzip step)"),
+    StatusOnly("POST", "/write?db=d", b"notgzip", "gzip error texts differ between Go and Rust"),
+    StatusOnly("POST", "/write?db=nope", b"notgzip", "unknown database before a bad gzip body"),
 ];
 
 fn run(base: &str, step: &Step) -> Resp {

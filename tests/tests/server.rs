@@ -156,3 +156,25 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn malformed_requests_get_json_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    // Undecodable escapes are kept literally (as Go does): an unknown database.
+    let r = send("POST", &node.url("/write?db=%zz%"), &[], b"m v=1".to_vec()).unwrap();
+    assert_eq!((r.status, r.body.trim()), (404, "{\"error\":\"database not found: \\\"%zz%\\\"\"}"));
+    // As 1.x, the database is checked before the body is decoded.
+    let r = send("POST", &node.url("/write?db=x"), &[("Content-Encoding", "gzip")], b"not gzip at all".to_vec()).unwrap();
+    assert_eq!(r.status, 404);
+    query(&node.url(""), "CREATE DATABASE x", "");
+    let r = send("POST", &node.url("/write?db=x"), &[("Content-Encoding", "gzip")], b"not gzip at all".to_vec()).unwrap();
+    assert_eq!(r.status, 400);
+    assert!(r.body.starts_with("{\"error\":"), "{}", r.body);
+    let r = send("PUT", &node.url("/query?q=SHOW+DATABASES"), &[], vec![]).unwrap();
+    assert_eq!(r.status, 405);
+    let r = send("POST", &node.url("/query"), &[("Content-Type", "application/x-www-form-urlencoded")], b"q=%FF%FE".to_vec()).unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The node is still there.
+    assert_eq!(send("GET", &node.url("/ping"), &[], vec![]).unwrap().status, 204);
+}
