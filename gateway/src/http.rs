@@ -331,9 +331,20 @@ async fn query(
     if statements.is_empty() {
         return Ok(json_response(&QueryResponse::default(), pretty));
     }
+    let bound = match params.get("params").filter(|p| !p.is_empty()) {
+        Some(p) => match serde_json::from_str::<serde_json::Value>(p) {
+            Ok(serde_json::Value::Object(m)) => Some(m),
+            Ok(_) => return Err(ApiError::bad_request("error parsing query parameters: params must be a JSON object")),
+            Err(e) => return Err(ApiError::bad_request(format!("error parsing query parameters: {e}"))),
+        },
+        None => None,
+    };
     let ctx = QueryContext {
         database: params.get("db").filter(|d| !d.is_empty()).cloned(),
         read_only: method == Method::GET,
+        epoch: params.get("epoch").filter(|e| !e.is_empty()).cloned(),
+        params: bound,
+        now: None,
     };
     let results = st.executor.execute(&statements, &ctx).await;
     let wants_csv = headers

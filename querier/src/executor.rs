@@ -7,6 +7,10 @@ use ingester::Ingester;
 use serde_json::Value;
 
 use crate::influxql::{Statement, go_duration};
+use crate::select;
+use catalog::DatabaseInfo;
+use datafusion::arrow::record_batch::RecordBatch;
+use ingester::TableSchema;
 use crate::result::{Message, Series, StatementResult};
 
 /// What the request says beyond the statements.
@@ -16,6 +20,12 @@ pub struct QueryContext {
     pub database: Option<String>,
     /// The request came as GET: write statements run, with 1.x's deprecation warning.
     pub read_only: bool,
+    /// The `epoch` parameter: times as integers in this unit instead of RFC3339.
+    pub epoch: Option<String>,
+    /// The `params` parameter: values for `$name` placeholders.
+    pub params: Option<serde_json::Map<String, Value>>,
+    /// The time `now()` means; the current time when absent.
+    pub now: Option<i64>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +38,13 @@ pub enum ExecError {
     Meta(#[from] MetaError),
     #[error("{0}")]
     Storage(#[from] ingester::StorageError),
+    /// A query the planner refuses, with 1.x's text.
+    #[error("{0}")]
+    Query(String),
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("{0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
 }
 
 #[derive(Debug, Clone)]
@@ -66,6 +83,54 @@ impl Executor {
             out.push(result);
         }
         out
+    }
+
+    /// Measurements of `db` (in the shards of `rp`, or all policies when empty) named `name` or
+    /// matching `regex`, sorted.
+    pub fn measurements_of(&self, db: &str, rp: &str, name: Option<&str>, regex: Option<&str>) -> Result<Vec<String>, ExecError> {
+        let cat = self.meta.catalog();
+        let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        if !rp.is_empty() && dbi.rp(rp).is_none() {
+            return Err(ExecError::Query(format!("retention policy not found: {rp}")));
+        }
+        let Some(ing) = &self.ingester else { return Ok(vec![]) };
+        let shards = shards_of(dbi, rp, select::TimeRange::ALL);
+        let all = ing.measurements(&shards);
+        Ok(match (name, regex) {
+            (_, Some(re)) => {
+                let re = regex::Regex::new(re).map_err(|e| ExecError::Query(e.to_string()))?;
+                all.into_iter().filter(|m| re.is_match(m)).collect()
+            }
+            (Some(n), None) => all.into_iter().filter(|m| m == n).collect(),
+            (None, None) => vec![],
+        })
+    }
+
+    /// One measurement's rows in the shards that overlap `range`, deduplicated, with tags as
+    /// plain strings; `None` when it has no data there.
+    pub async fn load_measurement(
+        &self,
+        db: &str,
+        rp: &str,
+        name: &str,
+        range: select::TimeRange,
+    ) -> Result<Option<(RecordBatch, TableSchema)>, ExecError> {
+        let Some(ing) = &self.ingester else { return Ok(None) };
+        let cat = self.meta.catalog();
+        let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        let mut batches = Vec::new();
+        let mut schema = TableSchema::default();
+        for shard in shards_of(dbi, rp, range) {
+            if let Some(b) = ing.read_table(shard, name).await? {
+                schema.merge(&TableSchema::from_arrow(&b.schema()));
+                batches.push(b);
+            }
+        }
+        if batches.is_empty() {
+            return Ok(None);
+        }
+        let merged = ingester::batch::concat_aligned(&schema.arrow(), &batches).map_err(|e| ExecError::Query(e.to_string()))?;
+        Ok(Some((select::plain_tags(&merged)?, schema)))
     }
 
     fn database<'a>(&self, on: &'a Option<String>, ctx: &'a QueryContext) -> Result<&'a str, ExecError> {
@@ -126,6 +191,10 @@ impl Executor {
                     ..Default::default()
                 }])
             }
+            Statement::Select(select) => {
+                let db = ctx.database.as_deref().unwrap_or("");
+                crate::select::execute(self, select, db, ctx).await
+            }
             Statement::ShowMeasurements { database, limit, offset } => {
                 let db = self.database(database, ctx)?;
                 let cat = self.meta.catalog();
@@ -150,4 +219,15 @@ impl Executor {
             }
         }
     }
+}
+
+/// Shard ids of `rp` (every policy when empty) whose groups overlap `range`.
+fn shards_of(dbi: &DatabaseInfo, rp: &str, range: select::TimeRange) -> Vec<u64> {
+    dbi.retention_policies
+        .values()
+        .filter(|p| rp.is_empty() || p.name == rp)
+        .flat_map(|p| p.live_shard_groups())
+        .filter(|g| g.overlaps(range.min, range.max))
+        .flat_map(|g| g.shards.iter().map(|s| s.id))
+        .collect()
 }

@@ -12,19 +12,24 @@ pub struct RetentionPolicyClause {
     pub name: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     CreateDatabase { name: String, rp: Option<RetentionPolicyClause> },
     DropDatabase { name: String },
     ShowDatabases,
     ShowRetentionPolicies { database: Option<String> },
     ShowMeasurements { database: Option<String>, limit: Option<u64>, offset: Option<u64> },
+    Select(Box<super::select::SelectStatement>),
 }
 
 impl Statement {
     /// Statements that change something; 1.x warns when they arrive with GET.
     pub fn is_write(&self) -> bool {
-        matches!(self, Self::CreateDatabase { .. } | Self::DropDatabase { .. })
+        match self {
+            Self::CreateDatabase { .. } | Self::DropDatabase { .. } => true,
+            Self::Select(s) => s.into.is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -72,6 +77,7 @@ impl fmt::Display for Statement {
                 Ok(())
             }
             Self::DropDatabase { name } => write!(f, "DROP DATABASE {}", quote_ident(name)),
+            Self::Select(s) => write!(f, "{s}"),
             Self::ShowDatabases => f.write_str("SHOW DATABASES"),
             Self::ShowRetentionPolicies { database } => {
                 f.write_str("SHOW RETENTION POLICIES")?;

@@ -17,6 +17,8 @@ pub enum Tok {
     /// A duration-looking literal with an unknown unit (1.x: `invalid duration`).
     BadDuration(String),
     Op(&'static str),
+    /// A bound parameter `$name`.
+    Param(String),
     Semicolon,
     Comma,
     Dot,
@@ -35,6 +37,7 @@ impl fmt::Display for Tok {
             Tok::Number(n) => write!(f, "{n}"),
             Tok::Duration(_, s) => f.write_str(s),
             Tok::Op(o) => f.write_str(o),
+            Tok::Param(p) => write!(f, "${p}"),
             Tok::Semicolon => f.write_str(";"),
             Tok::Comma => f.write_str(","),
             Tok::Dot => f.write_str("."),
@@ -130,6 +133,15 @@ pub fn tokenize(src: &str) -> Vec<Token> {
         let (start_line, col) = (line, i - line_start + 1);
         let offset = i;
         let push = |out: &mut Vec<Token>, tok| out.push(Token { tok, line: start_line, col, offset });
+        if c == '$' && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric() || *n == '_') {
+            let s = i + 1;
+            i += 1;
+            while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
+                i += 1;
+            }
+            push(&mut out, Tok::Param(chars[s..i].iter().collect()));
+            continue;
+        }
         if c.is_alphabetic() || c == '_' {
             let s = i;
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
@@ -272,4 +284,30 @@ pub fn tokenize(src: &str) -> Vec<Token> {
     let col = chars.len() - line_start + 2;
     out.push(Token { tok: Tok::Eof, line, col, offset: chars.len() });
     out
+}
+
+/// Scans a regex literal whose opening `/` is at char offset `start` of `src`. Returns the
+/// pattern (with `\/` unescaped) and the char offset just past the closing `/`.
+pub fn scan_regex(src: &str, start: usize) -> Option<(String, usize)> {
+    let chars: Vec<char> = src.chars().collect();
+    if chars.get(start) != Some(&'/') {
+        return None;
+    }
+    let mut i = start + 1;
+    let mut body = String::new();
+    while i < chars.len() {
+        match chars[i] {
+            '\\' if chars.get(i + 1) == Some(&'/') => {
+                body.push('/');
+                i += 2;
+            }
+            '/' => return Some((body, i + 1)),
+            '\n' => return None,
+            c => {
+                body.push(c);
+                i += 1;
+            }
+        }
+    }
+    None
 }

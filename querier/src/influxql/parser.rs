@@ -2,7 +2,8 @@
 //! error texts (`found X, expected Y at line L, char C`).
 
 use super::ast::{RetentionPolicyClause, Statement};
-use super::lexer::{Tok, Token, tokenize};
+use super::lexer::{Tok, Token, scan_regex, tokenize};
+use super::select::{BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType};
 
 /// A parse error; `Display` is 1.x's text after `error parsing query: `.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,7 +36,7 @@ const SHOW_NEXT: &str = "CONTINUOUS, DATABASES, DIAGNOSTICS, FIELD, GRANTS, MEAS
 
 /// Parses one or more statements separated by semicolons.
 pub fn parse_query(src: &str) -> Result<Vec<Statement>, ParseError> {
-    let mut p = Parser { toks: tokenize(src), pos: 0 };
+    let mut p = Parser { toks: tokenize(src), pos: 0, src: src.to_string() };
     let mut out = Vec::new();
     loop {
         while p.peek().tok == Tok::Semicolon {
@@ -55,7 +56,10 @@ pub fn parse_query(src: &str) -> Result<Vec<Statement>, ParseError> {
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
+    src: String,
 }
+
+const OPERAND: &str = "identifier, string, number, bool";
 
 impl Parser {
     fn peek(&self) -> &Token {
@@ -158,7 +162,11 @@ impl Parser {
                 self.pos += 1;
                 self.show()
             }
-            Some(kw @ ("SELECT" | "DELETE" | "EXPLAIN" | "GRANT" | "REVOKE" | "ALTER" | "SET" | "KILL")) => {
+            Some("SELECT") => {
+                self.pos += 1;
+                Ok(Statement::Select(Box::new(self.select()?)))
+            }
+            Some(kw @ ("DELETE" | "EXPLAIN" | "GRANT" | "REVOKE" | "ALTER" | "SET" | "KILL")) => {
                 Err(self.not_supported(&first, &format!("the {kw} statement")))
             }
             _ => Err(self.expected(STATEMENT_START)),
@@ -264,6 +272,407 @@ impl Parser {
     }
 }
 
+impl Parser {
+    fn is_op(&self, op: &str) -> bool {
+        matches!(&self.peek().tok, Tok::Op(o) if *o == op)
+    }
+
+    fn is_word(&self, w: &str) -> bool {
+        matches!(&self.peek().tok, Tok::Word(x) if x.eq_ignore_ascii_case(w))
+    }
+
+    fn expect_tok(&mut self, tok: Tok, what: &str) -> Result<(), ParseError> {
+        if self.peek().tok == tok {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.expected(what))
+        }
+    }
+
+    /// A regex literal at the current `/` token, rescanned from the source.
+    fn try_regex(&mut self) -> Result<Option<String>, ParseError> {
+        if !self.is_op("/") {
+            return Ok(None);
+        }
+        let t = self.peek().clone();
+        let Some((re, end)) = scan_regex(&self.src, t.offset) else {
+            return Err(Self::error_at(&t, "unterminated regex".into()));
+        };
+        while self.peek().tok != Tok::Eof && self.peek().offset < end {
+            self.pos += 1;
+        }
+        Ok(Some(re))
+    }
+
+    fn select(&mut self) -> Result<SelectStatement, ParseError> {
+        let mut s = SelectStatement { fields: self.fields()?, ..Default::default() };
+        if self.accept("INTO") {
+            s.into = Some(self.measurement()?);
+        }
+        self.expect("FROM")?;
+        s.sources = self.sources()?;
+        if self.accept("WHERE") {
+            s.condition = Some(self.expr(0)?);
+        }
+        if self.accept("GROUP") {
+            self.expect("BY")?;
+            s.dimensions = self.dimensions()?;
+        }
+        if self.is_word("fill") {
+            self.pos += 1;
+            s.fill = Some(self.fill()?);
+        }
+        if self.accept("ORDER") {
+            self.expect("BY")?;
+            s.order_desc = self.order_by()?;
+        }
+        if self.accept("LIMIT") {
+            s.limit = Some(self.unsigned()?);
+        }
+        if self.accept("OFFSET") {
+            s.offset = Some(self.unsigned()?);
+        }
+        if self.accept("SLIMIT") {
+            s.slimit = Some(self.unsigned()?);
+        }
+        if self.accept("SOFFSET") {
+            s.soffset = Some(self.unsigned()?);
+        }
+        if self.is_word("tz") {
+            self.pos += 1;
+            self.expect_tok(Tok::LParen, "(")?;
+            match self.peek().tok.clone() {
+                Tok::Str(tz) => {
+                    self.pos += 1;
+                    s.timezone = Some(tz);
+                }
+                _ => return Err(self.expected("string")),
+            }
+            self.expect_tok(Tok::RParen, ")")?;
+        }
+        Ok(s)
+    }
+
+    fn fields(&mut self) -> Result<Vec<Field>, ParseError> {
+        let mut out = Vec::new();
+        loop {
+            let expr = self.expr(0)?;
+            let alias = if self.accept("AS") { Some(self.ident()?) } else { None };
+            out.push(Field { expr, alias });
+            if self.peek().tok != Tok::Comma {
+                return Ok(out);
+            }
+            self.pos += 1;
+        }
+    }
+
+    /// `[db.][rp.]name`, `db..name`, any of them ending in a regex instead of a name.
+    fn measurement(&mut self) -> Result<Measurement, ParseError> {
+        let mut parts: Vec<Option<String>> = Vec::new();
+        loop {
+            if let Some(re) = self.try_regex()? {
+                let mut m = Measurement { regex: Some(re), ..Default::default() };
+                assign_prefix(&mut m, parts);
+                return Ok(m);
+            }
+            if self.peek().tok == Tok::Dot {
+                // an empty part: `db..m`
+                parts.push(None);
+                self.pos += 1;
+                continue;
+            }
+            let name = self.ident()?;
+            parts.push(Some(name));
+            if self.peek().tok == Tok::Dot && parts.len() < 3 {
+                self.pos += 1;
+                if self.peek().tok == Tok::Dot {
+                    parts.push(None);
+                    self.pos += 1;
+                }
+                continue;
+            }
+            break;
+        }
+        let name = parts.pop().flatten();
+        let mut m = Measurement { name, ..Default::default() };
+        assign_prefix(&mut m, parts);
+        Ok(m)
+    }
+
+    fn sources(&mut self) -> Result<Vec<Source>, ParseError> {
+        let mut out = Vec::new();
+        loop {
+            if self.peek().tok == Tok::LParen {
+                self.pos += 1;
+                self.expect("SELECT")?;
+                let q = self.select()?;
+                self.expect_tok(Tok::RParen, ")")?;
+                out.push(Source::Subquery(Box::new(q)));
+            } else {
+                out.push(Source::Measurement(self.measurement()?));
+            }
+            if self.peek().tok != Tok::Comma {
+                return Ok(out);
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn dimensions(&mut self) -> Result<Vec<Dimension>, ParseError> {
+        let mut out = Vec::new();
+        loop {
+            if self.is_op("*") {
+                self.pos += 1;
+                out.push(Dimension::Wildcard);
+            } else if let Some(re) = self.try_regex()? {
+                out.push(Dimension::Regex(re));
+            } else if self.is_word("time") && self.toks.get(self.pos + 1).is_some_and(|t| t.tok == Tok::LParen) {
+                self.pos += 2;
+                let interval = self.duration()?;
+                let offset = if self.peek().tok == Tok::Comma {
+                    self.pos += 1;
+                    Some(self.signed_duration()?)
+                } else {
+                    None
+                };
+                self.expect_tok(Tok::RParen, ")")?;
+                out.push(Dimension::Time { interval, offset });
+            } else {
+                match &self.peek().tok {
+                    Tok::Ident(s) => {
+                        out.push(Dimension::Tag(s.clone()));
+                        self.pos += 1;
+                    }
+                    Tok::Word(w) if !is_keyword(w) => {
+                        out.push(Dimension::Tag(w.clone()));
+                        self.pos += 1;
+                    }
+                    _ => return Err(self.expected(OPERAND)),
+                }
+            }
+            if self.peek().tok != Tok::Comma {
+                return Ok(out);
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn signed_duration(&mut self) -> Result<i64, ParseError> {
+        if self.is_op("-") {
+            self.pos += 1;
+            return Ok(-self.duration()?);
+        }
+        if matches!(self.peek().tok, Tok::Word(ref w) if w.eq_ignore_ascii_case("now")) {
+            // `time(1h, now())`: 1.x computes the offset from the current time.
+            self.pos += 1;
+            self.expect_tok(Tok::LParen, "(")?;
+            self.expect_tok(Tok::RParen, ")")?;
+            return Ok(i64::MIN);
+        }
+        self.duration()
+    }
+
+    fn fill(&mut self) -> Result<Fill, ParseError> {
+        self.expect_tok(Tok::LParen, "(")?;
+        let t = self.peek().clone();
+        let fill = match &t.tok {
+            Tok::Word(w) if w.eq_ignore_ascii_case("null") => Fill::Null,
+            Tok::Word(w) if w.eq_ignore_ascii_case("none") => Fill::None,
+            Tok::Word(w) if w.eq_ignore_ascii_case("previous") => Fill::Previous,
+            Tok::Word(w) if w.eq_ignore_ascii_case("linear") => Fill::Linear,
+            Tok::Integer(n) => Fill::Integer(*n),
+            Tok::Number(n) => Fill::Number(*n),
+            Tok::Op("-") => {
+                self.pos += 1;
+                match self.peek().tok {
+                    Tok::Integer(n) => Fill::Integer(-n),
+                    Tok::Number(n) => Fill::Number(-n),
+                    _ => return Err(self.expected("number")),
+                }
+            }
+            _ => return Err(Self::error_at(&t, "fill must be a function call".into())),
+        };
+        self.pos += 1;
+        self.expect_tok(Tok::RParen, ")")?;
+        Ok(fill)
+    }
+
+    /// `ORDER BY time [ASC|DESC]`; returns whether it is descending.
+    fn order_by(&mut self) -> Result<bool, ParseError> {
+        let t = self.peek().clone();
+        if !self.is_word("time") {
+            return Err(ParseError { message: "only ORDER BY time supported at this time".into(), line: t.line, col: t.col });
+        }
+        self.pos += 1;
+        let desc = if self.accept("DESC") {
+            true
+        } else {
+            self.accept("ASC");
+            false
+        };
+        if self.peek().tok == Tok::Comma {
+            let t = self.peek().clone();
+            return Err(ParseError { message: "only ORDER BY time supported at this time".into(), line: t.line, col: t.col });
+        }
+        Ok(desc)
+    }
+
+    /// Precedence climbing over 1.x's binary operators.
+    fn expr(&mut self, min_prec: u8) -> Result<Expr, ParseError> {
+        let mut lhs = self.unary()?;
+        loop {
+            let op = match &self.peek().tok {
+                Tok::Op(o) => BinaryOp::from_token(o),
+                Tok::Word(w) if w.eq_ignore_ascii_case("AND") => Some(BinaryOp::And),
+                Tok::Word(w) if w.eq_ignore_ascii_case("OR") => Some(BinaryOp::Or),
+                _ => None,
+            };
+            let Some(op) = op else { return Ok(lhs) };
+            let prec = op.precedence();
+            if prec <= min_prec {
+                return Ok(lhs);
+            }
+            self.pos += 1;
+            let rhs = if matches!(op, BinaryOp::EqRegex | BinaryOp::NotEqRegex) {
+                match self.try_regex()? {
+                    Some(re) => Expr::Regex(re),
+                    None => match &self.peek().tok {
+                        Tok::Param(_) => self.unary()?,
+                        _ => return Err(self.expected("regex")),
+                    },
+                }
+            } else {
+                self.expr(prec)?
+            };
+            lhs = Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) };
+        }
+    }
+
+    fn unary(&mut self) -> Result<Expr, ParseError> {
+        if self.is_op("-") || self.is_op("+") {
+            let neg = self.is_op("-");
+            self.pos += 1;
+            let e = self.unary()?;
+            if !neg {
+                return Ok(e);
+            }
+            return Ok(match e {
+                Expr::Integer(n) => Expr::Integer(-n),
+                Expr::Number(n) => Expr::Number(-n),
+                Expr::Duration(d) => Expr::Duration(-d),
+                other => Expr::Binary { op: BinaryOp::Mul, lhs: Box::new(Expr::Integer(-1)), rhs: Box::new(other) },
+            });
+        }
+        self.operand()
+    }
+
+    fn var_type(&mut self) -> Result<Option<VarType>, ParseError> {
+        if !self.is_op("::") {
+            return Ok(None);
+        }
+        self.pos += 1;
+        let t = self.peek().clone();
+        match &t.tok {
+            Tok::Word(w) => match VarType::parse(w) {
+                Some(v) => {
+                    self.pos += 1;
+                    Ok(Some(v))
+                }
+                None => Err(Self::error_at(&t, format!("found {w}, expected float, integer, unsigned, string, boolean, field, tag"))),
+            },
+            _ => Err(self.expected("float, integer, unsigned, string, boolean, field, tag")),
+        }
+    }
+
+    fn operand(&mut self) -> Result<Expr, ParseError> {
+        let t = self.peek().clone();
+        match t.tok {
+            Tok::Op("*") => {
+                self.pos += 1;
+                Ok(Expr::Wildcard(self.var_type()?))
+            }
+            Tok::Op("/") => match self.try_regex()? {
+                Some(re) => Ok(Expr::Regex(re)),
+                None => Err(self.expected(OPERAND)),
+            },
+            Tok::LParen => {
+                self.pos += 1;
+                let e = self.expr(0)?;
+                self.expect_tok(Tok::RParen, ")")?;
+                Ok(Expr::Paren(Box::new(e)))
+            }
+            Tok::Str(s) => {
+                self.pos += 1;
+                Ok(Expr::String(s))
+            }
+            Tok::Integer(n) => {
+                self.pos += 1;
+                Ok(Expr::Integer(n))
+            }
+            Tok::Number(n) => {
+                self.pos += 1;
+                Ok(Expr::Number(n))
+            }
+            Tok::Duration(d, _) => {
+                self.pos += 1;
+                Ok(Expr::Duration(d))
+            }
+            Tok::BadDuration(_) => Err(Self::error_at(&t, "invalid duration".into())),
+            Tok::Param(p) => {
+                self.pos += 1;
+                Ok(Expr::BoundParam(p))
+            }
+            Tok::Word(ref w) if w.eq_ignore_ascii_case("true") => {
+                self.pos += 1;
+                Ok(Expr::Boolean(true))
+            }
+            Tok::Word(ref w) if w.eq_ignore_ascii_case("false") => {
+                self.pos += 1;
+                Ok(Expr::Boolean(false))
+            }
+            Tok::Ident(name) => {
+                self.pos += 1;
+                Ok(Expr::VarRef { name, typ: self.var_type()? })
+            }
+            Tok::Word(ref w) if !is_keyword(w) => {
+                let name = w.clone();
+                self.pos += 1;
+                if self.peek().tok == Tok::LParen {
+                    self.pos += 1;
+                    let mut args = Vec::new();
+                    if self.peek().tok != Tok::RParen {
+                        loop {
+                            args.push(self.expr(0)?);
+                            if self.peek().tok != Tok::Comma {
+                                break;
+                            }
+                            self.pos += 1;
+                        }
+                    }
+                    self.expect_tok(Tok::RParen, ")")?;
+                    return Ok(Expr::Call { name: name.to_ascii_lowercase(), args });
+                }
+                Ok(Expr::VarRef { name, typ: self.var_type()? })
+            }
+            _ => Err(self.expected(OPERAND)),
+        }
+    }
+}
+
+/// `a.b.m` → db a, rp b; `a.m` → rp a; `a..m` → db a.
+fn assign_prefix(m: &mut Measurement, parts: Vec<Option<String>>) {
+    match parts.len() {
+        0 => {}
+        1 => m.retention_policy = parts.into_iter().next().flatten(),
+        _ => {
+            let mut it = parts.into_iter();
+            m.database = it.next().flatten();
+            m.retention_policy = it.next().flatten();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -291,6 +700,57 @@ mod tests {
         assert_eq!(err("SHOW DATABASES\nSHOW FOO"), "found SHOW, expected ; at line 2, char 1");
         assert_eq!(err("CREATE DATABASE q WITH NAME r DURATION 1d"), "found DURATION, expected ; at line 1, char 31");
         assert_eq!(err("SELEC 1"), format!("found SELEC, expected {STATEMENT_START} at line 1, char 1"));
+    }
+
+    #[test]
+    fn select_errors_read_like_1x() {
+        assert_eq!(err("SELECT"), "found EOF, expected identifier, string, number, bool at line 1, char 8");
+        assert_eq!(err("SELECT value"), "found EOF, expected FROM at line 1, char 14");
+        assert_eq!(err("SELECT value FROM"), "found EOF, expected identifier at line 1, char 19");
+        assert_eq!(err("SELECT value FROM m WHERE"), "found EOF, expected identifier, string, number, bool at line 1, char 27");
+        assert_eq!(err("SELECT value FROM m GROUP BY"), "found EOF, expected identifier, string, number, bool at line 1, char 30");
+        assert_eq!(err("SELECT value FROM m LIMIT x"), "found x, expected integer at line 1, char 27");
+        assert_eq!(err("SELECT (value FROM m"), "found FROM, expected ) at line 1, char 15");
+        assert_eq!(err("SELECT value FROM m GROUP BY time(1m"), "found EOF, expected ) at line 1, char 37");
+        assert_eq!(err("SELECT 1"), "found EOF, expected FROM at line 1, char 9");
+        assert_eq!(err("SELECT usage + FROM cpu"), "found FROM, expected identifier, string, number, bool at line 1, char 16");
+    }
+
+    fn select(q: &str) -> SelectStatement {
+        match parse_query(q).unwrap().pop().unwrap() {
+            Statement::Select(s) => *s,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn select_clauses_round_trip() {
+        for q in [
+            "SELECT mean(usage) AS m, max(idle) FROM db.rp.cpu WHERE time > now() - 1h AND host =~ /a\\/b/ GROUP BY time(10m, 1m), host fill(0) ORDER BY time DESC LIMIT 10 OFFSET 2 SLIMIT 3 SOFFSET 1 tz('Europe/Oslo')",
+            "SELECT * FROM /cp.*/",
+            "SELECT usage::field, host::tag FROM db..cpu",
+            "SELECT usage * 2 + 1 FROM cpu WHERE (host = 'a' OR host = 'b') AND usage > -1.5",
+            "SELECT count(*) INTO other FROM cpu GROUP BY *",
+            "SELECT max(v) FROM (SELECT mean(usage) AS v FROM cpu GROUP BY time(1m)), cpu",
+        ] {
+            let s = select(q);
+            let again = select(&s.to_string());
+            assert_eq!(s, again, "{q} -> {s}");
+        }
+        let s = select("SELECT a + b * c - d FROM m");
+        assert_eq!(s.fields[0].expr.to_string(), "a + b * c - d");
+        let Expr::Binary { op, .. } = &s.fields[0].expr else { panic!() };
+        assert_eq!(*op, BinaryOp::Sub, "left-associative, * binds tighter");
+        let s = select("SELECT v FROM m WHERE a = 1 OR b = 2 AND c = 3");
+        let Some(Expr::Binary { op: BinaryOp::Or, .. }) = &s.condition else { panic!("{:?}", s.condition) };
+        let s = select("SELECT v FROM db.rp.m");
+        let Source::Measurement(m) = &s.sources[0] else { panic!() };
+        assert_eq!((m.database.as_deref(), m.retention_policy.as_deref(), m.name.as_deref()), (Some("db"), Some("rp"), Some("m")));
+        let s = select("SELECT v FROM rp.m");
+        let Source::Measurement(m) = &s.sources[0] else { panic!() };
+        assert_eq!((m.database.as_deref(), m.retention_policy.as_deref()), (None, Some("rp")));
+        let s = select("SELECT v FROM m WHERE host = $h");
+        assert_eq!(s.condition.unwrap().to_string(), "host = $h");
     }
 
     #[test]

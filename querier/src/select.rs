@@ -1,0 +1,853 @@
+//! `SELECT`: InfluxQL semantics planned and run on DataFusion.
+//!
+//! ```text
+//!  SelectStatement ─▶ bind params ─▶ split WHERE into time range + the rest
+//!     ─▶ per measurement: shards of the time range ─▶ Ingester::read_table (dedup'd batches)
+//!     ─▶ DataFrame: filter(time range) ─▶ filter(condition)
+//!          raw:       select(time, tags, expressions) ─▶ sort(tags, time)
+//!          aggregate: aggregate(by date_bin(interval) and tags; InfluxQL calls as DataFusion
+//!                     aggregates) ─▶ fill the time buckets
+//!     ─▶ series per tag set ─▶ LIMIT/OFFSET per series, SLIMIT/SOFFSET over series
+//! ```
+//!
+//! What runs today: raw selections (fields, tags, `*`, `::field`/`::tag`, arithmetic),
+//! `WHERE` on time (RFC3339, epoch, `now()` arithmetic), tags and fields (`=~`, `!~`,
+//! `AND`/`OR`), `GROUP BY time(interval[, offset])`, tags, `*` and regexes, `fill(null | none |
+//! <number> | previous | linear)`, `ORDER BY time DESC`, `LIMIT`/`OFFSET`/`SLIMIT`/`SOFFSET`,
+//! and the aggregates and selectors `count`, `sum`, `mean`, `median`, `spread`, `stddev`,
+//! `min`, `max`, `first`, `last`. Other functions, subqueries and `INTO` answer with an error
+//! that says so.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Int64Type, Schema, TimestampNanosecondType};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::{BinaryExpr, ExprFunctionExt, Operator, SortExpr};
+use datafusion::prelude::{Expr as DfExpr, SessionContext, col, lit};
+use datafusion::functions_aggregate::expr_fn as agg;
+use ingester::{TableSchema, now_nanos};
+use serde_json::Value;
+
+use crate::executor::{ExecError, Executor, QueryContext};
+use crate::influxql::{BinaryOp, Dimension, Expr, Fill, SelectStatement, Source, VarType};
+use crate::result::Series;
+
+const TIME: &str = "time";
+
+fn query_err(msg: impl Into<String>) -> ExecError {
+    ExecError::Query(msg.into())
+}
+
+/// Runs a `SELECT` against `db` (the `db` parameter, unless the source names one).
+pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ctx: &QueryContext) -> Result<Vec<Series>, ExecError> {
+    if stmt.into.is_some() {
+        return Err(query_err("SELECT ... INTO is not supported by Fletch yet"));
+    }
+    let mut stmt = stmt.clone();
+    if let Some(params) = &ctx.params {
+        bind_params(&mut stmt, params)?;
+    }
+    let now = now_nanos();
+    let (range, condition) = split_time_range(stmt.condition.as_ref(), now)?;
+    let plan = Plan::new(&stmt, range)?;
+
+    let mut series = Vec::new();
+    for source in &stmt.sources {
+        let m = match source {
+            Source::Measurement(m) => m,
+            Source::Subquery(_) => return Err(query_err("subqueries are not supported by Fletch yet")),
+        };
+        let db = m.database.as_deref().filter(|d| !d.is_empty()).unwrap_or(default_db);
+        if db.is_empty() {
+            return Err(ExecError::DatabaseRequired);
+        }
+        let rp = m.retention_policy.as_deref().unwrap_or("");
+        let names = ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())?;
+        for name in names {
+            let Some((batch, schema)) = ex.load_measurement(db, rp, &name, range).await? else { continue };
+            series.extend(plan.run(&name, batch, &schema, condition.as_ref(), ctx).await?);
+        }
+    }
+    let skip = stmt.soffset.unwrap_or(0) as usize;
+    let take = stmt.slimit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
+    Ok(series.into_iter().skip(skip).take(take).collect())
+}
+
+/// Replaces `$name` with the value from the `params` JSON object.
+fn bind_params(stmt: &mut SelectStatement, params: &serde_json::Map<String, Value>) -> Result<(), ExecError> {
+    fn bind(e: &mut Expr, p: &serde_json::Map<String, Value>) -> Result<(), ExecError> {
+        match e {
+            Expr::BoundParam(name) => {
+                let v = p.get(name.as_str()).ok_or_else(|| query_err(format!("missing parameter: {name}")))?;
+                *e = match v {
+                    Value::String(s) => Expr::String(s.clone()),
+                    Value::Bool(b) => Expr::Boolean(*b),
+                    Value::Number(n) => match n.as_i64() {
+                        Some(i) => Expr::Integer(i),
+                        None => Expr::Number(n.as_f64().unwrap_or(0.0)),
+                    },
+                    other => return Err(query_err(format!("unable to bind parameter {name} with type {other}"))),
+                };
+            }
+            Expr::Call { args, .. } => args.iter_mut().try_for_each(|a| bind(a, p))?,
+            Expr::Binary { lhs, rhs, .. } => {
+                bind(lhs, p)?;
+                bind(rhs, p)?;
+            }
+            Expr::Paren(inner) => bind(inner, p)?,
+            _ => {}
+        }
+        Ok(())
+    }
+    if let Some(c) = &mut stmt.condition {
+        bind(c, params)?;
+    }
+    for f in &mut stmt.fields {
+        bind(&mut f.expr, params)?;
+    }
+    Ok(())
+}
+
+/// Inclusive time bounds in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl TimeRange {
+    pub const ALL: TimeRange = TimeRange { min: i64::MIN, max: i64::MAX };
+}
+
+fn is_time_ref(e: &Expr) -> bool {
+    matches!(e, Expr::VarRef { name, .. } if name.eq_ignore_ascii_case(TIME))
+}
+
+/// Evaluates a time literal: RFC3339 string, integer nanoseconds, duration, `now()` and
+/// arithmetic on them.
+fn time_value(e: &Expr, now: i64) -> Result<i64, ExecError> {
+    match e {
+        Expr::Integer(n) => Ok(*n),
+        Expr::Number(n) => Ok(*n as i64),
+        Expr::Duration(d) => Ok(*d),
+        Expr::String(s) => parse_rfc3339(s).ok_or_else(|| query_err(format!("invalid time: {s:?}"))),
+        Expr::Call { name, args } if name == "now" && args.is_empty() => Ok(now),
+        Expr::Paren(inner) => time_value(inner, now),
+        Expr::Binary { op: BinaryOp::Add, lhs, rhs } => Ok(time_value(lhs, now)?.saturating_add(time_value(rhs, now)?)),
+        Expr::Binary { op: BinaryOp::Sub, lhs, rhs } => Ok(time_value(lhs, now)?.saturating_sub(time_value(rhs, now)?)),
+        other => Err(query_err(format!("invalid time expression: {other}"))),
+    }
+}
+
+/// Parses RFC3339 (with or without fraction / offset) and plain dates.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return t.timestamp_nanos_opt();
+    }
+    if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f") {
+        return t.and_utc().timestamp_nanos_opt();
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?.and_utc().timestamp_nanos_opt()
+}
+
+/// Splits top-level `AND`ed time comparisons off the condition.
+fn split_time_range(cond: Option<&Expr>, now: i64) -> Result<(TimeRange, Option<Expr>), ExecError> {
+    let mut range = TimeRange::ALL;
+    let Some(cond) = cond else { return Ok((range, None)) };
+    fn walk(e: &Expr, now: i64, range: &mut TimeRange, rest: &mut Vec<Expr>) -> Result<(), ExecError> {
+        match e {
+            Expr::Paren(inner) => walk(inner, now, range, rest),
+            Expr::Binary { op: BinaryOp::And, lhs, rhs } => {
+                walk(lhs, now, range, rest)?;
+                walk(rhs, now, range, rest)
+            }
+            Expr::Binary { op, lhs, rhs } if op.is_comparison() && (is_time_ref(lhs) || is_time_ref(rhs)) => {
+                let (op, other) = if is_time_ref(lhs) { (*op, rhs) } else { (flip(*op), lhs) };
+                let t = time_value(other, now)?;
+                match op {
+                    BinaryOp::Gt => range.min = range.min.max(t.saturating_add(1)),
+                    BinaryOp::GtEq => range.min = range.min.max(t),
+                    BinaryOp::Lt => range.max = range.max.min(t.saturating_sub(1)),
+                    BinaryOp::LtEq => range.max = range.max.min(t),
+                    BinaryOp::Eq => {
+                        range.min = range.min.max(t);
+                        range.max = range.max.min(t);
+                    }
+                    _ => return Err(query_err("invalid time comparison operator")),
+                }
+                Ok(())
+            }
+            other => {
+                let mut has_time = false;
+                other.walk(&mut |e| has_time |= is_time_ref(e));
+                if has_time {
+                    return Err(query_err("time conditions must be combined with AND"));
+                }
+                rest.push(other.clone());
+                Ok(())
+            }
+        }
+    }
+    let mut rest = Vec::new();
+    walk(cond, now, &mut range, &mut rest)?;
+    let rest = rest.into_iter().reduce(|a, b| Expr::Binary { op: BinaryOp::And, lhs: Box::new(a), rhs: Box::new(b) });
+    Ok((range, rest))
+}
+
+fn flip(op: BinaryOp) -> BinaryOp {
+    match op {
+        BinaryOp::Gt => BinaryOp::Lt,
+        BinaryOp::GtEq => BinaryOp::LtEq,
+        BinaryOp::Lt => BinaryOp::Gt,
+        BinaryOp::LtEq => BinaryOp::GtEq,
+        o => o,
+    }
+}
+
+/// The InfluxQL aggregates and selectors this engine runs.
+const AGGREGATES: &[&str] = &["count", "sum", "mean", "median", "spread", "stddev", "min", "max", "first", "last"];
+const SELECTORS: &[&str] = &["min", "max", "first", "last"];
+
+/// What a statement asks for, independent of the measurement it runs on.
+struct Plan<'a> {
+    stmt: &'a SelectStatement,
+    range: TimeRange,
+    aggregate: bool,
+    interval: Option<(i64, i64)>,
+}
+
+fn has_call(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| found |= matches!(x, Expr::Call { name, .. } if name != "now"));
+    found
+}
+
+/// The column name 1.x gives an expression without an alias.
+fn column_name(e: &Expr) -> String {
+    match e {
+        Expr::VarRef { name, .. } => name.clone(),
+        Expr::Call { name, .. } => name.clone(),
+        Expr::Paren(inner) => column_name(inner),
+        Expr::Binary { lhs, rhs, .. } => {
+            let parts: Vec<String> = [column_name(lhs), column_name(rhs)].into_iter().filter(|s| !s.is_empty()).collect();
+            parts.join("_")
+        }
+        _ => String::new(),
+    }
+}
+
+impl<'a> Plan<'a> {
+    fn new(stmt: &'a SelectStatement, range: TimeRange) -> Result<Self, ExecError> {
+        let calls = stmt.fields.iter().filter(|f| has_call(&f.expr)).count();
+        if calls > 0 && calls < stmt.fields.len() {
+            return Err(query_err("mixing aggregate and non-aggregate queries is not supported"));
+        }
+        let mut interval = None;
+        for d in &stmt.dimensions {
+            if let Dimension::Time { interval: i, offset } = d {
+                if *i <= 0 {
+                    return Err(query_err("group by time interval must be positive"));
+                }
+                if offset == &Some(i64::MIN) {
+                    return Err(query_err("GROUP BY time(..., now()) is not supported by Fletch yet"));
+                }
+                interval = Some((*i, offset.unwrap_or(0).rem_euclid(*i)));
+            }
+        }
+        if interval.is_some() && calls == 0 {
+            return Err(query_err("GROUP BY requires at least one aggregate function"));
+        }
+        for f in &stmt.fields {
+            let mut bad = None;
+            f.expr.walk(&mut |e| {
+                if let Expr::Call { name, .. } = e {
+                    if name != "now" && !AGGREGATES.contains(&name.as_str()) {
+                        bad.get_or_insert(name.clone());
+                    }
+                }
+            });
+            if let Some(name) = bad {
+                return Err(query_err(format!("function {name}() is not supported by Fletch yet")));
+            }
+        }
+        if matches!(stmt.fill, Some(Fill::Linear)) && interval.is_none() {
+            return Err(query_err("fill(linear) requires GROUP BY time"));
+        }
+        Ok(Self { stmt, range, aggregate: calls > 0, interval })
+    }
+
+    /// The tag keys the result is grouped by, for a measurement with these tags.
+    fn group_tags(&self, schema: &TableSchema) -> Result<Vec<String>, ExecError> {
+        let mut out = BTreeSet::new();
+        for d in &self.stmt.dimensions {
+            match d {
+                Dimension::Tag(t) => {
+                    out.insert(t.clone());
+                }
+                Dimension::Wildcard => out.extend(schema.tags.iter().cloned()),
+                Dimension::Regex(re) => {
+                    let re = regex::Regex::new(re).map_err(|e| query_err(e.to_string()))?;
+                    out.extend(schema.tags.iter().filter(|t| re.is_match(t)).cloned());
+                }
+                Dimension::Time { .. } => {}
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    async fn run(
+        &self,
+        measurement: &str,
+        batch: RecordBatch,
+        schema: &TableSchema,
+        condition: Option<&Expr>,
+        qctx: &QueryContext,
+    ) -> Result<Vec<Series>, ExecError> {
+        let ctx = SessionContext::new();
+        let mut df = ctx.read_batch(batch)?;
+        let time_col = || col(TIME);
+        if self.range.min != i64::MIN {
+            df = df.filter(time_col().gt_eq(lit(ScalarValue::TimestampNanosecond(Some(self.range.min), None))))?;
+        }
+        if self.range.max != i64::MAX {
+            df = df.filter(time_col().lt_eq(lit(ScalarValue::TimestampNanosecond(Some(self.range.max), None))))?;
+        }
+        if let Some(c) = condition {
+            df = df.filter(to_df(c, schema, true)?)?;
+        }
+        let group_tags = self.group_tags(schema)?;
+        let tag_expr = |t: &String| -> DfExpr {
+            if schema.tags.contains(t) { col(t.as_str()) } else { lit(ScalarValue::Utf8(None)) }
+        };
+
+        // Output columns (after time): name and DataFusion expression.
+        let mut columns: Vec<(String, DfExpr)> = Vec::new();
+        let mut selector_time: Option<DfExpr> = None;
+        for f in &self.stmt.fields {
+            for (name, e) in self.expand_field(f, schema)? {
+                columns.push((name, e));
+            }
+        }
+        if columns.is_empty() {
+            return Ok(vec![]);
+        }
+        dedup_names(&mut columns);
+
+        let time_as_int = |e: DfExpr| datafusion::logical_expr::cast(e, DataType::Int64);
+        let rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
+        if !self.aggregate {
+            let mut select = vec![time_as_int(time_col()).alias("__time")];
+            for (i, t) in group_tags.iter().enumerate() {
+                select.push(tag_expr(t).alias(format!("__tag{i}")));
+            }
+            let field_names: Vec<String> = (0..columns.len()).map(|i| format!("__c{i}")).collect();
+            for (i, (_, e)) in columns.iter().enumerate() {
+                select.push(e.clone().alias(&field_names[i]));
+            }
+            df = df.select(select)?;
+            // A row whose selected fields are all null is not a point of this selection.
+            let fields_only: Vec<DfExpr> = self
+                .stmt
+                .fields
+                .iter()
+                .zip(0..)
+                .filter(|(f, _)| !is_tag_only(&f.expr, schema))
+                .map(|(_, i)| col(field_names[i].as_str()).is_not_null())
+                .collect();
+            if let Some(any) = fields_only.into_iter().reduce(|a, b| a.or(b)) {
+                df = df.filter(any)?;
+            }
+            let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
+            sort.push(col("__time").sort(!self.stmt.order_desc, true));
+            df = df.sort(sort)?;
+            rows = collect_rows(df.collect().await?, group_tags.len(), columns.len())?;
+        } else {
+            let mut group = Vec::new();
+            if let Some((interval, offset)) = self.interval {
+                let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
+                let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
+                group.push(time_as_int(datafusion::functions::expr_fn::date_bin(stride, time_col(), origin)).alias("__time"));
+            }
+            for (i, t) in group_tags.iter().enumerate() {
+                group.push(tag_expr(t).alias(format!("__tag{i}")));
+            }
+            let agg_fields = expand_aggregate_fields(&self.stmt.fields, schema)?;
+            if agg_fields.is_empty() {
+                return Ok(vec![]);
+            }
+            let mut aggs: Vec<DfExpr> = Vec::new();
+            let mut outputs: Vec<DfExpr> = Vec::new();
+            for (i, (_, e)) in agg_fields.iter().enumerate() {
+                outputs.push(lower_aggregate(e, schema, &mut aggs, i)?);
+            }
+            // A lone selector reports the time of the point it selected.
+            let single_selector = self.interval.is_none()
+                && self.stmt.fields.len() == 1
+                && agg_fields.len() == 1
+                && matches!(&self.stmt.fields[0].expr, Expr::Call { name, .. } if SELECTORS.contains(&name.as_str()));
+            if single_selector {
+                if let Expr::Call { name, args } = &agg_fields[0].1 {
+                    let field = field_arg(args, schema)?;
+                    aggs.push(selector(name, time_as_int(time_col()), &field)?.alias("__seltime"));
+                    selector_time = Some(col("__seltime"));
+                }
+            }
+            df = df.aggregate(group.clone(), aggs)?;
+            let mut select = Vec::new();
+            select.push(match (&selector_time, self.interval) {
+                (Some(t), _) => t.clone().alias("__time"),
+                (None, Some(_)) => col("__time"),
+                (None, None) => lit(if self.range.min == i64::MIN { 0 } else { self.range.min }).alias("__time"),
+            });
+            for i in 0..group_tags.len() {
+                select.push(col(format!("__tag{i}")));
+            }
+            for (i, e) in outputs.into_iter().enumerate() {
+                select.push(e.alias(format!("__c{i}")));
+            }
+            df = df.select(select)?;
+            let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
+            sort.push(col("__time").sort(!self.stmt.order_desc, true));
+            df = df.sort(sort)?;
+            let collected = collect_rows(df.collect().await?, group_tags.len(), agg_fields.len())?;
+            rows = match self.interval {
+                Some((interval, offset)) => self.fill(collected, interval, offset, agg_fields.len(), qctx.now.unwrap_or_else(now_nanos)),
+                None => collected,
+            };
+            columns = agg_fields.into_iter().map(|(name, _)| (name, lit(0))).collect();
+            dedup_names(&mut columns);
+        }
+
+        // Split into series by tag values, then LIMIT/OFFSET inside each.
+        let mut by_tags: BTreeMap<Vec<Option<String>>, Vec<Vec<Value>>> = BTreeMap::new();
+        for (tags, t, mut vals) in rows {
+            let mut row = Vec::with_capacity(vals.len() + 1);
+            row.push(format_time(t, qctx.epoch.as_deref()));
+            row.append(&mut vals);
+            by_tags.entry(tags).or_default().push(row);
+        }
+        let offset = self.stmt.offset.unwrap_or(0) as usize;
+        let limit = self.stmt.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
+        let mut names = vec![TIME.to_string()];
+        names.extend(columns.iter().map(|(n, _)| n.clone()));
+        let mut out = Vec::new();
+        for (tags, values) in by_tags {
+            let values: Vec<Vec<Value>> = values.into_iter().skip(offset).take(limit).collect();
+            if values.is_empty() {
+                continue;
+            }
+            let tags = (!self.stmt.dimensions.iter().all(|d| matches!(d, Dimension::Time { .. }))).then(|| {
+                group_tags.iter().cloned().zip(tags.into_iter().map(|v| v.unwrap_or_default())).collect()
+            });
+            out.push(Series { name: Some(measurement.to_string()), tags, columns: names.clone(), values });
+        }
+        Ok(out)
+    }
+
+    /// Expands one field of a raw selection (`*` and `*::field` become several).
+    fn expand_field(&self, f: &crate::influxql::Field, schema: &TableSchema) -> Result<Vec<(String, DfExpr)>, ExecError> {
+        if let Expr::Wildcard(typ) = &f.expr {
+            let mut names: Vec<(String, bool)> = Vec::new();
+            if *typ != Some(VarType::Tag) {
+                names.extend(schema.fields.keys().map(|k| (k.clone(), false)));
+            }
+            if *typ != Some(VarType::Field) && !self.aggregate {
+                names.extend(schema.tags.iter().map(|k| (k.clone(), true)));
+            }
+            names.sort();
+            return Ok(names.into_iter().map(|(n, _)| (n.clone(), col(n.as_str()))).collect());
+        }
+        if self.aggregate {
+            return Ok(vec![(f.alias.clone().unwrap_or_else(|| column_name(&f.expr)), lit(0))]);
+        }
+        let name = f.alias.clone().unwrap_or_else(|| column_name(&f.expr));
+        Ok(vec![(name, to_df(&f.expr, schema, false)?)])
+    }
+
+    /// Emits every time bucket of each series between the range's bounds and fills gaps.
+    fn fill(
+        &self,
+        rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>,
+        interval: i64,
+        offset: i64,
+        ncols: usize,
+        now: i64,
+    ) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
+        let fill = self.stmt.fill.clone().unwrap_or(Fill::Null);
+        if fill == Fill::None {
+            return rows;
+        }
+        let mut per_series: BTreeMap<Vec<Option<String>>, BTreeMap<i64, Vec<Value>>> = BTreeMap::new();
+        for (tags, t, v) in rows {
+            per_series.entry(tags).or_default().insert(t, v);
+        }
+        let bucket = |t: i64| t - (t - offset).rem_euclid(interval);
+        let mut out = Vec::new();
+        for (tags, buckets) in per_series {
+            let first_data = buckets.keys().next().copied().unwrap_or(0);
+            let start = if self.range.min == i64::MIN { first_data } else { bucket(self.range.min) };
+            let end = if self.range.max == i64::MAX { now } else { self.range.max };
+            let count = ((end.saturating_sub(start)) / interval).saturating_add(1);
+            if count > 100_000 {
+                // Like 1.x's max-select-buckets: refuse rather than allocate without bound.
+                return Vec::new();
+            }
+            let mut previous: Vec<Value> = vec![Value::Null; ncols];
+            let mut series_rows: Vec<(i64, Vec<Value>)> = Vec::new();
+            let mut t = start;
+            while t <= end {
+                let vals = match buckets.get(&t) {
+                    Some(v) => v.clone(),
+                    None => match &fill {
+                        Fill::Number(n) => vec![json_number(*n); ncols],
+                        Fill::Integer(n) => vec![Value::from(*n); ncols],
+                        Fill::Previous => previous.clone(),
+                        _ => vec![Value::Null; ncols],
+                    },
+                };
+                if fill == Fill::Previous {
+                    for (p, v) in previous.iter_mut().zip(&vals) {
+                        if !v.is_null() {
+                            *p = v.clone();
+                        }
+                    }
+                }
+                series_rows.push((t, vals));
+                t = match t.checked_add(interval) {
+                    Some(n) => n,
+                    None => break,
+                };
+            }
+            if fill == Fill::Linear {
+                linear_fill(&mut series_rows, ncols);
+            }
+            if self.stmt.order_desc {
+                series_rows.reverse();
+            }
+            out.extend(series_rows.into_iter().map(|(t, v)| (tags.clone(), t, v)));
+        }
+        out
+    }
+}
+
+fn linear_fill(rows: &mut [(i64, Vec<Value>)], ncols: usize) {
+    for c in 0..ncols {
+        let known: Vec<(usize, f64)> = rows.iter().enumerate().filter_map(|(i, (_, v))| v[c].as_f64().map(|x| (i, x))).collect();
+        for w in known.windows(2) {
+            let ((i0, v0), (i1, v1)) = (w[0], w[1]);
+            let (t0, t1) = (rows[i0].0 as f64, rows[i1].0 as f64);
+            for row in rows.iter_mut().take(i1).skip(i0 + 1) {
+                let x = v0 + (v1 - v0) * ((row.0 as f64 - t0) / (t1 - t0));
+                row.1[c] = json_number(x);
+            }
+        }
+    }
+}
+
+/// Expands `fn(*)` and `fn(/regex/)` into one call per matching field (named `fn_field`,
+/// numeric fields only where the function needs numbers), keeping other fields as they are.
+fn expand_aggregate_fields(fields: &[crate::influxql::Field], schema: &TableSchema) -> Result<Vec<(String, Expr)>, ExecError> {
+    let mut out = Vec::new();
+    for f in fields {
+        match &f.expr {
+            Expr::Call { name, args } if matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))) => {
+                let re = match &args[0] {
+                    Expr::Regex(r) => Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?),
+                    _ => None,
+                };
+                let numeric_only = !matches!(name.as_str(), "count" | "first" | "last");
+                for (field, typ) in &schema.fields {
+                    if re.as_ref().is_some_and(|re| !re.is_match(field)) {
+                        continue;
+                    }
+                    if numeric_only && matches!(typ, ingester::FieldType::String | ingester::FieldType::Boolean) {
+                        continue;
+                    }
+                    let call = Expr::Call { name: name.clone(), args: vec![Expr::VarRef { name: field.clone(), typ: None }] };
+                    let col_name = match &f.alias {
+                        Some(a) => format!("{a}_{field}"),
+                        None => format!("{name}_{field}"),
+                    };
+                    out.push((col_name, call));
+                }
+            }
+            other => out.push((f.alias.clone().unwrap_or_else(|| column_name(other)), other.clone())),
+        }
+    }
+    Ok(out)
+}
+
+fn is_tag_only(e: &Expr, schema: &TableSchema) -> bool {
+    match e {
+        Expr::VarRef { name, typ } => *typ == Some(VarType::Tag) || (typ.is_none() && schema.tags.contains(name) && !schema.fields.contains_key(name)),
+        _ => false,
+    }
+}
+
+fn dedup_names(columns: &mut [(String, DfExpr)]) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (name, _) in columns.iter_mut() {
+        let n = seen.entry(name.clone()).or_insert(0);
+        if *n > 0 {
+            *name = format!("{name}_{n}");
+        }
+        *n += 1;
+    }
+}
+
+/// The single field argument of an aggregate call.
+fn field_arg(args: &[Expr], schema: &TableSchema) -> Result<String, ExecError> {
+    match args.first() {
+        Some(Expr::VarRef { name, .. }) if schema.fields.contains_key(name) || schema.tags.contains(name) => Ok(name.clone()),
+        Some(Expr::VarRef { name, .. }) => Ok(name.clone()),
+        Some(other) => Err(query_err(format!("expected field argument in {other}"))),
+        None => Err(query_err("invalid number of arguments, expected 1, got 0")),
+    }
+}
+
+/// Turns an aggregate expression into DataFusion aggregates (pushed to `aggs`) and the
+/// expression over their results.
+fn lower_aggregate(e: &Expr, schema: &TableSchema, aggs: &mut Vec<DfExpr>, field_idx: usize) -> Result<DfExpr, ExecError> {
+    match e {
+        Expr::Call { name, args } => {
+            if args.len() != 1 {
+                return Err(query_err(format!("invalid number of arguments for {name}, expected 1, got {}", args.len())));
+            }
+            let field = field_arg(args, schema)?;
+            if !schema.fields.contains_key(&field) {
+                let alias = format!("__a{}", aggs.len());
+                aggs.push(agg::count(lit(ScalarValue::Null)).alias(&alias));
+                return Ok(lit(ScalarValue::Null));
+            }
+            let c = col(field.as_str());
+            let numeric = !matches!(schema.fields.get(&field), Some(ingester::FieldType::String | ingester::FieldType::Boolean));
+            let f = match name.as_str() {
+                "count" => agg::count(c.clone()),
+                "sum" if numeric => agg::sum(c.clone()),
+                "mean" if numeric => agg::avg(c.clone()),
+                "median" if numeric => agg::median(c.clone()),
+                "stddev" if numeric => agg::stddev(c.clone()),
+                "spread" if numeric => {
+                    let (amax, amin) = (format!("__a{}", aggs.len()), format!("__a{}", aggs.len() + 1));
+                    aggs.push(agg::max(c.clone()).alias(&amax));
+                    aggs.push(agg::min(c.clone()).alias(&amin));
+                    return Ok(col(amax.as_str()) - col(amin.as_str()));
+                }
+                "min" if numeric => agg::min(c.clone()),
+                "max" if numeric => agg::max(c.clone()),
+                "first" | "last" => selector(name, c.clone(), &field)?,
+                other => return Err(query_err(format!("unsupported {other} type for field {field}"))),
+            };
+            let alias = format!("__a{}_{field_idx}_{}", aggs.len(), name);
+            aggs.push(f.alias(&alias));
+            Ok(col(alias.as_str()))
+        }
+        Expr::Paren(inner) => lower_aggregate(inner, schema, aggs, field_idx),
+        Expr::Binary { op, lhs, rhs } => {
+            let l = lower_aggregate(lhs, schema, aggs, field_idx)?;
+            let r = lower_aggregate(rhs, schema, aggs, field_idx)?;
+            Ok(DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r))))
+        }
+        Expr::Integer(n) => Ok(lit(*n)),
+        Expr::Number(n) => Ok(lit(*n)),
+        other => Err(query_err(format!("expected an aggregate function, found {other}"))),
+    }
+}
+
+/// The value of `what` at the point a selector picks, with 1.x's tie-breaking: `first`/`last`
+/// prefer the larger value among points at the same time, `min`/`max` the earlier point among
+/// equal values.
+fn selector(name: &str, what: DfExpr, field: &str) -> Result<DfExpr, ExecError> {
+    let v = col(field);
+    let t = col(TIME);
+    let order = match name {
+        "first" => vec![t.sort(true, false), v.clone().sort(false, false)],
+        "last" => vec![t.sort(false, false), v.clone().sort(false, false)],
+        "min" => vec![v.clone().sort(true, false), t.sort(true, false)],
+        _ => vec![v.clone().sort(false, false), t.sort(true, false)],
+    };
+    Ok(datafusion::functions_aggregate::first_last::first_value_udaf()
+        .call(vec![what])
+        .order_by(order)
+        .filter(v.is_not_null())
+        .build()?)
+}
+
+fn df_op(op: BinaryOp) -> Result<Operator, ExecError> {
+    Ok(match op {
+        BinaryOp::Add => Operator::Plus,
+        BinaryOp::Sub => Operator::Minus,
+        BinaryOp::Mul => Operator::Multiply,
+        BinaryOp::Div => Operator::Divide,
+        BinaryOp::Mod => Operator::Modulo,
+        BinaryOp::BitAnd => Operator::BitwiseAnd,
+        BinaryOp::BitOr => Operator::BitwiseOr,
+        BinaryOp::BitXor => Operator::BitwiseXor,
+        BinaryOp::And => Operator::And,
+        BinaryOp::Or => Operator::Or,
+        BinaryOp::Eq => Operator::Eq,
+        BinaryOp::NotEq => Operator::NotEq,
+        BinaryOp::Lt => Operator::Lt,
+        BinaryOp::LtEq => Operator::LtEq,
+        BinaryOp::Gt => Operator::Gt,
+        BinaryOp::GtEq => Operator::GtEq,
+        BinaryOp::EqRegex => Operator::RegexMatch,
+        BinaryOp::NotEqRegex => Operator::RegexNotMatch,
+    })
+}
+
+/// An InfluxQL scalar expression as a DataFusion expression. In a condition, a tag that the
+/// measurement does not have compares as the empty string (1.x semantics).
+fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<DfExpr, ExecError> {
+    Ok(match e {
+        Expr::VarRef { name, typ } => {
+            let known = schema.fields.contains_key(name) || schema.tags.contains(name);
+            match (known, typ) {
+                (true, Some(VarType::Tag)) if !schema.tags.contains(name) => lit(ScalarValue::Null),
+                (true, Some(VarType::Field)) if !schema.fields.contains_key(name) => lit(ScalarValue::Null),
+                (true, _) if schema.tags.contains(name) && condition => {
+                    datafusion::functions::expr_fn::coalesce(vec![col(name.as_str()), lit("")])
+                }
+                (true, _) => col(name.as_str()),
+                (false, _) if condition => lit(""),
+                (false, _) => lit(ScalarValue::Null),
+            }
+        }
+        Expr::Paren(inner) => to_df(inner, schema, condition)?,
+        Expr::Integer(n) => lit(*n),
+        Expr::Number(n) => lit(*n),
+        Expr::String(s) => lit(s.as_str()),
+        Expr::Boolean(b) => lit(*b),
+        Expr::Duration(d) => lit(*d),
+        Expr::Regex(r) => lit(r.as_str()),
+        Expr::Binary { op, lhs, rhs } => {
+            DfExpr::BinaryExpr(BinaryExpr::new(Box::new(to_df(lhs, schema, condition)?), df_op(*op)?, Box::new(to_df(rhs, schema, condition)?)))
+        }
+        Expr::Call { name, .. } => return Err(query_err(format!("invalid function call in condition: {name}()"))),
+        Expr::Wildcard(_) => return Err(query_err("invalid use of * in an expression")),
+        Expr::BoundParam(p) => return Err(query_err(format!("missing parameter: {p}"))),
+    })
+}
+
+/// Reads result batches as rows: tag values, time, and the value columns as JSON.
+fn collect_rows(batches: Vec<RecordBatch>, ntags: usize, ncols: usize) -> Result<Vec<(Vec<Option<String>>, i64, Vec<Value>)>, ExecError> {
+    let mut out = Vec::new();
+    for b in batches {
+        let time = cast(b.column(0), &DataType::Int64)?;
+        let time = time.as_primitive::<Int64Type>();
+        let tags: Vec<ArrayRef> = (0..ntags).map(|i| cast(b.column(1 + i), &DataType::Utf8)).collect::<Result<_, _>>()?;
+        for r in 0..b.num_rows() {
+            let tag_vals = tags
+                .iter()
+                .map(|a| (!a.is_null(r)).then(|| a.as_string::<i32>().value(r).to_string()))
+                .collect();
+            let vals = (0..ncols).map(|c| json_cell(b.column(1 + ntags + c), r)).collect();
+            out.push((tag_vals, if time.is_null(r) { 0 } else { time.value(r) }, vals));
+        }
+    }
+    Ok(out)
+}
+
+/// A float as 1.x prints it: integral values without a fraction.
+fn json_number(f: f64) -> Value {
+    if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
+        Value::from(f as i64)
+    } else {
+        serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+    }
+}
+
+fn json_cell(a: &ArrayRef, r: usize) -> Value {
+    if a.is_null(r) {
+        return Value::Null;
+    }
+    match a.data_type() {
+        DataType::Float64 => json_number(a.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(r)),
+        DataType::Int64 => Value::from(a.as_primitive::<Int64Type>().value(r)),
+        DataType::UInt64 => Value::from(a.as_primitive::<datafusion::arrow::datatypes::UInt64Type>().value(r)),
+        DataType::Boolean => Value::from(a.as_boolean().value(r)),
+        DataType::Utf8 => Value::from(a.as_string::<i32>().value(r)),
+        DataType::Timestamp(_, _) => Value::from(a.as_primitive::<TimestampNanosecondType>().value(r)),
+        _ => match cast(a, &DataType::Utf8) {
+            Ok(s) if !s.is_null(r) => Value::from(s.as_string::<i32>().value(r)),
+            _ => Value::Null,
+        },
+    }
+}
+
+/// Formats a time as 1.x does: RFC3339 with as many fraction digits as needed, or an integer in
+/// the `epoch` unit.
+pub fn format_time(t: i64, epoch: Option<&str>) -> Value {
+    let div = match epoch {
+        Some("ns") | Some("n") => 1,
+        Some("u") | Some("µ") | Some("us") => 1_000,
+        Some("ms") => 1_000_000,
+        Some("s") => 1_000_000_000,
+        Some("m") => 60_000_000_000,
+        Some("h") => 3_600_000_000_000,
+        _ => 0,
+    };
+    if div > 0 {
+        return Value::from(t.div_euclid(div));
+    }
+    let secs = t.div_euclid(1_000_000_000);
+    let nanos = t.rem_euclid(1_000_000_000) as u32;
+    match chrono::DateTime::from_timestamp(secs, nanos) {
+        Some(dt) => {
+            let mut s = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
+            if nanos > 0 {
+                let frac = format!("{nanos:09}");
+                s.push('.');
+                s.push_str(frac.trim_end_matches('0'));
+            }
+            s.push('Z');
+            Value::from(s)
+        }
+        None => Value::from(t),
+    }
+}
+
+/// Casts dictionary tag columns to plain strings so expressions and grouping see `Utf8`.
+pub fn plain_tags(batch: &RecordBatch) -> Result<RecordBatch, ExecError> {
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut cols = Vec::with_capacity(schema.fields().len());
+    for (f, c) in schema.fields().iter().zip(batch.columns()) {
+        if matches!(f.data_type(), DataType::Dictionary(_, _)) {
+            fields.push(ArrowField::new(f.name(), DataType::Utf8, true));
+            cols.push(cast(c, &DataType::Utf8)?);
+        } else {
+            fields.push(f.as_ref().clone());
+            cols.push(c.clone());
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_print_like_1x() {
+        assert_eq!(format_time(77, None), "1970-01-01T00:00:00.000000077Z");
+        assert_eq!(format_time(60_000_000_000, None), "1970-01-01T00:01:00Z");
+        assert_eq!(format_time(1_000, None), "1970-01-01T00:00:00.000001Z");
+        assert_eq!(format_time(60_000_000_000, Some("s")), 60);
+        assert_eq!(parse_rfc3339("1970-01-01T00:01:00Z"), Some(60_000_000_000));
+        assert_eq!(parse_rfc3339("2020-01-01"), Some(1_577_836_800_000_000_000));
+    }
+
+    #[test]
+    fn time_ranges_from_conditions() {
+        let q = crate::influxql::parse_query("SELECT v FROM m WHERE time >= 10 AND host = 'a' AND time < now() - 1s").unwrap();
+        let crate::influxql::Statement::Select(s) = &q[0] else { panic!() };
+        let (r, rest) = split_time_range(s.condition.as_ref(), 5_000_000_000).unwrap();
+        assert_eq!(r, TimeRange { min: 10, max: 3_999_999_999 });
+        assert_eq!(rest.unwrap().to_string(), "host = 'a'");
+    }
+}
