@@ -280,8 +280,10 @@ pub fn tokenize(src: &str) -> Vec<Token> {
         };
         push(&mut out, tok);
     }
-    // 1.x reports EOF one character past the end.
-    let col = chars.len() - line_start + 2;
+    // Where 1.x reports EOF: one character past the end after a word (its scanner reads past
+    // the end of an identifier without stepping back), just past the end otherwise.
+    let after_word = matches!(out.last(), Some(Token { tok: Tok::Word(_), .. }));
+    let col = chars.len() - line_start + if after_word { 2 } else { 1 };
     out.push(Token { tok: Tok::Eof, line, col, offset: chars.len() });
     out
 }

@@ -714,6 +714,8 @@ mod tests {
         assert_eq!(err("SELECT value FROM m GROUP BY time(1m"), "found EOF, expected ) at line 1, char 37");
         assert_eq!(err("SELECT 1"), "found EOF, expected FROM at line 1, char 9");
         assert_eq!(err("SELECT usage + FROM cpu"), "found FROM, expected identifier, string, number, bool at line 1, char 16");
+        assert_eq!(err("SELECT value FROM m LIMIT 1 OFFSET"), "found EOF, expected integer at line 1, char 36");
+        assert_eq!(err("SELECT value FROM m WHERE a ="), "found EOF, expected identifier, string, number, bool at line 1, char 30");
     }
 
     fn select(q: &str) -> SelectStatement {
