@@ -54,7 +54,9 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
     let (range, condition) = split_time_range(stmt.condition.as_ref(), now)?;
     let plan = Plan::new(&stmt, range)?;
 
-    let mut series = Vec::new();
+    // Load every measurement first: `*` means the columns of all of them together (1.x).
+    let mut loaded = Vec::new();
+    let mut union = TableSchema::default();
     for source in &stmt.sources {
         let m = match source {
             Source::Measurement(m) => m,
@@ -65,11 +67,16 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
             return Err(ExecError::DatabaseRequired);
         }
         let rp = m.retention_policy.as_deref().unwrap_or("");
-        let names = ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())?;
-        for name in names {
-            let Some((batch, schema)) = ex.load_measurement(db, rp, &name, range).await? else { continue };
-            series.extend(plan.run(&name, batch, &schema, condition.as_ref(), ctx).await?);
+        for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
+            if let Some((batch, schema)) = ex.load_measurement(db, rp, &name, range).await? {
+                union.merge(&schema);
+                loaded.push((name, batch, schema));
+            }
         }
+    }
+    let mut series = Vec::new();
+    for (name, batch, schema) in loaded {
+        series.extend(plan.run(&name, batch, &schema, &union, condition.as_ref(), ctx).await?);
     }
     let skip = stmt.soffset.unwrap_or(0) as usize;
     let take = stmt.slimit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
@@ -304,6 +311,7 @@ impl<'a> Plan<'a> {
         measurement: &str,
         batch: RecordBatch,
         schema: &TableSchema,
+        all_sources: &TableSchema,
         condition: Option<&Expr>,
         qctx: &QueryContext,
     ) -> Result<Vec<Series>, ExecError> {
@@ -324,12 +332,14 @@ impl<'a> Plan<'a> {
             if schema.tags.contains(t) { col(t.as_str()) } else { lit(ScalarValue::Utf8(None)) }
         };
 
-        // Output columns (after time): name and DataFusion expression.
+        // Output columns (after time): name and DataFusion expression; which of them are fields.
         let mut columns: Vec<(String, DfExpr)> = Vec::new();
+        let mut is_field: Vec<bool> = Vec::new();
         let mut selector_time: Option<DfExpr> = None;
         for f in &self.stmt.fields {
-            for (name, e) in self.expand_field(f, schema)? {
+            for (name, e, field) in self.expand_field(f, schema, all_sources)? {
                 columns.push((name, e));
+                is_field.push(field);
             }
         }
         if columns.is_empty() {
@@ -349,17 +359,17 @@ impl<'a> Plan<'a> {
                 select.push(e.clone().alias(&field_names[i]));
             }
             df = df.select(select)?;
-            // A row whose selected fields are all null is not a point of this selection.
-            let fields_only: Vec<DfExpr> = self
-                .stmt
-                .fields
+            // A row whose selected fields are all null is not a point of this selection; a
+            // selection of tags alone selects nothing (1.x).
+            let any_field = field_names
                 .iter()
-                .zip(0..)
-                .filter(|(f, _)| !is_tag_only(&f.expr, schema))
-                .map(|(_, i)| col(field_names[i].as_str()).is_not_null())
-                .collect();
-            if let Some(any) = fields_only.into_iter().reduce(|a, b| a.or(b)) {
-                df = df.filter(any)?;
+                .zip(&is_field)
+                .filter(|(_, f)| **f)
+                .map(|(n, _)| col(n.as_str()).is_not_null())
+                .reduce(|a, b| a.or(b));
+            match any_field {
+                Some(any) => df = df.filter(any)?,
+                None => return Ok(vec![]),
             }
             let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
             sort.push(col("__time").sort(!self.stmt.order_desc, true));
@@ -448,24 +458,30 @@ impl<'a> Plan<'a> {
         Ok(out)
     }
 
-    /// Expands one field of a raw selection (`*` and `*::field` become several).
-    fn expand_field(&self, f: &crate::influxql::Field, schema: &TableSchema) -> Result<Vec<(String, DfExpr)>, ExecError> {
+    /// Expands one field of a raw selection into (column name, expression, is a field).
+    fn expand_field(&self, f: &crate::influxql::Field, schema: &TableSchema, all: &TableSchema) -> Result<Vec<(String, DfExpr, bool)>, ExecError> {
         if let Expr::Wildcard(typ) = &f.expr {
-            let mut names: Vec<(String, bool)> = Vec::new();
+            let mut names: BTreeSet<String> = BTreeSet::new();
             if *typ != Some(VarType::Tag) {
-                names.extend(schema.fields.keys().map(|k| (k.clone(), false)));
+                names.extend(all.fields.keys().cloned());
             }
             if *typ != Some(VarType::Field) && !self.aggregate {
-                names.extend(schema.tags.iter().map(|k| (k.clone(), true)));
+                names.extend(all.tags.iter().cloned());
             }
-            names.sort();
-            return Ok(names.into_iter().map(|(n, _)| (n.clone(), col(n.as_str()))).collect());
-        }
-        if self.aggregate {
-            return Ok(vec![(f.alias.clone().unwrap_or_else(|| column_name(&f.expr)), lit(0))]);
+            return Ok(names
+                .into_iter()
+                .map(|n| {
+                    let e = if schema.fields.contains_key(&n) || schema.tags.contains(&n) { col(n.as_str()) } else { lit(ScalarValue::Null) };
+                    let field = all.fields.contains_key(&n);
+                    (n, e, field)
+                })
+                .collect());
         }
         let name = f.alias.clone().unwrap_or_else(|| column_name(&f.expr));
-        Ok(vec![(name, to_df(&f.expr, schema, false)?)])
+        if self.aggregate {
+            return Ok(vec![(name, lit(0), true)]);
+        }
+        Ok(vec![(name, to_df(&f.expr, schema, false)?, !is_tag_only(&f.expr, schema))])
     }
 
     /// Emits every time bucket of each series between the range's bounds and fills gaps.
@@ -648,8 +664,12 @@ fn lower_aggregate(e: &Expr, schema: &TableSchema, aggs: &mut Vec<DfExpr>, field
         }
         Expr::Paren(inner) => lower_aggregate(inner, schema, aggs, field_idx),
         Expr::Binary { op, lhs, rhs } => {
-            let l = lower_aggregate(lhs, schema, aggs, field_idx)?;
-            let r = lower_aggregate(rhs, schema, aggs, field_idx)?;
+            let mut l = lower_aggregate(lhs, schema, aggs, field_idx)?;
+            let mut r = lower_aggregate(rhs, schema, aggs, field_idx)?;
+            if *op == BinaryOp::Div {
+                l = datafusion::logical_expr::cast(l, DataType::Float64);
+                r = datafusion::logical_expr::cast(r, DataType::Float64);
+            }
             Ok(DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r))))
         }
         Expr::Integer(n) => Ok(lit(*n)),
@@ -725,7 +745,13 @@ fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<DfExpr, Exec
         Expr::Duration(d) => lit(*d),
         Expr::Regex(r) => lit(r.as_str()),
         Expr::Binary { op, lhs, rhs } => {
-            DfExpr::BinaryExpr(BinaryExpr::new(Box::new(to_df(lhs, schema, condition)?), df_op(*op)?, Box::new(to_df(rhs, schema, condition)?)))
+            let (mut l, mut r) = (to_df(lhs, schema, condition)?, to_df(rhs, schema, condition)?);
+            if *op == BinaryOp::Div {
+                // InfluxQL divides as floats: 9i / 2 is 4.5.
+                l = datafusion::logical_expr::cast(l, DataType::Float64);
+                r = datafusion::logical_expr::cast(r, DataType::Float64);
+            }
+            DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r)))
         }
         Expr::Call { name, .. } => return Err(query_err(format!("invalid function call in condition: {name}()"))),
         Expr::Wildcard(_) => return Err(query_err("invalid use of * in an expression")),

@@ -6,13 +6,25 @@ use super::lexer::{Tok, Token, scan_regex, tokenize};
 use super::select::{BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType};
 
 /// A parse error; `Display` is 1.x's text after `error parsing query: `.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{message} at line {line}, char {col}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParseError {
     pub message: String,
+    /// 0 when 1.x gives no position for this error.
     pub line: usize,
     pub col: usize,
 }
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "{} at line {}, char {}", self.message, self.line, self.col)
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
 
 /// 1.x's reserved words: they are not identifiers unless double-quoted.
 const KEYWORDS: &[&str] = &[
@@ -500,9 +512,9 @@ impl Parser {
 
     /// `ORDER BY time [ASC|DESC]`; returns whether it is descending.
     fn order_by(&mut self) -> Result<bool, ParseError> {
-        let t = self.peek().clone();
+        let unsupported = || ParseError { message: "only ORDER BY time supported at this time".into(), line: 0, col: 0 };
         if !self.is_word("time") {
-            return Err(ParseError { message: "only ORDER BY time supported at this time".into(), line: t.line, col: t.col });
+            return Err(unsupported());
         }
         self.pos += 1;
         let desc = if self.accept("DESC") {
@@ -512,8 +524,7 @@ impl Parser {
             false
         };
         if self.peek().tok == Tok::Comma {
-            let t = self.peek().clone();
-            return Err(ParseError { message: "only ORDER BY time supported at this time".into(), line: t.line, col: t.col });
+            return Err(unsupported());
         }
         Ok(desc)
     }
