@@ -85,6 +85,24 @@ impl Executor {
         out
     }
 
+    pub(crate) fn meta(&self) -> &Arc<MetaService> {
+        &self.meta
+    }
+
+    /// The union of a measurement's schemas over the shards of `db` (without reading data).
+    pub(crate) fn load_schema(&self, db: &str, name: &str) -> Result<Option<TableSchema>, ExecError> {
+        let Some(ing) = &self.ingester else { return Ok(None) };
+        let cat = self.meta.catalog();
+        let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        let mut schema: Option<TableSchema> = None;
+        for shard in shards_of(dbi, "", select::TimeRange::ALL) {
+            if let Some(snap) = ing.table_snapshot(shard, name)? {
+                schema.get_or_insert_with(TableSchema::default).merge(&snap.schema);
+            }
+        }
+        Ok(schema)
+    }
+
     /// Measurements of `db` (in the shards of `rp`, or all policies when empty) named `name` or
     /// matching `regex`, sorted.
     pub fn measurements_of(&self, db: &str, rp: &str, name: Option<&str>, regex: Option<&str>) -> Result<Vec<String>, ExecError> {
@@ -195,28 +213,28 @@ impl Executor {
                 let db = ctx.database.as_deref().unwrap_or("");
                 crate::select::execute(self, select, db, ctx).await
             }
-            Statement::ShowMeasurements { database, limit, offset } => {
+            Statement::ShowMeasurements { database, with, condition, limit, offset } => {
                 let db = self.database(database, ctx)?;
-                let cat = self.meta.catalog();
-                let Some(dbi) = cat.database(db) else { return Ok(vec![]) };
-                let shards: Vec<u64> = dbi
-                    .retention_policies
-                    .values()
-                    .flat_map(|rp| rp.live_shard_groups())
-                    .flat_map(|g| g.shards.iter().map(|s| s.id))
-                    .collect();
-                let names = self.ingester.as_ref().map(|i| i.measurements(&shards)).unwrap_or_default();
-                let values: Vec<Vec<Value>> = names
-                    .into_iter()
-                    .skip(offset.unwrap_or(0) as usize)
-                    .take(limit.map_or(usize::MAX, |l| if l == 0 { usize::MAX } else { l as usize }))
-                    .map(|n| vec![Value::from(n)])
-                    .collect();
-                if values.is_empty() {
-                    return Ok(vec![]);
-                }
-                Ok(vec![Series { name: Some("measurements".into()), columns: vec!["name".into()], values, ..Default::default() }])
+                self.show_measurements(db, with.as_ref(), condition.as_ref(), *limit, *offset).await
             }
+            Statement::ShowTagKeys(flt) => {
+                let db = self.database(&flt.database, ctx)?;
+                self.show_tag_keys(db, flt).await
+            }
+            Statement::ShowTagValues { filter, key } => {
+                let db = self.database(&filter.database, ctx)?;
+                self.show_tag_values(db, filter, key).await
+            }
+            Statement::ShowFieldKeys(flt) => {
+                let db = self.database(&flt.database, ctx)?;
+                self.show_field_keys(db, flt)
+            }
+            Statement::ShowSeries(flt) => {
+                let db = self.database(&flt.database, ctx)?;
+                self.show_series(db, flt).await
+            }
+            Statement::ShowShards => Ok(self.show_shards()),
+            Statement::ShowShardGroups => Ok(self.show_shard_groups()),
         }
     }
 }

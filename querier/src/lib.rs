@@ -24,6 +24,7 @@ pub mod executor;
 pub mod influxql;
 pub mod result;
 pub mod select;
+pub mod show;
 
 pub use executor::{ExecError, Executor, QueryContext};
 pub use result::{Message, QueryResponse, Series, StatementResult};

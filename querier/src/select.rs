@@ -722,7 +722,7 @@ fn df_op(op: BinaryOp) -> Result<Operator, ExecError> {
 
 /// An InfluxQL scalar expression as a DataFusion expression. In a condition, a tag that the
 /// measurement does not have compares as the empty string (1.x semantics).
-fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<DfExpr, ExecError> {
+pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<DfExpr, ExecError> {
     Ok(match e {
         Expr::VarRef { name, typ } => {
             let known = schema.fields.contains_key(name) || schema.tags.contains(name);

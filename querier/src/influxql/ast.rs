@@ -12,13 +12,52 @@ pub struct RetentionPolicyClause {
     pub name: Option<String>,
 }
 
+/// Which tag keys `SHOW TAG VALUES WITH KEY ...` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagKeyMatch {
+    Eq(String),
+    NotEq(String),
+    Regex(String),
+    NotRegex(String),
+    In(Vec<String>),
+}
+
+/// `WITH MEASUREMENT = name | =~ /regex/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeasurementMatch {
+    Eq(String),
+    Regex(String),
+}
+
+/// The parts shared by the `SHOW` statements over series data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ShowFilter {
+    pub database: Option<String>,
+    pub sources: Vec<super::select::Measurement>,
+    pub condition: Option<super::select::Expr>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
     CreateDatabase { name: String, rp: Option<RetentionPolicyClause> },
     DropDatabase { name: String },
     ShowDatabases,
     ShowRetentionPolicies { database: Option<String> },
-    ShowMeasurements { database: Option<String>, limit: Option<u64>, offset: Option<u64> },
+    ShowMeasurements {
+        database: Option<String>,
+        with: Option<MeasurementMatch>,
+        condition: Option<super::select::Expr>,
+        limit: Option<u64>,
+        offset: Option<u64>,
+    },
+    ShowTagKeys(ShowFilter),
+    ShowTagValues { filter: ShowFilter, key: TagKeyMatch },
+    ShowFieldKeys(ShowFilter),
+    ShowSeries(ShowFilter),
+    ShowShards,
+    ShowShardGroups,
     Select(Box<super::select::SelectStatement>),
 }
 
@@ -86,19 +125,68 @@ impl fmt::Display for Statement {
                 }
                 Ok(())
             }
-            Self::ShowMeasurements { database, limit, offset } => {
+            Self::ShowMeasurements { database, with, condition, limit, offset } => {
                 f.write_str("SHOW MEASUREMENTS")?;
                 if let Some(db) = database {
                     write!(f, " ON {}", quote_ident(db))?;
                 }
-                if let Some(l) = limit {
-                    write!(f, " LIMIT {l}")?;
+                match with {
+                    Some(MeasurementMatch::Eq(m)) => write!(f, " WITH MEASUREMENT = {}", quote_ident(m))?,
+                    Some(MeasurementMatch::Regex(r)) => write!(f, " WITH MEASUREMENT =~ /{r}/")?,
+                    None => {}
                 }
-                if let Some(o) = offset {
-                    write!(f, " OFFSET {o}")?;
+                if let Some(c) = condition {
+                    write!(f, " WHERE {c}")?;
                 }
-                Ok(())
+                write_limits(f, *limit, *offset)
             }
+            Self::ShowTagKeys(flt) => write_show(f, "SHOW TAG KEYS", flt, None),
+            Self::ShowTagValues { filter, key } => write_show(f, "SHOW TAG VALUES", filter, Some(key)),
+            Self::ShowFieldKeys(flt) => write_show(f, "SHOW FIELD KEYS", flt, None),
+            Self::ShowSeries(flt) => write_show(f, "SHOW SERIES", flt, None),
+            Self::ShowShards => f.write_str("SHOW SHARDS"),
+            Self::ShowShardGroups => f.write_str("SHOW SHARD GROUPS"),
         }
     }
+}
+
+fn write_limits(f: &mut fmt::Formatter<'_>, limit: Option<u64>, offset: Option<u64>) -> fmt::Result {
+    if let Some(l) = limit {
+        write!(f, " LIMIT {l}")?;
+    }
+    if let Some(o) = offset {
+        write!(f, " OFFSET {o}")?;
+    }
+    Ok(())
+}
+
+fn write_show(f: &mut fmt::Formatter<'_>, head: &str, flt: &ShowFilter, key: Option<&TagKeyMatch>) -> fmt::Result {
+    f.write_str(head)?;
+    if let Some(db) = &flt.database {
+        write!(f, " ON {}", quote_ident(db))?;
+    }
+    if !flt.sources.is_empty() {
+        f.write_str(" FROM ")?;
+        for (i, m) in flt.sources.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{m}")?;
+        }
+    }
+    match key {
+        Some(TagKeyMatch::Eq(k)) => write!(f, " WITH KEY = {}", quote_ident(k))?,
+        Some(TagKeyMatch::NotEq(k)) => write!(f, " WITH KEY != {}", quote_ident(k))?,
+        Some(TagKeyMatch::Regex(r)) => write!(f, " WITH KEY =~ /{r}/")?,
+        Some(TagKeyMatch::NotRegex(r)) => write!(f, " WITH KEY !~ /{r}/")?,
+        Some(TagKeyMatch::In(ks)) => {
+            let ks: Vec<String> = ks.iter().map(|k| quote_ident(k)).collect();
+            write!(f, " WITH KEY IN ({})", ks.join(", "))?
+        }
+        None => {}
+    }
+    if let Some(c) = &flt.condition {
+        write!(f, " WHERE {c}")?;
+    }
+    write_limits(f, flt.limit, flt.offset)
 }

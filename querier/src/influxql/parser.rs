@@ -1,7 +1,7 @@
 //! The InfluxQL parser: recursive descent over [`lexer`](super::lexer) tokens, with 1.x's
 //! error texts (`found X, expected Y at line L, char C`).
 
-use super::ast::{RetentionPolicyClause, Statement};
+use super::ast::{MeasurementMatch, RetentionPolicyClause, ShowFilter, Statement, TagKeyMatch};
 use super::lexer::{Tok, Token, scan_regex, tokenize};
 use super::select::{BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType};
 
@@ -271,13 +271,59 @@ impl Parser {
             Some("MEASUREMENTS") => {
                 self.pos += 1;
                 let database = self.on_database()?;
+                let with = if self.accept("WITH") {
+                    self.expect("MEASUREMENT")?;
+                    if self.is_op("=~") {
+                        self.pos += 1;
+                        match self.try_regex()? {
+                            Some(re) => Some(MeasurementMatch::Regex(re)),
+                            None => return Err(self.expected("regex")),
+                        }
+                    } else if self.is_op("=") {
+                        self.pos += 1;
+                        Some(MeasurementMatch::Eq(self.ident()?))
+                    } else {
+                        return Err(self.expected("=, =~"));
+                    }
+                } else {
+                    None
+                };
+                let condition = if self.accept("WHERE") { Some(self.expr(0)?) } else { None };
                 let limit = if self.accept("LIMIT") { Some(self.unsigned()?) } else { None };
                 let offset = if self.accept("OFFSET") { Some(self.unsigned()?) } else { None };
-                Ok(Statement::ShowMeasurements { database, limit, offset })
+                Ok(Statement::ShowMeasurements { database, with, condition, limit, offset })
+            }
+            Some("TAG") => {
+                self.pos += 1;
+                if self.accept("KEYS") {
+                    return Ok(Statement::ShowTagKeys(self.show_filter(false)?.0));
+                }
+                self.expect("VALUES")?;
+                let (filter, key) = self.show_filter(true)?;
+                let key = key.ok_or_else(|| self.expected("WITH"))?;
+                Ok(Statement::ShowTagValues { filter, key })
+            }
+            Some("FIELD") => {
+                self.pos += 1;
+                self.expect("KEYS")?;
+                Ok(Statement::ShowFieldKeys(self.show_filter(false)?.0))
+            }
+            Some("SERIES") => {
+                self.pos += 1;
+                Ok(Statement::ShowSeries(self.show_filter(false)?.0))
+            }
+            Some("SHARDS") => {
+                self.pos += 1;
+                Ok(Statement::ShowShards)
+            }
+            Some("SHARD") => {
+                self.pos += 1;
+                self.expect("GROUPS")?;
+                Ok(Statement::ShowShardGroups)
             }
             Some(
-                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "FIELD" | "GRANTS" | "MEASUREMENT" | "QUERIES" | "SERIES" | "SHARD"
-                | "SHARDS" | "STATS" | "SUBSCRIPTIONS" | "TAG" | "USERS"),
+                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "QUERIES" | "STATS" | "SUBSCRIPTIONS"
+                | "USERS"),
             ) => Err(self.not_supported(&t, &format!("SHOW {kw}"))),
             _ => Err(self.expected(SHOW_NEXT)),
         }
@@ -285,6 +331,58 @@ impl Parser {
 }
 
 impl Parser {
+    /// `[ON db] [FROM sources] [WITH KEY ...] [WHERE cond] [LIMIT n] [OFFSET n]`.
+    fn show_filter(&mut self, with_key: bool) -> Result<(ShowFilter, Option<TagKeyMatch>), ParseError> {
+        let mut flt = ShowFilter { database: self.on_database()?, ..Default::default() };
+        if self.accept("FROM") {
+            loop {
+                flt.sources.push(self.measurement()?);
+                if self.peek().tok != Tok::Comma {
+                    break;
+                }
+                self.pos += 1;
+            }
+        }
+        let mut key = None;
+        if with_key {
+            self.expect("WITH")?;
+            self.expect("KEY")?;
+            key = Some(if self.is_op("=") {
+                self.pos += 1;
+                TagKeyMatch::Eq(self.ident()?)
+            } else if self.is_op("!=") || self.is_op("<>") {
+                self.pos += 1;
+                TagKeyMatch::NotEq(self.ident()?)
+            } else if self.is_op("=~") || self.is_op("!~") {
+                let negate = self.is_op("!~");
+                self.pos += 1;
+                let re = self.try_regex()?.ok_or_else(|| self.expected("regex"))?;
+                if negate { TagKeyMatch::NotRegex(re) } else { TagKeyMatch::Regex(re) }
+            } else if self.accept("IN") {
+                self.expect_tok(Tok::LParen, "(")?;
+                let mut keys = vec![self.ident()?];
+                while self.peek().tok == Tok::Comma {
+                    self.pos += 1;
+                    keys.push(self.ident()?);
+                }
+                self.expect_tok(Tok::RParen, ")")?;
+                TagKeyMatch::In(keys)
+            } else {
+                return Err(self.expected("=, !=, =~, !~, IN"));
+            });
+        }
+        if self.accept("WHERE") {
+            flt.condition = Some(self.expr(0)?);
+        }
+        if self.accept("LIMIT") {
+            flt.limit = Some(self.unsigned()?);
+        }
+        if self.accept("OFFSET") {
+            flt.offset = Some(self.unsigned()?);
+        }
+        Ok((flt, key))
+    }
+
     fn is_op(&self, op: &str) -> bool {
         matches!(&self.peek().tok, Tok::Op(o) if *o == op)
     }
@@ -767,6 +865,25 @@ mod tests {
     }
 
     #[test]
+    fn show_statements_round_trip() {
+        for q in [
+            "SHOW TAG KEYS ON db FROM cpu, mem WHERE host = 'a' LIMIT 1 OFFSET 2",
+            "SHOW TAG VALUES FROM cpu WITH KEY IN (host, region) WHERE host =~ /a/",
+            "SHOW TAG VALUES WITH KEY = host",
+            "SHOW TAG VALUES WITH KEY !~ /h/",
+            "SHOW FIELD KEYS FROM cpu",
+            "SHOW SERIES FROM cpu WHERE host = 'a' LIMIT 2",
+            "SHOW MEASUREMENTS WITH MEASUREMENT =~ /c.*/ WHERE host = 'b'",
+            "SHOW SHARDS",
+            "SHOW SHARD GROUPS",
+        ] {
+            let s = parse_query(q).unwrap().pop().unwrap();
+            assert_eq!(s.to_string(), q);
+        }
+        assert_eq!(err("SHOW TAG VALUES"), "found EOF, expected WITH at line 1, char 17");
+    }
+
+    #[test]
     fn statements() {
         assert_eq!(parse_query("show databases;;").unwrap(), vec![Statement::ShowDatabases]);
         assert_eq!(parse_query(";").unwrap(), vec![]);
@@ -784,7 +901,7 @@ mod tests {
         );
         assert_eq!(
             parse_query("SHOW MEASUREMENTS ON d LIMIT 2 OFFSET 1").unwrap(),
-            vec![Statement::ShowMeasurements { database: Some("d".into()), limit: Some(2), offset: Some(1) }]
+            vec![Statement::ShowMeasurements { database: Some("d".into()), with: None, condition: None, limit: Some(2), offset: Some(1) }]
         );
         let s = parse_query("create database x with duration INF").unwrap();
         assert_eq!(s[0].to_string(), "CREATE DATABASE x WITH DURATION 0s");

@@ -1,0 +1,265 @@
+//! The `SHOW` statements over series data (measurements, tag keys and values, field keys,
+//! series) and over the catalog (shards, shard groups), shaped as 1.x answers them.
+//!
+//! Series data comes from the shards themselves: a measurement's schema gives its tag and
+//! field keys; its distinct tag sets (filtered by `WHERE` on DataFusion) give the series.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::prelude::{SessionContext, col};
+use serde_json::Value;
+
+use crate::executor::{ExecError, Executor};
+use crate::influxql::{Expr, MeasurementMatch, ShowFilter, TagKeyMatch};
+use crate::result::Series;
+use crate::select::{TimeRange, format_time, to_df};
+
+type TagSet = BTreeMap<String, String>;
+
+fn regex(re: &str) -> Result<regex::Regex, ExecError> {
+    regex::Regex::new(re).map_err(|e| ExecError::Query(e.to_string()))
+}
+
+/// `cpu,host=a,region=w`, escaped as line protocol.
+pub fn series_key(measurement: &str, tags: &TagSet) -> String {
+    let mut s = line_protocol::escape_measurement(measurement);
+    for (k, v) in tags {
+        s.push(',');
+        s.push_str(&line_protocol::escape_tag(k));
+        s.push('=');
+        s.push_str(&line_protocol::escape_tag(v));
+    }
+    s
+}
+
+fn page<T>(items: impl IntoIterator<Item = T>, limit: Option<u64>, offset: Option<u64>) -> Vec<T> {
+    let take = limit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
+    items.into_iter().skip(offset.unwrap_or(0) as usize).take(take).collect()
+}
+
+impl Executor {
+    /// Measurements named by `FROM` (all when empty), sorted.
+    fn show_sources(&self, db: &str, flt: &ShowFilter) -> Result<Vec<String>, ExecError> {
+        if flt.sources.is_empty() {
+            return self.measurements_of(db, "", None, Some(""));
+        }
+        let mut out = BTreeSet::new();
+        for m in &flt.sources {
+            out.extend(self.measurements_of(db, "", m.name.as_deref(), m.regex.as_deref())?);
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    /// Distinct tag sets of a measurement whose rows match `condition`, sorted.
+    async fn series_of(&self, db: &str, measurement: &str, condition: Option<&Expr>) -> Result<Vec<TagSet>, ExecError> {
+        let Some((batch, schema)) = self.load_measurement(db, "", measurement, TimeRange::ALL).await? else {
+            return Ok(vec![]);
+        };
+        let tags: Vec<String> = schema.tags.iter().cloned().collect();
+        if tags.is_empty() {
+            return Ok(vec![TagSet::new()]);
+        }
+        let ctx = SessionContext::new();
+        let mut df = ctx.read_batch(batch)?;
+        if let Some(c) = condition {
+            df = df.filter(to_df(c, &schema, true)?)?;
+        }
+        df = df.select(tags.iter().map(|t| col(t.as_str())).collect::<Vec<_>>())?.distinct()?;
+        let mut out = BTreeSet::new();
+        for b in df.collect().await? {
+            for r in 0..b.num_rows() {
+                let mut set = TagSet::new();
+                for (i, t) in tags.iter().enumerate() {
+                    let a = b.column(i);
+                    if !a.is_null(r) {
+                        set.insert(t.clone(), a.as_string::<i32>().value(r).to_string());
+                    }
+                }
+                out.insert(set);
+            }
+        }
+        // Sorted the way 1.x sorts series: by series key.
+        let mut v: Vec<TagSet> = out.into_iter().collect();
+        v.sort_by_cached_key(|t| series_key(measurement, t));
+        Ok(v)
+    }
+
+    pub(crate) async fn show_measurements(
+        &self,
+        db: &str,
+        with: Option<&MeasurementMatch>,
+        condition: Option<&Expr>,
+        limit: Option<u64>,
+        offset: Option<u64>,
+    ) -> Result<Vec<Series>, ExecError> {
+        if self.meta().catalog().database(db).is_none() {
+            return Ok(vec![]);
+        }
+        let names = match with {
+            Some(MeasurementMatch::Eq(n)) => self.measurements_of(db, "", Some(n), None)?,
+            Some(MeasurementMatch::Regex(r)) => self.measurements_of(db, "", None, Some(r))?,
+            None => self.measurements_of(db, "", None, Some(""))?,
+        };
+        let mut keep = Vec::new();
+        for n in names {
+            if condition.is_none() || !self.series_of(db, &n, condition).await?.is_empty() {
+                keep.push(n);
+            }
+        }
+        let values: Vec<Vec<Value>> = page(keep, limit, offset).into_iter().map(|n| vec![Value::from(n)]).collect();
+        if values.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(vec![Series { name: Some("measurements".into()), columns: vec!["name".into()], values, ..Default::default() }])
+    }
+
+    pub(crate) async fn show_tag_keys(&self, db: &str, flt: &ShowFilter) -> Result<Vec<Series>, ExecError> {
+        let mut out = Vec::new();
+        for m in self.show_sources(db, flt)? {
+            let keys: BTreeSet<String> = match &flt.condition {
+                None => match self.load_schema(db, &m)? {
+                    Some(s) => s.tags,
+                    None => continue,
+                },
+                Some(c) => self.series_of(db, &m, Some(c)).await?.into_iter().flat_map(|t| t.into_keys()).collect(),
+            };
+            let values: Vec<Vec<Value>> = page(keys, flt.limit, flt.offset).into_iter().map(|k| vec![Value::from(k)]).collect();
+            if !values.is_empty() {
+                out.push(Series { name: Some(m), columns: vec!["tagKey".into()], values, ..Default::default() });
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn show_tag_values(&self, db: &str, flt: &ShowFilter, key: &TagKeyMatch) -> Result<Vec<Series>, ExecError> {
+        let matches: Box<dyn Fn(&str) -> bool + Send + Sync> = match key {
+            TagKeyMatch::Eq(k) => {
+                let k = k.clone();
+                Box::new(move |t| t == k)
+            }
+            TagKeyMatch::NotEq(k) => {
+                let k = k.clone();
+                Box::new(move |t| t != k)
+            }
+            TagKeyMatch::Regex(r) => {
+                let re = regex(r)?;
+                Box::new(move |t| re.is_match(t))
+            }
+            TagKeyMatch::NotRegex(r) => {
+                let re = regex(r)?;
+                Box::new(move |t| !re.is_match(t))
+            }
+            TagKeyMatch::In(ks) => {
+                let ks = ks.clone();
+                Box::new(move |t| ks.iter().any(|k| k == t))
+            }
+        };
+        let mut out = Vec::new();
+        for m in self.show_sources(db, flt)? {
+            let mut pairs = BTreeSet::new();
+            for set in self.series_of(db, &m, flt.condition.as_ref()).await? {
+                for (k, v) in set {
+                    if matches(&k) {
+                        pairs.insert((k, v));
+                    }
+                }
+            }
+            let values: Vec<Vec<Value>> =
+                page(pairs, flt.limit, flt.offset).into_iter().map(|(k, v)| vec![Value::from(k), Value::from(v)]).collect();
+            if !values.is_empty() {
+                out.push(Series { name: Some(m), columns: vec!["key".into(), "value".into()], values, ..Default::default() });
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn show_field_keys(&self, db: &str, flt: &ShowFilter) -> Result<Vec<Series>, ExecError> {
+        if self.meta().catalog().database(db).is_none() {
+            return Err(ExecError::DatabaseNotFound(db.to_string()));
+        }
+        let mut out = Vec::new();
+        for m in self.show_sources(db, flt)? {
+            let Some(schema) = self.load_schema(db, &m)? else { continue };
+            let values: Vec<Vec<Value>> = page(schema.fields, flt.limit, flt.offset)
+                .into_iter()
+                .map(|(k, t)| vec![Value::from(k), Value::from(t.name())])
+                .collect();
+            if !values.is_empty() {
+                out.push(Series { name: Some(m), columns: vec!["fieldKey".into(), "fieldType".into()], values, ..Default::default() });
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) async fn show_series(&self, db: &str, flt: &ShowFilter) -> Result<Vec<Series>, ExecError> {
+        let mut keys = Vec::new();
+        for m in self.show_sources(db, flt)? {
+            for set in self.series_of(db, &m, flt.condition.as_ref()).await? {
+                keys.push(series_key(&m, &set));
+            }
+        }
+        keys.sort();
+        let values: Vec<Vec<Value>> = page(keys, flt.limit, flt.offset).into_iter().map(|k| vec![Value::from(k)]).collect();
+        if values.is_empty() {
+            return Ok(vec![]);
+        }
+        Ok(vec![Series { columns: vec!["key".into()], values, ..Default::default() }])
+    }
+
+    pub(crate) fn show_shards(&self) -> Vec<Series> {
+        let cat = self.meta().catalog();
+        let columns: Vec<String> = ["id", "database", "retention_policy", "shard_group", "start_time", "end_time", "expiry_time", "owners"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        let mut out = Vec::new();
+        for db in cat.databases_in_order() {
+            let mut values = Vec::new();
+            let mut rps: Vec<_> = db.retention_policies.values().collect();
+            rps.sort_by_key(|r| r.seq);
+            for rp in rps {
+                for g in rp.live_shard_groups() {
+                    for s in &g.shards {
+                        let owners: Vec<String> = s.owners.iter().map(u64::to_string).collect();
+                        values.push(vec![
+                            Value::from(s.id),
+                            Value::from(db.name.as_str()),
+                            Value::from(rp.name.as_str()),
+                            Value::from(g.id),
+                            format_time(g.start, None),
+                            format_time(g.end, None),
+                            format_time(g.end.saturating_add(rp.duration), None),
+                            Value::from(owners.join(",")),
+                        ]);
+                    }
+                }
+            }
+            out.push(Series { name: Some(db.name.clone()), columns: columns.clone(), values, ..Default::default() });
+        }
+        out
+    }
+
+    pub(crate) fn show_shard_groups(&self) -> Vec<Series> {
+        let cat = self.meta().catalog();
+        let mut values = Vec::new();
+        for db in cat.databases_in_order() {
+            let mut rps: Vec<_> = db.retention_policies.values().collect();
+            rps.sort_by_key(|r| r.seq);
+            for rp in rps {
+                for g in rp.live_shard_groups() {
+                    values.push(vec![
+                        Value::from(g.id),
+                        Value::from(db.name.as_str()),
+                        Value::from(rp.name.as_str()),
+                        format_time(g.start, None),
+                        format_time(g.end, None),
+                        format_time(g.end.saturating_add(rp.duration), None),
+                    ]);
+                }
+            }
+        }
+        let columns = ["id", "database", "retention_policy", "start_time", "end_time", "expiry_time"].iter().map(|c| c.to_string()).collect();
+        vec![Series { name: Some("shard groups".into()), columns, values, ..Default::default() }]
+    }
+}
