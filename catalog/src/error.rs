@@ -15,6 +15,8 @@ pub enum CatalogError {
     RetentionPolicyNotFound(String),
     #[error("retention policy conflicts with an existing policy")]
     RetentionPolicyConflict,
+    #[error("retention policy already exists")]
+    RetentionPolicyExists,
     #[error("retention policy duration must be at least 1h0m0s")]
     RetentionTooShort,
     #[error("retention policy duration must be greater than the shard duration")]

@@ -190,6 +190,17 @@ pub enum Command {
     CreateDatabase { name: String, rp: Option<RetentionPolicySpec> },
     DropDatabase { name: String },
     CreateRetentionPolicy { database: String, spec: RetentionPolicySpec, make_default: bool },
+    /// Changes the given properties of a policy; `None` keeps the current value.
+    AlterRetentionPolicy {
+        database: String,
+        name: String,
+        duration: Option<Nanos>,
+        shard_group_duration: Option<Nanos>,
+        replica_n: Option<u32>,
+        make_default: bool,
+    },
+    /// Removes a policy and its shard groups (a data node then drops their shards).
+    DropRetentionPolicy { database: String, name: String },
     /// Returns the group covering `timestamp`, creating it if there is none.
     CreateShardGroup { database: String, rp: String, timestamp: Nanos },
     DeleteShardGroup { database: String, rp: String, id: u64, deleted_at: Nanos },
@@ -275,7 +286,7 @@ impl CatalogState {
                         && existing.shard_group_duration == rp.shard_group_duration
                         && existing.replica_n == rp.replica_n;
                     if !same {
-                        return Err(CatalogError::RetentionPolicyConflict);
+                        return Err(CatalogError::RetentionPolicyExists);
                     }
                 } else {
                     self.max_seq += 1;
@@ -283,6 +294,31 @@ impl CatalogState {
                 }
                 if *make_default || db.default_rp.is_none() {
                     db.default_rp = Some(spec.name.clone());
+                }
+                Ok(Outcome::Done)
+            }
+            Command::AlterRetentionPolicy { database, name, duration, shard_group_duration, replica_n, make_default } => {
+                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
+                let rp = db.retention_policies.get(name).ok_or_else(|| CatalogError::RetentionPolicyNotFound(name.clone()))?;
+                let spec = RetentionPolicySpec {
+                    name: name.clone(),
+                    duration: Some(duration.unwrap_or(rp.duration)),
+                    shard_group_duration: Some(shard_group_duration.unwrap_or(rp.shard_group_duration)),
+                    replica_n: Some(replica_n.unwrap_or(rp.replica_n)),
+                };
+                let mut updated = spec.build()?;
+                updated.seq = rp.seq;
+                updated.shard_groups = rp.shard_groups.clone();
+                db.retention_policies.insert(name.clone(), updated);
+                if *make_default {
+                    db.default_rp = Some(name.clone());
+                }
+                Ok(Outcome::Done)
+            }
+            Command::DropRetentionPolicy { database, name } => {
+                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
+                if db.retention_policies.remove(name).is_some() && db.default_rp.as_deref() == Some(name.as_str()) {
+                    db.default_rp = None;
                 }
                 Ok(Outcome::Done)
             }

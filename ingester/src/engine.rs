@@ -15,6 +15,7 @@ use object_store::local::LocalFileSystem;
 use tokio::sync::{oneshot, watch};
 
 use crate::batch::{concat_aligned, sort_dedup, time_range};
+use crate::delete::{TagPredicate, Tombstone, apply_all};
 use crate::error::{StorageError, WalError, WriteError};
 use crate::manifest::{MANIFEST, Manifest, ParquetFileMeta, sync_file};
 use crate::parquet_io::{read_file, write_file};
@@ -72,12 +73,28 @@ pub struct WriteOutcome {
     pub reason: Option<String>,
 }
 
+/// What a `DELETE`, `DROP SERIES` or `DROP MEASUREMENT` removes.
+#[derive(Debug, Clone)]
+pub struct DeleteScope {
+    pub database: String,
+    /// Every retention policy when `None`.
+    pub retention_policy: Option<String>,
+    /// Every measurement when `None`.
+    pub measurements: Option<Vec<String>>,
+    pub predicate: Option<TagPredicate>,
+    /// Inclusive time bounds.
+    pub min_time: i64,
+    pub max_time: i64,
+}
+
 /// A measurement's data in one shard as a reader sees it at one moment.
 #[derive(Debug, Clone)]
 pub struct TableSnapshot {
     pub schema: TableSchema,
     /// Live Parquet files, oldest generation first.
     pub files: Vec<ParquetFileMeta>,
+    /// Deletes that still hide rows of older files.
+    pub tombstones: Vec<Arc<Tombstone>>,
     /// Buffered rows not yet in Parquet, oldest first, not deduplicated.
     pub buffered: Vec<RecordBatch>,
 }
@@ -508,7 +525,8 @@ impl Ingester {
             for (id, sd) in state {
                 let cold = ends.get(id).is_some_and(|end| end.saturating_add(cold_after) <= now);
                 for (m, t) in &sd.manifest.tables {
-                    if t.files.len() >= self.cfg.compact_max_files.max(2) || (cold && t.files.len() > 1) {
+                    let deletes = sd.manifest.tombstones.iter().any(|ts| &ts.measurement == m);
+                    if deletes || t.files.len() >= self.cfg.compact_max_files.max(2) || (cold && t.files.len() > 1) {
                         out.push((*id, m.clone()));
                     }
                 }
@@ -528,13 +546,24 @@ impl Ingester {
         let Some(table) = manifest.tables.get(measurement).cloned() else { return Ok(()) };
         let mut inputs = table.files.clone();
         inputs.sort_by_key(|f| (f.generation, f.id));
+        let tombstones: Vec<Arc<Tombstone>> =
+            manifest.tombstones.iter().filter(|t| t.measurement == measurement).cloned().collect();
         let mut batches = Vec::new();
         for f in &inputs {
-            batches.extend(read_file(&self.store, &f.path).await?);
+            for b in read_file(&self.store, &f.path).await? {
+                batches.push(apply_all(&tombstones, measurement, b, f.generation)?);
+            }
         }
         let schema = table.schema.arrow();
         let merged = sort_dedup(&concat_aligned(&schema, &batches)?)?;
-        let generation = inputs.iter().map(|f| f.generation).max().unwrap_or(0);
+        // Every file of the table is an input, so the output may take the generation of the
+        // deletes it applied; they then no longer apply to anything and are dropped.
+        let generation = inputs
+            .iter()
+            .map(|f| f.generation)
+            .chain(tombstones.iter().map(|t| t.generation))
+            .max()
+            .unwrap_or(0);
         let mut outputs = Vec::new();
         let step = self.cfg.max_rows_per_file.max(1);
         let mut offset = 0;
@@ -550,12 +579,72 @@ impl Ingester {
             t.files.extend(outputs.iter().cloned());
             t.files.sort_by_key(|f| (f.generation, f.id));
         }
+        manifest.tombstones.retain(|t| t.measurement != measurement);
         manifest.store(&self.cfg.data_dir)?;
         self.state.write().unwrap_or_else(|e| e.into_inner()).entry(shard).and_modify(|sd| sd.manifest = manifest);
         for f in &inputs {
             self.store.delete(&object_store::path::Path::from(f.path.as_str())).await?;
         }
         tracing::info!(shard, measurement, inputs = inputs.len(), outputs = outputs.len(), rows = merged.num_rows(), "compacted");
+        Ok(())
+    }
+
+    /// Deletes data: buffered writes are persisted first, then, per local shard in scope, a
+    /// measurement deleted whole loses its files at once and any other delete is recorded as a
+    /// tombstone that hides the rows until compaction removes them.
+    pub async fn delete(&self, scope: &DeleteScope) -> Result<(), StorageError> {
+        self.persist().await?;
+        let _queue = self.maintenance.lock().await;
+        let catalog = self.meta.catalog();
+        let mut in_scope = Vec::new();
+        for (db, rp, g, s) in catalog.shards_owned_by(self.node_id) {
+            let rp_ok = scope.retention_policy.as_deref().is_none_or(|r| r == rp.name);
+            if db.name == scope.database && rp_ok && g.overlaps(scope.min_time, scope.max_time) {
+                let whole_range = scope.min_time <= g.start && scope.max_time >= g.end.saturating_sub(1);
+                in_scope.push((s.id, whole_range));
+            }
+        }
+        for (shard, whole_range) in in_scope {
+            let Some(mut manifest) = self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone())) else { continue };
+            let names: Vec<String> = manifest
+                .tables
+                .keys()
+                .filter(|m| scope.measurements.as_ref().is_none_or(|ms| ms.contains(m)))
+                .cloned()
+                .collect();
+            let mut doomed = Vec::new();
+            for m in names {
+                if whole_range && scope.predicate.is_none() {
+                    if let Some(t) = manifest.tables.remove(&m) {
+                        doomed.extend(t.files.into_iter().map(|f| f.path));
+                    }
+                    manifest.tombstones.retain(|t| t.measurement != m);
+                    let buffered = self.read_state(|s| {
+                        s.get(&shard).is_some_and(|sd| sd.active.contains_key(&m) || sd.frozen.iter().any(|f| f.contains_key(&m)))
+                    });
+                    if !buffered {
+                        if let Some(sch) = self.schemas.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&shard) {
+                            sch.remove(&m);
+                        }
+                    }
+                } else {
+                    manifest.tombstones.push(Arc::new(Tombstone {
+                        measurement: m,
+                        min_time: scope.min_time,
+                        max_time: scope.max_time,
+                        predicate: scope.predicate.clone(),
+                        generation: manifest.next_file_id,
+                    }));
+                }
+            }
+            // The tombstone's generation must stay above every existing file's.
+            manifest.next_file_id += 1;
+            manifest.store(&self.cfg.data_dir)?;
+            self.state.write().unwrap_or_else(|e| e.into_inner()).entry(shard).and_modify(|sd| sd.manifest = manifest);
+            for p in doomed {
+                self.store.delete(&object_store::path::Path::from(p.as_str())).await?;
+            }
+        }
         Ok(())
     }
 
@@ -696,6 +785,8 @@ impl Ingester {
             files = t.files.clone();
             files.sort_by_key(|f| (f.generation, f.id));
         }
+        let tombstones: Vec<Arc<Tombstone>> =
+            sd.manifest.tombstones.iter().filter(|t| t.measurement == measurement).cloned().collect();
         let mut buffered = Vec::new();
         for f in &sd.frozen {
             if let Some(b) = f.get(measurement) {
@@ -710,7 +801,7 @@ impl Ingester {
         if files.is_empty() && buffered.is_empty() {
             return Ok(None);
         }
-        Ok(Some(TableSnapshot { schema, files, buffered }))
+        Ok(Some(TableSnapshot { schema, files, tombstones, buffered }))
     }
 
     /// Reads a measurement of a shard completely, deduplicated and sorted by series and time.
@@ -718,7 +809,9 @@ impl Ingester {
         let Some(snap) = self.table_snapshot(shard, measurement)? else { return Ok(None) };
         let mut batches = Vec::new();
         for f in &snap.files {
-            batches.extend(read_file(&self.store, &f.path).await?);
+            for b in read_file(&self.store, &f.path).await? {
+                batches.push(apply_all(&snap.tombstones, measurement, b, f.generation)?);
+            }
         }
         batches.extend(snap.buffered);
         let schema = snap.schema.arrow();

@@ -29,6 +29,7 @@
 //! expired groups deleted.
 
 pub mod batch;
+pub mod delete;
 pub mod engine;
 pub mod error;
 pub mod manifest;
@@ -37,6 +38,7 @@ pub mod schema;
 pub mod table;
 pub mod wal;
 
-pub use engine::{Ingester, IngesterConfig, TableSnapshot, WriteOutcome, now_nanos};
+pub use delete::{TagPredicate, Tombstone};
+pub use engine::{DeleteScope, Ingester, IngesterConfig, TableSnapshot, WriteOutcome, now_nanos};
 pub use error::{StorageError, WalError, WriteError};
 pub use schema::{FieldType, TableSchema};

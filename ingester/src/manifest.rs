@@ -53,6 +53,9 @@ pub struct Manifest {
     pub retention_policy: String,
     pub next_file_id: u64,
     pub tables: BTreeMap<String, TableFiles>,
+    /// Deletes not yet applied by compaction.
+    #[serde(default)]
+    pub tombstones: Vec<std::sync::Arc<crate::delete::Tombstone>>,
 }
 
 impl Manifest {
@@ -63,6 +66,7 @@ impl Manifest {
             retention_policy: retention_policy.to_string(),
             next_file_id: 1,
             tables: BTreeMap::new(),
+            tombstones: Vec::new(),
         }
     }
 
