@@ -619,22 +619,23 @@ impl Ingester {
                         doomed.extend(t.files.into_iter().map(|f| f.path));
                     }
                     manifest.tombstones.retain(|t| t.measurement != m);
-                    let buffered = self.read_state(|s| {
-                        s.get(&shard).is_some_and(|sd| sd.active.contains_key(&m) || sd.frozen.iter().any(|f| f.contains_key(&m)))
-                    });
-                    if !buffered {
-                        if let Some(sch) = self.schemas.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&shard) {
-                            sch.remove(&m);
-                        }
-                    }
+                    self.forget_schema_unless_buffered(shard, &m);
                 } else {
                     manifest.tombstones.push(Arc::new(Tombstone {
-                        measurement: m,
+                        measurement: m.clone(),
                         min_time: scope.min_time,
                         max_time: scope.max_time,
                         predicate: scope.predicate.clone(),
                         generation: manifest.next_file_id,
                     }));
+                    // A table with nothing left goes at once, so that it is no longer listed.
+                    if !self.has_rows_left(&manifest, shard, &m).await? {
+                        if let Some(t) = manifest.tables.remove(&m) {
+                            doomed.extend(t.files.into_iter().map(|f| f.path));
+                        }
+                        manifest.tombstones.retain(|t| t.measurement != m);
+                        self.forget_schema_unless_buffered(shard, &m);
+                    }
                 }
             }
             // The tombstone's generation must stay above every existing file's.
@@ -646,6 +647,39 @@ impl Ingester {
             }
         }
         Ok(())
+    }
+
+    /// A measurement with no data left in a shard forgets its field types there (1.x: after a
+    /// drop, the measurement may come back with other types).
+    fn forget_schema_unless_buffered(&self, shard: u64, measurement: &str) {
+        let buffered = self.read_state(|s| {
+            s.get(&shard).is_some_and(|sd| sd.active.contains_key(measurement) || sd.frozen.iter().any(|f| f.contains_key(measurement)))
+        });
+        if !buffered {
+            if let Some(sch) = self.schemas.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&shard) {
+                sch.remove(measurement);
+            }
+        }
+    }
+
+    /// Whether any row of `measurement` survives the manifest's tombstones (buffered rows
+    /// always count).
+    async fn has_rows_left(&self, manifest: &Manifest, shard: u64, measurement: &str) -> Result<bool, StorageError> {
+        let buffered = self.read_state(|s| {
+            s.get(&shard).is_some_and(|sd| sd.active.contains_key(measurement) || sd.frozen.iter().any(|f| f.contains_key(measurement)))
+        });
+        if buffered {
+            return Ok(true);
+        }
+        let Some(table) = manifest.tables.get(measurement) else { return Ok(false) };
+        for f in &table.files {
+            for b in read_file(&self.store, &f.path).await? {
+                if apply_all(&manifest.tombstones, measurement, b, f.generation)?.num_rows() > 0 {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     /// Marks shard groups past their retention policy's duration as deleted in the catalog,

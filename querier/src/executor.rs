@@ -89,6 +89,10 @@ impl Executor {
         &self.meta
     }
 
+    pub(crate) fn ingester(&self) -> Option<&Arc<Ingester>> {
+        self.ingester.as_ref()
+    }
+
     /// The union of a measurement's schemas over the shards of `db` (without reading data).
     pub(crate) fn load_schema(&self, db: &str, name: &str) -> Result<Option<TableSchema>, ExecError> {
         let Some(ing) = &self.ingester else { return Ok(None) };
@@ -234,6 +238,34 @@ impl Executor {
                 self.show_series(db, flt).await
             }
             Statement::ShowShards => Ok(self.show_shards()),
+            Statement::CreateRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
+                self.create_retention_policy(name, database, *duration, *replication, *shard_duration, *default).await?;
+                Ok(vec![])
+            }
+            Statement::AlterRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
+                self.alter_retention_policy(name, database, *duration, *replication, *shard_duration, *default).await?;
+                Ok(vec![])
+            }
+            Statement::DropRetentionPolicy { name, database } => {
+                self.drop_retention_policy(name, database).await?;
+                Ok(vec![])
+            }
+            Statement::DropMeasurement { name } => {
+                let db = ctx.database.as_deref().unwrap_or("");
+                let m = crate::influxql::Measurement { name: Some(name.clone()), ..Default::default() };
+                self.delete(db, &[m], None, true).await?;
+                Ok(vec![])
+            }
+            Statement::DropSeries { sources, condition } => {
+                let db = ctx.database.as_deref().unwrap_or("");
+                self.delete(db, sources, condition.as_ref(), false).await?;
+                Ok(vec![])
+            }
+            Statement::Delete { sources, condition } => {
+                let db = ctx.database.as_deref().unwrap_or("");
+                self.delete(db, sources, condition.as_ref(), true).await?;
+                Ok(vec![])
+            }
             Statement::ShowShardGroups => Ok(self.show_shard_groups()),
         }
     }

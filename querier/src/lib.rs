@@ -20,6 +20,7 @@
 //! What it must not touch: HTTP (the gateway turns results into responses), the write path, or
 //! the files of a shard other than through the ingester's snapshots.
 
+pub mod ddl;
 pub mod executor;
 pub mod influxql;
 pub mod result;

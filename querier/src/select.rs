@@ -162,7 +162,7 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// Splits top-level `AND`ed time comparisons off the condition.
-fn split_time_range(cond: Option<&Expr>, now: i64) -> Result<(TimeRange, Option<Expr>), ExecError> {
+pub(crate) fn split_time_range(cond: Option<&Expr>, now: i64) -> Result<(TimeRange, Option<Expr>), ExecError> {
     let mut range = TimeRange::ALL;
     let Some(cond) = cond else { return Ok((range, None)) };
     fn walk(e: &Expr, now: i64, range: &mut TimeRange, rest: &mut Vec<Expr>) -> Result<(), ExecError> {

@@ -58,6 +58,20 @@ pub enum Statement {
     ShowSeries(ShowFilter),
     ShowShards,
     ShowShardGroups,
+    CreateRetentionPolicy { name: String, database: String, duration: i64, replication: u32, shard_duration: Option<i64>, default: bool },
+    AlterRetentionPolicy {
+        name: String,
+        database: String,
+        duration: Option<i64>,
+        replication: Option<u32>,
+        shard_duration: Option<i64>,
+        default: bool,
+    },
+    DropRetentionPolicy { name: String, database: String },
+    DropMeasurement { name: String },
+    /// `DROP SERIES` (no time allowed) and `DELETE` share their shape.
+    DropSeries { sources: Vec<super::select::Measurement>, condition: Option<super::select::Expr> },
+    Delete { sources: Vec<super::select::Measurement>, condition: Option<super::select::Expr> },
     Select(Box<super::select::SelectStatement>),
 }
 
@@ -65,7 +79,14 @@ impl Statement {
     /// Statements that change something; 1.x warns when they arrive with GET.
     pub fn is_write(&self) -> bool {
         match self {
-            Self::CreateDatabase { .. } | Self::DropDatabase { .. } => true,
+            Self::CreateDatabase { .. }
+            | Self::DropDatabase { .. }
+            | Self::CreateRetentionPolicy { .. }
+            | Self::AlterRetentionPolicy { .. }
+            | Self::DropRetentionPolicy { .. }
+            | Self::DropMeasurement { .. }
+            | Self::DropSeries { .. }
+            | Self::Delete { .. } => true,
             Self::Select(s) => s.into.is_some(),
             _ => false,
         }
@@ -145,6 +166,50 @@ impl fmt::Display for Statement {
             Self::ShowFieldKeys(flt) => write_show(f, "SHOW FIELD KEYS", flt, None),
             Self::ShowSeries(flt) => write_show(f, "SHOW SERIES", flt, None),
             Self::ShowShards => f.write_str("SHOW SHARDS"),
+            Self::CreateRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
+                write!(f, "CREATE RETENTION POLICY {} ON {} DURATION {} REPLICATION {replication}", quote_ident(name), quote_ident(database), format_duration_literal(*duration))?;
+                if let Some(d) = shard_duration {
+                    write!(f, " SHARD DURATION {}", format_duration_literal(*d))?;
+                }
+                if *default {
+                    f.write_str(" DEFAULT")?;
+                }
+                Ok(())
+            }
+            Self::AlterRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
+                write!(f, "ALTER RETENTION POLICY {} ON {}", quote_ident(name), quote_ident(database))?;
+                if let Some(d) = duration {
+                    write!(f, " DURATION {}", format_duration_literal(*d))?;
+                }
+                if let Some(r) = replication {
+                    write!(f, " REPLICATION {r}")?;
+                }
+                if let Some(d) = shard_duration {
+                    write!(f, " SHARD DURATION {}", format_duration_literal(*d))?;
+                }
+                if *default {
+                    f.write_str(" DEFAULT")?;
+                }
+                Ok(())
+            }
+            Self::DropRetentionPolicy { name, database } => write!(f, "DROP RETENTION POLICY {} ON {}", quote_ident(name), quote_ident(database)),
+            Self::DropMeasurement { name } => write!(f, "DROP MEASUREMENT {}", quote_ident(name)),
+            Self::DropSeries { sources, condition } | Self::Delete { sources, condition } => {
+                f.write_str(if matches!(self, Self::Delete { .. }) { "DELETE" } else { "DROP SERIES" })?;
+                if !sources.is_empty() {
+                    f.write_str(" FROM ")?;
+                    for (i, m) in sources.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{m}")?;
+                    }
+                }
+                if let Some(c) = condition {
+                    write!(f, " WHERE {c}")?;
+                }
+                Ok(())
+            }
             Self::ShowShardGroups => f.write_str("SHOW SHARD GROUPS"),
         }
     }

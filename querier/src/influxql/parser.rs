@@ -178,7 +178,39 @@ impl Parser {
                 self.pos += 1;
                 Ok(Statement::Select(Box::new(self.select()?)))
             }
-            Some(kw @ ("DELETE" | "EXPLAIN" | "GRANT" | "REVOKE" | "ALTER" | "SET" | "KILL")) => {
+            Some("DELETE") => {
+                self.pos += 1;
+                let (sources, condition) = self.from_where()?;
+                Ok(Statement::Delete { sources, condition })
+            }
+            Some("ALTER") => {
+                self.pos += 1;
+                self.expect("RETENTION")?;
+                self.expect("POLICY")?;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                let database = self.ident()?;
+                let (mut duration, mut replication, mut shard_duration, mut default) = (None, None, None, false);
+                loop {
+                    if self.accept("DURATION") {
+                        duration = Some(self.duration()?);
+                    } else if self.accept("REPLICATION") {
+                        replication = Some(self.replication()?);
+                    } else if self.accept("SHARD") {
+                        self.expect("DURATION")?;
+                        shard_duration = Some(self.duration()?);
+                    } else if self.accept("DEFAULT") {
+                        default = true;
+                    } else {
+                        break;
+                    }
+                }
+                if duration.is_none() && replication.is_none() && shard_duration.is_none() && !default {
+                    return Err(self.expected("DURATION, REPLICATION, SHARD, DEFAULT"));
+                }
+                Ok(Statement::AlterRetentionPolicy { name, database, duration, replication, shard_duration, default })
+            }
+            Some(kw @ ("EXPLAIN" | "GRANT" | "REVOKE" | "SET" | "KILL")) => {
                 Err(self.not_supported(&first, &format!("the {kw} statement")))
             }
             _ => Err(self.expected(STATEMENT_START)),
@@ -194,9 +226,26 @@ impl Parser {
                 let rp = if self.accept("WITH") { Some(self.rp_clause()?) } else { None };
                 Ok(Statement::CreateDatabase { name, rp })
             }
-            Some(kw @ ("CONTINUOUS" | "USER" | "RETENTION" | "SUBSCRIPTION")) => {
-                Err(self.not_supported(&t, &format!("CREATE {kw}")))
+            Some("RETENTION") => {
+                self.pos += 1;
+                self.expect("POLICY")?;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                let database = self.ident()?;
+                self.expect("DURATION")?;
+                let duration = self.duration()?;
+                self.expect("REPLICATION")?;
+                let replication = self.replication()?;
+                let shard_duration = if self.accept("SHARD") {
+                    self.expect("DURATION")?;
+                    Some(self.duration()?)
+                } else {
+                    None
+                };
+                let default = self.accept("DEFAULT");
+                Ok(Statement::CreateRetentionPolicy { name, database, duration, replication, shard_duration, default })
             }
+            Some(kw @ ("CONTINUOUS" | "USER" | "SUBSCRIPTION")) => Err(self.not_supported(&t, &format!("CREATE {kw}"))),
             _ => Err(self.expected(CREATE_NEXT)),
         }
     }
@@ -209,18 +258,7 @@ impl Parser {
             any = true;
         }
         if self.accept("REPLICATION") {
-            let t = self.peek().clone();
-            let n = match t.tok {
-                Tok::Integer(n) => {
-                    self.pos += 1;
-                    n
-                }
-                _ => return Err(self.expected("integer")),
-            };
-            if !(1..=i32::MAX as i64).contains(&n) {
-                return Err(Self::error_at(&t, format!("invalid value {n}: must be 1 <= n <= 2147483647")));
-            }
-            rp.replication = Some(n as u32);
+            rp.replication = Some(self.replication()?);
             any = true;
         }
         if self.accept("SHARD") {
@@ -238,6 +276,41 @@ impl Parser {
         Ok(rp)
     }
 
+    fn replication(&mut self) -> Result<u32, ParseError> {
+        let t = self.peek().clone();
+        let n = match t.tok {
+            Tok::Integer(n) => {
+                self.pos += 1;
+                n
+            }
+            _ => return Err(self.expected("integer")),
+        };
+        if !(1..=i32::MAX as i64).contains(&n) {
+            return Err(Self::error_at(&t, format!("invalid value {n}: must be 1 <= n <= 2147483647")));
+        }
+        Ok(n as u32)
+    }
+
+    /// `[FROM sources] [WHERE cond]`, at least one of them (DELETE, DROP SERIES).
+    fn from_where(&mut self) -> Result<(Vec<Measurement>, Option<Expr>), ParseError> {
+        let mut sources = Vec::new();
+        let has_from = self.accept("FROM");
+        if has_from {
+            loop {
+                sources.push(self.measurement()?);
+                if self.peek().tok != Tok::Comma {
+                    break;
+                }
+                self.pos += 1;
+            }
+        }
+        let condition = if self.accept("WHERE") { Some(self.expr(0)?) } else { None };
+        if !has_from && condition.is_none() {
+            return Err(self.expected("FROM, WHERE"));
+        }
+        Ok((sources, condition))
+    }
+
     fn drop_stmt(&mut self) -> Result<Statement, ParseError> {
         let t = self.peek().clone();
         match self.peek_keyword().as_deref() {
@@ -245,9 +318,23 @@ impl Parser {
                 self.pos += 1;
                 Ok(Statement::DropDatabase { name: self.ident()? })
             }
-            Some(kw @ ("CONTINUOUS" | "MEASUREMENT" | "RETENTION" | "SERIES" | "SHARD" | "SUBSCRIPTION" | "USER")) => {
-                Err(self.not_supported(&t, &format!("DROP {kw}")))
+            Some("RETENTION") => {
+                self.pos += 1;
+                self.expect("POLICY")?;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                Ok(Statement::DropRetentionPolicy { name, database: self.ident()? })
             }
+            Some("MEASUREMENT") => {
+                self.pos += 1;
+                Ok(Statement::DropMeasurement { name: self.ident()? })
+            }
+            Some("SERIES") => {
+                self.pos += 1;
+                let (sources, condition) = self.from_where()?;
+                Ok(Statement::DropSeries { sources, condition })
+            }
+            Some(kw @ ("CONTINUOUS" | "SHARD" | "SUBSCRIPTION" | "USER")) => Err(self.not_supported(&t, &format!("DROP {kw}"))),
             _ => Err(self.expected(DROP_NEXT)),
         }
     }
@@ -876,11 +963,20 @@ mod tests {
             "SHOW MEASUREMENTS WITH MEASUREMENT =~ /c.*/ WHERE host = 'b'",
             "SHOW SHARDS",
             "SHOW SHARD GROUPS",
+            "CREATE RETENTION POLICY r ON db DURATION 1d REPLICATION 1 SHARD DURATION 1h DEFAULT",
+            "ALTER RETENTION POLICY r ON db DURATION 3h DEFAULT",
+            "DROP RETENTION POLICY r ON db",
+            "DROP MEASUREMENT cpu",
+            "DROP SERIES FROM cpu WHERE host = 'a'",
+            "DELETE FROM cpu, /m.*/ WHERE time < 60000000000",
         ] {
             let s = parse_query(q).unwrap().pop().unwrap();
             assert_eq!(s.to_string(), q);
         }
         assert_eq!(err("SHOW TAG VALUES"), "found EOF, expected WITH at line 1, char 17");
+        assert_eq!(err("DELETE"), "found EOF, expected FROM, WHERE at line 1, char 8");
+        assert_eq!(err("CREATE RETENTION POLICY r4 ON sel DURATION 1h"), "found EOF, expected REPLICATION at line 1, char 46");
+        assert_eq!(err("ALTER RETENTION POLICY autogen ON sel"), "found EOF, expected DURATION, REPLICATION, SHARD, DEFAULT at line 1, char 39");
     }
 
     #[test]

@@ -1,0 +1,121 @@
+//! Statements that change the catalog or delete data: retention policies, `DROP MEASUREMENT`,
+//! `DROP SERIES` and `DELETE`.
+
+use catalog::{Command, RetentionPolicySpec};
+use ingester::{DeleteScope, TagPredicate};
+
+use crate::executor::{ExecError, Executor};
+use crate::influxql::{BinaryOp, Expr, Measurement};
+use crate::select::split_time_range;
+
+/// A `WHERE` clause of a delete (time split off already) as a predicate on tags.
+fn tag_predicate(e: &Expr) -> Result<TagPredicate, ExecError> {
+    let bad = || ExecError::Query("fields not supported in WHERE clause during deletion".into());
+    match e {
+        Expr::Paren(inner) => tag_predicate(inner),
+        Expr::Binary { op: BinaryOp::And, lhs, rhs } => Ok(TagPredicate::And(Box::new(tag_predicate(lhs)?), Box::new(tag_predicate(rhs)?))),
+        Expr::Binary { op: BinaryOp::Or, lhs, rhs } => Ok(TagPredicate::Or(Box::new(tag_predicate(lhs)?), Box::new(tag_predicate(rhs)?))),
+        Expr::Binary { op, lhs, rhs } => {
+            let (key, value) = match (lhs.as_ref(), rhs.as_ref()) {
+                (Expr::VarRef { name, .. }, v) | (v, Expr::VarRef { name, .. }) => (name.clone(), v),
+                _ => return Err(bad()),
+            };
+            match (op, value) {
+                (BinaryOp::Eq, Expr::String(s)) => Ok(TagPredicate::Eq(key, s.clone())),
+                (BinaryOp::NotEq, Expr::String(s)) => Ok(TagPredicate::NotEq(key, s.clone())),
+                (BinaryOp::EqRegex, Expr::Regex(r)) => Ok(TagPredicate::Regex(key, r.clone())),
+                (BinaryOp::NotEqRegex, Expr::Regex(r)) => Ok(TagPredicate::NotRegex(key, r.clone())),
+                _ => Err(bad()),
+            }
+        }
+        _ => Err(bad()),
+    }
+}
+
+impl Executor {
+    pub(crate) async fn create_retention_policy(
+        &self,
+        name: &str,
+        database: &str,
+        duration: i64,
+        replication: u32,
+        shard_duration: Option<i64>,
+        default: bool,
+    ) -> Result<(), ExecError> {
+        let spec = RetentionPolicySpec {
+            name: name.to_string(),
+            duration: Some(duration),
+            shard_group_duration: shard_duration,
+            replica_n: Some(replication),
+        };
+        self.meta().execute(Command::CreateRetentionPolicy { database: database.to_string(), spec, make_default: default }).await?;
+        Ok(())
+    }
+
+    pub(crate) async fn alter_retention_policy(
+        &self,
+        name: &str,
+        database: &str,
+        duration: Option<i64>,
+        replication: Option<u32>,
+        shard_duration: Option<i64>,
+        default: bool,
+    ) -> Result<(), ExecError> {
+        self.meta()
+            .execute(Command::AlterRetentionPolicy {
+                database: database.to_string(),
+                name: name.to_string(),
+                duration,
+                shard_group_duration: shard_duration,
+                replica_n: replication,
+                make_default: default,
+            })
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn drop_retention_policy(&self, name: &str, database: &str) -> Result<(), ExecError> {
+        self.meta().execute(Command::DropRetentionPolicy { database: database.to_string(), name: name.to_string() }).await?;
+        if let Some(ing) = self.ingester() {
+            ing.drop_removed_shards().await?;
+        }
+        Ok(())
+    }
+
+    /// `DELETE`, `DROP SERIES` (`allow_time` false) and `DROP MEASUREMENT` (one source, no
+    /// condition).
+    pub(crate) async fn delete(&self, db: &str, sources: &[Measurement], condition: Option<&Expr>, allow_time: bool) -> Result<(), ExecError> {
+        if self.meta().catalog().database(db).is_none() {
+            return Err(ExecError::DatabaseNotFound(db.to_string()));
+        }
+        let Some(ing) = self.ingester() else { return Ok(()) };
+        let (range, rest) = split_time_range(condition, ingester::now_nanos())?;
+        let has_time = range.min != i64::MIN || range.max != i64::MAX;
+        if has_time && !allow_time {
+            return Err(ExecError::Query("DROP SERIES doesn't support time in WHERE clause".into()));
+        }
+        let predicate = rest.as_ref().map(tag_predicate).transpose()?;
+        let measurements = if sources.is_empty() {
+            None
+        } else {
+            let mut names = Vec::new();
+            for m in sources {
+                names.extend(self.measurements_of(db, "", m.name.as_deref(), m.regex.as_deref())?);
+            }
+            if names.is_empty() {
+                return Ok(());
+            }
+            Some(names)
+        };
+        let scope = DeleteScope {
+            database: db.to_string(),
+            retention_policy: None,
+            measurements,
+            predicate,
+            min_time: range.min,
+            max_time: range.max,
+        };
+        ing.delete(&scope).await?;
+        Ok(())
+    }
+}
