@@ -345,6 +345,7 @@ async fn query(
         epoch: params.get("epoch").filter(|e| !e.is_empty()).cloned(),
         params: bound,
         now: None,
+        explain: None,
     };
     let results = st.executor.execute(&statements, &ctx).await;
     let wants_csv = headers

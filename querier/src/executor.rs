@@ -9,7 +9,6 @@ use serde_json::Value;
 use crate::influxql::{Statement, go_duration};
 use crate::select;
 use catalog::DatabaseInfo;
-use datafusion::arrow::record_batch::RecordBatch;
 use ingester::TableSchema;
 use crate::result::{Message, Series, StatementResult};
 
@@ -26,6 +25,9 @@ pub struct QueryContext {
     pub params: Option<serde_json::Map<String, Value>>,
     /// The time `now()` means; the current time when absent.
     pub now: Option<i64>,
+    /// Set while running `EXPLAIN` (`Some(true)` for `EXPLAIN ANALYZE`): the plan is returned
+    /// instead of the rows.
+    pub explain: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -128,33 +130,6 @@ impl Executor {
         })
     }
 
-    /// One measurement's rows in the shards that overlap `range`, deduplicated, with tags as
-    /// plain strings; `None` when it has no data there.
-    pub async fn load_measurement(
-        &self,
-        db: &str,
-        rp: &str,
-        name: &str,
-        range: select::TimeRange,
-    ) -> Result<Option<(RecordBatch, TableSchema)>, ExecError> {
-        let Some(ing) = &self.ingester else { return Ok(None) };
-        let cat = self.meta.catalog();
-        let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-        let mut batches = Vec::new();
-        let mut schema = TableSchema::default();
-        for shard in shards_of(dbi, rp, range) {
-            if let Some(b) = ing.read_table(shard, name).await? {
-                schema.merge(&TableSchema::from_arrow(&b.schema()));
-                batches.push(b);
-            }
-        }
-        if batches.is_empty() {
-            return Ok(None);
-        }
-        let merged = ingester::batch::concat_aligned(&schema.arrow(), &batches).map_err(|e| ExecError::Query(e.to_string()))?;
-        Ok(Some((select::plain_tags(&merged)?, schema)))
-    }
-
     fn database<'a>(&self, on: &'a Option<String>, ctx: &'a QueryContext) -> Result<&'a str, ExecError> {
         on.as_deref().or(ctx.database.as_deref()).filter(|d| !d.is_empty()).ok_or(ExecError::DatabaseRequired)
     }
@@ -217,6 +192,11 @@ impl Executor {
                 let db = ctx.database.as_deref().unwrap_or("");
                 crate::select::execute(self, select, db, ctx).await
             }
+            Statement::Explain { analyze, select } => {
+                let db = ctx.database.as_deref().unwrap_or("");
+                let ctx = QueryContext { explain: Some(*analyze), ..ctx.clone() };
+                crate::select::execute(self, select, db, &ctx).await
+            }
             Statement::ShowMeasurements { database, with, condition, limit, offset } => {
                 let db = self.database(database, ctx)?;
                 self.show_measurements(db, with.as_ref(), condition.as_ref(), *limit, *offset).await
@@ -272,7 +252,7 @@ impl Executor {
 }
 
 /// Shard ids of `rp` (every policy when empty) whose groups overlap `range`.
-fn shards_of(dbi: &DatabaseInfo, rp: &str, range: select::TimeRange) -> Vec<u64> {
+pub(crate) fn shards_of(dbi: &DatabaseInfo, rp: &str, range: select::TimeRange) -> Vec<u64> {
     dbi.retention_policies
         .values()
         .filter(|p| rp.is_empty() || p.name == rp)

@@ -24,6 +24,7 @@ pub mod ddl;
 pub mod executor;
 pub mod influxql;
 pub mod result;
+pub mod scan;
 pub mod select;
 pub mod show;
 

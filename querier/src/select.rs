@@ -19,14 +19,14 @@
 //! that says so.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
-use datafusion::arrow::datatypes::{DataType, Field as ArrowField, Int64Type, Schema, TimestampNanosecondType};
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampNanosecondType};
 use datafusion::common::ScalarValue;
 use datafusion::logical_expr::{BinaryExpr, ExprFunctionExt, Operator, SortExpr};
-use datafusion::prelude::{Expr as DfExpr, SessionContext, col, lit};
+use datafusion::common::Column;
+use datafusion::prelude::{DataFrame, Expr as DfExpr, col, lit};
 use datafusion::functions_aggregate::expr_fn as agg;
 use ingester::{TableSchema, now_nanos};
 use serde_json::Value;
@@ -36,6 +36,12 @@ use crate::influxql::{BinaryOp, Dimension, Expr, Fill, SelectStatement, Source, 
 use crate::result::Series;
 
 const TIME: &str = "time";
+
+/// A column by its exact name (no splitting on dots, no case folding): InfluxDB names may
+/// hold either.
+pub(crate) fn ident(name: &str) -> DfExpr {
+    DfExpr::Column(Column::new_unqualified(name))
+}
 
 fn query_err(msg: impl Into<String>) -> ExecError {
     ExecError::Query(msg.into())
@@ -55,6 +61,7 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
     let plan = Plan::new(&stmt, range)?;
 
     // Load every measurement first: `*` means the columns of all of them together (1.x).
+    let session = crate::scan::session();
     let mut loaded = Vec::new();
     let mut union = TableSchema::default();
     for source in &stmt.sources {
@@ -68,15 +75,15 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
         }
         let rp = m.retention_policy.as_deref().unwrap_or("");
         for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
-            if let Some((batch, schema)) = ex.load_measurement(db, rp, &name, range).await? {
+            if let Some((frame, schema, _)) = ex.measurement_frame(&session, db, rp, &name, range).await? {
                 union.merge(&schema);
-                loaded.push((name, batch, schema));
+                loaded.push((name, frame, schema));
             }
         }
     }
     let mut series = Vec::new();
-    for (name, batch, schema) in loaded {
-        series.extend(plan.run(&name, batch, &schema, &union, condition.as_ref(), ctx).await?);
+    for (name, frame, schema) in loaded {
+        series.extend(plan.run(&name, frame, &schema, &union, condition.as_ref(), ctx).await?);
     }
     let skip = stmt.soffset.unwrap_or(0) as usize;
     let take = stmt.slimit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
@@ -309,15 +316,14 @@ impl<'a> Plan<'a> {
     async fn run(
         &self,
         measurement: &str,
-        batch: RecordBatch,
+        frame: DataFrame,
         schema: &TableSchema,
         all_sources: &TableSchema,
         condition: Option<&Expr>,
         qctx: &QueryContext,
     ) -> Result<Vec<Series>, ExecError> {
-        let ctx = SessionContext::new();
-        let mut df = ctx.read_batch(batch)?;
-        let time_col = || col(TIME);
+        let mut df = frame;
+        let time_col = || ident(TIME);
         if self.range.min != i64::MIN {
             df = df.filter(time_col().gt_eq(lit(ScalarValue::TimestampNanosecond(Some(self.range.min), None))))?;
         }
@@ -329,7 +335,7 @@ impl<'a> Plan<'a> {
         }
         let group_tags = self.group_tags(schema)?;
         let tag_expr = |t: &String| -> DfExpr {
-            if schema.tags.contains(t) { col(t.as_str()) } else { lit(ScalarValue::Utf8(None)) }
+            if schema.tags.contains(t) { ident(t) } else { lit(ScalarValue::Utf8(None)) }
         };
 
         // Output columns (after time): name and DataFusion expression; which of them are fields.
@@ -365,7 +371,7 @@ impl<'a> Plan<'a> {
                 .iter()
                 .zip(&is_field)
                 .filter(|(_, f)| **f)
-                .map(|(n, _)| col(n.as_str()).is_not_null())
+                .map(|(n, _)| ident(&n).is_not_null())
                 .reduce(|a, b| a.or(b));
             match any_field {
                 Some(any) => df = df.filter(any)?,
@@ -374,6 +380,9 @@ impl<'a> Plan<'a> {
             let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
             sort.push(col("__time").sort(!self.stmt.order_desc, true));
             df = df.sort(sort)?;
+            if let Some(analyze) = qctx.explain {
+                return explain(df, measurement, analyze).await;
+            }
             rows = collect_rows(df.collect().await?, group_tags.len(), columns.len())?;
         } else {
             let mut group = Vec::new();
@@ -423,6 +432,9 @@ impl<'a> Plan<'a> {
             let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
             sort.push(col("__time").sort(!self.stmt.order_desc, true));
             df = df.sort(sort)?;
+            if let Some(analyze) = qctx.explain {
+                return explain(df, measurement, analyze).await;
+            }
             let collected = collect_rows(df.collect().await?, group_tags.len(), agg_fields.len())?;
             rows = match self.interval {
                 Some((interval, offset)) => self.fill(collected, interval, offset, agg_fields.len(), qctx.now.unwrap_or_else(now_nanos)),
@@ -471,7 +483,7 @@ impl<'a> Plan<'a> {
             return Ok(names
                 .into_iter()
                 .map(|n| {
-                    let e = if schema.fields.contains_key(&n) || schema.tags.contains(&n) { col(n.as_str()) } else { lit(ScalarValue::Null) };
+                    let e = if schema.fields.contains_key(&n) || schema.tags.contains(&n) { ident(&n) } else { lit(ScalarValue::Null) };
                     let field = all.fields.contains_key(&n);
                     (n, e, field)
                 })
@@ -548,6 +560,23 @@ impl<'a> Plan<'a> {
         }
         out
     }
+}
+
+/// The DataFusion plan of one measurement's part of a query, one line per row.
+async fn explain(df: DataFrame, measurement: &str, analyze: bool) -> Result<Vec<Series>, ExecError> {
+    let batches = df.explain(false, analyze)?.collect().await?;
+    let mut values = Vec::new();
+    for b in batches {
+        let kinds = cast(b.column(0), &DataType::Utf8)?;
+        let plans = cast(b.column(1), &DataType::Utf8)?;
+        for r in 0..b.num_rows() {
+            let kind = kinds.as_string::<i32>().value(r);
+            for line in plans.as_string::<i32>().value(r).lines() {
+                values.push(vec![Value::from(kind), Value::from(line)]);
+            }
+        }
+    }
+    Ok(vec![Series { name: Some(measurement.to_string()), columns: vec!["plan_type".into(), "plan".into()], values, ..Default::default() }])
 }
 
 fn linear_fill(rows: &mut [(i64, Vec<Value>)], ncols: usize) {
@@ -639,7 +668,7 @@ fn lower_aggregate(e: &Expr, schema: &TableSchema, aggs: &mut Vec<DfExpr>, field
                 aggs.push(agg::count(lit(ScalarValue::Null)).alias(&alias));
                 return Ok(lit(ScalarValue::Null));
             }
-            let c = col(field.as_str());
+            let c = ident(&field);
             let numeric = !matches!(schema.fields.get(&field), Some(ingester::FieldType::String | ingester::FieldType::Boolean));
             let f = match name.as_str() {
                 "count" => agg::count(c.clone()),
@@ -682,8 +711,8 @@ fn lower_aggregate(e: &Expr, schema: &TableSchema, aggs: &mut Vec<DfExpr>, field
 /// prefer the larger value among points at the same time, `min`/`max` the earlier point among
 /// equal values.
 fn selector(name: &str, what: DfExpr, field: &str) -> Result<DfExpr, ExecError> {
-    let v = col(field);
-    let t = col(TIME);
+    let v = ident(field);
+    let t = ident(TIME);
     let order = match name {
         "first" => vec![t.sort(true, false), v.clone().sort(false, false)],
         "last" => vec![t.sort(false, false), v.clone().sort(false, false)],
@@ -695,6 +724,22 @@ fn selector(name: &str, what: DfExpr, field: &str) -> Result<DfExpr, ExecError> 
         .order_by(order)
         .filter(v.is_not_null())
         .build()?)
+}
+
+/// `tag = 'x'` or `tag =~ /re/` where the empty string cannot match.
+fn plain_tag_comparison(op: BinaryOp, lhs: &Expr, rhs: &Expr, schema: &TableSchema) -> bool {
+    let (tag, value) = match (lhs, rhs) {
+        (Expr::VarRef { name, typ }, v) | (v, Expr::VarRef { name, typ }) if *typ != Some(VarType::Field) => (name, v),
+        _ => return false,
+    };
+    if !schema.tags.contains(tag) || schema.fields.contains_key(tag) {
+        return false;
+    }
+    match (op, value) {
+        (BinaryOp::Eq, Expr::String(s)) => !s.is_empty(),
+        (BinaryOp::EqRegex, Expr::Regex(r)) => regex::Regex::new(r).is_ok_and(|re| !re.is_match("")),
+        _ => false,
+    }
 }
 
 fn df_op(op: BinaryOp) -> Result<Operator, ExecError> {
@@ -730,9 +775,9 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
                 (true, Some(VarType::Tag)) if !schema.tags.contains(name) => lit(ScalarValue::Null),
                 (true, Some(VarType::Field)) if !schema.fields.contains_key(name) => lit(ScalarValue::Null),
                 (true, _) if schema.tags.contains(name) && condition => {
-                    datafusion::functions::expr_fn::coalesce(vec![col(name.as_str()), lit("")])
+                    datafusion::functions::expr_fn::coalesce(vec![ident(name), lit("")])
                 }
-                (true, _) => col(name.as_str()),
+                (true, _) => ident(name),
                 (false, _) if condition => lit(""),
                 (false, _) => lit(ScalarValue::Null),
             }
@@ -744,6 +789,14 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
         Expr::Boolean(b) => lit(*b),
         Expr::Duration(d) => lit(*d),
         Expr::Regex(r) => lit(r.as_str()),
+        Expr::Binary { op, lhs, rhs } if condition && plain_tag_comparison(*op, lhs, rhs, schema) => {
+            // `tag = 'x'` (x not empty) cannot match a row without the tag, so the column is
+            // compared as it is, which lets Parquet statistics prune by it.
+            let (tag, value) = if matches!(lhs.as_ref(), Expr::VarRef { .. }) { (lhs, rhs) } else { (rhs, lhs) };
+            let Expr::VarRef { name, .. } = tag.as_ref() else { return Err(query_err("unreachable")) };
+            let value = to_df(value, schema, false)?;
+            DfExpr::BinaryExpr(BinaryExpr::new(Box::new(ident(name)), df_op(*op)?, Box::new(value)))
+        }
         Expr::Binary { op, lhs, rhs } => {
             let (mut l, mut r) = (to_df(lhs, schema, condition)?, to_df(rhs, schema, condition)?);
             if *op == BinaryOp::Div {
@@ -835,23 +888,6 @@ pub fn format_time(t: i64, epoch: Option<&str>) -> Value {
         }
         None => Value::from(t),
     }
-}
-
-/// Casts dictionary tag columns to plain strings so expressions and grouping see `Utf8`.
-pub fn plain_tags(batch: &RecordBatch) -> Result<RecordBatch, ExecError> {
-    let schema = batch.schema();
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut cols = Vec::with_capacity(schema.fields().len());
-    for (f, c) in schema.fields().iter().zip(batch.columns()) {
-        if matches!(f.data_type(), DataType::Dictionary(_, _)) {
-            fields.push(ArrowField::new(f.name(), DataType::Utf8, true));
-            cols.push(cast(c, &DataType::Utf8)?);
-        } else {
-            fields.push(f.as_ref().clone());
-            cols.push(c.clone());
-        }
-    }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?)
 }
 
 #[cfg(test)]

@@ -7,13 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::arrow::array::{Array, AsArray};
-use datafusion::prelude::{SessionContext, col};
 use serde_json::Value;
 
 use crate::executor::{ExecError, Executor};
 use crate::influxql::{Expr, MeasurementMatch, ShowFilter, TagKeyMatch};
 use crate::result::Series;
-use crate::select::{TimeRange, format_time, to_df};
+use crate::select::{TimeRange, format_time, ident, to_df};
 
 type TagSet = BTreeMap<String, String>;
 
@@ -53,19 +52,18 @@ impl Executor {
 
     /// Distinct tag sets of a measurement whose rows match `condition`, sorted.
     async fn series_of(&self, db: &str, measurement: &str, condition: Option<&Expr>) -> Result<Vec<TagSet>, ExecError> {
-        let Some((batch, schema)) = self.load_measurement(db, "", measurement, TimeRange::ALL).await? else {
+        let ctx = crate::scan::session();
+        let Some((mut df, schema, _)) = self.measurement_frame(&ctx, db, "", measurement, TimeRange::ALL).await? else {
             return Ok(vec![]);
         };
         let tags: Vec<String> = schema.tags.iter().cloned().collect();
         if tags.is_empty() {
             return Ok(vec![TagSet::new()]);
         }
-        let ctx = SessionContext::new();
-        let mut df = ctx.read_batch(batch)?;
         if let Some(c) = condition {
             df = df.filter(to_df(c, &schema, true)?)?;
         }
-        df = df.select(tags.iter().map(|t| col(t.as_str())).collect::<Vec<_>>())?.distinct()?;
+        df = df.select(tags.iter().map(|t| ident(t)).collect::<Vec<_>>())?.distinct()?;
         let mut out = BTreeSet::new();
         for b in df.collect().await? {
             for r in 0..b.num_rows() {

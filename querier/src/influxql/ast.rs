@@ -73,6 +73,8 @@ pub enum Statement {
     DropSeries { sources: Vec<super::select::Measurement>, condition: Option<super::select::Expr> },
     Delete { sources: Vec<super::select::Measurement>, condition: Option<super::select::Expr> },
     Select(Box<super::select::SelectStatement>),
+    /// `EXPLAIN [ANALYZE] SELECT ...`: the DataFusion plan (with metrics when analyzed).
+    Explain { analyze: bool, select: Box<super::select::SelectStatement> },
 }
 
 impl Statement {
@@ -138,6 +140,7 @@ impl fmt::Display for Statement {
             }
             Self::DropDatabase { name } => write!(f, "DROP DATABASE {}", quote_ident(name)),
             Self::Select(s) => write!(f, "{s}"),
+            Self::Explain { analyze, select } => write!(f, "EXPLAIN {}{select}", if *analyze { "ANALYZE " } else { "" }),
             Self::ShowDatabases => f.write_str("SHOW DATABASES"),
             Self::ShowRetentionPolicies { database } => {
                 f.write_str("SHOW RETENTION POLICIES")?;

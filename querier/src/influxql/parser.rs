@@ -210,7 +210,13 @@ impl Parser {
                 }
                 Ok(Statement::AlterRetentionPolicy { name, database, duration, replication, shard_duration, default })
             }
-            Some(kw @ ("EXPLAIN" | "GRANT" | "REVOKE" | "SET" | "KILL")) => {
+            Some("EXPLAIN") => {
+                self.pos += 1;
+                let analyze = self.accept("ANALYZE");
+                self.expect("SELECT")?;
+                Ok(Statement::Explain { analyze, select: Box::new(self.select()?) })
+            }
+            Some(kw @ ("GRANT" | "REVOKE" | "SET" | "KILL")) => {
                 Err(self.not_supported(&first, &format!("the {kw} statement")))
             }
             _ => Err(self.expected(STATEMENT_START)),
