@@ -223,12 +223,69 @@ fn flip(op: BinaryOp) -> BinaryOp {
 }
 
 /// The InfluxQL aggregates and selectors this engine runs.
-const AGGREGATES: &[&str] = &["count", "sum", "mean", "median", "spread", "stddev", "min", "max", "first", "last"];
-const SELECTORS: &[&str] = &["min", "max", "first", "last"];
+const AGGREGATES: &[&str] =
+    &["count", "sum", "mean", "median", "spread", "stddev", "min", "max", "first", "last", "percentile", "mode", "integral", "distinct"];
+const SELECTORS: &[&str] = &["min", "max", "first", "last", "percentile"];
+/// Scalar functions, applied to raw values or to aggregates.
+const MATH: &[&str] =
+    &["abs", "ceil", "floor", "round", "exp", "ln", "log", "log2", "log10", "pow", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "atan2"];
+/// Functions over the ordered values of a series (after aggregation, when nested).
+const TRANSFORMS: &[&str] = &[
+    "derivative",
+    "non_negative_derivative",
+    "difference",
+    "non_negative_difference",
+    "cumulative_sum",
+    "moving_average",
+    "elapsed",
+];
+/// InfluxQL functions Fletch does not run yet.
+const NOT_YET: &[&str] = &[
+    "top",
+    "bottom",
+    "sample",
+    "holt_winters",
+    "holt_winters_with_fit",
+    "chande_momentum_oscillator",
+    "exponential_moving_average",
+    "double_exponential_moving_average",
+    "kaufmans_efficiency_ratio",
+    "kaufmans_adaptive_moving_average",
+    "triple_exponential_moving_average",
+    "triple_exponential_derivative",
+    "relative_strength_index",
+];
+
+/// A transformation of a field's ordered values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Transform {
+    Derivative { unit: i64, non_negative: bool },
+    Difference { non_negative: bool },
+    CumulativeSum,
+    MovingAverage(usize),
+    Elapsed(i64),
+}
+
+/// How an aggregate's collected values become the column's value.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Post {
+    /// Nearest-rank percentile over `{t, v}` pairs sorted by value.
+    Percentile(f64),
+    /// The most frequent value.
+    Mode,
+    /// Trapezoid area over `{t, v}` pairs sorted by time, per unit.
+    Integral(i64),
+    /// One row per distinct value, in order of first appearance.
+    Distinct,
+}
 
 /// What a statement asks for, independent of the measurement it runs on.
 struct Plan<'a> {
     stmt: &'a SelectStatement,
+    /// The statement's fields with transformations replaced by their argument (named after the
+    /// transformation).
+    fields: Vec<crate::influxql::Field>,
+    transforms: Vec<Option<Transform>>,
     range: TimeRange,
     aggregate: bool,
     interval: Option<(i64, i64)>,
@@ -236,8 +293,44 @@ struct Plan<'a> {
 
 fn has_call(e: &Expr) -> bool {
     let mut found = false;
-    e.walk(&mut |x| found |= matches!(x, Expr::Call { name, .. } if name != "now"));
+    e.walk(&mut |x| found |= matches!(x, Expr::Call { name, .. } if AGGREGATES.contains(&name.as_str())));
     found
+}
+
+fn duration_arg(args: &[Expr], i: usize, default: i64, func: &str) -> Result<i64, ExecError> {
+    match args.get(i) {
+        None => Ok(default),
+        Some(Expr::Duration(d)) if *d > 0 => Ok(*d),
+        Some(other) => Err(query_err(format!("second argument to {func} must be a duration, got {other}"))),
+    }
+}
+
+/// Splits `derivative(x, 1s)` and friends into their argument and the transformation.
+fn split_transform(f: &crate::influxql::Field) -> Result<(crate::influxql::Field, Option<Transform>), ExecError> {
+    let Expr::Call { name, args } = &f.expr else { return Ok((f.clone(), None)) };
+    if !TRANSFORMS.contains(&name.as_str()) {
+        return Ok((f.clone(), None));
+    }
+    let Some(inner) = args.first() else {
+        return Err(query_err(format!("invalid number of arguments for {name}, expected at least 1, got 0")));
+    };
+    let t = match name.as_str() {
+        "derivative" | "non_negative_derivative" => Transform::Derivative {
+            unit: duration_arg(args, 1, 1_000_000_000, name)?,
+            non_negative: name.starts_with("non_negative"),
+        },
+        "difference" | "non_negative_difference" => Transform::Difference { non_negative: name.starts_with("non_negative") },
+        "cumulative_sum" => Transform::CumulativeSum,
+        "elapsed" => Transform::Elapsed(duration_arg(args, 1, 1, name)?),
+        _ => match args.get(1) {
+            Some(Expr::Integer(n)) if *n > 1 => Transform::MovingAverage(*n as usize),
+            _ => return Err(query_err("moving_average window must be greater than 1")),
+        },
+    };
+    if has_call(inner) && !matches!(inner, Expr::Call { .. }) {
+        return Err(query_err(format!("{name} takes a field or an aggregate function")));
+    }
+    Ok((crate::influxql::Field { expr: inner.clone(), alias: Some(f.alias.clone().unwrap_or_else(|| name.clone())) }, Some(t)))
 }
 
 /// The column name 1.x gives an expression without an alias.
@@ -256,9 +349,42 @@ fn column_name(e: &Expr) -> String {
 
 impl<'a> Plan<'a> {
     fn new(stmt: &'a SelectStatement, range: TimeRange) -> Result<Self, ExecError> {
-        let calls = stmt.fields.iter().filter(|f| has_call(&f.expr)).count();
-        if calls > 0 && calls < stmt.fields.len() {
+        let mut fields = Vec::with_capacity(stmt.fields.len());
+        let mut transforms = Vec::with_capacity(stmt.fields.len());
+        for f in &stmt.fields {
+            let (inner, t) = split_transform(f)?;
+            fields.push(inner);
+            transforms.push(t);
+        }
+        let with_transform = transforms.iter().filter(|t| t.is_some()).count();
+        if with_transform > 0 && with_transform < fields.len() {
             return Err(query_err("mixing aggregate and non-aggregate queries is not supported"));
+        }
+        for f in &stmt.fields {
+            let mut bad = None;
+            f.expr.walk(&mut |e| {
+                if let Expr::Call { name, .. } = e {
+                    let known = name == "now" || AGGREGATES.contains(&name.as_str()) || MATH.contains(&name.as_str()) || TRANSFORMS.contains(&name.as_str());
+                    if !known {
+                        bad.get_or_insert(name.clone());
+                    }
+                }
+            });
+            if let Some(name) = bad {
+                return Err(query_err(if NOT_YET.contains(&name.as_str()) {
+                    format!("function {name}() is not supported by Fletch yet")
+                } else {
+                    format!("undefined function {name}()")
+                }));
+            }
+        }
+        let calls = fields.iter().filter(|f| has_call(&f.expr)).count();
+        if calls > 0 && calls < fields.len() {
+            return Err(query_err("mixing aggregate and non-aggregate queries is not supported"));
+        }
+        let distinct = fields.iter().any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "distinct"));
+        if distinct && fields.len() > 1 {
+            return Err(query_err("aggregate function distinct() cannot be combined with other functions or fields"));
         }
         let mut interval = None;
         for d in &stmt.dimensions {
@@ -275,23 +401,17 @@ impl<'a> Plan<'a> {
         if interval.is_some() && calls == 0 {
             return Err(query_err("GROUP BY requires at least one aggregate function"));
         }
-        for f in &stmt.fields {
-            let mut bad = None;
-            f.expr.walk(&mut |e| {
-                if let Expr::Call { name, .. } = e {
-                    if name != "now" && !AGGREGATES.contains(&name.as_str()) {
-                        bad.get_or_insert(name.clone());
-                    }
-                }
+        if calls > 0 && with_transform > 0 && interval.is_none() {
+            let name = stmt.fields.iter().find_map(|f| match &f.expr {
+                Expr::Call { name, .. } => Some(name.clone()),
+                _ => None,
             });
-            if let Some(name) = bad {
-                return Err(query_err(format!("function {name}() is not supported by Fletch yet")));
-            }
+            return Err(query_err(format!("{} aggregate requires a GROUP BY interval", name.unwrap_or_default())));
         }
         if matches!(stmt.fill, Some(Fill::Linear)) && interval.is_none() {
             return Err(query_err("fill(linear) requires GROUP BY time"));
         }
-        Ok(Self { stmt, range, aggregate: calls > 0, interval })
+        Ok(Self { stmt, fields, transforms, range, aggregate: calls > 0, interval })
     }
 
     /// The tag keys the result is grouped by, for a measurement with these tags.
@@ -342,7 +462,7 @@ impl<'a> Plan<'a> {
         let mut columns: Vec<(String, DfExpr)> = Vec::new();
         let mut is_field: Vec<bool> = Vec::new();
         let mut selector_time: Option<DfExpr> = None;
-        for f in &self.stmt.fields {
+        for f in &self.fields {
             for (name, e, field) in self.expand_field(f, schema, all_sources)? {
                 columns.push((name, e));
                 is_field.push(field);
@@ -394,21 +514,25 @@ impl<'a> Plan<'a> {
             for (i, t) in group_tags.iter().enumerate() {
                 group.push(tag_expr(t).alias(format!("__tag{i}")));
             }
-            let agg_fields = expand_aggregate_fields(&self.stmt.fields, schema)?;
+            let agg_fields = expand_aggregate_fields(&self.fields, schema)?;
             if agg_fields.is_empty() {
                 return Ok(vec![]);
             }
             let mut aggs: Vec<DfExpr> = Vec::new();
             let mut outputs: Vec<DfExpr> = Vec::new();
+            let mut posts: Vec<Option<Post>> = Vec::new();
             for (i, (_, e)) in agg_fields.iter().enumerate() {
-                outputs.push(lower_aggregate(e, schema, &mut aggs, i)?);
+                let mut post = None;
+                outputs.push(lower_aggregate(e, schema, &mut aggs, i, &mut post, true)?);
+                posts.push(post);
             }
             // A lone selector reports the time of the point it selected.
             let single_selector = self.interval.is_none()
-                && self.stmt.fields.len() == 1
+                && self.fields.len() == 1
                 && agg_fields.len() == 1
-                && matches!(&self.stmt.fields[0].expr, Expr::Call { name, .. } if SELECTORS.contains(&name.as_str()));
-            if single_selector {
+                && self.transforms[0].is_none()
+                && matches!(&self.fields[0].expr, Expr::Call { name, .. } if SELECTORS.contains(&name.as_str()));
+            if single_selector && posts[0].is_none() {
                 if let Expr::Call { name, args } = &agg_fields[0].1 {
                     let field = field_arg(args, schema)?;
                     aggs.push(selector(name, time_as_int(time_col()), &field)?.alias("__seltime"));
@@ -435,7 +559,10 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
-            let collected = collect_rows(df.collect().await?, group_tags.len(), agg_fields.len())?;
+            let mut collected = collect_rows(df.collect().await?, group_tags.len(), agg_fields.len())?;
+            if posts.iter().any(Option::is_some) {
+                collected = apply_posts(collected, &posts, single_selector);
+            }
             rows = match self.interval {
                 Some((interval, offset)) => self.fill(collected, interval, offset, agg_fields.len(), qctx.now.unwrap_or_else(now_nanos)),
                 None => collected,
@@ -444,6 +571,12 @@ impl<'a> Plan<'a> {
             dedup_names(&mut columns);
         }
 
+        let rows = if self.transforms.iter().any(Option::is_some) {
+            let ts: Vec<Transform> = self.transforms.iter().flatten().copied().collect();
+            apply_transforms(rows, &ts, self.stmt.order_desc)
+        } else {
+            rows
+        };
         // Split into series by tag values, then LIMIT/OFFSET inside each.
         let mut by_tags: BTreeMap<Vec<Option<String>>, Vec<Vec<Value>>> = BTreeMap::new();
         for (tags, t, mut vals) in rows {
@@ -654,22 +787,114 @@ fn field_arg(args: &[Expr], schema: &TableSchema) -> Result<String, ExecError> {
     }
 }
 
+/// A math function by its InfluxQL name, with its arguments in DataFusion's order.
+fn math_call(name: &str, mut args: Vec<DfExpr>) -> Result<DfExpr, ExecError> {
+    use datafusion::functions::math;
+    let got = args.len();
+    let arity = |n: usize| -> Result<(), ExecError> {
+        if got == n {
+            Ok(())
+        } else {
+            Err(query_err(format!("invalid number of arguments for {name}, expected {n}, got {got}")))
+        }
+    };
+    let (udf, n) = match name {
+        "abs" => (math::abs(), 1),
+        "ceil" => (math::ceil(), 1),
+        "floor" => (math::floor(), 1),
+        "round" => (math::round(), 1),
+        "exp" => (math::exp(), 1),
+        "ln" => (math::ln(), 1),
+        "log2" => (math::log2(), 1),
+        "log10" => (math::log10(), 1),
+        "sqrt" => (math::sqrt(), 1),
+        "sin" => (math::sin(), 1),
+        "cos" => (math::cos(), 1),
+        "tan" => (math::tan(), 1),
+        "asin" => (math::asin(), 1),
+        "acos" => (math::acos(), 1),
+        "atan" => (math::atan(), 1),
+        "atan2" => (math::atan2(), 2),
+        "pow" => (math::power(), 2),
+        "log" => {
+            arity(2)?;
+            // InfluxQL log(x, base); DataFusion log(base, x).
+            args.swap(0, 1);
+            (math::log(), 2)
+        }
+        other => return Err(query_err(format!("undefined function {other}()"))),
+    };
+    arity(n)?;
+    let args = args.into_iter().map(|a| datafusion::logical_expr::cast(a, DataType::Float64)).collect();
+    Ok(udf.call(args))
+}
+
+/// `named_struct('t', time as integer, 'v', field)`.
+fn time_value_pair(field: &str) -> DfExpr {
+    datafusion::functions::core::named_struct().call(vec![
+        lit("t"),
+        datafusion::logical_expr::cast(ident(TIME), DataType::Int64),
+        lit("v"),
+        ident(field),
+    ])
+}
+
+fn array_agg_ordered(what: DfExpr, order: Vec<SortExpr>, field: &str) -> Result<DfExpr, ExecError> {
+    Ok(datafusion::functions_aggregate::array_agg::array_agg_udaf()
+        .call(vec![what])
+        .order_by(order)
+        .filter(ident(field).is_not_null())
+        .build()?)
+}
+
 /// Turns an aggregate expression into DataFusion aggregates (pushed to `aggs`) and the
-/// expression over their results.
-fn lower_aggregate(e: &Expr, schema: &TableSchema, aggs: &mut Vec<DfExpr>, field_idx: usize) -> Result<DfExpr, ExecError> {
+/// expression over their results; `post` is set when the column needs finishing in Rust.
+fn lower_aggregate(
+    e: &Expr,
+    schema: &TableSchema,
+    aggs: &mut Vec<DfExpr>,
+    field_idx: usize,
+    post: &mut Option<Post>,
+    top: bool,
+) -> Result<DfExpr, ExecError> {
     match e {
+        Expr::Call { name, args } if MATH.contains(&name.as_str()) => {
+            let lowered = args
+                .iter()
+                .map(|a| lower_aggregate(a, schema, aggs, field_idx, post, false))
+                .collect::<Result<Vec<_>, _>>()?;
+            math_call(name, lowered)
+        }
         Expr::Call { name, args } => {
-            if args.len() != 1 {
+            let takes_param = matches!(name.as_str(), "percentile" | "integral");
+            let want = if takes_param { 1..=2 } else { 1..=1 };
+            if name == "percentile" && args.len() != 2 {
+                return Err(query_err(format!("invalid number of arguments for percentile, expected 2, got {}", args.len())));
+            }
+            if !want.contains(&args.len()) {
                 return Err(query_err(format!("invalid number of arguments for {name}, expected 1, got {}", args.len())));
+            }
+            // count(distinct(x))
+            if let (true, Some(Expr::Call { name: inner, args: inner_args })) = (name == "count", args.first()) {
+                if inner == "distinct" {
+                    let field = field_arg(inner_args, schema)?;
+                    if !schema.fields.contains_key(&field) {
+                        return Ok(lit(ScalarValue::Null));
+                    }
+                    let alias = format!("__a{}_{field_idx}_count_distinct", aggs.len());
+                    aggs.push(agg::count_distinct(ident(&field)).alias(&alias));
+                    return Ok(col(alias.as_str()));
+                }
             }
             let field = field_arg(args, schema)?;
             if !schema.fields.contains_key(&field) {
-                let alias = format!("__a{}", aggs.len());
-                aggs.push(agg::count(lit(ScalarValue::Null)).alias(&alias));
                 return Ok(lit(ScalarValue::Null));
             }
             let c = ident(&field);
             let numeric = !matches!(schema.fields.get(&field), Some(ingester::FieldType::String | ingester::FieldType::Boolean));
+            let needs_top = |what: &str| -> Result<(), ExecError> {
+                if top { Ok(()) } else { Err(query_err(format!("{what}() cannot be nested in an expression"))) }
+            };
             let f = match name.as_str() {
                 "count" => agg::count(c.clone()),
                 "sum" if numeric => agg::sum(c.clone()),
@@ -685,16 +910,41 @@ fn lower_aggregate(e: &Expr, schema: &TableSchema, aggs: &mut Vec<DfExpr>, field
                 "min" if numeric => agg::min(c.clone()),
                 "max" if numeric => agg::max(c.clone()),
                 "first" | "last" => selector(name, c.clone(), &field)?,
+                "percentile" if numeric => {
+                    needs_top(name)?;
+                    let p = match &args[1] {
+                        Expr::Integer(n) => *n as f64,
+                        Expr::Number(n) => *n,
+                        other => return Err(query_err(format!("expected float argument in percentile(), got {other}"))),
+                    };
+                    *post = Some(Post::Percentile(p));
+                    array_agg_ordered(time_value_pair(&field), vec![c.clone().sort(true, false), ident(TIME).sort(true, false)], &field)?
+                }
+                "integral" if numeric => {
+                    needs_top(name)?;
+                    *post = Some(Post::Integral(duration_arg(args, 1, 1_000_000_000, name)?));
+                    array_agg_ordered(time_value_pair(&field), vec![ident(TIME).sort(true, false)], &field)?
+                }
+                "mode" => {
+                    needs_top(name)?;
+                    *post = Some(Post::Mode);
+                    array_agg_ordered(time_value_pair(&field), vec![ident(TIME).sort(true, false)], &field)?
+                }
+                "distinct" => {
+                    needs_top(name)?;
+                    *post = Some(Post::Distinct);
+                    array_agg_ordered(c.clone(), vec![ident(TIME).sort(true, false)], &field)?
+                }
                 other => return Err(query_err(format!("unsupported {other} type for field {field}"))),
             };
             let alias = format!("__a{}_{field_idx}_{}", aggs.len(), name);
             aggs.push(f.alias(&alias));
             Ok(col(alias.as_str()))
         }
-        Expr::Paren(inner) => lower_aggregate(inner, schema, aggs, field_idx),
+        Expr::Paren(inner) => lower_aggregate(inner, schema, aggs, field_idx, post, false),
         Expr::Binary { op, lhs, rhs } => {
-            let mut l = lower_aggregate(lhs, schema, aggs, field_idx)?;
-            let mut r = lower_aggregate(rhs, schema, aggs, field_idx)?;
+            let mut l = lower_aggregate(lhs, schema, aggs, field_idx, post, false)?;
+            let mut r = lower_aggregate(rhs, schema, aggs, field_idx, post, false)?;
             if *op == BinaryOp::Div {
                 l = datafusion::logical_expr::cast(l, DataType::Float64);
                 r = datafusion::logical_expr::cast(r, DataType::Float64);
@@ -705,6 +955,160 @@ fn lower_aggregate(e: &Expr, schema: &TableSchema, aggs: &mut Vec<DfExpr>, field
         Expr::Number(n) => Ok(lit(*n)),
         other => Err(query_err(format!("expected an aggregate function, found {other}"))),
     }
+}
+
+/// Finishes the columns computed as collected values. A lone `percentile` also reports the
+/// selected point's time; `distinct` turns a row into one row per value.
+fn apply_posts(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, posts: &[Option<Post>], selector_time: bool) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
+    let mut out = Vec::with_capacity(rows.len());
+    for (tags, mut t, mut vals) in rows {
+        let mut expand: Option<Vec<Value>> = None;
+        for (i, post) in posts.iter().enumerate() {
+            let Some(post) = post else { continue };
+            let items = match vals[i].take() {
+                Value::Array(items) => items,
+                _ => Vec::new(),
+            };
+            let pair = |v: &Value| (v.get("t").and_then(Value::as_i64).unwrap_or(0), v.get("v").cloned().unwrap_or(Value::Null));
+            vals[i] = match post {
+                Post::Percentile(p) => {
+                    // Nearest rank, as 1.x: index int(p/100 * n + 0.5) - 1.
+                    let n = items.len() as f64;
+                    let idx = ((p / 100.0) * n + 0.5).floor() as i64 - 1;
+                    if idx < 0 || idx as usize >= items.len() || *p <= 0.0 || *p > 100.0 {
+                        Value::Null
+                    } else {
+                        let (pt, v) = pair(&items[idx as usize]);
+                        if selector_time {
+                            t = pt;
+                        }
+                        v
+                    }
+                }
+                Post::Mode => {
+                    let mut counts: Vec<(Value, usize, usize)> = Vec::new();
+                    for (pos, it) in items.iter().enumerate() {
+                        let v = pair(it).1;
+                        match counts.iter_mut().find(|(x, _, _)| *x == v) {
+                            Some(c) => c.1 += 1,
+                            None => counts.push((v, 1, pos)),
+                        }
+                    }
+                    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+                    counts.into_iter().next().map(|c| c.0).unwrap_or(Value::Null)
+                }
+                Post::Integral(unit) => {
+                    let pts: Vec<(i64, f64)> = items.iter().filter_map(|it| {
+                        let (pt, v) = pair(it);
+                        v.as_f64().map(|v| (pt, v))
+                    }).collect();
+                    let area: f64 = pts.windows(2).map(|w| (w[0].1 + w[1].1) / 2.0 * ((w[1].0 - w[0].0) as f64 / *unit as f64)).sum();
+                    json_number(area)
+                }
+                Post::Distinct => {
+                    let mut seen: Vec<Value> = Vec::new();
+                    for v in items {
+                        if !seen.contains(&v) {
+                            seen.push(v);
+                        }
+                    }
+                    expand = Some(seen);
+                    Value::Null
+                }
+            };
+        }
+        match expand {
+            Some(values) => out.extend(values.into_iter().map(|v| (tags.clone(), t, vec![v]))),
+            None => out.push((tags, t, vals)),
+        }
+    }
+    out
+}
+
+/// Runs the transformations over each series' rows in time order. Every column of the query
+/// is transformed (InfluxQL does not mix transformed and plain columns).
+fn apply_transforms(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, ts: &[Transform], desc: bool) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let mut end = start + 1;
+        while end < rows.len() && rows[end].0 == rows[start].0 {
+            end += 1;
+        }
+        // In the query's order: with ORDER BY time DESC, 1.x differentiates backwards.
+        let mut series: Vec<&(Vec<Option<String>>, i64, Vec<Value>)> = rows[start..end].iter().collect();
+        series.sort_by(|a, b| if desc { b.1.cmp(&a.1) } else { a.1.cmp(&b.1) });
+        let mut by_time: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
+        for (c, t) in ts.iter().enumerate() {
+            let points: Vec<(i64, &Value)> = series.iter().map(|r| (r.1, &r.2[c])).filter(|(_, v)| !v.is_null()).collect();
+            for (time, v) in transform(t, &points) {
+                by_time.entry(time).or_insert_with(|| vec![Value::Null; ts.len()])[c] = v;
+            }
+        }
+        let tags = rows[start].0.clone();
+        let mut series_out: Vec<_> = by_time.into_iter().map(|(time, v)| (tags.clone(), time, v)).collect();
+        if desc {
+            series_out.reverse();
+        }
+        out.extend(series_out);
+        start = end;
+    }
+    out
+}
+
+fn transform(t: &Transform, points: &[(i64, &Value)]) -> Vec<(i64, Value)> {
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let mut out = Vec::new();
+    match *t {
+        Transform::Derivative { unit, non_negative } => {
+            for w in points.windows(2) {
+                let dt = (w[1].0 - w[0].0).unsigned_abs() as f64 / unit as f64;
+                if dt <= 0.0 {
+                    continue;
+                }
+                let d = (f(w[1].1) - f(w[0].1)) / dt;
+                if !(non_negative && d < 0.0) {
+                    out.push((w[1].0, json_number(d)));
+                }
+            }
+        }
+        Transform::Difference { non_negative } => {
+            for w in points.windows(2) {
+                let v = match (w[0].1.as_i64(), w[1].1.as_i64(), w[0].1.is_f64() || w[1].1.is_f64()) {
+                    (Some(a), Some(b), false) => Value::from(b.wrapping_sub(a)),
+                    _ => json_number(f(w[1].1) - f(w[0].1)),
+                };
+                if !(non_negative && f(&v) < 0.0) {
+                    out.push((w[1].0, v));
+                }
+            }
+        }
+        Transform::CumulativeSum => {
+            let all_int = points.iter().all(|(_, v)| v.is_i64());
+            let (mut si, mut sf) = (0i64, 0f64);
+            for (time, v) in points {
+                if all_int {
+                    si = si.wrapping_add(v.as_i64().unwrap_or(0));
+                    out.push((*time, Value::from(si)));
+                } else {
+                    sf += f(v);
+                    out.push((*time, json_number(sf)));
+                }
+            }
+        }
+        Transform::MovingAverage(n) => {
+            for w in points.windows(n) {
+                let avg = w.iter().map(|(_, v)| f(v)).sum::<f64>() / n as f64;
+                out.push((w[n - 1].0, json_number(avg)));
+            }
+        }
+        Transform::Elapsed(unit) => {
+            for w in points.windows(2) {
+                out.push((w[1].0, Value::from((w[1].0 - w[0].0) / unit)));
+            }
+        }
+    }
+    out
 }
 
 /// The value of `what` at the point a selector picks, with 1.x's tie-breaking: `first`/`last`
@@ -806,6 +1210,10 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
             }
             DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r)))
         }
+        Expr::Call { name, args } if MATH.contains(&name.as_str()) => {
+            let lowered = args.iter().map(|a| to_df(a, schema, condition)).collect::<Result<Vec<_>, _>>()?;
+            math_call(name, lowered)?
+        }
         Expr::Call { name, .. } => return Err(query_err(format!("invalid function call in condition: {name}()"))),
         Expr::Wildcard(_) => return Err(query_err("invalid use of * in an expression")),
         Expr::BoundParam(p) => return Err(query_err(format!("missing parameter: {p}"))),
@@ -851,6 +1259,14 @@ fn json_cell(a: &ArrayRef, r: usize) -> Value {
         DataType::Boolean => Value::from(a.as_boolean().value(r)),
         DataType::Utf8 => Value::from(a.as_string::<i32>().value(r)),
         DataType::Timestamp(_, _) => Value::from(a.as_primitive::<TimestampNanosecondType>().value(r)),
+        DataType::List(_) => {
+            let items = a.as_list::<i32>().value(r);
+            Value::Array((0..items.len()).map(|i| json_cell(&items, i)).collect())
+        }
+        DataType::Struct(fields) => {
+            let st = a.as_struct();
+            Value::Object(fields.iter().enumerate().map(|(i, f)| (f.name().clone(), json_cell(st.column(i), r))).collect())
+        }
         _ => match cast(a, &DataType::Utf8) {
             Ok(s) if !s.is_null(r) => Value::from(s.as_string::<i32>().value(r)),
             _ => Value::Null,

@@ -825,6 +825,21 @@ impl Parser {
                 self.pos += 1;
                 Ok(Expr::BoundParam(p))
             }
+            // `distinct` is a keyword and a function: `distinct(x)`, `count(distinct(x))` and
+            // the shorthand `DISTINCT x`.
+            Tok::Word(ref w) if w.eq_ignore_ascii_case("distinct") => {
+                self.pos += 1;
+                let arg = if self.peek().tok == Tok::LParen {
+                    self.pos += 1;
+                    let e = self.expr(0)?;
+                    self.expect_tok(Tok::RParen, ")")?;
+                    e
+                } else {
+                    let name = self.ident()?;
+                    Expr::VarRef { name, typ: None }
+                };
+                Ok(Expr::Call { name: "distinct".into(), args: vec![arg] })
+            }
             Tok::Word(ref w) if w.eq_ignore_ascii_case("true") => {
                 self.pos += 1;
                 Ok(Expr::Boolean(true))
