@@ -535,9 +535,16 @@ impl<'a> Plan<'a> {
             if single_selector && posts[0].is_none() {
                 if let Expr::Call { name, args } = &agg_fields[0].1 {
                     let field = field_arg(args, schema)?;
+                    if !schema.fields.contains_key(&field) {
+                        return Ok(vec![]);
+                    }
                     aggs.push(selector(name, time_as_int(time_col()), &field)?.alias("__seltime"));
                     selector_time = Some(col("__seltime"));
                 }
+            }
+            if aggs.is_empty() {
+                // No argument is a field of this measurement: nothing to aggregate (1.x).
+                return Ok(vec![]);
             }
             df = df.aggregate(group.clone(), aggs)?;
             let mut select = Vec::new();
@@ -986,15 +993,24 @@ fn apply_posts(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, posts: &[Optio
                     }
                 }
                 Post::Mode => {
-                    let mut counts: Vec<(Value, usize, usize)> = Vec::new();
-                    for (pos, it) in items.iter().enumerate() {
-                        let v = pair(it).1;
+                    // 1.x: the most frequent value; ties go to the value seen first, then to
+                    // the larger value.
+                    let mut counts: Vec<(Value, usize, i64)> = Vec::new();
+                    for it in &items {
+                        let (pt, v) = pair(it);
                         match counts.iter_mut().find(|(x, _, _)| *x == v) {
-                            Some(c) => c.1 += 1,
-                            None => counts.push((v, 1, pos)),
+                            Some(c) => {
+                                c.1 += 1;
+                                c.2 = c.2.min(pt);
+                            }
+                            None => counts.push((v, 1, pt)),
                         }
                     }
-                    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+                    let cmp_values = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
+                        (Some(x), Some(y)) => x.total_cmp(&y),
+                        _ => a.to_string().cmp(&b.to_string()),
+                    };
+                    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)).then(cmp_values(&b.0, &a.0)));
                     counts.into_iter().next().map(|c| c.0).unwrap_or(Value::Null)
                 }
                 Post::Integral(unit) => {
@@ -1097,9 +1113,16 @@ fn transform(t: &Transform, points: &[(i64, &Value)]) -> Vec<(i64, Value)> {
             }
         }
         Transform::MovingAverage(n) => {
-            for w in points.windows(n) {
-                let avg = w.iter().map(|(_, v)| f(v)).sum::<f64>() / n as f64;
-                out.push((w[n - 1].0, json_number(avg)));
+            // A running sum, as 1.x keeps it (so the floating point results agree).
+            let mut sum = 0.0;
+            for (i, (time, v)) in points.iter().enumerate() {
+                if i >= n {
+                    sum -= f(points[i - n].1);
+                }
+                sum += f(v);
+                if i + 1 >= n {
+                    out.push((*time, json_number(sum / n as f64)));
+                }
             }
         }
         Transform::Elapsed(unit) => {

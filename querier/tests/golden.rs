@@ -1,0 +1,144 @@
+//! Golden-file tests: every `golden/*.influxql` file runs against the fixed data set in
+//! `golden/data.lp` (database `golden`, `now()` fixed at 1970-01-02T00:00:00Z) and its output
+//! must equal `golden/<name>.expected`.
+//!
+//! Regenerate the expected files after an intended change, then review the diff:
+//!
+//! ```sh
+//! FLETCH_UPDATE_GOLDEN=1 cargo test -p querier --test golden
+//! git diff querier/tests/golden
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use catalog::{MetaOptions, MetaService};
+use ingester::{Ingester, IngesterConfig};
+use line_protocol::{ParseOptions, parse_body};
+use querier::{Executor, QueryContext, QueryResponse};
+
+const NOW: i64 = 86_400_000_000_000;
+
+fn cases() -> Vec<PathBuf> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut out: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "influxql"))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Statements of a case file: separated by `;` at the end of a line; `--` lines are comments.
+fn statements(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("--") || line.trim().is_empty() {
+            continue;
+        }
+        cur.push_str(line.trim_end());
+        if cur.ends_with(';') {
+            cur.pop();
+            out.push(std::mem::take(&mut cur).trim().to_string());
+        } else {
+            cur.push(' ');
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+/// One line per row, so that a changed answer is a small diff.
+fn render(resp: &QueryResponse) -> String {
+    let mut out = String::new();
+    if let Some(e) = &resp.error {
+        out.push_str(&format!("error: {e}\n"));
+    }
+    for r in resp.results.iter().flatten() {
+        if let Some(e) = &r.error {
+            out.push_str(&format!("error: {e}\n"));
+        }
+        for m in &r.messages {
+            out.push_str(&format!("{}: {}\n", m.level, m.text));
+        }
+        if r.series.is_empty() && r.error.is_none() {
+            out.push_str("(no series)\n");
+        }
+        for s in &r.series {
+            out.push_str(&format!("name: {}", s.name.as_deref().unwrap_or("")));
+            if let Some(tags) = &s.tags {
+                out.push_str(&format!(" tags: {}", serde_json::to_string(tags).unwrap()));
+            }
+            out.push_str(&format!("\ncolumns: {}\n", s.columns.join(", ")));
+            for row in &s.values {
+                out.push_str(&serde_json::to_string(row).unwrap());
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn golden_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = MetaService::open(MetaOptions {
+        dir: dir.path().join("meta"),
+        tcp_addr: "127.0.0.1:8088".into(),
+        meta_http_addr: "127.0.0.1:8091".into(),
+        data_http_addr: Some("127.0.0.1:8086".into()),
+        startup_timeout: Duration::from_secs(20),
+    })
+    .await
+    .unwrap();
+    let ingester = Ingester::open(IngesterConfig::with_dirs(dir.path().join("data"), dir.path().join("wal")), meta.clone(), 2)
+        .await
+        .unwrap();
+    meta.create_database("golden", None).await.unwrap();
+    let data = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/data.lp")).unwrap();
+    let parsed = parse_body(&data, &ParseOptions { default_time: NOW, ..Default::default() });
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    // Half the data persisted, half buffered: answers must not depend on where data sits.
+    let half = parsed.points.len() / 2;
+    let mut points = parsed.points;
+    let second = points.split_off(half);
+    ingester.write("golden", "", points, NOW).await.unwrap();
+    ingester.persist().await.unwrap();
+    ingester.write("golden", "", second, NOW).await.unwrap();
+    let exec = Executor::new(meta.clone(), Some(ingester.clone()));
+
+    let update = std::env::var("FLETCH_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
+    let mut failed = Vec::new();
+    for case in cases() {
+        let text = std::fs::read_to_string(&case).unwrap();
+        let mut out = String::new();
+        for q in statements(&text) {
+            out.push_str(&format!("-- {q}\n"));
+            let ctx = QueryContext { database: Some("golden".into()), now: Some(NOW), ..Default::default() };
+            let resp = match querier::influxql::parse_query(&q) {
+                Ok(stmts) => QueryResponse { results: Some(exec.execute(&stmts, &ctx).await), error: None },
+                Err(e) => QueryResponse { results: None, error: Some(format!("error parsing query: {e}")) },
+            };
+            out.push_str(&render(&resp));
+            out.push('\n');
+        }
+        let expected_path = case.with_extension("expected");
+        if update {
+            std::fs::write(&expected_path, &out).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if expected != out {
+            let actual_path = case.with_extension("actual");
+            std::fs::write(&actual_path, &out).unwrap();
+            failed.push(format!("{} differs: see {}", expected_path.display(), actual_path.display()));
+        }
+    }
+    ingester.shutdown().await.unwrap();
+    meta.shutdown().await;
+    assert!(failed.is_empty(), "{}\n(regenerate with FLETCH_UPDATE_GOLDEN=1 and review the diff)", failed.join("\n"));
+}
