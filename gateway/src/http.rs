@@ -310,6 +310,38 @@ fn csv_response(results: &[StatementResult]) -> Response {
     resp
 }
 
+/// Splits results as 1.x's chunked responses do: at most `size` values per chunk, one series
+/// per chunk; `partial` on a series that continues in the next chunk and on every chunk but a
+/// statement's last.
+fn chunk_results(results: Vec<StatementResult>, size: usize) -> Vec<StatementResult> {
+    let mut out = Vec::new();
+    for r in results {
+        if r.series.is_empty() {
+            out.push(r);
+            continue;
+        }
+        let mut pieces: Vec<(querier::Series, bool)> = Vec::new();
+        for s in &r.series {
+            let chunks: Vec<&[Vec<serde_json::Value>]> = s.values.chunks(size).collect();
+            let n = chunks.len().max(1);
+            for (i, values) in chunks.into_iter().enumerate() {
+                pieces.push((querier::Series { values: values.to_vec(), ..s.clone() }, i + 1 < n));
+            }
+        }
+        let last = pieces.len() - 1;
+        for (i, (series, series_partial)) in pieces.into_iter().enumerate() {
+            out.push(StatementResult {
+                statement_id: r.statement_id,
+                series: vec![querier::Series { partial: series_partial, ..series }],
+                messages: if i == 0 { r.messages.clone() } else { Vec::new() },
+                error: None,
+                partial: i < last,
+            });
+        }
+    }
+    out
+}
+
 async fn query(
     State(st): State<ApiState>,
     method: Method,
@@ -356,11 +388,10 @@ async fn query(
         return Ok(csv_response(&results));
     }
     if params.get("chunked").is_some_and(|v| v == "true") {
-        // One JSON object per statement, newline separated.
+        let size = params.get("chunk_size").and_then(|s| s.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(10_000);
         let mut out = String::new();
-        for r in results {
-            let chunk = QueryResponse { results: Some(vec![r]), error: None };
-            out.push_str(&serde_json::to_string(&chunk).unwrap_or_default());
+        for chunk in chunk_results(results, size) {
+            out.push_str(&serde_json::to_string(&QueryResponse { results: Some(vec![chunk]), error: None }).unwrap_or_default());
             out.push('\n');
         }
         let mut resp = (StatusCode::OK, out).into_response();

@@ -15,6 +15,9 @@ pub struct Series {
     pub columns: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub values: Vec<Vec<Value>>,
+    /// In a chunked response: more values of this series follow in the next chunk.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,6 +35,9 @@ pub struct StatementResult {
     pub messages: Vec<Message>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// In a chunked response: more of this statement's results follow.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub partial: bool,
 }
 
 impl StatementResult {

@@ -289,6 +289,7 @@ struct Plan<'a> {
     range: TimeRange,
     aggregate: bool,
     interval: Option<(i64, i64)>,
+    timezone: Option<chrono_tz::Tz>,
 }
 
 fn has_call(e: &Expr) -> bool {
@@ -411,7 +412,20 @@ impl<'a> Plan<'a> {
         if matches!(stmt.fill, Some(Fill::Linear)) && interval.is_none() {
             return Err(query_err("fill(linear) requires GROUP BY time"));
         }
-        Ok(Self { stmt, fields, transforms, range, aggregate: calls > 0, interval })
+        let timezone = match &stmt.timezone {
+            Some(name) => Some(name.parse::<chrono_tz::Tz>().map_err(|_| query_err(format!("unable to find time zone {name}")))?),
+            None => None,
+        };
+        // In a time zone, buckets start at local boundaries: shift the origin by the zone's
+        // offset (taken at the start of the range).
+        if let (Some(tz), Some((i, off))) = (timezone, interval) {
+            use chrono::{Offset, TimeZone};
+            let at = if range.min == i64::MIN { 0 } else { range.min };
+            let utc = chrono::DateTime::from_timestamp_nanos(at);
+            let shift = tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc() as i64 * 1_000_000_000;
+            interval = Some((i, (off - shift).rem_euclid(i)));
+        }
+        Ok(Self { stmt, fields, transforms, range, aggregate: calls > 0, interval, timezone })
     }
 
     /// The tag keys the result is grouped by, for a measurement with these tags.
@@ -588,7 +602,10 @@ impl<'a> Plan<'a> {
         let mut by_tags: BTreeMap<Vec<Option<String>>, Vec<Vec<Value>>> = BTreeMap::new();
         for (tags, t, mut vals) in rows {
             let mut row = Vec::with_capacity(vals.len() + 1);
-            row.push(format_time(t, qctx.epoch.as_deref()));
+            row.push(match (self.timezone, qctx.epoch.as_deref()) {
+                (Some(tz), None) => format_time_in(t, tz),
+                _ => format_time(t, qctx.epoch.as_deref()),
+            });
             row.append(&mut vals);
             by_tags.entry(tags).or_default().push(row);
         }
@@ -605,7 +622,7 @@ impl<'a> Plan<'a> {
             let tags = (!self.stmt.dimensions.iter().all(|d| matches!(d, Dimension::Time { .. }))).then(|| {
                 group_tags.iter().cloned().zip(tags.into_iter().map(|v| v.unwrap_or_default())).collect()
             });
-            out.push(Series { name: Some(measurement.to_string()), tags, columns: names.clone(), values });
+            out.push(Series { name: Some(measurement.to_string()), tags, columns: names.clone(), values, partial: false });
         }
         Ok(out)
     }
@@ -1295,6 +1312,19 @@ fn json_cell(a: &ArrayRef, r: usize) -> Value {
             _ => Value::Null,
         },
     }
+}
+
+/// RFC3339 in a time zone, with the zone's offset (`tz('Europe/Oslo')`).
+fn format_time_in(t: i64, tz: chrono_tz::Tz) -> Value {
+    let dt = chrono::DateTime::from_timestamp_nanos(t).with_timezone(&tz);
+    let nanos = t.rem_euclid(1_000_000_000);
+    let mut s = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
+    if nanos > 0 {
+        s.push('.');
+        s.push_str(format!("{nanos:09}").trim_end_matches('0'));
+    }
+    s.push_str(&dt.format("%:z").to_string());
+    Value::from(s)
 }
 
 /// Formats a time as 1.x does: RFC3339 with as many fraction digits as needed, or an integer in

@@ -2,6 +2,9 @@
 //! `golden/data.lp` (database `golden`, `now()` fixed at 1970-01-02T00:00:00Z) and its output
 //! must equal `golden/<name>.expected`.
 //!
+//! Floats are printed to 12 significant digits: a parallel sum adds its partial results in the
+//! order the partitions finish, which moves the last digits from run to run.
+//!
 //! Regenerate the expected files after an intended change, then review the diff:
 //!
 //! ```sh
@@ -52,6 +55,16 @@ fn statements(text: &str) -> Vec<String> {
     out
 }
 
+fn round_float(v: &serde_json::Value) -> serde_json::Value {
+    match v.as_f64() {
+        Some(f) if v.is_f64() => {
+            let rounded: f64 = format!("{f:.11e}").parse().unwrap_or(f);
+            serde_json::Number::from_f64(rounded).map(serde_json::Value::Number).unwrap_or(v.clone())
+        }
+        _ => v.clone(),
+    }
+}
+
 /// One line per row, so that a changed answer is a small diff.
 fn render(resp: &QueryResponse) -> String {
     let mut out = String::new();
@@ -75,7 +88,8 @@ fn render(resp: &QueryResponse) -> String {
             }
             out.push_str(&format!("\ncolumns: {}\n", s.columns.join(", ")));
             for row in &s.values {
-                out.push_str(&serde_json::to_string(row).unwrap());
+                let row: Vec<serde_json::Value> = row.iter().map(round_float).collect();
+                out.push_str(&serde_json::to_string(&row).unwrap());
                 out.push('\n');
             }
         }

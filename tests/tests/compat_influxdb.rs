@@ -2,7 +2,9 @@
 //!
 //! Normalizations, kept few on purpose:
 //! - bodies are compared as JSON values when both parse as JSON (key order aside), else as text
-//!   with surrounding whitespace trimmed;
+//!   with surrounding whitespace trimmed; chunked bodies line by line;
+//! - numbers are equal within a relative 1e-9 (the order in which a mean or sum adds its values
+//!   differs between the engines, and with it the last digits);
 //! - response headers are not compared, except that both must send `X-Influxdb-Version`;
 //! - steps marked `status_only` compare the status code alone; each says why.
 //!
@@ -261,6 +263,14 @@ const STEPS: &[Step] = &[
     Query("SELECT derivative(mean(v)) FROM c", "?db=fn"),
     Query("SELECT distinct(v), mean(v) FROM c", "?db=fn"),
     Query("SELECT foo(v) FROM c", "?db=fn"),
+    // Chunked responses and time zones.
+    Query("SELECT usage FROM cpu GROUP BY host", "?db=s&chunked=true&chunk_size=2"),
+    Query("SELECT usage FROM cpu; SELECT used FROM mem", "?db=s&chunked=true&chunk_size=1"),
+    Query("SHOW DATABASES", "?chunked=true"),
+    Query("SELECT usage FROM cpu WHERE host='a' tz('Europe/Oslo')", "?db=s"),
+    Query("SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m) tz('America/New_York')", "?db=s"),
+    Query("SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(1d) tz('Asia/Kolkata')", "?db=s"),
+    Query("SELECT usage FROM cpu tz('Nowhere/Land')", "?db=s"),
     Query("SELECT", ""),
     Query("SELECT value", ""),
     Query("SELECT value FROM", ""),
@@ -316,11 +326,28 @@ fn describe(step: &Step) -> String {
     }
 }
 
-fn same_body(a: &str, b: &str) -> bool {
-    match (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a.trim() == b.trim(),
+fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value::*;
+    match (a, b) {
+        (Number(x), Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
+            _ => x == y,
+        },
+        (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
+        (Object(x), Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w))),
+        _ => a == b,
     }
+}
+
+fn same_body(a: &str, b: &str) -> bool {
+    let (la, lb): (Vec<&str>, Vec<&str>) = (a.trim().lines().collect(), b.trim().lines().collect());
+    if la.len() != lb.len() {
+        return false;
+    }
+    la.iter().zip(&lb).all(|(x, y)| match (serde_json::from_str::<serde_json::Value>(x), serde_json::from_str::<serde_json::Value>(y)) {
+        (Ok(x), Ok(y)) => same_json(&x, &y),
+        _ => x.trim() == y.trim(),
+    })
 }
 
 #[test]

@@ -547,6 +547,9 @@ impl Parser {
             self.expect_tok(Tok::LParen, "(")?;
             match self.peek().tok.clone() {
                 Tok::Str(tz) => {
+                    if tz.parse::<chrono_tz::Tz>().is_err() {
+                        return Err(ParseError { message: format!("unable to find time zone {tz}"), line: 0, col: 0 });
+                    }
                     self.pos += 1;
                     s.timezone = Some(tz);
                 }
