@@ -22,7 +22,8 @@
 
 pub mod ddl;
 pub mod executor;
-pub mod influxql;
+/// The language itself lives in its own crate; re-exported so `querier::influxql` keeps working.
+pub use influxql;
 pub mod result;
 pub mod scan;
 pub mod select;

@@ -1,0 +1,260 @@
+//! InfluxQL statements. `Display` gives the canonical text 1.x prints (for example in the
+//! warning for a write statement sent with GET).
+
+use std::fmt;
+
+/// `WITH DURATION .. REPLICATION .. SHARD DURATION .. NAME ..` of `CREATE DATABASE`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionPolicyClause {
+    pub duration: Option<i64>,
+    pub replication: Option<u32>,
+    pub shard_duration: Option<i64>,
+    pub name: Option<String>,
+}
+
+/// Which tag keys `SHOW TAG VALUES WITH KEY ...` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TagKeyMatch {
+    Eq(String),
+    NotEq(String),
+    Regex(String),
+    NotRegex(String),
+    In(Vec<String>),
+}
+
+/// `WITH MEASUREMENT = name | =~ /regex/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeasurementMatch {
+    Eq(String),
+    Regex(String),
+}
+
+/// The parts shared by the `SHOW` statements over series data.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ShowFilter {
+    pub database: Option<String>,
+    pub sources: Vec<super::select::Measurement>,
+    pub condition: Option<super::select::Expr>,
+    pub limit: Option<u64>,
+    pub offset: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    CreateDatabase { name: String, rp: Option<RetentionPolicyClause> },
+    DropDatabase { name: String },
+    ShowDatabases,
+    ShowRetentionPolicies { database: Option<String> },
+    ShowMeasurements {
+        database: Option<String>,
+        with: Option<MeasurementMatch>,
+        condition: Option<super::select::Expr>,
+        limit: Option<u64>,
+        offset: Option<u64>,
+    },
+    ShowTagKeys(ShowFilter),
+    ShowTagValues { filter: ShowFilter, key: TagKeyMatch },
+    ShowFieldKeys(ShowFilter),
+    ShowSeries(ShowFilter),
+    ShowShards,
+    ShowShardGroups,
+    CreateRetentionPolicy { name: String, database: String, duration: i64, replication: u32, shard_duration: Option<i64>, default: bool },
+    AlterRetentionPolicy {
+        name: String,
+        database: String,
+        duration: Option<i64>,
+        replication: Option<u32>,
+        shard_duration: Option<i64>,
+        default: bool,
+    },
+    DropRetentionPolicy { name: String, database: String },
+    DropMeasurement { name: String },
+    /// `DROP SERIES` (no time allowed) and `DELETE` share their shape.
+    DropSeries { sources: Vec<super::select::Measurement>, condition: Option<super::select::Expr> },
+    Delete { sources: Vec<super::select::Measurement>, condition: Option<super::select::Expr> },
+    Select(Box<super::select::SelectStatement>),
+    /// `EXPLAIN [ANALYZE] SELECT ...`: the DataFusion plan (with metrics when analyzed).
+    Explain { analyze: bool, select: Box<super::select::SelectStatement> },
+}
+
+impl Statement {
+    /// Statements that change something; 1.x warns when they arrive with GET.
+    pub fn is_write(&self) -> bool {
+        match self {
+            Self::CreateDatabase { .. }
+            | Self::DropDatabase { .. }
+            | Self::CreateRetentionPolicy { .. }
+            | Self::AlterRetentionPolicy { .. }
+            | Self::DropRetentionPolicy { .. }
+            | Self::DropMeasurement { .. }
+            | Self::DropSeries { .. }
+            | Self::Delete { .. } => true,
+            Self::Select(s) => s.into.is_some(),
+            _ => false,
+        }
+    }
+}
+
+/// Quotes an identifier when 1.x would.
+pub fn quote_ident(s: &str) -> String {
+    let bare = s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && s.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && !super::parser::is_keyword(s);
+    if bare { s.to_string() } else { format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")) }
+}
+
+/// Formats nanoseconds as an InfluxQL duration literal in the largest unit that divides it.
+pub fn format_duration_literal(d: i64) -> String {
+    if d == 0 {
+        return "0s".into();
+    }
+    for (unit, n) in [("w", 604_800_000_000_000i64), ("d", 86_400_000_000_000), ("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("u", 1_000)] {
+        if d % n == 0 {
+            return format!("{}{unit}", d / n);
+        }
+    }
+    format!("{d}ns")
+}
+
+impl fmt::Display for Statement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::CreateDatabase { name, rp } => {
+                write!(f, "CREATE DATABASE {}", quote_ident(name))?;
+                if let Some(rp) = rp {
+                    f.write_str(" WITH")?;
+                    if let Some(d) = rp.duration {
+                        write!(f, " DURATION {}", format_duration_literal(d))?;
+                    }
+                    if let Some(r) = rp.replication {
+                        write!(f, " REPLICATION {r}")?;
+                    }
+                    if let Some(d) = rp.shard_duration {
+                        write!(f, " SHARD DURATION {}", format_duration_literal(d))?;
+                    }
+                    if let Some(n) = &rp.name {
+                        write!(f, " NAME {}", quote_ident(n))?;
+                    }
+                }
+                Ok(())
+            }
+            Self::DropDatabase { name } => write!(f, "DROP DATABASE {}", quote_ident(name)),
+            Self::Select(s) => write!(f, "{s}"),
+            Self::Explain { analyze, select } => write!(f, "EXPLAIN {}{select}", if *analyze { "ANALYZE " } else { "" }),
+            Self::ShowDatabases => f.write_str("SHOW DATABASES"),
+            Self::ShowRetentionPolicies { database } => {
+                f.write_str("SHOW RETENTION POLICIES")?;
+                if let Some(db) = database {
+                    write!(f, " ON {}", quote_ident(db))?;
+                }
+                Ok(())
+            }
+            Self::ShowMeasurements { database, with, condition, limit, offset } => {
+                f.write_str("SHOW MEASUREMENTS")?;
+                if let Some(db) = database {
+                    write!(f, " ON {}", quote_ident(db))?;
+                }
+                match with {
+                    Some(MeasurementMatch::Eq(m)) => write!(f, " WITH MEASUREMENT = {}", quote_ident(m))?,
+                    Some(MeasurementMatch::Regex(r)) => write!(f, " WITH MEASUREMENT =~ /{r}/")?,
+                    None => {}
+                }
+                if let Some(c) = condition {
+                    write!(f, " WHERE {c}")?;
+                }
+                write_limits(f, *limit, *offset)
+            }
+            Self::ShowTagKeys(flt) => write_show(f, "SHOW TAG KEYS", flt, None),
+            Self::ShowTagValues { filter, key } => write_show(f, "SHOW TAG VALUES", filter, Some(key)),
+            Self::ShowFieldKeys(flt) => write_show(f, "SHOW FIELD KEYS", flt, None),
+            Self::ShowSeries(flt) => write_show(f, "SHOW SERIES", flt, None),
+            Self::ShowShards => f.write_str("SHOW SHARDS"),
+            Self::CreateRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
+                write!(f, "CREATE RETENTION POLICY {} ON {} DURATION {} REPLICATION {replication}", quote_ident(name), quote_ident(database), format_duration_literal(*duration))?;
+                if let Some(d) = shard_duration {
+                    write!(f, " SHARD DURATION {}", format_duration_literal(*d))?;
+                }
+                if *default {
+                    f.write_str(" DEFAULT")?;
+                }
+                Ok(())
+            }
+            Self::AlterRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
+                write!(f, "ALTER RETENTION POLICY {} ON {}", quote_ident(name), quote_ident(database))?;
+                if let Some(d) = duration {
+                    write!(f, " DURATION {}", format_duration_literal(*d))?;
+                }
+                if let Some(r) = replication {
+                    write!(f, " REPLICATION {r}")?;
+                }
+                if let Some(d) = shard_duration {
+                    write!(f, " SHARD DURATION {}", format_duration_literal(*d))?;
+                }
+                if *default {
+                    f.write_str(" DEFAULT")?;
+                }
+                Ok(())
+            }
+            Self::DropRetentionPolicy { name, database } => write!(f, "DROP RETENTION POLICY {} ON {}", quote_ident(name), quote_ident(database)),
+            Self::DropMeasurement { name } => write!(f, "DROP MEASUREMENT {}", quote_ident(name)),
+            Self::DropSeries { sources, condition } | Self::Delete { sources, condition } => {
+                f.write_str(if matches!(self, Self::Delete { .. }) { "DELETE" } else { "DROP SERIES" })?;
+                if !sources.is_empty() {
+                    f.write_str(" FROM ")?;
+                    for (i, m) in sources.iter().enumerate() {
+                        if i > 0 {
+                            f.write_str(", ")?;
+                        }
+                        write!(f, "{m}")?;
+                    }
+                }
+                if let Some(c) = condition {
+                    write!(f, " WHERE {c}")?;
+                }
+                Ok(())
+            }
+            Self::ShowShardGroups => f.write_str("SHOW SHARD GROUPS"),
+        }
+    }
+}
+
+fn write_limits(f: &mut fmt::Formatter<'_>, limit: Option<u64>, offset: Option<u64>) -> fmt::Result {
+    if let Some(l) = limit {
+        write!(f, " LIMIT {l}")?;
+    }
+    if let Some(o) = offset {
+        write!(f, " OFFSET {o}")?;
+    }
+    Ok(())
+}
+
+fn write_show(f: &mut fmt::Formatter<'_>, head: &str, flt: &ShowFilter, key: Option<&TagKeyMatch>) -> fmt::Result {
+    f.write_str(head)?;
+    if let Some(db) = &flt.database {
+        write!(f, " ON {}", quote_ident(db))?;
+    }
+    if !flt.sources.is_empty() {
+        f.write_str(" FROM ")?;
+        for (i, m) in flt.sources.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{m}")?;
+        }
+    }
+    match key {
+        Some(TagKeyMatch::Eq(k)) => write!(f, " WITH KEY = {}", quote_ident(k))?,
+        Some(TagKeyMatch::NotEq(k)) => write!(f, " WITH KEY != {}", quote_ident(k))?,
+        Some(TagKeyMatch::Regex(r)) => write!(f, " WITH KEY =~ /{r}/")?,
+        Some(TagKeyMatch::NotRegex(r)) => write!(f, " WITH KEY !~ /{r}/")?,
+        Some(TagKeyMatch::In(ks)) => {
+            let ks: Vec<String> = ks.iter().map(|k| quote_ident(k)).collect();
+            write!(f, " WITH KEY IN ({})", ks.join(", "))?
+        }
+        None => {}
+    }
+    if let Some(c) = &flt.condition {
+        write!(f, " WHERE {c}")?;
+    }
+    write_limits(f, flt.limit, flt.offset)
+}
