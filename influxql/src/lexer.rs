@@ -97,8 +97,14 @@ pub fn parse_duration(text: &str) -> Option<i64> {
 
 pub fn tokenize(src: &str) -> Vec<Token> {
     let chars: Vec<char> = src.chars().collect();
+    tokenize_from(&chars, 0, 1, 0)
+}
+
+/// Tokenizes `chars` from offset `i`, which is on line `line` (1-based) whose first character
+/// is at offset `line_start`. The parser uses it to rescan what follows a regex literal.
+pub fn tokenize_from(chars: &[char], i: usize, line: usize, line_start: usize) -> Vec<Token> {
     let mut out = Vec::new();
-    let (mut i, mut line, mut line_start) = (0usize, 1usize, 0usize);
+    let (mut i, mut line, mut line_start) = (i, line, line_start);
     while i < chars.len() {
         let c = chars[i];
         if c == '\n' {

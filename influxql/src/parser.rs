@@ -2,7 +2,7 @@
 //! error texts (`found X, expected Y at line L, char C`).
 
 use super::ast::{MeasurementMatch, RetentionPolicyClause, ShowFilter, Statement, TagKeyMatch};
-use super::lexer::{Tok, Token, scan_regex, tokenize};
+use super::lexer::{Tok, Token, scan_regex, tokenize, tokenize_from};
 use super::select::{BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType};
 
 /// A parse error; `Display` is 1.x's text after `error parsing query: `.
@@ -502,9 +502,12 @@ impl Parser {
         let Some((re, end)) = scan_regex(&self.src, t.offset) else {
             return Err(Self::error_at(&t, "unterminated regex".into()));
         };
-        while self.peek().tok != Tok::Eof && self.peek().offset < end {
-            self.pos += 1;
-        }
+        // The tokens read ahead ignored the regex (a quote inside it may have opened a string):
+        // scan again from its end.
+        let chars: Vec<char> = self.src.chars().collect();
+        let line_start = t.offset + 1 - t.col;
+        self.toks.truncate(self.pos);
+        self.toks.extend(tokenize_from(&chars, end, t.line, line_start));
         Ok(Some(re))
     }
 
@@ -936,6 +939,9 @@ mod tests {
         assert_eq!(err("SELECT usage + FROM cpu"), "found FROM, expected identifier, string, number, bool at line 1, char 16");
         assert_eq!(err("SELECT value FROM m LIMIT 1 OFFSET"), "found EOF, expected integer at line 1, char 36");
         assert_eq!(err("SELECT value FROM m WHERE a ="), "found EOF, expected identifier, string, number, bool at line 1, char 30");
+        // A quote inside a regex does not start a string.
+        let s = select("SELECT v FROM m WHERE host =~ /it's/ AND region = 'x'");
+        assert_eq!(s.condition.unwrap().to_string(), "host =~ /it's/ AND region = 'x'");
     }
 
     fn select(q: &str) -> SelectStatement {
