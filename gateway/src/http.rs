@@ -273,10 +273,8 @@ fn csv_field(s: &str) -> String {
 fn csv_response(results: &[StatementResult]) -> Response {
     let mut out = String::new();
     let mut last_header: Option<String> = None;
+    // A statement's error prints nothing in 1.x's CSV.
     for r in results {
-        if let Some(e) = &r.error {
-            return ApiError::bad_request(e.clone()).into_response();
-        }
         for s in &r.series {
             let header_line = format!("name,tags,{}", s.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
             if last_header.as_deref() != Some(header_line.as_str()) {
@@ -371,19 +369,21 @@ async fn query(
         },
         None => None,
     };
+    let wants_csv = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/csv") || a.contains("text/csv"));
+    // CSV carries times as integers: nanoseconds unless `epoch` says otherwise (1.x).
+    let epoch = params.get("epoch").filter(|e| !e.is_empty()).cloned().or_else(|| wants_csv.then(|| "ns".to_string()));
     let ctx = QueryContext {
         database: params.get("db").filter(|d| !d.is_empty()).cloned(),
         read_only: method == Method::GET,
-        epoch: params.get("epoch").filter(|e| !e.is_empty()).cloned(),
+        epoch,
         params: bound,
         now: None,
         explain: None,
     };
     let results = st.executor.execute(&statements, &ctx).await;
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/csv") || a.contains("text/csv"));
     if wants_csv {
         return Ok(csv_response(&results));
     }

@@ -477,7 +477,7 @@ impl<'a> Plan<'a> {
         let mut is_field: Vec<bool> = Vec::new();
         let mut selector_time: Option<DfExpr> = None;
         for f in &self.fields {
-            for (name, e, field) in self.expand_field(f, schema, all_sources)? {
+            for (name, e, field) in self.expand_field(f, schema, all_sources, &group_tags)? {
                 columns.push((name, e));
                 is_field.push(field);
             }
@@ -628,14 +628,21 @@ impl<'a> Plan<'a> {
     }
 
     /// Expands one field of a raw selection into (column name, expression, is a field).
-    fn expand_field(&self, f: &crate::influxql::Field, schema: &TableSchema, all: &TableSchema) -> Result<Vec<(String, DfExpr, bool)>, ExecError> {
+    fn expand_field(
+        &self,
+        f: &crate::influxql::Field,
+        schema: &TableSchema,
+        all: &TableSchema,
+        group_tags: &[String],
+    ) -> Result<Vec<(String, DfExpr, bool)>, ExecError> {
         if let Expr::Wildcard(typ) = &f.expr {
             let mut names: BTreeSet<String> = BTreeSet::new();
             if *typ != Some(VarType::Tag) {
                 names.extend(all.fields.keys().cloned());
             }
             if *typ != Some(VarType::Field) && !self.aggregate {
-                names.extend(all.tags.iter().cloned());
+                // Tags the result is grouped by are in the series' tags, not in its columns.
+                names.extend(all.tags.iter().filter(|t| !group_tags.contains(t)).cloned());
             }
             return Ok(names
                 .into_iter()
