@@ -77,12 +77,39 @@ impl Executor {
                 }
             };
             if ctx.read_only && stmt.is_write() {
+                let text = match stmt {
+                    Statement::Select(s) => self.qualified(s, ctx).to_string(),
+                    other => other.to_string(),
+                };
                 result.messages.push(Message {
                     level: "warning".into(),
-                    text: format!("deprecated use of '{stmt}' in a read only context, please use a POST request instead"),
+                    text: format!("deprecated use of '{text}' in a read only context, please use a POST request instead"),
                 });
             }
             out.push(result);
+        }
+        out
+    }
+
+    /// The statement with database and retention policy filled in, as 1.x prints it.
+    fn qualified(&self, s: &crate::influxql::SelectStatement, ctx: &QueryContext) -> crate::influxql::SelectStatement {
+        let cat = self.meta.catalog();
+        let fill = |m: &mut crate::influxql::Measurement| {
+            if m.database.is_none() {
+                m.database = ctx.database.clone();
+            }
+            if m.retention_policy.is_none() {
+                m.retention_policy = m.database.as_deref().and_then(|d| cat.database(d)).and_then(|d| d.default_rp.clone());
+            }
+        };
+        let mut out = s.clone();
+        if let Some(into) = &mut out.into {
+            fill(into);
+        }
+        for src in &mut out.sources {
+            if let crate::influxql::Source::Measurement(m) = src {
+                fill(m);
+            }
         }
         out
     }

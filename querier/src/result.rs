@@ -18,6 +18,10 @@ pub struct Series {
     /// In a chunked response: more values of this series follow in the next chunk.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub partial: bool,
+    /// The type of each value column after `time` where known (JSON prints 1.0 as 1, so
+    /// subqueries and `INTO` need it). Not part of the answer.
+    #[serde(skip)]
+    pub types: Vec<Option<ingester::FieldType>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -124,7 +124,9 @@ impl Executor {
                 stats.files_scanned += 1;
             }
             for b in snap.buffered {
-                memory.push(ingester::batch::align(&b, &plain)?);
+                // A buffer may hold the same series and time twice (later write wins).
+                let merged = ingester::batch::sort_dedup(&b)?;
+                memory.push(ingester::batch::align(&merged, &plain)?);
                 stats.batches_in_memory += 1;
             }
         }

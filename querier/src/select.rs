@@ -28,7 +28,7 @@ use datafusion::logical_expr::{BinaryExpr, ExprFunctionExt, Operator, SortExpr};
 use datafusion::common::Column;
 use datafusion::prelude::{DataFrame, Expr as DfExpr, col, lit};
 use datafusion::functions_aggregate::expr_fn as agg;
-use ingester::{TableSchema, now_nanos};
+use ingester::{FieldType, TableSchema, now_nanos};
 use serde_json::Value;
 
 use crate::executor::{ExecError, Executor, QueryContext};
@@ -49,8 +49,8 @@ fn query_err(msg: impl Into<String>) -> ExecError {
 
 /// Runs a `SELECT` against `db` (the `db` parameter, unless the source names one).
 pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ctx: &QueryContext) -> Result<Vec<Series>, ExecError> {
-    if stmt.into.is_some() {
-        return Err(query_err("SELECT ... INTO is not supported by Fletch yet"));
+    if let Some(target) = &stmt.into {
+        return select_into(ex, stmt, target, default_db, ctx).await;
     }
     let mut stmt = stmt.clone();
     if let Some(params) = &ctx.params {
@@ -67,7 +67,13 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
     for source in &stmt.sources {
         let m = match source {
             Source::Measurement(m) => m,
-            Source::Subquery(_) => return Err(query_err("subqueries are not supported by Fletch yet")),
+            Source::Subquery(inner) => {
+                for (name, frame, schema) in subquery_frames(ex, inner, range, default_db, ctx, &session).await? {
+                    union.merge(&schema);
+                    loaded.push((name, frame, schema));
+                }
+                continue;
+            }
         };
         let db = m.database.as_deref().filter(|d| !d.is_empty()).unwrap_or(default_db);
         if db.is_empty() {
@@ -88,6 +94,194 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
     let skip = stmt.soffset.unwrap_or(0) as usize;
     let take = stmt.slimit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
     Ok(series.into_iter().skip(skip).take(take).collect())
+}
+
+/// Runs a subquery and turns its series into one table per measurement: the series' tags become
+/// tag columns, its value columns fields. An unbounded subquery gets the outer time range.
+fn subquery_frames<'a>(
+    ex: &'a Executor,
+    inner: &'a SelectStatement,
+    outer: TimeRange,
+    default_db: &'a str,
+    ctx: &'a QueryContext,
+    session: &'a datafusion::prelude::SessionContext,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<(String, DataFrame, TableSchema)>, ExecError>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut inner = inner.clone();
+        let (inner_range, _) = split_time_range(inner.condition.as_ref(), ctx.now.unwrap_or_else(now_nanos))?;
+        if inner_range == TimeRange::ALL && outer != TimeRange::ALL {
+            let time = || Box::new(Expr::VarRef { name: TIME.into(), typ: None });
+            let mut bounds = Vec::new();
+            if outer.min != i64::MIN {
+                bounds.push(Expr::Binary { op: BinaryOp::GtEq, lhs: time(), rhs: Box::new(Expr::Integer(outer.min)) });
+            }
+            if outer.max != i64::MAX {
+                bounds.push(Expr::Binary { op: BinaryOp::LtEq, lhs: time(), rhs: Box::new(Expr::Integer(outer.max)) });
+            }
+            if let Some(c) = inner.condition.take() {
+                bounds.push(Expr::Paren(Box::new(c)));
+            }
+            inner.condition = bounds.into_iter().reduce(|a, b| Expr::Binary { op: BinaryOp::And, lhs: Box::new(a), rhs: Box::new(b) });
+        }
+        let inner_ctx = QueryContext { epoch: Some("ns".into()), explain: None, ..ctx.clone() };
+        let series = execute(ex, &inner, default_db, &inner_ctx).await?;
+        let mut by_name: BTreeMap<String, Vec<Series>> = BTreeMap::new();
+        for s in series {
+            by_name.entry(s.name.clone().unwrap_or_default()).or_default().push(s);
+        }
+        let mut out = Vec::new();
+        for (name, series) in by_name {
+            let (batch, schema) = series_to_batch(&series)?;
+            out.push((name, session.read_batch(batch)?, schema));
+        }
+        Ok(out)
+    })
+}
+
+/// Infers a column's type from its values where the series does not say.
+fn infer_type(values: &[&Value]) -> FieldType {
+    if values.iter().any(|v| v.is_string()) {
+        FieldType::String
+    } else if values.iter().any(|v| v.is_boolean()) {
+        FieldType::Boolean
+    } else if values.iter().any(|v| v.is_f64()) {
+        FieldType::Float
+    } else {
+        FieldType::Integer
+    }
+}
+
+/// Series of one measurement (times as integers) as one batch with tags as plain strings.
+fn series_to_batch(series: &[Series]) -> Result<(RecordBatch, TableSchema), ExecError> {
+    use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, StringBuilder, TimestampNanosecondBuilder, UInt64Array};
+    use datafusion::arrow::datatypes::{Field, Schema};
+    let mut schema = TableSchema::default();
+    for s in series {
+        schema.tags.extend(s.tags.iter().flat_map(|t| t.keys().cloned()));
+    }
+    let mut columns: Vec<(String, FieldType, Vec<Value>)> = Vec::new();
+    let mut tag_values: BTreeMap<String, Vec<Option<String>>> = schema.tags.iter().map(|t| (t.clone(), Vec::new())).collect();
+    let mut times = TimestampNanosecondBuilder::new();
+    let mut rows = 0usize;
+    for s in series {
+        for (c, name) in s.columns.iter().enumerate().skip(1) {
+            if !columns.iter().any(|(n, _, _)| n == name) {
+                let vals: Vec<&Value> = s.values.iter().filter_map(|r| r.get(c)).filter(|v| !v.is_null()).collect();
+                let ty = s.types.get(c - 1).copied().flatten().unwrap_or_else(|| infer_type(&vals));
+                columns.push((name.clone(), ty, vec![Value::Null; rows]));
+            }
+        }
+        for row in &s.values {
+            times.append_value(row.first().and_then(Value::as_i64).unwrap_or(0));
+            for (tag, vals) in tag_values.iter_mut() {
+                vals.push(s.tags.as_ref().and_then(|t| t.get(tag)).cloned());
+            }
+            for (name, _, vals) in columns.iter_mut() {
+                let idx = s.columns.iter().position(|c| c == name);
+                vals.push(idx.and_then(|i| row.get(i)).cloned().unwrap_or(Value::Null));
+            }
+            rows += 1;
+        }
+    }
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (tag, vals) in &tag_values {
+        fields.push(Field::new(tag, DataType::Utf8, true));
+        let mut b = StringBuilder::new();
+        for v in vals {
+            b.append_option(v.as_deref());
+        }
+        arrays.push(std::sync::Arc::new(b.finish()));
+    }
+    for (name, ty, vals) in &columns {
+        if schema.tags.contains(name) {
+            continue;
+        }
+        schema.fields.insert(name.clone(), *ty);
+        fields.push(Field::new(name, ty.arrow(), true));
+        let array: ArrayRef = match ty {
+            FieldType::Float => std::sync::Arc::new(vals.iter().map(Value::as_f64).collect::<Float64Array>()),
+            FieldType::Integer => std::sync::Arc::new(vals.iter().map(Value::as_i64).collect::<Int64Array>()),
+            FieldType::Unsigned => std::sync::Arc::new(vals.iter().map(Value::as_u64).collect::<UInt64Array>()),
+            FieldType::Boolean => std::sync::Arc::new(vals.iter().map(Value::as_bool).collect::<BooleanArray>()),
+            FieldType::String => {
+                let mut b = StringBuilder::new();
+                for v in vals {
+                    b.append_option(v.as_str());
+                }
+                std::sync::Arc::new(b.finish())
+            }
+        };
+        arrays.push(array);
+    }
+    fields.push(Field::new(TIME, DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None), false));
+    arrays.push(std::sync::Arc::new(times.finish()));
+    Ok((RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays)?, schema))
+}
+
+/// `SELECT ... INTO target`: runs the selection and writes its rows as points (GROUP BY tags as
+/// tags, columns as fields), answering with the number written.
+async fn select_into(
+    ex: &Executor,
+    stmt: &SelectStatement,
+    target: &crate::influxql::Measurement,
+    default_db: &str,
+    ctx: &QueryContext,
+) -> Result<Vec<Series>, ExecError> {
+    use line_protocol::{FieldValue, Point};
+    use std::borrow::Cow;
+    let Some(ing) = ex.ingester() else { return Err(query_err("this node has no data role")) };
+    let name = target.name.clone().ok_or_else(|| query_err("INTO needs a measurement name"))?;
+    let db = target.database.as_deref().filter(|d| !d.is_empty()).unwrap_or(default_db);
+    if db.is_empty() {
+        return Err(ExecError::DatabaseRequired);
+    }
+    let rp = target.retention_policy.as_deref().unwrap_or("");
+    let select = SelectStatement { into: None, ..stmt.clone() };
+    let inner_ctx = QueryContext { epoch: Some("ns".into()), explain: None, ..ctx.clone() };
+    let series = Box::pin(execute(ex, &select, default_db, &inner_ctx)).await?;
+    let mut points: Vec<Point<'static>> = Vec::new();
+    for s in &series {
+        let mut tags: Vec<(Cow<'static, str>, Cow<'static, str>)> =
+            s.tags.iter().flatten().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone()))).collect();
+        tags.sort();
+        for row in &s.values {
+            let mut fields = Vec::new();
+            for (i, col) in s.columns.iter().enumerate().skip(1) {
+                let v = &row[i];
+                let ty = s.types.get(i - 1).copied().flatten().unwrap_or_else(|| infer_type(&[v]));
+                let value = match (ty, v) {
+                    (_, Value::Null) => continue,
+                    (FieldType::Float, v) => v.as_f64().map(FieldValue::Float),
+                    (FieldType::Integer, v) => v.as_i64().map(FieldValue::Integer),
+                    (FieldType::Unsigned, v) => v.as_u64().map(FieldValue::UInteger),
+                    (FieldType::Boolean, v) => v.as_bool().map(FieldValue::Boolean),
+                    (FieldType::String, v) => v.as_str().map(|s| FieldValue::String(Cow::Owned(s.to_string()))),
+                };
+                if let Some(value) = value {
+                    fields.push((Cow::Owned(col.clone()), value));
+                }
+            }
+            if fields.is_empty() {
+                continue;
+            }
+            let time = row.first().and_then(Value::as_i64).unwrap_or(0);
+            points.push(Point { measurement: Cow::Owned(name.clone()), tags: tags.clone(), fields, time });
+        }
+    }
+    let outcome = ing
+        .write(db, rp, points, now_nanos())
+        .await
+        .map_err(|e| query_err(e.to_string()))?;
+    if outcome.dropped > 0 {
+        return Err(query_err(format!("partial write: {} dropped={}", outcome.reason.unwrap_or_default(), outcome.dropped)));
+    }
+    Ok(vec![Series {
+        name: Some("result".into()),
+        columns: vec![TIME.into(), "written".into()],
+        values: vec![vec![format_time(0, ctx.epoch.as_deref()), Value::from(outcome.written)]],
+        ..Default::default()
+    }])
 }
 
 /// Replaces `$name` with the value from the `params` JSON object.
@@ -489,6 +683,7 @@ impl<'a> Plan<'a> {
 
         let time_as_int = |e: DfExpr| datafusion::logical_expr::cast(e, DataType::Int64);
         let rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
+        let mut types: Vec<Option<FieldType>>;
         if !self.aggregate {
             let mut select = vec![time_as_int(time_col()).alias("__time")];
             for (i, t) in group_tags.iter().enumerate() {
@@ -517,7 +712,7 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
-            rows = collect_rows(df.collect().await?, group_tags.len(), columns.len())?;
+            (rows, types) = collect_typed(df.collect().await?, group_tags.len(), columns.len())?;
         } else {
             let mut group = Vec::new();
             if let Some((interval, offset)) = self.interval {
@@ -580,7 +775,13 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
-            let mut collected = collect_rows(df.collect().await?, group_tags.len(), agg_fields.len())?;
+            let (mut collected, agg_types) = collect_typed(df.collect().await?, group_tags.len(), agg_fields.len())?;
+            types = agg_types;
+            for (t, p) in types.iter_mut().zip(&posts) {
+                if matches!(p, Some(Post::Integral(_))) {
+                    *t = Some(FieldType::Float);
+                }
+            }
             if posts.iter().any(Option::is_some) {
                 collected = apply_posts(collected, &posts, single_selector);
             }
@@ -594,6 +795,13 @@ impl<'a> Plan<'a> {
 
         let rows = if self.transforms.iter().any(Option::is_some) {
             let ts: Vec<Transform> = self.transforms.iter().flatten().copied().collect();
+            for (ty, t) in types.iter_mut().zip(&ts) {
+                match t {
+                    Transform::Derivative { .. } | Transform::MovingAverage(_) => *ty = Some(FieldType::Float),
+                    Transform::Elapsed(_) => *ty = Some(FieldType::Integer),
+                    Transform::Difference { .. } | Transform::CumulativeSum => {}
+                }
+            }
             apply_transforms(rows, &ts, self.stmt.order_desc)
         } else {
             rows
@@ -622,7 +830,7 @@ impl<'a> Plan<'a> {
             let tags = (!self.stmt.dimensions.iter().all(|d| matches!(d, Dimension::Time { .. }))).then(|| {
                 group_tags.iter().cloned().zip(tags.into_iter().map(|v| v.unwrap_or_default())).collect()
             });
-            out.push(Series { name: Some(measurement.to_string()), tags, columns: names.clone(), values, partial: false });
+            out.push(Series { name: Some(measurement.to_string()), tags, columns: names.clone(), values, partial: false, types: types.clone() });
         }
         Ok(out)
     }
@@ -1268,6 +1476,27 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
 }
 
 /// Reads result batches as rows: tag values, time, and the value columns as JSON.
+type Rows = Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
+
+/// The InfluxQL type of a result column (the element type for collected lists).
+fn column_type(dt: &DataType) -> Option<FieldType> {
+    match dt {
+        DataType::List(f) => match f.data_type() {
+            DataType::Struct(fields) => fields.iter().find(|f| f.name() == "v").and_then(|f| FieldType::from_arrow(f.data_type())),
+            other => FieldType::from_arrow(other),
+        },
+        other => FieldType::from_arrow(other),
+    }
+}
+
+fn collect_typed(batches: Vec<RecordBatch>, ntags: usize, ncols: usize) -> Result<(Rows, Vec<Option<FieldType>>), ExecError> {
+    let types = match batches.first() {
+        Some(b) => (0..ncols).map(|c| column_type(b.schema().field(1 + ntags + c).data_type())).collect(),
+        None => vec![None; ncols],
+    };
+    Ok((collect_rows(batches, ntags, ncols)?, types))
+}
+
 fn collect_rows(batches: Vec<RecordBatch>, ntags: usize, ncols: usize) -> Result<Vec<(Vec<Option<String>>, i64, Vec<Value>)>, ExecError> {
     let mut out = Vec::new();
     for b in batches {

@@ -152,3 +152,12 @@ async fn scans_read_only_the_files_and_row_groups_that_can_match() {
     assert_eq!(rows[0]["series"][0]["values"][0][1], 100);
     n.close().await;
 }
+
+#[tokio::test]
+async fn one_write_with_the_same_point_twice_reads_as_one_point() {
+    let n = node().await;
+    n.write("m,h=a v=1,w=1 10\nm,h=a v=2 10").await;
+    let rows = n.query("SELECT v, w FROM m").await;
+    assert_eq!(rows[0]["series"][0]["values"], serde_json::json!([["1970-01-01T00:00:00.00000001Z", 2, 1]]));
+    n.close().await;
+}

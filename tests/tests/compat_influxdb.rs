@@ -263,6 +263,18 @@ const STEPS: &[Step] = &[
     Query("SELECT derivative(mean(v)) FROM c", "?db=fn"),
     Query("SELECT distinct(v), mean(v) FROM c", "?db=fn"),
     Query("SELECT foo(v) FROM c", "?db=fn"),
+    // Subqueries and INTO.
+    Query("SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m), host)", "?db=s"),
+    Query("SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(2m), host) WHERE time >= 0 AND time < 4m GROUP BY host", "?db=s"),
+    Query("SELECT m FROM (SELECT mean(usage) AS m FROM cpu GROUP BY host) WHERE host = 'b'", "?db=s"),
+    Query("SELECT * FROM (SELECT usage, host FROM cpu WHERE time < 90s)", "?db=s"),
+    Query("SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY host)", "?db=s"),
+    Query("SELECT mean(usage) INTO s.autogen.cpu_2m FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m), host", "?db=s"),
+    Query("SELECT * FROM cpu_2m", "?db=s"),
+    Query("SELECT usage INTO cpu_copy FROM cpu WHERE host = 'a'", "?db=s"),
+    Query("SHOW FIELD KEYS FROM cpu_copy", "?db=s"),
+    GetQuery("SELECT idle INTO cpu_idle FROM cpu", "&db=s"),
+    Query("SELECT * FROM cpu_idle", "?db=s"),
     // Chunked responses and time zones.
     Query("SELECT usage FROM cpu GROUP BY host", "?db=s&chunked=true&chunk_size=2"),
     Query("SELECT usage FROM cpu; SELECT used FROM mem", "?db=s&chunked=true&chunk_size=1"),
