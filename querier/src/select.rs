@@ -417,8 +417,44 @@ fn flip(op: BinaryOp) -> BinaryOp {
 }
 
 /// The InfluxQL aggregates and selectors this engine runs.
-const AGGREGATES: &[&str] =
-    &["count", "sum", "mean", "median", "spread", "stddev", "min", "max", "first", "last", "percentile", "mode", "integral", "distinct"];
+const AGGREGATES: &[&str] = &[
+    "count", "sum", "mean", "median", "spread", "stddev", "min", "max", "first", "last", "percentile", "mode", "integral", "distinct", "top", "bottom",
+];
+
+/// `top(field[, tag...], n)` / `bottom(...)`: the call's field, tag arguments and limit.
+struct TopCall {
+    bottom: bool,
+    field: String,
+    tags: Vec<String>,
+    n: usize,
+}
+
+fn top_call(e: &Expr) -> Result<Option<TopCall>, ExecError> {
+    let Expr::Call { name, args } = e else { return Ok(None) };
+    if name != "top" && name != "bottom" {
+        return Ok(None);
+    }
+    if args.len() < 2 {
+        return Err(query_err(format!("invalid number of arguments for {name}, expected at least 2, got {}", args.len())));
+    }
+    let field = match &args[0] {
+        Expr::VarRef { name, .. } => name.clone(),
+        other => return Err(query_err(format!("expected first argument to be a field in {name}(), found {other}"))),
+    };
+    let n = match args.last() {
+        Some(Expr::Integer(n)) if *n >= 1 => *n as usize,
+        Some(Expr::Integer(n)) => return Err(query_err(format!("limit ({n}) in {name} function must be at least 1"))),
+        _ => return Err(query_err(format!("expected integer as last argument in {name}(), found {}", args[args.len() - 1]))),
+    };
+    let mut tags = Vec::new();
+    for a in &args[1..args.len() - 1] {
+        match a {
+            Expr::VarRef { name, .. } => tags.push(name.clone()),
+            other => return Err(query_err(format!("only fields or tags are allowed in {name}(), found {other}"))),
+        }
+    }
+    Ok(Some(TopCall { bottom: name == "bottom", field, tags, n }))
+}
 const SELECTORS: &[&str] = &["min", "max", "first", "last", "percentile"];
 /// Scalar functions, applied to raw values or to aggregates.
 const MATH: &[&str] =
@@ -435,8 +471,6 @@ const TRANSFORMS: &[&str] = &[
 ];
 /// InfluxQL functions Fletch does not run yet.
 const NOT_YET: &[&str] = &[
-    "top",
-    "bottom",
     "sample",
     "holt_winters",
     "holt_winters_with_fit",
@@ -573,8 +607,14 @@ impl<'a> Plan<'a> {
                 }));
             }
         }
+        let tops = fields.iter().filter(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "top" || name == "bottom")).count();
         let calls = fields.iter().filter(|f| has_call(&f.expr)).count();
-        if calls > 0 && calls < fields.len() {
+        if tops > 0 {
+            if calls > 1 {
+                let name = if fields.iter().any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "top")) { "top" } else { "bottom" };
+                return Err(query_err(format!("selector function {name}() cannot be combined with other functions")));
+            }
+        } else if calls > 0 && calls < fields.len() {
             return Err(query_err("mixing aggregate and non-aggregate queries is not supported"));
         }
         let distinct = fields.iter().any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "distinct"));
@@ -713,6 +753,8 @@ impl<'a> Plan<'a> {
                 return explain(df, measurement, analyze).await;
             }
             (rows, types) = collect_typed(df.collect().await?, group_tags.len(), columns.len())?;
+        } else if let Some(top) = self.fields.iter().find_map(|f| top_call(&f.expr).transpose()).transpose()? {
+            return self.run_top(measurement, df, schema, &group_tags, top, qctx).await;
         } else {
             let mut group = Vec::new();
             if let Some((interval, offset)) = self.interval {
@@ -831,6 +873,126 @@ impl<'a> Plan<'a> {
                 group_tags.iter().cloned().zip(tags.into_iter().map(|v| v.unwrap_or_default())).collect()
             });
             out.push(Series { name: Some(measurement.to_string()), tags, columns: names.clone(), values, partial: false, types: types.clone() });
+        }
+        Ok(out)
+    }
+
+    /// `top`/`bottom`: per group (time bucket and tags), the points with the largest (smallest)
+    /// values, at most one per combination of the tag arguments, as rows in time order with
+    /// their own times; other selected fields and tags come from the same points.
+    async fn run_top(
+        &self,
+        measurement: &str,
+        mut df: DataFrame,
+        schema: &TableSchema,
+        group_tags: &[String],
+        top: TopCall,
+        qctx: &QueryContext,
+    ) -> Result<Vec<Series>, ExecError> {
+        if !schema.fields.contains_key(&top.field) {
+            return Ok(vec![]);
+        }
+        let value_col = |n: &str| -> DfExpr {
+            if schema.fields.contains_key(n) || schema.tags.contains(n) { ident(n) } else { lit(ScalarValue::Utf8(None)) }
+        };
+        // Output columns after time: the call, its tag arguments, then the other fields.
+        let mut names = Vec::new();
+        let mut struct_args = vec![lit("t"), datafusion::logical_expr::cast(ident(TIME), DataType::Int64), lit("v"), ident(&top.field)];
+        let mut types = vec![schema.fields.get(&top.field).copied()];
+        let call_name = self.fields.iter().find(|f| top_call(&f.expr).ok().flatten().is_some()).and_then(|f| f.alias.clone());
+        names.push(call_name.unwrap_or_else(|| if top.bottom { "bottom".into() } else { "top".into() }));
+        let mut extra = Vec::new();
+        for t in &top.tags {
+            extra.push(t.clone());
+        }
+        for f in &self.fields {
+            if let Expr::VarRef { name, .. } = &f.expr {
+                extra.push(name.clone());
+            }
+        }
+        for (i, e) in extra.iter().enumerate() {
+            struct_args.push(lit(format!("x{i}")));
+            struct_args.push(value_col(e));
+            names.push(e.clone());
+            types.push(schema.fields.get(e).copied().or(Some(FieldType::String)));
+        }
+        let order = vec![ident(&top.field).sort(top.bottom, false), ident(TIME).sort(true, false)];
+        let agg = array_agg_ordered(datafusion::functions::core::named_struct().call(struct_args), order, &top.field)?.alias("__top");
+        let mut group = Vec::new();
+        if let Some((interval, offset)) = self.interval {
+            let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
+            let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
+            group.push(datafusion::functions::expr_fn::date_bin(stride, ident(TIME), origin).alias("__bucket"));
+        }
+        for (i, t) in group_tags.iter().enumerate() {
+            group.push(value_col(t).alias(format!("__tag{i}")));
+        }
+        df = df.aggregate(group, vec![agg])?;
+        let mut select = vec![lit(0i64).alias("__time")];
+        select.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
+        select.push(col("__top"));
+        let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
+        if self.interval.is_some() {
+            select.push(col("__bucket"));
+            sort.push(col("__bucket").sort(true, true));
+        }
+        df = df.select(select)?;
+        if !sort.is_empty() {
+            df = df.sort(sort)?;
+        }
+        if let Some(analyze) = qctx.explain {
+            return explain(df, measurement, analyze).await;
+        }
+        let ntags = group_tags.len();
+        let rows = collect_rows(df.collect().await?, ntags, 1)?;
+        let mut out_rows = Vec::new();
+        for (tags, _, vals) in rows {
+            let Value::Array(items) = &vals[0] else { continue };
+            let mut picked: Vec<&Value> = Vec::new();
+            let mut seen: Vec<Vec<Value>> = Vec::new();
+            for it in items {
+                if picked.len() == top.n {
+                    break;
+                }
+                let key: Vec<Value> = (0..top.tags.len()).map(|i| it.get(format!("x{i}")).cloned().unwrap_or(Value::Null)).collect();
+                if !top.tags.is_empty() {
+                    if seen.contains(&key) {
+                        continue;
+                    }
+                    seen.push(key);
+                }
+                picked.push(it);
+            }
+            picked.sort_by_key(|it| it.get("t").and_then(Value::as_i64).unwrap_or(0));
+            for it in picked {
+                let mut row = vec![it.get("v").cloned().unwrap_or(Value::Null)];
+                row.extend((0..extra.len()).map(|i| it.get(format!("x{i}")).cloned().unwrap_or(Value::Null)));
+                out_rows.push((tags.clone(), it.get("t").and_then(Value::as_i64).unwrap_or(0), row));
+            }
+        }
+        let mut columns = vec![TIME.to_string()];
+        columns.extend(names);
+        let offset = self.stmt.offset.unwrap_or(0) as usize;
+        let limit = self.stmt.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
+        let mut by_tags: BTreeMap<Vec<Option<String>>, Vec<Vec<Value>>> = BTreeMap::new();
+        for (tags, t, vals) in out_rows {
+            let mut row = vec![match (self.timezone, qctx.epoch.as_deref()) {
+                (Some(tz), None) => format_time_in(t, tz),
+                _ => format_time(t, qctx.epoch.as_deref()),
+            }];
+            row.extend(vals);
+            by_tags.entry(tags).or_default().push(row);
+        }
+        let grouped = !self.stmt.dimensions.iter().all(|d| matches!(d, Dimension::Time { .. }));
+        let mut out = Vec::new();
+        // 1.x returns top/bottom rows in time order whatever ORDER BY says.
+        for (tags, values) in by_tags {
+            let values: Vec<Vec<Value>> = values.into_iter().skip(offset).take(limit).collect();
+            if values.is_empty() {
+                continue;
+            }
+            let tags = grouped.then(|| group_tags.iter().cloned().zip(tags.into_iter().map(|v| v.unwrap_or_default())).collect());
+            out.push(Series { name: Some(measurement.to_string()), tags, columns: columns.clone(), values, partial: false, types: types.clone() });
         }
         Ok(out)
     }

@@ -263,6 +263,13 @@ const STEPS: &[Step] = &[
     Query("SELECT derivative(mean(v)) FROM c", "?db=fn"),
     Query("SELECT distinct(v), mean(v) FROM c", "?db=fn"),
     Query("SELECT foo(v) FROM c", "?db=fn"),
+    Query("SELECT top(v, 3) FROM c", "?db=fn"),
+    Query("SELECT top(v, h, 2) FROM c", "?db=fn"),
+    Query("SELECT bottom(v, 2), h FROM c WHERE time >= 0 AND time < 40s GROUP BY time(20s)", "?db=fn"),
+    Query("SELECT top(i, 2) FROM c GROUP BY h", "?db=fn"),
+    Query("SELECT top(v) FROM c", "?db=fn"),
+    Query("SELECT top(v, 0) FROM c", "?db=fn"),
+    Query("SELECT top(v, 2), mean(v) FROM c", "?db=fn"),
     // Subqueries and INTO.
     Query("SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m), host)", "?db=s"),
     Query("SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(2m), host) WHERE time >= 0 AND time < 4m GROUP BY host", "?db=s"),
