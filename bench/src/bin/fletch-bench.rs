@@ -1,0 +1,202 @@
+//! `fletch-bench`: TSBS-shaped data, load and queries. Everything happens in the library.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use fletch_bench::generate::{FIELDS, Spec};
+use fletch_bench::query::{Dataset, TYPES};
+use fletch_bench::stats::ms;
+use fletch_bench::{load, parse_duration, parse_time, query};
+
+/// Benchmark an InfluxDB-1.x-compatible server with TSBS "devops cpu-only" data and queries.
+#[derive(Debug, Parser)]
+#[command(name = "fletch-bench", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+struct Data {
+    /// Number of hosts.
+    #[arg(long, default_value_t = 100)]
+    scale: u64,
+    /// First timestamp (RFC3339).
+    #[arg(long, default_value = "2016-01-01T00:00:00Z")]
+    start: String,
+    /// Length of the data set (`12h`, `1h`, ...).
+    #[arg(long, default_value = "12h")]
+    duration: String,
+    #[arg(long, default_value_t = 123)]
+    seed: u64,
+}
+
+impl Data {
+    fn spec(&self) -> Result<Spec, String> {
+        let start = parse_time(&self.start).ok_or_else(|| format!("bad --start {:?}", self.start))?;
+        let duration = parse_duration(&self.duration).ok_or_else(|| format!("bad --duration {:?}", self.duration))?;
+        Ok(Spec { scale: self.scale, start, duration, seed: self.seed })
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Write the data set as line protocol to stdout (or --out).
+    Generate {
+        #[command(flatten)]
+        data: Data,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Generate the data set in memory, then post it to /write and report the throughput.
+    Load {
+        #[command(flatten)]
+        data: Data,
+        /// Server base URL.
+        #[arg(long, default_value = "http://127.0.0.1:8086")]
+        url: String,
+        #[arg(long, default_value = "benchmark")]
+        db: String,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 4)]
+        workers: usize,
+        /// Lines per request.
+        #[arg(long, default_value_t = 5000)]
+        batch_size: usize,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the TSBS query types against --url (and --reference, to compare the answers).
+    Query {
+        #[command(flatten)]
+        data: Data,
+        #[arg(long, default_value = "http://127.0.0.1:8086")]
+        url: String,
+        /// A second server holding the same data: every answer must equal its answer.
+        #[arg(long)]
+        reference: Option<String>,
+        #[arg(long, default_value = "benchmark")]
+        db: String,
+        /// Queries of each type.
+        #[arg(long, default_value_t = 10)]
+        iterations: usize,
+        /// Comma-separated query types (default: all).
+        #[arg(long)]
+        types: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+async fn main_async(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Cmd::Generate { data, out } => {
+            let spec = data.spec()?;
+            let rows = match out {
+                Some(path) => {
+                    let f = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    let n = fletch_bench::generate::write_lines(&spec, &mut w).map_err(|e| e.to_string())?;
+                    w.flush().map_err(|e| e.to_string())?;
+                    n
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    fletch_bench::generate::write_lines(&spec, &mut w).map_err(|e| e.to_string())?
+                }
+            };
+            eprintln!("{rows} rows, {} field values", rows * FIELDS.len() as u64);
+        }
+        Cmd::Load { data, url, db, workers, batch_size, json } => {
+            let spec = data.spec()?;
+            let mut text = Vec::with_capacity((spec.rows() * 330) as usize);
+            fletch_bench::generate::write_lines(&spec, &mut text).map_err(|e| e.to_string())?;
+            let batches = load::batches(&text, batch_size);
+            drop(text);
+            let opts = load::LoadOptions { url, database: db, workers, batch_size, fields_per_line: FIELDS.len() as u64 };
+            let r = load::run(&opts, batches).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "points": r.points, "failed_batches": r.failed_batches, "seconds": r.elapsed.as_secs_f64(),
+                        "points_per_sec": r.points_per_sec(), "fields_per_sec": r.fields_per_sec(), "bytes_per_sec": r.bytes_per_sec(),
+                        "latency_ms": {"min": ms(r.latency.min), "median": ms(r.latency.median), "p95": ms(r.latency.p95), "p99": ms(r.latency.p99)}
+                    })
+                );
+            } else {
+                println!("points          {}", r.points);
+                println!("failed batches  {}", r.failed_batches);
+                println!("elapsed         {:.2} s", r.elapsed.as_secs_f64());
+                println!("points/s        {:.0}", r.points_per_sec());
+                println!("field values/s  {:.0}", r.fields_per_sec());
+                println!("bytes/s         {:.0}", r.bytes_per_sec());
+                println!("batch latency   min {} ms, median {} ms, p95 {} ms, p99 {} ms", ms(r.latency.min), ms(r.latency.median), ms(r.latency.p95), ms(r.latency.p99));
+            }
+            if r.failed_batches > 0 {
+                return Err(format!("{} batches failed", r.failed_batches));
+            }
+        }
+        Cmd::Query { data, url, reference, db, iterations, types, json } => {
+            let spec = data.spec()?;
+            let ds = Dataset { scale: spec.scale, start: spec.start, end: spec.start + spec.duration };
+            let wanted: Vec<String> = match types {
+                Some(t) => t.split(',').map(|s| s.trim().to_string()).collect(),
+                None => TYPES.iter().map(|s| s.to_string()).collect(),
+            };
+            let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
+            let reports = query::run(&url, reference.as_deref(), &db, &ds, &wanted, iterations, spec.seed).await?;
+            let mut bad = 0;
+            if json {
+                let rows: Vec<serde_json::Value> = reports
+                    .iter()
+                    .map(|r| serde_json::json!({
+                        "type": r.kind, "count": r.latency.count, "errors": r.errors, "mismatches": r.mismatches,
+                        "min_ms": ms(r.latency.min), "median_ms": ms(r.latency.median), "p95_ms": ms(r.latency.p95), "p99_ms": ms(r.latency.p99),
+                        "example": r.example_mismatch,
+                    }))
+                    .collect();
+                println!("{}", serde_json::Value::Array(rows));
+            } else {
+                println!("{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}", "query", "count", "min ms", "median ms", "p95 ms", "p99 ms", "errors", "mismatches");
+            }
+            for r in &reports {
+                if !json {
+                    println!(
+                        "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}",
+                        r.kind, r.latency.count, ms(r.latency.min), ms(r.latency.median), ms(r.latency.p95), ms(r.latency.p99), r.errors, r.mismatches
+                    );
+                }
+                if r.errors > 0 || r.mismatches > 0 {
+                    bad += 1;
+                    eprintln!("{}: {} errors, {} answers differ, e.g. {}", r.kind, r.errors, r.mismatches, r.example_mismatch.as_deref().unwrap_or(""));
+                }
+            }
+            if bad > 0 {
+                return Err(format!("{bad} query types had errors or different answers"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("fletch-bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(main_async(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fletch-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! Posts line protocol to `/write` over N connections and measures what went through.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use crate::stats::Summary;
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// Base URL, e.g. `http://127.0.0.1:8086`.
+    pub url: String,
+    pub database: String,
+    pub workers: usize,
+    pub batch_size: usize,
+    pub fields_per_line: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub points: u64,
+    pub bytes: u64,
+    pub failed_batches: u64,
+    pub elapsed: Duration,
+    pub latency: Summary,
+    pub fields_per_line: u64,
+}
+
+impl LoadReport {
+    pub fn points_per_sec(&self) -> f64 {
+        self.points as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+
+    pub fn fields_per_sec(&self) -> f64 {
+        self.points_per_sec() * self.fields_per_line as f64
+    }
+
+    pub fn bytes_per_sec(&self) -> f64 {
+        self.bytes as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// Splits line protocol into bodies of `batch_size` lines.
+pub fn batches(text: &[u8], batch_size: usize) -> Vec<(Bytes, u64)> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let mut lines = 0u64;
+    for (i, b) in text.iter().enumerate() {
+        if *b == b'\n' {
+            lines += 1;
+            if lines as usize == batch_size {
+                out.push((Bytes::copy_from_slice(&text[start..=i]), lines));
+                start = i + 1;
+                lines = 0;
+            }
+        }
+    }
+    if start < text.len() {
+        out.push((Bytes::copy_from_slice(&text[start..]), lines.max(1)));
+    }
+    out
+}
+
+/// Creates the database (a no-op if it exists).
+pub async fn create_database(client: &reqwest::Client, url: &str, db: &str) -> Result<(), String> {
+    let resp = client
+        .post(format!("{url}/query"))
+        .form(&[("q", format!("CREATE DATABASE \"{db}\""))])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("CREATE DATABASE: HTTP {}", resp.status()));
+    }
+    Ok(())
+}
+
+pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadReport, String> {
+    let client = reqwest::Client::builder().pool_max_idle_per_host(opts.workers).build().map_err(|e| e.to_string())?;
+    create_database(&client, &opts.url, &opts.database).await?;
+    let total_points: u64 = batches.iter().map(|(_, n)| n).sum();
+    let batches = Arc::new(batches);
+    let next = Arc::new(AtomicUsize::new(0));
+    let points = Arc::new(AtomicU64::new(0));
+    let failed = Arc::new(AtomicU64::new(0));
+    let bytes = Arc::new(AtomicU64::new(0));
+    let url = format!("{}/write?db={}&precision=ns", opts.url, opts.database);
+    let started = Instant::now();
+    let progress = std::io::stderr().is_terminal();
+    let mut tasks = Vec::new();
+    for _ in 0..opts.workers.max(1) {
+        let (client, batches, next, points, failed, bytes, url) =
+            (client.clone(), batches.clone(), next.clone(), points.clone(), failed.clone(), bytes.clone(), url.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((body, n)) = batches.get(i) else { break };
+                let t0 = Instant::now();
+                let ok = match client.post(&url).body(body.clone()).send().await {
+                    Ok(r) => r.status() == reqwest::StatusCode::NO_CONTENT,
+                    Err(_) => false,
+                };
+                latencies.push(t0.elapsed());
+                if ok {
+                    points.fetch_add(*n, Ordering::Relaxed);
+                    bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
+                } else {
+                    failed.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            latencies
+        }));
+    }
+    let ticker = progress.then(|| {
+        let points = points.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let done = points.load(Ordering::Relaxed);
+                let pct = done as f64 * 100.0 / total_points.max(1) as f64;
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-9);
+                eprint!("\r{done}/{total_points} points ({pct:.1}%), {rate:.0} points/s   ");
+            }
+        })
+    });
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.map_err(|e| e.to_string())?);
+    }
+    let elapsed = started.elapsed();
+    if let Some(t) = ticker {
+        t.abort();
+        eprintln!();
+    }
+    Ok(LoadReport {
+        points: points.load(Ordering::Relaxed),
+        bytes: bytes.load(Ordering::Relaxed),
+        failed_batches: failed.load(Ordering::Relaxed),
+        elapsed,
+        latency: Summary::of(&latencies),
+        fields_per_line: opts.fields_per_line,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn batches_keep_whole_lines() {
+        let b = super::batches(b"a\nb\nc\nd\ne\n", 2);
+        let texts: Vec<&[u8]> = b.iter().map(|(t, _)| t.as_ref()).collect();
+        assert_eq!(texts, [&b"a\nb\n"[..], b"c\nd\n", b"e\n"]);
+        assert_eq!(b.iter().map(|(_, n)| n).sum::<u64>(), 5);
+    }
+}
