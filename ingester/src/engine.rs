@@ -95,7 +95,8 @@ pub struct TableSnapshot {
     pub files: Vec<ParquetFileMeta>,
     /// Deletes that still hide rows of older files.
     pub tombstones: Vec<Arc<Tombstone>>,
-    /// Buffered rows not yet in Parquet, oldest first, not deduplicated.
+    /// Buffered rows not yet in Parquet, oldest first; each batch sorted by series and time
+    /// with its duplicates merged (but batches may overlap each other).
     pub buffered: Vec<RecordBatch>,
 }
 
@@ -451,7 +452,7 @@ impl Ingester {
             bytes += sd.active_bytes();
             let mut tables = FrozenTables::new();
             for (m, t) in std::mem::take(&mut sd.active) {
-                tables.insert(m, t.to_batch()?);
+                tables.insert(m, t.snapshot()?);
             }
             let tables = Arc::new(tables);
             sd.frozen.push(tables.clone());
@@ -830,7 +831,7 @@ impl Ingester {
         }
         if let Some(t) = sd.active.get(measurement) {
             schema.merge(t.schema());
-            buffered.push(t.to_batch()?);
+            buffered.push(t.snapshot()?);
         }
         if files.is_empty() && buffered.is_empty() {
             return Ok(None);

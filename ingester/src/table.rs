@@ -94,6 +94,8 @@ pub struct TableBuffer {
     min_time: i64,
     max_time: i64,
     approx_bytes: usize,
+    /// The rows sorted and merged, as of `rows` rows: readers share it until the next write.
+    snapshot: std::sync::Mutex<Option<(usize, RecordBatch)>>,
 }
 
 impl Default for TableBuffer {
@@ -107,6 +109,7 @@ impl Default for TableBuffer {
             min_time: i64::MAX,
             max_time: i64::MIN,
             approx_bytes: 0,
+            snapshot: std::sync::Mutex::new(None),
         }
     }
 }
@@ -184,6 +187,20 @@ impl TableBuffer {
         self.max_time = self.max_time.max(p.time);
         self.approx_bytes += bytes;
         bytes
+    }
+
+    /// The rows sorted by series and time with points of the same series and time merged
+    /// (later write wins per field). Computed once per change of the buffer.
+    pub fn snapshot(&self) -> Result<RecordBatch, ArrowError> {
+        let mut cached = self.snapshot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((rows, batch)) = cached.as_ref() {
+            if *rows == self.rows {
+                return Ok(batch.clone());
+            }
+        }
+        let batch = crate::batch::sort_dedup(&self.to_batch()?)?;
+        *cached = Some((self.rows, batch.clone()));
+        Ok(batch)
     }
 
     /// The rows as one batch in arrival order (not deduplicated), in the schema's column order.

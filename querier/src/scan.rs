@@ -124,9 +124,11 @@ impl Executor {
                 stats.files_scanned += 1;
             }
             for b in snap.buffered {
-                // A buffer may hold the same series and time twice (later write wins).
-                let merged = ingester::batch::sort_dedup(&b)?;
-                memory.push(ingester::batch::align(&merged, &plain)?);
+                // Each buffered batch comes sorted with its duplicates merged.
+                if b.num_rows() > 0 && !overlaps(ingester::batch::time_range(&b)?, want) {
+                    continue;
+                }
+                memory.push(ingester::batch::align(&b, &plain)?);
                 stats.batches_in_memory += 1;
             }
         }

@@ -733,6 +733,10 @@ impl<'a> Plan<'a> {
             for (i, (_, e)) in columns.iter().enumerate() {
                 select.push(e.clone().alias(&field_names[i]));
             }
+            // Keep the other tags for ordering ties (dropped again below).
+            for t in schema.tags.iter().filter(|t| !group_tags.contains(t)) {
+                select.push(ident(t).alias(format!("__keep_{t}")));
+            }
             df = df.select(select)?;
             // A row whose selected fields are all null is not a point of this selection; a
             // selection of tags alone selects nothing (1.x).
@@ -748,6 +752,17 @@ impl<'a> Plan<'a> {
             }
             let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
             sort.push(col("__time").sort(!self.stmt.order_desc, true));
+            // Points at the same time come in series key order, as 1.x merges series: the
+            // remaining tags, in key order, break the tie (hidden columns after the values).
+            let tie_breakers: Vec<&String> = schema.tags.iter().filter(|t| !group_tags.contains(t)).collect();
+            if !tie_breakers.is_empty() {
+                let mut with_ties: Vec<DfExpr> = vec![col("__time")];
+                with_ties.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
+                with_ties.extend(field_names.iter().map(|n| col(n.as_str())));
+                with_ties.extend(tie_breakers.iter().enumerate().map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))));
+                df = df.select(with_ties)?;
+                sort.extend((0..tie_breakers.len()).map(|i| col(format!("__ord{i}")).sort(true, true)));
+            }
             df = df.sort(sort)?;
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
