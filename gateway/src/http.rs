@@ -398,6 +398,13 @@ async fn query(
         resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         return Ok(resp);
     }
+    // 1.x marks a series of more than 10000 values partial even when it sends it whole.
+    let mut results = results;
+    for r in &mut results {
+        for s in &mut r.series {
+            s.partial = s.values.len() > 10_000;
+        }
+    }
     Ok(json_response(&QueryResponse { results: Some(results), error: None }, pretty))
 }
 

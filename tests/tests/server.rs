@@ -178,3 +178,20 @@ fn malformed_requests_get_json_errors_not_panics() {
     // The node is still there.
     assert_eq!(send("GET", &node.url("/ping"), &[], vec![]).unwrap().status, 204);
 }
+
+#[test]
+fn long_series_are_marked_partial_as_1x_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    query(&node.url(""), "CREATE DATABASE p", "");
+    let body: String = (0..10_001).map(|i| format!("m v={i} {i}\n")).collect();
+    assert_eq!(post(&node.url("/write?db=p"), &body).status, 204);
+    let partial = |limit: usize| {
+        let r = query(&node.url(""), &format!("SELECT v FROM m LIMIT {limit}"), "?db=p");
+        let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+        assert_eq!(v["results"][0]["series"][0]["values"].as_array().unwrap().len(), limit);
+        v["results"][0]["series"][0]["partial"].clone()
+    };
+    assert_eq!(partial(10_000), serde_json::Value::Null);
+    assert_eq!(partial(10_001), serde_json::Value::Bool(true));
+}
