@@ -1,0 +1,38 @@
+//! `fletch-bench` at a smoke size against a real `fletchd`: generate, load and every query type
+//! run, and the answers compare equal with the same server (the comparison path itself).
+
+use std::process::Command;
+
+use fletch_tests::{Fletchd, bin};
+
+#[test]
+fn fletch_bench_loads_and_queries_a_small_data_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    let url = node.url("");
+    let data = ["--scale", "5", "--duration", "20m", "--seed", "9"];
+    let out = Command::new(bin("fletch-bench"))
+        .arg("load")
+        .args(data)
+        .args(["--url", &url, "--workers", "2", "--batch-size", "100", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["points"], 5 * 120);
+    assert_eq!(report["failed_batches"], 0);
+
+    let out = Command::new(bin("fletch-bench"))
+        .arg("query")
+        .args(data)
+        .args(["--url", &url, "--reference", &url, "--iterations", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 10, "every TSBS query type runs");
+    for r in rows {
+        assert_eq!((r["errors"].as_u64(), r["mismatches"].as_u64()), (Some(0), Some(0)), "{r}");
+    }
+}
