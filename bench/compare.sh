@@ -198,13 +198,13 @@ r = results[0]
 iq = {q["type"]: float(q["median_ms"]) for q in r["influx_queries"]}
 fq = [(q["type"], float(q["median_ms"])) for q in r["fletch_queries"]]
 import math
-W, H, left, top, bottom = 900, 420, 70, 40, 140
+W, H, left, top, bottom = 980, 360, 60, 50, 60
 n = len(fq)
 bw = (W - left - 20) / max(n, 1)
 lo, hi = -1, max(1, math.ceil(math.log10(max([v for _, v in fq] + list(iq.values()) + [1]))))
 y = lambda v: top + (H - top - bottom) * (1 - (math.log10(max(v, 10 ** lo)) - lo) / (hi - lo))
 s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">']
-s.append(f'<text x="{left}" y="20" font-size="14">Query median latency, ms (log scale): {r["scale"]} hosts x {r["duration"]}</text>')
+s.append(f'<text x="{left}" y="24" font-size="14">Query median latency, ms (log scale): {r["scale"]} hosts x {r["duration"]}</text>')
 for e in range(lo, hi + 1):
     yy = y(10 ** e)
     s.append(f'<line x1="{left}" x2="{W-20}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#ddd"/><text x="{left-8}" y="{yy+4:.1f}" text-anchor="end">{10**e:g}</text>')
@@ -213,7 +213,7 @@ for k, (t, fv) in enumerate(fq):
     for j, (v, color) in enumerate([(iq.get(t, 0), "#8c8c8c"), (fv, "#2b6cb0")]):
         yy = y(v)
         s.append(f'<rect x="{x0 + j * bw * 0.35:.1f}" y="{yy:.1f}" width="{bw*0.33:.1f}" height="{H-bottom-yy:.1f}" fill="{color}"/>')
-    s.append(f'<text transform="translate({x0 + bw*0.35:.1f},{H-bottom+12}) rotate(40)">{t}</text>')
+    s.append(f'<text text-anchor="middle" font-size="10" x="{x0 + bw*0.34:.1f}" y="{H-bottom+16+14*(k%2)}">{t}</text>')
 s.append(f'<rect x="{W-220}" y="30" width="12" height="12" fill="#8c8c8c"/><text x="{W-204}" y="40">InfluxDB 1.6.7</text>')
 s.append(f'<rect x="{W-120}" y="30" width="12" height="12" fill="#2b6cb0"/><text x="{W-104}" y="40">Fletch</text>')
 s.append("</svg>")
