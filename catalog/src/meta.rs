@@ -36,6 +36,20 @@ pub struct MetaOptions {
     pub startup_timeout: Duration,
 }
 
+impl MetaOptions {
+    /// A meta node (also a data node) on the default loopback addresses, keeping its state in
+    /// `dir`: what tests and embedders want.
+    pub fn local(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            tcp_addr: "127.0.0.1:8088".into(),
+            meta_http_addr: "127.0.0.1:8091".into(),
+            data_http_addr: Some("127.0.0.1:8086".into()),
+            startup_timeout: Duration::from_secs(20),
+        }
+    }
+}
+
 /// The node's identity, persisted so that ids are stable across restarts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeIdentity {

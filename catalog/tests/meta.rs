@@ -1,17 +1,10 @@
 //! The meta service through openraft, on disk: changes survive a restart.
 
-use std::time::Duration;
 
 use catalog::{CatalogError, MetaError, MetaOptions, MetaService};
 
 fn opts(dir: &std::path::Path) -> MetaOptions {
-    MetaOptions {
-        dir: dir.to_path_buf(),
-        tcp_addr: "127.0.0.1:8088".into(),
-        meta_http_addr: "127.0.0.1:8091".into(),
-        data_http_addr: Some("127.0.0.1:8086".into()),
-        startup_timeout: Duration::from_secs(20),
-    }
+    MetaOptions::local(dir.to_path_buf())
 }
 
 #[tokio::test]

@@ -19,13 +19,7 @@ struct Node {
 }
 
 async fn open(dir: &Path, tune: impl FnOnce(&mut IngesterConfig)) -> Node {
-    let meta = MetaService::open(MetaOptions {
-        dir: dir.join("meta"),
-        tcp_addr: "127.0.0.1:8088".into(),
-        meta_http_addr: "127.0.0.1:8091".into(),
-        data_http_addr: Some("127.0.0.1:8086".into()),
-        startup_timeout: Duration::from_secs(20),
-    })
+    let meta = MetaService::open(MetaOptions::local(dir.join("meta")))
     .await
     .unwrap();
     let mut cfg = IngesterConfig::with_dirs(dir.join("data"), dir.join("wal"));

@@ -12,13 +12,12 @@
 //! git diff querier/tests/golden
 //! ```
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod common;
 
-use catalog::{MetaOptions, MetaService};
-use ingester::{Ingester, IngesterConfig};
+use std::path::{Path, PathBuf};
+
 use line_protocol::{ParseOptions, parse_body};
-use querier::{Executor, QueryContext, QueryResponse};
+use querier::{QueryContext, QueryResponse};
 
 const NOW: i64 = 86_400_000_000_000;
 
@@ -99,20 +98,8 @@ fn render(resp: &QueryResponse) -> String {
 
 #[tokio::test]
 async fn golden_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = MetaService::open(MetaOptions {
-        dir: dir.path().join("meta"),
-        tcp_addr: "127.0.0.1:8088".into(),
-        meta_http_addr: "127.0.0.1:8091".into(),
-        data_http_addr: Some("127.0.0.1:8086".into()),
-        startup_timeout: Duration::from_secs(20),
-    })
-    .await
-    .unwrap();
-    let ingester = Ingester::open(IngesterConfig::with_dirs(dir.path().join("data"), dir.path().join("wal")), meta.clone(), 2)
-        .await
-        .unwrap();
-    meta.create_database("golden", None).await.unwrap();
+    let node = common::Node::with_database("golden").await;
+    let ingester = node.ingester.clone();
     let data = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/data.lp")).unwrap();
     let parsed = parse_body(&data, &ParseOptions { default_time: NOW, ..Default::default() });
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
@@ -123,7 +110,7 @@ async fn golden_files() {
     ingester.write("golden", "", points, NOW).await.unwrap();
     ingester.persist().await.unwrap();
     ingester.write("golden", "", second, NOW).await.unwrap();
-    let exec = Executor::new(meta.clone(), Some(ingester.clone()));
+    let exec = &node.exec;
 
     let update = std::env::var("FLETCH_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut failed = Vec::new();
@@ -152,7 +139,6 @@ async fn golden_files() {
             failed.push(format!("{} differs: see {}", expected_path.display(), actual_path.display()));
         }
     }
-    ingester.shutdown().await.unwrap();
-    meta.shutdown().await;
+    node.close().await;
     assert!(failed.is_empty(), "{}\n(regenerate with FLETCH_UPDATE_GOLDEN=1 and review the diff)", failed.join("\n"));
 }

@@ -2,41 +2,24 @@
 //! data is buffered, persisted, overlapping or compacted; and scans that read only what can
 //! match.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use catalog::{MetaOptions, MetaService};
-use ingester::{Ingester, IngesterConfig};
 use line_protocol::{ParseOptions, parse_body};
-use querier::{Executor, QueryContext};
+use querier::QueryContext;
 use serde_json::Value;
 
-struct Node {
-    meta: Arc<MetaService>,
-    ingester: Arc<Ingester>,
-    exec: Executor,
-    _dir: tempfile::TempDir,
-}
+mod common;
+
+use common::Node;
 
 async fn node() -> Node {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = MetaService::open(MetaOptions {
-        dir: dir.path().join("meta"),
-        tcp_addr: "127.0.0.1:8088".into(),
-        meta_http_addr: "127.0.0.1:8091".into(),
-        data_http_addr: Some("127.0.0.1:8086".into()),
-        startup_timeout: Duration::from_secs(20),
-    })
-    .await
-    .unwrap();
-    let cfg = IngesterConfig::with_dirs(dir.path().join("data"), dir.path().join("wal"));
-    let ingester = Ingester::open(cfg, meta.clone(), meta.identity().data_id.unwrap()).await.unwrap();
-    meta.create_database("db", None).await.unwrap();
-    let exec = Executor::new(meta.clone(), Some(ingester.clone()));
-    Node { meta, ingester, exec, _dir: dir }
+    Node::with_database("db").await
 }
 
-impl Node {
+trait Client {
+    async fn write(&self, body: &str);
+    async fn query(&self, q: &str) -> Value;
+}
+
+impl Client for Node {
     async fn write(&self, body: &str) {
         let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
         assert!(parsed.errors.is_empty());
@@ -48,11 +31,6 @@ impl Node {
         let stmts = querier::influxql::parse_query(q).unwrap();
         let ctx = QueryContext { database: Some("db".into()), ..Default::default() };
         serde_json::to_value(self.exec.execute(&stmts, &ctx).await).unwrap()
-    }
-
-    async fn close(self) {
-        self.ingester.shutdown().await.unwrap();
-        self.meta.shutdown().await;
     }
 }
 
