@@ -527,7 +527,13 @@ impl Ingester {
                 let cold = ends.get(id).is_some_and(|end| end.saturating_add(cold_after) <= now);
                 for (m, t) in &sd.manifest.tables {
                     let deletes = sd.manifest.tombstones.iter().any(|ts| &ts.measurement == m);
-                    if deletes || t.files.len() >= self.cfg.compact_max_files.max(2) || (cold && t.files.len() > 1) {
+                    // A table never needs fewer files than its rows fill; compacting it again
+                    // would only rewrite the same files.
+                    let rows: u64 = t.files.iter().map(|f| f.rows).sum();
+                    let needed = rows.div_ceil(self.cfg.max_rows_per_file.max(1) as u64).max(1) as usize;
+                    let too_many = t.files.len() > needed;
+                    let hot_limit = t.files.len() >= self.cfg.compact_max_files.max(2);
+                    if deletes || (too_many && (hot_limit || cold)) {
                         out.push((*id, m.clone()));
                     }
                 }

@@ -370,3 +370,24 @@ async fn tag_predicates_treat_missing_tags_as_empty() {
     let or = TagPredicate::Or(Box::new(TagPredicate::Eq("host".into(), "a".into())), Box::new(TagPredicate::NotRegex("host".into(), ".".into())));
     assert_eq!(eval(or), [true, true, false]);
 }
+
+#[tokio::test]
+async fn a_shard_that_needs_several_files_is_not_compacted_again_and_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |c| {
+        c.max_rows_per_file = 2;
+        c.compact_max_files = 2;
+    })
+    .await;
+    n.meta.create_database("db", None).await.unwrap();
+    for i in 0..5 {
+        write(&n, &format!("m,h=h{i} v={i} {i}")).await;
+        n.ingester.persist().await.unwrap();
+    }
+    let week = 7 * 24 * HOUR;
+    assert_eq!(n.ingester.compact(2 * week).await.unwrap(), 1);
+    assert_eq!(parquet_files(dir.path()).len(), 3, "five rows in files of at most two");
+    assert_eq!(n.ingester.compact(2 * week).await.unwrap(), 0, "nothing left to gain");
+    assert_eq!(read(&n, "m").await.num_rows(), 5);
+    n.close().await;
+}
