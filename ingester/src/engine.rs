@@ -194,7 +194,13 @@ fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), 
             return Err(format!("invalid field name: input field \"{TIME}\" on measurement \"{m}\" is invalid"));
         }
     }
-    let table = schemas.entry(shard).or_default().entry(m.to_string()).or_default();
+    let shard_schemas = schemas.entry(shard).or_default();
+    if !shard_schemas.contains_key(m) {
+        shard_schemas.insert(m.to_string(), TableSchema::default());
+    }
+    let Some(table) = shard_schemas.get_mut(m) else {
+        return Err(format!("measurement \"{m}\" vanished from its shard's schema"));
+    };
     for (k, v) in &p.fields {
         let t = FieldType::of(v);
         if let Some(existing) = table.fields.get(k.as_ref()) {

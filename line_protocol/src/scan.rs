@@ -140,14 +140,12 @@ fn parse_point<'a>(line: &'a str, opts: &ParseOptions) -> Scan<Point<'a>> {
     for &(ks, ke, vs, ve) in &key.tags {
         tags.push((unescape(slice(line, ks, ke)?, b", ="), unescape(slice(line, vs, ve)?, b", =")));
     }
-    // 1.x rejects duplicates on the raw (still escaped) key bytes; the sort is the series key order.
+    // The sort is the series key order; equal keys are then neighbours. (1.x compares the raw,
+    // escaped keys; two keys are equal escaped exactly when they are equal unescaped, since an
+    // unescaped comma, space or equals sign cannot occur in a key.)
     tags.sort_by(|a, b| a.0.cmp(&b.0));
-    if key.tags.len() > 1 {
-        let mut raw_keys: Vec<&[u8]> = key.tags.iter().map(|&(ks, ke, _, _)| &buf[ks..ke]).collect();
-        raw_keys.sort_unstable();
-        if raw_keys.windows(2).any(|w| w[0] == w[1]) {
-            return Err(E::DuplicateTags);
-        }
+    if tags.windows(2).any(|w| w[0].0 == w[1].0) {
+        return Err(E::DuplicateTags);
     }
     Ok(Point { measurement, tags, fields, time })
 }
