@@ -90,15 +90,20 @@ impl Fletchd {
     }
 
     /// SIGTERM and wait for the exit status.
-    pub fn terminate(mut self) -> std::process::ExitStatus {
+    pub fn terminate(self) -> std::process::ExitStatus {
+        self.signal("-TERM")
+    }
+
+    /// Sends a signal (`-TERM`, `-INT`) and waits for the exit status.
+    pub fn signal(mut self, sig: &str) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let _ = Command::new("kill").args([sig, &pid]).status();
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "fletchd did not exit after SIGTERM");
+            assert!(Instant::now() < deadline, "fletchd did not exit after {sig}");
             std::thread::sleep(Duration::from_millis(20));
         }
     }

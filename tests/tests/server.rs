@@ -195,3 +195,34 @@ fn long_series_are_marked_partial_as_1x_does() {
     assert_eq!(partial(10_000), serde_json::Value::Null);
     assert_eq!(partial(10_001), serde_json::Value::Bool(true));
 }
+
+#[test]
+fn sigint_stops_cleanly_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    query(&node.url(""), "CREATE DATABASE i", "");
+    assert_eq!(post(&node.url("/write?db=i"), "m v=1 1").status, 204);
+    let status = node.signal("-INT");
+    assert!(status.success(), "{status}");
+    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert_eq!(wal_bytes, 0, "the buffer was persisted before exiting");
+}
+
+#[test]
+fn unsigned_integers_only_behind_the_switch() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    query(&node.url(""), "CREATE DATABASE u", "");
+    let r = post(&node.url("/write?db=u"), "m v=18446744073709551615u 1");
+    assert_eq!((r.status, r.body.trim()), (400, "{\"error\":\"unable to parse 'm v=18446744073709551615u 1': invalid number\"}"));
+    assert!(node.terminate().success());
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[("FLETCH_DATA_UNSIGNED_INTEGERS", "true")]);
+    query(&node.url(""), "CREATE DATABASE u", "");
+    assert_eq!(post(&node.url("/write?db=u"), "m v=18446744073709551615u 1").status, 204);
+    let r = query(&node.url(""), "SELECT v FROM m; SHOW FIELD KEYS", "?db=u");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["results"][0]["series"][0]["values"][0][1], serde_json::json!(18446744073709551615u64));
+    assert_eq!(v["results"][1]["series"][0]["values"][0], serde_json::json!(["v", "unsigned"]));
+}
