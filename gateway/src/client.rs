@@ -30,6 +30,9 @@ pub struct ClientArgs {
     /// Pretty-print JSON.
     #[arg(long)]
     pub pretty: bool,
+    /// Time format: rfc3339, h, m, s, ms, u or ns (the `influx` shell's default: ns).
+    #[arg(long, default_value = "ns")]
+    pub precision: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -116,11 +119,16 @@ struct Session {
     database: String,
     format: String,
     pretty: bool,
+    precision: String,
 }
 
 impl Session {
     async fn run(&self, q: &str) -> Result<String, ClientError> {
-        let mut req = self.http.post(format!("{}/query", self.base)).form(&[("q", q), ("db", self.database.as_str())]);
+        let mut form = vec![("q", q), ("db", self.database.as_str())];
+        if self.precision != "rfc3339" {
+            form.push(("epoch", self.precision.as_str()));
+        }
+        let mut req = self.http.post(format!("{}/query", self.base)).form(&form);
         if self.format == "csv" {
             req = req.header("Accept", "application/csv");
         }
@@ -156,6 +164,7 @@ pub fn main() -> ExitCode {
             database: args.database.clone(),
             format: args.format.clone(),
             pretty: args.pretty,
+            precision: args.precision.clone(),
         };
         if let Some(q) = &args.execute {
             return match s.run(q).await {
@@ -164,7 +173,9 @@ pub fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("ERR: {e}");
+                    // As the influx shell: the message on stdout after ERR:, and on stderr.
+                    println!("ERR: {e}");
+                    eprintln!("{e}");
                     ExitCode::FAILURE
                 }
             };
@@ -190,6 +201,8 @@ pub fn main() -> ExitCode {
                 println!("Using database {db}");
             } else if let Some(f) = lower.strip_prefix("format ") {
                 s.format = f.trim().to_string();
+            } else if let Some(p) = lower.strip_prefix("precision ") {
+                s.precision = p.trim().to_string();
             } else {
                 match s.run(cmd).await {
                     Ok(out) => print!("{out}"),

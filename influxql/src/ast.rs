@@ -58,6 +58,8 @@ pub enum Statement {
     ShowSeries(ShowFilter),
     ShowShards,
     ShowShardGroups,
+    /// The data and meta nodes of the cluster (from the 0.10 clustering guide).
+    ShowServers,
     CreateRetentionPolicy { name: String, database: String, duration: i64, replication: u32, shard_duration: Option<i64>, default: bool },
     AlterRetentionPolicy {
         name: String,
@@ -214,6 +216,7 @@ impl fmt::Display for Statement {
                 Ok(())
             }
             Self::ShowShardGroups => f.write_str("SHOW SHARD GROUPS"),
+            Self::ShowServers => f.write_str("SHOW SERVERS"),
         }
     }
 }

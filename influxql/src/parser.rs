@@ -33,7 +33,7 @@ const KEYWORDS: &[&str] = &[
     "EVERY", "EXACT", "EXPLAIN", "FIELD", "FOR", "FROM", "GRANT", "GRANTS", "GROUP", "GROUPS", "IN", "INF", "INSERT",
     "INTO", "KEY", "KEYS", "KILL", "LIMIT", "MEASUREMENT", "MEASUREMENTS", "NAME", "OFFSET", "ON", "ORDER", "PASSWORD",
     "POLICY", "POLICIES", "PRIVILEGES", "QUERIES", "QUERY", "READ", "REPLICATION", "RESAMPLE", "RETENTION", "REVOKE",
-    "SELECT", "SERIES", "SET", "SHARD", "SHARDS", "SHOW", "SLIMIT", "SOFFSET", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS",
+    "SELECT", "SERIES", "SERVERS", "SET", "SHARD", "SHARDS", "SHOW", "SLIMIT", "SOFFSET", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS",
     "TAG", "TO", "USER", "USERS", "VALUES", "WHERE", "WITH", "WRITE", "AND", "OR", "TRUE", "FALSE",
 ];
 
@@ -408,6 +408,10 @@ impl Parser {
             Some("SHARDS") => {
                 self.pos += 1;
                 Ok(Statement::ShowShards)
+            }
+            Some("SERVERS") => {
+                self.pos += 1;
+                Ok(Statement::ShowServers)
             }
             Some("SHARD") => {
                 self.pos += 1;
@@ -993,6 +997,7 @@ mod tests {
             "SHOW MEASUREMENTS WITH MEASUREMENT =~ /c.*/ WHERE host = 'b'",
             "SHOW SHARDS",
             "SHOW SHARD GROUPS",
+            "SHOW SERVERS",
             "CREATE RETENTION POLICY r ON db DURATION 1d REPLICATION 1 SHARD DURATION 1h DEFAULT",
             "ALTER RETENTION POLICY r ON db DURATION 3h DEFAULT",
             "DROP RETENTION POLICY r ON db",

@@ -245,6 +245,7 @@ impl Executor {
                 self.show_series(db, flt).await
             }
             Statement::ShowShards => Ok(self.show_shards()),
+            Statement::ShowServers => Ok(self.show_servers()),
             Statement::CreateRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
                 self.create_retention_policy(name, database, *duration, *replication, *shard_duration, *default).await?;
                 Ok(vec![])

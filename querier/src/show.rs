@@ -238,6 +238,19 @@ impl Executor {
         out
     }
 
+    /// `data_nodes` and `meta_nodes`, columns `id`, `http_addr`, `tcp_addr`, sorted by id.
+    pub(crate) fn show_servers(&self) -> Vec<Series> {
+        let cat = self.meta().catalog();
+        let columns: Vec<String> = ["id", "http_addr", "tcp_addr"].iter().map(|c| c.to_string()).collect();
+        let rows = |nodes: &std::collections::BTreeMap<u64, catalog::NodeInfo>| -> Vec<Vec<Value>> {
+            nodes.values().map(|n| vec![Value::from(n.id), Value::from(n.http_addr.as_str()), Value::from(n.tcp_addr.as_str())]).collect()
+        };
+        vec![
+            Series { name: Some("data_nodes".into()), columns: columns.clone(), values: rows(&cat.data_nodes), ..Default::default() },
+            Series { name: Some("meta_nodes".into()), columns, values: rows(&cat.meta_nodes), ..Default::default() },
+        ]
+    }
+
     pub(crate) fn show_shard_groups(&self) -> Vec<Series> {
         let cat = self.meta().catalog();
         let mut values = Vec::new();

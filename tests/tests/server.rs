@@ -116,6 +116,12 @@ fn catalog_and_data_survive_a_clean_restart_and_sigterm_persists() {
     assert_eq!(v["results"][0]["series"][0]["values"][0][0], "month");
     assert_eq!(v["results"][0]["series"][0]["values"][0][1], "720h0m0s");
     assert_eq!(v["results"][1]["series"][0]["values"][0][0], "disk");
+    // The node keeps its ids across the restart and the catalog lists its new addresses.
+    let r = query(&node.url(""), "SHOW SERVERS", "");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["results"][0]["series"][0]["name"], "data_nodes");
+    assert_eq!(v["results"][0]["series"][0]["values"], serde_json::json!([[2, node.http.clone(), "127.0.0.1:8088"]]));
+    assert_eq!(v["results"][0]["series"][1]["values"], serde_json::json!([[1, node.meta_http.clone(), "127.0.0.1:8088"]]));
     let meta = send("GET", &format!("http://{}/status", node.meta_http), &[], vec![]).unwrap();
     let status: serde_json::Value = serde_json::from_str(&meta.body).unwrap();
     assert_eq!(status["leader"], 1);
