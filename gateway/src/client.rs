@@ -1,6 +1,8 @@
 //! The `fletch` command-line client, after the `influx` 1.x shell: `-execute` runs statements
 //! and prints their results; without it, statements are read from the prompt line by line.
-//! (Import, history and the full set of shell commands come with the cluster issue.)
+//! Output follows the influx shell's own rules (it asks for chunked answers and prints each
+//! chunk as a result), so that `column`, `csv` and `json` read the same character for
+//! character. (Import, history and the rest of the shell commands come with the cluster work.)
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -43,76 +45,6 @@ pub enum ClientError {
     Server(String),
 }
 
-/// Formats one `/query` JSON answer as the `influx` shell does in `column` mode.
-pub fn format_column(resp: &Value) -> Result<String, String> {
-    if let Some(e) = resp.get("error").and_then(Value::as_str) {
-        return Err(e.to_string());
-    }
-    let mut out = String::new();
-    for result in resp.get("results").and_then(Value::as_array).into_iter().flatten() {
-        if let Some(e) = result.get("error").and_then(Value::as_str) {
-            return Err(e.to_string());
-        }
-        for series in result.get("series").and_then(Value::as_array).into_iter().flatten() {
-            if !out.is_empty() {
-                out.push('\n');
-            }
-            if let Some(n) = series.get("name").and_then(Value::as_str) {
-                out.push_str(&format!("name: {n}\n"));
-            }
-            if let Some(tags) = series.get("tags").and_then(Value::as_object) {
-                let t: Vec<String> = tags.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect();
-                out.push_str(&format!("tags: {}\n", t.join(", ")));
-            }
-            let columns: Vec<String> = series
-                .get("columns")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .map(|c| c.as_str().unwrap_or("").to_string())
-                .collect();
-            let mut rows: Vec<Vec<String>> = vec![columns.clone(), columns.iter().map(|c| "-".repeat(c.len())).collect()];
-            for row in series.get("values").and_then(Value::as_array).into_iter().flatten() {
-                rows.push(
-                    row.as_array()
-                        .into_iter()
-                        .flatten()
-                        .map(|v| match v {
-                            Value::String(s) => s.clone(),
-                            Value::Null => String::new(),
-                            other => other.to_string(),
-                        })
-                        .collect(),
-                );
-            }
-            out.push_str(&tabulate(&rows));
-        }
-    }
-    Ok(out)
-}
-
-/// Aligns cells like Go's tabwriter with padding 1 (the `influx` shell's layout).
-fn tabulate(rows: &[Vec<String>]) -> String {
-    let ncols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..ncols)
-        .map(|i| rows.iter().filter_map(|r| r.get(i)).map(|c| c.chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 < r.len() {
-                line.push_str(&format!("{cell:<w$} ", w = widths[i]));
-            } else {
-                line.push_str(cell);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
-}
-
 struct Session {
     http: reqwest::Client,
     base: String,
@@ -122,30 +54,244 @@ struct Session {
     precision: String,
 }
 
+/// A result as the influx shell's client library holds it (Go struct field order).
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ShellResult {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    series: Vec<ShellRow>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    messages: Vec<ShellMessage>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ShellRow {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    tags: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    columns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    values: Vec<Vec<Value>>,
+}
+
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ShellMessage {
+    level: String,
+    text: String,
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+struct ShellResponse {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    results: Option<Vec<ShellResult>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
 impl Session {
-    async fn run(&self, q: &str) -> Result<String, ClientError> {
-        let mut form = vec![("q", q), ("db", self.database.as_str())];
+    /// Runs statements the way the influx shell does: a chunked query, each chunk's results
+    /// kept as they came. Returns what to print and, if the query failed, the error (in the
+    /// `json` format the failed answer is printed too, as the influx shell does).
+    async fn run(&self, q: &str) -> Result<(String, Option<String>), ClientError> {
+        let mut form = vec![("q", q), ("db", self.database.as_str()), ("chunked", "true")];
         if self.precision != "rfc3339" {
             form.push(("epoch", self.precision.as_str()));
         }
-        let mut req = self.http.post(format!("{}/query", self.base)).form(&form);
-        if self.format == "csv" {
-            req = req.header("Accept", "application/csv");
-        }
-        let resp = req.send().await?;
+        let resp = self.http.post(format!("{}/query", self.base)).form(&form).send().await?;
         let text = resp.text().await?;
-        match self.format.as_str() {
-            "csv" => Ok(text),
+        let mut all = ShellResponse::default();
+        let mut results = Vec::new();
+        let mut error = None;
+        for line in text.lines().filter(|l| !l.trim().is_empty()) {
+            let v: Value = serde_json::from_str(line).map_err(|e| ClientError::Server(format!("{e}: {line}")))?;
+            if let Some(e) = v.get("error").and_then(Value::as_str) {
+                all.error = Some(e.to_string());
+                error = Some(e.to_string());
+                break;
+            }
+            for r in v.get("results").and_then(Value::as_array).into_iter().flatten() {
+                let r: ShellResult = serde_json::from_value(r.clone()).map_err(|e| ClientError::Server(e.to_string()))?;
+                if let (None, Some(e)) = (&error, &r.error) {
+                    error = Some(e.clone());
+                }
+                results.push(r);
+            }
+        }
+        if all.error.is_none() {
+            all.results = Some(results);
+        }
+        let out = match self.format.as_str() {
             "json" => {
-                let v: Value = serde_json::from_str(&text).map_err(|e| ClientError::Server(e.to_string()))?;
-                Ok(if self.pretty { serde_json::to_string_pretty(&v) } else { serde_json::to_string(&v) }.unwrap_or(text) + "\n")
+                if self.pretty {
+                    let mut buf = Vec::new();
+                    let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
+                    let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
+                    serde::Serialize::serialize(&all, &mut ser).map_err(|e| ClientError::Server(e.to_string()))?;
+                    String::from_utf8_lossy(&buf).into_owned() + "\n"
+                } else {
+                    serde_json::to_string(&all).map_err(|e| ClientError::Server(e.to_string()))? + "\n"
+                }
             }
-            _ => {
-                let v: Value = serde_json::from_str(&text).map_err(|e| ClientError::Server(e.to_string()))?;
-                format_column(&v).map_err(ClientError::Server)
+            _ if error.is_some() => String::new(),
+            "csv" => format_csv(&all),
+            _ => format_columns(&all),
+        };
+        Ok((out, error))
+    }
+}
+
+/// A value as the influx shell prints it (strings bare, null empty).
+fn cell(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn same_headers(a: Option<&ShellRow>, b: &ShellRow) -> bool {
+    a.is_some_and(|a| a.name == b.name && a.tags == b.tags && a.columns == b.columns)
+}
+
+/// The lines of one result: for `column`, name/tags lines, a header and dashes; for `csv`,
+/// name and tags as leading columns. Cells are separated by tabs.
+fn result_lines(r: &ShellResult, csv: bool, suppress_headers: bool) -> Vec<String> {
+    let mut rows = Vec::new();
+    for (i, s) in r.series.iter().enumerate() {
+        let tags: Vec<String> = s.tags.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut names: Vec<String> = Vec::new();
+        if csv {
+            if !s.name.is_empty() {
+                names.push("name".into());
             }
+            if !tags.is_empty() {
+                names.push("tags".into());
+            }
+        }
+        names.extend(s.columns.iter().cloned());
+        if i > 0 && !csv && !suppress_headers {
+            rows.push(String::new());
+        }
+        if !csv && !suppress_headers {
+            if !s.name.is_empty() {
+                rows.push(format!("name: {}", s.name));
+            }
+            if !tags.is_empty() {
+                rows.push(format!("tags: {}", tags.join(", ")));
+            }
+        }
+        if !suppress_headers {
+            rows.push(names.join("\t"));
+        }
+        if !csv && !suppress_headers {
+            rows.push(names.iter().map(|n| "-".repeat(n.len())).collect::<Vec<_>>().join("\t"));
+        }
+        for v in &s.values {
+            let mut cells: Vec<String> = Vec::new();
+            if csv {
+                if !s.name.is_empty() {
+                    cells.push(s.name.clone());
+                }
+                if !tags.is_empty() {
+                    cells.push(tags.join(","));
+                }
+            }
+            cells.extend(v.iter().map(cell));
+            rows.push(cells.join("\t"));
         }
     }
+    rows
+}
+
+/// Aligns tab-separated cells as Go's tabwriter (min width 0, padding 1) does: a run of
+/// consecutive lines with tabs is one block; every cell but a line's last is padded to its
+/// column's width in the block plus one space.
+fn tabwriter(lines: &[String]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].contains('\t') {
+            out.push_str(&lines[i]);
+            out.push('\n');
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < lines.len() && lines[i].contains('\t') {
+            i += 1;
+        }
+        let block: Vec<Vec<&str>> = lines[start..i].iter().map(|l| l.split('\t').collect()).collect();
+        let ncols = block.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..ncols)
+            .map(|c| block.iter().filter(|r| c + 1 < r.len()).map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .collect();
+        for r in &block {
+            for (c, text) in r.iter().enumerate() {
+                if c + 1 < r.len() {
+                    out.push_str(&format!("{text:<w$} ", w = widths[c]));
+                } else {
+                    out.push_str(text);
+                }
+            }
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// The influx shell's `column` format.
+fn format_columns(resp: &ShellResponse) -> String {
+    let empty = Vec::new();
+    let results = resp.results.as_ref().unwrap_or(&empty);
+    let mut lines: Vec<String> = Vec::new();
+    let mut out = String::new();
+    let mut previous: Option<&ShellRow> = None;
+    for (i, r) in results.iter().enumerate() {
+        for m in &r.messages {
+            out.push_str(&format!("{}: {}.\n", m.level, m.text));
+        }
+        let suppress = r.series.first().is_some_and(|s| same_headers(previous, s));
+        if !suppress {
+            if let Some(s) = r.series.first() {
+                previous = Some(s);
+            }
+        }
+        if !suppress && i > 0 {
+            lines.push(String::new());
+        }
+        lines.extend(result_lines(r, false, suppress));
+    }
+    out.push_str(&tabwriter(&lines));
+    out
+}
+
+/// Quotes a CSV field as Go's encoding/csv does.
+fn csv_field(s: &str) -> String {
+    let needs = !s.is_empty() && (s == "\\." || s.contains([',', '"', '\r', '\n']) || s.starts_with([' ', '\t']));
+    if needs { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+}
+
+/// The influx shell's `csv` format.
+fn format_csv(resp: &ShellResponse) -> String {
+    let mut out = String::new();
+    let mut previous: Option<&ShellRow> = None;
+    for r in resp.results.iter().flatten() {
+        let suppress = r.series.first().is_some_and(|s| same_headers(previous, s));
+        if !suppress {
+            if let Some(s) = r.series.first() {
+                previous = Some(s);
+            }
+        }
+        for line in result_lines(r, true, suppress) {
+            let fields: Vec<String> = line.split('\t').map(csv_field).collect();
+            out.push_str(&fields.join(","));
+            out.push('\n');
+        }
+    }
+    out
 }
 
 pub fn main() -> ExitCode {
@@ -167,17 +313,21 @@ pub fn main() -> ExitCode {
             precision: args.precision.clone(),
         };
         if let Some(q) = &args.execute {
+            let failed = |e: &str| {
+                // As the influx shell: the message on stdout after ERR:, and on stderr.
+                println!("ERR: {e}");
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            };
             return match s.run(q).await {
-                Ok(out) => {
+                Ok((out, error)) => {
                     print!("{out}");
-                    ExitCode::SUCCESS
+                    match error {
+                        Some(e) => failed(&e),
+                        None => ExitCode::SUCCESS,
+                    }
                 }
-                Err(e) => {
-                    // As the influx shell: the message on stdout after ERR:, and on stderr.
-                    println!("ERR: {e}");
-                    eprintln!("{e}");
-                    ExitCode::FAILURE
-                }
+                Err(e) => failed(&e.to_string()),
             };
         }
         let stdin = std::io::stdin();
@@ -205,7 +355,12 @@ pub fn main() -> ExitCode {
                 s.precision = p.trim().to_string();
             } else {
                 match s.run(cmd).await {
-                    Ok(out) => print!("{out}"),
+                    Ok((out, error)) => {
+                        print!("{out}");
+                        if let Some(e) = error {
+                            println!("ERR: {e}");
+                        }
+                    }
                     Err(e) => println!("ERR: {e}"),
                 }
             }

@@ -53,7 +53,13 @@ fn fletch_prints_like_the_influx_shell() {
     let fletch = fletch_tests::bin("fletch");
     let mut diffs = Vec::new();
     for q in STATEMENTS {
-        for precision in [&[][..], &["-precision", "rfc3339"][..]] {
+        for precision in [
+            &[][..],
+            &["-precision", "rfc3339"][..],
+            &["-format", "json"][..],
+            &["-format", "json", "-pretty"][..],
+            &["-format", "csv"][..],
+        ] {
             let expected = run("/usr/bin/influx", precision, &port, q);
             let actual = run(fletch.to_str().unwrap(), precision, &port, q);
             if expected != actual {
