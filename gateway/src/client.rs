@@ -35,6 +35,133 @@ pub struct ClientArgs {
     /// Time format: rfc3339, h, m, s, ms, u or ns (the `influx` shell's default: ns).
     #[arg(long, default_value = "ns")]
     pub precision: String,
+    /// Import a file written for `influx -import`: `# DDL` statements, then `# DML` line
+    /// protocol under `# CONTEXT-DATABASE:` / `# CONTEXT-RETENTION-POLICY:`.
+    #[arg(long)]
+    pub import: bool,
+    /// The file to import.
+    #[arg(long)]
+    pub path: Option<std::path::PathBuf>,
+    /// The file to import is gzip-compressed.
+    #[arg(long)]
+    pub compressed: bool,
+}
+
+/// A line as Go's `log` package prints it (local time).
+fn log_line(msg: &str) -> String {
+    format!("{} {msg}", chrono::Local::now().format("%Y/%m/%d %H:%M:%S"))
+}
+
+/// `-import`: runs the DDL section's statements, writes the DML section in batches of 5000
+/// lines, and reports as `influx -import` does.
+async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCode {
+    use std::io::Read;
+    let Some(path) = &args.path else {
+        eprintln!("{}", log_line("must specify -path when using -import"));
+        return ExitCode::FAILURE;
+    };
+    let raw = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{}", log_line(&format!("open {}: {e}", path.display())));
+            return ExitCode::FAILURE;
+        }
+    };
+    let data = if args.compressed {
+        let mut out = Vec::new();
+        if let Err(e) = flate2::read::GzDecoder::new(raw.as_slice()).read_to_end(&mut out) {
+            eprintln!("{}", log_line(&e.to_string()));
+            return ExitCode::FAILURE;
+        }
+        out
+    } else {
+        raw
+    };
+    let text = String::from_utf8_lossy(&data);
+    let (mut commands, mut inserts, mut failed) = (0u64, 0u64, 0u64);
+    let (mut in_dml, mut db, mut rp) = (false, String::new(), String::new());
+    let mut batch: Vec<&str> = Vec::new();
+    async fn flush(http: &reqwest::Client, base: &str, db: &str, rp: &str, precision: &str, batch: &mut Vec<&str>, failed: &mut u64) {
+        if batch.is_empty() {
+            return;
+        }
+        let body = batch.join("\n");
+        let mut url = format!("{base}/write?db={}&precision={}", urlencode(db), urlencode(precision));
+        if !rp.is_empty() {
+            url.push_str(&format!("&rp={}", urlencode(rp)));
+        }
+        let ok = match http.post(url).body(body.clone()).send().await {
+            Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => true,
+            Ok(r) => {
+                let text = r.text().await.unwrap_or_default();
+                eprintln!("{}", log_line(&format!("error writing batch:  {text}")));
+                false
+            }
+            Err(e) => {
+                eprintln!("{}", log_line(&format!("error writing batch:  {e}")));
+                false
+            }
+        };
+        if !ok {
+            eprintln!("{}", log_line(&batch.join("\n\n")));
+            eprintln!();
+            *failed += batch.len() as u64;
+        }
+        batch.clear();
+    }
+    for line in text.lines() {
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if let Some(comment) = trimmed.strip_prefix('#') {
+            let c = comment.trim();
+            if c == "DDL" {
+                in_dml = false;
+            } else if c == "DML" {
+                in_dml = true;
+            } else if let Some(v) = c.strip_prefix("CONTEXT-DATABASE:") {
+                flush(http, base, &db, &rp, &args.precision, &mut batch, &mut failed).await;
+                db = v.trim().to_string();
+            } else if let Some(v) = c.strip_prefix("CONTEXT-RETENTION-POLICY:") {
+                flush(http, base, &db, &rp, &args.precision, &mut batch, &mut failed).await;
+                rp = v.trim().to_string();
+            }
+            continue;
+        }
+        if in_dml {
+            batch.push(trimmed);
+            inserts += 1;
+            if batch.len() == 5000 {
+                flush(http, base, &db, &rp, &args.precision, &mut batch, &mut failed).await;
+            }
+        } else {
+            commands += 1;
+            match http.post(format!("{base}/query")).form(&[("q", trimmed)]).send().await {
+                Ok(r) => {
+                    let v: Value = r.json().await.unwrap_or(Value::Null);
+                    let err = v.get("error").or_else(|| v["results"][0].get("error")).and_then(Value::as_str);
+                    if let Some(e) = err {
+                        eprintln!("{}", log_line(&format!("error: {e}")));
+                    }
+                }
+                Err(e) => eprintln!("{}", log_line(&format!("error: {e}"))),
+            }
+        }
+    }
+    flush(http, base, &db, &rp, &args.precision, &mut batch, &mut failed).await;
+    if failed > 0 {
+        eprintln!("ERROR: {failed} points were not inserted");
+        return ExitCode::FAILURE;
+    }
+    println!("{}", log_line(&format!("Processed {commands} commands")));
+    println!("{}", log_line(&format!("Processed {inserts} inserts")));
+    println!("{}", log_line(&format!("Failed {failed} inserts")));
+    ExitCode::SUCCESS
+}
+
+fn urlencode(s: &str) -> String {
+    serde_urlencoded::to_string([("x", s)]).map(|e| e[2..].to_string()).unwrap_or_default()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -312,6 +439,9 @@ pub fn main() -> ExitCode {
             pretty: args.pretty,
             precision: args.precision.clone(),
         };
+        if args.import {
+            return import(&s.http, &s.base, &args).await;
+        }
         if let Some(q) = &args.execute {
             let failed = |e: &str| {
                 // As the influx shell: the message on stdout after ERR:, and on stderr.

@@ -53,7 +53,8 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": self.message }).to_string();
+        // Go's JSON encoder ends the body with a newline; clients print it as it is.
+        let body = serde_json::json!({ "error": self.message }).to_string() + "\n";
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));

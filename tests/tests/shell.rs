@@ -69,3 +69,42 @@ fn fletch_prints_like_the_influx_shell() {
     }
     assert!(diffs.is_empty(), "{}", diffs.join("\n"));
 }
+
+/// `-import` of a file in `influx -import` format: same messages (timestamps aside), same exit
+/// code, same data.
+#[test]
+fn fletch_imports_like_the_influx_shell() {
+    if std::env::var("FLETCH_SKIP_INFLUXDB_COMPAT").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: FLETCH_SKIP_INFLUXDB_COMPAT=1");
+        return;
+    }
+    let influxd = fletch_tests::Influxd::start().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    let good = "# DDL\nCREATE DATABASE imp\nCREATE RETENTION POLICY oneday ON imp DURATION 1d REPLICATION 1\n\n# DML\n# CONTEXT-DATABASE: imp\n# CONTEXT-RETENTION-POLICY: autogen\n\ncpu,host=a v=1 1600000000000000000\ncpu,host=b v=2 1600000000000000000\n";
+    let bad = good.replace("cpu,host=b", "bad line here\ncpu,host=b");
+    let strip = |s: &str| -> String {
+        s.lines()
+            .map(|l| if l.len() > 20 && l.as_bytes()[4] == b'/' && l.as_bytes()[10] == b' ' { format!("TS {}", &l[20..]) } else { l.to_string() })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for (name, text) in [("good", good.to_string()), ("bad", bad)] {
+        let file = dir.path().join(format!("{name}.txt"));
+        std::fs::write(&file, text).unwrap();
+        let mut outs = Vec::new();
+        for (program, http) in [("/usr/bin/influx".to_string(), influxd.http.clone()), (fletch_tests::bin("fletch").display().to_string(), node.http.clone())] {
+            let port = http.rsplit(':').next().unwrap().to_string();
+            query(&format!("http://{http}"), "DROP DATABASE imp", "");
+            let out = Command::new(&program)
+                .args(["-host", "127.0.0.1", "-port", &port, "-import", "-path"])
+                .arg(&file)
+                .args(["-precision", "ns"])
+                .output()
+                .unwrap();
+            let data = query(&format!("http://{http}"), "SELECT * FROM imp..cpu", "").body;
+            outs.push((out.status.code(), strip(&String::from_utf8_lossy(&out.stdout)), strip(&String::from_utf8_lossy(&out.stderr)), data));
+        }
+        assert_eq!(outs[0], outs[1], "{name}: influx (left) and fletch (right) differ");
+    }
+}
