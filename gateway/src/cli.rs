@@ -9,7 +9,12 @@ use crate::config::{Config, Overrides};
 
 /// Fletch: a clustered time-series database that speaks the InfluxDB 1.x API.
 #[derive(Debug, Parser)]
-#[command(name = "fletchd", version, about, long_about = None)]
+#[command(
+    name = "fletchd",
+    version,
+    about = "Fletch: a time-series database that speaks the InfluxDB 1.x API (runs a node; `fletchd config` prints its configuration)",
+    long_about = None
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -39,7 +44,8 @@ pub struct RunArgs {
     /// [http] bind-address.
     #[arg(long = "http-bind-address", value_name = "HOST:PORT")]
     pub http_bind_address: Option<String>,
-    /// [meta] bind-address (Raft and internal RPC).
+    /// [meta] bind-address: the Raft and internal RPC address recorded in the catalog (nothing
+    /// listens on it while a cluster has one node).
     #[arg(long = "meta-bind-address", value_name = "HOST:PORT")]
     pub meta_bind_address: Option<String>,
     /// [meta] http-bind-address.
