@@ -12,7 +12,7 @@ use serde_json::Value;
 
 /// Fletch's command-line client (works against any InfluxDB 1.x API).
 #[derive(Debug, Parser)]
-#[command(name = "fletch", version, about)]
+#[command(name = "fletch", version, about = "Fletch's command-line client, after the influx 1.x shell (works against any InfluxDB 1.x API)")]
 pub struct ClientArgs {
     /// Host to connect to.
     #[arg(long, default_value = "localhost")]
