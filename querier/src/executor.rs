@@ -49,15 +49,28 @@ pub enum ExecError {
     Arrow(#[from] datafusion::arrow::error::ArrowError),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Executor {
     meta: Arc<MetaService>,
     ingester: Option<Arc<Ingester>>,
+    /// One DataFusion session for every query (building one registers every function).
+    session: Arc<datafusion::prelude::SessionContext>,
+}
+
+impl std::fmt::Debug for Executor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Executor").field("meta", &self.meta).finish()
+    }
 }
 
 impl Executor {
     pub fn new(meta: Arc<MetaService>, ingester: Option<Arc<Ingester>>) -> Self {
-        Self { meta, ingester }
+        Self { meta, ingester, session: Arc::new(crate::scan::session()) }
+    }
+
+    /// The DataFusion session queries run in.
+    pub fn session(&self) -> &datafusion::prelude::SessionContext {
+        &self.session
     }
 
     /// Runs statements in order; after the first failure the rest are `not executed`, as 1.x.

@@ -9,6 +9,7 @@
 //!         │                                    statistics, rows filtered in the decoder)
 //!         ├─ files with tombstones             ─▶ read, tombstones applied, in memory
 //!         ├─ a shard whose sources overlap     ─▶ Ingester::read_table (merged: later wins)
+//!         │   inside the query's time range
 //!         └─ buffered batches                  ─▶ in memory
 //!  union ─▶ tags cast to Utf8 ─▶ the statement's plan
 //! ```
@@ -23,7 +24,9 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::datasource::MemTable;
 use datafusion::logical_expr::cast;
-use datafusion::prelude::{DataFrame, ParquetReadOptions, SessionConfig, SessionContext, col};
+use datafusion::common::ScalarValue;
+use datafusion::logical_expr::ExprFunctionExt;
+use datafusion::prelude::{DataFrame, Expr, ParquetReadOptions, SessionConfig, SessionContext, col, lit};
 use ingester::{TableSchema, TableSnapshot};
 
 use crate::executor::{ExecError, Executor, shards_of};
@@ -56,6 +59,8 @@ fn overlaps(a: (i64, i64), b: (i64, i64)) -> bool {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanStats {
     pub shards: usize,
+    /// Shards whose sources overlap inside the query's range, merged by series and time there.
+    pub shards_merged: usize,
     pub files_scanned: usize,
     pub files_skipped: usize,
     pub batches_in_memory: usize,
@@ -90,21 +95,31 @@ impl Executor {
         let mut stats = ScanStats { shards: snapshots.len(), ..Default::default() };
         let mut files: Vec<String> = Vec::new();
         let mut memory: Vec<RecordBatch> = Vec::new();
+        let mut merged: Vec<DataFrame> = Vec::new();
         let want = (range.min, range.max);
-        for (shard, snap) in snapshots {
+        for (_, snap) in snapshots {
             let mut spans: Vec<(i64, i64)> = snap.files.iter().map(|f| (f.min_time, f.max_time)).collect();
             for b in &snap.buffered {
                 if b.num_rows() > 0 {
                     spans.push(ingester::batch::time_range(b)?);
                 }
             }
-            let overlapping = spans.iter().enumerate().any(|(i, a)| spans[i + 1..].iter().any(|b| overlaps(*a, *b)));
-            if overlapping {
-                // Sources that may hold the same series and time: merge them (later wins).
-                if let Some(b) = ing.read_table(shard, name).await? {
-                    memory.push(ingester::batch::align(&b, &plain)?);
-                    stats.batches_in_memory += 1;
+            // Two sources can hold the same series and time only where their time ranges
+            // overlap; that only matters if the overlap falls inside the query's range.
+            // Where the shard's sources overlap inside the query's range, the same series and
+            // time may be in several of them.
+            let mut windows: Vec<(i64, i64)> = Vec::new();
+            for (i, a) in spans.iter().enumerate() {
+                for b in &spans[i + 1..] {
+                    let shared = (a.0.max(b.0).max(want.0), a.1.min(b.1).min(want.1));
+                    if shared.0 <= shared.1 {
+                        windows.push(shared);
+                    }
                 }
+            }
+            if !windows.is_empty() {
+                merged.push(self.merged_shard_frame(ctx, name, &snap, &plain, &windows, want).await?);
+                stats.shards_merged += 1;
                 continue;
             }
             for f in &snap.files {
@@ -132,27 +147,115 @@ impl Executor {
                 stats.batches_in_memory += 1;
             }
         }
-        let mut frame: Option<DataFrame> = None;
+        let mut parts: Vec<DataFrame> = Vec::new();
         if !files.is_empty() {
-            frame = Some(ctx.read_parquet(files, ParquetReadOptions::default().schema(&plain)).await?);
+            parts.push(plain_tags(ctx.read_parquet(files, ParquetReadOptions::default().schema(&plain)).await?, &plain)?);
         }
         if !memory.is_empty() {
-            let mem = ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![memory])?))?;
-            frame = Some(match frame {
-                Some(f) => f.union(mem)?,
-                None => mem,
+            parts.push(plain_tags(ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![memory])?))?, &plain)?);
+        }
+        parts.extend(merged);
+        let Some(mut frame) = parts.pop() else { return Ok(None) };
+        for p in parts {
+            frame = p.union(frame)?;
+        }
+        Ok(Some((frame, schema, stats)))
+    }
+
+    /// One shard's sources where they may hold the same series and time: every source is read
+    /// with its generation; rows inside the overlap windows are merged by series and time (for
+    /// each field, the newest source's value), the others pass as they are.
+    async fn merged_shard_frame(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        snap: &TableSnapshot,
+        plain: &SchemaRef,
+        windows: &[(i64, i64)],
+        want: (i64, i64),
+    ) -> Result<DataFrame, ExecError> {
+        let Some(ing) = self.ingester() else { return Err(ExecError::Query("no data role".into())) };
+        let mut sources: Vec<(i64, DataFrame)> = Vec::new();
+        for f in &snap.files {
+            if !overlaps((f.min_time, f.max_time), want) {
+                continue;
+            }
+            let df = if snap.tombstones.iter().any(|t| t.generation > f.generation) {
+                let mut batches = Vec::new();
+                for b in ingester::parquet_io::read_file(&ing.object_store(), &f.path).await? {
+                    let b = ingester::delete::apply_all(&snap.tombstones, name, b, f.generation)?;
+                    batches.push(ingester::batch::align(&b, plain)?);
+                }
+                ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![batches])?))?
+            } else {
+                let path = ing.data_dir().join(&f.path).display().to_string();
+                ctx.read_parquet(path, ParquetReadOptions::default().schema(plain)).await?
+            };
+            sources.push((f.generation as i64, df));
+        }
+        // Buffered batches are newer than every file, and later ones newer than earlier ones.
+        for (i, b) in snap.buffered.iter().enumerate() {
+            let b = ingester::batch::align(b, plain)?;
+            sources.push((i64::MAX / 2 + i as i64, ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![vec![b]])?))?));
+        }
+        let time = || col(TIME_COLUMN);
+        let ts = |t: i64| lit(ScalarValue::TimestampNanosecond(Some(t), None));
+        let in_windows = windows
+            .iter()
+            .map(|(lo, hi)| time().gt_eq(ts(*lo)).and(time().lt_eq(ts(*hi))))
+            .reduce(|a, b| a.or(b))
+            .unwrap_or(lit(false));
+        let mut all: Option<DataFrame> = None;
+        for (generation, df) in sources {
+            let mut cols: Vec<Expr> = plain_projection(plain);
+            cols.push(lit(generation).alias(GENERATION));
+            let df = df.select(cols)?;
+            all = Some(match all {
+                Some(a) => a.union(df)?,
+                None => df,
             });
         }
-        let Some(frame) = frame else { return Ok(None) };
-        // Tags as plain strings from here on.
-        let projection: Vec<datafusion::prelude::Expr> = plain
-            .fields()
+        let Some(all) = all else { return Err(ExecError::Query("a merged shard without sources".into())) };
+        let tags: Vec<&str> = plain.fields().iter().filter(|f| matches!(f.data_type(), DataType::Dictionary(_, _))).map(|f| f.name().as_str()).collect();
+        let fields: Vec<&str> =
+            plain.fields().iter().map(|f| f.name().as_str()).filter(|n| *n != TIME_COLUMN && !tags.contains(n)).collect();
+        let mut group: Vec<Expr> = tags.iter().map(|t| col(*t)).collect();
+        group.push(time());
+        let aggs: Vec<Expr> = fields
             .iter()
-            .map(|f| match f.data_type() {
-                DataType::Dictionary(_, _) => cast(col(f.name().as_str()), DataType::Utf8).alias(f.name()),
-                _ => col(f.name().as_str()),
+            .map(|f| {
+                datafusion::functions_aggregate::first_last::last_value_udaf()
+                    .call(vec![col(*f)])
+                    .order_by(vec![col(GENERATION).sort(true, false)])
+                    .filter(col(*f).is_not_null())
+                    .build()
+                    .map(|e| e.alias(*f))
             })
-            .collect();
-        Ok(Some((frame.select(projection)?, schema, stats)))
+            .collect::<Result<_, _>>()?;
+        let inside = all.clone().filter(in_windows.clone())?.aggregate(group, aggs)?;
+        let order: Vec<Expr> = plain.fields().iter().map(|f| col(f.name().as_str())).collect();
+        let inside = inside.select(order.clone())?;
+        let outside = all.filter(!in_windows)?.select(order)?;
+        Ok(outside.union(inside)?)
     }
+}
+
+const TIME_COLUMN: &str = "time";
+const GENERATION: &str = "__generation";
+
+/// Columns of `plain` with tags cast to plain strings.
+fn plain_projection(plain: &SchemaRef) -> Vec<Expr> {
+    plain
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Dictionary(_, _) => cast(col(f.name().as_str()), DataType::Utf8).alias(f.name()),
+            _ => col(f.name().as_str()),
+        })
+        .collect()
+}
+
+/// Tags as plain strings from here on.
+fn plain_tags(df: DataFrame, plain: &SchemaRef) -> Result<DataFrame, ExecError> {
+    Ok(df.select(plain_projection(plain))?)
 }

@@ -61,14 +61,14 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
     let plan = Plan::new(&stmt, range)?;
 
     // Load every measurement first: `*` means the columns of all of them together (1.x).
-    let session = crate::scan::session();
+    let session = ex.session();
     let mut loaded = Vec::new();
     let mut union = TableSchema::default();
     for source in &stmt.sources {
         let m = match source {
             Source::Measurement(m) => m,
             Source::Subquery(inner) => {
-                for (name, frame, schema) in subquery_frames(ex, inner, range, default_db, ctx, &session).await? {
+                for (name, frame, schema) in subquery_frames(ex, inner, range, default_db, ctx, session).await? {
                     union.merge(&schema);
                     loaded.push((name, frame, schema));
                 }
@@ -81,7 +81,7 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
         }
         let rp = m.retention_policy.as_deref().unwrap_or("");
         for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
-            if let Some((frame, schema, _)) = ex.measurement_frame(&session, db, rp, &name, range).await? {
+            if let Some((frame, schema, _)) = ex.measurement_frame(session, db, rp, &name, range).await? {
                 union.merge(&schema);
                 loaded.push((name, frame, schema));
             }

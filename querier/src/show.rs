@@ -52,8 +52,7 @@ impl Executor {
 
     /// Distinct tag sets of a measurement whose rows match `condition`, sorted.
     async fn series_of(&self, db: &str, measurement: &str, condition: Option<&Expr>) -> Result<Vec<TagSet>, ExecError> {
-        let ctx = crate::scan::session();
-        let Some((mut df, schema, _)) = self.measurement_frame(&ctx, db, "", measurement, TimeRange::ALL).await? else {
+        let Some((mut df, schema, _)) = self.measurement_frame(self.session(), db, "", measurement, TimeRange::ALL).await? else {
             return Ok(vec![]);
         };
         let tags: Vec<String> = schema.tags.iter().cloned().collect();

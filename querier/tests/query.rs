@@ -139,3 +139,21 @@ async fn one_write_with_the_same_point_twice_reads_as_one_point() {
     assert_eq!(rows[0]["series"][0]["values"], serde_json::json!([["1970-01-01T00:00:00.00000001Z", 2, 1]]));
     n.close().await;
 }
+
+#[tokio::test]
+async fn sources_overlapping_outside_the_query_range_are_not_merged() {
+    let n = node().await;
+    // A file up to time 100, and a buffered write at time 100 too: the two overlap at 100 only.
+    let body: String = (0..=10).map(|i| format!("m,h=a v={i} {}\n", i * 10)).collect();
+    n.write(&body).await;
+    n.ingester.persist().await.unwrap();
+    n.write("m,h=b v=1 100\nm,h=b v=2 200").await;
+    let ctx = querier::scan::session();
+    let (_, _, stats) = n.exec.measurement_frame(&ctx, "db", "", "m", querier::select::TimeRange { min: 0, max: 50 }).await.unwrap().unwrap();
+    assert_eq!((stats.files_scanned, stats.batches_in_memory, stats.shards_merged), (1, 0, 0), "query before the overlap: plain scans, {stats:?}");
+    let (_, _, stats) = n.exec.measurement_frame(&ctx, "db", "", "m", querier::select::TimeRange { min: 90, max: 110 }).await.unwrap().unwrap();
+    assert_eq!(stats.shards_merged, 1, "query across the overlap: merged by series and time there, {stats:?}");
+    let rows = n.query("SELECT v FROM m WHERE time >= 90 AND time <= 110 GROUP BY h").await;
+    assert_eq!(rows[0]["series"].as_array().unwrap().len(), 2);
+    n.close().await;
+}
