@@ -79,7 +79,9 @@ pub fn write_lines(spec: &Spec, out: &mut impl Write) -> std::io::Result<u64> {
             )
         })
         .collect();
-    let mut values: Vec<[f64; 10]> = (0..spec.scale).map(|_| std::array::from_fn(|_| rng.unit() * 100.0)).collect();
+    let mut values: Vec<[f64; 10]> = (0..spec.scale)
+        .map(|_| std::array::from_fn(|_| rng.unit() * 100.0))
+        .collect();
     let mut rows = 0u64;
     let mut line = String::with_capacity(512);
     let steps = (spec.duration / INTERVAL).max(0);
@@ -113,7 +115,12 @@ mod tests {
 
     #[test]
     fn deterministic_and_shaped_like_tsbs() {
-        let spec = Spec { scale: 3, start: 0, duration: 30_000_000_000, seed: 7 };
+        let spec = Spec {
+            scale: 3,
+            start: 0,
+            duration: 30_000_000_000,
+            seed: 7,
+        };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         assert_eq!(write_lines(&spec, &mut a).unwrap(), 9);
         write_lines(&spec, &mut b).unwrap();
@@ -121,7 +128,11 @@ mod tests {
         let text = String::from_utf8(a).unwrap();
         let first = text.lines().next().unwrap();
         assert!(first.starts_with("cpu,hostname=host_0,region="), "{first}");
-        assert_eq!(first.matches(',').count(), 10 + 9, "ten tags and ten fields: {first}");
+        assert_eq!(
+            first.matches(',').count(),
+            10 + 9,
+            "ten tags and ten fields: {first}"
+        );
         assert!(first.ends_with(" 0"));
         let mut other = Vec::new();
         write_lines(&Spec { seed: 8, ..spec }, &mut other).unwrap();

@@ -67,10 +67,14 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 
 /// RFC3339 (seconds) for a nanosecond time.
 pub fn rfc3339(t: i64) -> String {
-    chrono::DateTime::from_timestamp_nanos(t).format("%Y-%m-%dT%H:%M:%SZ").to_string()
+    chrono::DateTime::from_timestamp_nanos(t)
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
 }
 
 /// Parses an RFC3339 time into nanoseconds.
 pub fn parse_time(s: &str) -> Option<i64> {
-    chrono::DateTime::parse_from_rfc3339(s).ok()?.timestamp_nanos_opt()
+    chrono::DateTime::parse_from_rfc3339(s)
+        .ok()?
+        .timestamp_nanos_opt()
 }

@@ -79,7 +79,10 @@ pub async fn create_database(client: &reqwest::Client, url: &str, db: &str) -> R
 }
 
 pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadReport, String> {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(opts.workers).build().map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(opts.workers)
+        .build()
+        .map_err(|e| e.to_string())?;
     create_database(&client, &opts.url, &opts.database).await?;
     let total_points: u64 = batches.iter().map(|(_, n)| n).sum();
     let batches = Arc::new(batches);
@@ -92,13 +95,22 @@ pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadR
     let progress = std::io::stderr().is_terminal();
     let mut tasks = Vec::new();
     for _ in 0..opts.workers.max(1) {
-        let (client, batches, next, points, failed, bytes, url) =
-            (client.clone(), batches.clone(), next.clone(), points.clone(), failed.clone(), bytes.clone(), url.clone());
+        let (client, batches, next, points, failed, bytes, url) = (
+            client.clone(),
+            batches.clone(),
+            next.clone(),
+            points.clone(),
+            failed.clone(),
+            bytes.clone(),
+            url.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((body, n)) = batches.get(i) else { break };
+                let Some((body, n)) = batches.get(i) else {
+                    break;
+                };
                 let t0 = Instant::now();
                 let ok = match client.post(&url).body(body.clone()).send().await {
                     Ok(r) => r.status() == reqwest::StatusCode::NO_CONTENT,

@@ -41,7 +41,10 @@ fn hosts_clause(rng: &mut Rng, ds: &Dataset, n: usize) -> String {
             picked.push(h);
         }
     }
-    let parts: Vec<String> = picked.iter().map(|h| format!("hostname = '{}'", hostname(*h))).collect();
+    let parts: Vec<String> = picked
+        .iter()
+        .map(|h| format!("hostname = '{}'", hostname(*h)))
+        .collect();
     format!("({})", parts.join(" OR "))
 }
 
@@ -52,16 +55,25 @@ fn window(rng: &mut Rng, ds: &Dataset, len: i64) -> (i64, i64) {
         return (ds.start, ds.end);
     }
     // Whole minutes, as TSBS does.
-    let start = ds.start + (rng.below(((span - len) / 60_000_000_000) as u64) as i64) * 60_000_000_000;
+    let start =
+        ds.start + (rng.below(((span - len) / 60_000_000_000) as u64) as i64) * 60_000_000_000;
     (start, start + len)
 }
 
 fn maxes(n: usize) -> String {
-    FIELDS[..n].iter().map(|f| format!("max({f})")).collect::<Vec<_>>().join(", ")
+    FIELDS[..n]
+        .iter()
+        .map(|f| format!("max({f})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn means(n: usize) -> String {
-    FIELDS[..n].iter().map(|f| format!("mean({f})")).collect::<Vec<_>>().join(", ")
+    FIELDS[..n]
+        .iter()
+        .map(|f| format!("mean({f})"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// One query of a type.
@@ -95,12 +107,25 @@ pub fn generate(kind: &str, rng: &mut Rng, ds: &Dataset) -> Option<String> {
         "double-groupby-1" | "double-groupby-all" => {
             let n = if kind == "double-groupby-1" { 1 } else { 10 };
             let (a, b) = window(rng, ds, 12 * HOUR);
-            format!("SELECT {} FROM cpu WHERE time >= '{}' AND time < '{}' GROUP BY time(1h), hostname", means(n), rfc3339(a), rfc3339(b))
+            format!(
+                "SELECT {} FROM cpu WHERE time >= '{}' AND time < '{}' GROUP BY time(1h), hostname",
+                means(n),
+                rfc3339(a),
+                rfc3339(b)
+            )
         }
         "high-cpu-1" | "high-cpu-all" => {
             let (a, b) = window(rng, ds, 12 * HOUR);
-            let hosts = if kind == "high-cpu-1" { format!(" AND {}", hosts_clause(rng, ds, 1)) } else { String::new() };
-            format!("SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{}' AND time < '{}'{hosts}", rfc3339(a), rfc3339(b))
+            let hosts = if kind == "high-cpu-1" {
+                format!(" AND {}", hosts_clause(rng, ds, 1))
+            } else {
+                String::new()
+            };
+            format!(
+                "SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{}' AND time < '{}'{hosts}",
+                rfc3339(a),
+                rfc3339(b)
+            )
         }
         "lastpoint" => "SELECT last(*) FROM cpu GROUP BY hostname".to_string(),
         "groupby-orderby-limit" => {
@@ -127,7 +152,12 @@ pub struct TypeReport {
     pub example_mismatch: Option<String>,
 }
 
-async fn run_one(client: &reqwest::Client, url: &str, db: &str, q: &str) -> Result<(Duration, Value), String> {
+async fn run_one(
+    client: &reqwest::Client,
+    url: &str,
+    db: &str,
+    q: &str,
+) -> Result<(Duration, Value), String> {
     let t0 = Instant::now();
     let resp = client
         .get(format!("{url}/query"))
@@ -152,8 +182,14 @@ pub fn same_answer(a: &Value, b: &Value) -> bool {
             (Some(x), Some(y)) => x == y || (x - y).abs() <= 1e-9 * x.abs().max(y.abs()),
             _ => x == y,
         },
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_answer(a, b)),
-        (Value::Object(x), Value::Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_answer(v, w))),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_answer(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_answer(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -173,12 +209,16 @@ pub async fn run(
     let mut out = Vec::new();
     for kind in types {
         // Each type has its own stream, so adding a type changes no other type's queries.
-        let type_seed = kind.bytes().fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+        let type_seed = kind
+            .bytes()
+            .fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
         let mut rng = Rng::new(type_seed);
         let mut latencies = Vec::new();
         let (mut errors, mut mismatches, mut example) = (0, 0, None);
         for _ in 0..iterations {
-            let Some(q) = generate(kind, &mut rng, ds) else { return Err(format!("unknown query type {kind}")) };
+            let Some(q) = generate(kind, &mut rng, ds) else {
+                return Err(format!("unknown query type {kind}"));
+            };
             match run_one(&client, url, db, &q).await {
                 Ok((t, answer)) => {
                     latencies.push(t);
@@ -196,7 +236,13 @@ pub async fn run(
                 }
             }
         }
-        out.push(TypeReport { kind: kind.to_string(), latency: Summary::of(&latencies), errors, mismatches, example_mismatch: example });
+        out.push(TypeReport {
+            kind: kind.to_string(),
+            latency: Summary::of(&latencies),
+            errors,
+            mismatches,
+            example_mismatch: example,
+        });
     }
     Ok(out)
 }
@@ -207,7 +253,11 @@ mod tests {
 
     #[test]
     fn every_type_generates_inside_the_data_set() {
-        let ds = Dataset { scale: 100, start: 1_451_606_400_000_000_000, end: 1_451_606_400_000_000_000 + 12 * HOUR };
+        let ds = Dataset {
+            scale: 100,
+            start: 1_451_606_400_000_000_000,
+            end: 1_451_606_400_000_000_000 + 12 * HOUR,
+        };
         let mut rng = Rng::new(1);
         for kind in TYPES {
             let q = generate(kind, &mut rng, &ds).unwrap();

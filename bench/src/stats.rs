@@ -22,7 +22,14 @@ impl Summary {
         v.sort();
         // Nearest rank.
         let pick = |p: f64| v[((p * v.len() as f64).ceil() as usize).clamp(1, v.len()) - 1];
-        Self { count: v.len(), min: v[0], median: pick(0.5), p95: pick(0.95), p99: pick(0.99), max: v[v.len() - 1] }
+        Self {
+            count: v.len(),
+            min: v[0],
+            median: pick(0.5),
+            p95: pick(0.95),
+            p99: pick(0.99),
+            max: v[v.len() - 1],
+        }
     }
 }
 
@@ -39,12 +46,15 @@ mod tests {
     fn percentiles_by_nearest_rank() {
         let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
         let s = Summary::of(&v);
-        assert_eq!((s.min, s.median, s.p95, s.p99, s.max), (
-            Duration::from_millis(1),
-            Duration::from_millis(50),
-            Duration::from_millis(95),
-            Duration::from_millis(99),
-            Duration::from_millis(100)
-        ));
+        assert_eq!(
+            (s.min, s.median, s.p95, s.p99, s.max),
+            (
+                Duration::from_millis(1),
+                Duration::from_millis(50),
+                Duration::from_millis(95),
+                Duration::from_millis(99),
+                Duration::from_millis(100)
+            )
+        );
     }
 }

@@ -35,7 +35,10 @@ pub enum MetaError {
     #[error("meta storage at {path}: {source}")]
     Storage { path: String, source: redb::Error },
     #[error("meta node id file {path}: {source}")]
-    NodeId { path: String, source: std::io::Error },
+    NodeId {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("meta service unavailable: {0}")]
     Unavailable(String),
     #[error("raft: {0}")]

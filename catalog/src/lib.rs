@@ -32,7 +32,7 @@ pub mod raft;
 pub use error::{CatalogError, MetaError};
 pub use meta::{MetaOptions, MetaService, NodeIdentity};
 pub use model::{
-    CatalogState, Command, DatabaseInfo, NodeInfo, Outcome, RetentionPolicyInfo, RetentionPolicySpec, ShardGroupInfo,
-    ShardInfo,
+    CatalogState, Command, DatabaseInfo, NodeInfo, Outcome, RetentionPolicyInfo,
+    RetentionPolicySpec, ShardGroupInfo, ShardInfo,
 };
 pub use raft::state_machine::AppliedCatalog;

@@ -65,22 +65,32 @@ impl NodeIdentity {
     fn load(dir: &Path) -> Result<Option<Self>, MetaError> {
         let path = Self::path(dir);
         match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| MetaError::NodeId {
-                path: path.display().to_string(),
-                source: std::io::Error::other(e),
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| MetaError::NodeId {
+                    path: path.display().to_string(),
+                    source: std::io::Error::other(e),
+                }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(MetaError::NodeId { path: path.display().to_string(), source }),
+            Err(source) => Err(MetaError::NodeId {
+                path: path.display().to_string(),
+                source,
+            }),
         }
     }
 
     fn save(&self, dir: &Path) -> Result<(), MetaError> {
         let path = Self::path(dir);
-        let err = |source| MetaError::NodeId { path: path.display().to_string(), source };
+        let err = |source| MetaError::NodeId {
+            path: path.display().to_string(),
+            source,
+        };
         let tmp = dir.join("node.json.tmp");
         let bytes = serde_json::to_vec_pretty(self).map_err(|e| err(std::io::Error::other(e)))?;
         std::fs::write(&tmp, bytes).map_err(err)?;
-        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(err)?;
+        std::fs::File::open(&tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(err)?;
         std::fs::rename(&tmp, &path).map_err(err)
     }
 }
@@ -93,7 +103,9 @@ pub struct MetaService {
 
 impl std::fmt::Debug for MetaService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MetaService").field("identity", &self.identity).finish()
+        f.debug_struct("MetaService")
+            .field("identity", &self.identity)
+            .finish()
     }
 }
 
@@ -102,15 +114,24 @@ impl MetaService {
     /// new node forms a single-member group and registers itself.
     pub async fn open(opts: MetaOptions) -> Result<Arc<Self>, MetaError> {
         let dir = &opts.dir;
-        std::fs::create_dir_all(dir)
-            .map_err(|source| MetaError::NodeId { path: dir.display().to_string(), source })?;
+        std::fs::create_dir_all(dir).map_err(|source| MetaError::NodeId {
+            path: dir.display().to_string(),
+            source,
+        })?;
         let db_path = dir.join("meta.redb");
-        let storage_err = |source: redb::Error| MetaError::Storage { path: db_path.display().to_string(), source };
+        let storage_err = |source: redb::Error| MetaError::Storage {
+            path: db_path.display().to_string(),
+            source,
+        };
         let db = Arc::new(redb::Database::create(&db_path).map_err(|e| storage_err(e.into()))?);
         let log_store = LogStore::new(db.clone()).map_err(|e| MetaError::Raft(e.to_string()))?;
-        let (state_machine, catalog) = StateMachine::open(db).map_err(|e| MetaError::Raft(e.to_string()))?;
+        let (state_machine, catalog) =
+            StateMachine::open(db).map_err(|e| MetaError::Raft(e.to_string()))?;
 
-        let identity = NodeIdentity::load(dir)?.unwrap_or(NodeIdentity { meta_id: 1, data_id: None });
+        let identity = NodeIdentity::load(dir)?.unwrap_or(NodeIdentity {
+            meta_id: 1,
+            data_id: None,
+        });
         identity.save(dir)?;
 
         let config = openraft::Config {
@@ -120,22 +141,43 @@ impl MetaService {
             election_timeout_max: 2000,
             ..Default::default()
         };
-        let config = Arc::new(config.validate().map_err(|e| MetaError::Raft(e.to_string()))?);
+        let config = Arc::new(
+            config
+                .validate()
+                .map_err(|e| MetaError::Raft(e.to_string()))?,
+        );
         let raft = Raft::new(identity.meta_id, config, Network, log_store, state_machine)
             .await
             .map_err(|e| MetaError::Raft(e.to_string()))?;
 
-        if !raft.is_initialized().await.map_err(|e| MetaError::Raft(e.to_string()))? {
+        if !raft
+            .is_initialized()
+            .await
+            .map_err(|e| MetaError::Raft(e.to_string()))?
+        {
             let mut members = BTreeMap::new();
-            members.insert(identity.meta_id, BasicNode { addr: opts.tcp_addr.clone() });
-            raft.initialize(members).await.map_err(|e| MetaError::Raft(e.to_string()))?;
+            members.insert(
+                identity.meta_id,
+                BasicNode {
+                    addr: opts.tcp_addr.clone(),
+                },
+            );
+            raft.initialize(members)
+                .await
+                .map_err(|e| MetaError::Raft(e.to_string()))?;
         }
         raft.wait(Some(opts.startup_timeout))
             .current_leader(identity.meta_id, "single meta node leads")
             .await
-            .map_err(|e| MetaError::Unavailable(format!("no leader after {:?}: {e}", opts.startup_timeout)))?;
+            .map_err(|e| {
+                MetaError::Unavailable(format!("no leader after {:?}: {e}", opts.startup_timeout))
+            })?;
 
-        let mut svc = Self { raft, catalog, identity };
+        let mut svc = Self {
+            raft,
+            catalog,
+            identity,
+        };
         svc.register(&opts).await?;
         svc.identity.save(dir)?;
         Ok(Arc::new(svc))
@@ -146,7 +188,12 @@ impl MetaService {
         let state = self.catalog();
         let id = self.identity.meta_id;
         let want = (opts.meta_http_addr.as_str(), opts.tcp_addr.as_str());
-        if state.meta_nodes.get(&id).map(|n| (n.http_addr.as_str(), n.tcp_addr.as_str())) != Some(want) {
+        if state
+            .meta_nodes
+            .get(&id)
+            .map(|n| (n.http_addr.as_str(), n.tcp_addr.as_str()))
+            != Some(want)
+        {
             self.execute(Command::RegisterMetaNode {
                 id,
                 http_addr: opts.meta_http_addr.clone(),
@@ -156,7 +203,9 @@ impl MetaService {
         }
         if let Some(http) = &opts.data_http_addr {
             let known = self.identity.data_id.and_then(|d| state.data_nodes.get(&d));
-            if known.map(|n| (n.http_addr.as_str(), n.tcp_addr.as_str())) != Some((http.as_str(), want.1)) {
+            if known.map(|n| (n.http_addr.as_str(), n.tcp_addr.as_str()))
+                != Some((http.as_str(), want.1))
+            {
                 let out = self
                     .execute(Command::RegisterDataNode {
                         id: self.identity.data_id,
@@ -190,38 +239,68 @@ impl MetaService {
     pub async fn execute(&self, cmd: Command) -> Result<Outcome, MetaError> {
         match self.raft.client_write(cmd).await {
             Ok(resp) => Ok(resp.data.0?),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Err(MetaError::Unavailable(format!(
-                "this node is not the meta leader (leader: {:?})",
-                f.leader_id
-            ))),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(MetaError::Unavailable(format!(
+                    "this node is not the meta leader (leader: {:?})",
+                    f.leader_id
+                )))
+            }
             Err(e) => Err(MetaError::Unavailable(e.to_string())),
         }
     }
 
-    pub async fn create_database(&self, name: &str, rp: Option<RetentionPolicySpec>) -> Result<(), MetaError> {
-        self.execute(Command::CreateDatabase { name: name.to_string(), rp }).await.map(|_| ())
+    pub async fn create_database(
+        &self,
+        name: &str,
+        rp: Option<RetentionPolicySpec>,
+    ) -> Result<(), MetaError> {
+        self.execute(Command::CreateDatabase {
+            name: name.to_string(),
+            rp,
+        })
+        .await
+        .map(|_| ())
     }
 
     pub async fn drop_database(&self, name: &str) -> Result<(), MetaError> {
-        self.execute(Command::DropDatabase { name: name.to_string() }).await.map(|_| ())
+        self.execute(Command::DropDatabase {
+            name: name.to_string(),
+        })
+        .await
+        .map(|_| ())
     }
 
     /// The shard group of `db`.`rp` that covers `t`, created if there is none yet.
-    pub async fn shard_group_for(&self, db: &str, rp: &str, t: Nanos) -> Result<ShardGroupInfo, MetaError> {
+    pub async fn shard_group_for(
+        &self,
+        db: &str,
+        rp: &str,
+        t: Nanos,
+    ) -> Result<ShardGroupInfo, MetaError> {
         {
             let state = self.catalog();
-            let dbi = state.database(db).ok_or_else(|| CatalogError::DatabaseNotFound(db.to_string()))?;
-            let rpi = dbi.rp(rp).ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp.to_string()))?;
+            let dbi = state
+                .database(db)
+                .ok_or_else(|| CatalogError::DatabaseNotFound(db.to_string()))?;
+            let rpi = dbi
+                .rp(rp)
+                .ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp.to_string()))?;
             if let Some(g) = rpi.shard_group_for(t) {
                 return Ok(g.clone());
             }
         }
         match self
-            .execute(Command::CreateShardGroup { database: db.to_string(), rp: rp.to_string(), timestamp: t })
+            .execute(Command::CreateShardGroup {
+                database: db.to_string(),
+                rp: rp.to_string(),
+                timestamp: t,
+            })
             .await?
         {
             Outcome::ShardGroup(g) => Ok(g),
-            other => Err(MetaError::Raft(format!("unexpected outcome {other:?} for CreateShardGroup"))),
+            other => Err(MetaError::Raft(format!(
+                "unexpected outcome {other:?} for CreateShardGroup"
+            ))),
         }
     }
 

@@ -69,7 +69,8 @@ impl ShardGroupInfo {
         if self.shards.is_empty() {
             return None;
         }
-        self.shards.get((series_hash % self.shards.len() as u64) as usize)
+        self.shards
+            .get((series_hash % self.shards.len() as u64) as usize)
     }
 }
 
@@ -89,7 +90,9 @@ pub struct RetentionPolicyInfo {
 impl RetentionPolicyInfo {
     /// The live shard group that covers `t`.
     pub fn shard_group_for(&self, t: Nanos) -> Option<&ShardGroupInfo> {
-        self.shard_groups.iter().find(|g| g.deleted_at.is_none() && g.contains(t))
+        self.shard_groups
+            .iter()
+            .find(|g| g.deleted_at.is_none() && g.contains(t))
     }
 
     pub fn live_shard_groups(&self) -> impl Iterator<Item = &ShardGroupInfo> {
@@ -110,7 +113,11 @@ pub struct DatabaseInfo {
 impl DatabaseInfo {
     /// The named retention policy, or the default one when `rp` is empty.
     pub fn rp(&self, rp: &str) -> Option<&RetentionPolicyInfo> {
-        let name = if rp.is_empty() { self.default_rp.as_deref()? } else { rp };
+        let name = if rp.is_empty() {
+            self.default_rp.as_deref()?
+        } else {
+            rp
+        };
         self.retention_policies.get(name)
     }
 }
@@ -127,7 +134,12 @@ pub struct RetentionPolicySpec {
 
 impl RetentionPolicySpec {
     pub fn autogen() -> Self {
-        Self { name: DEFAULT_RP.into(), duration: None, shard_group_duration: None, replica_n: None }
+        Self {
+            name: DEFAULT_RP.into(),
+            duration: None,
+            shard_group_duration: None,
+            replica_n: None,
+        }
     }
 
     fn build(&self) -> Result<RetentionPolicyInfo, CatalogError> {
@@ -183,13 +195,30 @@ pub fn truncate_time(t: Nanos, d: Nanos) -> Nanos {
 pub enum Command {
     /// Adds a data node, or updates its addresses when `id` is given; a new node gets the next
     /// free node id (returned as [`Outcome::NodeId`]).
-    RegisterDataNode { id: Option<u64>, http_addr: String, tcp_addr: String },
+    RegisterDataNode {
+        id: Option<u64>,
+        http_addr: String,
+        tcp_addr: String,
+    },
     /// Adds a meta node (or updates its addresses when the id is known).
-    RegisterMetaNode { id: u64, http_addr: String, tcp_addr: String },
+    RegisterMetaNode {
+        id: u64,
+        http_addr: String,
+        tcp_addr: String,
+    },
     /// Idempotent, like 1.x: creating an existing database with the same spec succeeds.
-    CreateDatabase { name: String, rp: Option<RetentionPolicySpec> },
-    DropDatabase { name: String },
-    CreateRetentionPolicy { database: String, spec: RetentionPolicySpec, make_default: bool },
+    CreateDatabase {
+        name: String,
+        rp: Option<RetentionPolicySpec>,
+    },
+    DropDatabase {
+        name: String,
+    },
+    CreateRetentionPolicy {
+        database: String,
+        spec: RetentionPolicySpec,
+        make_default: bool,
+    },
     /// Changes the given properties of a policy; `None` keeps the current value.
     AlterRetentionPolicy {
         database: String,
@@ -200,10 +229,22 @@ pub enum Command {
         make_default: bool,
     },
     /// Removes a policy and its shard groups (a data node then drops their shards).
-    DropRetentionPolicy { database: String, name: String },
+    DropRetentionPolicy {
+        database: String,
+        name: String,
+    },
     /// Returns the group covering `timestamp`, creating it if there is none.
-    CreateShardGroup { database: String, rp: String, timestamp: Nanos },
-    DeleteShardGroup { database: String, rp: String, id: u64, deleted_at: Nanos },
+    CreateShardGroup {
+        database: String,
+        rp: String,
+        timestamp: Nanos,
+    },
+    DeleteShardGroup {
+        database: String,
+        rp: String,
+        id: u64,
+        deleted_at: Nanos,
+    },
 }
 
 /// What applying a command produced.
@@ -241,7 +282,15 @@ impl CatalogState {
     }
 
     /// Every shard that `node` owns, with its database, retention policy and group.
-    pub fn shards_owned_by(&self, node: u64) -> Vec<(&DatabaseInfo, &RetentionPolicyInfo, &ShardGroupInfo, &ShardInfo)> {
+    pub fn shards_owned_by(
+        &self,
+        node: u64,
+    ) -> Vec<(
+        &DatabaseInfo,
+        &RetentionPolicyInfo,
+        &ShardGroupInfo,
+        &ShardInfo,
+    )> {
         let mut out = Vec::new();
         for db in self.databases.values() {
             for rp in db.retention_policies.values() {
@@ -260,16 +309,32 @@ impl CatalogState {
     /// Applies one command. An error leaves the state unchanged.
     pub fn apply(&mut self, cmd: &Command) -> Result<Outcome, CatalogError> {
         match cmd {
-            Command::RegisterDataNode { id, http_addr, tcp_addr } => {
+            Command::RegisterDataNode {
+                id,
+                http_addr,
+                tcp_addr,
+            } => {
                 let id = id.unwrap_or(self.max_node_id + 1);
                 self.max_node_id = self.max_node_id.max(id);
-                let node = NodeInfo { id, http_addr: http_addr.clone(), tcp_addr: tcp_addr.clone() };
+                let node = NodeInfo {
+                    id,
+                    http_addr: http_addr.clone(),
+                    tcp_addr: tcp_addr.clone(),
+                };
                 self.data_nodes.insert(id, node);
                 Ok(Outcome::NodeId(id))
             }
-            Command::RegisterMetaNode { id, http_addr, tcp_addr } => {
+            Command::RegisterMetaNode {
+                id,
+                http_addr,
+                tcp_addr,
+            } => {
                 self.max_node_id = self.max_node_id.max(*id);
-                let node = NodeInfo { id: *id, http_addr: http_addr.clone(), tcp_addr: tcp_addr.clone() };
+                let node = NodeInfo {
+                    id: *id,
+                    http_addr: http_addr.clone(),
+                    tcp_addr: tcp_addr.clone(),
+                };
                 self.meta_nodes.insert(*id, node);
                 Ok(Outcome::Done)
             }
@@ -278,9 +343,16 @@ impl CatalogState {
                 self.databases.remove(name);
                 Ok(Outcome::Done)
             }
-            Command::CreateRetentionPolicy { database, spec, make_default } => {
+            Command::CreateRetentionPolicy {
+                database,
+                spec,
+                make_default,
+            } => {
                 let rp = spec.build()?;
-                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
+                let db = self
+                    .databases
+                    .get_mut(database)
+                    .ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
                 if let Some(existing) = db.retention_policies.get(&spec.name) {
                     let same = existing.duration == rp.duration
                         && existing.shard_group_duration == rp.shard_group_duration
@@ -290,20 +362,41 @@ impl CatalogState {
                     }
                 } else {
                     self.max_seq += 1;
-                    db.retention_policies.insert(spec.name.clone(), RetentionPolicyInfo { seq: self.max_seq, ..rp });
+                    db.retention_policies.insert(
+                        spec.name.clone(),
+                        RetentionPolicyInfo {
+                            seq: self.max_seq,
+                            ..rp
+                        },
+                    );
                 }
                 if *make_default || db.default_rp.is_none() {
                     db.default_rp = Some(spec.name.clone());
                 }
                 Ok(Outcome::Done)
             }
-            Command::AlterRetentionPolicy { database, name, duration, shard_group_duration, replica_n, make_default } => {
-                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
-                let rp = db.retention_policies.get(name).ok_or_else(|| CatalogError::RetentionPolicyNotFound(name.clone()))?;
+            Command::AlterRetentionPolicy {
+                database,
+                name,
+                duration,
+                shard_group_duration,
+                replica_n,
+                make_default,
+            } => {
+                let db = self
+                    .databases
+                    .get_mut(database)
+                    .ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
+                let rp = db
+                    .retention_policies
+                    .get(name)
+                    .ok_or_else(|| CatalogError::RetentionPolicyNotFound(name.clone()))?;
                 let spec = RetentionPolicySpec {
                     name: name.clone(),
                     duration: Some(duration.unwrap_or(rp.duration)),
-                    shard_group_duration: Some(shard_group_duration.unwrap_or(rp.shard_group_duration)),
+                    shard_group_duration: Some(
+                        shard_group_duration.unwrap_or(rp.shard_group_duration),
+                    ),
                     replica_n: Some(replica_n.unwrap_or(rp.replica_n)),
                 };
                 let mut updated = spec.build()?;
@@ -316,16 +409,36 @@ impl CatalogState {
                 Ok(Outcome::Done)
             }
             Command::DropRetentionPolicy { database, name } => {
-                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
-                if db.retention_policies.remove(name).is_some() && db.default_rp.as_deref() == Some(name.as_str()) {
+                let db = self
+                    .databases
+                    .get_mut(database)
+                    .ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
+                if db.retention_policies.remove(name).is_some()
+                    && db.default_rp.as_deref() == Some(name.as_str())
+                {
                     db.default_rp = None;
                 }
                 Ok(Outcome::Done)
             }
-            Command::CreateShardGroup { database, rp, timestamp } => self.create_shard_group(database, rp, *timestamp),
-            Command::DeleteShardGroup { database, rp, id, deleted_at } => {
-                let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
-                let rpi = db.retention_policies.get_mut(rp).ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp.clone()))?;
+            Command::CreateShardGroup {
+                database,
+                rp,
+                timestamp,
+            } => self.create_shard_group(database, rp, *timestamp),
+            Command::DeleteShardGroup {
+                database,
+                rp,
+                id,
+                deleted_at,
+            } => {
+                let db = self
+                    .databases
+                    .get_mut(database)
+                    .ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
+                let rpi = db
+                    .retention_policies
+                    .get_mut(rp)
+                    .ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp.clone()))?;
                 if let Some(g) = rpi.shard_groups.iter_mut().find(|g| g.id == *id) {
                     g.deleted_at.get_or_insert(*deleted_at);
                 }
@@ -334,7 +447,11 @@ impl CatalogState {
         }
     }
 
-    fn create_database(&mut self, name: &str, spec: Option<&RetentionPolicySpec>) -> Result<Outcome, CatalogError> {
+    fn create_database(
+        &mut self,
+        name: &str,
+        spec: Option<&RetentionPolicySpec>,
+    ) -> Result<Outcome, CatalogError> {
         if name.is_empty() {
             return Err(CatalogError::DatabaseNameRequired);
         }
@@ -361,15 +478,32 @@ impl CatalogState {
         rps.insert(rp.name.clone(), RetentionPolicyInfo { seq, ..rp });
         self.databases.insert(
             name.to_string(),
-            DatabaseInfo { name: name.to_string(), seq, default_rp: Some(spec.name.clone()), retention_policies: rps },
+            DatabaseInfo {
+                name: name.to_string(),
+                seq,
+                default_rp: Some(spec.name.clone()),
+                retention_policies: rps,
+            },
         );
         Ok(Outcome::Done)
     }
 
-    fn create_shard_group(&mut self, database: &str, rp: &str, t: Nanos) -> Result<Outcome, CatalogError> {
+    fn create_shard_group(
+        &mut self,
+        database: &str,
+        rp: &str,
+        t: Nanos,
+    ) -> Result<Outcome, CatalogError> {
         let data_nodes: Vec<u64> = self.data_nodes.keys().copied().collect();
-        let db = self.databases.get_mut(database).ok_or_else(|| CatalogError::DatabaseNotFound(database.to_string()))?;
-        let rp_name = if rp.is_empty() { db.default_rp.clone().unwrap_or_default() } else { rp.to_string() };
+        let db = self
+            .databases
+            .get_mut(database)
+            .ok_or_else(|| CatalogError::DatabaseNotFound(database.to_string()))?;
+        let rp_name = if rp.is_empty() {
+            db.default_rp.clone().unwrap_or_default()
+        } else {
+            rp.to_string()
+        };
         let rpi = db
             .retention_policies
             .get_mut(&rp_name)
@@ -398,9 +532,18 @@ impl CatalogState {
                     o
                 })
                 .collect();
-            shards.push(ShardInfo { id: self.max_shard_id, owners });
+            shards.push(ShardInfo {
+                id: self.max_shard_id,
+                owners,
+            });
         }
-        let group = ShardGroupInfo { id: group_id, start, end, deleted_at: None, shards };
+        let group = ShardGroupInfo {
+            id: group_id,
+            start,
+            end,
+            deleted_at: None,
+            shards,
+        };
         rpi.shard_groups.push(group.clone());
         rpi.shard_groups.sort_by_key(|g| g.start);
         Ok(Outcome::ShardGroup(group))
@@ -413,7 +556,12 @@ mod tests {
 
     fn state_with_node() -> CatalogState {
         let mut s = CatalogState::default();
-        s.apply(&Command::RegisterDataNode { id: Some(2), http_addr: "h:8086".into(), tcp_addr: "h:8088".into() }).unwrap();
+        s.apply(&Command::RegisterDataNode {
+            id: Some(2),
+            http_addr: "h:8086".into(),
+            tcp_addr: "h:8088".into(),
+        })
+        .unwrap();
         s
     }
 
@@ -428,24 +576,54 @@ mod tests {
     #[test]
     fn create_database_is_idempotent_and_gets_autogen() {
         let mut s = state_with_node();
-        let cmd = Command::CreateDatabase { name: "db".into(), rp: None };
+        let cmd = Command::CreateDatabase {
+            name: "db".into(),
+            rp: None,
+        };
         s.apply(&cmd).unwrap();
         s.apply(&cmd).unwrap();
         let db = s.database("db").unwrap();
         let rp = db.rp("").unwrap();
-        assert_eq!((rp.name.as_str(), rp.duration, rp.shard_group_duration, rp.replica_n), ("autogen", 0, WEEK, 1));
+        assert_eq!(
+            (
+                rp.name.as_str(),
+                rp.duration,
+                rp.shard_group_duration,
+                rp.replica_n
+            ),
+            ("autogen", 0, WEEK, 1)
+        );
     }
 
     #[test]
     fn retention_rules() {
         let mut s = state_with_node();
-        let spec = |d| RetentionPolicySpec { name: "r".into(), duration: Some(d), shard_group_duration: None, replica_n: None };
+        let spec = |d| RetentionPolicySpec {
+            name: "r".into(),
+            duration: Some(d),
+            shard_group_duration: None,
+            replica_n: None,
+        };
         assert_eq!(
-            s.apply(&Command::CreateDatabase { name: "a".into(), rp: Some(spec(HOUR / 2)) }),
+            s.apply(&Command::CreateDatabase {
+                name: "a".into(),
+                rp: Some(spec(HOUR / 2))
+            }),
             Err(CatalogError::RetentionTooShort)
         );
-        s.apply(&Command::CreateDatabase { name: "a".into(), rp: Some(spec(DAY)) }).unwrap();
-        assert_eq!(s.database("a").unwrap().rp("").unwrap().shard_group_duration, HOUR);
+        s.apply(&Command::CreateDatabase {
+            name: "a".into(),
+            rp: Some(spec(DAY)),
+        })
+        .unwrap();
+        assert_eq!(
+            s.database("a")
+                .unwrap()
+                .rp("")
+                .unwrap()
+                .shard_group_duration,
+            HOUR
+        );
         assert_eq!(default_shard_group_duration(30 * DAY), DAY);
         assert_eq!(default_shard_group_duration(365 * DAY), WEEK);
     }
@@ -453,14 +631,28 @@ mod tests {
     #[test]
     fn shard_groups_cover_time_once() {
         let mut s = state_with_node();
-        s.apply(&Command::CreateDatabase { name: "db".into(), rp: None }).unwrap();
-        let cmd = |t| Command::CreateShardGroup { database: "db".into(), rp: String::new(), timestamp: t };
-        let Outcome::ShardGroup(g1) = s.apply(&cmd(10)).unwrap() else { panic!() };
-        let Outcome::ShardGroup(g2) = s.apply(&cmd(20)).unwrap() else { panic!() };
+        s.apply(&Command::CreateDatabase {
+            name: "db".into(),
+            rp: None,
+        })
+        .unwrap();
+        let cmd = |t| Command::CreateShardGroup {
+            database: "db".into(),
+            rp: String::new(),
+            timestamp: t,
+        };
+        let Outcome::ShardGroup(g1) = s.apply(&cmd(10)).unwrap() else {
+            panic!()
+        };
+        let Outcome::ShardGroup(g2) = s.apply(&cmd(20)).unwrap() else {
+            panic!()
+        };
         assert_eq!(g1, g2);
         assert_eq!(g1.shards.len(), 1);
         assert_eq!(g1.shards[0].owners, vec![2]);
-        let Outcome::ShardGroup(g3) = s.apply(&cmd(WEEK * 3)).unwrap() else { panic!() };
+        let Outcome::ShardGroup(g3) = s.apply(&cmd(WEEK * 3)).unwrap() else {
+            panic!()
+        };
         assert_ne!(g1.id, g3.id);
         assert_ne!(g1.shards[0].id, g3.shards[0].id);
     }
@@ -469,7 +661,14 @@ mod tests {
     fn errors_leave_state_unchanged() {
         let mut s = state_with_node();
         let before = s.clone();
-        assert!(s.apply(&Command::CreateShardGroup { database: "nope".into(), rp: String::new(), timestamp: 0 }).is_err());
+        assert!(
+            s.apply(&Command::CreateShardGroup {
+                database: "nope".into(),
+                rp: String::new(),
+                timestamp: 0
+            })
+            .is_err()
+        );
         assert_eq!(s, before);
     }
 }

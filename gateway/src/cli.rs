@@ -75,7 +75,11 @@ impl RunArgs {
     }
 
     fn load(&self) -> Result<crate::config::Loaded, crate::config::ConfigError> {
-        Config::load(self.config.as_deref(), &|k| std::env::var(k).ok(), &self.overrides())
+        Config::load(
+            self.config.as_deref(),
+            &|k| std::env::var(k).ok(),
+            &self.overrides(),
+        )
     }
 }
 
@@ -85,7 +89,17 @@ pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
         .enumerate()
         .map(|(i, a)| {
             let single = a.starts_with('-') && !a.starts_with("--") && a.len() > 2;
-            if i > 0 && single && a[1..].chars().next().is_some_and(|c| c.is_ascii_alphabetic()) { format!("-{a}") } else { a }
+            if i > 0
+                && single
+                && a[1..]
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic())
+            {
+                format!("-{a}")
+            } else {
+                a
+            }
         })
         .collect()
 }
@@ -106,7 +120,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse_from(normalize_args(std::env::args()));
     let (args, print_only) = match cli.command {
         Some(Command::Version) => {
-            println!("fletchd {} (InfluxDB API {})", crate::http::FLETCH_VERSION, crate::http::INFLUXDB_VERSION);
+            println!(
+                "fletchd {} (InfluxDB API {})",
+                crate::http::FLETCH_VERSION,
+                crate::http::INFLUXDB_VERSION
+            );
             return ExitCode::SUCCESS;
         }
         Some(Command::Config(a)) => (a, true),
@@ -131,14 +149,21 @@ pub fn main() -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("fletchd").build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("fletchd")
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("fletchd: cannot start the runtime: {e}");
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::server::run(loaded.config, crate::server::shutdown_signal())) {
+    match runtime.block_on(crate::server::run(
+        loaded.config,
+        crate::server::shutdown_signal(),
+    )) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
@@ -152,7 +177,12 @@ pub fn main() -> ExitCode {
 mod tests {
     #[test]
     fn single_dash_flags_become_long_flags() {
-        let a = super::normalize_args(["fletchd", "-config", "x.toml", "--dir", "d", "-h", "-5"].map(String::from));
-        assert_eq!(a, ["fletchd", "--config", "x.toml", "--dir", "d", "-h", "-5"]);
+        let a = super::normalize_args(
+            ["fletchd", "-config", "x.toml", "--dir", "d", "-h", "-5"].map(String::from),
+        );
+        assert_eq!(
+            a,
+            ["fletchd", "--config", "x.toml", "--dir", "d", "-h", "-5"]
+        );
     }
 }

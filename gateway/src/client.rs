@@ -12,7 +12,11 @@ use serde_json::Value;
 
 /// Fletch's command-line client (works against any InfluxDB 1.x API).
 #[derive(Debug, Parser)]
-#[command(name = "fletch", version, about = "Fletch's command-line client, after the influx 1.x shell (works against any InfluxDB 1.x API)")]
+#[command(
+    name = "fletch",
+    version,
+    about = "Fletch's command-line client, after the influx 1.x shell (works against any InfluxDB 1.x API)"
+)]
 pub struct ClientArgs {
     /// Host to connect to.
     #[arg(long, default_value = "localhost")]
@@ -81,12 +85,24 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
     let (mut commands, mut inserts, mut failed) = (0u64, 0u64, 0u64);
     let (mut in_dml, mut db, mut rp) = (false, String::new(), String::new());
     let mut batch: Vec<&str> = Vec::new();
-    async fn flush(http: &reqwest::Client, base: &str, db: &str, rp: &str, precision: &str, batch: &mut Vec<&str>, failed: &mut u64) {
+    async fn flush(
+        http: &reqwest::Client,
+        base: &str,
+        db: &str,
+        rp: &str,
+        precision: &str,
+        batch: &mut Vec<&str>,
+        failed: &mut u64,
+    ) {
         if batch.is_empty() {
             return;
         }
         let body = batch.join("\n");
-        let mut url = format!("{base}/write?db={}&precision={}", urlencode(db), urlencode(precision));
+        let mut url = format!(
+            "{base}/write?db={}&precision={}",
+            urlencode(db),
+            urlencode(precision)
+        );
         if !rp.is_empty() {
             url.push_str(&format!("&rp={}", urlencode(rp)));
         }
@@ -121,10 +137,28 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
             } else if c == "DML" {
                 in_dml = true;
             } else if let Some(v) = c.strip_prefix("CONTEXT-DATABASE:") {
-                flush(http, base, &db, &rp, &args.precision, &mut batch, &mut failed).await;
+                flush(
+                    http,
+                    base,
+                    &db,
+                    &rp,
+                    &args.precision,
+                    &mut batch,
+                    &mut failed,
+                )
+                .await;
                 db = v.trim().to_string();
             } else if let Some(v) = c.strip_prefix("CONTEXT-RETENTION-POLICY:") {
-                flush(http, base, &db, &rp, &args.precision, &mut batch, &mut failed).await;
+                flush(
+                    http,
+                    base,
+                    &db,
+                    &rp,
+                    &args.precision,
+                    &mut batch,
+                    &mut failed,
+                )
+                .await;
                 rp = v.trim().to_string();
             }
             continue;
@@ -133,14 +167,31 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
             batch.push(trimmed);
             inserts += 1;
             if batch.len() == 5000 {
-                flush(http, base, &db, &rp, &args.precision, &mut batch, &mut failed).await;
+                flush(
+                    http,
+                    base,
+                    &db,
+                    &rp,
+                    &args.precision,
+                    &mut batch,
+                    &mut failed,
+                )
+                .await;
             }
         } else {
             commands += 1;
-            match http.post(format!("{base}/query")).form(&[("q", trimmed)]).send().await {
+            match http
+                .post(format!("{base}/query"))
+                .form(&[("q", trimmed)])
+                .send()
+                .await
+            {
                 Ok(r) => {
                     let v: Value = r.json().await.unwrap_or(Value::Null);
-                    let err = v.get("error").or_else(|| v["results"][0].get("error")).and_then(Value::as_str);
+                    let err = v
+                        .get("error")
+                        .or_else(|| v["results"][0].get("error"))
+                        .and_then(Value::as_str);
                     if let Some(e) = err {
                         eprintln!("{}", log_line(&format!("error: {e}")));
                     }
@@ -149,7 +200,16 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
             }
         }
     }
-    flush(http, base, &db, &rp, &args.precision, &mut batch, &mut failed).await;
+    flush(
+        http,
+        base,
+        &db,
+        &rp,
+        &args.precision,
+        &mut batch,
+        &mut failed,
+    )
+    .await;
     if failed > 0 {
         eprintln!("ERROR: {failed} points were not inserted");
         return ExitCode::FAILURE;
@@ -161,7 +221,9 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
 }
 
 fn urlencode(s: &str) -> String {
-    serde_urlencoded::to_string([("x", s)]).map(|e| e[2..].to_string()).unwrap_or_default()
+    serde_urlencoded::to_string([("x", s)])
+        .map(|e| e[2..].to_string())
+        .unwrap_or_default()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -223,24 +285,40 @@ impl Session {
     /// kept as they came. Returns what to print and, if the query failed, the error (in the
     /// `json` format the failed answer is printed too, as the influx shell does).
     async fn run(&self, q: &str) -> Result<(String, Option<String>), ClientError> {
-        let mut form = vec![("q", q), ("db", self.database.as_str()), ("chunked", "true")];
+        let mut form = vec![
+            ("q", q),
+            ("db", self.database.as_str()),
+            ("chunked", "true"),
+        ];
         if self.precision != "rfc3339" {
             form.push(("epoch", self.precision.as_str()));
         }
-        let resp = self.http.post(format!("{}/query", self.base)).form(&form).send().await?;
+        let resp = self
+            .http
+            .post(format!("{}/query", self.base))
+            .form(&form)
+            .send()
+            .await?;
         let text = resp.text().await?;
         let mut all = ShellResponse::default();
         let mut results = Vec::new();
         let mut error = None;
         for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let v: Value = serde_json::from_str(line).map_err(|e| ClientError::Server(format!("{e}: {line}")))?;
+            let v: Value = serde_json::from_str(line)
+                .map_err(|e| ClientError::Server(format!("{e}: {line}")))?;
             if let Some(e) = v.get("error").and_then(Value::as_str) {
                 all.error = Some(e.to_string());
                 error = Some(e.to_string());
                 break;
             }
-            for r in v.get("results").and_then(Value::as_array).into_iter().flatten() {
-                let r: ShellResult = serde_json::from_value(r.clone()).map_err(|e| ClientError::Server(e.to_string()))?;
+            for r in v
+                .get("results")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let r: ShellResult = serde_json::from_value(r.clone())
+                    .map_err(|e| ClientError::Server(e.to_string()))?;
                 if let (None, Some(e)) = (&error, &r.error) {
                     error = Some(e.clone());
                 }
@@ -256,10 +334,12 @@ impl Session {
                     let mut buf = Vec::new();
                     let fmt = serde_json::ser::PrettyFormatter::with_indent(b"    ");
                     let mut ser = serde_json::Serializer::with_formatter(&mut buf, fmt);
-                    serde::Serialize::serialize(&all, &mut ser).map_err(|e| ClientError::Server(e.to_string()))?;
+                    serde::Serialize::serialize(&all, &mut ser)
+                        .map_err(|e| ClientError::Server(e.to_string()))?;
                     String::from_utf8_lossy(&buf).into_owned() + "\n"
                 } else {
-                    serde_json::to_string(&all).map_err(|e| ClientError::Server(e.to_string()))? + "\n"
+                    serde_json::to_string(&all).map_err(|e| ClientError::Server(e.to_string()))?
+                        + "\n"
                 }
             }
             _ if error.is_some() => String::new(),
@@ -288,7 +368,12 @@ fn same_headers(a: Option<&ShellRow>, b: &ShellRow) -> bool {
 fn result_lines(r: &ShellResult, csv: bool, suppress_headers: bool) -> Vec<String> {
     let mut rows = Vec::new();
     for (i, s) in r.series.iter().enumerate() {
-        let tags: Vec<String> = s.tags.iter().flatten().map(|(k, v)| format!("{k}={v}")).collect();
+        let tags: Vec<String> = s
+            .tags
+            .iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let mut names: Vec<String> = Vec::new();
         if csv {
             if !s.name.is_empty() {
@@ -314,7 +399,13 @@ fn result_lines(r: &ShellResult, csv: bool, suppress_headers: bool) -> Vec<Strin
             rows.push(names.join("\t"));
         }
         if !csv && !suppress_headers {
-            rows.push(names.iter().map(|n| "-".repeat(n.len())).collect::<Vec<_>>().join("\t"));
+            rows.push(
+                names
+                    .iter()
+                    .map(|n| "-".repeat(n.len()))
+                    .collect::<Vec<_>>()
+                    .join("\t"),
+            );
         }
         for v in &s.values {
             let mut cells: Vec<String> = Vec::new();
@@ -350,10 +441,20 @@ fn tabwriter(lines: &[String]) -> String {
         while i < lines.len() && lines[i].contains('\t') {
             i += 1;
         }
-        let block: Vec<Vec<&str>> = lines[start..i].iter().map(|l| l.split('\t').collect()).collect();
+        let block: Vec<Vec<&str>> = lines[start..i]
+            .iter()
+            .map(|l| l.split('\t').collect())
+            .collect();
         let ncols = block.iter().map(Vec::len).max().unwrap_or(0);
         let widths: Vec<usize> = (0..ncols)
-            .map(|c| block.iter().filter(|r| c + 1 < r.len()).map(|r| r[c].chars().count()).max().unwrap_or(0))
+            .map(|c| {
+                block
+                    .iter()
+                    .filter(|r| c + 1 < r.len())
+                    .map(|r| r[c].chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
             .collect();
         for r in &block {
             for (c, text) in r.iter().enumerate() {
@@ -395,10 +496,15 @@ fn format_columns(resp: &ShellResponse) -> String {
     out
 }
 
-/// Quotes a CSV field as Go's encoding/csv does.
-fn csv_field(s: &str) -> String {
-    let needs = !s.is_empty() && (s == "\\." || s.contains([',', '"', '\r', '\n']) || s.starts_with([' ', '\t']));
-    if needs { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+/// Quotes a CSV field as Go's encoding/csv does (1.x's server and shell both write CSV with it).
+pub(crate) fn csv_field(s: &str) -> String {
+    let needs = !s.is_empty()
+        && (s == "\\." || s.contains([',', '"', '\r', '\n']) || s.starts_with([' ', '\t']));
+    if needs {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// The influx shell's `csv` format.
@@ -423,7 +529,10 @@ fn format_csv(resp: &ShellResponse) -> String {
 
 pub fn main() -> ExitCode {
     let args = ClientArgs::parse_from(crate::cli::normalize_args(std::env::args()));
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fletch: {e}");
@@ -476,7 +585,10 @@ pub fn main() -> ExitCode {
                 continue;
             } else if lower == "exit" || lower == "quit" {
                 return ExitCode::SUCCESS;
-            } else if let Some(db) = lower.strip_prefix("use ").map(|_| cmd[4..].trim().trim_matches('"')) {
+            } else if let Some(db) = lower
+                .strip_prefix("use ")
+                .map(|_| cmd[4..].trim().trim_matches('"'))
+            {
                 s.database = db.to_string();
                 println!("Using database {db}");
             } else if let Some(f) = lower.strip_prefix("format ") {

@@ -18,7 +18,10 @@ use toml::Value;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("config file {path}: {message}")]
     Syntax { path: String, message: String },
     #[error("config {key}: {message}")]
@@ -26,7 +29,10 @@ pub enum ConfigError {
 }
 
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key: key.to_string(), message: message.into() }
+    ConfigError::Invalid {
+        key: key.to_string(),
+        message: message.into(),
+    }
 }
 
 /// `[meta]`: the catalog's Raft member.
@@ -135,19 +141,29 @@ impl Default for DataConfig {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { enabled: true, check_interval: GoDuration(Duration::from_secs(30 * 60)) }
+        Self {
+            enabled: true,
+            check_interval: GoDuration(Duration::from_secs(30 * 60)),
+        }
     }
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
-        Self { enabled: true, bind_address: "127.0.0.1:8086".into(), max_body_size: 25_000_000, log_enabled: false }
+        Self {
+            enabled: true,
+            bind_address: "127.0.0.1:8086".into(),
+            max_body_size: 25_000_000,
+            log_enabled: false,
+        }
     }
 }
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { level: "info".into() }
+        Self {
+            level: "info".into(),
+        }
     }
 }
 
@@ -167,10 +183,14 @@ impl GoDuration {
             return None;
         }
         while !rest.is_empty() {
-            let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+            let num_len = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(rest.len());
             let n: f64 = rest[..num_len].parse().ok()?;
             rest = &rest[num_len..];
-            let unit_len = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+            let unit_len = rest
+                .find(|c: char| c.is_ascii_digit() || c == '.')
+                .unwrap_or(rest.len());
             let mult: f64 = match &rest[..unit_len] {
                 "ns" => 1.0,
                 "us" | "µs" | "u" => 1e3,
@@ -184,7 +204,9 @@ impl GoDuration {
             total += (n * mult) as u128;
             rest = &rest[unit_len..];
         }
-        Some(Self(Duration::from_nanos(total.min(u64::MAX as u128) as u64)))
+        Some(Self(Duration::from_nanos(
+            total.min(u64::MAX as u128) as u64
+        )))
     }
 }
 
@@ -212,7 +234,9 @@ impl Serialize for GoDuration {
 impl<'de> Deserialize<'de> for GoDuration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid duration {s:?} (use e.g. 30s, 10m, 1h30m)")))
+        Self::parse(&s).ok_or_else(|| {
+            serde::de::Error::custom(format!("invalid duration {s:?} (use e.g. 30s, 10m, 1h30m)"))
+        })
     }
 }
 
@@ -249,7 +273,11 @@ impl<'de> Deserialize<'de> for Size {
         }
         match Raw::deserialize(d)? {
             Raw::Int(n) => Ok(Self(n)),
-            Raw::Str(s) => Self::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("invalid size {s:?} (use bytes, or e.g. 512m, 1g)"))),
+            Raw::Str(s) => Self::parse(&s).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "invalid size {s:?} (use bytes, or e.g. 512m, 1g)"
+                ))
+            }),
         }
     }
 }
@@ -287,7 +315,12 @@ fn typed_like(default: &Value, raw: &str, key: &str) -> Result<Value, ConfigErro
         Value::Boolean(_) => match raw.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Value::Boolean(true),
             "false" | "0" | "no" | "off" => Value::Boolean(false),
-            _ => return Err(invalid(key, format!("expected true or false, found {raw:?}"))),
+            _ => {
+                return Err(invalid(
+                    key,
+                    format!("expected true or false, found {raw:?}"),
+                ));
+            }
         },
         Value::Integer(_) => match raw.trim().parse::<i64>() {
             Ok(n) => Value::Integer(n),
@@ -303,7 +336,9 @@ fn typed_like(default: &Value, raw: &str, key: &str) -> Result<Value, ConfigErro
 
 /// `FLETCH_<SECTION>_<KEY>` for a key.
 pub fn env_name(section: &str, key: &str) -> String {
-    format!("FLETCH_{}_{}", section, key).to_ascii_uppercase().replace('-', "_")
+    format!("FLETCH_{}_{}", section, key)
+        .to_ascii_uppercase()
+        .replace('-', "_")
 }
 
 impl Config {
@@ -313,17 +348,25 @@ impl Config {
         env: &dyn Fn(&str) -> Option<String>,
         overrides: &Overrides,
     ) -> Result<Loaded, ConfigError> {
-        let defaults = Value::try_from(Config::default()).map_err(|e| invalid("defaults", e.to_string()))?;
-        let Value::Table(defaults) = defaults else { return Err(invalid("defaults", "not a table")) };
+        let defaults =
+            Value::try_from(Config::default()).map_err(|e| invalid("defaults", e.to_string()))?;
+        let Value::Table(defaults) = defaults else {
+            return Err(invalid("defaults", "not a table"));
+        };
         let mut merged = defaults.clone();
         let mut warnings = Vec::new();
 
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
-            let doc: toml::Table = text
-                .parse()
-                .map_err(|e: toml::de::Error| ConfigError::Syntax { path: path.display().to_string(), message: e.to_string() })?;
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            let doc: toml::Table =
+                text.parse()
+                    .map_err(|e: toml::de::Error| ConfigError::Syntax {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    })?;
             for (section, value) in doc {
                 let Some(Value::Table(known)) = defaults.get(&section) else {
                     warnings.push(match value {
@@ -333,7 +376,13 @@ impl Config {
                     continue;
                 };
                 let Value::Table(given) = value else {
-                    return Err(invalid(&section, format!("expected a [{section}] section, found {}", type_name(&value))));
+                    return Err(invalid(
+                        &section,
+                        format!(
+                            "expected a [{section}] section, found {}",
+                            type_name(&value)
+                        ),
+                    ));
                 };
                 for (key, v) in given {
                     let Some(default) = known.get(&key) else {
@@ -408,31 +457,52 @@ impl Config {
         addr("[meta] bind-address", &self.meta.bind_address)?;
         addr("[meta] http-bind-address", &self.meta.http_bind_address)?;
         addr("[http] bind-address", &self.http.bind_address)?;
-        for (key, dir) in [("[meta] dir", &self.meta.dir), ("[data] dir", &self.data.dir), ("[data] wal-dir", &self.data.wal_dir)] {
+        for (key, dir) in [
+            ("[meta] dir", &self.meta.dir),
+            ("[data] dir", &self.data.dir),
+            ("[data] wal-dir", &self.data.wal_dir),
+        ] {
             if dir.trim().is_empty() {
                 return Err(invalid(key, "must not be empty"));
             }
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.logging.level.as_str()) {
-            return Err(invalid("[logging] level", format!("expected error, warn, info, debug or trace, found {:?}", self.logging.level)));
+            return Err(invalid(
+                "[logging] level",
+                format!(
+                    "expected error, warn, info, debug or trace, found {:?}",
+                    self.logging.level
+                ),
+            ));
         }
         if self.data.cache_snapshot_memory_size.0 > self.data.cache_max_memory_size.0 {
-            return Err(invalid("[data] cache-snapshot-memory-size", "must not exceed cache-max-memory-size"));
+            return Err(invalid(
+                "[data] cache-snapshot-memory-size",
+                "must not exceed cache-max-memory-size",
+            ));
         }
         if !self.meta.enabled {
-            return Err(invalid("[meta] enabled", "a node without the meta role needs -join, which this version does not offer yet"));
+            return Err(invalid(
+                "[meta] enabled",
+                "a node without the meta role needs -join, which this version does not offer yet",
+            ));
         }
         Ok(())
     }
 
     /// The whole configuration as TOML (what `fletchd config` prints).
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
 }
 
 /// Deserializes one section; on failure, finds the key whose value is at fault and names it.
-fn deserialize_section<T: serde::de::DeserializeOwned>(value: &Value, defaults: Option<&Value>, section: &str) -> Result<T, ConfigError> {
+fn deserialize_section<T: serde::de::DeserializeOwned>(
+    value: &Value,
+    defaults: Option<&Value>,
+    section: &str,
+) -> Result<T, ConfigError> {
     match value.clone().try_into::<T>() {
         Ok(v) => Ok(v),
         Err(e) => {
@@ -441,7 +511,10 @@ fn deserialize_section<T: serde::de::DeserializeOwned>(value: &Value, defaults: 
                     let mut probe = base.clone();
                     probe.insert(key.clone(), v.clone());
                     if let Err(e) = Value::Table(probe).try_into::<T>() {
-                        return Err(invalid(&format!("[{section}] {key}"), e.message().to_string()));
+                        return Err(invalid(
+                            &format!("[{section}] {key}"),
+                            e.message().to_string(),
+                        ));
                     }
                 }
             }
@@ -453,20 +526,29 @@ fn deserialize_section<T: serde::de::DeserializeOwned>(value: &Value, defaults: 
 /// Parses `host:port`; an empty host means all interfaces, as in 1.x (`:8086`).
 pub fn parse_addr(v: &str) -> Result<SocketAddr, String> {
     let v = v.trim();
-    let full = if v.starts_with(':') { format!("0.0.0.0{v}") } else { v.to_string() };
+    let full = if v.starts_with(':') {
+        format!("0.0.0.0{v}")
+    } else {
+        v.to_string()
+    };
     if let Ok(a) = full.parse::<SocketAddr>() {
         return Ok(a);
     }
     use std::net::ToSocketAddrs;
     match full.to_socket_addrs() {
-        Ok(mut it) => it.next().ok_or_else(|| format!("{v:?} resolves to no address")),
+        Ok(mut it) => it
+            .next()
+            .ok_or_else(|| format!("{v:?} resolves to no address")),
         Err(e) => Err(format!("{v:?} is not a host:port address ({e})")),
     }
 }
 
 /// Expands a leading `~` to `$HOME`.
 pub fn expand_home(p: &str) -> PathBuf {
-    if let Some(rest) = p.strip_prefix("~/").or(if p == "~" { Some("") } else { None }) {
+    if let Some(rest) = p
+        .strip_prefix("~/")
+        .or(if p == "~" { Some("") } else { None })
+    {
         if let Some(home) = std::env::var_os("HOME") {
             return PathBuf::from(home).join(rest);
         }
@@ -478,31 +560,56 @@ pub fn expand_home(p: &str) -> PathBuf {
 mod tests {
     use super::*;
 
-    fn load(toml: &str, env: &[(&str, &str)], flags: &[(&str, &str, &str)]) -> Result<Loaded, ConfigError> {
+    fn load(
+        toml: &str,
+        env: &[(&str, &str)],
+        flags: &[(&str, &str, &str)],
+    ) -> Result<Loaded, ConfigError> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.toml");
         std::fs::write(&path, toml).unwrap();
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let lookup = move |k: &str| env.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let overrides = Overrides {
-            values: flags.iter().map(|(s, k, v)| (s.to_string(), k.to_string(), v.to_string())).collect(),
+            values: flags
+                .iter()
+                .map(|(s, k, v)| (s.to_string(), k.to_string(), v.to_string()))
+                .collect(),
         };
         Config::load(Some(&path), &lookup, &overrides)
     }
 
     #[test]
     fn layers_flags_over_env_over_file_over_defaults() {
-        let l = load("[http]\nbind-address = \"127.0.0.1:1\"\nmax-body-size = 7\n", &[("FLETCH_HTTP_BIND_ADDRESS", "127.0.0.1:2")], &[]).unwrap();
+        let l = load(
+            "[http]\nbind-address = \"127.0.0.1:1\"\nmax-body-size = 7\n",
+            &[("FLETCH_HTTP_BIND_ADDRESS", "127.0.0.1:2")],
+            &[],
+        )
+        .unwrap();
         assert_eq!(l.config.http.bind_address, "127.0.0.1:2");
         assert_eq!(l.config.http.max_body_size, 7);
         assert_eq!(l.config.meta.http_bind_address, "127.0.0.1:8091");
-        let l = load("", &[("FLETCH_HTTP_BIND_ADDRESS", "127.0.0.1:2")], &[("http", "bind-address", "127.0.0.1:3")]).unwrap();
+        let l = load(
+            "",
+            &[("FLETCH_HTTP_BIND_ADDRESS", "127.0.0.1:2")],
+            &[("http", "bind-address", "127.0.0.1:3")],
+        )
+        .unwrap();
         assert_eq!(l.config.http.bind_address, "127.0.0.1:3");
     }
 
     #[test]
     fn unknown_sections_and_keys_warn() {
-        let l = load("reporting-disabled = true\n[coordinator]\nx = 1\n[http]\nauth-enabled = false\n", &[], &[]).unwrap();
+        let l = load(
+            "reporting-disabled = true\n[coordinator]\nx = 1\n[http]\nauth-enabled = false\n",
+            &[],
+            &[],
+        )
+        .unwrap();
         assert_eq!(
             l.warnings,
             [
@@ -515,15 +622,41 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_key() {
-        let e = load("[http]\nmax-body-size = true\n", &[], &[]).unwrap_err().to_string();
-        assert_eq!(e, "config [http] max-body-size: expected an integer, found a boolean");
-        let e = load("[http]\nbind-address = \"nope\"\n", &[], &[]).unwrap_err().to_string();
-        assert!(e.starts_with("config [http] bind-address: \"nope\" is not a host:port address"), "{e}");
-        let e = load("[data]\ncache-snapshot-write-cold-duration = \"10 parsecs\"\n", &[], &[]).unwrap_err().to_string();
-        assert!(e.starts_with("config [data] cache-snapshot-write-cold-duration: invalid duration"), "{e}");
-        let e = load("", &[("FLETCH_HTTP_MAX_BODY_SIZE", "lots")], &[]).unwrap_err().to_string();
-        assert_eq!(e, "config FLETCH_HTTP_MAX_BODY_SIZE: expected an integer, found \"lots\"");
-        let e = load("[logging]\nlevel = \"loud\"\n", &[], &[]).unwrap_err().to_string();
+        let e = load("[http]\nmax-body-size = true\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config [http] max-body-size: expected an integer, found a boolean"
+        );
+        let e = load("[http]\nbind-address = \"nope\"\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("config [http] bind-address: \"nope\" is not a host:port address"),
+            "{e}"
+        );
+        let e = load(
+            "[data]\ncache-snapshot-write-cold-duration = \"10 parsecs\"\n",
+            &[],
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("config [data] cache-snapshot-write-cold-duration: invalid duration"),
+            "{e}"
+        );
+        let e = load("", &[("FLETCH_HTTP_MAX_BODY_SIZE", "lots")], &[])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "config FLETCH_HTTP_MAX_BODY_SIZE: expected an integer, found \"lots\""
+        );
+        let e = load("[logging]\nlevel = \"loud\"\n", &[], &[])
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("config [logging] level"), "{e}");
     }
 
@@ -532,7 +665,10 @@ mod tests {
         let l = load("[data]\ncache-max-memory-size = \"1g\"\ncache-snapshot-memory-size = \"25m\"\ncache-snapshot-write-cold-duration = \"1h30m\"\n", &[], &[]).unwrap();
         assert_eq!(l.config.data.cache_max_memory_size.0, 1 << 30);
         assert_eq!(l.config.data.cache_snapshot_memory_size.0, 25 << 20);
-        assert_eq!(l.config.data.cache_snapshot_write_cold_duration.0, Duration::from_secs(5400));
+        assert_eq!(
+            l.config.data.cache_snapshot_write_cold_duration.0,
+            Duration::from_secs(5400)
+        );
     }
 
     #[test]

@@ -17,6 +17,8 @@ use futures::StreamExt;
 use ingester::{Ingester, WriteError, now_nanos};
 use line_protocol::{ParseOptions, Precision, parse_body};
 use querier::{Executor, QueryContext, QueryResponse, StatementResult};
+
+use crate::client::csv_field;
 use serde::Serialize;
 
 /// The InfluxDB API version Fletch answers as (clients read `X-Influxdb-Version`).
@@ -43,7 +45,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
+        Self {
+            status,
+            message: message.into(),
+        }
     }
 
     fn bad_request(message: impl Into<String>) -> Self {
@@ -57,7 +62,10 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "error": self.message }).to_string() + "\n";
         let mut resp = (self.status, body).into_response();
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Ok(v) = HeaderValue::from_str(&self.message) {
             h.insert("X-Influxdb-Error", v);
         }
@@ -70,10 +78,16 @@ impl From<WriteError> for ApiError {
         let status = match &e {
             WriteError::DatabaseNotFound(_) => StatusCode::NOT_FOUND,
             WriteError::RetentionPolicyNotFound(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            WriteError::BufferFull { .. } | WriteError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
-            WriteError::Meta(catalog::MetaError::Catalog(catalog::CatalogError::DatabaseNotFound(_))) => StatusCode::NOT_FOUND,
+            WriteError::BufferFull { .. } | WriteError::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            WriteError::Meta(catalog::MetaError::Catalog(
+                catalog::CatalogError::DatabaseNotFound(_),
+            )) => StatusCode::NOT_FOUND,
             WriteError::Meta(catalog::MetaError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            WriteError::Wal(_) | WriteError::Meta(_) | WriteError::NotOwner { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            WriteError::Wal(_) | WriteError::Meta(_) | WriteError::NotOwner { .. } => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         Self::new(status, e.to_string())
     }
@@ -91,7 +105,10 @@ async fn common_headers(req: axum::extract::Request, next: axum::middleware::Nex
     let seq = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
     let id = format!("{:016x}-{:08x}", now_nanos() as u64, seq);
     let h = resp.headers_mut();
-    h.insert("X-Influxdb-Version", HeaderValue::from_static(INFLUXDB_VERSION));
+    h.insert(
+        "X-Influxdb-Version",
+        HeaderValue::from_static(INFLUXDB_VERSION),
+    );
     h.insert("X-Influxdb-Build", HeaderValue::from_static("OSS"));
     h.insert("X-Fletch-Version", HeaderValue::from_static(FLETCH_VERSION));
     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -115,10 +132,12 @@ pub fn router(state: ApiState) -> Router {
         .route("/query", any(query))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })
         .layer(axum::middleware::from_fn(common_headers))
-        .layer(axum::middleware::from_fn(move |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
-            req.extensions_mut().insert(log);
-            next.run(req).await
-        }))
+        .layer(axum::middleware::from_fn(
+            move |mut req: axum::extract::Request, next: axum::middleware::Next| async move {
+                req.extensions_mut().insert(log);
+                next.run(req).await
+            },
+        ))
         .layer(DefaultBodyLimit::disable())
         .with_state(state)
 }
@@ -153,9 +172,15 @@ fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, ApiError> {
     let mut out = Vec::new();
     let decoder = flate2::read::GzDecoder::new(data);
     let cap = if limit == 0 { u64::MAX } else { limit + 1 };
-    decoder.take(cap).read_to_end(&mut out).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    decoder
+        .take(cap)
+        .read_to_end(&mut out)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if limit > 0 && out.len() as u64 > limit {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "Request Entity Too Large"));
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request Entity Too Large",
+        ));
     }
     Ok(out)
 }
@@ -181,15 +206,24 @@ async fn write(
         }
     }
     let Some(ingester) = &st.ingester else {
-        return Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "this node has no data role ([data] enabled = false)"));
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "this node has no data role ([data] enabled = false)",
+        ));
     };
     // As 1.x: an unknown database is reported before the body is read.
     if st.meta.catalog().database(db).is_none() {
         return Err(WriteError::DatabaseNotFound(db.to_string()).into());
     }
     let raw = read_limited(body, st.max_body_size).await?;
-    let gzip = headers.get(header::CONTENT_ENCODING).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
-    let data = if gzip { gunzip(&raw, st.max_body_size)? } else { raw };
+    let gzip = headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
+    let data = if gzip {
+        gunzip(&raw, st.max_body_size)?
+    } else {
+        raw
+    };
 
     let now = now_nanos();
     let opts = ParseOptions {
@@ -208,10 +242,15 @@ async fn write(
     let outcome = ingester.write(db, rp, parsed.points, now).await?;
     if outcome.dropped > 0 {
         let reason = outcome.reason.unwrap_or_default();
-        return Err(ApiError::bad_request(format!("partial write: {reason} dropped={}", outcome.dropped)));
+        return Err(ApiError::bad_request(format!(
+            "partial write: {reason} dropped={}",
+            outcome.dropped
+        )));
     }
     if let Some(e) = parse_error {
-        return Err(ApiError::bad_request(format!("partial write: {e} dropped=0")));
+        return Err(ApiError::bad_request(format!(
+            "partial write: {e} dropped=0"
+        )));
     }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -219,7 +258,8 @@ async fn write(
 /// The URL's query parameters (the first value of a repeated key wins, as Go's `Get`).
 fn url_params(raw: Option<String>) -> Result<HashMap<String, String>, ApiError> {
     let pairs: Vec<(String, String)> = match raw {
-        Some(q) => serde_urlencoded::from_str(&q).map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?,
+        Some(q) => serde_urlencoded::from_str(&q)
+            .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?,
         None => Vec::new(),
     };
     let mut out = HashMap::new();
@@ -231,7 +271,11 @@ fn url_params(raw: Option<String>) -> Result<HashMap<String, String>, ApiError> 
 
 /// `q`, `db`, ... from the URL and, for POST, from a form body (URL values first, as Go's
 /// `FormValue`).
-fn query_params(uri_params: HashMap<String, String>, headers: &HeaderMap, body: &Bytes) -> HashMap<String, String> {
+fn query_params(
+    uri_params: HashMap<String, String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> HashMap<String, String> {
     let mut params = uri_params;
     let form = headers
         .get(header::CONTENT_TYPE)
@@ -259,15 +303,15 @@ fn json_response(value: &impl Serialize, pretty: bool) -> Response {
             Err(e) => serde_json::json!({ "error": e.to_string() }).to_string(),
         }
     } else {
-        serde_json::to_string(value).unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
+        serde_json::to_string(value)
+            .unwrap_or_else(|e| serde_json::json!({ "error": e.to_string() }).to_string())
     };
     let mut resp = (StatusCode::OK, body + "\n").into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
 }
 
 /// 1.x's CSV: `name,tags,<columns>` then one line per value row.
@@ -277,7 +321,14 @@ fn csv_response(results: &[StatementResult]) -> Response {
     // A statement's error prints nothing in 1.x's CSV.
     for r in results {
         for s in &r.series {
-            let header_line = format!("name,tags,{}", s.columns.iter().map(|c| csv_field(c)).collect::<Vec<_>>().join(","));
+            let header_line = format!(
+                "name,tags,{}",
+                s.columns
+                    .iter()
+                    .map(|c| csv_field(c))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            );
             if last_header.as_deref() != Some(header_line.as_str()) {
                 if last_header.is_some() {
                     out.push('\n');
@@ -289,7 +340,12 @@ fn csv_response(results: &[StatementResult]) -> Response {
             let tags = s
                 .tags
                 .as_ref()
-                .map(|t| t.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
+                .map(|t| {
+                    t.iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                })
                 .unwrap_or_default();
             for row in &s.values {
                 let cells: Vec<String> = row
@@ -300,12 +356,18 @@ fn csv_response(results: &[StatementResult]) -> Response {
                         other => other.to_string(),
                     })
                     .collect();
-                out.push_str(&format!("{},{},{}\n", csv_field(s.name.as_deref().unwrap_or("")), csv_field(&tags), cells.join(",")));
+                out.push_str(&format!(
+                    "{},{},{}\n",
+                    csv_field(s.name.as_deref().unwrap_or("")),
+                    csv_field(&tags),
+                    cells.join(",")
+                ));
             }
         }
     }
     let mut resp = (StatusCode::OK, out).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
     resp
 }
 
@@ -324,15 +386,28 @@ fn chunk_results(results: Vec<StatementResult>, size: usize) -> Vec<StatementRes
             let chunks: Vec<&[Vec<serde_json::Value>]> = s.values.chunks(size).collect();
             let n = chunks.len().max(1);
             for (i, values) in chunks.into_iter().enumerate() {
-                pieces.push((querier::Series { values: values.to_vec(), ..s.clone() }, i + 1 < n));
+                pieces.push((
+                    querier::Series {
+                        values: values.to_vec(),
+                        ..s.clone()
+                    },
+                    i + 1 < n,
+                ));
             }
         }
         let last = pieces.len() - 1;
         for (i, (series, series_partial)) in pieces.into_iter().enumerate() {
             out.push(StatementResult {
                 statement_id: r.statement_id,
-                series: vec![querier::Series { partial: series_partial, ..series }],
-                messages: if i == 0 { r.messages.clone() } else { Vec::new() },
+                series: vec![querier::Series {
+                    partial: series_partial,
+                    ..series
+                }],
+                messages: if i == 0 {
+                    r.messages.clone()
+                } else {
+                    Vec::new()
+                },
                 error: None,
                 partial: i < last,
             });
@@ -357,30 +432,43 @@ async fn query(
     if q.is_empty() {
         return Err(ApiError::bad_request("missing required parameter \"q\""));
     }
-    let statements = querier::influxql::parse_query(q)
+    let mut statements = querier::influxql::parse_query(q)
+        .map_err(|e| ApiError::bad_request(format!("error parsing query: {e}")))?;
+    let bound = match params.get("params").filter(|p| !p.is_empty()) {
+        Some(p) => match serde_json::from_str::<serde_json::Value>(p) {
+            Ok(serde_json::Value::Object(m)) => m,
+            Ok(_) => {
+                return Err(ApiError::bad_request(
+                    "error parsing query parameters: params must be a JSON object",
+                ));
+            }
+            Err(e) => {
+                return Err(ApiError::bad_request(format!(
+                    "error parsing query parameters: {e}"
+                )));
+            }
+        },
+        None => serde_json::Map::new(),
+    };
+    querier::params::bind(&mut statements, &bound)
         .map_err(|e| ApiError::bad_request(format!("error parsing query: {e}")))?;
     if statements.is_empty() {
         return Ok(json_response(&QueryResponse::default(), pretty));
     }
-    let bound = match params.get("params").filter(|p| !p.is_empty()) {
-        Some(p) => match serde_json::from_str::<serde_json::Value>(p) {
-            Ok(serde_json::Value::Object(m)) => Some(m),
-            Ok(_) => return Err(ApiError::bad_request("error parsing query parameters: params must be a JSON object")),
-            Err(e) => return Err(ApiError::bad_request(format!("error parsing query parameters: {e}"))),
-        },
-        None => None,
-    };
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/csv") || a.contains("text/csv"));
     // CSV carries times as integers: nanoseconds unless `epoch` says otherwise (1.x).
-    let epoch = params.get("epoch").filter(|e| !e.is_empty()).cloned().or_else(|| wants_csv.then(|| "ns".to_string()));
+    let epoch = params
+        .get("epoch")
+        .filter(|e| !e.is_empty())
+        .cloned()
+        .or_else(|| wants_csv.then(|| "ns".to_string()));
     let ctx = QueryContext {
         database: params.get("db").filter(|d| !d.is_empty()).cloned(),
         read_only: method == Method::GET,
         epoch,
-        params: bound,
         now: None,
         explain: None,
     };
@@ -389,14 +477,27 @@ async fn query(
         return Ok(csv_response(&results));
     }
     if params.get("chunked").is_some_and(|v| v == "true") {
-        let size = params.get("chunk_size").and_then(|s| s.parse::<usize>().ok()).filter(|n| *n > 0).unwrap_or(10_000);
+        let size = params
+            .get("chunk_size")
+            .and_then(|s| s.parse::<usize>().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(10_000);
         let mut out = String::new();
         for chunk in chunk_results(results, size) {
-            out.push_str(&serde_json::to_string(&QueryResponse { results: Some(vec![chunk]), error: None }).unwrap_or_default());
+            out.push_str(
+                &serde_json::to_string(&QueryResponse {
+                    results: Some(vec![chunk]),
+                    error: None,
+                })
+                .unwrap_or_default(),
+            );
             out.push('\n');
         }
         let mut resp = (StatusCode::OK, out).into_response();
-        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         return Ok(resp);
     }
     // 1.x marks a series of more than 10000 values partial even when it sends it whole.
@@ -406,7 +507,13 @@ async fn query(
             s.partial = s.values.len() > 10_000;
         }
     }
-    Ok(json_response(&QueryResponse { results: Some(results), error: None }, pretty))
+    Ok(json_response(
+        &QueryResponse {
+            results: Some(results),
+            error: None,
+        },
+        pretty,
+    ))
 }
 
 /// The meta node's HTTP API: `/ping` and `/status` (Raft state for operators).
@@ -420,7 +527,8 @@ pub fn meta_router(meta: Arc<MetaService>) -> Router {
                 async move {
                     let m = meta.metrics();
                     let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
-                    let learners: Vec<u64> = m.membership_config.membership().learner_ids().collect();
+                    let learners: Vec<u64> =
+                        m.membership_config.membership().learner_ids().collect();
                     json_response(
                         &serde_json::json!({
                             "node_id": m.id,

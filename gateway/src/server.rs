@@ -17,7 +17,11 @@ use crate::http::{ApiState, meta_router, router};
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("cannot listen on {addr} ({key}): {source}")]
-    Bind { key: &'static str, addr: String, source: std::io::Error },
+    Bind {
+        key: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
     #[error("{0}")]
     Address(String),
     #[error("meta service: {0}")]
@@ -30,12 +34,21 @@ pub enum ServerError {
 
 async fn bind(key: &'static str, addr: &str) -> Result<TcpListener, ServerError> {
     let sa: SocketAddr = parse_addr(addr).map_err(ServerError::Address)?;
-    TcpListener::bind(sa).await.map_err(|source| ServerError::Bind { key, addr: addr.to_string(), source })
+    TcpListener::bind(sa)
+        .await
+        .map_err(|source| ServerError::Bind {
+            key,
+            addr: addr.to_string(),
+            source,
+        })
 }
 
 /// Runs a node until `shutdown` resolves, then stops accepting, persists buffered data and
 /// returns.
-pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), ServerError> {
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServerError> {
     let http = match config.http.enabled {
         true => Some(bind("[http] bind-address", &config.http.bind_address).await?),
         false => None,
@@ -68,10 +81,21 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
         cfg.compact_full_write_cold_duration = d.compact_full_write_cold_duration.0;
         cfg.compact_max_files = d.compact_max_files as usize;
         cfg.max_rows_per_file = d.max_rows_per_file as usize;
-        cfg.retention_check_interval = if config.retention.enabled { config.retention.check_interval.0 } else { Duration::MAX };
-        let data_id = node.data_id.ok_or_else(|| ServerError::Address("data node id missing after registration".into()))?;
-        let ing = Ingester::open(cfg, meta.clone(), data_id).instrument(span.clone()).await?;
-        tokio::spawn(ing.clone().run_maintenance(stop_rx.clone()).instrument(span.clone()));
+        cfg.retention_check_interval = config
+            .retention
+            .enabled
+            .then_some(config.retention.check_interval.0);
+        let data_id = node.data_id.ok_or_else(|| {
+            ServerError::Address("data node id missing after registration".into())
+        })?;
+        let ing = Ingester::open(cfg, meta.clone(), data_id)
+            .instrument(span.clone())
+            .await?;
+        tokio::spawn(
+            ing.clone()
+                .run_maintenance(stop_rx.clone())
+                .instrument(span.clone()),
+        );
         Some(ing)
     } else {
         None
@@ -105,7 +129,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send + 'st
     );
     let served = match http {
         Some(listener) => {
-            axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).into_future().instrument(span.clone()).await
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown)
+                .into_future()
+                .instrument(span.clone())
+                .await
         }
         None => {
             shutdown.await;
@@ -136,7 +164,10 @@ pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
             (Ok(mut term), Ok(mut int)) => {
                 tokio::select! {
                     _ = term.recv() => {}
@@ -149,4 +180,3 @@ pub async fn shutdown_signal() {
     }
     let _ = tokio::signal::ctrl_c().await;
 }
-

@@ -41,10 +41,17 @@ pub struct ShowFilter {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
-    CreateDatabase { name: String, rp: Option<RetentionPolicyClause> },
-    DropDatabase { name: String },
+    CreateDatabase {
+        name: String,
+        rp: Option<RetentionPolicyClause>,
+    },
+    DropDatabase {
+        name: String,
+    },
     ShowDatabases,
-    ShowRetentionPolicies { database: Option<String> },
+    ShowRetentionPolicies {
+        database: Option<String>,
+    },
     ShowMeasurements {
         database: Option<String>,
         with: Option<MeasurementMatch>,
@@ -53,14 +60,24 @@ pub enum Statement {
         offset: Option<u64>,
     },
     ShowTagKeys(ShowFilter),
-    ShowTagValues { filter: ShowFilter, key: TagKeyMatch },
+    ShowTagValues {
+        filter: ShowFilter,
+        key: TagKeyMatch,
+    },
     ShowFieldKeys(ShowFilter),
     ShowSeries(ShowFilter),
     ShowShards,
     ShowShardGroups,
     /// The data and meta nodes of the cluster (from the 0.10 clustering guide).
     ShowServers,
-    CreateRetentionPolicy { name: String, database: String, duration: i64, replication: u32, shard_duration: Option<i64>, default: bool },
+    CreateRetentionPolicy {
+        name: String,
+        database: String,
+        duration: i64,
+        replication: u32,
+        shard_duration: Option<i64>,
+        default: bool,
+    },
     AlterRetentionPolicy {
         name: String,
         database: String,
@@ -69,14 +86,28 @@ pub enum Statement {
         shard_duration: Option<i64>,
         default: bool,
     },
-    DropRetentionPolicy { name: String, database: String },
-    DropMeasurement { name: String },
+    DropRetentionPolicy {
+        name: String,
+        database: String,
+    },
+    DropMeasurement {
+        name: String,
+    },
     /// `DROP SERIES` (no time allowed) and `DELETE` share their shape.
-    DropSeries { sources: Vec<super::select::Measurement>, condition: Option<super::select::Expr> },
-    Delete { sources: Vec<super::select::Measurement>, condition: Option<super::select::Expr> },
+    DropSeries {
+        sources: Vec<super::select::Measurement>,
+        condition: Option<super::select::Expr>,
+    },
+    Delete {
+        sources: Vec<super::select::Measurement>,
+        condition: Option<super::select::Expr>,
+    },
     Select(Box<super::select::SelectStatement>),
     /// `EXPLAIN [ANALYZE] SELECT ...`: the DataFusion plan (with metrics when analyzed).
-    Explain { analyze: bool, select: Box<super::select::SelectStatement> },
+    Explain {
+        analyze: bool,
+        select: Box<super::select::SelectStatement>,
+    },
 }
 
 impl Statement {
@@ -99,10 +130,22 @@ impl Statement {
 
 /// Quotes an identifier when 1.x would.
 pub fn quote_ident(s: &str) -> String {
-    let bare = s.chars().next().is_some_and(|c| c.is_alphabetic() || c == '_')
+    let bare = s
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_alphabetic() || c == '_')
         && s.chars().all(|c| c.is_alphanumeric() || c == '_')
         && !super::parser::is_keyword(s);
-    if bare { s.to_string() } else { format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")) }
+    if bare {
+        s.to_string()
+    } else {
+        format!(
+            "\"{}\"",
+            s.replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n")
+        )
+    }
 }
 
 /// Formats nanoseconds as an InfluxQL duration literal in the largest unit that divides it.
@@ -110,7 +153,15 @@ pub fn format_duration_literal(d: i64) -> String {
     if d == 0 {
         return "0s".into();
     }
-    for (unit, n) in [("w", 604_800_000_000_000i64), ("d", 86_400_000_000_000), ("h", 3_600_000_000_000), ("m", 60_000_000_000), ("s", 1_000_000_000), ("ms", 1_000_000), ("u", 1_000)] {
+    for (unit, n) in [
+        ("w", 604_800_000_000_000i64),
+        ("d", 86_400_000_000_000),
+        ("h", 3_600_000_000_000),
+        ("m", 60_000_000_000),
+        ("s", 1_000_000_000),
+        ("ms", 1_000_000),
+        ("u", 1_000),
+    ] {
         if d % n == 0 {
             return format!("{}{unit}", d / n);
         }
@@ -142,7 +193,11 @@ impl fmt::Display for Statement {
             }
             Self::DropDatabase { name } => write!(f, "DROP DATABASE {}", quote_ident(name)),
             Self::Select(s) => write!(f, "{s}"),
-            Self::Explain { analyze, select } => write!(f, "EXPLAIN {}{select}", if *analyze { "ANALYZE " } else { "" }),
+            Self::Explain { analyze, select } => write!(
+                f,
+                "EXPLAIN {}{select}",
+                if *analyze { "ANALYZE " } else { "" }
+            ),
             Self::ShowDatabases => f.write_str("SHOW DATABASES"),
             Self::ShowRetentionPolicies { database } => {
                 f.write_str("SHOW RETENTION POLICIES")?;
@@ -151,13 +206,21 @@ impl fmt::Display for Statement {
                 }
                 Ok(())
             }
-            Self::ShowMeasurements { database, with, condition, limit, offset } => {
+            Self::ShowMeasurements {
+                database,
+                with,
+                condition,
+                limit,
+                offset,
+            } => {
                 f.write_str("SHOW MEASUREMENTS")?;
                 if let Some(db) = database {
                     write!(f, " ON {}", quote_ident(db))?;
                 }
                 match with {
-                    Some(MeasurementMatch::Eq(m)) => write!(f, " WITH MEASUREMENT = {}", quote_ident(m))?,
+                    Some(MeasurementMatch::Eq(m)) => {
+                        write!(f, " WITH MEASUREMENT = {}", quote_ident(m))?
+                    }
                     Some(MeasurementMatch::Regex(r)) => write!(f, " WITH MEASUREMENT =~ /{r}/")?,
                     None => {}
                 }
@@ -167,12 +230,27 @@ impl fmt::Display for Statement {
                 write_limits(f, *limit, *offset)
             }
             Self::ShowTagKeys(flt) => write_show(f, "SHOW TAG KEYS", flt, None),
-            Self::ShowTagValues { filter, key } => write_show(f, "SHOW TAG VALUES", filter, Some(key)),
+            Self::ShowTagValues { filter, key } => {
+                write_show(f, "SHOW TAG VALUES", filter, Some(key))
+            }
             Self::ShowFieldKeys(flt) => write_show(f, "SHOW FIELD KEYS", flt, None),
             Self::ShowSeries(flt) => write_show(f, "SHOW SERIES", flt, None),
             Self::ShowShards => f.write_str("SHOW SHARDS"),
-            Self::CreateRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
-                write!(f, "CREATE RETENTION POLICY {} ON {} DURATION {} REPLICATION {replication}", quote_ident(name), quote_ident(database), format_duration_literal(*duration))?;
+            Self::CreateRetentionPolicy {
+                name,
+                database,
+                duration,
+                replication,
+                shard_duration,
+                default,
+            } => {
+                write!(
+                    f,
+                    "CREATE RETENTION POLICY {} ON {} DURATION {} REPLICATION {replication}",
+                    quote_ident(name),
+                    quote_ident(database),
+                    format_duration_literal(*duration)
+                )?;
                 if let Some(d) = shard_duration {
                     write!(f, " SHARD DURATION {}", format_duration_literal(*d))?;
                 }
@@ -181,8 +259,20 @@ impl fmt::Display for Statement {
                 }
                 Ok(())
             }
-            Self::AlterRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
-                write!(f, "ALTER RETENTION POLICY {} ON {}", quote_ident(name), quote_ident(database))?;
+            Self::AlterRetentionPolicy {
+                name,
+                database,
+                duration,
+                replication,
+                shard_duration,
+                default,
+            } => {
+                write!(
+                    f,
+                    "ALTER RETENTION POLICY {} ON {}",
+                    quote_ident(name),
+                    quote_ident(database)
+                )?;
                 if let Some(d) = duration {
                     write!(f, " DURATION {}", format_duration_literal(*d))?;
                 }
@@ -197,10 +287,19 @@ impl fmt::Display for Statement {
                 }
                 Ok(())
             }
-            Self::DropRetentionPolicy { name, database } => write!(f, "DROP RETENTION POLICY {} ON {}", quote_ident(name), quote_ident(database)),
+            Self::DropRetentionPolicy { name, database } => write!(
+                f,
+                "DROP RETENTION POLICY {} ON {}",
+                quote_ident(name),
+                quote_ident(database)
+            ),
             Self::DropMeasurement { name } => write!(f, "DROP MEASUREMENT {}", quote_ident(name)),
             Self::DropSeries { sources, condition } | Self::Delete { sources, condition } => {
-                f.write_str(if matches!(self, Self::Delete { .. }) { "DELETE" } else { "DROP SERIES" })?;
+                f.write_str(if matches!(self, Self::Delete { .. }) {
+                    "DELETE"
+                } else {
+                    "DROP SERIES"
+                })?;
                 if !sources.is_empty() {
                     f.write_str(" FROM ")?;
                     for (i, m) in sources.iter().enumerate() {
@@ -221,7 +320,11 @@ impl fmt::Display for Statement {
     }
 }
 
-fn write_limits(f: &mut fmt::Formatter<'_>, limit: Option<u64>, offset: Option<u64>) -> fmt::Result {
+fn write_limits(
+    f: &mut fmt::Formatter<'_>,
+    limit: Option<u64>,
+    offset: Option<u64>,
+) -> fmt::Result {
     if let Some(l) = limit {
         write!(f, " LIMIT {l}")?;
     }
@@ -231,7 +334,12 @@ fn write_limits(f: &mut fmt::Formatter<'_>, limit: Option<u64>, offset: Option<u
     Ok(())
 }
 
-fn write_show(f: &mut fmt::Formatter<'_>, head: &str, flt: &ShowFilter, key: Option<&TagKeyMatch>) -> fmt::Result {
+fn write_show(
+    f: &mut fmt::Formatter<'_>,
+    head: &str,
+    flt: &ShowFilter,
+    key: Option<&TagKeyMatch>,
+) -> fmt::Result {
     f.write_str(head)?;
     if let Some(db) = &flt.database {
         write!(f, " ON {}", quote_ident(db))?;

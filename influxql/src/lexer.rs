@@ -32,7 +32,9 @@ impl fmt::Display for Tok {
     /// How 1.x names the token after `found`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Tok::Ident(s) | Tok::Word(s) | Tok::Str(s) | Tok::BadDuration(s) | Tok::Illegal(s) => f.write_str(s),
+            Tok::Ident(s) | Tok::Word(s) | Tok::Str(s) | Tok::BadDuration(s) | Tok::Illegal(s) => {
+                f.write_str(s)
+            }
             Tok::Integer(n) => write!(f, "{n}"),
             Tok::Number(n) => write!(f, "{n}"),
             Tok::Duration(_, s) => f.write_str(s),
@@ -81,13 +83,17 @@ pub fn parse_duration(text: &str) -> Option<i64> {
         return None;
     }
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let n: i64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = duration_unit(&rest[..unit_len])?;
         total = total.checked_add(n.checked_mul(unit)?)?;
         rest = &rest[unit_len..];
@@ -138,8 +144,19 @@ pub fn tokenize_from(chars: &[char], i: usize, line: usize, line_start: usize) -
         }
         let (start_line, col) = (line, i - line_start + 1);
         let offset = i;
-        let push = |out: &mut Vec<Token>, tok| out.push(Token { tok, line: start_line, col, offset });
-        if c == '$' && chars.get(i + 1).is_some_and(|n| n.is_alphanumeric() || *n == '_') {
+        let push = |out: &mut Vec<Token>, tok| {
+            out.push(Token {
+                tok,
+                line: start_line,
+                col,
+                offset,
+            })
+        };
+        if c == '$'
+            && chars
+                .get(i + 1)
+                .is_some_and(|n| n.is_alphanumeric() || *n == '_')
+        {
             let s = i + 1;
             i += 1;
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
@@ -156,7 +173,8 @@ pub fn tokenize_from(chars: &[char], i: usize, line: usize, line_start: usize) -
             push(&mut out, Tok::Word(chars[s..i].iter().collect()));
             continue;
         }
-        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit())) {
+        if c.is_ascii_digit() || (c == '.' && chars.get(i + 1).is_some_and(|d| d.is_ascii_digit()))
+        {
             let s = i;
             while i < chars.len() && (chars[i].is_ascii_digit() || chars[i] == '.') {
                 i += 1;
@@ -231,7 +249,12 @@ pub fn tokenize_from(chars: &[char], i: usize, line: usize, line_start: usize) -
                 push(&mut out, Tok::Ident(s));
             } else {
                 // 1.x reports a string one character before its opening quote.
-                out.push(Token { tok: Tok::Str(s), line: start_line, col: col.saturating_sub(1).max(1), offset });
+                out.push(Token {
+                    tok: Tok::Str(s),
+                    line: start_line,
+                    col: col.saturating_sub(1).max(1),
+                    offset,
+                });
             }
             continue;
         }
@@ -288,9 +311,20 @@ pub fn tokenize_from(chars: &[char], i: usize, line: usize, line_start: usize) -
     }
     // Where 1.x reports EOF: one character past the end after a word (its scanner reads past
     // the end of an identifier without stepping back), just past the end otherwise.
-    let after_word = matches!(out.last(), Some(Token { tok: Tok::Word(_), .. }));
+    let after_word = matches!(
+        out.last(),
+        Some(Token {
+            tok: Tok::Word(_),
+            ..
+        })
+    );
     let col = chars.len() - line_start + if after_word { 2 } else { 1 };
-    out.push(Token { tok: Tok::Eof, line, col, offset: chars.len() });
+    out.push(Token {
+        tok: Tok::Eof,
+        line,
+        col,
+        offset: chars.len(),
+    });
     out
 }
 

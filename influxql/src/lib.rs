@@ -17,7 +17,9 @@ pub mod select;
 
 pub use ast::{MeasurementMatch, RetentionPolicyClause, ShowFilter, Statement, TagKeyMatch};
 pub use parser::{ParseError, parse_query};
-pub use select::{BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType};
+pub use select::{
+    BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType,
+};
 
 /// Formats nanoseconds as Go's `time.Duration.String()` does (`168h0m0s`, `1m30s`, `500ms`),
 /// which is how 1.x prints durations in `SHOW RETENTION POLICIES`.

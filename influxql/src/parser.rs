@@ -3,7 +3,9 @@
 
 use super::ast::{MeasurementMatch, RetentionPolicyClause, ShowFilter, Statement, TagKeyMatch};
 use super::lexer::{Tok, Token, scan_regex, tokenize, tokenize_from};
-use super::select::{BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType};
+use super::select::{
+    BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType,
+};
 
 /// A parse error; `Display` is 1.x's text after `error parsing query: `.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +21,11 @@ impl std::fmt::Display for ParseError {
         if self.line == 0 {
             f.write_str(&self.message)
         } else {
-            write!(f, "{} at line {}, char {}", self.message, self.line, self.col)
+            write!(
+                f,
+                "{} at line {}, char {}",
+                self.message, self.line, self.col
+            )
         }
     }
 }
@@ -28,27 +34,107 @@ impl std::error::Error for ParseError {}
 
 /// 1.x's reserved words: they are not identifiers unless double-quoted.
 const KEYWORDS: &[&str] = &[
-    "ALL", "ALTER", "ANALYZE", "ANY", "AS", "ASC", "BEGIN", "BY", "CARDINALITY", "CREATE", "CONTINUOUS", "DATABASE",
-    "DATABASES", "DEFAULT", "DELETE", "DESC", "DESTINATIONS", "DIAGNOSTICS", "DISTINCT", "DROP", "DURATION", "END",
-    "EVERY", "EXACT", "EXPLAIN", "FIELD", "FOR", "FROM", "GRANT", "GRANTS", "GROUP", "GROUPS", "IN", "INF", "INSERT",
-    "INTO", "KEY", "KEYS", "KILL", "LIMIT", "MEASUREMENT", "MEASUREMENTS", "NAME", "OFFSET", "ON", "ORDER", "PASSWORD",
-    "POLICY", "POLICIES", "PRIVILEGES", "QUERIES", "QUERY", "READ", "REPLICATION", "RESAMPLE", "RETENTION", "REVOKE",
-    "SELECT", "SERIES", "SERVERS", "SET", "SHARD", "SHARDS", "SHOW", "SLIMIT", "SOFFSET", "STATS", "SUBSCRIPTION", "SUBSCRIPTIONS",
-    "TAG", "TO", "USER", "USERS", "VALUES", "WHERE", "WITH", "WRITE", "AND", "OR", "TRUE", "FALSE",
+    "ALL",
+    "ALTER",
+    "ANALYZE",
+    "ANY",
+    "AS",
+    "ASC",
+    "BEGIN",
+    "BY",
+    "CARDINALITY",
+    "CREATE",
+    "CONTINUOUS",
+    "DATABASE",
+    "DATABASES",
+    "DEFAULT",
+    "DELETE",
+    "DESC",
+    "DESTINATIONS",
+    "DIAGNOSTICS",
+    "DISTINCT",
+    "DROP",
+    "DURATION",
+    "END",
+    "EVERY",
+    "EXACT",
+    "EXPLAIN",
+    "FIELD",
+    "FOR",
+    "FROM",
+    "GRANT",
+    "GRANTS",
+    "GROUP",
+    "GROUPS",
+    "IN",
+    "INF",
+    "INSERT",
+    "INTO",
+    "KEY",
+    "KEYS",
+    "KILL",
+    "LIMIT",
+    "MEASUREMENT",
+    "MEASUREMENTS",
+    "NAME",
+    "OFFSET",
+    "ON",
+    "ORDER",
+    "PASSWORD",
+    "POLICY",
+    "POLICIES",
+    "PRIVILEGES",
+    "QUERIES",
+    "QUERY",
+    "READ",
+    "REPLICATION",
+    "RESAMPLE",
+    "RETENTION",
+    "REVOKE",
+    "SELECT",
+    "SERIES",
+    "SERVERS",
+    "SET",
+    "SHARD",
+    "SHARDS",
+    "SHOW",
+    "SLIMIT",
+    "SOFFSET",
+    "STATS",
+    "SUBSCRIPTION",
+    "SUBSCRIPTIONS",
+    "TAG",
+    "TO",
+    "USER",
+    "USERS",
+    "VALUES",
+    "WHERE",
+    "WITH",
+    "WRITE",
+    "AND",
+    "OR",
+    "TRUE",
+    "FALSE",
 ];
 
 pub fn is_keyword(s: &str) -> bool {
     KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(s))
 }
 
-const STATEMENT_START: &str = "SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL";
+const STATEMENT_START: &str =
+    "SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL";
 const CREATE_NEXT: &str = "CONTINUOUS, DATABASE, USER, RETENTION, SUBSCRIPTION";
-const DROP_NEXT: &str = "CONTINUOUS, DATABASE, MEASUREMENT, RETENTION, SERIES, SHARD, SUBSCRIPTION, USER";
+const DROP_NEXT: &str =
+    "CONTINUOUS, DATABASE, MEASUREMENT, RETENTION, SERIES, SHARD, SUBSCRIPTION, USER";
 const SHOW_NEXT: &str = "CONTINUOUS, DATABASES, DIAGNOSTICS, FIELD, GRANTS, MEASUREMENT, MEASUREMENTS, QUERIES, RETENTION, SERIES, SHARD, SHARDS, STATS, SUBSCRIPTIONS, TAG, USERS";
 
 /// Parses one or more statements separated by semicolons.
 pub fn parse_query(src: &str) -> Result<Vec<Statement>, ParseError> {
-    let mut p = Parser { toks: tokenize(src), pos: 0, src: src.to_string() };
+    let mut p = Parser {
+        toks: tokenize(src),
+        pos: 0,
+        src: src.to_string(),
+    };
     let mut out = Vec::new();
     loop {
         while p.peek().tok == Tok::Semicolon {
@@ -79,7 +165,11 @@ impl Parser {
     }
 
     fn error_at(t: &Token, message: String) -> ParseError {
-        ParseError { message, line: t.line, col: t.col }
+        ParseError {
+            message,
+            line: t.line,
+            col: t.col,
+        }
     }
 
     fn expected(&self, what: &str) -> ParseError {
@@ -102,7 +192,11 @@ impl Parser {
     }
 
     fn expect(&mut self, kw: &str) -> Result<(), ParseError> {
-        if self.accept(kw) { Ok(()) } else { Err(self.expected(kw)) }
+        if self.accept(kw) {
+            Ok(())
+        } else {
+            Err(self.expected(kw))
+        }
     }
 
     fn peek_keyword(&self) -> Option<String> {
@@ -190,7 +284,8 @@ impl Parser {
                 let name = self.ident()?;
                 self.expect("ON")?;
                 let database = self.ident()?;
-                let (mut duration, mut replication, mut shard_duration, mut default) = (None, None, None, false);
+                let (mut duration, mut replication, mut shard_duration, mut default) =
+                    (None, None, None, false);
                 loop {
                     if self.accept("DURATION") {
                         duration = Some(self.duration()?);
@@ -205,16 +300,30 @@ impl Parser {
                         break;
                     }
                 }
-                if duration.is_none() && replication.is_none() && shard_duration.is_none() && !default {
+                if duration.is_none()
+                    && replication.is_none()
+                    && shard_duration.is_none()
+                    && !default
+                {
                     return Err(self.expected("DURATION, REPLICATION, SHARD, DEFAULT"));
                 }
-                Ok(Statement::AlterRetentionPolicy { name, database, duration, replication, shard_duration, default })
+                Ok(Statement::AlterRetentionPolicy {
+                    name,
+                    database,
+                    duration,
+                    replication,
+                    shard_duration,
+                    default,
+                })
             }
             Some("EXPLAIN") => {
                 self.pos += 1;
                 let analyze = self.accept("ANALYZE");
                 self.expect("SELECT")?;
-                Ok(Statement::Explain { analyze, select: Box::new(self.select()?) })
+                Ok(Statement::Explain {
+                    analyze,
+                    select: Box::new(self.select()?),
+                })
             }
             Some(kw @ ("GRANT" | "REVOKE" | "SET" | "KILL")) => {
                 Err(self.not_supported(&first, &format!("the {kw} statement")))
@@ -229,7 +338,11 @@ impl Parser {
             Some("DATABASE") => {
                 self.pos += 1;
                 let name = self.ident()?;
-                let rp = if self.accept("WITH") { Some(self.rp_clause()?) } else { None };
+                let rp = if self.accept("WITH") {
+                    Some(self.rp_clause()?)
+                } else {
+                    None
+                };
                 Ok(Statement::CreateDatabase { name, rp })
             }
             Some("RETENTION") => {
@@ -249,9 +362,18 @@ impl Parser {
                     None
                 };
                 let default = self.accept("DEFAULT");
-                Ok(Statement::CreateRetentionPolicy { name, database, duration, replication, shard_duration, default })
+                Ok(Statement::CreateRetentionPolicy {
+                    name,
+                    database,
+                    duration,
+                    replication,
+                    shard_duration,
+                    default,
+                })
             }
-            Some(kw @ ("CONTINUOUS" | "USER" | "SUBSCRIPTION")) => Err(self.not_supported(&t, &format!("CREATE {kw}"))),
+            Some(kw @ ("CONTINUOUS" | "USER" | "SUBSCRIPTION")) => {
+                Err(self.not_supported(&t, &format!("CREATE {kw}")))
+            }
             _ => Err(self.expected(CREATE_NEXT)),
         }
     }
@@ -292,7 +414,10 @@ impl Parser {
             _ => return Err(self.expected("integer")),
         };
         if !(1..=i32::MAX as i64).contains(&n) {
-            return Err(Self::error_at(&t, format!("invalid value {n}: must be 1 <= n <= 2147483647")));
+            return Err(Self::error_at(
+                &t,
+                format!("invalid value {n}: must be 1 <= n <= 2147483647"),
+            ));
         }
         Ok(n as u32)
     }
@@ -310,7 +435,11 @@ impl Parser {
                 self.pos += 1;
             }
         }
-        let condition = if self.accept("WHERE") { Some(self.expr(0)?) } else { None };
+        let condition = if self.accept("WHERE") {
+            Some(self.expr(0)?)
+        } else {
+            None
+        };
         if !has_from && condition.is_none() {
             return Err(self.expected("FROM, WHERE"));
         }
@@ -322,31 +451,44 @@ impl Parser {
         match self.peek_keyword().as_deref() {
             Some("DATABASE") => {
                 self.pos += 1;
-                Ok(Statement::DropDatabase { name: self.ident()? })
+                Ok(Statement::DropDatabase {
+                    name: self.ident()?,
+                })
             }
             Some("RETENTION") => {
                 self.pos += 1;
                 self.expect("POLICY")?;
                 let name = self.ident()?;
                 self.expect("ON")?;
-                Ok(Statement::DropRetentionPolicy { name, database: self.ident()? })
+                Ok(Statement::DropRetentionPolicy {
+                    name,
+                    database: self.ident()?,
+                })
             }
             Some("MEASUREMENT") => {
                 self.pos += 1;
-                Ok(Statement::DropMeasurement { name: self.ident()? })
+                Ok(Statement::DropMeasurement {
+                    name: self.ident()?,
+                })
             }
             Some("SERIES") => {
                 self.pos += 1;
                 let (sources, condition) = self.from_where()?;
                 Ok(Statement::DropSeries { sources, condition })
             }
-            Some(kw @ ("CONTINUOUS" | "SHARD" | "SUBSCRIPTION" | "USER")) => Err(self.not_supported(&t, &format!("DROP {kw}"))),
+            Some(kw @ ("CONTINUOUS" | "SHARD" | "SUBSCRIPTION" | "USER")) => {
+                Err(self.not_supported(&t, &format!("DROP {kw}")))
+            }
             _ => Err(self.expected(DROP_NEXT)),
         }
     }
 
     fn on_database(&mut self) -> Result<Option<String>, ParseError> {
-        if self.accept("ON") { Ok(Some(self.ident()?)) } else { Ok(None) }
+        if self.accept("ON") {
+            Ok(Some(self.ident()?))
+        } else {
+            Ok(None)
+        }
     }
 
     fn show(&mut self) -> Result<Statement, ParseError> {
@@ -359,7 +501,9 @@ impl Parser {
             Some("RETENTION") => {
                 self.pos += 1;
                 self.expect("POLICIES")?;
-                Ok(Statement::ShowRetentionPolicies { database: self.on_database()? })
+                Ok(Statement::ShowRetentionPolicies {
+                    database: self.on_database()?,
+                })
             }
             Some("MEASUREMENTS") => {
                 self.pos += 1;
@@ -381,10 +525,28 @@ impl Parser {
                 } else {
                     None
                 };
-                let condition = if self.accept("WHERE") { Some(self.expr(0)?) } else { None };
-                let limit = if self.accept("LIMIT") { Some(self.unsigned()?) } else { None };
-                let offset = if self.accept("OFFSET") { Some(self.unsigned()?) } else { None };
-                Ok(Statement::ShowMeasurements { database, with, condition, limit, offset })
+                let condition = if self.accept("WHERE") {
+                    Some(self.expr(0)?)
+                } else {
+                    None
+                };
+                let limit = if self.accept("LIMIT") {
+                    Some(self.unsigned()?)
+                } else {
+                    None
+                };
+                let offset = if self.accept("OFFSET") {
+                    Some(self.unsigned()?)
+                } else {
+                    None
+                };
+                Ok(Statement::ShowMeasurements {
+                    database,
+                    with,
+                    condition,
+                    limit,
+                    offset,
+                })
             }
             Some("TAG") => {
                 self.pos += 1;
@@ -419,8 +581,8 @@ impl Parser {
                 Ok(Statement::ShowShardGroups)
             }
             Some(
-                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "QUERIES" | "STATS" | "SUBSCRIPTIONS"
-                | "USERS"),
+                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "QUERIES" | "STATS"
+                | "SUBSCRIPTIONS" | "USERS"),
             ) => Err(self.not_supported(&t, &format!("SHOW {kw}"))),
             _ => Err(self.expected(SHOW_NEXT)),
         }
@@ -429,8 +591,14 @@ impl Parser {
 
 impl Parser {
     /// `[ON db] [FROM sources] [WITH KEY ...] [WHERE cond] [LIMIT n] [OFFSET n]`.
-    fn show_filter(&mut self, with_key: bool) -> Result<(ShowFilter, Option<TagKeyMatch>), ParseError> {
-        let mut flt = ShowFilter { database: self.on_database()?, ..Default::default() };
+    fn show_filter(
+        &mut self,
+        with_key: bool,
+    ) -> Result<(ShowFilter, Option<TagKeyMatch>), ParseError> {
+        let mut flt = ShowFilter {
+            database: self.on_database()?,
+            ..Default::default()
+        };
         if self.accept("FROM") {
             loop {
                 flt.sources.push(self.measurement()?);
@@ -454,7 +622,11 @@ impl Parser {
                 let negate = self.is_op("!~");
                 self.pos += 1;
                 let re = self.try_regex()?.ok_or_else(|| self.expected("regex"))?;
-                if negate { TagKeyMatch::NotRegex(re) } else { TagKeyMatch::Regex(re) }
+                if negate {
+                    TagKeyMatch::NotRegex(re)
+                } else {
+                    TagKeyMatch::Regex(re)
+                }
             } else if self.accept("IN") {
                 self.expect_tok(Tok::LParen, "(")?;
                 let mut keys = vec![self.ident()?];
@@ -511,12 +683,16 @@ impl Parser {
         let chars: Vec<char> = self.src.chars().collect();
         let line_start = t.offset + 1 - t.col;
         self.toks.truncate(self.pos);
-        self.toks.extend(tokenize_from(&chars, end, t.line, line_start));
+        self.toks
+            .extend(tokenize_from(&chars, end, t.line, line_start));
         Ok(Some(re))
     }
 
     fn select(&mut self) -> Result<SelectStatement, ParseError> {
-        let mut s = SelectStatement { fields: self.fields()?, ..Default::default() };
+        let mut s = SelectStatement {
+            fields: self.fields()?,
+            ..Default::default()
+        };
         if self.accept("INTO") {
             s.into = Some(self.measurement()?);
         }
@@ -555,7 +731,11 @@ impl Parser {
             match self.peek().tok.clone() {
                 Tok::Str(tz) => {
                     if tz.parse::<chrono_tz::Tz>().is_err() {
-                        return Err(ParseError { message: format!("unable to find time zone {tz}"), line: 0, col: 0 });
+                        return Err(ParseError {
+                            message: format!("unable to find time zone {tz}"),
+                            line: 0,
+                            col: 0,
+                        });
                     }
                     self.pos += 1;
                     s.timezone = Some(tz);
@@ -571,7 +751,11 @@ impl Parser {
         let mut out = Vec::new();
         loop {
             let expr = self.expr(0)?;
-            let alias = if self.accept("AS") { Some(self.ident()?) } else { None };
+            let alias = if self.accept("AS") {
+                Some(self.ident()?)
+            } else {
+                None
+            };
             out.push(Field { expr, alias });
             if self.peek().tok != Tok::Comma {
                 return Ok(out);
@@ -585,7 +769,10 @@ impl Parser {
         let mut parts: Vec<Option<String>> = Vec::new();
         loop {
             if let Some(re) = self.try_regex()? {
-                let mut m = Measurement { regex: Some(re), ..Default::default() };
+                let mut m = Measurement {
+                    regex: Some(re),
+                    ..Default::default()
+                };
                 assign_prefix(&mut m, parts);
                 return Ok(m);
             }
@@ -608,7 +795,10 @@ impl Parser {
             break;
         }
         let name = parts.pop().flatten();
-        let mut m = Measurement { name, ..Default::default() };
+        let mut m = Measurement {
+            name,
+            ..Default::default()
+        };
         assign_prefix(&mut m, parts);
         Ok(m)
     }
@@ -640,7 +830,12 @@ impl Parser {
                 out.push(Dimension::Wildcard);
             } else if let Some(re) = self.try_regex()? {
                 out.push(Dimension::Regex(re));
-            } else if self.is_word("time") && self.toks.get(self.pos + 1).is_some_and(|t| t.tok == Tok::LParen) {
+            } else if self.is_word("time")
+                && self
+                    .toks
+                    .get(self.pos + 1)
+                    .is_some_and(|t| t.tok == Tok::LParen)
+            {
                 self.pos += 2;
                 let interval = self.duration()?;
                 let offset = if self.peek().tok == Tok::Comma {
@@ -713,7 +908,11 @@ impl Parser {
 
     /// `ORDER BY time [ASC|DESC]`; returns whether it is descending.
     fn order_by(&mut self) -> Result<bool, ParseError> {
-        let unsupported = || ParseError { message: "only ORDER BY time supported at this time".into(), line: 0, col: 0 };
+        let unsupported = || ParseError {
+            message: "only ORDER BY time supported at this time".into(),
+            line: 0,
+            col: 0,
+        };
         if !self.is_word("time") {
             return Err(unsupported());
         }
@@ -757,7 +956,11 @@ impl Parser {
             } else {
                 self.expr(prec)?
             };
-            lhs = Expr::Binary { op, lhs: Box::new(lhs), rhs: Box::new(rhs) };
+            lhs = Expr::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            };
         }
     }
 
@@ -773,7 +976,11 @@ impl Parser {
                 Expr::Integer(n) => Expr::Integer(-n),
                 Expr::Number(n) => Expr::Number(-n),
                 Expr::Duration(d) => Expr::Duration(-d),
-                other => Expr::Binary { op: BinaryOp::Mul, lhs: Box::new(Expr::Integer(-1)), rhs: Box::new(other) },
+                other => Expr::Binary {
+                    op: BinaryOp::Mul,
+                    lhs: Box::new(Expr::Integer(-1)),
+                    rhs: Box::new(other),
+                },
             });
         }
         self.operand()
@@ -791,7 +998,12 @@ impl Parser {
                     self.pos += 1;
                     Ok(Some(v))
                 }
-                None => Err(Self::error_at(&t, format!("found {w}, expected float, integer, unsigned, string, boolean, field, tag"))),
+                None => Err(Self::error_at(
+                    &t,
+                    format!(
+                        "found {w}, expected float, integer, unsigned, string, boolean, field, tag"
+                    ),
+                )),
             },
             _ => Err(self.expected("float, integer, unsigned, string, boolean, field, tag")),
         }
@@ -848,7 +1060,10 @@ impl Parser {
                     let name = self.ident()?;
                     Expr::VarRef { name, typ: None }
                 };
-                Ok(Expr::Call { name: "distinct".into(), args: vec![arg] })
+                Ok(Expr::Call {
+                    name: "distinct".into(),
+                    args: vec![arg],
+                })
             }
             Tok::Word(ref w) if w.eq_ignore_ascii_case("true") => {
                 self.pos += 1;
@@ -860,7 +1075,10 @@ impl Parser {
             }
             Tok::Ident(name) => {
                 self.pos += 1;
-                Ok(Expr::VarRef { name, typ: self.var_type()? })
+                Ok(Expr::VarRef {
+                    name,
+                    typ: self.var_type()?,
+                })
             }
             Tok::Word(ref w) if !is_keyword(w) => {
                 let name = w.clone();
@@ -878,9 +1096,15 @@ impl Parser {
                         }
                     }
                     self.expect_tok(Tok::RParen, ")")?;
-                    return Ok(Expr::Call { name: name.to_ascii_lowercase(), args });
+                    return Ok(Expr::Call {
+                        name: name.to_ascii_lowercase(),
+                        args,
+                    });
                 }
-                Ok(Expr::VarRef { name, typ: self.var_type()? })
+                Ok(Expr::VarRef {
+                    name,
+                    typ: self.var_type()?,
+                })
             }
             _ => Err(self.expected(OPERAND)),
         }
@@ -911,41 +1135,128 @@ mod tests {
     /// Texts checked against InfluxDB 1.6.7.
     #[test]
     fn errors_read_like_1x() {
-        assert_eq!(err("CREATE"), "found EOF, expected CONTINUOUS, DATABASE, USER, RETENTION, SUBSCRIPTION at line 1, char 8");
-        assert_eq!(err("SHOW FOO"), format!("found FOO, expected {SHOW_NEXT} at line 1, char 6"));
-        assert_eq!(err("DROP DATABASE"), "found EOF, expected identifier at line 1, char 15");
-        assert_eq!(err("SHOW RETENTION"), "found EOF, expected POLICIES at line 1, char 16");
-        assert_eq!(err("SHOW DATABASES extra"), "found extra, expected ; at line 1, char 16");
-        assert_eq!(err("CREATE DATABASE x WITH"), "found EOF, expected DURATION, NAME, REPLICATION, SHARD at line 1, char 24");
-        assert_eq!(err("CREATE DATABASE x WITH DURATION"), "found EOF, expected duration at line 1, char 33");
-        assert_eq!(err("CREATE DATABASE x WITH DURATION 1x"), "invalid duration at line 1, char 33");
-        assert_eq!(err("CREATE DATABASE x WITH REPLICATION 0"), "invalid value 0: must be 1 <= n <= 2147483647 at line 1, char 36");
-        assert_eq!(err("CREATE DATABASE x WITH REPLICATION abc"), "found abc, expected integer at line 1, char 36");
-        assert_eq!(err("CREATE DATABASE 'x'"), "found x, expected identifier at line 1, char 16");
-        assert_eq!(err("CREATE DATABASE select"), "found SELECT, expected identifier at line 1, char 17");
-        assert_eq!(err("SHOW DATABASES; SHOW FOO"), format!("found FOO, expected {SHOW_NEXT} at line 1, char 22"));
-        assert_eq!(err("SHOW DATABASES\nSHOW FOO"), "found SHOW, expected ; at line 2, char 1");
-        assert_eq!(err("CREATE DATABASE q WITH NAME r DURATION 1d"), "found DURATION, expected ; at line 1, char 31");
-        assert_eq!(err("SELEC 1"), format!("found SELEC, expected {STATEMENT_START} at line 1, char 1"));
+        assert_eq!(
+            err("CREATE"),
+            "found EOF, expected CONTINUOUS, DATABASE, USER, RETENTION, SUBSCRIPTION at line 1, char 8"
+        );
+        assert_eq!(
+            err("SHOW FOO"),
+            format!("found FOO, expected {SHOW_NEXT} at line 1, char 6")
+        );
+        assert_eq!(
+            err("DROP DATABASE"),
+            "found EOF, expected identifier at line 1, char 15"
+        );
+        assert_eq!(
+            err("SHOW RETENTION"),
+            "found EOF, expected POLICIES at line 1, char 16"
+        );
+        assert_eq!(
+            err("SHOW DATABASES extra"),
+            "found extra, expected ; at line 1, char 16"
+        );
+        assert_eq!(
+            err("CREATE DATABASE x WITH"),
+            "found EOF, expected DURATION, NAME, REPLICATION, SHARD at line 1, char 24"
+        );
+        assert_eq!(
+            err("CREATE DATABASE x WITH DURATION"),
+            "found EOF, expected duration at line 1, char 33"
+        );
+        assert_eq!(
+            err("CREATE DATABASE x WITH DURATION 1x"),
+            "invalid duration at line 1, char 33"
+        );
+        assert_eq!(
+            err("CREATE DATABASE x WITH REPLICATION 0"),
+            "invalid value 0: must be 1 <= n <= 2147483647 at line 1, char 36"
+        );
+        assert_eq!(
+            err("CREATE DATABASE x WITH REPLICATION abc"),
+            "found abc, expected integer at line 1, char 36"
+        );
+        assert_eq!(
+            err("CREATE DATABASE 'x'"),
+            "found x, expected identifier at line 1, char 16"
+        );
+        assert_eq!(
+            err("CREATE DATABASE select"),
+            "found SELECT, expected identifier at line 1, char 17"
+        );
+        assert_eq!(
+            err("SHOW DATABASES; SHOW FOO"),
+            format!("found FOO, expected {SHOW_NEXT} at line 1, char 22")
+        );
+        assert_eq!(
+            err("SHOW DATABASES\nSHOW FOO"),
+            "found SHOW, expected ; at line 2, char 1"
+        );
+        assert_eq!(
+            err("CREATE DATABASE q WITH NAME r DURATION 1d"),
+            "found DURATION, expected ; at line 1, char 31"
+        );
+        assert_eq!(
+            err("SELEC 1"),
+            format!("found SELEC, expected {STATEMENT_START} at line 1, char 1")
+        );
     }
 
     #[test]
     fn select_errors_read_like_1x() {
-        assert_eq!(err("SELECT"), "found EOF, expected identifier, string, number, bool at line 1, char 8");
-        assert_eq!(err("SELECT value"), "found EOF, expected FROM at line 1, char 14");
-        assert_eq!(err("SELECT value FROM"), "found EOF, expected identifier at line 1, char 19");
-        assert_eq!(err("SELECT value FROM m WHERE"), "found EOF, expected identifier, string, number, bool at line 1, char 27");
-        assert_eq!(err("SELECT value FROM m GROUP BY"), "found EOF, expected identifier, string, number, bool at line 1, char 30");
-        assert_eq!(err("SELECT value FROM m LIMIT x"), "found x, expected integer at line 1, char 27");
-        assert_eq!(err("SELECT (value FROM m"), "found FROM, expected ) at line 1, char 15");
-        assert_eq!(err("SELECT value FROM m GROUP BY time(1m"), "found EOF, expected ) at line 1, char 37");
-        assert_eq!(err("SELECT 1"), "found EOF, expected FROM at line 1, char 9");
-        assert_eq!(err("SELECT usage + FROM cpu"), "found FROM, expected identifier, string, number, bool at line 1, char 16");
-        assert_eq!(err("SELECT value FROM m LIMIT 1 OFFSET"), "found EOF, expected integer at line 1, char 36");
-        assert_eq!(err("SELECT value FROM m WHERE a ="), "found EOF, expected identifier, string, number, bool at line 1, char 30");
+        assert_eq!(
+            err("SELECT"),
+            "found EOF, expected identifier, string, number, bool at line 1, char 8"
+        );
+        assert_eq!(
+            err("SELECT value"),
+            "found EOF, expected FROM at line 1, char 14"
+        );
+        assert_eq!(
+            err("SELECT value FROM"),
+            "found EOF, expected identifier at line 1, char 19"
+        );
+        assert_eq!(
+            err("SELECT value FROM m WHERE"),
+            "found EOF, expected identifier, string, number, bool at line 1, char 27"
+        );
+        assert_eq!(
+            err("SELECT value FROM m GROUP BY"),
+            "found EOF, expected identifier, string, number, bool at line 1, char 30"
+        );
+        assert_eq!(
+            err("SELECT value FROM m LIMIT x"),
+            "found x, expected integer at line 1, char 27"
+        );
+        assert_eq!(
+            err("SELECT (value FROM m"),
+            "found FROM, expected ) at line 1, char 15"
+        );
+        assert_eq!(
+            err("SELECT value FROM m GROUP BY time(1m"),
+            "found EOF, expected ) at line 1, char 37"
+        );
+        assert_eq!(
+            err("SELECT 1"),
+            "found EOF, expected FROM at line 1, char 9"
+        );
+        assert_eq!(
+            err("SELECT usage + FROM cpu"),
+            "found FROM, expected identifier, string, number, bool at line 1, char 16"
+        );
+        assert_eq!(
+            err("SELECT value FROM m LIMIT 1 OFFSET"),
+            "found EOF, expected integer at line 1, char 36"
+        );
+        assert_eq!(
+            err("SELECT value FROM m WHERE a ="),
+            "found EOF, expected identifier, string, number, bool at line 1, char 30"
+        );
         // A quote inside a regex does not start a string.
         let s = select("SELECT v FROM m WHERE host =~ /it's/ AND region = 'x'");
-        assert_eq!(s.condition.unwrap().to_string(), "host =~ /it's/ AND region = 'x'");
+        assert_eq!(
+            s.condition.unwrap().to_string(),
+            "host =~ /it's/ AND region = 'x'"
+        );
     }
 
     fn select(q: &str) -> SelectStatement {
@@ -971,16 +1282,37 @@ mod tests {
         }
         let s = select("SELECT a + b * c - d FROM m");
         assert_eq!(s.fields[0].expr.to_string(), "a + b * c - d");
-        let Expr::Binary { op, .. } = &s.fields[0].expr else { panic!() };
+        let Expr::Binary { op, .. } = &s.fields[0].expr else {
+            panic!()
+        };
         assert_eq!(*op, BinaryOp::Sub, "left-associative, * binds tighter");
         let s = select("SELECT v FROM m WHERE a = 1 OR b = 2 AND c = 3");
-        let Some(Expr::Binary { op: BinaryOp::Or, .. }) = &s.condition else { panic!("{:?}", s.condition) };
+        let Some(Expr::Binary {
+            op: BinaryOp::Or, ..
+        }) = &s.condition
+        else {
+            panic!("{:?}", s.condition)
+        };
         let s = select("SELECT v FROM db.rp.m");
-        let Source::Measurement(m) = &s.sources[0] else { panic!() };
-        assert_eq!((m.database.as_deref(), m.retention_policy.as_deref(), m.name.as_deref()), (Some("db"), Some("rp"), Some("m")));
+        let Source::Measurement(m) = &s.sources[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (
+                m.database.as_deref(),
+                m.retention_policy.as_deref(),
+                m.name.as_deref()
+            ),
+            (Some("db"), Some("rp"), Some("m"))
+        );
         let s = select("SELECT v FROM rp.m");
-        let Source::Measurement(m) = &s.sources[0] else { panic!() };
-        assert_eq!((m.database.as_deref(), m.retention_policy.as_deref()), (None, Some("rp")));
+        let Source::Measurement(m) = &s.sources[0] else {
+            panic!()
+        };
+        assert_eq!(
+            (m.database.as_deref(), m.retention_policy.as_deref()),
+            (None, Some("rp"))
+        );
         let s = select("SELECT v FROM m WHERE host = $h");
         assert_eq!(s.condition.unwrap().to_string(), "host = $h");
     }
@@ -1008,18 +1340,36 @@ mod tests {
             let s = parse_query(q).unwrap().pop().unwrap();
             assert_eq!(s.to_string(), q);
         }
-        assert_eq!(err("SHOW TAG VALUES"), "found EOF, expected WITH at line 1, char 17");
-        assert_eq!(err("DELETE"), "found EOF, expected FROM, WHERE at line 1, char 8");
-        assert_eq!(err("CREATE RETENTION POLICY r4 ON sel DURATION 1h"), "found EOF, expected REPLICATION at line 1, char 46");
-        assert_eq!(err("ALTER RETENTION POLICY autogen ON sel"), "found EOF, expected DURATION, REPLICATION, SHARD, DEFAULT at line 1, char 39");
+        assert_eq!(
+            err("SHOW TAG VALUES"),
+            "found EOF, expected WITH at line 1, char 17"
+        );
+        assert_eq!(
+            err("DELETE"),
+            "found EOF, expected FROM, WHERE at line 1, char 8"
+        );
+        assert_eq!(
+            err("CREATE RETENTION POLICY r4 ON sel DURATION 1h"),
+            "found EOF, expected REPLICATION at line 1, char 46"
+        );
+        assert_eq!(
+            err("ALTER RETENTION POLICY autogen ON sel"),
+            "found EOF, expected DURATION, REPLICATION, SHARD, DEFAULT at line 1, char 39"
+        );
     }
 
     #[test]
     fn statements() {
-        assert_eq!(parse_query("show databases;;").unwrap(), vec![Statement::ShowDatabases]);
+        assert_eq!(
+            parse_query("show databases;;").unwrap(),
+            vec![Statement::ShowDatabases]
+        );
         assert_eq!(parse_query(";").unwrap(), vec![]);
         assert_eq!(
-            parse_query("CREATE DATABASE \"my db\" WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME r1").unwrap(),
+            parse_query(
+                "CREATE DATABASE \"my db\" WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME r1"
+            )
+            .unwrap(),
             vec![Statement::CreateDatabase {
                 name: "my db".into(),
                 rp: Some(RetentionPolicyClause {
@@ -1032,10 +1382,19 @@ mod tests {
         );
         assert_eq!(
             parse_query("SHOW MEASUREMENTS ON d LIMIT 2 OFFSET 1").unwrap(),
-            vec![Statement::ShowMeasurements { database: Some("d".into()), with: None, condition: None, limit: Some(2), offset: Some(1) }]
+            vec![Statement::ShowMeasurements {
+                database: Some("d".into()),
+                with: None,
+                condition: None,
+                limit: Some(2),
+                offset: Some(1)
+            }]
         );
         let s = parse_query("create database x with duration INF").unwrap();
         assert_eq!(s[0].to_string(), "CREATE DATABASE x WITH DURATION 0s");
-        assert_eq!(parse_query("DROP DATABASE \"select\"").unwrap()[0].to_string(), "DROP DATABASE \"select\"");
+        assert_eq!(
+            parse_query("DROP DATABASE \"select\"").unwrap()[0].to_string(),
+            "DROP DATABASE \"select\""
+        );
     }
 }

@@ -93,7 +93,14 @@ impl BinaryOp {
         match self {
             Self::Or => 1,
             Self::And => 2,
-            Self::Eq | Self::NotEq | Self::Lt | Self::LtEq | Self::Gt | Self::GtEq | Self::EqRegex | Self::NotEqRegex => 4,
+            Self::Eq
+            | Self::NotEq
+            | Self::Lt
+            | Self::LtEq
+            | Self::Gt
+            | Self::GtEq
+            | Self::EqRegex
+            | Self::NotEqRegex => 4,
             Self::Add | Self::Sub | Self::BitOr | Self::BitXor => 5,
             Self::Mul | Self::Div | Self::Mod | Self::BitAnd => 6,
         }
@@ -129,9 +136,19 @@ impl BinaryOp {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Expr {
-    VarRef { name: String, typ: Option<VarType> },
-    Call { name: String, args: Vec<Expr> },
-    Binary { op: BinaryOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    VarRef {
+        name: String,
+        typ: Option<VarType>,
+    },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+    },
+    Binary {
+        op: BinaryOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     Paren(Box<Expr>),
     Integer(i64),
     Number(f64),
@@ -218,7 +235,12 @@ pub struct SelectStatement {
 }
 
 fn quote_string(s: &str) -> String {
-    format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'").replace('\n', "\\n"))
+    format!(
+        "'{}'",
+        s.replace('\\', "\\\\")
+            .replace('\'', "\\'")
+            .replace('\n', "\\n")
+    )
 }
 
 impl fmt::Display for Expr {
@@ -247,7 +269,11 @@ impl fmt::Display for Expr {
             Expr::Number(n) => {
                 // InfluxQL has no exponent notation: print every digit, keep a decimal point.
                 let s = format!("{n}");
-                if s.contains('.') { f.write_str(&s) } else { write!(f, "{s}.0") }
+                if s.contains('.') {
+                    f.write_str(&s)
+                } else {
+                    write!(f, "{s}.0")
+                }
             }
             Expr::String(s) => f.write_str(&quote_string(s)),
             Expr::Boolean(b) => write!(f, "{b}"),
@@ -340,7 +366,12 @@ impl fmt::Display for SelectStatement {
         if self.order_desc {
             f.write_str(" ORDER BY time DESC")?;
         }
-        for (kw, v) in [("LIMIT", self.limit), ("OFFSET", self.offset), ("SLIMIT", self.slimit), ("SOFFSET", self.soffset)] {
+        for (kw, v) in [
+            ("LIMIT", self.limit),
+            ("OFFSET", self.offset),
+            ("SLIMIT", self.slimit),
+            ("SOFFSET", self.soffset),
+        ] {
             if let Some(v) = v {
                 write!(f, " {kw} {v}")?;
             }

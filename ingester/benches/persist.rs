@@ -32,7 +32,13 @@ fn persist(c: &mut Criterion) {
     let mut g = c.benchmark_group("persist");
     g.throughput(Throughput::Elements(rows as u64));
     g.sample_size(10);
-    g.bench_function("sort and merge 100k rows", |b| b.iter(|| ingester::batch::sort_dedup(&t.to_batch().unwrap()).unwrap().num_rows()));
+    g.bench_function("sort and merge 100k rows", |b| {
+        b.iter(|| {
+            ingester::batch::sort_dedup(&t.to_batch().unwrap())
+                .unwrap()
+                .num_rows()
+        })
+    });
     let sorted = ingester::batch::sort_dedup(&t.to_batch().unwrap()).unwrap();
     g.bench_function("encode 100k rows as Parquet", |b| {
         b.iter(|| {

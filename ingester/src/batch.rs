@@ -21,7 +21,11 @@ pub fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Arr
         match batch.schema().index_of(f.name()) {
             Ok(i) => {
                 let c = batch.column(i);
-                cols.push(if c.data_type() == f.data_type() { c.clone() } else { cast(c, f.data_type())? });
+                cols.push(if c.data_type() == f.data_type() {
+                    c.clone()
+                } else {
+                    cast(c, f.data_type())?
+                });
             }
             Err(_) => cols.push(new_null_array(f.data_type(), batch.num_rows())),
         }
@@ -30,8 +34,14 @@ pub fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Arr
 }
 
 /// Aligns every batch to `schema` and concatenates them, oldest first.
-pub fn concat_aligned(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<RecordBatch, ArrowError> {
-    let aligned = batches.iter().map(|b| align(b, schema)).collect::<Result<Vec<_>, _>>()?;
+pub fn concat_aligned(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<RecordBatch, ArrowError> {
+    let aligned = batches
+        .iter()
+        .map(|b| align(b, schema))
+        .collect::<Result<Vec<_>, _>>()?;
     concat_batches(schema, &aligned)
 }
 
@@ -57,7 +67,10 @@ pub fn sort_dedup(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     key_cols.push(time_idx);
 
     let converter = RowConverter::new(
-        key_cols.iter().map(|&i| SortField::new(schema.field(i).data_type().clone())).collect(),
+        key_cols
+            .iter()
+            .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+            .collect(),
     )?;
     let key_arrays: Vec<ArrayRef> = key_cols.iter().map(|&i| batch.column(i).clone()).collect();
     let rows = converter.convert_columns(&key_arrays)?;
@@ -85,7 +98,11 @@ pub fn sort_dedup(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
             let idx: Vec<u32> = runs
                 .iter()
                 .map(|&(s, e)| {
-                    (s..e).rev().map(|j| order[j]).find(|&r| col.is_valid(r as usize)).unwrap_or(order[s])
+                    (s..e)
+                        .rev()
+                        .map(|j| order[j])
+                        .find(|&r| col.is_valid(r as usize))
+                        .unwrap_or(order[s])
                 })
                 .collect();
             cols.push(take(col.as_ref(), &UInt32Array::from(idx), None)?);
@@ -102,7 +119,9 @@ pub fn time_range(batch: &RecordBatch) -> Result<(i64, i64), ArrowError> {
     let times = col
         .as_any()
         .downcast_ref::<arrow::array::TimestampNanosecondArray>()
-        .ok_or_else(|| ArrowError::SchemaError("time column is not a nanosecond timestamp".into()))?;
+        .ok_or_else(|| {
+            ArrowError::SchemaError("time column is not a nanosecond timestamp".into())
+        })?;
     let min = arrow::compute::min(times).unwrap_or(i64::MAX);
     let max = arrow::compute::max(times).unwrap_or(i64::MIN);
     Ok((min, max))

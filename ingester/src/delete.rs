@@ -36,15 +36,24 @@ impl TagPredicate {
             TagPredicate::Eq(k, v) => compare(batch, k, |s| s == v),
             TagPredicate::NotEq(k, v) => compare(batch, k, |s| s != v),
             TagPredicate::Regex(k, re) | TagPredicate::NotRegex(k, re) => {
-                let re = regex::Regex::new(re).map_err(|e| ArrowError::InvalidArgumentError(e.to_string()))?;
+                let re = regex::Regex::new(re)
+                    .map_err(|e| ArrowError::InvalidArgumentError(e.to_string()))?;
                 let hit = compare(batch, k, |s| re.is_match(s))?;
-                if matches!(self, TagPredicate::NotRegex(..)) { not(&hit) } else { Ok(hit) }
+                if matches!(self, TagPredicate::NotRegex(..)) {
+                    not(&hit)
+                } else {
+                    Ok(hit)
+                }
             }
         }
     }
 }
 
-fn compare(batch: &RecordBatch, key: &str, f: impl Fn(&str) -> bool) -> Result<BooleanArray, ArrowError> {
+fn compare(
+    batch: &RecordBatch,
+    key: &str,
+    f: impl Fn(&str) -> bool,
+) -> Result<BooleanArray, ArrowError> {
     let n = batch.num_rows();
     let Some(col) = batch.column_by_name(key) else {
         return Ok(BooleanArray::from(vec![f(""); n]));
@@ -53,7 +62,11 @@ fn compare(batch: &RecordBatch, key: &str, f: impl Fn(&str) -> bool) -> Result<B
     let strings = strings.as_string::<i32>();
     let mut out = BooleanBuilder::with_capacity(n);
     for i in 0..n {
-        out.append_value(f(if strings.is_null(i) { "" } else { strings.value(i) }));
+        out.append_value(f(if strings.is_null(i) {
+            ""
+        } else {
+            strings.value(i)
+        }));
     }
     Ok(out.finish())
 }
@@ -73,7 +86,11 @@ pub struct Tombstone {
 
 impl Tombstone {
     /// Removes the rows this tombstone deletes from a batch of a file of `file_generation`.
-    pub fn apply(&self, batch: &RecordBatch, file_generation: u64) -> Result<RecordBatch, ArrowError> {
+    pub fn apply(
+        &self,
+        batch: &RecordBatch,
+        file_generation: u64,
+    ) -> Result<RecordBatch, ArrowError> {
         if file_generation >= self.generation || batch.num_rows() == 0 {
             return Ok(batch.clone());
         }
@@ -81,7 +98,10 @@ impl Tombstone {
             .column_by_name(TIME)
             .and_then(|c| c.as_any().downcast_ref::<TimestampNanosecondArray>())
             .ok_or_else(|| ArrowError::SchemaError("batch has no nanosecond time column".into()))?;
-        let in_range: BooleanArray = times.iter().map(|t| t.map(|t| t >= self.min_time && t <= self.max_time)).collect();
+        let in_range: BooleanArray = times
+            .iter()
+            .map(|t| t.map(|t| t >= self.min_time && t <= self.max_time))
+            .collect();
         let hit = match &self.predicate {
             Some(p) => and(&in_range, &p.evaluate(batch)?)?,
             None => in_range,
@@ -91,7 +111,12 @@ impl Tombstone {
 }
 
 /// Applies every tombstone of `measurement` to a batch of a file of `generation`.
-pub fn apply_all(tombstones: &[Arc<Tombstone>], measurement: &str, batch: RecordBatch, generation: u64) -> Result<RecordBatch, ArrowError> {
+pub fn apply_all(
+    tombstones: &[Arc<Tombstone>],
+    measurement: &str,
+    batch: RecordBatch,
+    generation: u64,
+) -> Result<RecordBatch, ArrowError> {
     let mut b = batch;
     for t in tombstones.iter().filter(|t| t.measurement == measurement) {
         b = t.apply(&b, generation)?;

@@ -10,8 +10,8 @@ use std::time::Duration;
 use arrow::record_batch::RecordBatch;
 use catalog::{CatalogState, MetaService, ShardGroupInfo};
 use line_protocol::{ParseOptions, Point, Precision, format_point_into, parse_body};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::local::LocalFileSystem;
+use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::{oneshot, watch};
 
 use crate::batch::{concat_aligned, sort_dedup, time_range};
@@ -43,8 +43,8 @@ pub struct IngesterConfig {
     pub max_rows_per_file: usize,
     /// How often the background loop looks for work.
     pub maintenance_interval: Duration,
-    /// How often retention policies are enforced.
-    pub retention_check_interval: Duration,
+    /// How often retention policies are enforced; `None` never (`[retention] enabled = false`).
+    pub retention_check_interval: Option<Duration>,
 }
 
 impl IngesterConfig {
@@ -59,7 +59,7 @@ impl IngesterConfig {
             compact_full_write_cold_duration: Duration::from_secs(4 * 3600),
             max_rows_per_file: 4_000_000,
             maintenance_interval: Duration::from_secs(1),
-            retention_check_interval: Duration::from_secs(30 * 60),
+            retention_check_interval: Some(Duration::from_secs(30 * 60)),
         }
     }
 }
@@ -111,11 +111,40 @@ struct ShardData {
 
 impl ShardData {
     fn new(manifest: Manifest) -> Self {
-        Self { manifest, active: BTreeMap::new(), frozen: Vec::new() }
+        Self {
+            manifest,
+            active: BTreeMap::new(),
+            frozen: Vec::new(),
+        }
     }
 
     fn active_bytes(&self) -> usize {
         self.active.values().map(TableBuffer::approx_bytes).sum()
+    }
+
+    /// Whether rows of `measurement` wait in a buffer (active or frozen).
+    fn is_buffered(&self, measurement: &str) -> bool {
+        self.active.contains_key(measurement)
+            || self.frozen.iter().any(|f| f.contains_key(measurement))
+    }
+
+    /// The union of a measurement's schemas over files, frozen and active buffers; `None`
+    /// when the shard has nothing of it.
+    fn table_schema(&self, measurement: &str) -> Option<TableSchema> {
+        let mut schema: Option<TableSchema> = None;
+        let mut add = |t: &TableSchema| schema.get_or_insert_with(TableSchema::default).merge(t);
+        if let Some(t) = self.manifest.tables.get(measurement) {
+            add(&t.schema);
+        }
+        for f in &self.frozen {
+            if let Some(b) = f.get(measurement) {
+                add(&TableSchema::from_arrow(&b.schema()));
+            }
+        }
+        if let Some(t) = self.active.get(measurement) {
+            add(t.schema());
+        }
+        schema
     }
 }
 
@@ -151,7 +180,10 @@ pub struct Ingester {
 
 impl std::fmt::Debug for Ingester {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Ingester").field("node_id", &self.node_id).field("data_dir", &self.cfg.data_dir).finish()
+        f.debug_struct("Ingester")
+            .field("node_id", &self.node_id)
+            .field("data_dir", &self.cfg.data_dir)
+            .finish()
     }
 }
 
@@ -186,12 +218,16 @@ fn series_hash(p: &Point<'_>) -> u64 {
 fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), String> {
     let m = p.measurement.as_ref();
     if p.tags.iter().any(|(k, _)| k == TIME) {
-        return Err(format!("invalid tag key: input tag \"{TIME}\" on measurement \"{m}\" is invalid"));
+        return Err(format!(
+            "invalid tag key: input tag \"{TIME}\" on measurement \"{m}\" is invalid"
+        ));
     }
     if p.fields.iter().any(|(k, _)| k == TIME) {
         p.fields.retain(|(k, _)| k != TIME);
         if p.fields.is_empty() {
-            return Err(format!("invalid field name: input field \"{TIME}\" on measurement \"{m}\" is invalid"));
+            return Err(format!(
+                "invalid field name: input field \"{TIME}\" on measurement \"{m}\" is invalid"
+            ));
         }
     }
     let shard_schemas = schemas.entry(shard).or_default();
@@ -199,7 +235,9 @@ fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), 
         shard_schemas.insert(m.to_string(), TableSchema::default());
     }
     let Some(table) = shard_schemas.get_mut(m) else {
-        return Err(format!("measurement \"{m}\" vanished from its shard's schema"));
+        return Err(format!(
+            "measurement \"{m}\" vanished from its shard's schema"
+        ));
     };
     for (k, v) in &p.fields {
         let t = FieldType::of(v);
@@ -213,12 +251,16 @@ fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), 
             }
         }
         if table.tags.contains(k.as_ref()) || p.tags.iter().any(|(tk, _)| tk == k) {
-            return Err(format!("field name conflict: input field \"{k}\" on measurement \"{m}\" is also a tag key"));
+            return Err(format!(
+                "field name conflict: input field \"{k}\" on measurement \"{m}\" is also a tag key"
+            ));
         }
     }
     for (k, _) in &p.tags {
         if table.fields.contains_key(k.as_ref()) {
-            return Err(format!("tag key conflict: input tag \"{k}\" on measurement \"{m}\" is also a field"));
+            return Err(format!(
+                "tag key conflict: input tag \"{k}\" on measurement \"{m}\" is also a field"
+            ));
         }
     }
     for (k, _) in &p.tags {
@@ -237,9 +279,15 @@ fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), 
 impl Ingester {
     /// Opens the data directory: loads manifests, removes files no manifest names, replays the
     /// WAL into the buffer and starts the WAL writer.
-    pub async fn open(cfg: IngesterConfig, meta: Arc<MetaService>, node_id: u64) -> Result<Arc<Self>, StorageError> {
-        std::fs::create_dir_all(cfg.data_dir.join("shards")).map_err(|e| StorageError::io(&cfg.data_dir, e))?;
-        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new_with_prefix(&cfg.data_dir)?);
+    pub async fn open(
+        cfg: IngesterConfig,
+        meta: Arc<MetaService>,
+        node_id: u64,
+    ) -> Result<Arc<Self>, StorageError> {
+        std::fs::create_dir_all(cfg.data_dir.join("shards"))
+            .map_err(|e| StorageError::io(&cfg.data_dir, e))?;
+        let store: Arc<dyn ObjectStore> =
+            Arc::new(LocalFileSystem::new_with_prefix(&cfg.data_dir)?);
         let (shards, schemas) = load_shards(&cfg.data_dir)?;
         let (wal, entries) = Wal::open(&cfg.wal_dir)?;
 
@@ -278,14 +326,23 @@ impl Ingester {
                     skipped += 1;
                     continue;
                 };
-                let parsed = parse_body(sw.lines.as_bytes(), &ParseOptions { precision: Precision::Nanoseconds, default_time: 0, allow_unsigned: true });
+                let parsed = parse_body(
+                    sw.lines.as_bytes(),
+                    &ParseOptions {
+                        precision: Precision::Nanoseconds,
+                        default_time: 0,
+                        allow_unsigned: true,
+                    },
+                );
                 let mut accepted = Vec::with_capacity(parsed.points.len());
                 {
                     let mut schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
                     for mut p in parsed.points {
                         match validate(&mut schemas, sw.shard_id, &mut p) {
                             Ok(()) => accepted.push((sw.shard_id, p)),
-                            Err(why) => tracing::warn!(shard = sw.shard_id, %why, "WAL point no longer fits its shard; skipped"),
+                            Err(why) => {
+                                tracing::warn!(shard = sw.shard_id, %why, "WAL point no longer fits its shard; skipped")
+                            }
                         }
                     }
                 }
@@ -294,7 +351,12 @@ impl Ingester {
             }
         }
         if !entries.is_empty() {
-            tracing::info!(entries = entries.len(), points, skipped_shards = skipped, "WAL replayed");
+            tracing::info!(
+                entries = entries.len(),
+                points,
+                skipped_shards = skipped,
+                "WAL replayed"
+            );
         }
     }
 
@@ -317,16 +379,29 @@ impl Ingester {
 
     /// Writes points to `db`.`rp` (the default policy when `rp` is empty). Points that cannot be
     /// stored are dropped with a reason; the others are durable in the WAL before this returns.
-    pub async fn write(&self, db: &str, rp: &str, points: Vec<Point<'_>>, now: i64) -> Result<WriteOutcome, WriteError> {
+    pub async fn write(
+        &self,
+        db: &str,
+        rp: &str,
+        points: Vec<Point<'_>>,
+        now: i64,
+    ) -> Result<WriteOutcome, WriteError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(WriteError::ShuttingDown);
         }
         let catalog = self.meta.catalog();
-        let dbi = catalog.database(db).ok_or_else(|| WriteError::DatabaseNotFound(db.to_string()))?;
-        let rpi = dbi.rp(rp).ok_or_else(|| WriteError::RetentionPolicyNotFound(rp.to_string()))?;
+        let dbi = catalog
+            .database(db)
+            .ok_or_else(|| WriteError::DatabaseNotFound(db.to_string()))?;
+        let rpi = dbi
+            .rp(rp)
+            .ok_or_else(|| WriteError::RetentionPolicyNotFound(rp.to_string()))?;
         let used = self.buffer_bytes.load(Ordering::Relaxed);
         if used >= self.cfg.cache_max_memory_size {
-            return Err(WriteError::BufferFull { used, limit: self.cfg.cache_max_memory_size });
+            return Err(WriteError::BufferFull {
+                used,
+                limit: self.cfg.cache_max_memory_size,
+            });
         }
         let mut outcome = WriteOutcome::default();
         let drop_point = |outcome: &mut WriteOutcome, why: String| {
@@ -335,7 +410,11 @@ impl Ingester {
         };
 
         // Route every point to its shard.
-        let oldest_allowed = if rpi.duration > 0 { now.saturating_sub(rpi.duration) } else { i64::MIN };
+        let oldest_allowed = if rpi.duration > 0 {
+            now.saturating_sub(rpi.duration)
+        } else {
+            i64::MIN
+        };
         let mut groups: Vec<ShardGroupInfo> = Vec::new();
         let mut routed: Vec<(u64, Point<'_>)> = Vec::with_capacity(points.len());
         for p in points {
@@ -351,10 +430,16 @@ impl Ingester {
                 }
             };
             let Some(shard) = group.shard_for(series_hash(&p)) else {
-                return Err(WriteError::Meta(catalog::MetaError::Raft(format!("shard group {} has no shards", group.id))));
+                return Err(WriteError::Meta(catalog::MetaError::Raft(format!(
+                    "shard group {} has no shards",
+                    group.id
+                ))));
             };
             if !shard.owners.contains(&self.node_id) {
-                return Err(WriteError::NotOwner { shard: shard.id, owners: shard.owners.clone() });
+                return Err(WriteError::NotOwner {
+                    shard: shard.id,
+                    owners: shard.owners.clone(),
+                });
             }
             routed.push((shard.id, p));
         }
@@ -383,22 +468,38 @@ impl Ingester {
         let entry = WalEntry {
             shards: by_shard
                 .into_iter()
-                .map(|(shard_id, lines)| ShardWrite { shard_id, database: db.to_string(), rp: rpi.name.clone(), lines })
+                .map(|(shard_id, lines)| ShardWrite {
+                    shard_id,
+                    database: db.to_string(),
+                    rp: rpi.name.clone(),
+                    lines,
+                })
                 .collect(),
         };
         let (done, wait) = oneshot::channel();
-        self.send_wal(WalRequest::Append { payload: entry.encode(), done })?;
+        self.send_wal(WalRequest::Append {
+            payload: entry.encode(),
+            done,
+        })?;
         wait.await.map_err(|_| WalError::Stopped)??;
 
         outcome.written = accepted.len();
         self.apply(db, &rpi.name, accepted);
-        let _ = self.oldest_buffered.compare_exchange(0, now_nanos().max(1), Ordering::AcqRel, Ordering::Relaxed);
+        let _ = self.oldest_buffered.compare_exchange(
+            0,
+            now_nanos().max(1),
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        );
         Ok(outcome)
     }
 
     fn send_wal(&self, req: WalRequest) -> Result<(), WalError> {
         let tx = self.wal_tx.lock().unwrap_or_else(|e| e.into_inner());
-        tx.as_ref().ok_or(WalError::Stopped)?.send(req).map_err(|_| WalError::Stopped)
+        tx.as_ref()
+            .ok_or(WalError::Stopped)?
+            .send(req)
+            .map_err(|_| WalError::Stopped)
     }
 
     /// Adds validated points to the active buffer.
@@ -406,7 +507,9 @@ impl Ingester {
         let mut added = 0;
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         for (shard, p) in points {
-            let sd = state.entry(shard).or_insert_with(|| ShardData::new(Manifest::new(shard, db, rp)));
+            let sd = state
+                .entry(shard)
+                .or_insert_with(|| ShardData::new(Manifest::new(shard, db, rp)));
             let table = match sd.active.get_mut(p.measurement.as_ref()) {
                 Some(t) => t,
                 None => sd.active.entry(p.measurement.to_string()).or_default(),
@@ -430,9 +533,15 @@ impl Ingester {
                 }
             }
             let (done, wait) = oneshot::channel();
-            self.send_wal(WalRequest::Release { ids: frozen.segments.clone(), done })?;
+            self.send_wal(WalRequest::Release {
+                ids: frozen.segments.clone(),
+                done,
+            })?;
             wait.await.map_err(|_| WalError::Stopped)??;
-            self.buffer_bytes.fetch_sub(frozen.bytes.min(self.buffer_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+            self.buffer_bytes.fetch_sub(
+                frozen.bytes.min(self.buffer_bytes.load(Ordering::Relaxed)),
+                Ordering::Relaxed,
+            );
             queue.pop_front();
         }
         Ok(())
@@ -465,12 +574,21 @@ impl Ingester {
             shards.insert(*id, tables);
         }
         self.oldest_buffered.store(0, Ordering::Release);
-        queue.push_back(Frozen { segments, shards, bytes });
+        queue.push_back(Frozen {
+            segments,
+            shards,
+            bytes,
+        });
         Ok(())
     }
 
-    async fn persist_shard(&self, shard: u64, tables: &Arc<FrozenTables>) -> Result<(), StorageError> {
-        let Some(mut manifest) = self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone())) else {
+    async fn persist_shard(
+        &self,
+        shard: u64,
+        tables: &Arc<FrozenTables>,
+    ) -> Result<(), StorageError> {
+        let Some(mut manifest) = self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone()))
+        else {
             return Ok(()); // the shard was dropped meanwhile
         };
         for (measurement, batch) in tables.iter() {
@@ -478,9 +596,13 @@ impl Ingester {
             if sorted.num_rows() == 0 {
                 continue;
             }
-            let meta = self.write_parquet(&mut manifest, measurement, &sorted, None).await?;
+            let meta = self
+                .write_parquet(&mut manifest, measurement, &sorted, None)
+                .await?;
             let table = manifest.tables.entry(measurement.clone()).or_default();
-            table.schema.merge(&TableSchema::from_arrow(&sorted.schema()));
+            table
+                .schema
+                .merge(&TableSchema::from_arrow(&sorted.schema()));
             table.files.push(meta);
         }
         manifest.store(&self.cfg.data_dir)?;
@@ -526,17 +648,25 @@ impl Ingester {
         let _queue = self.maintenance.lock().await;
         let catalog = self.meta.catalog();
         let ends = shard_end_times(&catalog);
-        let cold_after = self.cfg.compact_full_write_cold_duration.as_nanos().min(i64::MAX as u128) as i64;
+        let cold_after = self
+            .cfg
+            .compact_full_write_cold_duration
+            .as_nanos()
+            .min(i64::MAX as u128) as i64;
         let candidates: Vec<(u64, String)> = self.read_state(|state| {
             let mut out = Vec::new();
             for (id, sd) in state {
-                let cold = ends.get(id).is_some_and(|end| end.saturating_add(cold_after) <= now);
+                let cold = ends
+                    .get(id)
+                    .is_some_and(|end| end.saturating_add(cold_after) <= now);
                 for (m, t) in &sd.manifest.tables {
                     let deletes = sd.manifest.tombstones.iter().any(|ts| &ts.measurement == m);
                     // A table never needs fewer files than its rows fill; compacting it again
                     // would only rewrite the same files.
                     let rows: u64 = t.files.iter().map(|f| f.rows).sum();
-                    let needed = rows.div_ceil(self.cfg.max_rows_per_file.max(1) as u64).max(1) as usize;
+                    let needed = rows
+                        .div_ceil(self.cfg.max_rows_per_file.max(1) as u64)
+                        .max(1) as usize;
                     let too_many = t.files.len() > needed;
                     let hot_limit = t.files.len() >= self.cfg.compact_max_files.max(2);
                     if deletes || (too_many && (hot_limit || cold)) {
@@ -553,14 +683,21 @@ impl Ingester {
     }
 
     async fn compact_table(&self, shard: u64, measurement: &str) -> Result<(), StorageError> {
-        let Some(mut manifest) = self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone())) else {
+        let Some(mut manifest) = self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone()))
+        else {
             return Ok(());
         };
-        let Some(table) = manifest.tables.get(measurement).cloned() else { return Ok(()) };
+        let Some(table) = manifest.tables.get(measurement).cloned() else {
+            return Ok(());
+        };
         let mut inputs = table.files.clone();
         inputs.sort_by_key(|f| (f.generation, f.id));
-        let tombstones: Vec<Arc<Tombstone>> =
-            manifest.tombstones.iter().filter(|t| t.measurement == measurement).cloned().collect();
+        let tombstones: Vec<Arc<Tombstone>> = manifest
+            .tombstones
+            .iter()
+            .filter(|t| t.measurement == measurement)
+            .cloned()
+            .collect();
         let mut batches = Vec::new();
         for f in &inputs {
             for b in read_file(&self.store, &f.path).await? {
@@ -583,7 +720,10 @@ impl Ingester {
         while offset < merged.num_rows() {
             let len = step.min(merged.num_rows() - offset);
             let part = merged.slice(offset, len);
-            outputs.push(self.write_parquet(&mut manifest, measurement, &part, Some(generation)).await?);
+            outputs.push(
+                self.write_parquet(&mut manifest, measurement, &part, Some(generation))
+                    .await?,
+            );
             offset += len;
         }
         let input_ids: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
@@ -594,11 +734,24 @@ impl Ingester {
         }
         manifest.tombstones.retain(|t| t.measurement != measurement);
         manifest.store(&self.cfg.data_dir)?;
-        self.state.write().unwrap_or_else(|e| e.into_inner()).entry(shard).and_modify(|sd| sd.manifest = manifest);
+        self.state
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(shard)
+            .and_modify(|sd| sd.manifest = manifest);
         for f in &inputs {
-            self.store.delete(&object_store::path::Path::from(f.path.as_str())).await?;
+            self.store
+                .delete(&object_store::path::Path::from(f.path.as_str()))
+                .await?;
         }
-        tracing::info!(shard, measurement, inputs = inputs.len(), outputs = outputs.len(), rows = merged.num_rows(), "compacted");
+        tracing::info!(
+            shard,
+            measurement,
+            inputs = inputs.len(),
+            outputs = outputs.len(),
+            rows = merged.num_rows(),
+            "compacted"
+        );
         Ok(())
     }
 
@@ -611,14 +764,22 @@ impl Ingester {
         let catalog = self.meta.catalog();
         let mut in_scope = Vec::new();
         for (db, rp, g, s) in catalog.shards_owned_by(self.node_id) {
-            let rp_ok = scope.retention_policy.as_deref().is_none_or(|r| r == rp.name);
+            let rp_ok = scope
+                .retention_policy
+                .as_deref()
+                .is_none_or(|r| r == rp.name);
             if db.name == scope.database && rp_ok && g.overlaps(scope.min_time, scope.max_time) {
-                let whole_range = scope.min_time <= g.start && scope.max_time >= g.end.saturating_sub(1);
+                let whole_range =
+                    scope.min_time <= g.start && scope.max_time >= g.end.saturating_sub(1);
                 in_scope.push((s.id, whole_range));
             }
         }
         for (shard, whole_range) in in_scope {
-            let Some(mut manifest) = self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone())) else { continue };
+            let Some(mut manifest) =
+                self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone()))
+            else {
+                continue;
+            };
             let names: Vec<String> = manifest
                 .tables
                 .keys()
@@ -654,9 +815,15 @@ impl Ingester {
             // The tombstone's generation must stay above every existing file's.
             manifest.next_file_id += 1;
             manifest.store(&self.cfg.data_dir)?;
-            self.state.write().unwrap_or_else(|e| e.into_inner()).entry(shard).and_modify(|sd| sd.manifest = manifest);
+            self.state
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(shard)
+                .and_modify(|sd| sd.manifest = manifest);
             for p in doomed {
-                self.store.delete(&object_store::path::Path::from(p.as_str())).await?;
+                self.store
+                    .delete(&object_store::path::Path::from(p.as_str()))
+                    .await?;
             }
         }
         Ok(())
@@ -665,11 +832,15 @@ impl Ingester {
     /// A measurement with no data left in a shard forgets its field types there (1.x: after a
     /// drop, the measurement may come back with other types).
     fn forget_schema_unless_buffered(&self, shard: u64, measurement: &str) {
-        let buffered = self.read_state(|s| {
-            s.get(&shard).is_some_and(|sd| sd.active.contains_key(measurement) || sd.frozen.iter().any(|f| f.contains_key(measurement)))
-        });
+        let buffered =
+            self.read_state(|s| s.get(&shard).is_some_and(|sd| sd.is_buffered(measurement)));
         if !buffered {
-            if let Some(sch) = self.schemas.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&shard) {
+            if let Some(sch) = self
+                .schemas
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get_mut(&shard)
+            {
                 sch.remove(measurement);
             }
         }
@@ -677,14 +848,20 @@ impl Ingester {
 
     /// Whether any row of `measurement` survives the manifest's tombstones (buffered rows
     /// always count).
-    async fn has_rows_left(&self, manifest: &Manifest, shard: u64, measurement: &str) -> Result<bool, StorageError> {
-        let buffered = self.read_state(|s| {
-            s.get(&shard).is_some_and(|sd| sd.active.contains_key(measurement) || sd.frozen.iter().any(|f| f.contains_key(measurement)))
-        });
+    async fn has_rows_left(
+        &self,
+        manifest: &Manifest,
+        shard: u64,
+        measurement: &str,
+    ) -> Result<bool, StorageError> {
+        let buffered =
+            self.read_state(|s| s.get(&shard).is_some_and(|sd| sd.is_buffered(measurement)));
         if buffered {
             return Ok(true);
         }
-        let Some(table) = manifest.tables.get(measurement) else { return Ok(false) };
+        let Some(table) = manifest.tables.get(measurement) else {
+            return Ok(false);
+        };
         for f in &table.files {
             for b in read_file(&self.store, &f.path).await? {
                 if apply_all(&manifest.tombstones, measurement, b, f.generation)?.num_rows() > 0 {
@@ -726,18 +903,33 @@ impl Ingester {
     /// databases, expired shard groups).
     pub async fn drop_removed_shards(&self) -> Result<(), StorageError> {
         let live = live_shards(&self.meta.catalog(), self.node_id);
-        let gone: Vec<u64> = self.read_state(|s| s.keys().filter(|id| !live.contains_key(id)).copied().collect());
+        let gone: Vec<u64> = self.read_state(|s| {
+            s.keys()
+                .filter(|id| !live.contains_key(id))
+                .copied()
+                .collect()
+        });
         if gone.is_empty() {
             return Ok(());
         }
         let _queue = self.maintenance.lock().await;
         let _gate = self.gate.write().await;
         for id in gone {
-            let removed = self.state.write().unwrap_or_else(|e| e.into_inner()).remove(&id);
-            self.schemas.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+            let removed = self
+                .state
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
+            self.schemas
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&id);
             if let Some(sd) = removed {
                 let bytes = sd.active_bytes();
-                self.buffer_bytes.fetch_sub(bytes.min(self.buffer_bytes.load(Ordering::Relaxed)), Ordering::Relaxed);
+                self.buffer_bytes.fetch_sub(
+                    bytes.min(self.buffer_bytes.load(Ordering::Relaxed)),
+                    Ordering::Relaxed,
+                );
             }
             let dir = Manifest::shard_dir(&self.cfg.data_dir, id);
             match std::fs::remove_dir_all(&dir) {
@@ -750,12 +942,28 @@ impl Ingester {
     }
 
     fn should_persist(&self, queue_pending: bool) -> bool {
-        if queue_pending || self.buffer_bytes.load(Ordering::Relaxed) >= self.cfg.cache_snapshot_memory_size {
+        if queue_pending
+            || self.buffer_bytes.load(Ordering::Relaxed) >= self.cfg.cache_snapshot_memory_size
+        {
             return true;
         }
         let oldest = self.oldest_buffered.load(Ordering::Acquire);
-        let cold = self.cfg.cache_snapshot_write_cold_duration.as_nanos().min(i64::MAX as u128) as i64;
+        let cold = self
+            .cfg
+            .cache_snapshot_write_cold_duration
+            .as_nanos()
+            .min(i64::MAX as u128) as i64;
         oldest != 0 && now_nanos().saturating_sub(oldest) >= cold
+    }
+
+    /// Whether retention should be enforced now, given how long ago it last was (`None`:
+    /// never in this process).
+    pub fn retention_due(&self, since_last: Option<Duration>) -> bool {
+        match (self.cfg.retention_check_interval, since_last) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(every), Some(elapsed)) => elapsed >= every,
+        }
     }
 
     /// The background loop: persistence, compaction, retention. Ends when `stop` turns true.
@@ -780,7 +988,7 @@ impl Ingester {
             if let Err(e) = self.compact(now_nanos()).await {
                 tracing::error!(error = %e, "compaction failed; will retry");
             }
-            if last_retention.is_none_or(|t| t.elapsed() >= self.cfg.retention_check_interval) {
+            if self.retention_due(last_retention.map(|t| t.elapsed())) {
                 last_retention = Some(tokio::time::Instant::now());
                 if let Err(e) = self.enforce_retention(now_nanos()).await {
                     tracing::warn!(error = %e, "retention enforcement failed; will retry");
@@ -797,7 +1005,11 @@ impl Ingester {
         drop(self.gate.write().await);
         let res = self.persist().await;
         self.wal_tx.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let handle = self.wal_thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let handle = self
+            .wal_thread
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
@@ -822,38 +1034,62 @@ impl Ingester {
     }
 
     /// Everything a reader needs to scan one measurement of one shard.
-    pub fn table_snapshot(&self, shard: u64, measurement: &str) -> Result<Option<TableSnapshot>, StorageError> {
+    pub fn table_snapshot(
+        &self,
+        shard: u64,
+        measurement: &str,
+    ) -> Result<Option<TableSnapshot>, StorageError> {
         let state = self.state.read().unwrap_or_else(|e| e.into_inner());
-        let Some(sd) = state.get(&shard) else { return Ok(None) };
-        let mut schema = TableSchema::default();
-        let mut files = Vec::new();
-        if let Some(t) = sd.manifest.tables.get(measurement) {
-            schema.merge(&t.schema);
-            files = t.files.clone();
-            files.sort_by_key(|f| (f.generation, f.id));
-        }
-        let tombstones: Vec<Arc<Tombstone>> =
-            sd.manifest.tombstones.iter().filter(|t| t.measurement == measurement).cloned().collect();
-        let mut buffered = Vec::new();
-        for f in &sd.frozen {
-            if let Some(b) = f.get(measurement) {
-                schema.merge(&TableSchema::from_arrow(&b.schema()));
-                buffered.push(b.clone());
-            }
-        }
+        let Some(sd) = state.get(&shard) else {
+            return Ok(None);
+        };
+        let Some(schema) = sd.table_schema(measurement) else {
+            return Ok(None);
+        };
+        let mut files = sd
+            .manifest
+            .tables
+            .get(measurement)
+            .map(|t| t.files.clone())
+            .unwrap_or_default();
+        files.sort_by_key(|f| (f.generation, f.id));
+        let tombstones: Vec<Arc<Tombstone>> = sd
+            .manifest
+            .tombstones
+            .iter()
+            .filter(|t| t.measurement == measurement)
+            .cloned()
+            .collect();
+        let mut buffered: Vec<RecordBatch> = sd
+            .frozen
+            .iter()
+            .filter_map(|f| f.get(measurement).cloned())
+            .collect();
         if let Some(t) = sd.active.get(measurement) {
-            schema.merge(t.schema());
             buffered.push(t.snapshot()?);
         }
-        if files.is_empty() && buffered.is_empty() {
-            return Ok(None);
-        }
-        Ok(Some(TableSnapshot { schema, files, tombstones, buffered }))
+        Ok(Some(TableSnapshot {
+            schema,
+            files,
+            tombstones,
+            buffered,
+        }))
+    }
+
+    /// The columns of a measurement in a shard (files and buffers), without reading any rows.
+    pub fn table_schema(&self, shard: u64, measurement: &str) -> Option<TableSchema> {
+        self.read_state(|s| s.get(&shard).and_then(|sd| sd.table_schema(measurement)))
     }
 
     /// Reads a measurement of a shard completely, deduplicated and sorted by series and time.
-    pub async fn read_table(&self, shard: u64, measurement: &str) -> Result<Option<RecordBatch>, StorageError> {
-        let Some(snap) = self.table_snapshot(shard, measurement)? else { return Ok(None) };
+    pub async fn read_table(
+        &self,
+        shard: u64,
+        measurement: &str,
+    ) -> Result<Option<RecordBatch>, StorageError> {
+        let Some(snap) = self.table_snapshot(shard, measurement)? else {
+            return Ok(None);
+        };
         let mut batches = Vec::new();
         for f in &snap.files {
             for b in read_file(&self.store, &f.path).await? {
@@ -895,19 +1131,30 @@ fn shard_end_times(catalog: &CatalogState) -> HashMap<u64, i64> {
 }
 
 /// Loads every shard manifest and deletes files that no manifest names.
-fn load_shards(data_dir: &std::path::Path) -> Result<(BTreeMap<u64, ShardData>, Schemas), StorageError> {
+fn load_shards(
+    data_dir: &std::path::Path,
+) -> Result<(BTreeMap<u64, ShardData>, Schemas), StorageError> {
     let root = data_dir.join("shards");
     let mut shards = BTreeMap::new();
     let mut schemas = Schemas::new();
     for ent in std::fs::read_dir(&root).map_err(|e| StorageError::io(&root, e))? {
         let ent = ent.map_err(|e| StorageError::io(&root, e))?;
-        let Some(id) = ent.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else { continue };
+        let Some(id) = ent.file_name().to_str().and_then(|s| s.parse::<u64>().ok()) else {
+            continue;
+        };
         let dir = ent.path();
         let manifest_path = dir.join(MANIFEST);
-        let manifest = if manifest_path.exists() { Some(Manifest::load(&manifest_path)?) } else { None };
+        let manifest = if manifest_path.exists() {
+            Some(Manifest::load(&manifest_path)?)
+        } else {
+            None
+        };
         let live: HashSet<String> = manifest
             .iter()
-            .flat_map(|m| m.live_paths().map(|p| p.rsplit('/').next().unwrap_or(p).to_string()))
+            .flat_map(|m| {
+                m.live_paths()
+                    .map(|p| p.rsplit('/').next().unwrap_or(p).to_string())
+            })
             .collect();
         for f in std::fs::read_dir(&dir).map_err(|e| StorageError::io(&dir, e))? {
             let f = f.map_err(|e| StorageError::io(&dir, e))?;

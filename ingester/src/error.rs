@@ -6,7 +6,11 @@ use std::path::Path;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum WalError {
     #[error("WAL I/O on {path}: {message}")]
-    Io { path: String, message: String, disk_full: bool },
+    Io {
+        path: String,
+        message: String,
+        disk_full: bool,
+    },
     #[error("WAL entry: {0}")]
     Decode(String),
     #[error("WAL is unusable until restart: {0}")]
@@ -32,7 +36,9 @@ pub enum WriteError {
     DatabaseNotFound(String),
     #[error("retention policy not found: {0}")]
     RetentionPolicyNotFound(String),
-    #[error("cache-max-memory-size exceeded: ({used}/{limit}): the write buffer is full until persistence catches up; retry later")]
+    #[error(
+        "cache-max-memory-size exceeded: ({used}/{limit}): the write buffer is full until persistence catches up; retry later"
+    )]
     BufferFull { used: usize, limit: usize },
     #[error("write failed: {0}")]
     Wal(#[from] WalError),
@@ -48,7 +54,10 @@ pub enum WriteError {
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("manifest {path}: {message}")]
     Manifest { path: String, message: String },
     #[error("parquet: {0}")]
@@ -65,6 +74,9 @@ pub enum StorageError {
 
 impl StorageError {
     pub fn io(path: &Path, source: std::io::Error) -> Self {
-        Self::Io { path: path.display().to_string(), source }
+        Self::Io {
+            path: path.display().to_string(),
+            source,
+        }
     }
 }

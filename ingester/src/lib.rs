@@ -20,9 +20,10 @@
 //!          release WAL segments                          compaction, retention
 //! ```
 //!
-//! Readers (the querier) take a [`TableSnapshot`]: the live files plus the buffered batches,
-//! oldest first; deduplication across them uses [`batch::sort_dedup`], the same rule as
-//! persistence and compaction.
+//! Readers (the querier) take a [`TableSnapshot`]: the live files, the tombstones that still
+//! hide rows of older files, and the buffered batches (each sorted and merged), oldest first.
+//! Points of one series and time in several of them merge by the rule of persistence and
+//! compaction: for each field, the latest write wins.
 //!
 //! What it must not touch: HTTP, the line protocol text of a request (the gateway parses it),
 //! InfluxQL, or the catalog beyond asking the meta service for shard groups and marking

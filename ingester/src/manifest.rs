@@ -88,8 +88,10 @@ impl Manifest {
 
     pub fn load(path: &Path) -> Result<Self, StorageError> {
         let bytes = fs::read(path).map_err(|e| StorageError::io(path, e))?;
-        serde_json::from_slice(&bytes)
-            .map_err(|e| StorageError::Manifest { path: path.display().to_string(), message: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| StorageError::Manifest {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })
     }
 
     /// Replaces the manifest on disk atomically.
@@ -97,10 +99,14 @@ impl Manifest {
         let dir = Self::shard_dir(data_dir, self.shard_id);
         fs::create_dir_all(&dir).map_err(|e| StorageError::io(&dir, e))?;
         let tmp = dir.join("manifest.json.tmp");
-        let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|e| StorageError::Manifest { path: tmp.display().to_string(), message: e.to_string() })?;
+        let bytes = serde_json::to_vec_pretty(self).map_err(|e| StorageError::Manifest {
+            path: tmp.display().to_string(),
+            message: e.to_string(),
+        })?;
         let mut f = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-        f.write_all(&bytes).and_then(|_| f.sync_all()).map_err(|e| StorageError::io(&tmp, e))?;
+        f.write_all(&bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| StorageError::io(&tmp, e))?;
         let dst = dir.join(MANIFEST);
         fs::rename(&tmp, &dst).map_err(|e| StorageError::io(&dst, e))?;
         sync_dir(&dir)
@@ -108,15 +114,21 @@ impl Manifest {
 
     /// Every file the manifest names, as object store paths.
     pub fn live_paths(&self) -> impl Iterator<Item = &str> {
-        self.tables.values().flat_map(|t| t.files.iter().map(|f| f.path.as_str()))
+        self.tables
+            .values()
+            .flat_map(|t| t.files.iter().map(|f| f.path.as_str()))
     }
 }
 
 pub fn sync_dir(dir: &Path) -> Result<(), StorageError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| StorageError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| StorageError::io(dir, e))
 }
 
 /// fsyncs a file written through the object store (the local store does not).
 pub fn sync_file(path: &Path) -> Result<(), StorageError> {
-    File::open(path).and_then(|f| f.sync_all()).map_err(|e| StorageError::io(path, e))
+    File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StorageError::io(path, e))
 }

@@ -33,10 +33,19 @@ fn writer_properties(batch: &RecordBatch, measurement: &str) -> WriterProperties
         .fields()
         .iter()
         .enumerate()
-        .filter(|(_, f)| matches!(f.metadata().get(COLUMN_KIND).map(String::as_str), Some("tag")))
+        .filter(|(_, f)| {
+            matches!(
+                f.metadata().get(COLUMN_KIND).map(String::as_str),
+                Some("tag")
+            )
+        })
         .map(|(i, _)| i)
         .chain(schema.index_of(TIME).ok())
-        .map(|i| SortingColumn { column_idx: i as i32, descending: false, nulls_first: true })
+        .map(|i| SortingColumn {
+            column_idx: i as i32,
+            descending: false,
+            nulls_first: true,
+        })
         .collect();
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -45,7 +54,10 @@ fn writer_properties(batch: &RecordBatch, measurement: &str) -> WriterProperties
         .set_sorting_columns(Some(sorting))
         .set_column_dictionary_enabled(ColumnPath::from(TIME), false)
         .set_column_encoding(ColumnPath::from(TIME), Encoding::DELTA_BINARY_PACKED)
-        .set_key_value_metadata(Some(vec![KeyValue::new(MEASUREMENT_KEY.to_string(), measurement.to_string())]))
+        .set_key_value_metadata(Some(vec![KeyValue::new(
+            MEASUREMENT_KEY.to_string(),
+            measurement.to_string(),
+        )]))
         .build()
 }
 
@@ -58,14 +70,21 @@ pub async fn write_file(
 ) -> Result<u64, StorageError> {
     let location = ObjectPath::from(path);
     let sink = BufWriter::new(store.clone(), location.clone());
-    let mut writer = AsyncArrowWriter::try_new(sink, batch.schema(), Some(writer_properties(batch, measurement)))?;
+    let mut writer = AsyncArrowWriter::try_new(
+        sink,
+        batch.schema(),
+        Some(writer_properties(batch, measurement)),
+    )?;
     writer.write(batch).await?;
     writer.close().await?;
     Ok(store.head(&location).await?.size)
 }
 
 /// Reads a whole file (fetched in one request from the object store).
-pub async fn read_file(store: &Arc<dyn ObjectStore>, path: &str) -> Result<Vec<RecordBatch>, StorageError> {
+pub async fn read_file(
+    store: &Arc<dyn ObjectStore>,
+    path: &str,
+) -> Result<Vec<RecordBatch>, StorageError> {
     let bytes = store.get(&ObjectPath::from(path)).await?.bytes().await?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder, StringDictionaryBuilder,
-    TimestampNanosecondBuilder, UInt64Builder,
+    ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
+    StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
 };
 use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
@@ -116,7 +116,10 @@ impl Default for TableBuffer {
 
 impl std::fmt::Debug for TableBuffer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TableBuffer").field("rows", &self.rows).field("schema", &self.schema).finish()
+        f.debug_struct("TableBuffer")
+            .field("rows", &self.rows)
+            .field("schema", &self.schema)
+            .finish()
     }
 }
 
@@ -161,7 +164,9 @@ impl TableBuffer {
                 None => {
                     let t = FieldType::of(v);
                     self.schema.fields.insert(k.to_string(), t);
-                    self.fields.entry(k.to_string()).or_insert(FieldBuilder::new(t, row))
+                    self.fields
+                        .entry(k.to_string())
+                        .or_insert(FieldBuilder::new(t, row))
                 }
             };
             b.append(v);

@@ -50,7 +50,11 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
 
 impl WalEntry {
     pub fn encode(&self) -> Vec<u8> {
-        let size: usize = self.shards.iter().map(|s| 20 + s.database.len() + s.rp.len() + s.lines.len()).sum();
+        let size: usize = self
+            .shards
+            .iter()
+            .map(|s| 20 + s.database.len() + s.rp.len() + s.lines.len())
+            .sum();
         let mut out = Vec::with_capacity(5 + size);
         out.push(ENTRY_VERSION);
         out.extend_from_slice(&(self.shards.len() as u32).to_le_bytes());
@@ -75,7 +79,12 @@ impl WalEntry {
             let database = r.string()?;
             let rp = r.string()?;
             let lines = r.string()?;
-            shards.push(ShardWrite { shard_id, database, rp, lines });
+            shards.push(ShardWrite {
+                shard_id,
+                database,
+                rp,
+                lines,
+            });
         }
         Ok(Self { shards })
     }
@@ -107,7 +116,8 @@ impl<'a> Reader<'a> {
     fn string(&mut self) -> Result<String, WalError> {
         let n = self.u32()? as usize;
         let b = self.take(n)?;
-        String::from_utf8(b.to_vec()).map_err(|_| WalError::Decode("entry holds invalid UTF-8".into()))
+        String::from_utf8(b.to_vec())
+            .map_err(|_| WalError::Decode("entry holds invalid UTF-8".into()))
     }
 }
 
@@ -122,7 +132,10 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, WalError> {
         let ent = ent.map_err(|e| WalError::io(dir, e))?;
         let name = ent.file_name();
         let Some(name) = name.to_str() else { continue };
-        if let Some(id) = name.strip_suffix(".wal").and_then(|s| s.parse::<u64>().ok()) {
+        if let Some(id) = name
+            .strip_suffix(".wal")
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             ids.push(id);
         }
     }
@@ -131,7 +144,9 @@ fn list_segments(dir: &Path) -> Result<Vec<u64>, WalError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), WalError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| WalError::io(dir, e))
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| WalError::io(dir, e))
 }
 
 /// Reads one segment; truncates it at the first torn entry.
@@ -147,7 +162,8 @@ fn replay_segment(path: &Path, out: &mut Vec<WalEntry>) -> Result<(), WalError> 
             torn = Some("partial entry header".into());
             break;
         }
-        r.read_exact(&mut header).map_err(|e| WalError::io(path, e))?;
+        r.read_exact(&mut header)
+            .map_err(|e| WalError::io(path, e))?;
         let n = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
         let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
         if n > MAX_ENTRY || (n as u64) > len - offset - FRAME_HEADER as u64 {
@@ -155,7 +171,8 @@ fn replay_segment(path: &Path, out: &mut Vec<WalEntry>) -> Result<(), WalError> 
             break;
         }
         let mut payload = vec![0u8; n];
-        r.read_exact(&mut payload).map_err(|e| WalError::io(path, e))?;
+        r.read_exact(&mut payload)
+            .map_err(|e| WalError::io(path, e))?;
         if crc32fast::hash(&payload) != crc {
             torn = Some("checksum mismatch".into());
             break;
@@ -171,7 +188,10 @@ fn replay_segment(path: &Path, out: &mut Vec<WalEntry>) -> Result<(), WalError> 
     }
     if let Some(why) = torn {
         tracing::warn!(segment = %path.display(), offset, len, reason = %why, "WAL segment has a torn tail; truncating it");
-        let f = OpenOptions::new().write(true).open(path).map_err(|e| WalError::io(path, e))?;
+        let f = OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| WalError::io(path, e))?;
         f.set_len(offset).map_err(|e| WalError::io(path, e))?;
         f.sync_all().map_err(|e| WalError::io(path, e))?;
     }
@@ -191,7 +211,10 @@ pub struct Wal {
 
 impl std::fmt::Debug for Wal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Wal").field("dir", &self.dir).field("current", &self.current).finish()
+        f.debug_struct("Wal")
+            .field("dir", &self.dir)
+            .field("current", &self.current)
+            .finish()
     }
 }
 
@@ -206,12 +229,26 @@ impl Wal {
         }
         let current = ids.last().map_or(1, |l| l + 1);
         let file = Self::create_segment(dir, current)?;
-        Ok((Self { dir: dir.to_path_buf(), file, current, offset: 0, closed: ids, broken: None }, entries))
+        Ok((
+            Self {
+                dir: dir.to_path_buf(),
+                file,
+                current,
+                offset: 0,
+                closed: ids,
+                broken: None,
+            },
+            entries,
+        ))
     }
 
     fn create_segment(dir: &Path, id: u64) -> Result<File, WalError> {
         let path = segment_path(dir, id);
-        let f = OpenOptions::new().create(true).append(true).open(&path).map_err(|e| WalError::io(&path, e))?;
+        let f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| WalError::io(&path, e))?;
         sync_dir(dir)?;
         Ok(f)
     }
@@ -229,16 +266,25 @@ impl Wal {
             buf.extend_from_slice(p);
         }
         let path = segment_path(&self.dir, self.current);
-        let res = self.file.write_all(&buf).and_then(|_| self.file.sync_data());
+        let res = self
+            .file
+            .write_all(&buf)
+            .and_then(|_| self.file.sync_data());
         match res {
             Ok(()) => {
                 self.offset += buf.len() as u64;
                 Ok(())
             }
             Err(e) => {
-                let cut = self.file.set_len(self.offset).and_then(|_| self.file.seek(SeekFrom::End(0)).map(|_| ()));
+                let cut = self
+                    .file
+                    .set_len(self.offset)
+                    .and_then(|_| self.file.seek(SeekFrom::End(0)).map(|_| ()));
                 if let Err(e2) = cut.and_then(|_| self.file.sync_data()) {
-                    let why = format!("could not cut {} back after a failed write ({e}): {e2}", path.display());
+                    let why = format!(
+                        "could not cut {} back after a failed write ({e}): {e2}",
+                        path.display()
+                    );
                     tracing::error!("{why}");
                     self.broken = Some(why);
                 }
@@ -281,9 +327,17 @@ impl Wal {
 
 /// Requests to the writer thread.
 pub enum WalRequest {
-    Append { payload: Vec<u8>, done: oneshot::Sender<Result<(), WalError>> },
-    Rotate { done: oneshot::Sender<Result<Vec<u64>, WalError>> },
-    Release { ids: Vec<u64>, done: oneshot::Sender<Result<(), WalError>> },
+    Append {
+        payload: Vec<u8>,
+        done: oneshot::Sender<Result<(), WalError>>,
+    },
+    Rotate {
+        done: oneshot::Sender<Result<Vec<u64>, WalError>>,
+    },
+    Release {
+        ids: Vec<u64>,
+        done: oneshot::Sender<Result<(), WalError>>,
+    },
 }
 
 /// Runs the group-commit loop on the calling (dedicated) thread until every sender is gone.
@@ -335,7 +389,12 @@ mod tests {
 
     fn entry(n: u64) -> WalEntry {
         WalEntry {
-            shards: vec![ShardWrite { shard_id: n, database: "db".into(), rp: "autogen".into(), lines: format!("m v={n} {n}") }],
+            shards: vec![ShardWrite {
+                shard_id: n,
+                database: "db".into(),
+                rp: "autogen".into(),
+                lines: format!("m v={n} {n}"),
+            }],
         }
     }
 
@@ -345,7 +404,8 @@ mod tests {
         {
             let (mut wal, replayed) = Wal::open(dir.path()).unwrap();
             assert!(replayed.is_empty());
-            wal.append(&[&entry(1).encode(), &entry(2).encode()]).unwrap();
+            wal.append(&[&entry(1).encode(), &entry(2).encode()])
+                .unwrap();
             wal.rotate().unwrap();
             wal.append(&[&entry(3).encode()]).unwrap();
         }
@@ -365,15 +425,24 @@ mod tests {
         }
         let len = fs::metadata(&seg).unwrap().len();
         // Cut the last entry in half, as a crash mid-write would.
-        OpenOptions::new().write(true).open(&seg).unwrap().set_len(len - 5).unwrap();
+        OpenOptions::new()
+            .write(true)
+            .open(&seg)
+            .unwrap()
+            .set_len(len - 5)
+            .unwrap();
         let (_, replayed) = Wal::open(dir.path()).unwrap();
         assert_eq!(replayed, vec![entry(1)]);
         // Garbage after a good entry (a checksum mismatch) is cut too.
         let mut f = OpenOptions::new().append(true).open(&seg).unwrap();
-        f.write_all(&[10, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        f.write_all(&[10, 0, 0, 0, 1, 2, 3, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
+            .unwrap();
         let (_, replayed) = Wal::open(dir.path()).unwrap();
         assert_eq!(replayed, vec![entry(1)]);
-        assert_eq!(fs::metadata(&seg).unwrap().len(), (FRAME_HEADER + entry(1).encode().len()) as u64);
+        assert_eq!(
+            fs::metadata(&seg).unwrap().len(),
+            (FRAME_HEADER + entry(1).encode().len()) as u64
+        );
     }
 
     #[test]

@@ -20,8 +20,8 @@ struct Node {
 
 async fn open(dir: &Path, tune: impl FnOnce(&mut IngesterConfig)) -> Node {
     let meta = MetaService::open(MetaOptions::local(dir.join("meta")))
-    .await
-    .unwrap();
+        .await
+        .unwrap();
     let mut cfg = IngesterConfig::with_dirs(dir.join("data"), dir.join("wal"));
     tune(&mut cfg);
     let node_id = meta.identity().data_id.unwrap();
@@ -43,7 +43,10 @@ fn points(body: &str) -> Vec<Point<'_>> {
 }
 
 async fn write(n: &Node, body: &str) -> ingester::WriteOutcome {
-    n.ingester.write("db", "", points(body), 10 * HOUR).await.unwrap()
+    n.ingester
+        .write("db", "", points(body), 10 * HOUR)
+        .await
+        .unwrap()
 }
 
 async fn read(n: &Node, measurement: &str) -> RecordBatch {
@@ -59,11 +62,19 @@ async fn read(n: &Node, measurement: &str) -> RecordBatch {
 }
 
 fn floats(b: &RecordBatch, col: &str) -> Vec<Option<f64>> {
-    b.column_by_name(col).unwrap().as_primitive::<Float64Type>().iter().collect()
+    b.column_by_name(col)
+        .unwrap()
+        .as_primitive::<Float64Type>()
+        .iter()
+        .collect()
 }
 
 fn times(b: &RecordBatch) -> Vec<i64> {
-    b.column_by_name("time").unwrap().as_primitive::<TimestampNanosecondType>().values().to_vec()
+    b.column_by_name("time")
+        .unwrap()
+        .as_primitive::<TimestampNanosecondType>()
+        .values()
+        .to_vec()
 }
 
 fn parquet_files(dir: &Path) -> Vec<std::path::PathBuf> {
@@ -103,7 +114,11 @@ async fn same_series_and_time_merge_across_buffer_files_and_compaction() {
     n.ingester.persist().await.unwrap();
     assert_eq!(parquet_files(dir.path()).len(), 3);
     assert_eq!(n.ingester.compact(10 * HOUR).await.unwrap(), 1);
-    assert_eq!(parquet_files(dir.path()).len(), 1, "compaction leaves one file and deletes its inputs");
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        1,
+        "compaction leaves one file and deletes its inputs"
+    );
     let b = read(&n, "cpu").await;
     assert_eq!(floats(&b, "a"), [Some(4.0), Some(3.0), Some(6.0)]);
     assert_eq!(floats(&b, "b"), [None, Some(2.0), None]);
@@ -115,27 +130,59 @@ async fn parquet_files_are_plain_and_sorted_by_series_then_time() {
     let dir = tempfile::tempdir().unwrap();
     let n = open(dir.path(), |_| {}).await;
     n.meta.create_database("db", None).await.unwrap();
-    write(&n, "m,host=b,dc=x v=1i,s=\"x\",ok=true 3\nm,host=a,dc=x v=2i 2\nm,host=a,dc=x v=3i 1").await;
+    write(
+        &n,
+        "m,host=b,dc=x v=1i,s=\"x\",ok=true 3\nm,host=a,dc=x v=2i 2\nm,host=a,dc=x v=3i 1",
+    )
+    .await;
     n.ingester.persist().await.unwrap();
     let files = parquet_files(dir.path());
     assert_eq!(files.len(), 1);
     let file = std::fs::File::open(&files[0]).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
     let meta = reader.metadata().clone();
     let batch = reader.build().unwrap().next().unwrap().unwrap();
     let schema = batch.schema();
-    assert!(matches!(schema.field_with_name("host").unwrap().data_type(), DataType::Dictionary(_, _)));
-    assert_eq!(schema.field_with_name("v").unwrap().data_type(), &DataType::Int64);
-    assert_eq!(schema.field_with_name("s").unwrap().data_type(), &DataType::Utf8);
-    assert_eq!(schema.field_with_name("ok").unwrap().data_type(), &DataType::Boolean);
-    assert!(matches!(schema.field_with_name("time").unwrap().data_type(), DataType::Timestamp(_, None)));
+    assert!(matches!(
+        schema.field_with_name("host").unwrap().data_type(),
+        DataType::Dictionary(_, _)
+    ));
+    assert_eq!(
+        schema.field_with_name("v").unwrap().data_type(),
+        &DataType::Int64
+    );
+    assert_eq!(
+        schema.field_with_name("s").unwrap().data_type(),
+        &DataType::Utf8
+    );
+    assert_eq!(
+        schema.field_with_name("ok").unwrap().data_type(),
+        &DataType::Boolean
+    );
+    assert!(matches!(
+        schema.field_with_name("time").unwrap().data_type(),
+        DataType::Timestamp(_, None)
+    ));
     assert_eq!(times(&batch), [1, 2, 3]);
-    let v: Vec<i64> = batch.column_by_name("v").unwrap().as_primitive::<Int64Type>().values().to_vec();
+    let v: Vec<i64> = batch
+        .column_by_name("v")
+        .unwrap()
+        .as_primitive::<Int64Type>()
+        .values()
+        .to_vec();
     assert_eq!(v, [3, 2, 1]);
     let rg = meta.row_group(0);
-    assert!(rg.sorting_columns().is_some_and(|s| s.len() == 3), "dc, host, time declared as sort order");
+    assert!(
+        rg.sorting_columns().is_some_and(|s| s.len() == 3),
+        "dc, host, time declared as sort order"
+    );
     let time_idx = schema.index_of("time").unwrap();
-    assert!(rg.column(time_idx).statistics().is_some_and(|s| s.min_bytes_opt().is_some()));
+    assert!(
+        rg.column(time_idx)
+            .statistics()
+            .is_some_and(|s| s.min_bytes_opt().is_some())
+    );
     n.close().await;
 }
 
@@ -148,18 +195,30 @@ async fn type_conflicts_and_reserved_names_drop_points_not_requests() {
     assert_eq!((out.written, out.dropped), (2, 1));
     assert_eq!(
         out.reason.as_deref(),
-        Some("field type conflict: input field \"f\" on measurement \"new\" is type float, already exists as type integer")
+        Some(
+            "field type conflict: input field \"f\" on measurement \"new\" is type float, already exists as type integer"
+        )
     );
     n.ingester.persist().await.unwrap();
     // The type is remembered from the Parquet file too.
     let out = write(&n, "new f=\"s\" 13").await;
     assert_eq!(out.dropped, 1);
     let out = write(&n, "cpu time=1").await;
-    assert_eq!(out.reason.as_deref(), Some("invalid field name: input field \"time\" on measurement \"cpu\" is invalid"));
+    assert_eq!(
+        out.reason.as_deref(),
+        Some("invalid field name: input field \"time\" on measurement \"cpu\" is invalid")
+    );
     let out = write(&n, "cpu,time=x v=1").await;
-    assert_eq!(out.reason.as_deref(), Some("invalid tag key: input tag \"time\" on measurement \"cpu\" is invalid"));
+    assert_eq!(
+        out.reason.as_deref(),
+        Some("invalid tag key: input tag \"time\" on measurement \"cpu\" is invalid")
+    );
     let out = write(&n, "cpu time=1,v=2 5").await;
-    assert_eq!((out.written, out.dropped), (1, 0), "a time field is removed, the rest is kept");
+    assert_eq!(
+        (out.written, out.dropped),
+        (1, 0),
+        "a time field is removed, the rest is kept"
+    );
     n.close().await;
 }
 
@@ -167,10 +226,18 @@ async fn type_conflicts_and_reserved_names_drop_points_not_requests() {
 async fn unknown_database_and_rp_fail_the_whole_request() {
     let dir = tempfile::tempdir().unwrap();
     let n = open(dir.path(), |_| {}).await;
-    let err = n.ingester.write("nope", "", points("m v=1 1"), 0).await.unwrap_err();
+    let err = n
+        .ingester
+        .write("nope", "", points("m v=1 1"), 0)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "database not found: \"nope\"");
     n.meta.create_database("db", None).await.unwrap();
-    let err = n.ingester.write("db", "rp9", points("m v=1 1"), 0).await.unwrap_err();
+    let err = n
+        .ingester
+        .write("db", "rp9", points("m v=1 1"), 0)
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "retention policy not found: rp9");
     n.close().await;
 }
@@ -189,7 +256,10 @@ async fn wal_replay_restores_unpersisted_writes_and_persist_releases_segments() 
     let n = open(dir.path(), |_| {}).await;
     assert_eq!(floats(&read(&n, "cpu").await, "v"), [Some(1.0), Some(2.0)]);
     n.ingester.persist().await.unwrap();
-    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
     assert_eq!(wal_bytes, 0, "persisted segments are deleted");
     n.close().await;
     let n = open(dir.path(), |_| {}).await;
@@ -204,7 +274,11 @@ async fn a_full_buffer_refuses_writes_until_persisted() {
     n.meta.create_database("db", None).await.unwrap();
     let body: String = (0..20).map(|i| format!("m v={i} {i}\n")).collect();
     write(&n, &body).await;
-    let err = n.ingester.write("db", "", points("m v=1 100"), 0).await.unwrap_err();
+    let err = n
+        .ingester
+        .write("db", "", points("m v=1 100"), 0)
+        .await
+        .unwrap_err();
     assert!(matches!(err, WriteError::BufferFull { .. }), "{err}");
     n.ingester.persist().await.unwrap();
     write(&n, "m v=1 100").await;
@@ -215,18 +289,42 @@ async fn a_full_buffer_refuses_writes_until_persisted() {
 async fn retention_deletes_expired_shard_groups_and_their_files() {
     let dir = tempfile::tempdir().unwrap();
     let n = open(dir.path(), |_| {}).await;
-    let rp = RetentionPolicySpec { name: "short".into(), duration: Some(2 * HOUR), shard_group_duration: None, replica_n: None };
+    let rp = RetentionPolicySpec {
+        name: "short".into(),
+        duration: Some(2 * HOUR),
+        shard_group_duration: None,
+        replica_n: None,
+    };
     n.meta.create_database("db", Some(rp)).await.unwrap();
     let now = 10 * HOUR;
-    let out = n.ingester.write("db", "", points(&format!("m v=1 {}\nm v=2 {}", 9 * HOUR, 5 * HOUR)), now).await.unwrap();
-    assert_eq!(out.reason.as_deref(), Some("points beyond retention policy"));
+    let out = n
+        .ingester
+        .write(
+            "db",
+            "",
+            points(&format!("m v=1 {}\nm v=2 {}", 9 * HOUR, 5 * HOUR)),
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        out.reason.as_deref(),
+        Some("points beyond retention policy")
+    );
     n.ingester.persist().await.unwrap();
     assert_eq!(n.ingester.shard_ids().len(), 1);
     // Two hours after the group's end plus the duration, the group is gone.
     n.ingester.enforce_retention(now + 3 * HOUR).await.unwrap();
     assert!(n.ingester.shard_ids().is_empty());
     assert!(parquet_files(dir.path()).is_empty());
-    let rp = n.meta.catalog().database("db").unwrap().rp("").unwrap().clone();
+    let rp = n
+        .meta
+        .catalog()
+        .database("db")
+        .unwrap()
+        .rp("")
+        .unwrap()
+        .clone();
     assert!(rp.live_shard_groups().next().is_none());
     n.close().await;
 }
@@ -251,13 +349,20 @@ async fn dropping_a_database_removes_its_shards() {
 #[tokio::test]
 async fn cold_shards_compact_to_one_file() {
     let dir = tempfile::tempdir().unwrap();
-    let n = open(dir.path(), |c| c.compact_full_write_cold_duration = Duration::from_secs(3600)).await;
+    let n = open(dir.path(), |c| {
+        c.compact_full_write_cold_duration = Duration::from_secs(3600)
+    })
+    .await;
     n.meta.create_database("db", None).await.unwrap();
     write(&n, "m v=1 1").await;
     n.ingester.persist().await.unwrap();
     write(&n, "m v=2 2").await;
     n.ingester.persist().await.unwrap();
-    assert_eq!(n.ingester.compact(0).await.unwrap(), 0, "a hot shard with two files is left alone");
+    assert_eq!(
+        n.ingester.compact(0).await.unwrap(),
+        0,
+        "a hot shard with two files is left alone"
+    );
     let week = 7 * 24 * HOUR;
     assert_eq!(n.ingester.compact(2 * week).await.unwrap(), 1);
     assert_eq!(parquet_files(dir.path()).len(), 1);
@@ -295,7 +400,12 @@ fn null_counts_are_what_a_reader_expects() {
     assert_eq!(b.column_by_name("b").unwrap().null_count(), 1);
 }
 
-fn scope(measurements: Option<Vec<&str>>, predicate: Option<ingester::TagPredicate>, min: i64, max: i64) -> ingester::DeleteScope {
+fn scope(
+    measurements: Option<Vec<&str>>,
+    predicate: Option<ingester::TagPredicate>,
+    min: i64,
+    max: i64,
+) -> ingester::DeleteScope {
     ingester::DeleteScope {
         database: "db".into(),
         retention_policy: None,
@@ -308,7 +418,10 @@ fn scope(measurements: Option<Vec<&str>>, predicate: Option<ingester::TagPredica
 
 fn hosts(b: &RecordBatch) -> Vec<String> {
     let c = arrow::compute::cast(b.column_by_name("host").unwrap(), &DataType::Utf8).unwrap();
-    c.as_string::<i32>().iter().map(|s| s.unwrap_or("").to_string()).collect()
+    c.as_string::<i32>()
+        .iter()
+        .map(|s| s.unwrap_or("").to_string())
+        .collect()
 }
 
 #[tokio::test]
@@ -317,23 +430,52 @@ async fn deletes_hide_rows_at_once_and_compaction_reclaims_them() {
     let dir = tempfile::tempdir().unwrap();
     let n = open(dir.path(), |_| {}).await;
     n.meta.create_database("db", None).await.unwrap();
-    write(&n, "cpu,host=a v=1 10\ncpu,host=b v=2 10\ncpu,host=a v=3 20\ncpu,host=b v=4 30").await;
+    write(
+        &n,
+        "cpu,host=a v=1 10\ncpu,host=b v=2 10\ncpu,host=a v=3 20\ncpu,host=b v=4 30",
+    )
+    .await;
     n.ingester.persist().await.unwrap();
     write(&n, "cpu,host=b v=5 40").await; // still buffered: the delete persists it first
     let p = TagPredicate::Eq("host".into(), "b".into());
-    n.ingester.delete(&scope(Some(vec!["cpu"]), Some(p), 0, 35)).await.unwrap();
+    n.ingester
+        .delete(&scope(Some(vec!["cpu"]), Some(p), 0, 35))
+        .await
+        .unwrap();
     let b = read(&n, "cpu").await;
-    assert_eq!((hosts(&b), times(&b)), (vec!["a".to_string(), "a".into(), "b".into()], vec![10, 20, 40]));
+    assert_eq!(
+        (hosts(&b), times(&b)),
+        (
+            vec!["a".to_string(), "a".into(), "b".into()],
+            vec![10, 20, 40]
+        )
+    );
     // A write after the delete is not deleted, even in its time range.
     write(&n, "cpu,host=b v=6 30").await;
     n.ingester.persist().await.unwrap();
-    assert_eq!(floats(&read(&n, "cpu").await, "v"), [Some(1.0), Some(3.0), Some(6.0), Some(5.0)]);
+    assert_eq!(
+        floats(&read(&n, "cpu").await, "v"),
+        [Some(1.0), Some(3.0), Some(6.0), Some(5.0)]
+    );
     // Compaction applies the tombstone to the old files and forgets it.
     assert_eq!(n.ingester.compact(0).await.unwrap(), 1);
-    let manifest = std::fs::read_to_string(parquet_files(dir.path())[0].parent().unwrap().join("manifest.json")).unwrap();
+    let manifest = std::fs::read_to_string(
+        parquet_files(dir.path())[0]
+            .parent()
+            .unwrap()
+            .join("manifest.json"),
+    )
+    .unwrap();
     assert!(manifest.contains("\"tombstones\": []"), "{manifest}");
-    assert_eq!(floats(&read(&n, "cpu").await, "v"), [Some(1.0), Some(3.0), Some(6.0), Some(5.0)]);
-    assert_eq!(n.ingester.compact(0).await.unwrap(), 0, "nothing left to do");
+    assert_eq!(
+        floats(&read(&n, "cpu").await, "v"),
+        [Some(1.0), Some(3.0), Some(6.0), Some(5.0)]
+    );
+    assert_eq!(
+        n.ingester.compact(0).await.unwrap(),
+        0,
+        "nothing left to do"
+    );
     n.close().await;
 }
 
@@ -343,10 +485,19 @@ async fn dropping_a_measurement_removes_its_files_and_its_types() {
     let n = open(dir.path(), |_| {}).await;
     n.meta.create_database("db", None).await.unwrap();
     write(&n, "gone v=1i 10\nkept v=1 10").await;
-    n.ingester.delete(&scope(Some(vec!["gone"]), None, i64::MIN, i64::MAX)).await.unwrap();
+    n.ingester
+        .delete(&scope(Some(vec!["gone"]), None, i64::MIN, i64::MAX))
+        .await
+        .unwrap();
     assert_eq!(parquet_files(dir.path()).len(), 1);
     let shards: Vec<u64> = n.ingester.shard_ids();
-    assert_eq!(n.ingester.measurements(&shards).into_iter().collect::<Vec<_>>(), ["kept"]);
+    assert_eq!(
+        n.ingester
+            .measurements(&shards)
+            .into_iter()
+            .collect::<Vec<_>>(),
+        ["kept"]
+    );
     // The measurement may come back with another type.
     let out = write(&n, "gone v=\"text\" 20").await;
     assert_eq!(out.dropped, 0, "{:?}", out.reason);
@@ -363,11 +514,29 @@ async fn tag_predicates_treat_missing_tags_as_empty() {
         }
         t.to_batch().unwrap()
     };
-    let eval = |p: TagPredicate| p.evaluate(&batch).unwrap().iter().map(|b| b.unwrap()).collect::<Vec<_>>();
-    assert_eq!(eval(TagPredicate::Eq("host".into(), "".into())), [false, true, false]);
-    assert_eq!(eval(TagPredicate::Regex("host".into(), "^[ab]$".into())), [true, false, true]);
-    assert_eq!(eval(TagPredicate::NotEq("nosuch".into(), "".into())), [false, false, false]);
-    let or = TagPredicate::Or(Box::new(TagPredicate::Eq("host".into(), "a".into())), Box::new(TagPredicate::NotRegex("host".into(), ".".into())));
+    let eval = |p: TagPredicate| {
+        p.evaluate(&batch)
+            .unwrap()
+            .iter()
+            .map(|b| b.unwrap())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        eval(TagPredicate::Eq("host".into(), "".into())),
+        [false, true, false]
+    );
+    assert_eq!(
+        eval(TagPredicate::Regex("host".into(), "^[ab]$".into())),
+        [true, false, true]
+    );
+    assert_eq!(
+        eval(TagPredicate::NotEq("nosuch".into(), "".into())),
+        [false, false, false]
+    );
+    let or = TagPredicate::Or(
+        Box::new(TagPredicate::Eq("host".into(), "a".into())),
+        Box::new(TagPredicate::NotRegex("host".into(), ".".into())),
+    );
     assert_eq!(eval(or), [true, true, false]);
 }
 
@@ -386,8 +555,37 @@ async fn a_shard_that_needs_several_files_is_not_compacted_again_and_again() {
     }
     let week = 7 * 24 * HOUR;
     assert_eq!(n.ingester.compact(2 * week).await.unwrap(), 1);
-    assert_eq!(parquet_files(dir.path()).len(), 3, "five rows in files of at most two");
-    assert_eq!(n.ingester.compact(2 * week).await.unwrap(), 0, "nothing left to gain");
+    assert_eq!(
+        parquet_files(dir.path()).len(),
+        3,
+        "five rows in files of at most two"
+    );
+    assert_eq!(
+        n.ingester.compact(2 * week).await.unwrap(),
+        0,
+        "nothing left to gain"
+    );
     assert_eq!(read(&n, "m").await.num_rows(), 5);
+    n.close().await;
+}
+
+#[tokio::test]
+async fn retention_runs_on_its_interval_and_never_when_disabled() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |c| {
+        c.retention_check_interval = Some(Duration::from_secs(60))
+    })
+    .await;
+    assert!(n.ingester.retention_due(None), "at start");
+    assert!(!n.ingester.retention_due(Some(Duration::from_secs(59))));
+    assert!(n.ingester.retention_due(Some(Duration::from_secs(60))));
+    n.close().await;
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |c| c.retention_check_interval = None).await;
+    assert!(
+        !n.ingester.retention_due(None),
+        "disabled: not even at start"
+    );
+    assert!(!n.ingester.retention_due(Some(Duration::MAX)));
     n.close().await;
 }

@@ -20,9 +20,13 @@ fn parse(c: &mut Criterion) {
     let body = batch(5000);
     let mut g = c.benchmark_group("line_protocol");
     g.throughput(Throughput::Bytes(body.len() as u64));
-    g.bench_function("parse 5000 TSBS lines (bytes)", |b| b.iter(|| parse_body(&body, &ParseOptions::default()).points.len()));
+    g.bench_function("parse 5000 TSBS lines (bytes)", |b| {
+        b.iter(|| parse_body(&body, &ParseOptions::default()).points.len())
+    });
     g.throughput(Throughput::Elements(5000));
-    g.bench_function("parse 5000 TSBS lines (lines)", |b| b.iter(|| parse_body(&body, &ParseOptions::default()).points.len()));
+    g.bench_function("parse 5000 TSBS lines (lines)", |b| {
+        b.iter(|| parse_body(&body, &ParseOptions::default()).points.len())
+    });
     g.finish();
 }
 

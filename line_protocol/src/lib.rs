@@ -27,7 +27,9 @@ use std::fmt;
 mod format;
 mod scan;
 
-pub use format::{escape_field_key, escape_measurement, escape_tag, format_point, format_point_into};
+pub use format::{
+    escape_field_key, escape_measurement, escape_tag, format_point, format_point_into,
+};
 pub use scan::{parse_line, split_lines};
 
 /// The smallest timestamp 1.x accepts, in nanoseconds (`models.MinNanoTime`).
@@ -94,7 +96,11 @@ pub struct ParseOptions {
 
 impl Default for ParseOptions {
     fn default() -> Self {
-        Self { precision: Precision::Nanoseconds, default_time: 0, allow_unsigned: false }
+        Self {
+            precision: Precision::Nanoseconds,
+            default_time: 0,
+            allow_unsigned: false,
+        }
     }
 }
 
@@ -162,7 +168,10 @@ impl Point<'_> {
 
     /// Looks a tag up by key.
     pub fn tag(&self, key: &str) -> Option<&str> {
-        self.tags.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+        self.tags
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_ref())
     }
 }
 
@@ -242,7 +251,13 @@ impl ParsedBody<'_> {
         if self.errors.is_empty() {
             return None;
         }
-        Some(self.errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("\n"))
+        Some(
+            self.errors
+                .iter()
+                .map(|e| e.to_string())
+                .collect::<Vec<_>>()
+                .join("\n"),
+        )
     }
 }
 

@@ -90,9 +90,10 @@ pub fn parse_line<'a>(raw: &'a [u8], opts: &ParseOptions) -> Result<Option<Point
             });
         }
     };
-    parse_point(line, opts)
-        .map(Some)
-        .map_err(|kind| LineError { line: line.to_string(), kind })
+    parse_point(line, opts).map(Some).map_err(|kind| LineError {
+        line: line.to_string(),
+        kind,
+    })
 }
 
 fn slice(line: &str, a: usize, b: usize) -> Scan<&str> {
@@ -125,7 +126,9 @@ fn parse_point<'a>(line: &'a str, opts: &ParseOptions) -> Scan<Point<'a>> {
     } else {
         let text = slice(line, ts_start, ts_end)?;
         let ts = parse_go_int(text)?;
-        let nanos = ts.checked_mul(opts.precision.multiplier()).ok_or(E::TimeOutOfRange)?;
+        let nanos = ts
+            .checked_mul(opts.precision.multiplier())
+            .ok_or(E::TimeOutOfRange)?;
         if !(MIN_NANO_TIME..=MAX_NANO_TIME).contains(&nanos) {
             return Err(E::TimeOutOfRange);
         }
@@ -138,7 +141,10 @@ fn parse_point<'a>(line: &'a str, opts: &ParseOptions) -> Scan<Point<'a>> {
     let measurement = unescape(slice(line, 0, key.measurement_end)?, b", ");
     let mut tags = Vec::with_capacity(key.tags.len());
     for &(ks, ke, vs, ve) in &key.tags {
-        tags.push((unescape(slice(line, ks, ke)?, b", ="), unescape(slice(line, vs, ve)?, b", =")));
+        tags.push((
+            unescape(slice(line, ks, ke)?, b", ="),
+            unescape(slice(line, vs, ve)?, b", ="),
+        ));
     }
     // The sort is the series key order; equal keys are then neighbours. (1.x compares the raw,
     // escaped keys; two keys are equal escaped exactly when they are equal unescaped, since an
@@ -147,7 +153,12 @@ fn parse_point<'a>(line: &'a str, opts: &ParseOptions) -> Scan<Point<'a>> {
     if tags.windows(2).any(|w| w[0].0 == w[1].0) {
         return Err(E::DuplicateTags);
     }
-    Ok(Point { measurement, tags, fields, time })
+    Ok(Point {
+        measurement,
+        tags,
+        fields,
+        time,
+    })
 }
 
 struct Key {
@@ -229,7 +240,11 @@ fn scan_key(buf: &[u8]) -> Scan<Key> {
             i += 1;
         }
     }
-    Ok(Key { end: i, measurement_end, tags })
+    Ok(Key {
+        end: i,
+        measurement_end,
+        tags,
+    })
 }
 
 fn is_numeric(b: u8) -> bool {
@@ -416,11 +431,16 @@ fn parse_go_int(s: &str) -> Scan<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(E::TimestampSyntax(s.to_string(), "invalid syntax"));
     }
-    s.parse::<i64>().map_err(|_| E::TimestampSyntax(s.to_string(), "value out of range"))
+    s.parse::<i64>()
+        .map_err(|_| E::TimestampSyntax(s.to_string(), "value out of range"))
 }
 
 /// Splits the validated field block into unique keys and typed values (later duplicates win).
-fn split_fields<'a>(line: &'a str, start: usize, end: usize) -> Scan<Vec<(Cow<'a, str>, FieldValue<'a>)>> {
+fn split_fields<'a>(
+    line: &'a str,
+    start: usize,
+    end: usize,
+) -> Scan<Vec<(Cow<'a, str>, FieldValue<'a>)>> {
     let buf = line.as_bytes();
     let mut out: Vec<(Cow<'a, str>, FieldValue<'a>)> = Vec::with_capacity(4);
     let mut i = start;
@@ -483,7 +503,9 @@ fn parse_value(text: &str) -> Scan<FieldValue<'static>> {
         return Err(E::MissingFieldValue);
     };
     if !(is_numeric(first) || first == b'-' || first == b'N' || first == b'n') {
-        return parse_bool(b).map(FieldValue::Boolean).ok_or(E::InvalidBoolean);
+        return parse_bool(b)
+            .map(FieldValue::Boolean)
+            .ok_or(E::InvalidBoolean);
     }
     if let Some(digits) = text.strip_suffix('i') {
         return digits

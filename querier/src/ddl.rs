@@ -13,18 +13,36 @@ fn tag_predicate(e: &Expr) -> Result<TagPredicate, ExecError> {
     let bad = || ExecError::Query("fields not supported in WHERE clause during deletion".into());
     match e {
         Expr::Paren(inner) => tag_predicate(inner),
-        Expr::Binary { op: BinaryOp::And, lhs, rhs } => Ok(TagPredicate::And(Box::new(tag_predicate(lhs)?), Box::new(tag_predicate(rhs)?))),
-        Expr::Binary { op: BinaryOp::Or, lhs, rhs } => Ok(TagPredicate::Or(Box::new(tag_predicate(lhs)?), Box::new(tag_predicate(rhs)?))),
+        Expr::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        } => Ok(TagPredicate::And(
+            Box::new(tag_predicate(lhs)?),
+            Box::new(tag_predicate(rhs)?),
+        )),
+        Expr::Binary {
+            op: BinaryOp::Or,
+            lhs,
+            rhs,
+        } => Ok(TagPredicate::Or(
+            Box::new(tag_predicate(lhs)?),
+            Box::new(tag_predicate(rhs)?),
+        )),
         Expr::Binary { op, lhs, rhs } => {
             let (key, value) = match (lhs.as_ref(), rhs.as_ref()) {
-                (Expr::VarRef { name, .. }, v) | (v, Expr::VarRef { name, .. }) => (name.clone(), v),
+                (Expr::VarRef { name, .. }, v) | (v, Expr::VarRef { name, .. }) => {
+                    (name.clone(), v)
+                }
                 _ => return Err(bad()),
             };
             match (op, value) {
                 (BinaryOp::Eq, Expr::String(s)) => Ok(TagPredicate::Eq(key, s.clone())),
                 (BinaryOp::NotEq, Expr::String(s)) => Ok(TagPredicate::NotEq(key, s.clone())),
                 (BinaryOp::EqRegex, Expr::Regex(r)) => Ok(TagPredicate::Regex(key, r.clone())),
-                (BinaryOp::NotEqRegex, Expr::Regex(r)) => Ok(TagPredicate::NotRegex(key, r.clone())),
+                (BinaryOp::NotEqRegex, Expr::Regex(r)) => {
+                    Ok(TagPredicate::NotRegex(key, r.clone()))
+                }
                 _ => Err(bad()),
             }
         }
@@ -48,7 +66,13 @@ impl Executor {
             shard_group_duration: shard_duration,
             replica_n: Some(replication),
         };
-        self.meta().execute(Command::CreateRetentionPolicy { database: database.to_string(), spec, make_default: default }).await?;
+        self.meta()
+            .execute(Command::CreateRetentionPolicy {
+                database: database.to_string(),
+                spec,
+                make_default: default,
+            })
+            .await?;
         Ok(())
     }
 
@@ -74,8 +98,17 @@ impl Executor {
         Ok(())
     }
 
-    pub(crate) async fn drop_retention_policy(&self, name: &str, database: &str) -> Result<(), ExecError> {
-        self.meta().execute(Command::DropRetentionPolicy { database: database.to_string(), name: name.to_string() }).await?;
+    pub(crate) async fn drop_retention_policy(
+        &self,
+        name: &str,
+        database: &str,
+    ) -> Result<(), ExecError> {
+        self.meta()
+            .execute(Command::DropRetentionPolicy {
+                database: database.to_string(),
+                name: name.to_string(),
+            })
+            .await?;
         if let Some(ing) = self.ingester() {
             ing.drop_removed_shards().await?;
         }
@@ -84,15 +117,25 @@ impl Executor {
 
     /// `DELETE`, `DROP SERIES` (`allow_time` false) and `DROP MEASUREMENT` (one source, no
     /// condition).
-    pub(crate) async fn delete(&self, db: &str, sources: &[Measurement], condition: Option<&Expr>, allow_time: bool) -> Result<(), ExecError> {
+    pub(crate) async fn delete(
+        &self,
+        db: &str,
+        sources: &[Measurement],
+        condition: Option<&Expr>,
+        allow_time: bool,
+    ) -> Result<(), ExecError> {
         if self.meta().catalog().database(db).is_none() {
             return Err(ExecError::DatabaseNotFound(db.to_string()));
         }
-        let Some(ing) = self.ingester() else { return Ok(()) };
+        let Some(ing) = self.ingester() else {
+            return Ok(());
+        };
         let (range, rest) = split_time_range(condition, ingester::now_nanos())?;
         let has_time = range.min != i64::MIN || range.max != i64::MAX;
         if has_time && !allow_time {
-            return Err(ExecError::Query("DROP SERIES doesn't support time in WHERE clause".into()));
+            return Err(ExecError::Query(
+                "DROP SERIES doesn't support time in WHERE clause".into(),
+            ));
         }
         let predicate = rest.as_ref().map(tag_predicate).transpose()?;
         let measurements = if sources.is_empty() {
@@ -100,7 +143,12 @@ impl Executor {
         } else {
             let mut names = Vec::new();
             for m in sources {
-                names.extend(self.measurements_of(db, "", m.name.as_deref(), m.regex.as_deref())?);
+                names.extend(self.measurements_of(
+                    db,
+                    "",
+                    m.name.as_deref(),
+                    m.regex.as_deref(),
+                )?);
             }
             if names.is_empty() {
                 return Ok(());

@@ -7,10 +7,10 @@ use ingester::Ingester;
 use serde_json::Value;
 
 use crate::influxql::{Statement, go_duration};
+use crate::result::{Message, Series, StatementResult};
 use crate::select;
 use catalog::DatabaseInfo;
 use ingester::TableSchema;
-use crate::result::{Message, Series, StatementResult};
 
 /// What the request says beyond the statements.
 #[derive(Debug, Clone, Default)]
@@ -21,8 +21,6 @@ pub struct QueryContext {
     pub read_only: bool,
     /// The `epoch` parameter: times as integers in this unit instead of RFC3339.
     pub epoch: Option<String>,
-    /// The `params` parameter: values for `$name` placeholders.
-    pub params: Option<serde_json::Map<String, Value>>,
     /// The time `now()` means; the current time when absent.
     pub now: Option<i64>,
     /// Set while running `EXPLAIN` (`Some(true)` for `EXPLAIN ANALYZE`): the plan is returned
@@ -59,13 +57,19 @@ pub struct Executor {
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Executor").field("meta", &self.meta).finish()
+        f.debug_struct("Executor")
+            .field("meta", &self.meta)
+            .finish()
     }
 }
 
 impl Executor {
     pub fn new(meta: Arc<MetaService>, ingester: Option<Arc<Ingester>>) -> Self {
-        Self { meta, ingester, session: Arc::new(crate::scan::session()) }
+        Self {
+            meta,
+            ingester,
+            session: Arc::new(crate::scan::session()),
+        }
     }
 
     /// The DataFusion session queries run in.
@@ -74,7 +78,11 @@ impl Executor {
     }
 
     /// Runs statements in order; after the first failure the rest are `not executed`, as 1.x.
-    pub async fn execute(&self, statements: &[Statement], ctx: &QueryContext) -> Vec<StatementResult> {
+    pub async fn execute(
+        &self,
+        statements: &[Statement],
+        ctx: &QueryContext,
+    ) -> Vec<StatementResult> {
         let mut out = Vec::with_capacity(statements.len());
         let mut failed = false;
         for (id, stmt) in statements.iter().enumerate() {
@@ -83,7 +91,11 @@ impl Executor {
                 continue;
             }
             let mut result = match self.execute_one(stmt, ctx).await {
-                Ok(series) => StatementResult { statement_id: id, series, ..Default::default() },
+                Ok(series) => StatementResult {
+                    statement_id: id,
+                    series,
+                    ..Default::default()
+                },
                 Err(e) => {
                     failed = true;
                     StatementResult::error(id, e.to_string())
@@ -105,14 +117,22 @@ impl Executor {
     }
 
     /// The statement with database and retention policy filled in, as 1.x prints it.
-    fn qualified(&self, s: &crate::influxql::SelectStatement, ctx: &QueryContext) -> crate::influxql::SelectStatement {
+    fn qualified(
+        &self,
+        s: &crate::influxql::SelectStatement,
+        ctx: &QueryContext,
+    ) -> crate::influxql::SelectStatement {
         let cat = self.meta.catalog();
         let fill = |m: &mut crate::influxql::Measurement| {
             if m.database.is_none() {
                 m.database = ctx.database.clone();
             }
             if m.retention_policy.is_none() {
-                m.retention_policy = m.database.as_deref().and_then(|d| cat.database(d)).and_then(|d| d.default_rp.clone());
+                m.retention_policy = m
+                    .database
+                    .as_deref()
+                    .and_then(|d| cat.database(d))
+                    .and_then(|d| d.default_rp.clone());
             }
         };
         let mut out = s.clone();
@@ -136,14 +156,22 @@ impl Executor {
     }
 
     /// The union of a measurement's schemas over the shards of `db` (without reading data).
-    pub(crate) fn load_schema(&self, db: &str, name: &str) -> Result<Option<TableSchema>, ExecError> {
-        let Some(ing) = &self.ingester else { return Ok(None) };
+    pub(crate) fn load_schema(
+        &self,
+        db: &str,
+        name: &str,
+    ) -> Result<Option<TableSchema>, ExecError> {
+        let Some(ing) = &self.ingester else {
+            return Ok(None);
+        };
         let cat = self.meta.catalog();
-        let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        let dbi = cat
+            .database(db)
+            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
         let mut schema: Option<TableSchema> = None;
         for shard in shards_of(dbi, "", select::TimeRange::ALL) {
-            if let Some(snap) = ing.table_snapshot(shard, name)? {
-                schema.get_or_insert_with(TableSchema::default).merge(&snap.schema);
+            if let Some(t) = ing.table_schema(shard, name) {
+                schema.get_or_insert_with(TableSchema::default).merge(&t);
             }
         }
         Ok(schema)
@@ -151,13 +179,25 @@ impl Executor {
 
     /// Measurements of `db` (in the shards of `rp`, or all policies when empty) named `name` or
     /// matching `regex`, sorted.
-    pub fn measurements_of(&self, db: &str, rp: &str, name: Option<&str>, regex: Option<&str>) -> Result<Vec<String>, ExecError> {
+    pub fn measurements_of(
+        &self,
+        db: &str,
+        rp: &str,
+        name: Option<&str>,
+        regex: Option<&str>,
+    ) -> Result<Vec<String>, ExecError> {
         let cat = self.meta.catalog();
-        let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        let dbi = cat
+            .database(db)
+            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
         if !rp.is_empty() && dbi.rp(rp).is_none() {
-            return Err(ExecError::Query(format!("retention policy not found: {rp}")));
+            return Err(ExecError::Query(format!(
+                "retention policy not found: {rp}"
+            )));
         }
-        let Some(ing) = &self.ingester else { return Ok(vec![]) };
+        let Some(ing) = &self.ingester else {
+            return Ok(vec![]);
+        };
         let shards = shards_of(dbi, rp, select::TimeRange::ALL);
         let all = ing.measurements(&shards);
         Ok(match (name, regex) {
@@ -170,15 +210,29 @@ impl Executor {
         })
     }
 
-    fn database<'a>(&self, on: &'a Option<String>, ctx: &'a QueryContext) -> Result<&'a str, ExecError> {
-        on.as_deref().or(ctx.database.as_deref()).filter(|d| !d.is_empty()).ok_or(ExecError::DatabaseRequired)
+    fn database<'a>(
+        &self,
+        on: &'a Option<String>,
+        ctx: &'a QueryContext,
+    ) -> Result<&'a str, ExecError> {
+        on.as_deref()
+            .or(ctx.database.as_deref())
+            .filter(|d| !d.is_empty())
+            .ok_or(ExecError::DatabaseRequired)
     }
 
-    async fn execute_one(&self, stmt: &Statement, ctx: &QueryContext) -> Result<Vec<Series>, ExecError> {
+    async fn execute_one(
+        &self,
+        stmt: &Statement,
+        ctx: &QueryContext,
+    ) -> Result<Vec<Series>, ExecError> {
         match stmt {
             Statement::CreateDatabase { name, rp } => {
                 let spec = rp.as_ref().map(|c| RetentionPolicySpec {
-                    name: c.name.clone().unwrap_or_else(|| catalog::model::DEFAULT_RP.to_string()),
+                    name: c
+                        .name
+                        .clone()
+                        .unwrap_or_else(|| catalog::model::DEFAULT_RP.to_string()),
                     duration: c.duration,
                     shard_group_duration: c.shard_duration,
                     replica_n: c.replication,
@@ -198,15 +252,27 @@ impl Executor {
                 Ok(vec![Series {
                     name: Some("databases".into()),
                     columns: vec!["name".into()],
-                    values: cat.databases_in_order().iter().map(|d| vec![Value::from(d.name.as_str())]).collect(),
+                    values: cat
+                        .databases_in_order()
+                        .iter()
+                        .map(|d| vec![Value::from(d.name.as_str())])
+                        .collect(),
                     ..Default::default()
                 }])
             }
             Statement::ShowRetentionPolicies { database } => {
                 let db = self.database(database, ctx)?;
                 let cat = self.meta.catalog();
-                let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-                let columns = ["name", "duration", "shardGroupDuration", "replicaN", "default"];
+                let dbi = cat
+                    .database(db)
+                    .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+                let columns = [
+                    "name",
+                    "duration",
+                    "shardGroupDuration",
+                    "replicaN",
+                    "default",
+                ];
                 Ok(vec![Series {
                     columns: columns.iter().map(|c| c.to_string()).collect(),
                     values: {
@@ -216,15 +282,15 @@ impl Executor {
                     }
                     .into_iter()
                     .map(|rp| {
-                            vec![
-                                Value::from(rp.name.as_str()),
-                                Value::from(go_duration(rp.duration)),
-                                Value::from(go_duration(rp.shard_group_duration)),
-                                Value::from(rp.replica_n),
-                                Value::from(dbi.default_rp.as_deref() == Some(rp.name.as_str())),
-                            ]
-                        })
-                        .collect(),
+                        vec![
+                            Value::from(rp.name.as_str()),
+                            Value::from(go_duration(rp.duration)),
+                            Value::from(go_duration(rp.shard_group_duration)),
+                            Value::from(rp.replica_n),
+                            Value::from(dbi.default_rp.as_deref() == Some(rp.name.as_str())),
+                        ]
+                    })
+                    .collect(),
                     ..Default::default()
                 }])
             }
@@ -234,12 +300,22 @@ impl Executor {
             }
             Statement::Explain { analyze, select } => {
                 let db = ctx.database.as_deref().unwrap_or("");
-                let ctx = QueryContext { explain: Some(*analyze), ..ctx.clone() };
+                let ctx = QueryContext {
+                    explain: Some(*analyze),
+                    ..ctx.clone()
+                };
                 crate::select::execute(self, select, db, &ctx).await
             }
-            Statement::ShowMeasurements { database, with, condition, limit, offset } => {
+            Statement::ShowMeasurements {
+                database,
+                with,
+                condition,
+                limit,
+                offset,
+            } => {
                 let db = self.database(database, ctx)?;
-                self.show_measurements(db, with.as_ref(), condition.as_ref(), *limit, *offset).await
+                self.show_measurements(db, with.as_ref(), condition.as_ref(), *limit, *offset)
+                    .await
             }
             Statement::ShowTagKeys(flt) => {
                 let db = self.database(&flt.database, ctx)?;
@@ -259,12 +335,42 @@ impl Executor {
             }
             Statement::ShowShards => Ok(self.show_shards()),
             Statement::ShowServers => Ok(self.show_servers()),
-            Statement::CreateRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
-                self.create_retention_policy(name, database, *duration, *replication, *shard_duration, *default).await?;
+            Statement::CreateRetentionPolicy {
+                name,
+                database,
+                duration,
+                replication,
+                shard_duration,
+                default,
+            } => {
+                self.create_retention_policy(
+                    name,
+                    database,
+                    *duration,
+                    *replication,
+                    *shard_duration,
+                    *default,
+                )
+                .await?;
                 Ok(vec![])
             }
-            Statement::AlterRetentionPolicy { name, database, duration, replication, shard_duration, default } => {
-                self.alter_retention_policy(name, database, *duration, *replication, *shard_duration, *default).await?;
+            Statement::AlterRetentionPolicy {
+                name,
+                database,
+                duration,
+                replication,
+                shard_duration,
+                default,
+            } => {
+                self.alter_retention_policy(
+                    name,
+                    database,
+                    *duration,
+                    *replication,
+                    *shard_duration,
+                    *default,
+                )
+                .await?;
                 Ok(vec![])
             }
             Statement::DropRetentionPolicy { name, database } => {
@@ -273,7 +379,10 @@ impl Executor {
             }
             Statement::DropMeasurement { name } => {
                 let db = ctx.database.as_deref().unwrap_or("");
-                let m = crate::influxql::Measurement { name: Some(name.clone()), ..Default::default() };
+                let m = crate::influxql::Measurement {
+                    name: Some(name.clone()),
+                    ..Default::default()
+                };
                 self.delete(db, &[m], None, true).await?;
                 Ok(vec![])
             }

@@ -12,16 +12,17 @@
 //!                               └─ errors with 1.x's text and position
 //! ```
 //!
-//! Today it answers the catalog statements (`CREATE/DROP DATABASE`, `SHOW DATABASES`,
-//! `SHOW RETENTION POLICIES`, `SHOW MEASUREMENTS`); `SELECT` and the rest of the language,
-//! planned on DataFusion, are the next step and answer with a clear "not supported" error
-//! until then.
+//! Modules: [`select`] plans `SELECT` on DataFusion; [`scan`] turns a measurement's shards
+//! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`;
+//! [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy statements and
+//! deletes; [`executor`] dispatches statements and keeps the one DataFusion session.
 //!
 //! What it must not touch: HTTP (the gateway turns results into responses), the write path, or
 //! the files of a shard other than through the ingester's snapshots.
 
 pub mod ddl;
 pub mod executor;
+pub mod params;
 /// The language itself lives in its own crate; re-exported so `querier::influxql` keeps working.
 pub use influxql;
 pub mod result;

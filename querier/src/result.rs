@@ -46,7 +46,11 @@ pub struct StatementResult {
 
 impl StatementResult {
     pub fn error(statement_id: usize, error: impl Into<String>) -> Self {
-        Self { statement_id, error: Some(error.into()), ..Default::default() }
+        Self {
+            statement_id,
+            error: Some(error.into()),
+            ..Default::default()
+        }
     }
 }
 

@@ -22,11 +22,13 @@ use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::datasource::MemTable;
-use datafusion::logical_expr::cast;
 use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
 use datafusion::logical_expr::ExprFunctionExt;
-use datafusion::prelude::{DataFrame, Expr, ParquetReadOptions, SessionConfig, SessionContext, col, lit};
+use datafusion::logical_expr::cast;
+use datafusion::prelude::{
+    DataFrame, Expr, ParquetReadOptions, SessionConfig, SessionContext, col, lit,
+};
 use ingester::{TableSchema, TableSnapshot};
 
 use crate::executor::{ExecError, Executor, shards_of};
@@ -47,7 +49,11 @@ pub fn session() -> SessionContext {
 fn plain_schema(schema: &TableSchema) -> SchemaRef {
     let arrow = schema.arrow();
     Arc::new(Schema::new(
-        arrow.fields().iter().map(|f| Field::new(f.name(), f.data_type().clone(), f.is_nullable())).collect::<Vec<_>>(),
+        arrow
+            .fields()
+            .iter()
+            .map(|f| Field::new(f.name(), f.data_type().clone(), f.is_nullable()))
+            .collect::<Vec<_>>(),
     ))
 }
 
@@ -77,9 +83,13 @@ impl Executor {
         name: &str,
         range: TimeRange,
     ) -> Result<Option<(DataFrame, TableSchema, ScanStats)>, ExecError> {
-        let Some(ing) = self.ingester() else { return Ok(None) };
+        let Some(ing) = self.ingester() else {
+            return Ok(None);
+        };
         let cat = self.meta().catalog();
-        let dbi = cat.database(db).ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        let dbi = cat
+            .database(db)
+            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
         let mut snapshots: Vec<(u64, TableSnapshot)> = Vec::new();
         let mut schema = TableSchema::default();
         for shard in shards_of(dbi, rp, range) {
@@ -92,22 +102,29 @@ impl Executor {
             return Ok(None);
         }
         let plain = plain_schema(&schema);
-        let mut stats = ScanStats { shards: snapshots.len(), ..Default::default() };
+        let mut stats = ScanStats {
+            shards: snapshots.len(),
+            ..Default::default()
+        };
         let mut files: Vec<String> = Vec::new();
         let mut memory: Vec<RecordBatch> = Vec::new();
         let mut merged: Vec<DataFrame> = Vec::new();
         let want = (range.min, range.max);
         for (_, snap) in snapshots {
-            let mut spans: Vec<(i64, i64)> = snap.files.iter().map(|f| (f.min_time, f.max_time)).collect();
-            for b in &snap.buffered {
-                if b.num_rows() > 0 {
-                    spans.push(ingester::batch::time_range(b)?);
-                }
-            }
+            let buffered: Vec<(RecordBatch, (i64, i64))> = snap
+                .buffered
+                .iter()
+                .filter(|b| b.num_rows() > 0)
+                .map(|b| ingester::batch::time_range(b).map(|r| (b.clone(), r)))
+                .collect::<Result<_, _>>()?;
+            let mut spans: Vec<(i64, i64)> = snap
+                .files
+                .iter()
+                .map(|f| (f.min_time, f.max_time))
+                .collect();
+            spans.extend(buffered.iter().map(|(_, r)| *r));
             // Two sources can hold the same series and time only where their time ranges
             // overlap; that only matters if the overlap falls inside the query's range.
-            // Where the shard's sources overlap inside the query's range, the same series and
-            // time may be in several of them.
             let mut windows: Vec<(i64, i64)> = Vec::new();
             for (i, a) in spans.iter().enumerate() {
                 for b in &spans[i + 1..] {
@@ -118,7 +135,10 @@ impl Executor {
                 }
             }
             if !windows.is_empty() {
-                merged.push(self.merged_shard_frame(ctx, name, &snap, &plain, &windows, want).await?);
+                merged.push(
+                    self.merged_shard_frame(ctx, name, &snap, &plain, &windows, want)
+                        .await?,
+                );
                 stats.shards_merged += 1;
                 continue;
             }
@@ -129,7 +149,8 @@ impl Executor {
                 }
                 if snap.tombstones.iter().any(|t| t.generation > f.generation) {
                     for b in ingester::parquet_io::read_file(&ing.object_store(), &f.path).await? {
-                        let b = ingester::delete::apply_all(&snap.tombstones, name, b, f.generation)?;
+                        let b =
+                            ingester::delete::apply_all(&snap.tombstones, name, b, f.generation)?;
                         memory.push(ingester::batch::align(&b, &plain)?);
                         stats.batches_in_memory += 1;
                     }
@@ -138,24 +159,32 @@ impl Executor {
                 files.push(ing.data_dir().join(&f.path).display().to_string());
                 stats.files_scanned += 1;
             }
-            for b in snap.buffered {
-                // Each buffered batch comes sorted with its duplicates merged.
-                if b.num_rows() > 0 && !overlaps(ingester::batch::time_range(&b)?, want) {
-                    continue;
+            // Each buffered batch comes sorted with its duplicates merged.
+            for (b, range) in buffered {
+                if overlaps(range, want) {
+                    memory.push(ingester::batch::align(&b, &plain)?);
+                    stats.batches_in_memory += 1;
                 }
-                memory.push(ingester::batch::align(&b, &plain)?);
-                stats.batches_in_memory += 1;
             }
         }
         let mut parts: Vec<DataFrame> = Vec::new();
         if !files.is_empty() {
-            parts.push(plain_tags(ctx.read_parquet(files, ParquetReadOptions::default().schema(&plain)).await?, &plain)?);
+            parts.push(plain_tags(
+                ctx.read_parquet(files, ParquetReadOptions::default().schema(&plain))
+                    .await?,
+                &plain,
+            )?);
         }
         if !memory.is_empty() {
-            parts.push(plain_tags(ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![memory])?))?, &plain)?);
+            parts.push(plain_tags(
+                ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![memory])?))?,
+                &plain,
+            )?);
         }
         parts.extend(merged);
-        let Some(mut frame) = parts.pop() else { return Ok(None) };
+        let Some(mut frame) = parts.pop() else {
+            return Ok(None);
+        };
         for p in parts {
             frame = p.union(frame)?;
         }
@@ -174,7 +203,9 @@ impl Executor {
         windows: &[(i64, i64)],
         want: (i64, i64),
     ) -> Result<DataFrame, ExecError> {
-        let Some(ing) = self.ingester() else { return Err(ExecError::Query("no data role".into())) };
+        let Some(ing) = self.ingester() else {
+            return Err(ExecError::Query("no data role".into()));
+        };
         let mut sources: Vec<(i64, DataFrame)> = Vec::new();
         for f in &snap.files {
             if !overlaps((f.min_time, f.max_time), want) {
@@ -189,14 +220,18 @@ impl Executor {
                 ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![batches])?))?
             } else {
                 let path = ing.data_dir().join(&f.path).display().to_string();
-                ctx.read_parquet(path, ParquetReadOptions::default().schema(plain)).await?
+                ctx.read_parquet(path, ParquetReadOptions::default().schema(plain))
+                    .await?
             };
             sources.push((f.generation as i64, df));
         }
         // Buffered batches are newer than every file, and later ones newer than earlier ones.
         for (i, b) in snap.buffered.iter().enumerate() {
             let b = ingester::batch::align(b, plain)?;
-            sources.push((i64::MAX / 2 + i as i64, ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![vec![b]])?))?));
+            sources.push((
+                i64::MAX / 2 + i as i64,
+                ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![vec![b]])?))?,
+            ));
         }
         let time = || col(TIME_COLUMN);
         let ts = |t: i64| lit(ScalarValue::TimestampNanosecond(Some(t), None));
@@ -215,10 +250,21 @@ impl Executor {
                 None => df,
             });
         }
-        let Some(all) = all else { return Err(ExecError::Query("a merged shard without sources".into())) };
-        let tags: Vec<&str> = plain.fields().iter().filter(|f| matches!(f.data_type(), DataType::Dictionary(_, _))).map(|f| f.name().as_str()).collect();
-        let fields: Vec<&str> =
-            plain.fields().iter().map(|f| f.name().as_str()).filter(|n| *n != TIME_COLUMN && !tags.contains(n)).collect();
+        let Some(all) = all else {
+            return Err(ExecError::Query("a merged shard without sources".into()));
+        };
+        let tags: Vec<&str> = plain
+            .fields()
+            .iter()
+            .filter(|f| matches!(f.data_type(), DataType::Dictionary(_, _)))
+            .map(|f| f.name().as_str())
+            .collect();
+        let fields: Vec<&str> = plain
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|n| *n != TIME_COLUMN && !tags.contains(n))
+            .collect();
         let mut group: Vec<Expr> = tags.iter().map(|t| col(*t)).collect();
         group.push(time());
         let aggs: Vec<Expr> = fields
@@ -232,8 +278,15 @@ impl Executor {
                     .map(|e| e.alias(*f))
             })
             .collect::<Result<_, _>>()?;
-        let inside = all.clone().filter(in_windows.clone())?.aggregate(group, aggs)?;
-        let order: Vec<Expr> = plain.fields().iter().map(|f| col(f.name().as_str())).collect();
+        let inside = all
+            .clone()
+            .filter(in_windows.clone())?
+            .aggregate(group, aggs)?;
+        let order: Vec<Expr> = plain
+            .fields()
+            .iter()
+            .map(|f| col(f.name().as_str()))
+            .collect();
         let inside = inside.select(order.clone())?;
         let outside = all.filter(!in_windows)?.select(order)?;
         Ok(outside.union(inside)?)
@@ -249,7 +302,9 @@ fn plain_projection(plain: &SchemaRef) -> Vec<Expr> {
         .fields()
         .iter()
         .map(|f| match f.data_type() {
-            DataType::Dictionary(_, _) => cast(col(f.name().as_str()), DataType::Utf8).alias(f.name()),
+            DataType::Dictionary(_, _) => {
+                cast(col(f.name().as_str()), DataType::Utf8).alias(f.name())
+            }
             _ => col(f.name().as_str()),
         })
         .collect()

@@ -2,32 +2,30 @@
 //!
 //! ```text
 //!  SelectStatement ─▶ bind params ─▶ split WHERE into time range + the rest
-//!     ─▶ per measurement: shards of the time range ─▶ Ingester::read_table (dedup'd batches)
+//!     ─▶ per source: measurements (names, regexes) ─▶ scan::measurement_frame
+//!        (or, for a subquery, its result as a table)
 //!     ─▶ DataFrame: filter(time range) ─▶ filter(condition)
-//!          raw:       select(time, tags, expressions) ─▶ sort(tags, time)
+//!          raw:       select(time, tags, expressions) ─▶ sort(tags, time, series key)
 //!          aggregate: aggregate(by date_bin(interval) and tags; InfluxQL calls as DataFusion
-//!                     aggregates) ─▶ fill the time buckets
+//!                     aggregates, ordered array_agg for percentile/mode/integral/distinct/top)
+//!     ─▶ rows ─▶ fill the time buckets ─▶ transformations (derivative, ...) per series
 //!     ─▶ series per tag set ─▶ LIMIT/OFFSET per series, SLIMIT/SOFFSET over series
+//!  INTO: the rows are written back as points through the ingester.
 //! ```
 //!
-//! What runs today: raw selections (fields, tags, `*`, `::field`/`::tag`, arithmetic),
-//! `WHERE` on time (RFC3339, epoch, `now()` arithmetic), tags and fields (`=~`, `!~`,
-//! `AND`/`OR`), `GROUP BY time(interval[, offset])`, tags, `*` and regexes, `fill(null | none |
-//! <number> | previous | linear)`, `ORDER BY time DESC`, `LIMIT`/`OFFSET`/`SLIMIT`/`SOFFSET`,
-//! and the aggregates and selectors `count`, `sum`, `mean`, `median`, `spread`, `stddev`,
-//! `min`, `max`, `first`, `last`. Other functions, subqueries and `INTO` answer with an error
-//! that says so.
+//! Gap filling, the transformations and series splitting run in Rust over DataFusion's
+//! ordered result rows; `docs/influxql-compatibility.md` lists what is covered and what is not.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampNanosecondType};
-use datafusion::common::ScalarValue;
-use datafusion::logical_expr::{BinaryExpr, ExprFunctionExt, Operator, SortExpr};
 use datafusion::common::Column;
-use datafusion::prelude::{DataFrame, Expr as DfExpr, col, lit};
+use datafusion::common::ScalarValue;
 use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::logical_expr::{BinaryExpr, ExprFunctionExt, Operator, SortExpr};
+use datafusion::prelude::{DataFrame, Expr as DfExpr, col, lit};
 use ingester::{FieldType, TableSchema, now_nanos};
 use serde_json::Value;
 
@@ -48,14 +46,16 @@ fn query_err(msg: impl Into<String>) -> ExecError {
 }
 
 /// Runs a `SELECT` against `db` (the `db` parameter, unless the source names one).
-pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ctx: &QueryContext) -> Result<Vec<Series>, ExecError> {
+pub async fn execute(
+    ex: &Executor,
+    stmt: &SelectStatement,
+    default_db: &str,
+    ctx: &QueryContext,
+) -> Result<Vec<Series>, ExecError> {
     if let Some(target) = &stmt.into {
         return select_into(ex, stmt, target, default_db, ctx).await;
     }
-    let mut stmt = stmt.clone();
-    if let Some(params) = &ctx.params {
-        bind_params(&mut stmt, params)?;
-    }
+    let stmt = stmt.clone();
     let now = now_nanos();
     let (range, condition) = split_time_range(stmt.condition.as_ref(), now)?;
     let plan = Plan::new(&stmt, range)?;
@@ -68,20 +68,28 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
         let m = match source {
             Source::Measurement(m) => m,
             Source::Subquery(inner) => {
-                for (name, frame, schema) in subquery_frames(ex, inner, range, default_db, ctx, session).await? {
+                for (name, frame, schema) in
+                    subquery_frames(ex, inner, range, default_db, ctx, session).await?
+                {
                     union.merge(&schema);
                     loaded.push((name, frame, schema));
                 }
                 continue;
             }
         };
-        let db = m.database.as_deref().filter(|d| !d.is_empty()).unwrap_or(default_db);
+        let db = m
+            .database
+            .as_deref()
+            .filter(|d| !d.is_empty())
+            .unwrap_or(default_db);
         if db.is_empty() {
             return Err(ExecError::DatabaseRequired);
         }
         let rp = m.retention_policy.as_deref().unwrap_or("");
         for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
-            if let Some((frame, schema, _)) = ex.measurement_frame(session, db, rp, &name, range).await? {
+            if let Some((frame, schema, _)) =
+                ex.measurement_frame(session, db, rp, &name, range).await?
+            {
                 union.merge(&schema);
                 loaded.push((name, frame, schema));
             }
@@ -89,10 +97,16 @@ pub async fn execute(ex: &Executor, stmt: &SelectStatement, default_db: &str, ct
     }
     let mut series = Vec::new();
     for (name, frame, schema) in loaded {
-        series.extend(plan.run(&name, frame, &schema, &union, condition.as_ref(), ctx).await?);
+        series.extend(
+            plan.run(&name, frame, &schema, &union, condition.as_ref(), ctx)
+                .await?,
+        );
     }
     let skip = stmt.soffset.unwrap_or(0) as usize;
-    let take = stmt.slimit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
+    let take = stmt
+        .slimit
+        .filter(|l| *l > 0)
+        .map_or(usize::MAX, |l| l as usize);
     Ok(series.into_iter().skip(skip).take(take).collect())
 }
 
@@ -105,29 +119,60 @@ fn subquery_frames<'a>(
     default_db: &'a str,
     ctx: &'a QueryContext,
     session: &'a datafusion::prelude::SessionContext,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<Vec<(String, DataFrame, TableSchema)>, ExecError>> + Send + 'a>> {
+) -> std::pin::Pin<
+    Box<
+        dyn std::future::Future<Output = Result<Vec<(String, DataFrame, TableSchema)>, ExecError>>
+            + Send
+            + 'a,
+    >,
+> {
     Box::pin(async move {
         let mut inner = inner.clone();
-        let (inner_range, _) = split_time_range(inner.condition.as_ref(), ctx.now.unwrap_or_else(now_nanos))?;
+        let (inner_range, _) =
+            split_time_range(inner.condition.as_ref(), ctx.now.unwrap_or_else(now_nanos))?;
         if inner_range == TimeRange::ALL && outer != TimeRange::ALL {
-            let time = || Box::new(Expr::VarRef { name: TIME.into(), typ: None });
+            let time = || {
+                Box::new(Expr::VarRef {
+                    name: TIME.into(),
+                    typ: None,
+                })
+            };
             let mut bounds = Vec::new();
             if outer.min != i64::MIN {
-                bounds.push(Expr::Binary { op: BinaryOp::GtEq, lhs: time(), rhs: Box::new(Expr::Integer(outer.min)) });
+                bounds.push(Expr::Binary {
+                    op: BinaryOp::GtEq,
+                    lhs: time(),
+                    rhs: Box::new(Expr::Integer(outer.min)),
+                });
             }
             if outer.max != i64::MAX {
-                bounds.push(Expr::Binary { op: BinaryOp::LtEq, lhs: time(), rhs: Box::new(Expr::Integer(outer.max)) });
+                bounds.push(Expr::Binary {
+                    op: BinaryOp::LtEq,
+                    lhs: time(),
+                    rhs: Box::new(Expr::Integer(outer.max)),
+                });
             }
             if let Some(c) = inner.condition.take() {
                 bounds.push(Expr::Paren(Box::new(c)));
             }
-            inner.condition = bounds.into_iter().reduce(|a, b| Expr::Binary { op: BinaryOp::And, lhs: Box::new(a), rhs: Box::new(b) });
+            inner.condition = bounds.into_iter().reduce(|a, b| Expr::Binary {
+                op: BinaryOp::And,
+                lhs: Box::new(a),
+                rhs: Box::new(b),
+            });
         }
-        let inner_ctx = QueryContext { epoch: Some("ns".into()), explain: None, ..ctx.clone() };
+        let inner_ctx = QueryContext {
+            epoch: Some("ns".into()),
+            explain: None,
+            ..ctx.clone()
+        };
         let series = execute(ex, &inner, default_db, &inner_ctx).await?;
         let mut by_name: BTreeMap<String, Vec<Series>> = BTreeMap::new();
         for s in series {
-            by_name.entry(s.name.clone().unwrap_or_default()).or_default().push(s);
+            by_name
+                .entry(s.name.clone().unwrap_or_default())
+                .or_default()
+                .push(s);
         }
         let mut out = Vec::new();
         for (name, series) in by_name {
@@ -153,21 +198,40 @@ fn infer_type(values: &[&Value]) -> FieldType {
 
 /// Series of one measurement (times as integers) as one batch with tags as plain strings.
 fn series_to_batch(series: &[Series]) -> Result<(RecordBatch, TableSchema), ExecError> {
-    use datafusion::arrow::array::{BooleanArray, Float64Array, Int64Array, StringBuilder, TimestampNanosecondBuilder, UInt64Array};
+    use datafusion::arrow::array::{
+        BooleanArray, Float64Array, Int64Array, StringBuilder, TimestampNanosecondBuilder,
+        UInt64Array,
+    };
     use datafusion::arrow::datatypes::{Field, Schema};
     let mut schema = TableSchema::default();
     for s in series {
-        schema.tags.extend(s.tags.iter().flat_map(|t| t.keys().cloned()));
+        schema
+            .tags
+            .extend(s.tags.iter().flat_map(|t| t.keys().cloned()));
     }
     let mut columns: Vec<(String, FieldType, Vec<Value>)> = Vec::new();
-    let mut tag_values: BTreeMap<String, Vec<Option<String>>> = schema.tags.iter().map(|t| (t.clone(), Vec::new())).collect();
+    let mut tag_values: BTreeMap<String, Vec<Option<String>>> = schema
+        .tags
+        .iter()
+        .map(|t| (t.clone(), Vec::new()))
+        .collect();
     let mut times = TimestampNanosecondBuilder::new();
     let mut rows = 0usize;
     for s in series {
         for (c, name) in s.columns.iter().enumerate().skip(1) {
             if !columns.iter().any(|(n, _, _)| n == name) {
-                let vals: Vec<&Value> = s.values.iter().filter_map(|r| r.get(c)).filter(|v| !v.is_null()).collect();
-                let ty = s.types.get(c - 1).copied().flatten().unwrap_or_else(|| infer_type(&vals));
+                let vals: Vec<&Value> = s
+                    .values
+                    .iter()
+                    .filter_map(|r| r.get(c))
+                    .filter(|v| !v.is_null())
+                    .collect();
+                let ty = s
+                    .types
+                    .get(c - 1)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_else(|| infer_type(&vals));
                 columns.push((name.clone(), ty, vec![Value::Null; rows]));
             }
         }
@@ -200,10 +264,18 @@ fn series_to_batch(series: &[Series]) -> Result<(RecordBatch, TableSchema), Exec
         schema.fields.insert(name.clone(), *ty);
         fields.push(Field::new(name, ty.arrow(), true));
         let array: ArrayRef = match ty {
-            FieldType::Float => std::sync::Arc::new(vals.iter().map(Value::as_f64).collect::<Float64Array>()),
-            FieldType::Integer => std::sync::Arc::new(vals.iter().map(Value::as_i64).collect::<Int64Array>()),
-            FieldType::Unsigned => std::sync::Arc::new(vals.iter().map(Value::as_u64).collect::<UInt64Array>()),
-            FieldType::Boolean => std::sync::Arc::new(vals.iter().map(Value::as_bool).collect::<BooleanArray>()),
+            FieldType::Float => {
+                std::sync::Arc::new(vals.iter().map(Value::as_f64).collect::<Float64Array>())
+            }
+            FieldType::Integer => {
+                std::sync::Arc::new(vals.iter().map(Value::as_i64).collect::<Int64Array>())
+            }
+            FieldType::Unsigned => {
+                std::sync::Arc::new(vals.iter().map(Value::as_u64).collect::<UInt64Array>())
+            }
+            FieldType::Boolean => {
+                std::sync::Arc::new(vals.iter().map(Value::as_bool).collect::<BooleanArray>())
+            }
             FieldType::String => {
                 let mut b = StringBuilder::new();
                 for v in vals {
@@ -214,9 +286,16 @@ fn series_to_batch(series: &[Series]) -> Result<(RecordBatch, TableSchema), Exec
         };
         arrays.push(array);
     }
-    fields.push(Field::new(TIME, DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None), false));
+    fields.push(Field::new(
+        TIME,
+        DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None),
+        false,
+    ));
     arrays.push(std::sync::Arc::new(times.finish()));
-    Ok((RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays)?, schema))
+    Ok((
+        RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays)?,
+        schema,
+    ))
 }
 
 /// `SELECT ... INTO target`: runs the selection and writes its rows as points (GROUP BY tags as
@@ -230,33 +309,61 @@ async fn select_into(
 ) -> Result<Vec<Series>, ExecError> {
     use line_protocol::{FieldValue, Point};
     use std::borrow::Cow;
-    let Some(ing) = ex.ingester() else { return Err(query_err("this node has no data role")) };
-    let name = target.name.clone().ok_or_else(|| query_err("INTO needs a measurement name"))?;
-    let db = target.database.as_deref().filter(|d| !d.is_empty()).unwrap_or(default_db);
+    let Some(ing) = ex.ingester() else {
+        return Err(query_err("this node has no data role"));
+    };
+    let name = target
+        .name
+        .clone()
+        .ok_or_else(|| query_err("INTO needs a measurement name"))?;
+    let db = target
+        .database
+        .as_deref()
+        .filter(|d| !d.is_empty())
+        .unwrap_or(default_db);
     if db.is_empty() {
         return Err(ExecError::DatabaseRequired);
     }
     let rp = target.retention_policy.as_deref().unwrap_or("");
-    let select = SelectStatement { into: None, ..stmt.clone() };
-    let inner_ctx = QueryContext { epoch: Some("ns".into()), explain: None, ..ctx.clone() };
+    let select = SelectStatement {
+        into: None,
+        ..stmt.clone()
+    };
+    let inner_ctx = QueryContext {
+        epoch: Some("ns".into()),
+        explain: None,
+        ..ctx.clone()
+    };
     let series = Box::pin(execute(ex, &select, default_db, &inner_ctx)).await?;
     let mut points: Vec<Point<'static>> = Vec::new();
     for s in &series {
-        let mut tags: Vec<(Cow<'static, str>, Cow<'static, str>)> =
-            s.tags.iter().flatten().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone()))).collect();
+        let mut tags: Vec<(Cow<'static, str>, Cow<'static, str>)> = s
+            .tags
+            .iter()
+            .flatten()
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())))
+            .collect();
         tags.sort();
         for row in &s.values {
             let mut fields = Vec::new();
             for (i, col) in s.columns.iter().enumerate().skip(1) {
                 let v = &row[i];
-                let ty = s.types.get(i - 1).copied().flatten().unwrap_or_else(|| infer_type(&[v]));
+                let ty = s
+                    .types
+                    .get(i - 1)
+                    .copied()
+                    .flatten()
+                    .unwrap_or_else(|| infer_type(&[v]));
                 let value = match (ty, v) {
                     (_, Value::Null) => continue,
                     (FieldType::Float, v) => v.as_f64().map(FieldValue::Float),
                     (FieldType::Integer, v) => v.as_i64().map(FieldValue::Integer),
                     (FieldType::Unsigned, v) => v.as_u64().map(FieldValue::UInteger),
                     (FieldType::Boolean, v) => v.as_bool().map(FieldValue::Boolean),
-                    (FieldType::String, v) => v.as_str().map(|s| FieldValue::String(Cow::Owned(s.to_string()))),
+                    (FieldType::String, v) => v
+                        .as_str()
+                        .map(|s| FieldValue::String(Cow::Owned(s.to_string()))),
                 };
                 if let Some(value) = value {
                     fields.push((Cow::Owned(col.clone()), value));
@@ -266,7 +373,12 @@ async fn select_into(
                 continue;
             }
             let time = row.first().and_then(Value::as_i64).unwrap_or(0);
-            points.push(Point { measurement: Cow::Owned(name.clone()), tags: tags.clone(), fields, time });
+            points.push(Point {
+                measurement: Cow::Owned(name.clone()),
+                tags: tags.clone(),
+                fields,
+                time,
+            });
         }
     }
     let outcome = ing
@@ -274,49 +386,21 @@ async fn select_into(
         .await
         .map_err(|e| query_err(e.to_string()))?;
     if outcome.dropped > 0 {
-        return Err(query_err(format!("partial write: {} dropped={}", outcome.reason.unwrap_or_default(), outcome.dropped)));
+        return Err(query_err(format!(
+            "partial write: {} dropped={}",
+            outcome.reason.unwrap_or_default(),
+            outcome.dropped
+        )));
     }
     Ok(vec![Series {
         name: Some("result".into()),
         columns: vec![TIME.into(), "written".into()],
-        values: vec![vec![format_time(0, ctx.epoch.as_deref()), Value::from(outcome.written)]],
+        values: vec![vec![
+            format_time(0, ctx.epoch.as_deref()),
+            Value::from(outcome.written),
+        ]],
         ..Default::default()
     }])
-}
-
-/// Replaces `$name` with the value from the `params` JSON object.
-fn bind_params(stmt: &mut SelectStatement, params: &serde_json::Map<String, Value>) -> Result<(), ExecError> {
-    fn bind(e: &mut Expr, p: &serde_json::Map<String, Value>) -> Result<(), ExecError> {
-        match e {
-            Expr::BoundParam(name) => {
-                let v = p.get(name.as_str()).ok_or_else(|| query_err(format!("missing parameter: {name}")))?;
-                *e = match v {
-                    Value::String(s) => Expr::String(s.clone()),
-                    Value::Bool(b) => Expr::Boolean(*b),
-                    Value::Number(n) => match n.as_i64() {
-                        Some(i) => Expr::Integer(i),
-                        None => Expr::Number(n.as_f64().unwrap_or(0.0)),
-                    },
-                    other => return Err(query_err(format!("unable to bind parameter {name} with type {other}"))),
-                };
-            }
-            Expr::Call { args, .. } => args.iter_mut().try_for_each(|a| bind(a, p))?,
-            Expr::Binary { lhs, rhs, .. } => {
-                bind(lhs, p)?;
-                bind(rhs, p)?;
-            }
-            Expr::Paren(inner) => bind(inner, p)?,
-            _ => {}
-        }
-        Ok(())
-    }
-    if let Some(c) = &mut stmt.condition {
-        bind(c, params)?;
-    }
-    for f in &mut stmt.fields {
-        bind(&mut f.expr, params)?;
-    }
-    Ok(())
 }
 
 /// Inclusive time bounds in nanoseconds.
@@ -327,7 +411,10 @@ pub struct TimeRange {
 }
 
 impl TimeRange {
-    pub const ALL: TimeRange = TimeRange { min: i64::MIN, max: i64::MAX };
+    pub const ALL: TimeRange = TimeRange {
+        min: i64::MIN,
+        max: i64::MAX,
+    };
 }
 
 fn is_time_ref(e: &Expr) -> bool {
@@ -341,11 +428,21 @@ fn time_value(e: &Expr, now: i64) -> Result<i64, ExecError> {
         Expr::Integer(n) => Ok(*n),
         Expr::Number(n) => Ok(*n as i64),
         Expr::Duration(d) => Ok(*d),
-        Expr::String(s) => parse_rfc3339(s).ok_or_else(|| query_err(format!("invalid time: {s:?}"))),
+        Expr::String(s) => {
+            parse_rfc3339(s).ok_or_else(|| query_err(format!("invalid time: {s:?}")))
+        }
         Expr::Call { name, args } if name == "now" && args.is_empty() => Ok(now),
         Expr::Paren(inner) => time_value(inner, now),
-        Expr::Binary { op: BinaryOp::Add, lhs, rhs } => Ok(time_value(lhs, now)?.saturating_add(time_value(rhs, now)?)),
-        Expr::Binary { op: BinaryOp::Sub, lhs, rhs } => Ok(time_value(lhs, now)?.saturating_sub(time_value(rhs, now)?)),
+        Expr::Binary {
+            op: BinaryOp::Add,
+            lhs,
+            rhs,
+        } => Ok(time_value(lhs, now)?.saturating_add(time_value(rhs, now)?)),
+        Expr::Binary {
+            op: BinaryOp::Sub,
+            lhs,
+            rhs,
+        } => Ok(time_value(lhs, now)?.saturating_sub(time_value(rhs, now)?)),
         other => Err(query_err(format!("invalid time expression: {other}"))),
     }
 }
@@ -359,22 +456,46 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
     if let Ok(t) = NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f") {
         return t.and_utc().timestamp_nanos_opt();
     }
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").ok()?.and_hms_opt(0, 0, 0)?.and_utc().timestamp_nanos_opt()
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()?
+        .and_hms_opt(0, 0, 0)?
+        .and_utc()
+        .timestamp_nanos_opt()
 }
 
 /// Splits top-level `AND`ed time comparisons off the condition.
-pub(crate) fn split_time_range(cond: Option<&Expr>, now: i64) -> Result<(TimeRange, Option<Expr>), ExecError> {
+pub(crate) fn split_time_range(
+    cond: Option<&Expr>,
+    now: i64,
+) -> Result<(TimeRange, Option<Expr>), ExecError> {
     let mut range = TimeRange::ALL;
-    let Some(cond) = cond else { return Ok((range, None)) };
-    fn walk(e: &Expr, now: i64, range: &mut TimeRange, rest: &mut Vec<Expr>) -> Result<(), ExecError> {
+    let Some(cond) = cond else {
+        return Ok((range, None));
+    };
+    fn walk(
+        e: &Expr,
+        now: i64,
+        range: &mut TimeRange,
+        rest: &mut Vec<Expr>,
+    ) -> Result<(), ExecError> {
         match e {
             Expr::Paren(inner) => walk(inner, now, range, rest),
-            Expr::Binary { op: BinaryOp::And, lhs, rhs } => {
+            Expr::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => {
                 walk(lhs, now, range, rest)?;
                 walk(rhs, now, range, rest)
             }
-            Expr::Binary { op, lhs, rhs } if op.is_comparison() && (is_time_ref(lhs) || is_time_ref(rhs)) => {
-                let (op, other) = if is_time_ref(lhs) { (*op, rhs) } else { (flip(*op), lhs) };
+            Expr::Binary { op, lhs, rhs }
+                if op.is_comparison() && (is_time_ref(lhs) || is_time_ref(rhs)) =>
+            {
+                let (op, other) = if is_time_ref(lhs) {
+                    (*op, rhs)
+                } else {
+                    (flip(*op), lhs)
+                };
                 let t = time_value(other, now)?;
                 match op {
                     BinaryOp::Gt => range.min = range.min.max(t.saturating_add(1)),
@@ -402,7 +523,11 @@ pub(crate) fn split_time_range(cond: Option<&Expr>, now: i64) -> Result<(TimeRan
     }
     let mut rest = Vec::new();
     walk(cond, now, &mut range, &mut rest)?;
-    let rest = rest.into_iter().reduce(|a, b| Expr::Binary { op: BinaryOp::And, lhs: Box::new(a), rhs: Box::new(b) });
+    let rest = rest.into_iter().reduce(|a, b| Expr::Binary {
+        op: BinaryOp::And,
+        lhs: Box::new(a),
+        rhs: Box::new(b),
+    });
     Ok((range, rest))
 }
 
@@ -418,7 +543,22 @@ fn flip(op: BinaryOp) -> BinaryOp {
 
 /// The InfluxQL aggregates and selectors this engine runs.
 const AGGREGATES: &[&str] = &[
-    "count", "sum", "mean", "median", "spread", "stddev", "min", "max", "first", "last", "percentile", "mode", "integral", "distinct", "top", "bottom",
+    "count",
+    "sum",
+    "mean",
+    "median",
+    "spread",
+    "stddev",
+    "min",
+    "max",
+    "first",
+    "last",
+    "percentile",
+    "mode",
+    "integral",
+    "distinct",
+    "top",
+    "bottom",
 ];
 
 /// `top(field[, tag...], n)` / `bottom(...)`: the call's field, tag arguments and limit.
@@ -430,35 +570,64 @@ struct TopCall {
 }
 
 fn top_call(e: &Expr) -> Result<Option<TopCall>, ExecError> {
-    let Expr::Call { name, args } = e else { return Ok(None) };
+    let Expr::Call { name, args } = e else {
+        return Ok(None);
+    };
     if name != "top" && name != "bottom" {
         return Ok(None);
     }
     if args.len() < 2 {
-        return Err(query_err(format!("invalid number of arguments for {name}, expected at least 2, got {}", args.len())));
+        return Err(query_err(format!(
+            "invalid number of arguments for {name}, expected at least 2, got {}",
+            args.len()
+        )));
     }
     let field = match &args[0] {
         Expr::VarRef { name, .. } => name.clone(),
-        other => return Err(query_err(format!("expected first argument to be a field in {name}(), found {other}"))),
+        other => {
+            return Err(query_err(format!(
+                "expected first argument to be a field in {name}(), found {other}"
+            )));
+        }
     };
     let n = match args.last() {
         Some(Expr::Integer(n)) if *n >= 1 => *n as usize,
-        Some(Expr::Integer(n)) => return Err(query_err(format!("limit ({n}) in {name} function must be at least 1"))),
-        _ => return Err(query_err(format!("expected integer as last argument in {name}(), found {}", args[args.len() - 1]))),
+        Some(Expr::Integer(n)) => {
+            return Err(query_err(format!(
+                "limit ({n}) in {name} function must be at least 1"
+            )));
+        }
+        _ => {
+            return Err(query_err(format!(
+                "expected integer as last argument in {name}(), found {}",
+                args[args.len() - 1]
+            )));
+        }
     };
     let mut tags = Vec::new();
     for a in &args[1..args.len() - 1] {
         match a {
             Expr::VarRef { name, .. } => tags.push(name.clone()),
-            other => return Err(query_err(format!("only fields or tags are allowed in {name}(), found {other}"))),
+            other => {
+                return Err(query_err(format!(
+                    "only fields or tags are allowed in {name}(), found {other}"
+                )));
+            }
         }
     }
-    Ok(Some(TopCall { bottom: name == "bottom", field, tags, n }))
+    Ok(Some(TopCall {
+        bottom: name == "bottom",
+        field,
+        tags,
+        n,
+    }))
 }
 const SELECTORS: &[&str] = &["min", "max", "first", "last", "percentile"];
 /// Scalar functions, applied to raw values or to aggregates.
-const MATH: &[&str] =
-    &["abs", "ceil", "floor", "round", "exp", "ln", "log", "log2", "log10", "pow", "sqrt", "sin", "cos", "tan", "asin", "acos", "atan", "atan2"];
+const MATH: &[&str] = &[
+    "abs", "ceil", "floor", "round", "exp", "ln", "log", "log2", "log10", "pow", "sqrt", "sin",
+    "cos", "tan", "asin", "acos", "atan", "atan2",
+];
 /// Functions over the ordered values of a series (after aggregation, when nested).
 const TRANSFORMS: &[&str] = &[
     "derivative",
@@ -522,7 +691,9 @@ struct Plan<'a> {
 
 fn has_call(e: &Expr) -> bool {
     let mut found = false;
-    e.walk(&mut |x| found |= matches!(x, Expr::Call { name, .. } if AGGREGATES.contains(&name.as_str())));
+    e.walk(&mut |x| {
+        found |= matches!(x, Expr::Call { name, .. } if AGGREGATES.contains(&name.as_str()))
+    });
     found
 }
 
@@ -530,25 +701,35 @@ fn duration_arg(args: &[Expr], i: usize, default: i64, func: &str) -> Result<i64
     match args.get(i) {
         None => Ok(default),
         Some(Expr::Duration(d)) if *d > 0 => Ok(*d),
-        Some(other) => Err(query_err(format!("second argument to {func} must be a duration, got {other}"))),
+        Some(other) => Err(query_err(format!(
+            "second argument to {func} must be a duration, got {other}"
+        ))),
     }
 }
 
 /// Splits `derivative(x, 1s)` and friends into their argument and the transformation.
-fn split_transform(f: &crate::influxql::Field) -> Result<(crate::influxql::Field, Option<Transform>), ExecError> {
-    let Expr::Call { name, args } = &f.expr else { return Ok((f.clone(), None)) };
+fn split_transform(
+    f: &crate::influxql::Field,
+) -> Result<(crate::influxql::Field, Option<Transform>), ExecError> {
+    let Expr::Call { name, args } = &f.expr else {
+        return Ok((f.clone(), None));
+    };
     if !TRANSFORMS.contains(&name.as_str()) {
         return Ok((f.clone(), None));
     }
     let Some(inner) = args.first() else {
-        return Err(query_err(format!("invalid number of arguments for {name}, expected at least 1, got 0")));
+        return Err(query_err(format!(
+            "invalid number of arguments for {name}, expected at least 1, got 0"
+        )));
     };
     let t = match name.as_str() {
         "derivative" | "non_negative_derivative" => Transform::Derivative {
             unit: duration_arg(args, 1, 1_000_000_000, name)?,
             non_negative: name.starts_with("non_negative"),
         },
-        "difference" | "non_negative_difference" => Transform::Difference { non_negative: name.starts_with("non_negative") },
+        "difference" | "non_negative_difference" => Transform::Difference {
+            non_negative: name.starts_with("non_negative"),
+        },
         "cumulative_sum" => Transform::CumulativeSum,
         "elapsed" => Transform::Elapsed(duration_arg(args, 1, 1, name)?),
         _ => match args.get(1) {
@@ -557,9 +738,17 @@ fn split_transform(f: &crate::influxql::Field) -> Result<(crate::influxql::Field
         },
     };
     if has_call(inner) && !matches!(inner, Expr::Call { .. }) {
-        return Err(query_err(format!("{name} takes a field or an aggregate function")));
+        return Err(query_err(format!(
+            "{name} takes a field or an aggregate function"
+        )));
     }
-    Ok((crate::influxql::Field { expr: inner.clone(), alias: Some(f.alias.clone().unwrap_or_else(|| name.clone())) }, Some(t)))
+    Ok((
+        crate::influxql::Field {
+            expr: inner.clone(),
+            alias: Some(f.alias.clone().unwrap_or_else(|| name.clone())),
+        },
+        Some(t),
+    ))
 }
 
 /// The column name 1.x gives an expression without an alias.
@@ -569,7 +758,10 @@ fn column_name(e: &Expr) -> String {
         Expr::Call { name, .. } => name.clone(),
         Expr::Paren(inner) => column_name(inner),
         Expr::Binary { lhs, rhs, .. } => {
-            let parts: Vec<String> = [column_name(lhs), column_name(rhs)].into_iter().filter(|s| !s.is_empty()).collect();
+            let parts: Vec<String> = [column_name(lhs), column_name(rhs)]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect();
             parts.join("_")
         }
         _ => String::new(),
@@ -587,13 +779,18 @@ impl<'a> Plan<'a> {
         }
         let with_transform = transforms.iter().filter(|t| t.is_some()).count();
         if with_transform > 0 && with_transform < fields.len() {
-            return Err(query_err("mixing aggregate and non-aggregate queries is not supported"));
+            return Err(query_err(
+                "mixing aggregate and non-aggregate queries is not supported",
+            ));
         }
         for f in &stmt.fields {
             let mut bad = None;
             f.expr.walk(&mut |e| {
                 if let Expr::Call { name, .. } = e {
-                    let known = name == "now" || AGGREGATES.contains(&name.as_str()) || MATH.contains(&name.as_str()) || TRANSFORMS.contains(&name.as_str());
+                    let known = name == "now"
+                        || AGGREGATES.contains(&name.as_str())
+                        || MATH.contains(&name.as_str())
+                        || TRANSFORMS.contains(&name.as_str());
                     if !known {
                         bad.get_or_insert(name.clone());
                     }
@@ -607,47 +804,81 @@ impl<'a> Plan<'a> {
                 }));
             }
         }
-        let tops = fields.iter().filter(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "top" || name == "bottom")).count();
+        let tops = fields
+            .iter()
+            .filter(
+                |f| matches!(&f.expr, Expr::Call { name, .. } if name == "top" || name == "bottom"),
+            )
+            .count();
         let calls = fields.iter().filter(|f| has_call(&f.expr)).count();
         if tops > 0 {
             if calls > 1 {
-                let name = if fields.iter().any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "top")) { "top" } else { "bottom" };
-                return Err(query_err(format!("selector function {name}() cannot be combined with other functions")));
+                let name = if fields
+                    .iter()
+                    .any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "top"))
+                {
+                    "top"
+                } else {
+                    "bottom"
+                };
+                return Err(query_err(format!(
+                    "selector function {name}() cannot be combined with other functions"
+                )));
             }
         } else if calls > 0 && calls < fields.len() {
-            return Err(query_err("mixing aggregate and non-aggregate queries is not supported"));
+            return Err(query_err(
+                "mixing aggregate and non-aggregate queries is not supported",
+            ));
         }
-        let distinct = fields.iter().any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "distinct"));
+        let distinct = fields
+            .iter()
+            .any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "distinct"));
         if distinct && fields.len() > 1 {
-            return Err(query_err("aggregate function distinct() cannot be combined with other functions or fields"));
+            return Err(query_err(
+                "aggregate function distinct() cannot be combined with other functions or fields",
+            ));
         }
         let mut interval = None;
         for d in &stmt.dimensions {
-            if let Dimension::Time { interval: i, offset } = d {
+            if let Dimension::Time {
+                interval: i,
+                offset,
+            } = d
+            {
                 if *i <= 0 {
                     return Err(query_err("group by time interval must be positive"));
                 }
                 if offset == &Some(i64::MIN) {
-                    return Err(query_err("GROUP BY time(..., now()) is not supported by Fletch yet"));
+                    return Err(query_err(
+                        "GROUP BY time(..., now()) is not supported by Fletch yet",
+                    ));
                 }
                 interval = Some((*i, offset.unwrap_or(0).rem_euclid(*i)));
             }
         }
         if interval.is_some() && calls == 0 {
-            return Err(query_err("GROUP BY requires at least one aggregate function"));
+            return Err(query_err(
+                "GROUP BY requires at least one aggregate function",
+            ));
         }
         if calls > 0 && with_transform > 0 && interval.is_none() {
             let name = stmt.fields.iter().find_map(|f| match &f.expr {
                 Expr::Call { name, .. } => Some(name.clone()),
                 _ => None,
             });
-            return Err(query_err(format!("{} aggregate requires a GROUP BY interval", name.unwrap_or_default())));
+            return Err(query_err(format!(
+                "{} aggregate requires a GROUP BY interval",
+                name.unwrap_or_default()
+            )));
         }
         if matches!(stmt.fill, Some(Fill::Linear)) && interval.is_none() {
             return Err(query_err("fill(linear) requires GROUP BY time"));
         }
         let timezone = match &stmt.timezone {
-            Some(name) => Some(name.parse::<chrono_tz::Tz>().map_err(|_| query_err(format!("unable to find time zone {name}")))?),
+            Some(name) => Some(
+                name.parse::<chrono_tz::Tz>()
+                    .map_err(|_| query_err(format!("unable to find time zone {name}")))?,
+            ),
             None => None,
         };
         // In a time zone, buckets start at local boundaries: shift the origin by the zone's
@@ -656,10 +887,22 @@ impl<'a> Plan<'a> {
             use chrono::{Offset, TimeZone};
             let at = if range.min == i64::MIN { 0 } else { range.min };
             let utc = chrono::DateTime::from_timestamp_nanos(at);
-            let shift = tz.offset_from_utc_datetime(&utc.naive_utc()).fix().local_minus_utc() as i64 * 1_000_000_000;
+            let shift = tz
+                .offset_from_utc_datetime(&utc.naive_utc())
+                .fix()
+                .local_minus_utc() as i64
+                * 1_000_000_000;
             interval = Some((i, (off - shift).rem_euclid(i)));
         }
-        Ok(Self { stmt, fields, transforms, range, aggregate: calls > 0, interval, timezone })
+        Ok(Self {
+            stmt,
+            fields,
+            transforms,
+            range,
+            aggregate: calls > 0,
+            interval,
+            timezone,
+        })
     }
 
     /// The tag keys the result is grouped by, for a measurement with these tags.
@@ -693,17 +936,27 @@ impl<'a> Plan<'a> {
         let mut df = frame;
         let time_col = || ident(TIME);
         if self.range.min != i64::MIN {
-            df = df.filter(time_col().gt_eq(lit(ScalarValue::TimestampNanosecond(Some(self.range.min), None))))?;
+            df = df.filter(time_col().gt_eq(lit(ScalarValue::TimestampNanosecond(
+                Some(self.range.min),
+                None,
+            ))))?;
         }
         if self.range.max != i64::MAX {
-            df = df.filter(time_col().lt_eq(lit(ScalarValue::TimestampNanosecond(Some(self.range.max), None))))?;
+            df = df.filter(time_col().lt_eq(lit(ScalarValue::TimestampNanosecond(
+                Some(self.range.max),
+                None,
+            ))))?;
         }
         if let Some(c) = condition {
             df = df.filter(to_df(c, schema, true)?)?;
         }
         let group_tags = self.group_tags(schema)?;
         let tag_expr = |t: &String| -> DfExpr {
-            if schema.tags.contains(t) { ident(t) } else { lit(ScalarValue::Utf8(None)) }
+            if schema.tags.contains(t) {
+                ident(t)
+            } else {
+                lit(ScalarValue::Utf8(None))
+            }
         };
 
         // Output columns (after time): name and DataFusion expression; which of them are fields.
@@ -750,32 +1003,59 @@ impl<'a> Plan<'a> {
                 Some(any) => df = df.filter(any)?,
                 None => return Ok(vec![]),
             }
-            let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
+            let mut sort: Vec<SortExpr> = (0..group_tags.len())
+                .map(|i| col(format!("__tag{i}")).sort(true, true))
+                .collect();
             sort.push(col("__time").sort(!self.stmt.order_desc, true));
             // Points at the same time come in series key order, as 1.x merges series: the
             // remaining tags, in key order, break the tie (hidden columns after the values).
-            let tie_breakers: Vec<&String> = schema.tags.iter().filter(|t| !group_tags.contains(t)).collect();
+            let tie_breakers: Vec<&String> = schema
+                .tags
+                .iter()
+                .filter(|t| !group_tags.contains(t))
+                .collect();
             if !tie_breakers.is_empty() {
                 let mut with_ties: Vec<DfExpr> = vec![col("__time")];
                 with_ties.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
                 with_ties.extend(field_names.iter().map(|n| col(n.as_str())));
-                with_ties.extend(tie_breakers.iter().enumerate().map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))));
+                with_ties.extend(
+                    tie_breakers
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))),
+                );
                 df = df.select(with_ties)?;
-                sort.extend((0..tie_breakers.len()).map(|i| col(format!("__ord{i}")).sort(true, true)));
+                sort.extend(
+                    (0..tie_breakers.len()).map(|i| col(format!("__ord{i}")).sort(true, true)),
+                );
             }
             df = df.sort(sort)?;
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
             (rows, types) = collect_typed(df.collect().await?, group_tags.len(), columns.len())?;
-        } else if let Some(top) = self.fields.iter().find_map(|f| top_call(&f.expr).transpose()).transpose()? {
-            return self.run_top(measurement, df, schema, &group_tags, top, qctx).await;
+        } else if let Some(top) = self
+            .fields
+            .iter()
+            .find_map(|f| top_call(&f.expr).transpose())
+            .transpose()?
+        {
+            return self
+                .run_top(measurement, df, schema, &group_tags, top, qctx)
+                .await;
         } else {
             let mut group = Vec::new();
             if let Some((interval, offset)) = self.interval {
                 let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
                 let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
-                group.push(time_as_int(datafusion::functions::expr_fn::date_bin(stride, time_col(), origin)).alias("__time"));
+                group.push(
+                    time_as_int(datafusion::functions::expr_fn::date_bin(
+                        stride,
+                        time_col(),
+                        origin,
+                    ))
+                    .alias("__time"),
+                );
             }
             for (i, t) in group_tags.iter().enumerate() {
                 group.push(tag_expr(t).alias(format!("__tag{i}")));
@@ -817,7 +1097,12 @@ impl<'a> Plan<'a> {
             select.push(match (&selector_time, self.interval) {
                 (Some(t), _) => t.clone().alias("__time"),
                 (None, Some(_)) => col("__time"),
-                (None, None) => lit(if self.range.min == i64::MIN { 0 } else { self.range.min }).alias("__time"),
+                (None, None) => lit(if self.range.min == i64::MIN {
+                    0
+                } else {
+                    self.range.min
+                })
+                .alias("__time"),
             });
             for i in 0..group_tags.len() {
                 select.push(col(format!("__tag{i}")));
@@ -826,13 +1111,16 @@ impl<'a> Plan<'a> {
                 select.push(e.alias(format!("__c{i}")));
             }
             df = df.select(select)?;
-            let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
+            let mut sort: Vec<SortExpr> = (0..group_tags.len())
+                .map(|i| col(format!("__tag{i}")).sort(true, true))
+                .collect();
             sort.push(col("__time").sort(!self.stmt.order_desc, true));
             df = df.sort(sort)?;
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
-            let (mut collected, agg_types) = collect_typed(df.collect().await?, group_tags.len(), agg_fields.len())?;
+            let (mut collected, agg_types) =
+                collect_typed(df.collect().await?, group_tags.len(), agg_fields.len())?;
             types = agg_types;
             for (t, p) in types.iter_mut().zip(&posts) {
                 if matches!(p, Some(Post::Integral(_))) {
@@ -843,10 +1131,19 @@ impl<'a> Plan<'a> {
                 collected = apply_posts(collected, &posts, single_selector);
             }
             rows = match self.interval {
-                Some((interval, offset)) => self.fill(collected, interval, offset, agg_fields.len(), qctx.now.unwrap_or_else(now_nanos)),
+                Some((interval, offset)) => self.fill(
+                    collected,
+                    interval,
+                    offset,
+                    agg_fields.len(),
+                    qctx.now.unwrap_or_else(now_nanos),
+                ),
                 None => collected,
             };
-            columns = agg_fields.into_iter().map(|(name, _)| (name, lit(0))).collect();
+            columns = agg_fields
+                .into_iter()
+                .map(|(name, _)| (name, lit(0)))
+                .collect();
             dedup_names(&mut columns);
         }
 
@@ -854,7 +1151,9 @@ impl<'a> Plan<'a> {
             let ts: Vec<Transform> = self.transforms.iter().flatten().copied().collect();
             for (ty, t) in types.iter_mut().zip(&ts) {
                 match t {
-                    Transform::Derivative { .. } | Transform::MovingAverage(_) => *ty = Some(FieldType::Float),
+                    Transform::Derivative { .. } | Transform::MovingAverage(_) => {
+                        *ty = Some(FieldType::Float)
+                    }
                     Transform::Elapsed(_) => *ty = Some(FieldType::Integer),
                     Transform::Difference { .. } | Transform::CumulativeSum => {}
                 }
@@ -863,33 +1162,66 @@ impl<'a> Plan<'a> {
         } else {
             rows
         };
-        // Split into series by tag values, then LIMIT/OFFSET inside each.
+        let mut names = vec![TIME.to_string()];
+        names.extend(columns.into_iter().map(|(n, _)| n));
+        Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx))
+    }
+
+    /// Splits rows into series by their tag values, formats the times, and applies LIMIT and
+    /// OFFSET inside each series.
+    fn into_series(
+        &self,
+        measurement: &str,
+        group_tags: &[String],
+        columns: Vec<String>,
+        types: Vec<Option<FieldType>>,
+        rows: Rows,
+        qctx: &QueryContext,
+    ) -> Vec<Series> {
         let mut by_tags: BTreeMap<Vec<Option<String>>, Vec<Vec<Value>>> = BTreeMap::new();
-        for (tags, t, mut vals) in rows {
+        for (tags, t, vals) in rows {
             let mut row = Vec::with_capacity(vals.len() + 1);
             row.push(match (self.timezone, qctx.epoch.as_deref()) {
                 (Some(tz), None) => format_time_in(t, tz),
                 _ => format_time(t, qctx.epoch.as_deref()),
             });
-            row.append(&mut vals);
+            row.extend(vals);
             by_tags.entry(tags).or_default().push(row);
         }
         let offset = self.stmt.offset.unwrap_or(0) as usize;
-        let limit = self.stmt.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
-        let mut names = vec![TIME.to_string()];
-        names.extend(columns.iter().map(|(n, _)| n.clone()));
+        let limit = self
+            .stmt
+            .limit
+            .filter(|l| *l > 0)
+            .map_or(usize::MAX, |l| l as usize);
+        let grouped = !self
+            .stmt
+            .dimensions
+            .iter()
+            .all(|d| matches!(d, Dimension::Time { .. }));
         let mut out = Vec::new();
         for (tags, values) in by_tags {
             let values: Vec<Vec<Value>> = values.into_iter().skip(offset).take(limit).collect();
             if values.is_empty() {
                 continue;
             }
-            let tags = (!self.stmt.dimensions.iter().all(|d| matches!(d, Dimension::Time { .. }))).then(|| {
-                group_tags.iter().cloned().zip(tags.into_iter().map(|v| v.unwrap_or_default())).collect()
+            let tags = grouped.then(|| {
+                group_tags
+                    .iter()
+                    .cloned()
+                    .zip(tags.into_iter().map(|v| v.unwrap_or_default()))
+                    .collect()
             });
-            out.push(Series { name: Some(measurement.to_string()), tags, columns: names.clone(), values, partial: false, types: types.clone() });
+            out.push(Series {
+                name: Some(measurement.to_string()),
+                tags,
+                columns: columns.clone(),
+                values,
+                partial: false,
+                types: types.clone(),
+            });
         }
-        Ok(out)
+        out
     }
 
     /// `top`/`bottom`: per group (time bucket and tags), the points with the largest (smallest)
@@ -908,14 +1240,33 @@ impl<'a> Plan<'a> {
             return Ok(vec![]);
         }
         let value_col = |n: &str| -> DfExpr {
-            if schema.fields.contains_key(n) || schema.tags.contains(n) { ident(n) } else { lit(ScalarValue::Utf8(None)) }
+            if schema.fields.contains_key(n) || schema.tags.contains(n) {
+                ident(n)
+            } else {
+                lit(ScalarValue::Utf8(None))
+            }
         };
         // Output columns after time: the call, its tag arguments, then the other fields.
         let mut names = Vec::new();
-        let mut struct_args = vec![lit("t"), datafusion::logical_expr::cast(ident(TIME), DataType::Int64), lit("v"), ident(&top.field)];
+        let mut struct_args = vec![
+            lit("t"),
+            datafusion::logical_expr::cast(ident(TIME), DataType::Int64),
+            lit("v"),
+            ident(&top.field),
+        ];
         let mut types = vec![schema.fields.get(&top.field).copied()];
-        let call_name = self.fields.iter().find(|f| top_call(&f.expr).ok().flatten().is_some()).and_then(|f| f.alias.clone());
-        names.push(call_name.unwrap_or_else(|| if top.bottom { "bottom".into() } else { "top".into() }));
+        let call_name = self
+            .fields
+            .iter()
+            .find(|f| top_call(&f.expr).ok().flatten().is_some())
+            .and_then(|f| f.alias.clone());
+        names.push(call_name.unwrap_or_else(|| {
+            if top.bottom {
+                "bottom".into()
+            } else {
+                "top".into()
+            }
+        }));
         let mut extra = Vec::new();
         for t in &top.tags {
             extra.push(t.clone());
@@ -931,13 +1282,24 @@ impl<'a> Plan<'a> {
             names.push(e.clone());
             types.push(schema.fields.get(e).copied().or(Some(FieldType::String)));
         }
-        let order = vec![ident(&top.field).sort(top.bottom, false), ident(TIME).sort(true, false)];
-        let agg = array_agg_ordered(datafusion::functions::core::named_struct().call(struct_args), order, &top.field)?.alias("__top");
+        let order = vec![
+            ident(&top.field).sort(top.bottom, false),
+            ident(TIME).sort(true, false),
+        ];
+        let agg = array_agg_ordered(
+            datafusion::functions::core::named_struct().call(struct_args),
+            order,
+            &top.field,
+        )?
+        .alias("__top");
         let mut group = Vec::new();
         if let Some((interval, offset)) = self.interval {
             let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
             let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
-            group.push(datafusion::functions::expr_fn::date_bin(stride, ident(TIME), origin).alias("__bucket"));
+            group.push(
+                datafusion::functions::expr_fn::date_bin(stride, ident(TIME), origin)
+                    .alias("__bucket"),
+            );
         }
         for (i, t) in group_tags.iter().enumerate() {
             group.push(value_col(t).alias(format!("__tag{i}")));
@@ -946,7 +1308,9 @@ impl<'a> Plan<'a> {
         let mut select = vec![lit(0i64).alias("__time")];
         select.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
         select.push(col("__top"));
-        let mut sort: Vec<SortExpr> = (0..group_tags.len()).map(|i| col(format!("__tag{i}")).sort(true, true)).collect();
+        let mut sort: Vec<SortExpr> = (0..group_tags.len())
+            .map(|i| col(format!("__tag{i}")).sort(true, true))
+            .collect();
         if self.interval.is_some() {
             select.push(col("__bucket"));
             sort.push(col("__bucket").sort(true, true));
@@ -962,14 +1326,18 @@ impl<'a> Plan<'a> {
         let rows = collect_rows(df.collect().await?, ntags, 1)?;
         let mut out_rows = Vec::new();
         for (tags, _, vals) in rows {
-            let Value::Array(items) = &vals[0] else { continue };
+            let Value::Array(items) = &vals[0] else {
+                continue;
+            };
             let mut picked: Vec<&Value> = Vec::new();
             let mut seen: Vec<Vec<Value>> = Vec::new();
             for it in items {
                 if picked.len() == top.n {
                     break;
                 }
-                let key: Vec<Value> = (0..top.tags.len()).map(|i| it.get(format!("x{i}")).cloned().unwrap_or(Value::Null)).collect();
+                let key: Vec<Value> = (0..top.tags.len())
+                    .map(|i| it.get(format!("x{i}")).cloned().unwrap_or(Value::Null))
+                    .collect();
                 if !top.tags.is_empty() {
                     if seen.contains(&key) {
                         continue;
@@ -981,35 +1349,21 @@ impl<'a> Plan<'a> {
             picked.sort_by_key(|it| it.get("t").and_then(Value::as_i64).unwrap_or(0));
             for it in picked {
                 let mut row = vec![it.get("v").cloned().unwrap_or(Value::Null)];
-                row.extend((0..extra.len()).map(|i| it.get(format!("x{i}")).cloned().unwrap_or(Value::Null)));
-                out_rows.push((tags.clone(), it.get("t").and_then(Value::as_i64).unwrap_or(0), row));
+                row.extend(
+                    (0..extra.len())
+                        .map(|i| it.get(format!("x{i}")).cloned().unwrap_or(Value::Null)),
+                );
+                out_rows.push((
+                    tags.clone(),
+                    it.get("t").and_then(Value::as_i64).unwrap_or(0),
+                    row,
+                ));
             }
         }
+        // 1.x returns top/bottom rows in time order whatever ORDER BY says.
         let mut columns = vec![TIME.to_string()];
         columns.extend(names);
-        let offset = self.stmt.offset.unwrap_or(0) as usize;
-        let limit = self.stmt.limit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
-        let mut by_tags: BTreeMap<Vec<Option<String>>, Vec<Vec<Value>>> = BTreeMap::new();
-        for (tags, t, vals) in out_rows {
-            let mut row = vec![match (self.timezone, qctx.epoch.as_deref()) {
-                (Some(tz), None) => format_time_in(t, tz),
-                _ => format_time(t, qctx.epoch.as_deref()),
-            }];
-            row.extend(vals);
-            by_tags.entry(tags).or_default().push(row);
-        }
-        let grouped = !self.stmt.dimensions.iter().all(|d| matches!(d, Dimension::Time { .. }));
-        let mut out = Vec::new();
-        // 1.x returns top/bottom rows in time order whatever ORDER BY says.
-        for (tags, values) in by_tags {
-            let values: Vec<Vec<Value>> = values.into_iter().skip(offset).take(limit).collect();
-            if values.is_empty() {
-                continue;
-            }
-            let tags = grouped.then(|| group_tags.iter().cloned().zip(tags.into_iter().map(|v| v.unwrap_or_default())).collect());
-            out.push(Series { name: Some(measurement.to_string()), tags, columns: columns.clone(), values, partial: false, types: types.clone() });
-        }
-        Ok(out)
+        Ok(self.into_series(measurement, group_tags, columns, types, out_rows, qctx))
     }
 
     /// Expands one field of a raw selection into (column name, expression, is a field).
@@ -1032,7 +1386,11 @@ impl<'a> Plan<'a> {
             return Ok(names
                 .into_iter()
                 .map(|n| {
-                    let e = if schema.fields.contains_key(&n) || schema.tags.contains(&n) { ident(&n) } else { lit(ScalarValue::Null) };
+                    let e = if schema.fields.contains_key(&n) || schema.tags.contains(&n) {
+                        ident(&n)
+                    } else {
+                        lit(ScalarValue::Null)
+                    };
                     let field = all.fields.contains_key(&n);
                     (n, e, field)
                 })
@@ -1042,7 +1400,11 @@ impl<'a> Plan<'a> {
         if self.aggregate {
             return Ok(vec![(name, lit(0), true)]);
         }
-        Ok(vec![(name, to_df(&f.expr, schema, false)?, !is_tag_only(&f.expr, schema))])
+        Ok(vec![(
+            name,
+            to_df(&f.expr, schema, false)?,
+            !is_tag_only(&f.expr, schema),
+        )])
     }
 
     /// Emits every time bucket of each series between the range's bounds and fills gaps.
@@ -1058,7 +1420,8 @@ impl<'a> Plan<'a> {
         if fill == Fill::None {
             return rows;
         }
-        let mut per_series: BTreeMap<Vec<Option<String>>, BTreeMap<i64, Vec<Value>>> = BTreeMap::new();
+        let mut per_series: BTreeMap<Vec<Option<String>>, BTreeMap<i64, Vec<Value>>> =
+            BTreeMap::new();
         for (tags, t, v) in rows {
             per_series.entry(tags).or_default().insert(t, v);
         }
@@ -1066,8 +1429,16 @@ impl<'a> Plan<'a> {
         let mut out = Vec::new();
         for (tags, buckets) in per_series {
             let first_data = buckets.keys().next().copied().unwrap_or(0);
-            let start = if self.range.min == i64::MIN { first_data } else { bucket(self.range.min) };
-            let end = if self.range.max == i64::MAX { now } else { self.range.max };
+            let start = if self.range.min == i64::MIN {
+                first_data
+            } else {
+                bucket(self.range.min)
+            };
+            let end = if self.range.max == i64::MAX {
+                now
+            } else {
+                self.range.max
+            };
             let count = ((end.saturating_sub(start)) / interval).saturating_add(1);
             if count > 100_000 {
                 // Like 1.x's max-select-buckets: refuse rather than allocate without bound.
@@ -1112,7 +1483,11 @@ impl<'a> Plan<'a> {
 }
 
 /// The DataFusion plan of one measurement's part of a query, one line per row.
-async fn explain(df: DataFrame, measurement: &str, analyze: bool) -> Result<Vec<Series>, ExecError> {
+async fn explain(
+    df: DataFrame,
+    measurement: &str,
+    analyze: bool,
+) -> Result<Vec<Series>, ExecError> {
     let batches = df.explain(false, analyze)?.collect().await?;
     let mut values = Vec::new();
     for b in batches {
@@ -1125,12 +1500,21 @@ async fn explain(df: DataFrame, measurement: &str, analyze: bool) -> Result<Vec<
             }
         }
     }
-    Ok(vec![Series { name: Some(measurement.to_string()), columns: vec!["plan_type".into(), "plan".into()], values, ..Default::default() }])
+    Ok(vec![Series {
+        name: Some(measurement.to_string()),
+        columns: vec!["plan_type".into(), "plan".into()],
+        values,
+        ..Default::default()
+    }])
 }
 
 fn linear_fill(rows: &mut [(i64, Vec<Value>)], ncols: usize) {
     for c in 0..ncols {
-        let known: Vec<(usize, f64)> = rows.iter().enumerate().filter_map(|(i, (_, v))| v[c].as_f64().map(|x| (i, x))).collect();
+        let known: Vec<(usize, f64)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, v))| v[c].as_f64().map(|x| (i, x)))
+            .collect();
         for w in known.windows(2) {
             let ((i0, v0), (i1, v1)) = (w[0], w[1]);
             let (t0, t1) = (rows[i0].0 as f64, rows[i1].0 as f64);
@@ -1144,13 +1528,20 @@ fn linear_fill(rows: &mut [(i64, Vec<Value>)], ncols: usize) {
 
 /// Expands `fn(*)` and `fn(/regex/)` into one call per matching field (named `fn_field`,
 /// numeric fields only where the function needs numbers), keeping other fields as they are.
-fn expand_aggregate_fields(fields: &[crate::influxql::Field], schema: &TableSchema) -> Result<Vec<(String, Expr)>, ExecError> {
+fn expand_aggregate_fields(
+    fields: &[crate::influxql::Field],
+    schema: &TableSchema,
+) -> Result<Vec<(String, Expr)>, ExecError> {
     let mut out = Vec::new();
     for f in fields {
         match &f.expr {
-            Expr::Call { name, args } if matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))) => {
+            Expr::Call { name, args }
+                if matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))) =>
+            {
                 let re = match &args[0] {
-                    Expr::Regex(r) => Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?),
+                    Expr::Regex(r) => {
+                        Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?)
+                    }
                     _ => None,
                 };
                 let numeric_only = !matches!(name.as_str(), "count" | "first" | "last");
@@ -1158,10 +1549,21 @@ fn expand_aggregate_fields(fields: &[crate::influxql::Field], schema: &TableSche
                     if re.as_ref().is_some_and(|re| !re.is_match(field)) {
                         continue;
                     }
-                    if numeric_only && matches!(typ, ingester::FieldType::String | ingester::FieldType::Boolean) {
+                    if numeric_only
+                        && matches!(
+                            typ,
+                            ingester::FieldType::String | ingester::FieldType::Boolean
+                        )
+                    {
                         continue;
                     }
-                    let call = Expr::Call { name: name.clone(), args: vec![Expr::VarRef { name: field.clone(), typ: None }] };
+                    let call = Expr::Call {
+                        name: name.clone(),
+                        args: vec![Expr::VarRef {
+                            name: field.clone(),
+                            typ: None,
+                        }],
+                    };
                     let col_name = match &f.alias {
                         Some(a) => format!("{a}_{field}"),
                         None => format!("{name}_{field}"),
@@ -1169,7 +1571,10 @@ fn expand_aggregate_fields(fields: &[crate::influxql::Field], schema: &TableSche
                     out.push((col_name, call));
                 }
             }
-            other => out.push((f.alias.clone().unwrap_or_else(|| column_name(other)), other.clone())),
+            other => out.push((
+                f.alias.clone().unwrap_or_else(|| column_name(other)),
+                other.clone(),
+            )),
         }
     }
     Ok(out)
@@ -1177,7 +1582,12 @@ fn expand_aggregate_fields(fields: &[crate::influxql::Field], schema: &TableSche
 
 fn is_tag_only(e: &Expr, schema: &TableSchema) -> bool {
     match e {
-        Expr::VarRef { name, typ } => *typ == Some(VarType::Tag) || (typ.is_none() && schema.tags.contains(name) && !schema.fields.contains_key(name)),
+        Expr::VarRef { name, typ } => {
+            *typ == Some(VarType::Tag)
+                || (typ.is_none()
+                    && schema.tags.contains(name)
+                    && !schema.fields.contains_key(name))
+        }
         _ => false,
     }
 }
@@ -1196,7 +1606,11 @@ fn dedup_names(columns: &mut [(String, DfExpr)]) {
 /// The single field argument of an aggregate call.
 fn field_arg(args: &[Expr], schema: &TableSchema) -> Result<String, ExecError> {
     match args.first() {
-        Some(Expr::VarRef { name, .. }) if schema.fields.contains_key(name) || schema.tags.contains(name) => Ok(name.clone()),
+        Some(Expr::VarRef { name, .. })
+            if schema.fields.contains_key(name) || schema.tags.contains(name) =>
+        {
+            Ok(name.clone())
+        }
         Some(Expr::VarRef { name, .. }) => Ok(name.clone()),
         Some(other) => Err(query_err(format!("expected field argument in {other}"))),
         None => Err(query_err("invalid number of arguments, expected 1, got 0")),
@@ -1211,7 +1625,9 @@ fn math_call(name: &str, mut args: Vec<DfExpr>) -> Result<DfExpr, ExecError> {
         if got == n {
             Ok(())
         } else {
-            Err(query_err(format!("invalid number of arguments for {name}, expected {n}, got {got}")))
+            Err(query_err(format!(
+                "invalid number of arguments for {name}, expected {n}, got {got}"
+            )))
         }
     };
     let (udf, n) = match name {
@@ -1241,7 +1657,10 @@ fn math_call(name: &str, mut args: Vec<DfExpr>) -> Result<DfExpr, ExecError> {
         other => return Err(query_err(format!("undefined function {other}()"))),
     };
     arity(n)?;
-    let args = args.into_iter().map(|a| datafusion::logical_expr::cast(a, DataType::Float64)).collect();
+    let args = args
+        .into_iter()
+        .map(|a| datafusion::logical_expr::cast(a, DataType::Float64))
+        .collect();
     Ok(udf.call(args))
 }
 
@@ -1285,13 +1704,26 @@ fn lower_aggregate(
             let takes_param = matches!(name.as_str(), "percentile" | "integral");
             let want = if takes_param { 1..=2 } else { 1..=1 };
             if name == "percentile" && args.len() != 2 {
-                return Err(query_err(format!("invalid number of arguments for percentile, expected 2, got {}", args.len())));
+                return Err(query_err(format!(
+                    "invalid number of arguments for percentile, expected 2, got {}",
+                    args.len()
+                )));
             }
             if !want.contains(&args.len()) {
-                return Err(query_err(format!("invalid number of arguments for {name}, expected 1, got {}", args.len())));
+                return Err(query_err(format!(
+                    "invalid number of arguments for {name}, expected 1, got {}",
+                    args.len()
+                )));
             }
             // count(distinct(x))
-            if let (true, Some(Expr::Call { name: inner, args: inner_args })) = (name == "count", args.first()) {
+            if let (
+                true,
+                Some(Expr::Call {
+                    name: inner,
+                    args: inner_args,
+                }),
+            ) = (name == "count", args.first())
+            {
                 if inner == "distinct" {
                     let field = field_arg(inner_args, schema)?;
                     if !schema.fields.contains_key(&field) {
@@ -1307,9 +1739,18 @@ fn lower_aggregate(
                 return Ok(lit(ScalarValue::Null));
             }
             let c = ident(&field);
-            let numeric = !matches!(schema.fields.get(&field), Some(ingester::FieldType::String | ingester::FieldType::Boolean));
+            let numeric = !matches!(
+                schema.fields.get(&field),
+                Some(ingester::FieldType::String | ingester::FieldType::Boolean)
+            );
             let needs_top = |what: &str| -> Result<(), ExecError> {
-                if top { Ok(()) } else { Err(query_err(format!("{what}() cannot be nested in an expression"))) }
+                if top {
+                    Ok(())
+                } else {
+                    Err(query_err(format!(
+                        "{what}() cannot be nested in an expression"
+                    )))
+                }
             };
             let f = match name.as_str() {
                 "count" => agg::count(c.clone()),
@@ -1318,7 +1759,10 @@ fn lower_aggregate(
                 "median" if numeric => agg::median(c.clone()),
                 "stddev" if numeric => agg::stddev(c.clone()),
                 "spread" if numeric => {
-                    let (amax, amin) = (format!("__a{}", aggs.len()), format!("__a{}", aggs.len() + 1));
+                    let (amax, amin) = (
+                        format!("__a{}", aggs.len()),
+                        format!("__a{}", aggs.len() + 1),
+                    );
                     aggs.push(agg::max(c.clone()).alias(&amax));
                     aggs.push(agg::min(c.clone()).alias(&amin));
                     return Ok(col(amax.as_str()) - col(amin.as_str()));
@@ -1331,27 +1775,47 @@ fn lower_aggregate(
                     let p = match &args[1] {
                         Expr::Integer(n) => *n as f64,
                         Expr::Number(n) => *n,
-                        other => return Err(query_err(format!("expected float argument in percentile(), got {other}"))),
+                        other => {
+                            return Err(query_err(format!(
+                                "expected float argument in percentile(), got {other}"
+                            )));
+                        }
                     };
                     *post = Some(Post::Percentile(p));
-                    array_agg_ordered(time_value_pair(&field), vec![c.clone().sort(true, false), ident(TIME).sort(true, false)], &field)?
+                    array_agg_ordered(
+                        time_value_pair(&field),
+                        vec![c.clone().sort(true, false), ident(TIME).sort(true, false)],
+                        &field,
+                    )?
                 }
                 "integral" if numeric => {
                     needs_top(name)?;
                     *post = Some(Post::Integral(duration_arg(args, 1, 1_000_000_000, name)?));
-                    array_agg_ordered(time_value_pair(&field), vec![ident(TIME).sort(true, false)], &field)?
+                    array_agg_ordered(
+                        time_value_pair(&field),
+                        vec![ident(TIME).sort(true, false)],
+                        &field,
+                    )?
                 }
                 "mode" => {
                     needs_top(name)?;
                     *post = Some(Post::Mode);
-                    array_agg_ordered(time_value_pair(&field), vec![ident(TIME).sort(true, false)], &field)?
+                    array_agg_ordered(
+                        time_value_pair(&field),
+                        vec![ident(TIME).sort(true, false)],
+                        &field,
+                    )?
                 }
                 "distinct" => {
                     needs_top(name)?;
                     *post = Some(Post::Distinct);
                     array_agg_ordered(c.clone(), vec![ident(TIME).sort(true, false)], &field)?
                 }
-                other => return Err(query_err(format!("unsupported {other} type for field {field}"))),
+                other => {
+                    return Err(query_err(format!(
+                        "unsupported {other} type for field {field}"
+                    )));
+                }
             };
             let alias = format!("__a{}_{field_idx}_{}", aggs.len(), name);
             aggs.push(f.alias(&alias));
@@ -1365,17 +1829,27 @@ fn lower_aggregate(
                 l = datafusion::logical_expr::cast(l, DataType::Float64);
                 r = datafusion::logical_expr::cast(r, DataType::Float64);
             }
-            Ok(DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r))))
+            Ok(DfExpr::BinaryExpr(BinaryExpr::new(
+                Box::new(l),
+                df_op(*op)?,
+                Box::new(r),
+            )))
         }
         Expr::Integer(n) => Ok(lit(*n)),
         Expr::Number(n) => Ok(lit(*n)),
-        other => Err(query_err(format!("expected an aggregate function, found {other}"))),
+        other => Err(query_err(format!(
+            "expected an aggregate function, found {other}"
+        ))),
     }
 }
 
 /// Finishes the columns computed as collected values. A lone `percentile` also reports the
 /// selected point's time; `distinct` turns a row into one row per value.
-fn apply_posts(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, posts: &[Option<Post>], selector_time: bool) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
+fn apply_posts(
+    rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>,
+    posts: &[Option<Post>],
+    selector_time: bool,
+) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
     let mut out = Vec::with_capacity(rows.len());
     for (tags, mut t, mut vals) in rows {
         let mut expand: Option<Vec<Value>> = None;
@@ -1385,7 +1859,12 @@ fn apply_posts(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, posts: &[Optio
                 Value::Array(items) => items,
                 _ => Vec::new(),
             };
-            let pair = |v: &Value| (v.get("t").and_then(Value::as_i64).unwrap_or(0), v.get("v").cloned().unwrap_or(Value::Null));
+            let pair = |v: &Value| {
+                (
+                    v.get("t").and_then(Value::as_i64).unwrap_or(0),
+                    v.get("v").cloned().unwrap_or(Value::Null),
+                )
+            };
             vals[i] = match post {
                 Post::Percentile(p) => {
                     // Nearest rank, as 1.x: index int(p/100 * n + 0.5) - 1.
@@ -1419,15 +1898,31 @@ fn apply_posts(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, posts: &[Optio
                         (Some(x), Some(y)) => x.total_cmp(&y),
                         _ => a.to_string().cmp(&b.to_string()),
                     };
-                    counts.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)).then(cmp_values(&b.0, &a.0)));
-                    counts.into_iter().next().map(|c| c.0).unwrap_or(Value::Null)
+                    counts.sort_by(|a, b| {
+                        b.1.cmp(&a.1)
+                            .then(a.2.cmp(&b.2))
+                            .then(cmp_values(&b.0, &a.0))
+                    });
+                    counts
+                        .into_iter()
+                        .next()
+                        .map(|c| c.0)
+                        .unwrap_or(Value::Null)
                 }
                 Post::Integral(unit) => {
-                    let pts: Vec<(i64, f64)> = items.iter().filter_map(|it| {
-                        let (pt, v) = pair(it);
-                        v.as_f64().map(|v| (pt, v))
-                    }).collect();
-                    let area: f64 = pts.windows(2).map(|w| (w[0].1 + w[1].1) / 2.0 * ((w[1].0 - w[0].0) as f64 / *unit as f64)).sum();
+                    let pts: Vec<(i64, f64)> = items
+                        .iter()
+                        .filter_map(|it| {
+                            let (pt, v) = pair(it);
+                            v.as_f64().map(|v| (pt, v))
+                        })
+                        .collect();
+                    let area: f64 = pts
+                        .windows(2)
+                        .map(|w| {
+                            (w[0].1 + w[1].1) / 2.0 * ((w[1].0 - w[0].0) as f64 / *unit as f64)
+                        })
+                        .sum();
                     json_number(area)
                 }
                 Post::Distinct => {
@@ -1452,7 +1947,11 @@ fn apply_posts(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, posts: &[Optio
 
 /// Runs the transformations over each series' rows in time order. Every column of the query
 /// is transformed (InfluxQL does not mix transformed and plain columns).
-fn apply_transforms(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, ts: &[Transform], desc: bool) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
+fn apply_transforms(
+    rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>,
+    ts: &[Transform],
+    desc: bool,
+) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
     let mut out = Vec::new();
     let mut start = 0;
     while start < rows.len() {
@@ -1461,17 +1960,27 @@ fn apply_transforms(rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>, ts: &[Tra
             end += 1;
         }
         // In the query's order: with ORDER BY time DESC, 1.x differentiates backwards.
-        let mut series: Vec<&(Vec<Option<String>>, i64, Vec<Value>)> = rows[start..end].iter().collect();
+        let mut series: Vec<&(Vec<Option<String>>, i64, Vec<Value>)> =
+            rows[start..end].iter().collect();
         series.sort_by(|a, b| if desc { b.1.cmp(&a.1) } else { a.1.cmp(&b.1) });
         let mut by_time: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
         for (c, t) in ts.iter().enumerate() {
-            let points: Vec<(i64, &Value)> = series.iter().map(|r| (r.1, &r.2[c])).filter(|(_, v)| !v.is_null()).collect();
+            let points: Vec<(i64, &Value)> = series
+                .iter()
+                .map(|r| (r.1, &r.2[c]))
+                .filter(|(_, v)| !v.is_null())
+                .collect();
             for (time, v) in transform(t, &points) {
-                by_time.entry(time).or_insert_with(|| vec![Value::Null; ts.len()])[c] = v;
+                by_time
+                    .entry(time)
+                    .or_insert_with(|| vec![Value::Null; ts.len()])[c] = v;
             }
         }
         let tags = rows[start].0.clone();
-        let mut series_out: Vec<_> = by_time.into_iter().map(|(time, v)| (tags.clone(), time, v)).collect();
+        let mut series_out: Vec<_> = by_time
+            .into_iter()
+            .map(|(time, v)| (tags.clone(), time, v))
+            .collect();
         if desc {
             series_out.reverse();
         }
@@ -1499,7 +2008,11 @@ fn transform(t: &Transform, points: &[(i64, &Value)]) -> Vec<(i64, Value)> {
         }
         Transform::Difference { non_negative } => {
             for w in points.windows(2) {
-                let v = match (w[0].1.as_i64(), w[1].1.as_i64(), w[0].1.is_f64() || w[1].1.is_f64()) {
+                let v = match (
+                    w[0].1.as_i64(),
+                    w[1].1.as_i64(),
+                    w[0].1.is_f64() || w[1].1.is_f64(),
+                ) {
                     (Some(a), Some(b), false) => Value::from(b.wrapping_sub(a)),
                     _ => json_number(f(w[1].1) - f(w[0].1)),
                 };
@@ -1555,17 +2068,23 @@ fn selector(name: &str, what: DfExpr, field: &str) -> Result<DfExpr, ExecError> 
         "min" => vec![v.clone().sort(true, false), t.sort(true, false)],
         _ => vec![v.clone().sort(false, false), t.sort(true, false)],
     };
-    Ok(datafusion::functions_aggregate::first_last::first_value_udaf()
-        .call(vec![what])
-        .order_by(order)
-        .filter(v.is_not_null())
-        .build()?)
+    Ok(
+        datafusion::functions_aggregate::first_last::first_value_udaf()
+            .call(vec![what])
+            .order_by(order)
+            .filter(v.is_not_null())
+            .build()?,
+    )
 }
 
 /// `tag = 'x'` or `tag =~ /re/` where the empty string cannot match.
 fn plain_tag_comparison(op: BinaryOp, lhs: &Expr, rhs: &Expr, schema: &TableSchema) -> bool {
     let (tag, value) = match (lhs, rhs) {
-        (Expr::VarRef { name, typ }, v) | (v, Expr::VarRef { name, typ }) if *typ != Some(VarType::Field) => (name, v),
+        (Expr::VarRef { name, typ }, v) | (v, Expr::VarRef { name, typ })
+            if *typ != Some(VarType::Field) =>
+        {
+            (name, v)
+        }
         _ => return false,
     };
     if !schema.tags.contains(tag) || schema.fields.contains_key(tag) {
@@ -1573,7 +2092,9 @@ fn plain_tag_comparison(op: BinaryOp, lhs: &Expr, rhs: &Expr, schema: &TableSche
     }
     match (op, value) {
         (BinaryOp::Eq, Expr::String(s)) => !s.is_empty(),
-        (BinaryOp::EqRegex, Expr::Regex(r)) => regex::Regex::new(r).is_ok_and(|re| !re.is_match("")),
+        (BinaryOp::EqRegex, Expr::Regex(r)) => {
+            regex::Regex::new(r).is_ok_and(|re| !re.is_match(""))
+        }
         _ => false,
     }
 }
@@ -1609,7 +2130,9 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
             let known = schema.fields.contains_key(name) || schema.tags.contains(name);
             match (known, typ) {
                 (true, Some(VarType::Tag)) if !schema.tags.contains(name) => lit(ScalarValue::Null),
-                (true, Some(VarType::Field)) if !schema.fields.contains_key(name) => lit(ScalarValue::Null),
+                (true, Some(VarType::Field)) if !schema.fields.contains_key(name) => {
+                    lit(ScalarValue::Null)
+                }
                 (true, _) if schema.tags.contains(name) && condition => {
                     datafusion::functions::expr_fn::coalesce(vec![ident(name), lit("")])
                 }
@@ -1625,16 +2148,31 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
         Expr::Boolean(b) => lit(*b),
         Expr::Duration(d) => lit(*d),
         Expr::Regex(r) => lit(r.as_str()),
-        Expr::Binary { op, lhs, rhs } if condition && plain_tag_comparison(*op, lhs, rhs, schema) => {
+        Expr::Binary { op, lhs, rhs }
+            if condition && plain_tag_comparison(*op, lhs, rhs, schema) =>
+        {
             // `tag = 'x'` (x not empty) cannot match a row without the tag, so the column is
             // compared as it is, which lets Parquet statistics prune by it.
-            let (tag, value) = if matches!(lhs.as_ref(), Expr::VarRef { .. }) { (lhs, rhs) } else { (rhs, lhs) };
-            let Expr::VarRef { name, .. } = tag.as_ref() else { return Err(query_err("unreachable")) };
+            let (tag, value) = if matches!(lhs.as_ref(), Expr::VarRef { .. }) {
+                (lhs, rhs)
+            } else {
+                (rhs, lhs)
+            };
+            let Expr::VarRef { name, .. } = tag.as_ref() else {
+                return Err(query_err("unreachable"));
+            };
             let value = to_df(value, schema, false)?;
-            DfExpr::BinaryExpr(BinaryExpr::new(Box::new(ident(name)), df_op(*op)?, Box::new(value)))
+            DfExpr::BinaryExpr(BinaryExpr::new(
+                Box::new(ident(name)),
+                df_op(*op)?,
+                Box::new(value),
+            ))
         }
         Expr::Binary { op, lhs, rhs } => {
-            let (mut l, mut r) = (to_df(lhs, schema, condition)?, to_df(rhs, schema, condition)?);
+            let (mut l, mut r) = (
+                to_df(lhs, schema, condition)?,
+                to_df(rhs, schema, condition)?,
+            );
             if *op == BinaryOp::Div {
                 // InfluxQL divides as floats: 9i / 2 is 4.5.
                 l = datafusion::logical_expr::cast(l, DataType::Float64);
@@ -1643,10 +2181,17 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
             DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r)))
         }
         Expr::Call { name, args } if MATH.contains(&name.as_str()) => {
-            let lowered = args.iter().map(|a| to_df(a, schema, condition)).collect::<Result<Vec<_>, _>>()?;
+            let lowered = args
+                .iter()
+                .map(|a| to_df(a, schema, condition))
+                .collect::<Result<Vec<_>, _>>()?;
             math_call(name, lowered)?
         }
-        Expr::Call { name, .. } => return Err(query_err(format!("invalid function call in condition: {name}()"))),
+        Expr::Call { name, .. } => {
+            return Err(query_err(format!(
+                "invalid function call in condition: {name}()"
+            )));
+        }
         Expr::Wildcard(_) => return Err(query_err("invalid use of * in an expression")),
         Expr::BoundParam(p) => return Err(query_err(format!("missing parameter: {p}"))),
     })
@@ -1659,34 +2204,55 @@ type Rows = Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
 fn column_type(dt: &DataType) -> Option<FieldType> {
     match dt {
         DataType::List(f) => match f.data_type() {
-            DataType::Struct(fields) => fields.iter().find(|f| f.name() == "v").and_then(|f| FieldType::from_arrow(f.data_type())),
+            DataType::Struct(fields) => fields
+                .iter()
+                .find(|f| f.name() == "v")
+                .and_then(|f| FieldType::from_arrow(f.data_type())),
             other => FieldType::from_arrow(other),
         },
         other => FieldType::from_arrow(other),
     }
 }
 
-fn collect_typed(batches: Vec<RecordBatch>, ntags: usize, ncols: usize) -> Result<(Rows, Vec<Option<FieldType>>), ExecError> {
+fn collect_typed(
+    batches: Vec<RecordBatch>,
+    ntags: usize,
+    ncols: usize,
+) -> Result<(Rows, Vec<Option<FieldType>>), ExecError> {
     let types = match batches.first() {
-        Some(b) => (0..ncols).map(|c| column_type(b.schema().field(1 + ntags + c).data_type())).collect(),
+        Some(b) => (0..ncols)
+            .map(|c| column_type(b.schema().field(1 + ntags + c).data_type()))
+            .collect(),
         None => vec![None; ncols],
     };
     Ok((collect_rows(batches, ntags, ncols)?, types))
 }
 
-fn collect_rows(batches: Vec<RecordBatch>, ntags: usize, ncols: usize) -> Result<Vec<(Vec<Option<String>>, i64, Vec<Value>)>, ExecError> {
+fn collect_rows(
+    batches: Vec<RecordBatch>,
+    ntags: usize,
+    ncols: usize,
+) -> Result<Vec<(Vec<Option<String>>, i64, Vec<Value>)>, ExecError> {
     let mut out = Vec::new();
     for b in batches {
         let time = cast(b.column(0), &DataType::Int64)?;
         let time = time.as_primitive::<Int64Type>();
-        let tags: Vec<ArrayRef> = (0..ntags).map(|i| cast(b.column(1 + i), &DataType::Utf8)).collect::<Result<_, _>>()?;
+        let tags: Vec<ArrayRef> = (0..ntags)
+            .map(|i| cast(b.column(1 + i), &DataType::Utf8))
+            .collect::<Result<_, _>>()?;
         for r in 0..b.num_rows() {
             let tag_vals = tags
                 .iter()
                 .map(|a| (!a.is_null(r)).then(|| a.as_string::<i32>().value(r).to_string()))
                 .collect();
-            let vals = (0..ncols).map(|c| json_cell(b.column(1 + ntags + c), r)).collect();
-            out.push((tag_vals, if time.is_null(r) { 0 } else { time.value(r) }, vals));
+            let vals = (0..ncols)
+                .map(|c| json_cell(b.column(1 + ntags + c), r))
+                .collect();
+            out.push((
+                tag_vals,
+                if time.is_null(r) { 0 } else { time.value(r) },
+                vals,
+            ));
         }
     }
     Ok(out)
@@ -1697,7 +2263,9 @@ fn json_number(f: f64) -> Value {
     if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.007_199_254_740_992e15 {
         Value::from(f as i64)
     } else {
-        serde_json::Number::from_f64(f).map(Value::Number).unwrap_or(Value::Null)
+        serde_json::Number::from_f64(f)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 
@@ -1706,19 +2274,33 @@ fn json_cell(a: &ArrayRef, r: usize) -> Value {
         return Value::Null;
     }
     match a.data_type() {
-        DataType::Float64 => json_number(a.as_primitive::<datafusion::arrow::datatypes::Float64Type>().value(r)),
+        DataType::Float64 => json_number(
+            a.as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                .value(r),
+        ),
         DataType::Int64 => Value::from(a.as_primitive::<Int64Type>().value(r)),
-        DataType::UInt64 => Value::from(a.as_primitive::<datafusion::arrow::datatypes::UInt64Type>().value(r)),
+        DataType::UInt64 => Value::from(
+            a.as_primitive::<datafusion::arrow::datatypes::UInt64Type>()
+                .value(r),
+        ),
         DataType::Boolean => Value::from(a.as_boolean().value(r)),
         DataType::Utf8 => Value::from(a.as_string::<i32>().value(r)),
-        DataType::Timestamp(_, _) => Value::from(a.as_primitive::<TimestampNanosecondType>().value(r)),
+        DataType::Timestamp(_, _) => {
+            Value::from(a.as_primitive::<TimestampNanosecondType>().value(r))
+        }
         DataType::List(_) => {
             let items = a.as_list::<i32>().value(r);
             Value::Array((0..items.len()).map(|i| json_cell(&items, i)).collect())
         }
         DataType::Struct(fields) => {
             let st = a.as_struct();
-            Value::Object(fields.iter().enumerate().map(|(i, f)| (f.name().clone(), json_cell(st.column(i), r))).collect())
+            Value::Object(
+                fields
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| (f.name().clone(), json_cell(st.column(i), r)))
+                    .collect(),
+            )
         }
         _ => match cast(a, &DataType::Utf8) {
             Ok(s) if !s.is_null(r) => Value::from(s.as_string::<i32>().value(r)),
@@ -1788,10 +2370,21 @@ mod tests {
 
     #[test]
     fn time_ranges_from_conditions() {
-        let q = crate::influxql::parse_query("SELECT v FROM m WHERE time >= 10 AND host = 'a' AND time < now() - 1s").unwrap();
-        let crate::influxql::Statement::Select(s) = &q[0] else { panic!() };
+        let q = crate::influxql::parse_query(
+            "SELECT v FROM m WHERE time >= 10 AND host = 'a' AND time < now() - 1s",
+        )
+        .unwrap();
+        let crate::influxql::Statement::Select(s) = &q[0] else {
+            panic!()
+        };
         let (r, rest) = split_time_range(s.condition.as_ref(), 5_000_000_000).unwrap();
-        assert_eq!(r, TimeRange { min: 10, max: 3_999_999_999 });
+        assert_eq!(
+            r,
+            TimeRange {
+                min: 10,
+                max: 3_999_999_999
+            }
+        );
         assert_eq!(rest.unwrap().to_string(), "host = 'a'");
     }
 }

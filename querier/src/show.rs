@@ -34,7 +34,11 @@ pub fn series_key(measurement: &str, tags: &TagSet) -> String {
 
 fn page<T>(items: impl IntoIterator<Item = T>, limit: Option<u64>, offset: Option<u64>) -> Vec<T> {
     let take = limit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
-    items.into_iter().skip(offset.unwrap_or(0) as usize).take(take).collect()
+    items
+        .into_iter()
+        .skip(offset.unwrap_or(0) as usize)
+        .take(take)
+        .collect()
 }
 
 impl Executor {
@@ -51,8 +55,16 @@ impl Executor {
     }
 
     /// Distinct tag sets of a measurement whose rows match `condition`, sorted.
-    async fn series_of(&self, db: &str, measurement: &str, condition: Option<&Expr>) -> Result<Vec<TagSet>, ExecError> {
-        let Some((mut df, schema, _)) = self.measurement_frame(self.session(), db, "", measurement, TimeRange::ALL).await? else {
+    async fn series_of(
+        &self,
+        db: &str,
+        measurement: &str,
+        condition: Option<&Expr>,
+    ) -> Result<Vec<TagSet>, ExecError> {
+        let Some((mut df, schema, _)) = self
+            .measurement_frame(self.session(), db, "", measurement, TimeRange::ALL)
+            .await?
+        else {
             return Ok(vec![]);
         };
         let tags: Vec<String> = schema.tags.iter().cloned().collect();
@@ -62,7 +74,9 @@ impl Executor {
         if let Some(c) = condition {
             df = df.filter(to_df(c, &schema, true)?)?;
         }
-        df = df.select(tags.iter().map(|t| ident(t)).collect::<Vec<_>>())?.distinct()?;
+        df = df
+            .select(tags.iter().map(|t| ident(t)).collect::<Vec<_>>())?
+            .distinct()?;
         let mut out = BTreeSet::new();
         for b in df.collect().await? {
             for r in 0..b.num_rows() {
@@ -104,14 +118,26 @@ impl Executor {
                 keep.push(n);
             }
         }
-        let values: Vec<Vec<Value>> = page(keep, limit, offset).into_iter().map(|n| vec![Value::from(n)]).collect();
+        let values: Vec<Vec<Value>> = page(keep, limit, offset)
+            .into_iter()
+            .map(|n| vec![Value::from(n)])
+            .collect();
         if values.is_empty() {
             return Ok(vec![]);
         }
-        Ok(vec![Series { name: Some("measurements".into()), columns: vec!["name".into()], values, ..Default::default() }])
+        Ok(vec![Series {
+            name: Some("measurements".into()),
+            columns: vec!["name".into()],
+            values,
+            ..Default::default()
+        }])
     }
 
-    pub(crate) async fn show_tag_keys(&self, db: &str, flt: &ShowFilter) -> Result<Vec<Series>, ExecError> {
+    pub(crate) async fn show_tag_keys(
+        &self,
+        db: &str,
+        flt: &ShowFilter,
+    ) -> Result<Vec<Series>, ExecError> {
         let mut out = Vec::new();
         for m in self.show_sources(db, flt)? {
             let keys: BTreeSet<String> = match &flt.condition {
@@ -119,17 +145,35 @@ impl Executor {
                     Some(s) => s.tags,
                     None => continue,
                 },
-                Some(c) => self.series_of(db, &m, Some(c)).await?.into_iter().flat_map(|t| t.into_keys()).collect(),
+                Some(c) => self
+                    .series_of(db, &m, Some(c))
+                    .await?
+                    .into_iter()
+                    .flat_map(|t| t.into_keys())
+                    .collect(),
             };
-            let values: Vec<Vec<Value>> = page(keys, flt.limit, flt.offset).into_iter().map(|k| vec![Value::from(k)]).collect();
+            let values: Vec<Vec<Value>> = page(keys, flt.limit, flt.offset)
+                .into_iter()
+                .map(|k| vec![Value::from(k)])
+                .collect();
             if !values.is_empty() {
-                out.push(Series { name: Some(m), columns: vec!["tagKey".into()], values, ..Default::default() });
+                out.push(Series {
+                    name: Some(m),
+                    columns: vec!["tagKey".into()],
+                    values,
+                    ..Default::default()
+                });
             }
         }
         Ok(out)
     }
 
-    pub(crate) async fn show_tag_values(&self, db: &str, flt: &ShowFilter, key: &TagKeyMatch) -> Result<Vec<Series>, ExecError> {
+    pub(crate) async fn show_tag_values(
+        &self,
+        db: &str,
+        flt: &ShowFilter,
+        key: &TagKeyMatch,
+    ) -> Result<Vec<Series>, ExecError> {
         let matches: Box<dyn Fn(&str) -> bool + Send + Sync> = match key {
             TagKeyMatch::Eq(k) => {
                 let k = k.clone();
@@ -162,34 +206,56 @@ impl Executor {
                     }
                 }
             }
-            let values: Vec<Vec<Value>> =
-                page(pairs, flt.limit, flt.offset).into_iter().map(|(k, v)| vec![Value::from(k), Value::from(v)]).collect();
+            let values: Vec<Vec<Value>> = page(pairs, flt.limit, flt.offset)
+                .into_iter()
+                .map(|(k, v)| vec![Value::from(k), Value::from(v)])
+                .collect();
             if !values.is_empty() {
-                out.push(Series { name: Some(m), columns: vec!["key".into(), "value".into()], values, ..Default::default() });
+                out.push(Series {
+                    name: Some(m),
+                    columns: vec!["key".into(), "value".into()],
+                    values,
+                    ..Default::default()
+                });
             }
         }
         Ok(out)
     }
 
-    pub(crate) fn show_field_keys(&self, db: &str, flt: &ShowFilter) -> Result<Vec<Series>, ExecError> {
+    pub(crate) fn show_field_keys(
+        &self,
+        db: &str,
+        flt: &ShowFilter,
+    ) -> Result<Vec<Series>, ExecError> {
         if self.meta().catalog().database(db).is_none() {
             return Err(ExecError::DatabaseNotFound(db.to_string()));
         }
         let mut out = Vec::new();
         for m in self.show_sources(db, flt)? {
-            let Some(schema) = self.load_schema(db, &m)? else { continue };
+            let Some(schema) = self.load_schema(db, &m)? else {
+                continue;
+            };
             let values: Vec<Vec<Value>> = page(schema.fields, flt.limit, flt.offset)
                 .into_iter()
                 .map(|(k, t)| vec![Value::from(k), Value::from(t.name())])
                 .collect();
             if !values.is_empty() {
-                out.push(Series { name: Some(m), columns: vec!["fieldKey".into(), "fieldType".into()], values, ..Default::default() });
+                out.push(Series {
+                    name: Some(m),
+                    columns: vec!["fieldKey".into(), "fieldType".into()],
+                    values,
+                    ..Default::default()
+                });
             }
         }
         Ok(out)
     }
 
-    pub(crate) async fn show_series(&self, db: &str, flt: &ShowFilter) -> Result<Vec<Series>, ExecError> {
+    pub(crate) async fn show_series(
+        &self,
+        db: &str,
+        flt: &ShowFilter,
+    ) -> Result<Vec<Series>, ExecError> {
         let mut keys = Vec::new();
         for m in self.show_sources(db, flt)? {
             for set in self.series_of(db, &m, flt.condition.as_ref()).await? {
@@ -197,19 +263,35 @@ impl Executor {
             }
         }
         keys.sort();
-        let values: Vec<Vec<Value>> = page(keys, flt.limit, flt.offset).into_iter().map(|k| vec![Value::from(k)]).collect();
+        let values: Vec<Vec<Value>> = page(keys, flt.limit, flt.offset)
+            .into_iter()
+            .map(|k| vec![Value::from(k)])
+            .collect();
         if values.is_empty() {
             return Ok(vec![]);
         }
-        Ok(vec![Series { columns: vec!["key".into()], values, ..Default::default() }])
+        Ok(vec![Series {
+            columns: vec!["key".into()],
+            values,
+            ..Default::default()
+        }])
     }
 
     pub(crate) fn show_shards(&self) -> Vec<Series> {
         let cat = self.meta().catalog();
-        let columns: Vec<String> = ["id", "database", "retention_policy", "shard_group", "start_time", "end_time", "expiry_time", "owners"]
-            .iter()
-            .map(|c| c.to_string())
-            .collect();
+        let columns: Vec<String> = [
+            "id",
+            "database",
+            "retention_policy",
+            "shard_group",
+            "start_time",
+            "end_time",
+            "expiry_time",
+            "owners",
+        ]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
         let mut out = Vec::new();
         for db in cat.databases_in_order() {
             let mut values = Vec::new();
@@ -232,7 +314,12 @@ impl Executor {
                     }
                 }
             }
-            out.push(Series { name: Some(db.name.clone()), columns: columns.clone(), values, ..Default::default() });
+            out.push(Series {
+                name: Some(db.name.clone()),
+                columns: columns.clone(),
+                values,
+                ..Default::default()
+            });
         }
         out
     }
@@ -240,13 +327,35 @@ impl Executor {
     /// `data_nodes` and `meta_nodes`, columns `id`, `http_addr`, `tcp_addr`, sorted by id.
     pub(crate) fn show_servers(&self) -> Vec<Series> {
         let cat = self.meta().catalog();
-        let columns: Vec<String> = ["id", "http_addr", "tcp_addr"].iter().map(|c| c.to_string()).collect();
+        let columns: Vec<String> = ["id", "http_addr", "tcp_addr"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
         let rows = |nodes: &std::collections::BTreeMap<u64, catalog::NodeInfo>| -> Vec<Vec<Value>> {
-            nodes.values().map(|n| vec![Value::from(n.id), Value::from(n.http_addr.as_str()), Value::from(n.tcp_addr.as_str())]).collect()
+            nodes
+                .values()
+                .map(|n| {
+                    vec![
+                        Value::from(n.id),
+                        Value::from(n.http_addr.as_str()),
+                        Value::from(n.tcp_addr.as_str()),
+                    ]
+                })
+                .collect()
         };
         vec![
-            Series { name: Some("data_nodes".into()), columns: columns.clone(), values: rows(&cat.data_nodes), ..Default::default() },
-            Series { name: Some("meta_nodes".into()), columns, values: rows(&cat.meta_nodes), ..Default::default() },
+            Series {
+                name: Some("data_nodes".into()),
+                columns: columns.clone(),
+                values: rows(&cat.data_nodes),
+                ..Default::default()
+            },
+            Series {
+                name: Some("meta_nodes".into()),
+                columns,
+                values: rows(&cat.meta_nodes),
+                ..Default::default()
+            },
         ]
     }
 
@@ -269,7 +378,22 @@ impl Executor {
                 }
             }
         }
-        let columns = ["id", "database", "retention_policy", "start_time", "end_time", "expiry_time"].iter().map(|c| c.to_string()).collect();
-        vec![Series { name: Some("shard groups".into()), columns, values, ..Default::default() }]
+        let columns = [
+            "id",
+            "database",
+            "retention_policy",
+            "start_time",
+            "end_time",
+            "expiry_time",
+        ]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+        vec![Series {
+            name: Some("shard groups".into()),
+            columns,
+            values,
+            ..Default::default()
+        }]
     }
 }

@@ -58,7 +58,9 @@ fn round_float(v: &serde_json::Value) -> serde_json::Value {
     match v.as_f64() {
         Some(f) if v.is_f64() => {
             let rounded: f64 = format!("{f:.11e}").parse().unwrap_or(f);
-            serde_json::Number::from_f64(rounded).map(serde_json::Value::Number).unwrap_or(v.clone())
+            serde_json::Number::from_f64(rounded)
+                .map(serde_json::Value::Number)
+                .unwrap_or(v.clone())
         }
         _ => v.clone(),
     }
@@ -100,8 +102,15 @@ fn render(resp: &QueryResponse) -> String {
 async fn golden_files() {
     let node = common::Node::with_database("golden").await;
     let ingester = node.ingester.clone();
-    let data = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/data.lp")).unwrap();
-    let parsed = parse_body(&data, &ParseOptions { default_time: NOW, ..Default::default() });
+    let data =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/data.lp")).unwrap();
+    let parsed = parse_body(
+        &data,
+        &ParseOptions {
+            default_time: NOW,
+            ..Default::default()
+        },
+    );
     assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
     // Half the data persisted, half buffered: answers must not depend on where data sits.
     let half = parsed.points.len() / 2;
@@ -119,10 +128,20 @@ async fn golden_files() {
         let mut out = String::new();
         for q in statements(&text) {
             out.push_str(&format!("-- {q}\n"));
-            let ctx = QueryContext { database: Some("golden".into()), now: Some(NOW), ..Default::default() };
+            let ctx = QueryContext {
+                database: Some("golden".into()),
+                now: Some(NOW),
+                ..Default::default()
+            };
             let resp = match querier::influxql::parse_query(&q) {
-                Ok(stmts) => QueryResponse { results: Some(exec.execute(&stmts, &ctx).await), error: None },
-                Err(e) => QueryResponse { results: None, error: Some(format!("error parsing query: {e}")) },
+                Ok(stmts) => QueryResponse {
+                    results: Some(exec.execute(&stmts, &ctx).await),
+                    error: None,
+                },
+                Err(e) => QueryResponse {
+                    results: None,
+                    error: Some(format!("error parsing query: {e}")),
+                },
             };
             out.push_str(&render(&resp));
             out.push('\n');
@@ -136,9 +155,17 @@ async fn golden_files() {
         if expected != out {
             let actual_path = case.with_extension("actual");
             std::fs::write(&actual_path, &out).unwrap();
-            failed.push(format!("{} differs: see {}", expected_path.display(), actual_path.display()));
+            failed.push(format!(
+                "{} differs: see {}",
+                expected_path.display(),
+                actual_path.display()
+            ));
         }
     }
     node.close().await;
-    assert!(failed.is_empty(), "{}\n(regenerate with FLETCH_UPDATE_GOLDEN=1 and review the diff)", failed.join("\n"));
+    assert!(
+        failed.is_empty(),
+        "{}\n(regenerate with FLETCH_UPDATE_GOLDEN=1 and review the diff)",
+        failed.join("\n")
+    );
 }

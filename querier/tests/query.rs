@@ -23,13 +23,20 @@ impl Client for Node {
     async fn write(&self, body: &str) {
         let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
         assert!(parsed.errors.is_empty());
-        let out = self.ingester.write("db", "", parsed.points, 0).await.unwrap();
+        let out = self
+            .ingester
+            .write("db", "", parsed.points, 0)
+            .await
+            .unwrap();
         assert_eq!(out.dropped, 0, "{:?}", out.reason);
     }
 
     async fn query(&self, q: &str) -> Value {
         let stmts = querier::influxql::parse_query(q).unwrap();
-        let ctx = QueryContext { database: Some("db".into()), ..Default::default() };
+        let ctx = QueryContext {
+            database: Some("db".into()),
+            ..Default::default()
+        };
         serde_json::to_value(self.exec.execute(&stmts, &ctx).await).unwrap()
     }
 }
@@ -57,32 +64,51 @@ async fn answers_do_not_depend_on_where_the_data_is() {
     }
     // A later write of an existing point merges into it (later wins per field), from the
     // buffer and then from a second, overlapping file.
-    n.write("cpu,host=a usage=30 30\ncpu,host=b idle=2i 20").await;
+    n.write("cpu,host=a usage=30 30\ncpu,host=b idle=2i 20")
+        .await;
     let merged = n.query("SELECT usage, idle FROM cpu").await;
     let rows = &merged[0]["series"][0]["values"];
-    assert_eq!(rows, &serde_json::json!([
-        ["1970-01-01T00:00:00.00000001Z", 1, 1],
-        ["1970-01-01T00:00:00.00000002Z", 2, 2],
-        ["1970-01-01T00:00:00.00000003Z", 30, null],
-        ["1970-01-01T00:00:00.00000004Z", 4, 4]
-    ]));
+    assert_eq!(
+        rows,
+        &serde_json::json!([
+            ["1970-01-01T00:00:00.00000001Z", 1, 1],
+            ["1970-01-01T00:00:00.00000002Z", 2, 2],
+            ["1970-01-01T00:00:00.00000003Z", 30, null],
+            ["1970-01-01T00:00:00.00000004Z", 4, 4]
+        ])
+    );
     n.ingester.persist().await.unwrap();
-    assert_eq!(n.query("SELECT usage, idle FROM cpu").await, merged, "two overlapping files");
+    assert_eq!(
+        n.query("SELECT usage, idle FROM cpu").await,
+        merged,
+        "two overlapping files"
+    );
     assert_eq!(n.ingester.compact(0).await.unwrap(), 0);
-    n.ingester.delete(&ingester::DeleteScope {
-        database: "db".into(),
-        retention_policy: None,
-        measurements: Some(vec!["cpu".into()]),
-        predicate: Some(ingester::TagPredicate::Eq("host".into(), "b".into())),
-        min_time: 0,
-        max_time: 25,
-    })
-    .await
-    .unwrap();
+    n.ingester
+        .delete(&ingester::DeleteScope {
+            database: "db".into(),
+            retention_policy: None,
+            measurements: Some(vec!["cpu".into()]),
+            predicate: Some(ingester::TagPredicate::Eq("host".into(), "b".into())),
+            min_time: 0,
+            max_time: 25,
+        })
+        .await
+        .unwrap();
     let after_delete = n.query("SELECT usage, idle FROM cpu").await;
-    assert_eq!(after_delete[0]["series"][0]["values"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        after_delete[0]["series"][0]["values"]
+            .as_array()
+            .unwrap()
+            .len(),
+        3
+    );
     n.ingester.compact(0).await.unwrap();
-    assert_eq!(n.query("SELECT usage, idle FROM cpu").await, after_delete, "after compaction");
+    assert_eq!(
+        n.query("SELECT usage, idle FROM cpu").await,
+        after_delete,
+        "after compaction"
+    );
     n.close().await;
 }
 
@@ -91,7 +117,9 @@ fn pruning(plan: &Value, name: &str) -> (u64, u64) {
     let (mut total, mut matched) = (0, 0);
     for row in plan[0]["series"][0]["values"].as_array().unwrap() {
         let line = row[1].as_str().unwrap();
-        let Some(at) = line.find(&format!("{name}=")) else { continue };
+        let Some(at) = line.find(&format!("{name}=")) else {
+            continue;
+        };
         let rest = &line[at + name.len() + 1..];
         let words: Vec<&str> = rest.split_whitespace().take(4).collect();
         if let [t, "total", "→", m] = words.as_slice() {
@@ -108,24 +136,48 @@ async fn scans_read_only_the_files_and_row_groups_that_can_match() {
     // Three files in one shard, one host each and disjoint times; one more shard a year later.
     for (i, host) in ["h1", "h2", "h3"].iter().enumerate() {
         let t0 = i as i64 * 1_000;
-        let body: String = (0..100).map(|j| format!("m,host={host} v={j} {}\n", t0 + j)).collect();
+        let body: String = (0..100)
+            .map(|j| format!("m,host={host} v={j} {}\n", t0 + j))
+            .collect();
         n.write(&body).await;
         n.ingester.persist().await.unwrap();
     }
-    n.write(&format!("m,host=h1 v=1 {}", 365 * 86_400_000_000_000i64)).await;
+    n.write(&format!("m,host=h1 v=1 {}", 365 * 86_400_000_000_000i64))
+        .await;
     n.ingester.persist().await.unwrap();
 
     let ctx = querier::scan::session();
-    let range = querier::select::TimeRange { min: 1_000, max: 1_099 };
-    let (_, _, stats) = n.exec.measurement_frame(&ctx, "db", "", "m", range).await.unwrap().unwrap();
-    assert_eq!((stats.shards, stats.files_scanned, stats.files_skipped), (1, 1, 2), "{stats:?}");
+    let range = querier::select::TimeRange {
+        min: 1_000,
+        max: 1_099,
+    };
+    let (_, _, stats) = n
+        .exec
+        .measurement_frame(&ctx, "db", "", "m", range)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stats.shards, stats.files_scanned, stats.files_skipped),
+        (1, 1, 2),
+        "{stats:?}"
+    );
 
     // No time bound: all three files of the first shard are opened, but the host predicate
     // prunes the row groups of the two files without h3 by their statistics.
-    let plan = n.query("EXPLAIN ANALYZE SELECT v FROM m WHERE host = 'h3' AND time < 52w").await;
-    assert_eq!(pruning(&plan, "row_groups_pruned_statistics"), (3, 1), "{plan:#}");
+    let plan = n
+        .query("EXPLAIN ANALYZE SELECT v FROM m WHERE host = 'h3' AND time < 52w")
+        .await;
+    assert_eq!(
+        pruning(&plan, "row_groups_pruned_statistics"),
+        (3, 1),
+        "{plan:#}"
+    );
     let text = plan.to_string();
-    assert!(text.contains("pruning_predicate=") && text.contains("host_min"), "the tag predicate prunes: {plan:#}");
+    assert!(
+        text.contains("pruning_predicate=") && text.contains("host_min"),
+        "the tag predicate prunes: {plan:#}"
+    );
     let rows = n.query("SELECT count(v) FROM m WHERE host = 'h3'").await;
     assert_eq!(rows[0]["series"][0]["values"][0][1], 100);
     n.close().await;
@@ -136,7 +188,10 @@ async fn one_write_with_the_same_point_twice_reads_as_one_point() {
     let n = node().await;
     n.write("m,h=a v=1,w=1 10\nm,h=a v=2 10").await;
     let rows = n.query("SELECT v, w FROM m").await;
-    assert_eq!(rows[0]["series"][0]["values"], serde_json::json!([["1970-01-01T00:00:00.00000001Z", 2, 1]]));
+    assert_eq!(
+        rows[0]["series"][0]["values"],
+        serde_json::json!([["1970-01-01T00:00:00.00000001Z", 2, 1]])
+    );
     n.close().await;
 }
 
@@ -144,16 +199,53 @@ async fn one_write_with_the_same_point_twice_reads_as_one_point() {
 async fn sources_overlapping_outside_the_query_range_are_not_merged() {
     let n = node().await;
     // A file up to time 100, and a buffered write at time 100 too: the two overlap at 100 only.
-    let body: String = (0..=10).map(|i| format!("m,h=a v={i} {}\n", i * 10)).collect();
+    let body: String = (0..=10)
+        .map(|i| format!("m,h=a v={i} {}\n", i * 10))
+        .collect();
     n.write(&body).await;
     n.ingester.persist().await.unwrap();
     n.write("m,h=b v=1 100\nm,h=b v=2 200").await;
     let ctx = querier::scan::session();
-    let (_, _, stats) = n.exec.measurement_frame(&ctx, "db", "", "m", querier::select::TimeRange { min: 0, max: 50 }).await.unwrap().unwrap();
-    assert_eq!((stats.files_scanned, stats.batches_in_memory, stats.shards_merged), (1, 0, 0), "query before the overlap: plain scans, {stats:?}");
-    let (_, _, stats) = n.exec.measurement_frame(&ctx, "db", "", "m", querier::select::TimeRange { min: 90, max: 110 }).await.unwrap().unwrap();
-    assert_eq!(stats.shards_merged, 1, "query across the overlap: merged by series and time there, {stats:?}");
-    let rows = n.query("SELECT v FROM m WHERE time >= 90 AND time <= 110 GROUP BY h").await;
+    let (_, _, stats) = n
+        .exec
+        .measurement_frame(
+            &ctx,
+            "db",
+            "",
+            "m",
+            querier::select::TimeRange { min: 0, max: 50 },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            stats.files_scanned,
+            stats.batches_in_memory,
+            stats.shards_merged
+        ),
+        (1, 0, 0),
+        "query before the overlap: plain scans, {stats:?}"
+    );
+    let (_, _, stats) = n
+        .exec
+        .measurement_frame(
+            &ctx,
+            "db",
+            "",
+            "m",
+            querier::select::TimeRange { min: 90, max: 110 },
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stats.shards_merged, 1,
+        "query across the overlap: merged by series and time there, {stats:?}"
+    );
+    let rows = n
+        .query("SELECT v FROM m WHERE time >= 90 AND time <= 110 GROUP BY h")
+        .await;
     assert_eq!(rows[0]["series"].as_array().unwrap().len(), 2);
     n.close().await;
 }

@@ -16,9 +16,16 @@ pub fn bin(name: &str) -> PathBuf {
         return PathBuf::from(p);
     }
     let exe = std::env::current_exe().expect("test executable path");
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target directory");
     let p = dir.join(name);
-    assert!(p.exists(), "{} not built; run the tests with `cargo test --workspace`", p.display());
+    assert!(
+        p.exists(),
+        "{} not built; run the tests with `cargo test --workspace`",
+        p.display()
+    );
     p
 }
 
@@ -29,7 +36,10 @@ pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option
         if let Some(v) = f() {
             return v;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -49,7 +59,12 @@ impl Fletchd {
         let mut cmd = Command::new(bin("fletchd"));
         cmd.arg("--dir")
             .arg(dir)
-            .args(["--http-bind-address", "127.0.0.1:0", "--meta-http-bind-address", "127.0.0.1:0"])
+            .args([
+                "--http-bind-address",
+                "127.0.0.1:0",
+                "--meta-http-bind-address",
+                "127.0.0.1:0",
+            ])
             .env("RUST_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -71,12 +86,22 @@ impl Fletchd {
             let key = format!("{key}=");
             wait_for("fletchd to listen", Duration::from_secs(60), || {
                 let lines = log.lock().unwrap_or_else(|e| e.into_inner());
-                lines.iter().find_map(|l| l.split_whitespace().find_map(|w| w.strip_prefix(key.as_str())).map(str::to_string))
+                lines.iter().find_map(|l| {
+                    l.split_whitespace()
+                        .find_map(|w| w.strip_prefix(key.as_str()))
+                        .map(str::to_string)
+                })
             })
         };
         let http = find("http_addr");
         let meta_http = find("meta_http_addr");
-        Self { child, dir: dir.to_path_buf(), http, meta_http, log }
+        Self {
+            child,
+            dir: dir.to_path_buf(),
+            http,
+            meta_http,
+            log,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -103,13 +128,19 @@ impl Fletchd {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "fletchd did not exit after {sig}");
+            assert!(
+                Instant::now() < deadline,
+                "fletchd did not exit after {sig}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
 
     pub fn log_text(&self) -> String {
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).join("\n")
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .join("\n")
     }
 }
 
@@ -155,7 +186,11 @@ impl Influxd {
         wait_for("influxd to answer /ping", Duration::from_secs(60), || {
             http::blocking_get_ok(&url).then_some(())
         });
-        Ok(Self { child, http, _dir: dir })
+        Ok(Self {
+            child,
+            http,
+            _dir: dir,
+        })
     }
 }
 
@@ -168,7 +203,10 @@ impl Drop for Influxd {
 
 /// A loopback port that was free a moment ago (for servers that cannot bind port 0 and report).
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 /// Tiny blocking HTTP helpers over a private runtime (tests are synchronous).
@@ -177,16 +215,33 @@ pub mod http {
 
     fn rt() -> &'static tokio::runtime::Runtime {
         static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-        RT.get_or_init(|| tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime"))
+        RT.get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+        })
     }
 
     fn client() -> &'static ::reqwest::Client {
         static C: OnceLock<::reqwest::Client> = OnceLock::new();
-        C.get_or_init(|| ::reqwest::Client::builder().timeout(std::time::Duration::from_secs(30)).build().expect("client"))
+        C.get_or_init(|| {
+            ::reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(30))
+                .build()
+                .expect("client")
+        })
     }
 
     pub fn blocking_get_ok(url: &str) -> bool {
-        rt().block_on(async { client().get(url).send().await.is_ok_and(|r| r.status().is_success()) })
+        rt().block_on(async {
+            client()
+                .get(url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
     }
 
     /// A response: status and body text.
@@ -199,11 +254,19 @@ pub mod http {
 
     impl Resp {
         pub fn header(&self, name: &str) -> Option<&str> {
-            self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+            self.headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.as_str())
         }
     }
 
-    pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Result<Resp, String> {
+    pub fn send(
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Vec<u8>,
+    ) -> Result<Resp, String> {
         rt().block_on(async {
             let m = ::reqwest::Method::from_bytes(method.as_bytes()).map_err(|e| e.to_string())?;
             let mut req = client().request(m, url).body(body);
@@ -218,7 +281,11 @@ pub mod http {
                 .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
                 .collect();
             let body = resp.text().await.map_err(|e| e.to_string())?;
-            Ok(Resp { status, body, headers })
+            Ok(Resp {
+                status,
+                body,
+                headers,
+            })
         })
     }
 
@@ -242,7 +309,9 @@ pub mod http {
         let mut out = String::new();
         for b in s.bytes() {
             match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                    out.push(b as char)
+                }
                 _ => out.push_str(&format!("%{b:02X}")),
             }
         }

@@ -14,10 +14,22 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
     let out = Command::new(bin("fletch-bench"))
         .arg("load")
         .args(data)
-        .args(["--url", &url, "--workers", "2", "--batch-size", "100", "--json"])
+        .args([
+            "--url",
+            &url,
+            "--workers",
+            "2",
+            "--batch-size",
+            "100",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["points"], 5 * 120);
     assert_eq!(report["failed_batches"], 0);
@@ -25,14 +37,30 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
     let out = Command::new(bin("fletch-bench"))
         .arg("query")
         .args(data)
-        .args(["--url", &url, "--reference", &url, "--iterations", "2", "--json"])
+        .args([
+            "--url",
+            &url,
+            "--reference",
+            &url,
+            "--iterations",
+            "2",
+            "--json",
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 10, "every TSBS query type runs");
     for r in rows {
-        assert_eq!((r["errors"].as_u64(), r["mismatches"].as_u64()), (Some(0), Some(0)), "{r}");
+        assert_eq!(
+            (r["errors"].as_u64(), r["mismatches"].as_u64()),
+            (Some(0), Some(0)),
+            "{r}"
+        );
     }
 }

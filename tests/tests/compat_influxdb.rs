@@ -41,7 +41,10 @@ const STEPS: &[Step] = &[
     Write("db=d", "cpu"),
     Write("db=d", "cpu value=1 3000\nbad line\ncpu value=2 4000"),
     Write("db=d", "cpu value=1i 5000"),
-    Write("db=d", "cpu value=1i 6000\ncpu value=1.5 7000\ncpu value=\"x\" 8000"),
+    Write(
+        "db=d",
+        "cpu value=1i 6000\ncpu value=1.5 7000\ncpu value=\"x\" 8000",
+    ),
     Write("db=d", "new f=1i 10\nnew f=2 11\nnew f=3i 12"),
     Write("db=d", "cpu,host=a value=1u"),
     Write("db=d", "cpu value=1 123abc"),
@@ -79,7 +82,10 @@ const STEPS: &[Step] = &[
     Query("SHOW RETENTION POLICIES ON d", ""),
     Query("SHOW RETENTION POLICIES", ""),
     Query("SHOW RETENTION POLICIES ON nope", ""),
-    Query("CREATE DATABASE e WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME r1", ""),
+    Query(
+        "CREATE DATABASE e WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME r1",
+        "",
+    ),
     Query("SHOW RETENTION POLICIES ON e", ""),
     Query("CREATE DATABASE f WITH DURATION 30m", ""),
     Query("CREATE DATABASE y WITH DURATION 2h SHARD DURATION 3h", ""),
@@ -125,20 +131,41 @@ const STEPS: &[Step] = &[
     Query("SELECT usage FROM cpu WHERE host='a'", "?db=s"),
     Query("SELECT usage,host FROM cpu GROUP BY region", "?db=s"),
     Query("SELECT usage FROM cpu GROUP BY *", "?db=s"),
-    Query("SELECT usage FROM cpu WHERE usage > 2 AND region != 'e'", "?db=s"),
-    Query("SELECT usage FROM cpu WHERE host =~ /a|b/ AND (usage < 2 OR usage >= 5)", "?db=s"),
+    Query(
+        "SELECT usage FROM cpu WHERE usage > 2 AND region != 'e'",
+        "?db=s",
+    ),
+    Query(
+        "SELECT usage FROM cpu WHERE host =~ /a|b/ AND (usage < 2 OR usage >= 5)",
+        "?db=s",
+    ),
     Query("SELECT * FROM cpu WHERE host !~ /a/", "?db=s"),
     Query("SELECT usage FROM cpu WHERE nosuchtag = ''", "?db=s"),
-    Query("SELECT usage FROM cpu WHERE time > '1970-01-01T00:01:00Z'", "?db=s"),
-    Query("SELECT usage FROM cpu WHERE time >= 60s AND time <= 2m", "?db=s"),
+    Query(
+        "SELECT usage FROM cpu WHERE time > '1970-01-01T00:01:00Z'",
+        "?db=s",
+    ),
+    Query(
+        "SELECT usage FROM cpu WHERE time >= 60s AND time <= 2m",
+        "?db=s",
+    ),
     Query("SELECT usage FROM cpu WHERE time > now() - 1h", "?db=s"),
     Query("SELECT usage FROM cpu ORDER BY time DESC LIMIT 2", "?db=s"),
-    Query("SELECT usage FROM cpu GROUP BY host LIMIT 1 OFFSET 1", "?db=s"),
-    Query("SELECT usage FROM cpu GROUP BY host SLIMIT 1 SOFFSET 1", "?db=s"),
+    Query(
+        "SELECT usage FROM cpu GROUP BY host LIMIT 1 OFFSET 1",
+        "?db=s",
+    ),
+    Query(
+        "SELECT usage FROM cpu GROUP BY host SLIMIT 1 SOFFSET 1",
+        "?db=s",
+    ),
     Query("SELECT usage FROM cpu", "?db=s&epoch=s"),
     Query("SELECT usage FROM cpu", "?db=s&epoch=ms"),
     Query("SELECT usage * 2 + 1 AS x, idle / 2 FROM cpu", "?db=s"),
-    Query("SELECT \"usage\"::field, host::tag, region::field FROM cpu LIMIT 1", "?db=s"),
+    Query(
+        "SELECT \"usage\"::field, host::tag, region::field FROM cpu LIMIT 1",
+        "?db=s",
+    ),
     Query("SELECT used, ok, msg FROM mem", "?db=s"),
     Query("SELECT nope FROM cpu", "?db=s"),
     Query("SELECT host FROM cpu", "?db=s"),
@@ -159,17 +186,44 @@ const STEPS: &[Step] = &[
     Query("SELECT last(usage) FROM cpu GROUP BY *", "?db=s"),
     Query("SELECT first(usage), last(usage) FROM cpu", "?db=s"),
     Query("SELECT max(usage), min(usage) AS low FROM cpu", "?db=s"),
-    Query("SELECT spread(usage), median(usage), stddev(usage), sum(usage) FROM cpu", "?db=s"),
+    Query(
+        "SELECT spread(usage), median(usage), stddev(usage), sum(usage) FROM cpu",
+        "?db=s",
+    ),
     Query("SELECT mean(idle) * 2 FROM cpu", "?db=s"),
     Query("SELECT count(msg), first(msg), last(ok) FROM mem", "?db=s"),
-    Query("SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(1m)", "?db=s"),
-    Query("SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(1m) fill(none)", "?db=s"),
-    Query("SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 5m GROUP BY time(1m) fill(previous)", "?db=s"),
-    Query("SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 5m GROUP BY time(1m) fill(linear)", "?db=s"),
-    Query("SELECT sum(usage), count(usage) FROM cpu WHERE time >= 0 AND time < 5m GROUP BY time(1m), host fill(0)", "?db=s"),
-    Query("SELECT min(idle) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m, 1m)", "?db=s"),
-    Query("SELECT max(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m) ORDER BY time DESC", "?db=s"),
-    Query("SELECT count(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m)", "?db=s&epoch=ms"),
+    Query(
+        "SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(1m)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(1m) fill(none)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 5m GROUP BY time(1m) fill(previous)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 5m GROUP BY time(1m) fill(linear)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT sum(usage), count(usage) FROM cpu WHERE time >= 0 AND time < 5m GROUP BY time(1m), host fill(0)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT min(idle) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m, 1m)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT max(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m) ORDER BY time DESC",
+        "?db=s",
+    ),
+    Query(
+        "SELECT count(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m)",
+        "?db=s&epoch=ms",
+    ),
     Query("SELECT usage, mean(usage) FROM cpu", "?db=s"),
     Query("SELECT usage FROM cpu GROUP BY time(1m)", "?db=s"),
     Query("SELECT value FROM m ORDER BY value", "?db=s"),
@@ -179,10 +233,19 @@ const STEPS: &[Step] = &[
     Query("SHOW TAG KEYS WHERE host = 'b'", "?db=s"),
     Query("SHOW TAG KEYS ON nope", ""),
     Query("SHOW TAG VALUES WITH KEY = host", "?db=s"),
-    Query("SHOW TAG VALUES FROM cpu WITH KEY IN (host, region)", "?db=s"),
-    Query("SHOW TAG VALUES WITH KEY =~ /reg/ WHERE host = 'b'", "?db=s"),
+    Query(
+        "SHOW TAG VALUES FROM cpu WITH KEY IN (host, region)",
+        "?db=s",
+    ),
+    Query(
+        "SHOW TAG VALUES WITH KEY =~ /reg/ WHERE host = 'b'",
+        "?db=s",
+    ),
     Query("SHOW TAG VALUES WITH KEY != host", "?db=s"),
-    Query("SHOW TAG VALUES FROM cpu WITH KEY = host LIMIT 1 OFFSET 1", "?db=s"),
+    Query(
+        "SHOW TAG VALUES FROM cpu WITH KEY = host LIMIT 1 OFFSET 1",
+        "?db=s",
+    ),
     Query("SHOW TAG VALUES", "?db=s"),
     Query("SHOW FIELD KEYS", "?db=s"),
     Query("SHOW FIELD KEYS FROM cpu", "?db=s"),
@@ -200,14 +263,29 @@ const STEPS: &[Step] = &[
         "db=ddl&precision=s",
         "cpu,host=a,region=w usage=1,idle=9i 0\ncpu,host=b,region=w usage=2,idle=8i 0\ncpu,host=a,region=w usage=3,idle=7i 60\ncpu,host=b,region=e usage=4 120\ncpu,host=a,region=w usage=5,idle=5i 180\nmem,host=a used=10i 30",
     ),
-    Query("CREATE RETENTION POLICY r1 ON ddl DURATION 2h REPLICATION 1", ""),
-    Query("CREATE RETENTION POLICY r2 ON ddl DURATION 1d REPLICATION 1 SHARD DURATION 2h DEFAULT", ""),
+    Query(
+        "CREATE RETENTION POLICY r1 ON ddl DURATION 2h REPLICATION 1",
+        "",
+    ),
+    Query(
+        "CREATE RETENTION POLICY r2 ON ddl DURATION 1d REPLICATION 1 SHARD DURATION 2h DEFAULT",
+        "",
+    ),
     Query("SHOW RETENTION POLICIES", "?db=ddl"),
     Query("ALTER RETENTION POLICY r1 ON ddl DURATION 3h DEFAULT", ""),
     Query("SHOW RETENTION POLICIES", "?db=ddl"),
-    Query("CREATE RETENTION POLICY r1 ON ddl DURATION 5h REPLICATION 1", ""),
-    Query("CREATE RETENTION POLICY r1 ON ddl DURATION 3h REPLICATION 1", ""),
-    Query("CREATE RETENTION POLICY r3 ON nope DURATION 1h REPLICATION 1", ""),
+    Query(
+        "CREATE RETENTION POLICY r1 ON ddl DURATION 5h REPLICATION 1",
+        "",
+    ),
+    Query(
+        "CREATE RETENTION POLICY r1 ON ddl DURATION 3h REPLICATION 1",
+        "",
+    ),
+    Query(
+        "CREATE RETENTION POLICY r3 ON nope DURATION 1h REPLICATION 1",
+        "",
+    ),
     Query("DROP RETENTION POLICY r1 ON ddl", ""),
     Query("DROP RETENTION POLICY nope ON ddl", ""),
     Query("ALTER RETENTION POLICY autogen ON ddl DEFAULT", ""),
@@ -234,23 +312,53 @@ const STEPS: &[Step] = &[
     Query("SELECT * FROM mem", "?db=ddl"),
     // Functions.
     Query("CREATE DATABASE fn", ""),
-    Write("db=fn&precision=s", "c,h=a v=1,i=1i 0\nc,h=a v=4,i=4i 10\nc,h=a v=2,i=2i 20\nc,h=a v=8,i=8i 30\nc,h=b v=3,i=3i 0\nc,h=b v=3,i=3i 20\nc,h=a v=5,i=5i 40"),
+    Write(
+        "db=fn&precision=s",
+        "c,h=a v=1,i=1i 0\nc,h=a v=4,i=4i 10\nc,h=a v=2,i=2i 20\nc,h=a v=8,i=8i 30\nc,h=b v=3,i=3i 0\nc,h=b v=3,i=3i 20\nc,h=a v=5,i=5i 40",
+    ),
     Query("SELECT derivative(v) FROM c WHERE h='a'", "?db=fn"),
     Query("SELECT derivative(v, 10s) FROM c GROUP BY h", "?db=fn"),
-    Query("SELECT non_negative_derivative(v, 10s) FROM c WHERE h='a'", "?db=fn"),
+    Query(
+        "SELECT non_negative_derivative(v, 10s) FROM c WHERE h='a'",
+        "?db=fn",
+    ),
     Query("SELECT difference(i) FROM c WHERE h='a'", "?db=fn"),
-    Query("SELECT non_negative_difference(v) FROM c WHERE h='a'", "?db=fn"),
+    Query(
+        "SELECT non_negative_difference(v) FROM c WHERE h='a'",
+        "?db=fn",
+    ),
     Query("SELECT cumulative_sum(i) FROM c WHERE h='a'", "?db=fn"),
     Query("SELECT moving_average(v, 2) FROM c WHERE h='a'", "?db=fn"),
     Query("SELECT elapsed(v, 1s) FROM c WHERE h='a'", "?db=fn"),
-    Query("SELECT derivative(mean(v), 10s) FROM c WHERE time >= 0 AND time < 50s GROUP BY time(20s)", "?db=fn"),
-    Query("SELECT cumulative_sum(mean(v)) FROM c WHERE time >= 0 AND time < 40s GROUP BY time(20s)", "?db=fn"),
-    Query("SELECT difference(v) FROM c WHERE h='a' ORDER BY time DESC LIMIT 2", "?db=fn"),
-    Query("SELECT derivative(v) FROM c WHERE h='a' ORDER BY time DESC", "?db=fn"),
-    Query("SELECT elapsed(v) FROM c WHERE h='a' ORDER BY time DESC", "?db=fn"),
-    Query("SELECT abs(v), sqrt(v), pow(v, 2), round(v), log(v, 2), ln(v) FROM c WHERE h='a' LIMIT 2", "?db=fn"),
+    Query(
+        "SELECT derivative(mean(v), 10s) FROM c WHERE time >= 0 AND time < 50s GROUP BY time(20s)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT cumulative_sum(mean(v)) FROM c WHERE time >= 0 AND time < 40s GROUP BY time(20s)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT difference(v) FROM c WHERE h='a' ORDER BY time DESC LIMIT 2",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT derivative(v) FROM c WHERE h='a' ORDER BY time DESC",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT elapsed(v) FROM c WHERE h='a' ORDER BY time DESC",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT abs(v), sqrt(v), pow(v, 2), round(v), log(v, 2), ln(v) FROM c WHERE h='a' LIMIT 2",
+        "?db=fn",
+    ),
     Query("SELECT floor(mean(v)), ceil(max(v) / 3) FROM c", "?db=fn"),
-    Query("SELECT percentile(v, 50), percentile(v, 90) FROM c", "?db=fn"),
+    Query(
+        "SELECT percentile(v, 50), percentile(v, 90) FROM c",
+        "?db=fn",
+    ),
     Query("SELECT percentile(v, 90) FROM c", "?db=fn"),
     Query("SELECT percentile(v, 50) FROM c GROUP BY h", "?db=fn"),
     Query("SELECT count(distinct(v)) FROM c", "?db=fn"),
@@ -265,30 +373,89 @@ const STEPS: &[Step] = &[
     Query("SELECT foo(v) FROM c", "?db=fn"),
     Query("SELECT top(v, 3) FROM c", "?db=fn"),
     Query("SELECT top(v, h, 2) FROM c", "?db=fn"),
-    Query("SELECT bottom(v, 2), h FROM c WHERE time >= 0 AND time < 40s GROUP BY time(20s)", "?db=fn"),
+    Query(
+        "SELECT bottom(v, 2), h FROM c WHERE time >= 0 AND time < 40s GROUP BY time(20s)",
+        "?db=fn",
+    ),
     Query("SELECT top(i, 2) FROM c GROUP BY h", "?db=fn"),
     Query("SELECT top(v) FROM c", "?db=fn"),
     Query("SELECT top(v, 0) FROM c", "?db=fn"),
     Query("SELECT top(v, 2), mean(v) FROM c", "?db=fn"),
     // Subqueries and INTO.
-    Query("SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m), host)", "?db=s"),
-    Query("SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(2m), host) WHERE time >= 0 AND time < 4m GROUP BY host", "?db=s"),
-    Query("SELECT m FROM (SELECT mean(usage) AS m FROM cpu GROUP BY host) WHERE host = 'b'", "?db=s"),
-    Query("SELECT * FROM (SELECT usage, host FROM cpu WHERE time < 90s)", "?db=s"),
-    Query("SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY host)", "?db=s"),
-    Query("SELECT mean(usage) INTO s.autogen.cpu_2m FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m), host", "?db=s"),
+    Query(
+        "SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m), host)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY time(2m), host) WHERE time >= 0 AND time < 4m GROUP BY host",
+        "?db=s",
+    ),
+    Query(
+        "SELECT m FROM (SELECT mean(usage) AS m FROM cpu GROUP BY host) WHERE host = 'b'",
+        "?db=s",
+    ),
+    Query(
+        "SELECT * FROM (SELECT usage, host FROM cpu WHERE time < 90s)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT mean(m) FROM (SELECT max(usage) AS m FROM cpu GROUP BY host)",
+        "?db=s",
+    ),
+    Query(
+        "SELECT mean(usage) INTO s.autogen.cpu_2m FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m), host",
+        "?db=s",
+    ),
     Query("SELECT * FROM cpu_2m", "?db=s"),
-    Query("SELECT usage INTO cpu_copy FROM cpu WHERE host = 'a'", "?db=s"),
+    Query(
+        "SELECT usage INTO cpu_copy FROM cpu WHERE host = 'a'",
+        "?db=s",
+    ),
     Query("SHOW FIELD KEYS FROM cpu_copy", "?db=s"),
     GetQuery("SELECT idle INTO cpu_idle FROM cpu", "&db=s"),
     Query("SELECT * FROM cpu_idle", "?db=s"),
+    // Bound parameters.
+    Query(
+        "SELECT usage FROM cpu WHERE host = $h",
+        "?db=s&params=%7B%22h%22%3A%22b%22%7D",
+    ),
+    Query(
+        "SELECT usage FROM cpu WHERE host = $h AND usage > $u",
+        "?db=s&params=%7B%22h%22%3A%7B%22string%22%3A%22a%22%7D%2C%22u%22%3A2%7D",
+    ),
+    Query(
+        "SELECT usage FROM cpu WHERE host = $h",
+        "?db=s&params=%7B%22x%22%3A1%7D",
+    ),
+    Query("SELECT usage FROM cpu WHERE host = $h", "?db=s"),
+    StatusOnly(
+        "POST",
+        "/query?db=s&q=SELECT+usage+FROM+cpu+WHERE+host+%3D+%24h&params=notjson",
+        b"",
+        "JSON error texts differ between Go and Rust",
+    ),
     // Chunked responses and time zones.
-    Query("SELECT usage FROM cpu GROUP BY host", "?db=s&chunked=true&chunk_size=2"),
-    Query("SELECT usage FROM cpu; SELECT used FROM mem", "?db=s&chunked=true&chunk_size=1"),
+    Query(
+        "SELECT usage FROM cpu GROUP BY host",
+        "?db=s&chunked=true&chunk_size=2",
+    ),
+    Query(
+        "SELECT usage FROM cpu; SELECT used FROM mem",
+        "?db=s&chunked=true&chunk_size=1",
+    ),
     Query("SHOW DATABASES", "?chunked=true"),
-    Query("SELECT usage FROM cpu WHERE host='a' tz('Europe/Oslo')", "?db=s"),
-    Query("SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m) tz('America/New_York')", "?db=s"),
-    Query("SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(1d) tz('Asia/Kolkata')", "?db=s"),
+    Query(
+        "SELECT usage FROM cpu WHERE host='a' tz('Europe/Oslo')",
+        "?db=s",
+    ),
+    Query(
+        "SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m) tz('America/New_York')",
+        "?db=s",
+    ),
+    Query(
+        "SELECT mean(usage) FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(1d) tz('Asia/Kolkata')",
+        "?db=s",
+    ),
     Query("SELECT usage FROM cpu tz('Nowhere/Land')", "?db=s"),
     Query("SELECT", ""),
     Query("SELECT value", ""),
@@ -309,21 +476,52 @@ const STEPS: &[Step] = &[
     StatusOnly("POST", "/ping", b"", "405 for POST /ping, as 1.x"),
     StatusOnly("GET", "/nothing", b"", "404 text body"),
     StatusOnly("GET", "/write?db=d", b"", "405 for GET /write"),
-    StatusOnly("POST", "/write?db=d", b"notgzip", "gzip error texts differ between Go and Rust"),
-    StatusOnly("POST", "/write?db=nope", b"notgzip", "unknown database before a bad gzip body"),
+    StatusOnly(
+        "POST",
+        "/write?db=d",
+        b"notgzip",
+        "gzip error texts differ between Go and Rust",
+    ),
+    StatusOnly(
+        "POST",
+        "/write?db=nope",
+        b"notgzip",
+        "unknown database before a bad gzip body",
+    ),
 ];
 
 fn run(base: &str, step: &Step) -> Resp {
     match step {
-        Write(params, body) => send("POST", &format!("{base}/write?{params}"), &[], body.as_bytes().to_vec()).expect("write"),
+        Write(params, body) => send(
+            "POST",
+            &format!("{base}/write?{params}"),
+            &[],
+            body.as_bytes().to_vec(),
+        )
+        .expect("write"),
         Query(q, extra) => {
             let form = format!("q={}", urlencode(q));
-            send("POST", &format!("{base}/query{extra}"), &[("Content-Type", "application/x-www-form-urlencoded")], form.into_bytes())
-                .expect("query")
+            send(
+                "POST",
+                &format!("{base}/query{extra}"),
+                &[("Content-Type", "application/x-www-form-urlencoded")],
+                form.into_bytes(),
+            )
+            .expect("query")
         }
-        GetQuery(q, extra) => send("GET", &format!("{base}/query?q={}{extra}", urlencode(q)), &[], vec![]).expect("get"),
+        GetQuery(q, extra) => send(
+            "GET",
+            &format!("{base}/query?q={}{extra}", urlencode(q)),
+            &[],
+            vec![],
+        )
+        .expect("get"),
         StatusOnly(method, path, body, _) => {
-            let headers: &[(&str, &str)] = if path.starts_with("/write") && !body.is_empty() { &[("Content-Encoding", "gzip")] } else { &[] };
+            let headers: &[(&str, &str)] = if path.starts_with("/write") && !body.is_empty() {
+                &[("Content-Encoding", "gzip")]
+            } else {
+                &[]
+            };
             send(method, &format!("{base}{path}"), headers, body.to_vec()).expect("request")
         }
         Csv(q) => {
@@ -331,7 +529,10 @@ fn run(base: &str, step: &Step) -> Resp {
             send(
                 "POST",
                 &format!("{base}/query"),
-                &[("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/csv")],
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Accept", "application/csv"),
+                ],
                 form.into_bytes(),
             )
             .expect("csv")
@@ -357,7 +558,11 @@ fn same_json(a: &serde_json::Value, b: &serde_json::Value) -> bool {
             _ => x == y,
         },
         (Array(x), Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b)),
-        (Object(x), Object(y)) => x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w))),
+        (Object(x), Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| same_json(v, w)))
+        }
         _ => a == b,
     }
 }
@@ -367,9 +572,14 @@ fn same_body(a: &str, b: &str) -> bool {
     if la.len() != lb.len() {
         return false;
     }
-    la.iter().zip(&lb).all(|(x, y)| match (serde_json::from_str::<serde_json::Value>(x), serde_json::from_str::<serde_json::Value>(y)) {
-        (Ok(x), Ok(y)) => same_json(&x, &y),
-        _ => x.trim() == y.trim(),
+    la.iter().zip(&lb).all(|(x, y)| {
+        match (
+            serde_json::from_str::<serde_json::Value>(x),
+            serde_json::from_str::<serde_json::Value>(y),
+        ) {
+            (Ok(x), Ok(y)) => same_json(&x, &y),
+            _ => x.trim() == y.trim(),
+        }
     })
 }
 
@@ -397,8 +607,20 @@ fn fletch_answers_like_influxdb_1_6_7() {
                 f.body.trim()
             ));
         }
-        assert!(f.header("X-Influxdb-Version").is_some(), "fletch must send X-Influxdb-Version");
+        assert!(
+            f.header("X-Influxdb-Version").is_some(),
+            "fletch must send X-Influxdb-Version"
+        );
     }
-    eprintln!("{} steps compared against InfluxDB at {}", STEPS.len(), influx.http);
-    assert!(diffs.is_empty(), "{} differences:\n{}", diffs.len(), diffs.join("\n"));
+    eprintln!(
+        "{} steps compared against InfluxDB at {}",
+        STEPS.len(),
+        influx.http
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} differences:\n{}",
+        diffs.len(),
+        diffs.join("\n")
+    );
 }

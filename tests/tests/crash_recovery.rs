@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::datatypes::TimestampNanosecondType;
 use datafusion::prelude::{ParquetReadOptions, SessionContext};
-use fletch_tests::http::{post, query, send};
 use fletch_tests::Fletchd;
+use fletch_tests::http::{post, query, send};
 use rand::Rng;
 
 const ROUNDS: usize = 6;
@@ -22,7 +22,13 @@ const ENV: &[(&str, &str)] = &[
 
 fn batch_body(round: usize, batch: usize) -> String {
     (0..POINTS_PER_BATCH)
-        .map(|i| format!("load,round=r{round},host=h{} value={batch}i,n={i}i {}\n", i % 5, point_time(round, batch, i)))
+        .map(|i| {
+            format!(
+                "load,round=r{round},host=h{} value={batch}i,n={i}i {}\n",
+                i % 5,
+                point_time(round, batch, i)
+            )
+        })
         .collect()
 }
 
@@ -40,7 +46,10 @@ fn acknowledged_writes_survive_kill_9() {
     for round in 0..ROUNDS {
         let node = Fletchd::start(dir.path(), ENV);
         if round == 0 {
-            assert_eq!(query(&node.url(""), "CREATE DATABASE crash", "").status, 200);
+            assert_eq!(
+                query(&node.url(""), "CREATE DATABASE crash", "").status,
+                200
+            );
         }
         // Write batches until a random moment, then SIGKILL while writes are in flight.
         let kill_after = Duration::from_millis(rng.random_range(100..900));
@@ -63,15 +72,29 @@ fn acknowledged_writes_survive_kill_9() {
         std::thread::sleep(kill_after);
         node.kill9();
         acked.extend(writer.join().unwrap());
-        assert!(started.elapsed() < Duration::from_secs(300), "crash test ran too long");
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "crash test ran too long"
+        );
     }
-    let rounds_with_writes = (0..ROUNDS).filter(|r| acked.iter().any(|(round, _)| round == r)).count();
-    eprintln!("{} batches acknowledged over {ROUNDS} rounds ({rounds_with_writes} rounds wrote)", acked.len());
-    assert!(rounds_with_writes >= ROUNDS / 2, "too few rounds got writes acknowledged before the kill");
+    let rounds_with_writes = (0..ROUNDS)
+        .filter(|r| acked.iter().any(|(round, _)| round == r))
+        .count();
+    eprintln!(
+        "{} batches acknowledged over {ROUNDS} rounds ({rounds_with_writes} rounds wrote)",
+        acked.len()
+    );
+    assert!(
+        rounds_with_writes >= ROUNDS / 2,
+        "too few rounds got writes acknowledged before the kill"
+    );
 
     // A last start replays the WAL; a clean stop persists everything.
     let node = Fletchd::start(dir.path(), ENV);
-    let r = post(&node.url("/write?db=crash"), "load,round=final,host=h0 value=1i,n=0i 1");
+    let r = post(
+        &node.url("/write?db=crash"),
+        "load,round=final,host=h0 value=1i,n=0i 1",
+    );
     assert_eq!(r.status, 204, "{}", r.body);
     let status = node.terminate();
     assert!(status.success(), "SIGTERM must exit 0, got {status}");
@@ -85,7 +108,12 @@ fn acknowledged_writes_survive_kill_9() {
             }
         }
     }
-    assert_eq!(missing, 0, "{missing} acknowledged points of {} batches are missing", acked.len());
+    assert_eq!(
+        missing,
+        0,
+        "{missing} acknowledged points of {} batches are missing",
+        acked.len()
+    );
 }
 
 /// Reads the live files named by every shard manifest, with DataFusion.
@@ -95,22 +123,45 @@ fn read_all_points(dir: &std::path::Path) -> HashSet<i64> {
     let shards = dir.join("data/shards");
     for shard in std::fs::read_dir(&shards).unwrap() {
         let manifest = shard.unwrap().path().join("manifest.json");
-        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
-        for f in m["tables"]["load"]["files"].as_array().into_iter().flatten() {
-            files.push(dir.join("data").join(f["path"].as_str().unwrap()).display().to_string());
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&manifest).unwrap()).unwrap();
+        for f in m["tables"]["load"]["files"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            files.push(
+                dir.join("data")
+                    .join(f["path"].as_str().unwrap())
+                    .display()
+                    .to_string(),
+            );
         }
     }
     assert!(!files.is_empty());
     let ctx = SessionContext::new();
     let batches: Vec<RecordBatch> = rt.block_on(async {
-        let df = ctx.read_parquet(files, ParquetReadOptions::default()).await.unwrap();
-        df.select_columns(&["time"]).unwrap().collect().await.unwrap()
+        let df = ctx
+            .read_parquet(files, ParquetReadOptions::default())
+            .await
+            .unwrap();
+        df.select_columns(&["time"])
+            .unwrap()
+            .collect()
+            .await
+            .unwrap()
     });
     let mut out = HashSet::new();
     for b in batches {
         // A point may sit in two files until compaction merges them (a crash between a
         // manifest update and the WAL release replays it); queries deduplicate.
-        out.extend(b.column(0).as_primitive::<TimestampNanosecondType>().values().iter().copied());
+        out.extend(
+            b.column(0)
+                .as_primitive::<TimestampNanosecondType>()
+                .values()
+                .iter()
+                .copied(),
+        );
     }
     out
 }

@@ -22,10 +22,17 @@ fn config_prints_whole_and_layers_env_and_file() {
     let cfg: toml::Table = text.parse().unwrap();
     assert_eq!(cfg["http"]["bind-address"].as_str(), Some("127.0.0.1:9999"));
     assert_eq!(cfg["data"]["wal-dir"].as_str(), Some("/tmp/elsewhere"));
-    assert_eq!(cfg["meta"]["http-bind-address"].as_str(), Some("127.0.0.1:8091"));
+    assert_eq!(
+        cfg["meta"]["http-bind-address"].as_str(),
+        Some("127.0.0.1:8091")
+    );
     assert_eq!(cfg["http"]["max-body-size"].as_integer(), Some(25_000_000));
     let warnings = String::from_utf8(out.stderr).unwrap();
-    for w in ["unknown config key reporting-disabled", "unknown config key [http] auth-enabled", "unknown config section [coordinator]"] {
+    for w in [
+        "unknown config key reporting-disabled",
+        "unknown config key [http] auth-enabled",
+        "unknown config section [coordinator]",
+    ] {
         assert!(warnings.contains(w), "missing warning {w:?} in {warnings}");
     }
 }
@@ -35,12 +42,28 @@ fn bad_config_exits_nonzero_before_binding() {
     let dir = tempfile::tempdir().unwrap();
     let port = fletch_tests::free_port();
     let file = dir.path().join("bad.toml");
-    std::fs::write(&file, format!("[http]\nbind-address = \"127.0.0.1:{port}\"\nmax-body-size = \"lots\"\n")).unwrap();
-    let out = Command::new(bin("fletchd")).arg("-config").arg(&file).arg("--dir").arg(dir.path()).output().unwrap();
+    std::fs::write(
+        &file,
+        format!("[http]\nbind-address = \"127.0.0.1:{port}\"\nmax-body-size = \"lots\"\n"),
+    )
+    .unwrap();
+    let out = Command::new(bin("fletchd"))
+        .arg("-config")
+        .arg(&file)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
-    assert!(err.contains("config [http] max-body-size: invalid type: string \"lots\""), "{err}");
-    assert!(std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(), "nothing may stay bound");
+    assert!(
+        err.contains("config [http] max-body-size: invalid type: string \"lots\""),
+        "{err}"
+    );
+    assert!(
+        std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
+        "nothing may stay bound"
+    );
     let out = Command::new(bin("fletchd"))
         .arg("--dir")
         .arg(dir.path())
@@ -48,25 +71,49 @@ fn bad_config_exits_nonzero_before_binding() {
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8(out.stderr).unwrap().contains("config [http] bind-address"));
-    assert!(!dir.path().join("meta").exists(), "a bad config must not touch the data directory");
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("config [http] bind-address")
+    );
+    assert!(
+        !dir.path().join("meta").exists(),
+        "a bad config must not touch the data directory"
+    );
 }
 
 #[test]
 fn ping_headers_and_limits() {
     let dir = tempfile::tempdir().unwrap();
-    let node = Fletchd::start(dir.path(), &[("FLETCH_HTTP_MAX_BODY_SIZE", "1000"), ("FLETCH_DATA_CACHE_MAX_MEMORY_SIZE", "3000"), ("FLETCH_DATA_CACHE_SNAPSHOT_MEMORY_SIZE", "3000"), ("FLETCH_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION", "1h")]);
+    let node = Fletchd::start(
+        dir.path(),
+        &[
+            ("FLETCH_HTTP_MAX_BODY_SIZE", "1000"),
+            ("FLETCH_DATA_CACHE_MAX_MEMORY_SIZE", "3000"),
+            ("FLETCH_DATA_CACHE_SNAPSHOT_MEMORY_SIZE", "3000"),
+            ("FLETCH_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION", "1h"),
+        ],
+    );
     let ping = send("GET", &node.url("/ping"), &[], vec![]).unwrap();
     assert_eq!(ping.status, 204);
     assert_eq!(ping.header("X-Influxdb-Version"), Some("1.6.7"));
     assert_eq!(ping.header("X-Influxdb-Build"), Some("OSS"));
     assert!(ping.header("X-Fletch-Version").is_some());
-    assert_eq!(send("HEAD", &node.url("/ping"), &[], vec![]).unwrap().status, 204);
+    assert_eq!(
+        send("HEAD", &node.url("/ping"), &[], vec![])
+            .unwrap()
+            .status,
+        204
+    );
 
     query(&node.url(""), "CREATE DATABASE db", "");
     let big = "m v=1 1\n".repeat(200);
     let r = post(&node.url("/write?db=db"), &big);
-    assert_eq!((r.status, r.body.as_str()), (413, "{\"error\":\"Request Entity Too Large\"}\n"), "1.x ends error bodies with a newline");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (413, "{\"error\":\"Request Entity Too Large\"}\n"),
+        "1.x ends error bodies with a newline"
+    );
 
     // gzip bodies are decoded, and the limit applies to what they decode to.
     let gz = |s: &str| {
@@ -75,15 +122,29 @@ fn ping_headers_and_limits() {
         e.write_all(s.as_bytes()).unwrap();
         e.finish().unwrap()
     };
-    let r = send("POST", &node.url("/write?db=db"), &[("Content-Encoding", "gzip")], gz("m v=1 1\n")).unwrap();
+    let r = send(
+        "POST",
+        &node.url("/write?db=db"),
+        &[("Content-Encoding", "gzip")],
+        gz("m v=1 1\n"),
+    )
+    .unwrap();
     assert_eq!(r.status, 204, "{}", r.body);
-    let r = send("POST", &node.url("/write?db=db"), &[("Content-Encoding", "gzip")], gz(&big)).unwrap();
+    let r = send(
+        "POST",
+        &node.url("/write?db=db"),
+        &[("Content-Encoding", "gzip")],
+        gz(&big),
+    )
+    .unwrap();
     assert_eq!(r.status, 413);
 
     // Fill the buffer: writes get 503 with a clear message, never a crash or a partial write.
     let mut refused = None;
     for i in 0..200 {
-        let body: String = (0..20).map(|j| format!("m,h=x v={i}.{j} {}\n", i * 100 + j + 10)).collect();
+        let body: String = (0..20)
+            .map(|j| format!("m,h=x v={i}.{j} {}\n", i * 100 + j + 10))
+            .collect();
         let r = post(&node.url("/write?db=db"), &body);
         if r.status != 204 {
             refused = Some(r);
@@ -92,26 +153,53 @@ fn ping_headers_and_limits() {
     }
     let r = refused.expect("the write buffer never filled");
     assert_eq!(r.status, 503, "{}", r.body);
-    assert!(r.body.contains("cache-max-memory-size exceeded"), "{}", r.body);
+    assert!(
+        r.body.contains("cache-max-memory-size exceeded"),
+        "{}",
+        r.body
+    );
     // Persistence (size-triggered) frees the buffer and writes resume.
-    wait_for("writes to resume after persistence", Duration::from_secs(30), || {
-        (post(&node.url("/write?db=db"), "m,h=x v=1 5").status == 204).then_some(())
-    });
+    wait_for(
+        "writes to resume after persistence",
+        Duration::from_secs(30),
+        || (post(&node.url("/write?db=db"), "m,h=x v=1 5").status == 204).then_some(()),
+    );
 }
 
 #[test]
 fn catalog_and_data_survive_a_clean_restart_and_sigterm_persists() {
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[]);
-    assert_eq!(query(&node.url(""), "CREATE DATABASE keep WITH DURATION 30d NAME month", "").status, 200);
-    assert_eq!(post(&node.url("/write?db=keep"), "disk,host=a free=1i").status, 204);
+    assert_eq!(
+        query(
+            &node.url(""),
+            "CREATE DATABASE keep WITH DURATION 30d NAME month",
+            ""
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        post(&node.url("/write?db=keep"), "disk,host=a free=1i").status,
+        204
+    );
     let status = node.terminate();
     assert!(status.success(), "{status}");
-    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
-    assert_eq!(wal_bytes, 0, "a clean stop persists the buffer and releases the WAL");
+    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
+    assert_eq!(
+        wal_bytes, 0,
+        "a clean stop persists the buffer and releases the WAL"
+    );
 
     let node = Fletchd::start(dir.path(), &[]);
-    let r = query(&node.url(""), "SHOW RETENTION POLICIES ON keep; SHOW MEASUREMENTS ON keep", "");
+    let r = query(
+        &node.url(""),
+        "SHOW RETENTION POLICIES ON keep; SHOW MEASUREMENTS ON keep",
+        "",
+    );
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["results"][0]["series"][0]["values"][0][0], "month");
     assert_eq!(v["results"][0]["series"][0]["values"][0][1], "720h0m0s");
@@ -120,9 +208,21 @@ fn catalog_and_data_survive_a_clean_restart_and_sigterm_persists() {
     let r = query(&node.url(""), "SHOW SERVERS", "");
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["results"][0]["series"][0]["name"], "data_nodes");
-    assert_eq!(v["results"][0]["series"][0]["values"], serde_json::json!([[2, node.http.clone(), "127.0.0.1:8088"]]));
-    assert_eq!(v["results"][0]["series"][1]["values"], serde_json::json!([[1, node.meta_http.clone(), "127.0.0.1:8088"]]));
-    let meta = send("GET", &format!("http://{}/status", node.meta_http), &[], vec![]).unwrap();
+    assert_eq!(
+        v["results"][0]["series"][0]["values"],
+        serde_json::json!([[2, node.http.clone(), "127.0.0.1:8088"]])
+    );
+    assert_eq!(
+        v["results"][0]["series"][1]["values"],
+        serde_json::json!([[1, node.meta_http.clone(), "127.0.0.1:8088"]])
+    );
+    let meta = send(
+        "GET",
+        &format!("http://{}/status", node.meta_http),
+        &[],
+        vec![],
+    )
+    .unwrap();
     let status: serde_json::Value = serde_json::from_str(&meta.body).unwrap();
     assert_eq!(status["leader"], 1);
     assert_eq!(status["voters"], serde_json::json!([1]));
@@ -137,7 +237,10 @@ fn parquet_files_open_in_pyarrow() {
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[]);
     query(&node.url(""), "CREATE DATABASE py", "");
-    let r = post(&node.url("/write?db=py"), "weather,city=Oslo,country=NO temp=3.5,rain=true,note=\"cold\",n=7i 1000\nweather,city=Bergen,country=NO temp=5.5 2000");
+    let r = post(
+        &node.url("/write?db=py"),
+        "weather,city=Oslo,country=NO temp=3.5,rain=true,note=\"cold\",n=7i 1000\nweather,city=Bergen,country=NO temp=5.5 2000",
+    );
     assert_eq!(r.status, 204);
     assert!(node.terminate().success());
     let script = r#"
@@ -154,7 +257,12 @@ assert rows[1]["temp"] == 3.5 and rows[1]["rain"] is True and rows[1]["note"] ==
 assert rows[0]["rain"] is None
 print("ok")
 "#;
-    let out = Command::new("python3").arg("-c").arg(script).arg(dir.path()).output().expect("python3");
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .expect("python3");
     assert!(
         out.status.success(),
         "pyarrow could not read the files (pip install pyarrow; .ci/run installs it):\n{}{}",
@@ -169,20 +277,44 @@ fn malformed_requests_get_json_errors_not_panics() {
     let node = Fletchd::start(dir.path(), &[]);
     // Undecodable escapes are kept literally (as Go does): an unknown database.
     let r = send("POST", &node.url("/write?db=%zz%"), &[], b"m v=1".to_vec()).unwrap();
-    assert_eq!((r.status, r.body.trim()), (404, "{\"error\":\"database not found: \\\"%zz%\\\"\"}"));
+    assert_eq!(
+        (r.status, r.body.trim()),
+        (404, "{\"error\":\"database not found: \\\"%zz%\\\"\"}")
+    );
     // As 1.x, the database is checked before the body is decoded.
-    let r = send("POST", &node.url("/write?db=x"), &[("Content-Encoding", "gzip")], b"not gzip at all".to_vec()).unwrap();
+    let r = send(
+        "POST",
+        &node.url("/write?db=x"),
+        &[("Content-Encoding", "gzip")],
+        b"not gzip at all".to_vec(),
+    )
+    .unwrap();
     assert_eq!(r.status, 404);
     query(&node.url(""), "CREATE DATABASE x", "");
-    let r = send("POST", &node.url("/write?db=x"), &[("Content-Encoding", "gzip")], b"not gzip at all".to_vec()).unwrap();
+    let r = send(
+        "POST",
+        &node.url("/write?db=x"),
+        &[("Content-Encoding", "gzip")],
+        b"not gzip at all".to_vec(),
+    )
+    .unwrap();
     assert_eq!(r.status, 400);
     assert!(r.body.starts_with("{\"error\":"), "{}", r.body);
     let r = send("PUT", &node.url("/query?q=SHOW+DATABASES"), &[], vec![]).unwrap();
     assert_eq!(r.status, 405);
-    let r = send("POST", &node.url("/query"), &[("Content-Type", "application/x-www-form-urlencoded")], b"q=%FF%FE".to_vec()).unwrap();
+    let r = send(
+        "POST",
+        &node.url("/query"),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        b"q=%FF%FE".to_vec(),
+    )
+    .unwrap();
     assert_eq!(r.status, 400, "{}", r.body);
     // The node is still there.
-    assert_eq!(send("GET", &node.url("/ping"), &[], vec![]).unwrap().status, 204);
+    assert_eq!(
+        send("GET", &node.url("/ping"), &[], vec![]).unwrap().status,
+        204
+    );
 }
 
 #[test]
@@ -193,9 +325,19 @@ fn long_series_are_marked_partial_as_1x_does() {
     let body: String = (0..10_001).map(|i| format!("m v={i} {i}\n")).collect();
     assert_eq!(post(&node.url("/write?db=p"), &body).status, 204);
     let partial = |limit: usize| {
-        let r = query(&node.url(""), &format!("SELECT v FROM m LIMIT {limit}"), "?db=p");
+        let r = query(
+            &node.url(""),
+            &format!("SELECT v FROM m LIMIT {limit}"),
+            "?db=p",
+        );
         let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-        assert_eq!(v["results"][0]["series"][0]["values"].as_array().unwrap().len(), limit);
+        assert_eq!(
+            v["results"][0]["series"][0]["values"]
+                .as_array()
+                .unwrap()
+                .len(),
+            limit
+        );
         v["results"][0]["series"][0]["partial"].clone()
     };
     assert_eq!(partial(10_000), serde_json::Value::Null);
@@ -210,7 +352,10 @@ fn sigint_stops_cleanly_too() {
     assert_eq!(post(&node.url("/write?db=i"), "m v=1 1").status, 204);
     let status = node.signal("-INT");
     assert!(status.success(), "{status}");
-    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    let wal_bytes: u64 = std::fs::read_dir(dir.path().join("wal"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .sum();
     assert_eq!(wal_bytes, 0, "the buffer was persisted before exiting");
 }
 
@@ -220,15 +365,30 @@ fn unsigned_integers_only_behind_the_switch() {
     let node = Fletchd::start(dir.path(), &[]);
     query(&node.url(""), "CREATE DATABASE u", "");
     let r = post(&node.url("/write?db=u"), "m v=18446744073709551615u 1");
-    assert_eq!((r.status, r.body.trim()), (400, "{\"error\":\"unable to parse 'm v=18446744073709551615u 1': invalid number\"}"));
+    assert_eq!(
+        (r.status, r.body.trim()),
+        (
+            400,
+            "{\"error\":\"unable to parse 'm v=18446744073709551615u 1': invalid number\"}"
+        )
+    );
     assert!(node.terminate().success());
 
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[("FLETCH_DATA_UNSIGNED_INTEGERS", "true")]);
     query(&node.url(""), "CREATE DATABASE u", "");
-    assert_eq!(post(&node.url("/write?db=u"), "m v=18446744073709551615u 1").status, 204);
+    assert_eq!(
+        post(&node.url("/write?db=u"), "m v=18446744073709551615u 1").status,
+        204
+    );
     let r = query(&node.url(""), "SELECT v FROM m; SHOW FIELD KEYS", "?db=u");
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    assert_eq!(v["results"][0]["series"][0]["values"][0][1], serde_json::json!(18446744073709551615u64));
-    assert_eq!(v["results"][1]["series"][0]["values"][0], serde_json::json!(["v", "unsigned"]));
+    assert_eq!(
+        v["results"][0]["series"][0]["values"][0][1],
+        serde_json::json!(18446744073709551615u64)
+    );
+    assert_eq!(
+        v["results"][1]["series"][0]["values"][0],
+        serde_json::json!(["v", "unsigned"])
+    );
 }

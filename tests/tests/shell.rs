@@ -31,7 +31,11 @@ fn run(program: &str, args: &[&str], port: &str, q: &str) -> (i32, String, Strin
         .args(["-execute", q])
         .output()
         .unwrap_or_else(|e| panic!("{program}: {e}"));
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -40,7 +44,10 @@ fn fletch_prints_like_the_influx_shell() {
         eprintln!("skipped: FLETCH_SKIP_INFLUXDB_COMPAT=1");
         return;
     }
-    assert!(std::path::Path::new("/usr/bin/influx").exists(), "the influx shell is not installed (apt-get install influxdb-client)");
+    assert!(
+        std::path::Path::new("/usr/bin/influx").exists(),
+        "the influx shell is not installed (apt-get install influxdb-client)"
+    );
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[]);
     query(&node.url(""), "CREATE DATABASE shell", "");
@@ -63,7 +70,10 @@ fn fletch_prints_like_the_influx_shell() {
             let expected = run("/usr/bin/influx", precision, &port, q);
             let actual = run(fletch.to_str().unwrap(), precision, &port, q);
             if expected != actual {
-                diffs.push(format!("{q} {precision:?}\n--- influx ({}):\n{}{}\n--- fletch ({}):\n{}{}", expected.0, expected.1, expected.2, actual.0, actual.1, actual.2));
+                diffs.push(format!(
+                    "{q} {precision:?}\n--- influx ({}):\n{}{}\n--- fletch ({}):\n{}{}",
+                    expected.0, expected.1, expected.2, actual.0, actual.1, actual.2
+                ));
             }
         }
     }
@@ -85,7 +95,13 @@ fn fletch_imports_like_the_influx_shell() {
     let bad = good.replace("cpu,host=b", "bad line here\ncpu,host=b");
     let strip = |s: &str| -> String {
         s.lines()
-            .map(|l| if l.len() > 20 && l.as_bytes()[4] == b'/' && l.as_bytes()[10] == b' ' { format!("TS {}", &l[20..]) } else { l.to_string() })
+            .map(|l| {
+                if l.len() > 20 && l.as_bytes()[4] == b'/' && l.as_bytes()[10] == b' ' {
+                    format!("TS {}", &l[20..])
+                } else {
+                    l.to_string()
+                }
+            })
             .collect::<Vec<_>>()
             .join("\n")
     };
@@ -93,7 +109,13 @@ fn fletch_imports_like_the_influx_shell() {
         let file = dir.path().join(format!("{name}.txt"));
         std::fs::write(&file, text).unwrap();
         let mut outs = Vec::new();
-        for (program, http) in [("/usr/bin/influx".to_string(), influxd.http.clone()), (fletch_tests::bin("fletch").display().to_string(), node.http.clone())] {
+        for (program, http) in [
+            ("/usr/bin/influx".to_string(), influxd.http.clone()),
+            (
+                fletch_tests::bin("fletch").display().to_string(),
+                node.http.clone(),
+            ),
+        ] {
             let port = http.rsplit(':').next().unwrap().to_string();
             query(&format!("http://{http}"), "DROP DATABASE imp", "");
             let out = Command::new(&program)
@@ -103,8 +125,16 @@ fn fletch_imports_like_the_influx_shell() {
                 .output()
                 .unwrap();
             let data = query(&format!("http://{http}"), "SELECT * FROM imp..cpu", "").body;
-            outs.push((out.status.code(), strip(&String::from_utf8_lossy(&out.stdout)), strip(&String::from_utf8_lossy(&out.stderr)), data));
+            outs.push((
+                out.status.code(),
+                strip(&String::from_utf8_lossy(&out.stdout)),
+                strip(&String::from_utf8_lossy(&out.stderr)),
+                data,
+            ));
         }
-        assert_eq!(outs[0], outs[1], "{name}: influx (left) and fletch (right) differ");
+        assert_eq!(
+            outs[0], outs[1],
+            "{name}: influx (left) and fletch (right) differ"
+        );
     }
 }

@@ -34,9 +34,16 @@ struct Data {
 
 impl Data {
     fn spec(&self) -> Result<Spec, String> {
-        let start = parse_time(&self.start).ok_or_else(|| format!("bad --start {:?}", self.start))?;
-        let duration = parse_duration(&self.duration).ok_or_else(|| format!("bad --duration {:?}", self.duration))?;
-        Ok(Spec { scale: self.scale, start, duration, seed: self.seed })
+        let start =
+            parse_time(&self.start).ok_or_else(|| format!("bad --start {:?}", self.start))?;
+        let duration = parse_duration(&self.duration)
+            .ok_or_else(|| format!("bad --duration {:?}", self.duration))?;
+        Ok(Spec {
+            scale: self.scale,
+            start,
+            duration,
+            seed: self.seed,
+        })
     }
 }
 
@@ -96,9 +103,11 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             let spec = data.spec()?;
             let rows = match out {
                 Some(path) => {
-                    let f = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                    let f = std::fs::File::create(&path)
+                        .map_err(|e| format!("{}: {e}", path.display()))?;
                     let mut w = std::io::BufWriter::new(f);
-                    let n = fletch_bench::generate::write_lines(&spec, &mut w).map_err(|e| e.to_string())?;
+                    let n = fletch_bench::generate::write_lines(&spec, &mut w)
+                        .map_err(|e| e.to_string())?;
                     w.flush().map_err(|e| e.to_string())?;
                     n
                 }
@@ -110,13 +119,26 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             };
             eprintln!("{rows} rows, {} field values", rows * FIELDS.len() as u64);
         }
-        Cmd::Load { data, url, db, workers, batch_size, json } => {
+        Cmd::Load {
+            data,
+            url,
+            db,
+            workers,
+            batch_size,
+            json,
+        } => {
             let spec = data.spec()?;
             let mut text = Vec::with_capacity((spec.rows() * 330) as usize);
             fletch_bench::generate::write_lines(&spec, &mut text).map_err(|e| e.to_string())?;
             let batches = load::batches(&text, batch_size);
             drop(text);
-            let opts = load::LoadOptions { url, database: db, workers, batch_size, fields_per_line: FIELDS.len() as u64 };
+            let opts = load::LoadOptions {
+                url,
+                database: db,
+                workers,
+                batch_size,
+                fields_per_line: FIELDS.len() as u64,
+            };
             let r = load::run(&opts, batches).await?;
             if json {
                 println!(
@@ -134,21 +156,48 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                 println!("points/s        {:.0}", r.points_per_sec());
                 println!("field values/s  {:.0}", r.fields_per_sec());
                 println!("bytes/s         {:.0}", r.bytes_per_sec());
-                println!("batch latency   min {} ms, median {} ms, p95 {} ms, p99 {} ms", ms(r.latency.min), ms(r.latency.median), ms(r.latency.p95), ms(r.latency.p99));
+                println!(
+                    "batch latency   min {} ms, median {} ms, p95 {} ms, p99 {} ms",
+                    ms(r.latency.min),
+                    ms(r.latency.median),
+                    ms(r.latency.p95),
+                    ms(r.latency.p99)
+                );
             }
             if r.failed_batches > 0 {
                 return Err(format!("{} batches failed", r.failed_batches));
             }
         }
-        Cmd::Query { data, url, reference, db, iterations, types, json } => {
+        Cmd::Query {
+            data,
+            url,
+            reference,
+            db,
+            iterations,
+            types,
+            json,
+        } => {
             let spec = data.spec()?;
-            let ds = Dataset { scale: spec.scale, start: spec.start, end: spec.start + spec.duration };
+            let ds = Dataset {
+                scale: spec.scale,
+                start: spec.start,
+                end: spec.start + spec.duration,
+            };
             let wanted: Vec<String> = match types {
                 Some(t) => t.split(',').map(|s| s.trim().to_string()).collect(),
                 None => TYPES.iter().map(|s| s.to_string()).collect(),
             };
             let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-            let reports = query::run(&url, reference.as_deref(), &db, &ds, &wanted, iterations, spec.seed).await?;
+            let reports = query::run(
+                &url,
+                reference.as_deref(),
+                &db,
+                &ds,
+                &wanted,
+                iterations,
+                spec.seed,
+            )
+            .await?;
             let mut bad = 0;
             if json {
                 let rows: Vec<serde_json::Value> = reports
@@ -161,18 +210,41 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {
-                println!("{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}", "query", "count", "min ms", "median ms", "p95 ms", "p99 ms", "errors", "mismatches");
+                println!(
+                    "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}",
+                    "query",
+                    "count",
+                    "min ms",
+                    "median ms",
+                    "p95 ms",
+                    "p99 ms",
+                    "errors",
+                    "mismatches"
+                );
             }
             for r in &reports {
                 if !json {
                     println!(
                         "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}",
-                        r.kind, r.latency.count, ms(r.latency.min), ms(r.latency.median), ms(r.latency.p95), ms(r.latency.p99), r.errors, r.mismatches
+                        r.kind,
+                        r.latency.count,
+                        ms(r.latency.min),
+                        ms(r.latency.median),
+                        ms(r.latency.p95),
+                        ms(r.latency.p99),
+                        r.errors,
+                        r.mismatches
                     );
                 }
                 if r.errors > 0 || r.mismatches > 0 {
                     bad += 1;
-                    eprintln!("{}: {} errors, {} answers differ, e.g. {}", r.kind, r.errors, r.mismatches, r.example_mismatch.as_deref().unwrap_or(""));
+                    eprintln!(
+                        "{}: {} errors, {} answers differ, e.g. {}",
+                        r.kind,
+                        r.errors,
+                        r.mismatches,
+                        r.example_mismatch.as_deref().unwrap_or("")
+                    );
                 }
             }
             if bad > 0 {
@@ -185,7 +257,11 @@ async fn main_async(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("fletch-bench: {e}");

@@ -38,10 +38,15 @@ type SResult<T> = Result<T, StorageError<u64>>;
 
 impl LogStore {
     pub fn new(db: Arc<Database>) -> SResult<Self> {
-        let txn = db.begin_write().map_err(|e| io_err(StorageIOError::write_logs, e))?;
-        txn.open_table(LOG).map_err(|e| io_err(StorageIOError::write_logs, e))?;
-        txn.open_table(META).map_err(|e| io_err(StorageIOError::write_logs, e))?;
-        txn.commit().map_err(|e| io_err(StorageIOError::write_logs, e))?;
+        let txn = db
+            .begin_write()
+            .map_err(|e| io_err(StorageIOError::write_logs, e))?;
+        txn.open_table(LOG)
+            .map_err(|e| io_err(StorageIOError::write_logs, e))?;
+        txn.open_table(META)
+            .map_err(|e| io_err(StorageIOError::write_logs, e))?;
+        txn.commit()
+            .map_err(|e| io_err(StorageIOError::write_logs, e))?;
         Ok(Self { db })
     }
 
@@ -51,7 +56,9 @@ impl LogStore {
         let table = txn.open_table(META).map_err(|e| read(e.into()))?;
         match table.get(key).map_err(|e| read(e.into()))? {
             None => Ok(None),
-            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(|e| io_err(StorageIOError::read, e)),
+            Some(v) => serde_json::from_slice(v.value())
+                .map(Some)
+                .map_err(|e| io_err(StorageIOError::read, e)),
         }
     }
 
@@ -61,7 +68,9 @@ impl LogStore {
         let txn = self.db.begin_write().map_err(|e| write(e.into()))?;
         {
             let mut table = txn.open_table(META).map_err(|e| write(e.into()))?;
-            table.insert(key, bytes.as_slice()).map_err(|e| write(e.into()))?;
+            table
+                .insert(key, bytes.as_slice())
+                .map_err(|e| write(e.into()))?;
         }
         txn.commit().map_err(|e| write(e.into()))
     }
@@ -72,11 +81,15 @@ impl LogStore {
         let txn = self.db.begin_write().map_err(|e| write(e.into()))?;
         {
             let mut table = txn.open_table(LOG).map_err(|e| write(e.into()))?;
-            table.retain_in(range, |_, _| false).map_err(|e| write(e.into()))?;
+            table
+                .retain_in(range, |_, _| false)
+                .map_err(|e| write(e.into()))?;
             if let Some(p) = purged {
-                let bytes = serde_json::to_vec(p).map_err(|e| io_err(StorageIOError::write_logs, e))?;
+                let bytes =
+                    serde_json::to_vec(p).map_err(|e| io_err(StorageIOError::write_logs, e))?;
                 let mut meta = txn.open_table(META).map_err(|e| write(e.into()))?;
-                meta.insert(LAST_PURGED, bytes.as_slice()).map_err(|e| write(e.into()))?;
+                meta.insert(LAST_PURGED, bytes.as_slice())
+                    .map_err(|e| write(e.into()))?;
             }
         }
         txn.commit().map_err(|e| write(e.into()))
@@ -84,7 +97,10 @@ impl LogStore {
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
-    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(&mut self, range: RB) -> SResult<Vec<Entry>> {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> SResult<Vec<Entry>> {
         let read = |e: redb::Error| io_err(StorageIOError::read_logs, e);
         let txn = self.db.begin_read().map_err(|e| read(e.into()))?;
         let table = txn.open_table(LOG).map_err(|e| read(e.into()))?;
@@ -99,9 +115,15 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => Bound::Unbounded,
         };
         let mut out = Vec::new();
-        for item in table.range::<u64>((start, end)).map_err(|e| read(e.into()))? {
+        for item in table
+            .range::<u64>((start, end))
+            .map_err(|e| read(e.into()))?
+        {
             let (_, v) = item.map_err(|e| read(e.into()))?;
-            out.push(serde_json::from_slice(v.value()).map_err(|e| io_err(StorageIOError::read_logs, e))?);
+            out.push(
+                serde_json::from_slice(v.value())
+                    .map_err(|e| io_err(StorageIOError::read_logs, e))?,
+            );
         }
         Ok(out)
     }
@@ -117,12 +139,16 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let table = txn.open_table(LOG).map_err(|e| read(e.into()))?;
         let last = match table.last().map_err(|e| read(e.into()))? {
             Some((_, v)) => {
-                let e: Entry = serde_json::from_slice(v.value()).map_err(|e| io_err(StorageIOError::read_logs, e))?;
+                let e: Entry = serde_json::from_slice(v.value())
+                    .map_err(|e| io_err(StorageIOError::read_logs, e))?;
                 Some(e.log_id)
             }
             None => last_purged_log_id,
         };
-        Ok(LogState { last_purged_log_id, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -156,8 +182,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             {
                 let mut table = txn.open_table(LOG).map_err(|e| write(e.into()))?;
                 for entry in entries {
-                    let bytes = serde_json::to_vec(&entry).map_err(|e| io_err(StorageIOError::write_logs, e))?;
-                    table.insert(entry.log_id.index, bytes.as_slice()).map_err(|e| write(e.into()))?;
+                    let bytes = serde_json::to_vec(&entry)
+                        .map_err(|e| io_err(StorageIOError::write_logs, e))?;
+                    table
+                        .insert(entry.log_id.index, bytes.as_slice())
+                        .map_err(|e| write(e.into()))?;
                 }
             }
             txn.commit().map_err(|e| write(e.into()))

@@ -10,6 +10,9 @@ pub mod types;
 use openraft::{AnyError, StorageError, StorageIOError};
 
 /// Maps any storage failure to openraft's error for the given verb.
-pub(crate) fn io_err(kind: fn(AnyError) -> StorageIOError<u64>, e: impl std::error::Error + 'static) -> StorageError<u64> {
+pub(crate) fn io_err(
+    kind: fn(AnyError) -> StorageIOError<u64>,
+    e: impl std::error::Error + 'static,
+) -> StorageError<u64> {
     StorageError::from(kind(AnyError::new(&e)))
 }

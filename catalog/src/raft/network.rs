@@ -5,10 +5,13 @@
 //! multi-node issue replaces this with RPC over the `[meta] bind-address` port; the trait
 //! boundary stays where it is.
 
+use openraft::BasicNode;
 use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest, VoteResponse};
-use openraft::BasicNode;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
+    VoteRequest, VoteResponse,
+};
 
 use super::types::TypeConfig;
 
@@ -30,7 +33,10 @@ struct NoPeers {
 
 impl PeerClient {
     fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
-        RPCError::Unreachable(Unreachable::new(&NoPeers { target: self.target, addr: self.addr.clone() }))
+        RPCError::Unreachable(Unreachable::new(&NoPeers {
+            target: self.target,
+            addr: self.addr.clone(),
+        }))
     }
 }
 
@@ -38,7 +44,10 @@ impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = PeerClient;
 
     async fn new_client(&mut self, target: u64, node: &BasicNode) -> Self::Network {
-        PeerClient { target, addr: node.addr.clone() }
+        PeerClient {
+            target,
+            addr: node.addr.clone(),
+        }
     }
 }
 
@@ -55,7 +64,10 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         &mut self,
         _rpc: InstallSnapshotRequest<TypeConfig>,
         _option: RPCOption,
-    ) -> Result<InstallSnapshotResponse<u64>, RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>> {
+    ) -> Result<
+        InstallSnapshotResponse<u64>,
+        RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
+    > {
         Err(self.unreachable())
     }
 
@@ -67,4 +79,3 @@ impl RaftNetwork<TypeConfig> for PeerClient {
         Err(self.unreachable())
     }
 }
-

@@ -62,7 +62,8 @@ impl StateMachine {
             let txn = db.begin_read().map_err(|e| read(e.into()))?;
             let table = txn.open_table(SM).map_err(|e| read(e.into()))?;
             match table.get(STATE).map_err(|e| read(e.into()))? {
-                Some(v) => serde_json::from_slice(v.value()).map_err(|e| io_err(StorageIOError::read_state_machine, e))?,
+                Some(v) => serde_json::from_slice(v.value())
+                    .map_err(|e| io_err(StorageIOError::read_state_machine, e))?,
                 None => Applied::default(),
             }
         };
@@ -70,7 +71,15 @@ impl StateMachine {
             state: Arc::new(applied.catalog.clone()),
             applied_index: applied.last_applied.map(|l| l.index).unwrap_or(0),
         });
-        Ok((Self { db, applied, publish, snapshot_seq: 0 }, rx))
+        Ok((
+            Self {
+                db,
+                applied,
+                publish,
+                snapshot_seq: 0,
+            },
+            rx,
+        ))
     }
 
     fn put(&self, key: &str, bytes: &[u8]) -> SResult<()> {
@@ -84,7 +93,8 @@ impl StateMachine {
     }
 
     fn persist_and_publish(&self) -> SResult<()> {
-        let bytes = serde_json::to_vec(&self.applied).map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
+        let bytes = serde_json::to_vec(&self.applied)
+            .map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
         self.put(STATE, &bytes)?;
         self.publish.send_replace(AppliedCatalog {
             state: Arc::new(self.applied.catalog.clone()),
@@ -98,7 +108,9 @@ impl StateMachine {
         let txn = self.db.begin_read().map_err(|e| read(e.into()))?;
         let table = txn.open_table(SM).map_err(|e| read(e.into()))?;
         match table.get(SNAPSHOT).map_err(|e| read(e.into()))? {
-            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(|e| io_err(StorageIOError::read_state_machine, e)),
+            Some(v) => serde_json::from_slice(v.value())
+                .map(Some)
+                .map_err(|e| io_err(StorageIOError::read_state_machine, e)),
             None => Ok(None),
         }
     }
@@ -113,23 +125,37 @@ pub struct SnapshotBuilder {
 
 impl RaftSnapshotBuilder<TypeConfig> for SnapshotBuilder {
     async fn build_snapshot(&mut self) -> SResult<Snapshot<TypeConfig>> {
-        let data = serde_json::to_vec(&self.applied.catalog).map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
+        let data = serde_json::to_vec(&self.applied.catalog)
+            .map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
         let last = self.applied.last_applied;
         let snapshot_id = match last {
             Some(l) => format!("{}-{}-{}", l.leader_id, l.index, self.seq),
             None => format!("--{}", self.seq),
         };
-        let meta = SnapshotMeta { last_log_id: last, last_membership: self.applied.last_membership.clone(), snapshot_id };
-        let stored = StoredSnapshot { meta: meta.clone(), data: data.clone() };
-        let bytes = serde_json::to_vec(&stored).map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
+        let meta = SnapshotMeta {
+            last_log_id: last,
+            last_membership: self.applied.last_membership.clone(),
+            snapshot_id,
+        };
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data: data.clone(),
+        };
+        let bytes = serde_json::to_vec(&stored)
+            .map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
         let write = |e: redb::Error| io_err(StorageIOError::write_state_machine, e);
         let txn = self.db.begin_write().map_err(|e| write(e.into()))?;
         {
             let mut table = txn.open_table(SM).map_err(|e| write(e.into()))?;
-            table.insert(SNAPSHOT, bytes.as_slice()).map_err(|e| write(e.into()))?;
+            table
+                .insert(SNAPSHOT, bytes.as_slice())
+                .map_err(|e| write(e.into()))?;
         }
         txn.commit().map_err(|e| write(e.into()))?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(data)) })
+        Ok(Snapshot {
+            meta,
+            snapshot: Box::new(Cursor::new(data)),
+        })
     }
 }
 
@@ -137,7 +163,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     type SnapshotBuilder = SnapshotBuilder;
 
     async fn applied_state(&mut self) -> SResult<(Option<LogId>, StoredMembership)> {
-        Ok((self.applied.last_applied, self.applied.last_membership.clone()))
+        Ok((
+            self.applied.last_applied,
+            self.applied.last_membership.clone(),
+        ))
     }
 
     async fn apply<I>(&mut self, entries: I) -> SResult<Vec<Response>>
@@ -169,27 +198,44 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
         self.snapshot_seq += 1;
-        SnapshotBuilder { db: self.db.clone(), applied: self.applied.clone(), seq: self.snapshot_seq }
+        SnapshotBuilder {
+            db: self.db.clone(),
+            applied: self.applied.clone(),
+            seq: self.snapshot_seq,
+        }
     }
 
     async fn begin_receiving_snapshot(&mut self) -> SResult<Box<Cursor<Vec<u8>>>> {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> SResult<()> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> SResult<()> {
         let data = snapshot.into_inner();
-        let catalog: CatalogState =
-            serde_json::from_slice(&data).map_err(|e| io_err(StorageIOError::read_state_machine, e))?;
-        self.applied = Applied { last_applied: meta.last_log_id, last_membership: meta.last_membership.clone(), catalog };
-        let stored = StoredSnapshot { meta: meta.clone(), data };
-        let bytes = serde_json::to_vec(&stored).map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
+        let catalog: CatalogState = serde_json::from_slice(&data)
+            .map_err(|e| io_err(StorageIOError::read_state_machine, e))?;
+        self.applied = Applied {
+            last_applied: meta.last_log_id,
+            last_membership: meta.last_membership.clone(),
+            catalog,
+        };
+        let stored = StoredSnapshot {
+            meta: meta.clone(),
+            data,
+        };
+        let bytes = serde_json::to_vec(&stored)
+            .map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
         self.put(SNAPSHOT, &bytes)?;
         self.persist_and_publish()
     }
 
     async fn get_current_snapshot(&mut self) -> SResult<Option<Snapshot<TypeConfig>>> {
-        Ok(self
-            .current_snapshot()?
-            .map(|s| Snapshot { meta: s.meta, snapshot: Box::new(Cursor::new(s.data)) }))
+        Ok(self.current_snapshot()?.map(|s| Snapshot {
+            meta: s.meta,
+            snapshot: Box::new(Cursor::new(s.data)),
+        }))
     }
 }

@@ -17,12 +17,21 @@ impl Node {
     /// A fresh node with database `db` created.
     pub async fn with_database(db: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let meta = MetaService::open(MetaOptions::local(dir.path().join("meta"))).await.unwrap();
+        let meta = MetaService::open(MetaOptions::local(dir.path().join("meta")))
+            .await
+            .unwrap();
         let cfg = IngesterConfig::with_dirs(dir.path().join("data"), dir.path().join("wal"));
-        let ingester = Ingester::open(cfg, meta.clone(), meta.identity().data_id.unwrap()).await.unwrap();
+        let ingester = Ingester::open(cfg, meta.clone(), meta.identity().data_id.unwrap())
+            .await
+            .unwrap();
         meta.create_database(db, None).await.unwrap();
         let exec = Executor::new(meta.clone(), Some(ingester.clone()));
-        Self { meta, ingester, exec, _dir: dir }
+        Self {
+            meta,
+            ingester,
+            exec,
+            _dir: dir,
+        }
     }
 
     pub async fn close(self) {
