@@ -93,7 +93,14 @@ impl Fletchd {
                 })
             })
         };
-        let http = find("http_addr");
+        // With `[http] enabled = false` there is no client API address to wait for.
+        let http_disabled = env
+            .iter()
+            .any(|(k, v)| *k == "FLETCH_HTTP_ENABLED" && *v == "false");
+        let http = match http_disabled {
+            true => String::new(),
+            false => find("http_addr"),
+        };
         let meta_http = find("meta_http_addr");
         Self {
             child,

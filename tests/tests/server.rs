@@ -392,3 +392,60 @@ fn unsigned_integers_only_behind_the_switch() {
         serde_json::json!(["v", "unsigned"])
     );
 }
+
+#[test]
+fn http_api_can_be_disabled_and_requests_logged() {
+    // Default: requests are not logged (read the log after exit, when it is complete).
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    assert_eq!(
+        send("GET", &node.url("/ping"), &[], Vec::new())
+            .unwrap()
+            .status,
+        204
+    );
+    let log = node.log.clone();
+    assert!(node.terminate().success());
+    let text = wait_for("the complete log", Duration::from_secs(30), || {
+        let text = log.lock().unwrap().join("\n");
+        text.contains("stopped").then_some(text)
+    });
+    assert!(
+        !text.contains("uri=/ping"),
+        "request logged by default:\n{text}"
+    );
+
+    // `[http] log-enabled = true`: one info line per request.
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[("FLETCH_HTTP_LOG_ENABLED", "true")]);
+    assert_eq!(
+        send("GET", &node.url("/ping"), &[], Vec::new())
+            .unwrap()
+            .status,
+        204
+    );
+    wait_for("the request log line", Duration::from_secs(30), || {
+        node.log_text()
+            .lines()
+            .any(|l| l.contains("request") && l.contains("uri=/ping") && l.contains("status=204"))
+            .then_some(())
+    });
+    assert!(node.terminate().success());
+
+    // `[http] enabled = false`: no client API listener; the meta API still serves. The client
+    // API line is logged before the meta one that `start` waited for.
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[("FLETCH_HTTP_ENABLED", "false")]);
+    let text = node.log_text();
+    assert!(text.contains("HTTP API disabled"), "{text}");
+    assert!(
+        !text.split_whitespace().any(|w| w.starts_with("http_addr=")),
+        "client API bound although disabled:\n{text}"
+    );
+    let meta_ping = format!("http://{}/ping", node.meta_http);
+    assert_eq!(
+        send("GET", &meta_ping, &[], Vec::new()).unwrap().status,
+        204
+    );
+    assert!(node.terminate().success());
+}

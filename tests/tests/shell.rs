@@ -138,3 +138,45 @@ fn fletch_imports_like_the_influx_shell() {
         );
     }
 }
+
+/// The interactive commands of the shell: `use`, `format`, `precision` change the session for
+/// the statements after them, and `exit` ends it (the statement after it never runs).
+#[test]
+fn fletch_interactive_commands_change_the_session() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    query(&node.url(""), "CREATE DATABASE shell", "");
+    let r = post(
+        &node.url("/write?db=shell&precision=s"),
+        "cpu,host=b usage=20 10",
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let port = node.http.rsplit(':').next().unwrap().to_string();
+    let mut child = Command::new(fletch_tests::bin("fletch"))
+        .args(["-host", "127.0.0.1", "-port", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn fletch");
+    let script = "use shell\nformat csv\nSELECT usage FROM cpu\nprecision rfc3339\n\
+                  SELECT usage FROM cpu\nexit\nCREATE DATABASE after_exit\n";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout).replace("> ", "");
+    assert_eq!(
+        stdout,
+        "Using database shell\nname,time,usage\ncpu,10000000000,20\n\
+         name,time,usage\ncpu,1970-01-01T00:00:10Z,20\n"
+    );
+    let dbs = query(&node.url(""), "SHOW DATABASES", "").body;
+    assert!(!dbs.contains("after_exit"), "{dbs}");
+}
