@@ -82,49 +82,17 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
         raw
     };
     let text = String::from_utf8_lossy(&data);
-    let (mut commands, mut inserts, mut failed) = (0u64, 0u64, 0u64);
-    let (mut in_dml, mut db, mut rp) = (false, String::new(), String::new());
-    let mut batch: Vec<&str> = Vec::new();
-    async fn flush(
-        http: &reqwest::Client,
-        base: &str,
-        db: &str,
-        rp: &str,
-        precision: &str,
-        batch: &mut Vec<&str>,
-        failed: &mut u64,
-    ) {
-        if batch.is_empty() {
-            return;
-        }
-        let body = batch.join("\n");
-        let mut url = format!(
-            "{base}/write?db={}&precision={}",
-            urlencode(db),
-            urlencode(precision)
-        );
-        if !rp.is_empty() {
-            url.push_str(&format!("&rp={}", urlencode(rp)));
-        }
-        let ok = match http.post(url).body(body.clone()).send().await {
-            Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => true,
-            Ok(r) => {
-                let text = r.text().await.unwrap_or_default();
-                eprintln!("{}", log_line(&format!("error writing batch:  {text}")));
-                false
-            }
-            Err(e) => {
-                eprintln!("{}", log_line(&format!("error writing batch:  {e}")));
-                false
-            }
-        };
-        if !ok {
-            eprintln!("{}", log_line(&batch.join("\n\n")));
-            eprintln!();
-            *failed += batch.len() as u64;
-        }
-        batch.clear();
-    }
+    let (mut commands, mut inserts) = (0u64, 0u64);
+    let mut in_dml = false;
+    let mut batch = Batch {
+        http,
+        base,
+        precision: &args.precision,
+        db: String::new(),
+        rp: String::new(),
+        lines: Vec::new(),
+        failed: 0,
+    };
     for line in text.lines() {
         let trimmed = line.trim();
         if trimmed.is_empty() {
@@ -137,46 +105,19 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
             } else if c == "DML" {
                 in_dml = true;
             } else if let Some(v) = c.strip_prefix("CONTEXT-DATABASE:") {
-                flush(
-                    http,
-                    base,
-                    &db,
-                    &rp,
-                    &args.precision,
-                    &mut batch,
-                    &mut failed,
-                )
-                .await;
-                db = v.trim().to_string();
+                batch.flush().await;
+                batch.db = v.trim().to_string();
             } else if let Some(v) = c.strip_prefix("CONTEXT-RETENTION-POLICY:") {
-                flush(
-                    http,
-                    base,
-                    &db,
-                    &rp,
-                    &args.precision,
-                    &mut batch,
-                    &mut failed,
-                )
-                .await;
-                rp = v.trim().to_string();
+                batch.flush().await;
+                batch.rp = v.trim().to_string();
             }
             continue;
         }
         if in_dml {
-            batch.push(trimmed);
+            batch.lines.push(trimmed);
             inserts += 1;
-            if batch.len() == 5000 {
-                flush(
-                    http,
-                    base,
-                    &db,
-                    &rp,
-                    &args.precision,
-                    &mut batch,
-                    &mut failed,
-                )
-                .await;
+            if batch.lines.len() == 5000 {
+                batch.flush().await;
             }
         } else {
             commands += 1;
@@ -200,16 +141,8 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
             }
         }
     }
-    flush(
-        http,
-        base,
-        &db,
-        &rp,
-        &args.precision,
-        &mut batch,
-        &mut failed,
-    )
-    .await;
+    batch.flush().await;
+    let failed = batch.failed;
     if failed > 0 {
         eprintln!("ERROR: {failed} points were not inserted");
         return ExitCode::FAILURE;
@@ -218,6 +151,54 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
     println!("{}", log_line(&format!("Processed {inserts} inserts")));
     println!("{}", log_line(&format!("Failed {failed} inserts")));
     ExitCode::SUCCESS
+}
+
+/// The `-import` write batch: lines of one database and retention policy, sent together.
+struct Batch<'a> {
+    http: &'a reqwest::Client,
+    base: &'a str,
+    precision: &'a str,
+    db: String,
+    rp: String,
+    lines: Vec<&'a str>,
+    /// Points whose batch the server refused.
+    failed: u64,
+}
+
+impl Batch<'_> {
+    /// Writes the pending lines (if any); a refused batch is reported and counted as failed.
+    async fn flush(&mut self) {
+        if self.lines.is_empty() {
+            return;
+        }
+        let mut url = format!(
+            "{}/write?db={}&precision={}",
+            self.base,
+            urlencode(&self.db),
+            urlencode(self.precision)
+        );
+        if !self.rp.is_empty() {
+            url.push_str(&format!("&rp={}", urlencode(&self.rp)));
+        }
+        let ok = match self.http.post(url).body(self.lines.join("\n")).send().await {
+            Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => true,
+            Ok(r) => {
+                let text = r.text().await.unwrap_or_default();
+                eprintln!("{}", log_line(&format!("error writing batch:  {text}")));
+                false
+            }
+            Err(e) => {
+                eprintln!("{}", log_line(&format!("error writing batch:  {e}")));
+                false
+            }
+        };
+        if !ok {
+            eprintln!("{}", log_line(&self.lines.join("\n\n")));
+            eprintln!();
+            self.failed += self.lines.len() as u64;
+        }
+        self.lines.clear();
+    }
 }
 
 fn urlencode(s: &str) -> String {

@@ -77,14 +77,7 @@ pub async fn execute(
                 continue;
             }
         };
-        let db = m
-            .database
-            .as_deref()
-            .filter(|d| !d.is_empty())
-            .unwrap_or(default_db);
-        if db.is_empty() {
-            return Err(ExecError::DatabaseRequired);
-        }
+        let db = database_of(m.database.as_deref(), default_db)?;
         let rp = m.retention_policy.as_deref().unwrap_or("");
         for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
             if let Some((frame, schema, _)) =
@@ -316,14 +309,7 @@ async fn select_into(
         .name
         .clone()
         .ok_or_else(|| query_err("INTO needs a measurement name"))?;
-    let db = target
-        .database
-        .as_deref()
-        .filter(|d| !d.is_empty())
-        .unwrap_or(default_db);
-    if db.is_empty() {
-        return Err(ExecError::DatabaseRequired);
-    }
+    let db = database_of(target.database.as_deref(), default_db)?;
     let rp = target.retention_policy.as_deref().unwrap_or("");
     let select = SelectStatement {
         into: None,
@@ -2351,6 +2337,14 @@ pub fn format_time(t: i64, epoch: Option<&str>) -> Value {
             Value::from(s)
         }
         None => Value::from(t),
+    }
+}
+
+/// The database a measurement reference names (`db.rp.m`), or else the query's `db`.
+fn database_of<'a>(named: Option<&'a str>, default_db: &'a str) -> Result<&'a str, ExecError> {
+    match named.filter(|d| !d.is_empty()).unwrap_or(default_db) {
+        "" => Err(ExecError::DatabaseRequired),
+        db => Ok(db),
     }
 }
 
