@@ -11,7 +11,7 @@
 //! Needs `influxd` (Debian's `influxdb` package; `.ci/run` installs it). Set
 //! `FLETCH_SKIP_INFLUXDB_COMPAT=1` to skip on a machine without it.
 
-use fletch_tests::http::{Resp, send, urlencode};
+use fletch_tests::http::{Resp, query, send, urlencode};
 use fletch_tests::{Fletchd, Influxd};
 
 enum Step {
@@ -499,16 +499,7 @@ fn run(base: &str, step: &Step) -> Resp {
             body.as_bytes().to_vec(),
         )
         .expect("write"),
-        Query(q, extra) => {
-            let form = format!("q={}", urlencode(q));
-            send(
-                "POST",
-                &format!("{base}/query{extra}"),
-                &[("Content-Type", "application/x-www-form-urlencoded")],
-                form.into_bytes(),
-            )
-            .expect("query")
-        }
+        Query(q, extra) => query(base, q, extra),
         GetQuery(q, extra) => send(
             "GET",
             &format!("{base}/query?q={}{extra}", urlencode(q)),
