@@ -67,12 +67,14 @@ impl Executor {
         else {
             return Ok(vec![]);
         };
-        let tags: Vec<String> = schema.tags.iter().cloned().collect();
-        if tags.is_empty() {
-            return Ok(vec![TagSet::new()]);
-        }
         if let Some(c) = condition {
             df = df.filter(to_df(c, &schema, true)?)?;
+        }
+        let tags: Vec<String> = schema.tags.iter().cloned().collect();
+        if tags.is_empty() {
+            // The one series of a tagless measurement, if the condition keeps any of its rows.
+            let kept = df.limit(0, Some(1))?.count().await? > 0;
+            return Ok(if kept { vec![TagSet::new()] } else { vec![] });
         }
         df = df
             .select(tags.iter().map(|t| ident(t)).collect::<Vec<_>>())?

@@ -428,6 +428,18 @@ const STEPS: &[Step] = &[
         "?db=s&params=%7B%22x%22%3A1%7D",
     ),
     Query("SELECT usage FROM cpu WHERE host = $h", "?db=s"),
+    // Parameters are bound in every statement, not only SELECT.
+    Query(
+        "SHOW TAG VALUES FROM cpu WITH KEY = host WHERE host = $h",
+        "?db=s&params=%7B%22h%22%3A%22a%22%7D",
+    ),
+    Query(
+        "SHOW SERIES WHERE host = $h",
+        "?db=s&params=%7B%22h%22%3A%22b%22%7D",
+    ),
+    // A tagless measurement (cpu_idle, made by INTO above) has no series with host = 'b'.
+    Query("SHOW MEASUREMENTS WHERE host = 'b'", "?db=s"),
+    Query("SHOW SERIES FROM cpu_idle WHERE host = ''", "?db=s"),
     StatusOnly(
         "POST",
         "/query?db=s&q=SELECT+usage+FROM+cpu+WHERE+host+%3D+%24h&params=notjson",
