@@ -449,3 +449,29 @@ fn http_api_can_be_disabled_and_requests_logged() {
     );
     assert!(node.terminate().success());
 }
+
+#[test]
+fn a_node_without_the_data_role_refuses_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[("FLETCH_DATA_ENABLED", "false")]);
+    query(&node.url(""), "CREATE DATABASE x", "");
+    let r = post(&node.url("/write?db=x"), "m v=1 1");
+    assert_eq!(
+        (r.status, r.body.trim()),
+        (
+            503,
+            "{\"error\":\"this node has no data role ([data] enabled = false)\"}"
+        )
+    );
+    // It is a meta node only: SHOW SERVERS lists no data node.
+    let r = query(&node.url(""), "SHOW SERVERS", "");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let series = v["results"][0]["series"].as_array().unwrap();
+    let data = series.iter().find(|s| s["name"] == "data_nodes").unwrap();
+    assert!(data.get("values").is_none(), "{}", r.body);
+    assert!(
+        !dir.path().join("wal").exists(),
+        "no WAL without the data role"
+    );
+    assert!(node.terminate().success());
+}
