@@ -25,6 +25,14 @@ pub enum CatalogError {
     ReplicationTooLow,
     #[error("no data nodes available to own shards")]
     NoDataNodes,
+    #[error("meta node not found: {0}")]
+    MetaNodeNotFound(u64),
+    #[error("data node not found: {0}")]
+    DataNodeNotFound(u64),
+    #[error(
+        "data node {node} holds the only copy of shard(s) {shards:?}; use DROP DATA SERVER {node} FORCE to drop it anyway (their data is lost)"
+    )]
+    SoleOwner { node: u64, shards: Vec<u64> },
 }
 
 /// Errors of the meta service.
@@ -39,8 +47,17 @@ pub enum MetaError {
         path: String,
         source: std::io::Error,
     },
+    /// No leader, or no quorum to commit: catalog changes fail, reads go on.
     #[error("meta service unavailable: {0}")]
     Unavailable(String),
+    /// Asked of the leader, but this node is not (or no longer) the leader.
+    #[error("this meta node is not the leader")]
+    NotLeader,
+    /// A membership change the cluster cannot make safely.
+    #[error("{0}")]
+    Refused(String),
+    #[error("cannot join the cluster: {0}")]
+    Join(String),
     #[error("raft: {0}")]
     Raft(String),
 }

@@ -28,9 +28,10 @@ pub mod error;
 pub mod meta;
 pub mod model;
 pub mod raft;
+pub mod rpc;
 
 pub use error::{CatalogError, MetaError};
-pub use meta::{MetaOptions, MetaService, NodeIdentity};
+pub use meta::{ActionError, MetaOptions, MetaService, NodeIdentity};
 pub use model::{
     CatalogState, Command, DatabaseInfo, NodeInfo, Outcome, RetentionPolicyInfo,
     RetentionPolicySpec, ShardGroupInfo, ShardInfo,

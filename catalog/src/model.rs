@@ -200,11 +200,24 @@ pub enum Command {
         http_addr: String,
         tcp_addr: String,
     },
-    /// Adds a meta node (or updates its addresses when the id is known).
+    /// Adds a meta node, or updates its addresses when `id` is given; a new node gets the next
+    /// free node id (returned as [`Outcome::NodeId`]). Meta and data nodes share one id space,
+    /// so a node's Raft id (its meta id, or its data id on a data-only node) is unique.
     RegisterMetaNode {
-        id: u64,
+        id: Option<u64>,
         http_addr: String,
         tcp_addr: String,
+    },
+    /// Removes a meta node from the catalog (its Raft membership is changed first).
+    RemoveMetaNode {
+        id: u64,
+    },
+    /// Removes a data node and takes it off every shard's owners. Without `force`, refused while
+    /// it holds the only copy of a live shard; with it, such shards are left without an owner
+    /// (their data is gone with the node), listed in [`Outcome::Orphaned`].
+    RemoveDataNode {
+        id: u64,
+        force: bool,
     },
     /// Idempotent, like 1.x: creating an existing database with the same spec succeeds.
     CreateDatabase {
@@ -253,6 +266,8 @@ pub enum Outcome {
     Done,
     NodeId(u64),
     ShardGroup(ShardGroupInfo),
+    /// Shards left without an owner by a forced data node removal.
+    Orphaned(Vec<u64>),
 }
 
 /// The whole catalog.
@@ -329,15 +344,21 @@ impl CatalogState {
                 http_addr,
                 tcp_addr,
             } => {
-                self.max_node_id = self.max_node_id.max(*id);
+                let id = id.unwrap_or(self.max_node_id + 1);
+                self.max_node_id = self.max_node_id.max(id);
                 let node = NodeInfo {
-                    id: *id,
+                    id,
                     http_addr: http_addr.clone(),
                     tcp_addr: tcp_addr.clone(),
                 };
-                self.meta_nodes.insert(*id, node);
-                Ok(Outcome::Done)
+                self.meta_nodes.insert(id, node);
+                Ok(Outcome::NodeId(id))
             }
+            Command::RemoveMetaNode { id } => match self.meta_nodes.remove(id) {
+                Some(_) => Ok(Outcome::Done),
+                None => Err(CatalogError::MetaNodeNotFound(*id)),
+            },
+            Command::RemoveDataNode { id, force } => self.remove_data_node(*id, *force),
             Command::CreateDatabase { name, rp } => self.create_database(name, rp.as_ref()),
             Command::DropDatabase { name } => {
                 self.databases.remove(name);
@@ -486,6 +507,35 @@ impl CatalogState {
             },
         );
         Ok(Outcome::Done)
+    }
+
+    fn remove_data_node(&mut self, id: u64, force: bool) -> Result<Outcome, CatalogError> {
+        if !self.data_nodes.contains_key(&id) {
+            return Err(CatalogError::DataNodeNotFound(id));
+        }
+        let sole: Vec<u64> = self
+            .shards_owned_by(id)
+            .into_iter()
+            .filter(|(_, _, _, s)| s.owners.len() == 1)
+            .map(|(_, _, _, s)| s.id)
+            .collect();
+        if !sole.is_empty() && !force {
+            return Err(CatalogError::SoleOwner {
+                node: id,
+                shards: sole,
+            });
+        }
+        self.data_nodes.remove(&id);
+        for db in self.databases.values_mut() {
+            for rp in db.retention_policies.values_mut() {
+                for g in &mut rp.shard_groups {
+                    for s in &mut g.shards {
+                        s.owners.retain(|o| *o != id);
+                    }
+                }
+            }
+        }
+        Ok(Outcome::Orphaned(sole))
     }
 
     fn create_shard_group(

@@ -11,7 +11,7 @@ async fn catalog_changes_are_durable_and_ids_stable() {
     let dir = tempfile::tempdir().unwrap();
     let (group, identity) = {
         let meta = MetaService::open(opts(dir.path())).await.unwrap();
-        assert_eq!(meta.identity().meta_id, 1);
+        assert_eq!(meta.identity().meta_id, Some(1));
         assert_eq!(meta.identity().data_id, Some(2));
         meta.create_database("db", None).await.unwrap();
         let g = meta.shard_group_for("db", "", 1_000).await.unwrap();
@@ -26,7 +26,7 @@ async fn catalog_changes_are_durable_and_ids_stable() {
         (g, identity)
     };
     let meta = MetaService::open(opts(dir.path())).await.unwrap();
-    assert_eq!(meta.identity(), &identity);
+    assert_eq!(meta.identity(), identity);
     let cat = meta.catalog();
     assert_eq!(
         cat.data_nodes.len(),

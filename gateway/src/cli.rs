@@ -44,10 +44,13 @@ pub struct RunArgs {
     /// [http] bind-address.
     #[arg(long = "http-bind-address", value_name = "HOST:PORT")]
     pub http_bind_address: Option<String>,
-    /// [meta] bind-address: the Raft and internal RPC address recorded in the catalog (nothing
-    /// listens on it while a cluster has one node).
+    /// [meta] bind-address: the Raft and internal RPC (Arrow Flight) address.
     #[arg(long = "meta-bind-address", value_name = "HOST:PORT")]
     pub meta_bind_address: Option<String>,
+    /// Join a cluster through these members' meta HTTP addresses, tried in order ([meta] join,
+    /// FLETCH_JOIN). Not needed when a member restarts.
+    #[arg(long = "join", value_name = "HOST:8091[,HOST:8091]")]
+    pub join: Option<String>,
     /// [meta] http-bind-address.
     #[arg(long = "meta-http-bind-address", value_name = "HOST:PORT")]
     pub meta_http_bind_address: Option<String>,
@@ -67,6 +70,9 @@ impl RunArgs {
         }
         if let Some(a) = &self.meta_bind_address {
             set("meta", "bind-address", a.clone());
+        }
+        if let Some(j) = &self.join {
+            set("meta", "join", j.clone());
         }
         if let Some(a) = &self.meta_http_bind_address {
             set("meta", "http-bind-address", a.clone());

@@ -46,6 +46,38 @@ pub struct MetaConfig {
     pub bind_address: String,
     /// The meta HTTP API (`-join` targets this address).
     pub http_bind_address: String,
+    /// The host name or IP other nodes and clients use to reach this node, when it differs from
+    /// the bound addresses (behind Docker or NAT, or when binding 0.0.0.0). The ports stay those
+    /// of `bind-address`, `http-bind-address` and `[http] bind-address`.
+    pub advertise_address: String,
+    /// Meta HTTP addresses of cluster members to join (`host:8091,host:8091`), tried in order;
+    /// empty for the first node. Also `-join` and `FLETCH_JOIN`. Ignored by a node that is
+    /// already a member.
+    pub join: String,
+    /// How many meta nodes vote in Raft (odd); further meta nodes are standbys.
+    pub voters: u64,
+    /// Interval of the leader's heartbeats.
+    pub heartbeat_interval: GoDuration,
+    /// A follower that hears no leader for this long (randomized up to twice as long) calls an
+    /// election.
+    pub election_timeout: GoDuration,
+    /// How long a catalog change waits for a leader and a commit before it fails with
+    /// `meta service unavailable: no quorum`.
+    pub commit_timeout: GoDuration,
+    /// How long a voter may fail to answer the leader before a standby takes its place.
+    pub promote_after: GoDuration,
+}
+
+impl MetaConfig {
+    /// The `join` list, split on commas.
+    pub fn join_addresses(&self) -> Vec<String> {
+        self.join
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 /// `[data]`: the storage engine.
@@ -118,6 +150,13 @@ impl Default for MetaConfig {
             dir: "~/.fletch/meta".into(),
             bind_address: "127.0.0.1:8088".into(),
             http_bind_address: "127.0.0.1:8091".into(),
+            advertise_address: String::new(),
+            join: String::new(),
+            voters: 3,
+            heartbeat_interval: GoDuration(Duration::from_millis(250)),
+            election_timeout: GoDuration(Duration::from_secs(1)),
+            commit_timeout: GoDuration(Duration::from_secs(5)),
+            promote_after: GoDuration(Duration::from_secs(10)),
         }
     }
 }
@@ -420,6 +459,14 @@ impl Config {
             }
         }
 
+        // `FLETCH_JOIN`, as short as the `-join` flag it stands for.
+        if env(&env_name("meta", "join")).is_none() {
+            if let (Some(raw), Some(Value::Table(t))) = (env("FLETCH_JOIN"), merged.get_mut("meta"))
+            {
+                t.insert("join".into(), Value::String(raw));
+            }
+        }
+
         for (section, key, raw) in &overrides.values {
             let name = format!("[{section}] {key}");
             let default = defaults
@@ -481,10 +528,53 @@ impl Config {
                 "must not exceed cache-max-memory-size",
             ));
         }
-        if !self.meta.enabled {
+        if !self.meta.enabled && !self.data.enabled {
             return Err(invalid(
                 "[meta] enabled",
-                "a node without the meta role needs -join, which this version does not offer yet",
+                "a node needs the meta role, the data role, or both",
+            ));
+        }
+        if self.meta.voters == 0 || self.meta.voters % 2 == 0 {
+            return Err(invalid(
+                "[meta] voters",
+                format!(
+                    "must be an odd number (1, 3, 5...), found {}",
+                    self.meta.voters
+                ),
+            ));
+        }
+        if self.meta.heartbeat_interval.0.is_zero()
+            || self.meta.election_timeout.0 < self.meta.heartbeat_interval.0 * 2
+        {
+            return Err(invalid(
+                "[meta] election-timeout",
+                "must be at least twice heartbeat-interval (and heartbeat-interval above 0)",
+            ));
+        }
+        if self.meta.commit_timeout.0.is_zero() {
+            return Err(invalid("[meta] commit-timeout", "must be above 0"));
+        }
+        for a in self.meta.join_addresses() {
+            // Not resolved here: peers may come up after this node (e.g. under Compose).
+            let ok = a
+                .rsplit_once(':')
+                .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+            if !ok {
+                return Err(invalid(
+                    "[meta] join",
+                    format!("{a:?} is not a host:port address"),
+                ));
+            }
+        }
+        if self.meta.advertise_address.contains(':')
+            && !self.meta.advertise_address.starts_with('[')
+        {
+            return Err(invalid(
+                "[meta] advertise-address",
+                format!(
+                    "a host name or IP without a port, found {:?}",
+                    self.meta.advertise_address
+                ),
             ));
         }
         Ok(())

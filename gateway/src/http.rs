@@ -518,32 +518,82 @@ async fn query(
 
 /// The meta node's HTTP API: `/ping` and `/status` (Raft state for operators).
 pub fn meta_router(meta: Arc<MetaService>) -> Router {
+    let status_meta = meta.clone();
     Router::new()
         .route("/ping", get(|| async { StatusCode::NO_CONTENT }))
         .route(
             "/status",
             get(move || {
+                let meta = status_meta.clone();
+                async move { json_response(&meta_status(&meta), false) }
+            }),
+        )
+        .route(
+            "/join",
+            axum::routing::post(move |body: Bytes| {
                 let meta = meta.clone();
-                async move {
-                    let m = meta.metrics();
-                    let voters: Vec<u64> = m.membership_config.membership().voter_ids().collect();
-                    let learners: Vec<u64> =
-                        m.membership_config.membership().learner_ids().collect();
-                    json_response(
-                        &serde_json::json!({
-                            "node_id": m.id,
-                            "leader": m.current_leader,
-                            "term": m.current_term,
-                            "state": format!("{:?}", m.state),
-                            "voters": voters,
-                            "learners": learners,
-                            "applied_index": m.last_applied.map(|l| l.index),
-                            "last_log_index": m.last_log_index,
-                        }),
-                        false,
-                    )
-                }
+                async move { join(&meta, &body).await }
             }),
         )
         .layer(axum::middleware::from_fn(common_headers))
+}
+
+/// `GET /status` on the meta HTTP API: this member's view of the Raft group.
+fn meta_status(meta: &MetaService) -> serde_json::Value {
+    let m = meta.metrics();
+    let membership = m.membership_config.membership();
+    let voters: Vec<u64> = membership.voter_ids().collect();
+    let learners: Vec<u64> = membership.learner_ids().collect();
+    let catalog = meta.catalog();
+    let (standbys, followers): (Vec<u64>, Vec<u64>) = learners
+        .iter()
+        .partition(|id| catalog.meta_nodes.contains_key(id));
+    let leader_addr = m
+        .current_leader
+        .and_then(|l| membership.get_node(&l))
+        .map(|n| n.addr.clone());
+    let identity = meta.identity();
+    serde_json::json!({
+        "node_id": m.id,
+        "meta_id": identity.meta_id,
+        "data_id": identity.data_id,
+        "state": format!("{:?}", m.state),
+        "leader": m.current_leader,
+        "leader_addr": leader_addr,
+        "term": m.current_term,
+        "voters": voters,
+        "learners": learners,
+        "standbys": standbys,
+        "followers": followers,
+        "applied_index": m.last_applied.map(|l| l.index),
+        "last_log_index": m.last_log_index,
+        "millis_since_quorum_ack": m.millis_since_quorum_ack,
+    })
+}
+
+/// `POST /join` on the meta HTTP API: what `-join` calls. Answers the catalog's reply as JSON.
+async fn join(meta: &MetaService, body: &[u8]) -> Response {
+    use catalog::rpc::{JoinRequest, RemoteError};
+    let req: JoinRequest = match serde_json::from_slice(body) {
+        Ok(r) => r,
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("malformed join request: {e}"),
+            )
+            .into_response();
+        }
+    };
+    let answer = meta.join(req).await.map_err(RemoteError::from);
+    let status = match &answer {
+        Ok(_) => StatusCode::OK,
+        Err(RemoteError::Unavailable(_) | RemoteError::NotLeader) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        Err(RemoteError::Refused(_) | RemoteError::Catalog(_)) => StatusCode::CONFLICT,
+        Err(RemoteError::Other(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    let mut resp = json_response(&answer, false);
+    *resp.status_mut() = status;
+    resp
 }

@@ -12,7 +12,9 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::config::{Config, expand_home, parse_addr};
+use crate::flight::InternalFlight;
 use crate::http::{ApiState, meta_router, router};
+use tonic::transport::server::TcpIncoming;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -43,6 +45,24 @@ async fn bind(key: &'static str, addr: &str) -> Result<TcpListener, ServerError>
         })
 }
 
+/// The address peers and clients use for a bound socket: `[meta] advertise-address` with the
+/// bound port when set, else the bound address (an unspecified IP becomes loopback, which only
+/// suits one machine; the config docs say to set advertise-address).
+fn advertised(bound: SocketAddr, host: &str) -> String {
+    if !host.is_empty() {
+        return format!("{host}:{}", bound.port());
+    }
+    if bound.ip().is_unspecified() {
+        let loopback = match bound {
+            SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
+            SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        };
+        tracing::warn!(%bound, "bound to all interfaces without [meta] advertise-address: advertising loopback");
+        return SocketAddr::new(loopback, bound.port()).to_string();
+    }
+    bound.to_string()
+}
+
 /// Runs a node until `shutdown` resolves, then stops accepting, persists buffered data and
 /// returns.
 pub async fn run(
@@ -53,23 +73,57 @@ pub async fn run(
         true => Some(bind("[http] bind-address", &config.http.bind_address).await?),
         false => None,
     };
-    let meta_http = bind("[meta] http-bind-address", &config.meta.http_bind_address).await?;
+    let meta_http = match config.meta.enabled {
+        true => Some(bind("[meta] http-bind-address", &config.meta.http_bind_address).await?),
+        false => None,
+    };
+    let tcp = bind("[meta] bind-address", &config.meta.bind_address).await?;
+    let host = config.meta.advertise_address.trim();
     let http_addr = match &http {
-        Some(l) => l.local_addr().map_err(ServerError::Serve)?.to_string(),
+        Some(l) => advertised(l.local_addr().map_err(ServerError::Serve)?, host),
         None => config.http.bind_address.clone(),
     };
-    let meta_http_addr = meta_http.local_addr().map_err(ServerError::Serve)?;
+    let meta_http_addr = match &meta_http {
+        Some(l) => Some(advertised(
+            l.local_addr().map_err(ServerError::Serve)?,
+            host,
+        )),
+        None => None,
+    };
+    let tcp_addr = advertised(tcp.local_addr().map_err(ServerError::Serve)?, host);
 
-    let meta = MetaService::open(MetaOptions {
-        dir: expand_home(&config.meta.dir),
-        tcp_addr: config.meta.bind_address.clone(),
-        meta_http_addr: meta_http_addr.to_string(),
+    let m = &config.meta;
+    let meta = MetaService::prepare(MetaOptions {
+        dir: expand_home(&m.dir),
+        tcp_addr: tcp_addr.clone(),
+        meta_http_addr: meta_http_addr.clone(),
         data_http_addr: config.data.enabled.then(|| http_addr.clone()),
-        startup_timeout: Duration::from_secs(30),
+        join: m.join_addresses(),
+        voters: m.voters as usize,
+        heartbeat: m.heartbeat_interval.0,
+        election_timeout: m.election_timeout.0,
+        commit_timeout: m.commit_timeout.0,
+        promote_after: m.promote_after.0,
+        startup_timeout: Duration::from_secs(60),
     })
     .await?;
+    // Raft and the other nodes' calls are served before this node joins, so the leader can
+    // replicate to it while it waits.
+    let (flight_stop_tx, mut flight_stop) = tokio::sync::watch::channel(false);
+    let flight = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(InternalFlight::server(meta.clone()))
+            .serve_with_incoming_shutdown(
+                TcpIncoming::from(tcp).with_nodelay(Some(true)),
+                async move {
+                    let _ = flight_stop.wait_for(|s| *s).await;
+                },
+            ),
+    );
+    meta.start().await?;
     let node = meta.identity().clone();
     let span = tracing::info_span!("fletchd", meta_id = node.meta_id, data_id = node.data_id);
+    tracing::info!(parent: &span, %tcp_addr, "internal RPC (Raft, Arrow Flight) listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let ingester = if config.data.enabled {
@@ -115,18 +169,25 @@ pub async fn run(
     } else {
         tracing::info!("HTTP API disabled ([http] enabled = false)");
     }
-    tracing::info!(%meta_http_addr, "meta HTTP API listening");
+    match &meta_http_addr {
+        Some(a) => tracing::info!(meta_http_addr = %a, "meta HTTP API listening"),
+        None => tracing::info!(
+            "meta role disabled ([meta] enabled = false): following the catalog only"
+        ),
+    }
     drop(_enter);
 
     let mut meta_stop = stop_rx.clone();
-    let meta_server = tokio::spawn(
-        axum::serve(meta_http, meta_router(meta.clone()))
-            .with_graceful_shutdown(async move {
-                let _ = meta_stop.wait_for(|s| *s).await;
-            })
-            .into_future()
-            .instrument(span.clone()),
-    );
+    let meta_server = meta_http.map(|listener| {
+        tokio::spawn(
+            axum::serve(listener, meta_router(meta.clone()))
+                .with_graceful_shutdown(async move {
+                    let _ = meta_stop.wait_for(|s| *s).await;
+                })
+                .into_future()
+                .instrument(span.clone()),
+        )
+    });
     let served = match http {
         Some(listener) => {
             axum::serve(listener, router(state))
@@ -143,7 +204,9 @@ pub async fn run(
 
     // Stop accepting (done), stop background work, persist what is buffered.
     let _ = stop_tx.send(true);
-    let _ = meta_server.await;
+    if let Some(m) = meta_server {
+        let _ = m.await;
+    }
     let _enter = span.enter();
     tracing::info!("shutting down: persisting buffered writes");
     drop(_enter);
@@ -152,6 +215,8 @@ pub async fn run(
         None => Ok(()),
     };
     meta.shutdown().await;
+    let _ = flight_stop_tx.send(true);
+    let _ = flight.await;
     served.map_err(ServerError::Serve)?;
     persisted?;
     let _enter = span.enter();

@@ -70,6 +70,17 @@ pub enum Statement {
     ShowShardGroups,
     /// The data and meta nodes of the cluster (from the 0.10 clustering guide).
     ShowServers,
+    /// The Raft group as its leader sees it (a Fletch extension).
+    ShowMetaStatus,
+    /// `DROP META SERVER <id>` (from the 0.10 clustering guide).
+    DropMetaServer {
+        id: u64,
+    },
+    /// `DROP DATA SERVER <id> [FORCE]`; `FORCE` drops a node that holds the only copy of a shard.
+    DropDataServer {
+        id: u64,
+        force: bool,
+    },
     CreateRetentionPolicy {
         name: String,
         database: String,
@@ -121,6 +132,8 @@ impl Statement {
             | Self::DropRetentionPolicy { .. }
             | Self::DropMeasurement { .. }
             | Self::DropSeries { .. }
+            | Self::DropMetaServer { .. }
+            | Self::DropDataServer { .. }
             | Self::Delete { .. } => true,
             Self::Select(s) => s.into.is_some(),
             _ => false,
@@ -316,6 +329,15 @@ impl fmt::Display for Statement {
             }
             Self::ShowShardGroups => f.write_str("SHOW SHARD GROUPS"),
             Self::ShowServers => f.write_str("SHOW SERVERS"),
+            Self::ShowMetaStatus => f.write_str("SHOW META STATUS"),
+            Self::DropMetaServer { id } => write!(f, "DROP META SERVER {id}"),
+            Self::DropDataServer { id, force } => {
+                write!(
+                    f,
+                    "DROP DATA SERVER {id}{}",
+                    if *force { " FORCE" } else { "" }
+                )
+            }
         }
     }
 }

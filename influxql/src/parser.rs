@@ -446,8 +446,32 @@ impl Parser {
         Ok((sources, condition))
     }
 
+    /// A node id (`DROP META SERVER 3`).
+    fn node_id(&mut self) -> Result<u64, ParseError> {
+        match self.peek().tok {
+            Tok::Integer(n) if n >= 0 => {
+                self.pos += 1;
+                Ok(n as u64)
+            }
+            _ => Err(self.expected("integer")),
+        }
+    }
+
     fn drop_stmt(&mut self) -> Result<Statement, ParseError> {
         let t = self.peek().clone();
+        // Cluster statements of the 0.10 guide; META, DATA and SERVER stay usable as names.
+        if self.accept("META") {
+            self.expect("SERVER")?;
+            return Ok(Statement::DropMetaServer {
+                id: self.node_id()?,
+            });
+        }
+        if self.accept("DATA") {
+            self.expect("SERVER")?;
+            let id = self.node_id()?;
+            let force = self.accept("FORCE");
+            return Ok(Statement::DropDataServer { id, force });
+        }
         match self.peek_keyword().as_deref() {
             Some("DATABASE") => {
                 self.pos += 1;
@@ -493,6 +517,10 @@ impl Parser {
 
     fn show(&mut self) -> Result<Statement, ParseError> {
         let t = self.peek().clone();
+        if self.accept("META") {
+            self.expect("STATUS")?;
+            return Ok(Statement::ShowMetaStatus);
+        }
         match self.peek_keyword().as_deref() {
             Some("DATABASES") => {
                 self.pos += 1;
@@ -1330,6 +1358,10 @@ mod tests {
             "SHOW SHARDS",
             "SHOW SHARD GROUPS",
             "SHOW SERVERS",
+            "SHOW META STATUS",
+            "DROP META SERVER 3",
+            "DROP DATA SERVER 4",
+            "DROP DATA SERVER 4 FORCE",
             "CREATE RETENTION POLICY r ON db DURATION 1d REPLICATION 1 SHARD DURATION 1h DEFAULT",
             "ALTER RETENTION POLICY r ON db DURATION 3h DEFAULT",
             "DROP RETENTION POLICY r ON db",
@@ -1340,6 +1372,14 @@ mod tests {
             let s = parse_query(q).unwrap().pop().unwrap();
             assert_eq!(s.to_string(), q);
         }
+        assert_eq!(
+            err("DROP META SERVER x"),
+            "found x, expected integer at line 1, char 18"
+        );
+        assert_eq!(
+            err("DROP DATA nodes"),
+            "found nodes, expected SERVER at line 1, char 11"
+        );
         assert_eq!(
             err("SHOW TAG VALUES"),
             "found EOF, expected WITH at line 1, char 17"

@@ -90,10 +90,12 @@ impl Executor {
                 out.push(StatementResult::error(id, "not executed"));
                 continue;
             }
-            let mut result = match self.execute_one(stmt, ctx).await {
+            let mut messages = Vec::new();
+            let mut result = match self.execute_one(stmt, ctx, &mut messages).await {
                 Ok(series) => StatementResult {
                     statement_id: id,
                     series,
+                    messages,
                     ..Default::default()
                 },
                 Err(e) => {
@@ -221,12 +223,32 @@ impl Executor {
             .ok_or(ExecError::DatabaseRequired)
     }
 
+    /// Runs one statement; warnings for the user go to `messages`.
     async fn execute_one(
         &self,
         stmt: &Statement,
         ctx: &QueryContext,
+        messages: &mut Vec<Message>,
     ) -> Result<Vec<Series>, ExecError> {
         match stmt {
+            Statement::ShowMetaStatus => Ok(self.show_meta_status().await?),
+            Statement::DropMetaServer { id } => {
+                self.meta
+                    .drop_server(catalog::rpc::ServerKind::Meta, *id, false)
+                    .await?;
+                Ok(vec![])
+            }
+            Statement::DropDataServer { id, force } => {
+                let warnings = self
+                    .meta
+                    .drop_server(catalog::rpc::ServerKind::Data, *id, *force)
+                    .await?;
+                messages.extend(warnings.into_iter().map(|text| Message {
+                    level: "warning".into(),
+                    text,
+                }));
+                Ok(vec![])
+            }
             Statement::CreateDatabase { name, rp } => {
                 let spec = rp.as_ref().map(|c| RetentionPolicySpec {
                     name: c

@@ -361,6 +361,42 @@ impl Executor {
         ]
     }
 
+    /// `SHOW META STATUS`: one row per member of the Raft group, as the leader sees it.
+    pub(crate) async fn show_meta_status(&self) -> Result<Vec<Series>, catalog::MetaError> {
+        let status = self.meta().cluster_status().await?;
+        let columns: Vec<String> = [
+            "id",
+            "tcp_addr",
+            "role",
+            "matched_index",
+            "commit_index",
+            "term",
+        ]
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
+        let values = status
+            .members
+            .iter()
+            .map(|m| {
+                vec![
+                    Value::from(m.raft_id),
+                    Value::from(m.tcp_addr.as_str()),
+                    Value::from(m.role.as_str()),
+                    m.matched_index.map(Value::from).unwrap_or(Value::Null),
+                    status.commit_index.map(Value::from).unwrap_or(Value::Null),
+                    Value::from(status.term),
+                ]
+            })
+            .collect();
+        Ok(vec![Series {
+            name: Some("meta_status".into()),
+            columns,
+            values,
+            ..Default::default()
+        }])
+    }
+
     pub(crate) fn show_shard_groups(&self) -> Vec<Series> {
         let cat = self.meta().catalog();
         let mut values = Vec::new();

@@ -50,21 +50,34 @@ pub struct Fletchd {
     pub dir: PathBuf,
     pub http: String,
     pub meta_http: String,
+    /// The advertised Raft / internal RPC address.
+    pub tcp: String,
     pub log: Arc<Mutex<Vec<String>>>,
 }
 
 impl Fletchd {
     /// Starts `fletchd --dir DIR` on free loopback ports with extra environment variables.
     pub fn start(dir: &Path, env: &[(&str, &str)]) -> Self {
-        let mut cmd = Command::new(bin("fletchd"));
-        cmd.arg("--dir")
-            .arg(dir)
-            .args([
+        Self::launch(
+            dir,
+            &[
                 "--http-bind-address",
                 "127.0.0.1:0",
                 "--meta-http-bind-address",
                 "127.0.0.1:0",
-            ])
+                "--meta-bind-address",
+                "127.0.0.1:0",
+            ],
+            env,
+        )
+    }
+
+    /// Starts `fletchd --dir DIR ARGS...` and waits until it serves HTTP.
+    pub fn launch(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut cmd = Command::new(bin("fletchd"));
+        cmd.arg("--dir")
+            .arg(dir)
+            .args(args)
             .env("RUST_LOG", "info,openraft=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -101,12 +114,20 @@ impl Fletchd {
             true => String::new(),
             false => find("http_addr"),
         };
-        let meta_http = find("meta_http_addr");
+        let meta_disabled = env
+            .iter()
+            .any(|(k, v)| *k == "FLETCH_META_ENABLED" && *v == "false");
+        let meta_http = match meta_disabled {
+            true => String::new(),
+            false => find("meta_http_addr"),
+        };
+        let tcp = find("tcp_addr");
         Self {
             child,
             dir: dir.to_path_buf(),
             http,
             meta_http,
+            tcp,
             log,
         }
     }

@@ -210,11 +210,11 @@ fn catalog_and_data_survive_a_clean_restart_and_sigterm_persists() {
     assert_eq!(v["results"][0]["series"][0]["name"], "data_nodes");
     assert_eq!(
         v["results"][0]["series"][0]["values"],
-        serde_json::json!([[2, node.http.clone(), "127.0.0.1:8088"]])
+        serde_json::json!([[2, node.http.clone(), node.tcp.clone()]])
     );
     assert_eq!(
         v["results"][0]["series"][1]["values"],
-        serde_json::json!([[1, node.meta_http.clone(), "127.0.0.1:8088"]])
+        serde_json::json!([[1, node.meta_http.clone(), node.tcp.clone()]])
     );
     let meta = send(
         "GET",

@@ -1,42 +1,78 @@
-//! How this meta node reaches the other members of the Raft group.
+//! How this meta node reaches the other members of the Raft group: each Raft message is one
+//! Flight action on the peer's `[meta] bind-address` (see [`crate::rpc`]), with the peer's
+//! `Result` carried back as JSON.
 //!
-//! Today a cluster has one meta node, so Raft never sends a message and every client this
-//! factory makes answers `Unreachable`, which openraft treats as a peer that is down. The
-//! multi-node issue replaces this with RPC over the `[meta] bind-address` port; the trait
-//! boundary stays where it is.
+//! A peer that cannot be reached is `Unreachable` to openraft, which then backs off; a peer that
+//! answers with a Raft error is a `RemoteError`.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use openraft::BasicNode;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{
+    InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
+};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
 };
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use super::types::TypeConfig;
+use crate::rpc::{RpcClient, action};
 
-#[derive(Debug, Clone, Default)]
-pub struct Network;
+#[derive(Debug, Clone)]
+pub struct Network {
+    rpc: Arc<RpcClient>,
+}
+
+impl Network {
+    pub fn new(rpc: Arc<RpcClient>) -> Self {
+        Self { rpc }
+    }
+}
 
 #[derive(Debug)]
 pub struct PeerClient {
     target: u64,
     addr: String,
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("meta node {target} at {addr} is not reachable: this build runs a single meta node")]
-struct NoPeers {
-    target: u64,
-    addr: String,
+    rpc: Arc<RpcClient>,
 }
 
 impl PeerClient {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
-        RPCError::Unreachable(Unreachable::new(&NoPeers {
-            target: self.target,
-            addr: self.addr.clone(),
-        }))
+    async fn send<Q, R, E>(
+        &self,
+        action: &str,
+        req: &Q,
+        ttl: Duration,
+    ) -> Result<R, RPCError<u64, BasicNode, E>>
+    where
+        Q: Serialize,
+        R: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let answer: Result<R, E> =
+            self.rpc
+                .call(&self.addr, action, req, ttl)
+                .await
+                .map_err(|e| {
+                    if e.is_unreachable() {
+                        RPCError::Unreachable(Unreachable::new(&e))
+                    } else {
+                        RPCError::Network(NetworkError::new(&e))
+                    }
+                })?;
+        answer.map_err(|e| {
+            RPCError::RemoteError(RemoteError::new_with_node(
+                self.target,
+                BasicNode {
+                    addr: self.addr.clone(),
+                },
+                e,
+            ))
+        })
     }
 }
 
@@ -47,6 +83,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
         PeerClient {
             target,
             addr: node.addr.clone(),
+            rpc: self.rpc.clone(),
         }
     }
 }
@@ -54,28 +91,30 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 impl RaftNetwork<TypeConfig> for PeerClient {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        self.send(action::RAFT_APPEND, &rpc, option.hard_ttl())
+            .await
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
         RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        Err(self.unreachable())
+        self.send(action::RAFT_SNAPSHOT, &rpc, option.hard_ttl())
+            .await
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<u64>,
-        _option: RPCOption,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        self.send(action::RAFT_VOTE, &rpc, option.hard_ttl()).await
     }
 }

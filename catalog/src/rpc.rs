@@ -1,0 +1,305 @@
+//! Internal RPC between nodes: Arrow Flight `DoAction` calls on the `[meta] bind-address` port.
+//!
+//! Every call is one Flight action whose type names the operation ([`action`]) and whose body
+//! and single result are JSON. Raft's own messages (append, vote, snapshot) travel this way, and
+//! so do the meta service's requests to the leader (join, add a member, run a catalog command,
+//! drop a server). The port is a Flight service so that the data path (shards fetched over
+//! `DoGet`) can share it later.
+//!
+//! ```text
+//!   node A: MetaService / raft::network ──RpcClient::call(addr, action, json)──▶ node B:8088
+//!   node B: gateway's Flight service ──do_action──▶ MetaService::handle_action ──▶ json result
+//! ```
+//!
+//! The server side lives with the other listeners in the gateway; this module owns the wire
+//! format on both ends: the action names, the request and reply types, and the client.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use arrow_flight::Action;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use futures::StreamExt;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tonic::transport::{Channel, Endpoint};
+
+use crate::error::{CatalogError, MetaError};
+use crate::model::{Command, Outcome};
+
+/// Largest message either end accepts (Raft snapshots of a big catalog are the largest).
+pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
+
+/// The action types of the internal Flight service.
+pub mod action {
+    pub const RAFT_APPEND: &str = "raft.append";
+    pub const RAFT_VOTE: &str = "raft.vote";
+    pub const RAFT_SNAPSHOT: &str = "raft.snapshot";
+    /// Register a new or restarted node in the catalog and give it its ids.
+    pub const META_JOIN: &str = "meta.join";
+    /// Make a registered node a Raft member (learner, then voter while voters are missing).
+    pub const META_ADD_MEMBER: &str = "meta.add-member";
+    /// Run a catalog command on the leader.
+    pub const META_EXECUTE: &str = "meta.execute";
+    /// `DROP META SERVER` / `DROP DATA SERVER`, run on the leader.
+    pub const META_DROP_SERVER: &str = "meta.drop-server";
+    /// The leader's view of the Raft group (`SHOW META STATUS`).
+    pub const META_STATUS: &str = "meta.status";
+    /// Liveness probe: answers with the node's Raft id.
+    pub const PING: &str = "ping";
+}
+
+/// A node asking to join (or rejoin) the cluster.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinRequest {
+    /// Ids the node already has (a restart), or none (a new node).
+    pub meta_id: Option<u64>,
+    pub data_id: Option<u64>,
+    /// Advertised Raft / RPC address.
+    pub tcp_addr: String,
+    /// Set when the node has the meta role.
+    pub meta_http_addr: Option<String>,
+    /// Set when the node has the data role.
+    pub data_http_addr: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JoinReply {
+    pub meta_id: Option<u64>,
+    pub data_id: Option<u64>,
+    /// The leader's Raft / RPC address, where the node asks to become a member.
+    pub leader_tcp_addr: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddMemberRequest {
+    pub raft_id: u64,
+    pub tcp_addr: String,
+    /// A meta node may vote; a data-only node only follows the log.
+    pub voter: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddMemberReply {
+    /// Whether the node is a voter now (otherwise a standby or a data-only follower).
+    pub voter: bool,
+    /// The leader's last log index when the node was added: the new member has the catalog
+    /// once it has applied this far.
+    pub index: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExecuteReply {
+    /// The log index of the command, so the caller can wait until its own copy applied it.
+    pub index: u64,
+    pub outcome: Result<Outcome, CatalogError>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerKind {
+    Meta,
+    Data,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DropServerRequest {
+    pub kind: ServerKind,
+    pub id: u64,
+    pub force: bool,
+}
+
+/// One member of the Raft group as the leader sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberStatus {
+    pub raft_id: u64,
+    pub tcp_addr: String,
+    /// `leader`, `voter`, `standby` (a meta node that does not vote) or `follower` (a data-only
+    /// node that keeps a copy of the catalog).
+    pub role: String,
+    /// Highest log index known to be on that member (the leader's own last index for itself).
+    pub matched_index: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StatusReply {
+    pub leader: u64,
+    pub term: u64,
+    pub commit_index: Option<u64>,
+    pub members: Vec<MemberStatus>,
+}
+
+/// Why a remote meta call failed, as it travels back to the caller.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum RemoteError {
+    Catalog(CatalogError),
+    /// The callee is no longer the leader: ask again.
+    NotLeader,
+    Unavailable(String),
+    Refused(String),
+    Other(String),
+}
+
+impl From<MetaError> for RemoteError {
+    fn from(e: MetaError) -> Self {
+        match e {
+            MetaError::Catalog(c) => Self::Catalog(c),
+            MetaError::NotLeader => Self::NotLeader,
+            MetaError::Unavailable(m) => Self::Unavailable(m),
+            MetaError::Refused(m) => Self::Refused(m),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+impl From<RemoteError> for MetaError {
+    fn from(e: RemoteError) -> Self {
+        match e {
+            RemoteError::Catalog(c) => Self::Catalog(c),
+            RemoteError::NotLeader => Self::NotLeader,
+            RemoteError::Unavailable(m) => Self::Unavailable(m),
+            RemoteError::Refused(m) => Self::Refused(m),
+            RemoteError::Other(m) => Self::Raft(m),
+        }
+    }
+}
+
+/// A meta call's reply on the wire.
+pub type Remote<T> = Result<T, RemoteError>;
+
+/// Why an RPC did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum RpcError {
+    #[error("invalid node address {addr:?}: {source}")]
+    Address {
+        addr: String,
+        source: tonic::transport::Error,
+    },
+    /// Nothing answered at the address (refused, unroutable, or connect timed out).
+    #[error("node at {addr} is not reachable: {source}")]
+    Unreachable { addr: String, source: tonic::Status },
+    #[error("node at {addr} answered {action} with an error: {source}")]
+    Status {
+        addr: String,
+        action: String,
+        source: tonic::Status,
+    },
+    #[error("node at {addr} did not answer {action} within {timeout:?}")]
+    Timeout {
+        addr: String,
+        action: String,
+        timeout: Duration,
+    },
+    #[error("node at {addr} sent no result for {action}")]
+    Empty { addr: String, action: String },
+    #[error("encoding {action}: {source}")]
+    Encode {
+        action: String,
+        source: serde_json::Error,
+    },
+    #[error("decoding the answer of {addr} to {action}: {source}")]
+    Decode {
+        addr: String,
+        action: String,
+        source: serde_json::Error,
+    },
+}
+
+impl RpcError {
+    /// Whether the peer was never reached (as opposed to answering badly).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Unreachable { .. } | Self::Timeout { .. })
+    }
+}
+
+/// Flight clients to other nodes, one lazily connected channel per address.
+#[derive(Debug, Default)]
+pub struct RpcClient {
+    channels: Mutex<HashMap<String, Channel>>,
+}
+
+impl RpcClient {
+    fn channel(&self, addr: &str) -> Result<Channel, RpcError> {
+        let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(c) = channels.get(addr) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|source| RpcError::Address {
+                addr: addr.to_string(),
+                source,
+            })?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true);
+        let channel = endpoint.connect_lazy();
+        channels.insert(addr.to_string(), channel.clone());
+        Ok(channel)
+    }
+
+    /// Calls `action` on the node at `addr` with `req` as JSON and decodes its one result.
+    pub async fn call<Q: Serialize, R: DeserializeOwned>(
+        &self,
+        addr: &str,
+        action: &str,
+        req: &Q,
+        timeout: Duration,
+    ) -> Result<R, RpcError> {
+        let body = serde_json::to_vec(req).map_err(|source| RpcError::Encode {
+            action: action.to_string(),
+            source,
+        })?;
+        let channel = self.channel(addr)?;
+        let call = async {
+            let mut client = FlightServiceClient::new(channel)
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES);
+            let status = |source: tonic::Status| {
+                if source.code() == tonic::Code::Unavailable {
+                    RpcError::Unreachable {
+                        addr: addr.to_string(),
+                        source,
+                    }
+                } else {
+                    RpcError::Status {
+                        addr: addr.to_string(),
+                        action: action.to_string(),
+                        source,
+                    }
+                }
+            };
+            let mut stream = client
+                .do_action(Action {
+                    r#type: action.to_string(),
+                    body: body.into(),
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            match stream.next().await {
+                Some(Ok(result)) => {
+                    serde_json::from_slice(&result.body).map_err(|source| RpcError::Decode {
+                        addr: addr.to_string(),
+                        action: action.to_string(),
+                        source,
+                    })
+                }
+                Some(Err(e)) => Err(status(e)),
+                None => Err(RpcError::Empty {
+                    addr: addr.to_string(),
+                    action: action.to_string(),
+                }),
+            }
+        };
+        match tokio::time::timeout(timeout, call).await {
+            Ok(r) => r,
+            Err(_) => Err(RpcError::Timeout {
+                addr: addr.to_string(),
+                action: action.to_string(),
+                timeout,
+            }),
+        }
+    }
+}
+
+/// Commands travel as themselves; this alias documents the `meta.execute` body.
+pub type ExecuteRequest = Command;

@@ -1,0 +1,161 @@
+//! The internal Arrow Flight service on `[meta] bind-address` (port 8088): Raft messages and
+//! the meta service's calls between nodes, as `DoAction` (see `catalog::rpc`). This is the one
+//! place their errors become gRPC statuses.
+//!
+//! The data calls of later work (shards fetched with `DoGet`, Flight SQL) will be served here
+//! too; until then the other Flight methods answer `Unimplemented`.
+
+use std::sync::Arc;
+
+use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaResult, Ticket,
+};
+use catalog::rpc::{MAX_MESSAGE_BYTES, action};
+use catalog::{ActionError, MetaService};
+use futures::stream::{self, BoxStream};
+use tonic::{Request, Response, Status, Streaming};
+
+/// The Flight service of one node.
+#[derive(Debug, Clone)]
+pub struct InternalFlight {
+    meta: Arc<MetaService>,
+}
+
+impl InternalFlight {
+    pub fn server(meta: Arc<MetaService>) -> FlightServiceServer<Self> {
+        FlightServiceServer::new(Self { meta })
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+}
+
+fn status(e: ActionError) -> Status {
+    match e {
+        ActionError::Unknown(_) => Status::unimplemented(e.to_string()),
+        ActionError::Malformed { .. } => Status::invalid_argument(e.to_string()),
+        ActionError::Encode { .. } => Status::internal(e.to_string()),
+    }
+}
+
+fn not_served(what: &str) -> Status {
+    Status::unimplemented(format!(
+        "{what} is not served on the internal port; this node answers DoAction and ListActions"
+    ))
+}
+
+const ACTIONS: &[(&str, &str)] = &[
+    (action::RAFT_APPEND, "Raft AppendEntries"),
+    (action::RAFT_VOTE, "Raft RequestVote"),
+    (action::RAFT_SNAPSHOT, "Raft InstallSnapshot"),
+    (
+        action::META_JOIN,
+        "register a node and assign its ids (leader)",
+    ),
+    (
+        action::META_ADD_MEMBER,
+        "add a node to the Raft group (leader)",
+    ),
+    (action::META_EXECUTE, "run a catalog command (leader)"),
+    (
+        action::META_DROP_SERVER,
+        "drop a meta or data node (leader)",
+    ),
+    (action::META_STATUS, "the leader's view of the Raft group"),
+    (action::PING, "liveness; answers the node's Raft id"),
+];
+
+#[tonic::async_trait]
+impl FlightService for InternalFlight {
+    type HandshakeStream = BoxStream<'static, Result<HandshakeResponse, Status>>;
+    type ListFlightsStream = BoxStream<'static, Result<FlightInfo, Status>>;
+    type DoGetStream = BoxStream<'static, Result<FlightData, Status>>;
+    type DoPutStream = BoxStream<'static, Result<PutResult, Status>>;
+    type DoExchangeStream = BoxStream<'static, Result<FlightData, Status>>;
+    type DoActionStream = BoxStream<'static, Result<arrow_flight::Result, Status>>;
+    type ListActionsStream = BoxStream<'static, Result<ActionType, Status>>;
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        let action = request.into_inner();
+        let body = self
+            .meta
+            .handle_action(&action.r#type, &action.body)
+            .await
+            .map_err(status)?;
+        let result = arrow_flight::Result { body: body.into() };
+        Ok(Response::new(Box::pin(stream::iter([Ok(result)]))))
+    }
+
+    async fn list_actions(
+        &self,
+        _request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        let list = ACTIONS.iter().map(|(t, d)| {
+            Ok(ActionType {
+                r#type: t.to_string(),
+                description: d.to_string(),
+            })
+        });
+        Ok(Response::new(Box::pin(stream::iter(list))))
+    }
+
+    async fn handshake(
+        &self,
+        _request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        Err(not_served("Handshake"))
+    }
+
+    async fn list_flights(
+        &self,
+        _request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        Err(not_served("ListFlights"))
+    }
+
+    async fn get_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Err(not_served("GetFlightInfo"))
+    }
+
+    async fn poll_flight_info(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        Err(not_served("PollFlightInfo"))
+    }
+
+    async fn get_schema(
+        &self,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        Err(not_served("GetSchema"))
+    }
+
+    async fn do_get(
+        &self,
+        _request: Request<Ticket>,
+    ) -> Result<Response<Self::DoGetStream>, Status> {
+        Err(not_served("DoGet"))
+    }
+
+    async fn do_put(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        Err(not_served("DoPut"))
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        Err(not_served("DoExchange"))
+    }
+}

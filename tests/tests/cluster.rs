@@ -1,0 +1,406 @@
+//! The meta-node cluster, as processes on loopback: nodes join with `-join`, list each other in
+//! `SHOW SERVERS`, survive the loss of the leader, refuse catalog changes without a quorum
+//! while writes to existing shards go on, grow by a standby, and shrink with `DROP ... SERVER`.
+//!
+//! Every wait is a condition polled against a deadline. Raft runs with short timeouts here
+//! (heartbeat 100ms, election 500ms, commit 2s, standby promotion after 2s) so that deadlines of
+//! a few election timeouts stay short.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use fletch_tests::http::{post, query, send};
+use fletch_tests::{Fletchd, free_port, wait_for};
+use serde_json::{Value, json};
+
+const RAFT_ENV: &[(&str, &str)] = &[
+    ("FLETCH_META_HEARTBEAT_INTERVAL", "100ms"),
+    ("FLETCH_META_ELECTION_TIMEOUT", "500ms"),
+    ("FLETCH_META_COMMIT_TIMEOUT", "2s"),
+    ("FLETCH_META_PROMOTE_AFTER", "2s"),
+];
+
+/// How long anything that needs an election and a commit may take here.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// One node's fixed addresses and directory, so that it restarts as itself.
+struct Node {
+    dir: PathBuf,
+    http: String,
+    meta_http: String,
+    tcp: String,
+    data: bool,
+    proc: Option<Fletchd>,
+}
+
+impl Node {
+    fn new(root: &std::path::Path, name: &str, data: bool) -> Self {
+        Self {
+            dir: root.join(name),
+            http: format!("127.0.0.1:{}", free_port()),
+            meta_http: format!("127.0.0.1:{}", free_port()),
+            tcp: format!("127.0.0.1:{}", free_port()),
+            data,
+            proc: None,
+        }
+    }
+
+    fn start(&mut self, join: &[&str]) {
+        let join = join.join(",");
+        let mut args = vec![
+            "--http-bind-address",
+            &self.http,
+            "--meta-http-bind-address",
+            &self.meta_http,
+            "--meta-bind-address",
+            &self.tcp,
+        ];
+        if !join.is_empty() {
+            args.extend(["-join", &join]);
+        }
+        let mut env = RAFT_ENV.to_vec();
+        if !self.data {
+            env.push(("FLETCH_DATA_ENABLED", "false"));
+        }
+        self.proc = Some(Fletchd::launch(&self.dir, &args, &env));
+    }
+
+    fn kill(&mut self) {
+        if let Some(p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    fn q(&self, q: &str) -> Value {
+        let r = query(&self.url(), q, "");
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{q}: {e}: {}", r.body))
+    }
+
+    fn status(&self) -> Value {
+        let r = send(
+            "GET",
+            &format!("http://{}/status", self.meta_http),
+            &[],
+            vec![],
+        )
+        .expect("GET /status");
+        serde_json::from_str(&r.body).expect("status JSON")
+    }
+
+    fn log(&self) -> String {
+        self.proc
+            .as_ref()
+            .map(Fletchd::log_text)
+            .unwrap_or_default()
+    }
+}
+
+fn error_of(v: &Value) -> Option<String> {
+    v["results"][0]["error"].as_str().map(str::to_string)
+}
+
+/// `SHOW SERVERS` as (data nodes, meta nodes) rows.
+fn servers(node: &Node) -> (Value, Value) {
+    let v = node.q("SHOW SERVERS");
+    let series = &v["results"][0]["series"];
+    assert_eq!(series[0]["name"], "data_nodes", "{v}");
+    assert_eq!(series[1]["name"], "meta_nodes", "{v}");
+    assert_eq!(series[0]["columns"], json!(["id", "http_addr", "tcp_addr"]));
+    let rows = |s: &Value| s.get("values").cloned().unwrap_or(json!([]));
+    (rows(&series[0]), rows(&series[1]))
+}
+
+/// `SHOW META STATUS` as `id -> role`.
+fn roles(node: &Node) -> Vec<(u64, String)> {
+    let v = node.q("SHOW META STATUS");
+    assert_eq!(v["results"][0]["series"][0]["name"], "meta_status", "{v}");
+    v["results"][0]["series"][0]["values"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|r| (r[0].as_u64().unwrap(), r[2].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn leader_of(node: &Node) -> Option<u64> {
+    node.status()["leader"].as_u64()
+}
+
+#[test]
+fn three_nodes_join_list_each_other_and_survive_the_leader() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|i| Node::new(root.path(), &format!("n{i}"), true))
+        .collect();
+    nodes[0].start(&[]);
+    let first = nodes[0].meta_http.clone();
+    nodes[1].start(&[&first]);
+    // A member that is down is skipped: the next listed one answers.
+    let dead = format!("127.0.0.1:{}", free_port());
+    nodes[2].start(&[&dead, &first]);
+
+    // Ids as the 0.10 guide gives them: each node a meta id, then a data id.
+    let want_data = json!([
+        [2, nodes[0].http, nodes[0].tcp],
+        [4, nodes[1].http, nodes[1].tcp],
+        [6, nodes[2].http, nodes[2].tcp],
+    ]);
+    let want_meta = json!([
+        [1, nodes[0].meta_http, nodes[0].tcp],
+        [3, nodes[1].meta_http, nodes[1].tcp],
+        [5, nodes[2].meta_http, nodes[2].tcp],
+    ]);
+    for n in &nodes {
+        let got = wait_for("every node lists all three", DEADLINE, || {
+            let s = servers(n);
+            (s.0 == want_data && s.1 == want_meta).then_some(s)
+        });
+        assert_eq!(got, (want_data.clone(), want_meta.clone()));
+        let st = n.status();
+        assert_eq!(st["voters"], json!([1, 3, 5]), "{st}");
+        assert_eq!(st["leader"], 1, "{st}");
+    }
+    assert_eq!(
+        roles(&nodes[2]),
+        vec![
+            (1, "leader".to_string()),
+            (3, "voter".to_string()),
+            (5, "voter".to_string())
+        ]
+    );
+
+    // A catalog change sent to a follower is forwarded to the leader, and the follower reads
+    // its own write at once.
+    assert_eq!(error_of(&nodes[2].q("CREATE DATABASE one")), None);
+    let dbs = nodes[2].q("SHOW DATABASES");
+    assert_eq!(dbs["results"][0]["series"][0]["values"], json!([["one"]]));
+
+    // Kill the leader: a catalog change goes through the survivors after an election.
+    nodes[0].kill();
+    wait_for("a catalog change through the survivors", DEADLINE, || {
+        let v = nodes[1].q("CREATE DATABASE two");
+        error_of(&v).is_none().then_some(())
+    });
+    let new_leader = leader_of(&nodes[2]).expect("a new leader");
+    assert!([3, 5].contains(&new_leader), "leader {new_leader}");
+
+    // The old leader restarts without -join and comes back as itself, with the change.
+    nodes[0].start(&[]);
+    wait_for("the restarted node catches up", DEADLINE, || {
+        let v = nodes[0].q("SHOW DATABASES");
+        (v["results"][0]["series"][0]["values"] == json!([["one"], ["two"]])).then_some(())
+    });
+    assert_eq!(servers(&nodes[0]), (want_data.clone(), want_meta.clone()));
+    assert_eq!(nodes[0].status()["node_id"], 1);
+    assert_eq!(nodes[0].status()["voters"], json!([1, 3, 5]));
+
+    // A follower restarted with -join again is still itself (joining is idempotent).
+    let follower = if new_leader == 3 { 2 } else { 1 };
+    nodes[follower].kill();
+    nodes[follower].start(&[&first]);
+    for n in &nodes {
+        assert_eq!(servers(n), (want_data.clone(), want_meta.clone()));
+    }
+    assert!(
+        nodes[follower]
+            .log()
+            .contains("already a member of the cluster"),
+        "{}",
+        nodes[follower].log()
+    );
+}
+
+#[test]
+fn without_a_quorum_catalog_changes_fail_but_writes_go_on() {
+    let root = tempfile::tempdir().unwrap();
+    let mut data = Node::new(root.path(), "data", true);
+    let mut m2 = Node::new(root.path(), "meta2", false);
+    let mut m3 = Node::new(root.path(), "meta3", false);
+    data.start(&[]);
+    m2.start(&[&data.meta_http]);
+    m3.start(&[&m2.meta_http]);
+    wait_for("three voters", DEADLINE, || {
+        (data.status()["voters"].as_array().map(Vec::len) == Some(3)).then_some(())
+    });
+
+    assert_eq!(error_of(&data.q("CREATE DATABASE db")), None);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let r = post(
+        &format!("{}/write?db=db&precision=s", data.url()),
+        &format!("cpu v=1 {now}"),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    m2.kill();
+    m3.kill();
+
+    // A catalog change cannot commit: a clear error, within the commit timeout.
+    let v = data.q("CREATE DATABASE other");
+    let err = error_of(&v).unwrap_or_default();
+    assert!(
+        err.starts_with("meta service unavailable: no quorum"),
+        "{v}"
+    );
+    // A write that needs a new shard group needs the catalog too: 503, nothing written.
+    let r = post(
+        &format!("{}/write?db=db&precision=s", data.url()),
+        "cpu v=9 86400",
+    );
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(r.body.contains("no quorum"), "{}", r.body);
+    // Writes and reads on the existing shard go on from the local copy of the catalog.
+    let r = post(
+        &format!("{}/write?db=db&precision=s", data.url()),
+        &format!("cpu v=2 {}", now + 1),
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let v = data.q("SELECT count(v) FROM db..cpu WHERE time > now() - 1h");
+    assert_eq!(v["results"][0]["series"][0]["values"][0][1], 2, "{v}");
+    let v = data.q("SHOW DATABASES");
+    assert_eq!(v["results"][0]["series"][0]["values"], json!([["db"]]));
+
+    // One meta node back: a quorum again, and changes succeed.
+    m2.start(&[]);
+    wait_for("catalog changes after the quorum returns", DEADLINE, || {
+        error_of(&data.q("CREATE DATABASE other"))
+            .is_none()
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_fourth_node_stands_by_and_servers_can_be_dropped() {
+    let root = tempfile::tempdir().unwrap();
+    let mut n1 = Node::new(root.path(), "n1", true);
+    let mut n2 = Node::new(root.path(), "n2", false);
+    let mut n3 = Node::new(root.path(), "n3", false);
+    n1.start(&[]);
+    n2.start(&[&n1.meta_http]);
+    n3.start(&[&n1.meta_http]);
+    // Ids: n1 meta 1 / data 2, n2 meta 3, n3 meta 4.
+    assert_eq!(error_of(&n1.q("CREATE DATABASE db")), None);
+    let r = post(&format!("{}/write?db=db", n1.url()), "cpu v=1 1000000000");
+    assert_eq!(r.status, 204, "{}", r.body);
+
+    // A fourth node (meta and data) joins through a follower: listed everywhere, a standby.
+    let mut n4 = Node::new(root.path(), "n4", true);
+    n4.start(&[&n3.meta_http]);
+    for n in [&n1, &n2, &n3, &n4] {
+        let (data, meta) = wait_for("all list the fourth node", DEADLINE, || {
+            let s = servers(n);
+            (s.1.as_array().map(Vec::len) == Some(4)).then_some(s)
+        });
+        assert_eq!(
+            data,
+            json!([[2, n1.http, n1.tcp], [6, n4.http, n4.tcp]]),
+            "data nodes"
+        );
+        assert_eq!(
+            meta,
+            json!([
+                [1, n1.meta_http, n1.tcp],
+                [3, n2.meta_http, n2.tcp],
+                [4, n3.meta_http, n3.tcp],
+                [5, n4.meta_http, n4.tcp],
+            ])
+        );
+    }
+    let r = roles(&n2);
+    assert!(r.contains(&(5, "standby".to_string())), "{r:?}");
+    assert_eq!(
+        r.iter().filter(|(_, role)| role == "voter").count(),
+        2,
+        "{r:?}"
+    );
+
+    // The only copy of a shard is on data node 2: refused, unless forced.
+    let err = error_of(&n2.q("DROP DATA SERVER 2")).unwrap_or_default();
+    assert!(err.contains("holds the only copy of shard(s) [1]"), "{err}");
+    assert!(err.contains("DROP DATA SERVER 2 FORCE"), "{err}");
+    // Node 6 owns nothing: dropped.
+    assert_eq!(error_of(&n2.q("DROP DATA SERVER 6")), None);
+    assert_eq!(servers(&n1).0, json!([[2, n1.http, n1.tcp]]));
+    let err = error_of(&n2.q("DROP DATA SERVER 42")).unwrap_or_default();
+    assert_eq!(err, "data node not found: 42");
+
+    // Dropping a voter: the standby takes its place, so three still vote.
+    assert_eq!(error_of(&n1.q("DROP META SERVER 4")), None);
+    n3.kill();
+    let r = wait_for("the standby votes", DEADLINE, || {
+        let r = roles(&n1);
+        (r.iter().filter(|(_, role)| role != "standby").count() == 3).then_some(r)
+    });
+    assert!(!r.iter().any(|(id, _)| *id == 4), "{r:?}");
+    assert!(
+        r.contains(&(5, "voter".to_string())) || r.contains(&(5, "leader".to_string())),
+        "{r:?}"
+    );
+    assert_eq!(
+        servers(&n2)
+            .1
+            .as_array()
+            .map(|m| m.iter().map(|r| r[0].clone()).collect::<Vec<_>>()),
+        Some(vec![json!(1), json!(3), json!(5)])
+    );
+
+    // With node 5 down, dropping node 3 would leave {1, 5} with one voter answering: refused.
+    n4.kill();
+    let err = error_of(&n1.q("DROP META SERVER 3")).unwrap_or_default();
+    assert!(
+        err.starts_with("dropping meta node 3 would lose the quorum"),
+        "{err}"
+    );
+    let err = error_of(&n1.q("DROP META SERVER 9")).unwrap_or_default();
+    assert_eq!(err, "meta node not found: 9");
+
+    // FORCE drops the last copy's owner, with a warning in the answer.
+    let v = n1.q("DROP DATA SERVER 2 FORCE");
+    assert_eq!(error_of(&v), None, "{v}");
+    let warning = v["results"][0]["messages"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(warning.contains("only copy of shard(s) [1]"), "{v}");
+}
+
+#[test]
+fn a_standby_replaces_a_voter_that_stops_answering() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (1..=4)
+        .map(|i| Node::new(root.path(), &format!("n{i}"), i == 1))
+        .collect();
+    nodes[0].start(&[]);
+    let first = nodes[0].meta_http.clone();
+    for n in nodes.iter_mut().skip(1) {
+        n.start(&[&first]);
+    }
+    // Ids: 1 (and data 2), 3, 4, 5; the fourth meta node is a standby.
+    wait_for("a standby", DEADLINE, || {
+        roles(&nodes[0])
+            .contains(&(5, "standby".to_string()))
+            .then_some(())
+    });
+    nodes[2].kill(); // meta node 4, a voter
+    // (While the change is in its joint phase both old and new voters vote.)
+    let r = wait_for("the standby is promoted", DEADLINE, || {
+        let r = roles(&nodes[0]);
+        (r.contains(&(5, "voter".to_string())) && r.contains(&(4, "standby".to_string())))
+            .then_some(r)
+    });
+    assert_eq!(
+        r.iter().filter(|(_, role)| role == "voter").count(),
+        2,
+        "{r:?}"
+    );
+    // The cluster keeps a quorum of live voters: a change commits with another voter down.
+    nodes[1].kill(); // meta node 3
+    let v = nodes[0].q("CREATE DATABASE still");
+    assert_eq!(error_of(&v), None, "{v}");
+}
