@@ -4,7 +4,6 @@
 //! chunk as a result), so that `column`, `csv` and `json` read the same character for
 //! character. (Import, history and the rest of the shell commands come with the cluster work.)
 
-use std::io::{BufRead, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -49,6 +48,20 @@ pub struct ClientArgs {
     /// The file to import is gzip-compressed.
     #[arg(long)]
     pub compressed: bool,
+    /// Username for servers with authentication (sent as HTTP basic auth).
+    #[arg(long, default_value = "", env = "INFLUX_USERNAME")]
+    pub username: String,
+    /// Password for servers with authentication.
+    #[arg(
+        long,
+        default_value = "",
+        env = "INFLUX_PASSWORD",
+        hide_env_values = true
+    )]
+    pub password: String,
+    /// Write consistency for INSERT and -import: any, one, quorum or all.
+    #[arg(long, default_value = "all")]
+    pub consistency: String,
 }
 
 /// A line as Go's `log` package prints it (local time).
@@ -215,13 +228,23 @@ pub enum ClientError {
     Server(String),
 }
 
-struct Session {
-    http: reqwest::Client,
-    base: String,
-    database: String,
-    format: String,
-    pretty: bool,
-    precision: String,
+/// The shell's settings and its connection.
+pub(crate) struct Session {
+    pub(crate) http: reqwest::Client,
+    /// `http://host:port`.
+    pub(crate) base: String,
+    /// `host:port` as given (what `settings` shows).
+    pub(crate) host: String,
+    pub(crate) database: String,
+    pub(crate) retention_policy: String,
+    pub(crate) format: String,
+    pub(crate) pretty: bool,
+    pub(crate) precision: String,
+    pub(crate) consistency: String,
+    pub(crate) chunked: bool,
+    pub(crate) chunk_size: u64,
+    pub(crate) username: String,
+    pub(crate) password: String,
 }
 
 /// A result as the influx shell's client library holds it (Go struct field order).
@@ -262,21 +285,175 @@ struct ShellResponse {
 }
 
 impl Session {
+    fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        if self.username.is_empty() {
+            req
+        } else {
+            req.basic_auth(&self.username, Some(&self.password))
+        }
+    }
+
+    /// `GET /ping`: the server's version.
+    pub(crate) async fn ping(&self) -> Result<String, ClientError> {
+        let resp = self
+            .auth(self.http.get(format!("{}/ping", self.base)))
+            .send()
+            .await?;
+        Ok(resp
+            .headers()
+            .get("X-Influxdb-Version")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("unknown")
+            .to_string())
+    }
+
+    /// `connect host:port` (empty: the current host again).
+    pub(crate) async fn connect(&mut self, target: &str) -> Result<(), ClientError> {
+        if !target.is_empty() {
+            self.host = target.to_string();
+            self.base = format!("http://{target}");
+        }
+        self.ping().await.map(|_| ())
+    }
+
+    /// Runs one statement without chunking and returns the JSON answer.
+    async fn query_json(&self, q: &str) -> Result<Value, ClientError> {
+        let resp = self
+            .auth(self.http.post(format!("{}/query", self.base)))
+            .form(&[("q", q)])
+            .send()
+            .await?;
+        let text = resp.text().await?;
+        serde_json::from_str(&text).map_err(|e| ClientError::Server(format!("{e}: {text}")))
+    }
+
+    /// `use db` or `use db.rp`, checked against the server as the influx shell does.
+    pub(crate) async fn use_database(&mut self, arg: &str) {
+        let unquote = |s: &str| s.trim().trim_matches('"').to_string();
+        let (db, rp) = match arg.split_once('.') {
+            Some((d, r)) => (unquote(d), Some(unquote(r))),
+            None => (unquote(arg), None),
+        };
+        let names = |v: &Value| -> Vec<String> {
+            v["results"][0]["series"][0]["values"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r[0].as_str().map(str::to_string))
+                .collect()
+        };
+        if let Ok(v) = self.query_json("SHOW DATABASES").await
+            && v["results"][0]["error"].is_null()
+            && !names(&v).contains(&db)
+        {
+            println!(
+                "ERR: Database {db} doesn't exist. Run SHOW DATABASES for a list of existing databases."
+            );
+            println!("DB does not exist!");
+            return;
+        }
+        self.database = db.clone();
+        self.retention_policy.clear();
+        println!("Using database {db}");
+        let Some(rp) = rp else { return };
+        let q = format!(
+            "SHOW RETENTION POLICIES ON {}",
+            querier::influxql::ast::quote_ident(&db)
+        );
+        if let Ok(v) = self.query_json(&q).await
+            && v["results"][0]["error"].is_null()
+            && !names(&v).contains(&rp)
+        {
+            println!(
+                "ERR: RETENTION POLICY {rp} doesn't exist. Run SHOW RETENTION POLICIES ON \"{db}\" for a list of existing retention polices."
+            );
+            return;
+        }
+        println!("Using retention policy {rp}");
+        self.retention_policy = rp;
+    }
+
+    /// `insert [into [db.]rp] <line protocol>`.
+    pub(crate) async fn insert(&self, arg: &str) {
+        let (mut db, mut rp, mut line) =
+            (self.database.clone(), self.retention_policy.clone(), arg);
+        if arg.len() > 5 && arg[..5].eq_ignore_ascii_case("into ") {
+            let rest = arg[5..].trim_start();
+            let (target, after) = rest.split_once(' ').unwrap_or((rest, ""));
+            match target.split_once('.') {
+                Some((d, r)) => {
+                    db = d.to_string();
+                    rp = r.to_string();
+                }
+                None => rp = target.to_string(),
+            }
+            line = after.trim_start();
+        }
+        let mut params = vec![("db", db.as_str()), ("rp", rp.as_str())];
+        if self.precision != "rfc3339" {
+            params.push(("precision", self.precision.as_str()));
+        }
+        params.push(("consistency", self.consistency.as_str()));
+        let req = self
+            .auth(self.http.post(format!("{}/write", self.base)))
+            .query(&params)
+            .body(line.to_string());
+        let body = match req.send().await {
+            Ok(resp) if resp.status().is_success() => return,
+            Ok(resp) => resp.text().await.unwrap_or_default(),
+            Err(e) => format!("{e}\n"),
+        };
+        if db.is_empty() {
+            println!(
+                "ERR: {body}\nNote: error may be due to not setting a database or retention policy.\n\
+                 Please set a database with the command \"use <database>\" or\n\
+                 INSERT INTO <database>.<retention-policy> <point>"
+            );
+        } else {
+            println!("ERR: {body}");
+        }
+    }
+
+    /// What `settings` prints.
+    pub(crate) fn settings(&self) -> String {
+        let rows = [
+            ("Setting", "Value".to_string()),
+            ("--------", "--------".to_string()),
+            ("Host", self.host.clone()),
+            ("Username", self.username.clone()),
+            ("Database", self.database.clone()),
+            ("RetentionPolicy", self.retention_policy.clone()),
+            ("Pretty", self.pretty.to_string()),
+            ("Format", self.format.clone()),
+            ("Write Consistency", self.consistency.clone()),
+            ("Chunked", self.chunked.to_string()),
+            ("Chunk Size", self.chunk_size.to_string()),
+        ];
+        let mut out: String = rows.iter().map(|(k, v)| format!("{k:<18}{v}\n")).collect();
+        out.push('\n');
+        out
+    }
+
     /// Runs statements the way the influx shell does: a chunked query, each chunk's results
     /// kept as they came. Returns what to print and, if the query failed, the error (in the
     /// `json` format the failed answer is printed too, as the influx shell does).
-    async fn run(&self, q: &str) -> Result<(String, Option<String>), ClientError> {
-        let mut form = vec![
-            ("q", q),
-            ("db", self.database.as_str()),
-            ("chunked", "true"),
-        ];
+    pub(crate) async fn run(&self, q: &str) -> Result<(String, Option<String>), ClientError> {
+        let chunk_size = self.chunk_size.to_string();
+        let mut form = vec![("q", q), ("db", self.database.as_str())];
+        if !self.retention_policy.is_empty() {
+            form.push(("rp", self.retention_policy.as_str()));
+        }
+        if self.chunked {
+            form.push(("chunked", "true"));
+            if self.chunk_size > 0 {
+                form.push(("chunk_size", chunk_size.as_str()));
+            }
+        }
         if self.precision != "rfc3339" {
             form.push(("epoch", self.precision.as_str()));
         }
         let resp = self
-            .http
-            .post(format!("{}/query", self.base))
+            .auth(self.http.post(format!("{}/query", self.base)))
             .form(&form)
             .send()
             .await?;
@@ -325,6 +502,7 @@ impl Session {
             }
             _ if error.is_some() => String::new(),
             "csv" => format_csv(&all),
+            _ if is_show_servers(q) => format_servers(&all),
             _ => format_columns(&all),
         };
         Ok((out, error))
@@ -451,6 +629,39 @@ fn tabwriter(lines: &[String]) -> String {
     out
 }
 
+fn is_show_servers(q: &str) -> bool {
+    let words: Vec<String> = q
+        .trim()
+        .trim_end_matches(';')
+        .split_whitespace()
+        .map(str::to_ascii_uppercase)
+        .collect();
+    words == ["SHOW", "SERVERS"]
+}
+
+/// `SHOW SERVERS` in the layout of the 0.10 clustering guide: the name underlined with dashes,
+/// then tab-separated columns.
+fn format_servers(resp: &ShellResponse) -> String {
+    let mut blocks = Vec::new();
+    for r in resp.results.iter().flatten() {
+        for s in &r.series {
+            let title = format!("name: {}", s.name);
+            let mut block = format!(
+                "{title}\n{}\n{}\n",
+                "-".repeat(title.len()),
+                s.columns.join("\t")
+            );
+            for row in &s.values {
+                let cells: Vec<String> = row.iter().map(cell).collect();
+                block.push_str(&cells.join("\t"));
+                block.push('\n');
+            }
+            blocks.push(block);
+        }
+    }
+    blocks.join("\n")
+}
+
 /// The influx shell's `column` format.
 fn format_columns(resp: &ShellResponse) -> String {
     let empty = Vec::new();
@@ -524,10 +735,17 @@ pub fn main() -> ExitCode {
         let mut s = Session {
             http: reqwest::Client::new(),
             base: format!("http://{}:{}", args.host, args.port),
+            host: format!("{}:{}", args.host, args.port),
             database: args.database.clone(),
+            retention_policy: String::new(),
             format: args.format.clone(),
             pretty: args.pretty,
             precision: args.precision.clone(),
+            consistency: args.consistency.clone(),
+            chunked: true,
+            chunk_size: 0,
+            username: args.username.clone(),
+            password: args.password.clone(),
         };
         if args.import {
             return import(&s.http, &s.base, &args).await;
@@ -550,43 +768,6 @@ pub fn main() -> ExitCode {
                 Err(e) => failed(&e.to_string()),
             };
         }
-        let stdin = std::io::stdin();
-        let mut line = String::new();
-        loop {
-            print!("> ");
-            let _ = std::io::stdout().flush();
-            line.clear();
-            match stdin.lock().read_line(&mut line) {
-                Ok(0) | Err(_) => return ExitCode::SUCCESS,
-                Ok(_) => {}
-            }
-            let cmd = line.trim();
-            let lower = cmd.to_ascii_lowercase();
-            if cmd.is_empty() {
-                continue;
-            } else if lower == "exit" || lower == "quit" {
-                return ExitCode::SUCCESS;
-            } else if let Some(db) = lower
-                .strip_prefix("use ")
-                .map(|_| cmd[4..].trim().trim_matches('"'))
-            {
-                s.database = db.to_string();
-                println!("Using database {db}");
-            } else if let Some(f) = lower.strip_prefix("format ") {
-                s.format = f.trim().to_string();
-            } else if let Some(p) = lower.strip_prefix("precision ") {
-                s.precision = p.trim().to_string();
-            } else {
-                match s.run(cmd).await {
-                    Ok((out, error)) => {
-                        print!("{out}");
-                        if let Some(e) = error {
-                            println!("ERR: {e}");
-                        }
-                    }
-                    Err(e) => println!("ERR: {e}"),
-                }
-            }
-        }
+        crate::shell::interactive(&mut s).await
     })
 }

@@ -25,3 +25,4 @@ pub mod config;
 pub mod flight;
 pub mod http;
 pub mod server;
+pub mod shell;

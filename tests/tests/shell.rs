@@ -180,3 +180,136 @@ fn fletch_interactive_commands_change_the_session() {
     let dbs = query(&node.url(""), "SHOW DATABASES", "").body;
     assert!(!dbs.contains("after_exit"), "{dbs}");
 }
+
+/// The shell's own commands answer with the influx 1.6.7 shell's texts (taken from that shell
+/// at a terminal), and `SHOW SERVERS` prints in the layout of the 0.10 clustering guide.
+#[test]
+fn fletch_shell_commands_answer_as_the_influx_shell() {
+    use std::io::Write;
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    query(&node.url(""), "CREATE DATABASE mydb", "");
+    let port = node.http.rsplit(':').next().unwrap().to_string();
+    let mut child = Command::new(fletch_tests::bin("fletch"))
+        .args(["-host", "127.0.0.1", "-port", &port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn fletch");
+    let script = "\
+consistency one
+consistency bogus
+use nodb
+use mydb.nope
+use mydb.autogen
+settings
+clear
+clear xx
+clear rp
+precision xx
+format xx
+pretty
+pretty
+chunked
+chunked
+chunk size 5
+chunk size x
+insert cpu v=4 4
+insert bad line
+clear db
+insert cpu v=1 1
+insert into mydb.autogen cpu v=5 5
+history
+show servers
+exit
+";
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // Prompts ("> ", no newline) start the lines; "> " inside a line is output.
+    let stdout: String = String::from_utf8_lossy(&out.stdout)
+        .split_inclusive('\n')
+        .map(|mut l| {
+            while let Some(rest) = l.strip_prefix("> ") {
+                l = rest;
+            }
+            l
+        })
+        .collect();
+    let clear_help = "Possible commands for 'clear' are:\n    # Clear the database context\n    \
+                      clear database\n    clear db\n\n    # Clear the retention policy context\n    \
+                      clear retention policy\n    clear rp\n\t\t\n";
+    let history: String = script
+        .lines()
+        .take_while(|l| *l != "history")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let want = format!(
+        "Unknown consistency level \"bogus\". Please use any, one, quorum, or all.\n\
+         ERR: Database nodb doesn't exist. Run SHOW DATABASES for a list of existing databases.\n\
+         DB does not exist!\n\
+         Using database mydb\n\
+         ERR: RETENTION POLICY nope doesn't exist. Run SHOW RETENTION POLICIES ON \"mydb\" for a list of existing retention polices.\n\
+         Using database mydb\n\
+         Using retention policy autogen\n\
+         Setting           Value\n\
+         --------          --------\n\
+         Host              127.0.0.1:{port}\n\
+         Username          \n\
+         Database          mydb\n\
+         RetentionPolicy   autogen\n\
+         Pretty            false\n\
+         Format            column\n\
+         Write Consistency one\n\
+         Chunked           true\n\
+         Chunk Size        0\n\
+         \n\
+         {clear_help}\
+         invalid command \"xx\".\n{clear_help}\
+         retention policy context cleared\n\
+         Unknown precision \"xx\". Please use rfc3339, h, m, s, ms, u or ns.\n\
+         Unknown format \"xx\". Please use json, csv, or column.\n\
+         Pretty print enabled\n\
+         Pretty print disabled\n\
+         chunked reponses disabled\n\
+         chunked responses enabled\n\
+         chunk size set to 5\n\
+         unable to parse chunk size from \"x\"\n\
+         ERR: {{\"error\":\"unable to parse 'bad line': invalid field format\"}}\n\n\
+         database context cleared\n\
+         ERR: {{\"error\":\"database is required\"}}\n\n\
+         Note: error may be due to not setting a database or retention policy.\n\
+         Please set a database with the command \"use <database>\" or\n\
+         INSERT INTO <database>.<retention-policy> <point>\n\
+         {history}\
+         name: data_nodes\n\
+         ----------------\n\
+         id\thttp_addr\ttcp_addr\n\
+         2\t{http}\t{tcp}\n\
+         \n\
+         name: meta_nodes\n\
+         ----------------\n\
+         id\thttp_addr\ttcp_addr\n\
+         1\t{meta}\t{tcp}\n",
+        http = node.http,
+        meta = node.meta_http,
+        tcp = node.tcp,
+    );
+    assert_eq!(stdout, want);
+    // The inserts with a database reached the server; the one without did not.
+    let r = query(&node.url(""), "SELECT v FROM mydb..cpu", "?epoch=ns");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        v["results"][0]["series"][0]["values"],
+        serde_json::json!([[4, 4], [5, 5]]),
+        "{}",
+        r.body
+    );
+}
