@@ -63,6 +63,8 @@ pub struct MetaOptions {
     pub commit_timeout: Duration,
     /// How long a voter may fail to answer before the leader replaces it by a standby.
     pub promote_after: Duration,
+    /// Log entries between catalog snapshots; entries a snapshot covers are then purged.
+    pub snapshot_after_entries: u64,
     /// How long joining a cluster, or becoming the leader of a new one, may take.
     pub startup_timeout: Duration,
 }
@@ -82,6 +84,7 @@ impl MetaOptions {
             election_timeout: Duration::from_millis(1000),
             commit_timeout: Duration::from_secs(5),
             promote_after: Duration::from_secs(10),
+            snapshot_after_entries: 5000,
             startup_timeout: Duration::from_secs(20),
         }
     }
@@ -231,6 +234,8 @@ impl MetaService {
             election_timeout_min: opts.election_timeout.as_millis() as u64,
             election_timeout_max: 2 * opts.election_timeout.as_millis() as u64,
             snapshot_max_chunk_size: 1 << 20,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(opts.snapshot_after_entries),
+            max_in_snapshot_log_to_keep: (opts.snapshot_after_entries / 2).min(1000),
             ..Default::default()
         };
         let config = Arc::new(config.validate().map_err(raft_err)?);
@@ -295,6 +300,22 @@ impl MetaService {
                 voter = reply.voter,
                 "joined the cluster"
             );
+        } else if let Some(known) = self
+            .metrics()
+            .membership_config
+            .membership()
+            .get_node(&self.raft_id)
+            .filter(|n| n.addr != self.opts.tcp_addr)
+            .map(|n| n.addr.clone())
+        {
+            if self.metrics().membership_config.membership().nodes().count() > 1 {
+                tracing::warn!(
+                    raft_id = self.raft_id,
+                    %known,
+                    now = %self.opts.tcp_addr,
+                    "the other members know this node at its old [meta] bind-address and will not reach it at the new one; keep the address, or drop the node and join it again with an empty [meta] dir"
+                );
+            }
         } else if !self.opts.join.is_empty() {
             tracing::info!(
                 raft_id = self.raft_id,

@@ -66,6 +66,9 @@ pub struct MetaConfig {
     pub commit_timeout: GoDuration,
     /// How long a voter may fail to answer the leader before a standby takes its place.
     pub promote_after: GoDuration,
+    /// A snapshot of the catalog is taken after this many Raft log entries; older entries are
+    /// then dropped, and a member that falls further behind catches up from the snapshot.
+    pub snapshot_after_entries: u64,
 }
 
 impl MetaConfig {
@@ -157,6 +160,7 @@ impl Default for MetaConfig {
             election_timeout: GoDuration(Duration::from_secs(1)),
             commit_timeout: GoDuration(Duration::from_secs(5)),
             promote_after: GoDuration(Duration::from_secs(10)),
+            snapshot_after_entries: 5000,
         }
     }
 }
@@ -550,6 +554,9 @@ impl Config {
                 "[meta] election-timeout",
                 "must be at least twice heartbeat-interval (and heartbeat-interval above 0)",
             ));
+        }
+        if self.meta.snapshot_after_entries == 0 {
+            return Err(invalid("[meta] snapshot-after-entries", "must be above 0"));
         }
         if self.meta.commit_timeout.0.is_zero() {
             return Err(invalid("[meta] commit-timeout", "must be above 0"));

@@ -104,6 +104,7 @@ pub async fn run(
         election_timeout: m.election_timeout.0,
         commit_timeout: m.commit_timeout.0,
         promote_after: m.promote_after.0,
+        snapshot_after_entries: m.snapshot_after_entries,
         startup_timeout: Duration::from_secs(60),
     })
     .await?;

@@ -30,6 +30,8 @@ struct Node {
     meta_http: String,
     tcp: String,
     data: bool,
+    meta: bool,
+    env: Vec<(&'static str, &'static str)>,
     proc: Option<Fletchd>,
 }
 
@@ -41,6 +43,8 @@ impl Node {
             meta_http: format!("127.0.0.1:{}", free_port()),
             tcp: format!("127.0.0.1:{}", free_port()),
             data,
+            meta: true,
+            env: Vec::new(),
             proc: None,
         }
     }
@@ -59,8 +63,12 @@ impl Node {
             args.extend(["-join", &join]);
         }
         let mut env = RAFT_ENV.to_vec();
+        env.extend(self.env.iter().copied());
         if !self.data {
             env.push(("FLETCH_DATA_ENABLED", "false"));
+        }
+        if !self.meta {
+            env.push(("FLETCH_META_ENABLED", "false"));
         }
         self.proc = Some(Fletchd::launch(&self.dir, &args, &env));
     }
@@ -403,4 +411,99 @@ fn a_standby_replaces_a_voter_that_stops_answering() {
     nodes[1].kill(); // meta node 3
     let v = nodes[0].q("CREATE DATABASE still");
     assert_eq!(error_of(&v), None, "{v}");
+}
+
+#[test]
+fn a_member_that_missed_compacted_log_catches_up_from_a_snapshot() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|i| {
+            let mut n = Node::new(root.path(), &format!("n{i}"), i == 1);
+            n.env.push(("FLETCH_META_SNAPSHOT_AFTER_ENTRIES", "5"));
+            n
+        })
+        .collect();
+    nodes[0].start(&[]);
+    let first = nodes[0].meta_http.clone();
+    nodes[1].start(&[&first]);
+    nodes[2].start(&[&first]);
+    nodes[2].kill();
+    // Far more entries than the log keeps after a snapshot.
+    for i in 0..20 {
+        assert_eq!(error_of(&nodes[0].q(&format!("CREATE DATABASE d{i:02}"))), None);
+    }
+    nodes[2].start(&[]);
+    wait_for("the snapshot arrives", DEADLINE, || {
+        let v = nodes[2].q("SHOW DATABASES");
+        (v["results"][0]["series"][0]["values"].as_array().map(Vec::len) == Some(20))
+            .then_some(())
+    });
+    assert!(
+        nodes[2].log().contains("installed a catalog snapshot from the leader"),
+        "{}",
+        nodes[2].log()
+    );
+    // And it keeps following the log after it.
+    assert_eq!(error_of(&nodes[1].q("CREATE DATABASE after")), None);
+    wait_for("the entry after the snapshot", DEADLINE, || {
+        let v = nodes[2].q("SHOW DATABASES");
+        (v["results"][0]["series"][0]["values"].as_array().map(Vec::len) == Some(21))
+            .then_some(())
+    });
+}
+
+#[test]
+fn a_data_only_node_follows_the_catalog_without_voting() {
+    let root = tempfile::tempdir().unwrap();
+    let mut m1 = Node::new(root.path(), "m1", false);
+    m1.start(&[]);
+    assert_eq!(error_of(&m1.q("CREATE DATABASE db")), None);
+
+    // Without the meta role and without -join, a new node has no cluster to belong to.
+    let lone = root.path().join("lone");
+    let out = std::process::Command::new(fletch_tests::bin("fletchd"))
+        .arg("--dir")
+        .arg(&lone)
+        .args(["--http-bind-address", "127.0.0.1:0", "--meta-bind-address", "127.0.0.1:0"])
+        .env("FLETCH_META_ENABLED", "false")
+        .output()
+        .expect("run fletchd");
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("a node without the meta role must join a cluster: start it with -join host:8091"),
+        "{stderr}"
+    );
+
+    let mut d = Node::new(root.path(), "d", true);
+    d.meta = false;
+    d.start(&[&m1.meta_http]);
+    // Ids: meta node 1, data node 2 (its Raft id too).
+    let want_data = json!([[2, d.http, d.tcp]]);
+    let want_meta = json!([[1, m1.meta_http, m1.tcp]]);
+    for n in [&m1, &d] {
+        let s = wait_for("both list the data node", DEADLINE, || {
+            let s = servers(n);
+            (s.0 == want_data).then_some(s)
+        });
+        assert_eq!(s, (want_data.clone(), want_meta.clone()));
+    }
+    assert_eq!(
+        roles(&d),
+        vec![(1, "leader".to_string()), (2, "follower".to_string())]
+    );
+    // It has its own copy of the catalog, and serves writes to the shards it owns.
+    let v = d.q("SHOW DATABASES");
+    assert_eq!(v["results"][0]["series"][0]["values"], json!([["db"]]));
+    let r = post(&format!("{}/write?db=db", d.url()), "cpu v=1 1000000000");
+    assert_eq!(r.status, 204, "{}", r.body);
+    let v = d.q("SELECT v FROM db..cpu");
+    assert_eq!(v["results"][0]["series"][0]["values"][0][1], 1, "{v}");
+
+    // A restart brings it back as itself, without -join.
+    d.kill();
+    d.start(&[]);
+    assert_eq!(servers(&m1), (want_data, want_meta));
+    let v = d.q("SELECT v FROM db..cpu");
+    assert_eq!(v["results"][0]["series"][0]["values"][0][1], 1, "{v}");
 }

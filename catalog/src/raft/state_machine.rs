@@ -229,6 +229,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let bytes = serde_json::to_vec(&stored)
             .map_err(|e| io_err(StorageIOError::write_state_machine, e))?;
         self.put(SNAPSHOT, &bytes)?;
+        tracing::info!(
+            index = ?meta.last_log_id.map(|l| l.index),
+            "installed a catalog snapshot from the leader"
+        );
         self.persist_and_publish()
     }
 
