@@ -2,27 +2,33 @@
 //!
 //! This crate owns the catalog of a Fletch cluster: its nodes, databases, retention policies,
 //! shard groups and shards (with the data nodes that own each shard), and the Raft group
-//! (openraft) that replicates it across meta nodes.
+//! (openraft) that replicates it: meta nodes vote, standbys and data-only nodes follow.
 //!
 //! ```text
-//!   gateway / ingester ──execute(Command)──▶ MetaService ──client_write──▶ openraft
-//!                                                                           │ log (redb, fsync)
-//!                                                                           ▼
+//!   gateway / ingester ──execute(Command)──▶ MetaService ─┬─ leader: client_write ─▶ openraft
+//!                                                          └─ else: rpc "meta.execute" ─▶ leader
+//!   peers ──Flight DoAction (gateway::flight)──▶ MetaService::handle_action ─▶ openraft
+//!                                                              │ log (redb, fsync), replicate
+//!                                                              ▼
 //!   readers ◀──watch<AppliedCatalog>── StateMachine::apply ◀── committed entries
 //!                                        └─ CatalogState::apply (pure, deterministic)
 //! ```
 //!
 //! - [`model`]: the data and the commands; applying a command is a pure function, so every
-//!   meta node that applies the same log has the same catalog.
+//!   member that applies the same log has the same catalog.
 //! - [`raft`]: openraft's parts in the layout of its `raft-kv-rocksdb` example: `types`,
-//!   `log_store`, `state_machine`, `network`.
-//! - [`meta`]: the application API: propose a command, read the applied catalog.
+//!   `log_store`, `state_machine`, `network` (Raft messages as Flight actions).
+//! - [`rpc`]: the internal wire format (action names, requests, replies) and its client.
+//! - [`meta`]: the application API: open, join, propose a command from any node, read the
+//!   applied catalog; the leader's membership work and the answers to peers.
 //!
 //! Readers never wait for Raft: they read the last applied catalog from a watch channel, so
 //! writes to existing shards continue while the meta quorum is unavailable.
 //!
-//! What it must not touch: series data, files of shards, or HTTP. The ingester and the querier
-//! read the catalog; only the meta service changes it.
+//! What it must not touch: series data, files of shards, or the client HTTP API. It speaks to
+//! other nodes only through [`rpc`] and the meta HTTP `POST /join` that `-join` calls; the
+//! listeners belong to the gateway. The ingester and the querier read the catalog; only the
+//! meta service changes it.
 
 pub mod error;
 pub mod meta;

@@ -308,7 +308,14 @@ impl MetaService {
             .filter(|n| n.addr != self.opts.tcp_addr)
             .map(|n| n.addr.clone())
         {
-            if self.metrics().membership_config.membership().nodes().count() > 1 {
+            if self
+                .metrics()
+                .membership_config
+                .membership()
+                .nodes()
+                .count()
+                > 1
+            {
                 tracing::warn!(
                     raft_id = self.raft_id,
                     %known,

@@ -1,14 +1,17 @@
 //! # gateway: the edge of a Fletch node
 //!
 //! The gateway owns everything a client or an operator touches: the InfluxDB 1.x HTTP API
-//! (`/ping`, `/write`, `/query`), the meta HTTP API, the configuration, and the `fletchd` and
-//! `fletch` binaries. It turns requests into calls on the other crates and their errors into
+//! (`/ping`, `/write`, `/query`), the meta HTTP API (`/status`, `/join`), the internal Arrow
+//! Flight service on `[meta] bind-address` (Raft and the meta service's calls between nodes),
+//! the configuration, and the `fletchd` and `fletch` binaries (the shell in [`client`] and
+//! [`shell`]). It turns requests into calls on the other crates and their errors into
 //! 1.x-shaped HTTP answers, in one place ([`http::ApiError`]).
 //!
 //! ```text
 //!   fletchd (main.rs: flags only) ─▶ cli::main ─▶ config::Config::load (flags > env > TOML > defaults)
 //!                                                  ▼
-//!   server::run: bind listeners ─▶ catalog::MetaService::open ─▶ ingester::Ingester::open
+//!   server::run: bind listeners ─▶ MetaService::prepare (-join: register) ─▶ serve flight::InternalFlight
+//!                ─▶ MetaService::start (first node / become a member / restart) ─▶ ingester::Ingester::open
 //!                                                  ▼
 //!   http::router ── /write ─▶ line_protocol::parse_body ─▶ Ingester::write ─▶ 204 / 400 partial write / 404 ...
 //!                ── /query ─▶ querier::parse_query ─▶ Executor::execute ─▶ JSON | CSV | chunked

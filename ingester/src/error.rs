@@ -42,9 +42,11 @@ pub enum WriteError {
     BufferFull { used: usize, limit: usize },
     #[error("write failed: {0}")]
     Wal(#[from] WalError),
-    #[error("meta service: {0}")]
+    #[error(transparent)]
     Meta(#[from] catalog::MetaError),
-    #[error("shard {shard} is not owned by this data node (owners {owners:?})")]
+    #[error(
+        "shard {shard} is owned by data node(s) {owners:?}, not by this one; writes are not forwarded between data nodes yet: send them to an owner (SHOW SHARDS, SHOW SERVERS)"
+    )]
     NotOwner { shard: u64, owners: Vec<u64> },
     #[error("the data node is shutting down")]
     ShuttingDown,

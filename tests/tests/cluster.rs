@@ -430,16 +430,24 @@ fn a_member_that_missed_compacted_log_catches_up_from_a_snapshot() {
     nodes[2].kill();
     // Far more entries than the log keeps after a snapshot.
     for i in 0..20 {
-        assert_eq!(error_of(&nodes[0].q(&format!("CREATE DATABASE d{i:02}"))), None);
+        assert_eq!(
+            error_of(&nodes[0].q(&format!("CREATE DATABASE d{i:02}"))),
+            None
+        );
     }
     nodes[2].start(&[]);
     wait_for("the snapshot arrives", DEADLINE, || {
         let v = nodes[2].q("SHOW DATABASES");
-        (v["results"][0]["series"][0]["values"].as_array().map(Vec::len) == Some(20))
-            .then_some(())
+        (v["results"][0]["series"][0]["values"]
+            .as_array()
+            .map(Vec::len)
+            == Some(20))
+        .then_some(())
     });
     assert!(
-        nodes[2].log().contains("installed a catalog snapshot from the leader"),
+        nodes[2]
+            .log()
+            .contains("installed a catalog snapshot from the leader"),
         "{}",
         nodes[2].log()
     );
@@ -447,8 +455,11 @@ fn a_member_that_missed_compacted_log_catches_up_from_a_snapshot() {
     assert_eq!(error_of(&nodes[1].q("CREATE DATABASE after")), None);
     wait_for("the entry after the snapshot", DEADLINE, || {
         let v = nodes[2].q("SHOW DATABASES");
-        (v["results"][0]["series"][0]["values"].as_array().map(Vec::len) == Some(21))
-            .then_some(())
+        (v["results"][0]["series"][0]["values"]
+            .as_array()
+            .map(Vec::len)
+            == Some(21))
+        .then_some(())
     });
 }
 
@@ -464,14 +475,21 @@ fn a_data_only_node_follows_the_catalog_without_voting() {
     let out = std::process::Command::new(fletch_tests::bin("fletchd"))
         .arg("--dir")
         .arg(&lone)
-        .args(["--http-bind-address", "127.0.0.1:0", "--meta-bind-address", "127.0.0.1:0"])
+        .args([
+            "--http-bind-address",
+            "127.0.0.1:0",
+            "--meta-bind-address",
+            "127.0.0.1:0",
+        ])
         .env("FLETCH_META_ENABLED", "false")
         .output()
         .expect("run fletchd");
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("a node without the meta role must join a cluster: start it with -join host:8091"),
+        stderr.contains(
+            "a node without the meta role must join a cluster: start it with -join host:8091"
+        ),
         "{stderr}"
     );
 

@@ -12,7 +12,7 @@ use openraft::BasicNode;
 use openraft::error::{
     InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable,
 };
-use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
     VoteRequest, VoteResponse,
@@ -89,6 +89,17 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 }
 
 impl RaftNetwork<TypeConfig> for PeerClient {
+    /// After a failed call to a peer: 250 ms, doubling up to 2 s, so that a node that is down
+    /// costs little and logs little, and one that comes back hears from the leader soon.
+    fn backoff(&self) -> Backoff {
+        let mut next = Duration::from_millis(250);
+        Backoff::new(std::iter::from_fn(move || {
+            let now = next;
+            next = (next * 2).min(Duration::from_secs(2));
+            Some(now)
+        }))
+    }
+
     async fn append_entries(
         &mut self,
         rpc: AppendEntriesRequest<TypeConfig>,
