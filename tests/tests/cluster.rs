@@ -525,3 +525,38 @@ fn a_data_only_node_follows_the_catalog_without_voting() {
     let v = d.q("SELECT v FROM db..cpu");
     assert_eq!(v["results"][0]["series"][0]["values"][0][1], 1, "{v}");
 }
+
+#[test]
+fn advertised_addresses_are_what_peers_and_show_servers_use() {
+    let root = tempfile::tempdir().unwrap();
+    let mut n1 = Node::new(root.path(), "n1", true);
+    let mut n2 = Node::new(root.path(), "n2", false);
+    for n in [&mut n1, &mut n2] {
+        n.env.push(("FLETCH_META_ADVERTISE_ADDRESS", "localhost"));
+    }
+    let port = |a: &str| a.rsplit(':').next().unwrap().to_string();
+    let adv = |a: &str| format!("localhost:{}", port(a));
+    n1.start(&[]);
+    n2.start(&[&adv(&n1.meta_http)]);
+    let want_data = json!([[2, adv(&n1.http), adv(&n1.tcp)]]);
+    let want_meta = json!([
+        [1, adv(&n1.meta_http), adv(&n1.tcp)],
+        [3, adv(&n2.meta_http), adv(&n2.tcp)],
+    ]);
+    for n in [&n1, &n2] {
+        let s = wait_for("both list the advertised addresses", DEADLINE, || {
+            let s = servers(n);
+            (s.1 == want_meta).then_some(s)
+        });
+        assert_eq!(s, (want_data.clone(), want_meta.clone()));
+    }
+    // Raft runs over the advertised addresses: a change through the follower commits.
+    assert_eq!(error_of(&n2.q("CREATE DATABASE adv")), None);
+    assert_eq!(
+        roles(&n2)
+            .iter()
+            .map(|(id, r)| (*id, r.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "leader"), (3, "voter")]
+    );
+}

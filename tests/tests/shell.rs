@@ -22,6 +22,10 @@ const STATEMENTS: &[&str] = &[
     "SELECT nothing FROM cpu",
     "SELEC 1",
     "SELECT * FROM nope.x.y",
+    "SHOW SHARDS",
+    "SHOW SHARD GROUPS",
+    "SHOW META STATUS",
+    "DROP META SERVER 42",
 ];
 
 fn run(program: &str, args: &[&str], port: &str, q: &str) -> (i32, String, String) {
