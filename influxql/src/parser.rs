@@ -722,7 +722,7 @@ impl Parser {
             ..Default::default()
         };
         if self.accept("INTO") {
-            s.into = Some(self.measurement()?);
+            s.into = Some(self.into_target()?);
         }
         self.expect("FROM")?;
         s.sources = self.sources()?;
@@ -793,9 +793,36 @@ impl Parser {
     }
 
     /// `[db.][rp.]name`, `db..name`, any of them ending in a regex instead of a name.
+    /// An `INTO` target: a measurement, or `db.rp.:MEASUREMENT` (`rp.:MEASUREMENT`,
+    /// `db..:MEASUREMENT`) naming each source measurement.
+    fn into_target(&mut self) -> Result<Measurement, ParseError> {
+        self.measurement_or_back_reference(true)
+    }
+
     fn measurement(&mut self) -> Result<Measurement, ParseError> {
+        self.measurement_or_back_reference(false)
+    }
+
+    fn measurement_or_back_reference(&mut self, target: bool) -> Result<Measurement, ParseError> {
         let mut parts: Vec<Option<String>> = Vec::new();
         loop {
+            if target
+                && !parts.is_empty()
+                && matches!(&self.peek().tok, Tok::Illegal(c) if c == ":")
+                && matches!(
+                    self.toks.get(self.pos + 1).map(|t| &t.tok),
+                    Some(Tok::Word(w)) if w.eq_ignore_ascii_case("MEASUREMENT")
+                )
+            {
+                self.pos += 2;
+                // The part before the dot that led here is the rp (or db..).
+                let mut m = Measurement {
+                    back_reference: true,
+                    ..Default::default()
+                };
+                assign_prefix(&mut m, parts);
+                return Ok(m);
+            }
             if let Some(re) = self.try_regex()? {
                 let mut m = Measurement {
                     regex: Some(re),
@@ -1362,6 +1389,8 @@ mod tests {
             "DROP META SERVER 3",
             "DROP DATA SERVER 4",
             "DROP DATA SERVER 4 FORCE",
+            "SELECT mean(v) INTO db.rp.:MEASUREMENT FROM /c.*/ GROUP BY time(1m), *",
+            "SELECT v INTO rp.:MEASUREMENT FROM c",
             "CREATE RETENTION POLICY r ON db DURATION 1d REPLICATION 1 SHARD DURATION 1h DEFAULT",
             "ALTER RETENTION POLICY r ON db DURATION 3h DEFAULT",
             "DROP RETENTION POLICY r ON db",

@@ -191,6 +191,8 @@ pub struct Measurement {
     pub retention_policy: Option<String>,
     pub name: Option<String>,
     pub regex: Option<String>,
+    /// `:MEASUREMENT` in an `INTO` target: every source measurement writes into its own name.
+    pub back_reference: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -297,6 +299,9 @@ impl fmt::Display for Measurement {
             write!(f, "{}.", quote_ident(rp))?;
         } else if self.database.is_some() {
             f.write_str(".")?;
+        }
+        if self.back_reference {
+            return f.write_str(":MEASUREMENT");
         }
         match (&self.name, &self.regex) {
             (_, Some(r)) => write!(f, "/{}/", r.replace('/', "\\/")),

@@ -305,10 +305,12 @@ async fn select_into(
     let Some(ing) = ex.ingester() else {
         return Err(query_err("this node has no data role"));
     };
-    let name = target
-        .name
-        .clone()
-        .ok_or_else(|| query_err("INTO needs a measurement name"))?;
+    // `:MEASUREMENT`: each series goes to the measurement it came from.
+    let name = match (&target.name, target.back_reference) {
+        (_, true) => None,
+        (Some(n), false) => Some(n.clone()),
+        (None, false) => return Err(query_err("INTO needs a measurement name")),
+    };
     let db = database_of(target.database.as_deref(), default_db)?;
     let rp = target.retention_policy.as_deref().unwrap_or("");
     let select = SelectStatement {
@@ -359,8 +361,11 @@ async fn select_into(
                 continue;
             }
             let time = row.first().and_then(Value::as_i64).unwrap_or(0);
+            let Some(measurement) = name.clone().or_else(|| s.name.clone()) else {
+                continue;
+            };
             points.push(Point {
-                measurement: Cow::Owned(name.clone()),
+                measurement: Cow::Owned(measurement),
                 tags: tags.clone(),
                 fields,
                 time,
@@ -545,11 +550,25 @@ const AGGREGATES: &[&str] = &[
     "distinct",
     "top",
     "bottom",
+    "sample",
 ];
 
-/// `top(field[, tag...], n)` / `bottom(...)`: the call's field, tag arguments and limit.
+/// Which points a multi-row selector keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    /// `top`: the largest values.
+    Largest,
+    /// `bottom`: the smallest values.
+    Smallest,
+    /// `sample`: points drawn at random by a generator seeded with the group, so the same data
+    /// always gives the same sample (1.x draws a new one each time).
+    Sample,
+}
+
+/// `top(field[, tag...], n)` / `bottom(...)` / `sample(field, n)`: the call's field, tag
+/// arguments and number of points.
 struct TopCall {
-    bottom: bool,
+    pick: Pick,
     field: String,
     tags: Vec<String>,
     n: usize,
@@ -559,6 +578,9 @@ fn top_call(e: &Expr) -> Result<Option<TopCall>, ExecError> {
     let Expr::Call { name, args } = e else {
         return Ok(None);
     };
+    if name == "sample" {
+        return sample_call(args).map(Some);
+    }
     if name != "top" && name != "bottom" {
         return Ok(None);
     }
@@ -602,11 +624,78 @@ fn top_call(e: &Expr) -> Result<Option<TopCall>, ExecError> {
         }
     }
     Ok(Some(TopCall {
-        bottom: name == "bottom",
+        pick: if name == "bottom" {
+            Pick::Smallest
+        } else {
+            Pick::Largest
+        },
         field,
         tags,
         n,
     }))
+}
+
+/// `n` of `items` drawn at random (a partial Fisher-Yates shuffle), with a generator seeded by
+/// the group, so that the same data gives the same sample on every run.
+fn draw<'a>(items: &'a [Value], n: usize, group: &[Option<String>]) -> Vec<&'a Value> {
+    let mut all: Vec<&Value> = items.iter().collect();
+    if all.len() <= n {
+        return all;
+    }
+    // splitmix64 over an FNV-1a hash of the group's tag values.
+    let mut state = group
+        .iter()
+        .flat_map(|t| t.as_deref().unwrap_or("").bytes().chain([0xff]))
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+    let mut next = move || {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    for i in 0..n {
+        let j = i + (next() % (all.len() - i) as u64) as usize;
+        all.swap(i, j);
+    }
+    all.truncate(n);
+    all
+}
+
+/// `sample(field, n)`, checked as 1.x checks it (the count first; any n above 0 works, whatever
+/// 1.x's message says).
+fn sample_call(args: &[Expr]) -> Result<TopCall, ExecError> {
+    if args.len() != 2 {
+        return Err(query_err(format!(
+            "invalid number of arguments for sample, expected 2, got {}",
+            args.len()
+        )));
+    }
+    let n = match &args[1] {
+        Expr::Integer(n) if *n > 0 => *n as usize,
+        Expr::Integer(n) => {
+            return Err(query_err(format!(
+                "sample window must be greater than 1, got {n}"
+            )));
+        }
+        _ => return Err(query_err("expected integer argument in sample()")),
+    };
+    let field = match &args[0] {
+        Expr::VarRef { name, .. } => name.clone(),
+        other => {
+            return Err(query_err(format!(
+                "sample() of {other} is not supported by Fletch yet: give one field"
+            )));
+        }
+    };
+    Ok(TopCall {
+        pick: Pick::Sample,
+        field,
+        tags: Vec::new(),
+        n,
+    })
 }
 const SELECTORS: &[&str] = &["min", "max", "first", "last", "percentile"];
 /// Scalar functions, applied to raw values or to aggregates.
@@ -626,7 +715,6 @@ const TRANSFORMS: &[&str] = &[
 ];
 /// InfluxQL functions Fletch does not run yet.
 const NOT_YET: &[&str] = &[
-    "sample",
     "holt_winters",
     "holt_winters_with_fit",
     "chande_momentum_oscillator",
@@ -797,8 +885,18 @@ impl<'a> Plan<'a> {
             )
             .count();
         let calls = fields.iter().filter(|f| has_call(&f.expr)).count();
-        if tops > 0 {
-            if calls > 1 {
+        let samples = fields
+            .iter()
+            .filter(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "sample"))
+            .count();
+        if samples > 0 && calls > 1 {
+            // 1.x lines up unrelated points of several calls in one row; Fletch does not.
+            return Err(query_err(
+                "sample() cannot be combined with other functions in Fletch yet",
+            ));
+        }
+        if tops > 0 || samples > 0 {
+            if tops > 0 && calls > 1 {
                 let name = if fields
                     .iter()
                     .any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "top"))
@@ -1240,6 +1338,21 @@ impl<'a> Plan<'a> {
             lit("v"),
             ident(&top.field),
         ];
+        if top.pick == Pick::Sample {
+            // Points with the same time come out in series order, as in 1.x.
+            let mut key = vec![lit("")];
+            key.extend(schema.tags.iter().map(|t| {
+                datafusion::functions::expr_fn::coalesce(vec![
+                    datafusion::logical_expr::cast(ident(t), DataType::Utf8),
+                    lit(""),
+                ])
+            }));
+            struct_args.push(lit("s"));
+            struct_args.push(datafusion::functions::string::expr_fn::concat_ws(
+                lit("\u{1}"),
+                key,
+            ));
+        }
         let mut types = vec![schema.fields.get(&top.field).copied()];
         let call_name = self
             .fields
@@ -1247,11 +1360,12 @@ impl<'a> Plan<'a> {
             .find(|f| top_call(&f.expr).ok().flatten().is_some())
             .and_then(|f| f.alias.clone());
         names.push(call_name.unwrap_or_else(|| {
-            if top.bottom {
-                "bottom".into()
-            } else {
-                "top".into()
+            match top.pick {
+                Pick::Largest => "top",
+                Pick::Smallest => "bottom",
+                Pick::Sample => "sample",
             }
+            .into()
         }));
         let mut extra = Vec::new();
         for t in &top.tags {
@@ -1268,10 +1382,14 @@ impl<'a> Plan<'a> {
             names.push(e.clone());
             types.push(schema.fields.get(e).copied().or(Some(FieldType::String)));
         }
-        let order = vec![
-            ident(&top.field).sort(top.bottom, false),
-            ident(TIME).sort(true, false),
-        ];
+        let order = match top.pick {
+            Pick::Largest | Pick::Smallest => vec![
+                ident(&top.field).sort(top.pick == Pick::Smallest, false),
+                ident(TIME).sort(true, false),
+            ],
+            // Every point, in time order; the draw happens below.
+            Pick::Sample => vec![ident(TIME).sort(true, false)],
+        };
         let agg = array_agg_ordered(
             datafusion::functions::core::named_struct().call(struct_args),
             order,
@@ -1317,6 +1435,10 @@ impl<'a> Plan<'a> {
             };
             let mut picked: Vec<&Value> = Vec::new();
             let mut seen: Vec<Vec<Value>> = Vec::new();
+            let items: Vec<&Value> = match top.pick {
+                Pick::Sample => draw(items, top.n, &tags),
+                _ => items.iter().collect(),
+            };
             for it in items {
                 if picked.len() == top.n {
                     break;
@@ -1332,7 +1454,12 @@ impl<'a> Plan<'a> {
                 }
                 picked.push(it);
             }
-            picked.sort_by_key(|it| it.get("t").and_then(Value::as_i64).unwrap_or(0));
+            picked.sort_by_key(|it| {
+                (
+                    it.get("t").and_then(Value::as_i64).unwrap_or(0),
+                    it.get("s").and_then(Value::as_str).map(str::to_string),
+                )
+            });
             for it in picked {
                 let mut row = vec![it.get("v").cloned().unwrap_or(Value::Null)];
                 row.extend(

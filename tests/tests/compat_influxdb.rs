@@ -381,6 +381,23 @@ const STEPS: &[Step] = &[
     Query("SELECT top(v) FROM c", "?db=fn"),
     Query("SELECT top(v, 0) FROM c", "?db=fn"),
     Query("SELECT top(v, 2), mean(v) FROM c", "?db=fn"),
+    // sample(): which points is random in 1.x, so compare what does not depend on the draw.
+    Query("SELECT sample(v) FROM c", "?db=fn"),
+    Query("SELECT sample(v, 0) FROM c", "?db=fn"),
+    Query("SELECT sample(v, 'x') FROM c", "?db=fn"),
+    Query("SELECT sample(2, v) FROM c", "?db=fn"),
+    Query("SELECT sample(v, 100) FROM c", "?db=fn"),
+    Query("SELECT sample(v, 100), h FROM c", "?db=fn"),
+    Query("SELECT sample(v, 100) FROM c GROUP BY h", "?db=fn"),
+    Query("SELECT sample(h, 2) FROM c", "?db=fn"),
+    Query(
+        "SELECT count(s) FROM (SELECT sample(v, 2) AS s FROM c GROUP BY h) GROUP BY h",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT count(s) FROM (SELECT sample(v, 1) AS s FROM c WHERE time >= 0 AND time < 2m GROUP BY time(20s))",
+        "?db=fn",
+    ),
     // Subqueries and INTO.
     Query(
         "SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu WHERE time >= 0 AND time < 4m GROUP BY time(2m), host)",
@@ -414,6 +431,22 @@ const STEPS: &[Step] = &[
     Query("SHOW FIELD KEYS FROM cpu_copy", "?db=s"),
     GetQuery("SELECT idle INTO cpu_idle FROM cpu", "&db=s"),
     Query("SELECT * FROM cpu_idle", "?db=s"),
+    // `:MEASUREMENT`: every source measurement into its own name in another database.
+    Query("CREATE DATABASE s_copy", ""),
+    Query(
+        "SELECT * INTO s_copy.autogen.:MEASUREMENT FROM /cpu.*/ WHERE time < 10m GROUP BY *",
+        "?db=s",
+    ),
+    Query("SHOW MEASUREMENTS", "?db=s_copy"),
+    Query("SELECT * FROM s_copy..cpu_2m", "?db=s"),
+    Query("SHOW SERIES ON s_copy", ""),
+    Query(
+        "SELECT max(usage) INTO s_copy..:measurement FROM cpu WHERE time < 10m GROUP BY time(1m)",
+        "?db=s",
+    ),
+    Query("SELECT max FROM s_copy..cpu WHERE time < 10m", "?db=s"),
+    Query("SELECT usage INTO :MEASUREMENT FROM cpu", "?db=s"),
+    Query("SELECT usage INTO s_copy.:MEASUREMENT FROM cpu", "?db=s"),
     // Bound parameters.
     Query(
         "SELECT usage FROM cpu WHERE host = $h",
