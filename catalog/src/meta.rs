@@ -569,6 +569,12 @@ impl MetaService {
                         Ok(Err(e)) => return Err(e.into()),
                         // Never delivered: the leader is gone; wait for the next one.
                         Err(e @ RpcError::Unreachable { .. }) => last_error = e.to_string(),
+                        // Maybe delivered, so not sent again.
+                        Err(e @ RpcError::Timeout { .. }) => {
+                            return Err(MetaError::Unavailable(format!(
+                                "no quorum: the meta leader did not answer in time ({e}); the change may still take effect"
+                            )));
+                        }
                         Err(e) => return Err(MetaError::Unavailable(e.to_string())),
                     }
                 }

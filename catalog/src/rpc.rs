@@ -184,7 +184,7 @@ pub enum RpcError {
         action: String,
         source: tonic::Status,
     },
-    #[error("node at {addr} did not answer {action} within {timeout:?}")]
+    #[error("node at {addr} did not answer {action} within {timeout:.1?}")]
     Timeout {
         addr: String,
         action: String,
