@@ -154,6 +154,9 @@ pub struct MetaService {
     /// `start` does not ask twice).
     joined_now: Option<String>,
     stop: watch::Sender<bool>,
+    /// Held by the leader around a membership change: Raft takes one at a time, so joins that
+    /// arrive together queue here instead of failing.
+    membership_lock: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for MetaService {
@@ -258,6 +261,7 @@ impl MetaService {
             opts,
             joined_now,
             stop,
+            membership_lock: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -386,6 +390,10 @@ impl MetaService {
             match answer {
                 Ok(Ok(reply)) => return Ok(reply),
                 Ok(Err(RemoteError::NotLeader)) => {}
+                // No quorum yet, or another change in progress: ask again until the deadline.
+                Ok(Err(RemoteError::Unavailable(e))) => {
+                    tracing::warn!(leader = %addr, error = %e, "the leader cannot add this node yet; retrying")
+                }
                 Ok(Err(e)) => return Err(MetaError::Join(MetaError::from(e).to_string())),
                 Err(e) => {
                     tracing::warn!(leader = %addr, error = %e, "asking the leader to add this node; retrying")

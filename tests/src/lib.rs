@@ -94,17 +94,30 @@ impl Fletchd {
                 sink.lock().unwrap_or_else(|e| e.into_inner()).push(line);
             }
         });
-        let find = |key: &str| {
-            let log = log.clone();
+        let started = Instant::now();
+        let find = |key: &str, child: &mut Child| {
             let key = format!("{key}=");
-            wait_for("fletchd to listen", Duration::from_secs(60), || {
-                let lines = log.lock().unwrap_or_else(|e| e.into_inner());
-                lines.iter().find_map(|l| {
-                    l.split_whitespace()
-                        .find_map(|w| w.strip_prefix(key.as_str()))
-                        .map(str::to_string)
-                })
-            })
+            loop {
+                let found = {
+                    let lines = log.lock().unwrap_or_else(|e| e.into_inner());
+                    lines.iter().find_map(|l| {
+                        l.split_whitespace()
+                            .find_map(|w| w.strip_prefix(key.as_str()))
+                            .map(str::to_string)
+                    })
+                };
+                if let Some(v) = found {
+                    return v;
+                }
+                // A process that exited, or one that never listens: fail with what it said.
+                let exited = child.try_wait().ok().flatten();
+                if exited.is_some() || started.elapsed() > Duration::from_secs(60) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    let text = log.lock().unwrap_or_else(|e| e.into_inner()).join("\n");
+                    panic!("fletchd did not come up ({exited:?}); its log:\n{text}");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         };
         // With `[http] enabled = false` there is no client API address to wait for.
         let http_disabled = env
@@ -112,16 +125,16 @@ impl Fletchd {
             .any(|(k, v)| *k == "FLETCH_HTTP_ENABLED" && *v == "false");
         let http = match http_disabled {
             true => String::new(),
-            false => find("http_addr"),
+            false => find("http_addr", &mut child),
         };
         let meta_disabled = env
             .iter()
             .any(|(k, v)| *k == "FLETCH_META_ENABLED" && *v == "false");
         let meta_http = match meta_disabled {
             true => String::new(),
-            false => find("meta_http_addr"),
+            false => find("meta_http_addr", &mut child),
         };
-        let tcp = find("tcp_addr");
+        let tcp = find("tcp_addr", &mut child);
         Self {
             child,
             dir: dir.to_path_buf(),

@@ -560,3 +560,41 @@ fn advertised_addresses_are_what_peers_and_show_servers_use() {
         vec![(1, "leader"), (3, "voter")]
     );
 }
+
+#[test]
+fn nodes_that_join_at_the_same_time_all_get_in() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes: Vec<Node> = (1..=5)
+        .map(|i| Node::new(root.path(), &format!("n{i}"), false))
+        .collect();
+    nodes[0].start(&[]);
+    let first = nodes[0].meta_http.clone();
+    // Raft takes one membership change at a time; the leader queues the joins.
+    std::thread::scope(|s| {
+        for n in nodes.iter_mut().skip(1) {
+            let first = first.clone();
+            s.spawn(move || n.start(&[&first]));
+        }
+    });
+    let r = wait_for("three voters and two standbys", DEADLINE, || {
+        let r = roles(&nodes[0]);
+        let voters = r.iter().filter(|(_, role)| role != "standby").count();
+        (r.len() == 5 && voters == 3).then_some(r)
+    });
+    let mut ids: Vec<u64> = r.iter().map(|(id, _)| *id).collect();
+    ids.sort();
+    assert_eq!(ids, vec![1, 2, 3, 4, 5], "{r:?}");
+    for n in &nodes {
+        let (_, meta) = wait_for("every node lists five meta nodes", DEADLINE, || {
+            let s = servers(n);
+            (s.1.as_array().map(Vec::len) == Some(5)).then_some(s)
+        });
+        let listed: Vec<u64> = meta
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m[0].as_u64().unwrap())
+            .collect();
+        assert_eq!(listed, vec![1, 2, 3, 4, 5]);
+    }
+}

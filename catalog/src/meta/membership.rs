@@ -133,6 +133,7 @@ impl MetaService {
         &self,
         req: AddMemberRequest,
     ) -> Result<AddMemberReply, MetaError> {
+        let _one_at_a_time = self.membership_lock.lock().await;
         let m = self.leader_metrics()?;
         let id = req.raft_id;
         let known = m
@@ -193,6 +194,7 @@ impl MetaService {
         &self,
         req: DropServerRequest,
     ) -> Result<Vec<String>, MetaError> {
+        let _one_at_a_time = self.membership_lock.lock().await;
         let m = self.leader_metrics()?;
         let membership = m.membership_config.membership().clone();
         let voters: BTreeSet<u64> = membership.voter_ids().collect();
@@ -326,6 +328,10 @@ impl MetaService {
 
     /// One round of the leader's watch over the voters (see [`monitor`]).
     async fn promote_standbys(&self, last_seen: &mut BTreeMap<u64, Instant>) {
+        // A join or a drop in progress has the group; look again next round.
+        let Ok(_one_at_a_time) = self.membership_lock.try_lock() else {
+            return;
+        };
         let Ok(m) = self.leader_metrics() else {
             last_seen.clear();
             return;
