@@ -242,6 +242,23 @@ impl Drop for Influxd {
     }
 }
 
+/// A loopback port for a server that must keep its address across restarts (cluster members).
+/// Taken below Linux's ephemeral range (32768 and up), where the servers of other tests, which
+/// bind port 0, never land, and handed out once per process, so that parallel tests in one
+/// binary cannot be given the same port.
+pub fn fixed_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let base = 20_000 + (std::process::id() % 500) * 24;
+    loop {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (base - 20_000 + offset) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok() {
+            return port as u16;
+        }
+    }
+}
+
 /// A loopback port that was free a moment ago (for servers that cannot bind port 0 and report).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

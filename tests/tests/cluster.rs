@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fletch_tests::http::{post, query, send};
-use fletch_tests::{Fletchd, free_port, wait_for};
+use fletch_tests::{Fletchd, fixed_port, wait_for};
 use serde_json::{Value, json};
 
 const RAFT_ENV: &[(&str, &str)] = &[
@@ -39,9 +39,9 @@ impl Node {
     fn new(root: &std::path::Path, name: &str, data: bool) -> Self {
         Self {
             dir: root.join(name),
-            http: format!("127.0.0.1:{}", free_port()),
-            meta_http: format!("127.0.0.1:{}", free_port()),
-            tcp: format!("127.0.0.1:{}", free_port()),
+            http: format!("127.0.0.1:{}", fixed_port()),
+            meta_http: format!("127.0.0.1:{}", fixed_port()),
+            tcp: format!("127.0.0.1:{}", fixed_port()),
             data,
             meta: true,
             env: Vec::new(),
@@ -149,7 +149,7 @@ fn three_nodes_join_list_each_other_and_survive_the_leader() {
     let first = nodes[0].meta_http.clone();
     nodes[1].start(&[&first]);
     // A member that is down is skipped: the next listed one answers.
-    let dead = format!("127.0.0.1:{}", free_port());
+    let dead = format!("127.0.0.1:{}", fixed_port());
     nodes[2].start(&[&dead, &first]);
 
     // Ids as the 0.10 guide gives them: each node a meta id, then a data id.
@@ -223,15 +223,22 @@ fn three_nodes_join_list_each_other_and_survive_the_leader() {
     );
 }
 
+/// The recommended layout until data is forwarded between data nodes: one node with both
+/// roles (meta 1, data 2) and two meta-only nodes (meta 3 and 4), joined through the first.
+fn one_data_two_meta(root: &std::path::Path) -> (Node, Node, Node) {
+    let mut data = Node::new(root, "n1", true);
+    let mut m2 = Node::new(root, "n2", false);
+    let mut m3 = Node::new(root, "n3", false);
+    data.start(&[]);
+    m2.start(&[&data.meta_http]);
+    m3.start(&[&data.meta_http]);
+    (data, m2, m3)
+}
+
 #[test]
 fn without_a_quorum_catalog_changes_fail_but_writes_go_on() {
     let root = tempfile::tempdir().unwrap();
-    let mut data = Node::new(root.path(), "data", true);
-    let mut m2 = Node::new(root.path(), "meta2", false);
-    let mut m3 = Node::new(root.path(), "meta3", false);
-    data.start(&[]);
-    m2.start(&[&data.meta_http]);
-    m3.start(&[&m2.meta_http]);
+    let (data, mut m2, mut m3) = one_data_two_meta(root.path());
     wait_for("three voters", DEADLINE, || {
         (data.status()["voters"].as_array().map(Vec::len) == Some(3)).then_some(())
     });
@@ -287,13 +294,7 @@ fn without_a_quorum_catalog_changes_fail_but_writes_go_on() {
 #[test]
 fn a_fourth_node_stands_by_and_servers_can_be_dropped() {
     let root = tempfile::tempdir().unwrap();
-    let mut n1 = Node::new(root.path(), "n1", true);
-    let mut n2 = Node::new(root.path(), "n2", false);
-    let mut n3 = Node::new(root.path(), "n3", false);
-    n1.start(&[]);
-    n2.start(&[&n1.meta_http]);
-    n3.start(&[&n1.meta_http]);
-    // Ids: n1 meta 1 / data 2, n2 meta 3, n3 meta 4.
+    let (n1, n2, mut n3) = one_data_two_meta(root.path());
     assert_eq!(error_of(&n1.q("CREATE DATABASE db")), None);
     let r = post(&format!("{}/write?db=db", n1.url()), "cpu v=1 1000000000");
     assert_eq!(r.status, 204, "{}", r.body);

@@ -143,13 +143,40 @@ fn fletch_imports_like_the_influx_shell() {
     }
 }
 
+/// Runs the `fletch` prompt on `port` with `script` as its input; answers its stdout with the
+/// prompts ("> ", no newline, at the start of lines) taken out.
+fn interactive(port: &str, script: &str) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(fletch_tests::bin("fletch"))
+        .args(["-host", "127.0.0.1", "-port", port])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn fletch");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(script.as_bytes())
+        .expect("write the script");
+    let out = child.wait_with_output().expect("fletch output");
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .split_inclusive('\n')
+        .map(|mut l| {
+            while let Some(rest) = l.strip_prefix("> ") {
+                l = rest;
+            }
+            l
+        })
+        .collect()
+}
+
 /// The interactive commands of the shell: `use`, `format`, `precision` change the session for
 /// the statements after them, and `exit` ends it (the statement after it never runs).
 #[test]
 fn fletch_interactive_commands_change_the_session() {
-    use std::io::Write;
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[]);
     query(&node.url(""), "CREATE DATABASE shell", "");
@@ -159,23 +186,9 @@ fn fletch_interactive_commands_change_the_session() {
     );
     assert_eq!(r.status, 204, "{}", r.body);
     let port = node.http.rsplit(':').next().unwrap().to_string();
-    let mut child = Command::new(fletch_tests::bin("fletch"))
-        .args(["-host", "127.0.0.1", "-port", &port])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn fletch");
     let script = "use shell\nformat csv\nSELECT usage FROM cpu\nprecision rfc3339\n\
                   SELECT usage FROM cpu\nexit\nCREATE DATABASE after_exit\n";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout).replace("> ", "");
+    let stdout = interactive(&port, script);
     assert_eq!(
         stdout,
         "Using database shell\nname,time,usage\ncpu,10000000000,20\n\
@@ -189,19 +202,10 @@ fn fletch_interactive_commands_change_the_session() {
 /// at a terminal), and `SHOW SERVERS` prints in the layout of the 0.10 clustering guide.
 #[test]
 fn fletch_shell_commands_answer_as_the_influx_shell() {
-    use std::io::Write;
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[]);
     query(&node.url(""), "CREATE DATABASE mydb", "");
     let port = node.http.rsplit(':').next().unwrap().to_string();
-    let mut child = Command::new(fletch_tests::bin("fletch"))
-        .args(["-host", "127.0.0.1", "-port", &port])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn fletch");
     let script = "\
 consistency one
 consistency bogus
@@ -229,24 +233,7 @@ history
 show servers
 exit
 ";
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(script.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    // Prompts ("> ", no newline) start the lines; "> " inside a line is output.
-    let stdout: String = String::from_utf8_lossy(&out.stdout)
-        .split_inclusive('\n')
-        .map(|mut l| {
-            while let Some(rest) = l.strip_prefix("> ") {
-                l = rest;
-            }
-            l
-        })
-        .collect();
+    let stdout = interactive(&port, script);
     let clear_help = "Possible commands for 'clear' are:\n    # Clear the database context\n    \
                       clear database\n    clear db\n\n    # Clear the retention policy context\n    \
                       clear retention policy\n    clear rp\n\t\t\n";

@@ -104,28 +104,34 @@ impl MetaService {
             leader_tcp_addr: self.opts.tcp_addr.clone(),
         };
         if let Some(http) = &req.meta_http_addr {
-            let cmd = Command::RegisterMetaNode {
-                id: req.meta_id,
-                http_addr: http.clone(),
-                tcp_addr: req.tcp_addr.clone(),
-            };
-            match self.execute_local(cmd).await?.outcome? {
-                Outcome::NodeId(id) => reply.meta_id = Some(id),
-                other => return Err(unexpected("RegisterMetaNode", other)),
-            }
+            reply.meta_id = Some(
+                self.register_local(Command::RegisterMetaNode {
+                    id: req.meta_id,
+                    http_addr: http.clone(),
+                    tcp_addr: req.tcp_addr.clone(),
+                })
+                .await?,
+            );
         }
         if let Some(http) = &req.data_http_addr {
-            let cmd = Command::RegisterDataNode {
-                id: req.data_id,
-                http_addr: http.clone(),
-                tcp_addr: req.tcp_addr.clone(),
-            };
-            match self.execute_local(cmd).await?.outcome? {
-                Outcome::NodeId(id) => reply.data_id = Some(id),
-                other => return Err(unexpected("RegisterDataNode", other)),
-            }
+            reply.data_id = Some(
+                self.register_local(Command::RegisterDataNode {
+                    id: req.data_id,
+                    http_addr: http.clone(),
+                    tcp_addr: req.tcp_addr.clone(),
+                })
+                .await?,
+            );
         }
         Ok(reply)
+    }
+
+    /// Runs a `Register*Node` command as the leader and answers the node id it gave.
+    async fn register_local(&self, cmd: Command) -> Result<u64, MetaError> {
+        match self.execute_local(cmd).await?.outcome? {
+            Outcome::NodeId(id) => Ok(id),
+            other => Err(unexpected("registering a node", other)),
+        }
     }
 
     /// `meta.add-member`: learner first; voter while voters are missing.
