@@ -53,6 +53,9 @@ pub struct Executor {
     ingester: Option<Arc<Ingester>>,
     /// One DataFusion session for every query (building one registers every function).
     session: Arc<datafusion::prelude::SessionContext>,
+    /// The same session with one partition, for scans small enough that splitting them across
+    /// cores costs more (repartitioning, merging, thread hand-offs) than it saves.
+    small_session: Arc<datafusion::prelude::SessionContext>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -68,11 +71,16 @@ impl Executor {
         Self {
             meta,
             ingester,
-            session: Arc::new(crate::scan::session()),
+            session: Arc::new(crate::scan::session(2)),
+            small_session: Arc::new(crate::scan::session(1)),
         }
     }
 
     /// The DataFusion session queries run in.
+    pub(crate) fn small_session(&self) -> &datafusion::prelude::SessionContext {
+        &self.small_session
+    }
+
     pub fn session(&self) -> &datafusion::prelude::SessionContext {
         &self.session
     }

@@ -34,10 +34,14 @@ use ingester::{TableSchema, TableSnapshot};
 use crate::executor::{ExecError, Executor, shards_of};
 use crate::select::TimeRange;
 
+/// Scans expected to read at most this many rows run in one partition (see
+/// [`Executor::measurement_frame`]).
+const SMALL_SCAN_ROWS: u64 = 100_000;
+
 /// A session with Parquet filter pushdown on: predicates are evaluated while decoding, so
 /// pages and rows that cannot match are skipped.
-pub fn session() -> SessionContext {
-    let mut config = SessionConfig::new().with_target_partitions(2);
+pub fn session(partitions: usize) -> SessionContext {
+    let mut config = SessionConfig::new().with_target_partitions(partitions);
     let opts = config.options_mut();
     opts.execution.parquet.pushdown_filters = true;
     opts.execution.parquet.reorder_filters = true;
@@ -101,6 +105,31 @@ impl Executor {
         if snapshots.is_empty() {
             return Ok(None);
         }
+        // Rows the scan may read, from the files' row counts and the part of their time span
+        // the query covers; a small scan runs in one partition.
+        let want = (range.min, range.max);
+        let estimate: f64 = snapshots
+            .iter()
+            .flat_map(|(_, s)| s.files.iter())
+            .filter(|f| overlaps((f.min_time, f.max_time), want))
+            .map(|f| {
+                let span = (f.max_time as f64 - f.min_time as f64).max(1.0);
+                let covered = (f.max_time.min(want.1) as f64 - f.min_time.max(want.0) as f64)
+                    .clamp(0.0, span)
+                    .max(1.0);
+                f.rows as f64 * covered / span
+            })
+            .sum::<f64>()
+            + snapshots
+                .iter()
+                .flat_map(|(_, s)| s.buffered.iter())
+                .map(|b| b.num_rows() as f64)
+                .sum::<f64>();
+        let ctx = if estimate <= SMALL_SCAN_ROWS as f64 {
+            self.small_session()
+        } else {
+            ctx
+        };
         let plain = plain_schema(&schema);
         let mut stats = ScanStats {
             shards: snapshots.len(),
@@ -109,7 +138,6 @@ impl Executor {
         let mut files: Vec<String> = Vec::new();
         let mut memory: Vec<RecordBatch> = Vec::new();
         let mut merged: Vec<DataFrame> = Vec::new();
-        let want = (range.min, range.max);
         for (_, snap) in snapshots {
             let buffered: Vec<(RecordBatch, (i64, i64))> = snap
                 .buffered

@@ -146,7 +146,7 @@ async fn scans_read_only_the_files_and_row_groups_that_can_match() {
         .await;
     n.ingester.persist().await.unwrap();
 
-    let ctx = querier::scan::session();
+    let ctx = querier::scan::session(2);
     let range = querier::select::TimeRange {
         min: 1_000,
         max: 1_099,
@@ -205,7 +205,7 @@ async fn sources_overlapping_outside_the_query_range_are_not_merged() {
     n.write(&body).await;
     n.ingester.persist().await.unwrap();
     n.write("m,h=b v=1 100\nm,h=b v=2 200").await;
-    let ctx = querier::scan::session();
+    let ctx = querier::scan::session(2);
     let (_, _, stats) = n
         .exec
         .measurement_frame(
@@ -248,4 +248,40 @@ async fn sources_overlapping_outside_the_query_range_are_not_merged() {
         .await;
     assert_eq!(rows[0]["series"].as_array().unwrap().len(), 2);
     n.close().await;
+}
+
+/// A scan expected to read few rows runs in one partition (no repartitioning for a
+/// one-series dashboard query); a large one is split across cores.
+#[tokio::test]
+async fn small_scans_run_in_one_partition() {
+    let n = node().await;
+    let body: String = (0..120_000)
+        .map(|i| format!("m,host=h{} v={i} {}\n", i % 100, 1_000_000 + i))
+        .collect();
+    n.write(&body).await;
+    n.ingester.persist().await.unwrap();
+    let ctx = querier::scan::session(2);
+    let partitions = |range| {
+        let exec = &n.exec;
+        let ctx = &ctx;
+        async move {
+            let (df, _, _) = exec
+                .measurement_frame(ctx, "db", "", "m", range)
+                .await
+                .unwrap()
+                .unwrap();
+            df.task_ctx().session_config().target_partitions()
+        }
+    };
+    let all = querier::select::TimeRange {
+        min: 0,
+        max: 2_000_000,
+    };
+    assert_eq!(partitions(all).await, 2, "all 120k rows");
+    // A tenth of the file's time span: about 12k rows.
+    let tenth = querier::select::TimeRange {
+        min: 1_000_000,
+        max: 1_012_000,
+    };
+    assert_eq!(partitions(tenth).await, 1, "about 12k rows");
 }
