@@ -722,7 +722,7 @@ impl Parser {
             ..Default::default()
         };
         if self.accept("INTO") {
-            s.into = Some(self.into_target()?);
+            s.into = Some(self.target_measurement()?);
         }
         self.expect("FROM")?;
         s.sources = self.sources()?;
@@ -795,7 +795,7 @@ impl Parser {
     /// `[db.][rp.]name`, `db..name`, any of them ending in a regex instead of a name.
     /// An `INTO` target: a measurement, or `db.rp.:MEASUREMENT` (`rp.:MEASUREMENT`,
     /// `db..:MEASUREMENT`) naming each source measurement.
-    fn into_target(&mut self) -> Result<Measurement, ParseError> {
+    fn target_measurement(&mut self) -> Result<Measurement, ParseError> {
         self.measurement_or_back_reference(true)
     }
 
