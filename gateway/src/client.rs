@@ -71,7 +71,8 @@ fn log_line(msg: &str) -> String {
 
 /// `-import`: runs the DDL section's statements, writes the DML section in batches of 5000
 /// lines, and reports as `influx -import` does.
-async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCode {
+async fn import(session: &Session, args: &ClientArgs) -> ExitCode {
+    let base = session.base.as_str();
     use std::io::Read;
     let Some(path) = &args.path else {
         eprintln!("{}", log_line("must specify -path when using -import"));
@@ -98,8 +99,7 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
     let (mut commands, mut inserts) = (0u64, 0u64);
     let mut in_dml = false;
     let mut batch = Batch {
-        http,
-        base,
+        session,
         precision: &args.precision,
         db: String::new(),
         rp: String::new(),
@@ -134,8 +134,8 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
             }
         } else {
             commands += 1;
-            match http
-                .post(format!("{base}/query"))
+            match session
+                .auth(session.http.post(format!("{base}/query")))
                 .form(&[("q", trimmed)])
                 .send()
                 .await
@@ -168,8 +168,8 @@ async fn import(http: &reqwest::Client, base: &str, args: &ClientArgs) -> ExitCo
 
 /// The `-import` write batch: lines of one database and retention policy, sent together.
 struct Batch<'a> {
-    http: &'a reqwest::Client,
-    base: &'a str,
+    /// The connection, credentials and write consistency.
+    session: &'a Session,
     precision: &'a str,
     db: String,
     rp: String,
@@ -185,15 +185,17 @@ impl Batch<'_> {
             return;
         }
         let mut url = format!(
-            "{}/write?db={}&precision={}",
-            self.base,
+            "{}/write?db={}&precision={}&consistency={}",
+            self.session.base,
             urlencode(&self.db),
-            urlencode(self.precision)
+            urlencode(self.precision),
+            urlencode(&self.session.consistency)
         );
         if !self.rp.is_empty() {
             url.push_str(&format!("&rp={}", urlencode(&self.rp)));
         }
-        let ok = match self.http.post(url).body(self.lines.join("\n")).send().await {
+        let req = self.session.auth(self.session.http.post(url));
+        let ok = match req.body(self.lines.join("\n")).send().await {
             Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => true,
             Ok(r) => {
                 let text = r.text().await.unwrap_or_default();
@@ -285,7 +287,7 @@ struct ShellResponse {
 }
 
 impl Session {
-    fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub(crate) fn auth(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         if self.username.is_empty() {
             req
         } else {
@@ -748,7 +750,7 @@ pub fn main() -> ExitCode {
             password: args.password.clone(),
         };
         if args.import {
-            return import(&s.http, &s.base, &args).await;
+            return import(&s, &args).await;
         }
         if let Some(q) = &args.execute {
             let failed = |e: &str| {
