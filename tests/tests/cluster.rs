@@ -79,6 +79,13 @@ impl Node {
         }
     }
 
+    /// SIGTERM, and the clean exit it must give.
+    fn stop(&mut self) {
+        if let Some(p) = self.proc.take() {
+            assert!(p.terminate().success());
+        }
+    }
+
     fn url(&self) -> String {
         format!("http://{}", self.http)
     }
@@ -598,4 +605,38 @@ fn nodes_that_join_at_the_same_time_all_get_in() {
             .collect();
         assert_eq!(listed, vec![1, 2, 3, 4, 5]);
     }
+}
+
+#[test]
+fn the_whole_cluster_restarts_one_node_at_a_time() {
+    let root = tempfile::tempdir().unwrap();
+    let (mut n1, mut n2, mut n3) = one_data_two_meta(root.path());
+    assert_eq!(error_of(&n1.q("CREATE DATABASE before")), None);
+    for n in [&mut n1, &mut n2, &mut n3] {
+        n.stop();
+    }
+    // The first node back has no quorum: it serves its copy of the catalog and refuses changes.
+    n2.start(&[]);
+    let v = n2.q("SHOW DATABASES");
+    assert_eq!(v["results"][0]["series"][0]["values"], json!([["before"]]));
+    let err = error_of(&n2.q("CREATE DATABASE alone")).unwrap_or_default();
+    assert!(
+        err.starts_with("meta service unavailable: no quorum"),
+        "{err}"
+    );
+    // With a second member the group elects a leader and takes changes again.
+    n3.start(&[]);
+    wait_for("a change with two of three back", DEADLINE, || {
+        error_of(&n3.q("CREATE DATABASE after"))
+            .is_none()
+            .then_some(())
+    });
+    // The last one catches up, and the data node still has its data node id.
+    n1.start(&[]);
+    wait_for("the last node to catch up", DEADLINE, || {
+        let v = n1.q("SHOW DATABASES");
+        let names = v["results"][0]["series"][0]["values"].to_string();
+        names.contains("after").then_some(())
+    });
+    assert_eq!(servers(&n1).0, json!([[2, n1.http, n1.tcp]]));
 }
