@@ -321,6 +321,17 @@ impl CatalogState {
         out
     }
 
+    /// A node with the given id, or the next free one: meta and data nodes share one counter.
+    fn new_node(&mut self, id: Option<u64>, http_addr: &str, tcp_addr: &str) -> NodeInfo {
+        let id = id.unwrap_or(self.max_node_id + 1);
+        self.max_node_id = self.max_node_id.max(id);
+        NodeInfo {
+            id,
+            http_addr: http_addr.to_string(),
+            tcp_addr: tcp_addr.to_string(),
+        }
+    }
+
     /// Applies one command. An error leaves the state unchanged.
     pub fn apply(&mut self, cmd: &Command) -> Result<Outcome, CatalogError> {
         match cmd {
@@ -329,13 +340,8 @@ impl CatalogState {
                 http_addr,
                 tcp_addr,
             } => {
-                let id = id.unwrap_or(self.max_node_id + 1);
-                self.max_node_id = self.max_node_id.max(id);
-                let node = NodeInfo {
-                    id,
-                    http_addr: http_addr.clone(),
-                    tcp_addr: tcp_addr.clone(),
-                };
+                let node = self.new_node(*id, http_addr, tcp_addr);
+                let id = node.id;
                 self.data_nodes.insert(id, node);
                 Ok(Outcome::NodeId(id))
             }
@@ -344,13 +350,8 @@ impl CatalogState {
                 http_addr,
                 tcp_addr,
             } => {
-                let id = id.unwrap_or(self.max_node_id + 1);
-                self.max_node_id = self.max_node_id.max(id);
-                let node = NodeInfo {
-                    id,
-                    http_addr: http_addr.clone(),
-                    tcp_addr: tcp_addr.clone(),
-                };
+                let node = self.new_node(*id, http_addr, tcp_addr);
+                let id = node.id;
                 self.meta_nodes.insert(id, node);
                 Ok(Outcome::NodeId(id))
             }

@@ -12,6 +12,35 @@ pub struct RetentionPolicyClause {
     pub name: Option<String>,
 }
 
+/// The properties of `CREATE RETENTION POLICY` (where `DURATION` and `REPLICATION` are
+/// required, so always set) and `ALTER RETENTION POLICY` (any of them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RetentionPolicyOptions {
+    pub duration: Option<i64>,
+    pub replication: Option<u32>,
+    pub shard_duration: Option<i64>,
+    pub default: bool,
+}
+
+impl fmt::Display for RetentionPolicyOptions {
+    /// ` DURATION .. REPLICATION .. SHARD DURATION .. DEFAULT`, the ones that are set.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(d) = self.duration {
+            write!(f, " DURATION {}", format_duration_literal(d))?;
+        }
+        if let Some(r) = self.replication {
+            write!(f, " REPLICATION {r}")?;
+        }
+        if let Some(d) = self.shard_duration {
+            write!(f, " SHARD DURATION {}", format_duration_literal(d))?;
+        }
+        if self.default {
+            f.write_str(" DEFAULT")?;
+        }
+        Ok(())
+    }
+}
+
 /// Which tag keys `SHOW TAG VALUES WITH KEY ...` asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TagKeyMatch {
@@ -84,18 +113,12 @@ pub enum Statement {
     CreateRetentionPolicy {
         name: String,
         database: String,
-        duration: i64,
-        replication: u32,
-        shard_duration: Option<i64>,
-        default: bool,
+        options: RetentionPolicyOptions,
     },
     AlterRetentionPolicy {
         name: String,
         database: String,
-        duration: Option<i64>,
-        replication: Option<u32>,
-        shard_duration: Option<i64>,
-        default: bool,
+        options: RetentionPolicyOptions,
     },
     DropRetentionPolicy {
         name: String,
@@ -252,54 +275,23 @@ impl fmt::Display for Statement {
             Self::CreateRetentionPolicy {
                 name,
                 database,
-                duration,
-                replication,
-                shard_duration,
-                default,
-            } => {
-                write!(
-                    f,
-                    "CREATE RETENTION POLICY {} ON {} DURATION {} REPLICATION {replication}",
-                    quote_ident(name),
-                    quote_ident(database),
-                    format_duration_literal(*duration)
-                )?;
-                if let Some(d) = shard_duration {
-                    write!(f, " SHARD DURATION {}", format_duration_literal(*d))?;
-                }
-                if *default {
-                    f.write_str(" DEFAULT")?;
-                }
-                Ok(())
-            }
+                options,
+            } => write!(
+                f,
+                "CREATE RETENTION POLICY {} ON {}{options}",
+                quote_ident(name),
+                quote_ident(database)
+            ),
             Self::AlterRetentionPolicy {
                 name,
                 database,
-                duration,
-                replication,
-                shard_duration,
-                default,
-            } => {
-                write!(
-                    f,
-                    "ALTER RETENTION POLICY {} ON {}",
-                    quote_ident(name),
-                    quote_ident(database)
-                )?;
-                if let Some(d) = duration {
-                    write!(f, " DURATION {}", format_duration_literal(*d))?;
-                }
-                if let Some(r) = replication {
-                    write!(f, " REPLICATION {r}")?;
-                }
-                if let Some(d) = shard_duration {
-                    write!(f, " SHARD DURATION {}", format_duration_literal(*d))?;
-                }
-                if *default {
-                    f.write_str(" DEFAULT")?;
-                }
-                Ok(())
-            }
+                options,
+            } => write!(
+                f,
+                "ALTER RETENTION POLICY {} ON {}{options}",
+                quote_ident(name),
+                quote_ident(database)
+            ),
             Self::DropRetentionPolicy { name, database } => write!(
                 f,
                 "DROP RETENTION POLICY {} ON {}",

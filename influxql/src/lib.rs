@@ -15,7 +15,10 @@ pub mod lexer;
 pub mod parser;
 pub mod select;
 
-pub use ast::{MeasurementMatch, RetentionPolicyClause, ShowFilter, Statement, TagKeyMatch};
+pub use ast::{
+    MeasurementMatch, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter, Statement,
+    TagKeyMatch,
+};
 pub use parser::{ParseError, parse_query};
 pub use select::{
     BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType,

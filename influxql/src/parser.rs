@@ -1,7 +1,10 @@
 //! The InfluxQL parser: recursive descent over [`lexer`](super::lexer) tokens, with 1.x's
 //! error texts (`found X, expected Y at line L, char C`).
 
-use super::ast::{MeasurementMatch, RetentionPolicyClause, ShowFilter, Statement, TagKeyMatch};
+use super::ast::{
+    MeasurementMatch, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter, Statement,
+    TagKeyMatch,
+};
 use super::lexer::{Tok, Token, scan_regex, tokenize, tokenize_from};
 use super::select::{
     BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType,
@@ -284,36 +287,28 @@ impl Parser {
                 let name = self.ident()?;
                 self.expect("ON")?;
                 let database = self.ident()?;
-                let (mut duration, mut replication, mut shard_duration, mut default) =
-                    (None, None, None, false);
+                let mut options = RetentionPolicyOptions::default();
                 loop {
                     if self.accept("DURATION") {
-                        duration = Some(self.duration()?);
+                        options.duration = Some(self.duration()?);
                     } else if self.accept("REPLICATION") {
-                        replication = Some(self.replication()?);
+                        options.replication = Some(self.replication()?);
                     } else if self.accept("SHARD") {
                         self.expect("DURATION")?;
-                        shard_duration = Some(self.duration()?);
+                        options.shard_duration = Some(self.duration()?);
                     } else if self.accept("DEFAULT") {
-                        default = true;
+                        options.default = true;
                     } else {
                         break;
                     }
                 }
-                if duration.is_none()
-                    && replication.is_none()
-                    && shard_duration.is_none()
-                    && !default
-                {
+                if options == RetentionPolicyOptions::default() {
                     return Err(self.expected("DURATION, REPLICATION, SHARD, DEFAULT"));
                 }
                 Ok(Statement::AlterRetentionPolicy {
                     name,
                     database,
-                    duration,
-                    replication,
-                    shard_duration,
-                    default,
+                    options,
                 })
             }
             Some("EXPLAIN") => {
@@ -352,23 +347,25 @@ impl Parser {
                 self.expect("ON")?;
                 let database = self.ident()?;
                 self.expect("DURATION")?;
-                let duration = self.duration()?;
+                let duration = Some(self.duration()?);
                 self.expect("REPLICATION")?;
-                let replication = self.replication()?;
+                let replication = Some(self.replication()?);
                 let shard_duration = if self.accept("SHARD") {
                     self.expect("DURATION")?;
                     Some(self.duration()?)
                 } else {
                     None
                 };
-                let default = self.accept("DEFAULT");
-                Ok(Statement::CreateRetentionPolicy {
-                    name,
-                    database,
+                let options = RetentionPolicyOptions {
                     duration,
                     replication,
                     shard_duration,
-                    default,
+                    default: self.accept("DEFAULT"),
+                };
+                Ok(Statement::CreateRetentionPolicy {
+                    name,
+                    database,
+                    options,
                 })
             }
             Some(kw @ ("CONTINUOUS" | "USER" | "SUBSCRIPTION")) => {

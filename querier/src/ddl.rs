@@ -5,7 +5,7 @@ use catalog::{Command, RetentionPolicySpec};
 use ingester::{DeleteScope, TagPredicate};
 
 use crate::executor::{ExecError, Executor};
-use crate::influxql::{BinaryOp, Expr, Measurement};
+use crate::influxql::{BinaryOp, Expr, Measurement, RetentionPolicyOptions};
 use crate::select::split_time_range;
 
 /// A `WHERE` clause of a delete (time split off already) as a predicate on tags.
@@ -55,22 +55,19 @@ impl Executor {
         &self,
         name: &str,
         database: &str,
-        duration: i64,
-        replication: u32,
-        shard_duration: Option<i64>,
-        default: bool,
+        options: &RetentionPolicyOptions,
     ) -> Result<(), ExecError> {
         let spec = RetentionPolicySpec {
             name: name.to_string(),
-            duration: Some(duration),
-            shard_group_duration: shard_duration,
-            replica_n: Some(replication),
+            duration: options.duration,
+            shard_group_duration: options.shard_duration,
+            replica_n: options.replication,
         };
         self.meta()
             .execute(Command::CreateRetentionPolicy {
                 database: database.to_string(),
                 spec,
-                make_default: default,
+                make_default: options.default,
             })
             .await?;
         Ok(())
@@ -80,19 +77,16 @@ impl Executor {
         &self,
         name: &str,
         database: &str,
-        duration: Option<i64>,
-        replication: Option<u32>,
-        shard_duration: Option<i64>,
-        default: bool,
+        options: &RetentionPolicyOptions,
     ) -> Result<(), ExecError> {
         self.meta()
             .execute(Command::AlterRetentionPolicy {
                 database: database.to_string(),
                 name: name.to_string(),
-                duration,
-                shard_group_duration: shard_duration,
-                replica_n: replication,
-                make_default: default,
+                duration: options.duration,
+                shard_group_duration: options.shard_duration,
+                replica_n: options.replication,
+                make_default: options.default,
             })
             .await?;
         Ok(())

@@ -368,39 +368,18 @@ impl Executor {
             Statement::CreateRetentionPolicy {
                 name,
                 database,
-                duration,
-                replication,
-                shard_duration,
-                default,
+                options,
             } => {
-                self.create_retention_policy(
-                    name,
-                    database,
-                    *duration,
-                    *replication,
-                    *shard_duration,
-                    *default,
-                )
-                .await?;
+                self.create_retention_policy(name, database, options)
+                    .await?;
                 Ok(vec![])
             }
             Statement::AlterRetentionPolicy {
                 name,
                 database,
-                duration,
-                replication,
-                shard_duration,
-                default,
+                options,
             } => {
-                self.alter_retention_policy(
-                    name,
-                    database,
-                    *duration,
-                    *replication,
-                    *shard_duration,
-                    *default,
-                )
-                .await?;
+                self.alter_retention_policy(name, database, options).await?;
                 Ok(vec![])
             }
             Statement::DropRetentionPolicy { name, database } => {

@@ -17,6 +17,13 @@ async fn node() -> Node {
 trait Client {
     async fn write(&self, body: &str);
     async fn query(&self, q: &str) -> Value;
+    /// The frame of measurement `m` in `db` over `min..=max`, as `ctx` plans it.
+    async fn scan(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        min: i64,
+        max: i64,
+    ) -> (datafusion::prelude::DataFrame, querier::scan::ScanStats);
 }
 
 impl Client for Node {
@@ -29,6 +36,22 @@ impl Client for Node {
             .await
             .unwrap();
         assert_eq!(out.dropped, 0, "{:?}", out.reason);
+    }
+
+    async fn scan(
+        &self,
+        ctx: &datafusion::prelude::SessionContext,
+        min: i64,
+        max: i64,
+    ) -> (datafusion::prelude::DataFrame, querier::scan::ScanStats) {
+        let range = querier::select::TimeRange { min, max };
+        let (df, _, stats) = self
+            .exec
+            .measurement_frame(ctx, "db", "", "m", range)
+            .await
+            .unwrap()
+            .unwrap();
+        (df, stats)
     }
 
     async fn query(&self, q: &str) -> Value {
@@ -147,16 +170,7 @@ async fn scans_read_only_the_files_and_row_groups_that_can_match() {
     n.ingester.persist().await.unwrap();
 
     let ctx = querier::scan::session(2);
-    let range = querier::select::TimeRange {
-        min: 1_000,
-        max: 1_099,
-    };
-    let (_, _, stats) = n
-        .exec
-        .measurement_frame(&ctx, "db", "", "m", range)
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, stats) = n.scan(&ctx, 1_000, 1_099).await;
     assert_eq!(
         (stats.shards, stats.files_scanned, stats.files_skipped),
         (1, 1, 2),
@@ -206,18 +220,7 @@ async fn sources_overlapping_outside_the_query_range_are_not_merged() {
     n.ingester.persist().await.unwrap();
     n.write("m,h=b v=1 100\nm,h=b v=2 200").await;
     let ctx = querier::scan::session(2);
-    let (_, _, stats) = n
-        .exec
-        .measurement_frame(
-            &ctx,
-            "db",
-            "",
-            "m",
-            querier::select::TimeRange { min: 0, max: 50 },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, stats) = n.scan(&ctx, 0, 50).await;
     assert_eq!(
         (
             stats.files_scanned,
@@ -227,18 +230,7 @@ async fn sources_overlapping_outside_the_query_range_are_not_merged() {
         (1, 0, 0),
         "query before the overlap: plain scans, {stats:?}"
     );
-    let (_, _, stats) = n
-        .exec
-        .measurement_frame(
-            &ctx,
-            "db",
-            "",
-            "m",
-            querier::select::TimeRange { min: 90, max: 110 },
-        )
-        .await
-        .unwrap()
-        .unwrap();
+    let (_, stats) = n.scan(&ctx, 90, 110).await;
     assert_eq!(
         stats.shards_merged, 1,
         "query across the overlap: merged by series and time there, {stats:?}"
@@ -261,27 +253,11 @@ async fn small_scans_run_in_one_partition() {
     n.write(&body).await;
     n.ingester.persist().await.unwrap();
     let ctx = querier::scan::session(2);
-    let partitions = |range| {
-        let exec = &n.exec;
-        let ctx = &ctx;
-        async move {
-            let (df, _, _) = exec
-                .measurement_frame(ctx, "db", "", "m", range)
-                .await
-                .unwrap()
-                .unwrap();
-            df.task_ctx().session_config().target_partitions()
-        }
+    let partitions = async |min, max| {
+        let (df, _) = n.scan(&ctx, min, max).await;
+        df.task_ctx().session_config().target_partitions()
     };
-    let all = querier::select::TimeRange {
-        min: 0,
-        max: 2_000_000,
-    };
-    assert_eq!(partitions(all).await, 2, "all 120k rows");
+    assert_eq!(partitions(0, 2_000_000).await, 2, "all 120k rows");
     // A tenth of the file's time span: about 12k rows.
-    let tenth = querier::select::TimeRange {
-        min: 1_000_000,
-        max: 1_012_000,
-    };
-    assert_eq!(partitions(tenth).await, 1, "about 12k rows");
+    assert_eq!(partitions(1_000_000, 1_012_000).await, 1, "about 12k rows");
 }
