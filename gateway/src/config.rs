@@ -700,6 +700,45 @@ mod tests {
     }
 
     #[test]
+    fn cluster_settings_are_checked_and_join_has_a_short_env_name() {
+        let err = |toml: &str| load(toml, &[], &[]).unwrap_err().to_string();
+        assert_eq!(
+            err("[meta]\nvoters = 2\n"),
+            "config [meta] voters: must be an odd number (1, 3, 5...), found 2"
+        );
+        assert!(
+            err("[meta]\nelection-timeout = \"100ms\"\n")
+                .starts_with("config [meta] election-timeout: must be at least twice"),
+        );
+        assert_eq!(
+            err("[meta]\njoin = \"influx1:8091,influx2\"\n"),
+            "config [meta] join: \"influx2\" is not a host:port address"
+        );
+        assert_eq!(
+            err("[meta]\nadvertise-address = \"influx1:8088\"\n"),
+            "config [meta] advertise-address: a host name or IP without a port, found \"influx1:8088\""
+        );
+        assert_eq!(
+            err("[meta]\nenabled = false\n[data]\nenabled = false\n"),
+            "config [meta] enabled: a node needs the meta role, the data role, or both"
+        );
+        // Peers are not resolved at load time: they may come up later.
+        let l = load("", &[("FLETCH_JOIN", "influx1:8091, influx2:8091")], &[]).unwrap();
+        assert_eq!(
+            l.config.meta.join_addresses(),
+            ["influx1:8091", "influx2:8091"]
+        );
+        // The long name wins over the short one.
+        let l = load(
+            "",
+            &[("FLETCH_JOIN", "a:1"), ("FLETCH_META_JOIN", "b:2")],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(l.config.meta.join_addresses(), ["b:2"]);
+    }
+
+    #[test]
     fn unknown_sections_and_keys_warn() {
         let l = load(
             "reporting-disabled = true\n[coordinator]\nx = 1\n[http]\nauth-enabled = false\n",

@@ -475,3 +475,37 @@ fn a_node_without_the_data_role_refuses_writes() {
     );
     assert!(node.terminate().success());
 }
+
+/// `POST /join` on the meta port: a malformed body is a 400 with a JSON error; a new node that
+/// claims an address another node uses is refused, naming the statement that frees it.
+#[test]
+fn join_requests_are_checked() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    let url = format!("http://{}/join", node.meta_http);
+    let r = post(&url, "not json");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.starts_with("{\"error\":\"malformed join request: "),
+        "{}",
+        r.body
+    );
+    let claim = serde_json::json!({
+        "meta_id": null,
+        "data_id": null,
+        "tcp_addr": node.tcp,
+        "meta_http_addr": "127.0.0.1:1",
+        "data_http_addr": null,
+    });
+    let r = post(&url, &claim.to_string());
+    assert_eq!(r.status, 409, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let refused = v["Err"]["Refused"].as_str().unwrap_or_default();
+    assert!(
+        refused.starts_with(&format!("meta node 1 already uses {}", node.tcp))
+            && refused.contains("DROP META SERVER 1"),
+        "{}",
+        r.body
+    );
+    assert!(node.terminate().success());
+}

@@ -304,3 +304,99 @@ exit
         r.body
     );
 }
+
+/// `-username`/`-password` go out as basic auth on every request, and `-consistency` with the
+/// writes of `-import` (seen by a stand-in server that records what it is sent).
+#[test]
+fn fletch_sends_credentials_and_write_consistency() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, String)>::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream);
+            let mut request_line = String::new();
+            reader.read_line(&mut request_line).unwrap();
+            let (mut auth, mut length) = (String::new(), 0usize);
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h).unwrap();
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(": ").unwrap_or((h, ""));
+                match k.to_ascii_lowercase().as_str() {
+                    "authorization" => auth = v.to_string(),
+                    "content-length" => length = v.parse().unwrap_or(0),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            record
+                .lock()
+                .unwrap()
+                .push((request_line.trim_end().to_string(), auth));
+            let answer = if request_line.contains("/write") {
+                "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_string()
+            } else {
+                let b = "{\"results\":[{\"statement_id\":0}]}\n";
+                format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{b}",
+                    b.len()
+                )
+            };
+            let _ = reader.get_mut().write_all(answer.as_bytes());
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("in.txt");
+    std::fs::write(&file, "# DML\n# CONTEXT-DATABASE: db\ncpu v=1 1\n").unwrap();
+    let creds = ["-username", "u", "-password", "p"];
+    let out = Command::new(fletch_tests::bin("fletch"))
+        .args(["-host", "127.0.0.1", "-port", &port])
+        .args(creds)
+        .args(["-consistency", "one", "-import", "-path"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(fletch_tests::bin("fletch"))
+        .args(["-host", "127.0.0.1", "-port", &port])
+        .args(creds)
+        .args(["-execute", "SHOW DATABASES"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = seen.lock().unwrap().clone();
+    let write = seen
+        .iter()
+        .find(|(line, _)| line.starts_with("POST /write?"))
+        .unwrap_or_else(|| panic!("{seen:?}"));
+    assert!(
+        write.0.contains("db=db") && write.0.contains("consistency=one"),
+        "{seen:?}"
+    );
+    // "u:p" in base64.
+    assert!(
+        seen.iter().all(|(_, auth)| auth == "Basic dTpw"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|(line, _)| line.starts_with("POST /query")),
+        "{seen:?}"
+    );
+}
