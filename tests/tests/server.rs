@@ -282,22 +282,18 @@ fn malformed_requests_get_json_errors_not_panics() {
         (404, "{\"error\":\"database not found: \\\"%zz%\\\"\"}")
     );
     // As 1.x, the database is checked before the body is decoded.
-    let r = send(
-        "POST",
-        &node.url("/write?db=x"),
-        &[("Content-Encoding", "gzip")],
-        b"not gzip at all".to_vec(),
-    )
-    .unwrap();
-    assert_eq!(r.status, 404);
+    let bad_gzip = || {
+        send(
+            "POST",
+            &node.url("/write?db=x"),
+            &[("Content-Encoding", "gzip")],
+            b"not gzip at all".to_vec(),
+        )
+        .unwrap()
+    };
+    assert_eq!(bad_gzip().status, 404);
     query(&node.url(""), "CREATE DATABASE x", "");
-    let r = send(
-        "POST",
-        &node.url("/write?db=x"),
-        &[("Content-Encoding", "gzip")],
-        b"not gzip at all".to_vec(),
-    )
-    .unwrap();
+    let r = bad_gzip();
     assert_eq!(r.status, 400);
     assert!(r.body.starts_with("{\"error\":"), "{}", r.body);
     let r = send("PUT", &node.url("/query?q=SHOW+DATABASES"), &[], vec![]).unwrap();
