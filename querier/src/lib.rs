@@ -23,6 +23,7 @@
 pub mod ddl;
 pub mod executor;
 pub mod params;
+pub mod plan;
 /// The language itself lives in its own crate; re-exported so `querier::influxql` keeps working.
 pub use influxql;
 pub mod result;

@@ -38,14 +38,20 @@ use crate::select::TimeRange;
 /// [`Executor::measurement_frame`]).
 const SMALL_SCAN_ROWS: u64 = 100_000;
 
-/// A session with Parquet filter pushdown on: predicates are evaluated while decoding, so
+/// A session that plans Fletch's InfluxQL nodes ([`crate::plan`]), with Parquet filter
+/// pushdown on: predicates are evaluated while decoding, so
 /// pages and rows that cannot match are skipped.
 pub fn session(partitions: usize) -> SessionContext {
     let mut config = SessionConfig::new().with_target_partitions(partitions);
     let opts = config.options_mut();
     opts.execution.parquet.pushdown_filters = true;
     opts.execution.parquet.reorder_filters = true;
-    SessionContext::new_with_config(config)
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_query_planner(Arc::new(crate::plan::QueryPlanner))
+        .build();
+    SessionContext::new_with_state(state)
 }
 
 /// The table's Arrow schema without Fletch's field metadata (so that scans and memory batches

@@ -31,9 +31,16 @@ use serde_json::Value;
 
 use crate::executor::{ExecError, Executor, QueryContext};
 use crate::influxql::{BinaryOp, Dimension, Expr, Fill, SelectStatement, Source, VarType};
+use crate::plan::aggregate::{AggregateKind, InfluxAggregate, Output};
+use crate::plan::gapfill::{FillValue, GapFill, GapFillParams};
+use crate::plan::transform::InfluxTransform;
 use crate::result::Series;
 
 const TIME: &str = "time";
+
+/// The most buckets one series of a `GROUP BY time` query may span (1.x's
+/// `max-select-buckets`, which Fletch always applies).
+const MAX_SELECT_BUCKETS: i64 = 100_000;
 
 /// A column by its exact name (no splitting on dots, no case folding): InfluxDB names may
 /// hold either.
@@ -69,7 +76,7 @@ pub async fn execute(
             Source::Measurement(m) => m,
             Source::Subquery(inner) => {
                 for (name, frame, schema) in
-                    subquery_frames(ex, inner, range, default_db, ctx, session).await?
+                    subquery_frames(ex, inner, plan.range, default_db, ctx, session).await?
                 {
                     union.merge(&schema);
                     loaded.push((name, frame, schema));
@@ -80,8 +87,9 @@ pub async fn execute(
         let db = database_of(m.database.as_deref(), default_db)?;
         let rp = m.retention_policy.as_deref().unwrap_or("");
         for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
-            if let Some((frame, schema, _)) =
-                ex.measurement_frame(session, db, rp, &name, range).await?
+            if let Some((frame, schema, _)) = ex
+                .measurement_frame(session, db, rp, &name, plan.range)
+                .await?
             {
                 union.merge(&schema);
                 loaded.push((name, frame, schema));
@@ -727,28 +735,7 @@ const NOT_YET: &[&str] = &[
     "relative_strength_index",
 ];
 
-/// A transformation of a field's ordered values.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Transform {
-    Derivative { unit: i64, non_negative: bool },
-    Difference { non_negative: bool },
-    CumulativeSum,
-    MovingAverage(usize),
-    Elapsed(i64),
-}
-
-/// How an aggregate's collected values become the column's value.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Post {
-    /// Nearest-rank percentile over `{t, v}` pairs sorted by value.
-    Percentile(f64),
-    /// The most frequent value.
-    Mode,
-    /// Trapezoid area over `{t, v}` pairs sorted by time, per unit.
-    Integral(i64),
-    /// One row per distinct value, in order of first appearance.
-    Distinct,
-}
+use crate::plan::transform::TransformKind as Transform;
 
 /// What a statement asks for, independent of the measurement it runs on.
 struct Plan<'a> {
@@ -978,6 +965,28 @@ impl<'a> Plan<'a> {
                 * 1_000_000_000;
             interval = Some((i, (off - shift).rem_euclid(i)));
         }
+        // A transformation of GROUP BY time buckets looks back as far as it needs points:
+        // 1.x moves the start (the end, in descending order) that many buckets out, so that
+        // the first bucket of the range gets a value too.
+        let mut range = range;
+        if let (true, Some((i, _))) = (calls > 0, interval) {
+            let lookback = transforms
+                .iter()
+                .flatten()
+                .map(|t| match t {
+                    Transform::Derivative { .. } | Transform::Difference { .. } => 1,
+                    Transform::MovingAverage(n) => *n as i64 - 1,
+                    Transform::CumulativeSum | Transform::Elapsed(_) => 0,
+                })
+                .max()
+                .unwrap_or(0);
+            let by = i.saturating_mul(lookback);
+            if stmt.order_desc && range.max != i64::MAX {
+                range.max = range.max.saturating_add(by);
+            } else if !stmt.order_desc && range.min != i64::MIN {
+                range.min = range.min.saturating_sub(by);
+            }
+        }
         Ok(Self {
             stmt,
             fields,
@@ -1046,11 +1055,14 @@ impl<'a> Plan<'a> {
         // Output columns (after time): name and DataFusion expression; which of them are fields.
         let mut columns: Vec<(String, DfExpr)> = Vec::new();
         let mut is_field: Vec<bool> = Vec::new();
+        // The statement field each column comes from (for its transformation).
+        let mut sources: Vec<usize> = Vec::new();
         let mut selector_time: Option<DfExpr> = None;
-        for f in &self.fields {
+        for (i, f) in self.fields.iter().enumerate() {
             for (name, e, field) in self.expand_field(f, schema, all_sources, &group_tags)? {
                 columns.push((name, e));
                 is_field.push(field);
+                sources.push(i);
             }
         }
         if columns.is_empty() {
@@ -1060,7 +1072,7 @@ impl<'a> Plan<'a> {
 
         let time_as_int = |e: DfExpr| datafusion::logical_expr::cast(e, DataType::Int64);
         let rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
-        let mut types: Vec<Option<FieldType>>;
+        let types: Vec<Option<FieldType>>;
         if !self.aggregate {
             let mut select = vec![time_as_int(time_col()).alias("__time")];
             for (i, t) in group_tags.iter().enumerate() {
@@ -1087,10 +1099,6 @@ impl<'a> Plan<'a> {
                 Some(any) => df = df.filter(any)?,
                 None => return Ok(vec![]),
             }
-            let mut sort: Vec<SortExpr> = (0..group_tags.len())
-                .map(|i| col(format!("__tag{i}")).sort(true, true))
-                .collect();
-            sort.push(col("__time").sort(!self.stmt.order_desc, true));
             // Points at the same time come in series key order, as 1.x merges series: the
             // remaining tags, in key order, break the tie (hidden columns after the values).
             let tie_breakers: Vec<&String> = schema
@@ -1109,11 +1117,11 @@ impl<'a> Plan<'a> {
                         .map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))),
                 );
                 df = df.select(with_ties)?;
-                sort.extend(
-                    (0..tie_breakers.len()).map(|i| col(format!("__ord{i}")).sort(true, true)),
-                );
             }
-            df = df.sort(sort)?;
+            let ties: Vec<String> = (0..tie_breakers.len())
+                .map(|i| format!("__ord{i}"))
+                .collect();
+            df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
@@ -1148,104 +1156,121 @@ impl<'a> Plan<'a> {
             if agg_fields.is_empty() {
                 return Ok(vec![]);
             }
-            let mut aggs: Vec<DfExpr> = Vec::new();
-            let mut outputs: Vec<DfExpr> = Vec::new();
-            let mut posts: Vec<Option<Post>> = Vec::new();
-            for (i, (_, e)) in agg_fields.iter().enumerate() {
-                let mut post = None;
-                outputs.push(lower_aggregate(e, schema, &mut aggs, i, &mut post, true)?);
-                posts.push(post);
-            }
-            // A lone selector reports the time of the point it selected.
-            let single_selector = self.interval.is_none()
-                && self.fields.len() == 1
-                && agg_fields.len() == 1
-                && self.transforms[0].is_none()
-                && matches!(&self.fields[0].expr, Expr::Call { name, .. } if SELECTORS.contains(&name.as_str()));
-            if single_selector && posts[0].is_none() {
-                if let Expr::Call { name, args } = &agg_fields[0].1 {
-                    let field = field_arg(args, schema)?;
-                    if !schema.fields.contains_key(&field) {
-                        return Ok(vec![]);
-                    }
-                    aggs.push(selector(name, time_as_int(time_col()), &field)?.alias("__seltime"));
-                    selector_time = Some(col("__seltime"));
-                }
-            }
-            if aggs.is_empty() {
-                // No argument is a field of this measurement: nothing to aggregate (1.x).
-                return Ok(vec![]);
-            }
-            df = df.aggregate(group.clone(), aggs)?;
-            let mut select = Vec::new();
-            select.push(match (&selector_time, self.interval) {
-                (Some(t), _) => t.clone().alias("__time"),
-                (None, Some(_)) => col("__time"),
-                (None, None) => lit(if self.range.min == i64::MIN {
+            let time_value = || -> DfExpr {
+                lit(if self.range.min == i64::MIN {
                     0
                 } else {
                     self.range.min
                 })
-                .alias("__time"),
-            });
-            for i in 0..group_tags.len() {
-                select.push(col(format!("__tag{i}")));
+                .alias("__time")
+            };
+            let mut ties = Vec::new();
+            let distinct_field = match &agg_fields[..] {
+                [(_, _, Expr::Call { name, args })] if name == "distinct" => {
+                    Some(field_arg(args, schema)?)
+                }
+                _ => None,
+            };
+            if let Some(field) = distinct_field {
+                // One row per distinct value, in order of first appearance: group by the value.
+                if !schema.fields.contains_key(&field) {
+                    return Ok(vec![]);
+                }
+                df = df.filter(ident(&field).is_not_null())?;
+                let mut by = group.clone();
+                by.push(ident(&field).alias("__c0"));
+                df = df.aggregate(by, vec![agg::min(time_as_int(time_col())).alias("__first")])?;
+                let mut select = vec![if self.interval.is_some() {
+                    col("__time")
+                } else {
+                    time_value()
+                }];
+                select.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
+                select.push(col("__c0"));
+                select.push(col("__first"));
+                df = df.select(select)?;
+                // In order of first appearance, equal times by value (1.x).
+                ties.push("__first".to_string());
+                ties.push("__c0".to_string());
+            } else {
+                let mut lowered = Lowered {
+                    window: self.interval,
+                    ..Default::default()
+                };
+                let mut outputs: Vec<DfExpr> = Vec::new();
+                for (i, (_, _, e)) in agg_fields.iter().enumerate() {
+                    outputs.push(lower_aggregate(e, schema, &mut lowered, i, true)?);
+                }
+                for field in &lowered.neighbours {
+                    df = with_neighbours(df, field, &group)?;
+                }
+                let mut aggs = lowered.aggs;
+                // A lone selector reports the time of the point it selected.
+                let single_selector = self.interval.is_none()
+                    && self.fields.len() == 1
+                    && agg_fields.len() == 1
+                    && self.transforms[0].is_none()
+                    && matches!(&self.fields[0].expr, Expr::Call { name, .. } if SELECTORS.contains(&name.as_str()));
+                if single_selector {
+                    if let Expr::Call { name, args } = &agg_fields[0].2 {
+                        let field = field_arg(args, schema)?;
+                        if !schema.fields.contains_key(&field) {
+                            return Ok(vec![]);
+                        }
+                        let time = time_as_int(time_col());
+                        let picked = if name == "percentile" {
+                            InfluxAggregate::percentile(percentile_arg(args)?, Output::Time)
+                                .udaf()
+                                .call(vec![ident(&field), time])
+                        } else {
+                            selector(name, time, &field)?
+                        };
+                        aggs.push(picked.alias("__seltime"));
+                        selector_time = Some(col("__seltime"));
+                    }
+                }
+                if aggs.is_empty() {
+                    // No argument is a field of this measurement: nothing to aggregate (1.x).
+                    return Ok(vec![]);
+                }
+                df = df.aggregate(group.clone(), aggs)?;
+                let mut select = Vec::new();
+                select.push(match (&selector_time, self.interval) {
+                    (Some(t), _) => t.clone().alias("__time"),
+                    (None, Some(_)) => col("__time"),
+                    (None, None) => time_value(),
+                });
+                for i in 0..group_tags.len() {
+                    select.push(col(format!("__tag{i}")));
+                }
+                for (i, e) in outputs.into_iter().enumerate() {
+                    select.push(e.alias(format!("__c{i}")));
+                }
+                df = df.select(select)?;
             }
-            for (i, e) in outputs.into_iter().enumerate() {
-                select.push(e.alias(format!("__c{i}")));
+            if let Some((interval, offset)) = self.interval {
+                df = self.gap_fill(
+                    df,
+                    group_tags.len(),
+                    agg_fields.len(),
+                    interval,
+                    offset,
+                    qctx.now.unwrap_or_else(now_nanos),
+                )?;
             }
-            df = df.select(select)?;
-            let mut sort: Vec<SortExpr> = (0..group_tags.len())
-                .map(|i| col(format!("__tag{i}")).sort(true, true))
-                .collect();
-            sort.push(col("__time").sort(!self.stmt.order_desc, true));
-            df = df.sort(sort)?;
+            let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
+            df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
-            let (mut collected, agg_types) =
-                collect_typed(df.collect().await?, group_tags.len(), agg_fields.len())?;
-            types = agg_types;
-            for (t, p) in types.iter_mut().zip(&posts) {
-                if matches!(p, Some(Post::Integral(_))) {
-                    *t = Some(FieldType::Float);
-                }
-            }
-            if posts.iter().any(Option::is_some) {
-                collected = apply_posts(collected, &posts, single_selector);
-            }
-            rows = match self.interval {
-                Some((interval, offset)) => self.fill(
-                    collected,
-                    interval,
-                    offset,
-                    agg_fields.len(),
-                    qctx.now.unwrap_or_else(now_nanos),
-                ),
-                None => collected,
-            };
+            (rows, types) = collect_typed(df.collect().await?, group_tags.len(), agg_fields.len())?;
             columns = agg_fields
                 .into_iter()
-                .map(|(name, _)| (name, lit(0)))
+                .map(|(name, _, _)| (name, lit(0)))
                 .collect();
             dedup_names(&mut columns);
         }
 
-        let rows = if self.transforms.iter().any(Option::is_some) {
-            let ts: Vec<Transform> = self.transforms.iter().flatten().copied().collect();
-            for (ty, t) in types.iter_mut().zip(&ts) {
-                match t {
-                    Transform::Derivative { .. } | Transform::MovingAverage(_) => {
-                        *ty = Some(FieldType::Float)
-                    }
-                    Transform::Elapsed(_) => *ty = Some(FieldType::Integer),
-                    Transform::Difference { .. } | Transform::CumulativeSum => {}
-                }
-            }
-            apply_transforms(rows, &ts, self.stmt.order_desc)
-        } else {
-            rows
-        };
         let mut names = vec![TIME.to_string()];
         names.extend(columns.into_iter().map(|(n, _)| n));
         Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx))
@@ -1284,6 +1309,12 @@ impl<'a> Plan<'a> {
             .iter()
             .all(|d| matches!(d, Dimension::Time { .. }));
         let mut out = Vec::new();
+        // 1.x walks series in descending key order too when time goes backwards.
+        let by_tags: Box<dyn Iterator<Item = _>> = if self.stmt.order_desc {
+            Box::new(by_tags.into_iter().rev())
+        } else {
+            Box::new(by_tags.into_iter())
+        };
         for (tags, values) in by_tags {
             let values: Vec<Vec<Value>> = values.into_iter().skip(offset).take(limit).collect();
             if values.is_empty() {
@@ -1520,78 +1551,111 @@ impl<'a> Plan<'a> {
         )])
     }
 
-    /// Emits every time bucket of each series between the range's bounds and fills gaps.
-    fn fill(
+    /// `fill(...)`: every bucket of every series between the query's bounds, as a
+    /// [`GapFill`] node over the aggregate; `fill(none)` keeps the buckets with a value.
+    fn gap_fill(
         &self,
-        rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>,
+        df: DataFrame,
+        ntags: usize,
+        ncols: usize,
         interval: i64,
         offset: i64,
-        ncols: usize,
         now: i64,
-    ) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
-        let fill = self.stmt.fill.clone().unwrap_or(Fill::Null);
-        if fill == Fill::None {
-            return rows;
-        }
-        let mut per_series: BTreeMap<Vec<Option<String>>, BTreeMap<i64, Vec<Value>>> =
-            BTreeMap::new();
-        for (tags, t, v) in rows {
-            per_series.entry(tags).or_default().insert(t, v);
-        }
-        let bucket = |t: i64| t - (t - offset).rem_euclid(interval);
-        let mut out = Vec::new();
-        for (tags, buckets) in per_series {
-            let first_data = buckets.keys().next().copied().unwrap_or(0);
-            let start = if self.range.min == i64::MIN {
-                first_data
-            } else {
-                bucket(self.range.min)
-            };
-            let end = if self.range.max == i64::MAX {
+    ) -> Result<DataFrame, ExecError> {
+        let fill = match self.stmt.fill.clone().unwrap_or(Fill::Null) {
+            Fill::None => {
+                // Only buckets with a value (an `integral` that has no area has none).
+                let any = (0..ncols)
+                    .map(|i| col(format!("__c{i}")).is_not_null())
+                    .reduce(DfExpr::or);
+                return Ok(match any {
+                    Some(any) => df.filter(any)?,
+                    None => df,
+                });
+            }
+            Fill::Null => FillValue::Null,
+            Fill::Previous => FillValue::Previous,
+            Fill::Linear => FillValue::Linear,
+            Fill::Integer(n) => FillValue::Integer(n),
+            Fill::Number(n) => FillValue::float(n),
+        };
+        let params = GapFillParams {
+            time: "__time".into(),
+            series: (0..ntags).map(|i| format!("__tag{i}")).collect(),
+            values: (0..ncols).map(|i| format!("__c{i}")).collect(),
+            interval,
+            offset,
+            start: (self.range.min != i64::MIN).then_some(self.range.min),
+            end: if self.range.max == i64::MAX {
                 now
             } else {
                 self.range.max
-            };
-            let count = ((end.saturating_sub(start)) / interval).saturating_add(1);
-            if count > 100_000 {
-                // Like 1.x's max-select-buckets: refuse rather than allocate without bound.
-                return Vec::new();
-            }
-            let mut previous: Vec<Value> = vec![Value::Null; ncols];
-            let mut series_rows: Vec<(i64, Vec<Value>)> = Vec::new();
-            let mut t = start;
-            while t <= end {
-                let vals = match buckets.get(&t) {
-                    Some(v) => v.clone(),
-                    None => match &fill {
-                        Fill::Number(n) => vec![json_number(*n); ncols],
-                        Fill::Integer(n) => vec![Value::from(*n); ncols],
-                        Fill::Previous => previous.clone(),
-                        _ => vec![Value::Null; ncols],
-                    },
-                };
-                if fill == Fill::Previous {
-                    for (p, v) in previous.iter_mut().zip(&vals) {
-                        if !v.is_null() {
-                            *p = v.clone();
-                        }
+            },
+            fill,
+            max_buckets: MAX_SELECT_BUCKETS,
+        };
+        let (state, plan) = df.into_parts();
+        let node = GapFill::try_new(plan, params)?;
+        let plan =
+            datafusion::logical_expr::LogicalPlan::Extension(datafusion::logical_expr::Extension {
+                node: std::sync::Arc::new(node),
+            });
+        Ok(DataFrame::new(state, plan))
+    }
+
+    /// The transformations (window functions over each series in the query's time order),
+    /// then the result's order: series, time, and `ties` for points at the same time.
+    fn transform_and_sort(
+        &self,
+        mut df: DataFrame,
+        ntags: usize,
+        sources: &[usize],
+        ties: &[String],
+    ) -> Result<DataFrame, ExecError> {
+        let desc = self.stmt.order_desc;
+        let tags: Vec<DfExpr> = (0..ntags).map(|i| col(format!("__tag{i}"))).collect();
+        if self.transforms.iter().any(Option::is_some) {
+            let mut order = vec![col("__time").sort(!desc, true)];
+            order.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
+            let mut select = vec![col("__time")];
+            select.extend(tags.iter().cloned());
+            let mut any = None;
+            for (i, source) in sources.iter().enumerate() {
+                let c = format!("__c{i}");
+                match self.transforms.get(*source).copied().flatten() {
+                    Some(t) => {
+                        let window = InfluxTransform::new(t)
+                            .udwf()
+                            .call(vec![col(c.as_str()), col("__time")])
+                            .partition_by(tags.clone())
+                            .order_by(order.clone())
+                            .build()?;
+                        let present = col(c.as_str()).is_not_null();
+                        any = Some(match any {
+                            None => present,
+                            Some(a) => DfExpr::or(a, present),
+                        });
+                        select.push(window.alias(&c));
                     }
+                    None => select.push(col(c.as_str())),
                 }
-                series_rows.push((t, vals));
-                t = match t.checked_add(interval) {
-                    Some(n) => n,
-                    None => break,
-                };
             }
-            if fill == Fill::Linear {
-                linear_fill(&mut series_rows, ncols);
+            select.extend(
+                ties.iter()
+                    .filter(|t| !t.starts_with("__c"))
+                    .map(|t| col(t.as_str())),
+            );
+            // The projection plans the window functions (one Window node per ordering).
+            df = df.select(select)?;
+            if let Some(any) = any {
+                // A row the transformations have no value for is not in the result.
+                df = df.filter(any)?;
             }
-            if self.stmt.order_desc {
-                series_rows.reverse();
-            }
-            out.extend(series_rows.into_iter().map(|(t, v)| (tags.clone(), t, v)));
         }
-        out
+        let mut sort: Vec<SortExpr> = tags.into_iter().map(|t| t.sort(true, true)).collect();
+        sort.push(col("__time").sort(!desc, true));
+        sort.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
+        Ok(df.sort(sort)?)
     }
 }
 
@@ -1621,32 +1685,14 @@ async fn explain(
     }])
 }
 
-fn linear_fill(rows: &mut [(i64, Vec<Value>)], ncols: usize) {
-    for c in 0..ncols {
-        let known: Vec<(usize, f64)> = rows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, (_, v))| v[c].as_f64().map(|x| (i, x)))
-            .collect();
-        for w in known.windows(2) {
-            let ((i0, v0), (i1, v1)) = (w[0], w[1]);
-            let (t0, t1) = (rows[i0].0 as f64, rows[i1].0 as f64);
-            for row in rows.iter_mut().take(i1).skip(i0 + 1) {
-                let x = v0 + (v1 - v0) * ((row.0 as f64 - t0) / (t1 - t0));
-                row.1[c] = json_number(x);
-            }
-        }
-    }
-}
-
 /// Expands `fn(*)` and `fn(/regex/)` into one call per matching field (named `fn_field`,
 /// numeric fields only where the function needs numbers), keeping other fields as they are.
 fn expand_aggregate_fields(
     fields: &[crate::influxql::Field],
     schema: &TableSchema,
-) -> Result<Vec<(String, Expr)>, ExecError> {
+) -> Result<Vec<(String, usize, Expr)>, ExecError> {
     let mut out = Vec::new();
-    for f in fields {
+    for (source, f) in fields.iter().enumerate() {
         match &f.expr {
             Expr::Call { name, args }
                 if matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))) =>
@@ -1681,11 +1727,12 @@ fn expand_aggregate_fields(
                         Some(a) => format!("{a}_{field}"),
                         None => format!("{name}_{field}"),
                     };
-                    out.push((col_name, call));
+                    out.push((col_name, source, call));
                 }
             }
             other => out.push((
                 f.alias.clone().unwrap_or_else(|| column_name(other)),
+                source,
                 other.clone(),
             )),
         }
@@ -1777,14 +1824,65 @@ fn math_call(name: &str, mut args: Vec<DfExpr>) -> Result<DfExpr, ExecError> {
     Ok(udf.call(args))
 }
 
-/// `named_struct('t', time as integer, 'v', field)`.
-fn time_value_pair(field: &str) -> DfExpr {
-    datafusion::functions::core::named_struct().call(vec![
-        lit("t"),
-        datafusion::logical_expr::cast(ident(TIME), DataType::Int64),
-        lit("v"),
-        ident(field),
-    ])
+/// Adds `__before_<field>` and `__after_<field>`: the `{t, v}` of the series' previous and next
+/// points holding the field (window functions over the rows, partitioned like `group`).
+fn with_neighbours(df: DataFrame, field: &str, group: &[DfExpr]) -> Result<DataFrame, ExecError> {
+    use datafusion::functions_window::expr_fn::{lag, lead};
+    use datafusion::logical_expr::expr::NullTreatment;
+    let point = datafusion::logical_expr::when(
+        ident(field).is_not_null(),
+        datafusion::functions::core::named_struct().call(vec![
+            lit("t"),
+            time_ns(),
+            lit("v"),
+            datafusion::logical_expr::cast(ident(field), DataType::Float64),
+        ]),
+    )
+    .end()?;
+    // The series: the group's tags (the time bucket is not part of it).
+    let partition: Vec<DfExpr> = group
+        .iter()
+        .filter(|g| !matches!(g, DfExpr::Alias(a) if a.name == "__time"))
+        .map(|g| match g {
+            DfExpr::Alias(a) => (*a.expr).clone(),
+            other => other.clone(),
+        })
+        .collect();
+    let order = vec![ident(TIME).sort(true, true)];
+    let neighbour = |f: DfExpr| -> Result<DfExpr, ExecError> {
+        Ok(f.partition_by(partition.clone())
+            .order_by(order.clone())
+            .null_treatment(NullTreatment::IgnoreNulls)
+            .build()?)
+    };
+    Ok(df
+        .with_column(
+            &format!("__before_{field}"),
+            neighbour(lag(point.clone(), Some(1), None))?,
+        )?
+        .with_column(
+            &format!("__after_{field}"),
+            neighbour(lead(point, Some(1), None))?,
+        )?)
+}
+
+/// The time column as integer nanoseconds (the argument InfluxQL's functions take).
+fn time_ns() -> DfExpr {
+    datafusion::logical_expr::cast(ident(TIME), DataType::Int64)
+}
+
+/// `percentile(field, p)`'s percentage.
+fn percentile_arg(args: &[Expr]) -> Result<f64, ExecError> {
+    match args.get(1) {
+        Some(Expr::Integer(n)) => Ok(*n as f64),
+        Some(Expr::Number(n)) => Ok(*n),
+        Some(other) => Err(query_err(format!(
+            "expected float argument in percentile(), got {other}"
+        ))),
+        None => Err(query_err(
+            "invalid number of arguments for percentile, expected 2, got 1",
+        )),
+    }
 }
 
 fn array_agg_ordered(what: DfExpr, order: Vec<SortExpr>, field: &str) -> Result<DfExpr, ExecError> {
@@ -1795,21 +1893,31 @@ fn array_agg_ordered(what: DfExpr, order: Vec<SortExpr>, field: &str) -> Result<
         .build()?)
 }
 
+/// DataFusion aggregates of a statement's fields, and what they need computed first.
+#[derive(Default)]
+struct Lowered {
+    aggs: Vec<DfExpr>,
+    /// The `GROUP BY time` interval and offset.
+    window: Option<(i64, i64)>,
+    /// Fields whose neighbouring points (`__before_<field>`, `__after_<field>`) an aggregate
+    /// takes (`integral` over time buckets).
+    neighbours: BTreeSet<String>,
+}
+
 /// Turns an aggregate expression into DataFusion aggregates (pushed to `aggs`) and the
 /// expression over their results; `post` is set when the column needs finishing in Rust.
 fn lower_aggregate(
     e: &Expr,
     schema: &TableSchema,
-    aggs: &mut Vec<DfExpr>,
+    out: &mut Lowered,
     field_idx: usize,
-    post: &mut Option<Post>,
     top: bool,
 ) -> Result<DfExpr, ExecError> {
     match e {
         Expr::Call { name, args } if MATH.contains(&name.as_str()) => {
             let lowered = args
                 .iter()
-                .map(|a| lower_aggregate(a, schema, aggs, field_idx, post, false))
+                .map(|a| lower_aggregate(a, schema, out, field_idx, false))
                 .collect::<Result<Vec<_>, _>>()?;
             math_call(name, lowered)
         }
@@ -1842,8 +1950,9 @@ fn lower_aggregate(
                     if !schema.fields.contains_key(&field) {
                         return Ok(lit(ScalarValue::Null));
                     }
-                    let alias = format!("__a{}_{field_idx}_count_distinct", aggs.len());
-                    aggs.push(agg::count_distinct(ident(&field)).alias(&alias));
+                    let alias = format!("__a{}_{field_idx}_count_distinct", out.aggs.len());
+                    out.aggs
+                        .push(agg::count_distinct(ident(&field)).alias(&alias));
                     return Ok(col(alias.as_str()));
                 }
             }
@@ -1873,11 +1982,11 @@ fn lower_aggregate(
                 "stddev" if numeric => agg::stddev(c.clone()),
                 "spread" if numeric => {
                     let (amax, amin) = (
-                        format!("__a{}", aggs.len()),
-                        format!("__a{}", aggs.len() + 1),
+                        format!("__a{}", out.aggs.len()),
+                        format!("__a{}", out.aggs.len() + 1),
                     );
-                    aggs.push(agg::max(c.clone()).alias(&amax));
-                    aggs.push(agg::min(c.clone()).alias(&amin));
+                    out.aggs.push(agg::max(c.clone()).alias(&amax));
+                    out.aggs.push(agg::min(c.clone()).alias(&amin));
                     return Ok(col(amax.as_str()) - col(amin.as_str()));
                 }
                 "min" if numeric => agg::min(c.clone()),
@@ -1885,44 +1994,36 @@ fn lower_aggregate(
                 "first" | "last" => selector(name, c.clone(), &field)?,
                 "percentile" if numeric => {
                     needs_top(name)?;
-                    let p = match &args[1] {
-                        Expr::Integer(n) => *n as f64,
-                        Expr::Number(n) => *n,
-                        other => {
-                            return Err(query_err(format!(
-                                "expected float argument in percentile(), got {other}"
-                            )));
-                        }
-                    };
-                    *post = Some(Post::Percentile(p));
-                    array_agg_ordered(
-                        time_value_pair(&field),
-                        vec![c.clone().sort(true, false), ident(TIME).sort(true, false)],
-                        &field,
-                    )?
+                    InfluxAggregate::percentile(percentile_arg(args)?, Output::Value)
+                        .udaf()
+                        .call(vec![c.clone(), time_ns()])
                 }
                 "integral" if numeric => {
                     needs_top(name)?;
-                    *post = Some(Post::Integral(duration_arg(args, 1, 1_000_000_000, name)?));
-                    array_agg_ordered(
-                        time_value_pair(&field),
-                        vec![ident(TIME).sort(true, false)],
-                        &field,
-                    )?
+                    let unit = duration_arg(args, 1, 1_000_000_000, name)?;
+                    let kind = AggregateKind::Integral {
+                        unit,
+                        window: out.window,
+                    };
+                    let mut args = vec![c.clone(), time_ns()];
+                    if out.window.is_some() {
+                        // The neighbouring points, added before aggregating.
+                        args.push(col(format!("__before_{field}").as_str()));
+                        args.push(col(format!("__after_{field}").as_str()));
+                        out.neighbours.insert(field.clone());
+                    }
+                    InfluxAggregate::new(kind, Output::Value).udaf().call(args)
                 }
                 "mode" => {
                     needs_top(name)?;
-                    *post = Some(Post::Mode);
-                    array_agg_ordered(
-                        time_value_pair(&field),
-                        vec![ident(TIME).sort(true, false)],
-                        &field,
-                    )?
+                    InfluxAggregate::new(AggregateKind::Mode, Output::Value)
+                        .udaf()
+                        .call(vec![c.clone(), time_ns()])
                 }
                 "distinct" => {
-                    needs_top(name)?;
-                    *post = Some(Post::Distinct);
-                    array_agg_ordered(c.clone(), vec![ident(TIME).sort(true, false)], &field)?
+                    return Err(query_err(
+                        "aggregate function distinct() cannot be combined with other functions or fields",
+                    ));
                 }
                 other => {
                     return Err(query_err(format!(
@@ -1930,14 +2031,14 @@ fn lower_aggregate(
                     )));
                 }
             };
-            let alias = format!("__a{}_{field_idx}_{}", aggs.len(), name);
-            aggs.push(f.alias(&alias));
+            let alias = format!("__a{}_{field_idx}_{}", out.aggs.len(), name);
+            out.aggs.push(f.alias(&alias));
             Ok(col(alias.as_str()))
         }
-        Expr::Paren(inner) => lower_aggregate(inner, schema, aggs, field_idx, post, false),
+        Expr::Paren(inner) => lower_aggregate(inner, schema, out, field_idx, false),
         Expr::Binary { op, lhs, rhs } => {
-            let mut l = lower_aggregate(lhs, schema, aggs, field_idx, post, false)?;
-            let mut r = lower_aggregate(rhs, schema, aggs, field_idx, post, false)?;
+            let mut l = lower_aggregate(lhs, schema, out, field_idx, false)?;
+            let mut r = lower_aggregate(rhs, schema, out, field_idx, false)?;
             if *op == BinaryOp::Div {
                 l = datafusion::logical_expr::cast(l, DataType::Float64);
                 r = datafusion::logical_expr::cast(r, DataType::Float64);
@@ -1954,219 +2055,6 @@ fn lower_aggregate(
             "expected an aggregate function, found {other}"
         ))),
     }
-}
-
-/// Finishes the columns computed as collected values. A lone `percentile` also reports the
-/// selected point's time; `distinct` turns a row into one row per value.
-fn apply_posts(
-    rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>,
-    posts: &[Option<Post>],
-    selector_time: bool,
-) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
-    let mut out = Vec::with_capacity(rows.len());
-    for (tags, mut t, mut vals) in rows {
-        let mut expand: Option<Vec<Value>> = None;
-        for (i, post) in posts.iter().enumerate() {
-            let Some(post) = post else { continue };
-            let items = match vals[i].take() {
-                Value::Array(items) => items,
-                _ => Vec::new(),
-            };
-            let pair = |v: &Value| {
-                (
-                    v.get("t").and_then(Value::as_i64).unwrap_or(0),
-                    v.get("v").cloned().unwrap_or(Value::Null),
-                )
-            };
-            vals[i] = match post {
-                Post::Percentile(p) => {
-                    // Nearest rank, as 1.x: index int(p/100 * n + 0.5) - 1.
-                    let n = items.len() as f64;
-                    let idx = ((p / 100.0) * n + 0.5).floor() as i64 - 1;
-                    if idx < 0 || idx as usize >= items.len() || *p <= 0.0 || *p > 100.0 {
-                        Value::Null
-                    } else {
-                        let (pt, v) = pair(&items[idx as usize]);
-                        if selector_time {
-                            t = pt;
-                        }
-                        v
-                    }
-                }
-                Post::Mode => {
-                    // 1.x: the most frequent value; ties go to the value seen first, then to
-                    // the larger value.
-                    let mut counts: Vec<(Value, usize, i64)> = Vec::new();
-                    for it in &items {
-                        let (pt, v) = pair(it);
-                        match counts.iter_mut().find(|(x, _, _)| *x == v) {
-                            Some(c) => {
-                                c.1 += 1;
-                                c.2 = c.2.min(pt);
-                            }
-                            None => counts.push((v, 1, pt)),
-                        }
-                    }
-                    let cmp_values = |a: &Value, b: &Value| match (a.as_f64(), b.as_f64()) {
-                        (Some(x), Some(y)) => x.total_cmp(&y),
-                        _ => a.to_string().cmp(&b.to_string()),
-                    };
-                    counts.sort_by(|a, b| {
-                        b.1.cmp(&a.1)
-                            .then(a.2.cmp(&b.2))
-                            .then(cmp_values(&b.0, &a.0))
-                    });
-                    counts
-                        .into_iter()
-                        .next()
-                        .map(|c| c.0)
-                        .unwrap_or(Value::Null)
-                }
-                Post::Integral(unit) => {
-                    let pts: Vec<(i64, f64)> = items
-                        .iter()
-                        .filter_map(|it| {
-                            let (pt, v) = pair(it);
-                            v.as_f64().map(|v| (pt, v))
-                        })
-                        .collect();
-                    let area: f64 = pts
-                        .windows(2)
-                        .map(|w| {
-                            (w[0].1 + w[1].1) / 2.0 * ((w[1].0 - w[0].0) as f64 / *unit as f64)
-                        })
-                        .sum();
-                    json_number(area)
-                }
-                Post::Distinct => {
-                    let mut seen: Vec<Value> = Vec::new();
-                    for v in items {
-                        if !seen.contains(&v) {
-                            seen.push(v);
-                        }
-                    }
-                    expand = Some(seen);
-                    Value::Null
-                }
-            };
-        }
-        match expand {
-            Some(values) => out.extend(values.into_iter().map(|v| (tags.clone(), t, vec![v]))),
-            None => out.push((tags, t, vals)),
-        }
-    }
-    out
-}
-
-/// Runs the transformations over each series' rows in time order. Every column of the query
-/// is transformed (InfluxQL does not mix transformed and plain columns).
-fn apply_transforms(
-    rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>,
-    ts: &[Transform],
-    desc: bool,
-) -> Vec<(Vec<Option<String>>, i64, Vec<Value>)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
-        let mut end = start + 1;
-        while end < rows.len() && rows[end].0 == rows[start].0 {
-            end += 1;
-        }
-        // In the query's order: with ORDER BY time DESC, 1.x differentiates backwards.
-        let mut series: Vec<&(Vec<Option<String>>, i64, Vec<Value>)> =
-            rows[start..end].iter().collect();
-        series.sort_by(|a, b| if desc { b.1.cmp(&a.1) } else { a.1.cmp(&b.1) });
-        let mut by_time: BTreeMap<i64, Vec<Value>> = BTreeMap::new();
-        for (c, t) in ts.iter().enumerate() {
-            let points: Vec<(i64, &Value)> = series
-                .iter()
-                .map(|r| (r.1, &r.2[c]))
-                .filter(|(_, v)| !v.is_null())
-                .collect();
-            for (time, v) in transform(t, &points) {
-                by_time
-                    .entry(time)
-                    .or_insert_with(|| vec![Value::Null; ts.len()])[c] = v;
-            }
-        }
-        let tags = rows[start].0.clone();
-        let mut series_out: Vec<_> = by_time
-            .into_iter()
-            .map(|(time, v)| (tags.clone(), time, v))
-            .collect();
-        if desc {
-            series_out.reverse();
-        }
-        out.extend(series_out);
-        start = end;
-    }
-    out
-}
-
-fn transform(t: &Transform, points: &[(i64, &Value)]) -> Vec<(i64, Value)> {
-    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
-    let mut out = Vec::new();
-    match *t {
-        Transform::Derivative { unit, non_negative } => {
-            for w in points.windows(2) {
-                let dt = (w[1].0 - w[0].0).unsigned_abs() as f64 / unit as f64;
-                if dt <= 0.0 {
-                    continue;
-                }
-                let d = (f(w[1].1) - f(w[0].1)) / dt;
-                if !(non_negative && d < 0.0) {
-                    out.push((w[1].0, json_number(d)));
-                }
-            }
-        }
-        Transform::Difference { non_negative } => {
-            for w in points.windows(2) {
-                let v = match (
-                    w[0].1.as_i64(),
-                    w[1].1.as_i64(),
-                    w[0].1.is_f64() || w[1].1.is_f64(),
-                ) {
-                    (Some(a), Some(b), false) => Value::from(b.wrapping_sub(a)),
-                    _ => json_number(f(w[1].1) - f(w[0].1)),
-                };
-                if !(non_negative && f(&v) < 0.0) {
-                    out.push((w[1].0, v));
-                }
-            }
-        }
-        Transform::CumulativeSum => {
-            let all_int = points.iter().all(|(_, v)| v.is_i64());
-            let (mut si, mut sf) = (0i64, 0f64);
-            for (time, v) in points {
-                if all_int {
-                    si = si.wrapping_add(v.as_i64().unwrap_or(0));
-                    out.push((*time, Value::from(si)));
-                } else {
-                    sf += f(v);
-                    out.push((*time, json_number(sf)));
-                }
-            }
-        }
-        Transform::MovingAverage(n) => {
-            // A running sum, as 1.x keeps it (so the floating point results agree).
-            let mut sum = 0.0;
-            for (i, (time, v)) in points.iter().enumerate() {
-                if i >= n {
-                    sum -= f(points[i - n].1);
-                }
-                sum += f(v);
-                if i + 1 >= n {
-                    out.push((*time, json_number(sum / n as f64)));
-                }
-            }
-        }
-        Transform::Elapsed(unit) => {
-            for w in points.windows(2) {
-                out.push((w[1].0, Value::from((w[1].0 - w[0].0) / unit)));
-            }
-        }
-    }
-    out
 }
 
 /// The value of `what` at the point a selector picks, with 1.x's tie-breaking: `first`/`last`

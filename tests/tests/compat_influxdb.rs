@@ -370,6 +370,44 @@ const STEPS: &[Step] = &[
     Query("SELECT derivative(v), v FROM c", "?db=fn"),
     Query("SELECT derivative(mean(v)) FROM c", "?db=fn"),
     Query("SELECT distinct(v), mean(v) FROM c", "?db=fn"),
+    // Gap filling, InfluxQL's aggregates and transformations as plan nodes, together.
+    Query(
+        "SELECT distinct(v) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(20s)",
+        "?db=fn",
+    ),
+    Write("db=fn&precision=s", "l i=1i,f=1 0\nl i=2i,f=2 30"),
+    Query(
+        "SELECT max(i), max(f) FROM l WHERE time >= 0 AND time < 40s GROUP BY time(10s) fill(linear)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT count(v) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(10s), h fill(1.5)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT percentile(v, 50) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(20s), h fill(previous)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT mode(i), integral(v) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(20s), h",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT integral(v, 1s) FROM c WHERE time >= 5s AND time < 60s GROUP BY time(10s), h fill(none)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT integral(v) FROM c WHERE h = 'a' AND time >= 0 AND time < 45s GROUP BY time(15s)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT moving_average(max(v), 2) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(10s) fill(0)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT non_negative_difference(mean(v)) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(10s), h fill(linear) ORDER BY time DESC",
+        "?db=fn",
+    ),
     Query("SELECT foo(v) FROM c", "?db=fn"),
     Query("SELECT top(v, 3) FROM c", "?db=fn"),
     Query("SELECT top(v, h, 2) FROM c", "?db=fn"),

@@ -1,0 +1,76 @@
+//! InfluxQL's own pieces of a DataFusion plan, and the session that knows them.
+//!
+//! DataFusion plans every query; what InfluxQL needs beyond SQL lives here as ordinary
+//! DataFusion extensions, so that a plan can be printed by `EXPLAIN`, optimized, and shipped
+//! to another node whole:
+//!
+//! - [`gapfill`]: the `GapFill` logical node and `GapFillExec`, for `fill(...)`;
+//! - [`aggregate`]: `percentile`, `mode` and `integral` as aggregate functions;
+//! - [`transform`]: `derivative`, `difference`, `cumulative_sum`, `moving_average`,
+//!   `elapsed` (and the non-negative ones) as window functions;
+//! - [`codec`]: a `datafusion-proto` extension codec for all of them (logical and physical);
+//! - [`QueryPlanner`]: the physical planner of Fletch's sessions, which plans the logical nodes
+//!   into their execution nodes.
+//!
+//! What it must not touch: InfluxQL's syntax (the `select` module lowers statements onto these
+//! nodes) or the storage (the `scan` module).
+
+pub mod aggregate;
+pub mod codec;
+pub mod gapfill;
+pub mod transform;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::Session;
+use datafusion::common::Result;
+use datafusion::execution::context::QueryPlanner as DfQueryPlanner;
+use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext;
+use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+
+/// Plans Fletch's logical nodes into their execution nodes, and everything else as DataFusion
+/// does.
+#[derive(Debug, Default)]
+pub struct QueryPlanner;
+
+#[async_trait]
+impl DfQueryPlanner for QueryPlanner {
+    async fn create_physical_plan(
+        &self,
+        logical_plan: &LogicalPlan,
+        session_state: &dyn Session,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        DefaultPhysicalPlanner::with_extension_planners(vec![Arc::new(NodePlanner)])
+            .create_physical_plan(logical_plan, session_state)
+            .await
+    }
+}
+
+struct NodePlanner;
+
+#[async_trait]
+impl ExtensionPlanner for NodePlanner {
+    async fn plan_extension(
+        &self,
+        _planner: &dyn PhysicalPlanner,
+        node: &dyn UserDefinedLogicalNode,
+        _logical_inputs: &[&LogicalPlan],
+        physical_inputs: &[Arc<dyn ExecutionPlan>],
+        _session: &dyn Session,
+        _planning_ctx: &PhysicalPlanningContext,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        if let Some(fill) = node.as_any().downcast_ref::<gapfill::GapFill>() {
+            let [input] = physical_inputs else {
+                return datafusion::common::plan_err!("GapFill takes one input");
+            };
+            return Ok(Some(Arc::new(gapfill::GapFillExec::try_new(
+                Arc::clone(input),
+                fill.params.clone(),
+            )?)));
+        }
+        Ok(None)
+    }
+}
