@@ -33,6 +33,7 @@ use crate::executor::{ExecError, Executor, QueryContext};
 use crate::influxql::{BinaryOp, Dimension, Expr, Fill, SelectStatement, Source, VarType};
 use crate::plan::aggregate::{AggregateKind, InfluxAggregate, Output};
 use crate::plan::gapfill::{FillValue, GapFill, GapFillParams};
+use crate::plan::sample::InfluxSample;
 use crate::plan::transform::InfluxTransform;
 use crate::result::Series;
 
@@ -641,35 +642,6 @@ fn top_call(e: &Expr) -> Result<Option<TopCall>, ExecError> {
         tags,
         n,
     }))
-}
-
-/// `n` of `items` drawn at random (a partial Fisher-Yates shuffle), with a generator seeded by
-/// the group, so that the same data gives the same sample on every run.
-fn draw<'a>(items: &'a [Value], n: usize, group: &[Option<String>]) -> Vec<&'a Value> {
-    let mut all: Vec<&Value> = items.iter().collect();
-    if all.len() <= n {
-        return all;
-    }
-    // splitmix64 over an FNV-1a hash of the group's tag values.
-    let mut state = group
-        .iter()
-        .flat_map(|t| t.as_deref().unwrap_or("").bytes().chain([0xff]))
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-        });
-    let mut next = move || {
-        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
-    for i in 0..n {
-        let j = i + (next() % (all.len() - i) as u64) as usize;
-        all.swap(i, j);
-    }
-    all.truncate(n);
-    all
 }
 
 /// `sample(field, n)`, checked as 1.x checks it (the count first; any n above 0 works, whatever
@@ -1341,7 +1313,8 @@ impl<'a> Plan<'a> {
 
     /// `top`/`bottom`: per group (time bucket and tags), the points with the largest (smallest)
     /// values, at most one per combination of the tag arguments, as rows in time order with
-    /// their own times; other selected fields and tags come from the same points.
+    /// their own times; other selected fields and tags come from the same points. Planned as
+    /// `row_number()` windows (and `sample` as its seeded draw) filtered to the first n.
     async fn run_top(
         &self,
         measurement: &str,
@@ -1351,6 +1324,7 @@ impl<'a> Plan<'a> {
         top: TopCall,
         qctx: &QueryContext,
     ) -> Result<Vec<Series>, ExecError> {
+        use datafusion::functions_window::expr_fn::row_number;
         if !schema.fields.contains_key(&top.field) {
             return Ok(vec![]);
         }
@@ -1361,153 +1335,120 @@ impl<'a> Plan<'a> {
                 lit(ScalarValue::Utf8(None))
             }
         };
-        // Output columns after time: the call, its tag arguments, then the other fields.
-        let mut names = Vec::new();
-        let mut struct_args = vec![
-            lit("t"),
-            datafusion::logical_expr::cast(ident(TIME), DataType::Int64),
-            lit("v"),
-            ident(&top.field),
-        ];
-        if top.pick == Pick::Sample {
-            // Points with the same time come out in series order, as in 1.x.
-            let mut key = vec![lit("")];
-            key.extend(schema.tags.iter().map(|t| {
-                datafusion::functions::expr_fn::coalesce(vec![
-                    datafusion::logical_expr::cast(ident(t), DataType::Utf8),
-                    lit(""),
-                ])
-            }));
-            struct_args.push(lit("s"));
-            struct_args.push(datafusion::functions::string::expr_fn::concat_ws(
-                lit("\u{1}"),
-                key,
+        let as_text = |e: DfExpr| datafusion::logical_expr::cast(e, DataType::Utf8);
+        df = df.filter(ident(&top.field).is_not_null())?;
+        // The groups: the time bucket and the series.
+        let mut groups = Vec::new();
+        if let Some((interval, offset)) = self.interval {
+            let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
+            let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
+            groups.push(datafusion::functions::expr_fn::date_bin(
+                stride,
+                ident(TIME),
+                origin,
             ));
         }
-        let mut types = vec![schema.fields.get(&top.field).copied()];
+        groups.extend(group_tags.iter().map(|t| value_col(t)));
+        let by_value = vec![
+            ident(&top.field).sort(top.pick == Pick::Smallest, false),
+            ident(TIME).sort(true, false),
+        ];
+        match top.pick {
+            Pick::Largest | Pick::Smallest => {
+                if !top.tags.is_empty() {
+                    // The best point of each combination of the tag arguments...
+                    let mut per_tags = groups.clone();
+                    per_tags.extend(top.tags.iter().map(|t| value_col(t)));
+                    let best = row_number()
+                        .partition_by(per_tags)
+                        .order_by(by_value.clone())
+                        .build()?;
+                    df = df
+                        .with_column("__best", best)?
+                        .filter(col("__best").eq(lit(1u64)))?;
+                }
+                // ... and the first n of them.
+                let rank = row_number()
+                    .partition_by(groups)
+                    .order_by(by_value)
+                    .build()?;
+                df = df
+                    .with_column("__rank", rank)?
+                    .filter(col("__rank").lt_eq(lit(top.n as u64)))?;
+            }
+            Pick::Sample => {
+                let mut args = vec![ident(&top.field)];
+                args.extend(group_tags.iter().map(|t| as_text(value_col(t))));
+                let drawn = InfluxSample::new(top.n)
+                    .udwf()
+                    .call(args)
+                    .partition_by(groups)
+                    .order_by(vec![ident(TIME).sort(true, false)])
+                    .build()?;
+                df = df
+                    .with_column("__drawn", drawn)?
+                    .filter(col("__drawn"))?;
+            }
+        }
+        // Output columns after time: the call, its tag arguments, then the other fields.
         let call_name = self
             .fields
             .iter()
             .find(|f| top_call(&f.expr).ok().flatten().is_some())
             .and_then(|f| f.alias.clone());
-        names.push(call_name.unwrap_or_else(|| {
+        let mut names = vec![call_name.unwrap_or_else(|| {
             match top.pick {
                 Pick::Largest => "top",
                 Pick::Smallest => "bottom",
                 Pick::Sample => "sample",
             }
             .into()
-        }));
-        let mut extra = Vec::new();
-        for t in &top.tags {
-            extra.push(t.clone());
-        }
+        })];
+        let mut extra = top.tags.clone();
         for f in &self.fields {
             if let Expr::VarRef { name, .. } = &f.expr {
                 extra.push(name.clone());
             }
         }
+        let mut select = vec![time_ns().alias("__time")];
+        select.extend(
+            group_tags
+                .iter()
+                .enumerate()
+                .map(|(i, t)| as_text(value_col(t)).alias(format!("__tag{i}"))),
+        );
+        select.push(ident(&top.field).alias("__c0"));
         for (i, e) in extra.iter().enumerate() {
-            struct_args.push(lit(format!("x{i}")));
-            struct_args.push(value_col(e));
+            let c = if schema.tags.contains(e) && !schema.fields.contains_key(e) {
+                as_text(value_col(e))
+            } else {
+                value_col(e)
+            };
+            select.push(c.alias(format!("__c{}", i + 1)));
             names.push(e.clone());
-            types.push(schema.fields.get(e).copied().or(Some(FieldType::String)));
         }
-        let order = match top.pick {
-            Pick::Largest | Pick::Smallest => vec![
-                ident(&top.field).sort(top.pick == Pick::Smallest, false),
-                ident(TIME).sort(true, false),
-            ],
-            // Every point, in time order; the draw happens below.
-            Pick::Sample => vec![ident(TIME).sort(true, false)],
-        };
-        let agg = array_agg_ordered(
-            datafusion::functions::core::named_struct().call(struct_args),
-            order,
-            &top.field,
-        )?
-        .alias("__top");
-        let mut group = Vec::new();
-        if let Some((interval, offset)) = self.interval {
-            let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
-            let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
-            group.push(
-                datafusion::functions::expr_fn::date_bin(stride, ident(TIME), origin)
-                    .alias("__bucket"),
-            );
-        }
-        for (i, t) in group_tags.iter().enumerate() {
-            group.push(value_col(t).alias(format!("__tag{i}")));
-        }
-        df = df.aggregate(group, vec![agg])?;
-        let mut select = vec![lit(0i64).alias("__time")];
-        select.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
-        select.push(col("__top"));
+        // 1.x returns the points in time order whatever ORDER BY says; points at the same
+        // time in the selector's order of values, then in series order.
         let mut sort: Vec<SortExpr> = (0..group_tags.len())
             .map(|i| col(format!("__tag{i}")).sort(true, true))
             .collect();
-        if self.interval.is_some() {
-            select.push(col("__bucket"));
-            sort.push(col("__bucket").sort(true, true));
+        sort.push(col("__time").sort(true, true));
+        if top.pick != Pick::Sample {
+            sort.push(col("__c0").sort(top.pick == Pick::Smallest, true));
         }
-        df = df.select(select)?;
-        if !sort.is_empty() {
-            df = df.sort(sort)?;
+        for (i, t) in schema.tags.iter().enumerate() {
+            select.push(as_text(ident(t)).alias(format!("__key{i}")));
+            sort.push(col(format!("__key{i}")).sort(true, true));
         }
+        df = df.select(select)?.sort(sort)?;
         if let Some(analyze) = qctx.explain {
             return explain(df, measurement, analyze).await;
         }
-        let ntags = group_tags.len();
-        let rows = collect_rows(df.collect().await?, ntags, 1)?;
-        let mut out_rows = Vec::new();
-        for (tags, _, vals) in rows {
-            let Value::Array(items) = &vals[0] else {
-                continue;
-            };
-            let mut picked: Vec<&Value> = Vec::new();
-            let mut seen: Vec<Vec<Value>> = Vec::new();
-            let items: Vec<&Value> = match top.pick {
-                Pick::Sample => draw(items, top.n, &tags),
-                _ => items.iter().collect(),
-            };
-            for it in items {
-                if picked.len() == top.n {
-                    break;
-                }
-                let key: Vec<Value> = (0..top.tags.len())
-                    .map(|i| it.get(format!("x{i}")).cloned().unwrap_or(Value::Null))
-                    .collect();
-                if !top.tags.is_empty() {
-                    if seen.contains(&key) {
-                        continue;
-                    }
-                    seen.push(key);
-                }
-                picked.push(it);
-            }
-            picked.sort_by_key(|it| {
-                (
-                    it.get("t").and_then(Value::as_i64).unwrap_or(0),
-                    it.get("s").and_then(Value::as_str).map(str::to_string),
-                )
-            });
-            for it in picked {
-                let mut row = vec![it.get("v").cloned().unwrap_or(Value::Null)];
-                row.extend(
-                    (0..extra.len())
-                        .map(|i| it.get(format!("x{i}")).cloned().unwrap_or(Value::Null)),
-                );
-                out_rows.push((
-                    tags.clone(),
-                    it.get("t").and_then(Value::as_i64).unwrap_or(0),
-                    row,
-                ));
-            }
-        }
-        // 1.x returns top/bottom rows in time order whatever ORDER BY says.
+        let (rows, types) =
+            collect_typed(df.collect().await?, group_tags.len(), 1 + extra.len())?;
         let mut columns = vec![TIME.to_string()];
         columns.extend(names);
-        Ok(self.into_series(measurement, group_tags, columns, types, out_rows, qctx))
+        Ok(self.into_series(measurement, group_tags, columns, types, rows, qctx))
     }
 
     /// Expands one field of a raw selection into (column name, expression, is a field).
@@ -1883,14 +1824,6 @@ fn percentile_arg(args: &[Expr]) -> Result<f64, ExecError> {
             "invalid number of arguments for percentile, expected 2, got 1",
         )),
     }
-}
-
-fn array_agg_ordered(what: DfExpr, order: Vec<SortExpr>, field: &str) -> Result<DfExpr, ExecError> {
-    Ok(datafusion::functions_aggregate::array_agg::array_agg_udaf()
-        .call(vec![what])
-        .order_by(order)
-        .filter(ident(field).is_not_null())
-        .build()?)
 }
 
 /// DataFusion aggregates of a statement's fields, and what they need computed first.

@@ -416,6 +416,8 @@ const STEPS: &[Step] = &[
         "?db=fn",
     ),
     Query("SELECT top(i, 2) FROM c GROUP BY h", "?db=fn"),
+    Query("SELECT top(v, 2), h FROM c WHERE time = 0", "?db=fn"),
+    Query("SELECT bottom(v, 2), h FROM c WHERE time = 0", "?db=fn"),
     Query("SELECT top(v) FROM c", "?db=fn"),
     Query("SELECT top(v, 0) FROM c", "?db=fn"),
     Query("SELECT top(v, 2), mean(v) FROM c", "?db=fn"),

@@ -9,6 +9,7 @@
 //!   GapFill / GapFillExec             ──▶ {"GapFill": {params}}
 //!   percentile / mode / integral      ──▶ {"Aggregate": {kind, output}}
 //!   derivative, difference, ... (window) ──▶ {"Transform": {kind}}
+//!   sample's draw (window)            ──▶ {"Sample": {n}}
 //! ```
 
 use std::sync::Arc;
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use super::aggregate::InfluxAggregate;
 use super::gapfill::{GapFill, GapFillExec, GapFillParams};
+use super::sample::InfluxSample;
 use super::transform::InfluxTransform;
 
 /// The codec's payloads.
@@ -34,6 +36,7 @@ pub enum Encoded {
     GapFill(GapFillParams),
     Aggregate(InfluxAggregate),
     Transform(InfluxTransform),
+    Sample(InfluxSample),
 }
 
 impl Encoded {
@@ -202,8 +205,11 @@ fn decode_udaf(name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
 }
 
 fn encode_udwf(node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
-    match node.inner().downcast_ref::<InfluxTransform>() {
-        Some(f) => Encoded::Transform(f.clone()).write(buf),
+    if let Some(f) = node.inner().downcast_ref::<InfluxTransform>() {
+        return Encoded::Transform(f.clone()).write(buf);
+    }
+    match node.inner().downcast_ref::<InfluxSample>() {
+        Some(f) => Encoded::Sample(f.clone()).write(buf),
         None => Ok(()),
     }
 }
@@ -211,6 +217,7 @@ fn encode_udwf(node: &WindowUDF, buf: &mut Vec<u8>) -> Result<()> {
 fn decode_udwf(name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
     match Encoded::read(buf) {
         Ok(Encoded::Transform(f)) => Ok(Arc::new(f.udwf())),
+        Ok(Encoded::Sample(f)) => Ok(Arc::new(f.udwf())),
         _ => not_impl_err!("no Fletch window function {name}"),
     }
 }
