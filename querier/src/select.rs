@@ -1245,11 +1245,12 @@ impl<'a> Plan<'a> {
 
         let mut names = vec![TIME.to_string()];
         names.extend(columns.into_iter().map(|(n, _)| n));
-        Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx))
+        Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx, true))
     }
 
     /// Splits rows into series by their tag values, formats the times, and applies LIMIT and
-    /// OFFSET inside each series.
+    /// OFFSET inside each series unless the plan did (`limited`).
+    #[allow(clippy::too_many_arguments)]
     fn into_series(
         &self,
         measurement: &str,
@@ -1258,6 +1259,7 @@ impl<'a> Plan<'a> {
         types: Vec<Option<FieldType>>,
         rows: Rows,
         qctx: &QueryContext,
+        limited: bool,
     ) -> Vec<Series> {
         let mut by_tags: BTreeMap<Vec<Option<String>>, Vec<Vec<Value>>> = BTreeMap::new();
         for (tags, t, vals) in rows {
@@ -1269,12 +1271,17 @@ impl<'a> Plan<'a> {
             row.extend(vals);
             by_tags.entry(tags).or_default().push(row);
         }
-        let offset = self.stmt.offset.unwrap_or(0) as usize;
-        let limit = self
-            .stmt
-            .limit
-            .filter(|l| *l > 0)
-            .map_or(usize::MAX, |l| l as usize);
+        let (offset, limit) = if limited {
+            (0, usize::MAX)
+        } else {
+            (
+                self.stmt.offset.unwrap_or(0) as usize,
+                self.stmt
+                    .limit
+                    .filter(|l| *l > 0)
+                    .map_or(usize::MAX, |l| l as usize),
+            )
+        };
         let grouped = !self
             .stmt
             .dimensions
@@ -1448,7 +1455,7 @@ impl<'a> Plan<'a> {
             collect_typed(df.collect().await?, group_tags.len(), 1 + extra.len())?;
         let mut columns = vec![TIME.to_string()];
         columns.extend(names);
-        Ok(self.into_series(measurement, group_tags, columns, types, rows, qctx))
+        Ok(self.into_series(measurement, group_tags, columns, types, rows, qctx, false))
     }
 
     /// Expands one field of a raw selection into (column name, expression, is a field).
@@ -1593,10 +1600,29 @@ impl<'a> Plan<'a> {
                 df = df.filter(any)?;
             }
         }
-        let mut sort: Vec<SortExpr> = tags.into_iter().map(|t| t.sort(true, true)).collect();
-        sort.push(col("__time").sort(!desc, true));
-        sort.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
-        Ok(df.sort(sort)?)
+        let mut within: Vec<SortExpr> = vec![col("__time").sort(!desc, true)];
+        within.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
+        let mut sort: Vec<SortExpr> = tags.iter().map(|t| t.clone().sort(true, true)).collect();
+        sort.extend(within.iter().cloned());
+        // LIMIT and OFFSET count points of each series: a top-k sort for one series, a row
+        // number per series for several.
+        let offset = self.stmt.offset.unwrap_or(0).max(0) as usize;
+        let limit = self.stmt.limit.filter(|l| *l > 0).map(|l| l as usize);
+        if offset == 0 && limit.is_none() {
+            return Ok(df.sort(sort)?);
+        }
+        if tags.is_empty() {
+            return Ok(df.sort(sort)?.limit(offset, limit)?);
+        }
+        let n = datafusion::functions_window::expr_fn::row_number()
+            .partition_by(tags)
+            .order_by(within)
+            .build()?;
+        let mut keep = col("__n").gt(lit(offset as u64));
+        if let Some(limit) = limit {
+            keep = keep.and(col("__n").lt_eq(lit(offset.saturating_add(limit) as u64)));
+        }
+        Ok(df.with_column("__n", n)?.filter(keep)?.sort(sort)?)
     }
 }
 

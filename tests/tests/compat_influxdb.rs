@@ -417,6 +417,14 @@ const STEPS: &[Step] = &[
     ),
     Query("SELECT top(i, 2) FROM c GROUP BY h", "?db=fn"),
     Query("SELECT top(v, 2), h FROM c WHERE time = 0", "?db=fn"),
+    // LIMIT and OFFSET count the points of each series (planned as a row number per series).
+    Query("SELECT v FROM c GROUP BY h LIMIT 2 OFFSET 1", "?db=fn"),
+    Query("SELECT v FROM c WHERE h = 'a' LIMIT 2 OFFSET 3", "?db=fn"),
+    Query(
+        "SELECT mean(v) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(10s), h ORDER BY time DESC LIMIT 2 OFFSET 1",
+        "?db=fn",
+    ),
+    Query("SELECT derivative(v) FROM c GROUP BY h LIMIT 1 OFFSET 1", "?db=fn"),
     Query("SELECT bottom(v, 2), h FROM c WHERE time = 0", "?db=fn"),
     Query("SELECT top(v) FROM c", "?db=fn"),
     Query("SELECT top(v, 0) FROM c", "?db=fn"),
