@@ -12,7 +12,9 @@
 //!                               └─ errors with 1.x's text and position
 //! ```
 //!
-//! Modules: [`select`] plans `SELECT` on DataFusion; [`scan`] turns a measurement's shards
+//! Modules: [`select`] plans `SELECT` on DataFusion; [`plan`] holds the plan pieces InfluxQL
+//! needs beyond SQL (gap filling, its aggregates, transformations and selectors as DataFusion
+//! nodes and functions) and their `datafusion-proto` codec; [`scan`] turns a measurement's shards
 //! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`;
 //! [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy statements and
 //! deletes; [`executor`] dispatches statements and keeps the one DataFusion session.

@@ -5,16 +5,17 @@
 //!     ─▶ per source: measurements (names, regexes) ─▶ scan::measurement_frame
 //!        (or, for a subquery, its result as a table)
 //!     ─▶ DataFrame: filter(time range) ─▶ filter(condition)
-//!          raw:       select(time, tags, expressions) ─▶ sort(tags, time, series key)
+//!          raw:       select(time, tags, expressions)
 //!          aggregate: aggregate(by date_bin(interval) and tags; InfluxQL calls as DataFusion
-//!                     aggregates, ordered array_agg for percentile/mode/integral/distinct/top)
-//!     ─▶ rows ─▶ fill the time buckets ─▶ transformations (derivative, ...) per series
-//!     ─▶ series per tag set ─▶ LIMIT/OFFSET per series, SLIMIT/SOFFSET over series
+//!                     aggregates and Fletch's percentile/mode/integral) ─▶ GapFill (fill)
+//!          top/bottom/sample: row_number (or the seeded draw) per group, first n kept
+//!     ─▶ transformations as window functions per series ─▶ LIMIT/OFFSET per series
+//!     ─▶ sort(tags, time, ties) ─▶ rows ─▶ series per tag set ─▶ SLIMIT/SOFFSET over series
 //!  INTO: the rows are written back as points through the ingester.
 //! ```
 //!
-//! Gap filling, the transformations and series splitting run in Rust over DataFusion's
-//! ordered result rows; `docs/influxql-compatibility.md` lists what is covered and what is not.
+//! Every plan piece DataFusion lacks lives in [`crate::plan`] (with its codec); this module
+//! only lowers InfluxQL onto them. `docs/influxql-compatibility.md` lists what is covered.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -1392,9 +1393,7 @@ impl<'a> Plan<'a> {
                     .partition_by(groups)
                     .order_by(vec![ident(TIME).sort(true, false)])
                     .build()?;
-                df = df
-                    .with_column("__drawn", drawn)?
-                    .filter(col("__drawn"))?;
+                df = df.with_column("__drawn", drawn)?.filter(col("__drawn"))?;
             }
         }
         // Output columns after time: the call, its tag arguments, then the other fields.
@@ -1451,8 +1450,7 @@ impl<'a> Plan<'a> {
         if let Some(analyze) = qctx.explain {
             return explain(df, measurement, analyze).await;
         }
-        let (rows, types) =
-            collect_typed(df.collect().await?, group_tags.len(), 1 + extra.len())?;
+        let (rows, types) = collect_typed(df.collect().await?, group_tags.len(), 1 + extra.len())?;
         let mut columns = vec![TIME.to_string()];
         columns.extend(names);
         Ok(self.into_series(measurement, group_tags, columns, types, rows, qctx, false))
@@ -1863,8 +1861,8 @@ struct Lowered {
     neighbours: BTreeSet<String>,
 }
 
-/// Turns an aggregate expression into DataFusion aggregates (pushed to `aggs`) and the
-/// expression over their results; `post` is set when the column needs finishing in Rust.
+/// Turns an aggregate expression into DataFusion aggregates (pushed to `out.aggs`) and the
+/// expression over their results.
 fn lower_aggregate(
     e: &Expr,
     schema: &TableSchema,

@@ -424,7 +424,10 @@ const STEPS: &[Step] = &[
         "SELECT mean(v) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(10s), h ORDER BY time DESC LIMIT 2 OFFSET 1",
         "?db=fn",
     ),
-    Query("SELECT derivative(v) FROM c GROUP BY h LIMIT 1 OFFSET 1", "?db=fn"),
+    Query(
+        "SELECT derivative(v) FROM c GROUP BY h LIMIT 1 OFFSET 1",
+        "?db=fn",
+    ),
     Query("SELECT bottom(v, 2), h FROM c WHERE time = 0", "?db=fn"),
     Query("SELECT top(v) FROM c", "?db=fn"),
     Query("SELECT top(v, 0) FROM c", "?db=fn"),

@@ -50,12 +50,19 @@ impl WindowUDFImpl for InfluxSample {
         &self.signature
     }
 
-    fn partition_evaluator(&self, _args: PartitionEvaluatorArgs) -> Result<Box<dyn PartitionEvaluator>> {
+    fn partition_evaluator(
+        &self,
+        _args: PartitionEvaluatorArgs,
+    ) -> Result<Box<dyn PartitionEvaluator>> {
         Ok(Box::new(Draw { n: self.n }))
     }
 
     fn field(&self, field_args: WindowUDFFieldArgs) -> Result<FieldRef> {
-        Ok(Arc::new(Field::new(field_args.name(), DataType::Boolean, false)))
+        Ok(Arc::new(Field::new(
+            field_args.name(),
+            DataType::Boolean,
+            false,
+        )))
     }
 }
 
