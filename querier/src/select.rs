@@ -2161,6 +2161,8 @@ type Rows = Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
 /// The InfluxQL type of a result column (the element type for collected lists).
 fn column_type(dt: &DataType) -> Option<FieldType> {
     match dt {
+        // A tag selected as a column.
+        DataType::Dictionary(_, _) => Some(FieldType::String),
         DataType::List(f) => match f.data_type() {
             DataType::Struct(fields) => fields
                 .iter()
@@ -2198,14 +2200,22 @@ fn collect_rows(
         let tags: Vec<ArrayRef> = (0..ntags)
             .map(|i| cast(b.column(1 + i), &DataType::Utf8))
             .collect::<Result<_, _>>()?;
+        // Tags selected as columns come as dictionaries: decoded once per batch, not per cell.
+        let values: Vec<ArrayRef> = (0..ncols)
+            .map(|c| {
+                let a = b.column(1 + ntags + c);
+                match a.data_type() {
+                    DataType::Dictionary(_, _) => cast(a, &DataType::Utf8),
+                    _ => Ok(a.clone()),
+                }
+            })
+            .collect::<Result<_, _>>()?;
         for r in 0..b.num_rows() {
             let tag_vals = tags
                 .iter()
                 .map(|a| (!a.is_null(r)).then(|| a.as_string::<i32>().value(r).to_string()))
                 .collect();
-            let vals = (0..ncols)
-                .map(|c| json_cell(b.column(1 + ntags + c), r))
-                .collect();
+            let vals = values.iter().map(|a| json_cell(a, r)).collect();
             out.push((
                 tag_vals,
                 if time.is_null(r) { 0 } else { time.value(r) },
@@ -2260,8 +2270,10 @@ fn json_cell(a: &ArrayRef, r: usize) -> Value {
                     .collect(),
             )
         }
-        _ => match cast(a, &DataType::Utf8) {
-            Ok(s) if !s.is_null(r) => Value::from(s.as_string::<i32>().value(r)),
+        // Anything else as text, one cell at a time (casting the whole array here would
+        // make a result quadratic in its rows).
+        _ => match ScalarValue::try_from_array(a, r).and_then(|v| v.cast_to(&DataType::Utf8)) {
+            Ok(ScalarValue::Utf8(Some(s))) => Value::from(s),
             _ => Value::Null,
         },
     }

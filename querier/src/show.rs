@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::DataType;
 use serde_json::Value;
 
 use crate::executor::{ExecError, Executor};
@@ -77,7 +78,13 @@ impl Executor {
             return Ok(if kept { vec![TagSet::new()] } else { vec![] });
         }
         df = df
-            .select(tags.iter().map(|t| ident(t)).collect::<Vec<_>>())?
+            .select(
+                tags.iter()
+                    .map(|t| {
+                        datafusion::logical_expr::cast(ident(t), DataType::Utf8).alias(t.as_str())
+                    })
+                    .collect::<Vec<_>>(),
+            )?
             .distinct()?;
         let mut out = BTreeSet::new();
         for b in df.collect().await? {
