@@ -45,7 +45,48 @@ pub fn concat_aligned(
     concat_batches(schema, &aligned)
 }
 
-/// Sorts by tag columns (in schema order) then time, and merges rows with equal tags and time:
+/// The tag columns of `batch` in the order rows are sorted by: the tag with the most distinct
+/// values first (ties by name). Rows of one series stay together whatever the order, and the
+/// most selective tag (a host name) gets tight min/max statistics per page and row group, so
+/// a query for one series prunes what it does not need.
+pub fn sort_key(batch: &RecordBatch) -> Vec<usize> {
+    let schema = batch.schema();
+    let mut tags: Vec<(usize, usize)> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.metadata().get(COLUMN_KIND).map(String::as_str) == Some("tag"))
+        .map(|(i, _)| (i, distinct_values(batch.column(i))))
+        .collect();
+    // Stable: equal counts keep schema (name) order.
+    tags.sort_by(|a, b| b.1.cmp(&a.1));
+    tags.into_iter().map(|(i, _)| i).collect()
+}
+
+/// How many distinct values a tag column holds (dictionary keys in use, or strings).
+fn distinct_values(col: &ArrayRef) -> usize {
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int32Type;
+    if let Some(dict) = col.as_dictionary_opt::<Int32Type>() {
+        let mut seen = vec![false; dict.values().len()];
+        for k in dict.keys().iter().flatten() {
+            if let Some(s) = seen.get_mut(k as usize) {
+                *s = true;
+            }
+        }
+        return seen.into_iter().filter(|s| *s).count();
+    }
+    match col.as_string_opt::<i32>() {
+        Some(s) => s
+            .iter()
+            .flatten()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        None => 0,
+    }
+}
+
+/// Sorts by the tag columns ([`sort_key`]) then time, and merges rows with equal tags and time:
 /// for each field, the value of the last row (in input order) that has one wins. Input order
 /// must be oldest first.
 pub fn sort_dedup(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
@@ -54,15 +95,14 @@ pub fn sort_dedup(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
         return Ok(batch.clone());
     }
     let schema = batch.schema();
-    let mut key_cols: Vec<usize> = Vec::new();
-    let mut field_cols: Vec<usize> = Vec::new();
-    for (i, f) in schema.fields().iter().enumerate() {
-        match f.metadata().get(COLUMN_KIND).map(String::as_str) {
-            Some("tag") => key_cols.push(i),
-            Some("field") => field_cols.push(i),
-            _ => {}
-        }
-    }
+    let mut key_cols: Vec<usize> = sort_key(batch);
+    let field_cols: Vec<usize> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.metadata().get(COLUMN_KIND).map(String::as_str) == Some("field"))
+        .map(|(i, _)| i)
+        .collect();
     let time_idx = schema.index_of(TIME)?;
     key_cols.push(time_idx);
 
@@ -125,4 +165,44 @@ pub fn time_range(batch: &RecordBatch) -> Result<(i64, i64), ArrowError> {
     let min = arrow::compute::min(times).unwrap_or(i64::MAX);
     let max = arrow::compute::max(times).unwrap_or(i64::MIN);
     Ok((min, max))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{DictionaryArray, TimestampNanosecondArray};
+    use arrow::datatypes::{Int32Type, Schema};
+
+    use super::*;
+    use crate::schema::{tag_field, time_field};
+
+    #[test]
+    fn the_tag_with_most_values_leads_the_sort() {
+        let schema = Arc::new(Schema::new(vec![
+            tag_field("dc"),
+            tag_field("host"),
+            time_field(),
+        ]));
+        let dc: DictionaryArray<Int32Type> =
+            vec!["east", "west", "east", "west"].into_iter().collect();
+        let host: DictionaryArray<Int32Type> = vec!["b", "c", "a", "d"].into_iter().collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(dc),
+                Arc::new(host),
+                Arc::new(TimestampNanosecondArray::from(vec![1, 2, 3, 4])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(sort_key(&batch), [1, 0]);
+        let sorted = sort_dedup(&batch).unwrap();
+        let hosts = cast(sorted.column(1), &arrow::datatypes::DataType::Utf8).unwrap();
+        let hosts: Vec<_> = arrow::array::AsArray::as_string::<i32>(&hosts)
+            .iter()
+            .flatten()
+            .collect();
+        assert_eq!(hosts, ["a", "b", "c", "d"]);
+    }
 }

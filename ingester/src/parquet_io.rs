@@ -2,8 +2,8 @@
 //! becomes a file, and how files are read back (compaction; later the querier).
 //!
 //! Layout inside a file: tag columns (dictionary-encoded), field columns, `time`; rows sorted
-//! by tags then time, declared as the file's sorting columns; page-level statistics and row
-//! groups of [`ROW_GROUP_ROWS`] rows, so a reader can skip row groups by time and by tag. The
+//! by series (the tag with the most values first) then time; page-level statistics and row
+//! groups of [`ROW_GROUP_ROWS`] rows, so a reader can skip pages and row groups by tag and time. The
 //! Arrow schema (with the column kinds) is embedded, so pyarrow or DataFusion read the files
 //! with nothing from Fletch.
 
@@ -16,42 +16,26 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::AsyncArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding, ZstdLevel};
-use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
 use crate::error::StorageError;
-use crate::schema::{COLUMN_KIND, MEASUREMENT_KEY, TIME};
+use crate::schema::{MEASUREMENT_KEY, TIME};
 
 /// Rows per row group: small enough that time and tag statistics prune, large enough to
 /// compress well.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-fn writer_properties(batch: &RecordBatch, measurement: &str) -> WriterProperties {
-    let schema = batch.schema();
-    let sorting: Vec<SortingColumn> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| {
-            matches!(
-                f.metadata().get(COLUMN_KIND).map(String::as_str),
-                Some("tag")
-            )
-        })
-        .map(|(i, _)| i)
-        .chain(schema.index_of(TIME).ok())
-        .map(|i| SortingColumn {
-            column_idx: i as i32,
-            descending: false,
-            nulls_first: true,
-        })
-        .collect();
+/// Rows are sorted by series ([`crate::batch::sort_key`]) then time, but the files do not
+/// declare it (`sorting_columns`): DataFusion would then plan order-preserving aggregations for
+/// `GROUP BY <first tag>`, which measured slower than hashing (`double-groupby-all` 32 ms →
+/// 54 ms).
+fn writer_properties(_batch: &RecordBatch, measurement: &str) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_sorting_columns(Some(sorting))
         .set_column_dictionary_enabled(ColumnPath::from(TIME), false)
         .set_column_encoding(ColumnPath::from(TIME), Encoding::DELTA_BINARY_PACKED)
         .set_key_value_metadata(Some(vec![KeyValue::new(
