@@ -155,7 +155,65 @@ struct Frozen {
     bytes: usize,
 }
 
-type Schemas = HashMap<u64, HashMap<String, TableSchema>>;
+/// Per shard and measurement: the schema, and the shapes of points already checked against it.
+type Schemas = HashMap<u64, HashMap<String, Known>>;
+
+/// A measurement's schema in one shard, and the shapes (tag keys; field keys and types) of
+/// points that passed [`validate`]. Schemas only grow and every addition had to agree with what
+/// was there, so a shape that passed once passes again: such a point skips the checks.
+#[derive(Default)]
+struct Known {
+    schema: TableSchema,
+    shapes: HashMap<u64, Vec<Shape>>,
+    /// How many shapes are kept (bounded, for measurements whose points vary a lot).
+    count: usize,
+}
+
+const MAX_SHAPES: usize = 256;
+
+#[derive(PartialEq)]
+struct Shape {
+    tags: Vec<String>,
+    fields: Vec<(String, FieldType)>,
+}
+
+impl Shape {
+    fn of(p: &Point<'_>) -> Self {
+        Self {
+            tags: p.tags.iter().map(|(k, _)| k.to_string()).collect(),
+            fields: p
+                .fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), FieldType::of(v)))
+                .collect(),
+        }
+    }
+
+    fn matches(&self, p: &Point<'_>) -> bool {
+        self.tags.len() == p.tags.len()
+            && self.fields.len() == p.fields.len()
+            && self.tags.iter().zip(&p.tags).all(|(a, (b, _))| a == b)
+            && self
+                .fields
+                .iter()
+                .zip(&p.fields)
+                .all(|((a, t), (b, v))| a == b && *t == FieldType::of(v))
+    }
+
+    fn hash(p: &Point<'_>) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for (k, _) in &p.tags {
+            k.hash(&mut h);
+        }
+        0xffu8.hash(&mut h);
+        for (k, v) in &p.fields {
+            k.hash(&mut h);
+            FieldType::of(v).hash(&mut h);
+        }
+        h.finish()
+    }
+}
 
 pub struct Ingester {
     cfg: IngesterConfig,
@@ -232,13 +290,22 @@ fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), 
     }
     let shard_schemas = schemas.entry(shard).or_default();
     if !shard_schemas.contains_key(m) {
-        shard_schemas.insert(m.to_string(), TableSchema::default());
+        shard_schemas.insert(m.to_string(), Known::default());
     }
-    let Some(table) = shard_schemas.get_mut(m) else {
+    let Some(known) = shard_schemas.get_mut(m) else {
         return Err(format!(
             "measurement \"{m}\" vanished from its shard's schema"
         ));
     };
+    let shape = Shape::hash(p);
+    if known
+        .shapes
+        .get(&shape)
+        .is_some_and(|seen| seen.iter().any(|s| s.matches(p)))
+    {
+        return Ok(());
+    }
+    let table = &mut known.schema;
     for (k, v) in &p.fields {
         let t = FieldType::of(v);
         if let Some(existing) = table.fields.get(k.as_ref()) {
@@ -272,6 +339,10 @@ fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), 
         if !table.fields.contains_key(k.as_ref()) {
             table.fields.insert(k.to_string(), FieldType::of(v));
         }
+    }
+    if known.count < MAX_SHAPES {
+        known.shapes.entry(shape).or_default().push(Shape::of(p));
+        known.count += 1;
     }
     Ok(())
 }
@@ -1168,7 +1239,13 @@ fn load_shards(
         if let Some(m) = manifest {
             let shard_schemas = schemas.entry(id).or_default();
             for (name, t) in &m.tables {
-                shard_schemas.insert(name.clone(), t.schema.clone());
+                shard_schemas.insert(
+                    name.clone(),
+                    Known {
+                        schema: t.schema.clone(),
+                        ..Default::default()
+                    },
+                );
             }
             shards.insert(id, ShardData::new(m));
         }
