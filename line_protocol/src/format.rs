@@ -6,12 +6,16 @@ use std::fmt::Write;
 use crate::{FieldValue, Point};
 
 fn escape_into(out: &mut String, s: &str, specials: &[char]) {
-    for c in s.chars() {
-        if specials.contains(&c) {
-            out.push('\\');
-        }
-        out.push(c);
+    // Every special is ASCII, so bytes can be searched; most names need no escaping at all.
+    let special = |b: u8| specials.iter().any(|c| *c as u32 == u32::from(b));
+    let mut rest = s;
+    while let Some(i) = rest.bytes().position(special) {
+        out.push_str(&rest[..i]);
+        out.push('\\');
+        out.push_str(&rest[i..i + 1]);
+        rest = &rest[i + 1..];
     }
+    out.push_str(rest);
 }
 
 /// Escapes a measurement name (commas and spaces).
