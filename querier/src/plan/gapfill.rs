@@ -16,7 +16,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, Float64Array, Int64Array, RecordBatch, UInt32Array,
+    Array, ArrayRef, ArrowPrimitiveType, AsArray, Float64Array, Int64Array, PrimitiveArray,
+    RecordBatch, UInt32Array,
 };
 use datafusion::arrow::compute::{cast, partition, take};
 use datafusion::arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, SchemaRef};
@@ -468,43 +469,34 @@ fn constant(
     f: f64,
     int: Option<i64>,
 ) -> Result<ArrayRef> {
-    let out: ArrayRef = match taken.data_type() {
-        DataType::Float64 => {
-            let a = taken.as_primitive::<Float64Type>();
-            Arc::new(
-                (0..a.len())
-                    .map(|i| {
-                        if present[i].is_some() {
-                            a.is_valid(i).then(|| a.value(i))
-                        } else {
-                            Some(f)
-                        }
-                    })
-                    .collect::<Float64Array>(),
-            )
-        }
-        DataType::Int64 => {
-            let a = taken.as_primitive::<Int64Type>();
-            let n = int.unwrap_or(f as i64);
-            Arc::new(
-                (0..a.len())
-                    .map(|i| {
-                        if present[i].is_some() {
-                            a.is_valid(i).then(|| a.value(i))
-                        } else {
-                            Some(n)
-                        }
-                    })
-                    .collect::<Int64Array>(),
-            )
-        }
-        DataType::UInt64 => {
-            let as_int = cast(taken, &DataType::Int64)?;
-            return constant(&as_int, present, f, int);
-        }
+    Ok(match taken.data_type() {
+        DataType::Float64 => Arc::new(fill_missing(
+            taken.as_primitive::<Float64Type>(),
+            present,
+            f,
+        )),
+        DataType::Int64 => Arc::new(fill_missing(
+            taken.as_primitive::<Int64Type>(),
+            present,
+            int.unwrap_or(f as i64),
+        )),
+        DataType::UInt64 => constant(&cast(taken, &DataType::Int64)?, present, f, int)?,
         _ => Arc::clone(taken),
-    };
-    Ok(out)
+    })
+}
+
+/// `a` with `v` in the rows of missing buckets.
+fn fill_missing<T: ArrowPrimitiveType>(
+    a: &PrimitiveArray<T>,
+    present: &[Option<u32>],
+    v: T::Native,
+) -> PrimitiveArray<T> {
+    (0..a.len())
+        .map(|i| match present[i] {
+            Some(_) => a.is_valid(i).then(|| a.value(i)),
+            None => Some(v),
+        })
+        .collect()
 }
 
 /// 1.x's linear interpolation between the neighbouring non-null values of each series:
