@@ -575,6 +575,13 @@ enum Pick {
     Sample,
 }
 
+/// A column of a statement whose `sample()` shares rows with other calls: a sample (column
+/// name, field, n) or an aggregate (column name, call).
+enum Zipped {
+    Sample(String, String, usize),
+    Aggregate(String, Expr),
+}
+
 /// `top(field[, tag...], n)` / `bottom(...)` / `sample(field, n)`: the call's field, tag
 /// arguments and number of points.
 struct TopCall {
@@ -849,10 +856,12 @@ impl<'a> Plan<'a> {
             .iter()
             .filter(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "sample"))
             .count();
-        if samples > 0 && calls > 1 {
-            // 1.x lines up unrelated points of several calls in one row; Fletch does not.
+        if samples > 0
+            && calls > samples
+            && fields.iter().any(|f| matches!(f.expr, Expr::VarRef { .. }))
+        {
             return Err(query_err(
-                "sample() cannot be combined with other functions in Fletch yet",
+                "sample() with other functions cannot select fields or tags beside them in Fletch yet",
             ));
         }
         if tops > 0 || samples > 0 {
@@ -1099,6 +1108,10 @@ impl<'a> Plan<'a> {
                 return explain(df, measurement, analyze).await;
             }
             (rows, types) = collect_typed(df.collect().await?, group_tags.len(), columns.len())?;
+        } else if let Some(columns) = self.zipped_samples(schema)? {
+            return self
+                .run_zipped(measurement, df, schema, &group_tags, columns, qctx)
+                .await;
         } else if let Some(top) = self
             .fields
             .iter()
@@ -1317,6 +1330,246 @@ impl<'a> Plan<'a> {
             });
         }
         out
+    }
+
+    /// The columns of a `sample()` that shares its rows with other calls (`sample(*, n)`,
+    /// `sample(/re/, n)`, several samples, or samples beside aggregates); `None` for any other
+    /// statement.
+    fn zipped_samples(&self, schema: &TableSchema) -> Result<Option<Vec<Zipped>>, ExecError> {
+        let is_sample = |e: &Expr| matches!(e, Expr::Call { name, .. } if name == "sample");
+        let samples = self.fields.iter().filter(|f| is_sample(&f.expr)).count();
+        let calls = self.fields.iter().filter(|f| has_call(&f.expr)).count();
+        let spread = self.fields.iter().any(|f| {
+            matches!(&f.expr, Expr::Call { name, args } if name == "sample"
+                && matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))))
+        });
+        if samples == 0 || (calls == 1 && !spread) {
+            return Ok(None);
+        }
+        let mut out = Vec::new();
+        for f in &self.fields {
+            let Expr::Call { name, args } = &f.expr else {
+                continue;
+            };
+            if name != "sample" {
+                let col = f.alias.clone().unwrap_or_else(|| column_name(&f.expr));
+                out.push(Zipped::Aggregate(col, f.expr.clone()));
+                continue;
+            }
+            let (matcher, n) = match (args.first(), args.get(1)) {
+                (Some(Expr::Wildcard(_)), Some(Expr::Integer(n))) if *n > 0 => (None, *n as usize),
+                (Some(Expr::Regex(r)), Some(Expr::Integer(n))) if *n > 0 => (
+                    Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?),
+                    *n as usize,
+                ),
+                _ => {
+                    let call = sample_call(args)?;
+                    let col = f.alias.clone().unwrap_or_else(|| "sample".to_string());
+                    out.push(Zipped::Sample(col, call.field, call.n));
+                    continue;
+                }
+            };
+            let prefix = f.alias.clone().unwrap_or_else(|| "sample".to_string());
+            for field in schema.fields.keys() {
+                if matcher.as_ref().is_none_or(|re| re.is_match(field)) {
+                    out.push(Zipped::Sample(
+                        format!("{prefix}_{field}"),
+                        field.clone(),
+                        n,
+                    ));
+                }
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// Samples and aggregates side by side, as 1.x lines them up: per group (time bucket and
+    /// tags), the k-th row holds the k-th point of every sample (each drawn on its own) and
+    /// the aggregates in the first row. Planned as one frame per sample and one for the
+    /// aggregates, numbered by `row_number()` and joined on the group and that number.
+    async fn run_zipped(
+        &self,
+        measurement: &str,
+        df: DataFrame,
+        schema: &TableSchema,
+        group_tags: &[String],
+        columns: Vec<Zipped>,
+        qctx: &QueryContext,
+    ) -> Result<Vec<Series>, ExecError> {
+        use datafusion::common::JoinType;
+        use datafusion::functions_window::expr_fn::row_number;
+        let as_text = |e: DfExpr| datafusion::logical_expr::cast(e, DataType::Utf8);
+        let tag = |t: &String| -> DfExpr {
+            if schema.tags.contains(t) {
+                as_text(ident(t))
+            } else {
+                lit(ScalarValue::Utf8(None))
+            }
+        };
+        // The group: the time bucket (or the range's start) and the tags.
+        let bucket = match self.interval {
+            Some((interval, offset)) => time_as_int64(datafusion::functions::expr_fn::date_bin(
+                lit(ScalarValue::new_interval_mdn(0, 0, interval)),
+                ident(TIME),
+                lit(ScalarValue::TimestampNanosecond(Some(offset), None)),
+            )),
+            None => lit(if self.range.min == i64::MIN {
+                0
+            } else {
+                self.range.min
+            }),
+        };
+        let mut group = vec![bucket.alias("__g0")];
+        group.extend(
+            group_tags
+                .iter()
+                .enumerate()
+                .map(|(i, t)| tag(t).alias(format!("__g{}", i + 1))),
+        );
+        let keys: Vec<String> = (0..group.len()).map(|i| format!("__g{i}")).collect();
+        let key_cols = || keys.iter().map(|k| col(k.as_str())).collect::<Vec<_>>();
+        // One frame per part, its columns suffixed with the part's number.
+        let mut parts: Vec<DataFrame> = Vec::new();
+        let mut times = Vec::new();
+        let mut values = Vec::new();
+        let mut aggs = Vec::new();
+        let mut outputs = Vec::new();
+        let mut lowered = Lowered::default();
+        for (k, c) in columns.iter().enumerate() {
+            match c {
+                Zipped::Sample(_, field, n) => {
+                    if !schema.fields.contains_key(field) {
+                        values.push(lit(ScalarValue::Null));
+                        continue;
+                    }
+                    let mut draw_args = vec![ident(field)];
+                    draw_args.extend(group_tags.iter().map(tag));
+                    let partition: Vec<DfExpr> =
+                        group.iter().map(|g| g.clone().unalias()).collect();
+                    let drawn = InfluxSample::new(*n)
+                        .udwf()
+                        .call(draw_args)
+                        .partition_by(partition)
+                        .order_by(vec![ident(TIME).sort(true, false)])
+                        .build()?;
+                    let mut select = group.clone();
+                    select.push(time_ns().alias("__t"));
+                    select.push(ident(field).alias("__v"));
+                    let frame = df
+                        .clone()
+                        .filter(ident(field).is_not_null())?
+                        .with_column("__drawn", drawn)?
+                        .filter(col("__drawn"))?
+                        .select(select)?;
+                    let pos = row_number()
+                        .partition_by(key_cols())
+                        .order_by(vec![col("__t").sort(true, false)])
+                        .build()?;
+                    let mut named: Vec<DfExpr> = keys
+                        .iter()
+                        .map(|g| col(g.as_str()).alias(format!("{g}_{k}")))
+                        .collect();
+                    named.push(col("__t").alias(format!("__t_{k}")));
+                    named.push(col("__v").alias(format!("__v_{k}")));
+                    named.push(pos.alias(format!("__pos_{k}")));
+                    parts.push(frame.select(named)?);
+                    times.push(col(format!("__t_{k}").as_str()));
+                    values.push(col(format!("__v_{k}").as_str()));
+                }
+                Zipped::Aggregate(_, e) => {
+                    let out = lower_aggregate(e, schema, &mut lowered, k, true)?;
+                    aggs = lowered.aggs.clone();
+                    outputs.push((k, out));
+                    values.push(col(format!("__v_{k}").as_str()));
+                }
+            }
+        }
+        if !aggs.is_empty() {
+            let a = parts.len();
+            let frame = df.clone().aggregate(group.clone(), aggs)?;
+            let mut named: Vec<DfExpr> = keys
+                .iter()
+                .map(|g| col(g.as_str()).alias(format!("{g}_{a}")))
+                .collect();
+            named.push(lit(1u64).alias(format!("__pos_{a}")));
+            for (k, out) in outputs {
+                named.push(out.alias(format!("__v_{k}")));
+            }
+            parts.push(frame.select(named)?);
+        }
+        let mut parts = parts.into_iter().enumerate();
+        let Some((_, mut joined)) = parts.next() else {
+            return Ok(vec![]);
+        };
+        // Keys of the rows so far, carried as the first part's columns.
+        for (p, part) in parts {
+            let mut on: Vec<DfExpr> = keys
+                .iter()
+                .map(|g| {
+                    DfExpr::BinaryExpr(BinaryExpr::new(
+                        Box::new(col(format!("{g}_0").as_str())),
+                        Operator::IsNotDistinctFrom,
+                        Box::new(col(format!("{g}_{p}").as_str())),
+                    ))
+                })
+                .collect();
+            on.push(col("__pos_0").eq(col(format!("__pos_{p}").as_str())));
+            joined = joined.join_on(part, JoinType::Full, on)?;
+            let names: Vec<String> = joined
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let mut select = Vec::new();
+            for name in names {
+                let c = col(name.as_str());
+                let key = name
+                    .strip_suffix("_0")
+                    .filter(|base| *base == "__pos" || keys.iter().any(|g| g == base));
+                if let Some(base) = key {
+                    let other = col(format!("{base}_{p}").as_str());
+                    select.push(
+                        datafusion::functions::expr_fn::coalesce(vec![c, other]).alias(&name),
+                    );
+                } else if !name.ends_with(&format!("_{p}"))
+                    || name.starts_with("__t_")
+                    || name.starts_with("__v_")
+                {
+                    select.push(c);
+                }
+            }
+            joined = joined.select(select)?;
+        }
+        let mut select = vec![{
+            let mut t = times.clone();
+            t.push(col("__g0_0"));
+            datafusion::functions::expr_fn::coalesce(t).alias("__time")
+        }];
+        select.extend(
+            (0..group_tags.len())
+                .map(|i| col(format!("__g{}_0", i + 1)).alias(format!("__tag{i}"))),
+        );
+        for (k, v) in values.into_iter().enumerate() {
+            select.push(v.alias(format!("__c{k}")));
+        }
+        select.push(col("__g0_0").alias("__bucket"));
+        select.push(col("__pos_0").alias("__pos"));
+        let mut sort: Vec<SortExpr> = (0..group_tags.len())
+            .map(|i| col(format!("__tag{i}")).sort(true, true))
+            .collect();
+        sort.push(col("__bucket").sort(true, true));
+        sort.push(col("__pos").sort(true, true));
+        let df = joined.select(select)?.sort(sort)?;
+        if let Some(analyze) = qctx.explain {
+            return explain(df, measurement, analyze).await;
+        }
+        let (rows, types) = collect_typed(df.collect().await?, group_tags.len(), columns.len())?;
+        let mut names = vec![TIME.to_string()];
+        names.extend(columns.iter().map(|c| match c {
+            Zipped::Sample(name, _, _) | Zipped::Aggregate(name, _) => name.clone(),
+        }));
+        Ok(self.into_series(measurement, group_tags, names, types, rows, qctx, false))
     }
 
     /// `top`/`bottom`: per group (time bucket and tags), the points with the largest (smallest)
@@ -1829,6 +2082,11 @@ fn with_neighbours(df: DataFrame, field: &str, group: &[DfExpr]) -> Result<DataF
             &format!("__after_{field}"),
             neighbour(lead(point, Some(1), None))?,
         )?)
+}
+
+/// A timestamp expression as integer nanoseconds.
+fn time_as_int64(e: DfExpr) -> DfExpr {
+    datafusion::logical_expr::cast(e, DataType::Int64)
 }
 
 /// The time column as integer nanoseconds (the argument InfluxQL's functions take).

@@ -441,6 +441,18 @@ const STEPS: &[Step] = &[
     Query("SELECT sample(v, 100), h FROM c", "?db=fn"),
     Query("SELECT sample(v, 100) FROM c GROUP BY h", "?db=fn"),
     Query("SELECT sample(h, 2) FROM c", "?db=fn"),
+    // Samples sharing rows with other calls (n covers every point, so the draw cannot differ).
+    Query("SELECT sample(v, 100), mean(v) FROM c", "?db=fn"),
+    Query(
+        "SELECT sample(v, 100), max(v), count(i) FROM c GROUP BY h",
+        "?db=fn",
+    ),
+    Query("SELECT sample(*, 100) FROM c WHERE h = 'a'", "?db=fn"),
+    Query("SELECT sample(/v|i/, 100) FROM c WHERE h = 'a'", "?db=fn"),
+    Query(
+        "SELECT sample(v, 100), sum(i) FROM c WHERE time >= 0 AND time < 40s GROUP BY time(20s)",
+        "?db=fn",
+    ),
     Query(
         "SELECT count(s) FROM (SELECT sample(v, 2) AS s FROM c GROUP BY h) GROUP BY h",
         "?db=fn",
