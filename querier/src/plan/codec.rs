@@ -319,11 +319,19 @@ mod tests {
         .order_by(vec![col("__time").sort(true, true)])
         .build()
         .expect("window");
+        let drawn = InfluxSample::new(2)
+            .udwf()
+            .call(vec![col("__c1"), col("__tag0")])
+            .partition_by(vec![col("__tag0")])
+            .order_by(vec![col("__time").sort(true, true)])
+            .build()
+            .expect("window");
         df.select(vec![
             col("__time"),
             col("__tag0"),
             cast(derivative, datafusion::arrow::datatypes::DataType::Float64).alias("d"),
             col("__c1"),
+            drawn.alias("drawn"),
         ])
         .and_then(|df| {
             df.sort(vec![
@@ -361,6 +369,8 @@ mod tests {
             5,
             "{expected}"
         );
+        // sample's draw: two rows of each host.
+        assert_eq!(expected.matches("| true ").count(), 4, "{expected}");
 
         // Physical: encode, decode (as another node would), run.
         let bytes =
@@ -373,6 +383,7 @@ mod tests {
         assert!(shown.contains("GapFillExec"), "{shown}");
         assert!(shown.contains("derivative"), "{shown}");
         assert!(shown.contains("influx_percentile"), "{shown}");
+        assert!(shown.contains("influx_sample"), "{shown}");
         assert_eq!(run(&ctx, decoded).await, expected);
 
         // Logical: the same, planned again on the receiving side.
