@@ -776,7 +776,12 @@ impl Ingester {
             }
         }
         let schema = table.schema.arrow();
-        let merged = sort_dedup(&concat_aligned(&schema, &batches)?)?;
+        // The inputs are dropped as soon as they are copied into one batch, and that batch
+        // as soon as it is sorted: at most two copies of the table are alive at once.
+        let all = concat_aligned(&schema, &batches)?;
+        drop(batches);
+        let merged = sort_dedup(&all)?;
+        drop(all);
         // Every file of the table is an input, so the output may take the generation of the
         // deletes it applied; they then no longer apply to anything and are dropped.
         let generation = inputs
