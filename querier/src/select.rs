@@ -35,6 +35,7 @@ use crate::influxql::{BinaryOp, Dimension, Expr, Fill, SelectStatement, Source, 
 use crate::plan::aggregate::{AggregateKind, InfluxAggregate, Output};
 use crate::plan::gapfill::{FillValue, GapFill, GapFillParams};
 use crate::plan::sample::InfluxSample;
+use crate::plan::selector::{InfluxSelector, SelectorKind};
 use crate::plan::transform::InfluxTransform;
 use crate::result::Series;
 
@@ -1209,7 +1210,7 @@ impl<'a> Plan<'a> {
                                 .udaf()
                                 .call(vec![ident(&field), time])
                         } else {
-                            selector(name, time, &field)?
+                            selector(name, &field, Output::Time)?
                         };
                         aggs.push(picked.alias("__seltime"));
                         selector_time = Some(col("__seltime"));
@@ -2206,7 +2207,7 @@ fn lower_aggregate(
                 }
                 "min" if numeric => agg::min(c.clone()),
                 "max" if numeric => agg::max(c.clone()),
-                "first" | "last" => selector(name, c.clone(), &field)?,
+                "first" | "last" => selector(name, &field, Output::Value)?,
                 "percentile" if numeric => {
                     needs_top(name)?;
                     InfluxAggregate::percentile(percentile_arg(args)?, Output::Value)
@@ -2272,25 +2273,15 @@ fn lower_aggregate(
     }
 }
 
-/// The value of `what` at the point a selector picks, with 1.x's tie-breaking: `first`/`last`
-/// prefer the larger value among points at the same time, `min`/`max` the earlier point among
-/// equal values.
-fn selector(name: &str, what: DfExpr, field: &str) -> Result<DfExpr, ExecError> {
-    let v = ident(field);
-    let t = ident(TIME);
-    let order = match name {
-        "first" => vec![t.sort(true, false), v.clone().sort(false, false)],
-        "last" => vec![t.sort(false, false), v.clone().sort(false, false)],
-        "min" => vec![v.clone().sort(true, false), t.sort(true, false)],
-        _ => vec![v.clone().sort(false, false), t.sort(true, false)],
+/// The value (or, with [`Output::Time`], the time) of the point selector `name` picks, with
+/// 1.x's tie-breaking ([`crate::plan::selector`]).
+fn selector(name: &str, field: &str, output: Output) -> Result<DfExpr, ExecError> {
+    let Some(kind) = SelectorKind::parse(name) else {
+        return Err(query_err(format!("undefined function {name}()")));
     };
-    Ok(
-        datafusion::functions_aggregate::first_last::first_value_udaf()
-            .call(vec![what])
-            .order_by(order)
-            .filter(v.is_not_null())
-            .build()?,
-    )
+    Ok(InfluxSelector::new(kind, output)
+        .udaf()
+        .call(vec![ident(field), time_ns()]))
 }
 
 /// `tag = 'x'` or `tag =~ /re/` where the empty string cannot match.

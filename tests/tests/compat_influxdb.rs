@@ -417,6 +417,17 @@ const STEPS: &[Step] = &[
     ),
     Query("SELECT top(i, 2) FROM c GROUP BY h", "?db=fn"),
     Query("SELECT top(v, 2), h FROM c WHERE time = 0", "?db=fn"),
+    // Selectors (Fletch's selector aggregate): ties, groups, lone selectors' times.
+    Query("SELECT last(*) FROM c GROUP BY h", "?db=fn"),
+    Query("SELECT first(*) FROM c", "?db=fn"),
+    Query(
+        "SELECT first(v), last(i), min(v), max(i) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(20s)",
+        "?db=fn",
+    ),
+    Query(
+        "SELECT max(v) FROM c WHERE time >= 0 AND time < 60s GROUP BY h",
+        "?db=fn",
+    ),
     // LIMIT and OFFSET count the points of each series (planned as a row number per series).
     Query("SELECT v FROM c GROUP BY h LIMIT 2 OFFSET 1", "?db=fn"),
     Query("SELECT v FROM c WHERE h = 'a' LIMIT 2 OFFSET 3", "?db=fn"),

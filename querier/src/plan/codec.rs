@@ -8,6 +8,7 @@
 //! ```text
 //!   GapFill / GapFillExec             ──▶ {"GapFill": {params}}
 //!   percentile / mode / integral      ──▶ {"Aggregate": {kind, output}}
+//!   first / last / min / max          ──▶ {"Selector": {kind, output}}
 //!   derivative, difference, ... (window) ──▶ {"Transform": {kind}}
 //!   sample's draw (window)            ──▶ {"Sample": {n}}
 //! ```
@@ -28,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use super::aggregate::InfluxAggregate;
 use super::gapfill::{GapFill, GapFillExec, GapFillParams};
 use super::sample::InfluxSample;
+use super::selector::InfluxSelector;
 use super::transform::InfluxTransform;
 
 /// The codec's payloads.
@@ -35,6 +37,7 @@ use super::transform::InfluxTransform;
 pub enum Encoded {
     GapFill(GapFillParams),
     Aggregate(InfluxAggregate),
+    Selector(InfluxSelector),
     Transform(InfluxTransform),
     Sample(InfluxSample),
 }
@@ -191,6 +194,9 @@ fn unexpected(e: &Encoded, what: &str) -> DataFusionError {
 
 // Functions that are not Fletch's write nothing, and DataFusion resolves them by name.
 fn encode_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+    if let Some(f) = node.inner().downcast_ref::<InfluxSelector>() {
+        return Encoded::Selector(f.clone()).write(buf);
+    }
     match node.inner().downcast_ref::<InfluxAggregate>() {
         Some(f) => Encoded::Aggregate(f.clone()).write(buf),
         None => Ok(()),
@@ -200,6 +206,7 @@ fn encode_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
 fn decode_udaf(name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
     match Encoded::read(buf) {
         Ok(Encoded::Aggregate(f)) => Ok(Arc::new(f.udaf())),
+        Ok(Encoded::Selector(f)) => Ok(Arc::new(f.udaf())),
         _ => not_impl_err!("no Fletch aggregate function {name}"),
     }
 }

@@ -8,6 +8,8 @@
 //! - [`aggregate`]: `percentile`, `mode` and `integral` as aggregate functions;
 //! - [`transform`]: `derivative`, `difference`, `cumulative_sum`, `moving_average`,
 //!   `elapsed` (and the non-negative ones) as window functions;
+//! - [`selector`]: `first`, `last`, `min`, `max` with 1.x's tie-breaking (and the selected
+//!   point's time);
 //! - [`sample`]: `sample(field, n)`'s seeded draw as a window function (`top` and `bottom`
 //!   are DataFusion's own `row_number`);
 //! - [`codec`]: a `datafusion-proto` extension codec for all of them (logical and physical);
@@ -21,6 +23,7 @@ pub mod aggregate;
 pub mod codec;
 pub mod gapfill;
 pub mod sample;
+pub mod selector;
 pub mod transform;
 
 use std::sync::Arc;

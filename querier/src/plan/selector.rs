@@ -1,0 +1,506 @@
+//! InfluxQL's selectors `first`, `last`, `min`, `max` as one DataFusion aggregate function.
+//!
+//! Called as `fn(value, time)` with `time` as `Int64` nanoseconds; nulls are skipped. Ties are
+//! broken as 1.x breaks them: `first`/`last` prefer the larger value among points at the same
+//! time, `min`/`max` the earlier point among equal values. With [`Output::Time`] the function
+//! gives the selected point's time instead of its value.
+//!
+//! DataFusion's `first_value`/`last_value` with an `ORDER BY` and a `FILTER` do the same, but
+//! compare every row lexicographically over two sort keys; this does one integer comparison
+//! per row for `first`/`last` and one value comparison for `min`/`max`.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, BooleanArray, make_comparator};
+use datafusion::arrow::compute::{SortOptions, cast};
+use datafusion::arrow::datatypes::{DataType, Field, FieldRef, Int64Type};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::function::{AccumulatorArgs, StateFieldsArgs};
+use datafusion::logical_expr::{
+    Accumulator, AggregateUDF, AggregateUDFImpl, EmitTo, GroupsAccumulator, Signature,
+    TypeSignature, Volatility,
+};
+use serde::{Deserialize, Serialize};
+
+pub use super::aggregate::Output;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SelectorKind {
+    First,
+    Last,
+    Min,
+    Max,
+}
+
+impl SelectorKind {
+    pub fn parse(name: &str) -> Option<Self> {
+        Some(match name {
+            "first" => Self::First,
+            "last" => Self::Last,
+            "min" => Self::Min,
+            "max" => Self::Max,
+            _ => return None,
+        })
+    }
+
+    /// Whether point `a` (value comparison `by_value` against `b`, times `ta`, `tb`) is
+    /// selected over point `b`.
+    fn better(self, by_value: Ordering, ta: i64, tb: i64) -> bool {
+        match self {
+            Self::First => ta < tb || (ta == tb && by_value == Ordering::Greater),
+            Self::Last => ta > tb || (ta == tb && by_value == Ordering::Greater),
+            Self::Min => by_value == Ordering::Less || (by_value == Ordering::Equal && ta < tb),
+            Self::Max => by_value == Ordering::Greater || (by_value == Ordering::Equal && ta < tb),
+        }
+    }
+
+    /// Whether the value needs comparing even when the times differ.
+    fn by_value(self) -> bool {
+        matches!(self, Self::Min | Self::Max)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InfluxSelector {
+    pub kind: SelectorKind,
+    pub output: Output,
+    #[serde(skip, default = "signature")]
+    signature: Signature,
+}
+
+fn signature() -> Signature {
+    Signature::new(TypeSignature::Any(2), Volatility::Immutable)
+}
+
+impl InfluxSelector {
+    pub fn new(kind: SelectorKind, output: Output) -> Self {
+        Self {
+            kind,
+            output,
+            signature: signature(),
+        }
+    }
+
+    pub fn udaf(self) -> AggregateUDF {
+        AggregateUDF::new_from_impl(self)
+    }
+}
+
+impl AggregateUDFImpl for InfluxSelector {
+    fn name(&self) -> &str {
+        match (self.kind, self.output) {
+            (SelectorKind::First, Output::Value) => "influx_first",
+            (SelectorKind::Last, Output::Value) => "influx_last",
+            (SelectorKind::Min, Output::Value) => "influx_min",
+            (SelectorKind::Max, Output::Value) => "influx_max",
+            (SelectorKind::First, Output::Time) => "influx_first_time",
+            (SelectorKind::Last, Output::Time) => "influx_last_time",
+            (SelectorKind::Min, Output::Time) => "influx_min_time",
+            (SelectorKind::Max, Output::Time) => "influx_max_time",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        match (self.output, arg_types.first()) {
+            (Output::Time, _) => Ok(DataType::Int64),
+            (Output::Value, Some(t)) => Ok(t.clone()),
+            (Output::Value, None) => exec_err!("{} takes a value and a time", self.name()),
+        }
+    }
+
+    fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
+        let Some(value) = args.expr_fields.first() else {
+            return exec_err!("{} takes a value and a time", self.name());
+        };
+        Ok(Box::new(Best {
+            kind: self.kind,
+            output: self.output,
+            value_type: value.data_type().clone(),
+            best: None,
+        }))
+    }
+
+    fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
+        true
+    }
+
+    fn create_groups_accumulator(
+        &self,
+        args: AccumulatorArgs,
+    ) -> Result<Box<dyn GroupsAccumulator>> {
+        let Some(value) = args.expr_fields.first() else {
+            return exec_err!("{} takes a value and a time", self.name());
+        };
+        Ok(Box::new(BestPerGroup {
+            kind: self.kind,
+            output: self.output,
+            value_type: value.data_type().clone(),
+            best: Vec::new(),
+            scratch: Vec::new(),
+        }))
+    }
+
+    fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
+        let Some(value) = args.input_fields.first() else {
+            return exec_err!("{} takes a value and a time", self.name());
+        };
+        Ok(vec![
+            Arc::new(Field::new(
+                format!("{}_value", args.name),
+                value.data_type().clone(),
+                true,
+            )),
+            Arc::new(Field::new(
+                format!("{}_time", args.name),
+                DataType::Int64,
+                true,
+            )),
+        ])
+    }
+}
+
+/// The selected point so far.
+#[derive(Debug)]
+struct Best {
+    kind: SelectorKind,
+    output: Output,
+    value_type: DataType,
+    best: Option<(ScalarValue, i64)>,
+}
+
+impl Best {
+    /// Folds rows of (value, time) in.
+    fn fold(&mut self, values: &ArrayRef, times: &ArrayRef) -> Result<()> {
+        let times = cast(times, &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let cmp = make_comparator(values.as_ref(), values.as_ref(), SortOptions::default())?;
+        // The batch's best row first, then one comparison with the best so far.
+        let mut pick: Option<usize> = None;
+        for i in 0..values.len() {
+            if values.is_null(i) || times.is_null(i) {
+                continue;
+            }
+            pick = match pick {
+                None => Some(i),
+                Some(j) => {
+                    let (ti, tj) = (times.value(i), times.value(j));
+                    let by_value = if self.kind.by_value() || ti == tj {
+                        cmp(i, j)
+                    } else {
+                        Ordering::Equal
+                    };
+                    Some(if self.kind.better(by_value, ti, tj) {
+                        i
+                    } else {
+                        j
+                    })
+                }
+            };
+        }
+        let Some(i) = pick else {
+            return Ok(());
+        };
+        let t = times.value(i);
+        let v = ScalarValue::try_from_array(values, i)?;
+        let replace = match &self.best {
+            None => true,
+            Some((bv, bt)) => {
+                let by_value = v.partial_cmp(bv).unwrap_or(Ordering::Equal);
+                self.kind.better(by_value, t, *bt)
+            }
+        };
+        if replace {
+            self.best = Some((v, t));
+        }
+        Ok(())
+    }
+}
+
+impl Accumulator for Best {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        match values {
+            [v, t] => self.fold(v, t),
+            _ => exec_err!("InfluxQL selectors take a value and a time"),
+        }
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        match (&self.best, self.output) {
+            (Some((_, t)), Output::Time) => Ok(ScalarValue::Int64(Some(*t))),
+            (Some((v, _)), Output::Value) => Ok(v.clone()),
+            (None, Output::Time) => Ok(ScalarValue::Int64(None)),
+            (None, Output::Value) => ScalarValue::try_from(&self.value_type),
+        }
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self) + self.best.as_ref().map_or(0, |(v, _)| v.size())
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        Ok(match &self.best {
+            Some((v, t)) => vec![v.clone(), ScalarValue::Int64(Some(*t))],
+            None => vec![
+                ScalarValue::try_from(&self.value_type)?,
+                ScalarValue::Int64(None),
+            ],
+        })
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        self.update_batch(states)
+    }
+}
+
+/// The selected point of every group: each batch first finds its best row per group with
+/// integer comparisons, then folds one value per group into the groups' best.
+#[derive(Debug)]
+struct BestPerGroup {
+    kind: SelectorKind,
+    output: Output,
+    value_type: DataType,
+    best: Vec<Option<(ScalarValue, i64)>>,
+    /// The batch's best row per group (`usize::MAX`: none yet), reset after each batch.
+    scratch: Vec<usize>,
+}
+
+impl BestPerGroup {
+    fn fold(
+        &mut self,
+        values: &ArrayRef,
+        times: &ArrayRef,
+        groups: &[usize],
+        filter: Option<&BooleanArray>,
+        total: usize,
+    ) -> Result<()> {
+        self.best.resize(total, None);
+        self.scratch.resize(total, usize::MAX);
+        let times = cast(times, &DataType::Int64)?;
+        let times = times.as_primitive::<Int64Type>();
+        let cmp = make_comparator(values.as_ref(), values.as_ref(), SortOptions::default())?;
+        let mut touched = Vec::new();
+        for (i, &g) in groups.iter().enumerate() {
+            if values.is_null(i)
+                || times.is_null(i)
+                || filter.is_some_and(|f| !f.is_valid(i) || !f.value(i))
+            {
+                continue;
+            }
+            let j = self.scratch[g];
+            if j == usize::MAX {
+                self.scratch[g] = i;
+                touched.push(g);
+                continue;
+            }
+            let (ti, tj) = (times.value(i), times.value(j));
+            let by_value = if self.kind.by_value() || ti == tj {
+                cmp(i, j)
+            } else {
+                Ordering::Equal
+            };
+            if self.kind.better(by_value, ti, tj) {
+                self.scratch[g] = i;
+            }
+        }
+        for g in touched {
+            let i = std::mem::replace(&mut self.scratch[g], usize::MAX);
+            let (v, t) = (ScalarValue::try_from_array(values, i)?, times.value(i));
+            let replace = match &self.best[g] {
+                None => true,
+                Some((bv, bt)) => {
+                    self.kind
+                        .better(v.partial_cmp(bv).unwrap_or(Ordering::Equal), t, *bt)
+                }
+            };
+            if replace {
+                self.best[g] = Some((v, t));
+            }
+        }
+        Ok(())
+    }
+
+    fn columns(&mut self, emit_to: EmitTo) -> Result<(ArrayRef, ArrayRef)> {
+        let best = emit_to.take_needed(&mut self.best);
+        let null = ScalarValue::try_from(&self.value_type)?;
+        let values = ScalarValue::iter_to_array(
+            best.iter()
+                .map(|b| b.as_ref().map_or_else(|| null.clone(), |(v, _)| v.clone())),
+        )?;
+        let values = if best.is_empty() {
+            datafusion::arrow::array::new_empty_array(&self.value_type)
+        } else {
+            values
+        };
+        let times: ArrayRef = Arc::new(
+            best.iter()
+                .map(|b| b.as_ref().map(|(_, t)| *t))
+                .collect::<datafusion::arrow::array::Int64Array>(),
+        );
+        Ok((values, times))
+    }
+}
+
+impl GroupsAccumulator for BestPerGroup {
+    fn update_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        opt_filter: Option<&BooleanArray>,
+        total_num_groups: usize,
+    ) -> Result<()> {
+        match values {
+            [v, t] => self.fold(v, t, group_indices, opt_filter, total_num_groups),
+            _ => exec_err!("InfluxQL selectors take a value and a time"),
+        }
+    }
+
+    fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
+        let (values, times) = self.columns(emit_to)?;
+        Ok(match self.output {
+            Output::Value => values,
+            Output::Time => times,
+        })
+    }
+
+    fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
+        let (values, times) = self.columns(emit_to)?;
+        Ok(vec![values, times])
+    }
+
+    fn merge_batch(
+        &mut self,
+        values: &[ArrayRef],
+        group_indices: &[usize],
+        total_num_groups: usize,
+    ) -> Result<()> {
+        self.update_batch(values, group_indices, None, total_num_groups)
+    }
+
+    fn convert_to_state(
+        &self,
+        values: &[ArrayRef],
+        opt_filter: Option<&BooleanArray>,
+    ) -> Result<Vec<ArrayRef>> {
+        use datafusion::arrow::compute::{not, nullif, prep_null_mask_filter};
+        let [v, t] = values else {
+            return exec_err!("InfluxQL selectors take a value and a time");
+        };
+        let t = cast(t, &DataType::Int64)?;
+        Ok(match opt_filter {
+            None => vec![Arc::clone(v), t],
+            Some(f) => {
+                let dropped = not(&prep_null_mask_filter(f))?;
+                vec![nullif(v, &dropped)?, nullif(&t, &dropped)?]
+            }
+        })
+    }
+
+    fn size(&self) -> usize {
+        std::mem::size_of_val(self)
+            + self.best.capacity() * std::mem::size_of::<Option<(ScalarValue, i64)>>()
+            + self.scratch.capacity() * std::mem::size_of::<usize>()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{Float64Array, Int64Array};
+
+    fn run(kind: SelectorKind, output: Output, v: Vec<Option<f64>>, t: Vec<i64>) -> ScalarValue {
+        let mut acc = Best {
+            kind,
+            output,
+            value_type: DataType::Float64,
+            best: None,
+        };
+        // In two batches, so that the fold across batches is exercised too.
+        let half = v.len() / 2;
+        let values: ArrayRef = Arc::new(Float64Array::from(v));
+        let times: ArrayRef = Arc::new(Int64Array::from(t));
+        acc.update_batch(&[values.slice(0, half), times.slice(0, half)])
+            .unwrap();
+        acc.update_batch(&[
+            values.slice(half, values.len() - half),
+            times.slice(half, times.len() - half),
+        ])
+        .unwrap();
+        acc.evaluate().unwrap()
+    }
+
+    #[test]
+    fn groups_keep_their_own_points() {
+        let mut acc = BestPerGroup {
+            kind: SelectorKind::Last,
+            output: Output::Value,
+            value_type: DataType::Float64,
+            best: Vec::new(),
+            scratch: Vec::new(),
+        };
+        let values: ArrayRef = Arc::new(Float64Array::from(vec![
+            Some(1.0),
+            Some(2.0),
+            Some(3.0),
+            None,
+            Some(7.0),
+        ]));
+        let times: ArrayRef = Arc::new(Int64Array::from(vec![1, 1, 2, 9, 2]));
+        let filter = BooleanArray::from(vec![true, true, true, true, false]);
+        acc.update_batch(&[values, times], &[0, 1, 0, 1, 1], Some(&filter), 2)
+            .unwrap();
+        // A second batch, as partial states: group 1 gets a later point.
+        let state_v: ArrayRef = Arc::new(Float64Array::from(vec![Some(5.0)]));
+        let state_t: ArrayRef = Arc::new(Int64Array::from(vec![4]));
+        acc.merge_batch(&[state_v, state_t], &[1], 2).unwrap();
+        let out = acc.evaluate(EmitTo::All).unwrap();
+        let out: Vec<_> = out
+            .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+            .iter()
+            .collect();
+        assert_eq!(out, [Some(3.0), Some(5.0)]);
+    }
+
+    #[test]
+    fn ties_break_as_in_1x() {
+        let v = vec![Some(3.0), Some(5.0), None, Some(5.0), Some(1.0), Some(9.0)];
+        let t = vec![10, 10, 0, 30, 40, 40];
+        let f = |x: f64| ScalarValue::Float64(Some(x));
+        // first/last: among points at one time, the larger value.
+        assert_eq!(
+            run(SelectorKind::First, Output::Value, v.clone(), t.clone()),
+            f(5.0)
+        );
+        assert_eq!(
+            run(SelectorKind::Last, Output::Value, v.clone(), t.clone()),
+            f(9.0)
+        );
+        // min/max: among equal values, the earlier point.
+        assert_eq!(
+            run(SelectorKind::Min, Output::Value, v.clone(), t.clone()),
+            f(1.0)
+        );
+        assert_eq!(
+            run(
+                SelectorKind::Max,
+                Output::Time,
+                vec![Some(5.0), Some(5.0)],
+                vec![30, 10]
+            ),
+            ScalarValue::Int64(Some(10))
+        );
+        assert_eq!(
+            run(
+                SelectorKind::Last,
+                Output::Value,
+                vec![None, None],
+                vec![1, 2]
+            ),
+            ScalarValue::Float64(None)
+        );
+    }
+}
