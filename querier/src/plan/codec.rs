@@ -234,6 +234,7 @@ mod tests {
     use super::*;
     use crate::plan::aggregate::{AggregateKind, Output};
     use crate::plan::gapfill::FillValue;
+    use crate::plan::selector::SelectorKind;
     use crate::plan::transform::TransformKind;
     use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::logical_expr::{ExprFunctionExt, LogicalPlanBuilder, cast};
@@ -291,6 +292,10 @@ mod tests {
                     .udaf()
                     .call(vec![col("v"), col("t")])
                     .alias("__c1"),
+                    InfluxSelector::new(SelectorKind::Last, Output::Value)
+                        .udaf()
+                        .call(vec![col("v"), col("t")])
+                        .alias("__c2"),
                 ],
             )
             .expect("aggregate");
@@ -300,7 +305,7 @@ mod tests {
             GapFillParams {
                 time: "__time".into(),
                 series: vec!["__tag0".into()],
-                values: vec!["__c0".into(), "__c1".into()],
+                values: vec!["__c0".into(), "__c1".into(), "__c2".into()],
                 interval: 10,
                 offset: 0,
                 start: Some(0),
@@ -339,6 +344,7 @@ mod tests {
             cast(derivative, datafusion::arrow::datatypes::DataType::Float64).alias("d"),
             col("__c1"),
             drawn.alias("drawn"),
+            col("__c2").alias("last"),
         ])
         .and_then(|df| {
             df.sort(vec![
@@ -391,6 +397,7 @@ mod tests {
         assert!(shown.contains("derivative"), "{shown}");
         assert!(shown.contains("influx_percentile"), "{shown}");
         assert!(shown.contains("influx_sample"), "{shown}");
+        assert!(shown.contains("influx_last"), "{shown}");
         assert_eq!(run(&ctx, decoded).await, expected);
 
         // Logical: the same, planned again on the receiving side.
