@@ -31,7 +31,7 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// declare it (`sorting_columns`): DataFusion would then plan order-preserving aggregations for
 /// `GROUP BY <first tag>`, which measured slower than hashing (`double-groupby-all` 32 ms →
 /// 54 ms).
-fn writer_properties(_batch: &RecordBatch, measurement: &str) -> WriterProperties {
+fn writer_properties(measurement: &str) -> WriterProperties {
     WriterProperties::builder()
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
@@ -54,11 +54,8 @@ pub async fn write_file(
 ) -> Result<u64, StorageError> {
     let location = ObjectPath::from(path);
     let sink = BufWriter::new(store.clone(), location.clone());
-    let mut writer = AsyncArrowWriter::try_new(
-        sink,
-        batch.schema(),
-        Some(writer_properties(batch, measurement)),
-    )?;
+    let mut writer =
+        AsyncArrowWriter::try_new(sink, batch.schema(), Some(writer_properties(measurement)))?;
     writer.write(batch).await?;
     writer.close().await?;
     Ok(store.head(&location).await?.size)

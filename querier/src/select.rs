@@ -1053,11 +1053,10 @@ impl<'a> Plan<'a> {
         }
         dedup_names(&mut columns);
 
-        let time_as_int = |e: DfExpr| datafusion::logical_expr::cast(e, DataType::Int64);
         let rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
         let types: Vec<Option<FieldType>>;
         if !self.aggregate {
-            let mut select = vec![time_as_int(time_col()).alias("__time")];
+            let mut select = vec![time_ns().alias("__time")];
             for (i, t) in group_tags.iter().enumerate() {
                 select.push(tag_expr(t).alias(format!("__tag{i}")));
             }
@@ -1128,7 +1127,7 @@ impl<'a> Plan<'a> {
                 let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
                 let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
                 group.push(
-                    time_as_int(datafusion::functions::expr_fn::date_bin(
+                    time_as_int64(datafusion::functions::expr_fn::date_bin(
                         stride,
                         time_col(),
                         origin,
@@ -1166,7 +1165,7 @@ impl<'a> Plan<'a> {
                 df = df.filter(ident(&field).is_not_null())?;
                 let mut by = group.clone();
                 by.push(ident(&field).alias("__c0"));
-                df = df.aggregate(by, vec![agg::min(time_as_int(time_col())).alias("__first")])?;
+                df = df.aggregate(by, vec![agg::min(time_ns()).alias("__first")])?;
                 let mut select = vec![if self.interval.is_some() {
                     col("__time")
                 } else {
@@ -1204,7 +1203,7 @@ impl<'a> Plan<'a> {
                         if !schema.fields.contains_key(&field) {
                             return Ok(vec![]);
                         }
-                        let time = time_as_int(time_col());
+                        let time = time_ns();
                         let picked = if name == "percentile" {
                             InfluxAggregate::percentile(percentile_arg(args)?, Output::Time)
                                 .udaf()
@@ -1433,7 +1432,6 @@ impl<'a> Plan<'a> {
         let mut parts: Vec<DataFrame> = Vec::new();
         let mut times = Vec::new();
         let mut values = Vec::new();
-        let mut aggs = Vec::new();
         let mut outputs = Vec::new();
         let mut lowered = Lowered::default();
         for (k, c) in columns.iter().enumerate() {
@@ -1479,12 +1477,12 @@ impl<'a> Plan<'a> {
                 }
                 Zipped::Aggregate(_, e) => {
                     let out = lower_aggregate(e, schema, &mut lowered, k, true)?;
-                    aggs = lowered.aggs.clone();
                     outputs.push((k, out));
                     values.push(col(format!("__v_{k}").as_str()));
                 }
             }
         }
+        let aggs = lowered.aggs;
         if !aggs.is_empty() {
             let a = parts.len();
             let frame = df.clone().aggregate(group.clone(), aggs)?;
@@ -2412,13 +2410,6 @@ fn column_type(dt: &DataType) -> Option<FieldType> {
     match dt {
         // A tag selected as a column.
         DataType::Dictionary(_, _) => Some(FieldType::String),
-        DataType::List(f) => match f.data_type() {
-            DataType::Struct(fields) => fields
-                .iter()
-                .find(|f| f.name() == "v")
-                .and_then(|f| FieldType::from_arrow(f.data_type())),
-            other => FieldType::from_arrow(other),
-        },
         other => FieldType::from_arrow(other),
     }
 }

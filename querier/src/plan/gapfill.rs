@@ -427,18 +427,15 @@ fn fill_column(
     times: &[i64],
     fill: FillValue,
 ) -> Result<ArrayRef> {
+    let present_rows = || -> Result<ArrayRef> {
+        let idx: UInt32Array = present.iter().copied().collect();
+        Ok(take(col.as_ref(), &idx, None)?)
+    };
     match fill {
-        FillValue::Null | FillValue::Linear | FillValue::Integer(_) | FillValue::Float(_) => {
-            let idx: UInt32Array = present.iter().copied().collect();
-            let taken = take(col.as_ref(), &idx, None)?;
-            match fill {
-                FillValue::Null => Ok(taken),
-                FillValue::Linear => linear(&taken, series, times),
-                FillValue::Integer(n) => constant(&taken, present, n as f64, Some(n)),
-                FillValue::Float(bits) => constant(&taken, present, f64::from_bits(bits), None),
-                FillValue::Previous => unreachable!("handled below"),
-            }
-        }
+        FillValue::Null => present_rows(),
+        FillValue::Linear => linear(&present_rows()?, series, times),
+        FillValue::Integer(n) => constant(&present_rows()?, present, n as f64, Some(n)),
+        FillValue::Float(bits) => constant(&present_rows()?, present, f64::from_bits(bits), None),
         FillValue::Previous => {
             let mut idx: Vec<Option<u32>> = Vec::with_capacity(present.len());
             for range in series {

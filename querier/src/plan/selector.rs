@@ -85,6 +85,19 @@ impl InfluxSelector {
     pub fn udaf(self) -> AggregateUDF {
         AggregateUDF::new_from_impl(self)
     }
+
+    fn per_group(&self, args: &AccumulatorArgs) -> Result<BestPerGroup> {
+        let Some(value) = args.expr_fields.first() else {
+            return exec_err!("{} takes a value and a time", self.name());
+        };
+        Ok(BestPerGroup {
+            kind: self.kind,
+            output: self.output,
+            value_type: value.data_type().clone(),
+            best: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
 }
 
 impl AggregateUDFImpl for InfluxSelector {
@@ -114,15 +127,7 @@ impl AggregateUDFImpl for InfluxSelector {
     }
 
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
-        let Some(value) = args.expr_fields.first() else {
-            return exec_err!("{} takes a value and a time", self.name());
-        };
-        Ok(Box::new(Best {
-            kind: self.kind,
-            output: self.output,
-            value_type: value.data_type().clone(),
-            best: None,
-        }))
+        Ok(Box::new(Best(self.per_group(&args)?)))
     }
 
     fn groups_accumulator_supported(&self, _args: AccumulatorArgs) -> bool {
@@ -133,16 +138,7 @@ impl AggregateUDFImpl for InfluxSelector {
         &self,
         args: AccumulatorArgs,
     ) -> Result<Box<dyn GroupsAccumulator>> {
-        let Some(value) = args.expr_fields.first() else {
-            return exec_err!("{} takes a value and a time", self.name());
-        };
-        Ok(Box::new(BestPerGroup {
-            kind: self.kind,
-            output: self.output,
-            value_type: value.data_type().clone(),
-            best: Vec::new(),
-            scratch: Vec::new(),
-        }))
+        Ok(Box::new(self.per_group(&args)?))
     }
 
     fn state_fields(&self, args: StateFieldsArgs) -> Result<Vec<FieldRef>> {
@@ -164,92 +160,44 @@ impl AggregateUDFImpl for InfluxSelector {
     }
 }
 
-/// The selected point so far.
+/// Without groups: the groups accumulator with every row in group 0.
 #[derive(Debug)]
-struct Best {
-    kind: SelectorKind,
-    output: Output,
-    value_type: DataType,
-    best: Option<(ScalarValue, i64)>,
-}
+struct Best(BestPerGroup);
 
 impl Best {
-    /// Folds rows of (value, time) in.
-    fn fold(&mut self, values: &ArrayRef, times: &ArrayRef) -> Result<()> {
-        let times = cast(times, &DataType::Int64)?;
-        let times = times.as_primitive::<Int64Type>();
-        let cmp = make_comparator(values.as_ref(), values.as_ref(), SortOptions::default())?;
-        // The batch's best row first, then one comparison with the best so far.
-        let mut pick: Option<usize> = None;
-        for i in 0..values.len() {
-            if values.is_null(i) || times.is_null(i) {
-                continue;
-            }
-            pick = match pick {
-                None => Some(i),
-                Some(j) => {
-                    let (ti, tj) = (times.value(i), times.value(j));
-                    let by_value = if self.kind.by_value() || ti == tj {
-                        cmp(i, j)
-                    } else {
-                        Ordering::Equal
-                    };
-                    Some(if self.kind.better(by_value, ti, tj) {
-                        i
-                    } else {
-                        j
-                    })
-                }
-            };
-        }
-        let Some(i) = pick else {
-            return Ok(());
-        };
-        let t = times.value(i);
-        let v = ScalarValue::try_from_array(values, i)?;
-        let replace = match &self.best {
-            None => true,
-            Some((bv, bt)) => {
-                let by_value = v.partial_cmp(bv).unwrap_or(Ordering::Equal);
-                self.kind.better(by_value, t, *bt)
-            }
-        };
-        if replace {
-            self.best = Some((v, t));
-        }
-        Ok(())
+    /// The selected value and time so far (nulls before any point); the state stays.
+    fn point(&self) -> Result<(ScalarValue, ScalarValue)> {
+        Ok(match self.0.best.first().cloned().flatten() {
+            Some((v, t)) => (v, ScalarValue::Int64(Some(t))),
+            None => (
+                ScalarValue::try_from(&self.0.value_type)?,
+                ScalarValue::Int64(None),
+            ),
+        })
     }
 }
 
 impl Accumulator for Best {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        match values {
-            [v, t] => self.fold(v, t),
-            _ => exec_err!("InfluxQL selectors take a value and a time"),
-        }
+        let rows = values.first().map_or(0, |v| v.len());
+        GroupsAccumulator::update_batch(&mut self.0, values, &vec![0; rows], None, 1)
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        match (&self.best, self.output) {
-            (Some((_, t)), Output::Time) => Ok(ScalarValue::Int64(Some(*t))),
-            (Some((v, _)), Output::Value) => Ok(v.clone()),
-            (None, Output::Time) => Ok(ScalarValue::Int64(None)),
-            (None, Output::Value) => ScalarValue::try_from(&self.value_type),
-        }
+        let (values, times) = self.point()?;
+        Ok(match self.0.output {
+            Output::Value => values,
+            Output::Time => times,
+        })
     }
 
     fn size(&self) -> usize {
-        std::mem::size_of_val(self) + self.best.as_ref().map_or(0, |(v, _)| v.size())
+        GroupsAccumulator::size(&self.0)
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(match &self.best {
-            Some((v, t)) => vec![v.clone(), ScalarValue::Int64(Some(*t))],
-            None => vec![
-                ScalarValue::try_from(&self.value_type)?,
-                ScalarValue::Int64(None),
-            ],
-        })
+        let (values, times) = self.point()?;
+        Ok(vec![values, times])
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
@@ -413,12 +361,13 @@ mod tests {
     use datafusion::arrow::array::{Float64Array, Int64Array};
 
     fn run(kind: SelectorKind, output: Output, v: Vec<Option<f64>>, t: Vec<i64>) -> ScalarValue {
-        let mut acc = Best {
+        let mut acc = Best(BestPerGroup {
             kind,
             output,
             value_type: DataType::Float64,
-            best: None,
-        };
+            best: Vec::new(),
+            scratch: Vec::new(),
+        });
         // In two batches, so that the fold across batches is exercised too.
         let half = v.len() / 2;
         let values: ArrayRef = Arc::new(Float64Array::from(v));
