@@ -166,6 +166,26 @@ impl Point<'_> {
         }
     }
 
+    /// Whether `other` has the same measurement, tag keys, and field keys with the same value
+    /// types, in the same order: what a schema check or a shape table needs to know.
+    pub fn same_shape(&self, other: &Point<'_>) -> bool {
+        self.measurement == other.measurement
+            && self.tags.len() == other.tags.len()
+            && self.fields.len() == other.fields.len()
+            && self
+                .tags
+                .iter()
+                .zip(&other.tags)
+                .all(|((a, _), (b, _))| a == b)
+            && self
+                .fields
+                .iter()
+                .zip(&other.fields)
+                .all(|((a, u), (b, v))| {
+                    a == b && std::mem::discriminant(u) == std::mem::discriminant(v)
+                })
+    }
+
     /// Looks a tag up by key.
     pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags

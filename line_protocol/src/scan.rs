@@ -194,7 +194,18 @@ fn scan_key(buf: &[u8]) -> Scan<Key> {
         }
     }
     let measurement_end = i;
-    let mut tags = Vec::new();
+    // One tag per comma before the first space: one allocation (an escaped space only
+    // under-counts, which costs a reallocation).
+    let mut tags = if has_tags {
+        Vec::with_capacity(
+            buf.iter()
+                .take_while(|&&b| b != b' ')
+                .filter(|&&b| b == b',')
+                .count(),
+        )
+    } else {
+        Vec::new()
+    };
     if has_tags {
         i += 1;
         loop {
@@ -442,7 +453,9 @@ fn split_fields<'a>(
     end: usize,
 ) -> Scan<Vec<(Cow<'a, str>, FieldValue<'a>)>> {
     let buf = line.as_bytes();
-    let mut out: Vec<(Cow<'a, str>, FieldValue<'a>)> = Vec::with_capacity(4);
+    // One allocation: at most one field per comma (commas inside strings only over-count).
+    let commas = buf[start..end].iter().filter(|&&b| b == b',').count();
+    let mut out: Vec<(Cow<'a, str>, FieldValue<'a>)> = Vec::with_capacity(commas + 1);
     let mut i = start;
     while i < end {
         // key, up to an unescaped '='
