@@ -89,8 +89,16 @@ pub struct TableBuffer {
     schema: TableSchema,
     rows: usize,
     time: TimestampNanosecondBuilder,
-    tags: BTreeMap<String, StringDictionaryBuilder<Int32Type>>,
-    fields: BTreeMap<String, FieldBuilder>,
+    /// Builders in order of first appearance; the maps give each name's builder (and, by
+    /// iterating them, the schema's name order).
+    tags: Vec<(String, StringDictionaryBuilder<Int32Type>)>,
+    fields: Vec<(String, FieldBuilder)>,
+    tag_index: BTreeMap<String, usize>,
+    field_index: BTreeMap<String, usize>,
+    /// The builders the previous point's tags and fields went to: the next point usually has
+    /// the same keys, which then cost one comparison each instead of a map lookup.
+    last_tags: Vec<usize>,
+    last_fields: Vec<usize>,
     min_time: i64,
     max_time: i64,
     approx_bytes: usize,
@@ -104,8 +112,12 @@ impl Default for TableBuffer {
             schema: TableSchema::default(),
             rows: 0,
             time: TimestampNanosecondBuilder::new(),
-            tags: BTreeMap::new(),
-            fields: BTreeMap::new(),
+            tags: Vec::new(),
+            fields: Vec::new(),
+            tag_index: BTreeMap::new(),
+            field_index: BTreeMap::new(),
+            last_tags: Vec::new(),
+            last_fields: Vec::new(),
             min_time: i64::MAX,
             max_time: i64::MIN,
             approx_bytes: 0,
@@ -145,31 +157,57 @@ impl TableBuffer {
     pub fn push(&mut self, p: &Point<'_>) -> usize {
         let row = self.rows;
         let mut bytes = 16;
-        for (k, v) in &p.tags {
-            let b = match self.tags.get_mut(k.as_ref()) {
-                Some(b) => b,
-                None => {
-                    let mut b = StringDictionaryBuilder::<Int32Type>::new();
-                    b.append_nulls(row);
-                    self.schema.tags.insert(k.to_string());
-                    self.tags.entry(k.to_string()).or_insert(b)
-                }
-            };
-            b.append_value(v);
+        let same_tags = self.last_tags.len() == p.tags.len()
+            && self
+                .last_tags
+                .iter()
+                .zip(&p.tags)
+                .all(|(&i, (k, _))| self.tags[i].0 == *k);
+        if !same_tags {
+            self.last_tags.clear();
+            for (k, _) in &p.tags {
+                let i = match self.tag_index.get(k.as_ref()) {
+                    Some(&i) => i,
+                    None => {
+                        let mut b = StringDictionaryBuilder::<Int32Type>::new();
+                        b.append_nulls(row);
+                        self.schema.tags.insert(k.to_string());
+                        self.tag_index.insert(k.to_string(), self.tags.len());
+                        self.tags.push((k.to_string(), b));
+                        self.tags.len() - 1
+                    }
+                };
+                self.last_tags.push(i);
+            }
+        }
+        for (&i, (_, v)) in self.last_tags.iter().zip(&p.tags) {
+            self.tags[i].1.append_value(v);
             bytes += 4;
         }
-        for (k, v) in &p.fields {
-            let b = match self.fields.get_mut(k.as_ref()) {
-                Some(b) => b,
-                None => {
-                    let t = FieldType::of(v);
-                    self.schema.fields.insert(k.to_string(), t);
-                    self.fields
-                        .entry(k.to_string())
-                        .or_insert(FieldBuilder::new(t, row))
-                }
-            };
-            b.append(v);
+        let same_fields = self.last_fields.len() == p.fields.len()
+            && self
+                .last_fields
+                .iter()
+                .zip(&p.fields)
+                .all(|(&i, (k, _))| self.fields[i].0 == *k);
+        if !same_fields {
+            self.last_fields.clear();
+            for (k, v) in &p.fields {
+                let i = match self.field_index.get(k.as_ref()) {
+                    Some(&i) => i,
+                    None => {
+                        let t = FieldType::of(v);
+                        self.schema.fields.insert(k.to_string(), t);
+                        self.field_index.insert(k.to_string(), self.fields.len());
+                        self.fields.push((k.to_string(), FieldBuilder::new(t, row)));
+                        self.fields.len() - 1
+                    }
+                };
+                self.last_fields.push(i);
+            }
+        }
+        for (&i, (_, v)) in self.last_fields.iter().zip(&p.fields) {
+            self.fields[i].1.append(v);
             bytes += match v {
                 FieldValue::String(s) => s.len() + 8,
                 _ => 9,
@@ -178,14 +216,18 @@ impl TableBuffer {
         self.time.append_value(p.time);
         self.rows += 1;
         // Columns this point did not mention get a null.
-        for b in self.tags.values_mut() {
-            if b.len() < self.rows {
-                b.append_null();
+        if self.last_tags.len() < self.tags.len() {
+            for (_, b) in &mut self.tags {
+                if b.len() < self.rows {
+                    b.append_null();
+                }
             }
         }
-        for b in self.fields.values_mut() {
-            if b.len() < self.rows {
-                b.append_nulls(1);
+        if self.last_fields.len() < self.fields.len() {
+            for (_, b) in &mut self.fields {
+                if b.len() < self.rows {
+                    b.append_nulls(1);
+                }
             }
         }
         self.min_time = self.min_time.min(p.time);
@@ -212,13 +254,47 @@ impl TableBuffer {
     pub fn to_batch(&self) -> Result<RecordBatch, ArrowError> {
         let schema = self.schema.arrow();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        for t in self.tags.values() {
-            cols.push(Arc::new(t.finish_cloned()));
+        for &i in self.tag_index.values() {
+            cols.push(Arc::new(self.tags[i].1.finish_cloned()));
         }
-        for f in self.fields.values() {
-            cols.push(f.finish_cloned());
+        for &i in self.field_index.values() {
+            cols.push(self.fields[i].1.finish_cloned());
         }
         cols.push(Arc::new(self.time.finish_cloned()));
         RecordBatch::try_new(schema, cols)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::util::pretty::pretty_format_batches;
+    use line_protocol::{ParseOptions, parse_body};
+
+    use super::*;
+
+    #[test]
+    fn keys_that_come_and_go_are_back_filled_with_nulls() {
+        let body = "m,a=1 x=1 1\nm,a=2 x=2 2\nm,b=3 y=3i 3\nm,a=4,b=4 x=4,y=4i 4\nm,a=5 x=5 5\nm y=6i,x=6 6";
+        let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
+        let mut t = TableBuffer::default();
+        for p in &parsed.points {
+            t.push(p);
+        }
+        let out = pretty_format_batches(&[t.to_batch().unwrap()])
+            .unwrap()
+            .to_string();
+        let expected = "\
++---+---+-----+---+-------------------------------+
+| a | b | x   | y | time                          |
++---+---+-----+---+-------------------------------+
+| 1 |   | 1.0 |   | 1970-01-01T00:00:00.000000001 |
+| 2 |   | 2.0 |   | 1970-01-01T00:00:00.000000002 |
+|   | 3 |     | 3 | 1970-01-01T00:00:00.000000003 |
+| 4 | 4 | 4.0 | 4 | 1970-01-01T00:00:00.000000004 |
+| 5 |   | 5.0 |   | 1970-01-01T00:00:00.000000005 |
+|   |   | 6.0 | 6 | 1970-01-01T00:00:00.000000006 |
++---+---+-----+---+-------------------------------+";
+        assert_eq!(out, expected);
+        assert_eq!(t.rows(), 6);
     }
 }
