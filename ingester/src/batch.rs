@@ -63,6 +63,15 @@ pub fn sort_key(batch: &RecordBatch) -> Vec<usize> {
     tags.into_iter().map(|(i, _)| i).collect()
 }
 
+/// [`sort_key`] as column names.
+pub fn sort_key_names(batch: &RecordBatch) -> Vec<String> {
+    let schema = batch.schema();
+    sort_key(batch)
+        .into_iter()
+        .map(|i| schema.field(i).name().clone())
+        .collect()
+}
+
 /// How many distinct values a tag column holds (dictionary keys in use, or strings).
 fn distinct_values(col: &ArrayRef) -> usize {
     use arrow::array::AsArray;
@@ -90,12 +99,17 @@ fn distinct_values(col: &ArrayRef) -> usize {
 /// for each field, the value of the last row (in input order) that has one wins. Input order
 /// must be oldest first.
 pub fn sort_dedup(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    sort_dedup_by(batch, sort_key(batch))
+}
+
+/// [`sort_dedup`] with the tag columns' order given (indices into `batch`).
+pub fn sort_dedup_by(batch: &RecordBatch, tags: Vec<usize>) -> Result<RecordBatch, ArrowError> {
     let n = batch.num_rows();
     if n == 0 {
         return Ok(batch.clone());
     }
     let schema = batch.schema();
-    let mut key_cols: Vec<usize> = sort_key(batch);
+    let mut key_cols = tags;
     let field_cols: Vec<usize> = schema
         .fields()
         .iter()

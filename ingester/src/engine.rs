@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use catalog::{CatalogState, MetaService, ShardGroupInfo};
 use line_protocol::Point;
@@ -14,12 +15,13 @@ use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::{oneshot, watch};
 
-use crate::batch::{concat_aligned, sort_dedup, time_range};
+use crate::batch::{align, concat_aligned, sort_dedup, sort_dedup_by, sort_key_names, time_range};
 use crate::delete::{TagPredicate, Tombstone, apply_all};
 use crate::error::{StorageError, WalError, WriteError};
 use crate::manifest::{MANIFEST, Manifest, ParquetFileMeta, sync_file};
-use crate::parquet_io::{read_file, write_file};
-use crate::schema::{FieldType, TIME, TableSchema};
+use crate::merge::{Input, MERGE_BATCH_ROWS, Merge, sliced};
+use crate::parquet_io::{FileWriter, read_batches, read_file, write_file};
+use crate::schema::{COLUMN_KIND, FieldType, TIME, TableSchema};
 use crate::table::TableBuffer;
 use crate::wal::{Wal, WalEntry, WalRequest, encode_entry, run_writer};
 
@@ -709,7 +711,35 @@ impl Ingester {
             min_time,
             max_time,
             size_bytes,
+            sort_key: sort_key_names(batch),
         })
+    }
+
+    /// Closes a compaction output and makes it durable; fills in its row count and size.
+    async fn finish_file(
+        &self,
+        w: FileWriter,
+        mut meta: ParquetFileMeta,
+    ) -> Result<ParquetFileMeta, StorageError> {
+        meta.rows = w.rows() as u64;
+        meta.size_bytes = w.close().await?;
+        sync_file(&self.cfg.data_dir.join(&meta.path))?;
+        Ok(meta)
+    }
+
+    /// One file as a single batch in `schema`, with the deletes that apply to it applied.
+    async fn read_whole(
+        &self,
+        f: &ParquetFileMeta,
+        tombstones: &[Arc<Tombstone>],
+        measurement: &str,
+        schema: &SchemaRef,
+    ) -> Result<RecordBatch, StorageError> {
+        let mut batches = Vec::new();
+        for b in read_batches(&self.store, &f.path, MERGE_BATCH_ROWS).await? {
+            batches.push(apply_all(tombstones, measurement, b?, f.generation)?);
+        }
+        Ok(concat_aligned(schema, &batches)?)
     }
 
     fn read_state<T>(&self, f: impl FnOnce(&BTreeMap<u64, ShardData>) -> T) -> T {
@@ -773,19 +803,69 @@ impl Ingester {
             .filter(|t| t.measurement == measurement)
             .cloned()
             .collect();
-        let mut batches = Vec::new();
-        for f in &inputs {
-            for b in read_file(&self.store, &f.path).await? {
-                batches.push(apply_all(&tombstones, measurement, b, f.generation)?);
+        let schema = table.schema.arrow();
+        // The output's tag order: that of the largest input that records one (compaction
+        // outputs and persisted files do), else the best order for the oldest input; then any
+        // tag no input was sorted by.
+        let mut key = inputs
+            .iter()
+            .filter(|f| !f.sort_key.is_empty())
+            .max_by_key(|f| f.rows)
+            .map(|f| f.sort_key.clone())
+            .unwrap_or_default();
+        let mut sorted_in_memory: Vec<Option<RecordBatch>> = vec![None; inputs.len()];
+        if key.is_empty() {
+            if let Some(f) = inputs.first() {
+                let all = self
+                    .read_whole(f, &tombstones, measurement, &schema)
+                    .await?;
+                key = sort_key_names(&all);
+                sorted_in_memory[0] = Some(all);
             }
         }
-        let schema = table.schema.arrow();
-        // The inputs are dropped as soon as they are copied into one batch, and that batch
-        // as soon as it is sorted: at most two copies of the table are alive at once.
-        let all = concat_aligned(&schema, &batches)?;
-        drop(batches);
-        let merged = sort_dedup(&all)?;
-        drop(all);
+        for f in schema.fields() {
+            if f.metadata().get(COLUMN_KIND).map(String::as_str) == Some("tag")
+                && !key.contains(f.name())
+            {
+                key.push(f.name().clone());
+            }
+        }
+        let key_cols = key
+            .iter()
+            .map(|k| schema.index_of(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        // Inputs sorted by that order stream; the others are sorted alone, one at a time.
+        let mut sources: Vec<Input> = Vec::with_capacity(inputs.len());
+        for (f, held) in inputs.iter().zip(sorted_in_memory) {
+            let follows_key = !f.sort_key.is_empty()
+                && key
+                    .iter()
+                    .filter(|k| f.sort_key.contains(k))
+                    .eq(f.sort_key.iter());
+            if follows_key {
+                let reader = read_batches(&self.store, &f.path, MERGE_BATCH_ROWS).await?;
+                let (tombstones, m, schema, generation) = (
+                    tombstones.clone(),
+                    measurement.to_string(),
+                    schema.clone(),
+                    f.generation,
+                );
+                sources.push(Box::new(reader.map(move |b| {
+                    align(&apply_all(&tombstones, &m, b?, generation)?, &schema)
+                })));
+            } else {
+                let all = match held {
+                    Some(all) => all,
+                    None => {
+                        self.read_whole(f, &tombstones, measurement, &schema)
+                            .await?
+                    }
+                };
+                sources.push(sliced(sort_dedup_by(&all, key_cols.clone())?));
+            }
+        }
+        let merge = Merge::new(schema.clone(), &key, sources)?;
+
         // Every file of the table is an input, so the output may take the generation of the
         // deletes it applied; they then no longer apply to anything and are dropped.
         let generation = inputs
@@ -794,17 +874,50 @@ impl Ingester {
             .chain(tombstones.iter().map(|t| t.generation))
             .max()
             .unwrap_or(0);
-        let mut outputs = Vec::new();
         let step = self.cfg.max_rows_per_file.max(1);
-        let mut offset = 0;
-        while offset < merged.num_rows() {
-            let len = step.min(merged.num_rows() - offset);
-            let part = merged.slice(offset, len);
-            outputs.push(
-                self.write_parquet(&mut manifest, measurement, &part, Some(generation))
-                    .await?,
-            );
-            offset += len;
+        let mut outputs = Vec::new();
+        let mut open: Option<(FileWriter, ParquetFileMeta)> = None;
+        let mut rows = 0usize;
+        for batch in merge {
+            let mut batch = batch?;
+            while batch.num_rows() > 0 {
+                let (w, meta) = match open.as_mut() {
+                    Some(o) => o,
+                    None => {
+                        let id = manifest.allocate_file_id();
+                        let path = manifest.file_path(id);
+                        let w =
+                            FileWriter::create(&self.store, &path, schema.clone(), measurement)?;
+                        let meta = ParquetFileMeta {
+                            id,
+                            generation,
+                            path,
+                            rows: 0,
+                            min_time: i64::MAX,
+                            max_time: i64::MIN,
+                            size_bytes: 0,
+                            sort_key: key.clone(),
+                        };
+                        open.insert((w, meta))
+                    }
+                };
+                let take = (step - w.rows()).min(batch.num_rows());
+                let part = batch.slice(0, take);
+                let (lo, hi) = time_range(&part)?;
+                meta.min_time = meta.min_time.min(lo);
+                meta.max_time = meta.max_time.max(hi);
+                w.write(&part).await?;
+                rows += take;
+                batch = batch.slice(take, batch.num_rows() - take);
+                if w.rows() >= step {
+                    if let Some((w, meta)) = open.take() {
+                        outputs.push(self.finish_file(w, meta).await?);
+                    }
+                }
+            }
+        }
+        if let Some((w, meta)) = open.take() {
+            outputs.push(self.finish_file(w, meta).await?);
         }
         let input_ids: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
         if let Some(t) = manifest.tables.get_mut(measurement) {
@@ -829,7 +942,7 @@ impl Ingester {
             measurement,
             inputs = inputs.len(),
             outputs = outputs.len(),
-            rows = merged.num_rows(),
+            rows,
             "compacted"
         );
         Ok(())

@@ -34,6 +34,7 @@ pub mod delete;
 pub mod engine;
 pub mod error;
 pub mod manifest;
+pub mod merge;
 pub mod parquet_io;
 pub mod schema;
 pub mod table;

@@ -37,6 +37,10 @@ pub struct ParquetFileMeta {
     pub min_time: i64,
     pub max_time: i64,
     pub size_bytes: u64,
+    /// The tag columns the rows are sorted by, before time (empty: not recorded, as in files
+    /// written before it was).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sort_key: Vec<String>,
 }
 
 /// The live files of one measurement in one shard.

@@ -9,12 +9,13 @@
 
 use std::sync::Arc;
 
+use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
 use parquet::arrow::AsyncArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -52,13 +53,54 @@ pub async fn write_file(
     batch: &RecordBatch,
     measurement: &str,
 ) -> Result<u64, StorageError> {
-    let location = ObjectPath::from(path);
-    let sink = BufWriter::new(store.clone(), location.clone());
-    let mut writer =
-        AsyncArrowWriter::try_new(sink, batch.schema(), Some(writer_properties(measurement)))?;
-    writer.write(batch).await?;
-    writer.close().await?;
-    Ok(store.head(&location).await?.size)
+    let mut w = FileWriter::create(store, path, batch.schema(), measurement)?;
+    w.write(batch).await?;
+    w.close().await
+}
+
+/// A file written batch by batch (compaction's output): row groups go out as they fill, so
+/// memory holds about one row group however long the file gets.
+pub struct FileWriter {
+    store: Arc<dyn ObjectStore>,
+    location: ObjectPath,
+    writer: AsyncArrowWriter<BufWriter>,
+    rows: usize,
+}
+
+impl FileWriter {
+    pub fn create(
+        store: &Arc<dyn ObjectStore>,
+        path: &str,
+        schema: SchemaRef,
+        measurement: &str,
+    ) -> Result<Self, StorageError> {
+        let location = ObjectPath::from(path);
+        let sink = BufWriter::new(store.clone(), location.clone());
+        let writer = AsyncArrowWriter::try_new(sink, schema, Some(writer_properties(measurement)))?;
+        Ok(Self {
+            store: store.clone(),
+            location,
+            writer,
+            rows: 0,
+        })
+    }
+
+    pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), StorageError> {
+        self.writer.write(batch).await?;
+        self.rows += batch.num_rows();
+        Ok(())
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Finishes the file; returns its size.
+    pub async fn close(self) -> Result<u64, StorageError> {
+        self.writer.close().await?;
+        Ok(self.store.head(&self.location).await?.size)
+    }
 }
 
 /// Reads a whole file (fetched in one request from the object store).
@@ -66,7 +108,20 @@ pub async fn read_file(
     store: &Arc<dyn ObjectStore>,
     path: &str,
 ) -> Result<Vec<RecordBatch>, StorageError> {
+    Ok(read_batches(store, path, 1024)
+        .await?
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// Fetches a file and returns a reader that decodes it `batch_rows` rows at a time: memory
+/// holds the compressed file and one decoded batch.
+pub async fn read_batches(
+    store: &Arc<dyn ObjectStore>,
+    path: &str,
+    batch_rows: usize,
+) -> Result<ParquetRecordBatchReader, StorageError> {
     let bytes = store.get(&ObjectPath::from(path)).await?.bytes().await?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?.build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    Ok(ParquetRecordBatchReaderBuilder::try_new(bytes)?
+        .with_batch_size(batch_rows)
+        .build()?)
 }

@@ -120,7 +120,7 @@ impl TableSchema {
     }
 }
 
-fn with_kind(f: Field, kind: &str) -> Field {
+pub(crate) fn with_kind(f: Field, kind: &str) -> Field {
     f.with_metadata(HashMap::from([(COLUMN_KIND.to_string(), kind.to_string())]))
 }
 

@@ -186,6 +186,75 @@ async fn parquet_files_are_plain_and_sorted_by_series_then_time() {
     n.close().await;
 }
 
+/// Every row of the one Parquet file under `dir`, as "host region time v".
+fn file_rows(dir: &Path) -> Vec<String> {
+    let files = parquet_files(dir);
+    assert_eq!(files.len(), 1);
+    let file = std::fs::File::open(&files[0]).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for b in reader {
+        let b = b.unwrap();
+        let tag = |name: &str| {
+            let c = arrow::compute::cast(b.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+            c.as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap_or("").to_string())
+                .collect::<Vec<_>>()
+        };
+        let (host, region) = (tag("host"), tag("region"));
+        let (t, v) = (times(&b), floats(&b, "v"));
+        for i in 0..b.num_rows() {
+            out.push(format!(
+                "{} {} {} {}",
+                host[i],
+                region[i],
+                t[i],
+                v[i].unwrap_or(f64::NAN)
+            ));
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn compaction_merges_files_sorted_by_different_tags() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |c| c.compact_max_files = 2).await;
+    n.meta.create_database("db", None).await.unwrap();
+    // More regions than hosts: this file is sorted by region first.
+    write(
+        &n,
+        "m,host=h2,region=r3 v=1 1\nm,host=h2,region=r1 v=2 1\nm,host=h1,region=r2 v=3 1",
+    )
+    .await;
+    n.ingester.persist().await.unwrap();
+    // More hosts than regions (and more rows): sorted by host first, as the output will be.
+    write(
+        &n,
+        "m,host=h3,region=r1 v=4 2\nm,host=h2,region=r1 v=5 1\nm,host=h1,region=r1 v=6 1\nm,host=h4,region=r1 v=7 3",
+    )
+    .await;
+    n.ingester.persist().await.unwrap();
+    assert_eq!(parquet_files(dir.path()).len(), 2);
+    assert_eq!(n.ingester.compact(10 * HOUR).await.unwrap(), 1);
+    assert_eq!(
+        file_rows(dir.path()),
+        [
+            "h1 r1 1 6",
+            "h1 r2 1 3",
+            "h2 r1 1 5", // the later write of h2,r1 at 1 wins
+            "h2 r3 1 1",
+            "h3 r1 2 4",
+            "h4 r1 3 7",
+        ]
+    );
+    n.close().await;
+}
+
 #[tokio::test]
 async fn type_conflicts_and_reserved_names_drop_points_not_requests() {
     let dir = tempfile::tempdir().unwrap();
