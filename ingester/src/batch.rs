@@ -4,7 +4,7 @@
 
 use arrow::array::{Array, ArrayRef, UInt32Array, new_null_array};
 use arrow::compute::{cast, concat_batches, take, take_record_batch};
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{Schema, SchemaRef};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
@@ -51,16 +51,34 @@ pub fn concat_aligned(
 /// a query for one series prunes what it does not need.
 pub fn sort_key(batch: &RecordBatch) -> Vec<usize> {
     let schema = batch.schema();
-    let mut tags: Vec<(usize, usize)> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.metadata().get(COLUMN_KIND).map(String::as_str) == Some("tag"))
-        .map(|(i, _)| (i, distinct_values(batch.column(i))))
+    let mut tags: Vec<(usize, usize)> = columns_of_kind(&schema, "tag")
+        .into_iter()
+        .map(|i| (i, distinct_values(batch.column(i))))
         .collect();
     // Stable: equal counts keep schema (name) order.
     tags.sort_by(|a, b| b.1.cmp(&a.1));
     tags.into_iter().map(|(i, _)| i).collect()
+}
+
+/// The indices of the columns of one kind (`tag`, `field`), in schema order.
+pub fn columns_of_kind(schema: &Schema, kind: &str) -> Vec<usize> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.metadata().get(COLUMN_KIND).map(String::as_str) == Some(kind))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Encodes the key columns (`key_cols` of `schema`, in order) as comparable rows.
+pub fn key_converter(schema: &Schema, key_cols: &[usize]) -> Result<RowConverter, ArrowError> {
+    RowConverter::new(
+        key_cols
+            .iter()
+            .map(|&i| SortField::new(schema.field(i).data_type().clone()))
+            .collect(),
+    )
 }
 
 /// [`sort_key`] as column names.
@@ -110,22 +128,9 @@ pub fn sort_dedup_by(batch: &RecordBatch, tags: Vec<usize>) -> Result<RecordBatc
     }
     let schema = batch.schema();
     let mut key_cols = tags;
-    let field_cols: Vec<usize> = schema
-        .fields()
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.metadata().get(COLUMN_KIND).map(String::as_str) == Some("field"))
-        .map(|(i, _)| i)
-        .collect();
-    let time_idx = schema.index_of(TIME)?;
-    key_cols.push(time_idx);
-
-    let converter = RowConverter::new(
-        key_cols
-            .iter()
-            .map(|&i| SortField::new(schema.field(i).data_type().clone()))
-            .collect(),
-    )?;
+    let field_cols = columns_of_kind(&schema, "field");
+    key_cols.push(schema.index_of(TIME)?);
+    let converter = key_converter(&schema, &key_cols)?;
     let key_arrays: Vec<ArrayRef> = key_cols.iter().map(|&i| batch.column(i).clone()).collect();
     let rows = converter.convert_columns(&key_arrays)?;
     let mut order: Vec<u32> = (0..n as u32).collect();

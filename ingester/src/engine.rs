@@ -15,13 +15,15 @@ use object_store::local::LocalFileSystem;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::{oneshot, watch};
 
-use crate::batch::{align, concat_aligned, sort_dedup, sort_dedup_by, sort_key_names, time_range};
+use crate::batch::{
+    align, columns_of_kind, concat_aligned, sort_dedup, sort_dedup_by, sort_key_names, time_range,
+};
 use crate::delete::{TagPredicate, Tombstone, apply_all};
 use crate::error::{StorageError, WalError, WriteError};
 use crate::manifest::{MANIFEST, Manifest, ParquetFileMeta, sync_file};
 use crate::merge::{Input, MERGE_BATCH_ROWS, Merge, sliced};
 use crate::parquet_io::{FileWriter, read_batches, read_file, write_file};
-use crate::schema::{COLUMN_KIND, FieldType, TIME, TableSchema};
+use crate::schema::{FieldType, TIME, TableSchema};
 use crate::table::TableBuffer;
 use crate::wal::{Wal, WalEntry, WalRequest, encode_entry, run_writer};
 
@@ -823,11 +825,10 @@ impl Ingester {
                 sorted_in_memory[0] = Some(all);
             }
         }
-        for f in schema.fields() {
-            if f.metadata().get(COLUMN_KIND).map(String::as_str) == Some("tag")
-                && !key.contains(f.name())
-            {
-                key.push(f.name().clone());
+        for i in columns_of_kind(&schema, "tag") {
+            let name = schema.field(i).name();
+            if !key.contains(name) {
+                key.push(name.clone());
             }
         }
         let key_cols = key

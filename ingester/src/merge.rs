@@ -17,9 +17,10 @@ use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::compute::interleave;
 use arrow::datatypes::SchemaRef;
 use arrow::error::ArrowError;
-use arrow::row::{RowConverter, Rows, SortField};
+use arrow::row::{RowConverter, Rows};
 
-use crate::schema::{COLUMN_KIND, TIME};
+use crate::batch::{columns_of_kind, key_converter};
+use crate::schema::TIME;
 
 /// Rows per output batch (and per input batch read from a file).
 pub const MERGE_BATCH_ROWS: usize = 8192;
@@ -64,19 +65,8 @@ impl Merge {
             .map(|k| schema.index_of(k))
             .collect::<Result<Vec<_>, _>>()?;
         key_cols.push(schema.index_of(TIME)?);
-        let field_cols: Vec<usize> = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.metadata().get(COLUMN_KIND).map(String::as_str) == Some("field"))
-            .map(|(i, _)| i)
-            .collect();
-        let converter = RowConverter::new(
-            key_cols
-                .iter()
-                .map(|&i| SortField::new(schema.field(i).data_type().clone()))
-                .collect(),
-        )?;
+        let field_cols = columns_of_kind(&schema, "field");
+        let converter = key_converter(&schema, &key_cols)?;
         let mut merge = Self {
             schema,
             key_cols,
@@ -352,6 +342,13 @@ mod tests {
         .unwrap()
     }
 
+    /// The `f` and `i` columns.
+    fn values(b: &RecordBatch) -> (Vec<Option<f64>>, Vec<Option<i64>>) {
+        let f = b.column(2).as_any().downcast_ref::<Float64Array>().unwrap();
+        let i = b.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
+        (f.iter().collect(), i.iter().collect())
+    }
+
     fn merged(key: &[String], inputs: Vec<Input>) -> RecordBatch {
         let out: Vec<RecordBatch> = Merge::new(schema(), key, inputs)
             .unwrap()
@@ -412,18 +409,10 @@ mod tests {
                 sliced(one(Some("x"), Some(4.0), None, 4)),
             ],
         );
-        let f = got
-            .column(2)
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .unwrap();
-        let i = got.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
+        let (f, i) = values(&got);
         // Rows: (a, null dc, 5), (a, x, 4), (a, x, 5): nulls sort first.
-        assert_eq!(
-            f.iter().collect::<Vec<_>>(),
-            [Some(3.0), Some(4.0), Some(1.0)]
-        );
-        assert_eq!(i.iter().collect::<Vec<_>>(), [None, None, Some(2)]);
+        assert_eq!(f, [Some(3.0), Some(4.0), Some(1.0)]);
+        assert_eq!(i, [None, None, Some(2)]);
     }
 
     #[test]
@@ -455,14 +444,9 @@ mod tests {
             ],
         );
         assert_eq!(got.num_rows(), n);
-        let f = got
-            .column(2)
-            .as_any()
-            .downcast_ref::<Float64Array>()
-            .unwrap();
-        let i = got.column(3).as_any().downcast_ref::<Int64Array>().unwrap();
-        assert!(f.iter().all(|v| v == Some(1.0)));
-        assert!(i.iter().all(|v| v == Some(2)));
+        let (f, i) = values(&got);
+        assert!(f.iter().all(|v| *v == Some(1.0)));
+        assert!(i.iter().all(|v| *v == Some(2)));
     }
 
     #[test]
