@@ -717,6 +717,130 @@ impl Ingester {
         })
     }
 
+    /// Opens compaction's inputs as one merge. The output's tag order is that of the largest
+    /// input that records one (compaction outputs and persisted files do), else the best order
+    /// for the oldest input; then any tag no input was sorted by. Inputs sorted by that order
+    /// stream; the others are sorted alone, one at a time.
+    async fn merge_inputs(
+        &self,
+        inputs: &[ParquetFileMeta],
+        tombstones: &[Arc<Tombstone>],
+        measurement: &str,
+        schema: &SchemaRef,
+    ) -> Result<(Vec<String>, Merge), StorageError> {
+        let mut key = inputs
+            .iter()
+            .filter(|f| !f.sort_key.is_empty())
+            .max_by_key(|f| f.rows)
+            .map(|f| f.sort_key.clone())
+            .unwrap_or_default();
+        let mut sorted_in_memory: Vec<Option<RecordBatch>> = vec![None; inputs.len()];
+        if key.is_empty() {
+            if let Some(f) = inputs.first() {
+                let all = self.read_whole(f, tombstones, measurement, schema).await?;
+                key = sort_key_names(&all);
+                sorted_in_memory[0] = Some(all);
+            }
+        }
+        for i in columns_of_kind(schema, "tag") {
+            let name = schema.field(i).name();
+            if !key.contains(name) {
+                key.push(name.clone());
+            }
+        }
+        let key_cols = key
+            .iter()
+            .map(|k| schema.index_of(k))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut sources: Vec<Input> = Vec::with_capacity(inputs.len());
+        for (f, held) in inputs.iter().zip(sorted_in_memory) {
+            let follows_key = !f.sort_key.is_empty()
+                && key
+                    .iter()
+                    .filter(|k| f.sort_key.contains(k))
+                    .eq(f.sort_key.iter());
+            if follows_key {
+                let reader = read_batches(&self.store, &f.path, MERGE_BATCH_ROWS).await?;
+                let (tombstones, m, schema, generation) = (
+                    tombstones.to_vec(),
+                    measurement.to_string(),
+                    schema.clone(),
+                    f.generation,
+                );
+                sources.push(Box::new(reader.map(move |b| {
+                    align(&apply_all(&tombstones, &m, b?, generation)?, &schema)
+                })));
+            } else {
+                let all = match held {
+                    Some(all) => all,
+                    None => self.read_whole(f, tombstones, measurement, schema).await?,
+                };
+                sources.push(sliced(sort_dedup_by(&all, key_cols.clone())?));
+            }
+        }
+        let merge = Merge::new(schema.clone(), &key, sources)?;
+        Ok((key, merge))
+    }
+
+    /// Writes the merge's output as files of at most `max_rows_per_file` rows. Returns them
+    /// (durable, not yet in the manifest) and the number of rows.
+    async fn write_outputs(
+        &self,
+        manifest: &mut Manifest,
+        measurement: &str,
+        schema: &SchemaRef,
+        key: &[String],
+        generation: u64,
+        merge: Merge,
+    ) -> Result<(Vec<ParquetFileMeta>, usize), StorageError> {
+        let step = self.cfg.max_rows_per_file.max(1);
+        let mut outputs = Vec::new();
+        let mut open: Option<(FileWriter, ParquetFileMeta)> = None;
+        let mut rows = 0usize;
+        for batch in merge {
+            let mut batch = batch?;
+            while batch.num_rows() > 0 {
+                let (w, meta) = match open.as_mut() {
+                    Some(o) => o,
+                    None => {
+                        let id = manifest.allocate_file_id();
+                        let path = manifest.file_path(id);
+                        let w =
+                            FileWriter::create(&self.store, &path, schema.clone(), measurement)?;
+                        let meta = ParquetFileMeta {
+                            id,
+                            generation,
+                            path,
+                            rows: 0,
+                            min_time: i64::MAX,
+                            max_time: i64::MIN,
+                            size_bytes: 0,
+                            sort_key: key.to_vec(),
+                        };
+                        open.insert((w, meta))
+                    }
+                };
+                let take = (step - w.rows()).min(batch.num_rows());
+                let part = batch.slice(0, take);
+                let (lo, hi) = time_range(&part)?;
+                meta.min_time = meta.min_time.min(lo);
+                meta.max_time = meta.max_time.max(hi);
+                w.write(&part).await?;
+                rows += take;
+                batch = batch.slice(take, batch.num_rows() - take);
+                if w.rows() >= step {
+                    if let Some((w, meta)) = open.take() {
+                        outputs.push(self.finish_file(w, meta).await?);
+                    }
+                }
+            }
+        }
+        if let Some((w, meta)) = open.take() {
+            outputs.push(self.finish_file(w, meta).await?);
+        }
+        Ok((outputs, rows))
+    }
+
     /// Closes a compaction output and makes it durable; fills in its row count and size.
     async fn finish_file(
         &self,
@@ -806,66 +930,9 @@ impl Ingester {
             .cloned()
             .collect();
         let schema = table.schema.arrow();
-        // The output's tag order: that of the largest input that records one (compaction
-        // outputs and persisted files do), else the best order for the oldest input; then any
-        // tag no input was sorted by.
-        let mut key = inputs
-            .iter()
-            .filter(|f| !f.sort_key.is_empty())
-            .max_by_key(|f| f.rows)
-            .map(|f| f.sort_key.clone())
-            .unwrap_or_default();
-        let mut sorted_in_memory: Vec<Option<RecordBatch>> = vec![None; inputs.len()];
-        if key.is_empty() {
-            if let Some(f) = inputs.first() {
-                let all = self
-                    .read_whole(f, &tombstones, measurement, &schema)
-                    .await?;
-                key = sort_key_names(&all);
-                sorted_in_memory[0] = Some(all);
-            }
-        }
-        for i in columns_of_kind(&schema, "tag") {
-            let name = schema.field(i).name();
-            if !key.contains(name) {
-                key.push(name.clone());
-            }
-        }
-        let key_cols = key
-            .iter()
-            .map(|k| schema.index_of(k))
-            .collect::<Result<Vec<_>, _>>()?;
-        // Inputs sorted by that order stream; the others are sorted alone, one at a time.
-        let mut sources: Vec<Input> = Vec::with_capacity(inputs.len());
-        for (f, held) in inputs.iter().zip(sorted_in_memory) {
-            let follows_key = !f.sort_key.is_empty()
-                && key
-                    .iter()
-                    .filter(|k| f.sort_key.contains(k))
-                    .eq(f.sort_key.iter());
-            if follows_key {
-                let reader = read_batches(&self.store, &f.path, MERGE_BATCH_ROWS).await?;
-                let (tombstones, m, schema, generation) = (
-                    tombstones.clone(),
-                    measurement.to_string(),
-                    schema.clone(),
-                    f.generation,
-                );
-                sources.push(Box::new(reader.map(move |b| {
-                    align(&apply_all(&tombstones, &m, b?, generation)?, &schema)
-                })));
-            } else {
-                let all = match held {
-                    Some(all) => all,
-                    None => {
-                        self.read_whole(f, &tombstones, measurement, &schema)
-                            .await?
-                    }
-                };
-                sources.push(sliced(sort_dedup_by(&all, key_cols.clone())?));
-            }
-        }
-        let merge = Merge::new(schema.clone(), &key, sources)?;
+        let (key, merge) = self
+            .merge_inputs(&inputs, &tombstones, measurement, &schema)
+            .await?;
 
         // Every file of the table is an input, so the output may take the generation of the
         // deletes it applied; they then no longer apply to anything and are dropped.
@@ -875,51 +942,9 @@ impl Ingester {
             .chain(tombstones.iter().map(|t| t.generation))
             .max()
             .unwrap_or(0);
-        let step = self.cfg.max_rows_per_file.max(1);
-        let mut outputs = Vec::new();
-        let mut open: Option<(FileWriter, ParquetFileMeta)> = None;
-        let mut rows = 0usize;
-        for batch in merge {
-            let mut batch = batch?;
-            while batch.num_rows() > 0 {
-                let (w, meta) = match open.as_mut() {
-                    Some(o) => o,
-                    None => {
-                        let id = manifest.allocate_file_id();
-                        let path = manifest.file_path(id);
-                        let w =
-                            FileWriter::create(&self.store, &path, schema.clone(), measurement)?;
-                        let meta = ParquetFileMeta {
-                            id,
-                            generation,
-                            path,
-                            rows: 0,
-                            min_time: i64::MAX,
-                            max_time: i64::MIN,
-                            size_bytes: 0,
-                            sort_key: key.clone(),
-                        };
-                        open.insert((w, meta))
-                    }
-                };
-                let take = (step - w.rows()).min(batch.num_rows());
-                let part = batch.slice(0, take);
-                let (lo, hi) = time_range(&part)?;
-                meta.min_time = meta.min_time.min(lo);
-                meta.max_time = meta.max_time.max(hi);
-                w.write(&part).await?;
-                rows += take;
-                batch = batch.slice(take, batch.num_rows() - take);
-                if w.rows() >= step {
-                    if let Some((w, meta)) = open.take() {
-                        outputs.push(self.finish_file(w, meta).await?);
-                    }
-                }
-            }
-        }
-        if let Some((w, meta)) = open.take() {
-            outputs.push(self.finish_file(w, meta).await?);
-        }
+        let (outputs, rows) = self
+            .write_outputs(&mut manifest, measurement, &schema, &key, generation, merge)
+            .await?;
         let input_ids: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
         if let Some(t) = manifest.tables.get_mut(measurement) {
             t.files.retain(|f| !input_ids.contains(&f.id));
