@@ -2,9 +2,11 @@
 //! measurement's full schema, and sort it by series then time while merging points that share
 //! a series and a timestamp (the later write of each field wins, as in InfluxDB 1.x).
 
-use arrow::array::{Array, ArrayRef, UInt32Array, new_null_array};
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, new_null_array};
 use arrow::compute::{cast, concat_batches, take, take_record_batch};
-use arrow::datatypes::{Schema, SchemaRef};
+use arrow::datatypes::{Schema, SchemaRef, TimestampNanosecondType};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use arrow::row::{RowConverter, SortField};
@@ -172,6 +174,47 @@ pub fn sort_dedup_by(batch: &RecordBatch, tags: Vec<usize>) -> Result<RecordBatc
     RecordBatch::try_new(schema.clone(), cols)
 }
 
+/// Per field, the earliest of the series' last times with a value: every series of `batch`
+/// that has a value for the field has its last one at or after this time. `batch` must be
+/// sorted by series then time (in any tag order). A field no row has is absent.
+///
+/// A query for each series' last value can then skip every row before the smallest bound of
+/// all sources (files record theirs in the manifest), since no series' last value is there.
+pub fn last_value_bounds(batch: &RecordBatch) -> Result<BTreeMap<String, i64>, ArrowError> {
+    let schema = batch.schema();
+    let mut out = BTreeMap::new();
+    if batch.num_rows() == 0 {
+        return Ok(out);
+    }
+    let tags: Vec<ArrayRef> = columns_of_kind(&schema, "tag")
+        .into_iter()
+        .map(|i| batch.column(i).clone())
+        .collect();
+    let runs: Vec<std::ops::Range<usize>> = if tags.is_empty() {
+        vec![0..batch.num_rows()]
+    } else {
+        arrow::compute::partition(&tags)?.ranges()
+    };
+    let times = batch
+        .column(schema.index_of(TIME)?)
+        .as_primitive_opt::<TimestampNanosecondType>()
+        .ok_or_else(|| {
+            ArrowError::SchemaError("time column is not a nanosecond timestamp".into())
+        })?;
+    for f in columns_of_kind(&schema, "field") {
+        let col = batch.column(f);
+        let bound = runs
+            .iter()
+            .filter_map(|r| r.clone().rev().find(|&i| col.is_valid(i)))
+            .map(|i| times.value(i))
+            .min();
+        if let Some(b) = bound {
+            out.insert(schema.field(f).name().clone(), b);
+        }
+    }
+    Ok(out)
+}
+
 /// The smallest and largest time of a batch (which must be non-empty).
 pub fn time_range(batch: &RecordBatch) -> Result<(i64, i64), ArrowError> {
     let col = batch.column(batch.schema().index_of(TIME)?);
@@ -223,5 +266,49 @@ mod tests {
             .flatten()
             .collect();
         assert_eq!(hosts, ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn last_value_bounds_are_per_field_and_skip_nulls() {
+        use arrow::array::Float64Array;
+        let schema = Arc::new(Schema::new(vec![
+            tag_field("host"),
+            crate::schema::with_kind(
+                arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Float64, true),
+                "field",
+            ),
+            crate::schema::with_kind(
+                arrow::datatypes::Field::new("y", arrow::datatypes::DataType::Float64, true),
+                "field",
+            ),
+            crate::schema::with_kind(
+                arrow::datatypes::Field::new("z", arrow::datatypes::DataType::Float64, true),
+                "field",
+            ),
+            time_field(),
+        ]));
+        // a: x at 1, y at 1 and 2; b: x at 3 and 4 (y never); sorted by series then time.
+        let host: DictionaryArray<Int32Type> = vec!["a", "a", "b", "b"].into_iter().collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(host),
+                Arc::new(Float64Array::from(vec![
+                    Some(1.0),
+                    None,
+                    Some(3.0),
+                    Some(4.0),
+                ])),
+                Arc::new(Float64Array::from(vec![Some(1.0), Some(2.0), None, None])),
+                Arc::new(Float64Array::from(vec![None, None, None, None])),
+                Arc::new(TimestampNanosecondArray::from(vec![1, 2, 3, 4])),
+            ],
+        )
+        .unwrap();
+        let bounds = last_value_bounds(&batch).unwrap();
+        // x: a's last x is at 1 (not its last row, 2), b's at 4.
+        assert_eq!(bounds.get("x"), Some(&1));
+        assert_eq!(bounds.get("y"), Some(&2));
+        assert_eq!(bounds.get("z"), None);
     }
 }

@@ -16,7 +16,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::{oneshot, watch};
 
 use crate::batch::{
-    align, columns_of_kind, concat_aligned, sort_dedup, sort_dedup_by, sort_key_names, time_range,
+    align, columns_of_kind, concat_aligned, last_value_bounds, sort_dedup, sort_dedup_by,
+    sort_key_names, time_range,
 };
 use crate::delete::{TagPredicate, Tombstone, apply_all};
 use crate::error::{StorageError, WalError, WriteError};
@@ -217,6 +218,51 @@ impl Shape {
             FieldType::of(v).hash(&mut h);
         }
         h.finish()
+    }
+}
+
+/// What every file a compaction writes shares.
+struct Output<'a> {
+    schema: &'a SchemaRef,
+    key: &'a [String],
+    generation: u64,
+    last_value_bounds: Option<BTreeMap<String, i64>>,
+}
+
+/// The bounds of files merged into one: per field the smallest, since each series' last value
+/// is where it was in one of them. `None` when any file's are unknown.
+fn min_bounds(files: &[ParquetFileMeta]) -> Option<BTreeMap<String, i64>> {
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    for f in files {
+        for (field, b) in f.last_value_bounds.as_ref()? {
+            let slot = out.entry(field.clone()).or_insert(*b);
+            *slot = (*slot).min(*b);
+        }
+    }
+    Some(out)
+}
+
+impl TableSnapshot {
+    /// A time before which none of `fields`' last value per series is (see
+    /// [`crate::batch::last_value_bounds`]), over every source of the snapshot; `None` when it
+    /// is not known (a file that records none, or deletes that may have removed last values).
+    pub fn last_value_bound(&self, fields: &[String]) -> Result<Option<i64>, StorageError> {
+        if !self.tombstones.is_empty() {
+            return Ok(None);
+        }
+        let Some(files) = min_bounds(&self.files) else {
+            return Ok(None);
+        };
+        let mut bound = fields.iter().filter_map(|f| files.get(f)).min().copied();
+        for b in &self.buffered {
+            let buffered = last_value_bounds(b)?;
+            let here = fields.iter().filter_map(|f| buffered.get(f)).min().copied();
+            bound = match (bound, here) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Ok(bound)
     }
 }
 
@@ -714,6 +760,7 @@ impl Ingester {
             max_time,
             size_bytes,
             sort_key: sort_key_names(batch),
+            last_value_bounds: Some(last_value_bounds(batch)?),
         })
     }
 
@@ -788,9 +835,7 @@ impl Ingester {
         &self,
         manifest: &mut Manifest,
         measurement: &str,
-        schema: &SchemaRef,
-        key: &[String],
-        generation: u64,
+        output: &Output<'_>,
         merge: Merge,
     ) -> Result<(Vec<ParquetFileMeta>, usize), StorageError> {
         let step = self.cfg.max_rows_per_file.max(1);
@@ -805,17 +850,22 @@ impl Ingester {
                     None => {
                         let id = manifest.allocate_file_id();
                         let path = manifest.file_path(id);
-                        let w =
-                            FileWriter::create(&self.store, &path, schema.clone(), measurement)?;
+                        let w = FileWriter::create(
+                            &self.store,
+                            &path,
+                            output.schema.clone(),
+                            measurement,
+                        )?;
                         let meta = ParquetFileMeta {
                             id,
-                            generation,
+                            generation: output.generation,
                             path,
                             rows: 0,
                             min_time: i64::MAX,
                             max_time: i64::MIN,
                             size_bytes: 0,
-                            sort_key: key.to_vec(),
+                            sort_key: output.key.to_vec(),
+                            last_value_bounds: output.last_value_bounds.clone(),
                         };
                         open.insert((w, meta))
                     }
@@ -942,8 +992,20 @@ impl Ingester {
             .chain(tombstones.iter().map(|t| t.generation))
             .max()
             .unwrap_or(0);
+        // Each series' last values are in some input; deletes may remove them.
+        let bounds = if tombstones.is_empty() {
+            min_bounds(&inputs)
+        } else {
+            None
+        };
+        let output = Output {
+            schema: &schema,
+            key: &key,
+            generation,
+            last_value_bounds: bounds,
+        };
         let (outputs, rows) = self
-            .write_outputs(&mut manifest, measurement, &schema, &key, generation, merge)
+            .write_outputs(&mut manifest, measurement, &output, merge)
             .await?;
         let input_ids: HashSet<u64> = inputs.iter().map(|f| f.id).collect();
         if let Some(t) = manifest.tables.get_mut(measurement) {

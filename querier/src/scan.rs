@@ -85,6 +85,42 @@ pub struct ScanStats {
 }
 
 impl Executor {
+    /// A time before which no series of measurement `name` has its last value of any field, over
+    /// every shard `range` reaches, with the measurement's schema; `None` when a source does not
+    /// know its bound ([`TableSnapshot::last_value_bound`]) or no shard has the measurement.
+    pub fn last_value_bound(
+        &self,
+        db: &str,
+        rp: &str,
+        name: &str,
+        range: TimeRange,
+    ) -> Result<Option<(i64, TableSchema)>, ExecError> {
+        let Some(ing) = self.ingester() else {
+            return Ok(None);
+        };
+        let cat = self.meta().catalog();
+        let dbi = cat
+            .database(db)
+            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        let mut snapshots = Vec::new();
+        let mut schema = TableSchema::default();
+        for shard in shards_of(dbi, rp, range) {
+            if let Some(s) = ing.table_snapshot(shard, name)? {
+                schema.merge(&s.schema);
+                snapshots.push(s);
+            }
+        }
+        let fields: Vec<String> = schema.fields.keys().cloned().collect();
+        let mut bound: Option<i64> = None;
+        for s in &snapshots {
+            match s.last_value_bound(&fields)? {
+                Some(b) => bound = Some(bound.map_or(b, |a| a.min(b))),
+                None => return Ok(None),
+            }
+        }
+        Ok(bound.map(|b| (b, schema)))
+    }
+
     /// The rows of measurement `name` in `db`.`rp` (every policy when empty) that can fall in
     /// `range`, with tags as plain strings; `None` when no shard has the measurement.
     pub async fn measurement_frame(

@@ -90,10 +90,27 @@ pub async fn execute(
         let db = database_of(m.database.as_deref(), default_db)?;
         let rp = m.retention_policy.as_deref().unwrap_or("");
         for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
-            if let Some((frame, schema, _)) = ex
-                .measurement_frame(session, db, rp, &name, plan.range)
+            // Only each series' last values wanted: rows before every series' last ones
+            // are neither scanned nor decoded.
+            let mut scan_range = plan.range;
+            let mut skip_before = None;
+            if let Some((bound, schema)) = ex.last_value_bound(db, rp, &name, plan.range)? {
+                if bound > plan.range.min
+                    && last_values_only(&stmt, plan.range, condition.as_ref(), &schema)
+                {
+                    scan_range.min = bound;
+                    skip_before = Some(bound);
+                }
+            }
+            if let Some((mut frame, schema, _)) = ex
+                .measurement_frame(session, db, rp, &name, scan_range)
                 .await?
             {
+                if let Some(b) = skip_before {
+                    frame = frame.filter(
+                        ident(TIME).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(b), None))),
+                    )?;
+                }
                 union.merge(&schema);
                 loaded.push((name, frame, schema));
             }
@@ -1219,7 +1236,37 @@ impl<'a> Plan<'a> {
                     // No argument is a field of this measurement: nothing to aggregate (1.x).
                     return Ok(vec![]);
                 }
+                // Without GROUP BY time, a group none of whose rows has a value of a field
+                // the aggregates read is not in the result (1.x iterates the fields' points).
+                let has_values = if self.interval.is_none() {
+                    let mut read = BTreeSet::new();
+                    for (_, _, e) in &agg_fields {
+                        e.walk(&mut |x| {
+                            if let Expr::VarRef { name, .. } = x {
+                                if schema.fields.contains_key(name) {
+                                    read.insert(name.clone());
+                                }
+                            }
+                        });
+                    }
+                    read.iter()
+                        .map(|f| ident(f).is_not_null())
+                        .reduce(|a, b| a.or(b))
+                } else {
+                    None
+                };
+                if let Some(any) = &has_values {
+                    aggs.push(
+                        agg::count(lit(1))
+                            .filter(any.clone())
+                            .build()?
+                            .alias("__has"),
+                    );
+                }
                 df = df.aggregate(group.clone(), aggs)?;
+                if has_values.is_some() {
+                    df = df.filter(col("__has").gt(lit(0i64)))?;
+                }
                 let mut select = Vec::new();
                 select.push(match (&selector_time, self.interval) {
                     (Some(t), _) => t.clone().alias("__time"),
@@ -1955,6 +2002,35 @@ fn expand_aggregate_fields(
         }
     }
     Ok(out)
+}
+
+/// Whether `stmt` asks only for each series' last values: every field is `last(..)`, it groups
+/// by tags at most, its time range has no upper end, and its condition names tags only (so it
+/// keeps or drops whole series). No row earlier than every series' last one can then be in
+/// the answer.
+fn last_values_only(
+    stmt: &SelectStatement,
+    range: TimeRange,
+    condition: Option<&Expr>,
+    schema: &TableSchema,
+) -> bool {
+    let mut tags_only = true;
+    if let Some(c) = condition {
+        c.walk(&mut |e| {
+            if matches!(e, Expr::VarRef { .. }) && !is_tag_only(e, schema) {
+                tags_only = false;
+            }
+        });
+    }
+    tags_only
+        && range.max == i64::MAX
+        && stmt.fields.iter().all(
+            |f| matches!(&f.expr, Expr::Call { name, args } if name == "last" && args.len() == 1),
+        )
+        && stmt
+            .dimensions
+            .iter()
+            .all(|d| !matches!(d, Dimension::Time { .. }))
 }
 
 fn is_tag_only(e: &Expr, schema: &TableSchema) -> bool {

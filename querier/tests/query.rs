@@ -284,3 +284,71 @@ async fn small_scans_run_in_one_partition() {
     // A tenth of the file's time span: about 12k rows.
     assert_eq!(partitions(1_000_000, 1_012_000).await, 1, "about 12k rows");
 }
+
+const LAST_VALUES: &[&str] = &[
+    "SELECT last(*) FROM m GROUP BY h",
+    "SELECT last(x) FROM m",
+    "SELECT last(x) FROM m GROUP BY *",
+    "SELECT last(y), last(z) FROM m WHERE h = 'a' OR h = 'c' GROUP BY h",
+    "SELECT last(x) FROM m WHERE y > 0 GROUP BY h",
+];
+
+#[tokio::test]
+async fn last_values_skip_rows_before_every_series_last_ones() {
+    let n = node().await;
+    // Each series' last x, y and z are at different rows; the earliest of them is at 5.
+    n.write("m,h=a x=0 1\nm,h=b x=0,y=0 2\nm,h=a x=1,y=1 10\nm,h=a y=2 20\nm,h=b x=5 30\nm,h=b y=7 15\nm,h=c z=1 5\nm,h=c x=2 40").await;
+    let mut expected = Vec::new();
+    for q in LAST_VALUES {
+        expected.push(n.query(q).await);
+    }
+    n.ingester.persist().await.unwrap();
+    for (q, e) in LAST_VALUES.iter().zip(&expected) {
+        assert_eq!(&n.query(q).await, e, "from a file: {q}");
+    }
+    // a's last x is not in its last row.
+    let by_host = n.query("SELECT last(x) FROM m GROUP BY h").await;
+    let lasts: Vec<&Value> = by_host[0]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| &s["values"][0])
+        .collect();
+    assert_eq!(
+        lasts,
+        [
+            &serde_json::json!(["1970-01-01T00:00:00.00000001Z", 1]),
+            &serde_json::json!(["1970-01-01T00:00:00.00000003Z", 5]),
+            &serde_json::json!(["1970-01-01T00:00:00.00000004Z", 2]),
+        ]
+    );
+    let plan = n
+        .query("EXPLAIN ANALYZE SELECT last(*) FROM m GROUP BY h")
+        .await;
+    let text = plan.to_string();
+    assert!(
+        text.contains(" >= 5") && text.contains("pushdown_rows_pruned=2"),
+        "the two rows before 5 are filtered out: {plan}"
+    );
+    let plan = n
+        .query("EXPLAIN ANALYZE SELECT last(x) FROM m WHERE y > 0")
+        .await;
+    assert!(
+        !plan.to_string().contains(" >= 5"),
+        "a condition on a field keeps every row: {plan}"
+    );
+    // A second file and the buffer, then one compacted file: still the same bound rule.
+    n.write("m,h=c z=3 50").await;
+    n.ingester.persist().await.unwrap();
+    n.write("m,h=a x=8 45").await;
+    let mut expected = Vec::new();
+    for q in LAST_VALUES {
+        expected.push(n.query(q).await);
+    }
+    n.ingester.persist().await.unwrap();
+    assert_eq!(n.ingester.compact(i64::MAX).await.unwrap(), 1);
+    for (q, e) in LAST_VALUES.iter().zip(&expected) {
+        assert_eq!(&n.query(q).await, e, "after compaction: {q}");
+    }
+    n.close().await;
+}

@@ -420,6 +420,25 @@ const STEPS: &[Step] = &[
     // Selectors (Fletch's selector aggregate): ties, groups, lone selectors' times.
     Query("SELECT last(*) FROM c GROUP BY h", "?db=fn"),
     Query("SELECT first(*) FROM c", "?db=fn"),
+    // Last values where a series' last row lacks a field (Fletch skips rows before every
+    // series' last values; the bound must be per field, not per row).
+    Query("CREATE DATABASE lv", ""),
+    Write(
+        "db=lv&precision=s",
+        "m,h=a x=1,y=1 10\nm,h=a y=2 20\nm,h=b x=5 30\nm,h=b y=7 15\nm,h=c z=1 5\nm,h=c x=2 40",
+    ),
+    Query("SELECT last(*) FROM m GROUP BY h", "?db=lv"),
+    Query("SELECT last(x) FROM m", "?db=lv"),
+    Query("SELECT last(x) FROM m GROUP BY *", "?db=lv"),
+    Query(
+        "SELECT last(y), last(z) FROM m WHERE h = 'a' OR h = 'c' GROUP BY h",
+        "?db=lv",
+    ),
+    Query("SELECT last(x) FROM m WHERE y > 0 GROUP BY h", "?db=lv"),
+    Query(
+        "SELECT last(x) FROM m WHERE time < 35s GROUP BY h",
+        "?db=lv",
+    ),
     Query(
         "SELECT first(v), last(i), min(v), max(i) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(20s)",
         "?db=fn",
