@@ -94,12 +94,12 @@ pub async fn execute(
             // are neither scanned nor decoded.
             let mut scan_range = plan.range;
             let mut skip_before = None;
-            if let Some((bound, schema)) = ex.last_value_bound(db, rp, &name, plan.range)? {
-                if bound > plan.range.min
-                    && last_values_only(&stmt, plan.range, condition.as_ref(), &schema)
-                {
-                    scan_range.min = bound;
-                    skip_before = Some(bound);
+            if last_values_only(&stmt, plan.range) {
+                if let Some((bound, schema)) = ex.last_value_bound(db, rp, &name, plan.range)? {
+                    if bound > plan.range.min && tags_only(condition.as_ref(), &schema) {
+                        scan_range.min = bound;
+                        skip_before = Some(bound);
+                    }
                 }
             }
             if let Some((mut frame, schema, _)) = ex
@@ -2005,32 +2005,30 @@ fn expand_aggregate_fields(
 }
 
 /// Whether `stmt` asks only for each series' last values: every field is `last(..)`, it groups
-/// by tags at most, its time range has no upper end, and its condition names tags only (so it
-/// keeps or drops whole series). No row earlier than every series' last one can then be in
-/// the answer.
-fn last_values_only(
-    stmt: &SelectStatement,
-    range: TimeRange,
-    condition: Option<&Expr>,
-    schema: &TableSchema,
-) -> bool {
-    let mut tags_only = true;
-    if let Some(c) = condition {
-        c.walk(&mut |e| {
-            if matches!(e, Expr::VarRef { .. }) && !is_tag_only(e, schema) {
-                tags_only = false;
-            }
-        });
-    }
-    tags_only
-        && range.max == i64::MAX
-        && stmt.fields.iter().all(
-            |f| matches!(&f.expr, Expr::Call { name, args } if name == "last" && args.len() == 1),
-        )
+/// by tags at most, and its time range has no upper end. With a condition that keeps or drops
+/// whole series ([`tags_only`]), no row earlier than every series' last one is in the answer.
+fn last_values_only(stmt: &SelectStatement, range: TimeRange) -> bool {
+    range.max == i64::MAX
+        && stmt.fields.iter().all(|f| {
+            matches!(&f.expr, Expr::Call { name, args } if name == "last" && args.len() == 1)
+        })
         && stmt
             .dimensions
             .iter()
             .all(|d| !matches!(d, Dimension::Time { .. }))
+}
+
+/// Whether `condition` names tags only.
+fn tags_only(condition: Option<&Expr>, schema: &TableSchema) -> bool {
+    let mut only = true;
+    if let Some(c) = condition {
+        c.walk(&mut |e| {
+            if matches!(e, Expr::VarRef { .. }) && !is_tag_only(e, schema) {
+                only = false;
+            }
+        });
+    }
+    only
 }
 
 fn is_tag_only(e: &Expr, schema: &TableSchema) -> bool {
