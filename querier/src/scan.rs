@@ -8,11 +8,15 @@
 //!         │                                    filters pushed down: row groups pruned by
 //!         │                                    statistics, rows filtered in the decoder)
 //!         ├─ files with tombstones             ─▶ read, tombstones applied, in memory
-//!         ├─ a shard whose sources overlap     ─▶ Ingester::read_table (merged: later wins)
-//!         │   inside the query's time range
+//!         ├─ a shard whose sources overlap     ─▶ rows in the overlap windows merged by
+//!         │   inside the query's time range        series and time in a DataFusion aggregate
+//!         │                                        (newest source wins per field)
 //!         └─ buffered batches                  ─▶ in memory
-//!  union ─▶ tags cast to Utf8 ─▶ the statement's plan
+//!  union (tags stay dictionaries) ─▶ the statement's plan
 //! ```
+//!
+//! [`Executor::last_value_bound`] tells a query of last values only where the earliest of them
+//! can be, so that it scans from there.
 //!
 //! Sources of one shard that do not overlap in time cannot hold the same series and time, so
 //! they need no merging; shards of different groups never overlap, and shards of one group
