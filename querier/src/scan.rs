@@ -99,24 +99,10 @@ impl Executor {
         name: &str,
         range: TimeRange,
     ) -> Result<Option<(i64, TableSchema)>, ExecError> {
-        let Some(ing) = self.ingester() else {
-            return Ok(None);
-        };
-        let cat = self.meta().catalog();
-        let dbi = cat
-            .database(db)
-            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-        let mut snapshots = Vec::new();
-        let mut schema = TableSchema::default();
-        for shard in shards_of(dbi, rp, range) {
-            if let Some(s) = ing.table_snapshot(shard, name)? {
-                schema.merge(&s.schema);
-                snapshots.push(s);
-            }
-        }
+        let (snapshots, schema) = self.snapshots(db, rp, name, range)?;
         let fields: Vec<String> = schema.fields.keys().cloned().collect();
         let mut bound: Option<i64> = None;
-        for s in &snapshots {
+        for (_, s) in &snapshots {
             match s.last_value_bound(&fields)? {
                 Some(b) => bound = Some(bound.map_or(b, |a| a.min(b))),
                 None => return Ok(None),
@@ -125,8 +111,35 @@ impl Executor {
         Ok(bound.map(|b| (b, schema)))
     }
 
+    /// Measurement `name`'s snapshot in every local shard of `db`.`rp` (every policy when empty)
+    /// that `range` reaches, with their schemas merged.
+    fn snapshots(
+        &self,
+        db: &str,
+        rp: &str,
+        name: &str,
+        range: TimeRange,
+    ) -> Result<(Vec<(u64, TableSnapshot)>, TableSchema), ExecError> {
+        let mut snapshots = Vec::new();
+        let mut schema = TableSchema::default();
+        let Some(ing) = self.ingester() else {
+            return Ok((snapshots, schema));
+        };
+        let cat = self.meta().catalog();
+        let dbi = cat
+            .database(db)
+            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        for shard in shards_of(dbi, rp, range) {
+            if let Some(s) = ing.table_snapshot(shard, name)? {
+                schema.merge(&s.schema);
+                snapshots.push((shard, s));
+            }
+        }
+        Ok((snapshots, schema))
+    }
+
     /// The rows of measurement `name` in `db`.`rp` (every policy when empty) that can fall in
-    /// `range`, with tags as plain strings; `None` when no shard has the measurement.
+    /// `range`, tags as dictionary columns; `None` when no shard has the measurement.
     pub async fn measurement_frame(
         &self,
         ctx: &SessionContext,
@@ -138,18 +151,7 @@ impl Executor {
         let Some(ing) = self.ingester() else {
             return Ok(None);
         };
-        let cat = self.meta().catalog();
-        let dbi = cat
-            .database(db)
-            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-        let mut snapshots: Vec<(u64, TableSnapshot)> = Vec::new();
-        let mut schema = TableSchema::default();
-        for shard in shards_of(dbi, rp, range) {
-            if let Some(s) = ing.table_snapshot(shard, name)? {
-                schema.merge(&s.schema);
-                snapshots.push((shard, s));
-            }
-        }
+        let (snapshots, schema) = self.snapshots(db, rp, name, range)?;
         if snapshots.is_empty() {
             return Ok(None);
         }

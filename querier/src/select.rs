@@ -2009,9 +2009,9 @@ fn expand_aggregate_fields(
 /// whole series ([`tags_only`]), no row earlier than every series' last one is in the answer.
 fn last_values_only(stmt: &SelectStatement, range: TimeRange) -> bool {
     range.max == i64::MAX
-        && stmt.fields.iter().all(|f| {
-            matches!(&f.expr, Expr::Call { name, args } if name == "last" && args.len() == 1)
-        })
+        && stmt.fields.iter().all(
+            |f| matches!(&f.expr, Expr::Call { name, args } if name == "last" && args.len() == 1),
+        )
         && stmt
             .dimensions
             .iter()
