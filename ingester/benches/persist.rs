@@ -1,5 +1,5 @@
 //! Persisting a buffer: Arrow builders to a sorted, merged batch, encoded as Parquet (in memory,
-//! so that the disk does not take part).
+//! so that the disk does not take part); and compaction's k-way merge of sorted inputs.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use ingester::table::TableBuffer;
@@ -52,5 +52,28 @@ fn persist(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, persist);
+/// Three sorted inputs of 100k rows each (the same series and times, so every output row merges
+/// three), through compaction's merge.
+fn merge(c: &mut Criterion) {
+    let rows = 100_000;
+    let sorted = ingester::batch::sort_dedup(&buffer(rows).to_batch().unwrap()).unwrap();
+    let key = ingester::batch::sort_key_names(&sorted);
+    let mut g = c.benchmark_group("compact");
+    g.throughput(Throughput::Elements(3 * rows as u64));
+    g.sample_size(10);
+    g.bench_function("merge 3 x 100k sorted rows", |b| {
+        b.iter(|| {
+            let inputs = (0..3)
+                .map(|_| ingester::merge::sliced(sorted.clone()))
+                .collect();
+            ingester::merge::Merge::new(sorted.schema(), &key, inputs)
+                .unwrap()
+                .map(|b| b.unwrap().num_rows())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, persist, merge);
 criterion_main!(benches);
