@@ -34,7 +34,6 @@ struct Cursor {
     held: usize,
     rows: Rows,
     pos: usize,
-    len: usize,
 }
 
 /// The k-way merge; an iterator of output batches.
@@ -111,14 +110,12 @@ impl Merge {
                 .map(|&i| batch.column(i).clone())
                 .collect();
             let rows = self.converter.convert_columns(&keys)?;
-            let len = batch.num_rows();
             self.held.push(batch);
             self.cursors[idx] = Some(Cursor {
                 input,
                 held: self.held.len() - 1,
                 rows,
                 pos: 0,
-                len,
             });
             return Ok(());
         }
@@ -192,7 +189,7 @@ impl Merge {
             }
         }
         c.pos += 1;
-        if c.pos == c.len {
+        if c.pos == c.rows.num_rows() {
             let Some(done) = self.cursors[idx].take() else {
                 return Ok(());
             };

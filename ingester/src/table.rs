@@ -5,6 +5,7 @@
 //! points with the same series and time (later write wins per field) whenever the buffer is
 //! read as a batch.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -84,21 +85,61 @@ impl FieldBuilder {
     }
 }
 
+/// The builders of one kind of column (tags or fields).
+struct Columns<B> {
+    /// In order of first appearance; `index` gives each name's builder (and, iterated, the
+    /// schema's name order).
+    builders: Vec<(String, B)>,
+    index: BTreeMap<String, usize>,
+    /// The builders the previous point's keys went to: the next point usually has the same
+    /// keys, which then cost one comparison each instead of a map lookup.
+    last: Vec<usize>,
+}
+
+impl<B> Default for Columns<B> {
+    fn default() -> Self {
+        Self {
+            builders: Vec::new(),
+            index: BTreeMap::new(),
+            last: Vec::new(),
+        }
+    }
+}
+
+impl<B> Columns<B> {
+    /// Points `last` at the builders of `keys`, creating missing ones with `new`.
+    fn resolve<V>(&mut self, keys: &[(Cow<'_, str>, V)], mut new: impl FnMut(&str, &V) -> B) {
+        let same = self.last.len() == keys.len()
+            && self
+                .last
+                .iter()
+                .zip(keys)
+                .all(|(&i, (k, _))| self.builders[i].0 == *k);
+        if same {
+            return;
+        }
+        self.last.clear();
+        for (k, v) in keys {
+            let i = match self.index.get(k.as_ref()) {
+                Some(&i) => i,
+                None => {
+                    self.index.insert(k.to_string(), self.builders.len());
+                    self.builders.push((k.to_string(), new(k, v)));
+                    self.builders.len() - 1
+                }
+            };
+            self.last.push(i);
+        }
+    }
+}
+
 /// Rows of one measurement of one shard, not yet persisted.
 pub struct TableBuffer {
     schema: TableSchema,
     rows: usize,
     time: TimestampNanosecondBuilder,
-    /// Builders in order of first appearance; the maps give each name's builder (and, by
-    /// iterating them, the schema's name order).
-    tags: Vec<(String, StringDictionaryBuilder<Int32Type>)>,
-    fields: Vec<(String, FieldBuilder)>,
-    tag_index: BTreeMap<String, usize>,
-    field_index: BTreeMap<String, usize>,
-    /// The builders the previous point's tags and fields went to: the next point usually has
-    /// the same keys, which then cost one comparison each instead of a map lookup.
-    last_tags: Vec<usize>,
-    last_fields: Vec<usize>,
+    tags: Columns<StringDictionaryBuilder<Int32Type>>,
+    fields: Columns<FieldBuilder>,
     min_time: i64,
     max_time: i64,
     approx_bytes: usize,
@@ -112,12 +153,8 @@ impl Default for TableBuffer {
             schema: TableSchema::default(),
             rows: 0,
             time: TimestampNanosecondBuilder::new(),
-            tags: Vec::new(),
-            fields: Vec::new(),
-            tag_index: BTreeMap::new(),
-            field_index: BTreeMap::new(),
-            last_tags: Vec::new(),
-            last_fields: Vec::new(),
+            tags: Columns::default(),
+            fields: Columns::default(),
             min_time: i64::MAX,
             max_time: i64::MIN,
             approx_bytes: 0,
@@ -157,57 +194,24 @@ impl TableBuffer {
     pub fn push(&mut self, p: &Point<'_>) -> usize {
         let row = self.rows;
         let mut bytes = 16;
-        let same_tags = self.last_tags.len() == p.tags.len()
-            && self
-                .last_tags
-                .iter()
-                .zip(&p.tags)
-                .all(|(&i, (k, _))| self.tags[i].0 == *k);
-        if !same_tags {
-            self.last_tags.clear();
-            for (k, _) in &p.tags {
-                let i = match self.tag_index.get(k.as_ref()) {
-                    Some(&i) => i,
-                    None => {
-                        let mut b = StringDictionaryBuilder::<Int32Type>::new();
-                        b.append_nulls(row);
-                        self.schema.tags.insert(k.to_string());
-                        self.tag_index.insert(k.to_string(), self.tags.len());
-                        self.tags.push((k.to_string(), b));
-                        self.tags.len() - 1
-                    }
-                };
-                self.last_tags.push(i);
-            }
-        }
-        for (&i, (_, v)) in self.last_tags.iter().zip(&p.tags) {
-            self.tags[i].1.append_value(v);
+        let schema = &mut self.schema;
+        self.tags.resolve(&p.tags, |k, _| {
+            schema.tags.insert(k.to_string());
+            let mut b = StringDictionaryBuilder::<Int32Type>::new();
+            b.append_nulls(row);
+            b
+        });
+        for (&i, (_, v)) in self.tags.last.iter().zip(&p.tags) {
+            self.tags.builders[i].1.append_value(v);
             bytes += 4;
         }
-        let same_fields = self.last_fields.len() == p.fields.len()
-            && self
-                .last_fields
-                .iter()
-                .zip(&p.fields)
-                .all(|(&i, (k, _))| self.fields[i].0 == *k);
-        if !same_fields {
-            self.last_fields.clear();
-            for (k, v) in &p.fields {
-                let i = match self.field_index.get(k.as_ref()) {
-                    Some(&i) => i,
-                    None => {
-                        let t = FieldType::of(v);
-                        self.schema.fields.insert(k.to_string(), t);
-                        self.field_index.insert(k.to_string(), self.fields.len());
-                        self.fields.push((k.to_string(), FieldBuilder::new(t, row)));
-                        self.fields.len() - 1
-                    }
-                };
-                self.last_fields.push(i);
-            }
-        }
-        for (&i, (_, v)) in self.last_fields.iter().zip(&p.fields) {
-            self.fields[i].1.append(v);
+        self.fields.resolve(&p.fields, |k, v| {
+            let t = FieldType::of(v);
+            schema.fields.insert(k.to_string(), t);
+            FieldBuilder::new(t, row)
+        });
+        for (&i, (_, v)) in self.fields.last.iter().zip(&p.fields) {
+            self.fields.builders[i].1.append(v);
             bytes += match v {
                 FieldValue::String(s) => s.len() + 8,
                 _ => 9,
@@ -216,15 +220,15 @@ impl TableBuffer {
         self.time.append_value(p.time);
         self.rows += 1;
         // Columns this point did not mention get a null.
-        if self.last_tags.len() < self.tags.len() {
-            for (_, b) in &mut self.tags {
+        if self.tags.last.len() < self.tags.builders.len() {
+            for (_, b) in &mut self.tags.builders {
                 if b.len() < self.rows {
                     b.append_null();
                 }
             }
         }
-        if self.last_fields.len() < self.fields.len() {
-            for (_, b) in &mut self.fields {
+        if self.fields.last.len() < self.fields.builders.len() {
+            for (_, b) in &mut self.fields.builders {
                 if b.len() < self.rows {
                     b.append_nulls(1);
                 }
@@ -254,11 +258,11 @@ impl TableBuffer {
     pub fn to_batch(&self) -> Result<RecordBatch, ArrowError> {
         let schema = self.schema.arrow();
         let mut cols: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        for &i in self.tag_index.values() {
-            cols.push(Arc::new(self.tags[i].1.finish_cloned()));
+        for &i in self.tags.index.values() {
+            cols.push(Arc::new(self.tags.builders[i].1.finish_cloned()));
         }
-        for &i in self.field_index.values() {
-            cols.push(self.fields[i].1.finish_cloned());
+        for &i in self.fields.index.values() {
+            cols.push(self.fields.builders[i].1.finish_cloned());
         }
         cols.push(Arc::new(self.time.finish_cloned()));
         RecordBatch::try_new(schema, cols)
