@@ -350,5 +350,23 @@ async fn last_values_skip_rows_before_every_series_last_ones() {
     for (q, e) in LAST_VALUES.iter().zip(&expected) {
         assert_eq!(&n.query(q).await, e, "after compaction: {q}");
     }
+    // Deleting a's later rows leaves its last x before every recorded bound: a delete turns
+    // the bound off, before compaction and after it.
+    n.ingester
+        .delete(&ingester::DeleteScope {
+            database: "db".into(),
+            retention_policy: None,
+            measurements: Some(vec!["m".into()]),
+            predicate: Some(ingester::TagPredicate::Eq("h".into(), "a".into())),
+            min_time: 10,
+            max_time: 100,
+        })
+        .await
+        .unwrap();
+    let only_a = serde_json::json!(["1970-01-01T00:00:00.000000001Z", 0]);
+    let q = "SELECT last(x) FROM m WHERE h = 'a'";
+    assert_eq!(n.query(q).await[0]["series"][0]["values"][0], only_a);
+    n.ingester.compact(i64::MAX).await.unwrap();
+    assert_eq!(n.query(q).await[0]["series"][0]["values"][0], only_a, "compacted");
     n.close().await;
 }
