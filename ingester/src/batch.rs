@@ -181,38 +181,101 @@ pub fn sort_dedup_by(batch: &RecordBatch, tags: Vec<usize>) -> Result<RecordBatc
 /// A query for each series' last value can then skip every row before the smallest bound of
 /// all sources (files record theirs in the manifest), since no series' last value is there.
 pub fn last_value_bounds(batch: &RecordBatch) -> Result<BTreeMap<String, i64>, ArrowError> {
-    let schema = batch.schema();
-    let mut out = BTreeMap::new();
-    if batch.num_rows() == 0 {
-        return Ok(out);
-    }
-    let tags: Vec<ArrayRef> = columns_of_kind(&schema, "tag")
-        .into_iter()
-        .map(|i| batch.column(i).clone())
-        .collect();
-    let runs: Vec<std::ops::Range<usize>> = if tags.is_empty() {
-        vec![0..batch.num_rows()]
-    } else {
-        arrow::compute::partition(&tags)?.ranges()
-    };
-    let times = batch
-        .column(schema.index_of(TIME)?)
-        .as_primitive_opt::<TimestampNanosecondType>()
-        .ok_or_else(|| {
-            ArrowError::SchemaError("time column is not a nanosecond timestamp".into())
-        })?;
-    for f in columns_of_kind(&schema, "field") {
-        let col = batch.column(f);
-        let bound = runs
-            .iter()
-            .filter_map(|r| r.clone().rev().find(|&i| col.is_valid(i)))
-            .map(|i| times.value(i))
-            .min();
-        if let Some(b) = bound {
-            out.insert(schema.field(f).name().clone(), b);
+    let mut bounds = LastValueBounds::default();
+    bounds.push(batch)?;
+    Ok(bounds.finish())
+}
+
+/// [`last_value_bounds`] over a stream of batches in series then time order, where a series'
+/// rows may go on from one batch into the next (compaction's output): the series at the end of
+/// a batch stays open until the next batch shows whether it continues.
+///
+/// The bound stays a bound when a series' rows are not contiguous (say, sorted by a key that
+/// lacks a newer tag): each of its runs ends at or before its last value, so it only gets
+/// earlier.
+#[derive(Default)]
+pub struct LastValueBounds {
+    bounds: BTreeMap<String, i64>,
+    /// The last series of the previous batch: its tag values (none without tags), and per field
+    /// its last time with a value so far.
+    open: Option<(Option<arrow::row::OwnedRow>, BTreeMap<String, i64>)>,
+    converter: Option<RowConverter>,
+}
+
+impl LastValueBounds {
+    /// Takes the next batch (every batch in the same schema).
+    pub fn push(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
         }
+        let schema = batch.schema();
+        let tag_cols = columns_of_kind(&schema, "tag");
+        let tags: Vec<ArrayRef> = tag_cols.iter().map(|&i| batch.column(i).clone()).collect();
+        let runs: Vec<std::ops::Range<usize>> = if tags.is_empty() {
+            vec![0..batch.num_rows()]
+        } else {
+            arrow::compute::partition(&tags)?.ranges()
+        };
+        let times = batch
+            .column(schema.index_of(TIME)?)
+            .as_primitive_opt::<TimestampNanosecondType>()
+            .ok_or_else(|| {
+                ArrowError::SchemaError("time column is not a nanosecond timestamp".into())
+            })?;
+        let fields = columns_of_kind(&schema, "field");
+        if self.converter.is_none() && !tags.is_empty() {
+            self.converter = Some(key_converter(&schema, &tag_cols)?);
+        }
+        let converter = self.converter.as_ref();
+        let key_at = |i: usize| -> Result<Option<arrow::row::OwnedRow>, ArrowError> {
+            let Some(c) = converter else {
+                return Ok(None);
+            };
+            let one: Vec<ArrayRef> = tags.iter().map(|t| t.slice(i, 1)).collect();
+            Ok(c.convert_columns(&one)?.iter().next().map(|r| r.owned()))
+        };
+        let last = runs.len() - 1;
+        for (r, run) in runs.iter().enumerate() {
+            let mut lasts: BTreeMap<String, i64> = BTreeMap::new();
+            if r == 0 {
+                if let Some((key, so_far)) = self.open.take() {
+                    if key == key_at(run.start)? {
+                        lasts = so_far;
+                    } else {
+                        close(&mut self.bounds, so_far);
+                    }
+                }
+            }
+            for &f in &fields {
+                let col = batch.column(f);
+                if let Some(i) = run.clone().rev().find(|&i| col.is_valid(i)) {
+                    lasts.insert(schema.field(f).name().clone(), times.value(i));
+                }
+            }
+            if r == last {
+                self.open = Some((key_at(run.start)?, lasts));
+            } else {
+                close(&mut self.bounds, lasts);
+            }
+        }
+        Ok(())
     }
-    Ok(out)
+
+    /// The bounds of every batch pushed.
+    pub fn finish(mut self) -> BTreeMap<String, i64> {
+        if let Some((_, lasts)) = self.open.take() {
+            close(&mut self.bounds, lasts);
+        }
+        self.bounds
+    }
+}
+
+/// A series is complete: its last time per field lowers that field's bound.
+fn close(bounds: &mut BTreeMap<String, i64>, lasts: BTreeMap<String, i64>) {
+    for (field, t) in lasts {
+        let slot = bounds.entry(field).or_insert(t);
+        *slot = (*slot).min(t);
+    }
 }
 
 /// The smallest and largest time of a batch (which must be non-empty).
@@ -310,5 +373,94 @@ mod tests {
         assert_eq!(bounds.get("x"), Some(&1));
         assert_eq!(bounds.get("y"), Some(&2));
         assert_eq!(bounds.get("z"), None);
+    }
+
+    #[test]
+    fn last_value_bounds_follow_a_series_into_the_next_batch() {
+        use arrow::array::Float64Array;
+        let schema = Arc::new(Schema::new(vec![
+            tag_field("host"),
+            crate::schema::with_kind(
+                arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Float64, true),
+                "field",
+            ),
+            time_field(),
+        ]));
+        let batch = |hosts: Vec<&str>, xs: Vec<Option<f64>>, times: Vec<i64>| {
+            let host: DictionaryArray<Int32Type> = hosts.into_iter().collect();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(host),
+                    Arc::new(Float64Array::from(xs)),
+                    Arc::new(TimestampNanosecondArray::from(times)),
+                ],
+            )
+            .unwrap()
+        };
+        // a runs from the first batch into the second, where its last x is at 30; b's at 25
+        // is in the first only (its rows in the second have none); c is alone at 40.
+        let mut bounds = LastValueBounds::default();
+        bounds
+            .push(&batch(
+                vec!["a", "a"],
+                vec![Some(1.0), Some(2.0)],
+                vec![1, 2],
+            ))
+            .unwrap();
+        bounds
+            .push(&batch(
+                vec!["a", "a", "b"],
+                vec![Some(3.0), None, Some(4.0)],
+                vec![30, 31, 25],
+            ))
+            .unwrap();
+        bounds
+            .push(&batch(vec!["b", "c"], vec![None, Some(5.0)], vec![26, 40]))
+            .unwrap();
+        assert_eq!(
+            bounds.finish().get("x"),
+            Some(&25),
+            "a's rows at 1 and 2 are not its last"
+        );
+        // A series that shows up again later (not contiguous) only makes the bound earlier.
+        let mut bounds = LastValueBounds::default();
+        for b in [
+            batch(vec!["a", "b"], vec![Some(1.0), Some(1.0)], vec![5, 50]),
+            batch(vec!["a"], vec![Some(1.0)], vec![60]),
+        ] {
+            bounds.push(&b).unwrap();
+        }
+        assert_eq!(bounds.finish().get("x"), Some(&5));
+    }
+
+    #[test]
+    fn last_value_bounds_without_tags_are_one_series() {
+        use arrow::array::Float64Array;
+        let schema = Arc::new(Schema::new(vec![
+            crate::schema::with_kind(
+                arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Float64, true),
+                "field",
+            ),
+            time_field(),
+        ]));
+        let batch = |xs: Vec<Option<f64>>, times: Vec<i64>| {
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Float64Array::from(xs)),
+                    Arc::new(TimestampNanosecondArray::from(times)),
+                ],
+            )
+            .unwrap()
+        };
+        let mut bounds = LastValueBounds::default();
+        bounds
+            .push(&batch(vec![Some(1.0), Some(2.0)], vec![1, 2]))
+            .unwrap();
+        bounds
+            .push(&batch(vec![Some(3.0), None], vec![3, 4]))
+            .unwrap();
+        assert_eq!(bounds.finish().get("x"), Some(&3));
     }
 }

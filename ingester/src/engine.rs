@@ -16,8 +16,8 @@ use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::{oneshot, watch};
 
 use crate::batch::{
-    align, columns_of_kind, concat_aligned, last_value_bounds, sort_dedup, sort_dedup_by,
-    sort_key_names, time_range,
+    LastValueBounds, align, columns_of_kind, concat_aligned, last_value_bounds, sort_dedup,
+    sort_dedup_by, sort_key_names, time_range,
 };
 use crate::delete::{TagPredicate, Tombstone, apply_all};
 use crate::error::{StorageError, WalError, WriteError};
@@ -226,7 +226,6 @@ struct Output<'a> {
     schema: &'a SchemaRef,
     key: &'a [String],
     generation: u64,
-    last_value_bounds: Option<BTreeMap<String, i64>>,
 }
 
 /// The bounds of files merged into one: per field the smallest, since each series' last value
@@ -840,12 +839,13 @@ impl Ingester {
     ) -> Result<(Vec<ParquetFileMeta>, usize), StorageError> {
         let step = self.cfg.max_rows_per_file.max(1);
         let mut outputs = Vec::new();
-        let mut open: Option<(FileWriter, ParquetFileMeta)> = None;
+        // Each output's last-value bounds are taken from the rows it gets, deletes applied.
+        let mut open: Option<(FileWriter, ParquetFileMeta, LastValueBounds)> = None;
         let mut rows = 0usize;
         for batch in merge {
             let mut batch = batch?;
             while batch.num_rows() > 0 {
-                let (w, meta) = match open.as_mut() {
+                let (w, meta, bounds) = match open.as_mut() {
                     Some(o) => o,
                     None => {
                         let id = manifest.allocate_file_id();
@@ -865,9 +865,9 @@ impl Ingester {
                             max_time: i64::MIN,
                             size_bytes: 0,
                             sort_key: output.key.to_vec(),
-                            last_value_bounds: output.last_value_bounds.clone(),
+                            last_value_bounds: None,
                         };
-                        open.insert((w, meta))
+                        open.insert((w, meta, LastValueBounds::default()))
                     }
                 };
                 let take = (step - w.rows()).min(batch.num_rows());
@@ -875,29 +875,33 @@ impl Ingester {
                 let (lo, hi) = time_range(&part)?;
                 meta.min_time = meta.min_time.min(lo);
                 meta.max_time = meta.max_time.max(hi);
+                bounds.push(&part)?;
                 w.write(&part).await?;
                 rows += take;
                 batch = batch.slice(take, batch.num_rows() - take);
                 if w.rows() >= step {
-                    if let Some((w, meta)) = open.take() {
-                        outputs.push(self.finish_file(w, meta).await?);
+                    if let Some((w, meta, bounds)) = open.take() {
+                        outputs.push(self.finish_file(w, meta, bounds).await?);
                     }
                 }
             }
         }
-        if let Some((w, meta)) = open.take() {
-            outputs.push(self.finish_file(w, meta).await?);
+        if let Some((w, meta, bounds)) = open.take() {
+            outputs.push(self.finish_file(w, meta, bounds).await?);
         }
         Ok((outputs, rows))
     }
 
-    /// Closes a compaction output and makes it durable; fills in its row count and size.
+    /// Closes a compaction output and makes it durable; fills in its row count, size and
+    /// last-value bounds.
     async fn finish_file(
         &self,
         w: FileWriter,
         mut meta: ParquetFileMeta,
+        bounds: LastValueBounds,
     ) -> Result<ParquetFileMeta, StorageError> {
         meta.rows = w.rows() as u64;
+        meta.last_value_bounds = Some(bounds.finish());
         meta.size_bytes = w.close().await?;
         sync_file(&self.cfg.data_dir.join(&meta.path))?;
         Ok(meta)
@@ -992,17 +996,10 @@ impl Ingester {
             .chain(tombstones.iter().map(|t| t.generation))
             .max()
             .unwrap_or(0);
-        // Each series' last values are in some input; deletes may remove them.
-        let bounds = if tombstones.is_empty() {
-            min_bounds(&inputs)
-        } else {
-            None
-        };
         let output = Output {
             schema: &schema,
             key: &key,
             generation,
-            last_value_bounds: bounds,
         };
         let (outputs, rows) = self
             .write_outputs(&mut manifest, measurement, &output, merge)

@@ -42,7 +42,8 @@ pub struct ParquetFileMeta {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sort_key: Vec<String>,
     /// Per field, [`crate::batch::last_value_bounds`] of the file's rows; `None` when not
-    /// known (files written before it was recorded, or compacted with deletes applied).
+    /// known (files written before it was recorded, and, before compaction took it from its
+    /// output rows, files compacted with deletes applied).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_value_bounds: Option<BTreeMap<String, i64>>,
 }

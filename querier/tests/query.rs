@@ -350,6 +350,15 @@ async fn last_values_skip_rows_before_every_series_last_ones() {
     for (q, e) in LAST_VALUES.iter().zip(&expected) {
         assert_eq!(&n.query(q).await, e, "after compaction: {q}");
     }
+    // The compacted file's bound comes from its own rows (b's last y at 15), not from the
+    // earliest input's (c's z at 5).
+    let plan = n
+        .query("EXPLAIN ANALYZE SELECT last(*) FROM m GROUP BY h")
+        .await;
+    assert!(
+        plan.to_string().contains(" >= 15"),
+        "the compacted file's bound: {plan}"
+    );
     // Deleting a's later rows leaves its last x before every recorded bound: a delete turns
     // the bound off, before compaction and after it.
     n.ingester
@@ -367,6 +376,10 @@ async fn last_values_skip_rows_before_every_series_last_ones() {
     let q = "SELECT last(x) FROM m WHERE h = 'a'";
     assert_eq!(n.query(q).await[0]["series"][0]["values"][0], only_a);
     n.ingester.compact(i64::MAX).await.unwrap();
-    assert_eq!(n.query(q).await[0]["series"][0]["values"][0], only_a, "compacted");
+    assert_eq!(
+        n.query(q).await[0]["series"][0]["values"][0],
+        only_a,
+        "compacted"
+    );
     n.close().await;
 }
