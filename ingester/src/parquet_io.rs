@@ -28,6 +28,13 @@ use crate::schema::{MEASUREMENT_KEY, TIME};
 /// compress well.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
+/// Rows per data page (at most; the writer checks every 1024 rows). Files are sorted by series
+/// then time, so a page holds about one series' stretch of time, and the page index prunes by
+/// time within a series: a query of one host's last hour, or of each series' last values,
+/// decodes a few pages per series instead of the 20k-row pages that span several hosts' whole
+/// range (`single-groupby-1-1-1` 4.6 → 3.4 ms, `cpu-max-all-1` 9.6 → 6.3 ms; files 6% larger).
+pub const PAGE_ROWS: usize = 1024;
+
 /// Rows are sorted by series ([`crate::batch::sort_key`]) then time, but the files do not
 /// declare it (`sorting_columns`): DataFusion would then plan order-preserving aggregations for
 /// `GROUP BY <first tag>`, which measured slower than hashing (`double-groupby-all` 32 ms →
@@ -37,6 +44,7 @@ fn writer_properties(measurement: &str) -> WriterProperties {
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .set_data_page_row_count_limit(PAGE_ROWS)
         .set_column_dictionary_enabled(ColumnPath::from(TIME), false)
         .set_column_encoding(ColumnPath::from(TIME), Encoding::DELTA_BINARY_PACKED)
         .set_key_value_metadata(Some(vec![KeyValue::new(

@@ -186,6 +186,44 @@ async fn parquet_files_are_plain_and_sorted_by_series_then_time() {
     n.close().await;
 }
 
+#[tokio::test]
+async fn pages_hold_at_most_page_rows_so_time_prunes_within_a_series() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |_| {}).await;
+    n.meta.create_database("db", None).await.unwrap();
+    let body: String = (0..5000).map(|t| format!("m,host=a v={t} {t}\n")).collect();
+    write(&n, &body).await;
+    n.ingester.persist().await.unwrap();
+    let files = parquet_files(dir.path());
+    let file = std::fs::File::open(&files[0]).unwrap();
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index(true);
+    let reader =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
+            file, options,
+        )
+        .unwrap();
+    let meta = reader.metadata();
+    let time_idx = reader.schema().index_of("time").unwrap();
+    let offsets = meta.offset_index().expect("an offset index");
+    let firsts: Vec<i64> = offsets[0][time_idx]
+        .page_locations()
+        .iter()
+        .map(|p| p.first_row_index)
+        .chain([meta.row_group(0).num_rows()])
+        .collect();
+    let rows: Vec<i64> = firsts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(
+        rows.len() >= 5,
+        "5000 rows in pages of at most 1024: {rows:?}"
+    );
+    assert!(
+        rows.iter()
+            .all(|r| *r as usize <= ingester::parquet_io::PAGE_ROWS),
+        "{rows:?}"
+    );
+    n.close().await;
+}
+
 /// Every row of the one Parquet file under `dir`, as "host region time v".
 fn file_rows(dir: &Path) -> Vec<String> {
     let files = parquet_files(dir);
