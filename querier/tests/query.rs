@@ -210,9 +210,10 @@ async fn a_file_is_sorted_by_its_most_selective_tag_so_one_host_reads_few_pages(
     let plan = n
         .query("EXPLAIN ANALYZE SELECT v FROM m WHERE host = 'h07'")
         .await;
+    // Pages hold at most 1024 rows: the host's 1000 rows are in one or two of about 50.
     let (total, matched) = pruning(&plan, "page_index_pages_pruned");
     assert!(
-        total >= 3 && matched == 1,
+        total >= 40 && matched <= 2,
         "{total} pages, {matched} read: {plan:#}"
     );
     let rows = n.query("SELECT count(v) FROM m WHERE host = 'h07'").await;
