@@ -228,8 +228,8 @@ struct Output<'a> {
     generation: u64,
 }
 
-/// The bounds of files merged into one: per field the smallest, since each series' last value
-/// is where it was in one of them. `None` when any file's are unknown.
+/// The bounds of several files together: per field the smallest, since each series' last value
+/// is in one of them. `None` when any file's are unknown.
 fn min_bounds(files: &[ParquetFileMeta]) -> Option<BTreeMap<String, i64>> {
     let mut out: BTreeMap<String, i64> = BTreeMap::new();
     for f in files {
