@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use arrow::array::{Array, ArrayRef, AsArray, UInt32Array, new_null_array};
+use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, UInt32Array, new_null_array};
 use arrow::compute::{cast, concat_batches, take, take_record_batch};
 use arrow::datatypes::{Schema, SchemaRef, TimestampNanosecondType};
 use arrow::error::ArrowError;
@@ -216,12 +216,7 @@ impl LastValueBounds {
         } else {
             arrow::compute::partition(&tags)?.ranges()
         };
-        let times = batch
-            .column(schema.index_of(TIME)?)
-            .as_primitive_opt::<TimestampNanosecondType>()
-            .ok_or_else(|| {
-                ArrowError::SchemaError("time column is not a nanosecond timestamp".into())
-            })?;
+        let times = time_values(batch)?;
         let fields = columns_of_kind(&schema, "field");
         if self.converter.is_none() && !tags.is_empty() {
             self.converter = Some(key_converter(&schema, &tag_cols)?);
@@ -278,15 +273,19 @@ fn close(bounds: &mut BTreeMap<String, i64>, lasts: BTreeMap<String, i64>) {
     }
 }
 
+/// A batch's time column.
+fn time_values(
+    batch: &RecordBatch,
+) -> Result<&PrimitiveArray<TimestampNanosecondType>, ArrowError> {
+    batch
+        .column(batch.schema().index_of(TIME)?)
+        .as_primitive_opt::<TimestampNanosecondType>()
+        .ok_or_else(|| ArrowError::SchemaError("time column is not a nanosecond timestamp".into()))
+}
+
 /// The smallest and largest time of a batch (which must be non-empty).
 pub fn time_range(batch: &RecordBatch) -> Result<(i64, i64), ArrowError> {
-    let col = batch.column(batch.schema().index_of(TIME)?);
-    let times = col
-        .as_any()
-        .downcast_ref::<arrow::array::TimestampNanosecondArray>()
-        .ok_or_else(|| {
-            ArrowError::SchemaError("time column is not a nanosecond timestamp".into())
-        })?;
+    let times = time_values(batch)?;
     let min = arrow::compute::min(times).unwrap_or(i64::MAX);
     let max = arrow::compute::max(times).unwrap_or(i64::MIN);
     Ok((min, max))
@@ -331,23 +330,21 @@ mod tests {
         assert_eq!(hosts, ["a", "b", "c", "d"]);
     }
 
+    fn float_field(name: &str) -> arrow::datatypes::Field {
+        crate::schema::with_kind(
+            arrow::datatypes::Field::new(name, arrow::datatypes::DataType::Float64, true),
+            "field",
+        )
+    }
+
     #[test]
     fn last_value_bounds_are_per_field_and_skip_nulls() {
         use arrow::array::Float64Array;
         let schema = Arc::new(Schema::new(vec![
             tag_field("host"),
-            crate::schema::with_kind(
-                arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Float64, true),
-                "field",
-            ),
-            crate::schema::with_kind(
-                arrow::datatypes::Field::new("y", arrow::datatypes::DataType::Float64, true),
-                "field",
-            ),
-            crate::schema::with_kind(
-                arrow::datatypes::Field::new("z", arrow::datatypes::DataType::Float64, true),
-                "field",
-            ),
+            float_field("x"),
+            float_field("y"),
+            float_field("z"),
             time_field(),
         ]));
         // a: x at 1, y at 1 and 2; b: x at 3 and 4 (y never); sorted by series then time.
@@ -380,10 +377,7 @@ mod tests {
         use arrow::array::Float64Array;
         let schema = Arc::new(Schema::new(vec![
             tag_field("host"),
-            crate::schema::with_kind(
-                arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Float64, true),
-                "field",
-            ),
+            float_field("x"),
             time_field(),
         ]));
         let batch = |hosts: Vec<&str>, xs: Vec<Option<f64>>, times: Vec<i64>| {
@@ -437,13 +431,7 @@ mod tests {
     #[test]
     fn last_value_bounds_without_tags_are_one_series() {
         use arrow::array::Float64Array;
-        let schema = Arc::new(Schema::new(vec![
-            crate::schema::with_kind(
-                arrow::datatypes::Field::new("x", arrow::datatypes::DataType::Float64, true),
-                "field",
-            ),
-            time_field(),
-        ]));
+        let schema = Arc::new(Schema::new(vec![float_field("x"), time_field()]));
         let batch = |xs: Vec<Option<f64>>, times: Vec<i64>| {
             RecordBatch::try_new(
                 schema.clone(),
