@@ -93,12 +93,10 @@ pub async fn execute(
             // Only each series' last values wanted: rows before every series' last ones
             // are neither scanned nor decoded.
             let mut scan_range = plan.range;
-            let mut skip_before = None;
             if last_values_only(&stmt, plan.range) {
                 if let Some((bound, schema)) = ex.last_value_bound(db, rp, &name, plan.range)? {
                     if bound > plan.range.min && tags_only(condition.as_ref(), &schema) {
                         scan_range.min = bound;
-                        skip_before = Some(bound);
                     }
                 }
             }
@@ -106,10 +104,10 @@ pub async fn execute(
                 .measurement_frame(session, db, rp, &name, scan_range)
                 .await?
             {
-                if let Some(b) = skip_before {
-                    frame = frame.filter(
-                        ident(TIME).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(b), None))),
-                    )?;
+                if scan_range.min > plan.range.min {
+                    frame = frame.filter(ident(TIME).gt_eq(lit(
+                        ScalarValue::TimestampNanosecond(Some(scan_range.min), None),
+                    )))?;
                 }
                 union.merge(&schema);
                 loaded.push((name, frame, schema));
