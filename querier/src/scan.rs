@@ -15,8 +15,8 @@
 //!  union (tags stay dictionaries) ─▶ the statement's plan
 //! ```
 //!
-//! [`Executor::last_value_bound`] tells a query of last values only where the earliest of them
-//! can be, so that it scans from there.
+//! [`Sources::last_value_bound`] tells a query of last values only where the earliest of them
+//! can be, so that it scans from there; the query takes its [`Sources`] once for both.
 //!
 //! Sources of one shard that do not overlap in time cannot hold the same series and time, so
 //! they need no merging; shards of different groups never overlap, and shards of one group
@@ -88,42 +88,44 @@ pub struct ScanStats {
     pub batches_in_memory: usize,
 }
 
-impl Executor {
-    /// A time before which no series of measurement `name` has its last value of any field, over
-    /// every shard `range` reaches, with the measurement's schema; `None` when a source does not
-    /// know its bound ([`TableSnapshot::last_value_bound`]) or no shard has the measurement.
-    pub fn last_value_bound(
-        &self,
-        db: &str,
-        rp: &str,
-        name: &str,
-        range: TimeRange,
-    ) -> Result<Option<(i64, TableSchema)>, ExecError> {
-        let (snapshots, schema) = self.snapshots(db, rp, name, range)?;
-        let fields: Vec<String> = schema.fields.keys().cloned().collect();
+/// A measurement's snapshot in every local shard a time range reaches, with their schemas
+/// merged: what one query reads of it, taken once.
+pub struct Sources {
+    snapshots: Vec<(u64, TableSnapshot)>,
+    pub schema: TableSchema,
+}
+
+impl Sources {
+    /// A time before which no series has its last value of any field; `None` when a source does
+    /// not know its bound ([`TableSnapshot::last_value_bound`]) or no shard has the measurement.
+    pub fn last_value_bound(&self) -> Result<Option<i64>, ExecError> {
+        let fields: Vec<String> = self.schema.fields.keys().cloned().collect();
         let mut bound: Option<i64> = None;
-        for (_, s) in &snapshots {
+        for (_, s) in &self.snapshots {
             match s.last_value_bound(&fields)? {
                 Some(b) => bound = Some(bound.map_or(b, |a| a.min(b))),
                 None => return Ok(None),
             }
         }
-        Ok(bound.map(|b| (b, schema)))
+        Ok(bound)
     }
+}
 
-    /// Measurement `name`'s snapshot in every local shard of `db`.`rp` (every policy when empty)
-    /// that `range` reaches, with their schemas merged.
-    fn snapshots(
+impl Executor {
+    /// Measurement `name`'s [`Sources`] in `db`.`rp` (every policy when empty) for `range`.
+    pub fn sources(
         &self,
         db: &str,
         rp: &str,
         name: &str,
         range: TimeRange,
-    ) -> Result<(Vec<(u64, TableSnapshot)>, TableSchema), ExecError> {
-        let mut snapshots = Vec::new();
-        let mut schema = TableSchema::default();
+    ) -> Result<Sources, ExecError> {
+        let mut sources = Sources {
+            snapshots: Vec::new(),
+            schema: TableSchema::default(),
+        };
         let Some(ing) = self.ingester() else {
-            return Ok((snapshots, schema));
+            return Ok(sources);
         };
         let cat = self.meta().catalog();
         let dbi = cat
@@ -131,11 +133,11 @@ impl Executor {
             .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
         for shard in shards_of(dbi, rp, range) {
             if let Some(s) = ing.table_snapshot(shard, name)? {
-                schema.merge(&s.schema);
-                snapshots.push((shard, s));
+                sources.schema.merge(&s.schema);
+                sources.snapshots.push((shard, s));
             }
         }
-        Ok((snapshots, schema))
+        Ok(sources)
     }
 
     /// The rows of measurement `name` in `db`.`rp` (every policy when empty) that can fall in
@@ -148,10 +150,23 @@ impl Executor {
         name: &str,
         range: TimeRange,
     ) -> Result<Option<(DataFrame, TableSchema, ScanStats)>, ExecError> {
+        let sources = self.sources(db, rp, name, range)?;
+        self.frame_of(ctx, name, sources, range).await
+    }
+
+    /// [`Self::measurement_frame`] of sources already taken (for a range at least as wide as
+    /// `range`).
+    pub async fn frame_of(
+        &self,
+        ctx: &SessionContext,
+        name: &str,
+        sources: Sources,
+        range: TimeRange,
+    ) -> Result<Option<(DataFrame, TableSchema, ScanStats)>, ExecError> {
         let Some(ing) = self.ingester() else {
             return Ok(None);
         };
-        let (snapshots, schema) = self.snapshots(db, rp, name, range)?;
+        let Sources { snapshots, schema } = sources;
         if snapshots.is_empty() {
             return Ok(None);
         }

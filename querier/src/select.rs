@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  SelectStatement ─▶ bind params ─▶ split WHERE into time range + the rest
-//!     ─▶ per source: measurements (names, regexes) ─▶ scan::measurement_frame
+//!     ─▶ per source: measurements (names, regexes) ─▶ scan::Sources (last-value bound) ─▶ frame
 //!        (or, for a subquery, its result as a table)
 //!     ─▶ DataFrame: filter(time range) ─▶ filter(condition)
 //!          raw:       select(time, tags, expressions)
@@ -92,17 +92,16 @@ pub async fn execute(
         for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
             // Only each series' last values wanted: rows before every series' last ones
             // are neither scanned nor decoded.
+            let sources = ex.sources(db, rp, &name, plan.range)?;
             let mut scan_range = plan.range;
-            if last_values_only(&stmt, plan.range) {
-                if let Some((bound, schema)) = ex.last_value_bound(db, rp, &name, plan.range)? {
-                    if bound > plan.range.min && tags_only(condition.as_ref(), &schema) {
-                        scan_range.min = bound;
-                    }
+            if last_values_only(&stmt, plan.range) && tags_only(condition.as_ref(), &sources.schema)
+            {
+                if let Some(bound) = sources.last_value_bound()? {
+                    scan_range.min = scan_range.min.max(bound);
                 }
             }
-            if let Some((mut frame, schema, _)) = ex
-                .measurement_frame(session, db, rp, &name, scan_range)
-                .await?
+            if let Some((mut frame, schema, _)) =
+                ex.frame_of(session, &name, sources, scan_range).await?
             {
                 if scan_range.min > plan.range.min {
                     frame = frame.filter(ident(TIME).gt_eq(lit(
