@@ -224,6 +224,38 @@ async fn pages_hold_at_most_page_rows_so_time_prunes_within_a_series() {
     n.close().await;
 }
 
+#[tokio::test]
+async fn float_fields_are_written_uncompressed_and_every_other_column_with_zstd() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |_| {}).await;
+    n.meta.create_database("db", None).await.unwrap();
+    let body: String = (0..100)
+        .map(|t| format!("m,host=h{} f={t}.5,i={t}i,s=\"x{t}\" {t}\n", t % 3))
+        .collect();
+    write(&n, &body).await;
+    n.ingester.persist().await.unwrap();
+    let files = parquet_files(dir.path());
+    let file = std::fs::File::open(&files[0]).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    let meta = parquet::file::reader::FileReader::metadata(&reader);
+    let codecs: Vec<(String, String)> = meta
+        .row_group(0)
+        .columns()
+        .iter()
+        .map(|c| (c.column_path().string(), format!("{:?}", c.compression())))
+        .collect();
+    let zstd = |c: &str| c.starts_with("ZSTD");
+    for (column, codec) in &codecs {
+        match column.as_str() {
+            "f" => assert_eq!(codec, "UNCOMPRESSED", "{codecs:?}"),
+            "host" | "i" | "s" | "time" => assert!(zstd(codec), "{codecs:?}"),
+            other => panic!("unexpected column {other}: {codecs:?}"),
+        }
+    }
+    assert_eq!(codecs.len(), 5, "{codecs:?}");
+    n.close().await;
+}
+
 /// Every row of the one Parquet file under `dir`, as "host region time v".
 fn file_rows(dir: &Path) -> Vec<String> {
     let files = parquet_files(dir);
