@@ -150,6 +150,31 @@ pub struct TypeReport {
     pub errors: usize,
     pub mismatches: usize,
     pub example_mismatch: Option<String>,
+    /// The server's CPU time per query (user + system, all threads), when its process id was
+    /// given: steadier than latency on a shared machine, and what this machine's measurements
+    /// of one build against another rest on.
+    pub server_cpu: Option<Duration>,
+}
+
+/// Linux reports a process's CPU times in `/proc/<pid>/stat` in units of USER_HZ, which is 100
+/// on every architecture Fletch runs on.
+const USER_HZ: u64 = 100;
+
+/// The CPU time (user + system, every thread) `/proc/<pid>/stat` reports for `pid`.
+pub fn process_cpu(pid: u32) -> Result<Duration, String> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
+    cpu_of_stat(&text).ok_or_else(|| format!("{path}: no CPU times in {text:?}"))
+}
+
+/// utime and stime of a `/proc/<pid>/stat` line: fields 14 and 15, counted after the command
+/// name in parentheses (which may itself hold spaces and parentheses).
+fn cpu_of_stat(stat: &str) -> Option<Duration> {
+    let (_, rest) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
 }
 
 async fn run_one(
@@ -195,7 +220,9 @@ pub fn same_answer(a: &Value, b: &Value) -> bool {
 }
 
 /// Runs `iterations` queries of each type against `url` (and, unchanged, against `reference`
-/// to compare the answers; the reference is not timed).
+/// to compare the answers; the reference is not timed). With `server_pid`, the process serving
+/// `url` on this machine, each type also reports that process's CPU time per query.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     url: &str,
     reference: Option<&str>,
@@ -204,6 +231,7 @@ pub async fn run(
     types: &[&str],
     iterations: usize,
     seed: u64,
+    server_pid: Option<u32>,
 ) -> Result<Vec<TypeReport>, String> {
     let client = reqwest::Client::new();
     let mut out = Vec::new();
@@ -215,6 +243,7 @@ pub async fn run(
         let mut rng = Rng::new(type_seed);
         let mut latencies = Vec::new();
         let (mut errors, mut mismatches, mut example) = (0, 0, None);
+        let cpu_before = server_pid.map(process_cpu).transpose()?;
         for _ in 0..iterations {
             let Some(q) = generate(kind, &mut rng, ds) else {
                 return Err(format!("unknown query type {kind}"));
@@ -236,7 +265,14 @@ pub async fn run(
                 }
             }
         }
+        let server_cpu = match (server_pid, cpu_before) {
+            (Some(pid), Some(before)) if iterations > 0 => {
+                Some(process_cpu(pid)?.saturating_sub(before) / iterations as u32)
+            }
+            _ => None,
+        };
         out.push(TypeReport {
+            server_cpu,
             kind: kind.to_string(),
             latency: Summary::of(&latencies),
             errors,
@@ -265,5 +301,16 @@ mod tests {
         }
         let q = generate("single-groupby-1-8-1", &mut rng, &ds).unwrap();
         assert_eq!(q.matches("hostname = 'host_").count(), 8, "{q}");
+    }
+
+    #[test]
+    fn cpu_times_come_from_fields_14_and_15_after_the_command_name() {
+        // A command name with a space and a parenthesis, as a thread may be named.
+        let stat =
+            "4242 (fletch d) x) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 9 0 100 0 0";
+        assert_eq!(cpu_of_stat(stat), Some(Duration::from_millis(3250)));
+        assert_eq!(cpu_of_stat("4242 (fletchd) S 1"), None);
+        // This test process has run for a while: its own times are there.
+        assert!(process_cpu(std::process::id()).is_ok());
     }
 }

@@ -92,6 +92,10 @@ enum Cmd {
         /// Comma-separated query types (default: all).
         #[arg(long)]
         types: Option<String>,
+        /// The process id of the server behind --url, on this machine: also report its CPU time
+        /// per query (from /proc), which varies far less than latency on a busy machine.
+        #[arg(long)]
+        server_pid: Option<u32>,
         #[arg(long)]
         json: bool,
     },
@@ -175,6 +179,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             db,
             iterations,
             types,
+            server_pid,
             json,
         } => {
             let spec = data.spec()?;
@@ -196,6 +201,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                 &wanted,
                 iterations,
                 spec.seed,
+                server_pid,
             )
             .await?;
             let mut bad = 0;
@@ -206,12 +212,13 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                         "type": r.kind, "count": r.latency.count, "errors": r.errors, "mismatches": r.mismatches,
                         "min_ms": ms(r.latency.min), "median_ms": ms(r.latency.median), "p95_ms": ms(r.latency.p95), "p99_ms": ms(r.latency.p99),
                         "example": r.example_mismatch,
+                        "server_cpu_ms": r.server_cpu.map(ms),
                     }))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
             } else {
                 println!(
-                    "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}",
+                    "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}{}",
                     "query",
                     "count",
                     "min ms",
@@ -219,13 +226,18 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                     "p95 ms",
                     "p99 ms",
                     "errors",
-                    "mismatches"
+                    "mismatches",
+                    if server_pid.is_some() {
+                        "  server CPU ms/query"
+                    } else {
+                        ""
+                    }
                 );
             }
             for r in &reports {
                 if !json {
                     println!(
-                        "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}",
+                        "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}{}",
                         r.kind,
                         r.latency.count,
                         ms(r.latency.min),
@@ -233,7 +245,10 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                         ms(r.latency.p95),
                         ms(r.latency.p99),
                         r.errors,
-                        r.mismatches
+                        r.mismatches,
+                        r.server_cpu
+                            .map(|c| format!(" {:>20}", ms(c)))
+                            .unwrap_or_default()
                     );
                 }
                 if r.errors > 0 || r.mismatches > 0 {
