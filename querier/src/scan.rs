@@ -57,7 +57,9 @@ pub fn session(partitions: usize) -> SessionContext {
         .with_default_features()
         .with_query_planner(Arc::new(crate::plan::QueryPlanner))
         .build();
-    SessionContext::new_with_state(state)
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_udf(crate::plan::time_bucket::TimeBucket::udf());
+    ctx
 }
 
 /// The table's Arrow schema without Fletch's field metadata (so that scans and memory batches

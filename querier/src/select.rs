@@ -6,7 +6,7 @@
 //!        (or, for a subquery, its result as a table)
 //!     ─▶ DataFrame: filter(time range) ─▶ filter(condition)
 //!          raw:       select(time, tags, expressions)
-//!          aggregate: aggregate(by date_bin(interval) and tags; InfluxQL calls as DataFusion
+//!          aggregate: aggregate(by time bucket and tags; InfluxQL calls as DataFusion
 //!                     aggregates and Fletch's percentile/mode/integral) ─▶ GapFill (fill)
 //!          top/bottom/sample: row_number (or the seeded draw) per group, first n kept
 //!     ─▶ transformations as window functions per series ─▶ LIMIT/OFFSET per series
@@ -36,6 +36,7 @@ use crate::plan::aggregate::{AggregateKind, InfluxAggregate, Output};
 use crate::plan::gapfill::{FillValue, GapFill, GapFillParams};
 use crate::plan::sample::InfluxSample;
 use crate::plan::selector::{InfluxSelector, SelectorKind};
+use crate::plan::time_bucket::TimeBucket;
 use crate::plan::transform::InfluxTransform;
 use crate::result::Series;
 
@@ -1138,16 +1139,7 @@ impl<'a> Plan<'a> {
         } else {
             let mut group = Vec::new();
             if let Some((interval, offset)) = self.interval {
-                let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
-                let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
-                group.push(
-                    time_as_int64(datafusion::functions::expr_fn::date_bin(
-                        stride,
-                        time_col(),
-                        origin,
-                    ))
-                    .alias("__time"),
-                );
+                group.push(TimeBucket::call(time_col(), interval, offset).alias("__time"));
             }
             for (i, t) in group_tags.iter().enumerate() {
                 group.push(tag_expr(t).alias(format!("__tag{i}")));
@@ -1452,11 +1444,7 @@ impl<'a> Plan<'a> {
         };
         // The group: the time bucket (or the range's start) and the tags.
         let bucket = match self.interval {
-            Some((interval, offset)) => time_as_int64(datafusion::functions::expr_fn::date_bin(
-                lit(ScalarValue::new_interval_mdn(0, 0, interval)),
-                ident(TIME),
-                lit(ScalarValue::TimestampNanosecond(Some(offset), None)),
-            )),
+            Some((interval, offset)) => TimeBucket::call(ident(TIME), interval, offset),
             None => lit(if self.range.min == i64::MIN {
                 0
             } else {
@@ -2152,11 +2140,6 @@ fn with_neighbours(df: DataFrame, field: &str, group: &[DfExpr]) -> Result<DataF
             &format!("__after_{field}"),
             neighbour(lead(point, Some(1), None))?,
         )?)
-}
-
-/// A timestamp expression as integer nanoseconds.
-fn time_as_int64(e: DfExpr) -> DfExpr {
-    datafusion::logical_expr::cast(e, DataType::Int64)
 }
 
 /// The time column as integer nanoseconds (the argument InfluxQL's functions take).

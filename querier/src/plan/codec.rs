@@ -12,6 +12,9 @@
 //!   derivative, difference, ... (window) ──▶ {"Transform": {kind}}
 //!   sample's draw (window)            ──▶ {"Sample": {n}}
 //! ```
+//!
+//! `influx_time_bucket` has no parameters of its own: it is written by name and found by name
+//! in the receiving session, where [`crate::scan::session`] registers it.
 
 use std::sync::Arc;
 
@@ -235,6 +238,7 @@ mod tests {
     use crate::plan::aggregate::{AggregateKind, Output};
     use crate::plan::gapfill::FillValue;
     use crate::plan::selector::SelectorKind;
+    use crate::plan::time_bucket::TimeBucket;
     use crate::plan::transform::TransformKind;
     use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::logical_expr::{ExprFunctionExt, LogicalPlanBuilder, cast};
@@ -273,7 +277,7 @@ mod tests {
     /// `SELECT derivative(percentile(v, 50), 10) ... GROUP BY time(10), host fill(linear)`
     /// spelled in DataFusion, with one of each of Fletch's pieces.
     fn query(ctx: &SessionContext) -> LogicalPlan {
-        let bucket = (col("t") - (col("t") % lit(10i64))).alias("__time");
+        let bucket = TimeBucket::call(col("t"), 10, 0).alias("__time");
         let df = points(ctx)
             .aggregate(
                 vec![bucket, col("host").alias("__tag0")],
@@ -398,6 +402,7 @@ mod tests {
         assert!(shown.contains("influx_percentile"), "{shown}");
         assert!(shown.contains("influx_sample"), "{shown}");
         assert!(shown.contains("influx_last"), "{shown}");
+        assert!(shown.contains("influx_time_bucket"), "{shown}");
         assert_eq!(run(&ctx, decoded).await, expected);
 
         // Logical: the same, planned again on the receiving side.

@@ -6,7 +6,7 @@
 //! values as `fill(null|previous|linear|<number>)` asks (`fill(none)` plans no node at all).
 //!
 //! ```text
-//!   Aggregate(date_bin(time), tags) ─▶ [sorted by series, time] ─▶ GapFillExec ─▶ rows per bucket
+//!   Aggregate(influx_time_bucket(time), tags) ─▶ [sorted by series, time] ─▶ GapFillExec ─▶ rows per bucket
 //! ```
 //!
 //! Both nodes carry plain parameters ([`GapFillParams`]), so [`super::codec`] can ship them

@@ -12,6 +12,7 @@
 //!   point's time);
 //! - [`sample`]: `sample(field, n)`'s seeded draw as a window function (`top` and `bottom`
 //!   are DataFusion's own `row_number`);
+//! - [`time_bucket`]: `GROUP BY time(...)`'s bucket as a scalar function;
 //! - [`codec`]: a `datafusion-proto` extension codec for all of them (logical and physical);
 //! - [`QueryPlanner`]: the physical planner of Fletch's sessions, which plans the logical nodes
 //!   into their execution nodes.
@@ -24,6 +25,7 @@ pub mod codec;
 pub mod gapfill;
 pub mod sample;
 pub mod selector;
+pub mod time_bucket;
 pub mod transform;
 
 use std::sync::Arc;
