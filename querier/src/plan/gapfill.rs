@@ -104,7 +104,7 @@ impl GapFillParams {
 }
 
 /// The logical node.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GapFill {
     pub input: LogicalPlan,
     pub params: GapFillParams,
@@ -139,6 +139,15 @@ impl GapFill {
 }
 
 // The schema follows from the input and the parameters.
+/// Hashes the parameters only: the optimizer hashes plan nodes as it rewrites them, and hashing
+/// the input would walk the whole plan below each time. Equal nodes have equal parameters, so
+/// their hashes agree.
+impl std::hash::Hash for GapFill {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.params.hash(state);
+    }
+}
+
 impl PartialOrd for GapFill {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         match self.input.partial_cmp(&other.input) {
