@@ -196,7 +196,8 @@ async fn pages_hold_at_most_page_rows_so_time_prunes_within_a_series() {
     n.ingester.persist().await.unwrap();
     let files = parquet_files(dir.path());
     let file = std::fs::File::open(&files[0]).unwrap();
-    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new().with_page_index(true);
+    let options = parquet::arrow::arrow_reader::ArrowReaderOptions::new()
+        .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
     let reader =
         parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new_with_options(
             file, options,
