@@ -1632,13 +1632,7 @@ impl<'a> Plan<'a> {
         // The groups: the time bucket and the series.
         let mut groups = Vec::new();
         if let Some((interval, offset)) = self.interval {
-            let stride = lit(ScalarValue::new_interval_mdn(0, 0, interval));
-            let origin = lit(ScalarValue::TimestampNanosecond(Some(offset), None));
-            groups.push(datafusion::functions::expr_fn::date_bin(
-                stride,
-                ident(TIME),
-                origin,
-            ));
+            groups.push(TimeBucket::call(ident(TIME), interval, offset));
         }
         groups.extend(group_tags.iter().map(|t| value_col(t)));
         let by_value = vec![
