@@ -58,7 +58,7 @@ pub fn session(partitions: usize) -> SessionContext {
         .with_query_planner(Arc::new(crate::plan::QueryPlanner))
         .build();
     let ctx = SessionContext::new_with_state(state);
-    ctx.register_udf(crate::plan::time_bucket::TimeBucket::udf());
+    ctx.register_udf(crate::plan::time_bucket::TimeBucket::udf().as_ref().clone());
     ctx
 }
 

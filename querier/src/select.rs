@@ -2569,15 +2569,18 @@ fn json_cell(a: &ArrayRef, r: usize) -> Value {
 
 /// RFC3339 in a time zone, with the zone's offset (`tz('Europe/Oslo')`).
 fn format_time_in(t: i64, tz: chrono_tz::Tz) -> Value {
+    use chrono::Offset;
     let dt = chrono::DateTime::from_timestamp_nanos(t).with_timezone(&tz);
-    let nanos = t.rem_euclid(1_000_000_000);
-    let mut s = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
-    if nanos > 0 {
-        s.push('.');
-        s.push_str(format!("{nanos:09}").trim_end_matches('0'));
-    }
-    s.push_str(&dt.format("%:z").to_string());
-    Value::from(s)
+    let mut out = rfc3339_local(&dt, t);
+    // `+HH:MM` as chrono's `%:z` writes it (a historical offset's seconds rounded to the
+    // nearest minute).
+    let offset = dt.offset().fix().local_minus_utc();
+    out.push(if offset < 0 { '-' } else { '+' });
+    let minutes = (offset.unsigned_abs() + 30) / 60;
+    push_digits(&mut out, minutes / 60, 2);
+    out.push(':');
+    push_digits(&mut out, minutes % 60, 2);
+    Value::from(out)
 }
 
 /// Formats a time as 1.x does: RFC3339 with as many fraction digits as needed, or an integer in
@@ -2603,9 +2606,15 @@ pub fn format_time(t: i64, epoch: Option<&str>) -> Value {
 /// chrono's `format` parses its pattern and allocates on every call (3% of `high-cpu-1`).
 /// Every `i64` of nanoseconds falls in the years 1677-2262, so the year has four digits.
 fn rfc3339_utc(t: i64) -> String {
+    let mut out = rfc3339_local(&chrono::DateTime::from_timestamp_nanos(t), t);
+    out.push('Z');
+    out
+}
+
+/// `dt` (the time `t` in some zone) as `YYYY-MM-DDTHH:MM:SS[.fraction]`, without the zone.
+fn rfc3339_local<Tz: chrono::TimeZone>(dt: &chrono::DateTime<Tz>, t: i64) -> String {
     use chrono::{Datelike, Timelike};
-    let dt = chrono::DateTime::from_timestamp_nanos(t);
-    let mut out = String::with_capacity(30);
+    let mut out = String::with_capacity(32);
     push_digits(&mut out, dt.year().unsigned_abs(), 4);
     for (sep, n) in [
         ('-', dt.month()),
@@ -2626,7 +2635,6 @@ fn rfc3339_utc(t: i64) -> String {
         out.push('.');
         push_digits(&mut out, frac, width);
     }
-    out.push('Z');
     out
 }
 
@@ -2685,6 +2693,31 @@ mod tests {
             1_451_606_400_120_000_000,
         ] {
             assert_eq!(rfc3339_utc(t), chrono_text(t), "{t}");
+        }
+        // In a zone: the same text as chrono's `%:z` formatting, historical offsets included.
+        for zone in [
+            chrono_tz::Europe::Oslo,
+            chrono_tz::Asia::Kolkata,
+            chrono_tz::America::New_York,
+            chrono_tz::Europe::Amsterdam,
+        ] {
+            for t in [
+                i64::MIN,
+                -2_208_988_800_000_000_001,
+                0,
+                1_451_606_400_120_000_000,
+                i64::MAX,
+            ] {
+                let dt = chrono::DateTime::from_timestamp_nanos(t).with_timezone(&zone);
+                let mut expected = dt.format("%Y-%m-%dT%H:%M:%S").to_string();
+                let nanos = t.rem_euclid(1_000_000_000);
+                if nanos > 0 {
+                    expected.push('.');
+                    expected.push_str(format!("{nanos:09}").trim_end_matches('0'));
+                }
+                expected.push_str(&dt.format("%:z").to_string());
+                assert_eq!(format_time_in(t, zone), expected, "{t} in {zone}");
+            }
         }
         assert_eq!(format_time(60_000_000_000, Some("s")), 60);
         assert_eq!(parse_rfc3339("1970-01-01T00:01:00Z"), Some(60_000_000_000));

@@ -25,6 +25,8 @@ use datafusion::logical_expr::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::time_bucket::bucket_start_or_min;
+
 /// Which InfluxQL aggregate, with its parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum AggregateKind {
@@ -255,7 +257,7 @@ impl Points {
                 // the line towards this bucket's first point.
                 let mut prev = None;
                 let bucket = window.map(|(interval, offset)| {
-                    let start = move |t: i64| t - (t - offset).rem_euclid(interval);
+                    let start = move |t: i64| bucket_start_or_min(t, interval, offset);
                     (start, interval)
                 });
                 if let (Some((start, interval)), [_, _, before, _]) = (bucket, columns) {

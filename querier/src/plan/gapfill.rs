@@ -37,6 +37,8 @@ use datafusion::physical_plan::{
 use futures::TryStreamExt;
 use serde::{Deserialize, Serialize};
 
+use super::time_bucket::bucket_start_or_min;
+
 /// What a missing bucket's values become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Serialize, Deserialize)]
 pub enum FillValue {
@@ -99,7 +101,7 @@ impl GapFillParams {
     }
 
     fn bucket(&self, t: i64) -> i64 {
-        t - (t - self.offset).rem_euclid(self.interval)
+        bucket_start_or_min(t, self.interval, self.offset)
     }
 }
 
@@ -138,7 +140,6 @@ impl GapFill {
     }
 }
 
-// The schema follows from the input and the parameters.
 /// Hashes the parameters only: the optimizer hashes plan nodes as it rewrites them, and hashing
 /// the input would walk the whole plan below each time. Equal nodes have equal parameters, so
 /// their hashes agree.
@@ -148,6 +149,7 @@ impl std::hash::Hash for GapFill {
     }
 }
 
+// The schema follows from the input and the parameters.
 impl PartialOrd for GapFill {
     fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
         match self.input.partial_cmp(&other.input) {

@@ -13,11 +13,12 @@
 use datafusion::arrow::array::{Array, AsArray, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampNanosecondType};
 use datafusion::common::{Result, ScalarValue, exec_err, plan_err};
+use datafusion::logical_expr::expr::ScalarFunction;
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
 use datafusion::logical_expr::{
     ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
 };
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// The function; register [`TimeBucket::udf`] in a session that decodes plans using it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,17 +37,23 @@ impl Default for TimeBucket {
 impl TimeBucket {
     pub const NAME: &'static str = "influx_time_bucket";
 
-    pub fn udf() -> ScalarUDF {
-        ScalarUDF::new_from_impl(Self::default())
+    /// The function, built once per process.
+    pub fn udf() -> Arc<ScalarUDF> {
+        static UDF: LazyLock<Arc<ScalarUDF>> =
+            LazyLock::new(|| Arc::new(ScalarUDF::new_from_impl(TimeBucket::default())));
+        Arc::clone(&UDF)
     }
 
     /// `influx_time_bucket(time, interval, offset)` with both durations in nanoseconds.
     pub fn call(time: Expr, interval: i64, offset: i64) -> Expr {
-        Self::udf().call(vec![
-            time,
-            Expr::Literal(ScalarValue::Int64(Some(interval)), None),
-            Expr::Literal(ScalarValue::Int64(Some(offset)), None),
-        ])
+        Expr::ScalarFunction(ScalarFunction::new_udf(
+            Self::udf(),
+            vec![
+                time,
+                Expr::Literal(ScalarValue::Int64(Some(interval)), None),
+                Expr::Literal(ScalarValue::Int64(Some(offset)), None),
+            ],
+        ))
     }
 }
 
@@ -55,6 +62,12 @@ impl TimeBucket {
 pub fn bucket_start(time: i64, interval: i64, offset: i64) -> Option<i64> {
     let (t, i, o) = (i128::from(time), i128::from(interval), i128::from(offset));
     i64::try_from(o + (t - o).div_euclid(i) * i).ok()
+}
+
+/// [`bucket_start`] where a plan needs a time either way (gap filling, `integral`'s windows):
+/// a start before the smallest time is the smallest time.
+pub fn bucket_start_or_min(time: i64, interval: i64, offset: i64) -> i64 {
+    bucket_start(time, interval, offset).unwrap_or(i64::MIN)
 }
 
 impl ScalarUDFImpl for TimeBucket {
