@@ -9,6 +9,9 @@
 //! query's CPU. This one's signature is three arguments of any type, checked by
 //! [`TimeBucket::return_type`], and it returns the integer the rest of the plan wants without
 //! a cast.
+//!
+//! [`bucket_start`] is the one bucket alignment in Fletch: `GapFill` and `integral`'s windows
+//! call it too.
 
 use datafusion::arrow::array::{Array, AsArray, Int64Array};
 use datafusion::arrow::datatypes::{DataType, Int64Type, TimeUnit, TimestampNanosecondType};
