@@ -56,6 +56,8 @@ pub struct Executor {
     /// The same session with one partition, for scans small enough that splitting them across
     /// cores costs more (repartitioning, merging, thread hand-offs) than it saves.
     small_session: Arc<datafusion::prelude::SessionContext>,
+    /// Physical plans kept per query shape.
+    plans: Arc<crate::plan_cache::PlanCache>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -73,7 +75,13 @@ impl Executor {
             ingester,
             session: Arc::new(crate::scan::session(2)),
             small_session: Arc::new(crate::scan::session(1)),
+            plans: Arc::default(),
         }
+    }
+
+    /// Physical plans kept per query shape.
+    pub fn plans(&self) -> &crate::plan_cache::PlanCache {
+        &self.plans
     }
 
     /// The DataFusion session queries run in.

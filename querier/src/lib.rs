@@ -16,7 +16,8 @@
 //! needs beyond SQL (gap filling, its aggregates, transformations and selectors as DataFusion
 //! nodes and functions) and their `datafusion-proto` codec; [`scan`] turns a measurement's shards
 //! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`;
-//! [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy statements and
+//! [`plan_cache`] keeps physical plans per query shape and binds a new query's values into
+//! them; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy statements and
 //! deletes; [`executor`] dispatches statements and keeps the one DataFusion session.
 //!
 //! What it must not touch: HTTP (the gateway turns results into responses), the write path, or
@@ -26,6 +27,7 @@ pub mod ddl;
 pub mod executor;
 pub mod params;
 pub mod plan;
+pub mod plan_cache;
 /// The language itself lives in its own crate; re-exported so `querier::influxql` keeps working.
 pub use influxql;
 pub mod result;

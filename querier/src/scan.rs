@@ -88,6 +88,9 @@ pub struct ScanStats {
     pub files_scanned: usize,
     pub files_skipped: usize,
     pub batches_in_memory: usize,
+    /// The files read, when the scan reads nothing else (no buffered rows, no merge): what a
+    /// kept plan of this scan depends on ([`crate::plan_cache`]).
+    pub files: Option<Vec<String>>,
 }
 
 /// A measurement's snapshot in every local shard a time range reaches, with their schemas
@@ -261,6 +264,9 @@ impl Executor {
                     stats.batches_in_memory += 1;
                 }
             }
+        }
+        if memory.is_empty() && merged.is_empty() {
+            stats.files = Some(files.clone());
         }
         let mut parts: Vec<DataFrame> = Vec::new();
         if !files.is_empty() {

@@ -38,6 +38,7 @@ use crate::plan::sample::InfluxSample;
 use crate::plan::selector::{InfluxSelector, SelectorKind};
 use crate::plan::time_bucket::TimeBucket;
 use crate::plan::transform::InfluxTransform;
+use crate::plan_cache::{PlanCache, Shape};
 use crate::result::Series;
 
 const TIME: &str = "time";
@@ -83,7 +84,7 @@ pub async fn execute(
                     subquery_frames(ex, inner, plan.range, default_db, ctx, session).await?
                 {
                     union.merge(&schema);
-                    loaded.push((name, frame, schema));
+                    loaded.push((name, frame, schema, None));
                 }
                 continue;
             }
@@ -101,23 +102,25 @@ pub async fn execute(
                     scan_range.min = scan_range.min.max(bound);
                 }
             }
-            if let Some((mut frame, schema, _)) =
+            if let Some((mut frame, schema, stats)) =
                 ex.frame_of(session, &name, sources, scan_range).await?
             {
+                let files = stats.files.map(|f| f.join("\n"));
                 if scan_range.min > plan.range.min {
                     frame = frame.filter(ident(TIME).gt_eq(lit(
                         ScalarValue::TimestampNanosecond(Some(scan_range.min), None),
                     )))?;
                 }
                 union.merge(&schema);
-                loaded.push((name, frame, schema));
+                loaded.push((name, frame, schema, files));
             }
         }
     }
     let mut series = Vec::new();
-    for (name, frame, schema) in loaded {
+    for (name, frame, schema, files) in loaded {
+        let kept = files.map(|f| (ex.plans(), f));
         series.extend(
-            plan.run(&name, frame, &schema, &union, condition.as_ref(), ctx)
+            plan.run(&name, frame, &schema, &union, condition.as_ref(), ctx, kept)
                 .await?,
         );
     }
@@ -1015,6 +1018,7 @@ impl<'a> Plan<'a> {
         Ok(out.into_iter().collect())
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         measurement: &str,
@@ -1023,6 +1027,7 @@ impl<'a> Plan<'a> {
         all_sources: &TableSchema,
         condition: Option<&Expr>,
         qctx: &QueryContext,
+        kept: Option<(&PlanCache, String)>,
     ) -> Result<Vec<Series>, ExecError> {
         let mut df = frame;
         let time_col = || ident(TIME);
@@ -1122,7 +1127,8 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
-            (rows, types) = collect_typed(df.collect().await?, group_tags.len(), columns.len())?;
+            (rows, types) =
+                collect_typed(collect(df, kept).await?, group_tags.len(), columns.len())?;
         } else if let Some(columns) = self.zipped_samples(schema)? {
             return self
                 .run_zipped(measurement, df, schema, &group_tags, columns, qctx)
@@ -1285,7 +1291,8 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze).await;
             }
-            (rows, types) = collect_typed(df.collect().await?, group_tags.len(), agg_fields.len())?;
+            (rows, types) =
+                collect_typed(collect(df, kept).await?, group_tags.len(), agg_fields.len())?;
             columns = agg_fields
                 .into_iter()
                 .map(|(name, _, _)| (name, lit(0)))
@@ -2448,6 +2455,27 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
         Expr::Wildcard(_) => return Err(query_err("invalid use of * in an expression")),
         Expr::BoundParam(p) => return Err(query_err(format!("missing parameter: {p}"))),
     })
+}
+
+/// Runs `df`, from a kept plan of its shape when `kept` names the cache and the files it reads
+/// ([`crate::plan_cache`]).
+async fn collect(
+    df: DataFrame,
+    kept: Option<(&PlanCache, String)>,
+) -> Result<Vec<RecordBatch>, ExecError> {
+    let Some((cache, files)) = kept else {
+        return Ok(df.collect().await?);
+    };
+    let (state, logical) = df.into_parts();
+    let shape = Shape::of(&logical, &files, state.config().target_partitions())?;
+    let plan = match cache.take(&shape)? {
+        Some(plan) => plan,
+        None => state.create_physical_plan(&logical).await?,
+    };
+    let task = std::sync::Arc::new(datafusion::execution::TaskContext::from(&state));
+    let batches = datafusion::physical_plan::collect(std::sync::Arc::clone(&plan), task).await?;
+    cache.put(shape, plan);
+    Ok(batches)
 }
 
 /// Reads result batches as rows: tag values, time, and the value columns as JSON.

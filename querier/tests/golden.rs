@@ -98,6 +98,37 @@ fn render(resp: &QueryResponse) -> String {
     out
 }
 
+/// Every case's statements in order, and the rendered answers.
+async fn run_cases(exec: &querier::Executor) -> Vec<(PathBuf, String)> {
+    let mut all = Vec::new();
+    for case in cases() {
+        let text = std::fs::read_to_string(&case).unwrap();
+        let mut out = String::new();
+        for q in statements(&text) {
+            out.push_str(&format!("-- {q}\n"));
+            let ctx = QueryContext {
+                database: Some("golden".into()),
+                now: Some(NOW),
+                ..Default::default()
+            };
+            let resp = match querier::influxql::parse_query(&q) {
+                Ok(stmts) => QueryResponse {
+                    results: Some(exec.execute(&stmts, &ctx).await),
+                    error: None,
+                },
+                Err(e) => QueryResponse {
+                    results: None,
+                    error: Some(format!("error parsing query: {e}")),
+                },
+            };
+            out.push_str(&render(&resp));
+            out.push('\n');
+        }
+        all.push((case, out));
+    }
+    all
+}
+
 #[tokio::test]
 async fn golden_files() {
     let node = common::Node::with_database("golden").await;
@@ -123,29 +154,7 @@ async fn golden_files() {
 
     let update = std::env::var("FLETCH_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut failed = Vec::new();
-    for case in cases() {
-        let text = std::fs::read_to_string(&case).unwrap();
-        let mut out = String::new();
-        for q in statements(&text) {
-            out.push_str(&format!("-- {q}\n"));
-            let ctx = QueryContext {
-                database: Some("golden".into()),
-                now: Some(NOW),
-                ..Default::default()
-            };
-            let resp = match querier::influxql::parse_query(&q) {
-                Ok(stmts) => QueryResponse {
-                    results: Some(exec.execute(&stmts, &ctx).await),
-                    error: None,
-                },
-                Err(e) => QueryResponse {
-                    results: None,
-                    error: Some(format!("error parsing query: {e}")),
-                },
-            };
-            out.push_str(&render(&resp));
-            out.push('\n');
-        }
+    for (case, out) in run_cases(exec).await {
         let expected_path = case.with_extension("expected");
         if update {
             std::fs::write(&expected_path, &out).unwrap();
@@ -162,6 +171,36 @@ async fn golden_files() {
             ));
         }
     }
+    // Everything persisted: every scan reads files only, so statements of one shape run from
+    // the plan the previous one kept (querier::plan_cache), with their own values bound.
+    // (What the first pass wrote with `INTO` is dropped, so that `SHOW` answers as before.)
+    let ctx = QueryContext {
+        database: Some("golden".into()),
+        now: Some(NOW),
+        ..Default::default()
+    };
+    let drop = querier::influxql::parse_query("DROP MEASUREMENT cpu_20m").unwrap();
+    let dropped = exec.execute(&drop, &ctx).await;
+    assert!(dropped.iter().all(|r| r.error.is_none()), "{dropped:?}");
+    ingester.persist().await.unwrap();
+    let hits = exec.plans().hits();
+    for (case, out) in run_cases(exec).await {
+        let expected_path = case.with_extension("expected");
+        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+        if !update && expected != out {
+            let actual_path = case.with_extension("persisted.actual");
+            std::fs::write(&actual_path, &out).unwrap();
+            failed.push(format!(
+                "{} differs with all data persisted: see {}",
+                expected_path.display(),
+                actual_path.display()
+            ));
+        }
+    }
+    assert!(
+        exec.plans().hits() > hits,
+        "no statement ran from a kept plan"
+    );
     node.close().await;
     assert!(
         failed.is_empty(),
