@@ -17,12 +17,14 @@
 //!
 //! A kept plan is only used when the binding is checked complete: every scan's predicate
 //! holds each param exactly as often as the filters did (nothing folded or rewritten by the
-//! optimizer) and is made only of expressions that keep nothing computed from their literals
-//! (an `IN` list, which keeps a set of them, is built again; a `CASE`, which the optimizer
-//! makes of `coalesce(tag, '')`, is not bound); no other node holds a value that changes; and
-//! every node is of a kind whose expressions are checked. Anything else plans afresh. The key includes the files the scan reads (persistence and compaction
-//! make new files, and file names are never reused within a process) and the session's
-//! partitions; scans of buffered rows are never kept, since every write changes them.
+//! optimizer); a value that changes sits only under expressions that keep nothing computed
+//! from their literals (an `IN` list, which keeps a set of them, is built again; a `CASE` or a
+//! function call may hold values that stay the same, such as the `''` of the
+//! `coalesce(tag, '')` a tag comparison becomes); no other node holds a value that changes;
+//! and every node is of a kind whose expressions are checked. Anything else plans afresh. The
+//! key includes the files the scan reads (persistence and compaction make new files, and file
+//! names are never reused within a process) and the session's partitions; scans of buffered
+//! rows are never kept, since every write changes them.
 //!
 //! What it must not do: keep data (a kept plan holds file names, never batches), or serve a
 //! plan to two queries at once.
@@ -196,8 +198,9 @@ fn plain(v: &ScalarValue) -> &ScalarValue {
     }
 }
 
-/// Whether a predicate's node can take new literal children: it keeps nothing computed from
-/// them, or (an `IN` list's set of values) it is built again when bound.
+/// Whether a predicate's node can have a changed literal below it: it keeps nothing computed
+/// from its children, or (an `IN` list's set of values) it is built again when bound. Other
+/// nodes (`CASE`, function calls) are fine where nothing below them changes.
 fn stateless(e: &Arc<dyn PhysicalExpr>) -> bool {
     e.is::<Literal>()
         || e.is::<Column>()
@@ -281,11 +284,11 @@ fn bind(
                 ok = old.params.is_empty();
                 return Ok(Transformed::no(node));
             };
-            // Every param exactly as often as the filters had it, in expressions that hold
-            // nothing derived from their literals (an `IN` list keeps a hash set of them).
+            // Every param exactly as often as the filters had it; a value that changes only
+            // under expressions that keep nothing derived from their literals.
             let mut found: Vec<&ScalarValue> = Vec::new();
             predicate.apply(|e| {
-                if !stateless(e) {
+                if !stateless(e) && holds_any(e, &changed)? {
                     ok = false;
                     return Ok(TreeNodeRecursion::Stop);
                 }
@@ -323,7 +326,9 @@ fn bind(
                     let Some(l) = e.downcast_ref::<Literal>() else {
                         return Ok(Transformed::no(e));
                     };
-                    let Some((_, n)) = map.iter().find(|(o, _)| plain(o) == plain(l.value()))
+                    let Some((_, n)) = map
+                        .iter()
+                        .find(|(o, n)| plain(o) == plain(l.value()) && plain(o) != plain(n))
                     else {
                         return Ok(Transformed::no(e));
                     };

@@ -410,23 +410,31 @@ const SAME_SHAPE: &[(&str, &str, bool)] = &[
         false,
     ),
     // A tag compared otherwise than `= 'value'` is `coalesce(tag, '')` (a missing tag is
-    // empty in 1.x), which the optimizer makes a CASE expression; the cache does not bind into
-    // those (they can keep state built from their literals): planned afresh.
+    // empty in 1.x), which the optimizer makes a CASE expression; the value that changes is
+    // outside it.
     (
         "SELECT usage FROM cpu WHERE host != 'a' AND time >= 0 AND time <= 100",
         "SELECT usage FROM cpu WHERE host != 'c' AND time >= 0 AND time <= 100",
-        false,
+        true,
     ),
+    // The optimizer rewrites simple patterns (`~ 'a'` as `LIKE '%a%'`), so the pattern is not
+    // found as written: planned afresh.
     (
         "SELECT usage FROM cpu WHERE host =~ /a/ AND time >= 0 AND time <= 100",
         "SELECT usage FROM cpu WHERE host =~ /b|c/ AND time >= 0 AND time <= 100",
         false,
     ),
-    // A function the cache does not know: planned afresh.
+    // A value that changes inside a function call: planned afresh.
     (
-        "SELECT usage FROM cpu WHERE abs(usage) > 2 AND time >= 0 AND time <= 100",
-        "SELECT usage FROM cpu WHERE abs(usage) > 3 AND time >= 0 AND time <= 100",
+        "SELECT usage FROM cpu WHERE abs(usage - 2.5) > 1.0 AND time >= 0 AND time <= 100",
+        "SELECT usage FROM cpu WHERE abs(usage - 3.5) > 1.0 AND time >= 0 AND time <= 100",
         false,
+    ),
+    // One that does not: bound.
+    (
+        "SELECT usage FROM cpu WHERE abs(usage) > 2.5 AND time >= 0 AND time <= 100",
+        "SELECT usage FROM cpu WHERE abs(usage) > 3.5 AND time >= 0 AND time <= 100",
+        true,
     ),
 ];
 
