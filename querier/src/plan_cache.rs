@@ -214,12 +214,12 @@ fn stateless(e: &Arc<dyn PhysicalExpr>) -> bool {
         || e.is::<InListExpr>()
 }
 
-/// Whether `e` has a literal of one of `values`.
-fn holds_any(e: &Arc<dyn PhysicalExpr>, values: &[&ScalarValue]) -> Result<bool> {
+/// Whether `e` has a literal of a value that changes (the first of one of `changed`'s pairs).
+fn holds_any(e: &Arc<dyn PhysicalExpr>, changed: &[(&ScalarValue, &ScalarValue)]) -> Result<bool> {
     let mut found = false;
     e.apply(|x| {
         if let Some(l) = x.downcast_ref::<Literal>()
-            && values.contains(&plain(l.value()))
+            && changed.iter().any(|(o, _)| *o == plain(l.value()))
         {
             found = true;
             return Ok(TreeNodeRecursion::Stop);
@@ -255,10 +255,10 @@ fn bind(
     let Some(map) = changes(old, new) else {
         return Ok(None);
     };
-    let changed: Vec<&ScalarValue> = map
+    let changed: Vec<(&ScalarValue, &ScalarValue)> = map
         .iter()
-        .filter(|(o, n)| plain(o) != plain(n))
-        .map(|(o, _)| plain(o))
+        .map(|(o, n)| (plain(o), plain(n)))
+        .filter(|(o, n)| o != n)
         .collect();
     let mut ranges = old.ranges.iter().zip(&new.ranges);
     let mut ok = true;
@@ -266,161 +266,160 @@ fn bind(
         if !ok {
             return Ok(Transformed::no(node));
         }
-        if let Some(scan) = node.downcast_ref::<DataSourceExec>() {
-            let Some((config, source)) = scan.downcast_to_file_source::<ParquetSource>() else {
-                ok = false;
-                return Ok(Transformed::no(node));
-            };
-            // Expressions the scan projects must not hold a value that changes.
-            let mut projected_changes = false;
-            for e in source.projection().iter().flat_map(|p| p.iter()) {
-                projected_changes |= holds_any(&e.expr, &changed)?;
-            }
-            if projected_changes {
-                ok = false;
-                return Ok(Transformed::no(node));
-            }
-            let Some(predicate) = source.filter() else {
-                ok = old.params.is_empty();
-                return Ok(Transformed::no(node));
-            };
-            // Every param exactly as often as the filters had it; a value that changes only
-            // under expressions that keep nothing derived from their literals.
-            let mut found: Vec<&ScalarValue> = Vec::new();
-            predicate.apply(|e| {
-                if !stateless(e) && holds_any(e, &changed)? {
-                    ok = false;
-                    return Ok(TreeNodeRecursion::Stop);
+        let rebound = if let Some(scan) = node.downcast_ref::<DataSourceExec>() {
+            bind_scan(scan, &old.params, &changed)?
+        } else if let Some(g) = node.downcast_ref::<GapFillExec>() {
+            match ranges.next() {
+                Some((o, n)) if (g.params().start, g.params().end) == *o => {
+                    let mut params = g.params().clone();
+                    (params.start, params.end) = *n;
+                    Some(Arc::new(GapFillExec::try_new(Arc::clone(g.input()), params)?) as _)
                 }
-                if let Some(l) = e.downcast_ref::<Literal>()
-                    && let Some(p) = old.params.iter().find(|p| plain(p) == plain(l.value()))
-                {
-                    found.push(plain(p));
-                }
-                Ok(TreeNodeRecursion::Continue)
-            })?;
-            if !ok {
-                return Ok(Transformed::no(node));
+                _ => None,
             }
-            let want: Vec<&ScalarValue> = old.params.iter().map(plain).collect();
-            let count =
-                |of: &[&ScalarValue], x: &ScalarValue| of.iter().filter(|v| **v == x).count();
-            let same = want.len() == found.len()
-                && want.iter().all(|x| count(&want, x) == count(&found, x));
-            if !same {
-                ok = false;
-                return Ok(Transformed::no(node));
-            }
-            if changed.is_empty() {
-                return Ok(Transformed::no(node));
-            }
-            let schema = config.file_schema().as_ref();
-            let rebound = Arc::clone(&predicate)
-                .transform_up(|e| {
-                    // Its children are bound by now; its set of them is built again.
-                    if let Some(il) = e.downcast_ref::<InListExpr>() {
-                        let list = il.list().to_vec();
-                        let rebuilt = in_list(Arc::clone(il.expr()), list, &il.negated(), schema)?;
-                        return Ok(Transformed::yes(rebuilt));
-                    }
-                    let Some(l) = e.downcast_ref::<Literal>() else {
-                        return Ok(Transformed::no(e));
-                    };
-                    let Some((_, n)) = map
-                        .iter()
-                        .find(|(o, n)| plain(o) == plain(l.value()) && plain(o) != plain(n))
-                    else {
-                        return Ok(Transformed::no(e));
-                    };
-                    let value = match l.value() {
-                        ScalarValue::Dictionary(k, _) => {
-                            ScalarValue::Dictionary(k.clone(), Box::new(plain(n).clone()))
-                        }
-                        _ => plain(n).clone(),
-                    };
-                    if value.data_type() != l.value().data_type() {
-                        ok = false;
-                        return Ok(Transformed::no(e));
-                    }
-                    Ok(Transformed::yes(
-                        Arc::new(Literal::new(value)) as Arc<dyn PhysicalExpr>
-                    ))
-                })?
-                .data;
-            let source = Arc::new(source.with_predicate(rebound));
-            let config: FileScanConfig = FileScanConfigBuilder::from(config.clone())
-                .with_source(source)
-                .build();
-            let exec = scan.clone().with_data_source(Arc::new(config));
-            return Ok(Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>));
-        }
-        if let Some(g) = node.downcast_ref::<GapFillExec>() {
-            let Some((o, n)) = ranges.next() else {
-                ok = false;
-                return Ok(Transformed::no(node));
-            };
-            let mut params = g.params().clone();
-            if (params.start, params.end) != *o {
-                ok = false;
-                return Ok(Transformed::no(node));
-            }
-            if o == n {
-                return Ok(Transformed::no(node));
-            }
-            (params.start, params.end) = *n;
-            let exec = GapFillExec::try_new(Arc::clone(g.input()), params)?;
-            return Ok(Transformed::yes(Arc::new(exec) as Arc<dyn ExecutionPlan>));
-        }
-        // Any other node must be of a kind whose expressions are known, and hold no value that
-        // changes.
-        let exprs: Vec<Arc<dyn PhysicalExpr>> = if let Some(f) = node.downcast_ref::<FilterExec>() {
-            vec![Arc::clone(f.predicate())]
-        } else if let Some(p) = node.downcast_ref::<ProjectionExec>() {
-            p.expr().iter().map(|e| Arc::clone(&e.expr)).collect()
-        } else if let Some(a) = node.downcast_ref::<AggregateExec>() {
-            let mut v: Vec<Arc<dyn PhysicalExpr>> = a
-                .group_expr()
-                .expr()
-                .iter()
-                .map(|(e, _)| Arc::clone(e))
-                .collect();
-            for f in a.aggr_expr() {
-                v.extend(f.expressions());
-                v.extend(f.order_bys().iter().map(|s| Arc::clone(&s.expr)));
-            }
-            v.extend(a.filter_expr().iter().flatten().cloned());
-            v
-        } else if let Some(s) = node.downcast_ref::<SortExec>() {
-            s.expr().iter().map(|s| Arc::clone(&s.expr)).collect()
-        } else if let Some(s) = node.downcast_ref::<SortPreservingMergeExec>() {
-            s.expr().iter().map(|s| Arc::clone(&s.expr)).collect()
-        } else if let Some(r) = node.downcast_ref::<RepartitionExec>() {
-            match r.partitioning() {
-                Partitioning::Hash(exprs, _) => exprs.clone(),
-                Partitioning::RoundRobinBatch(_) | Partitioning::UnknownPartitioning(_) => {
-                    Vec::new()
-                }
-                _ => {
-                    ok = false;
-                    return Ok(Transformed::no(node));
-                }
-            }
-        } else if node.is::<CoalescePartitionsExec>() {
-            Vec::new()
         } else {
-            ok = false;
+            // Any other node must be of a kind whose expressions are known, and hold no value
+            // that changes.
+            let Some(exprs) = known_exprs(&node) else {
+                ok = false;
+                return Ok(Transformed::no(node));
+            };
+            for e in exprs {
+                ok &= !holds_any(&e, &changed)?;
+            }
             return Ok(Transformed::no(node));
         };
-        for e in exprs {
-            if holds_any(&e, &changed)? {
+        match rebound {
+            Some(plan) => Ok(Transformed::yes(plan)),
+            None => {
                 ok = false;
-                break;
+                Ok(Transformed::no(node))
             }
         }
-        Ok(Transformed::no(node))
     })?;
     if !ok || ranges.next().is_some() {
         return Ok(None);
     }
     Ok(Some(bound.data))
+}
+
+/// A Parquet scan with `changed` values bound into its predicate, or `None` when the binding
+/// cannot be shown complete: every param (of `params`) exactly as often as the filters had
+/// it, a value that changes only under expressions that keep nothing derived from their
+/// literals, and none in the expressions the scan projects.
+fn bind_scan(
+    scan: &DataSourceExec,
+    params: &[ScalarValue],
+    changed: &[(&ScalarValue, &ScalarValue)],
+) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    let Some((config, source)) = scan.downcast_to_file_source::<ParquetSource>() else {
+        return Ok(None);
+    };
+    for e in source.projection().iter().flat_map(|p| p.iter()) {
+        if holds_any(&e.expr, changed)? {
+            return Ok(None);
+        }
+    }
+    let Some(predicate) = source.filter() else {
+        return Ok(params.is_empty().then(|| Arc::new(scan.clone()) as _));
+    };
+    let mut found: Vec<&ScalarValue> = Vec::new();
+    let mut bindable = true;
+    predicate.apply(|e| {
+        if !stateless(e) && holds_any(e, changed)? {
+            bindable = false;
+            return Ok(TreeNodeRecursion::Stop);
+        }
+        if let Some(l) = e.downcast_ref::<Literal>()
+            && let Some(p) = params.iter().find(|p| plain(p) == plain(l.value()))
+        {
+            found.push(plain(p));
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })?;
+    let want: Vec<&ScalarValue> = params.iter().map(plain).collect();
+    let count = |of: &[&ScalarValue], x: &ScalarValue| of.iter().filter(|v| **v == x).count();
+    if !bindable
+        || want.len() != found.len()
+        || want.iter().any(|x| count(&want, x) != count(&found, x))
+    {
+        return Ok(None);
+    }
+    let schema = config.file_schema().as_ref();
+    let mut typed = true;
+    let rebound = Arc::clone(&predicate)
+        .transform_up(|e| {
+            // Its children are bound by now; its set of them is built again.
+            if let Some(il) = e.downcast_ref::<InListExpr>() {
+                let list = il.list().to_vec();
+                let rebuilt = in_list(Arc::clone(il.expr()), list, &il.negated(), schema)?;
+                return Ok(Transformed::yes(rebuilt));
+            }
+            let Some(l) = e.downcast_ref::<Literal>() else {
+                return Ok(Transformed::no(e));
+            };
+            let Some((_, n)) = changed.iter().find(|(o, _)| *o == plain(l.value())) else {
+                return Ok(Transformed::no(e));
+            };
+            let value = match l.value() {
+                ScalarValue::Dictionary(k, _) => {
+                    ScalarValue::Dictionary(k.clone(), Box::new((*n).clone()))
+                }
+                _ => (*n).clone(),
+            };
+            typed &= value.data_type() == l.value().data_type();
+            Ok(Transformed::yes(
+                Arc::new(Literal::new(value)) as Arc<dyn PhysicalExpr>
+            ))
+        })?
+        .data;
+    if !typed {
+        return Ok(None);
+    }
+    let config: FileScanConfig = FileScanConfigBuilder::from(config.clone())
+        .with_source(Arc::new(source.with_predicate(rebound)))
+        .build();
+    Ok(Some(Arc::new(
+        scan.clone().with_data_source(Arc::new(config)),
+    )))
+}
+
+/// The expressions of a node of a kind the cache knows (besides scans and gap filling), or
+/// `None` for any other kind.
+fn known_exprs(node: &Arc<dyn ExecutionPlan>) -> Option<Vec<Arc<dyn PhysicalExpr>>> {
+    let sort = |s: &[datafusion::physical_expr::PhysicalSortExpr]| {
+        s.iter().map(|s| Arc::clone(&s.expr)).collect::<Vec<_>>()
+    };
+    Some(if let Some(f) = node.downcast_ref::<FilterExec>() {
+        vec![Arc::clone(f.predicate())]
+    } else if let Some(p) = node.downcast_ref::<ProjectionExec>() {
+        p.expr().iter().map(|e| Arc::clone(&e.expr)).collect()
+    } else if let Some(a) = node.downcast_ref::<AggregateExec>() {
+        let mut v: Vec<Arc<dyn PhysicalExpr>> = a
+            .group_expr()
+            .expr()
+            .iter()
+            .map(|(e, _)| Arc::clone(e))
+            .collect();
+        for f in a.aggr_expr() {
+            v.extend(f.expressions());
+            v.extend(sort(f.order_bys()));
+        }
+        v.extend(a.filter_expr().iter().flatten().cloned());
+        v
+    } else if let Some(s) = node.downcast_ref::<SortExec>() {
+        sort(s.expr())
+    } else if let Some(s) = node.downcast_ref::<SortPreservingMergeExec>() {
+        sort(s.expr())
+    } else if let Some(r) = node.downcast_ref::<RepartitionExec>() {
+        match r.partitioning() {
+            Partitioning::Hash(exprs, _) => exprs.clone(),
+            Partitioning::RoundRobinBatch(_) | Partitioning::UnknownPartitioning(_) => Vec::new(),
+            _ => return None,
+        }
+    } else if node.is::<CoalescePartitionsExec>() {
+        Vec::new()
+    } else {
+        return None;
+    })
 }

@@ -98,6 +98,32 @@ fn render(resp: &QueryResponse) -> String {
     out
 }
 
+/// `None` when `out` equals the case's expected answers; else the answers are written beside
+/// it (extension `actual_ext`) and the failure is described.
+fn compare(case: &Path, out: &str, actual_ext: &str, when: &str) -> Option<String> {
+    let expected_path = case.with_extension("expected");
+    let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+    if expected == out {
+        return None;
+    }
+    let actual_path = case.with_extension(actual_ext);
+    std::fs::write(&actual_path, out).unwrap();
+    Some(format!(
+        "{} differs{when}: see {}",
+        expected_path.display(),
+        actual_path.display()
+    ))
+}
+
+/// Database `golden`, `now()` fixed.
+fn context() -> QueryContext {
+    QueryContext {
+        database: Some("golden".into()),
+        now: Some(NOW),
+        ..Default::default()
+    }
+}
+
 /// Every case's statements in order, and the rendered answers.
 async fn run_cases(exec: &querier::Executor) -> Vec<(PathBuf, String)> {
     let mut all = Vec::new();
@@ -106,11 +132,7 @@ async fn run_cases(exec: &querier::Executor) -> Vec<(PathBuf, String)> {
         let mut out = String::new();
         for q in statements(&text) {
             out.push_str(&format!("-- {q}\n"));
-            let ctx = QueryContext {
-                database: Some("golden".into()),
-                now: Some(NOW),
-                ..Default::default()
-            };
+            let ctx = context();
             let resp = match querier::influxql::parse_query(&q) {
                 Ok(stmts) => QueryResponse {
                     results: Some(exec.execute(&stmts, &ctx).await),
@@ -155,45 +177,28 @@ async fn golden_files() {
     let update = std::env::var("FLETCH_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut failed = Vec::new();
     for (case, out) in run_cases(exec).await {
-        let expected_path = case.with_extension("expected");
         if update {
-            std::fs::write(&expected_path, &out).unwrap();
-            continue;
-        }
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if expected != out {
-            let actual_path = case.with_extension("actual");
-            std::fs::write(&actual_path, &out).unwrap();
-            failed.push(format!(
-                "{} differs: see {}",
-                expected_path.display(),
-                actual_path.display()
-            ));
+            std::fs::write(case.with_extension("expected"), &out).unwrap();
+        } else {
+            failed.extend(compare(&case, &out, "actual", ""));
         }
     }
     // Everything persisted: every scan reads files only, so statements of one shape run from
     // the plan the previous one kept (querier::plan_cache), with their own values bound.
     // (What the first pass wrote with `INTO` is dropped, so that `SHOW` answers as before.)
-    let ctx = QueryContext {
-        database: Some("golden".into()),
-        now: Some(NOW),
-        ..Default::default()
-    };
+    let ctx = context();
     let drop = querier::influxql::parse_query("DROP MEASUREMENT cpu_20m").unwrap();
     let dropped = exec.execute(&drop, &ctx).await;
     assert!(dropped.iter().all(|r| r.error.is_none()), "{dropped:?}");
     ingester.persist().await.unwrap();
     let hits = exec.plans().hits();
     for (case, out) in run_cases(exec).await {
-        let expected_path = case.with_extension("expected");
-        let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-        if !update && expected != out {
-            let actual_path = case.with_extension("persisted.actual");
-            std::fs::write(&actual_path, &out).unwrap();
-            failed.push(format!(
-                "{} differs with all data persisted: see {}",
-                expected_path.display(),
-                actual_path.display()
+        if !update {
+            failed.extend(compare(
+                &case,
+                &out,
+                "persisted.actual",
+                " with all data persisted",
             ));
         }
     }
