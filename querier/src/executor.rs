@@ -58,6 +58,8 @@ pub struct Executor {
     small_session: Arc<datafusion::prelude::SessionContext>,
     /// Physical plans kept per query shape.
     plans: Arc<crate::plan_cache::PlanCache>,
+    /// Where each series lies in the files queries read.
+    indexes: Arc<crate::series_index::SeriesIndexes>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -76,6 +78,7 @@ impl Executor {
             session: Arc::new(crate::scan::session(2)),
             small_session: Arc::new(crate::scan::session(1)),
             plans: Arc::default(),
+            indexes: Arc::default(),
         }
     }
 
@@ -85,6 +88,11 @@ impl Executor {
     }
 
     /// The DataFusion session queries run in.
+    /// Where each series lies in the files queries read.
+    pub fn indexes(&self) -> &crate::series_index::SeriesIndexes {
+        &self.indexes
+    }
+
     pub(crate) fn small_session(&self) -> &datafusion::prelude::SessionContext {
         &self.small_session
     }

@@ -17,11 +17,13 @@
 //! nodes and functions) and their `datafusion-proto` codec; [`scan`] turns a measurement's shards
 //! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`;
 //! [`plan_cache`] keeps physical plans per query shape and binds a new query's values into
-//! them; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy statements and
+//! them; [`series_index`] turns a scan's tag and time conditions into the rows of each file
+//! to read, from where each series lies in it; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy statements and
 //! deletes; [`executor`] dispatches statements and keeps the one DataFusion session.
 //!
 //! What it must not touch: HTTP (the gateway turns results into responses), the write path, or
-//! the files of a shard other than through the ingester's snapshots.
+//! the files of a shard other than through the ingester's snapshots (and the files those
+//! snapshots name, read-only).
 
 pub mod ddl;
 pub mod executor;
@@ -33,6 +35,7 @@ pub use influxql;
 pub mod result;
 pub mod scan;
 pub mod select;
+pub mod series_index;
 pub mod show;
 
 pub use executor::{ExecError, Executor, QueryContext};

@@ -40,6 +40,7 @@ use crate::plan::time_bucket::TimeBucket;
 use crate::plan::transform::InfluxTransform;
 use crate::plan_cache::{PlanCache, Shape};
 use crate::result::Series;
+use crate::series_index::SeriesIndexes;
 
 const TIME: &str = "time";
 
@@ -118,10 +119,21 @@ pub async fn execute(
     }
     let mut series = Vec::new();
     for (name, frame, schema, files) in loaded {
-        let kept = files.map(|f| (ex.plans(), f));
+        let reuse = Reuse {
+            plans: files.as_deref().map(|f| (ex.plans(), f)),
+            indexes: ex.indexes(),
+        };
         series.extend(
-            plan.run(&name, frame, &schema, &union, condition.as_ref(), ctx, kept)
-                .await?,
+            plan.run(
+                &name,
+                frame,
+                &schema,
+                &union,
+                condition.as_ref(),
+                ctx,
+                reuse,
+            )
+            .await?,
         );
     }
     let skip = stmt.soffset.unwrap_or(0) as usize;
@@ -1027,7 +1039,7 @@ impl<'a> Plan<'a> {
         all_sources: &TableSchema,
         condition: Option<&Expr>,
         qctx: &QueryContext,
-        kept: Option<(&PlanCache, String)>,
+        reuse: Reuse<'_>,
     ) -> Result<Vec<Series>, ExecError> {
         let mut df = frame;
         let time_col = || ident(TIME);
@@ -1125,13 +1137,13 @@ impl<'a> Plan<'a> {
                 .collect();
             df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
             if let Some(analyze) = qctx.explain {
-                return explain(df, measurement, analyze).await;
+                return explain(df, measurement, analyze, reuse).await;
             }
             (rows, types) =
-                collect_typed(collect(df, kept).await?, group_tags.len(), columns.len())?;
+                collect_typed(collect(df, reuse).await?, group_tags.len(), columns.len())?;
         } else if let Some(columns) = self.zipped_samples(schema)? {
             return self
-                .run_zipped(measurement, df, schema, &group_tags, columns, qctx)
+                .run_zipped(measurement, df, schema, &group_tags, columns, qctx, reuse)
                 .await;
         } else if let Some(top) = self
             .fields
@@ -1140,7 +1152,7 @@ impl<'a> Plan<'a> {
             .transpose()?
         {
             return self
-                .run_top(measurement, df, schema, &group_tags, top, qctx)
+                .run_top(measurement, df, schema, &group_tags, top, qctx, reuse)
                 .await;
         } else {
             let mut group = Vec::new();
@@ -1289,10 +1301,13 @@ impl<'a> Plan<'a> {
             let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
             df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
             if let Some(analyze) = qctx.explain {
-                return explain(df, measurement, analyze).await;
+                return explain(df, measurement, analyze, reuse).await;
             }
-            (rows, types) =
-                collect_typed(collect(df, kept).await?, group_tags.len(), agg_fields.len())?;
+            (rows, types) = collect_typed(
+                collect(df, reuse).await?,
+                group_tags.len(),
+                agg_fields.len(),
+            )?;
             columns = agg_fields
                 .into_iter()
                 .map(|(name, _, _)| (name, lit(0)))
@@ -1438,6 +1453,7 @@ impl<'a> Plan<'a> {
         group_tags: &[String],
         columns: Vec<Zipped>,
         qctx: &QueryContext,
+        reuse: Reuse<'_>,
     ) -> Result<Vec<Series>, ExecError> {
         use datafusion::common::JoinType;
         use datafusion::functions_window::expr_fn::row_number;
@@ -1600,9 +1616,13 @@ impl<'a> Plan<'a> {
         sort.push(col("__pos").sort(true, true));
         let df = joined.select(select)?.sort(sort)?;
         if let Some(analyze) = qctx.explain {
-            return explain(df, measurement, analyze).await;
+            return explain(df, measurement, analyze, reuse).await;
         }
-        let (rows, types) = collect_typed(df.collect().await?, group_tags.len(), columns.len())?;
+        let (rows, types) = collect_typed(
+            collect(df, reuse.unkept()).await?,
+            group_tags.len(),
+            columns.len(),
+        )?;
         let mut names = vec![TIME.to_string()];
         names.extend(columns.iter().map(|c| match c {
             Zipped::Sample(name, _, _) | Zipped::Aggregate(name, _) => name.clone(),
@@ -1622,6 +1642,7 @@ impl<'a> Plan<'a> {
         group_tags: &[String],
         top: TopCall,
         qctx: &QueryContext,
+        reuse: Reuse<'_>,
     ) -> Result<Vec<Series>, ExecError> {
         use datafusion::functions_window::expr_fn::row_number;
         if !schema.fields.contains_key(&top.field) {
@@ -1733,9 +1754,13 @@ impl<'a> Plan<'a> {
         }
         df = df.select(select)?.sort(sort)?;
         if let Some(analyze) = qctx.explain {
-            return explain(df, measurement, analyze).await;
+            return explain(df, measurement, analyze, reuse).await;
         }
-        let (rows, types) = collect_typed(df.collect().await?, group_tags.len(), 1 + extra.len())?;
+        let (rows, types) = collect_typed(
+            collect(df, reuse.unkept()).await?,
+            group_tags.len(),
+            1 + extra.len(),
+        )?;
         let mut columns = vec![TIME.to_string()];
         columns.extend(names);
         Ok(self.into_series(measurement, group_tags, columns, types, rows, qctx, false))
@@ -1914,18 +1939,43 @@ async fn explain(
     df: DataFrame,
     measurement: &str,
     analyze: bool,
+    reuse: Reuse<'_>,
 ) -> Result<Vec<Series>, ExecError> {
-    let batches = df.explain(false, analyze)?.collect().await?;
+    use datafusion::physical_plan::display::DisplayableExecutionPlan;
+    // The plan as a query runs it: with the series indexes' row selections attached.
+    let (state, logical) = df.into_parts();
+    let task = std::sync::Arc::new(datafusion::execution::TaskContext::from(&state));
+    let optimized = state.optimize(&logical)?;
+    let plan = state
+        .query_planner()
+        .create_physical_plan(&optimized, &state)
+        .await?;
+    let (plan, selections) = reuse.indexes.attach(plan, &task).await?;
     let mut values = Vec::new();
-    for b in batches {
-        let kinds = cast(b.column(0), &DataType::Utf8)?;
-        let plans = cast(b.column(1), &DataType::Utf8)?;
-        for r in 0..b.num_rows() {
-            let kind = kinds.as_string::<i32>().value(r);
-            for line in plans.as_string::<i32>().value(r).lines() {
-                values.push(vec![Value::from(kind), Value::from(line)]);
-            }
+    let mut push = |kind: &str, text: String| {
+        for line in text.lines() {
+            values.push(vec![Value::from(kind), Value::from(line)]);
         }
+    };
+    if analyze {
+        datafusion::physical_plan::collect(std::sync::Arc::clone(&plan), task).await?;
+        push(
+            "Plan with Metrics",
+            DisplayableExecutionPlan::with_metrics(plan.as_ref())
+                .indent(true)
+                .to_string(),
+        );
+    } else {
+        push("logical_plan", optimized.display_indent().to_string());
+        push(
+            "physical_plan",
+            DisplayableExecutionPlan::new(plan.as_ref())
+                .indent(true)
+                .to_string(),
+        );
+    }
+    for s in selections {
+        push("series_index", s.to_string());
     }
     Ok(vec![Series {
         name: Some(measurement.to_string()),
@@ -2457,24 +2507,50 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
     })
 }
 
-/// Runs `df`, from a kept plan of its shape when `kept` names the cache and the files it reads
-/// ([`crate::plan_cache`]).
-async fn collect(
-    df: DataFrame,
-    kept: Option<(&PlanCache, String)>,
-) -> Result<Vec<RecordBatch>, ExecError> {
-    let Some((cache, files)) = kept else {
-        return Ok(df.collect().await?);
-    };
+/// What running a statement's plans may reuse: the kept plan of its shape, when its scan reads
+/// files only (the cache and those files, [`crate::plan_cache`]), and the files' series indexes
+/// ([`crate::series_index`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Reuse<'a> {
+    pub plans: Option<(&'a PlanCache, &'a str)>,
+    pub indexes: &'a SeriesIndexes,
+}
+
+impl Reuse<'_> {
+    /// The same without kept plans.
+    fn unkept(self) -> Self {
+        Self {
+            plans: None,
+            ..self
+        }
+    }
+}
+
+/// Runs `df`: from a kept plan of its shape where `reuse` allows, with its Parquet scans
+/// reading only the rows their files' series indexes select.
+async fn collect(df: DataFrame, reuse: Reuse<'_>) -> Result<Vec<RecordBatch>, ExecError> {
     let (state, logical) = df.into_parts();
-    let shape = Shape::of(&logical, &files, state.config().target_partitions())?;
-    let plan = match cache.take(&shape)? {
-        Some(plan) => plan,
-        None => state.create_physical_plan(&logical).await?,
-    };
     let task = std::sync::Arc::new(datafusion::execution::TaskContext::from(&state));
-    let batches = datafusion::physical_plan::collect(std::sync::Arc::clone(&plan), task).await?;
-    cache.put(shape, plan);
+    let (plan, keep) = match reuse.plans {
+        Some((cache, files)) => {
+            let shape = Shape::of(&logical, files, state.config().target_partitions())?;
+            let plan = match cache.take(&shape)? {
+                Some(plan) => plan,
+                None => state.create_physical_plan(&logical).await?,
+            };
+            (plan, Some((cache, shape)))
+        }
+        None => (state.create_physical_plan(&logical).await?, None),
+    };
+    // The kept plan stays without selections: they depend on the values bound into it.
+    let (run, _) = reuse
+        .indexes
+        .attach(std::sync::Arc::clone(&plan), &task)
+        .await?;
+    let batches = datafusion::physical_plan::collect(run, task).await?;
+    if let Some((cache, shape)) = keep {
+        cache.put(shape, plan);
+    }
     Ok(batches)
 }
 

@@ -135,26 +135,8 @@ async fn answers_do_not_depend_on_where_the_data_is() {
     n.close().await;
 }
 
-/// `(total, matched)` of a pruning metric printed as `name=N total → M matched`.
-fn pruning(plan: &Value, name: &str) -> (u64, u64) {
-    let (mut total, mut matched) = (0, 0);
-    for row in plan[0]["series"][0]["values"].as_array().unwrap() {
-        let line = row[1].as_str().unwrap();
-        let Some(at) = line.find(&format!("{name}=")) else {
-            continue;
-        };
-        let rest = &line[at + name.len() + 1..];
-        let words: Vec<&str> = rest.split_whitespace().take(4).collect();
-        if let [t, "total", "→", m] = words.as_slice() {
-            total += t.parse::<u64>().unwrap();
-            matched += m.trim_end_matches(',').parse::<u64>().unwrap();
-        }
-    }
-    (total, matched)
-}
-
 #[tokio::test]
-async fn scans_read_only_the_files_and_row_groups_that_can_match() {
+async fn scans_read_only_the_files_and_rows_that_can_match() {
     let n = node().await;
     // Three files in one shard, one host each and disjoint times; one more shard a year later.
     for (i, host) in ["h1", "h2", "h3"].iter().enumerate() {
@@ -177,20 +159,15 @@ async fn scans_read_only_the_files_and_row_groups_that_can_match() {
         "{stats:?}"
     );
 
-    // No time bound: all three files of the first shard are opened, but the host predicate
-    // prunes the row groups of the two files without h3 by their statistics.
+    // No time bound: all three files of the first shard are opened, but the series indexes
+    // select only h3's rows, in h3's file.
     let plan = n
         .query("EXPLAIN ANALYZE SELECT v FROM m WHERE host = 'h3' AND time < 52w")
         .await;
     assert_eq!(
-        pruning(&plan, "row_groups_pruned_statistics"),
-        (3, 1),
+        series_index(&plan),
+        ["files=3 series_runs=3 → 1 rows=300 → 100 datafusion_pruning=off"],
         "{plan:#}"
-    );
-    let text = plan.to_string();
-    assert!(
-        text.contains("pruning_predicate=") && text.contains("host_min"),
-        "the tag predicate prunes: {plan:#}"
     );
     let rows = n.query("SELECT count(v) FROM m WHERE host = 'h3'").await;
     assert_eq!(rows[0]["series"][0]["values"][0][1], 100);
@@ -198,27 +175,66 @@ async fn scans_read_only_the_files_and_row_groups_that_can_match() {
 }
 
 #[tokio::test]
-async fn a_file_is_sorted_by_its_most_selective_tag_so_one_host_reads_few_pages() {
+async fn a_file_is_sorted_by_series_so_one_host_reads_only_its_rows() {
     let n = node().await;
-    // 50 hosts x 1000 points; tag `a` (10 values) sorts before `host` by name, but `host` has
-    // more values and leads the sort, so each host's rows fill a narrow band of pages.
-    let body: String = (0..50)
-        .flat_map(|h| (0..1000).map(move |j| format!("m,a=g{},host=h{h:02} v={j} {j}\n", h % 10)))
+    // 50 hosts x 1000 points, written interleaved in time; tag `a` (10 values) sorts before
+    // `host` by name, but the file is sorted by series, so each host's rows are one run.
+    let body: String = (0..1000)
+        .flat_map(|j| (0..50).map(move |h| format!("m,a=g{},host=h{h:02} v={j} {j}\n", h % 10)))
         .collect();
     n.write(&body).await;
     n.ingester.persist().await.unwrap();
     let plan = n
         .query("EXPLAIN ANALYZE SELECT v FROM m WHERE host = 'h07'")
         .await;
-    // Pages hold at most 1024 rows: the host's 1000 rows are in one or two of about 50.
-    let (total, matched) = pruning(&plan, "page_index_pages_pruned");
-    assert!(
-        total >= 40 && matched <= 2,
-        "{total} pages, {matched} read: {plan:#}"
+    assert_eq!(
+        series_index(&plan),
+        ["files=1 series_runs=50 → 1 rows=50000 → 1000 datafusion_pruning=off"],
+        "{plan:#}"
+    );
+    // A time range selects the pages of the host's run that hold it (pages of at most 1024
+    // rows), and a condition on a field leaves DataFusion's pruning on.
+    let plan = n
+        .query("EXPLAIN ANALYZE SELECT v FROM m WHERE host = 'h07' AND time >= 100 AND time < 200")
+        .await;
+    let line = series_index(&plan).join("");
+    let selected: usize = line
+        .split("rows=50000 → ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!((100..=1000).contains(&selected), "{plan:#}");
+    let plan = n
+        .query("EXPLAIN ANALYZE SELECT v FROM m WHERE host = 'h07' AND v > 500")
+        .await;
+    assert_eq!(
+        series_index(&plan),
+        ["files=1 series_runs=50 → 1 rows=50000 → 1000 datafusion_pruning=on"],
+        "{plan:#}"
     );
     let rows = n.query("SELECT count(v) FROM m WHERE host = 'h07'").await;
     assert_eq!(rows[0]["series"][0]["values"][0][1], 1000);
+    let rows = n
+        .query("SELECT count(v) FROM m WHERE host = 'h07' AND time >= 100 AND time < 200")
+        .await;
+    assert_eq!(rows[0]["series"][0]["values"][0][1], 100);
+    let rows = n
+        .query("SELECT count(v) FROM m WHERE host = 'h07' AND v > 500")
+        .await;
+    assert_eq!(rows[0]["series"][0]["values"][0][1], 499);
     n.close().await;
+}
+
+/// The `series_index` lines of an `EXPLAIN` answer.
+fn series_index(plan: &Value) -> Vec<String> {
+    plan[0]["series"][0]["values"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|row| row[0] == "series_index")
+        .filter_map(|row| row[1].as_str().map(String::from))
+        .collect()
 }
 
 #[tokio::test]

@@ -1,0 +1,877 @@
+//! Where each series lies in a Parquet file, so that a scan reads only the rows of the series
+//! and times a query asks for.
+//!
+//! The ingester writes every file sorted by series, then time
+//! ([`ingester::parquet_io`]): one series' rows are one run. This module keeps, per file, one
+//! row per run (the tag values, where it starts) and the first row, minimum and maximum time
+//! of each page of the time column (from the file's page index). A scan's predicate then
+//! becomes a row selection without DataFusion's generic pruning, which builds statistics
+//! arrays for every row group and page and evaluates the predicate on them in every query
+//! (about a fifth of a light query's CPU):
+//!
+//! ```text
+//!  physical plan ──▶ attach: each Parquet scan, each file
+//!    ├─ the file's index (loaded once per file: tag columns and page index read, runs found)
+//!    ├─ the predicate's conjuncts:
+//!    │    tags only ─▶ evaluated on the runs' tag values: the runs that can match
+//!    │    time <op> literal ─▶ the time bounds: the pages of those runs that can match
+//!    │    anything else ─▶ left to DataFusion (its own pruning stays on)
+//!    └─ ParquetRowSelection on the file; DataFusion's pruning off when every conjunct was used
+//! ```
+//!
+//! A conjunct of tag columns only has one value for all rows of a run, so the runs it rejects
+//! hold no row that satisfies the predicate; pages whose times lie outside the bounds hold none
+//! either. The selection is therefore a superset of the rows that match, and the scan still
+//! applies the whole predicate to what it reads. Nothing here assumes the sort order: in an
+//! unsorted file a series makes several runs, and each is judged on its own.
+//!
+//! The index describes an immutable file (its path is never reused in a process), so it is
+//! kept for the process, up to [`CAPACITY`] runs in all. The plan cache keeps plans *without*
+//! selections and they are attached to each run of a plan, since they depend on the values
+//! bound into it.
+//!
+//! What it must not do: change what a query answers (any error or anything it does not
+//! understand leaves the scan as DataFusion planned it), or hold rows.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
+use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::ParquetFileMetrics;
+use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::{
+    DefaultParquetFileReaderFactory, ParquetRowSelection,
+};
+use datafusion::datasource::physical_plan::{FileScanConfigBuilder, FileSource, ParquetSource};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::TaskContext;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::Operator;
+use datafusion::object_store::ObjectStore;
+use datafusion::object_store::local::LocalFileSystem;
+use datafusion::object_store::path::Path;
+use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, CaseExpr, CastExpr, Column, InListExpr, IsNotNullExpr, IsNullExpr, LikeExpr,
+    Literal, NotExpr, TryCastExpr,
+};
+use datafusion::physical_expr::split_conjunction;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+
+/// Runs kept at most, over all files; the indexes are dropped when they would grow past this.
+pub const CAPACITY: usize = 1 << 20;
+
+const TIME: &str = "time";
+
+/// One file's series runs and time pages.
+#[derive(Debug)]
+pub struct FileIndex {
+    /// One row per run of rows with equal tags: the file's tag columns, as the file has them.
+    runs: RecordBatch,
+    /// Where each run starts, and (last) the file's row count.
+    starts: Vec<usize>,
+    /// The time column's pages in file order: `(first row, min, max)`. One page per row group
+    /// spanning all times when the file has no page index for time.
+    pages: Vec<(usize, i64, i64)>,
+    /// The file's metadata with its page index, which scans of it are given
+    /// ([`IndexedReaders`]): DataFusion's own cache may hold it without the offset index a
+    /// selection within a row group needs to skip pages.
+    metadata: Arc<ParquetMetaData>,
+}
+
+impl FileIndex {
+    /// Reads `file`'s tag columns and page index.
+    pub async fn load(store: Arc<dyn ObjectStore>, file: PartitionedFile) -> Result<Self> {
+        let location = file.object_meta.location.clone();
+        let reader: Box<dyn AsyncFileReader> = DefaultParquetFileReaderFactory::new(store)
+            .create_reader(0, file, None, &ExecutionPlanMetricsSet::new())?;
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options).await?;
+        let metadata = Arc::clone(builder.metadata());
+        let schema = Arc::clone(builder.schema());
+        let tags: Vec<usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(_, _)))
+            .map(|(i, _)| i)
+            .collect();
+        let rows = usize::try_from(metadata.file_metadata().num_rows())
+            .map_err(|_| DataFusionError::Internal(format!("{location}: a negative row count")))?;
+        let pages = time_pages(&metadata, &schema)?;
+        let tag_schema: SchemaRef = Arc::new(schema.project(&tags)?);
+        if tags.is_empty() {
+            // One series: the measurement has no tags.
+            let runs = RecordBatch::try_new_with_options(
+                tag_schema,
+                Vec::new(),
+                &RecordBatchOptions::new().with_row_count(Some(usize::from(rows > 0))),
+            )?;
+            let starts = if rows > 0 { vec![0, rows] } else { vec![0] };
+            return Ok(Self {
+                runs,
+                starts,
+                pages,
+                metadata,
+            });
+        }
+        let mask = ProjectionMask::roots(builder.parquet_schema(), tags.iter().copied());
+        let mut stream = builder
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()?;
+        let converter = RowConverter::new(
+            tag_schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        let mut previous: Option<OwnedRow> = None;
+        let mut offset = 0usize;
+        let mut starts = Vec::new();
+        let mut pieces = Vec::new();
+        while let Some(batch) = stream.try_next().await? {
+            let keys = converter.convert_columns(batch.columns())?;
+            let mut first: Vec<u32> = Vec::new();
+            for i in 0..keys.num_rows() {
+                let new = match i {
+                    0 => previous.as_ref().is_none_or(|p| p.row() != keys.row(0)),
+                    _ => keys.row(i - 1) != keys.row(i),
+                };
+                if new {
+                    first.push(u32::try_from(i).map_err(|_| {
+                        DataFusionError::Internal("a batch of more than 2^32 rows".into())
+                    })?);
+                    starts.push(offset + i);
+                }
+            }
+            if keys.num_rows() > 0 {
+                previous = Some(keys.row(keys.num_rows() - 1).owned());
+            }
+            pieces.push(take_record_batch(&batch, &UInt32Array::from(first))?);
+            offset += batch.num_rows();
+        }
+        if offset != rows {
+            return Err(DataFusionError::Internal(format!(
+                "{location}: read {offset} rows of {rows}"
+            )));
+        }
+        starts.push(rows);
+        let runs = concat_batches(&tag_schema, &pieces)?;
+        Ok(Self {
+            runs,
+            starts,
+            pages,
+            metadata,
+        })
+    }
+
+    /// Rows in the file.
+    fn rows(&self) -> usize {
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    /// Runs in the file.
+    pub fn runs(&self) -> usize {
+        self.runs.num_rows()
+    }
+
+    /// The rows that can satisfy `predicate` (over `table`, the scan's schema).
+    pub fn select(&self, predicate: &Arc<dyn PhysicalExpr>, table: &Schema) -> Selected {
+        let mut keep = vec![true; self.runs()];
+        let (mut lo, mut hi) = (i64::MIN, i64::MAX);
+        let mut uses = Vec::new();
+        for c in split_conjunction(predicate) {
+            if let Some((l, h)) = time_bounds(c) {
+                (lo, hi) = (lo.max(l), hi.min(h));
+                uses.push(Use::Pages);
+            } else if let Some(mask) = self.runs_matching(c, table) {
+                for (k, m) in keep.iter_mut().zip(mask) {
+                    *k &= m;
+                }
+                uses.push(Use::Runs);
+            } else if c
+                .downcast_ref::<IsNotNullExpr>()
+                .is_some_and(|e| e.arg().is::<Column>())
+            {
+                uses.push(Use::Rows);
+            } else {
+                uses.push(Use::None);
+            }
+        }
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        let mut push = |r: Range<usize>| match ranges.last_mut() {
+            Some(last) if last.end == r.start => last.end = r.end,
+            _ => ranges.push(r),
+        };
+        if lo <= hi {
+            for (run, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+                let (start, end) = (self.starts[run], self.starts[run + 1]);
+                if lo == i64::MIN && hi == i64::MAX {
+                    push(start..end);
+                    continue;
+                }
+                // The pages that overlap the run, in order.
+                let first = self
+                    .pages
+                    .partition_point(|p| p.0 <= start)
+                    .saturating_sub(1);
+                for (i, &(page_start, min, max)) in self.pages.iter().enumerate().skip(first) {
+                    if page_start >= end {
+                        break;
+                    }
+                    let page_end = self.pages.get(i + 1).map_or(self.rows(), |p| p.0);
+                    if max >= lo && min <= hi && page_end > start {
+                        push(page_start.max(start)..page_end.min(end));
+                    }
+                }
+            }
+        }
+        Selected {
+            selection: RowSelection::from_consecutive_ranges(ranges.into_iter(), self.rows()),
+            uses,
+            runs: if lo <= hi {
+                keep.iter().filter(|k| **k).count()
+            } else {
+                0
+            },
+        }
+    }
+
+    /// For each run, whether `conjunct` (of tag columns only, of known expressions) can hold;
+    /// `None` when it is not such a conjunct or cannot be evaluated on the runs.
+    fn runs_matching(&self, conjunct: &Arc<dyn PhysicalExpr>, table: &Schema) -> Option<Vec<bool>> {
+        let mut columns: Vec<String> = Vec::new();
+        let mut known = true;
+        conjunct
+            .apply(|e| {
+                if let Some(c) = e.downcast_ref::<Column>() {
+                    if !columns.iter().any(|n| n == c.name()) {
+                        columns.push(c.name().to_string());
+                    }
+                } else if !known_expr(e) {
+                    known = false;
+                    return Ok(TreeNodeRecursion::Stop);
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .ok()?;
+        if !known || columns.is_empty() {
+            return None;
+        }
+        // The runs' values of those columns, typed as the scan has them (a tag this file does
+        // not have is null in every run).
+        let n = self.runs();
+        let mut fields = Vec::new();
+        let mut arrays = Vec::new();
+        for name in &columns {
+            let field = table.field_with_name(name).ok()?;
+            if !matches!(field.data_type(), DataType::Dictionary(_, _)) {
+                return None;
+            }
+            let array = match self.runs.column_by_name(name) {
+                Some(a) if a.data_type() == field.data_type() => Arc::clone(a),
+                Some(a) => cast(a, field.data_type()).ok()?,
+                None => datafusion::arrow::array::new_null_array(field.data_type(), n),
+            };
+            fields.push(Field::new(name, field.data_type().clone(), true));
+            arrays.push(array);
+        }
+        let batch = RecordBatch::try_new_with_options(
+            Arc::new(Schema::new(fields)),
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(n)),
+        )
+        .ok()?;
+        let rebased = Arc::clone(conjunct)
+            .transform_up(|e| match e.downcast_ref::<Column>() {
+                Some(c) => {
+                    let index = columns.iter().position(|n| n == c.name()).unwrap_or(0);
+                    Ok(Transformed::yes(
+                        Arc::new(Column::new(c.name(), index)) as Arc<dyn PhysicalExpr>
+                    ))
+                }
+                None => Ok(Transformed::no(e)),
+            })
+            .ok()?
+            .data;
+        let values = rebased.evaluate(&batch).ok()?.into_array(n).ok()?;
+        let values = values.as_boolean_opt()?;
+        Some(
+            (0..n)
+                .map(|i| values.is_valid(i) && values.value(i))
+                .collect(),
+        )
+    }
+}
+
+/// What [`FileIndex::select`] found.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    /// The rows to read.
+    pub selection: RowSelection,
+    /// How each conjunct of the predicate ([`split_conjunction`]'s order) was used.
+    pub uses: Vec<Use>,
+    /// The runs (series) with rows selected, at most.
+    pub runs: usize,
+}
+
+/// What one scan's series indexes selected, over all its files (shown by `EXPLAIN`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ScanSelection {
+    pub files: usize,
+    pub runs: usize,
+    pub runs_selected: usize,
+    pub rows: usize,
+    pub rows_selected: usize,
+    /// Whether DataFusion's own pruning was left on (a conjunct the index does not use).
+    pub pruning: bool,
+}
+
+impl std::fmt::Display for ScanSelection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "files={} series_runs={} → {} rows={} → {} datafusion_pruning={}",
+            self.files,
+            self.runs,
+            self.runs_selected,
+            self.rows,
+            self.rows_selected,
+            if self.pruning { "on" } else { "off" }
+        )
+    }
+}
+
+/// How [`FileIndex::select`] used a conjunct of a predicate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Use {
+    /// Tags only: the runs it rejects are not read, and every row of the others satisfies it.
+    Runs,
+    /// Bounds on time: the pages outside them are not read.
+    Pages,
+    /// `field IS NOT NULL` (what a raw query of a field asks): left to the scan's row filter;
+    /// fields are seldom sparse enough for DataFusion's pruning by null counts to pay for
+    /// itself.
+    Rows,
+    /// Not understood: left to DataFusion.
+    None,
+}
+
+/// Expressions whose value on a run's tag values is their value on each of its rows: no
+/// state, no randomness, nothing but their inputs.
+fn known_expr(e: &Arc<dyn PhysicalExpr>) -> bool {
+    e.is::<Literal>()
+        || e.is::<BinaryExpr>()
+        || e.is::<NotExpr>()
+        || e.is::<IsNullExpr>()
+        || e.is::<IsNotNullExpr>()
+        || e.is::<CastExpr>()
+        || e.is::<TryCastExpr>()
+        || e.is::<InListExpr>()
+        || e.is::<LikeExpr>()
+        || e.is::<CaseExpr>()
+        || e.downcast_ref::<datafusion::physical_expr::ScalarFunctionExpr>()
+            .is_some_and(|f| {
+                matches!(
+                    f.fun().signature().volatility,
+                    datafusion::logical_expr::Volatility::Immutable
+                )
+            })
+}
+
+/// `time <op> t` (or `t <op> time`) as the inclusive bounds it sets on time.
+fn time_bounds(c: &Arc<dyn PhysicalExpr>) -> Option<(i64, i64)> {
+    let b = c.downcast_ref::<BinaryExpr>()?;
+    let time =
+        |e: &Arc<dyn PhysicalExpr>| e.downcast_ref::<Column>().is_some_and(|c| c.name() == TIME);
+    let value = |e: &Arc<dyn PhysicalExpr>| match e.downcast_ref::<Literal>()?.value() {
+        ScalarValue::TimestampNanosecond(Some(v), _) => Some(*v),
+        _ => None,
+    };
+    let (op, t) = if time(b.left()) {
+        (*b.op(), value(b.right())?)
+    } else if time(b.right()) {
+        (b.op().swap()?, value(b.left())?)
+    } else {
+        return None;
+    };
+    Some(match op {
+        Operator::Eq => (t, t),
+        Operator::Gt => (t.checked_add(1)?, i64::MAX),
+        Operator::GtEq => (t, i64::MAX),
+        Operator::Lt => (i64::MIN, t.checked_sub(1)?),
+        Operator::LtEq => (i64::MIN, t),
+        _ => return None,
+    })
+}
+
+/// The time column's pages: `(first row in the file, min, max)`, from the page index where the
+/// file has one, else one page per row group with the row group's statistics (or all times).
+fn time_pages(metadata: &ParquetMetaData, schema: &Schema) -> Result<Vec<(usize, i64, i64)>> {
+    let mut pages = Vec::new();
+    let Ok(arrow_index) = schema.index_of(TIME) else {
+        return Ok(pages);
+    };
+    let descr = metadata.file_metadata().schema_descr();
+    let Some(leaf) =
+        (0..descr.num_columns()).find(|i| descr.get_column_root_idx(*i) == arrow_index)
+    else {
+        return Ok(pages);
+    };
+    let mut offset = 0usize;
+    for (rg, group) in metadata.row_groups().iter().enumerate() {
+        let column_index = metadata.column_index().and_then(|c| c.get(rg)?.get(leaf));
+        let offset_index = metadata.offset_index().and_then(|o| o.get(rg)?.get(leaf));
+        match (column_index, offset_index) {
+            (Some(ColumnIndexMetaData::INT64(stats)), Some(locations)) => {
+                for (p, loc) in locations.page_locations().iter().enumerate() {
+                    let first = usize::try_from(loc.first_row_index).unwrap_or(0);
+                    let min = stats.min_value(p).copied().unwrap_or(i64::MIN);
+                    let max = stats.max_value(p).copied().unwrap_or(i64::MAX);
+                    pages.push((offset + first, min, max));
+                }
+            }
+            _ => pages.push((offset, i64::MIN, i64::MAX)),
+        }
+        offset += usize::try_from(group.num_rows()).unwrap_or(0);
+    }
+    Ok(pages)
+}
+
+/// The indexes of the files queries read, kept by location.
+#[derive(Default)]
+pub struct SeriesIndexes {
+    kept: Mutex<HashMap<Path, Arc<FileIndex>>>,
+}
+
+impl std::fmt::Debug for SeriesIndexes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SeriesIndexes").finish_non_exhaustive()
+    }
+}
+
+impl SeriesIndexes {
+    fn get(&self, location: &Path) -> Option<Arc<FileIndex>> {
+        self.kept.lock().ok()?.get(location).cloned()
+    }
+
+    fn put(&self, location: Path, index: Arc<FileIndex>) {
+        if let Ok(mut m) = self.kept.lock() {
+            let kept: usize = m.values().map(|i| i.runs()).sum();
+            if kept + index.runs() > CAPACITY {
+                m.clear();
+            }
+            m.insert(location, index);
+        }
+    }
+
+    /// Files indexed.
+    pub fn len(&self) -> usize {
+        self.kept.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `plan` with a row selection on every file of its Parquet scans (loading the indexes it
+    /// lacks), and what each scan selected. A scan any of whose files cannot be indexed is left
+    /// as it is.
+    pub async fn attach(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        task: &TaskContext,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Vec<ScanSelection>)> {
+        // Load first (the plan walk is synchronous).
+        let mut wanted: Vec<(
+            datafusion::execution::object_store::ObjectStoreUrl,
+            PartitionedFile,
+        )> = Vec::new();
+        plan.apply(|node| {
+            if let Some(scan) = node.downcast_ref::<DataSourceExec>()
+                && let Some((config, source)) = scan.downcast_to_file_source::<ParquetSource>()
+                && source.filter().is_some()
+            {
+                for f in config.file_groups.iter().flat_map(|g| g.iter()) {
+                    wanted.push((config.object_store_url.clone(), f.clone()));
+                }
+            }
+            Ok(TreeNodeRecursion::Continue)
+        })?;
+        for (url, file) in wanted {
+            let location = file.object_meta.location.clone();
+            if self.get(&location).is_some() {
+                continue;
+            }
+            let store = task.runtime_env().object_store(&url)?;
+            match FileIndex::load(store, file).await {
+                Ok(index) => self.put(location, Arc::new(index)),
+                Err(e) => tracing::debug!(%location, error = %e, "no series index"),
+            }
+        }
+        let mut selections = Vec::new();
+        let plan = plan
+            .transform_up(|node| {
+                let Some(scan) = node.downcast_ref::<DataSourceExec>() else {
+                    return Ok(Transformed::no(node));
+                };
+                Ok(match self.attach_scan(scan) {
+                    Some((attached, selected)) => {
+                        selections.push(selected);
+                        Transformed::yes(attached)
+                    }
+                    None => Transformed::no(node),
+                })
+            })?
+            .data;
+        Ok((plan, selections))
+    }
+
+    fn attach_scan(
+        &self,
+        scan: &DataSourceExec,
+    ) -> Option<(Arc<dyn ExecutionPlan>, ScanSelection)> {
+        let (config, source) = scan.downcast_to_file_source::<ParquetSource>()?;
+        let predicate = source.filter()?;
+        let table = config.file_schema();
+        let mut groups = config.file_groups.clone();
+        // How each conjunct was used in every file.
+        let mut uses: Option<Vec<Use>> = None;
+        let mut shown = ScanSelection::default();
+        for group in &mut groups {
+            for i in 0..group.len() {
+                let index = self.get(&group[i].object_meta.location)?;
+                let Selected {
+                    selection,
+                    uses: used,
+                    runs,
+                } = index.select(&predicate, table.as_ref());
+                shown.files += 1;
+                shown.runs += index.runs();
+                shown.runs_selected += runs;
+                shown.rows += index.rows();
+                shown.rows_selected += selection.row_count();
+                uses = Some(match uses {
+                    None => used,
+                    Some(u) => u
+                        .into_iter()
+                        .zip(used)
+                        .map(|(a, b)| if a == b { a } else { Use::None })
+                        .collect(),
+                });
+                group[i]
+                    .extensions
+                    .insert(ParquetRowSelection::new(selection));
+            }
+        }
+        let uses = uses?;
+        let mut source = source.clone();
+        shown.pruning = uses.contains(&Use::None);
+        if !shown.pruning {
+            // The selection holds everything the statistics could tell.
+            let mut options = source.table_parquet_options().clone();
+            options.global.pruning = false;
+            options.global.enable_page_index = false;
+            source = source.with_table_parquet_options(options);
+        }
+        // Conjuncts every file's selection satisfies exactly need not be evaluated on its rows.
+        let rest: Vec<Arc<dyn PhysicalExpr>> = split_conjunction(&predicate)
+            .into_iter()
+            .zip(&uses)
+            .filter(|(_, u)| **u != Use::Runs)
+            .map(|(c, _)| Arc::clone(c))
+            .collect();
+        if rest.len() < uses.len() {
+            let rest = rest
+                .into_iter()
+                .reduce(|a, b| Arc::new(BinaryExpr::new(a, Operator::And, b)) as _)
+                .unwrap_or_else(|| Arc::new(Literal::new(ScalarValue::Boolean(Some(true)))));
+            source = source.with_predicate(rest);
+        }
+        if config.object_store_url == ObjectStoreUrl::local_filesystem() {
+            let files = groups
+                .iter()
+                .flat_map(|g| g.iter())
+                .filter_map(|f| {
+                    let location = &f.object_meta.location;
+                    Some((location.clone(), self.get(location)?.metadata.clone()))
+                })
+                .collect();
+            source = source.with_parquet_file_reader_factory(Arc::new(IndexedReaders { files }));
+        }
+        let config = FileScanConfigBuilder::from(config.clone())
+            .with_file_groups(groups)
+            .with_source(Arc::new(source))
+            .build();
+        Some((
+            Arc::new(scan.clone().with_data_source(Arc::new(config))),
+            shown,
+        ))
+    }
+}
+
+/// Readers of local files for a scan whose files are indexed: the metadata (with the page
+/// index) from the index, and bytes read in place. A read from the page cache takes a few
+/// microseconds, less than handing it to a blocking thread and waking the query's task again,
+/// as `object_store`'s local store does for every read.
+#[derive(Debug)]
+struct IndexedReaders {
+    files: HashMap<Path, Arc<ParquetMetaData>>,
+}
+
+impl ParquetFileReaderFactory for IndexedReaders {
+    fn create_reader(
+        &self,
+        partition_index: usize,
+        file: PartitionedFile,
+        _metadata_size_hint: Option<usize>,
+        metrics: &ExecutionPlanMetricsSet,
+    ) -> Result<Box<dyn AsyncFileReader + Send>> {
+        let location = &file.object_meta.location;
+        let metadata = self.files.get(location).cloned().ok_or_else(|| {
+            DataFusionError::Internal(format!("{location} is not among the scan's indexed files"))
+        })?;
+        Ok(Box::new(InPlaceReader {
+            path: LocalFileSystem::new().path_to_filesystem(location)?,
+            file: None,
+            metadata,
+            metrics: ParquetFileMetrics::new(partition_index, location.as_ref(), metrics),
+        }))
+    }
+}
+
+struct InPlaceReader {
+    path: std::path::PathBuf,
+    file: Option<std::fs::File>,
+    metadata: Arc<ParquetMetaData>,
+    metrics: ParquetFileMetrics,
+}
+
+impl InPlaceReader {
+    fn read(&mut self, range: Range<u64>) -> datafusion::parquet::errors::Result<Bytes> {
+        use std::io::{Read, Seek, SeekFrom};
+        let io =
+            |e: std::io::Error| datafusion::parquet::errors::ParquetError::External(Box::new(e));
+        let file = match &mut self.file {
+            Some(f) => f,
+            None => self
+                .file
+                .insert(std::fs::File::open(&self.path).map_err(io)?),
+        };
+        let len = usize::try_from(range.end.saturating_sub(range.start)).map_err(|_| {
+            datafusion::parquet::errors::ParquetError::General("a range too long".into())
+        })?;
+        let mut buf = vec![0u8; len];
+        file.seek(SeekFrom::Start(range.start)).map_err(io)?;
+        file.read_exact(&mut buf).map_err(io)?;
+        self.metrics.bytes_scanned.add(len);
+        Ok(Bytes::from(buf))
+    }
+}
+
+impl AsyncFileReader for InPlaceReader {
+    fn get_bytes(
+        &mut self,
+        range: Range<u64>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
+        futures::future::ready(self.read(range)).boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<Range<u64>>,
+    ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
+        let read = ranges.into_iter().map(|r| self.read(r)).collect();
+        futures::future::ready(read).boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        _options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
+        futures::future::ready(Ok(Arc::clone(&self.metadata))).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{DictionaryArray, Float64Array, TimestampNanosecondArray};
+    use datafusion::arrow::datatypes::{Int32Type, TimeUnit};
+    use datafusion::object_store::ObjectStoreExt;
+    use datafusion::object_store::memory::InMemory;
+    use datafusion::physical_expr::expressions::{binary, col, is_not_null, is_null, lit};
+
+    fn tag() -> DataType {
+        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
+    }
+
+    fn tag_lit(v: &str) -> Arc<dyn PhysicalExpr> {
+        lit(ScalarValue::Dictionary(
+            Box::new(DataType::Int32),
+            Box::new(ScalarValue::Utf8(Some(v.into()))),
+        ))
+    }
+
+    fn ts(v: i64) -> Arc<dyn PhysicalExpr> {
+        lit(ScalarValue::TimestampNanosecond(Some(v), None))
+    }
+
+    /// Hosts a, b, c with 3000 rows each (times 0..3000), sorted by host then time, written
+    /// as the ingester writes files (pages of at most 1024 rows); and the scan's schema, which
+    /// also has a tag `zone` this file lacks.
+    async fn file() -> (FileIndex, Schema) {
+        let file_schema = Arc::new(Schema::new(vec![
+            Field::new("host", tag(), true),
+            Field::new("v", DataType::Float64, true),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        ]));
+        let hosts: DictionaryArray<Int32Type> = ["a", "b", "c"]
+            .iter()
+            .flat_map(|h| std::iter::repeat_n(Some(*h), 3000))
+            .collect();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&file_schema),
+            vec![
+                Arc::new(hosts),
+                Arc::new(Float64Array::from_iter_values((0..9000).map(f64::from))),
+                Arc::new(TimestampNanosecondArray::from_iter_values(
+                    (0..3).flat_map(|_| 0..3000i64),
+                )),
+            ],
+        )
+        .unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let size = ingester::parquet_io::write_file(&store, "f.parquet", &batch, "m")
+            .await
+            .unwrap();
+        let meta = store.head(&Path::from("f.parquet")).await.unwrap();
+        assert_eq!(meta.size, size);
+        let index = FileIndex::load(store, PartitionedFile::from(meta))
+            .await
+            .unwrap();
+        let mut fields: Vec<Field> = file_schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone())
+            .collect();
+        fields.push(Field::new("zone", tag(), true));
+        (index, Schema::new(fields))
+    }
+
+    fn rows(s: &Selected) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        for sel in s.selection.iter() {
+            if !sel.skip {
+                out.push(at..at + sel.row_count);
+            }
+            at += sel.row_count;
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn a_run_per_series_and_the_time_pages() {
+        let (index, _) = file().await;
+        assert_eq!(index.runs(), 3);
+        assert_eq!(index.starts, [0, 3000, 6000, 9000]);
+        let firsts: Vec<usize> = index.pages.iter().map(|p| p.0).collect();
+        assert_eq!(firsts, (0..9).map(|p| p * 1024).collect::<Vec<_>>());
+        // The page holding b's last rows and c's first ones.
+        assert_eq!(index.pages[5], (5120, 0, 2999));
+    }
+
+    #[tokio::test]
+    async fn tag_conditions_select_runs_and_time_bounds_select_pages() {
+        let (index, table) = file().await;
+        let host_b = binary(
+            col("host", &table).unwrap(),
+            Operator::Eq,
+            tag_lit("b"),
+            &table,
+        )
+        .unwrap();
+        let s = index.select(&host_b, &table);
+        assert_eq!(rows(&s), [3000..6000]);
+        assert_eq!((s.uses.as_slice(), s.runs), ([Use::Runs].as_slice(), 1));
+
+        // b's times 2500..=2600 are at rows 5500..=5600, in the page of rows 5120..6144; the
+        // page of rows 2048..3072 (a's 2048..2999 and b's 0..71) spans them too.
+        let time = |op, t| binary(col("time", &table).unwrap(), op, ts(t), &table).unwrap();
+        let and = |a, b| binary(a, Operator::And, b, &table).unwrap();
+        let p = and(
+            and(Arc::clone(&host_b), time(Operator::GtEq, 2500)),
+            time(Operator::Lt, 2601),
+        );
+        let s = index.select(&p, &table);
+        assert_eq!(rows(&s), [3000..3072, 5120..6000]);
+        assert_eq!(s.uses, [Use::Runs, Use::Pages, Use::Pages]);
+
+        // Bounds that exclude each other select nothing.
+        let p = and(time(Operator::Gt, 10), time(Operator::LtEq, 10));
+        assert_eq!(rows(&index.select(&p, &table)), Vec::<Range<usize>>::new());
+
+        // A condition on a field is left to the scan: every row.
+        let field = binary(
+            col("v", &table).unwrap(),
+            Operator::Gt,
+            lit(ScalarValue::Float64(Some(1.0))),
+            &table,
+        )
+        .unwrap();
+        let s = index.select(&and(Arc::clone(&host_b), field), &table);
+        assert_eq!(rows(&s), [3000..6000]);
+        assert_eq!(s.uses, [Use::Runs, Use::None]);
+        // A raw query's `v IS NOT NULL` is left to the scan's row filter.
+        let not_null = is_not_null(col("v", &table).unwrap()).unwrap();
+        let s = index.select(&and(Arc::clone(&host_b), not_null), &table);
+        assert_eq!(s.uses, [Use::Runs, Use::Rows]);
+
+        // `host != 'b' OR host = 'c'`, and `IN`: evaluated per run.
+        let not_b = binary(
+            col("host", &table).unwrap(),
+            Operator::NotEq,
+            tag_lit("b"),
+            &table,
+        )
+        .unwrap();
+        assert_eq!(rows(&index.select(&not_b, &table)), [0..3000, 6000..9000]);
+    }
+
+    #[tokio::test]
+    async fn a_tag_the_file_lacks_is_null_in_every_run() {
+        let (index, table) = file().await;
+        let zone = || col("zone", &table).unwrap();
+        let s = index.select(&is_null(zone()).unwrap(), &table);
+        assert_eq!(rows(&s), [0..9000]);
+        let s = index.select(
+            &binary(zone(), Operator::Eq, tag_lit("x"), &table).unwrap(),
+            &table,
+        );
+        assert_eq!((rows(&s), s.runs), (vec![], 0));
+    }
+}
