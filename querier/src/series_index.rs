@@ -557,6 +557,8 @@ impl SeriesIndexes {
         // How each conjunct was used in every file.
         let mut uses: Option<Vec<Use>> = None;
         let mut shown = ScanSelection::default();
+        // A file split into byte ranges is in several groups; it is counted once.
+        let mut counted: Vec<Path> = Vec::new();
         for group in &mut groups {
             for i in 0..group.len() {
                 let index = self.get(&group[i].object_meta.location)?;
@@ -565,11 +567,14 @@ impl SeriesIndexes {
                     uses: used,
                     runs,
                 } = index.select(&predicate, table.as_ref());
-                shown.files += 1;
-                shown.runs += index.runs();
-                shown.runs_selected += runs;
-                shown.rows += index.rows();
-                shown.rows_selected += selection.row_count();
+                if !counted.contains(&group[i].object_meta.location) {
+                    counted.push(group[i].object_meta.location.clone());
+                    shown.files += 1;
+                    shown.runs += index.runs();
+                    shown.runs_selected += runs;
+                    shown.rows += index.rows();
+                    shown.rows_selected += selection.row_count();
+                }
                 uses = Some(match uses {
                     None => used,
                     Some(u) => u
@@ -677,13 +682,21 @@ impl InPlaceReader {
                 .file
                 .insert(std::fs::File::open(&self.path).map_err(io)?),
         };
-        let len = usize::try_from(range.end.saturating_sub(range.start)).map_err(|_| {
+        let len = range.end.saturating_sub(range.start);
+        let mut buf = Vec::with_capacity(usize::try_from(len).map_err(|_| {
             datafusion::parquet::errors::ParquetError::General("a range too long".into())
-        })?;
-        let mut buf = vec![0u8; len];
+        })?);
         file.seek(SeekFrom::Start(range.start)).map_err(io)?;
-        file.read_exact(&mut buf).map_err(io)?;
-        self.metrics.bytes_scanned.add(len);
+        file.take(len).read_to_end(&mut buf).map_err(io)?;
+        if buf.len() as u64 != len {
+            return Err(datafusion::parquet::errors::ParquetError::EOF(format!(
+                "{}: {len} bytes at {} asked, {} read",
+                self.path.display(),
+                range.start,
+                buf.len()
+            )));
+        }
+        self.metrics.bytes_scanned.add(buf.len());
         Ok(Bytes::from(buf))
     }
 }
