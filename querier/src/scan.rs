@@ -98,9 +98,19 @@ pub struct ScanStats {
 pub struct Sources {
     snapshots: Vec<(u64, TableSnapshot)>,
     pub schema: TableSchema,
+    /// Tags the query's condition requires equal to one of n values (for the size estimate).
+    equalities: Vec<(String, usize)>,
 }
 
 impl Sources {
+    /// The same, for a condition that requires each `(tag, n)`: the tag equal to one of `n`
+    /// non-empty values. Files whose series indexes are loaded then count only that share of
+    /// their rows when the scan's size is estimated.
+    pub fn requiring(mut self, equalities: Vec<(String, usize)>) -> Self {
+        self.equalities = equalities;
+        self
+    }
+
     /// A time before which no series has its last value of any field; `None` when a source does
     /// not know its bound ([`TableSnapshot::last_value_bound`]) or no shard has the measurement.
     pub fn last_value_bound(&self) -> Result<Option<i64>, ExecError> {
@@ -128,6 +138,7 @@ impl Executor {
         let mut sources = Sources {
             snapshots: Vec::new(),
             schema: TableSchema::default(),
+            equalities: Vec::new(),
         };
         let Some(ing) = self.ingester() else {
             return Ok(sources);
@@ -171,13 +182,29 @@ impl Executor {
         let Some(ing) = self.ingester() else {
             return Ok(None);
         };
-        let Sources { snapshots, schema } = sources;
+        let Sources {
+            snapshots,
+            schema,
+            equalities,
+        } = sources;
         if snapshots.is_empty() {
             return Ok(None);
         }
-        // Rows the scan may read, from the files' row counts and the part of their time span
-        // the query covers; a small scan runs in one partition.
+        // Rows the scan may read, from the files' row counts, the part of their time span the
+        // query covers and (where a file's series index is loaded) the share of its series the
+        // condition's tag equalities leave; a small scan runs in one partition.
         let want = (range.min, range.max);
+        let share = |path: &str| {
+            if equalities.is_empty() {
+                return 1.0;
+            }
+            let location =
+                datafusion::object_store::path::Path::from_absolute_path(ing.data_dir().join(path));
+            match location.ok().and_then(|l| self.indexes().get(&l)) {
+                Some(index) => index.share(&equalities),
+                None => 1.0,
+            }
+        };
         let estimate: f64 = snapshots
             .iter()
             .flat_map(|(_, s)| s.files.iter())
@@ -187,7 +214,7 @@ impl Executor {
                 let covered = (f.max_time.min(want.1) as f64 - f.min_time.max(want.0) as f64)
                     .clamp(0.0, span)
                     .max(1.0);
-                f.rows as f64 * covered / span
+                f.rows as f64 * covered / span * share(&f.path)
             })
             .sum::<f64>()
             + snapshots

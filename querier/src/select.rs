@@ -96,6 +96,8 @@ pub async fn execute(
             // Only each series' last values wanted: rows before every series' last ones
             // are neither scanned nor decoded.
             let sources = ex.sources(db, rp, &name, plan.range)?;
+            let equalities = tag_equalities(condition.as_ref(), &sources.schema);
+            let sources = sources.requiring(equalities);
             let mut scan_range = plan.range;
             if last_values_only(&stmt, plan.range) && tags_only(condition.as_ref(), &sources.schema)
             {
@@ -2065,6 +2067,63 @@ fn tags_only(condition: Option<&Expr>, schema: &TableSchema) -> bool {
         });
     }
     only
+}
+
+/// The tag equalities `condition` requires: its conjuncts `tag = 'v'` (non-empty), or `OR`s of
+/// them on one tag, as `(tag, number of values)`.
+fn tag_equalities(condition: Option<&Expr>, schema: &TableSchema) -> Vec<(String, usize)> {
+    fn unparen(e: &Expr) -> &Expr {
+        match e {
+            Expr::Paren(inner) => unparen(inner),
+            other => other,
+        }
+    }
+    /// `(tag, values)` when `e` is an equality of a tag and non-empty strings, or an OR of them.
+    fn equality(e: &Expr, schema: &TableSchema) -> Option<(String, usize)> {
+        match unparen(e) {
+            Expr::Binary {
+                op: BinaryOp::Eq,
+                lhs,
+                rhs,
+            } => match (unparen(lhs), unparen(rhs)) {
+                (v @ Expr::VarRef { name, .. }, Expr::String(s))
+                | (Expr::String(s), v @ Expr::VarRef { name, .. })
+                    if !s.is_empty() && is_tag_only(v, schema) =>
+                {
+                    Some((name.clone(), 1))
+                }
+                _ => None,
+            },
+            Expr::Binary {
+                op: BinaryOp::Or,
+                lhs,
+                rhs,
+            } => {
+                let (a, n) = equality(lhs, schema)?;
+                let (b, m) = equality(rhs, schema)?;
+                (a == b).then_some((a, n + m))
+            }
+            _ => None,
+        }
+    }
+    fn walk(e: &Expr, schema: &TableSchema, out: &mut Vec<(String, usize)>) {
+        match unparen(e) {
+            Expr::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => {
+                walk(lhs, schema, out);
+                walk(rhs, schema, out);
+            }
+            other => out.extend(equality(other, schema)),
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(c) = condition {
+        walk(c, schema, &mut out);
+    }
+    out
 }
 
 fn is_tag_only(e: &Expr, schema: &TableSchema) -> bool {

@@ -90,6 +90,8 @@ pub struct FileIndex {
     /// The time column's pages in file order: `(first row, min, max)`. One page per row group
     /// spanning all times when the file has no page index for time.
     pages: Vec<(usize, i64, i64)>,
+    /// Distinct values of each tag in the file.
+    distinct: HashMap<String, usize>,
     /// The file's metadata with its page index, which scans of it are given
     /// ([`IndexedReaders`]): DataFusion's own cache may hold it without the offset index a
     /// selection within a row group needs to skip pages.
@@ -129,6 +131,7 @@ impl FileIndex {
                 runs,
                 starts,
                 pages,
+                distinct: HashMap::new(),
                 metadata,
             });
         }
@@ -175,11 +178,30 @@ impl FileIndex {
             )));
         }
         starts.push(rows);
+        // One dictionary per column (the pieces each bring their row group's): conditions are
+        // evaluated on the dictionary's values.
         let runs = concat_batches(&tag_schema, &pieces)?;
+        let columns = runs
+            .columns()
+            .iter()
+            .map(|c| cast(&cast(c, &DataType::Utf8)?, c.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let runs = RecordBatch::try_new(tag_schema, columns)?;
+        let distinct = runs
+            .schema()
+            .fields()
+            .iter()
+            .zip(runs.columns())
+            .map(|(f, c)| {
+                let n = c.as_any_dictionary_opt().map_or(0, |d| d.values().len());
+                (f.name().clone(), n)
+            })
+            .collect();
         Ok(Self {
             runs,
             starts,
             pages,
+            distinct,
             metadata,
         })
     }
@@ -187,6 +209,19 @@ impl FileIndex {
     /// Rows in the file.
     fn rows(&self) -> usize {
         self.starts.last().copied().unwrap_or(0)
+    }
+
+    /// The share of the file's rows a condition requiring each `(tag, n)` (the tag equal to
+    /// one of `n` non-empty values) can select, taking each tag's values as equally frequent.
+    pub fn share(&self, equalities: &[(String, usize)]) -> f64 {
+        equalities
+            .iter()
+            .map(|(tag, n)| match self.distinct.get(tag) {
+                Some(&d) if d > 0 => (*n as f64 / d as f64).min(1.0),
+                // The file does not have the tag: no row can equal a non-empty value.
+                _ => 0.0,
+            })
+            .product()
     }
 
     /// Runs in the file.
@@ -470,7 +505,8 @@ impl std::fmt::Debug for SeriesIndexes {
 }
 
 impl SeriesIndexes {
-    fn get(&self, location: &Path) -> Option<Arc<FileIndex>> {
+    /// The index of `location`, when it has been loaded.
+    pub fn get(&self, location: &Path) -> Option<Arc<FileIndex>> {
         self.kept.lock().ok()?.get(location).cloned()
     }
 
@@ -557,24 +593,33 @@ impl SeriesIndexes {
         // How each conjunct was used in every file.
         let mut uses: Option<Vec<Use>> = None;
         let mut shown = ScanSelection::default();
-        // A file split into byte ranges is in several groups; it is counted once.
-        let mut counted: Vec<Path> = Vec::new();
+        let mut selected: Vec<(Path, Selected)> = Vec::new();
         for group in &mut groups {
             for i in 0..group.len() {
-                let index = self.get(&group[i].object_meta.location)?;
+                let location = &group[i].object_meta.location;
+                // A file split into byte ranges is in several groups: selected (and counted) once.
+                let found = selected
+                    .iter()
+                    .find(|(l, _)| l == location)
+                    .map(|(_, s)| s.clone());
                 let Selected {
                     selection,
                     uses: used,
-                    runs,
-                } = index.select(&predicate, table.as_ref());
-                if !counted.contains(&group[i].object_meta.location) {
-                    counted.push(group[i].object_meta.location.clone());
-                    shown.files += 1;
-                    shown.runs += index.runs();
-                    shown.runs_selected += runs;
-                    shown.rows += index.rows();
-                    shown.rows_selected += selection.row_count();
-                }
+                    ..
+                } = match found {
+                    Some(s) => s,
+                    None => {
+                        let index = self.get(location)?;
+                        let s = index.select(&predicate, table.as_ref());
+                        shown.files += 1;
+                        shown.runs += index.runs();
+                        shown.runs_selected += s.runs;
+                        shown.rows += index.rows();
+                        shown.rows_selected += s.selection.row_count();
+                        selected.push((location.clone(), s.clone()));
+                        s
+                    }
+                };
                 uses = Some(match uses {
                     None => used,
                     Some(u) => u
@@ -873,6 +918,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rows(&index.select(&not_b, &table)), [0..3000, 6000..9000]);
+    }
+
+    #[tokio::test]
+    async fn the_share_of_rows_tag_equalities_leave() {
+        let (index, _) = file().await;
+        let share = |e: &[(&str, usize)]| {
+            index.share(
+                &e.iter()
+                    .map(|(t, n)| (t.to_string(), *n))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        assert_eq!(share(&[]), 1.0);
+        assert_eq!(share(&[("host", 1)]), 1.0 / 3.0);
+        assert_eq!(share(&[("host", 5)]), 1.0);
+        assert_eq!(share(&[("host", 1), ("zone", 1)]), 0.0);
     }
 
     #[tokio::test]

@@ -300,6 +300,25 @@ async fn small_scans_run_in_one_partition() {
     assert_eq!(partitions(0, 2_000_000).await, 2, "all 120k rows");
     // A tenth of the file's time span: about 12k rows.
     assert_eq!(partitions(1_000_000, 1_012_000).await, 1, "about 12k rows");
+
+    // Once the file's series index is loaded (by a first query), a condition on one or two
+    // hosts of the 100 counts their share of its rows: 1.2k or 2.4k rows, one partition.
+    let groups = async |q: &str| {
+        let plan = n.query(&format!("EXPLAIN {q}")).await.to_string();
+        (plan.contains("file_groups={1 group"), plan)
+    };
+    let one = "SELECT count(v) FROM m WHERE host = 'h7'";
+    n.query(one).await;
+    let (single, plan) = groups(one).await;
+    assert!(single, "{plan}");
+    let (single, plan) =
+        groups("SELECT count(v) FROM m WHERE (host = 'h7' OR host = 'h8') AND v > 0").await;
+    assert!(single, "{plan}");
+    let (single, plan) = groups("SELECT count(v) FROM m").await;
+    assert!(!single, "all 120k rows: {plan}");
+    let (single, plan) = groups("SELECT count(v) FROM m WHERE host != 'h7'").await;
+    assert!(!single, "99 hosts: {plan}");
+    assert_eq!(n.query(one).await[0]["series"][0]["values"][0][1], 1200);
 }
 
 const LAST_VALUES: &[&str] = &[
