@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
 use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
@@ -152,25 +152,52 @@ impl FileIndex {
         let mut starts = Vec::new();
         let mut pieces = Vec::new();
         while let Some(batch) = stream.try_next().await? {
-            let keys = converter.convert_columns(batch.columns())?;
-            let mut first: Vec<u32> = Vec::new();
-            for i in 0..keys.num_rows() {
-                let new = match i {
-                    0 => previous.as_ref().is_none_or(|p| p.row() != keys.row(0)),
-                    _ => keys.row(i - 1) != keys.row(i),
+            let n = batch.num_rows();
+            if n == 0 {
+                continue;
+            }
+            // Within the batch, a row starts a run where a tag's dictionary key differs from
+            // the row before's (one value under two keys would only split a run, which is
+            // harmless); across batches, the first row is compared with the last by value.
+            let mut new = vec![false; n];
+            for column in batch.columns() {
+                let keyed;
+                let dictionary = match column.as_dictionary_opt::<Int32Type>() {
+                    Some(d) => d,
+                    None => {
+                        keyed = cast(column, &tag_type())?;
+                        keyed.as_dictionary::<Int32Type>()
+                    }
                 };
-                if new {
-                    first.push(u32::try_from(i).map_err(|_| {
-                        DataFusionError::Internal("a batch of more than 2^32 rows".into())
-                    })?);
-                    starts.push(offset + i);
+                let keys = dictionary.keys();
+                let values = keys.values();
+                match keys.nulls() {
+                    None => {
+                        for i in 1..n {
+                            new[i] |= values[i] != values[i - 1];
+                        }
+                    }
+                    Some(nulls) => {
+                        for i in 1..n {
+                            let (a, b) = (nulls.is_valid(i - 1), nulls.is_valid(i));
+                            new[i] |= a != b || (a && values[i] != values[i - 1]);
+                        }
+                    }
                 }
             }
-            if keys.num_rows() > 0 {
-                previous = Some(keys.row(keys.num_rows() - 1).owned());
+            let first = converter.convert_columns(batch.slice(0, 1).columns())?;
+            new[0] = previous.as_ref().is_none_or(|p| p.row() != first.row(0));
+            let last = converter.convert_columns(batch.slice(n - 1, 1).columns())?;
+            previous = Some(last.row(0).owned());
+            let mut firsts: Vec<u32> = Vec::new();
+            for (i, _) in new.iter().enumerate().filter(|(_, new)| **new) {
+                firsts.push(u32::try_from(i).map_err(|_| {
+                    DataFusionError::Internal("a batch of more than 2^32 rows".into())
+                })?);
+                starts.push(offset + i);
             }
-            pieces.push(take_record_batch(&batch, &UInt32Array::from(first))?);
-            offset += batch.num_rows();
+            pieces.push(take_record_batch(&batch, &UInt32Array::from(firsts))?);
+            offset += n;
         }
         if offset != rows {
             return Err(DataFusionError::Internal(format!(
@@ -394,6 +421,11 @@ impl std::fmt::Display for ScanSelection {
             if self.pruning { "on" } else { "off" }
         )
     }
+}
+
+/// The type of a tag column.
+fn tag_type() -> DataType {
+    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
 }
 
 /// How [`FileIndex::select`] used a conjunct of a predicate.
@@ -779,10 +811,6 @@ mod tests {
     use datafusion::object_store::memory::InMemory;
     use datafusion::physical_expr::expressions::{binary, col, is_not_null, is_null, lit};
 
-    fn tag() -> DataType {
-        DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-    }
-
     fn tag_lit(v: &str) -> Arc<dyn PhysicalExpr> {
         lit(ScalarValue::Dictionary(
             Box::new(DataType::Int32),
@@ -799,7 +827,7 @@ mod tests {
     /// also has a tag `zone` this file lacks.
     async fn file() -> (FileIndex, Schema) {
         let file_schema = Arc::new(Schema::new(vec![
-            Field::new("host", tag(), true),
+            Field::new("host", tag_type(), true),
             Field::new("v", DataType::Float64, true),
             Field::new(
                 "time",
@@ -836,7 +864,7 @@ mod tests {
             .iter()
             .map(|f| f.as_ref().clone())
             .collect();
-        fields.push(Field::new("zone", tag(), true));
+        fields.push(Field::new("zone", tag_type(), true));
         (index, Schema::new(fields))
     }
 
@@ -918,6 +946,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(rows(&index.select(&not_b, &table)), [0..3000, 6000..9000]);
+    }
+
+    #[tokio::test]
+    async fn runs_differ_by_a_missing_tag_and_continue_across_batches() {
+        // (a, r1), (a, no rack), (b, no rack): 25k rows each, so the reader's 64k-row batch
+        // ends inside the third series.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("host", tag_type(), true),
+            Field::new("rack", tag_type(), true),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        ]));
+        let n = 25_000;
+        let hosts: DictionaryArray<Int32Type> = ["a", "a", "b"]
+            .iter()
+            .flat_map(|h| std::iter::repeat_n(Some(*h), n))
+            .collect();
+        let racks: DictionaryArray<Int32Type> = [Some("r1"), None, None]
+            .iter()
+            .flat_map(|r| std::iter::repeat_n(*r, n))
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(hosts),
+                Arc::new(racks),
+                Arc::new(TimestampNanosecondArray::from_iter_values(
+                    (0..3).flat_map(|_| 0..n as i64),
+                )),
+            ],
+        )
+        .unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        ingester::parquet_io::write_file(&store, "g.parquet", &batch, "m")
+            .await
+            .unwrap();
+        let meta = store.head(&Path::from("g.parquet")).await.unwrap();
+        let index = FileIndex::load(store, PartitionedFile::from(meta))
+            .await
+            .unwrap();
+        assert_eq!(index.starts, [0, n, 2 * n, 3 * n]);
+        let table = index.runs.schema();
+        let no_rack = is_null(col("rack", &table).unwrap()).unwrap();
+        let s = index.select(&no_rack, &table);
+        assert_eq!(rows(&s), [n..3 * n]);
     }
 
     #[tokio::test]
