@@ -90,6 +90,9 @@ pub struct FileIndex {
     /// The time column's pages in file order: `(first row, min, max)`. One page per row group
     /// spanning all times when the file has no page index for time.
     pages: Vec<(usize, i64, i64)>,
+    /// The file's Arrow schema, given to its scans so that they do not decode it again from
+    /// the file's metadata.
+    schema: SchemaRef,
     /// Distinct values of each tag in the file.
     distinct: HashMap<String, usize>,
     /// The file's metadata with its page index, which scans of it are given
@@ -131,6 +134,7 @@ impl FileIndex {
                 runs,
                 starts,
                 pages,
+                schema,
                 distinct: HashMap::new(),
                 metadata,
             });
@@ -228,6 +232,7 @@ impl FileIndex {
             runs,
             starts,
             pages,
+            schema,
             distinct,
             metadata,
         })
@@ -660,16 +665,22 @@ impl SeriesIndexes {
                         .map(|(a, b)| if a == b { a } else { Use::None })
                         .collect(),
                 });
-                group[i]
-                    .extensions
-                    .insert(ParquetRowSelection::new(selection));
+                let file = &mut group[i];
+                file.extensions.insert(ParquetRowSelection::new(selection));
+                file.arrow_schema = Some(Arc::clone(&self.get(&file.object_meta.location)?.schema));
             }
         }
         let uses = uses?;
         let mut source = source.clone();
         shown.pruning = uses.contains(&Use::None);
         if !shown.pruning {
-            // The selection holds everything the statistics could tell.
+            // The selection holds everything the statistics could tell (the file's own
+            // statistics included: files were chosen by their time span).
+            for group in &mut groups {
+                for i in 0..group.len() {
+                    group[i].statistics = None;
+                }
+            }
             let mut options = source.table_parquet_options().clone();
             options.global.pruning = false;
             options.global.enable_page_index = false;
