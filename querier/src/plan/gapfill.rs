@@ -26,7 +26,7 @@ use datafusion::common::{DFSchema, DFSchemaRef, DataFusionError, Result, exec_er
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, LogicalPlan, UserDefinedLogicalNodeCore};
 use datafusion::physical_expr::{
-    EquivalenceProperties, LexRequirement, OrderingRequirements, PhysicalExpr,
+    EquivalenceProperties, LexRequirement, OrderingRequirements, PhysicalExpr, PhysicalSortExpr,
     PhysicalSortRequirement,
 };
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
@@ -226,8 +226,14 @@ impl GapFillExec {
             in_schema.index_of(name)?;
         }
         let schema = Arc::new(params.output_schema(&in_schema));
+        // Rows come out in the order they are required to come in (series, then time): a sort
+        // by them above is not needed.
+        let ordering = sort_order(&params, &schema)?
+            .into_iter()
+            .map(PhysicalSortExpr::from)
+            .collect::<Vec<_>>();
         let properties = Arc::new(PlanProperties::new(
-            EquivalenceProperties::new(Arc::clone(&schema)),
+            EquivalenceProperties::new_with_orderings(Arc::clone(&schema), [ordering]),
             Partitioning::UnknownPartitioning(1),
             EmissionType::Final,
             Boundedness::Bounded,
@@ -250,23 +256,31 @@ impl GapFillExec {
 
     /// Series columns ascending (nulls first), then time ascending.
     fn ordering(&self) -> Result<LexRequirement> {
-        let schema = self.input.schema();
-        let mut reqs = Vec::new();
-        for name in self.params.series.iter().chain([&self.params.time]) {
+        LexRequirement::new(sort_order(&self.params, &self.input.schema())?)
+            .ok_or_else(|| DataFusionError::Internal("GapFill: empty ordering".into()))
+    }
+}
+
+/// Series columns ascending (nulls first), then time ascending, in `schema`: the order of
+/// GapFill's input and of its output.
+fn sort_order(params: &GapFillParams, schema: &Schema) -> Result<Vec<PhysicalSortRequirement>> {
+    params
+        .series
+        .iter()
+        .chain([&params.time])
+        .map(|name| {
             let expr: Arc<dyn PhysicalExpr> = Arc::new(
-                datafusion::physical_expr::expressions::Column::new_with_schema(name, &schema)?,
+                datafusion::physical_expr::expressions::Column::new_with_schema(name, schema)?,
             );
-            reqs.push(PhysicalSortRequirement::new(
+            Ok(PhysicalSortRequirement::new(
                 expr,
                 Some(datafusion::arrow::compute::SortOptions {
                     descending: false,
                     nulls_first: true,
                 }),
-            ));
-        }
-        LexRequirement::new(reqs)
-            .ok_or_else(|| DataFusionError::Internal("GapFill: empty ordering".into()))
-    }
+            ))
+        })
+        .collect()
 }
 
 impl DisplayAs for GapFillExec {
