@@ -201,7 +201,7 @@ fn plain(v: &ScalarValue) -> &ScalarValue {
 /// Whether a predicate's node can have a changed literal below it: it keeps nothing computed
 /// from its children, or (an `IN` list's set of values) it is built again when bound. Other
 /// nodes (`CASE`, function calls) are fine where nothing below them changes.
-fn stateless(e: &Arc<dyn PhysicalExpr>) -> bool {
+pub(crate) fn stateless(e: &Arc<dyn PhysicalExpr>) -> bool {
     e.is::<Literal>()
         || e.is::<Column>()
         || e.is::<BinaryExpr>()

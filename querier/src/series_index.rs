@@ -66,8 +66,7 @@ use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
-    BinaryExpr, CaseExpr, CastExpr, Column, InListExpr, IsNotNullExpr, IsNullExpr, LikeExpr,
-    Literal, NotExpr, TryCastExpr,
+    BinaryExpr, CaseExpr, Column, IsNotNullExpr, LikeExpr, Literal,
 };
 use datafusion::physical_expr::split_conjunction;
 use datafusion::physical_plan::ExecutionPlan;
@@ -449,16 +448,10 @@ pub enum Use {
 }
 
 /// Expressions whose value on a run's tag values is their value on each of its rows: no
-/// state, no randomness, nothing but their inputs.
+/// state, no randomness, nothing but their inputs (the plan cache's stateless expressions,
+/// pattern matches, `CASE`, and immutable functions).
 fn known_expr(e: &Arc<dyn PhysicalExpr>) -> bool {
-    e.is::<Literal>()
-        || e.is::<BinaryExpr>()
-        || e.is::<NotExpr>()
-        || e.is::<IsNullExpr>()
-        || e.is::<IsNotNullExpr>()
-        || e.is::<CastExpr>()
-        || e.is::<TryCastExpr>()
-        || e.is::<InListExpr>()
+    crate::plan_cache::stateless(e)
         || e.is::<LikeExpr>()
         || e.is::<CaseExpr>()
         || e.downcast_ref::<datafusion::physical_expr::ScalarFunctionExpr>()
