@@ -26,9 +26,10 @@
 //! unsorted file a series makes several runs, and each is judged on its own.
 //!
 //! The index describes an immutable file (its path is never reused in a process), so it is
-//! kept for the process, up to [`CAPACITY`] runs in all. The plan cache keeps plans *without*
-//! selections and they are attached to each run of a plan, since they depend on the values
-//! bound into it.
+//! kept for the process, up to [`CAPACITY`] runs in all; a file with more runs than that, or
+//! one that cannot be indexed, is scanned as DataFusion plans it. The plan cache keeps plans
+//! *without* selections and they are attached to each run of a plan, since they depend on the
+//! values bound into it.
 //!
 //! What it must not do: change what a query answers (any error or anything it does not
 //! understand leaves the scan as DataFusion planned it), or hold rows.
@@ -526,6 +527,9 @@ fn time_pages(metadata: &ParquetMetaData, schema: &Schema) -> Result<Vec<(usize,
 #[derive(Default)]
 pub struct SeriesIndexes {
     kept: Mutex<HashMap<Path, Arc<FileIndex>>>,
+    /// Files with more runs than [`CAPACITY`] (or that could not be read as indexes): scanned
+    /// as DataFusion plans them, without loading them again for every query.
+    skipped: Mutex<std::collections::HashSet<Path>>,
 }
 
 impl std::fmt::Debug for SeriesIndexes {
@@ -541,6 +545,10 @@ impl SeriesIndexes {
     }
 
     fn put(&self, location: Path, index: Arc<FileIndex>) {
+        if index.runs() > CAPACITY {
+            self.skip(location);
+            return;
+        }
         if let Ok(mut m) = self.kept.lock() {
             let kept: usize = m.values().map(|i| i.runs()).sum();
             if kept + index.runs() > CAPACITY {
@@ -548,6 +556,19 @@ impl SeriesIndexes {
             }
             m.insert(location, index);
         }
+    }
+
+    fn skip(&self, location: Path) {
+        if let Ok(mut s) = self.skipped.lock() {
+            if s.len() >= 4096 {
+                s.clear();
+            }
+            s.insert(location);
+        }
+    }
+
+    fn skipped(&self, location: &Path) -> bool {
+        self.skipped.lock().is_ok_and(|s| s.contains(location))
     }
 
     /// Files indexed.
@@ -585,13 +606,16 @@ impl SeriesIndexes {
         })?;
         for (url, file) in wanted {
             let location = file.object_meta.location.clone();
-            if self.get(&location).is_some() {
+            if self.get(&location).is_some() || self.skipped(&location) {
                 continue;
             }
             let store = task.runtime_env().object_store(&url)?;
             match FileIndex::load(store, file).await {
                 Ok(index) => self.put(location, Arc::new(index)),
-                Err(e) => tracing::debug!(%location, error = %e, "no series index"),
+                Err(e) => {
+                    tracing::debug!(%location, error = %e, "no series index");
+                    self.skip(location);
+                }
             }
         }
         let mut selections = Vec::new();
