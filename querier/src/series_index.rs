@@ -80,6 +80,10 @@ pub const CAPACITY: usize = 1 << 20;
 
 const TIME: &str = "time";
 
+/// Selections of at most this many rows (a few of the files' 1024-row pages) are not pruned
+/// further by DataFusion's statistics: evaluating them costs more than the pages it could skip.
+const FEW_ROWS: usize = 8 * 1024;
+
 /// One file's series runs and time pages.
 #[derive(Debug)]
 pub struct FileIndex {
@@ -689,7 +693,9 @@ impl SeriesIndexes {
         }
         let uses = uses?;
         let mut source = source.clone();
-        shown.pruning = uses.contains(&Use::None);
+        // DataFusion's pruning is left on for a conjunct the index does not use, unless the
+        // selection is already so small that it could skip a page or two at most.
+        shown.pruning = uses.contains(&Use::None) && shown.rows_selected > FEW_ROWS;
         if !shown.pruning {
             // The selection holds everything the statistics could tell (the file's own
             // statistics included: files were chosen by their time span).
