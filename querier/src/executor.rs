@@ -87,12 +87,12 @@ impl Executor {
         &self.plans
     }
 
-    /// The DataFusion session queries run in.
     /// Where each series lies in the files queries read.
     pub fn indexes(&self) -> &crate::series_index::SeriesIndexes {
         &self.indexes
     }
 
+    /// The DataFusion session queries run in.
     pub(crate) fn small_session(&self) -> &datafusion::prelude::SessionContext {
         &self.small_session
     }

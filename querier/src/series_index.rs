@@ -74,11 +74,11 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
+use ingester::schema::{TIME, tag_type};
 
-/// Runs kept at most, over all files; the indexes are dropped when they would grow past this.
+/// Runs kept at most by default, over all files; the indexes are dropped when they would grow
+/// past this.
 pub const CAPACITY: usize = 1 << 20;
-
-const TIME: &str = "time";
 
 /// Selections of at most this many rows (a few of the files' 1024-row pages) are not pruned
 /// further by DataFusion's statistics: evaluating them costs more than the pages it could skip.
@@ -97,8 +97,6 @@ pub struct FileIndex {
     /// The file's Arrow schema, given to its scans so that they do not decode it again from
     /// the file's metadata.
     schema: SchemaRef,
-    /// Distinct values of each tag in the file.
-    distinct: HashMap<String, usize>,
     /// The file's metadata with its page index, which scans of it are given
     /// ([`IndexedReaders`]): DataFusion's own cache may hold it without the offset index a
     /// selection within a row group needs to skip pages.
@@ -139,7 +137,6 @@ impl FileIndex {
                 starts,
                 pages,
                 schema,
-                distinct: HashMap::new(),
                 metadata,
             });
         }
@@ -222,22 +219,11 @@ impl FileIndex {
             .map(|c| cast(&cast(c, &DataType::Utf8)?, c.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
         let runs = RecordBatch::try_new(tag_schema, columns)?;
-        let distinct = runs
-            .schema()
-            .fields()
-            .iter()
-            .zip(runs.columns())
-            .map(|(f, c)| {
-                let n = c.as_any_dictionary_opt().map_or(0, |d| d.values().len());
-                (f.name().clone(), n)
-            })
-            .collect();
         Ok(Self {
             runs,
             starts,
             pages,
             schema,
-            distinct,
             metadata,
         })
     }
@@ -248,12 +234,19 @@ impl FileIndex {
     }
 
     /// The share of the file's rows a condition requiring each `(tag, n)` (the tag equal to
-    /// one of `n` non-empty values) can select, taking each tag's values as equally frequent.
+    /// one of `n` non-empty values) can select, taking each tag's values as equally frequent
+    /// (a tag's distinct values are its runs' deduplicated dictionary).
     pub fn share(&self, equalities: &[(String, usize)]) -> f64 {
+        let distinct = |tag: &str| {
+            self.runs
+                .column_by_name(tag)
+                .and_then(|c| c.as_any_dictionary_opt())
+                .map_or(0, |d| d.values().len())
+        };
         equalities
             .iter()
-            .map(|(tag, n)| match self.distinct.get(tag) {
-                Some(&d) if d > 0 => (*n as f64 / d as f64).min(1.0),
+            .map(|(tag, n)| match distinct(tag) {
+                d if d > 0 => (*n as f64 / d as f64).min(1.0),
                 // The file does not have the tag: no row can equal a non-empty value.
                 _ => 0.0,
             })
@@ -432,11 +425,6 @@ impl std::fmt::Display for ScanSelection {
     }
 }
 
-/// The type of a tag column.
-fn tag_type() -> DataType {
-    DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8))
-}
-
 /// How [`FileIndex::select`] used a conjunct of a predicate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Use {
@@ -495,7 +483,7 @@ fn time_bounds(c: &Arc<dyn PhysicalExpr>) -> Option<(i64, i64)> {
 }
 
 /// The time column's pages: `(first row in the file, min, max)`, from the page index where the
-/// file has one, else one page per row group with the row group's statistics (or all times).
+/// file has one, else one page per row group spanning all times.
 fn time_pages(metadata: &ParquetMetaData, schema: &Schema) -> Result<Vec<(usize, i64, i64)>> {
     let mut pages = Vec::new();
     let Ok(arrow_index) = schema.index_of(TIME) else {
@@ -528,12 +516,19 @@ fn time_pages(metadata: &ParquetMetaData, schema: &Schema) -> Result<Vec<(usize,
 }
 
 /// The indexes of the files queries read, kept by location.
-#[derive(Default)]
 pub struct SeriesIndexes {
     kept: Mutex<HashMap<Path, Arc<FileIndex>>>,
-    /// Files with more runs than [`CAPACITY`] (or that could not be read as indexes): scanned
+    /// Files with more runs than `capacity` (or that could not be read as indexes): scanned
     /// as DataFusion plans them, without loading them again for every query.
     skipped: Mutex<std::collections::HashSet<Path>>,
+    /// Runs kept at most, over all files.
+    capacity: usize,
+}
+
+impl Default for SeriesIndexes {
+    fn default() -> Self {
+        Self::with_capacity(CAPACITY)
+    }
 }
 
 impl std::fmt::Debug for SeriesIndexes {
@@ -543,19 +538,28 @@ impl std::fmt::Debug for SeriesIndexes {
 }
 
 impl SeriesIndexes {
+    /// Indexes of up to `capacity` runs in all.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            kept: Mutex::default(),
+            skipped: Mutex::default(),
+            capacity,
+        }
+    }
+
     /// The index of `location`, when it has been loaded.
     pub fn get(&self, location: &Path) -> Option<Arc<FileIndex>> {
         self.kept.lock().ok()?.get(location).cloned()
     }
 
     fn put(&self, location: Path, index: Arc<FileIndex>) {
-        if index.runs() > CAPACITY {
+        if index.runs() > self.capacity {
             self.skip(location);
             return;
         }
         if let Ok(mut m) = self.kept.lock() {
             let kept: usize = m.values().map(|i| i.runs()).sum();
-            if kept + index.runs() > CAPACITY {
+            if kept + index.runs() > self.capacity {
                 m.clear();
             }
             m.insert(location, index);
@@ -647,63 +651,60 @@ impl SeriesIndexes {
         let (config, source) = scan.downcast_to_file_source::<ParquetSource>()?;
         let predicate = source.filter()?;
         let table = config.file_schema();
-        let mut groups = config.file_groups.clone();
-        // How each conjunct was used in every file.
-        let mut uses: Option<Vec<Use>> = None;
-        let mut shown = ScanSelection::default();
-        let mut selected: Vec<(Path, Selected)> = Vec::new();
-        for group in &mut groups {
-            for i in 0..group.len() {
-                let location = &group[i].object_meta.location;
-                // A file split into byte ranges is in several groups: selected (and counted) once.
-                let found = selected
-                    .iter()
-                    .find(|(l, _)| l == location)
-                    .map(|(_, s)| s.clone());
-                let Selected {
-                    selection,
-                    uses: used,
-                    ..
-                } = match found {
-                    Some(s) => s,
-                    None => {
-                        let index = self.get(location)?;
-                        let s = index.select(&predicate, table.as_ref());
-                        shown.files += 1;
-                        shown.runs += index.runs();
-                        shown.runs_selected += s.runs;
-                        shown.rows += index.rows();
-                        shown.rows_selected += s.selection.row_count();
-                        selected.push((location.clone(), s.clone()));
-                        s
-                    }
-                };
-                uses = Some(match uses {
-                    None => used,
-                    Some(u) => u
-                        .into_iter()
-                        .zip(used)
-                        .map(|(a, b)| if a == b { a } else { Use::None })
-                        .collect(),
-                });
-                let file = &mut group[i];
-                file.extensions.insert(ParquetRowSelection::new(selection));
-                file.arrow_schema = Some(Arc::clone(&self.get(&file.object_meta.location)?.schema));
+        // Each file's index and selection, once (a file split into byte ranges is in several
+        // groups).
+        let mut files: Vec<(Arc<FileIndex>, Selected)> = Vec::new();
+        let mut locations: Vec<&Path> = Vec::new();
+        for f in config.file_groups.iter().flat_map(|g| g.iter()) {
+            let location = &f.object_meta.location;
+            if !locations.contains(&location) {
+                let index = self.get(location)?;
+                let selected = index.select(&predicate, table.as_ref());
+                files.push((index, selected));
+                locations.push(location);
             }
         }
-        let uses = uses?;
-        let mut source = source.clone();
+        // How each conjunct was used: the same in every file, else not at all.
+        let uses = files.iter().map(|(_, s)| s.uses.clone()).reduce(|a, b| {
+            a.into_iter()
+                .zip(b)
+                .map(|(a, b)| if a == b { a } else { Use::None })
+                .collect()
+        })?;
+        let mut shown = ScanSelection {
+            files: files.len(),
+            ..Default::default()
+        };
+        for (index, selected) in &files {
+            shown.runs += index.runs();
+            shown.runs_selected += selected.runs;
+            shown.rows += index.rows();
+            shown.rows_selected += selected.selection.row_count();
+        }
         // DataFusion's pruning is left on for a conjunct the index does not use, unless the
         // selection is already so small that it could skip a page or two at most.
         shown.pruning = uses.contains(&Use::None) && shown.rows_selected > FEW_ROWS;
-        if !shown.pruning {
-            // The selection holds everything the statistics could tell (the file's own
-            // statistics included: files were chosen by their time span).
-            for group in &mut groups {
-                for i in 0..group.len() {
-                    group[i].statistics = None;
+        let of = |location: &Path| {
+            let at = locations.iter().position(|l| *l == location)?;
+            Some(&files[at])
+        };
+        let mut groups = config.file_groups.clone();
+        for group in &mut groups {
+            for i in 0..group.len() {
+                let (index, selected) = of(&group[i].object_meta.location)?;
+                let file = &mut group[i];
+                file.extensions
+                    .insert(ParquetRowSelection::new(selected.selection.clone()));
+                file.arrow_schema = Some(Arc::clone(&index.schema));
+                if !shown.pruning {
+                    // The selection holds everything the file's statistics could tell (files
+                    // were chosen by their time span).
+                    file.statistics = None;
                 }
             }
+        }
+        let mut source = source.clone();
+        if !shown.pruning {
             let mut options = source.table_parquet_options().clone();
             options.global.pruning = false;
             options.global.enable_page_index = false;
@@ -724,15 +725,13 @@ impl SeriesIndexes {
             source = source.with_predicate(rest);
         }
         if config.object_store_url == ObjectStoreUrl::local_filesystem() {
-            let files = groups
+            let metadata = locations
                 .iter()
-                .flat_map(|g| g.iter())
-                .filter_map(|f| {
-                    let location = &f.object_meta.location;
-                    Some((location.clone(), self.get(location)?.metadata.clone()))
-                })
+                .zip(&files)
+                .map(|(l, (index, _))| ((*l).clone(), Arc::clone(&index.metadata)))
                 .collect();
-            source = source.with_parquet_file_reader_factory(Arc::new(IndexedReaders { files }));
+            source = source
+                .with_parquet_file_reader_factory(Arc::new(IndexedReaders { files: metadata }));
         }
         let config = FileScanConfigBuilder::from(config.clone())
             .with_file_groups(groups)
@@ -841,8 +840,8 @@ mod tests {
     use super::*;
     use datafusion::arrow::array::{DictionaryArray, Float64Array, TimestampNanosecondArray};
     use datafusion::arrow::datatypes::{Int32Type, TimeUnit};
-    use datafusion::object_store::ObjectStoreExt;
     use datafusion::object_store::memory::InMemory;
+    use datafusion::object_store::{ObjectMeta, ObjectStoreExt};
     use datafusion::physical_expr::expressions::{binary, col, is_not_null, is_null, lit};
 
     fn tag_lit(v: &str) -> Arc<dyn PhysicalExpr> {
@@ -856,11 +855,20 @@ mod tests {
         lit(ScalarValue::TimestampNanosecond(Some(v), None))
     }
 
-    /// Hosts a, b, c with 3000 rows each (times 0..3000), sorted by host then time, written
-    /// as the ingester writes files (pages of at most 1024 rows); and the scan's schema, which
-    /// also has a tag `zone` this file lacks.
-    async fn file() -> (FileIndex, Schema) {
-        let file_schema = Arc::new(Schema::new(vec![
+    /// `batch` written as the ingester writes files, to `f.parquet` in a store of its own.
+    async fn written(batch: &RecordBatch) -> (Arc<dyn ObjectStore>, ObjectMeta) {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let size = ingester::parquet_io::write_file(&store, "f.parquet", batch, "m")
+            .await
+            .unwrap();
+        let meta = store.head(&Path::from("f.parquet")).await.unwrap();
+        assert_eq!(meta.size, size);
+        (store, meta)
+    }
+
+    /// Hosts a, b, c with 3000 rows each (times 0..3000), sorted by host then time.
+    fn hosts() -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
             Field::new("host", tag_type(), true),
             Field::new("v", DataType::Float64, true),
             Field::new(
@@ -873,8 +881,8 @@ mod tests {
             .iter()
             .flat_map(|h| std::iter::repeat_n(Some(*h), 3000))
             .collect();
-        let batch = RecordBatch::try_new(
-            Arc::clone(&file_schema),
+        RecordBatch::try_new(
+            schema,
             vec![
                 Arc::new(hosts),
                 Arc::new(Float64Array::from_iter_values((0..9000).map(f64::from))),
@@ -883,13 +891,15 @@ mod tests {
                 )),
             ],
         )
-        .unwrap();
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let size = ingester::parquet_io::write_file(&store, "f.parquet", &batch, "m")
-            .await
-            .unwrap();
-        let meta = store.head(&Path::from("f.parquet")).await.unwrap();
-        assert_eq!(meta.size, size);
+        .unwrap()
+    }
+
+    /// [`hosts`] written as the ingester writes files (pages of at most 1024 rows), its index,
+    /// and the scan's schema, which also has a tag `zone` this file lacks.
+    async fn file() -> (FileIndex, Schema) {
+        let batch = hosts();
+        let file_schema = batch.schema();
+        let (store, meta) = written(&batch).await;
         let index = FileIndex::load(store, PartitionedFile::from(meta))
             .await
             .unwrap();
@@ -1015,11 +1025,7 @@ mod tests {
             ],
         )
         .unwrap();
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        ingester::parquet_io::write_file(&store, "g.parquet", &batch, "m")
-            .await
-            .unwrap();
-        let meta = store.head(&Path::from("g.parquet")).await.unwrap();
+        let (store, meta) = written(&batch).await;
         let index = FileIndex::load(store, PartitionedFile::from(meta))
             .await
             .unwrap();
@@ -1028,6 +1034,45 @@ mod tests {
         let no_rack = is_null(col("rack", &table).unwrap()).unwrap();
         let s = index.select(&no_rack, &table);
         assert_eq!(rows(&s), [n..3 * n]);
+    }
+
+    #[tokio::test]
+    async fn scans_get_selections_and_files_past_the_capacity_are_left_as_planned() {
+        let (store, _) = written(&hosts()).await;
+        let ctx = crate::scan::session(1);
+        let url = ObjectStoreUrl::parse("memory://").unwrap();
+        ctx.register_object_store(url.as_ref(), store);
+        let plan = ctx
+            .read_parquet("memory:///f.parquet", Default::default())
+            .await
+            .unwrap()
+            .filter(datafusion::prelude::col("host").eq(datafusion::prelude::lit("b")))
+            .unwrap()
+            .create_physical_plan()
+            .await
+            .unwrap();
+        let task = ctx.task_ctx();
+        let indexes = SeriesIndexes::default();
+        let (_, shown) = indexes.attach(Arc::clone(&plan), &task).await.unwrap();
+        let expected = ScanSelection {
+            files: 1,
+            runs: 3,
+            runs_selected: 1,
+            rows: 9000,
+            rows_selected: 3000,
+            pruning: false,
+        };
+        assert_eq!(shown, [expected]);
+        assert_eq!(indexes.len(), 1);
+        // Three runs do not fit in two: the scan stays as planned, and the file is not read
+        // again by the next query.
+        let small = SeriesIndexes::with_capacity(2);
+        for _ in 0..2 {
+            let (_, shown) = small.attach(Arc::clone(&plan), &task).await.unwrap();
+            assert_eq!(shown, []);
+            assert!(small.is_empty());
+            assert!(small.skipped(&Path::from("f.parquet")));
+        }
     }
 
     #[tokio::test]

@@ -223,6 +223,12 @@ async fn a_file_is_sorted_by_series_so_one_host_reads_only_its_rows() {
         ["files=1 series_runs=50 → 50 rows=50000 → 50000 datafusion_pruning=on"],
         "{plan:#}"
     );
+    // Gap filling keeps its input's order (series, then time): only the sort below it.
+    let plan = n
+        .query("EXPLAIN SELECT max(v) FROM m WHERE host = 'h07' AND time >= 0 AND time < 1000 GROUP BY time(100ns), a")
+        .await
+        .to_string();
+    assert_eq!(plan.matches("SortExec").count(), 1, "{plan}");
     let rows = n.query("SELECT count(v) FROM m WHERE host = 'h07'").await;
     assert_eq!(rows[0]["series"][0]["values"][0][1], 1000);
     let rows = n
