@@ -166,10 +166,11 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(crate::server::run(
-        loaded.config,
-        crate::server::shutdown_signal(),
-    )) {
+    match runtime.block_on(async {
+        // The handlers are installed before anything starts.
+        let shutdown = crate::server::shutdown_signal();
+        crate::server::run(loaded.config, shutdown).await
+    }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");

@@ -225,24 +225,33 @@ pub async fn run(
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT.
-pub async fn shutdown_signal() {
+/// Installs the SIGTERM and SIGINT handlers at once, and resolves on either. Called before the
+/// server starts (inside the runtime): a signal that arrives while it starts is then a request
+/// to stop, not the default death of the process.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send {
     #[cfg(unix)]
-    {
+    let handlers = {
         use tokio::signal::unix::{SignalKind, signal};
         match (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
         ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-                return;
+            (Ok(term), Ok(int)) => Some((term, int)),
+            _ => {
+                tracing::warn!("cannot install signal handlers; stop with Ctrl-C");
+                None
             }
-            _ => tracing::warn!("cannot install signal handlers; stop with Ctrl-C"),
         }
+    };
+    async move {
+        #[cfg(unix)]
+        if let Some((mut term, mut int)) = handlers {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            return;
+        }
+        let _ = tokio::signal::ctrl_c().await;
     }
-    let _ = tokio::signal::ctrl_c().await;
 }
