@@ -17,19 +17,24 @@
 //! nodes and functions) and their `datafusion-proto` codec; [`scan`] turns a measurement's shards
 //! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`;
 //! [`plan_cache`] keeps physical plans per query shape and binds a new query's values into
-//! them; [`series_index`] turns a scan's tag and time conditions into the rows of each file
-//! to read, from where each series lies in it; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy statements and
-//! deletes; [`executor`] dispatches statements and keeps the one DataFusion session.
+//! them; [`rescan`] lets a scan so rebuilt keep the planned scan's properties;
+//! [`series_index`] turns a scan's tag and time conditions into the rows of each file to read,
+//! from where each series lies in it, and [`dictionary_pages`] keeps those files' dictionary
+//! pages in memory; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy
+//! statements and deletes; [`executor`] dispatches statements and keeps the one DataFusion
+//! session.
 //!
 //! What it must not touch: HTTP (the gateway turns results into responses), the write path, or
 //! the files of a shard other than through the ingester's snapshots (and the files those
 //! snapshots name, read-only).
 
 pub mod ddl;
+pub mod dictionary_pages;
 pub mod executor;
 pub mod params;
 pub mod plan;
 pub mod plan_cache;
+pub mod rescan;
 /// The language itself lives in its own crate; re-exported so `querier::influxql` keeps working.
 pub use influxql;
 pub mod result;

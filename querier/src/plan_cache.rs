@@ -54,9 +54,10 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
-use datafusion::physical_plan::{ExecutionPlan, Partitioning};
+use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan, Partitioning};
 
 use crate::plan::gapfill::{GapFill, GapFillExec};
+use crate::rescan::RescanExec;
 
 /// Shapes kept at most; the cache is emptied when it would grow past this.
 const CAPACITY: usize = 512;
@@ -165,8 +166,12 @@ impl PlanCache {
         }
     }
 
-    /// Keeps `plan`, planned (or bound) for `shape`.
-    pub fn put(&self, shape: Shape, plan: Arc<dyn ExecutionPlan>) {
+    /// Keeps `plan`, planned for `shape` (`planned`), or bound for it by [`Self::take`]. A
+    /// plan whose scans cannot be built again as planned (see [`unshared`]) is not kept.
+    pub fn put(&self, shape: Shape, plan: Arc<dyn ExecutionPlan>, planned: bool) {
+        if planned && !rebuilds_as_planned(&plan).unwrap_or(false) {
+            return;
+        }
         if let Ok(mut m) = self.kept.lock() {
             if m.len() >= CAPACITY && !m.contains_key(&shape.key) {
                 m.clear();
@@ -178,6 +183,22 @@ impl PlanCache {
     /// Queries that ran a kept plan.
     pub fn hits(&self) -> u64 {
         self.hits.load(Ordering::Relaxed)
+    }
+
+    /// Metrics the kept plans hold. A run of a kept plan counts into metrics of its own, so
+    /// this does not grow with the runs.
+    pub fn metrics_held(&self) -> usize {
+        let Ok(kept) = self.kept.lock() else {
+            return 0;
+        };
+        let mut held = 0;
+        for k in kept.values() {
+            let _ = k.plan.apply(|node| {
+                held += node.metrics().map_or(0, |m| m.iter().count());
+                Ok(TreeNodeRecursion::Continue)
+            });
+        }
+        held
     }
 
     /// Shapes kept.
@@ -267,13 +288,11 @@ fn bind(
             return Ok(Transformed::no(node));
         }
         let rebound = if let Some(scan) = node.downcast_ref::<DataSourceExec>() {
-            bind_scan(scan, &old.params, &changed)?
+            bind_scan(scan, &old.params, &changed)?.map(|bound| RescanExec::replacing(&node, bound))
         } else if let Some(g) = node.downcast_ref::<GapFillExec>() {
             match ranges.next() {
                 Some((o, n)) if (g.params().start, g.params().end) == *o => {
-                    let mut params = g.params().clone();
-                    (params.start, params.end) = *n;
-                    Some(Arc::new(GapFillExec::try_new(Arc::clone(g.input()), params)?) as _)
+                    Some(Arc::new(g.with_range(n.0, n.1)) as _)
                 }
                 _ => None,
             }
@@ -311,7 +330,7 @@ fn bind_scan(
     scan: &DataSourceExec,
     params: &[ScalarValue],
     changed: &[(&ScalarValue, &ScalarValue)],
-) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+) -> Result<Option<DataSourceExec>> {
     let Some((config, source)) = scan.downcast_to_file_source::<ParquetSource>() else {
         return Ok(None);
     };
@@ -320,8 +339,17 @@ fn bind_scan(
             return Ok(None);
         }
     }
+    let Some(fresh) = unshared(source)? else {
+        return Ok(None);
+    };
     let Some(predicate) = source.filter() else {
-        return Ok(params.is_empty().then(|| Arc::new(scan.clone()) as _));
+        if !params.is_empty() {
+            return Ok(None);
+        }
+        let config = FileScanConfigBuilder::from(config.clone())
+            .with_source(Arc::new(fresh))
+            .build();
+        return Ok(Some(scan.clone().with_data_source(Arc::new(config))));
     };
     let mut found: Vec<&ScalarValue> = Vec::new();
     let mut bindable = true;
@@ -377,11 +405,71 @@ fn bind_scan(
         return Ok(None);
     }
     let config: FileScanConfig = FileScanConfigBuilder::from(config.clone())
-        .with_source(Arc::new(source.with_predicate(rebound)))
+        .with_source(Arc::new(fresh.with_predicate(rebound)))
         .build();
-    Ok(Some(Arc::new(
-        scan.clone().with_data_source(Arc::new(config)),
-    )))
+    Ok(Some(scan.clone().with_data_source(Arc::new(config))))
+}
+
+/// `source` built again, with metrics of its own (`None` if its projection cannot be).
+///
+/// A source's clones share its metrics, and every run of a scan adds each file's metrics to
+/// them: a kept plan run for every query would hold more each time (14 KB a query on the TSBS
+/// queries, without bound). DataFusion has no way to give a source new metrics, so it is built
+/// again from what can be read of it; [`rebuilds_as_planned`] checks, once per plan kept, that
+/// this gives the same source.
+fn unshared(source: &ParquetSource) -> Result<Option<ParquetSource>> {
+    let options = source.table_parquet_options();
+    let mut fresh = ParquetSource::new(source.table_schema().clone())
+        .with_table_parquet_options(options.clone());
+    if let Some(factory) = source.parquet_file_reader_factory() {
+        fresh = fresh.with_parquet_file_reader_factory(Arc::clone(factory));
+    }
+    if let Some(hint) = options.global.metadata_size_hint {
+        fresh = fresh.with_metadata_size_hint(hint);
+    }
+    if let Some(predicate) = source.filter() {
+        fresh = fresh.with_predicate(predicate);
+    }
+    if let Some(projection) = source.projection() {
+        let Some(projected) = fresh.try_pushdown_projection(projection)? else {
+            return Ok(None);
+        };
+        let Some(projected) = projected.downcast_ref::<ParquetSource>() else {
+            return Ok(None);
+        };
+        fresh = projected.clone();
+    }
+    Ok(Some(fresh))
+}
+
+/// Whether every Parquet scan of `plan` is built again by [`unshared`] as it was planned: the
+/// same projection, and the same shown (predicate, pruning, sort pushdown markers).
+fn rebuilds_as_planned(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
+    let shown = |s: &ParquetSource| {
+        struct Extra<'a>(&'a ParquetSource);
+        impl std::fmt::Display for Extra<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt_extra(DisplayFormatType::Verbose, f)
+            }
+        }
+        Extra(s).to_string()
+    };
+    let mut same = true;
+    plan.apply(|node| {
+        if let Some(scan) = node.downcast_ref::<DataSourceExec>()
+            && let Some((_, source)) = scan.downcast_to_file_source::<ParquetSource>()
+        {
+            same &= unshared(source)?.is_some_and(|fresh| {
+                fresh.projection() == source.projection() && shown(&fresh) == shown(source)
+            });
+        }
+        Ok(if same {
+            TreeNodeRecursion::Continue
+        } else {
+            TreeNodeRecursion::Stop
+        })
+    })?;
+    Ok(same)
 }
 
 /// The expressions of a node of a kind the cache knows (besides scans and gap filling), or

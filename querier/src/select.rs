@@ -2593,11 +2593,11 @@ async fn collect(df: DataFrame, reuse: Reuse<'_>) -> Result<Vec<RecordBatch>, Ex
     let (plan, keep) = match reuse.plans {
         Some((cache, files)) => {
             let shape = Shape::of(&logical, files, state.config().target_partitions())?;
-            let plan = match cache.take(&shape)? {
-                Some(plan) => plan,
-                None => state.create_physical_plan(&logical).await?,
+            let (plan, planned) = match cache.take(&shape)? {
+                Some(plan) => (plan, false),
+                None => (state.create_physical_plan(&logical).await?, true),
             };
-            (plan, Some((cache, shape)))
+            (plan, Some((cache, shape, planned)))
         }
         None => (state.create_physical_plan(&logical).await?, None),
     };
@@ -2607,8 +2607,8 @@ async fn collect(df: DataFrame, reuse: Reuse<'_>) -> Result<Vec<RecordBatch>, Ex
         .attach(std::sync::Arc::clone(&plan), &task)
         .await?;
     let batches = datafusion::physical_plan::collect(run, task).await?;
-    if let Some((cache, shape)) = keep {
-        cache.put(shape, plan);
+    if let Some((cache, shape, planned)) = keep {
+        cache.put(shape, plan, planned);
     }
     Ok(batches)
 }

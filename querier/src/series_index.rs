@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
-use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
+use datafusion::arrow::compute::{cast, concat_batches, sort_to_indices, take_record_batch};
 use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
@@ -67,7 +67,7 @@ use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
 use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
-    BinaryExpr, CaseExpr, Column, IsNotNullExpr, LikeExpr, Literal,
+    BinaryExpr, CaseExpr, Column, InListExpr, IsNotNullExpr, LikeExpr, Literal,
 };
 use datafusion::physical_expr::split_conjunction;
 use datafusion::physical_plan::ExecutionPlan;
@@ -75,6 +75,9 @@ use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
 use futures::future::BoxFuture;
 use futures::{FutureExt, TryStreamExt};
 use ingester::schema::{TIME, tag_type};
+
+use crate::dictionary_pages::{DictionaryPages, FilePages};
+use crate::rescan::RescanExec;
 
 /// Runs kept at most by default, over all files; the indexes are dropped when they would grow
 /// past this.
@@ -89,6 +92,9 @@ const FEW_ROWS: usize = 8 * 1024;
 pub struct FileIndex {
     /// One row per run of rows with equal tags: the file's tag columns, as the file has them.
     runs: RecordBatch,
+    /// Per column of `runs`, its dictionary's values in ascending order (their indices), so
+    /// that `tag = 'value'` finds its key by binary search.
+    sorted: Vec<Vec<u32>>,
     /// Where each run starts, and (last) the file's row count.
     starts: Vec<usize>,
     /// The time column's pages in file order: `(first row, min, max)`. One page per row group
@@ -101,6 +107,8 @@ pub struct FileIndex {
     /// ([`IndexedReaders`]): DataFusion's own cache may hold it without the offset index a
     /// selection within a row group needs to skip pages.
     metadata: Arc<ParquetMetaData>,
+    /// Where the file's dictionary pages lie, and those kept in memory.
+    dictionaries: Arc<FilePages>,
 }
 
 impl FileIndex {
@@ -134,9 +142,11 @@ impl FileIndex {
             let starts = if rows > 0 { vec![0, rows] } else { vec![0] };
             return Ok(Self {
                 runs,
+                sorted: Vec::new(),
                 starts,
                 pages,
                 schema,
+                dictionaries: Arc::new(FilePages::of(&metadata)),
                 metadata,
             });
         }
@@ -219,11 +229,21 @@ impl FileIndex {
             .map(|c| cast(&cast(c, &DataType::Utf8)?, c.data_type()))
             .collect::<Result<Vec<_>, _>>()?;
         let runs = RecordBatch::try_new(tag_schema, columns)?;
+        let sorted = runs
+            .columns()
+            .iter()
+            .map(|c| match c.as_any_dictionary_opt() {
+                Some(d) => Ok(sort_to_indices(d.values(), None, None)?.values().to_vec()),
+                None => Ok(Vec::new()),
+            })
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             runs,
+            sorted,
             starts,
             pages,
             schema,
+            dictionaries: Arc::new(FilePages::of(&metadata)),
             metadata,
         })
     }
@@ -323,6 +343,16 @@ impl FileIndex {
     /// For each run, whether `conjunct` (of tag columns only, of known expressions) can hold;
     /// `None` when it is not such a conjunct or cannot be evaluated on the runs.
     fn runs_matching(&self, conjunct: &Arc<dyn PhysicalExpr>, table: &Schema) -> Option<Vec<bool>> {
+        self.runs_equal(conjunct, table)
+            .or_else(|| self.runs_evaluated(conjunct, table))
+    }
+
+    /// [`Self::runs_matching`] by evaluating `conjunct` on the runs.
+    fn runs_evaluated(
+        &self,
+        conjunct: &Arc<dyn PhysicalExpr>,
+        table: &Schema,
+    ) -> Option<Vec<bool>> {
         let mut columns: Vec<String> = Vec::new();
         let mut known = true;
         conjunct
@@ -385,6 +415,96 @@ impl FileIndex {
                 .collect(),
         )
     }
+}
+
+impl FileIndex {
+    /// [`Self::runs_matching`] for `tag = 'value'`, `tag IN (...)` and ORs of equalities of one
+    /// tag (the commonest conditions), without evaluating them on every run's dictionary value:
+    /// each value's key is found by binary search, and the runs with those keys are the ones
+    /// that match. `None` for any other conjunct.
+    fn runs_equal(&self, conjunct: &Arc<dyn PhysicalExpr>, table: &Schema) -> Option<Vec<bool>> {
+        let (column, wanted) = tag_values(conjunct)?;
+        if !matches!(
+            table.field_with_name(column).ok()?.data_type(),
+            DataType::Dictionary(_, _)
+        ) {
+            return None;
+        }
+        let n = self.runs();
+        let Ok(at) = self.runs.schema().index_of(column) else {
+            // The file does not have the tag: it is null in every run, and equals nothing.
+            return Some(vec![false; n]);
+        };
+        let runs = self.runs.column(at).as_dictionary_opt::<Int32Type>()?;
+        let values = runs.values().as_string_opt::<i32>()?;
+        let sorted = self.sorted.get(at)?;
+        let keys: Vec<i32> = wanted
+            .iter()
+            .filter_map(|v| {
+                let i = sorted
+                    .binary_search_by(|i| values.value(*i as usize).cmp(v))
+                    .ok()?;
+                i32::try_from(sorted[i]).ok()
+            })
+            .collect();
+        let mut mask: Vec<bool> = match keys.as_slice() {
+            [key] => runs.keys().values().iter().map(|k| k == key).collect(),
+            _ => runs
+                .keys()
+                .values()
+                .iter()
+                .map(|k| keys.contains(k))
+                .collect(),
+        };
+        if let Some(nulls) = runs.keys().nulls() {
+            for (m, valid) in mask.iter_mut().zip(nulls.iter()) {
+                *m &= valid;
+            }
+        }
+        Some(mask)
+    }
+}
+
+/// The tag and values of `tag = 'v'`, `tag IN ('v', ...)` or an OR of such conditions on the
+/// same tag: the rows whose tag is one of the values.
+fn tag_values(e: &Arc<dyn PhysicalExpr>) -> Option<(&str, Vec<&str>)> {
+    fn string(l: &Arc<dyn PhysicalExpr>) -> Option<&str> {
+        let value = match l.downcast_ref::<Literal>()?.value() {
+            ScalarValue::Dictionary(_, v) => v.as_ref(),
+            v => v,
+        };
+        match value {
+            ScalarValue::Utf8(Some(v)) => Some(v.as_str()),
+            _ => None,
+        }
+    }
+    if let Some(b) = e.downcast_ref::<BinaryExpr>() {
+        return match b.op() {
+            Operator::Eq => {
+                let (c, v) = match (b.left().downcast_ref::<Column>(), string(b.right())) {
+                    (Some(c), Some(v)) => (c, v),
+                    _ => (b.right().downcast_ref::<Column>()?, string(b.left())?),
+                };
+                Some((c.name(), vec![v]))
+            }
+            Operator::Or => {
+                let (tag, mut values) = tag_values(b.left())?;
+                let (other, more) = tag_values(b.right())?;
+                (tag == other).then(|| {
+                    values.extend(more);
+                    (tag, values)
+                })
+            }
+            _ => None,
+        };
+    }
+    let list = e.downcast_ref::<InListExpr>()?;
+    if list.negated() {
+        return None;
+    }
+    let column = list.expr().downcast_ref::<Column>()?;
+    let values = list.list().iter().map(string).collect::<Option<Vec<_>>>()?;
+    Some((column.name(), values))
 }
 
 /// What [`FileIndex::select`] found.
@@ -523,6 +643,8 @@ pub struct SeriesIndexes {
     skipped: Mutex<std::collections::HashSet<Path>>,
     /// Runs kept at most, over all files.
     capacity: usize,
+    /// The dictionary pages the scans of indexed files keep.
+    dictionaries: Arc<DictionaryPages>,
 }
 
 impl Default for SeriesIndexes {
@@ -544,6 +666,7 @@ impl SeriesIndexes {
             kept: Mutex::default(),
             skipped: Mutex::default(),
             capacity,
+            dictionaries: Arc::default(),
         }
     }
 
@@ -635,7 +758,7 @@ impl SeriesIndexes {
                 Ok(match self.attach_scan(scan) {
                     Some((attached, selected)) => {
                         selections.push(selected);
-                        Transformed::yes(attached)
+                        Transformed::yes(RescanExec::replacing(&node, attached))
                     }
                     None => Transformed::no(node),
                 })
@@ -644,10 +767,7 @@ impl SeriesIndexes {
         Ok((plan, selections))
     }
 
-    fn attach_scan(
-        &self,
-        scan: &DataSourceExec,
-    ) -> Option<(Arc<dyn ExecutionPlan>, ScanSelection)> {
+    fn attach_scan(&self, scan: &DataSourceExec) -> Option<(DataSourceExec, ScanSelection)> {
         let (config, source) = scan.downcast_to_file_source::<ParquetSource>()?;
         let predicate = source.filter()?;
         let table = config.file_schema();
@@ -708,6 +828,10 @@ impl SeriesIndexes {
             let mut options = source.table_parquet_options().clone();
             options.global.pruning = false;
             options.global.enable_page_index = false;
+            // The row filter's cache of the columns it shares with the projection (time) widens
+            // their reads to whole batches (8192 rows) around the selection: for a few selected
+            // pages, decoding them twice costs less.
+            options.global.max_predicate_cache_size = Some(0);
             source = source.with_table_parquet_options(options);
         }
         // Conjuncts every file's selection satisfies exactly need not be evaluated on its rows.
@@ -725,32 +849,33 @@ impl SeriesIndexes {
             source = source.with_predicate(rest);
         }
         if config.object_store_url == ObjectStoreUrl::local_filesystem() {
-            let metadata = locations
+            let indexes = locations
                 .iter()
                 .zip(&files)
-                .map(|(l, (index, _))| ((*l).clone(), Arc::clone(&index.metadata)))
+                .map(|(l, (index, _))| ((*l).clone(), Arc::clone(index)))
                 .collect();
-            source = source
-                .with_parquet_file_reader_factory(Arc::new(IndexedReaders { files: metadata }));
+            source = source.with_parquet_file_reader_factory(Arc::new(IndexedReaders {
+                files: indexes,
+                dictionaries: Arc::clone(&self.dictionaries),
+            }));
         }
         let config = FileScanConfigBuilder::from(config.clone())
             .with_file_groups(groups)
             .with_source(Arc::new(source))
             .build();
-        Some((
-            Arc::new(scan.clone().with_data_source(Arc::new(config))),
-            shown,
-        ))
+        Some((scan.clone().with_data_source(Arc::new(config)), shown))
     }
 }
 
 /// Readers of local files for a scan whose files are indexed: the metadata (with the page
-/// index) from the index, and bytes read in place. A read from the page cache takes a few
-/// microseconds, less than handing it to a blocking thread and waking the query's task again,
-/// as `object_store`'s local store does for every read.
+/// index) from the index, dictionary pages kept in memory ([`crate::dictionary_pages`]), and
+/// other bytes read in place. A read from the page cache takes a few microseconds, less than
+/// handing it to a blocking thread and waking the query's task again, as `object_store`'s
+/// local store does for every read.
 #[derive(Debug)]
 struct IndexedReaders {
-    files: HashMap<Path, Arc<ParquetMetaData>>,
+    files: HashMap<Path, Arc<FileIndex>>,
+    dictionaries: Arc<DictionaryPages>,
 }
 
 impl ParquetFileReaderFactory for IndexedReaders {
@@ -762,13 +887,14 @@ impl ParquetFileReaderFactory for IndexedReaders {
         metrics: &ExecutionPlanMetricsSet,
     ) -> Result<Box<dyn AsyncFileReader + Send>> {
         let location = &file.object_meta.location;
-        let metadata = self.files.get(location).cloned().ok_or_else(|| {
+        let index = self.files.get(location).cloned().ok_or_else(|| {
             DataFusionError::Internal(format!("{location} is not among the scan's indexed files"))
         })?;
         Ok(Box::new(InPlaceReader {
             path: LocalFileSystem::new().path_to_filesystem(location)?,
             file: None,
-            metadata,
+            index,
+            dictionaries: Arc::clone(&self.dictionaries),
             metrics: ParquetFileMetrics::new(partition_index, location.as_ref(), metrics),
         }))
     }
@@ -777,11 +903,28 @@ impl ParquetFileReaderFactory for IndexedReaders {
 struct InPlaceReader {
     path: std::path::PathBuf,
     file: Option<std::fs::File>,
-    metadata: Arc<ParquetMetaData>,
+    index: Arc<FileIndex>,
+    dictionaries: Arc<DictionaryPages>,
     metrics: ParquetFileMetrics,
 }
 
 impl InPlaceReader {
+    /// The bytes of `range`: a dictionary page kept, or read (and a dictionary page kept).
+    fn fetch(&mut self, range: Range<u64>) -> datafusion::parquet::errors::Result<Bytes> {
+        let pages = &self.index.dictionaries;
+        if !pages.is_dictionary(&range) {
+            return self.read(range);
+        }
+        if let Some(kept) = pages.get(range.start) {
+            return Ok(kept);
+        }
+        let start = range.start;
+        let bytes = self.read(range)?;
+        self.dictionaries
+            .keep(&self.index.dictionaries, start, &bytes);
+        Ok(bytes)
+    }
+
     fn read(&mut self, range: Range<u64>) -> datafusion::parquet::errors::Result<Bytes> {
         use std::io::{Read, Seek, SeekFrom};
         let io =
@@ -816,14 +959,14 @@ impl AsyncFileReader for InPlaceReader {
         &mut self,
         range: Range<u64>,
     ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Bytes>> {
-        futures::future::ready(self.read(range)).boxed()
+        futures::future::ready(self.fetch(range)).boxed()
     }
 
     fn get_byte_ranges(
         &mut self,
         ranges: Vec<Range<u64>>,
     ) -> BoxFuture<'_, datafusion::parquet::errors::Result<Vec<Bytes>>> {
-        let read = ranges.into_iter().map(|r| self.read(r)).collect();
+        let read = ranges.into_iter().map(|r| self.fetch(r)).collect();
         futures::future::ready(read).boxed()
     }
 
@@ -831,7 +974,7 @@ impl AsyncFileReader for InPlaceReader {
         &'a mut self,
         _options: Option<&'a ArrowReaderOptions>,
     ) -> BoxFuture<'a, datafusion::parquet::errors::Result<Arc<ParquetMetaData>>> {
-        futures::future::ready(Ok(Arc::clone(&self.metadata))).boxed()
+        futures::future::ready(Ok(Arc::clone(&self.index.metadata))).boxed()
     }
 }
 
@@ -842,7 +985,7 @@ mod tests {
     use datafusion::arrow::datatypes::{Int32Type, TimeUnit};
     use datafusion::object_store::memory::InMemory;
     use datafusion::object_store::{ObjectMeta, ObjectStoreExt};
-    use datafusion::physical_expr::expressions::{binary, col, is_not_null, is_null, lit};
+    use datafusion::physical_expr::expressions::{binary, col, in_list, is_not_null, is_null, lit};
 
     fn tag_lit(v: &str) -> Arc<dyn PhysicalExpr> {
         lit(ScalarValue::Dictionary(
@@ -922,6 +1065,116 @@ mod tests {
             at += sel.row_count;
         }
         out
+    }
+
+    #[tokio::test]
+    async fn an_equality_finds_its_runs_as_evaluating_it_would() {
+        // Hosts in order, racks not: the dictionary of racks is not in value order.
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("host", tag_type(), true),
+            Field::new("rack", tag_type(), true),
+            Field::new(
+                "time",
+                DataType::Timestamp(TimeUnit::Nanosecond, None),
+                false,
+            ),
+        ]));
+        let hosts: DictionaryArray<Int32Type> =
+            ["a", "b", "c", "d", "e"].iter().map(|h| Some(*h)).collect();
+        let racks: DictionaryArray<Int32Type> =
+            [Some("r9"), Some("r1"), None, Some("r5"), Some("r1")]
+                .into_iter()
+                .collect();
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![
+                Arc::new(hosts),
+                Arc::new(racks),
+                Arc::new(TimestampNanosecondArray::from_iter_values(0..5)),
+            ],
+        )
+        .unwrap();
+        let (store, meta) = written(&batch).await;
+        let index = FileIndex::load(store, PartitionedFile::from(meta))
+            .await
+            .unwrap();
+        let mut table = schema.as_ref().clone();
+        table = Schema::new(
+            table
+                .fields()
+                .iter()
+                .map(|f| f.as_ref().clone())
+                .chain([Field::new("zone", tag_type(), true)])
+                .collect::<Vec<_>>(),
+        );
+        let eq = |tag: &str, v: &str, flipped: bool| {
+            let (c, l) = (col(tag, &table).unwrap(), tag_lit(v));
+            let (a, b) = if flipped { (l, c) } else { (c, l) };
+            binary(a, Operator::Eq, b, &table).unwrap()
+        };
+        for tag in ["host", "rack", "zone"] {
+            for v in ["a", "c", "e", "r1", "r5", "r9", "r0", "zz", ""] {
+                for flipped in [false, true] {
+                    let p = eq(tag, v, flipped);
+                    let fast = index.runs_equal(&p, &table).expect("an equality");
+                    assert_eq!(Some(fast), index.runs_evaluated(&p, &table), "{tag} = {v}");
+                }
+            }
+        }
+        let r1 = index.runs_equal(&eq("rack", "r1", false), &table);
+        assert_eq!(r1, Some(vec![false, true, false, false, true]));
+        // ORs of equalities of one tag, and IN lists.
+        let or = |a, b| binary(a, Operator::Or, b, &table).unwrap();
+        let listed = |tag: &str, vs: &[&str]| {
+            let list = vs.iter().map(|v| tag_lit(v)).collect();
+            in_list(col(tag, &table).unwrap(), list, &false, &table).unwrap()
+        };
+        let cases = [
+            or(eq("rack", "r1", false), eq("rack", "r5", true)),
+            or(
+                or(eq("host", "a", false), eq("host", "zz", false)),
+                eq("host", "e", false),
+            ),
+            listed("rack", &["r9", "r5", "r0"]),
+            listed("host", &["b", "d"]),
+            listed("zone", &["x"]),
+        ];
+        for p in &cases {
+            let fast = index.runs_equal(p, &table).expect("equalities of one tag");
+            assert_eq!(Some(fast), index.runs_evaluated(p, &table), "{p}");
+        }
+        assert_eq!(
+            index.runs_equal(&cases[0], &table),
+            Some(vec![false, true, false, true, true])
+        );
+        // Equalities of two tags, or a negated list: evaluated.
+        let two = or(eq("rack", "r1", false), eq("host", "a", false));
+        assert_eq!(index.runs_equal(&two, &table), None);
+        let not_in = in_list(
+            col("rack", &table).unwrap(),
+            vec![tag_lit("r1")],
+            &true,
+            &table,
+        )
+        .unwrap();
+        assert_eq!(index.runs_equal(&not_in, &table), None);
+        // Not an equality of a tag and a value: evaluated.
+        let ne = binary(
+            col("rack", &table).unwrap(),
+            Operator::NotEq,
+            tag_lit("r1"),
+            &table,
+        )
+        .unwrap();
+        assert_eq!(index.runs_equal(&ne, &table), None);
+        let tags = binary(
+            col("rack", &table).unwrap(),
+            Operator::Eq,
+            col("host", &table).unwrap(),
+            &table,
+        )
+        .unwrap();
+        assert_eq!(index.runs_equal(&tags, &table), None);
     }
 
     #[tokio::test]
@@ -1073,6 +1326,64 @@ mod tests {
             assert!(small.is_empty());
             assert!(small.skipped(&Path::from("f.parquet")));
         }
+    }
+
+    #[tokio::test]
+    async fn scans_of_local_files_read_in_place_and_keep_their_dictionary_pages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        let file = dir.path().join("f.parquet");
+        let location = Path::from_absolute_path(&file).unwrap();
+        ingester::parquet_io::write_file(&store, location.as_ref(), &hosts(), "m")
+            .await
+            .unwrap();
+        let ctx = crate::scan::session(1);
+        let task = ctx.task_ctx();
+        let indexes = SeriesIndexes::default();
+        let mut scanned = Vec::new();
+        for _ in 0..2 {
+            // Planned for each run: a plan's scan counts its bytes over all its runs.
+            let plan = ctx
+                .read_parquet(file.to_str().unwrap(), Default::default())
+                .await
+                .unwrap()
+                .filter(datafusion::prelude::col("host").eq(datafusion::prelude::lit("b")))
+                .unwrap()
+                .select_columns(&["v"])
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let (run, _) = indexes.attach(plan, &task).await.unwrap();
+            let batches = datafusion::physical_plan::collect(Arc::clone(&run), Arc::clone(&task))
+                .await
+                .unwrap();
+            let values: Vec<f64> = batches
+                .iter()
+                .flat_map(|b| {
+                    b.column(0)
+                        .as_primitive::<datafusion::arrow::datatypes::Float64Type>()
+                        .values()
+                        .to_vec()
+                })
+                .collect();
+            assert_eq!(values, (3000..6000).map(f64::from).collect::<Vec<_>>());
+            let mut bytes = 0;
+            run.apply(|node| {
+                if let Some(m) = node.metrics() {
+                    bytes += m.sum_by_name("bytes_scanned").map_or(0, |v| v.as_usize());
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .unwrap();
+            scanned.push(bytes);
+        }
+        let index = indexes.get(&location).unwrap();
+        // `v`'s dictionary page (9000 distinct values) is kept after the first scan, and the
+        // second reads only the data pages.
+        let kept = index.dictionaries.kept_bytes();
+        assert!(kept > 9000 * 8, "{kept} bytes kept");
+        assert_eq!(scanned[0] - scanned[1], kept, "{scanned:?}");
     }
 
     #[tokio::test]

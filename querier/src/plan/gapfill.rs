@@ -29,7 +29,9 @@ use datafusion::physical_expr::{
     EquivalenceProperties, LexRequirement, OrderingRequirements, PhysicalExpr, PhysicalSortExpr,
     PhysicalSortRequirement,
 };
-use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType};
+use datafusion::physical_plan::execution_plan::{
+    Boundedness, ChildrenPropertiesMode, EmissionType, ReplaceChildrenOptions,
+};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     DisplayAs, DisplayFormatType, Distribution, ExecutionPlan, Partitioning, PlanProperties,
@@ -250,6 +252,19 @@ impl GapFillExec {
         &self.params
     }
 
+    /// This node with other bounds of its range (a kept plan's new query): the output's
+    /// schema and ordering do not depend on them, so its properties are kept.
+    pub fn with_range(&self, start: Option<i64>, end: i64) -> Self {
+        let mut params = self.params.clone();
+        (params.start, params.end) = (start, end);
+        Self {
+            input: Arc::clone(&self.input),
+            params,
+            schema: Arc::clone(&self.schema),
+            properties: Arc::clone(&self.properties),
+        }
+    }
+
     pub fn input(&self) -> &Arc<dyn ExecutionPlan> {
         &self.input
     }
@@ -318,16 +333,35 @@ impl ExecutionPlan for GapFillExec {
         Ok(TreeNodeRecursion::Continue)
     }
 
-    fn with_new_children(
+    fn replace_children(
         self: Arc<Self>,
         mut children: Vec<Arc<dyn ExecutionPlan>>,
+        options: ReplaceChildrenOptions,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        match children.pop() {
-            Some(input) if children.is_empty() => {
-                Ok(Arc::new(Self::try_new(input, self.params.clone())?))
-            }
-            _ => exec_err!("GapFillExec takes one input"),
-        }
+        let input = match children.pop() {
+            Some(input) if children.is_empty() => input,
+            _ => return exec_err!("GapFillExec takes one input"),
+        };
+        Ok(Arc::new(match options.children_properties {
+            // The input's properties are the ones this node was built on.
+            ChildrenPropertiesMode::Keep => Self {
+                input,
+                params: self.params.clone(),
+                schema: Arc::clone(&self.schema),
+                properties: Arc::clone(&self.properties),
+            },
+            ChildrenPropertiesMode::Recompute => Self::try_new(input, self.params.clone())?,
+        }))
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.replace_children(
+            children,
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )
     }
 
     fn execute(
