@@ -1067,9 +1067,8 @@ mod tests {
         out
     }
 
-    #[tokio::test]
-    async fn an_equality_finds_its_runs_as_evaluating_it_would() {
-        // Hosts in order, racks not: the dictionary of racks is not in value order.
+    /// The index of a file of tags `host` and `rack` (and `time`), one row per element.
+    async fn hosts_and_racks(hosts: &[Option<&str>], racks: &[Option<&str>]) -> FileIndex {
         let schema = Arc::new(Schema::new(vec![
             Field::new("host", tag_type(), true),
             Field::new("rack", tag_type(), true),
@@ -1079,25 +1078,37 @@ mod tests {
                 false,
             ),
         ]));
-        let hosts: DictionaryArray<Int32Type> =
-            ["a", "b", "c", "d", "e"].iter().map(|h| Some(*h)).collect();
-        let racks: DictionaryArray<Int32Type> =
-            [Some("r9"), Some("r1"), None, Some("r5"), Some("r1")]
-                .into_iter()
-                .collect();
+        let hosts: DictionaryArray<Int32Type> = hosts.iter().copied().collect();
+        let racks: DictionaryArray<Int32Type> = racks.iter().copied().collect();
+        // Each series' times count from 0.
+        let mut times = Vec::new();
+        for i in 0..hosts.len() {
+            let same =
+                i > 0 && hosts.key(i) == hosts.key(i - 1) && racks.key(i) == racks.key(i - 1);
+            times.push(if same { times[i - 1] + 1 } else { 0 });
+        }
         let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
+            schema,
             vec![
                 Arc::new(hosts),
                 Arc::new(racks),
-                Arc::new(TimestampNanosecondArray::from_iter_values(0..5)),
+                Arc::new(TimestampNanosecondArray::from_iter_values(times)),
             ],
         )
         .unwrap();
         let (store, meta) = written(&batch).await;
-        let index = FileIndex::load(store, PartitionedFile::from(meta))
+        FileIndex::load(store, PartitionedFile::from(meta))
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_equality_finds_its_runs_as_evaluating_it_would() {
+        // Hosts in order, racks not: the dictionary of racks is not in value order.
+        let hosts = ["a", "b", "c", "d", "e"].map(Some);
+        let racks = [Some("r9"), Some("r1"), None, Some("r5"), Some("r1")];
+        let index = hosts_and_racks(&hosts, &racks).await;
+        let schema = Arc::clone(&index.schema);
         let mut table = schema.as_ref().clone();
         table = Schema::new(
             table
@@ -1249,39 +1260,16 @@ mod tests {
     async fn runs_differ_by_a_missing_tag_and_continue_across_batches() {
         // (a, r1), (a, no rack), (b, no rack): 25k rows each, so the reader's 64k-row batch
         // ends inside the third series.
-        let schema = Arc::new(Schema::new(vec![
-            Field::new("host", tag_type(), true),
-            Field::new("rack", tag_type(), true),
-            Field::new(
-                "time",
-                DataType::Timestamp(TimeUnit::Nanosecond, None),
-                false,
-            ),
-        ]));
         let n = 25_000;
-        let hosts: DictionaryArray<Int32Type> = ["a", "a", "b"]
+        let hosts: Vec<Option<&str>> = ["a", "a", "b"]
             .iter()
             .flat_map(|h| std::iter::repeat_n(Some(*h), n))
             .collect();
-        let racks: DictionaryArray<Int32Type> = [Some("r1"), None, None]
+        let racks: Vec<Option<&str>> = [Some("r1"), None, None]
             .iter()
             .flat_map(|r| std::iter::repeat_n(*r, n))
             .collect();
-        let batch = RecordBatch::try_new(
-            schema,
-            vec![
-                Arc::new(hosts),
-                Arc::new(racks),
-                Arc::new(TimestampNanosecondArray::from_iter_values(
-                    (0..3).flat_map(|_| 0..n as i64),
-                )),
-            ],
-        )
-        .unwrap();
-        let (store, meta) = written(&batch).await;
-        let index = FileIndex::load(store, PartitionedFile::from(meta))
-            .await
-            .unwrap();
+        let index = hosts_and_racks(&hosts, &racks).await;
         assert_eq!(index.starts, [0, n, 2 * n, 3 * n]);
         let table = index.runs.schema();
         let no_rack = is_null(col("rack", &table).unwrap()).unwrap();
