@@ -342,14 +342,14 @@ fn bind_scan(
     let Some(fresh) = unshared(source)? else {
         return Ok(None);
     };
-    let Some(predicate) = source.filter() else {
-        if !params.is_empty() {
-            return Ok(None);
-        }
-        let config = FileScanConfigBuilder::from(config.clone())
-            .with_source(Arc::new(fresh))
+    let rebuilt = |source: ParquetSource| {
+        let config: FileScanConfig = FileScanConfigBuilder::from(config.clone())
+            .with_source(Arc::new(source))
             .build();
-        return Ok(Some(scan.clone().with_data_source(Arc::new(config))));
+        scan.clone().with_data_source(Arc::new(config))
+    };
+    let Some(predicate) = source.filter() else {
+        return Ok(params.is_empty().then(|| rebuilt(fresh)));
     };
     let mut found: Vec<&ScalarValue> = Vec::new();
     let mut bindable = true;
@@ -404,10 +404,7 @@ fn bind_scan(
     if !typed {
         return Ok(None);
     }
-    let config: FileScanConfig = FileScanConfigBuilder::from(config.clone())
-        .with_source(Arc::new(fresh.with_predicate(rebound)))
-        .build();
-    Ok(Some(scan.clone().with_data_source(Arc::new(config))))
+    Ok(Some(rebuilt(fresh.with_predicate(rebound))))
 }
 
 /// `source` built again, with metrics of its own (`None` if its projection cannot be).

@@ -130,3 +130,51 @@ impl ExecutionPlan for RescanExec {
         self.scan.statistics_from_inputs(input_stats, args)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{AsArray, Int64Array, RecordBatch};
+    use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema};
+    use datafusion::datasource::memory::MemorySourceConfig;
+    use datafusion::physical_expr::expressions::col;
+    use datafusion::physical_plan::execution_plan::replace_children_if_necessary;
+    use datafusion::physical_plan::projection::ProjectionExec;
+
+    fn scan(values: Vec<i64>) -> DataSourceExec {
+        let schema = Arc::new(Schema::new(vec![Field::new("v", DataType::Int64, false)]));
+        let batch = RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(values))],
+        )
+        .unwrap();
+        let config = MemorySourceConfig::try_new(&[vec![batch]], schema, None).unwrap();
+        DataSourceExec::new(Arc::new(config))
+    }
+
+    #[tokio::test]
+    async fn a_rebuilt_scan_keeps_the_nodes_above_as_they_were_planned() {
+        let planned: Arc<dyn ExecutionPlan> = Arc::new(scan(vec![1, 2]));
+        let v = col("v", &planned.schema()).unwrap();
+        let above: Arc<dyn ExecutionPlan> = Arc::new(
+            ProjectionExec::try_new(vec![(v, "v".to_string())], Arc::clone(&planned)).unwrap(),
+        );
+        // A plain new scan: the node above computes its properties again.
+        let plain =
+            replace_children_if_necessary(Arc::clone(&above), vec![Arc::new(scan(vec![3]))])
+                .unwrap();
+        assert!(!Arc::ptr_eq(plain.properties(), above.properties()));
+        // Standing in for the planned one: they are kept.
+        let rescan = RescanExec::replacing(&planned, scan(vec![3]));
+        assert!(Arc::ptr_eq(rescan.properties(), planned.properties()));
+        assert!(rescan.downcast_ref::<DataSourceExec>().is_some());
+        let kept = replace_children_if_necessary(Arc::clone(&above), vec![rescan]).unwrap();
+        assert!(Arc::ptr_eq(kept.properties(), above.properties()));
+        // And it reads what the new scan reads.
+        let task = Arc::new(TaskContext::default());
+        let out = datafusion::physical_plan::collect(kept, task)
+            .await
+            .unwrap();
+        assert_eq!(out[0].column(0).as_primitive::<Int64Type>().values(), &[3]);
+    }
+}

@@ -644,7 +644,7 @@ pub struct SeriesIndexes {
     /// Runs kept at most, over all files.
     capacity: usize,
     /// The dictionary pages the scans of indexed files keep.
-    dictionaries: Arc<DictionaryPages>,
+    kept_pages: Arc<DictionaryPages>,
 }
 
 impl Default for SeriesIndexes {
@@ -666,7 +666,7 @@ impl SeriesIndexes {
             kept: Mutex::default(),
             skipped: Mutex::default(),
             capacity,
-            dictionaries: Arc::default(),
+            kept_pages: Arc::default(),
         }
     }
 
@@ -856,7 +856,7 @@ impl SeriesIndexes {
                 .collect();
             source = source.with_parquet_file_reader_factory(Arc::new(IndexedReaders {
                 files: indexes,
-                dictionaries: Arc::clone(&self.dictionaries),
+                kept_pages: Arc::clone(&self.kept_pages),
             }));
         }
         let config = FileScanConfigBuilder::from(config.clone())
@@ -875,7 +875,7 @@ impl SeriesIndexes {
 #[derive(Debug)]
 struct IndexedReaders {
     files: HashMap<Path, Arc<FileIndex>>,
-    dictionaries: Arc<DictionaryPages>,
+    kept_pages: Arc<DictionaryPages>,
 }
 
 impl ParquetFileReaderFactory for IndexedReaders {
@@ -894,7 +894,7 @@ impl ParquetFileReaderFactory for IndexedReaders {
             path: LocalFileSystem::new().path_to_filesystem(location)?,
             file: None,
             index,
-            dictionaries: Arc::clone(&self.dictionaries),
+            kept_pages: Arc::clone(&self.kept_pages),
             metrics: ParquetFileMetrics::new(partition_index, location.as_ref(), metrics),
         }))
     }
@@ -904,14 +904,14 @@ struct InPlaceReader {
     path: std::path::PathBuf,
     file: Option<std::fs::File>,
     index: Arc<FileIndex>,
-    dictionaries: Arc<DictionaryPages>,
+    kept_pages: Arc<DictionaryPages>,
     metrics: ParquetFileMetrics,
 }
 
 impl InPlaceReader {
     /// The bytes of `range`: a dictionary page kept, or read (and a dictionary page kept).
     fn fetch(&mut self, range: Range<u64>) -> datafusion::parquet::errors::Result<Bytes> {
-        let pages = &self.index.dictionaries;
+        let pages = Arc::clone(&self.index.dictionaries);
         if !pages.is_dictionary(&range) {
             return self.read(range);
         }
@@ -920,8 +920,7 @@ impl InPlaceReader {
         }
         let start = range.start;
         let bytes = self.read(range)?;
-        self.dictionaries
-            .keep(&self.index.dictionaries, start, &bytes);
+        self.kept_pages.keep(&pages, start, &bytes);
         Ok(bytes)
     }
 
@@ -1294,7 +1293,22 @@ mod tests {
             .unwrap();
         let task = ctx.task_ctx();
         let indexes = SeriesIndexes::default();
-        let (_, shown) = indexes.attach(Arc::clone(&plan), &task).await.unwrap();
+        let (attached, shown) = indexes.attach(Arc::clone(&plan), &task).await.unwrap();
+        // A selection this small: no pruning by statistics, and no predicate cache (it would
+        // widen the reads of the columns the row filter shares with the projection).
+        let mut options = Vec::new();
+        attached
+            .apply(|node| {
+                if let Some(scan) = node.downcast_ref::<DataSourceExec>()
+                    && let Some((_, source)) = scan.downcast_to_file_source::<ParquetSource>()
+                {
+                    let global = &source.table_parquet_options().global;
+                    options.push((global.pruning, source.max_predicate_cache_size()));
+                }
+                Ok(TreeNodeRecursion::Continue)
+            })
+            .unwrap();
+        assert_eq!(options, [(false, Some(0))]);
         let expected = ScanSelection {
             files: 1,
             runs: 3,

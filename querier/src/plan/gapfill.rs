@@ -257,8 +257,14 @@ impl GapFillExec {
     pub fn with_range(&self, start: Option<i64>, end: i64) -> Self {
         let mut params = self.params.clone();
         (params.start, params.end) = (start, end);
+        self.keeping(Arc::clone(&self.input), params)
+    }
+
+    /// This node over `input` with `params`, with its schema and properties (for an input and
+    /// parameters that do not change them).
+    fn keeping(&self, input: Arc<dyn ExecutionPlan>, params: GapFillParams) -> Self {
         Self {
-            input: Arc::clone(&self.input),
+            input,
             params,
             schema: Arc::clone(&self.schema),
             properties: Arc::clone(&self.properties),
@@ -344,12 +350,7 @@ impl ExecutionPlan for GapFillExec {
         };
         Ok(Arc::new(match options.children_properties {
             // The input's properties are the ones this node was built on.
-            ChildrenPropertiesMode::Keep => Self {
-                input,
-                params: self.params.clone(),
-                schema: Arc::clone(&self.schema),
-                properties: Arc::clone(&self.properties),
-            },
+            ChildrenPropertiesMode::Keep => self.keeping(input, self.params.clone()),
             ChildrenPropertiesMode::Recompute => Self::try_new(input, self.params.clone())?,
         }))
     }
