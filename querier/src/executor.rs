@@ -60,6 +60,8 @@ pub struct Executor {
     plans: Arc<crate::plan_cache::PlanCache>,
     /// Where each series lies in the files queries read.
     indexes: Arc<crate::series_index::SeriesIndexes>,
+    /// The tables of the file sets queries read.
+    listings: Arc<crate::scan::Listings>,
 }
 
 impl std::fmt::Debug for Executor {
@@ -79,6 +81,7 @@ impl Executor {
             small_session: Arc::new(crate::scan::session(1)),
             plans: Arc::default(),
             indexes: Arc::default(),
+            listings: Arc::default(),
         }
     }
 
@@ -93,6 +96,11 @@ impl Executor {
     }
 
     /// The DataFusion session queries run in.
+    /// The tables of the file sets queries read.
+    pub fn listings(&self) -> &crate::scan::Listings {
+        &self.listings
+    }
+
     pub(crate) fn small_session(&self) -> &datafusion::prelude::SessionContext {
         &self.small_session
     }

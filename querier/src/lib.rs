@@ -31,6 +31,7 @@
 pub mod ddl;
 pub mod dictionary_pages;
 pub mod executor;
+mod frame;
 pub mod params;
 pub mod plan;
 pub mod plan_cache;

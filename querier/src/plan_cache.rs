@@ -9,10 +9,13 @@
 //!  logical plan ──▶ Shape::of: the plan's text with the literals of the filters on the scan
 //!                   and GapFill's range taken out (the key), and those values (the params)
 //!   ├─ miss: plan it; keep (plan, params)
-//!   └─ hit:  take the kept plan out (a plan runs for one query at a time), bind:
-//!            each Parquet scan's predicate: old param literals replaced by the new ones
-//!            GapFillExec: the new range
-//!            then reset_plan_states (TopK and aggregate dynamic filters hold state)
+//!   └─ hit:  take the kept plan out (a plan serves one query at a time), bind a copy:
+//!            each Parquet scan's predicate: the kept param literals replaced by the new
+//!            ones, the scan finished by the caller (the series indexes' row selections,
+//!            so that each scan is built once) and standing in for the planned one
+//!            ([`crate::rescan`]); GapFillExec: the new range; then reset_plan_states
+//!            (TopK and aggregate dynamic filters hold state). The kept plan goes back as
+//!            it was planned.
 //! ```
 //!
 //! A kept plan is only used when the binding is checked complete: every scan's predicate
@@ -128,9 +131,36 @@ fn on_scan(plan: &LogicalPlan) -> bool {
     }
 }
 
-struct Kept {
+/// A kept plan of a shape, taken out of the cache (a plan serves one query at a time) until
+/// [`PlanCache::put_back`] returns it.
+pub struct Kept {
     plan: Arc<dyn ExecutionPlan>,
     shape: Shape,
+}
+
+/// What becomes of each Parquet scan's configuration once a kept plan's values are bound into
+/// it (the series indexes attach their row selections there, so that the scan is built once):
+/// `None` leaves it as bound.
+pub type FinishScan<'a> = &'a dyn Fn(&FileScanConfig, &ParquetSource) -> Option<FileScanConfig>;
+
+impl Kept {
+    /// The plan as it was planned (its scans without the values of any later query).
+    pub fn plan(&self) -> &Arc<dyn ExecutionPlan> {
+        &self.plan
+    }
+
+    /// A copy of the plan with `shape`'s values bound and each scan finished by `finish`, its
+    /// states reset; `None` when the binding cannot be shown complete.
+    pub fn bind(
+        &self,
+        shape: &Shape,
+        finish: FinishScan<'_>,
+    ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+        match bind(&self.plan, &self.shape, shape, finish)? {
+            Some(plan) => Ok(Some(reset_plan_states(plan)?)),
+            None => Ok(None),
+        }
+    }
 }
 
 /// Physical plans by shape (see the module's essay).
@@ -147,36 +177,34 @@ impl std::fmt::Debug for PlanCache {
 }
 
 impl PlanCache {
-    /// A kept plan of `shape` with its values bound, taken out of the cache until
-    /// [`Self::put`] returns it; `None` when there is none or it cannot be bound.
-    pub fn take(&self, shape: &Shape) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        let kept = match self.kept.lock() {
-            Ok(mut m) => m.remove(&shape.key),
-            Err(_) => None,
-        };
-        let Some(kept) = kept else {
-            return Ok(None);
-        };
-        match bind(&kept.plan, &kept.shape, shape)? {
-            Some(plan) => {
-                self.hits.fetch_add(1, Ordering::Relaxed);
-                Ok(Some(reset_plan_states(plan)?))
-            }
-            None => Ok(None),
+    /// The kept plan of `shape`, taken out of the cache until [`Self::put_back`] returns it.
+    pub fn take(&self, shape: &Shape) -> Option<Kept> {
+        self.kept.lock().ok()?.remove(&shape.key)
+    }
+
+    /// Keeps `plan`, planned for `shape`, unless its scans cannot be built again as planned
+    /// (see [`unshared`]).
+    pub fn put(&self, shape: Shape, plan: Arc<dyn ExecutionPlan>) {
+        if rebuilds_as_planned(&plan).unwrap_or(false) {
+            self.keep(Kept { plan, shape });
         }
     }
 
-    /// Keeps `plan`, planned for `shape` (`planned`), or bound for it by [`Self::take`]. A
-    /// plan whose scans cannot be built again as planned (see [`unshared`]) is not kept.
-    pub fn put(&self, shape: Shape, plan: Arc<dyn ExecutionPlan>, planned: bool) {
-        if planned && !rebuilds_as_planned(&plan).unwrap_or(false) {
-            return;
+    /// Returns a plan [`Self::take`] took, counting it as a hit when `ran` (a query ran a
+    /// copy of it).
+    pub fn put_back(&self, kept: Kept, ran: bool) {
+        if ran {
+            self.hits.fetch_add(1, Ordering::Relaxed);
         }
+        self.keep(kept);
+    }
+
+    fn keep(&self, kept: Kept) {
         if let Ok(mut m) = self.kept.lock() {
-            if m.len() >= CAPACITY && !m.contains_key(&shape.key) {
+            if m.len() >= CAPACITY && !m.contains_key(&kept.shape.key) {
                 m.clear();
             }
-            m.insert(shape.key.clone(), Kept { plan, shape });
+            m.insert(kept.shape.key.clone(), kept);
         }
     }
 
@@ -272,6 +300,7 @@ fn bind(
     plan: &Arc<dyn ExecutionPlan>,
     old: &Shape,
     new: &Shape,
+    finish: FinishScan<'_>,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(map) = changes(old, new) else {
         return Ok(None);
@@ -288,7 +317,8 @@ fn bind(
             return Ok(Transformed::no(node));
         }
         let rebound = if let Some(scan) = node.downcast_ref::<DataSourceExec>() {
-            bind_scan(scan, &old.params, &changed)?.map(|bound| RescanExec::replacing(&node, bound))
+            bind_scan(scan, &old.params, &changed, finish)?
+                .map(|bound| RescanExec::replacing(&node, bound))
         } else if let Some(g) = node.downcast_ref::<GapFillExec>() {
             match ranges.next() {
                 Some((o, n)) if (g.params().start, g.params().end) == *o => {
@@ -330,6 +360,7 @@ fn bind_scan(
     scan: &DataSourceExec,
     params: &[ScalarValue],
     changed: &[(&ScalarValue, &ScalarValue)],
+    finish: FinishScan<'_>,
 ) -> Result<Option<DataSourceExec>> {
     let Some((config, source)) = scan.downcast_to_file_source::<ParquetSource>() else {
         return Ok(None);
@@ -343,9 +374,12 @@ fn bind_scan(
         return Ok(None);
     };
     let rebuilt = |source: ParquetSource| {
-        let config: FileScanConfig = FileScanConfigBuilder::from(config.clone())
-            .with_source(Arc::new(source))
-            .build();
+        let finished = finish(config, &source);
+        let config: FileScanConfig = finished.unwrap_or_else(|| {
+            FileScanConfigBuilder::from(config.clone())
+                .with_source(Arc::new(source))
+                .build()
+        });
         scan.clone().with_data_source(Arc::new(config))
     };
     let Some(predicate) = source.filter() else {

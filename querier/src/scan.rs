@@ -22,12 +22,16 @@
 //! they need no merging; shards of different groups never overlap, and shards of one group
 //! hold different series.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::options::ReadOptions;
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::logical_expr::ExprFunctionExt;
 use datafusion::logical_expr::cast;
 use datafusion::prelude::{
@@ -91,6 +95,82 @@ pub struct ScanStats {
     /// The files read, when the scan reads nothing else (no buffered rows, no merge): what a
     /// kept plan of this scan depends on ([`crate::plan_cache`]).
     pub files: Option<Vec<String>>,
+}
+
+/// Tables of the file sets queries read, kept at most this many.
+const LISTINGS: usize = 512;
+
+/// The Parquet table of each file set queries read, so that a query of the same files (a
+/// dashboard's, or any light query between two persists) does not build it again: parsing each
+/// file's URL and copying the session's configuration and state were 3-4% of a light query's
+/// CPU. A file is immutable and its name never reused within a process, so a file set's
+/// table stays true; it is kept per session (the listing options follow its partitions) and
+/// used only for the same table schema. Emptied when it would grow past [`LISTINGS`].
+#[derive(Default)]
+pub struct Listings {
+    kept: Mutex<HashMap<ListingKey, Listing>>,
+}
+
+/// A session's id and a file set's paths, one per line.
+type ListingKey = (String, String);
+
+/// A file set's table, and the table schema it was built for.
+type Listing = (TableSchema, Arc<dyn TableProvider>);
+
+impl std::fmt::Debug for Listings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listings").finish_non_exhaustive()
+    }
+}
+
+impl Listings {
+    /// The table of `files` (local paths) with `schema` (`plain` its Arrow schema) in `ctx`.
+    fn table(
+        &self,
+        ctx: &SessionContext,
+        files: &[String],
+        schema: &TableSchema,
+        plain: impl FnOnce() -> SchemaRef,
+    ) -> Result<Arc<dyn TableProvider>, ExecError> {
+        let key = (ctx.session_id(), files.join("\n"));
+        if let Ok(kept) = self.kept.lock()
+            && let Some((kept_schema, table)) = kept.get(&key)
+            && kept_schema == schema
+        {
+            return Ok(Arc::clone(table));
+        }
+        let plain = plain();
+        let urls = files
+            .iter()
+            .map(ListingTableUrl::parse)
+            .collect::<Result<Vec<_>, _>>()?;
+        let options = ParquetReadOptions::default()
+            .schema(&plain)
+            .to_listing_options(&ctx.copied_config(), ctx.copied_table_options());
+        let config = ListingTableConfig::new_with_multi_paths(urls)
+            .with_listing_options(options)
+            .with_schema(plain);
+        let table: Arc<dyn TableProvider> = Arc::new(
+            ListingTable::try_new(config)?
+                .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache()),
+        );
+        if let Ok(mut kept) = self.kept.lock() {
+            if kept.len() >= LISTINGS && !kept.contains_key(&key) {
+                kept.clear();
+            }
+            kept.insert(key, (schema.clone(), Arc::clone(&table)));
+        }
+        Ok(table)
+    }
+
+    /// File sets whose tables are kept.
+    pub fn len(&self) -> usize {
+        self.kept.lock().map(|m| m.len()).unwrap_or(0)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// A measurement's snapshot in every local shard a time range reaches, with their schemas
@@ -227,7 +307,9 @@ impl Executor {
         } else {
             ctx
         };
-        let plain = plain_schema(&schema);
+        // Only built when something needs it (a kept table of the files has it).
+        let plain = OnceLock::new();
+        let plain = || Arc::clone(plain.get_or_init(|| plain_schema(&schema)));
         let mut stats = ScanStats {
             shards: snapshots.len(),
             ..Default::default()
@@ -261,7 +343,7 @@ impl Executor {
             }
             if !windows.is_empty() {
                 merged.push(
-                    self.merged_shard_frame(ctx, name, &snap, &plain, &windows, want)
+                    self.merged_shard_frame(ctx, name, &snap, &plain(), &windows, want)
                         .await?,
                 );
                 stats.shards_merged += 1;
@@ -276,7 +358,7 @@ impl Executor {
                     for b in ingester::parquet_io::read_file(&ing.object_store(), &f.path).await? {
                         let b =
                             ingester::delete::apply_all(&snap.tombstones, name, b, f.generation)?;
-                        memory.push(ingester::batch::align(&b, &plain)?);
+                        memory.push(ingester::batch::align(&b, &plain())?);
                         stats.batches_in_memory += 1;
                     }
                     continue;
@@ -287,7 +369,7 @@ impl Executor {
             // Each buffered batch comes sorted with its duplicates merged.
             for (b, range) in buffered {
                 if overlaps(range, want) {
-                    memory.push(ingester::batch::align(&b, &plain)?);
+                    memory.push(ingester::batch::align(&b, &plain())?);
                     stats.batches_in_memory += 1;
                 }
             }
@@ -297,17 +379,11 @@ impl Executor {
         }
         let mut parts: Vec<DataFrame> = Vec::new();
         if !files.is_empty() {
-            parts.push(plain_tags(
-                ctx.read_parquet(files, ParquetReadOptions::default().schema(&plain))
-                    .await?,
-                &plain,
-            )?);
+            let table = self.listings().table(ctx, &files, &schema, plain)?;
+            parts.push(ctx.read_table(table)?);
         }
         if !memory.is_empty() {
-            parts.push(plain_tags(
-                ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![memory])?))?,
-                &plain,
-            )?);
+            parts.push(ctx.read_table(Arc::new(MemTable::try_new(plain(), vec![memory])?))?);
         }
         parts.extend(merged);
         let Some(mut frame) = parts.pop() else {
@@ -436,9 +512,4 @@ fn plain_projection(plain: &SchemaRef) -> Vec<Expr> {
             _ => col(f.name().as_str()),
         })
         .collect()
-}
-
-/// Tags as plain strings from here on.
-fn plain_tags(df: DataFrame, _plain: &SchemaRef) -> Result<DataFrame, ExecError> {
-    Ok(df)
 }

@@ -31,6 +31,7 @@ use ingester::{FieldType, TableSchema, now_nanos};
 use serde_json::Value;
 
 use crate::executor::{ExecError, Executor, QueryContext};
+use crate::frame;
 use crate::influxql::{BinaryOp, Dimension, Expr, Fill, SelectStatement, Source, VarType};
 use crate::plan::aggregate::{AggregateKind, InfluxAggregate, Output};
 use crate::plan::gapfill::{FillValue, GapFill, GapFillParams};
@@ -1102,7 +1103,7 @@ impl<'a> Plan<'a> {
             for t in schema.tags.iter().filter(|t| !group_tags.contains(t)) {
                 select.push(ident(t).alias(format!("__keep_{t}")));
             }
-            df = df.select(select)?;
+            df = frame::select(df, select)?;
             // A row whose selected fields are all null is not a point of this selection; a
             // selection of tags alone selects nothing (1.x).
             let any_field = field_names
@@ -1132,7 +1133,7 @@ impl<'a> Plan<'a> {
                         .enumerate()
                         .map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))),
                 );
-                df = df.select(with_ties)?;
+                df = frame::select(df, with_ties)?;
             }
             let ties: Vec<String> = (0..tie_breakers.len())
                 .map(|i| format!("__ord{i}"))
@@ -1200,7 +1201,7 @@ impl<'a> Plan<'a> {
                 select.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
                 select.push(col("__c0"));
                 select.push(col("__first"));
-                df = df.select(select)?;
+                df = frame::select(df, select)?;
                 // In order of first appearance, equal times by value (1.x).
                 ties.push("__first".to_string());
                 ties.push("__c0".to_string());
@@ -1288,7 +1289,7 @@ impl<'a> Plan<'a> {
                 for (i, e) in outputs.into_iter().enumerate() {
                     select.push(e.alias(format!("__c{i}")));
                 }
-                df = df.select(select)?;
+                df = frame::select(df, select)?;
             }
             if let Some((interval, offset)) = self.interval {
                 df = self.gap_fill(
@@ -1528,7 +1529,7 @@ impl<'a> Plan<'a> {
                     named.push(col("__t").alias(format!("__t_{k}")));
                     named.push(col("__v").alias(format!("__v_{k}")));
                     named.push(pos.alias(format!("__pos_{k}")));
-                    parts.push(frame.select(named)?);
+                    parts.push(frame::select(frame, named)?);
                     times.push(col(format!("__t_{k}").as_str()));
                     values.push(col(format!("__v_{k}").as_str()));
                 }
@@ -1551,7 +1552,7 @@ impl<'a> Plan<'a> {
             for (k, out) in outputs {
                 named.push(out.alias(format!("__v_{k}")));
             }
-            parts.push(frame.select(named)?);
+            parts.push(frame::select(frame, named)?);
         }
         let mut parts = parts.into_iter().enumerate();
         let Some((_, mut joined)) = parts.next() else {
@@ -1595,7 +1596,7 @@ impl<'a> Plan<'a> {
                     select.push(c);
                 }
             }
-            joined = joined.select(select)?;
+            joined = frame::select(joined, select)?;
         }
         let mut select = vec![{
             let mut t = times.clone();
@@ -1616,7 +1617,7 @@ impl<'a> Plan<'a> {
             .collect();
         sort.push(col("__bucket").sort(true, true));
         sort.push(col("__pos").sort(true, true));
-        let df = joined.select(select)?.sort(sort)?;
+        let df = frame::sort(frame::select(joined, select)?, sort)?;
         if let Some(analyze) = qctx.explain {
             return explain(df, measurement, analyze, reuse).await;
         }
@@ -1754,7 +1755,7 @@ impl<'a> Plan<'a> {
             select.push(as_text(ident(t)).alias(format!("__key{i}")));
             sort.push(col(format!("__key{i}")).sort(true, true));
         }
-        df = df.select(select)?.sort(sort)?;
+        df = frame::sort(frame::select(df, select)?, sort)?;
         if let Some(analyze) = qctx.explain {
             return explain(df, measurement, analyze, reuse).await;
         }
@@ -1904,7 +1905,7 @@ impl<'a> Plan<'a> {
                     .map(|t| col(t.as_str())),
             );
             // The projection plans the window functions (one Window node per ordering).
-            df = df.select(select)?;
+            df = frame::select(df, select)?;
             if let Some(any) = any {
                 // A row the transformations have no value for is not in the result.
                 df = df.filter(any)?;
@@ -1919,10 +1920,10 @@ impl<'a> Plan<'a> {
         let offset = self.stmt.offset.unwrap_or(0).max(0) as usize;
         let limit = self.stmt.limit.filter(|l| *l > 0).map(|l| l as usize);
         if offset == 0 && limit.is_none() {
-            return Ok(df.sort(sort)?);
+            return Ok(frame::sort(df, sort)?);
         }
         if tags.is_empty() {
-            return Ok(df.sort(sort)?.limit(offset, limit)?);
+            return Ok(frame::sort(df, sort)?.limit(offset, limit)?);
         }
         let n = datafusion::functions_window::expr_fn::row_number()
             .partition_by(tags)
@@ -1932,7 +1933,7 @@ impl<'a> Plan<'a> {
         if let Some(limit) = limit {
             keep = keep.and(col("__n").lt_eq(lit(offset.saturating_add(limit) as u64)));
         }
-        Ok(df.with_column("__n", n)?.filter(keep)?.sort(sort)?)
+        Ok(frame::sort(df.with_column("__n", n)?.filter(keep)?, sort)?)
     }
 }
 
@@ -2590,26 +2591,30 @@ impl Reuse<'_> {
 async fn collect(df: DataFrame, reuse: Reuse<'_>) -> Result<Vec<RecordBatch>, ExecError> {
     let (state, logical) = df.into_parts();
     let task = std::sync::Arc::new(datafusion::execution::TaskContext::from(&state));
-    let (plan, keep) = match reuse.plans {
-        Some((cache, files)) => {
-            let shape = Shape::of(&logical, files, state.config().target_partitions())?;
-            let (plan, planned) = match cache.take(&shape)? {
-                Some(plan) => (plan, false),
-                None => (state.create_physical_plan(&logical).await?, true),
-            };
-            (plan, Some((cache, shape, planned)))
-        }
-        None => (state.create_physical_plan(&logical).await?, None),
+    let Some((cache, files)) = reuse.plans else {
+        let plan = state.create_physical_plan(&logical).await?;
+        let (run, _) = reuse.indexes.attach(plan, &task).await?;
+        return Ok(datafusion::physical_plan::collect(run, task).await?);
     };
-    // The kept plan stays without selections: they depend on the values bound into it.
+    let shape = Shape::of(&logical, files, state.config().target_partitions())?;
+    if let Some(kept) = cache.take(&shape) {
+        // The kept plan stays without selections (they depend on the values bound into it):
+        // a copy is bound and given them, each scan built once.
+        reuse.indexes.load(kept.plan(), &task).await?;
+        let finish = |config: &_, source: &_| reuse.indexes.attached(config, source).map(|a| a.0);
+        let bound = kept.bind(&shape, &finish);
+        cache.put_back(kept, matches!(bound, Ok(Some(_))));
+        if let Some(run) = bound? {
+            return Ok(datafusion::physical_plan::collect(run, task).await?);
+        }
+    }
+    let plan = state.create_physical_plan(&logical).await?;
     let (run, _) = reuse
         .indexes
         .attach(std::sync::Arc::clone(&plan), &task)
         .await?;
     let batches = datafusion::physical_plan::collect(run, task).await?;
-    if let Some((cache, shape, planned)) = keep {
-        cache.put(shape, plan, planned);
-    }
+    cache.put(shape, plan);
     Ok(batches)
 }
 

@@ -51,7 +51,9 @@ use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
 use datafusion::datasource::physical_plan::parquet::{
     DefaultParquetFileReaderFactory, ParquetRowSelection,
 };
-use datafusion::datasource::physical_plan::{FileScanConfigBuilder, FileSource, ParquetSource};
+use datafusion::datasource::physical_plan::{
+    FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
+};
 use datafusion::datasource::source::DataSourceExec;
 use datafusion::execution::TaskContext;
 use datafusion::execution::object_store::ObjectStoreUrl;
@@ -306,6 +308,8 @@ impl FileIndex {
             Some(last) if last.end == r.start => last.end = r.end,
             _ => ranges.push(r),
         };
+        // Whether every page read lies within the time bounds.
+        let mut within = true;
         if lo <= hi {
             for (run, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
                 let (start, end) = (self.starts[run], self.starts[run + 1]);
@@ -325,7 +329,15 @@ impl FileIndex {
                     let page_end = self.pages.get(i + 1).map_or(self.rows(), |p| p.0);
                     if max >= lo && min <= hi && page_end > start {
                         push(page_start.max(start)..page_end.min(end));
+                        within &= lo <= min && max <= hi;
                     }
+                }
+            }
+        }
+        if within {
+            for u in &mut uses {
+                if *u == Use::Pages {
+                    *u = Use::Within;
                 }
             }
         }
@@ -552,6 +564,9 @@ pub enum Use {
     Runs,
     /// Bounds on time: the pages outside them are not read.
     Pages,
+    /// Bounds on time that every page read lies within (by the page index's min and max): the
+    /// pages outside them are not read, and every row of the others satisfies them.
+    Within,
     /// `field IS NOT NULL` (what a raw query of a field asks): left to the scan's row filter;
     /// fields are seldom sparse enough for DataFusion's pruning by null counts to pay for
     /// itself.
@@ -645,6 +660,8 @@ pub struct SeriesIndexes {
     capacity: usize,
     /// The dictionary pages the scans of indexed files keep.
     kept_pages: Arc<DictionaryPages>,
+    /// Scans given row selections.
+    attached: std::sync::atomic::AtomicU64,
 }
 
 impl Default for SeriesIndexes {
@@ -667,7 +684,13 @@ impl SeriesIndexes {
             skipped: Mutex::default(),
             capacity,
             kept_pages: Arc::default(),
+            attached: Default::default(),
         }
+    }
+
+    /// Scans given row selections so far.
+    pub fn scans_attached(&self) -> u64 {
+        self.attached.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The index of `location`, when it has been loaded.
@@ -719,11 +742,33 @@ impl SeriesIndexes {
         plan: Arc<dyn ExecutionPlan>,
         task: &TaskContext,
     ) -> Result<(Arc<dyn ExecutionPlan>, Vec<ScanSelection>)> {
-        // Load first (the plan walk is synchronous).
-        let mut wanted: Vec<(
-            datafusion::execution::object_store::ObjectStoreUrl,
-            PartitionedFile,
-        )> = Vec::new();
+        self.load(&plan, task).await?;
+        let mut selections = Vec::new();
+        let plan = plan
+            .transform_up(|node| {
+                let Some(scan) = node.downcast_ref::<DataSourceExec>() else {
+                    return Ok(Transformed::no(node));
+                };
+                let Some((config, source)) = scan.downcast_to_file_source::<ParquetSource>() else {
+                    return Ok(Transformed::no(node));
+                };
+                Ok(match self.attached(config, source) {
+                    Some((attached, selected)) => {
+                        selections.push(selected);
+                        let attached = scan.clone().with_data_source(Arc::new(attached));
+                        Transformed::yes(RescanExec::replacing(&node, attached))
+                    }
+                    None => Transformed::no(node),
+                })
+            })?
+            .data;
+        Ok((plan, selections))
+    }
+
+    /// Loads the indexes `plan`'s Parquet scans with a predicate lack (the plan walk of
+    /// [`Self::attached`] is synchronous).
+    pub async fn load(&self, plan: &Arc<dyn ExecutionPlan>, task: &TaskContext) -> Result<()> {
+        let mut wanted: Vec<(ObjectStoreUrl, PartitionedFile)> = Vec::new();
         plan.apply(|node| {
             if let Some(scan) = node.downcast_ref::<DataSourceExec>()
                 && let Some((config, source)) = scan.downcast_to_file_source::<ParquetSource>()
@@ -749,26 +794,17 @@ impl SeriesIndexes {
                 }
             }
         }
-        let mut selections = Vec::new();
-        let plan = plan
-            .transform_up(|node| {
-                let Some(scan) = node.downcast_ref::<DataSourceExec>() else {
-                    return Ok(Transformed::no(node));
-                };
-                Ok(match self.attach_scan(scan) {
-                    Some((attached, selected)) => {
-                        selections.push(selected);
-                        Transformed::yes(RescanExec::replacing(&node, attached))
-                    }
-                    None => Transformed::no(node),
-                })
-            })?
-            .data;
-        Ok((plan, selections))
+        Ok(())
     }
 
-    fn attach_scan(&self, scan: &DataSourceExec) -> Option<(DataSourceExec, ScanSelection)> {
-        let (config, source) = scan.downcast_to_file_source::<ParquetSource>()?;
+    /// A Parquet scan's `config` (of `source`) with a row selection on every file, and what
+    /// it selected; `None` when the scan has no predicate or a file's index is not loaded
+    /// ([`Self::load`]).
+    pub fn attached(
+        &self,
+        config: &FileScanConfig,
+        source: &ParquetSource,
+    ) -> Option<(FileScanConfig, ScanSelection)> {
         let predicate = source.filter()?;
         let table = config.file_schema();
         // Each file's index and selection, once (a file split into byte ranges is in several
@@ -788,7 +824,11 @@ impl SeriesIndexes {
         let uses = files.iter().map(|(_, s)| s.uses.clone()).reduce(|a, b| {
             a.into_iter()
                 .zip(b)
-                .map(|(a, b)| if a == b { a } else { Use::None })
+                .map(|(a, b)| match (a, b) {
+                    (a, b) if a == b => a,
+                    (Use::Pages | Use::Within, Use::Pages | Use::Within) => Use::Pages,
+                    _ => Use::None,
+                })
                 .collect()
         })?;
         let mut shown = ScanSelection {
@@ -838,7 +878,7 @@ impl SeriesIndexes {
         let rest: Vec<Arc<dyn PhysicalExpr>> = split_conjunction(&predicate)
             .into_iter()
             .zip(&uses)
-            .filter(|(_, u)| **u != Use::Runs)
+            .filter(|(_, u)| !matches!(u, Use::Runs | Use::Within))
             .map(|(c, _)| Arc::clone(c))
             .collect();
         if rest.len() < uses.len() {
@@ -863,7 +903,9 @@ impl SeriesIndexes {
             .with_file_groups(groups)
             .with_source(Arc::new(source))
             .build();
-        Some((scan.clone().with_data_source(Arc::new(config)), shown))
+        self.attached
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Some((config, shown))
     }
 }
 
@@ -1223,6 +1265,16 @@ mod tests {
         let s = index.select(&p, &table);
         assert_eq!(rows(&s), [3000..3072, 5120..6000]);
         assert_eq!(s.uses, [Use::Runs, Use::Pages, Use::Pages]);
+
+        // Bounds every page read lies within (b's times, 0..=2999, and those of a's rows in
+        // its first page): every row read satisfies them.
+        let p = and(
+            and(Arc::clone(&host_b), time(Operator::GtEq, 0)),
+            time(Operator::Lt, 3000),
+        );
+        let s = index.select(&p, &table);
+        assert_eq!(rows(&s), [3000..6000]);
+        assert_eq!(s.uses, [Use::Runs, Use::Within, Use::Within]);
 
         // Bounds that exclude each other select nothing.
         let p = and(time(Operator::Gt, 10), time(Operator::LtEq, 10));

@@ -541,6 +541,41 @@ async fn kept_plans_answer_as_fresh_plans_do() {
 }
 
 #[tokio::test]
+async fn tables_of_file_sets_are_kept_for_their_files_and_schema() {
+    let n = node().await;
+    let mut body = String::new();
+    for host in ["a", "b"] {
+        for t in 0..10i64 {
+            body.push_str(&format!("cpu,host={host} usage={t} {}\n", t * 10));
+        }
+    }
+    n.write(&body).await;
+    n.ingester.persist().await.unwrap();
+    let count = |v: &Value| v[0]["series"][0]["values"][0][1].clone();
+    let usage = |host: &str| format!("SELECT count(usage) FROM cpu WHERE host = '{host}'");
+    assert_eq!(count(&n.query(&usage("a")).await), 10);
+    assert_eq!(n.exec.listings().len(), 1);
+    // The same files: the same table.
+    assert_eq!(count(&n.query(&usage("b")).await), 10);
+    assert_eq!(n.exec.listings().len(), 1);
+    // The same files under a wider schema (a buffered row with a new field): a table of that
+    // schema, the files' rows without the field.
+    n.write("cpu,host=a idle=5 1000\n").await;
+    let answer = n.query("SELECT count(usage), count(idle) FROM cpu").await;
+    assert_eq!(
+        answer[0]["series"][0]["values"][0],
+        serde_json::json!(["1970-01-01T00:00:00Z", 20, 1]),
+        "{answer}"
+    );
+    // New files: their own table, with their rows.
+    n.ingester.persist().await.unwrap();
+    assert_eq!(count(&n.query("SELECT count(idle) FROM cpu").await), 1);
+    assert_eq!(count(&n.query(&usage("a")).await), 10);
+    assert_eq!(n.exec.listings().len(), 2);
+    n.close().await;
+}
+
+#[tokio::test]
 async fn runs_of_a_kept_plan_leave_no_metrics_in_it() {
     let n = node().await;
     let mut body = String::new();
@@ -558,6 +593,7 @@ async fn runs_of_a_kept_plan_leave_no_metrics_in_it() {
     };
     n.query(&query("a")).await;
     let (hits, held) = (n.exec.plans().hits(), n.exec.plans().metrics_held());
+    let attached = n.exec.indexes().scans_attached();
     for host in ["b", "c", "d", "e", "f"] {
         let answer = n.query(&query(host)).await;
         assert_eq!(
@@ -566,6 +602,8 @@ async fn runs_of_a_kept_plan_leave_no_metrics_in_it() {
         );
     }
     assert_eq!(n.exec.plans().hits(), hits + 5);
+    // Each run of the kept plan read only its host's rows.
+    assert_eq!(n.exec.indexes().scans_attached(), attached + 5);
     // Each run counted into its own metrics (they used to pile up in the kept plan's scan,
     // about 14 KB a query).
     assert_eq!(n.exec.plans().metrics_held(), held);
