@@ -24,6 +24,7 @@ use crate::error::{StorageError, WalError, WriteError};
 use crate::manifest::{MANIFEST, Manifest, ParquetFileMeta, sync_file};
 use crate::merge::{Input, MERGE_BATCH_ROWS, Merge, sliced};
 use crate::parquet_io::{FileWriter, read_batches, read_file, write_file};
+use crate::pins::{FilePins, Pinned};
 use crate::schema::{FieldType, TIME, TableSchema};
 use crate::table::TableBuffer;
 use crate::wal::{Wal, WalEntry, WalRequest, encode_entry, run_writer};
@@ -103,6 +104,9 @@ pub struct TableSnapshot {
     /// Buffered rows not yet in Parquet, oldest first; each batch sorted by series and time
     /// with its duplicates merged (but batches may overlap each other).
     pub buffered: Vec<RecordBatch>,
+    /// The files stay on disk while this (or a clone) lives, even if compaction or a delete
+    /// replaces them meanwhile ([`crate::pins`]).
+    pub pinned: Arc<Pinned>,
 }
 
 /// A frozen buffer: per measurement, its [`TableBuffer::snapshot`] (sorted and merged).
@@ -280,6 +284,8 @@ pub struct Ingester {
     state: RwLock<BTreeMap<u64, ShardData>>,
     /// Serializes persistence, compaction and shard removal; holds the persistence queue.
     maintenance: tokio::sync::Mutex<VecDeque<Frozen>>,
+    /// The files snapshots list, kept until their readers are done ([`crate::pins`]).
+    pins: Arc<FilePins>,
     buffer_bytes: AtomicUsize,
     /// Unix nanos of the first write into the active buffer; 0 when it is empty.
     oldest_buffered: AtomicI64,
@@ -418,6 +424,7 @@ impl Ingester {
             .spawn(move || run_writer(wal, rx))
             .map_err(|e| StorageError::io(&cfg.wal_dir, e))?;
 
+        let pins = FilePins::new(cfg.data_dir.clone());
         let ingester = Arc::new(Self {
             cfg,
             meta,
@@ -429,6 +436,7 @@ impl Ingester {
             schemas: Mutex::new(schemas),
             state: RwLock::new(shards),
             maintenance: tokio::sync::Mutex::new(VecDeque::new()),
+            pins,
             buffer_bytes: AtomicUsize::new(0),
             oldest_buffered: AtomicI64::new(0),
             closing: AtomicBool::new(false),
@@ -1017,9 +1025,13 @@ impl Ingester {
             .unwrap_or_else(|e| e.into_inner())
             .entry(shard)
             .and_modify(|sd| sd.manifest = manifest);
-        for f in &inputs {
+        // Files a snapshot still lists go when its readers are done.
+        for p in self
+            .pins
+            .retire(inputs.iter().map(|f| f.path.clone()).collect())
+        {
             self.store
-                .delete(&object_store::path::Path::from(f.path.as_str()))
+                .delete(&object_store::path::Path::from(p.as_str()))
                 .await?;
         }
         tracing::info!(
@@ -1098,7 +1110,7 @@ impl Ingester {
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(shard)
                 .and_modify(|sd| sd.manifest = manifest);
-            for p in doomed {
+            for p in self.pins.retire(doomed) {
                 self.store
                     .delete(&object_store::path::Path::from(p.as_str()))
                     .await?;
@@ -1346,11 +1358,17 @@ impl Ingester {
         if let Some(t) = sd.active.get(measurement) {
             buffered.push(t.snapshot()?);
         }
+        // Pinned under the state lock that compaction and deletes take to retire files.
+        let pinned = Arc::new(
+            self.pins
+                .pin(files.iter().map(|f| f.path.clone()).collect()),
+        );
         Ok(Some(TableSnapshot {
             schema,
             files,
             tombstones,
             buffered,
+            pinned,
         }))
     }
 

@@ -23,7 +23,8 @@
 //! Readers (the querier) take a [`TableSnapshot`]: the live files, the tombstones that still
 //! hide rows of older files, and the buffered batches (each sorted and merged), oldest first.
 //! Points of one series and time in several of them merge by the rule of persistence and
-//! compaction: for each field, the latest write wins.
+//! compaction: for each field, the latest write wins. A snapshot pins its files: compaction
+//! and deletes that replace them remove them only once no snapshot lists them ([`pins`]).
 //!
 //! What it must not touch: HTTP, the line protocol text of a request (the gateway parses it),
 //! InfluxQL, or the catalog beyond asking the meta service for shard groups and marking
@@ -36,6 +37,7 @@ pub mod error;
 pub mod manifest;
 pub mod merge;
 pub mod parquet_io;
+pub mod pins;
 pub mod schema;
 pub mod table;
 pub mod wal;

@@ -514,6 +514,51 @@ async fn cold_shards_compact_to_one_file() {
 }
 
 #[tokio::test]
+async fn files_a_snapshot_lists_outlive_the_compaction_that_replaces_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path(), |c| {
+        c.compact_full_write_cold_duration = Duration::from_secs(3600)
+    })
+    .await;
+    n.meta.create_database("db", None).await.unwrap();
+    write(&n, "m v=1 1").await;
+    n.ingester.persist().await.unwrap();
+    write(&n, "m v=2 2").await;
+    n.ingester.persist().await.unwrap();
+    let shard = n.meta.catalog().shards_owned_by(n.ingester.node_id())[0]
+        .3
+        .id;
+    let snap = n.ingester.table_snapshot(shard, "m").unwrap().unwrap();
+    let listed: Vec<_> = snap
+        .files
+        .iter()
+        .map(|f| dir.path().join("data").join(&f.path))
+        .collect();
+    assert_eq!(listed.len(), 2);
+    let week = 7 * 24 * HOUR;
+    assert_eq!(n.ingester.compact(2 * week).await.unwrap(), 1);
+    // The compacted file is live; the two it replaced wait for the snapshot's reader.
+    assert_eq!(parquet_files(dir.path()).len(), 3);
+    for f in &snap.files {
+        let rows = ingester::parquet_io::read_file(&n.ingester.object_store(), &f.path)
+            .await
+            .unwrap();
+        assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+    }
+    let clone = snap.clone();
+    drop(snap);
+    assert!(
+        listed.iter().all(|p| p.exists()),
+        "a clone of the snapshot still pins them"
+    );
+    drop(clone);
+    assert!(listed.iter().all(|p| !p.exists()));
+    assert_eq!(parquet_files(dir.path()).len(), 1);
+    assert_eq!(floats(&read(&n, "m").await, "v"), [Some(1.0), Some(2.0)]);
+    n.close().await;
+}
+
+#[tokio::test]
 async fn orphan_files_are_removed_on_open() {
     let dir = tempfile::tempdir().unwrap();
     {

@@ -15,7 +15,9 @@
 //! Modules: [`select`] plans `SELECT` on DataFusion; [`plan`] holds the plan pieces InfluxQL
 //! needs beyond SQL (gap filling, its aggregates, transformations and selectors as DataFusion
 //! nodes and functions) and their `datafusion-proto` codec; [`scan`] turns a measurement's shards
-//! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`;
+//! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`, holding
+//! the snapshots' pins on the files it reads until the statement has run, and keeps each file
+//! set's table; `frame` builds the projections and sorts of plain columns directly;
 //! [`plan_cache`] keeps physical plans per query shape and binds a new query's values into
 //! them; [`rescan`] lets a scan so rebuilt keep the planned scan's properties;
 //! [`series_index`] turns a scan's tag and time conditions into the rows of each file to read,

@@ -190,10 +190,10 @@ impl PlanCache {
         }
     }
 
-    /// Returns a plan [`Self::take`] took, counting it as a hit when `ran` (a query ran a
-    /// copy of it).
-    pub fn put_back(&self, kept: Kept, ran: bool) {
-        if ran {
+    /// Returns a plan [`Self::take`] took, counting it as a hit when `bound` (a query was given
+    /// a copy of it).
+    pub fn put_back(&self, kept: Kept, bound: bool) {
+        if bound {
             self.hits.fetch_add(1, Ordering::Relaxed);
         }
         self.keep(kept);

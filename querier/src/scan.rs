@@ -173,6 +173,16 @@ impl Listings {
     }
 }
 
+/// A measurement's rows for a query, as a `DataFrame` over its sources.
+pub struct Frame {
+    pub df: DataFrame,
+    pub schema: TableSchema,
+    pub stats: ScanStats,
+    /// The files the frame reads stay on disk while this lives, even if compaction or a delete
+    /// replaces them meanwhile (`ingester::pins`): keep it until the frame has run.
+    pub pinned: Vec<Arc<ingester::pins::Pinned>>,
+}
+
 /// A measurement's snapshot in every local shard a time range reaches, with their schemas
 /// merged: what one query reads of it, taken once.
 pub struct Sources {
@@ -245,7 +255,7 @@ impl Executor {
         rp: &str,
         name: &str,
         range: TimeRange,
-    ) -> Result<Option<(DataFrame, TableSchema, ScanStats)>, ExecError> {
+    ) -> Result<Option<Frame>, ExecError> {
         let sources = self.sources(db, rp, name, range)?;
         self.frame_of(ctx, name, sources, range).await
     }
@@ -258,7 +268,7 @@ impl Executor {
         name: &str,
         sources: Sources,
         range: TimeRange,
-    ) -> Result<Option<(DataFrame, TableSchema, ScanStats)>, ExecError> {
+    ) -> Result<Option<Frame>, ExecError> {
         let Some(ing) = self.ingester() else {
             return Ok(None);
         };
@@ -317,6 +327,10 @@ impl Executor {
         let mut files: Vec<String> = Vec::new();
         let mut memory: Vec<RecordBatch> = Vec::new();
         let mut merged: Vec<DataFrame> = Vec::new();
+        let pinned: Vec<_> = snapshots
+            .iter()
+            .map(|(_, s)| Arc::clone(&s.pinned))
+            .collect();
         for (_, snap) in snapshots {
             let buffered: Vec<(RecordBatch, (i64, i64))> = snap
                 .buffered
@@ -386,13 +400,18 @@ impl Executor {
             parts.push(ctx.read_table(Arc::new(MemTable::try_new(plain(), vec![memory])?))?);
         }
         parts.extend(merged);
-        let Some(mut frame) = parts.pop() else {
+        let Some(mut df) = parts.pop() else {
             return Ok(None);
         };
         for p in parts {
-            frame = p.union(frame)?;
+            df = p.union(df)?;
         }
-        Ok(Some((frame, schema, stats)))
+        Ok(Some(Frame {
+            df,
+            schema,
+            stats,
+            pinned,
+        }))
     }
 
     /// One shard's sources where they may hold the same series and time: every source is read

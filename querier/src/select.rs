@@ -77,6 +77,8 @@ pub async fn execute(
     // Load every measurement first: `*` means the columns of all of them together (1.x).
     let session = ex.session();
     let mut loaded = Vec::new();
+    // The files the frames read stay on disk until the statement has run.
+    let mut pinned = Vec::new();
     let mut union = TableSchema::default();
     for source in &stmt.sources {
         let m = match source {
@@ -106,9 +108,14 @@ pub async fn execute(
                     scan_range.min = scan_range.min.max(bound);
                 }
             }
-            if let Some((mut frame, schema, stats)) =
-                ex.frame_of(session, &name, sources, scan_range).await?
+            if let Some(crate::scan::Frame {
+                df: mut frame,
+                schema,
+                stats,
+                pinned: pins,
+            }) = ex.frame_of(session, &name, sources, scan_range).await?
             {
+                pinned.extend(pins);
                 let files = stats.files.map(|f| f.join("\n"));
                 if scan_range.min > plan.range.min {
                     frame = frame.filter(ident(TIME).gt_eq(lit(
@@ -139,6 +146,7 @@ pub async fn execute(
             .await?,
         );
     }
+    drop(pinned);
     let skip = stmt.soffset.unwrap_or(0) as usize;
     let take = stmt
         .slimit

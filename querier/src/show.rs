@@ -62,7 +62,12 @@ impl Executor {
         measurement: &str,
         condition: Option<&Expr>,
     ) -> Result<Vec<TagSet>, ExecError> {
-        let Some((mut df, schema, _)) = self
+        let Some(crate::scan::Frame {
+            mut df,
+            schema,
+            pinned: _pinned,
+            ..
+        }) = self
             .measurement_frame(self.session(), db, "", measurement, TimeRange::ALL)
             .await?
         else {

@@ -23,7 +23,7 @@ trait Client {
         ctx: &datafusion::prelude::SessionContext,
         min: i64,
         max: i64,
-    ) -> (datafusion::prelude::DataFrame, querier::scan::ScanStats);
+    ) -> querier::scan::Frame;
 }
 
 impl Client for Node {
@@ -43,15 +43,13 @@ impl Client for Node {
         ctx: &datafusion::prelude::SessionContext,
         min: i64,
         max: i64,
-    ) -> (datafusion::prelude::DataFrame, querier::scan::ScanStats) {
+    ) -> querier::scan::Frame {
         let range = querier::select::TimeRange { min, max };
-        let (df, _, stats) = self
-            .exec
+        self.exec
             .measurement_frame(ctx, "db", "", "m", range)
             .await
             .unwrap()
-            .unwrap();
-        (df, stats)
+            .unwrap()
     }
 
     async fn query(&self, q: &str) -> Value {
@@ -152,7 +150,7 @@ async fn scans_read_only_the_files_and_rows_that_can_match() {
     n.ingester.persist().await.unwrap();
 
     let ctx = querier::scan::session(2);
-    let (_, stats) = n.scan(&ctx, 1_000, 1_099).await;
+    let stats = n.scan(&ctx, 1_000, 1_099).await.stats;
     assert_eq!(
         (stats.shards, stats.files_scanned, stats.files_skipped),
         (1, 1, 2),
@@ -276,7 +274,7 @@ async fn sources_overlapping_outside_the_query_range_are_not_merged() {
     n.ingester.persist().await.unwrap();
     n.write("m,h=b v=1 100\nm,h=b v=2 200").await;
     let ctx = querier::scan::session(2);
-    let (_, stats) = n.scan(&ctx, 0, 50).await;
+    let stats = n.scan(&ctx, 0, 50).await.stats;
     assert_eq!(
         (
             stats.files_scanned,
@@ -286,7 +284,7 @@ async fn sources_overlapping_outside_the_query_range_are_not_merged() {
         (1, 0, 0),
         "query before the overlap: plain scans, {stats:?}"
     );
-    let (_, stats) = n.scan(&ctx, 90, 110).await;
+    let stats = n.scan(&ctx, 90, 110).await.stats;
     assert_eq!(
         stats.shards_merged, 1,
         "query across the overlap: merged by series and time there, {stats:?}"
@@ -310,7 +308,7 @@ async fn small_scans_run_in_one_partition() {
     n.ingester.persist().await.unwrap();
     let ctx = querier::scan::session(2);
     let partitions = async |min, max| {
-        let (df, _) = n.scan(&ctx, min, max).await;
+        let df = n.scan(&ctx, min, max).await.df;
         df.task_ctx().session_config().target_partitions()
     };
     assert_eq!(partitions(0, 2_000_000).await, 2, "all 120k rows");
@@ -572,6 +570,28 @@ async fn tables_of_file_sets_are_kept_for_their_files_and_schema() {
     assert_eq!(count(&n.query("SELECT count(idle) FROM cpu").await), 1);
     assert_eq!(count(&n.query(&usage("a")).await), 10);
     assert_eq!(n.exec.listings().len(), 2);
+    n.close().await;
+}
+
+#[tokio::test]
+async fn a_frame_reads_its_files_after_compaction_replaces_them() {
+    let n = node().await;
+    for t in [10, 20] {
+        n.write(&format!("m,host=a v={t} {t}\n")).await;
+        n.ingester.persist().await.unwrap();
+    }
+    let ctx = querier::scan::session(2);
+    let frame = n.scan(&ctx, 0, 100).await;
+    assert_eq!(frame.stats.files_scanned, 2);
+    // Compaction replaces both files before the frame runs (as it may while a query plans).
+    assert_eq!(n.ingester.compact(i64::MAX).await.unwrap(), 1);
+    let counted = frame.df.count().await.unwrap();
+    assert_eq!(counted, 2);
+    drop(frame.pinned);
+    // Once the frame is done, its files go; a new frame reads the compacted one.
+    let frame = n.scan(&ctx, 0, 100).await;
+    assert_eq!(frame.stats.files_scanned, 1);
+    assert_eq!(frame.df.count().await.unwrap(), 2);
     n.close().await;
 }
 
