@@ -489,10 +489,10 @@ async fn dropping_a_database_removes_its_shards() {
     n.close().await;
 }
 
-#[tokio::test]
-async fn cold_shards_compact_to_one_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let n = open(dir.path(), |c| {
+/// A node whose shard holds measurement `m` in two files (`v=1` at 1, `v=2` at 2), compacted
+/// into one once the shard has been cold for an hour.
+async fn two_files_of_m(dir: &Path) -> Node {
+    let n = open(dir, |c| {
         c.compact_full_write_cold_duration = Duration::from_secs(3600)
     })
     .await;
@@ -501,6 +501,13 @@ async fn cold_shards_compact_to_one_file() {
     n.ingester.persist().await.unwrap();
     write(&n, "m v=2 2").await;
     n.ingester.persist().await.unwrap();
+    n
+}
+
+#[tokio::test]
+async fn cold_shards_compact_to_one_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = two_files_of_m(dir.path()).await;
     assert_eq!(
         n.ingester.compact(0).await.unwrap(),
         0,
@@ -516,15 +523,7 @@ async fn cold_shards_compact_to_one_file() {
 #[tokio::test]
 async fn files_a_snapshot_lists_outlive_the_compaction_that_replaces_them() {
     let dir = tempfile::tempdir().unwrap();
-    let n = open(dir.path(), |c| {
-        c.compact_full_write_cold_duration = Duration::from_secs(3600)
-    })
-    .await;
-    n.meta.create_database("db", None).await.unwrap();
-    write(&n, "m v=1 1").await;
-    n.ingester.persist().await.unwrap();
-    write(&n, "m v=2 2").await;
-    n.ingester.persist().await.unwrap();
+    let n = two_files_of_m(dir.path()).await;
     let shard = n.meta.catalog().shards_owned_by(n.ingester.node_id())[0]
         .3
         .id;
