@@ -1371,6 +1371,48 @@ mod tests {
         };
         assert_eq!(shown, [expected]);
         assert_eq!(indexes.len(), 1);
+        // What the runs and pages decide exactly leaves the scan's row filter: the tag
+        // condition, and time bounds every page read lies within (b's times, 0..=2999); bounds
+        // that cut through a page stay.
+        let predicate = async |from: i64| {
+            let time =
+                |t| datafusion::prelude::lit(ScalarValue::TimestampNanosecond(Some(t), None));
+            let plan = ctx
+                .read_parquet("memory:///f.parquet", Default::default())
+                .await
+                .unwrap()
+                .filter(
+                    datafusion::prelude::col("host")
+                        .eq(datafusion::prelude::lit("b"))
+                        .and(datafusion::prelude::col("time").gt_eq(time(from)))
+                        .and(datafusion::prelude::col("time").lt(time(3000))),
+                )
+                .unwrap()
+                .create_physical_plan()
+                .await
+                .unwrap();
+            let (attached, _) = indexes.attach(plan, &task).await.unwrap();
+            let mut shown = Vec::new();
+            attached
+                .apply(|node| {
+                    if let Some(scan) = node.downcast_ref::<DataSourceExec>()
+                        && let Some((_, source)) = scan.downcast_to_file_source::<ParquetSource>()
+                    {
+                        shown.push(source.filter().map(|p| p.to_string()));
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                })
+                .unwrap();
+            shown
+        };
+        assert_eq!(predicate(0).await, [Some("true".to_string())]);
+        let cut = predicate(2500).await;
+        assert!(
+            cut[0]
+                .as_deref()
+                .is_some_and(|p| p.contains("time") && !p.contains("host")),
+            "{cut:?}"
+        );
         // Three runs do not fit in two: the scan stays as planned, and the file is not read
         // again by the next query.
         let small = SeriesIndexes::with_capacity(2);
