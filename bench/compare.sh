@@ -129,10 +129,13 @@ for set in $SETS; do
   irss=$(kb "$INFLUX_PID" VmRSS) frss=$(kb "$FLETCH_PID" VmRSS)
 
   echo "-- queries" >&2
-  iq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$IHTTP" --iterations "$ITERATIONS" --json)
-  fq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$FHTTP" --reference "http://$IHTTP" --iterations "$ITERATIONS" --json) || {
+  # Each type is timed once both servers are idle (bounded), so that neither is measured while
+  # the other still compacts or collects garbage after the queries before.
+  quiet=(--quiet-pid "$INFLUX_PID,$FLETCH_PID")
+  iq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$IHTTP" --server-pid "$INFLUX_PID" "${quiet[@]}" --iterations "$ITERATIONS" --json)
+  fq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$FHTTP" --server-pid "$FLETCH_PID" "${quiet[@]}" --reference "http://$IHTTP" --iterations "$ITERATIONS" --json) || {
     echo "Fletch's answers differ from InfluxDB's (see above)" >&2
-    fq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$FHTTP" --iterations "$ITERATIONS" --json)
+    fq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$FHTTP" --server-pid "$FLETCH_PID" "${quiet[@]}" --iterations "$ITERATIONS" --json)
   }
 
   python3 - "$scale" "$duration" "$iload" "$fload" "$ipeak" "$fpeak" "$idisk" "$fdisk" "$irss" "$frss" "$iq" "$fq" >>"$RESULTS" <<'EOF'
@@ -162,7 +165,7 @@ L = []
 L.append("# Benchmarks: Fletch and InfluxDB 1.6.7\n")
 L.append("Measured by `bench/compare.sh` in one run on one machine; regenerate with the same command.\n")
 L.append(f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB memory. Fletch {commit} (release build), {influx_version}.\n")
-L.append("Client: `fletch-bench` (TSBS devops cpu-only: 10 tags, 10 fields, a row per host every 10 s), 4 connections, batches of 5000 lines. Query medians over the iterations of each TSBS query type; Fletch's answers are compared with InfluxDB's.\n")
+L.append("Client: `fletch-bench` (TSBS devops cpu-only: 10 tags, 10 fields, a row per host every 10 s), 4 connections, batches of 5000 lines. Query medians over the iterations of each TSBS query type, each type timed once both servers are idle; server CPU per query is the serving process's CPU time (all threads) over the type's iterations; Fletch's answers are compared with InfluxDB's.\n")
 L.append("![query medians](benchmarks.svg)\n")
 for r in results:
     il, fl = r["influx_load"], r["fletch_load"]
@@ -179,14 +182,17 @@ for r in results:
     L.append(f"| on disk after persistence, bytes | {r['influx_disk']} | {r['fletch_disk']} | {ratio(r['fletch_disk'], r['influx_disk'])} |")
     L.append(f"| bytes per field value | {r['influx_disk'] / (rows * 10):.2f} | {r['fletch_disk'] / (rows * 10):.2f} | |")
     L.append("")
-    L.append("| query | InfluxDB median ms | Fletch median ms | Fletch p95 ms | Fletch / InfluxDB | answers |")
-    L.append("|---|---|---|---|---|---|")
+    L.append("| query | InfluxDB median ms | Fletch median ms | Fletch p95 ms | Fletch / InfluxDB | server CPU ms/query, InfluxDB / Fletch | answers |")
+    L.append("|---|---|---|---|---|---|---|")
     iq = {q["type"]: q for q in r["influx_queries"]}
+    cpu = lambda q: f"{float(q['server_cpu_ms']):.2f}" if q.get("server_cpu_ms") is not None else "-"
     for q in r["fletch_queries"]:
         i = iq.get(q["type"], {})
         im, fm = float(i.get("median_ms", 0) or 0), float(q["median_ms"])
         same = "equal" if q["mismatches"] == 0 and q["errors"] == 0 else f"{q['mismatches']} differ, {q['errors']} errors"
-        L.append(f"| {q['type']} | {im:.3f} | {fm:.3f} | {float(q['p95_ms']):.3f} | {ratio(fm, im)} | {same} |")
+        if q.get("quiet") is False or i.get("quiet") is False:
+            same += " (timed while a server was still busy)"
+        L.append(f"| {q['type']} | {im:.3f} | {fm:.3f} | {float(q['p95_ms']):.3f} | {ratio(fm, im)} | {cpu(i)} / {cpu(q)} | {same} |")
     L.append("")
 notes = "docs/benchmarks-notes.md"
 if os.path.exists(notes):

@@ -1,6 +1,7 @@
 //! The TSBS "devops" query types in InfluxQL, with seeded hosts and windows inside the loaded
 //! range, timed K times each and compared with a second server's answers.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -154,13 +155,17 @@ pub struct TypeReport {
     /// given: steadier than latency on a shared machine, and what this machine's measurements
     /// of one build against another rest on.
     pub server_cpu: Option<Duration>,
+    /// Whether the processes watched were quiet before the type was timed (`None`: none were
+    /// watched).
+    pub quiet: Option<bool>,
 }
 
 /// Linux reports a process's CPU times in `/proc/<pid>/stat` in units of USER_HZ, which is 100
 /// on every architecture Fletch runs on.
 const USER_HZ: u64 = 100;
 
-/// The CPU time (user + system, every thread) `/proc/<pid>/stat` reports for `pid`.
+/// The CPU time (user + system, every thread) `/proc/<pid>/stat` reports for `pid`, in whole
+/// clock ticks (10 ms).
 pub fn process_cpu(pid: u32) -> Result<Duration, String> {
     let path = format!("/proc/{pid}/stat");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
@@ -175,6 +180,104 @@ fn cpu_of_stat(stat: &str) -> Option<Duration> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some(Duration::from_millis((utime + stime) * 1000 / USER_HZ))
+}
+
+/// How long each thread of a process has run, in nanoseconds, by thread id: the first field of
+/// `/proc/<pid>/task/<tid>/schedstat`. Finer than [`process_cpu`]'s ticks, which at a few
+/// milliseconds per query would make a type's CPU time per query a multiple of 0.5 ms.
+#[derive(Debug, Clone, Default)]
+pub struct ThreadCpu(HashMap<u32, u64>);
+
+impl ThreadCpu {
+    /// The threads of `pid` now; `None` where the kernel keeps no schedstat.
+    pub fn read(pid: u32) -> Option<Self> {
+        let mut out = HashMap::new();
+        for entry in std::fs::read_dir(format!("/proc/{pid}/task")).ok()? {
+            let Ok(entry) = entry else { continue };
+            let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
+                continue;
+            };
+            // A thread may exit between listing and reading: it is left out.
+            let Ok(text) = std::fs::read_to_string(entry.path().join("schedstat")) else {
+                continue;
+            };
+            out.insert(tid, text.split_whitespace().next()?.parse().ok()?);
+        }
+        Some(Self(out))
+    }
+
+    /// What the process ran since `earlier`: every thread's time now less its time then (a
+    /// thread started since counts whole; one that ended since is not counted).
+    pub fn since(&self, earlier: &Self) -> Duration {
+        let ns = self
+            .0
+            .iter()
+            .map(|(tid, now)| now.saturating_sub(earlier.0.get(tid).copied().unwrap_or(0)))
+            .sum();
+        Duration::from_nanos(ns)
+    }
+}
+
+/// A process's CPU time, read finely where the kernel allows it.
+#[derive(Debug, Clone)]
+enum CpuReading {
+    Threads(ThreadCpu),
+    Ticks(Duration),
+}
+
+impl CpuReading {
+    fn of(pid: u32) -> Result<Self, String> {
+        match ThreadCpu::read(pid) {
+            Some(t) => Ok(Self::Threads(t)),
+            None => process_cpu(pid).map(Self::Ticks),
+        }
+    }
+
+    /// CPU used from `earlier` to `self` (both of one process).
+    fn since(&self, earlier: &Self) -> Duration {
+        match (self, earlier) {
+            (Self::Threads(a), Self::Threads(b)) => a.since(b),
+            (Self::Ticks(a), Self::Ticks(b)) => a.saturating_sub(*b),
+            _ => Duration::ZERO,
+        }
+    }
+}
+
+/// How quiet the machine must be before a query type is timed: the processes watched may use
+/// at most [`QUIET_SHARE`] of one core over a [`QUIET_WINDOW`], and the wait ends, quiet or
+/// not, after [`QUIET_DEADLINE`].
+const QUIET_WINDOW: Duration = Duration::from_millis(250);
+const QUIET_SHARE: f64 = 0.02;
+const QUIET_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Waits until none of `pids` is busy (a server still compacting, or collecting garbage after
+/// the queries before), so that each type is timed on a machine doing nothing else. Returns
+/// whether they were quiet before the deadline; a process that has gone counts as quiet.
+pub async fn wait_quiet(pids: &[u32]) -> bool {
+    wait_quiet_for(pids, QUIET_DEADLINE).await
+}
+
+async fn wait_quiet_for(pids: &[u32], patience: Duration) -> bool {
+    if pids.is_empty() {
+        return true;
+    }
+    let limit = QUIET_WINDOW.mul_f64(QUIET_SHARE);
+    let deadline = Instant::now() + patience;
+    while Instant::now() < deadline {
+        let before: Vec<Option<CpuReading>> =
+            pids.iter().map(|p| CpuReading::of(*p).ok()).collect();
+        tokio::time::sleep(QUIET_WINDOW).await;
+        let busy = pids.iter().zip(&before).any(|(p, b)| {
+            match (b, CpuReading::of(*p).ok()) {
+                (Some(b), Some(a)) => a.since(b) > limit,
+                _ => false,
+            }
+        });
+        if !busy {
+            return true;
+        }
+    }
+    false
 }
 
 async fn run_one(
@@ -221,7 +324,8 @@ pub fn same_answer(a: &Value, b: &Value) -> bool {
 
 /// Runs `iterations` queries of each type against `url` (and, unchanged, against `reference`
 /// to compare the answers; the reference is not timed). With `server_pid`, the process serving
-/// `url` on this machine, each type also reports that process's CPU time per query.
+/// `url` on this machine, each type also reports that process's CPU time per query. Each type
+/// is timed once the processes `quiet` name have gone quiet ([`wait_quiet`], bounded).
 #[allow(clippy::too_many_arguments)]
 pub async fn run(
     url: &str,
@@ -232,6 +336,7 @@ pub async fn run(
     iterations: usize,
     seed: u64,
     server_pid: Option<u32>,
+    quiet: &[u32],
 ) -> Result<Vec<TypeReport>, String> {
     let client = reqwest::Client::new();
     let mut out = Vec::new();
@@ -243,7 +348,8 @@ pub async fn run(
         let mut rng = Rng::new(type_seed);
         let mut latencies = Vec::new();
         let (mut errors, mut mismatches, mut example) = (0, 0, None);
-        let cpu_before = server_pid.map(process_cpu).transpose()?;
+        let was_quiet = (!quiet.is_empty()).then_some(wait_quiet(quiet).await);
+        let cpu_before = server_pid.map(CpuReading::of).transpose()?;
         let mut answers = Vec::new();
         for _ in 0..iterations {
             let Some(q) = generate(kind, &mut rng, ds) else {
@@ -264,7 +370,7 @@ pub async fn run(
         }
         let server_cpu = match (server_pid, cpu_before) {
             (Some(pid), Some(before)) if iterations > 0 => {
-                Some(process_cpu(pid)?.saturating_sub(before) / iterations as u32)
+                Some(CpuReading::of(pid)?.since(&before) / iterations as u32)
             }
             _ => None,
         };
@@ -286,6 +392,7 @@ pub async fn run(
             errors,
             mismatches,
             example_mismatch: example,
+            quiet: was_quiet,
         });
     }
     Ok(out)
@@ -320,5 +427,48 @@ mod tests {
         assert_eq!(cpu_of_stat("4242 (fletchd) S 1"), None);
         // This test process has run for a while: its own times are there.
         assert!(process_cpu(std::process::id()).is_ok());
+    }
+
+    #[test]
+    fn thread_cpu_counts_what_threads_ran_since_and_new_threads_whole() {
+        let earlier = ThreadCpu(HashMap::from([(1, 1_000), (2, 5_000), (3, 700)]));
+        // Thread 3 ended, thread 4 started; 1 and 2 ran on.
+        let now = ThreadCpu(HashMap::from([(1, 1_500), (2, 5_000), (4, 2_000)]));
+        assert_eq!(now.since(&earlier), Duration::from_nanos(500 + 2_000));
+        // Reading this process: a busy loop on this thread shows up in its time.
+        let Some(before) = ThreadCpu::read(std::process::id()) else {
+            return; // a kernel without schedstat: process_cpu's ticks are used instead
+        };
+        let t0 = Instant::now();
+        let mut x = 0u64;
+        while t0.elapsed() < Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        let after = ThreadCpu::read(std::process::id()).unwrap();
+        assert!(after.since(&before) >= Duration::from_millis(10), "{:?}", after.since(&before));
+    }
+
+    #[tokio::test]
+    async fn an_idle_or_gone_process_is_quiet_and_a_spinning_one_is_not() {
+        // A sleeping child is quiet at once.
+        let mut idle = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let t0 = Instant::now();
+        assert!(wait_quiet(&[idle.id()]).await);
+        assert!(t0.elapsed() < QUIET_DEADLINE);
+        idle.kill().unwrap();
+        idle.wait().unwrap();
+        // A process that has gone counts as quiet.
+        assert!(wait_quiet(&[idle.id()]).await);
+        // A process spinning is not, and the wait gives up at its deadline.
+        let mut busy = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        let quiet = wait_quiet_for(&[busy.id()], Duration::from_secs(1)).await;
+        busy.kill().unwrap();
+        busy.wait().unwrap();
+        assert!(!quiet);
+        assert!(t0.elapsed() < Duration::from_secs(3));
     }
 }

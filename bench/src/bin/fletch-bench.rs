@@ -96,6 +96,10 @@ enum Cmd {
         /// per query (from /proc), which varies far less than latency on a busy machine.
         #[arg(long)]
         server_pid: Option<u32>,
+        /// Process ids on this machine (the servers, say) that must be idle before each type is
+        /// timed: the bench waits, at most 20 s per type, until they use under 2% of a core.
+        #[arg(long, value_delimiter = ',')]
+        quiet_pid: Vec<u32>,
         #[arg(long)]
         json: bool,
     },
@@ -180,6 +184,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             iterations,
             types,
             server_pid,
+            quiet_pid,
             json,
         } => {
             let spec = data.spec()?;
@@ -202,6 +207,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                 iterations,
                 spec.seed,
                 server_pid,
+                &quiet_pid,
             )
             .await?;
             let mut bad = 0;
@@ -213,6 +219,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                         "min_ms": ms(r.latency.min), "median_ms": ms(r.latency.median), "p95_ms": ms(r.latency.p95), "p99_ms": ms(r.latency.p99),
                         "example": r.example_mismatch,
                         "server_cpu_ms": r.server_cpu.map(ms),
+                        "quiet": r.quiet,
                     }))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
@@ -235,6 +242,12 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                 );
             }
             for r in &reports {
+                if r.quiet == Some(false) {
+                    eprintln!(
+                        "{}: the processes in --quiet-pid were still busy after 20 s; timed anyway",
+                        r.kind
+                    );
+                }
                 if !json {
                     println!(
                         "{:<24} {:>6} {:>10} {:>10} {:>10} {:>10} {:>7} {:>10}{}",
