@@ -117,10 +117,12 @@ for set in $SETS; do
   start_influx "$idir"
   start_fletch "$fdir"
 
+  # Each load starts once both servers are idle (bounded): Fletch's must not share the machine
+  # with InfluxDB compacting what it was just loaded with, nor InfluxDB's with Fletch starting.
   echo "-- load InfluxDB" >&2
-  iload=$("$BIN/fletch-bench" load "${data[@]}" --url "http://$IHTTP" --workers 4 --batch-size 5000 --json)
+  iload=$("$BIN/fletch-bench" load "${data[@]}" --url "http://$IHTTP" --workers 4 --batch-size 5000 --quiet-pid "$INFLUX_PID,$FLETCH_PID" --json)
   echo "-- load Fletch" >&2
-  fload=$("$BIN/fletch-bench" load "${data[@]}" --url "http://$FHTTP" --workers 4 --batch-size 5000 --json)
+  fload=$("$BIN/fletch-bench" load "${data[@]}" --url "http://$FHTTP" --workers 4 --batch-size 5000 --quiet-pid "$INFLUX_PID,$FLETCH_PID" --json)
   ipeak=$(kb "$INFLUX_PID" VmHWM) fpeak=$(kb "$FLETCH_PID" VmHWM)
 
   echo "-- waiting for both to persist and compact" >&2
@@ -165,7 +167,7 @@ L = []
 L.append("# Benchmarks: Fletch and InfluxDB 1.6.7\n")
 L.append("Measured by `bench/compare.sh` in one run on one machine; regenerate with the same command.\n")
 L.append(f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB memory. Fletch {commit} (release build), {influx_version}.\n")
-L.append("Client: `fletch-bench` (TSBS devops cpu-only: 10 tags, 10 fields, a row per host every 10 s), 4 connections, batches of 5000 lines. Query medians over the iterations of each TSBS query type, each type timed once both servers are idle; server CPU per query is the serving process's CPU time (all threads) over the type's iterations; Fletch's answers are compared with InfluxDB's.\n")
+L.append("Client: `fletch-bench` (TSBS devops cpu-only: 10 tags, 10 fields, a row per host every 10 s), 4 connections, batches of 5000 lines. Each load, and each query type, starts once both servers are idle. Query medians over the iterations of each type; server CPU per query is the serving process's CPU time (all threads) over the type's iterations; Fletch's answers are compared with InfluxDB's.\n")
 L.append("![query medians](benchmarks.svg)\n")
 for r in results:
     il, fl = r["influx_load"], r["fletch_load"]

@@ -13,6 +13,7 @@
 //!
 //! What it must not do: link any of Fletch's crates. It is a client, like TSBS.
 
+pub mod cpu;
 pub mod generate;
 pub mod load;
 pub mod query;

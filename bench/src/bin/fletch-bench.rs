@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use fletch_bench::generate::{FIELDS, Spec};
@@ -71,6 +72,11 @@ enum Cmd {
         /// Lines per request.
         #[arg(long, default_value_t = 5000)]
         batch_size: usize,
+        /// Process ids on this machine (another server still compacting what it was loaded
+        /// with, say) that must be idle before the load starts: the bench waits, at most 2 min,
+        /// until they use under 2% of a core.
+        #[arg(long, value_delimiter = ',')]
+        quiet_pid: Vec<u32>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -133,6 +139,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             db,
             workers,
             batch_size,
+            quiet_pid,
             json,
         } => {
             let spec = data.spec()?;
@@ -140,6 +147,9 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             fletch_bench::generate::write_lines(&spec, &mut text).map_err(|e| e.to_string())?;
             let batches = load::batches(&text, batch_size);
             drop(text);
+            if !fletch_bench::cpu::wait_quiet_for(&quiet_pid, Duration::from_secs(120)).await {
+                eprintln!("the processes in --quiet-pid were still busy after 2 min; loading anyway");
+            }
             let opts = load::LoadOptions {
                 url,
                 database: db,
