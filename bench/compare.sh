@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
 ITERATIONS="${ITERATIONS:-20}"
+ROUNDS="${ROUNDS:-4}"
 OUT_MD="${OUT_MD:-docs/benchmarks.md}"
 OUT_SVG="${OUT_SVG:-docs/benchmarks.svg}"
 
@@ -131,14 +132,54 @@ for set in $SETS; do
   irss=$(kb "$INFLUX_PID" VmRSS) frss=$(kb "$FLETCH_PID" VmRSS)
 
   echo "-- queries" >&2
-  # Each type is timed once both servers are idle (bounded), so that neither is measured while
-  # the other still compacts or collects garbage after the queries before.
-  quiet=(--quiet-pid "$INFLUX_PID,$FLETCH_PID")
-  iq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$IHTTP" --server-pid "$INFLUX_PID" "${quiet[@]}" --iterations "$ITERATIONS" --json)
-  fq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$FHTTP" --server-pid "$FLETCH_PID" "${quiet[@]}" --reference "http://$IHTTP" --iterations "$ITERATIONS" --json) || {
-    echo "Fletch's answers differ from InfluxDB's (see above)" >&2
-    fq=$("$BIN/fletch-bench" query "${data[@]}" --url "http://$FHTTP" --server-pid "$FLETCH_PID" "${quiet[@]}" --iterations "$ITERATIONS" --json)
-  }
+  # Per type, ROUNDS alternating rounds (InfluxDB first in even rounds, Fletch first in odd
+  # ones) of ITERATIONS / ROUNDS queries each, together the type's first ITERATIONS seeded
+  # queries: latencies on this machine drift by tens of percent within minutes, and
+  # alternating keeps that drift out of the ratio. Every round starts once both servers are
+  # idle; Fletch's answers are compared with InfluxDB's after its timed queries.
+  qlog="$WORK/queries-$scale.jsonl"
+  : >"$qlog"
+  per=$(((ITERATIONS + ROUNDS - 1) / ROUNDS))
+  for t in $("$BIN/fletch-bench" types); do
+    for r in $(seq 0 $((ROUNDS - 1))); do
+      common=("${data[@]}" --types "$t" --iterations "$per" --skip $((r * per)) --quiet-pid "$INFLUX_PID,$FLETCH_PID" --json)
+      if [ $((r % 2)) = 0 ]; then order="influx fletch"; else order="fletch influx"; fi
+      for server in $order; do
+        if [ "$server" = influx ]; then
+          out=$("$BIN/fletch-bench" query "${common[@]}" --url "http://$IHTTP" --server-pid "$INFLUX_PID") || true
+        else
+          # Exits non-zero when an answer differs; the report (mismatches counted) is still printed.
+          out=$("$BIN/fletch-bench" query "${common[@]}" --url "http://$FHTTP" --server-pid "$FLETCH_PID" --reference "http://$IHTTP") || true
+        fi
+        echo "{\"server\": \"$server\", \"reports\": ${out:-[]}}" >>"$qlog"
+      done
+    done
+  done
+  merged=$(python3 - "$qlog" <<'EOF'
+import json, math, sys
+by = {"influx": {}, "fletch": {}}
+for line in open(sys.argv[1]):
+    row = json.loads(line)
+    for rep in row["reports"]:
+        by[row["server"]].setdefault(rep["type"], []).append(rep)
+def nearest(v, p):  # nearest rank, as fletch-bench reports it
+    return v[min(max(math.ceil(p * len(v)), 1), len(v)) - 1] if v else 0.0
+def merge(reps):
+    lat = sorted(x for r in reps for x in r["latencies_ms"])
+    cpu = [r for r in reps if r.get("server_cpu_ms") is not None]
+    timed = sum(r["count"] for r in cpu)
+    return {
+        "type": reps[0]["type"], "count": len(lat), "rounds": len(reps),
+        "median_ms": nearest(lat, 0.5), "p95_ms": nearest(lat, 0.95), "p99_ms": nearest(lat, 0.99),
+        "errors": sum(r["errors"] for r in reps), "mismatches": sum(r["mismatches"] for r in reps),
+        "server_cpu_ms": sum(float(r["server_cpu_ms"]) * r["count"] for r in cpu) / timed if timed else None,
+        "quiet": all(r.get("quiet") is not False for r in reps),
+    }
+print(json.dumps({s: [merge(reps) for reps in types.values()] for s, types in by.items()}))
+EOF
+)
+  iq=$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["influx"]))' "$merged")
+  fq=$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["fletch"]))' "$merged")
 
   python3 - "$scale" "$duration" "$iload" "$fload" "$ipeak" "$fpeak" "$idisk" "$fdisk" "$irss" "$frss" "$iq" "$fq" >>"$RESULTS" <<'EOF'
 import json, sys
@@ -167,7 +208,7 @@ L = []
 L.append("# Benchmarks: Fletch and InfluxDB 1.6.7\n")
 L.append("Measured by `bench/compare.sh` in one run on one machine; regenerate with the same command.\n")
 L.append(f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB memory. Fletch {commit} (release build), {influx_version}.\n")
-L.append("Client: `fletch-bench` (TSBS devops cpu-only: 10 tags, 10 fields, a row per host every 10 s), 4 connections, batches of 5000 lines. Each load, and each query type, starts once both servers are idle. Query medians over the iterations of each type; server CPU per query is the serving process's CPU time (all threads) over the type's iterations; Fletch's answers are compared with InfluxDB's.\n")
+L.append("Client: `fletch-bench` (TSBS devops cpu-only: 10 tags, 10 fields, a row per host every 10 s), 4 connections, batches of 5000 lines. Each load, and each round of queries, starts once both servers are idle. Per query type, the same seeded queries against each server in alternating rounds; medians and p95 over all of them; server CPU per query is the serving process's CPU time (all threads) over the type's iterations; Fletch's answers are compared with InfluxDB's.\n")
 L.append("![query medians](benchmarks.svg)\n")
 for r in results:
     il, fl = r["influx_load"], r["fletch_load"]

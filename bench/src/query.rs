@@ -148,6 +148,8 @@ pub fn generate(kind: &str, rng: &mut Rng, ds: &Dataset) -> Option<String> {
 pub struct TypeReport {
     pub kind: String,
     pub latency: Summary,
+    /// Every timed query's latency, in the order asked.
+    pub latencies: Vec<Duration>,
     pub errors: usize,
     pub mismatches: usize,
     pub example_mismatch: Option<String>,
@@ -202,40 +204,56 @@ pub fn same_answer(a: &Value, b: &Value) -> bool {
     }
 }
 
+/// The seeded queries of one type, endless. Each type has its own stream, so adding a type
+/// changes no other type's queries.
+pub fn stream<'a>(kind: &'a str, seed: u64, ds: &'a Dataset) -> impl Iterator<Item = String> + 'a {
+    let type_seed = kind
+        .bytes()
+        .fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
+    let mut rng = Rng::new(type_seed);
+    std::iter::from_fn(move || generate(kind, &mut rng, ds))
+}
+
+/// What [`run`] runs, and against what.
+#[derive(Debug, Clone)]
+pub struct QueryOptions<'a> {
+    /// The server timed.
+    pub url: &'a str,
+    /// A server holding the same data whose answers Fletch's must equal (not timed).
+    pub reference: Option<&'a str>,
+    pub db: &'a str,
+    pub ds: Dataset,
+    pub types: &'a [&'a str],
+    /// Queries timed per type.
+    pub iterations: usize,
+    /// Queries of each type's stream passed over before those timed, so that a run split into
+    /// rounds (`skip` 0, 5, 10, ... with `iterations` 5) asks the same queries as one run.
+    pub skip: usize,
+    /// The data set's seed, from which each type's stream of queries is derived.
+    pub seed: u64,
+    /// The process serving `url` on this machine: each type also reports its CPU time per query.
+    pub server_pid: Option<u32>,
+    /// Processes that must be idle before each type is timed ([`wait_quiet`], bounded).
+    pub quiet: &'a [u32],
+}
+
 /// Runs `iterations` queries of each type against `url` (and, unchanged, against `reference`
-/// to compare the answers; the reference is not timed). With `server_pid`, the process serving
-/// `url` on this machine, each type also reports that process's CPU time per query. Each type
-/// is timed once the processes `quiet` name have gone quiet ([`wait_quiet`], bounded).
-#[allow(clippy::too_many_arguments)]
-pub async fn run(
-    url: &str,
-    reference: Option<&str>,
-    db: &str,
-    ds: &Dataset,
-    types: &[&str],
-    iterations: usize,
-    seed: u64,
-    server_pid: Option<u32>,
-    quiet: &[u32],
-) -> Result<Vec<TypeReport>, String> {
+/// to compare the answers, after the timed ones).
+pub async fn run(o: &QueryOptions<'_>) -> Result<Vec<TypeReport>, String> {
     let client = reqwest::Client::new();
+    let (url, ds, quiet, server_pid, reference) = (o.url, &o.ds, o.quiet, o.server_pid, o.reference);
     let mut out = Vec::new();
-    for kind in types {
-        // Each type has its own stream, so adding a type changes no other type's queries.
-        let type_seed = kind
-            .bytes()
-            .fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
-        let mut rng = Rng::new(type_seed);
+    for kind in o.types {
+        if !TYPES.contains(kind) {
+            return Err(format!("unknown query type {kind}"));
+        }
         let mut latencies = Vec::new();
         let (mut errors, mut mismatches, mut example) = (0, 0, None);
         let was_quiet = (!quiet.is_empty()).then_some(wait_quiet(quiet).await);
         let cpu_before = server_pid.map(CpuReading::of).transpose()?;
         let mut answers = Vec::new();
-        for _ in 0..iterations {
-            let Some(q) = generate(kind, &mut rng, ds) else {
-                return Err(format!("unknown query type {kind}"));
-            };
-            match run_one(&client, url, db, &q).await {
+        for q in stream(kind, o.seed, ds).skip(o.skip).take(o.iterations) {
+            match run_one(&client, url, o.db, &q).await {
                 Ok((t, answer)) => {
                     latencies.push(t);
                     if reference.is_some() {
@@ -249,8 +267,8 @@ pub async fn run(
             }
         }
         let server_cpu = match (server_pid, cpu_before) {
-            (Some(pid), Some(before)) if iterations > 0 => {
-                Some(CpuReading::of(pid)?.since(&before) / iterations as u32)
+            (Some(pid), Some(before)) if o.iterations > 0 => {
+                Some(CpuReading::of(pid)?.since(&before) / o.iterations as u32)
             }
             _ => None,
         };
@@ -258,7 +276,7 @@ pub async fn run(
         // what it leaves running, such as a collector) does not overlap them.
         if let Some(r) = reference {
             for (q, answer) in answers {
-                let expected = run_one(&client, r, db, &q).await.map(|(_, v)| v);
+                let expected = run_one(&client, r, o.db, &q).await.map(|(_, v)| v);
                 if !expected.as_ref().is_ok_and(|e| same_answer(e, &answer)) {
                     mismatches += 1;
                     example.get_or_insert(q);
@@ -269,6 +287,7 @@ pub async fn run(
             server_cpu,
             kind: kind.to_string(),
             latency: Summary::of(&latencies),
+            latencies,
             errors,
             mismatches,
             example_mismatch: example,
@@ -281,6 +300,27 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rounds_that_skip_ask_the_queries_of_one_run() {
+        let ds = Dataset {
+            scale: 4000,
+            start: 1_451_606_400_000_000_000,
+            end: 1_451_606_400_000_000_000 + HOUR,
+        };
+        for kind in TYPES {
+            let whole: Vec<String> = stream(kind, 123, &ds).take(20).collect();
+            let rounds: Vec<String> = (0..4)
+                .flat_map(|r| stream(kind, 123, &ds).skip(5 * r).take(5))
+                .collect();
+            assert_eq!(whole, rounds, "{kind}");
+        }
+        // Different types, different streams.
+        assert_ne!(
+            stream("single-groupby-1-1-1", 123, &ds).next(),
+            stream("single-groupby-1-8-1", 123, &ds).next()
+        );
+    }
 
     #[test]
     fn every_type_generates_inside_the_data_set() {

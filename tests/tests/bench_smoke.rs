@@ -10,6 +10,7 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[]);
     let url = node.url("");
+    let pid = node.child.id().to_string();
     let data = ["--scale", "5", "--duration", "20m", "--seed", "9"];
     let out = Command::new(bin("fletch-bench"))
         .arg("load")
@@ -44,6 +45,12 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
             &url,
             "--iterations",
             "2",
+            "--skip",
+            "1",
+            "--server-pid",
+            &pid,
+            "--quiet-pid",
+            &pid,
             "--json",
         ])
         .output()
@@ -62,5 +69,16 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
             (Some(0), Some(0)),
             "{r}"
         );
+        // Each type waited for the idle server, and its CPU per query and every latency are
+        // reported.
+        assert_eq!(r["quiet"], true, "{r}");
+        assert!(r["server_cpu_ms"].is_string(), "{r}");
+        assert_eq!(r["latencies_ms"].as_array().map(Vec::len), Some(2), "{r}");
     }
+
+    let out = Command::new(bin("fletch-bench")).arg("types").output().unwrap();
+    let types = String::from_utf8_lossy(&out.stdout);
+    let listed: Vec<&str> = types.lines().collect();
+    let ran: Vec<&str> = rows.iter().filter_map(|r| r["type"].as_str()).collect();
+    assert_eq!(listed, ran, "`types` lists what `query` runs");
 }

@@ -50,6 +50,8 @@ impl Data {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Print the query types `query` runs, one per line.
+    Types,
     /// Write the data set as line protocol to stdout (or --out).
     Generate {
         #[command(flatten)]
@@ -95,6 +97,10 @@ enum Cmd {
         /// Queries of each type.
         #[arg(long, default_value_t = 10)]
         iterations: usize,
+        /// Queries of each type's seeded stream to pass over first: rounds with --skip 0, 5,
+        /// 10, ... and --iterations 5 ask the same queries as one run of 5 x rounds.
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
         /// Comma-separated query types (default: all).
         #[arg(long)]
         types: Option<String>,
@@ -113,6 +119,11 @@ enum Cmd {
 
 async fn main_async(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Cmd::Types => {
+            for t in TYPES {
+                println!("{t}");
+            }
+        }
         Cmd::Generate { data, out } => {
             let spec = data.spec()?;
             let rows = match out {
@@ -192,6 +203,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             reference,
             db,
             iterations,
+            skip,
             types,
             server_pid,
             quiet_pid,
@@ -208,17 +220,18 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                 None => TYPES.iter().map(|s| s.to_string()).collect(),
             };
             let wanted: Vec<&str> = wanted.iter().map(String::as_str).collect();
-            let reports = query::run(
-                &url,
-                reference.as_deref(),
-                &db,
-                &ds,
-                &wanted,
+            let reports = query::run(&query::QueryOptions {
+                url: &url,
+                reference: reference.as_deref(),
+                db: &db,
+                ds,
+                types: &wanted,
                 iterations,
-                spec.seed,
+                skip,
+                seed: spec.seed,
                 server_pid,
-                &quiet_pid,
-            )
+                quiet: &quiet_pid,
+            })
             .await?;
             let mut bad = 0;
             if json {
@@ -230,6 +243,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                         "example": r.example_mismatch,
                         "server_cpu_ms": r.server_cpu.map(ms),
                         "quiet": r.quiet,
+                        "latencies_ms": r.latencies.iter().map(|d| d.as_secs_f64() * 1000.0).collect::<Vec<_>>(),
                     }))
                     .collect();
                 println!("{}", serde_json::Value::Array(rows));
