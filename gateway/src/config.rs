@@ -97,7 +97,8 @@ pub struct DataConfig {
     pub cache_snapshot_memory_size: Size,
     /// ...or when its oldest write is this old.
     pub cache_snapshot_write_cold_duration: GoDuration,
-    /// A shard whose time range ended this long ago is compacted down to few large files.
+    /// A shard that has taken no write or delete for this long is compacted down to few large
+    /// files.
     pub compact_full_write_cold_duration: GoDuration,
     /// A measurement of a shard with this many Parquet files is compacted into one.
     pub compact_max_files: u64,

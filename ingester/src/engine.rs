@@ -26,7 +26,7 @@ use crate::merge::{Input, MERGE_BATCH_ROWS, Merge, sliced};
 use crate::parquet_io::{FileWriter, read_batches, read_file, write_file};
 use crate::pins::{FilePins, Pinned};
 use crate::schema::{FieldType, TIME, TableSchema};
-use crate::table::TableBuffer;
+use crate::table::{FrozenTable, TableBuffer};
 use crate::wal::{Wal, WalEntry, WalRequest, encode_entry, run_writer};
 
 /// Settings of the storage engine (the `[data]` section).
@@ -43,8 +43,8 @@ pub struct IngesterConfig {
     pub cache_snapshot_write_cold_duration: Duration,
     /// A measurement of a shard with this many files is compacted into one.
     pub compact_max_files: usize,
-    /// A shard whose time range ended this long ago is compacted down to as few files as
-    /// `max_rows_per_file` allows.
+    /// A shard that has taken no write or delete for this long is compacted down to as few
+    /// files as `max_rows_per_file` allows.
     pub compact_full_write_cold_duration: Duration,
     pub max_rows_per_file: usize,
     /// How often the background loop looks for work.
@@ -110,13 +110,17 @@ pub struct TableSnapshot {
 }
 
 /// A frozen buffer: per measurement, its [`TableBuffer::snapshot`] (sorted and merged).
-type FrozenTables = BTreeMap<String, RecordBatch>;
+type FrozenTables = BTreeMap<String, Arc<FrozenTable>>;
 
 struct ShardData {
     manifest: Manifest,
     active: BTreeMap<String, TableBuffer>,
     /// Buffers handed to persistence, still visible to readers until their files are live.
     frozen: Vec<Arc<FrozenTables>>,
+    /// When the shard last took a write or a delete (wall clock, ns; for a shard loaded from
+    /// disk, when it was loaded): a shard is cold, and compacted whole, once this is
+    /// `compact_full_write_cold_duration` ago, as in InfluxDB.
+    last_write: i64,
 }
 
 impl ShardData {
@@ -125,6 +129,7 @@ impl ShardData {
             manifest,
             active: BTreeMap::new(),
             frozen: Vec::new(),
+            last_write: now_nanos(),
         }
     }
 
@@ -147,8 +152,8 @@ impl ShardData {
             add(&t.schema);
         }
         for f in &self.frozen {
-            if let Some(b) = f.get(measurement) {
-                add(&TableSchema::from_arrow(&b.schema()));
+            if let Some(t) = f.get(measurement) {
+                add(t.schema());
             }
         }
         if let Some(t) = self.active.get(measurement) {
@@ -637,11 +642,13 @@ impl Ingester {
     /// Adds validated points to the active buffer.
     fn apply(&self, db: &str, rp: &str, points: Vec<(u64, Point<'_>)>) {
         let mut added = 0;
+        let now = now_nanos();
         let mut state = self.state.write().unwrap_or_else(|e| e.into_inner());
         for (shard, p) in points {
             let sd = state
                 .entry(shard)
                 .or_insert_with(|| ShardData::new(Manifest::new(shard, db, rp)));
+            sd.last_write = now;
             let table = match sd.active.get_mut(p.measurement.as_ref()) {
                 Some(t) => t,
                 None => sd.active.entry(p.measurement.to_string()).or_default(),
@@ -655,7 +662,9 @@ impl Ingester {
     /// Parquet; WAL segments are deleted once the files that hold their data are live.
     pub async fn persist(&self) -> Result<(), StorageError> {
         let mut queue = self.maintenance.lock().await;
+        let t0 = std::time::Instant::now();
         self.freeze(&mut queue).await?;
+        let froze = t0.elapsed();
         while let Some(frozen) = queue.front_mut() {
             let shards: Vec<u64> = frozen.shards.keys().copied().collect();
             for shard in shards {
@@ -673,6 +682,12 @@ impl Ingester {
             self.buffer_bytes.fetch_sub(
                 frozen.bytes.min(self.buffer_bytes.load(Ordering::Relaxed)),
                 Ordering::Relaxed,
+            );
+            tracing::info!(
+                bytes = frozen.bytes,
+                freeze_ms = froze.as_millis() as u64,
+                took_ms = t0.elapsed().as_millis() as u64,
+                "write buffer persisted"
             );
             queue.pop_front();
         }
@@ -697,10 +712,12 @@ impl Ingester {
                 continue;
             }
             bytes += sd.active_bytes();
-            let mut tables = FrozenTables::new();
-            for (m, t) in std::mem::take(&mut sd.active) {
-                tables.insert(m, t.snapshot()?);
-            }
+            // Moved, not sorted: persistence (or the first reader) sorts them once the gate
+            // is open again.
+            let tables: FrozenTables = std::mem::take(&mut sd.active)
+                .into_iter()
+                .map(|(m, t)| (m, Arc::new(FrozenTable::new(t))))
+                .collect();
             let tables = Arc::new(tables);
             sd.frozen.push(tables.clone());
             shards.insert(*id, tables);
@@ -723,13 +740,15 @@ impl Ingester {
         else {
             return Ok(()); // the shard was dropped meanwhile
         };
-        // Frozen tables are buffer snapshots: already sorted and merged.
-        for (measurement, sorted) in tables.iter() {
+        for (measurement, frozen) in tables.iter() {
+            // Sorted off the async workers: a buffer of tens of megabytes takes a while.
+            let frozen = Arc::clone(frozen);
+            let sorted = tokio::task::spawn_blocking(move || frozen.sorted()).await??;
             if sorted.num_rows() == 0 {
                 continue;
             }
             let meta = self
-                .write_parquet(&mut manifest, measurement, sorted, None)
+                .write_parquet(&mut manifest, measurement, &sorted, None)
                 .await?;
             let table = manifest.tables.entry(measurement.clone()).or_default();
             table
@@ -935,12 +954,15 @@ impl Ingester {
     }
 
     /// Compacts every measurement of a shard that has `compact_max_files` files, or more than
-    /// one file once the shard has been cold for `compact_full_write_cold_duration`. Returns the
-    /// number of measurements compacted.
+    /// one file once the shard has taken no write or delete for
+    /// `compact_full_write_cold_duration` (`now`: wall clock, ns). Returns the number of
+    /// measurements compacted.
+    ///
+    /// Coldness is the time since the last write, as in InfluxDB, not the time since the
+    /// shard's range ended: a backfill of old data would otherwise have its shard rewritten
+    /// whole after every persist, while the backfill is still running.
     pub async fn compact(&self, now: i64) -> Result<usize, StorageError> {
         let _queue = self.maintenance.lock().await;
-        let catalog = self.meta.catalog();
-        let ends = shard_end_times(&catalog);
         let cold_after = self
             .cfg
             .compact_full_write_cold_duration
@@ -949,9 +971,7 @@ impl Ingester {
         let candidates: Vec<(u64, String)> = self.read_state(|state| {
             let mut out = Vec::new();
             for (id, sd) in state {
-                let cold = ends
-                    .get(id)
-                    .is_some_and(|end| end.saturating_add(cold_after) <= now);
+                let cold = sd.last_write.saturating_add(cold_after) <= now;
                 for (m, t) in &sd.manifest.tables {
                     let deletes = sd.manifest.tombstones.iter().any(|ts| &ts.measurement == m);
                     // A table never needs fewer files than its rows fill; compacting it again
@@ -1109,7 +1129,10 @@ impl Ingester {
                 .write()
                 .unwrap_or_else(|e| e.into_inner())
                 .entry(shard)
-                .and_modify(|sd| sd.manifest = manifest);
+                .and_modify(|sd| {
+                    sd.manifest = manifest;
+                    sd.last_write = now_nanos();
+                });
             for p in self.pins.retire(doomed) {
                 self.store
                     .delete(&object_store::path::Path::from(p.as_str()))
@@ -1350,19 +1373,25 @@ impl Ingester {
             .filter(|t| t.measurement == measurement)
             .cloned()
             .collect();
-        let mut buffered: Vec<RecordBatch> = sd
+        let frozen: Vec<Arc<FrozenTable>> = sd
             .frozen
             .iter()
             .filter_map(|f| f.get(measurement).cloned())
             .collect();
-        if let Some(t) = sd.active.get(measurement) {
-            buffered.push(t.snapshot()?);
-        }
+        let active = sd.active.get(measurement).map(TableBuffer::snapshot).transpose()?;
         // Pinned under the state lock that compaction and deletes take to retire files.
         let pinned = Arc::new(
             self.pins
                 .pin(files.iter().map(|f| f.path.clone()).collect()),
         );
+        drop(state);
+        // Frozen buffers change no more: sorted (if persistence has not yet) without holding
+        // up writes.
+        let mut buffered = frozen
+            .iter()
+            .map(|f| f.sorted())
+            .collect::<Result<Vec<_>, _>>()?;
+        buffered.extend(active);
         Ok(Some(TableSnapshot {
             schema,
             files,
@@ -1410,20 +1439,6 @@ fn live_shards(catalog: &CatalogState, node: u64) -> HashMap<u64, (String, Strin
         .into_iter()
         .map(|(db, rp, _, s)| (s.id, (db.name.clone(), rp.name.clone())))
         .collect()
-}
-
-fn shard_end_times(catalog: &CatalogState) -> HashMap<u64, i64> {
-    let mut out = HashMap::new();
-    for db in catalog.databases.values() {
-        for rp in db.retention_policies.values() {
-            for g in rp.live_shard_groups() {
-                for s in &g.shards {
-                    out.insert(s.id, g.end);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// Loads every shard manifest and deletes files that no manifest names.

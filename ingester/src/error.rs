@@ -72,6 +72,9 @@ pub enum StorageError {
     Wal(#[from] WalError),
     #[error(transparent)]
     Meta(#[from] catalog::MetaError),
+    /// Work handed to a blocking thread panicked or was cancelled.
+    #[error("background task: {0}")]
+    Task(#[from] tokio::task::JoinError),
 }
 
 impl StorageError {

@@ -11,8 +11,8 @@
 //!    ├──▶ WAL entry (one per request) ─▶ writer thread ─▶ fsync ────▶│ wal/*.wal    │
 //!    │     (group commit: many requests, one fsync)                  └──────────────┘
 //!    └──▶ buffer: shard ▶ measurement ▶ TableBuffer (Arrow builders)
-//!                 │ persist (size or age): freeze + rotate WAL as one step
-//!                 ▼
+//!                 │ persist (size or age): freeze (move the buffers aside) + rotate WAL
+//!                 ▼  as one step; writes go on into a new buffer
 //!          sort by series, time; merge same series+time (later write wins per field)
 //!                 ▼
 //!          shards/<id>/<file>.parquet via object_store ─▶ fsync ─▶ manifest.json (atomic)

@@ -133,6 +133,52 @@ impl<B> Columns<B> {
     }
 }
 
+/// A [`TableBuffer`] taken out of the active set for persistence: written no more, sorted
+/// once, by persistence or by the first reader to need it, and then held only as the sorted
+/// batch. Freezing therefore only moves buffers, so writes wait for no sort.
+pub struct FrozenTable {
+    schema: TableSchema,
+    rows: std::sync::Mutex<FrozenRows>,
+}
+
+enum FrozenRows {
+    Unsorted(TableBuffer),
+    Sorted(RecordBatch),
+}
+
+impl FrozenTable {
+    pub fn new(buffer: TableBuffer) -> Self {
+        Self {
+            schema: buffer.schema.clone(),
+            rows: std::sync::Mutex::new(FrozenRows::Unsorted(buffer)),
+        }
+    }
+
+    pub fn schema(&self) -> &TableSchema {
+        &self.schema
+    }
+
+    /// The rows sorted and merged as [`TableBuffer::snapshot`] gives them; the first call
+    /// sorts them and lets the builders go.
+    pub fn sorted(&self) -> Result<RecordBatch, ArrowError> {
+        let mut rows = self.rows.lock().unwrap_or_else(|e| e.into_inner());
+        let batch = match &*rows {
+            FrozenRows::Sorted(b) => return Ok(b.clone()),
+            FrozenRows::Unsorted(t) => t.snapshot()?,
+        };
+        *rows = FrozenRows::Sorted(batch.clone());
+        Ok(batch)
+    }
+}
+
+impl std::fmt::Debug for FrozenTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FrozenTable")
+            .field("schema", &self.schema)
+            .finish()
+    }
+}
+
 /// Rows of one measurement of one shard, not yet persisted.
 pub struct TableBuffer {
     schema: TableSchema,
@@ -275,6 +321,30 @@ mod tests {
     use line_protocol::{ParseOptions, parse_body};
 
     use super::*;
+
+    #[test]
+    fn a_frozen_table_sorts_once_and_answers_as_the_buffer_did() {
+        let body = "m,h=b x=1 2\nm,h=a x=2 1\nm,h=b y=3i 2\nm,h=a x=4 1";
+        let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
+        let mut t = TableBuffer::default();
+        for p in &parsed.points {
+            t.push(p);
+        }
+        let expected = t.snapshot().unwrap();
+        let schema = t.schema().clone();
+        let frozen = FrozenTable::new(t);
+        assert_eq!(frozen.schema(), &schema);
+        assert!(matches!(
+            *frozen.rows.lock().unwrap(),
+            FrozenRows::Unsorted(_)
+        ));
+        let sorted = frozen.sorted().unwrap();
+        assert_eq!(sorted, expected);
+        assert_eq!(sorted.num_rows(), 2, "same series and time merged");
+        // The builders are gone; the sorted rows are what is kept and handed out.
+        assert!(matches!(*frozen.rows.lock().unwrap(), FrozenRows::Sorted(_)));
+        assert_eq!(frozen.sorted().unwrap(), expected);
+    }
 
     #[test]
     fn keys_that_come_and_go_are_back_filled_with_nulls() {
