@@ -142,7 +142,7 @@ pub struct FrozenTable {
 }
 
 enum FrozenRows {
-    Unsorted(TableBuffer),
+    Unsorted(Box<TableBuffer>),
     Sorted(RecordBatch),
 }
 
@@ -150,7 +150,7 @@ impl FrozenTable {
     pub fn new(buffer: TableBuffer) -> Self {
         Self {
             schema: buffer.schema.clone(),
-            rows: std::sync::Mutex::new(FrozenRows::Unsorted(buffer)),
+            rows: std::sync::Mutex::new(FrozenRows::Unsorted(Box::new(buffer))),
         }
     }
 
