@@ -285,6 +285,8 @@ pub struct Ingester {
     /// buffer (with the WAL rotation) holds it exclusively, so a rotated segment's data is
     /// exactly the frozen buffer's.
     gate: tokio::sync::RwLock<()>,
+    /// Dropped shards whose directories wait for readers of their files.
+    dropped_dirs: Mutex<Vec<u64>>,
     schemas: Mutex<Schemas>,
     state: RwLock<BTreeMap<u64, ShardData>>,
     /// Serializes persistence, compaction and shard removal; holds the persistence queue.
@@ -438,6 +440,7 @@ impl Ingester {
             wal_tx: Mutex::new(Some(tx)),
             wal_thread: Mutex::new(Some(thread)),
             gate: tokio::sync::RwLock::new(()),
+            dropped_dirs: Mutex::new(Vec::new()),
             schemas: Mutex::new(schemas),
             state: RwLock::new(shards),
             maintenance: tokio::sync::Mutex::new(VecDeque::new()),
@@ -1223,7 +1226,7 @@ impl Ingester {
                 .collect()
         });
         if gone.is_empty() {
-            return Ok(());
+            return self.remove_dropped_dirs();
         }
         let _queue = self.maintenance.lock().await;
         let _gate = self.gate.write().await;
@@ -1237,21 +1240,63 @@ impl Ingester {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&id);
-            if let Some(sd) = removed {
+            if let Some(sd) = &removed {
                 let bytes = sd.active_bytes();
                 self.buffer_bytes.fetch_sub(
                     bytes.min(self.buffer_bytes.load(Ordering::Relaxed)),
                     Ordering::Relaxed,
                 );
             }
+            // The manifest goes first: from then on, whatever is left of the shard is named by
+            // no manifest and is removed when the data directory is opened again. Files that
+            // a query's snapshot still lists stay until it is done, as for compaction.
             let dir = Manifest::shard_dir(&self.cfg.data_dir, id);
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => tracing::info!(shard = id, "shard removed"),
+            let manifest = dir.join(MANIFEST);
+            match std::fs::remove_file(&manifest) {
+                Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(StorageError::io(&dir, e)),
+                Err(e) => return Err(StorageError::io(&manifest, e)),
             }
+            let files: Vec<String> = removed
+                .as_ref()
+                .map(|sd| sd.manifest.live_paths().map(str::to_string).collect())
+                .unwrap_or_default();
+            for p in self.pins.retire(files) {
+                let path = self.cfg.data_dir.join(&p);
+                match std::fs::remove_file(&path) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StorageError::io(&path, e)),
+                }
+            }
+            self.dropped_dirs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(id);
+            tracing::info!(shard = id, "shard removed");
         }
-        Ok(())
+        self.remove_dropped_dirs()
+    }
+
+    /// Removes the directories of dropped shards whose files no reader holds any longer.
+    fn remove_dropped_dirs(&self) -> Result<(), StorageError> {
+        let mut dirs = self.dropped_dirs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut result = Ok(());
+        dirs.retain(|id| {
+            if result.is_err() || self.pins.waiting_under(&format!("shards/{id}/")) {
+                return true;
+            }
+            let dir = Manifest::shard_dir(&self.cfg.data_dir, *id);
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => false,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+                Err(e) => {
+                    result = Err(StorageError::io(&dir, e));
+                    true
+                }
+            }
+        });
+        result
     }
 
     fn should_persist(&self, queue_pending: bool) -> bool {
@@ -1475,6 +1520,11 @@ fn load_shards(
             }
             tracing::info!(file = %f.path().display(), "removing a file no manifest names (left by an interrupted persist or compaction)");
             std::fs::remove_file(f.path()).map_err(|e| StorageError::io(&f.path(), e))?;
+        }
+        if manifest.is_none() {
+            // A dropped shard whose files outlived its manifest, or a first persist that never
+            // finished: nothing of it is left to keep.
+            let _ = std::fs::remove_dir(&dir);
         }
         if let Some(m) = manifest {
             let shard_schemas = schemas.entry(id).or_default();

@@ -4,8 +4,9 @@
 //! A [`crate::TableSnapshot`] lists the files live when it was taken, and the query reading it
 //! opens them later, while compaction may meanwhile replace them and a delete drop them. Each
 //! snapshot therefore pins its files ([`Pinned`], released when the last clone of the snapshot's
-//! pin is dropped); a file that compaction or a delete retires is removed at once if nothing
-//! pins it, else by the release of its last pin.
+//! pin is dropped); a file that compaction, a delete or the removal of its whole shard
+//! (retention, `DROP DATABASE`) retires is removed at once if nothing pins it, else by the
+//! release of its last pin.
 //!
 //! ```text
 //!  table_snapshot (state read lock) ─▶ pin its files
@@ -81,6 +82,12 @@ impl FilePins {
     /// Files retired and still pinned.
     pub fn waiting(&self) -> usize {
         self.state().retired.len()
+    }
+
+    /// Whether a file under `prefix` (a shard's directory, as the manifests name it: `shards/7/`)
+    /// is retired and still pinned.
+    pub fn waiting_under(&self, prefix: &str) -> bool {
+        self.state().retired.iter().any(|p| p.starts_with(prefix))
     }
 
     fn release(&self, paths: &[String]) {

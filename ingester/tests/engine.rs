@@ -489,6 +489,35 @@ async fn dropping_a_database_removes_its_shards() {
     n.close().await;
 }
 
+#[tokio::test]
+async fn files_a_snapshot_lists_outlive_dropping_their_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = two_files_of_m(dir.path()).await;
+    let shard = n.meta.catalog().shards_owned_by(n.ingester.node_id())[0]
+        .3
+        .id;
+    let shard_dir = dir.path().join("data").join("shards").join(shard.to_string());
+    let snap = n.ingester.table_snapshot(shard, "m").unwrap().unwrap();
+    n.meta.drop_database("db").await.unwrap();
+    n.ingester.drop_removed_shards().await.unwrap();
+    assert!(n.ingester.shard_ids().is_empty());
+    // The shard is gone for new readers (no manifest); the snapshot's reader still reads.
+    assert!(!shard_dir.join("manifest.json").exists());
+    for f in &snap.files {
+        let rows = ingester::parquet_io::read_file(&n.ingester.object_store(), &f.path)
+            .await
+            .unwrap();
+        assert_eq!(rows.iter().map(RecordBatch::num_rows).sum::<usize>(), 1);
+    }
+    n.ingester.drop_removed_shards().await.unwrap();
+    assert!(shard_dir.exists(), "kept while a reader holds its files");
+    drop(snap);
+    assert!(parquet_files(dir.path()).is_empty(), "removed with the last pin");
+    n.ingester.drop_removed_shards().await.unwrap();
+    assert!(!shard_dir.exists(), "the directory goes once no reader holds its files");
+    n.close().await;
+}
+
 /// A node whose shard holds measurement `m` in two files (`v=1` at 1, `v=2` at 2), compacted
 /// into one once the shard has been cold for an hour.
 async fn two_files_of_m(dir: &Path) -> Node {
