@@ -112,12 +112,13 @@ pub async fn wait_quiet_for(pids: &[u32], patience: Duration) -> bool {
         let before: Vec<Option<CpuReading>> =
             pids.iter().map(|p| CpuReading::of(*p).ok()).collect();
         tokio::time::sleep(QUIET_WINDOW).await;
-        let busy = pids.iter().zip(&before).any(|(p, b)| {
-            match (b, CpuReading::of(*p).ok()) {
+        let busy = pids
+            .iter()
+            .zip(&before)
+            .any(|(p, b)| match (b, CpuReading::of(*p).ok()) {
                 (Some(b), Some(a)) => a.since(b) > limit,
                 _ => false,
-            }
-        });
+            });
         if !busy {
             return true;
         }
@@ -156,13 +157,20 @@ mod tests {
             x = std::hint::black_box(x.wrapping_add(1));
         }
         let after = ThreadCpu::read(std::process::id()).unwrap();
-        assert!(after.since(&before) >= Duration::from_millis(10), "{:?}", after.since(&before));
+        assert!(
+            after.since(&before) >= Duration::from_millis(10),
+            "{:?}",
+            after.since(&before)
+        );
     }
 
     #[tokio::test]
     async fn an_idle_or_gone_process_is_quiet_and_a_spinning_one_is_not() {
         // A sleeping child is quiet at once.
-        let mut idle = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let mut idle = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
         let t0 = Instant::now();
         assert!(wait_quiet(&[idle.id()]).await);
         assert!(t0.elapsed() < QUIET_DEADLINE);

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::generate::{FIELDS, hostname};
 use crate::cpu::{CpuReading, wait_quiet};
+use crate::generate::{FIELDS, hostname};
 use crate::stats::Summary;
 use crate::{Rng, rfc3339};
 
@@ -241,7 +241,8 @@ pub struct QueryOptions<'a> {
 /// to compare the answers, after the timed ones).
 pub async fn run(o: &QueryOptions<'_>) -> Result<Vec<TypeReport>, String> {
     let client = reqwest::Client::new();
-    let (url, ds, quiet, server_pid, reference) = (o.url, &o.ds, o.quiet, o.server_pid, o.reference);
+    let (url, ds, quiet, server_pid, reference) =
+        (o.url, &o.ds, o.quiet, o.server_pid, o.reference);
     let mut out = Vec::new();
     for kind in o.types {
         if !TYPES.contains(kind) {

@@ -11,8 +11,8 @@ use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
 use catalog::{CatalogState, MetaService, ShardGroupInfo};
 use line_protocol::Point;
+use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
-use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::sync::{oneshot, watch};
 
 use crate::batch::{
@@ -109,7 +109,7 @@ pub struct TableSnapshot {
     pub pinned: Arc<Pinned>,
 }
 
-/// A frozen buffer: per measurement, its [`TableBuffer::snapshot`] (sorted and merged).
+/// A frozen buffer: per measurement, its rows, sorted once by persistence or the first reader.
 type FrozenTables = BTreeMap<String, Arc<FrozenTable>>;
 
 struct ShardData {
@@ -1049,14 +1049,8 @@ impl Ingester {
             .entry(shard)
             .and_modify(|sd| sd.manifest = manifest);
         // Files a snapshot still lists go when its readers are done.
-        for p in self
-            .pins
-            .retire(inputs.iter().map(|f| f.path.clone()).collect())
-        {
-            self.store
-                .delete(&object_store::path::Path::from(p.as_str()))
-                .await?;
-        }
+        self.pins
+            .retire(inputs.iter().map(|f| f.path.clone()).collect())?;
         tracing::info!(
             shard,
             measurement,
@@ -1136,11 +1130,7 @@ impl Ingester {
                     sd.manifest = manifest;
                     sd.last_write = now_nanos();
                 });
-            for p in self.pins.retire(doomed) {
-                self.store
-                    .delete(&object_store::path::Path::from(p.as_str()))
-                    .await?;
-            }
+            self.pins.retire(doomed)?;
         }
         Ok(())
     }
@@ -1257,17 +1247,9 @@ impl Ingester {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StorageError::io(&manifest, e)),
             }
-            let files: Vec<String> = removed
-                .as_ref()
-                .map(|sd| sd.manifest.live_paths().map(str::to_string).collect())
-                .unwrap_or_default();
-            for p in self.pins.retire(files) {
-                let path = self.cfg.data_dir.join(&p);
-                match std::fs::remove_file(&path) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(StorageError::io(&path, e)),
-                }
+            if let Some(sd) = &removed {
+                self.pins
+                    .retire(sd.manifest.live_paths().map(str::to_string).collect())?;
             }
             self.dropped_dirs
                 .lock()
@@ -1283,7 +1265,7 @@ impl Ingester {
         let mut dirs = self.dropped_dirs.lock().unwrap_or_else(|e| e.into_inner());
         let mut result = Ok(());
         dirs.retain(|id| {
-            if result.is_err() || self.pins.waiting_under(&format!("shards/{id}/")) {
+            if result.is_err() || self.pins.waiting_under(&Manifest::shard_prefix(*id)) {
                 return true;
             }
             let dir = Manifest::shard_dir(&self.cfg.data_dir, *id);
@@ -1423,7 +1405,11 @@ impl Ingester {
             .iter()
             .filter_map(|f| f.get(measurement).cloned())
             .collect();
-        let active = sd.active.get(measurement).map(TableBuffer::snapshot).transpose()?;
+        let active = sd
+            .active
+            .get(measurement)
+            .map(TableBuffer::snapshot)
+            .transpose()?;
         // Pinned under the state lock that compaction and deletes take to retire files.
         let pinned = Arc::new(
             self.pins
@@ -1521,24 +1507,23 @@ fn load_shards(
             tracing::info!(file = %f.path().display(), "removing a file no manifest names (left by an interrupted persist or compaction)");
             std::fs::remove_file(f.path()).map_err(|e| StorageError::io(&f.path(), e))?;
         }
-        if manifest.is_none() {
+        let Some(m) = manifest else {
             // A dropped shard whose files outlived its manifest, or a first persist that never
             // finished: nothing of it is left to keep.
             let _ = std::fs::remove_dir(&dir);
+            continue;
+        };
+        let shard_schemas = schemas.entry(id).or_default();
+        for (name, t) in &m.tables {
+            shard_schemas.insert(
+                name.clone(),
+                Known {
+                    schema: t.schema.clone(),
+                    ..Default::default()
+                },
+            );
         }
-        if let Some(m) = manifest {
-            let shard_schemas = schemas.entry(id).or_default();
-            for (name, t) in &m.tables {
-                shard_schemas.insert(
-                    name.clone(),
-                    Known {
-                        schema: t.schema.clone(),
-                        ..Default::default()
-                    },
-                );
-            }
-            shards.insert(id, ShardData::new(m));
-        }
+        shards.insert(id, ShardData::new(m));
     }
     Ok((shards, schemas))
 }

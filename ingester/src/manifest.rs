@@ -84,9 +84,18 @@ impl Manifest {
         data_dir.join("shards").join(shard_id.to_string())
     }
 
+    /// Where a shard's files are, as the manifests name them (`shards/7/`).
+    pub fn shard_prefix(shard_id: u64) -> String {
+        format!("shards/{shard_id}/")
+    }
+
     /// The object store path of a file of this shard.
     pub fn file_path(&self, file_id: u64) -> String {
-        format!("shards/{}/{:020}.parquet", self.shard_id, file_id)
+        format!(
+            "{}{:020}.parquet",
+            Self::shard_prefix(self.shard_id),
+            file_id
+        )
     }
 
     pub fn allocate_file_id(&mut self) -> u64 {

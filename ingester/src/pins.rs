@@ -10,8 +10,8 @@
 //!
 //! ```text
 //!  table_snapshot (state read lock) ─▶ pin its files
-//!  compaction / delete: manifest updated (state write lock) ─▶ retire the old files
-//!    ├─ not pinned: removed now (by the caller, through the object store)
+//!  compaction / delete / shard removal: manifest updated (state write lock) ─▶ retire files
+//!    ├─ not pinned: removed now
 //!    └─ pinned: removed when the last snapshot listing it is dropped
 //! ```
 //!
@@ -23,6 +23,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::StorageError;
 
 /// The files pinned by readers, and those retired while pinned (see the module's essay).
 #[derive(Debug)]
@@ -64,19 +66,29 @@ impl FilePins {
         }
     }
 
-    /// Retires `paths`: returns those nothing pins, for the caller to remove now; the others
-    /// are removed when their last pin is released.
-    pub fn retire(&self, paths: Vec<String>) -> Vec<String> {
-        let mut state = self.state();
+    /// Retires `paths`: those nothing pins are removed now, the others when their last pin is
+    /// released. A file already gone is no error.
+    pub fn retire(&self, paths: Vec<String>) -> Result<(), StorageError> {
         let mut now = Vec::new();
-        for p in paths {
-            if state.pins.contains_key(&p) {
-                state.retired.insert(p);
-            } else {
-                now.push(p);
+        {
+            let mut state = self.state();
+            for p in paths {
+                if state.pins.contains_key(&p) {
+                    state.retired.insert(p);
+                } else {
+                    now.push(p);
+                }
             }
         }
-        now
+        for p in now {
+            let path = self.data_dir.join(&p);
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StorageError::io(&path, e)),
+            }
+        }
+        Ok(())
     }
 
     /// Files retired and still pinned.
@@ -149,8 +161,10 @@ mod tests {
         let pins = FilePins::new(dir.path().to_path_buf());
         let first = pins.pin(vec!["a".into()]);
         let second = pins.pin(vec!["a".into()]);
-        // Nothing pins b: the caller removes it now.
-        assert_eq!(pins.retire(vec!["a".into(), "b".into()]), ["b"]);
+        // Nothing pins b: removed now.
+        pins.retire(vec!["a".into(), "b".into()]).unwrap();
+        assert!(!dir.path().join("b").exists());
+        assert!(dir.path().join("a").exists());
         assert_eq!(pins.waiting(), 1);
         drop(first);
         assert!(dir.path().join("a").exists(), "still pinned once");

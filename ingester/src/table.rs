@@ -342,7 +342,10 @@ mod tests {
         assert_eq!(sorted, expected);
         assert_eq!(sorted.num_rows(), 2, "same series and time merged");
         // The builders are gone; the sorted rows are what is kept and handed out.
-        assert!(matches!(*frozen.rows.lock().unwrap(), FrozenRows::Sorted(_)));
+        assert!(matches!(
+            *frozen.rows.lock().unwrap(),
+            FrozenRows::Sorted(_)
+        ));
         assert_eq!(frozen.sorted().unwrap(), expected);
     }
 

@@ -496,7 +496,11 @@ async fn files_a_snapshot_lists_outlive_dropping_their_database() {
     let shard = n.meta.catalog().shards_owned_by(n.ingester.node_id())[0]
         .3
         .id;
-    let shard_dir = dir.path().join("data").join("shards").join(shard.to_string());
+    let shard_dir = dir
+        .path()
+        .join("data")
+        .join("shards")
+        .join(shard.to_string());
     let snap = n.ingester.table_snapshot(shard, "m").unwrap().unwrap();
     n.meta.drop_database("db").await.unwrap();
     n.ingester.drop_removed_shards().await.unwrap();
@@ -512,9 +516,15 @@ async fn files_a_snapshot_lists_outlive_dropping_their_database() {
     n.ingester.drop_removed_shards().await.unwrap();
     assert!(shard_dir.exists(), "kept while a reader holds its files");
     drop(snap);
-    assert!(parquet_files(dir.path()).is_empty(), "removed with the last pin");
+    assert!(
+        parquet_files(dir.path()).is_empty(),
+        "removed with the last pin"
+    );
     n.ingester.drop_removed_shards().await.unwrap();
-    assert!(!shard_dir.exists(), "the directory goes once no reader holds its files");
+    assert!(
+        !shard_dir.exists(),
+        "the directory goes once no reader holds its files"
+    );
     n.close().await;
 }
 
@@ -600,8 +610,14 @@ async fn orphan_files_are_removed_on_open() {
     }
     let shard_dir = parquet_files(dir.path())[0].parent().unwrap().to_path_buf();
     std::fs::write(shard_dir.join("99999999999999999999.parquet"), b"partial").unwrap();
+    // A dropped shard's files left behind its manifest (the process stopped before their
+    // last reader was done): the whole directory goes.
+    let dropped = dir.path().join("data").join("shards").join("777");
+    std::fs::create_dir_all(&dropped).unwrap();
+    std::fs::write(dropped.join("00000000000000000001.parquet"), b"x").unwrap();
     let n = open(dir.path(), |_| {}).await;
     assert_eq!(parquet_files(dir.path()).len(), 1);
+    assert!(!dropped.exists());
     assert_eq!(floats(&read(&n, "m").await, "v"), [Some(1.0)]);
     n.close().await;
 }

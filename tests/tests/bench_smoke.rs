@@ -76,7 +76,10 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
         assert_eq!(r["latencies_ms"].as_array().map(Vec::len), Some(2), "{r}");
     }
 
-    let out = Command::new(bin("fletch-bench")).arg("types").output().unwrap();
+    let out = Command::new(bin("fletch-bench"))
+        .arg("types")
+        .output()
+        .unwrap();
     let types = String::from_utf8_lossy(&out.stdout);
     let listed: Vec<&str> = types.lines().collect();
     let ran: Vec<&str> = rows.iter().filter_map(|r| r["type"].as_str()).collect();

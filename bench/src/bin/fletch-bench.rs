@@ -159,7 +159,9 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             let batches = load::batches(&text, batch_size);
             drop(text);
             if !fletch_bench::cpu::wait_quiet_for(&quiet_pid, Duration::from_secs(120)).await {
-                eprintln!("the processes in --quiet-pid were still busy after 2 min; loading anyway");
+                eprintln!(
+                    "the processes in --quiet-pid were still busy after 2 min; loading anyway"
+                );
             }
             let opts = load::LoadOptions {
                 url,
