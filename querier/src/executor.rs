@@ -45,6 +45,9 @@ pub enum ExecError {
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("{0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// A check of Fletch's own planning failed (a bug, never the query's fault).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 #[derive(Clone)]

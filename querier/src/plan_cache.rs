@@ -66,7 +66,7 @@ use crate::rescan::RescanExec;
 const CAPACITY: usize = 512;
 
 /// A logical plan's shape: its key and the values taken out of it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Shape {
     key: String,
     params: Vec<ScalarValue>,
@@ -84,18 +84,8 @@ impl Shape {
         plan.apply(|node| {
             match node {
                 LogicalPlan::Filter(f) if on_scan(&f.input) => {
-                    let masked = f.predicate.clone().transform_up(|e| match e {
-                        Expr::Literal(v, _) => {
-                            let id = format!("${}:{}", params.len(), v.data_type());
-                            params.push(v);
-                            Ok(Transformed::yes(Expr::Placeholder(Placeholder {
-                                id,
-                                field: None,
-                            })))
-                        }
-                        other => Ok(Transformed::no(other)),
-                    })?;
-                    key.push_str(&format!("Filter: {}", masked.data));
+                    let masked = mask(&f.predicate, &mut params)?;
+                    key.push_str(&format!("Filter: {masked}"));
                 }
                 LogicalPlan::Extension(ext) => {
                     if let Some(g) = ext.node.as_any().downcast_ref::<GapFill>() {
@@ -118,6 +108,74 @@ impl Shape {
             params,
             ranges,
         })
+    }
+
+    /// The shape a [`Template`] recorded, with a new statement's values: the literals of its
+    /// scan filters (as [`mask`] takes them out, outermost filter first) and GapFill's ranges.
+    pub fn of_template(
+        template: &Template,
+        params: Vec<ScalarValue>,
+        ranges: Vec<(Option<i64>, i64)>,
+    ) -> Self {
+        Self {
+            key: template.shape_key.clone(),
+            params,
+            ranges,
+        }
+    }
+}
+
+/// `predicate` with each literal replaced by a placeholder of its position and type, the
+/// literals appended to `params` (children before their parent, left to right): how a shape
+/// takes the values out of a filter on its scan.
+pub fn mask(predicate: &Expr, params: &mut Vec<ScalarValue>) -> Result<Expr> {
+    Ok(predicate
+        .clone()
+        .transform_up(|e| match e {
+            Expr::Literal(v, _) => {
+                let id = format!("${}:{}", params.len(), v.data_type());
+                params.push(v);
+                Ok(Transformed::yes(Expr::Placeholder(Placeholder {
+                    id,
+                    field: None,
+                })))
+            }
+            other => Ok(Transformed::no(other)),
+        })?
+        .data)
+}
+
+/// What a statement's template recorded the first time it was planned: the shape of its plan
+/// (whose kept physical plan a later statement of the template binds its values into, without
+/// building its logical plan again) and how that plan's batches become the result.
+#[derive(Debug)]
+pub struct Template {
+    shape_key: String,
+    /// The tags the result is grouped by (each batch's columns after `time`).
+    pub group_tags: Vec<String>,
+    /// The result's column names, `time` first.
+    pub names: Vec<String>,
+    /// Value columns after the tags.
+    pub ncols: usize,
+    /// GapFill nodes in the plan (each bound to the statement's range).
+    gapfills: usize,
+}
+
+impl Template {
+    /// The template of a statement planned as `shape`.
+    pub fn new(shape: &Shape, group_tags: Vec<String>, names: Vec<String>, ncols: usize) -> Self {
+        Self {
+            shape_key: shape.key.clone(),
+            group_tags,
+            names,
+            ncols,
+            gapfills: shape.ranges.len(),
+        }
+    }
+
+    /// GapFill nodes in the plan.
+    pub fn gapfills(&self) -> usize {
+        self.gapfills
     }
 }
 
@@ -167,7 +225,9 @@ impl Kept {
 #[derive(Default)]
 pub struct PlanCache {
     kept: Mutex<HashMap<String, Kept>>,
+    templates: Mutex<HashMap<String, Arc<Template>>>,
     hits: AtomicU64,
+    template_hits: AtomicU64,
 }
 
 impl std::fmt::Debug for PlanCache {
@@ -206,6 +266,36 @@ impl PlanCache {
             }
             m.insert(kept.shape.key.clone(), kept);
         }
+    }
+
+    /// The template kept under `key` (see [`Template`]).
+    pub fn template(&self, key: &str) -> Option<Arc<Template>> {
+        self.templates.lock().ok()?.get(key).cloned()
+    }
+
+    /// Keeps `template` under `key`, unless its shape's values are not those the caller
+    /// derives from the statement without planning it (`derived`): a template is only kept
+    /// when the shortcut reproduces the planned shape exactly.
+    pub fn keep_template(&self, key: String, template: Template, planned: &Shape, derived: &Shape) {
+        if planned != derived {
+            return;
+        }
+        if let Ok(mut m) = self.templates.lock() {
+            if m.len() >= CAPACITY && !m.contains_key(&key) {
+                m.clear();
+            }
+            m.insert(key, Arc::new(template));
+        }
+    }
+
+    /// Counts a statement that ran from its template without a logical plan.
+    pub fn template_hit(&self) {
+        self.template_hits.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Statements that ran from their template without a logical plan.
+    pub fn template_hits(&self) -> u64 {
+        self.template_hits.load(Ordering::Relaxed)
     }
 
     /// Queries that ran a kept plan.

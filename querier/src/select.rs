@@ -39,7 +39,7 @@ use crate::plan::sample::InfluxSample;
 use crate::plan::selector::{InfluxSelector, SelectorKind};
 use crate::plan::time_bucket::TimeBucket;
 use crate::plan::transform::InfluxTransform;
-use crate::plan_cache::{PlanCache, Shape};
+use crate::plan_cache::{PlanCache, Shape, Template};
 use crate::result::Series;
 use crate::series_index::SeriesIndexes;
 
@@ -1054,22 +1054,55 @@ impl<'a> Plan<'a> {
     ) -> Result<Vec<Series>, ExecError> {
         let mut df = frame;
         let time_col = || ident(TIME);
-        if self.range.min != i64::MIN {
-            df = df.filter(time_col().gt_eq(lit(ScalarValue::TimestampNanosecond(
-                Some(self.range.min),
-                None,
-            ))))?;
-        }
-        if self.range.max != i64::MAX {
-            df = df.filter(time_col().lt_eq(lit(ScalarValue::TimestampNanosecond(
-                Some(self.range.max),
-                None,
-            ))))?;
-        }
-        if let Some(c) = condition {
-            df = df.filter(to_df(c, schema, true)?)?;
-        }
+        let now = qctx.now.unwrap_or_else(now_nanos);
+        let filters = self.scan_filters(schema, condition)?;
         let group_tags = self.group_tags(schema)?;
+        // A statement of a template already planned runs its kept plan with its own values,
+        // without a logical plan. Debug builds then build the logical plan anyway and check
+        // that the template derived its shape and shapes the answer as it would.
+        let mut template = None;
+        let mut verify = None;
+        if let (Some((cache, files)), None) = (reuse.plans, qctx.explain) {
+            let (state, plan) = df.into_parts();
+            let partitions = state.config().target_partitions();
+            let (key, params) =
+                self.template_key(measurement, files, partitions, schema, all_sources, &filters)?;
+            if let Some(t) = cache.template(&key) {
+                let ranges = vec![self.gap_range(now); t.gapfills()];
+                let shape = Shape::of_template(&t, params.clone(), ranges);
+                let task = std::sync::Arc::new(datafusion::execution::TaskContext::from(&state));
+                if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
+                    cache.template_hit();
+                    let (rows, types) = collect_typed(batches, t.group_tags.len(), t.ncols)?;
+                    let series = self.into_series(
+                        measurement,
+                        &t.group_tags,
+                        t.names.clone(),
+                        types,
+                        rows,
+                        qctx,
+                        true,
+                    );
+                    if !cfg!(debug_assertions) {
+                        return Ok(series);
+                    }
+                    verify = Some(Verify {
+                        shape,
+                        files,
+                        partitions,
+                        template: t,
+                        series,
+                    });
+                }
+            }
+            if verify.is_none() {
+                template = Some((cache, key, params));
+            }
+            df = DataFrame::new(state, plan);
+        }
+        for f in &filters {
+            df = df.filter(f.clone())?;
+        }
         let tag_expr = |t: &String| -> DfExpr {
             if schema.tags.contains(t) {
                 ident(t)
@@ -1150,8 +1183,15 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze, reuse).await;
             }
-            (rows, types) =
-                collect_typed(collect(df, reuse).await?, group_tags.len(), columns.len())?;
+            let names: Vec<String> = std::iter::once(TIME.to_string())
+                .chain(columns.iter().map(|(n, _)| n.clone()))
+                .collect();
+            if let Some(v) = verify {
+                return v.check(&df, &group_tags, &names, columns.len());
+            }
+            let (batches, shape) = collect_shaped(df, reuse).await?;
+            self.keep_template(template, shape, &group_tags, &names, columns.len(), now);
+            (rows, types) = collect_typed(batches, group_tags.len(), columns.len())?;
         } else if let Some(columns) = self.zipped_samples(schema)? {
             return self
                 .run_zipped(measurement, df, schema, &group_tags, columns, qctx, reuse)
@@ -1306,7 +1346,7 @@ impl<'a> Plan<'a> {
                     agg_fields.len(),
                     interval,
                     offset,
-                    qctx.now.unwrap_or_else(now_nanos),
+                    now,
                 )?;
             }
             let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
@@ -1314,21 +1354,131 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze, reuse).await;
             }
-            (rows, types) = collect_typed(
-                collect(df, reuse).await?,
-                group_tags.len(),
-                agg_fields.len(),
-            )?;
             columns = agg_fields
-                .into_iter()
-                .map(|(name, _, _)| (name, lit(0)))
+                .iter()
+                .map(|(name, _, _)| (name.clone(), lit(0)))
                 .collect();
             dedup_names(&mut columns);
+            let names: Vec<String> = std::iter::once(TIME.to_string())
+                .chain(columns.iter().map(|(n, _)| n.clone()))
+                .collect();
+            if let Some(v) = verify {
+                return v.check(&df, &group_tags, &names, agg_fields.len());
+            }
+            let (batches, shape) = collect_shaped(df, reuse).await?;
+            self.keep_template(template, shape, &group_tags, &names, agg_fields.len(), now);
+            (rows, types) = collect_typed(batches, group_tags.len(), agg_fields.len())?;
         }
 
         let mut names = vec![TIME.to_string()];
         names.extend(columns.into_iter().map(|(n, _)| n));
         Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx, true))
+    }
+
+    /// The filters on the scan, in the order they are applied: the time range's bounds, then
+    /// the condition. Their literals are what a kept plan binds ([`crate::plan_cache`]).
+    fn scan_filters(
+        &self,
+        schema: &TableSchema,
+        condition: Option<&Expr>,
+    ) -> Result<Vec<DfExpr>, ExecError> {
+        let time = |t: i64| lit(ScalarValue::TimestampNanosecond(Some(t), None));
+        let mut filters = Vec::new();
+        if self.range.min != i64::MIN {
+            filters.push(ident(TIME).gt_eq(time(self.range.min)));
+        }
+        if self.range.max != i64::MAX {
+            filters.push(ident(TIME).lt_eq(time(self.range.max)));
+        }
+        if let Some(c) = condition {
+            filters.push(to_df(c, schema, true)?);
+        }
+        Ok(filters)
+    }
+
+    /// GapFill's first and last time: the query's range, up to `now` when it has no end.
+    fn gap_range(&self, now: i64) -> (Option<i64>, i64) {
+        let start = (self.range.min != i64::MIN).then_some(self.range.min);
+        let end = if self.range.max == i64::MAX {
+            now
+        } else {
+            self.range.max
+        };
+        (start, end)
+    }
+
+    /// The statement's template key, for one measurement read from `files` in a session of
+    /// `partitions` partitions, and the values its scan `filters` hold (outermost filter first,
+    /// as a shape takes them out). The key holds everything the logical plan is built from
+    /// except those values and GapFill's range: the statement without its condition, the plan's
+    /// derived interval and open ends, the schemas, and the filters with their literals masked.
+    /// The time of a row of an aggregate without `GROUP BY time` is the range's start, a value
+    /// outside the filters: it is in the key.
+    #[allow(clippy::too_many_arguments)]
+    fn template_key(
+        &self,
+        measurement: &str,
+        files: &str,
+        partitions: usize,
+        schema: &TableSchema,
+        all_sources: &TableSchema,
+        filters: &[DfExpr],
+    ) -> Result<(String, Vec<ScalarValue>), ExecError> {
+        use std::fmt::Write;
+        let SelectStatement {
+            fields,
+            into,
+            sources,
+            condition: _,
+            dimensions,
+            fill,
+            order_desc,
+            limit,
+            offset,
+            slimit,
+            soffset,
+            timezone,
+        } = self.stmt;
+        let mut key = format!("{partitions}\n{files}\n{measurement}\n{schema:?}\n{all_sources:?}\n");
+        let _ = writeln!(
+            key,
+            "{fields:?} {into:?} {sources:?} {dimensions:?} {fill:?} {order_desc} {limit:?} \
+             {offset:?} {slimit:?} {soffset:?} {timezone:?}"
+        );
+        let row_time = (self.aggregate && self.interval.is_none()).then_some(self.range.min);
+        let _ = writeln!(
+            key,
+            "{:?} {} {} {row_time:?}",
+            self.interval,
+            self.range.min == i64::MIN,
+            self.range.max == i64::MAX
+        );
+        let mut params = Vec::new();
+        for f in filters.iter().rev() {
+            let masked = crate::plan_cache::mask(f, &mut params)?;
+            let _ = writeln!(key, "{masked}");
+        }
+        Ok((key, params))
+    }
+
+    /// Keeps the template of a statement just planned as `shape`, if its key was taken and
+    /// the values derived from the statement reproduce the planned shape.
+    fn keep_template(
+        &self,
+        template: Option<(&PlanCache, String, Vec<ScalarValue>)>,
+        shape: Option<Shape>,
+        group_tags: &[String],
+        names: &[String],
+        ncols: usize,
+        now: i64,
+    ) {
+        let (Some((cache, key, params)), Some(shape)) = (template, shape) else {
+            return;
+        };
+        let t = Template::new(&shape, group_tags.to_vec(), names.to_vec(), ncols);
+        let ranges = vec![self.gap_range(now); t.gapfills()];
+        let derived = Shape::of_template(&t, params, ranges);
+        cache.keep_template(key, t, &shape, &derived);
     }
 
     /// Splits rows into series by their tag values, formats the times, and applies LIMIT and
@@ -1852,12 +2002,8 @@ impl<'a> Plan<'a> {
             values: (0..ncols).map(|i| format!("__c{i}")).collect(),
             interval,
             offset,
-            start: (self.range.min != i64::MIN).then_some(self.range.min),
-            end: if self.range.max == i64::MAX {
-                now
-            } else {
-                self.range.max
-            },
+            start: self.gap_range(now).0,
+            end: self.gap_range(now).1,
             fill,
             max_buckets: MAX_SELECT_BUCKETS,
         };
@@ -2597,24 +2743,24 @@ impl Reuse<'_> {
 /// Runs `df`: from a kept plan of its shape where `reuse` allows, with its Parquet scans
 /// reading only the rows their files' series indexes select.
 async fn collect(df: DataFrame, reuse: Reuse<'_>) -> Result<Vec<RecordBatch>, ExecError> {
+    Ok(collect_shaped(df, reuse).await?.0)
+}
+
+/// [`collect`], and the shape `df` was run as (when it may be kept).
+async fn collect_shaped(
+    df: DataFrame,
+    reuse: Reuse<'_>,
+) -> Result<(Vec<RecordBatch>, Option<Shape>), ExecError> {
     let (state, logical) = df.into_parts();
     let task = std::sync::Arc::new(datafusion::execution::TaskContext::from(&state));
     let Some((cache, files)) = reuse.plans else {
         let plan = state.create_physical_plan(&logical).await?;
         let (run, _) = reuse.indexes.attach(plan, &task).await?;
-        return Ok(datafusion::physical_plan::collect(run, task).await?);
+        return Ok((datafusion::physical_plan::collect(run, task).await?, None));
     };
     let shape = Shape::of(&logical, files, state.config().target_partitions())?;
-    if let Some(kept) = cache.take(&shape) {
-        // The kept plan stays without selections (they depend on the values bound into it):
-        // a copy is bound and given them, each scan built once.
-        reuse.indexes.load(kept.plan(), &task).await?;
-        let finish = |config: &_, source: &_| reuse.indexes.attached(config, source).map(|a| a.0);
-        let bound = kept.bind(&shape, &finish);
-        cache.put_back(kept, matches!(bound, Ok(Some(_))));
-        if let Some(run) = bound? {
-            return Ok(datafusion::physical_plan::collect(run, task).await?);
-        }
+    if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
+        return Ok((batches, Some(shape)));
     }
     let plan = state.create_physical_plan(&logical).await?;
     let (run, _) = reuse
@@ -2622,8 +2768,72 @@ async fn collect(df: DataFrame, reuse: Reuse<'_>) -> Result<Vec<RecordBatch>, Ex
         .attach(std::sync::Arc::clone(&plan), &task)
         .await?;
     let batches = datafusion::physical_plan::collect(run, task).await?;
-    cache.put(shape, plan);
-    Ok(batches)
+    cache.put(shape.clone(), plan);
+    Ok((batches, Some(shape)))
+}
+
+/// A statement run from its template, checked in debug builds against its logical plan (see
+/// [`Plan::run`]).
+struct Verify<'a> {
+    /// The shape the template derived.
+    shape: Shape,
+    /// What the scan read: files and partitions.
+    files: &'a str,
+    partitions: usize,
+    template: std::sync::Arc<Template>,
+    /// The answer from the template.
+    series: Vec<Series>,
+}
+
+impl Verify<'_> {
+    /// The template's answer, if `df` (the statement's logical plan, built anyway) plans as the
+    /// shape the template derived and its answer is shaped as the template shaped it.
+    fn check(
+        self,
+        df: &DataFrame,
+        group_tags: &[String],
+        names: &[String],
+        ncols: usize,
+    ) -> Result<Vec<Series>, ExecError> {
+        let shape = Shape::of(df.logical_plan(), self.files, self.partitions)?;
+        let t = &self.template;
+        if shape != self.shape || t.group_tags != group_tags || t.names != names || t.ncols != ncols
+        {
+            return Err(ExecError::Internal(format!(
+                "a statement's template derived {:?} ({t:?}), planned {shape:?} ({group_tags:?}, {names:?}, {ncols})",
+                self.shape
+            )));
+        }
+        Ok(self.series)
+    }
+}
+
+/// Runs the kept plan of `shape` with its values bound, if there is one and the binding is
+/// complete (see [`crate::plan_cache`]).
+async fn run_kept(
+    cache: &PlanCache,
+    shape: &Shape,
+    indexes: &SeriesIndexes,
+    task: &std::sync::Arc<datafusion::execution::TaskContext>,
+) -> Result<Option<Vec<RecordBatch>>, ExecError> {
+    let Some(kept) = cache.take(shape) else {
+        return Ok(None);
+    };
+    // The kept plan stays without selections (they depend on the values bound into it): a
+    // copy is bound and given them, each scan built once.
+    if let Err(e) = indexes.load(kept.plan(), task).await {
+        cache.put_back(kept, false);
+        return Err(e.into());
+    }
+    let finish = |config: &_, source: &_| indexes.attached(config, source).map(|a| a.0);
+    let bound = kept.bind(shape, &finish);
+    cache.put_back(kept, matches!(bound, Ok(Some(_))));
+    match bound? {
+        Some(run) => Ok(Some(
+            datafusion::physical_plan::collect(run, std::sync::Arc::clone(task)).await?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// Reads result batches as rows: tag values, time, and the value columns as JSON.

@@ -191,7 +191,7 @@ async fn golden_files() {
     let dropped = exec.execute(&drop, &ctx).await;
     assert!(dropped.iter().all(|r| r.error.is_none()), "{dropped:?}");
     ingester.persist().await.unwrap();
-    let hits = exec.plans().hits();
+    let (hits, template_hits) = (exec.plans().hits(), exec.plans().template_hits());
     for (case, out) in run_cases(exec).await {
         if !update {
             failed.extend(compare(
@@ -205,6 +205,16 @@ async fn golden_files() {
     assert!(
         exec.plans().hits() > hits,
         "no statement ran from a kept plan"
+    );
+    // Debug builds check each statement that ran from its template against its logical plan.
+    assert!(
+        exec.plans().template_hits() > template_hits,
+        "no statement ran from its template"
+    );
+    eprintln!(
+        "kept plans: {} runs, {} from templates",
+        exec.plans().hits() - hits,
+        exec.plans().template_hits() - template_hits
     );
     node.close().await;
     assert!(

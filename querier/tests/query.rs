@@ -479,6 +479,13 @@ const SAME_SHAPE: &[(&str, &str, bool)] = &[
         "SELECT usage FROM cpu WHERE abs(usage - 3.5) > 1.0 AND time >= 0 AND time <= 100",
         false,
     ),
+    // An aggregate without GROUP BY time reports the range's start as its time, a value
+    // outside the filters: another start is another plan (and another statement template).
+    (
+        "SELECT count(usage) FROM cpu WHERE host = 'a' AND time >= 0 AND time <= 100",
+        "SELECT count(usage) FROM cpu WHERE host = 'b' AND time >= 30 AND time <= 80",
+        false,
+    ),
     // One that does not: bound.
     (
         "SELECT usage FROM cpu WHERE abs(usage) > 2.5 AND time >= 0 AND time <= 100",
@@ -516,6 +523,7 @@ async fn kept_plans_answer_as_fresh_plans_do() {
     };
     for (first, second, bound) in SAME_SHAPE {
         let hits = n.exec.plans().hits();
+        let templates = n.exec.plans().template_hits();
         n.query(first).await;
         assert_eq!(n.exec.plans().hits(), hits, "nothing kept yet for {first}");
         let answer = n.query(second).await;
@@ -529,6 +537,13 @@ async fn kept_plans_answer_as_fresh_plans_do() {
             "{second}: {answer}"
         );
         assert_eq!(n.exec.plans().hits() - hits, u64::from(*bound), "{second}");
+        // A bound statement ran from the first one's template, without a logical plan of its
+        // own (debug builds build it anyway, to check the template against it).
+        assert_eq!(
+            n.exec.plans().template_hits() - templates,
+            u64::from(*bound),
+            "{second}"
+        );
         // And the first again, from the plan the second left or planned.
         let again = n.query(first).await;
         let stmts = querier::influxql::parse_query(first).unwrap();
@@ -613,6 +628,7 @@ async fn runs_of_a_kept_plan_leave_no_metrics_in_it() {
     };
     n.query(&query("a")).await;
     let (hits, held) = (n.exec.plans().hits(), n.exec.plans().metrics_held());
+    let templates = n.exec.plans().template_hits();
     let attached = n.exec.indexes().scans_attached();
     for host in ["b", "c", "d", "e", "f"] {
         let answer = n.query(&query(host)).await;
@@ -622,6 +638,8 @@ async fn runs_of_a_kept_plan_leave_no_metrics_in_it() {
         );
     }
     assert_eq!(n.exec.plans().hits(), hits + 5);
+    // The same statement with another host: no logical plan built (in release builds).
+    assert_eq!(n.exec.plans().template_hits(), templates + 5);
     // Each run of the kept plan read only its host's rows.
     assert_eq!(n.exec.indexes().scans_attached(), attached + 5);
     // Each run counted into its own metrics (they used to pile up in the kept plan's scan,
