@@ -1065,8 +1065,14 @@ impl<'a> Plan<'a> {
         if let (Some((cache, files)), None) = (reuse.plans, qctx.explain) {
             let (state, plan) = df.into_parts();
             let partitions = state.config().target_partitions();
-            let (key, params) =
-                self.template_key(measurement, files, partitions, schema, all_sources, &filters)?;
+            let (key, params) = self.template_key(
+                measurement,
+                files,
+                partitions,
+                schema,
+                all_sources,
+                &filters,
+            )?;
             if let Some(t) = cache.template(&key) {
                 let ranges = vec![self.gap_range(now); t.gapfills()];
                 let shape = Shape::of_template(&t, params.clone(), ranges);
@@ -1439,7 +1445,8 @@ impl<'a> Plan<'a> {
             soffset,
             timezone,
         } = self.stmt;
-        let mut key = format!("{partitions}\n{files}\n{measurement}\n{schema:?}\n{all_sources:?}\n");
+        let mut key =
+            format!("{partitions}\n{files}\n{measurement}\n{schema:?}\n{all_sources:?}\n");
         let _ = writeln!(
             key,
             "{fields:?} {into:?} {sources:?} {dimensions:?} {fill:?} {order_desc} {limit:?} \
