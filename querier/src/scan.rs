@@ -175,12 +175,45 @@ impl Listings {
 
 /// A measurement's rows for a query, as a `DataFrame` over its sources.
 pub struct Frame {
-    pub df: DataFrame,
+    pub df: LazyFrame,
     pub schema: TableSchema,
     pub stats: ScanStats,
     /// The files the frame reads stay on disk while this lives, even if compaction or a delete
     /// replaces them meanwhile (`ingester::pins`): keep it until the frame has run.
     pub pinned: Vec<Arc<ingester::pins::Pinned>>,
+}
+
+/// A frame's `DataFrame`, built when asked: a scan of files only is kept as its table until
+/// then, since a statement that runs from its template ([`crate::plan_cache::Template`]) needs
+/// no logical plan (building the `DataFrame` copies the session's whole state).
+pub enum LazyFrame {
+    Built(DataFrame),
+    Files {
+        ctx: SessionContext,
+        table: Arc<dyn TableProvider>,
+    },
+}
+
+impl LazyFrame {
+    pub fn build(self) -> Result<DataFrame, ExecError> {
+        match self {
+            Self::Built(df) => Ok(df),
+            Self::Files { ctx, table } => Ok(ctx.read_table(table)?),
+        }
+    }
+
+    /// The frame with `predicate` applied.
+    pub fn filter(self, predicate: Expr) -> Result<Self, ExecError> {
+        Ok(Self::Built(self.build()?.filter(predicate)?))
+    }
+
+    /// A scan of files only, not yet built: its session.
+    pub fn files_session(&self) -> Option<&SessionContext> {
+        match self {
+            Self::Built(_) => None,
+            Self::Files { ctx, .. } => Some(ctx),
+        }
+    }
 }
 
 /// A measurement's snapshot in every local shard a time range reaches, with their schemas
@@ -391,6 +424,18 @@ impl Executor {
         if memory.is_empty() && merged.is_empty() {
             stats.files = Some(files.clone());
         }
+        if !files.is_empty() && memory.is_empty() && merged.is_empty() {
+            let table = self.listings().table(ctx, &files, &schema, plain)?;
+            return Ok(Some(Frame {
+                df: LazyFrame::Files {
+                    ctx: ctx.clone(),
+                    table,
+                },
+                schema,
+                stats,
+                pinned,
+            }));
+        }
         let mut parts: Vec<DataFrame> = Vec::new();
         if !files.is_empty() {
             let table = self.listings().table(ctx, &files, &schema, plain)?;
@@ -407,7 +452,7 @@ impl Executor {
             df = p.union(df)?;
         }
         Ok(Some(Frame {
-            df,
+            df: LazyFrame::Built(df),
             schema,
             stats,
             pinned,

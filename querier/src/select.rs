@@ -41,6 +41,7 @@ use crate::plan::time_bucket::TimeBucket;
 use crate::plan::transform::InfluxTransform;
 use crate::plan_cache::{PlanCache, Shape, Template};
 use crate::result::Series;
+use crate::scan::LazyFrame;
 use crate::series_index::SeriesIndexes;
 
 const TIME: &str = "time";
@@ -88,7 +89,7 @@ pub async fn execute(
                     subquery_frames(ex, inner, plan.range, default_db, ctx, session).await?
                 {
                     union.merge(&schema);
-                    loaded.push((name, frame, schema, None));
+                    loaded.push((name, LazyFrame::Built(frame), schema, None));
                 }
                 continue;
             }
@@ -1045,14 +1046,13 @@ impl<'a> Plan<'a> {
     async fn run(
         &self,
         measurement: &str,
-        frame: DataFrame,
+        frame: LazyFrame,
         schema: &TableSchema,
         all_sources: &TableSchema,
         condition: Option<&Expr>,
         qctx: &QueryContext,
         reuse: Reuse<'_>,
     ) -> Result<Vec<Series>, ExecError> {
-        let mut df = frame;
         let time_col = || ident(TIME);
         let now = qctx.now.unwrap_or_else(now_nanos);
         let filters = self.scan_filters(schema, condition)?;
@@ -1062,9 +1062,10 @@ impl<'a> Plan<'a> {
         // that the template derived its shape and shapes the answer as it would.
         let mut template = None;
         let mut verify = None;
-        if let (Some((cache, files)), None) = (reuse.plans, qctx.explain) {
-            let (state, plan) = df.into_parts();
-            let partitions = state.config().target_partitions();
+        if let (Some((cache, files)), None, Some(session)) =
+            (reuse.plans, qctx.explain, frame.files_session())
+        {
+            let partitions = session.state_ref().read().config().target_partitions();
             let (key, params) = self.template_key(
                 measurement,
                 files,
@@ -1076,7 +1077,7 @@ impl<'a> Plan<'a> {
             if let Some(t) = cache.template(&key) {
                 let ranges = vec![self.gap_range(now); t.gapfills()];
                 let shape = Shape::of_template(&t, params.clone(), ranges);
-                let task = std::sync::Arc::new(datafusion::execution::TaskContext::from(&state));
+                let task = session.task_ctx();
                 if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
                     cache.template_hit();
                     let (rows, types) = collect_typed(batches, t.group_tags.len(), t.ncols)?;
@@ -1104,8 +1105,8 @@ impl<'a> Plan<'a> {
             if verify.is_none() {
                 template = Some((cache, key, params));
             }
-            df = DataFrame::new(state, plan);
         }
+        let mut df = frame.build()?;
         for f in &filters {
             df = df.filter(f.clone())?;
         }

@@ -63,7 +63,7 @@ impl Executor {
         condition: Option<&Expr>,
     ) -> Result<Vec<TagSet>, ExecError> {
         let Some(crate::scan::Frame {
-            mut df,
+            df,
             schema,
             pinned: _pinned,
             ..
@@ -73,6 +73,7 @@ impl Executor {
         else {
             return Ok(vec![]);
         };
+        let mut df = df.build()?;
         if let Some(c) = condition {
             df = df.filter(to_df(c, &schema, true)?)?;
         }

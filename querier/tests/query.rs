@@ -308,7 +308,7 @@ async fn small_scans_run_in_one_partition() {
     n.ingester.persist().await.unwrap();
     let ctx = querier::scan::session(2);
     let partitions = async |min, max| {
-        let df = n.scan(&ctx, min, max).await.df;
+        let df = n.scan(&ctx, min, max).await.df.build().unwrap();
         df.task_ctx().session_config().target_partitions()
     };
     assert_eq!(partitions(0, 2_000_000).await, 2, "all 120k rows");
@@ -600,13 +600,13 @@ async fn a_frame_reads_its_files_after_compaction_replaces_them() {
     assert_eq!(frame.stats.files_scanned, 2);
     // Compaction replaces both files before the frame runs (as it may while a query plans).
     assert_eq!(n.ingester.compact(i64::MAX).await.unwrap(), 1);
-    let counted = frame.df.count().await.unwrap();
+    let counted = frame.df.build().unwrap().count().await.unwrap();
     assert_eq!(counted, 2);
     drop(frame.pinned);
     // Once the frame is done, its files go; a new frame reads the compacted one.
     let frame = n.scan(&ctx, 0, 100).await;
     assert_eq!(frame.stats.files_scanned, 1);
-    assert_eq!(frame.df.count().await.unwrap(), 2);
+    assert_eq!(frame.df.build().unwrap().count().await.unwrap(), 2);
     n.close().await;
 }
 
