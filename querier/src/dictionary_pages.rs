@@ -9,6 +9,8 @@
 //!
 //! ```text
 //!   FileIndex::load ──▶ FilePages::of(metadata): where each column chunk's dictionary page lies
+//!     └─ SeriesIndexes::load: all of them read and kept at once, if they fit what is left of
+//!        the budget
 //!   scan of an indexed file (InPlaceReader) asks a byte range
 //!     ├─ a dictionary page kept:      its bytes, shared (no read)
 //!     ├─ a dictionary page not kept:  read, then DictionaryPages::keep (within the budget)
@@ -73,6 +75,13 @@ impl FilePages {
         }
     }
 
+    /// The file's dictionary pages, in file order.
+    pub fn ranges(&self) -> Vec<Range<u64>> {
+        let mut ranges: Vec<Range<u64>> = self.ranges.iter().map(|(s, e)| *s..*e).collect();
+        ranges.sort_by_key(|r| r.start);
+        ranges
+    }
+
     /// Whether `range` is exactly one of the file's dictionary pages.
     pub fn is_dictionary(&self, range: &Range<u64>) -> bool {
         self.ranges.get(&range.start) == Some(&range.end)
@@ -125,6 +134,14 @@ impl DictionaryPages {
             budget,
             state: Mutex::default(),
         }
+    }
+
+    /// Bytes that can still be kept before the budget is passed (and every file's pages let
+    /// go).
+    pub fn room(&self) -> usize {
+        self.state
+            .lock()
+            .map_or(0, |s| self.budget.saturating_sub(s.used))
     }
 
     /// Keeps `bytes`, the dictionary page of `file` starting at `start`.
