@@ -1190,15 +1190,23 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze, reuse).await;
             }
-            let names: Vec<String> = std::iter::once(TIME.to_string())
-                .chain(columns.iter().map(|(n, _)| n.clone()))
-                .collect();
-            if let Some(v) = verify {
-                return v.check(&df, &group_tags, &names, columns.len());
+            let ncols = columns.len();
+            match self
+                .collect_answer(
+                    df,
+                    reuse,
+                    template,
+                    verify,
+                    &group_tags,
+                    &columns,
+                    ncols,
+                    now,
+                )
+                .await?
+            {
+                Answer::Rows(r, t) => (rows, types) = (r, t),
+                Answer::FromTemplate(series) => return Ok(series),
             }
-            let (batches, shape) = collect_shaped(df, reuse).await?;
-            self.keep_template(template, shape, &group_tags, &names, columns.len(), now);
-            (rows, types) = collect_typed(batches, group_tags.len(), columns.len())?;
         } else if let Some(columns) = self.zipped_samples(schema)? {
             return self
                 .run_zipped(measurement, df, schema, &group_tags, columns, qctx, reuse)
@@ -1366,20 +1374,57 @@ impl<'a> Plan<'a> {
                 .map(|(name, _, _)| (name.clone(), lit(0)))
                 .collect();
             dedup_names(&mut columns);
-            let names: Vec<String> = std::iter::once(TIME.to_string())
-                .chain(columns.iter().map(|(n, _)| n.clone()))
-                .collect();
-            if let Some(v) = verify {
-                return v.check(&df, &group_tags, &names, agg_fields.len());
+            let ncols = agg_fields.len();
+            match self
+                .collect_answer(
+                    df,
+                    reuse,
+                    template,
+                    verify,
+                    &group_tags,
+                    &columns,
+                    ncols,
+                    now,
+                )
+                .await?
+            {
+                Answer::Rows(r, t) => (rows, types) = (r, t),
+                Answer::FromTemplate(series) => return Ok(series),
             }
-            let (batches, shape) = collect_shaped(df, reuse).await?;
-            self.keep_template(template, shape, &group_tags, &names, agg_fields.len(), now);
-            (rows, types) = collect_typed(batches, group_tags.len(), agg_fields.len())?;
         }
 
         let mut names = vec![TIME.to_string()];
         names.extend(columns.into_iter().map(|(n, _)| n));
         Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx, true))
+    }
+
+    /// Runs a statement's finished `df` (its answer's value columns `columns`, `ncols` of them
+    /// after the group tags) and keeps its template; or, for a statement that ran from its
+    /// template (debug builds), checks the template against `df` and answers as it did.
+    #[allow(clippy::too_many_arguments)]
+    async fn collect_answer(
+        &self,
+        df: DataFrame,
+        reuse: Reuse<'_>,
+        template: Option<(&PlanCache, String, Vec<ScalarValue>)>,
+        verify: Option<Verify<'_>>,
+        group_tags: &[String],
+        columns: &[(String, DfExpr)],
+        ncols: usize,
+        now: i64,
+    ) -> Result<Answer, ExecError> {
+        let names: Vec<String> = std::iter::once(TIME.to_string())
+            .chain(columns.iter().map(|(n, _)| n.clone()))
+            .collect();
+        if let Some(v) = verify {
+            return Ok(Answer::FromTemplate(
+                v.check(&df, group_tags, &names, ncols)?,
+            ));
+        }
+        let (batches, shape) = collect_shaped(df, reuse).await?;
+        self.keep_template(template, shape, group_tags, &names, ncols, now);
+        let (rows, types) = collect_typed(batches, group_tags.len(), ncols)?;
+        Ok(Answer::Rows(rows, types))
     }
 
     /// The filters on the scan, in the order they are applied: the time range's bounds, then
@@ -2778,6 +2823,13 @@ async fn collect_shaped(
     let batches = datafusion::physical_plan::collect(run, task).await?;
     cache.put(shape.clone(), plan);
     Ok((batches, Some(shape)))
+}
+
+/// A statement's answer: its rows and their value types, or (debug builds) the answer its
+/// template gave, checked.
+enum Answer {
+    Rows(Rows, Vec<Option<FieldType>>),
+    FromTemplate(Vec<Series>),
 }
 
 /// A statement run from its template, checked in debug builds against its logical plan (see
