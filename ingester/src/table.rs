@@ -322,14 +322,19 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn a_frozen_table_sorts_once_and_answers_as_the_buffer_did() {
-        let body = "m,h=b x=1 2\nm,h=a x=2 1\nm,h=b y=3i 2\nm,h=a x=4 1";
+    /// A buffer holding the points of `body` (line protocol).
+    fn buffer(body: &str) -> TableBuffer {
         let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
         let mut t = TableBuffer::default();
         for p in &parsed.points {
             t.push(p);
         }
+        t
+    }
+
+    #[test]
+    fn a_frozen_table_sorts_once_and_answers_as_the_buffer_did() {
+        let t = buffer("m,h=b x=1 2\nm,h=a x=2 1\nm,h=b y=3i 2\nm,h=a x=4 1");
         let expected = t.snapshot().unwrap();
         let schema = t.schema().clone();
         let frozen = FrozenTable::new(t);
@@ -351,12 +356,9 @@ mod tests {
 
     #[test]
     fn keys_that_come_and_go_are_back_filled_with_nulls() {
-        let body = "m,a=1 x=1 1\nm,a=2 x=2 2\nm,b=3 y=3i 3\nm,a=4,b=4 x=4,y=4i 4\nm,a=5 x=5 5\nm y=6i,x=6 6";
-        let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
-        let mut t = TableBuffer::default();
-        for p in &parsed.points {
-            t.push(p);
-        }
+        let t = buffer(
+            "m,a=1 x=1 1\nm,a=2 x=2 2\nm,b=3 y=3i 3\nm,a=4,b=4 x=4,y=4i 4\nm,a=5 x=5 5\nm y=6i,x=6 6",
+        );
         let out = pretty_format_batches(&[t.to_batch().unwrap()])
             .unwrap()
             .to_string();

@@ -191,16 +191,21 @@ mod tests {
         let (a, b) = (file(&[(0, 40), (100, 140)]), file(&[(0, 50)]));
         assert!(a.is_dictionary(&(0..40)));
         assert!(!a.is_dictionary(&(0..39)) && !a.is_dictionary(&(40..100)));
+        assert_eq!(budget.room(), 100);
         budget.keep(&a, 0, &Bytes::from(vec![1u8; 40]));
         budget.keep(&a, 100, &Bytes::from(vec![2u8; 40]));
         assert_eq!(a.get(0).as_deref(), Some(&[1u8; 40][..]));
         assert_eq!(a.kept_bytes(), 80);
+        // What a file's pages must fit in to be read ahead without letting any go.
+        assert_eq!(budget.room(), 20);
+        assert_eq!(a.ranges(), [0..40, 100..140]);
         // Keeping the same page again counts it once.
         budget.keep(&a, 0, &Bytes::from(vec![1u8; 40]));
         assert_eq!(a.kept_bytes(), 80);
         // b's page would pass the budget: a's are let go, b's kept.
         budget.keep(&b, 0, &Bytes::from(vec![3u8; 50]));
         assert_eq!((a.kept_bytes(), b.kept_bytes()), (0, 50));
+        assert_eq!(budget.room(), 50);
         assert_eq!(a.get(0), None);
         // A page larger than the whole budget is never kept.
         budget.keep(&a, 100, &Bytes::from(vec![0u8; 101]));

@@ -166,22 +166,24 @@ pub struct Template {
     pub group_tags: Vec<String>,
     /// The result's column names, `time` first.
     pub names: Vec<String>,
-    /// Value columns after the tags.
-    pub ncols: usize,
     /// GapFill nodes in the plan (each bound to the statement's range).
     gapfills: usize,
 }
 
 impl Template {
     /// The template of a statement planned as `shape`.
-    pub fn new(shape: &Shape, group_tags: Vec<String>, names: Vec<String>, ncols: usize) -> Self {
+    pub fn new(shape: &Shape, group_tags: Vec<String>, names: Vec<String>) -> Self {
         Self {
             shape_key: shape.key.clone(),
             group_tags,
             names,
-            ncols,
             gapfills: shape.ranges.len(),
         }
+    }
+
+    /// Value columns after the tags.
+    pub fn ncols(&self) -> usize {
+        self.names.len().saturating_sub(1)
     }
 
     /// GapFill nodes in the plan.
@@ -284,11 +286,19 @@ impl PlanCache {
         self.templates.lock().ok()?.get(key).cloned()
     }
 
-    /// Keeps `template` under `key`, unless its shape's values are not those the caller
-    /// derives from the statement without planning it (`derived`): a template is only kept
-    /// when the shortcut reproduces the planned shape exactly.
-    pub fn keep_template(&self, key: String, template: Template, planned: &Shape, derived: &Shape) {
-        if planned != derived {
+    /// Keeps `template` (of a statement planned as `planned`) under `key`, unless `params`
+    /// and `ranges`, the values the caller derives from the statement without planning it,
+    /// are not the planned shape's: a template is only kept when that shortcut reproduces the
+    /// planned shape exactly.
+    pub fn keep_template(
+        &self,
+        key: String,
+        template: Template,
+        planned: &Shape,
+        params: &[ScalarValue],
+        ranges: &[(Option<i64>, i64)],
+    ) {
+        if planned.params != params || planned.ranges != ranges {
             return;
         }
         if let Ok(mut m) = self.templates.lock() {

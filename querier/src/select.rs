@@ -1060,8 +1060,7 @@ impl<'a> Plan<'a> {
         // A statement of a template already planned runs its kept plan with its own values,
         // without a logical plan. Debug builds then build the logical plan anyway and check
         // that the template derived its shape and shapes the answer as it would.
-        let mut template = None;
-        let mut verify = None;
+        let mut templated = Templated::No;
         if let (Some((cache, files)), None, Some(session)) =
             (reuse.plans, qctx.explain, frame.files_session())
         {
@@ -1080,7 +1079,7 @@ impl<'a> Plan<'a> {
                 let task = session.task_ctx();
                 if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
                     cache.template_hit();
-                    let (rows, types) = collect_typed(batches, t.group_tags.len(), t.ncols)?;
+                    let (rows, types) = collect_typed(batches, t.group_tags.len(), t.ncols())?;
                     let series = self.into_series(
                         measurement,
                         &t.group_tags,
@@ -1093,7 +1092,7 @@ impl<'a> Plan<'a> {
                     if !cfg!(debug_assertions) {
                         return Ok(series);
                     }
-                    verify = Some(Verify {
+                    templated = Templated::Verify(Verify {
                         shape,
                         files,
                         partitions,
@@ -1102,8 +1101,13 @@ impl<'a> Plan<'a> {
                     });
                 }
             }
-            if verify.is_none() {
-                template = Some((cache, key, params));
+            if matches!(templated, Templated::No) {
+                templated = Templated::Keep {
+                    cache,
+                    key,
+                    params,
+                    now,
+                };
             }
         }
         let mut df = frame.build()?;
@@ -1190,18 +1194,8 @@ impl<'a> Plan<'a> {
             if let Some(analyze) = qctx.explain {
                 return explain(df, measurement, analyze, reuse).await;
             }
-            let ncols = columns.len();
             match self
-                .collect_answer(
-                    df,
-                    reuse,
-                    template,
-                    verify,
-                    &group_tags,
-                    &columns,
-                    ncols,
-                    now,
-                )
+                .collect_answer(df, reuse, templated, &group_tags, &columns)
                 .await?
             {
                 Answer::Rows(r, t) => (rows, types) = (r, t),
@@ -1374,18 +1368,8 @@ impl<'a> Plan<'a> {
                 .map(|(name, _, _)| (name.clone(), lit(0)))
                 .collect();
             dedup_names(&mut columns);
-            let ncols = agg_fields.len();
             match self
-                .collect_answer(
-                    df,
-                    reuse,
-                    template,
-                    verify,
-                    &group_tags,
-                    &columns,
-                    ncols,
-                    now,
-                )
+                .collect_answer(df, reuse, templated, &group_tags, &columns)
                 .await?
             {
                 Answer::Rows(r, t) => (rows, types) = (r, t),
@@ -1398,31 +1382,39 @@ impl<'a> Plan<'a> {
         Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx, true))
     }
 
-    /// Runs a statement's finished `df` (its answer's value columns `columns`, `ncols` of them
-    /// after the group tags) and keeps its template; or, for a statement that ran from its
-    /// template (debug builds), checks the template against `df` and answers as it did.
-    #[allow(clippy::too_many_arguments)]
+    /// Runs a statement's finished `df` (its answer's value columns `columns`, after the
+    /// group tags) and keeps its template; or, for a statement that ran from its template
+    /// (debug builds), checks the template against `df` and answers as it did.
     async fn collect_answer(
         &self,
         df: DataFrame,
         reuse: Reuse<'_>,
-        template: Option<(&PlanCache, String, Vec<ScalarValue>)>,
-        verify: Option<Verify<'_>>,
+        templated: Templated<'_>,
         group_tags: &[String],
         columns: &[(String, DfExpr)],
-        ncols: usize,
-        now: i64,
     ) -> Result<Answer, ExecError> {
+        let ncols = columns.len();
         let names: Vec<String> = std::iter::once(TIME.to_string())
             .chain(columns.iter().map(|(n, _)| n.clone()))
             .collect();
-        if let Some(v) = verify {
-            return Ok(Answer::FromTemplate(
-                v.check(&df, group_tags, &names, ncols)?,
-            ));
-        }
+        let keep = match templated {
+            Templated::Verify(v) => {
+                return Ok(Answer::FromTemplate(v.check(&df, group_tags, &names)?));
+            }
+            Templated::Keep {
+                cache,
+                key,
+                params,
+                now,
+            } => Some((cache, key, params, now)),
+            Templated::No => None,
+        };
         let (batches, shape) = collect_shaped(df, reuse).await?;
-        self.keep_template(template, shape, group_tags, &names, ncols, now);
+        if let (Some((cache, key, params, now)), Some(shape)) = (keep, shape) {
+            let t = Template::new(&shape, group_tags.to_vec(), names);
+            let ranges = vec![self.gap_range(now); t.gapfills()];
+            cache.keep_template(key, t, &shape, &params, &ranges);
+        }
         let (rows, types) = collect_typed(batches, group_tags.len(), ncols)?;
         Ok(Answer::Rows(rows, types))
     }
@@ -1512,26 +1504,6 @@ impl<'a> Plan<'a> {
             let _ = writeln!(key, "{masked}");
         }
         Ok((key, params))
-    }
-
-    /// Keeps the template of a statement just planned as `shape`, if its key was taken and
-    /// the values derived from the statement reproduce the planned shape.
-    fn keep_template(
-        &self,
-        template: Option<(&PlanCache, String, Vec<ScalarValue>)>,
-        shape: Option<Shape>,
-        group_tags: &[String],
-        names: &[String],
-        ncols: usize,
-        now: i64,
-    ) {
-        let (Some((cache, key, params)), Some(shape)) = (template, shape) else {
-            return;
-        };
-        let t = Template::new(&shape, group_tags.to_vec(), names.to_vec(), ncols);
-        let ranges = vec![self.gap_range(now); t.gapfills()];
-        let derived = Shape::of_template(&t, params, ranges);
-        cache.keep_template(key, t, &shape, &derived);
     }
 
     /// Splits rows into series by their tag values, formats the times, and applies LIMIT and
@@ -2825,6 +2797,22 @@ async fn collect_shaped(
     Ok((batches, Some(shape)))
 }
 
+/// What a statement's template did before its logical plan was built (see [`Plan::run`]).
+enum Templated<'a> {
+    /// No template applies (no kept plans for this scan, or `EXPLAIN`).
+    No,
+    /// The first statement of its template: keep the template under `key` once planned, if
+    /// `params` (its scan filters' values) and its range at `now` reproduce the planned shape.
+    Keep {
+        cache: &'a PlanCache,
+        key: String,
+        params: Vec<ScalarValue>,
+        now: i64,
+    },
+    /// It ran from its template (debug builds): check that against the logical plan.
+    Verify(Verify<'a>),
+}
+
 /// A statement's answer: its rows and their value types, or (debug builds) the answer its
 /// template gave, checked.
 enum Answer {
@@ -2853,14 +2841,12 @@ impl Verify<'_> {
         df: &DataFrame,
         group_tags: &[String],
         names: &[String],
-        ncols: usize,
     ) -> Result<Vec<Series>, ExecError> {
         let shape = Shape::of(df.logical_plan(), self.files, self.partitions)?;
         let t = &self.template;
-        if shape != self.shape || t.group_tags != group_tags || t.names != names || t.ncols != ncols
-        {
+        if shape != self.shape || t.group_tags != group_tags || t.names != names {
             return Err(ExecError::Internal(format!(
-                "a statement's template derived {:?} ({t:?}), planned {shape:?} ({group_tags:?}, {names:?}, {ncols})",
+                "a statement's template derived {:?} ({t:?}), planned {shape:?} ({group_tags:?}, {names:?})",
                 self.shape
             )));
         }
