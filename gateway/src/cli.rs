@@ -89,26 +89,7 @@ impl RunArgs {
     }
 }
 
-/// influxd takes `-config`; clap wants `--config`. Single-dash words become double-dash.
-pub fn normalize_args(args: impl IntoIterator<Item = String>) -> Vec<String> {
-    args.into_iter()
-        .enumerate()
-        .map(|(i, a)| {
-            let single = a.starts_with('-') && !a.starts_with("--") && a.len() > 2;
-            if i > 0
-                && single
-                && a[1..]
-                    .chars()
-                    .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic())
-            {
-                format!("-{a}")
-            } else {
-                a
-            }
-        })
-        .collect()
-}
+use shell::normalize_args;
 
 fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()

@@ -13,13 +13,14 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use catalog::MetaService;
+use coordinator::{PointsWriter, WriteError};
 use futures::StreamExt;
-use ingester::{Ingester, WriteError, now_nanos};
+use ingester::{Ingester, now_nanos};
 use line_protocol::{ParseOptions, Precision, parse_body};
 use querier::{Executor, QueryContext, QueryResponse, StatementResult};
 
-use crate::client::csv_field;
 use serde::Serialize;
+use shell::csv_field;
 
 /// The InfluxDB API version Fletch answers as (clients read `X-Influxdb-Version`).
 pub const INFLUXDB_VERSION: &str = "1.6.7";
@@ -30,6 +31,8 @@ pub const FLETCH_VERSION: &str = env!("CARGO_PKG_VERSION");
 pub struct ApiState {
     pub meta: Arc<MetaService>,
     pub ingester: Option<Arc<Ingester>>,
+    /// Routes `/write`'s points to their shards' owners.
+    pub writer: PointsWriter,
     pub executor: Executor,
     pub max_body_size: u64,
     pub allow_unsigned: bool,
@@ -75,19 +78,21 @@ impl IntoResponse for ApiError {
 
 impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
+        use ingester::WriteError as Shard;
         let status = match &e {
             WriteError::DatabaseNotFound(_) => StatusCode::NOT_FOUND,
-            WriteError::RetentionPolicyNotFound(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            WriteError::BufferFull { .. } | WriteError::ShuttingDown => {
+            WriteError::Shard(Shard::BufferFull { .. } | Shard::ShuttingDown) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             WriteError::Meta(catalog::MetaError::Catalog(
                 catalog::CatalogError::DatabaseNotFound(_),
             )) => StatusCode::NOT_FOUND,
             WriteError::Meta(catalog::MetaError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            WriteError::Wal(_) | WriteError::Meta(_) | WriteError::NotOwner { .. } => {
-                StatusCode::INTERNAL_SERVER_ERROR
-            }
+            WriteError::RetentionPolicyNotFound(_)
+            | WriteError::Shard(Shard::Wal(_))
+            | WriteError::Meta(_)
+            | WriteError::NoShards(_)
+            | WriteError::NotOwner { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())
     }
@@ -205,12 +210,12 @@ async fn write(
             return Err(ApiError::bad_request("invalid consistency level"));
         }
     }
-    let Some(ingester) = &st.ingester else {
+    if st.ingester.is_none() {
         return Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "this node has no data role ([data] enabled = false)",
         ));
-    };
+    }
     // As 1.x: an unknown database is reported before the body is read.
     if st.meta.catalog().database(db).is_none() {
         return Err(WriteError::DatabaseNotFound(db.to_string()).into());
@@ -239,7 +244,7 @@ async fn write(
         }
     }
     let rp = params.get("rp").map(String::as_str).unwrap_or("");
-    let outcome = ingester.write(db, rp, parsed.points, now).await?;
+    let outcome = st.writer.write(db, rp, parsed.points, now).await?;
     if outcome.dropped > 0 {
         let reason = outcome.reason.unwrap_or_default();
         return Err(ApiError::bad_request(format!(

@@ -3,8 +3,7 @@
 //! The gateway owns everything a client or an operator touches: the InfluxDB 1.x HTTP API
 //! (`/ping`, `/write`, `/query`), the meta HTTP API (`/status`, `/join`), the internal Arrow
 //! Flight service on `[meta] bind-address` (Raft and the meta service's calls between nodes),
-//! the configuration, and the `fletchd` and `fletch` binaries (the shell in [`client`] and
-//! [`shell`]). It turns requests into calls on the other crates and their errors into
+//! the configuration, and the `fletchd` binary (the `fletch` shell is the `shell` crate). It turns requests into calls on the other crates and their errors into
 //! 1.x-shaped HTTP answers, in one place ([`http::ApiError`]).
 //!
 //! ```text
@@ -23,9 +22,7 @@
 //! only calls the public APIs of `catalog`, `ingester` and `querier`.
 
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod flight;
 pub mod http;
 pub mod server;
-pub mod shell;

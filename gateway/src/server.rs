@@ -136,10 +136,6 @@ pub async fn run(
         cfg.compact_full_write_cold_duration = d.compact_full_write_cold_duration.0;
         cfg.compact_max_files = d.compact_max_files as usize;
         cfg.max_rows_per_file = d.max_rows_per_file as usize;
-        cfg.retention_check_interval = config
-            .retention
-            .enabled
-            .then_some(config.retention.check_interval.0);
         let data_id = node.data_id.ok_or_else(|| {
             ServerError::Address("data node id missing after registration".into())
         })?;
@@ -156,9 +152,20 @@ pub async fn run(
         None
     };
 
+    if config.retention.enabled {
+        tokio::spawn(
+            coordinator::retention::run(
+                meta.clone(),
+                config.retention.check_interval.0,
+                stop_rx.clone(),
+            )
+            .instrument(span.clone()),
+        );
+    }
     let state = ApiState {
         meta: meta.clone(),
         ingester: ingester.clone(),
+        writer: coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone()),
         executor: Executor::new(meta.clone(), ingester.clone()),
         max_body_size: config.http.max_body_size,
         allow_unsigned: config.data.unsigned_integers,

@@ -1,5 +1,5 @@
-//! The data node's storage engine: routes validated points to shards, logs them, buffers them,
-//! and persists, compacts and expires shards in the background.
+//! The data node's storage engine: validates points routed to its shards, logs them, buffers
+//! them, and persists, compacts and removes shards in the background.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
 use arrow::record_batch::RecordBatch;
-use catalog::{CatalogState, MetaService, ShardGroupInfo};
+use catalog::{CatalogState, MetaService};
 use line_protocol::Point;
 use object_store::ObjectStore;
 use object_store::local::LocalFileSystem;
@@ -49,8 +49,6 @@ pub struct IngesterConfig {
     pub max_rows_per_file: usize,
     /// How often the background loop looks for work.
     pub maintenance_interval: Duration,
-    /// How often retention policies are enforced; `None` never (`[retention] enabled = false`).
-    pub retention_check_interval: Option<Duration>,
 }
 
 impl IngesterConfig {
@@ -65,7 +63,6 @@ impl IngesterConfig {
             compact_full_write_cold_duration: Duration::from_secs(4 * 3600),
             max_rows_per_file: 4_000_000,
             maintenance_interval: Duration::from_secs(1),
-            retention_check_interval: Some(Duration::from_secs(30 * 60)),
         }
     }
 }
@@ -315,26 +312,6 @@ pub fn now_nanos() -> i64 {
         .unwrap_or(0)
 }
 
-/// FNV-1a over the series key: stable across processes and versions, so a series always maps
-/// to the same shard of a group.
-fn series_hash(p: &Point<'_>) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    let mut feed = |b: &[u8]| {
-        for &x in b {
-            h ^= x as u64;
-            h = h.wrapping_mul(0x100000001b3);
-        }
-    };
-    feed(p.measurement.as_bytes());
-    for (k, v) in &p.tags {
-        feed(b",");
-        feed(k.as_bytes());
-        feed(b"=");
-        feed(v.as_bytes());
-    }
-    h
-}
-
 /// Checks a point against its shard's schema and records new columns. `Err` is 1.x's reason.
 fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> Result<(), String> {
     let m = p.measurement.as_ref();
@@ -514,25 +491,20 @@ impl Ingester {
         self.buffer_bytes.load(Ordering::Relaxed)
     }
 
-    /// Writes points to `db`.`rp` (the default policy when `rp` is empty). Points that cannot be
-    /// stored are dropped with a reason; the others are durable in the WAL before this returns.
-    pub async fn write(
+    /// Writes points already routed to shards of `db`.`rp` (`rp` is the policy's name) that
+    /// this node owns: the write coordinator (crate `coordinator`) resolved the database,
+    /// dropped points beyond retention, created the shard groups and placed each series.
+    /// Points that do not fit their shard's schema are dropped with 1.x's reason; the others
+    /// are durable in the WAL, as one entry, before this returns.
+    pub async fn write_shards(
         &self,
         db: &str,
         rp: &str,
-        points: Vec<Point<'_>>,
-        now: i64,
+        shards: Vec<(u64, Vec<Point<'_>>)>,
     ) -> Result<WriteOutcome, WriteError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(WriteError::ShuttingDown);
         }
-        let catalog = self.meta.catalog();
-        let dbi = catalog
-            .database(db)
-            .ok_or_else(|| WriteError::DatabaseNotFound(db.to_string()))?;
-        let rpi = dbi
-            .rp(rp)
-            .ok_or_else(|| WriteError::RetentionPolicyNotFound(rp.to_string()))?;
         let used = self.buffer_bytes.load(Ordering::Relaxed);
         if used >= self.cfg.cache_max_memory_size {
             return Err(WriteError::BufferFull {
@@ -545,49 +517,14 @@ impl Ingester {
             outcome.dropped += 1;
             outcome.reason.get_or_insert(why);
         };
-
-        // Route every point to its shard.
-        let oldest_allowed = if rpi.duration > 0 {
-            now.saturating_sub(rpi.duration)
-        } else {
-            i64::MIN
-        };
-        let mut groups: Vec<ShardGroupInfo> = Vec::new();
-        let mut routed: Vec<(u64, Point<'_>)> = Vec::with_capacity(points.len());
-        for p in points {
-            if p.time < oldest_allowed {
-                drop_point(&mut outcome, "points beyond retention policy".to_string());
-                continue;
-            }
-            let group = match groups.iter().position(|g| g.contains(p.time)) {
-                Some(i) => &groups[i],
-                None => {
-                    groups.push(self.meta.shard_group_for(db, &rpi.name, p.time).await?);
-                    &groups[groups.len() - 1]
-                }
-            };
-            // The series hash only matters when the group has a choice of shards.
-            let shard = match group.shards.as_slice() {
-                [only] => Some(only),
-                _ => group.shard_for(series_hash(&p)),
-            };
-            let Some(shard) = shard else {
-                return Err(WriteError::Meta(catalog::MetaError::Raft(format!(
-                    "shard group {} has no shards",
-                    group.id
-                ))));
-            };
-            if !shard.owners.contains(&self.node_id) {
-                return Err(WriteError::NotOwner {
-                    shard: shard.id,
-                    owners: shard.owners.clone(),
-                });
-            }
-            routed.push((shard.id, p));
+        let total = shards.iter().map(|(_, p)| p.len()).sum();
+        let mut routed = Vec::with_capacity(total);
+        for (shard, points) in shards {
+            routed.extend(points.into_iter().map(|p| (shard, p)));
         }
 
         let _gate = self.gate.read().await;
-        let mut accepted = Vec::with_capacity(routed.len());
+        let mut accepted = Vec::with_capacity(total);
         {
             let mut schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
             for (shard, mut p) in routed {
@@ -617,14 +554,14 @@ impl Ingester {
                 None => by_shard.push((*shard, vec![p])),
             }
         }
-        let payload = encode_entry(db, &rpi.name, &by_shard);
+        let payload = encode_entry(db, rp, &by_shard);
         drop(by_shard);
         let (done, wait) = oneshot::channel();
         self.send_wal(WalRequest::Append { payload, done })?;
         wait.await.map_err(|_| WalError::Stopped)??;
 
         outcome.written = accepted.len();
-        self.apply(db, &rpi.name, accepted);
+        self.apply(db, rp, accepted);
         let _ = self.oldest_buffered.compare_exchange(
             0,
             now_nanos().max(1),
@@ -1178,33 +1115,6 @@ impl Ingester {
         Ok(false)
     }
 
-    /// Marks shard groups past their retention policy's duration as deleted in the catalog,
-    /// then drops local shards that the catalog no longer lists.
-    pub async fn enforce_retention(&self, now: i64) -> Result<(), StorageError> {
-        let catalog = self.meta.catalog();
-        for db in catalog.databases.values() {
-            for rp in db.retention_policies.values() {
-                if rp.duration == 0 {
-                    continue;
-                }
-                for g in rp.live_shard_groups() {
-                    if g.end.saturating_add(rp.duration) < now {
-                        tracing::info!(db = %db.name, rp = %rp.name, group = g.id, "shard group expired");
-                        self.meta
-                            .execute(catalog::Command::DeleteShardGroup {
-                                database: db.name.clone(),
-                                rp: rp.name.clone(),
-                                id: g.id,
-                                deleted_at: now,
-                            })
-                            .await?;
-                    }
-                }
-            }
-        }
-        self.drop_removed_shards().await
-    }
-
     /// Removes the buffers and files of local shards that the catalog no longer lists (dropped
     /// databases, expired shard groups).
     pub async fn drop_removed_shards(&self) -> Result<(), StorageError> {
@@ -1296,21 +1206,12 @@ impl Ingester {
         oldest != 0 && now_nanos().saturating_sub(oldest) >= cold
     }
 
-    /// Whether retention should be enforced now, given how long ago it last was (`None`:
-    /// never in this process).
-    pub fn retention_due(&self, since_last: Option<Duration>) -> bool {
-        match (self.cfg.retention_check_interval, since_last) {
-            (None, _) => false,
-            (Some(_), None) => true,
-            (Some(every), Some(elapsed)) => elapsed >= every,
-        }
-    }
-
-    /// The background loop: persistence, compaction, retention. Ends when `stop` turns true.
+    /// The background loop: persistence, compaction, and the removal of shards the catalog no
+    /// longer lists (the coordinator's retention service expires shard groups). Ends when
+    /// `stop` turns true.
     pub async fn run_maintenance(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.cfg.maintenance_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_retention: Option<tokio::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -1328,12 +1229,7 @@ impl Ingester {
             if let Err(e) = self.compact(now_nanos()).await {
                 tracing::error!(error = %e, "compaction failed; will retry");
             }
-            if self.retention_due(last_retention.map(|t| t.elapsed())) {
-                last_retention = Some(tokio::time::Instant::now());
-                if let Err(e) = self.enforce_retention(now_nanos()).await {
-                    tracing::warn!(error = %e, "retention enforcement failed; will retry");
-                }
-            } else if let Err(e) = self.drop_removed_shards().await {
+            if let Err(e) = self.drop_removed_shards().await {
                 tracing::warn!(error = %e, "removing dropped shards failed; will retry");
             }
         }

@@ -29,25 +29,15 @@ impl WalError {
     }
 }
 
-/// Why a write request failed as a whole (nothing of it was written).
+/// Why a shard write failed as a whole (nothing of it was written).
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("database not found: \"{0}\"")]
-    DatabaseNotFound(String),
-    #[error("retention policy not found: {0}")]
-    RetentionPolicyNotFound(String),
     #[error(
         "cache-max-memory-size exceeded: ({used}/{limit}): the write buffer is full until persistence catches up; retry later"
     )]
     BufferFull { used: usize, limit: usize },
     #[error("write failed: {0}")]
     Wal(#[from] WalError),
-    #[error(transparent)]
-    Meta(#[from] catalog::MetaError),
-    #[error(
-        "shard {shard} is owned by data node(s) {owners:?}, not by this one; writes are not forwarded between data nodes yet: send them to an owner (SHOW SHARDS, SHOW SERVERS)"
-    )]
-    NotOwner { shard: u64, owners: Vec<u64> },
     #[error("the data node is shutting down")]
     ShuttingDown,
 }

@@ -2,11 +2,10 @@
 //!
 //! The ingester owns the data of the shards this node holds: it makes every acknowledged write
 //! durable, buffers it as Arrow for queries, persists it as Parquet, compacts the files and
-//! removes shards whose retention has passed.
+//! removes the shards the catalog no longer lists (expired or dropped).
 //!
 //! ```text
-//!  points (parsed by the gateway)
-//!    │ route: catalog shard group for the time ─▶ shard by series hash
+//!  points routed to shards of this node (crate `coordinator`: Ingester::write_shards)
 //!    │ validate: shard schema (field types, reserved names)          ┌──────────────┐
 //!    ├──▶ WAL entry (one per request) ─▶ writer thread ─▶ fsync ────▶│ wal/*.wal    │
 //!    │     (group commit: many requests, one fsync)                  └──────────────┘
@@ -27,8 +26,9 @@
 //! and deletes that replace them remove them only once no snapshot lists them ([`pins`]).
 //!
 //! What it must not touch: HTTP, the line protocol text of a request (the gateway parses it),
-//! InfluxQL, or the catalog beyond asking the meta service for shard groups and marking
-//! expired groups deleted.
+//! InfluxQL, routing (which shard a point belongs to is the coordinator's decision), or the
+//! catalog beyond reading it. [`wal::codec`] is the payload format of a shard's points
+//! wherever they travel.
 
 pub mod batch;
 pub mod delete;

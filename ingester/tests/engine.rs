@@ -7,8 +7,8 @@ use std::time::Duration;
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type, TimestampNanosecondType};
 use arrow::record_batch::RecordBatch;
-use catalog::{MetaOptions, MetaService, RetentionPolicySpec};
-use ingester::{Ingester, IngesterConfig, WriteError};
+use catalog::{MetaOptions, MetaService};
+use ingester::{Ingester, IngesterConfig, WriteError, WriteOutcome};
 use line_protocol::{ParseOptions, Point, parse_body};
 
 const HOUR: i64 = 3_600_000_000_000;
@@ -42,11 +42,32 @@ fn points(body: &str) -> Vec<Point<'_>> {
     parsed.points
 }
 
-async fn write(n: &Node, body: &str) -> ingester::WriteOutcome {
-    n.ingester
-        .write("db", "", points(body), 10 * HOUR)
-        .await
+/// Writes to `db`'s default policy, routed as the write coordinator routes on a one-node
+/// cluster (where a shard group has one shard).
+async fn write_points(n: &Node, points: Vec<Point<'_>>) -> Result<WriteOutcome, WriteError> {
+    let rp = n
+        .meta
+        .catalog()
+        .database("db")
         .unwrap()
+        .rp("")
+        .unwrap()
+        .name
+        .clone();
+    let mut shards: Vec<(u64, Vec<Point<'_>>)> = Vec::new();
+    for p in points {
+        let group = n.meta.shard_group_for("db", &rp, p.time).await.unwrap();
+        let id = group.shards[0].id;
+        match shards.iter_mut().find(|(s, _)| *s == id) {
+            Some((_, ps)) => ps.push(p),
+            None => shards.push((id, vec![p])),
+        }
+    }
+    n.ingester.write_shards("db", &rp, shards).await
+}
+
+async fn write(n: &Node, body: &str) -> WriteOutcome {
+    write_points(n, points(body)).await.unwrap()
 }
 
 async fn read(n: &Node, measurement: &str) -> RecordBatch {
@@ -366,26 +387,6 @@ async fn type_conflicts_and_reserved_names_drop_points_not_requests() {
 }
 
 #[tokio::test]
-async fn unknown_database_and_rp_fail_the_whole_request() {
-    let dir = tempfile::tempdir().unwrap();
-    let n = open(dir.path(), |_| {}).await;
-    let err = n
-        .ingester
-        .write("nope", "", points("m v=1 1"), 0)
-        .await
-        .unwrap_err();
-    assert_eq!(err.to_string(), "database not found: \"nope\"");
-    n.meta.create_database("db", None).await.unwrap();
-    let err = n
-        .ingester
-        .write("db", "rp9", points("m v=1 1"), 0)
-        .await
-        .unwrap_err();
-    assert_eq!(err.to_string(), "retention policy not found: rp9");
-    n.close().await;
-}
-
-#[tokio::test]
 async fn wal_replay_restores_unpersisted_writes_and_persist_releases_segments() {
     let dir = tempfile::tempdir().unwrap();
     {
@@ -417,58 +418,10 @@ async fn a_full_buffer_refuses_writes_until_persisted() {
     n.meta.create_database("db", None).await.unwrap();
     let body: String = (0..20).map(|i| format!("m v={i} {i}\n")).collect();
     write(&n, &body).await;
-    let err = n
-        .ingester
-        .write("db", "", points("m v=1 100"), 0)
-        .await
-        .unwrap_err();
+    let err = write_points(&n, points("m v=1 100")).await.unwrap_err();
     assert!(matches!(err, WriteError::BufferFull { .. }), "{err}");
     n.ingester.persist().await.unwrap();
     write(&n, "m v=1 100").await;
-    n.close().await;
-}
-
-#[tokio::test]
-async fn retention_deletes_expired_shard_groups_and_their_files() {
-    let dir = tempfile::tempdir().unwrap();
-    let n = open(dir.path(), |_| {}).await;
-    let rp = RetentionPolicySpec {
-        name: "short".into(),
-        duration: Some(2 * HOUR),
-        shard_group_duration: None,
-        replica_n: None,
-    };
-    n.meta.create_database("db", Some(rp)).await.unwrap();
-    let now = 10 * HOUR;
-    let out = n
-        .ingester
-        .write(
-            "db",
-            "",
-            points(&format!("m v=1 {}\nm v=2 {}", 9 * HOUR, 5 * HOUR)),
-            now,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        out.reason.as_deref(),
-        Some("points beyond retention policy")
-    );
-    n.ingester.persist().await.unwrap();
-    assert_eq!(n.ingester.shard_ids().len(), 1);
-    // Two hours after the group's end plus the duration, the group is gone.
-    n.ingester.enforce_retention(now + 3 * HOUR).await.unwrap();
-    assert!(n.ingester.shard_ids().is_empty());
-    assert!(parquet_files(dir.path()).is_empty());
-    let rp = n
-        .meta
-        .catalog()
-        .database("db")
-        .unwrap()
-        .rp("")
-        .unwrap()
-        .clone();
-    assert!(rp.live_shard_groups().next().is_none());
     n.close().await;
 }
 
@@ -800,26 +753,5 @@ async fn a_shard_that_needs_several_files_is_not_compacted_again_and_again() {
         "nothing left to gain"
     );
     assert_eq!(read(&n, "m").await.num_rows(), 5);
-    n.close().await;
-}
-
-#[tokio::test]
-async fn retention_runs_on_its_interval_and_never_when_disabled() {
-    let dir = tempfile::tempdir().unwrap();
-    let n = open(dir.path(), |c| {
-        c.retention_check_interval = Some(Duration::from_secs(60))
-    })
-    .await;
-    assert!(n.ingester.retention_due(None), "at start");
-    assert!(!n.ingester.retention_due(Some(Duration::from_secs(59))));
-    assert!(n.ingester.retention_due(Some(Duration::from_secs(60))));
-    n.close().await;
-    let dir = tempfile::tempdir().unwrap();
-    let n = open(dir.path(), |c| c.retention_check_interval = None).await;
-    assert!(
-        !n.ingester.retention_due(None),
-        "disabled: not even at start"
-    );
-    assert!(!n.ingester.retention_due(Some(Duration::MAX)));
     n.close().await;
 }

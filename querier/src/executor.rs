@@ -38,6 +38,8 @@ pub enum ExecError {
     Meta(#[from] MetaError),
     #[error("{0}")]
     Storage(#[from] ingester::StorageError),
+    #[error("{0}")]
+    Write(#[from] coordinator::WriteError),
     /// A query the planner refuses, with 1.x's text.
     #[error("{0}")]
     Query(String),
@@ -65,6 +67,8 @@ pub struct Executor {
     indexes: Arc<crate::series_index::SeriesIndexes>,
     /// The tables of the file sets queries read.
     listings: Arc<crate::scan::Listings>,
+    /// Where `SELECT ... INTO` writes: the write coordinator, as `/write` does.
+    writer: coordinator::PointsWriter,
 }
 
 impl std::fmt::Debug for Executor {
@@ -78,6 +82,7 @@ impl std::fmt::Debug for Executor {
 impl Executor {
     pub fn new(meta: Arc<MetaService>, ingester: Option<Arc<Ingester>>) -> Self {
         Self {
+            writer: coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone()),
             meta,
             ingester,
             session: Arc::new(crate::scan::session(2)),
@@ -86,6 +91,11 @@ impl Executor {
             indexes: Arc::default(),
             listings: Arc::default(),
         }
+    }
+
+    /// The write coordinator `SELECT ... INTO` writes through.
+    pub fn writer(&self) -> &coordinator::PointsWriter {
+        &self.writer
     }
 
     /// Physical plans kept per query shape.

@@ -355,9 +355,6 @@ async fn select_into(
 ) -> Result<Vec<Series>, ExecError> {
     use line_protocol::{FieldValue, Point};
     use std::borrow::Cow;
-    let Some(ing) = ex.ingester() else {
-        return Err(query_err("this node has no data role"));
-    };
     // `:MEASUREMENT`: each series goes to the measurement it came from.
     let name = match (&target.name, target.back_reference) {
         (_, true) => None,
@@ -425,7 +422,8 @@ async fn select_into(
             });
         }
     }
-    let outcome = ing
+    let outcome = ex
+        .writer()
         .write(db, rp, points, now_nanos())
         .await
         .map_err(|e| query_err(e.to_string()))?;

@@ -169,10 +169,16 @@ async fn golden_files() {
     let half = parsed.points.len() / 2;
     let mut points = parsed.points;
     let second = points.split_off(half);
-    ingester.write("golden", "", points, NOW).await.unwrap();
-    ingester.persist().await.unwrap();
-    ingester.write("golden", "", second, NOW).await.unwrap();
     let exec = &node.exec;
+    exec.writer()
+        .write("golden", "", points, NOW)
+        .await
+        .unwrap();
+    ingester.persist().await.unwrap();
+    exec.writer()
+        .write("golden", "", second, NOW)
+        .await
+        .unwrap();
 
     let update = std::env::var("FLETCH_UPDATE_GOLDEN").is_ok_and(|v| v == "1");
     let mut failed = Vec::new();

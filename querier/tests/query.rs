@@ -31,7 +31,8 @@ impl Client for Node {
         let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
         assert!(parsed.errors.is_empty());
         let out = self
-            .ingester
+            .exec
+            .writer()
             .write("db", "", parsed.points, 0)
             .await
             .unwrap();

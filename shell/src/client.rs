@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use serde_json::Value;
 
+use crate::csv_field;
+
 /// Fletch's command-line client (works against any InfluxDB 1.x API).
 #[derive(Debug, Parser)]
 #[command(
@@ -360,7 +362,7 @@ impl Session {
         let Some(rp) = rp else { return };
         let q = format!(
             "SHOW RETENTION POLICIES ON {}",
-            querier::influxql::ast::quote_ident(&db)
+            influxql::ast::quote_ident(&db)
         );
         if let Ok(v) = self.query_json(&q).await
             && v["results"][0]["error"].is_null()
@@ -690,17 +692,6 @@ fn format_columns(resp: &ShellResponse) -> String {
     out
 }
 
-/// Quotes a CSV field as Go's encoding/csv does (1.x's server and shell both write CSV with it).
-pub(crate) fn csv_field(s: &str) -> String {
-    let needs = !s.is_empty()
-        && (s == "\\." || s.contains([',', '"', '\r', '\n']) || s.starts_with([' ', '\t']));
-    if needs {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
 /// The influx shell's `csv` format.
 fn format_csv(resp: &ShellResponse) -> String {
     let mut out = String::new();
@@ -722,7 +713,7 @@ fn format_csv(resp: &ShellResponse) -> String {
 }
 
 pub fn main() -> ExitCode {
-    let args = ClientArgs::parse_from(crate::cli::normalize_args(std::env::args()));
+    let args = ClientArgs::parse_from(crate::normalize_args(std::env::args()));
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -770,6 +761,6 @@ pub fn main() -> ExitCode {
                 Err(e) => failed(&e.to_string()),
             };
         }
-        crate::shell::interactive(&mut s).await
+        crate::interactive::interactive(&mut s).await
     })
 }
