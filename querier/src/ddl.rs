@@ -118,13 +118,18 @@ impl Executor {
         condition: Option<&Expr>,
         allow_time: bool,
     ) -> Result<(), ExecError> {
-        if self.meta().catalog().database(db).is_none() {
-            return Err(ExecError::DatabaseNotFound(db.to_string()));
+        let (range, rest) = split_time_range(condition, ingester::now_nanos())?;
+        {
+            let cat = self.meta().catalog();
+            let dbi = cat
+                .database(db)
+                .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+            // Every shard the delete reaches must be deleted from, not skipped.
+            self.shard_set(dbi, "", range)?;
         }
         let Some(ing) = self.ingester() else {
             return Ok(());
         };
-        let (range, rest) = split_time_range(condition, ingester::now_nanos())?;
         let has_time = range.min != i64::MIN || range.max != i64::MAX;
         if has_time && !allow_time {
             return Err(ExecError::Query(

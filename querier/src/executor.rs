@@ -9,6 +9,7 @@ use serde_json::Value;
 use crate::influxql::{Statement, go_duration};
 use crate::result::{Message, Series, StatementResult};
 use crate::select;
+use crate::shard_source::{LocalShards, ShardSet, ShardSource};
 use catalog::DatabaseInfo;
 use ingester::TableSchema;
 
@@ -47,6 +48,12 @@ pub enum ExecError {
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("{0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
+    /// A shard the statement must read lives on other data nodes only (remote reads come with
+    /// the distributed-query work); never answered as if the shard were empty.
+    #[error(
+        "shard {shard} is owned by data node(s) {owners:?}, not by this node: queries do not read shards of other data nodes yet; send the query to an owner (SHOW SHARDS, SHOW SERVERS)"
+    )]
+    ShardNotLocal { shard: u64, owners: Vec<u64> },
     /// A check of Fletch's own planning failed (a bug, never the query's fault).
     #[error("internal error: {0}")]
     Internal(String),
@@ -56,6 +63,8 @@ pub enum ExecError {
 pub struct Executor {
     meta: Arc<MetaService>,
     ingester: Option<Arc<Ingester>>,
+    /// Where the shards' data is read ([`crate::shard_source`]).
+    shards: Option<Arc<dyn ShardSource>>,
     /// One DataFusion session for every query (building one registers every function).
     session: Arc<datafusion::prelude::SessionContext>,
     /// The same session with one partition, for scans small enough that splitting them across
@@ -83,6 +92,9 @@ impl Executor {
     pub fn new(meta: Arc<MetaService>, ingester: Option<Arc<Ingester>>) -> Self {
         Self {
             writer: coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone()),
+            shards: ingester
+                .clone()
+                .map(|i| Arc::new(LocalShards(i)) as Arc<dyn ShardSource>),
             meta,
             ingester,
             session: Arc::new(crate::scan::session(2)),
@@ -202,22 +214,34 @@ impl Executor {
         self.ingester.as_ref()
     }
 
+    /// The shards of `db`.`rp` (every policy when empty) overlapping `range`, and what reads
+    /// them; fails on a shard no source here reads ([`ShardSet::resolve`]).
+    pub(crate) fn shard_set(
+        &self,
+        dbi: &DatabaseInfo,
+        rp: &str,
+        range: select::TimeRange,
+    ) -> Result<ShardSet<'_>, ExecError> {
+        ShardSet::resolve(self.shards.as_ref(), dbi, rp, range)
+    }
+
     /// The union of a measurement's schemas over the shards of `db` (without reading data).
     pub(crate) fn load_schema(
         &self,
         db: &str,
         name: &str,
     ) -> Result<Option<TableSchema>, ExecError> {
-        let Some(ing) = &self.ingester else {
-            return Ok(None);
-        };
         let cat = self.meta.catalog();
         let dbi = cat
             .database(db)
             .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+        let set = self.shard_set(dbi, "", select::TimeRange::ALL)?;
+        let Some(source) = set.source else {
+            return Ok(None);
+        };
         let mut schema: Option<TableSchema> = None;
-        for shard in shards_of(dbi, "", select::TimeRange::ALL) {
-            if let Some(t) = ing.table_schema(shard, name) {
+        for &shard in &set.shards {
+            if let Some(t) = source.schema(shard, name) {
                 schema.get_or_insert_with(TableSchema::default).merge(&t);
             }
         }
@@ -242,11 +266,11 @@ impl Executor {
                 "retention policy not found: {rp}"
             )));
         }
-        let Some(ing) = &self.ingester else {
+        let set = self.shard_set(dbi, rp, select::TimeRange::ALL)?;
+        let Some(source) = set.source else {
             return Ok(vec![]);
         };
-        let shards = shards_of(dbi, rp, select::TimeRange::ALL);
-        let all = ing.measurements(&shards);
+        let all = source.measurements(&set.shards);
         Ok(match (name, regex) {
             (_, Some(re)) => {
                 let re = regex::Regex::new(re).map_err(|e| ExecError::Query(e.to_string()))?;
@@ -445,15 +469,4 @@ impl Executor {
             Statement::ShowShardGroups => Ok(self.show_shard_groups()),
         }
     }
-}
-
-/// Shard ids of `rp` (every policy when empty) whose groups overlap `range`.
-pub(crate) fn shards_of(dbi: &DatabaseInfo, rp: &str, range: select::TimeRange) -> Vec<u64> {
-    dbi.retention_policies
-        .values()
-        .filter(|p| rp.is_empty() || p.name == rp)
-        .flat_map(|p| p.live_shard_groups())
-        .filter(|g| g.overlaps(range.min, range.max))
-        .flat_map(|g| g.shards.iter().map(|s| s.id))
-        .collect()
 }

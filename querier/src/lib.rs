@@ -18,6 +18,8 @@
 //! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`, holding
 //! the snapshots' pins on the files it reads until the statement has run, and keeps each file
 //! set's table; `frame` builds the projections and sorts of plain columns directly;
+//! [`shard_source`] decides who reads each shard a statement needs (this node's ingester,
+//! or a clear error naming the owners: no shard is skipped silently);
 //! [`plan_cache`] keeps physical plans per query shape and binds a new query's values into
 //! them; [`rescan`] lets a scan so rebuilt keep the planned scan's properties;
 //! [`series_index`] turns a scan's tag and time conditions into the rows of each file to read,
@@ -44,6 +46,7 @@ pub mod result;
 pub mod scan;
 pub mod select;
 pub mod series_index;
+pub mod shard_source;
 pub mod show;
 
 pub use executor::{ExecError, Executor, QueryContext};

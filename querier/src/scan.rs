@@ -39,7 +39,7 @@ use datafusion::prelude::{
 };
 use ingester::{TableSchema, TableSnapshot};
 
-use crate::executor::{ExecError, Executor, shards_of};
+use crate::executor::{ExecError, Executor};
 use crate::select::TimeRange;
 
 /// Scans expected to read at most this many rows run in one partition (see
@@ -263,15 +263,16 @@ impl Executor {
             schema: TableSchema::default(),
             equalities: Vec::new(),
         };
-        let Some(ing) = self.ingester() else {
-            return Ok(sources);
-        };
         let cat = self.meta().catalog();
         let dbi = cat
             .database(db)
             .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-        for shard in shards_of(dbi, rp, range) {
-            if let Some(s) = ing.table_snapshot(shard, name)? {
+        let set = self.shard_set(dbi, rp, range)?;
+        let Some(source) = set.source else {
+            return Ok(sources);
+        };
+        for &shard in &set.shards {
+            if let Some(s) = source.snapshot(shard, name)? {
                 sources.schema.merge(&s.schema);
                 sources.snapshots.push((shard, s));
             }
