@@ -124,6 +124,9 @@ pub struct HttpConfig {
     pub bind_address: String,
     /// Largest accepted `/write` body in bytes (after gzip decoding); 0 means no limit.
     pub max_body_size: u64,
+    /// Most rows a non-chunked `/query` answer carries; past it the answer is cut and its last
+    /// series marked `partial`, as 1.x does. 0 means no limit.
+    pub max_row_limit: u64,
     /// Log every request at info level.
     pub log_enabled: bool,
 }
@@ -198,6 +201,7 @@ impl Default for HttpConfig {
             enabled: true,
             bind_address: "127.0.0.1:8086".into(),
             max_body_size: 25_000_000,
+            max_row_limit: 0,
             log_enabled: false,
         }
     }

@@ -35,6 +35,8 @@ pub struct ApiState {
     pub writer: PointsWriter,
     pub executor: Executor,
     pub max_body_size: u64,
+    /// `[http] max-row-limit`: most rows of a non-chunked answer (0: no limit).
+    pub max_row_limit: u64,
     pub allow_unsigned: bool,
     pub log_requests: bool,
 }
@@ -378,47 +380,94 @@ fn csv_response(results: &[StatementResult]) -> Response {
 
 /// Splits results as 1.x's chunked responses do: at most `size` values per chunk, one series
 /// per chunk; `partial` on a series that continues in the next chunk and on every chunk but a
-/// statement's last.
-fn chunk_results(results: Vec<StatementResult>, size: usize) -> Vec<StatementResult> {
-    let mut out = Vec::new();
-    for r in results {
-        if r.series.is_empty() {
-            out.push(r);
-            continue;
+/// statement's last. Lazily, moving the values (never copying a series per chunk), so that
+/// each chunk is formatted only when the client is ready for it.
+fn chunk_results(
+    results: Vec<StatementResult>,
+    size: usize,
+) -> impl Iterator<Item = StatementResult> + Send {
+    results.into_iter().flat_map(move |r| {
+        let StatementResult {
+            statement_id,
+            series,
+            messages,
+            error,
+            partial: _,
+        } = r;
+        if series.is_empty() {
+            let whole = StatementResult {
+                statement_id,
+                series,
+                messages,
+                error,
+                partial: false,
+            };
+            return Box::new(std::iter::once(whole)) as Box<dyn Iterator<Item = _> + Send>;
         }
-        let mut pieces: Vec<(querier::Series, bool)> = Vec::new();
-        for s in &r.series {
-            let chunks: Vec<&[Vec<serde_json::Value>]> = s.values.chunks(size).collect();
-            let n = chunks.len().max(1);
-            for (i, values) in chunks.into_iter().enumerate() {
-                pieces.push((
-                    querier::Series {
-                        values: values.to_vec(),
-                        ..s.clone()
-                    },
-                    i + 1 < n,
-                ));
+        // How many chunks each series takes (an empty series still takes one).
+        let counts: Vec<usize> = series
+            .iter()
+            .map(|s| s.values.len().div_ceil(size).max(1))
+            .collect();
+        let total: usize = counts.iter().sum();
+        let mut messages = Some(messages);
+        let mut emitted = 0usize;
+        let pieces = series.into_iter().zip(counts).flat_map(move |(s, n)| {
+            let querier::Series {
+                name,
+                tags,
+                columns,
+                values,
+                partial: _,
+                types: _,
+            } = s;
+            let mut values = values.into_iter();
+            (0..n).map(move |i| querier::Series {
+                name: name.clone(),
+                tags: tags.clone(),
+                columns: columns.clone(),
+                values: values.by_ref().take(size).collect(),
+                partial: i + 1 < n,
+                types: Vec::new(),
+            })
+        });
+        Box::new(pieces.map(move |series| {
+            emitted += 1;
+            StatementResult {
+                statement_id,
+                series: vec![series],
+                messages: messages.take().unwrap_or_default(),
+                error: None,
+                partial: emitted < total,
+            }
+        }))
+    })
+}
+
+/// `[http] max-row-limit` on a non-chunked answer, as 1.x applies it: rows are counted over the
+/// statements in order; the series that reaches the limit is cut there and marked `partial`,
+/// and nothing after it is sent.
+fn limit_rows(results: &mut Vec<StatementResult>, limit: u64) {
+    if limit == 0 {
+        return;
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let mut rows = 0usize;
+    for (i, r) in results.iter_mut().enumerate() {
+        for (j, s) in r.series.iter_mut().enumerate() {
+            let room = limit - rows;
+            if room < s.values.len() {
+                s.values.truncate(room);
+                s.partial = true;
+            }
+            rows += s.values.len();
+            if rows >= limit {
+                r.series.truncate(j + 1);
+                results.truncate(i + 1);
+                return;
             }
         }
-        let last = pieces.len() - 1;
-        for (i, (series, series_partial)) in pieces.into_iter().enumerate() {
-            out.push(StatementResult {
-                statement_id: r.statement_id,
-                series: vec![querier::Series {
-                    partial: series_partial,
-                    ..series
-                }],
-                messages: if i == 0 {
-                    r.messages.clone()
-                } else {
-                    Vec::new()
-                },
-                error: None,
-                partial: i < last,
-            });
-        }
     }
-    out
 }
 
 async fn query(
@@ -487,18 +536,17 @@ async fn query(
             .and_then(|s| s.parse::<usize>().ok())
             .filter(|n| *n > 0)
             .unwrap_or(10_000);
-        let mut out = String::new();
-        for chunk in chunk_results(results, size) {
-            out.push_str(
-                &serde_json::to_string(&QueryResponse {
-                    results: Some(vec![chunk]),
-                    error: None,
-                })
-                .unwrap_or_default(),
-            );
-            out.push('\n');
-        }
-        let mut resp = (StatusCode::OK, out).into_response();
+        // Each chunk is serialized as the client reads: the body is never held whole.
+        let chunks = chunk_results(results, size).map(|chunk| {
+            let mut line = serde_json::to_vec(&QueryResponse {
+                results: Some(vec![chunk]),
+                error: None,
+            })
+            .unwrap_or_default();
+            line.push(b'\n');
+            Ok::<_, std::convert::Infallible>(Bytes::from(line))
+        });
+        let mut resp = Response::new(Body::from_stream(futures::stream::iter(chunks)));
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
@@ -512,6 +560,7 @@ async fn query(
             s.partial = s.values.len() > 10_000;
         }
     }
+    limit_rows(&mut results, st.max_row_limit);
     Ok(json_response(
         &QueryResponse {
             results: Some(results),

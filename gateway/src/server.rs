@@ -168,6 +168,7 @@ pub async fn run(
         writer: coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone()),
         executor: Executor::new(meta.clone(), ingester.clone()),
         max_body_size: config.http.max_body_size,
+        max_row_limit: config.http.max_row_limit,
         allow_unsigned: config.data.unsigned_integers,
         log_requests: config.http.log_enabled,
     };

@@ -12,8 +12,8 @@
 //!                               └─ errors with 1.x's text and position
 //! ```
 //!
-//! Modules: [`select`] plans `SELECT` on DataFusion; [`plan`] holds the plan pieces InfluxQL
-//! needs beyond SQL (gap filling, its aggregates, transformations and selectors as DataFusion
+//! Modules: [`select`] plans `SELECT` on DataFusion; [`plan`] (crate `influxql_plan`) holds the
+//! plan pieces InfluxQL needs beyond SQL (gap filling, its aggregates, transformations and selectors as DataFusion
 //! nodes and functions) and their `datafusion-proto` codec; [`scan`] turns a measurement's shards
 //! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`, holding
 //! the snapshots' pins on the files it reads until the statement has run, and keeps each file
@@ -37,7 +37,9 @@ pub mod dictionary_pages;
 pub mod executor;
 mod frame;
 pub mod params;
-pub mod plan;
+/// The plan pieces live in their own crate (a data node runs fragments without the planner);
+/// re-exported so `querier::plan` keeps working.
+pub use influxql_plan as plan;
 pub mod plan_cache;
 pub mod rescan;
 /// The language itself lives in its own crate; re-exported so `querier::influxql` keeps working.

@@ -56,14 +56,7 @@ pub fn session(partitions: usize) -> SessionContext {
     opts.execution.parquet.reorder_filters = true;
     // Fletch writes no bloom filters; looking for them cost 0.2-0.6 ms per file and query.
     opts.execution.parquet.bloom_filter_on_read = false;
-    let state = datafusion::execution::SessionStateBuilder::new()
-        .with_config(config)
-        .with_default_features()
-        .with_query_planner(Arc::new(crate::plan::QueryPlanner))
-        .build();
-    let ctx = SessionContext::new_with_state(state);
-    ctx.register_udf(crate::plan::time_bucket::TimeBucket::udf().as_ref().clone());
-    ctx
+    crate::plan::session(config)
 }
 
 /// The table's Arrow schema without Fletch's field metadata (so that scans and memory batches

@@ -341,6 +341,84 @@ fn long_series_are_marked_partial_as_1x_does() {
 }
 
 #[test]
+fn max_row_limit_cuts_plain_answers_and_chunks_carry_every_row_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[("FLETCH_HTTP_MAX_ROW_LIMIT", "5")]);
+    query(&node.url(""), "CREATE DATABASE p", "");
+    let body: String = (0..4)
+        .flat_map(|i| {
+            [
+                format!("m,h=a v={i} {i}\n"),
+                format!("m,h=b v={} {i}\n", 10 + i),
+            ]
+        })
+        .collect();
+    assert_eq!(post(&node.url("/write?db=p"), &body).status, 204);
+    let q = "SELECT v FROM m GROUP BY h; SELECT v FROM m";
+    // Not chunked: 1.x cuts at the fifth row, marks that series partial and sends nothing after.
+    let r = query(&node.url(""), q, "?db=p&epoch=ns");
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(
+        v,
+        serde_json::json!({"results": [{"statement_id": 0, "series": [
+            {"name": "m", "tags": {"h": "a"}, "columns": ["time", "v"],
+             "values": [[0, 0], [1, 1], [2, 2], [3, 3]]},
+            {"name": "m", "tags": {"h": "b"}, "columns": ["time", "v"],
+             "values": [[0, 10]], "partial": true}
+        ]}]}),
+        "{}",
+        r.body
+    );
+    // Chunked: no row limit; every row once, in order, three values a chunk, `partial` on a
+    // series that goes on and on every chunk of a statement but its last.
+    let r = query(&node.url(""), q, "?db=p&epoch=ns&chunked=true&chunk_size=3");
+    let chunks: Vec<serde_json::Value> = r
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let shape: Vec<(u64, Option<&str>, usize, bool, bool)> = chunks
+        .iter()
+        .map(|c| {
+            let r = &c["results"][0];
+            let s = &r["series"][0];
+            (
+                r["statement_id"].as_u64().unwrap(),
+                s["tags"]["h"].as_str(),
+                s["values"].as_array().unwrap().len(),
+                s["partial"] == true,
+                r["partial"] == true,
+            )
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        vec![
+            (0, Some("a"), 3, true, true),
+            (0, Some("a"), 1, false, true),
+            (0, Some("b"), 3, true, true),
+            (0, Some("b"), 1, false, false),
+            (1, None, 3, true, true),
+            (1, None, 3, true, true),
+            (1, None, 2, false, false),
+        ],
+        "{}",
+        r.body
+    );
+    let values: Vec<i64> = chunks[4..]
+        .iter()
+        .flat_map(|c| {
+            c["results"][0]["series"][0]["values"]
+                .as_array()
+                .unwrap()
+                .clone()
+        })
+        .map(|row| row[1].as_i64().unwrap())
+        .collect();
+    assert_eq!(values, [0, 10, 1, 11, 2, 12, 3, 13]);
+}
+
+#[test]
 fn sigint_stops_cleanly_too() {
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[]);

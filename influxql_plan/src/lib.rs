@@ -1,4 +1,7 @@
-//! InfluxQL's own pieces of a DataFusion plan, and the session that knows them.
+//! # influxql_plan: InfluxQL's own pieces of a DataFusion plan, and the session that knows them
+//!
+//! Its own crate so that a data node can decode and run a plan fragment (its codec, its
+//! execution nodes and functions) without the InfluxQL planner.
 //!
 //! DataFusion plans every query; what InfluxQL needs beyond SQL lives here as ordinary
 //! DataFusion extensions, so that a plan can be printed by `EXPLAIN`, optimized, and shipped
@@ -15,10 +18,10 @@
 //! - [`time_bucket`]: `GROUP BY time(...)`'s bucket as a scalar function;
 //! - [`codec`]: a `datafusion-proto` extension codec for all of them (logical and physical);
 //! - [`QueryPlanner`]: the physical planner of Fletch's sessions, which plans the logical nodes
-//!   into their execution nodes.
+//!   into their execution nodes; [`session`] builds a session with it and the functions.
 //!
-//! What it must not touch: InfluxQL's syntax (the `select` module lowers statements onto these
-//! nodes) or the storage (the `scan` module).
+//! What it must not touch: InfluxQL's syntax (`querier::select` lowers statements onto these
+//! nodes) or the storage (`querier::scan`).
 
 pub mod aggregate;
 pub mod codec;
@@ -38,6 +41,19 @@ use datafusion::logical_expr::physical_planning_context::PhysicalPlanningContext
 use datafusion::logical_expr::{LogicalPlan, UserDefinedLogicalNode};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, PhysicalPlanner};
+
+/// A session of `config` that plans InfluxQL's nodes and knows its scalar functions (the
+/// aggregate and window functions are built into the plans that use them).
+pub fn session(config: datafusion::prelude::SessionConfig) -> datafusion::prelude::SessionContext {
+    let state = datafusion::execution::SessionStateBuilder::new()
+        .with_config(config)
+        .with_default_features()
+        .with_query_planner(Arc::new(QueryPlanner))
+        .build();
+    let ctx = datafusion::prelude::SessionContext::new_with_state(state);
+    ctx.register_udf(time_bucket::TimeBucket::udf().as_ref().clone());
+    ctx
+}
 
 /// Plans Fletch's logical nodes into their execution nodes, and everything else as DataFusion
 /// does.

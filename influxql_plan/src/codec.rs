@@ -14,7 +14,7 @@
 //! ```
 //!
 //! `influx_time_bucket` has no parameters of its own: it is written by name and found by name
-//! in the receiving session, where [`crate::scan::session`] registers it.
+//! in the receiving session, where [`crate::session`] registers it.
 
 use std::sync::Arc;
 
@@ -235,11 +235,11 @@ fn decode_udwf(name: &str, buf: &[u8]) -> Result<Arc<WindowUDF>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::aggregate::{AggregateKind, Output};
-    use crate::plan::gapfill::FillValue;
-    use crate::plan::selector::SelectorKind;
-    use crate::plan::time_bucket::TimeBucket;
-    use crate::plan::transform::TransformKind;
+    use crate::aggregate::{AggregateKind, Output};
+    use crate::gapfill::FillValue;
+    use crate::selector::SelectorKind;
+    use crate::time_bucket::TimeBucket;
+    use crate::transform::TransformKind;
     use datafusion::arrow::util::pretty::pretty_format_batches;
     use datafusion::logical_expr::{ExprFunctionExt, LogicalPlanBuilder, cast};
     use datafusion::physical_plan::{collect, displayable};
@@ -368,7 +368,8 @@ mod tests {
 
     #[tokio::test]
     async fn plans_with_fletch_nodes_survive_the_wire() {
-        let ctx = crate::scan::session(2);
+        let ctx =
+            crate::session(datafusion::prelude::SessionConfig::new().with_target_partitions(2));
         let logical = query(&ctx);
         let physical = ctx
             .state()
