@@ -1,0 +1,761 @@
+//! Lowering InfluxQL expressions onto DataFusion: fields and wildcards expanded, calls as
+//! aggregates, selectors and math functions, conditions and operators, gap filling, the
+//! transformations and the answer's order.
+
+use super::*;
+
+impl<'a> Plan<'a> {
+    /// Expands one field of a raw selection into (column name, expression, is a field).
+    pub(super) fn expand_field(
+        &self,
+        f: &crate::influxql::Field,
+        schema: &TableSchema,
+        all: &TableSchema,
+        group_tags: &[String],
+    ) -> Result<Vec<(String, DfExpr, bool)>, ExecError> {
+        if let Expr::Wildcard(typ) = &f.expr {
+            let mut names: BTreeSet<String> = BTreeSet::new();
+            if *typ != Some(VarType::Tag) {
+                names.extend(all.fields.keys().cloned());
+            }
+            if *typ != Some(VarType::Field) && !self.aggregate {
+                // Tags the result is grouped by are in the series' tags, not in its columns.
+                names.extend(all.tags.iter().filter(|t| !group_tags.contains(t)).cloned());
+            }
+            return Ok(names
+                .into_iter()
+                .map(|n| {
+                    let e = if schema.fields.contains_key(&n) || schema.tags.contains(&n) {
+                        ident(&n)
+                    } else {
+                        lit(ScalarValue::Null)
+                    };
+                    let field = all.fields.contains_key(&n);
+                    (n, e, field)
+                })
+                .collect());
+        }
+        let name = f.alias.clone().unwrap_or_else(|| column_name(&f.expr));
+        if self.aggregate {
+            return Ok(vec![(name, lit(0), true)]);
+        }
+        Ok(vec![(
+            name,
+            to_df(&f.expr, schema, false)?,
+            !is_tag_only(&f.expr, schema),
+        )])
+    }
+
+    /// `fill(...)`: every bucket of every series between the query's bounds, as a
+    /// [`GapFill`] node over the aggregate; `fill(none)` keeps the buckets with a value.
+    pub(super) fn gap_fill(
+        &self,
+        df: DataFrame,
+        ntags: usize,
+        ncols: usize,
+        interval: i64,
+        offset: i64,
+        now: i64,
+    ) -> Result<DataFrame, ExecError> {
+        let fill = match self.stmt.fill.clone().unwrap_or(Fill::Null) {
+            Fill::None => {
+                // Only buckets with a value (an `integral` that has no area has none).
+                let any = (0..ncols)
+                    .map(|i| col(format!("__c{i}")).is_not_null())
+                    .reduce(DfExpr::or);
+                return Ok(match any {
+                    Some(any) => df.filter(any)?,
+                    None => df,
+                });
+            }
+            Fill::Null => FillValue::Null,
+            Fill::Previous => FillValue::Previous,
+            Fill::Linear => FillValue::Linear,
+            Fill::Integer(n) => FillValue::Integer(n),
+            Fill::Number(n) => FillValue::float(n),
+        };
+        let params = GapFillParams {
+            time: "__time".into(),
+            series: (0..ntags).map(|i| format!("__tag{i}")).collect(),
+            values: (0..ncols).map(|i| format!("__c{i}")).collect(),
+            interval,
+            offset,
+            start: self.gap_range(now).0,
+            end: self.gap_range(now).1,
+            fill,
+            max_buckets: MAX_SELECT_BUCKETS,
+        };
+        let (state, plan) = df.into_parts();
+        let node = GapFill::try_new(plan, params)?;
+        let plan =
+            datafusion::logical_expr::LogicalPlan::Extension(datafusion::logical_expr::Extension {
+                node: std::sync::Arc::new(node),
+            });
+        Ok(DataFrame::new(state, plan))
+    }
+
+    /// The transformations (window functions over each series in the query's time order),
+    /// then the result's order: series, time, and `ties` for points at the same time.
+    pub(super) fn transform_and_sort(
+        &self,
+        mut df: DataFrame,
+        ntags: usize,
+        sources: &[usize],
+        ties: &[String],
+    ) -> Result<DataFrame, ExecError> {
+        let desc = self.stmt.order_desc;
+        let tags: Vec<DfExpr> = (0..ntags).map(|i| col(format!("__tag{i}"))).collect();
+        if self.transforms.iter().any(Option::is_some) {
+            let mut order = vec![col("__time").sort(!desc, true)];
+            order.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
+            let mut select = vec![col("__time")];
+            select.extend(tags.iter().cloned());
+            let mut any = None;
+            for (i, source) in sources.iter().enumerate() {
+                let c = format!("__c{i}");
+                match self.transforms.get(*source).copied().flatten() {
+                    Some(t) => {
+                        let window = InfluxTransform::new(t)
+                            .udwf()
+                            .call(vec![col(c.as_str()), col("__time")])
+                            .partition_by(tags.clone())
+                            .order_by(order.clone())
+                            .build()?;
+                        let present = col(c.as_str()).is_not_null();
+                        any = Some(match any {
+                            None => present,
+                            Some(a) => DfExpr::or(a, present),
+                        });
+                        select.push(window.alias(&c));
+                    }
+                    None => select.push(col(c.as_str())),
+                }
+            }
+            select.extend(
+                ties.iter()
+                    .filter(|t| !t.starts_with("__c"))
+                    .map(|t| col(t.as_str())),
+            );
+            // The projection plans the window functions (one Window node per ordering).
+            df = frame::select(df, select)?;
+            if let Some(any) = any {
+                // A row the transformations have no value for is not in the result.
+                df = df.filter(any)?;
+            }
+        }
+        let mut within: Vec<SortExpr> = vec![col("__time").sort(!desc, true)];
+        within.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
+        let mut sort: Vec<SortExpr> = tags.iter().map(|t| t.clone().sort(true, true)).collect();
+        sort.extend(within.iter().cloned());
+        // LIMIT and OFFSET count points of each series: a top-k sort for one series, a row
+        // number per series for several.
+        let offset = self.stmt.offset.unwrap_or(0).max(0) as usize;
+        let limit = self.stmt.limit.filter(|l| *l > 0).map(|l| l as usize);
+        if offset == 0 && limit.is_none() {
+            return Ok(frame::sort(df, sort)?);
+        }
+        if tags.is_empty() {
+            return Ok(frame::sort(df, sort)?.limit(offset, limit)?);
+        }
+        let n = datafusion::functions_window::expr_fn::row_number()
+            .partition_by(tags)
+            .order_by(within)
+            .build()?;
+        let mut keep = col("__n").gt(lit(offset as u64));
+        if let Some(limit) = limit {
+            keep = keep.and(col("__n").lt_eq(lit(offset.saturating_add(limit) as u64)));
+        }
+        Ok(frame::sort(df.with_column("__n", n)?.filter(keep)?, sort)?)
+    }
+}
+
+/// Expands `fn(*)` and `fn(/regex/)` into one call per matching field (named `fn_field`,
+/// numeric fields only where the function needs numbers), keeping other fields as they are.
+pub(super) fn expand_aggregate_fields(
+    fields: &[crate::influxql::Field],
+    schema: &TableSchema,
+) -> Result<Vec<(String, usize, Expr)>, ExecError> {
+    let mut out = Vec::new();
+    for (source, f) in fields.iter().enumerate() {
+        match &f.expr {
+            Expr::Call { name, args }
+                if matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))) =>
+            {
+                let re = match &args[0] {
+                    Expr::Regex(r) => {
+                        Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?)
+                    }
+                    _ => None,
+                };
+                let numeric_only = !matches!(name.as_str(), "count" | "first" | "last");
+                for (field, typ) in &schema.fields {
+                    if re.as_ref().is_some_and(|re| !re.is_match(field)) {
+                        continue;
+                    }
+                    if numeric_only
+                        && matches!(
+                            typ,
+                            ingester::FieldType::String | ingester::FieldType::Boolean
+                        )
+                    {
+                        continue;
+                    }
+                    let call = Expr::Call {
+                        name: name.clone(),
+                        args: vec![Expr::VarRef {
+                            name: field.clone(),
+                            typ: None,
+                        }],
+                    };
+                    let col_name = match &f.alias {
+                        Some(a) => format!("{a}_{field}"),
+                        None => format!("{name}_{field}"),
+                    };
+                    out.push((col_name, source, call));
+                }
+            }
+            other => out.push((
+                f.alias.clone().unwrap_or_else(|| column_name(other)),
+                source,
+                other.clone(),
+            )),
+        }
+    }
+    Ok(out)
+}
+
+/// Whether `stmt` asks only for each series' last values: every field is `last(..)`, it groups
+/// by tags at most, and its time range has no upper end. With a condition that keeps or drops
+/// whole series ([`tags_only`]), no row earlier than every series' last one is in the answer.
+pub(super) fn last_values_only(stmt: &SelectStatement, range: TimeRange) -> bool {
+    range.max == i64::MAX
+        && stmt.fields.iter().all(
+            |f| matches!(&f.expr, Expr::Call { name, args } if name == "last" && args.len() == 1),
+        )
+        && stmt
+            .dimensions
+            .iter()
+            .all(|d| !matches!(d, Dimension::Time { .. }))
+}
+
+/// Whether `condition` names tags only.
+pub(super) fn tags_only(condition: Option<&Expr>, schema: &TableSchema) -> bool {
+    let mut only = true;
+    if let Some(c) = condition {
+        c.walk(&mut |e| {
+            if matches!(e, Expr::VarRef { .. }) && !is_tag_only(e, schema) {
+                only = false;
+            }
+        });
+    }
+    only
+}
+
+/// The tag equalities `condition` requires: its conjuncts `tag = 'v'` (non-empty), or `OR`s of
+/// them on one tag, as `(tag, number of values)`.
+pub(super) fn tag_equalities(
+    condition: Option<&Expr>,
+    schema: &TableSchema,
+) -> Vec<(String, usize)> {
+    pub(super) fn unparen(e: &Expr) -> &Expr {
+        match e {
+            Expr::Paren(inner) => unparen(inner),
+            other => other,
+        }
+    }
+    /// `(tag, values)` when `e` is an equality of a tag and non-empty strings, or an OR of them.
+    pub(super) fn equality(e: &Expr, schema: &TableSchema) -> Option<(String, usize)> {
+        match unparen(e) {
+            Expr::Binary {
+                op: BinaryOp::Eq,
+                lhs,
+                rhs,
+            } => match (unparen(lhs), unparen(rhs)) {
+                (v @ Expr::VarRef { name, .. }, Expr::String(s))
+                | (Expr::String(s), v @ Expr::VarRef { name, .. })
+                    if !s.is_empty() && is_tag_only(v, schema) =>
+                {
+                    Some((name.clone(), 1))
+                }
+                _ => None,
+            },
+            Expr::Binary {
+                op: BinaryOp::Or,
+                lhs,
+                rhs,
+            } => {
+                let (a, n) = equality(lhs, schema)?;
+                let (b, m) = equality(rhs, schema)?;
+                (a == b).then_some((a, n + m))
+            }
+            _ => None,
+        }
+    }
+    pub(super) fn walk(e: &Expr, schema: &TableSchema, out: &mut Vec<(String, usize)>) {
+        match unparen(e) {
+            Expr::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => {
+                walk(lhs, schema, out);
+                walk(rhs, schema, out);
+            }
+            other => out.extend(equality(other, schema)),
+        }
+    }
+    let mut out = Vec::new();
+    if let Some(c) = condition {
+        walk(c, schema, &mut out);
+    }
+    out
+}
+
+pub(super) fn is_tag_only(e: &Expr, schema: &TableSchema) -> bool {
+    match e {
+        Expr::VarRef { name, typ } => {
+            *typ == Some(VarType::Tag)
+                || (typ.is_none()
+                    && schema.tags.contains(name)
+                    && !schema.fields.contains_key(name))
+        }
+        _ => false,
+    }
+}
+
+pub(super) fn dedup_names(columns: &mut [(String, DfExpr)]) {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (name, _) in columns.iter_mut() {
+        let n = seen.entry(name.clone()).or_insert(0);
+        if *n > 0 {
+            *name = format!("{name}_{n}");
+        }
+        *n += 1;
+    }
+}
+
+/// The single field argument of an aggregate call.
+pub(super) fn field_arg(args: &[Expr], schema: &TableSchema) -> Result<String, ExecError> {
+    match args.first() {
+        Some(Expr::VarRef { name, .. })
+            if schema.fields.contains_key(name) || schema.tags.contains(name) =>
+        {
+            Ok(name.clone())
+        }
+        Some(Expr::VarRef { name, .. }) => Ok(name.clone()),
+        Some(other) => Err(query_err(format!("expected field argument in {other}"))),
+        None => Err(query_err("invalid number of arguments, expected 1, got 0")),
+    }
+}
+
+/// A math function by its InfluxQL name, with its arguments in DataFusion's order.
+pub(super) fn math_call(name: &str, mut args: Vec<DfExpr>) -> Result<DfExpr, ExecError> {
+    use datafusion::functions::math;
+    let got = args.len();
+    let arity = |n: usize| -> Result<(), ExecError> {
+        if got == n {
+            Ok(())
+        } else {
+            Err(query_err(format!(
+                "invalid number of arguments for {name}, expected {n}, got {got}"
+            )))
+        }
+    };
+    let (udf, n) = match name {
+        "abs" => (math::abs(), 1),
+        "ceil" => (math::ceil(), 1),
+        "floor" => (math::floor(), 1),
+        "round" => (math::round(), 1),
+        "exp" => (math::exp(), 1),
+        "ln" => (math::ln(), 1),
+        "log2" => (math::log2(), 1),
+        "log10" => (math::log10(), 1),
+        "sqrt" => (math::sqrt(), 1),
+        "sin" => (math::sin(), 1),
+        "cos" => (math::cos(), 1),
+        "tan" => (math::tan(), 1),
+        "asin" => (math::asin(), 1),
+        "acos" => (math::acos(), 1),
+        "atan" => (math::atan(), 1),
+        "atan2" => (math::atan2(), 2),
+        "pow" => (math::power(), 2),
+        "log" => {
+            arity(2)?;
+            // InfluxQL log(x, base); DataFusion log(base, x).
+            args.swap(0, 1);
+            (math::log(), 2)
+        }
+        other => return Err(query_err(format!("undefined function {other}()"))),
+    };
+    arity(n)?;
+    let args = args
+        .into_iter()
+        .map(|a| datafusion::logical_expr::cast(a, DataType::Float64))
+        .collect();
+    Ok(udf.call(args))
+}
+
+/// Adds `__before_<field>` and `__after_<field>`: the `{t, v}` of the series' previous and next
+/// points holding the field (window functions over the rows, partitioned like `group`).
+pub(super) fn with_neighbours(
+    df: DataFrame,
+    field: &str,
+    group: &[DfExpr],
+) -> Result<DataFrame, ExecError> {
+    use datafusion::functions_window::expr_fn::{lag, lead};
+    use datafusion::logical_expr::expr::NullTreatment;
+    let point = datafusion::logical_expr::when(
+        ident(field).is_not_null(),
+        datafusion::functions::core::named_struct().call(vec![
+            lit("t"),
+            time_ns(),
+            lit("v"),
+            datafusion::logical_expr::cast(ident(field), DataType::Float64),
+        ]),
+    )
+    .end()?;
+    // The series: the group's tags (the time bucket is not part of it).
+    let partition: Vec<DfExpr> = group
+        .iter()
+        .filter(|g| !matches!(g, DfExpr::Alias(a) if a.name == "__time"))
+        .map(|g| match g {
+            DfExpr::Alias(a) => (*a.expr).clone(),
+            other => other.clone(),
+        })
+        .collect();
+    let order = vec![ident(TIME).sort(true, true)];
+    let neighbour = |f: DfExpr| -> Result<DfExpr, ExecError> {
+        Ok(f.partition_by(partition.clone())
+            .order_by(order.clone())
+            .null_treatment(NullTreatment::IgnoreNulls)
+            .build()?)
+    };
+    Ok(df
+        .with_column(
+            &format!("__before_{field}"),
+            neighbour(lag(point.clone(), Some(1), None))?,
+        )?
+        .with_column(
+            &format!("__after_{field}"),
+            neighbour(lead(point, Some(1), None))?,
+        )?)
+}
+
+/// The time column as integer nanoseconds (the argument InfluxQL's functions take).
+pub(super) fn time_ns() -> DfExpr {
+    datafusion::logical_expr::cast(ident(TIME), DataType::Int64)
+}
+
+/// `percentile(field, p)`'s percentage.
+pub(super) fn percentile_arg(args: &[Expr]) -> Result<f64, ExecError> {
+    match args.get(1) {
+        Some(Expr::Integer(n)) => Ok(*n as f64),
+        Some(Expr::Number(n)) => Ok(*n),
+        Some(other) => Err(query_err(format!(
+            "expected float argument in percentile(), got {other}"
+        ))),
+        None => Err(query_err(
+            "invalid number of arguments for percentile, expected 2, got 1",
+        )),
+    }
+}
+
+/// DataFusion aggregates of a statement's fields, and what they need computed first.
+#[derive(Default)]
+pub(super) struct Lowered {
+    pub(super) aggs: Vec<DfExpr>,
+    /// The `GROUP BY time` interval and offset.
+    pub(super) window: Option<(i64, i64)>,
+    /// Fields whose neighbouring points (`__before_<field>`, `__after_<field>`) an aggregate
+    /// takes (`integral` over time buckets).
+    pub(super) neighbours: BTreeSet<String>,
+}
+
+/// Turns an aggregate expression into DataFusion aggregates (pushed to `out.aggs`) and the
+/// expression over their results.
+pub(super) fn lower_aggregate(
+    e: &Expr,
+    schema: &TableSchema,
+    out: &mut Lowered,
+    field_idx: usize,
+    top: bool,
+) -> Result<DfExpr, ExecError> {
+    match e {
+        Expr::Call { name, args } if MATH.contains(&name.as_str()) => {
+            let lowered = args
+                .iter()
+                .map(|a| lower_aggregate(a, schema, out, field_idx, false))
+                .collect::<Result<Vec<_>, _>>()?;
+            math_call(name, lowered)
+        }
+        Expr::Call { name, args } => {
+            let takes_param = matches!(name.as_str(), "percentile" | "integral");
+            let want = if takes_param { 1..=2 } else { 1..=1 };
+            if name == "percentile" && args.len() != 2 {
+                return Err(query_err(format!(
+                    "invalid number of arguments for percentile, expected 2, got {}",
+                    args.len()
+                )));
+            }
+            if !want.contains(&args.len()) {
+                return Err(query_err(format!(
+                    "invalid number of arguments for {name}, expected 1, got {}",
+                    args.len()
+                )));
+            }
+            // count(distinct(x))
+            if let (
+                true,
+                Some(Expr::Call {
+                    name: inner,
+                    args: inner_args,
+                }),
+            ) = (name == "count", args.first())
+            {
+                if inner == "distinct" {
+                    let field = field_arg(inner_args, schema)?;
+                    if !schema.fields.contains_key(&field) {
+                        return Ok(lit(ScalarValue::Null));
+                    }
+                    let alias = format!("__a{}_{field_idx}_count_distinct", out.aggs.len());
+                    out.aggs
+                        .push(agg::count_distinct(ident(&field)).alias(&alias));
+                    return Ok(col(alias.as_str()));
+                }
+            }
+            let field = field_arg(args, schema)?;
+            if !schema.fields.contains_key(&field) {
+                return Ok(lit(ScalarValue::Null));
+            }
+            let c = ident(&field);
+            let numeric = !matches!(
+                schema.fields.get(&field),
+                Some(ingester::FieldType::String | ingester::FieldType::Boolean)
+            );
+            let needs_top = |what: &str| -> Result<(), ExecError> {
+                if top {
+                    Ok(())
+                } else {
+                    Err(query_err(format!(
+                        "{what}() cannot be nested in an expression"
+                    )))
+                }
+            };
+            let f = match name.as_str() {
+                "count" => agg::count(c.clone()),
+                "sum" if numeric => agg::sum(c.clone()),
+                "mean" if numeric => agg::avg(c.clone()),
+                "median" if numeric => agg::median(c.clone()),
+                "stddev" if numeric => agg::stddev(c.clone()),
+                "spread" if numeric => {
+                    let (amax, amin) = (
+                        format!("__a{}", out.aggs.len()),
+                        format!("__a{}", out.aggs.len() + 1),
+                    );
+                    out.aggs.push(agg::max(c.clone()).alias(&amax));
+                    out.aggs.push(agg::min(c.clone()).alias(&amin));
+                    return Ok(col(amax.as_str()) - col(amin.as_str()));
+                }
+                "min" if numeric => agg::min(c.clone()),
+                "max" if numeric => agg::max(c.clone()),
+                "first" | "last" => selector(name, &field, Output::Value)?,
+                "percentile" if numeric => {
+                    needs_top(name)?;
+                    InfluxAggregate::percentile(percentile_arg(args)?, Output::Value)
+                        .udaf()
+                        .call(vec![c.clone(), time_ns()])
+                }
+                "integral" if numeric => {
+                    needs_top(name)?;
+                    let unit = duration_arg(args, 1, 1_000_000_000, name)?;
+                    let kind = AggregateKind::Integral {
+                        unit,
+                        window: out.window,
+                    };
+                    let mut args = vec![c.clone(), time_ns()];
+                    if out.window.is_some() {
+                        // The neighbouring points, added before aggregating.
+                        args.push(col(format!("__before_{field}").as_str()));
+                        args.push(col(format!("__after_{field}").as_str()));
+                        out.neighbours.insert(field.clone());
+                    }
+                    InfluxAggregate::new(kind, Output::Value).udaf().call(args)
+                }
+                "mode" => {
+                    needs_top(name)?;
+                    InfluxAggregate::new(AggregateKind::Mode, Output::Value)
+                        .udaf()
+                        .call(vec![c.clone(), time_ns()])
+                }
+                "distinct" => {
+                    return Err(query_err(
+                        "aggregate function distinct() cannot be combined with other functions or fields",
+                    ));
+                }
+                other => {
+                    return Err(query_err(format!(
+                        "unsupported {other} type for field {field}"
+                    )));
+                }
+            };
+            let alias = format!("__a{}_{field_idx}_{}", out.aggs.len(), name);
+            out.aggs.push(f.alias(&alias));
+            Ok(col(alias.as_str()))
+        }
+        Expr::Paren(inner) => lower_aggregate(inner, schema, out, field_idx, false),
+        Expr::Binary { op, lhs, rhs } => {
+            let mut l = lower_aggregate(lhs, schema, out, field_idx, false)?;
+            let mut r = lower_aggregate(rhs, schema, out, field_idx, false)?;
+            if *op == BinaryOp::Div {
+                l = datafusion::logical_expr::cast(l, DataType::Float64);
+                r = datafusion::logical_expr::cast(r, DataType::Float64);
+            }
+            Ok(DfExpr::BinaryExpr(BinaryExpr::new(
+                Box::new(l),
+                df_op(*op)?,
+                Box::new(r),
+            )))
+        }
+        Expr::Integer(n) => Ok(lit(*n)),
+        Expr::Number(n) => Ok(lit(*n)),
+        other => Err(query_err(format!(
+            "expected an aggregate function, found {other}"
+        ))),
+    }
+}
+
+/// The value (or, with [`Output::Time`], the time) of the point selector `name` picks, with
+/// 1.x's tie-breaking ([`crate::plan::selector`]).
+pub(super) fn selector(name: &str, field: &str, output: Output) -> Result<DfExpr, ExecError> {
+    let Some(kind) = SelectorKind::parse(name) else {
+        return Err(query_err(format!("undefined function {name}()")));
+    };
+    Ok(InfluxSelector::new(kind, output)
+        .udaf()
+        .call(vec![ident(field), time_ns()]))
+}
+
+/// `tag = 'x'` or `tag =~ /re/` where the empty string cannot match.
+pub(super) fn plain_tag_comparison(
+    op: BinaryOp,
+    lhs: &Expr,
+    rhs: &Expr,
+    schema: &TableSchema,
+) -> bool {
+    let (tag, value) = match (lhs, rhs) {
+        (Expr::VarRef { name, typ }, v) | (v, Expr::VarRef { name, typ })
+            if *typ != Some(VarType::Field) =>
+        {
+            (name, v)
+        }
+        _ => return false,
+    };
+    if !schema.tags.contains(tag) || schema.fields.contains_key(tag) {
+        return false;
+    }
+    match (op, value) {
+        (BinaryOp::Eq, Expr::String(s)) => !s.is_empty(),
+        (BinaryOp::EqRegex, Expr::Regex(r)) => {
+            regex::Regex::new(r).is_ok_and(|re| !re.is_match(""))
+        }
+        _ => false,
+    }
+}
+
+pub(super) fn df_op(op: BinaryOp) -> Result<Operator, ExecError> {
+    Ok(match op {
+        BinaryOp::Add => Operator::Plus,
+        BinaryOp::Sub => Operator::Minus,
+        BinaryOp::Mul => Operator::Multiply,
+        BinaryOp::Div => Operator::Divide,
+        BinaryOp::Mod => Operator::Modulo,
+        BinaryOp::BitAnd => Operator::BitwiseAnd,
+        BinaryOp::BitOr => Operator::BitwiseOr,
+        BinaryOp::BitXor => Operator::BitwiseXor,
+        BinaryOp::And => Operator::And,
+        BinaryOp::Or => Operator::Or,
+        BinaryOp::Eq => Operator::Eq,
+        BinaryOp::NotEq => Operator::NotEq,
+        BinaryOp::Lt => Operator::Lt,
+        BinaryOp::LtEq => Operator::LtEq,
+        BinaryOp::Gt => Operator::Gt,
+        BinaryOp::GtEq => Operator::GtEq,
+        BinaryOp::EqRegex => Operator::RegexMatch,
+        BinaryOp::NotEqRegex => Operator::RegexNotMatch,
+    })
+}
+
+/// An InfluxQL scalar expression as a DataFusion expression. In a condition, a tag that the
+/// measurement does not have compares as the empty string (1.x semantics).
+pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<DfExpr, ExecError> {
+    Ok(match e {
+        Expr::VarRef { name, typ } => {
+            let known = schema.fields.contains_key(name) || schema.tags.contains(name);
+            match (known, typ) {
+                (true, Some(VarType::Tag)) if !schema.tags.contains(name) => lit(ScalarValue::Null),
+                (true, Some(VarType::Field)) if !schema.fields.contains_key(name) => {
+                    lit(ScalarValue::Null)
+                }
+                (true, _) if schema.tags.contains(name) && condition => {
+                    datafusion::functions::expr_fn::coalesce(vec![ident(name), lit("")])
+                }
+                (true, _) => ident(name),
+                (false, _) if condition => lit(""),
+                (false, _) => lit(ScalarValue::Null),
+            }
+        }
+        Expr::Paren(inner) => to_df(inner, schema, condition)?,
+        Expr::Integer(n) => lit(*n),
+        Expr::Number(n) => lit(*n),
+        Expr::String(s) => lit(s.as_str()),
+        Expr::Boolean(b) => lit(*b),
+        Expr::Duration(d) => lit(*d),
+        Expr::Regex(r) => lit(r.as_str()),
+        Expr::Binary { op, lhs, rhs }
+            if condition && plain_tag_comparison(*op, lhs, rhs, schema) =>
+        {
+            // `tag = 'x'` (x not empty) cannot match a row without the tag, so the column is
+            // compared as it is, which lets Parquet statistics prune by it.
+            let (tag, value) = if matches!(lhs.as_ref(), Expr::VarRef { .. }) {
+                (lhs, rhs)
+            } else {
+                (rhs, lhs)
+            };
+            let Expr::VarRef { name, .. } = tag.as_ref() else {
+                return Err(query_err("unreachable"));
+            };
+            let value = to_df(value, schema, false)?;
+            DfExpr::BinaryExpr(BinaryExpr::new(
+                Box::new(ident(name)),
+                df_op(*op)?,
+                Box::new(value),
+            ))
+        }
+        Expr::Binary { op, lhs, rhs } => {
+            let (mut l, mut r) = (
+                to_df(lhs, schema, condition)?,
+                to_df(rhs, schema, condition)?,
+            );
+            if *op == BinaryOp::Div {
+                // InfluxQL divides as floats: 9i / 2 is 4.5.
+                l = datafusion::logical_expr::cast(l, DataType::Float64);
+                r = datafusion::logical_expr::cast(r, DataType::Float64);
+            }
+            DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r)))
+        }
+        Expr::Call { name, args } if MATH.contains(&name.as_str()) => {
+            let lowered = args
+                .iter()
+                .map(|a| to_df(a, schema, condition))
+                .collect::<Result<Vec<_>, _>>()?;
+            math_call(name, lowered)?
+        }
+        Expr::Call { name, .. } => {
+            return Err(query_err(format!(
+                "invalid function call in condition: {name}()"
+            )));
+        }
+        Expr::Wildcard(_) => return Err(query_err("invalid use of * in an expression")),
+        Expr::BoundParam(p) => return Err(query_err(format!("missing parameter: {p}"))),
+    })
+}

@@ -1,0 +1,888 @@
+//! `SELECT`: InfluxQL semantics planned and run on DataFusion.
+//!
+//! ```text
+//!  SelectStatement ─▶ bind params ─▶ split WHERE into time range + the rest
+//!     ─▶ per source: measurements (names, regexes) ─▶ scan::Sources (last-value bound) ─▶ frame
+//!        (or, for a subquery, its result as a table)
+//!     ─▶ DataFrame: filter(time range) ─▶ filter(condition)
+//!          raw:       select(time, tags, expressions)
+//!          aggregate: aggregate(by time bucket and tags; InfluxQL calls as DataFusion
+//!                     aggregates and Fletch's percentile/mode/integral) ─▶ GapFill (fill)
+//!          top/bottom/sample: row_number (or the seeded draw) per group, first n kept
+//!     ─▶ transformations as window functions per series ─▶ LIMIT/OFFSET per series
+//!     ─▶ sort(tags, time, ties) ─▶ rows ─▶ series per tag set ─▶ SLIMIT/SOFFSET over series
+//!  INTO: the rows are written back as points through the ingester.
+//! ```
+//!
+//! Every plan piece DataFusion lacks lives in [`crate::plan`] (with its codec); this module
+//! only lowers InfluxQL onto them. `docs/influxql-compatibility.md` lists what is covered.
+//!
+//! By phase: this file analyses a statement into a [`Plan`] (its fields, calls,
+//! transformations, interval) and lowers the raw and aggregate kinds; [`time_range`] derives
+//! the time range from `WHERE`; `lower` turns expressions and calls into DataFusion's, and
+//! fills and orders the answer; `top` lowers `top`, `bottom` and `sample`; `subquery` and
+//! `into` run subqueries and `INTO`; `kept` runs statements from kept plans and templates;
+//! `answer` turns the rows into 1.x series; `explain` prints plans.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Int64Type, TimestampNanosecondType};
+use datafusion::common::Column;
+use datafusion::common::ScalarValue;
+use datafusion::functions_aggregate::expr_fn as agg;
+use datafusion::logical_expr::{BinaryExpr, ExprFunctionExt, Operator, SortExpr};
+use datafusion::prelude::{DataFrame, Expr as DfExpr, col, lit};
+use ingester::{FieldType, TableSchema, now_nanos};
+use serde_json::Value;
+
+use crate::executor::{ExecError, Executor, QueryContext};
+use crate::frame;
+use crate::influxql::{BinaryOp, Dimension, Expr, Fill, SelectStatement, Source, VarType};
+use crate::plan::aggregate::{AggregateKind, InfluxAggregate, Output};
+use crate::plan::gapfill::{FillValue, GapFill, GapFillParams};
+use crate::plan::sample::InfluxSample;
+use crate::plan::selector::{InfluxSelector, SelectorKind};
+use crate::plan::time_bucket::TimeBucket;
+use crate::plan::transform::InfluxTransform;
+use crate::plan_cache::{PlanCache, Shape, Template};
+use crate::result::Series;
+use crate::scan::LazyFrame;
+use crate::series_index::SeriesIndexes;
+
+mod answer;
+mod explain;
+mod into;
+mod kept;
+mod lower;
+mod subquery;
+mod time_range;
+mod top;
+
+pub use answer::format_time;
+use answer::*;
+use explain::*;
+use into::*;
+use kept::*;
+pub(crate) use lower::to_df;
+use lower::*;
+use subquery::*;
+pub(crate) use time_range::split_time_range;
+pub use time_range::{TimeRange, parse_rfc3339};
+use top::*;
+
+const TIME: &str = "time";
+
+/// The most buckets one series of a `GROUP BY time` query may span (1.x's
+/// `max-select-buckets`, which Fletch always applies).
+const MAX_SELECT_BUCKETS: i64 = 100_000;
+
+/// A column by its exact name (no splitting on dots, no case folding): InfluxDB names may
+/// hold either.
+pub(crate) fn ident(name: &str) -> DfExpr {
+    DfExpr::Column(Column::new_unqualified(name))
+}
+
+fn query_err(msg: impl Into<String>) -> ExecError {
+    ExecError::Query(msg.into())
+}
+
+/// Runs a `SELECT` against `db` (the `db` parameter, unless the source names one).
+pub async fn execute(
+    ex: &Executor,
+    stmt: &SelectStatement,
+    default_db: &str,
+    ctx: &QueryContext,
+) -> Result<Vec<Series>, ExecError> {
+    if let Some(target) = &stmt.into {
+        return select_into(ex, stmt, target, default_db, ctx).await;
+    }
+    let stmt = stmt.clone();
+    let now = now_nanos();
+    let (range, condition) = split_time_range(stmt.condition.as_ref(), now)?;
+    let plan = Plan::new(&stmt, range)?;
+
+    // Load every measurement first: `*` means the columns of all of them together (1.x).
+    let session = ex.session();
+    let mut loaded = Vec::new();
+    // The files the frames read stay on disk until the statement has run.
+    let mut pinned = Vec::new();
+    let mut union = TableSchema::default();
+    for source in &stmt.sources {
+        let m = match source {
+            Source::Measurement(m) => m,
+            Source::Subquery(inner) => {
+                for (name, frame, schema) in
+                    subquery_frames(ex, inner, plan.range, default_db, ctx, session).await?
+                {
+                    union.merge(&schema);
+                    loaded.push((name, LazyFrame::Built(frame), schema, None));
+                }
+                continue;
+            }
+        };
+        let db = database_of(m.database.as_deref(), default_db)?;
+        let rp = m.retention_policy.as_deref().unwrap_or("");
+        for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
+            // Only each series' last values wanted: rows before every series' last ones
+            // are neither scanned nor decoded.
+            let sources = ex.sources(db, rp, &name, plan.range)?;
+            let equalities = tag_equalities(condition.as_ref(), &sources.schema);
+            let sources = sources.requiring(equalities);
+            let mut scan_range = plan.range;
+            if last_values_only(&stmt, plan.range) && tags_only(condition.as_ref(), &sources.schema)
+            {
+                if let Some(bound) = sources.last_value_bound()? {
+                    scan_range.min = scan_range.min.max(bound);
+                }
+            }
+            if let Some(crate::scan::Frame {
+                df: mut frame,
+                schema,
+                stats,
+                pinned: pins,
+            }) = ex.frame_of(session, &name, sources, scan_range).await?
+            {
+                pinned.extend(pins);
+                let files = stats.files.map(|f| f.join("\n"));
+                if scan_range.min > plan.range.min {
+                    frame = frame.filter(ident(TIME).gt_eq(lit(
+                        ScalarValue::TimestampNanosecond(Some(scan_range.min), None),
+                    )))?;
+                }
+                union.merge(&schema);
+                loaded.push((name, frame, schema, files));
+            }
+        }
+    }
+    let mut series = Vec::new();
+    for (name, frame, schema, files) in loaded {
+        let reuse = Reuse {
+            plans: files.as_deref().map(|f| (ex.plans(), f)),
+            indexes: ex.indexes(),
+        };
+        series.extend(
+            plan.run(
+                &name,
+                frame,
+                &schema,
+                &union,
+                condition.as_ref(),
+                ctx,
+                reuse,
+            )
+            .await?,
+        );
+    }
+    drop(pinned);
+    let skip = stmt.soffset.unwrap_or(0) as usize;
+    let take = stmt
+        .slimit
+        .filter(|l| *l > 0)
+        .map_or(usize::MAX, |l| l as usize);
+    Ok(series.into_iter().skip(skip).take(take).collect())
+}
+
+/// The InfluxQL aggregates and selectors this engine runs.
+const AGGREGATES: &[&str] = &[
+    "count",
+    "sum",
+    "mean",
+    "median",
+    "spread",
+    "stddev",
+    "min",
+    "max",
+    "first",
+    "last",
+    "percentile",
+    "mode",
+    "integral",
+    "distinct",
+    "top",
+    "bottom",
+    "sample",
+];
+
+/// Which points a multi-row selector keeps.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Pick {
+    /// `top`: the largest values.
+    Largest,
+    /// `bottom`: the smallest values.
+    Smallest,
+    /// `sample`: points drawn at random by a generator seeded with the group, so the same data
+    /// always gives the same sample (1.x draws a new one each time).
+    Sample,
+}
+
+/// A column of a statement whose `sample()` shares rows with other calls: a sample (column
+/// name, field, n) or an aggregate (column name, call).
+enum Zipped {
+    Sample(String, String, usize),
+    Aggregate(String, Expr),
+}
+
+const SELECTORS: &[&str] = &["min", "max", "first", "last", "percentile"];
+/// Scalar functions, applied to raw values or to aggregates.
+const MATH: &[&str] = &[
+    "abs", "ceil", "floor", "round", "exp", "ln", "log", "log2", "log10", "pow", "sqrt", "sin",
+    "cos", "tan", "asin", "acos", "atan", "atan2",
+];
+/// Functions over the ordered values of a series (after aggregation, when nested).
+const TRANSFORMS: &[&str] = &[
+    "derivative",
+    "non_negative_derivative",
+    "difference",
+    "non_negative_difference",
+    "cumulative_sum",
+    "moving_average",
+    "elapsed",
+];
+/// InfluxQL functions Fletch does not run yet.
+const NOT_YET: &[&str] = &[
+    "holt_winters",
+    "holt_winters_with_fit",
+    "chande_momentum_oscillator",
+    "exponential_moving_average",
+    "double_exponential_moving_average",
+    "kaufmans_efficiency_ratio",
+    "kaufmans_adaptive_moving_average",
+    "triple_exponential_moving_average",
+    "triple_exponential_derivative",
+    "relative_strength_index",
+];
+
+use crate::plan::transform::TransformKind as Transform;
+
+/// What a statement asks for, independent of the measurement it runs on.
+struct Plan<'a> {
+    stmt: &'a SelectStatement,
+    /// The statement's fields with transformations replaced by their argument (named after the
+    /// transformation).
+    fields: Vec<crate::influxql::Field>,
+    transforms: Vec<Option<Transform>>,
+    range: TimeRange,
+    aggregate: bool,
+    interval: Option<(i64, i64)>,
+    timezone: Option<chrono_tz::Tz>,
+}
+
+fn has_call(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        found |= matches!(x, Expr::Call { name, .. } if AGGREGATES.contains(&name.as_str()))
+    });
+    found
+}
+
+fn duration_arg(args: &[Expr], i: usize, default: i64, func: &str) -> Result<i64, ExecError> {
+    match args.get(i) {
+        None => Ok(default),
+        Some(Expr::Duration(d)) if *d > 0 => Ok(*d),
+        Some(other) => Err(query_err(format!(
+            "second argument to {func} must be a duration, got {other}"
+        ))),
+    }
+}
+
+/// Splits `derivative(x, 1s)` and friends into their argument and the transformation.
+fn split_transform(
+    f: &crate::influxql::Field,
+) -> Result<(crate::influxql::Field, Option<Transform>), ExecError> {
+    let Expr::Call { name, args } = &f.expr else {
+        return Ok((f.clone(), None));
+    };
+    if !TRANSFORMS.contains(&name.as_str()) {
+        return Ok((f.clone(), None));
+    }
+    let Some(inner) = args.first() else {
+        return Err(query_err(format!(
+            "invalid number of arguments for {name}, expected at least 1, got 0"
+        )));
+    };
+    let t = match name.as_str() {
+        "derivative" | "non_negative_derivative" => Transform::Derivative {
+            unit: duration_arg(args, 1, 1_000_000_000, name)?,
+            non_negative: name.starts_with("non_negative"),
+        },
+        "difference" | "non_negative_difference" => Transform::Difference {
+            non_negative: name.starts_with("non_negative"),
+        },
+        "cumulative_sum" => Transform::CumulativeSum,
+        "elapsed" => Transform::Elapsed(duration_arg(args, 1, 1, name)?),
+        _ => match args.get(1) {
+            Some(Expr::Integer(n)) if *n > 1 => Transform::MovingAverage(*n as usize),
+            _ => return Err(query_err("moving_average window must be greater than 1")),
+        },
+    };
+    if has_call(inner) && !matches!(inner, Expr::Call { .. }) {
+        return Err(query_err(format!(
+            "{name} takes a field or an aggregate function"
+        )));
+    }
+    Ok((
+        crate::influxql::Field {
+            expr: inner.clone(),
+            alias: Some(f.alias.clone().unwrap_or_else(|| name.clone())),
+        },
+        Some(t),
+    ))
+}
+
+/// The column name 1.x gives an expression without an alias.
+fn column_name(e: &Expr) -> String {
+    match e {
+        Expr::VarRef { name, .. } => name.clone(),
+        Expr::Call { name, .. } => name.clone(),
+        Expr::Paren(inner) => column_name(inner),
+        Expr::Binary { lhs, rhs, .. } => {
+            let parts: Vec<String> = [column_name(lhs), column_name(rhs)]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect();
+            parts.join("_")
+        }
+        _ => String::new(),
+    }
+}
+
+impl<'a> Plan<'a> {
+    fn new(stmt: &'a SelectStatement, range: TimeRange) -> Result<Self, ExecError> {
+        let mut fields = Vec::with_capacity(stmt.fields.len());
+        let mut transforms = Vec::with_capacity(stmt.fields.len());
+        for f in &stmt.fields {
+            let (inner, t) = split_transform(f)?;
+            fields.push(inner);
+            transforms.push(t);
+        }
+        let with_transform = transforms.iter().filter(|t| t.is_some()).count();
+        if with_transform > 0 && with_transform < fields.len() {
+            return Err(query_err(
+                "mixing aggregate and non-aggregate queries is not supported",
+            ));
+        }
+        for f in &stmt.fields {
+            let mut bad = None;
+            f.expr.walk(&mut |e| {
+                if let Expr::Call { name, .. } = e {
+                    let known = name == "now"
+                        || AGGREGATES.contains(&name.as_str())
+                        || MATH.contains(&name.as_str())
+                        || TRANSFORMS.contains(&name.as_str());
+                    if !known {
+                        bad.get_or_insert(name.clone());
+                    }
+                }
+            });
+            if let Some(name) = bad {
+                return Err(query_err(if NOT_YET.contains(&name.as_str()) {
+                    format!("function {name}() is not supported by Fletch yet")
+                } else {
+                    format!("undefined function {name}()")
+                }));
+            }
+        }
+        let tops = fields
+            .iter()
+            .filter(
+                |f| matches!(&f.expr, Expr::Call { name, .. } if name == "top" || name == "bottom"),
+            )
+            .count();
+        let calls = fields.iter().filter(|f| has_call(&f.expr)).count();
+        let samples = fields
+            .iter()
+            .filter(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "sample"))
+            .count();
+        if samples > 0
+            && calls > samples
+            && fields.iter().any(|f| matches!(f.expr, Expr::VarRef { .. }))
+        {
+            return Err(query_err(
+                "sample() with other functions cannot select fields or tags beside them in Fletch yet",
+            ));
+        }
+        if tops > 0 || samples > 0 {
+            if tops > 0 && calls > 1 {
+                let name = if fields
+                    .iter()
+                    .any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "top"))
+                {
+                    "top"
+                } else {
+                    "bottom"
+                };
+                return Err(query_err(format!(
+                    "selector function {name}() cannot be combined with other functions"
+                )));
+            }
+        } else if calls > 0 && calls < fields.len() {
+            return Err(query_err(
+                "mixing aggregate and non-aggregate queries is not supported",
+            ));
+        }
+        let distinct = fields
+            .iter()
+            .any(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "distinct"));
+        if distinct && fields.len() > 1 {
+            return Err(query_err(
+                "aggregate function distinct() cannot be combined with other functions or fields",
+            ));
+        }
+        let mut interval = None;
+        for d in &stmt.dimensions {
+            if let Dimension::Time {
+                interval: i,
+                offset,
+            } = d
+            {
+                if *i <= 0 {
+                    return Err(query_err("group by time interval must be positive"));
+                }
+                if offset == &Some(i64::MIN) {
+                    return Err(query_err(
+                        "GROUP BY time(..., now()) is not supported by Fletch yet",
+                    ));
+                }
+                interval = Some((*i, offset.unwrap_or(0).rem_euclid(*i)));
+            }
+        }
+        if interval.is_some() && calls == 0 {
+            return Err(query_err(
+                "GROUP BY requires at least one aggregate function",
+            ));
+        }
+        if calls > 0 && with_transform > 0 && interval.is_none() {
+            let name = stmt.fields.iter().find_map(|f| match &f.expr {
+                Expr::Call { name, .. } => Some(name.clone()),
+                _ => None,
+            });
+            return Err(query_err(format!(
+                "{} aggregate requires a GROUP BY interval",
+                name.unwrap_or_default()
+            )));
+        }
+        if matches!(stmt.fill, Some(Fill::Linear)) && interval.is_none() {
+            return Err(query_err("fill(linear) requires GROUP BY time"));
+        }
+        let timezone = match &stmt.timezone {
+            Some(name) => Some(
+                name.parse::<chrono_tz::Tz>()
+                    .map_err(|_| query_err(format!("unable to find time zone {name}")))?,
+            ),
+            None => None,
+        };
+        // In a time zone, buckets start at local boundaries: shift the origin by the zone's
+        // offset (taken at the start of the range).
+        if let (Some(tz), Some((i, off))) = (timezone, interval) {
+            use chrono::{Offset, TimeZone};
+            let at = if range.min == i64::MIN { 0 } else { range.min };
+            let utc = chrono::DateTime::from_timestamp_nanos(at);
+            let shift = tz
+                .offset_from_utc_datetime(&utc.naive_utc())
+                .fix()
+                .local_minus_utc() as i64
+                * 1_000_000_000;
+            interval = Some((i, (off - shift).rem_euclid(i)));
+        }
+        // A transformation of GROUP BY time buckets looks back as far as it needs points:
+        // 1.x moves the start (the end, in descending order) that many buckets out, so that
+        // the first bucket of the range gets a value too.
+        let mut range = range;
+        if let (true, Some((i, _))) = (calls > 0, interval) {
+            let lookback = transforms
+                .iter()
+                .flatten()
+                .map(|t| match t {
+                    Transform::Derivative { .. } | Transform::Difference { .. } => 1,
+                    Transform::MovingAverage(n) => *n as i64 - 1,
+                    Transform::CumulativeSum | Transform::Elapsed(_) => 0,
+                })
+                .max()
+                .unwrap_or(0);
+            let by = i.saturating_mul(lookback);
+            if stmt.order_desc && range.max != i64::MAX {
+                range.max = range.max.saturating_add(by);
+            } else if !stmt.order_desc && range.min != i64::MIN {
+                range.min = range.min.saturating_sub(by);
+            }
+        }
+        Ok(Self {
+            stmt,
+            fields,
+            transforms,
+            range,
+            aggregate: calls > 0,
+            interval,
+            timezone,
+        })
+    }
+
+    /// The tag keys the result is grouped by, for a measurement with these tags.
+    fn group_tags(&self, schema: &TableSchema) -> Result<Vec<String>, ExecError> {
+        let mut out = BTreeSet::new();
+        for d in &self.stmt.dimensions {
+            match d {
+                Dimension::Tag(t) => {
+                    out.insert(t.clone());
+                }
+                Dimension::Wildcard => out.extend(schema.tags.iter().cloned()),
+                Dimension::Regex(re) => {
+                    let re = regex::Regex::new(re).map_err(|e| query_err(e.to_string()))?;
+                    out.extend(schema.tags.iter().filter(|t| re.is_match(t)).cloned());
+                }
+                Dimension::Time { .. } => {}
+            }
+        }
+        Ok(out.into_iter().collect())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        measurement: &str,
+        frame: LazyFrame,
+        schema: &TableSchema,
+        all_sources: &TableSchema,
+        condition: Option<&Expr>,
+        qctx: &QueryContext,
+        reuse: Reuse<'_>,
+    ) -> Result<Vec<Series>, ExecError> {
+        let time_col = || ident(TIME);
+        let now = qctx.now.unwrap_or_else(now_nanos);
+        let filters = self.scan_filters(schema, condition)?;
+        let group_tags = self.group_tags(schema)?;
+        // A statement of a template already planned runs its kept plan with its own values,
+        // without a logical plan. Debug builds then build the logical plan anyway and check
+        // that the template derived its shape and shapes the answer as it would.
+        let mut templated = Templated::No;
+        if let (Some((cache, files)), None, Some(session)) =
+            (reuse.plans, qctx.explain, frame.files_session())
+        {
+            let partitions = session.state_ref().read().config().target_partitions();
+            let (key, params) = self.template_key(
+                measurement,
+                files,
+                partitions,
+                schema,
+                all_sources,
+                &filters,
+            )?;
+            if let Some(t) = cache.template(&key) {
+                let ranges = vec![self.gap_range(now); t.gapfills()];
+                let shape = Shape::of_template(&t, params.clone(), ranges);
+                let task = session.task_ctx();
+                if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
+                    cache.template_hit();
+                    let (rows, types) = collect_typed(batches, t.group_tags.len(), t.ncols())?;
+                    let series = self.into_series(
+                        measurement,
+                        &t.group_tags,
+                        t.names.clone(),
+                        types,
+                        rows,
+                        qctx,
+                        true,
+                    );
+                    if !cfg!(debug_assertions) {
+                        return Ok(series);
+                    }
+                    templated = Templated::Verify(Verify {
+                        shape,
+                        files,
+                        partitions,
+                        template: t,
+                        series,
+                    });
+                }
+            }
+            if matches!(templated, Templated::No) {
+                templated = Templated::Keep {
+                    cache,
+                    key,
+                    params,
+                    now,
+                };
+            }
+        }
+        let mut df = frame.build()?;
+        for f in &filters {
+            df = df.filter(f.clone())?;
+        }
+        let tag_expr = |t: &String| -> DfExpr {
+            if schema.tags.contains(t) {
+                ident(t)
+            } else {
+                lit(ScalarValue::Utf8(None))
+            }
+        };
+
+        // Output columns (after time): name and DataFusion expression; which of them are fields.
+        let mut columns: Vec<(String, DfExpr)> = Vec::new();
+        let mut is_field: Vec<bool> = Vec::new();
+        // The statement field each column comes from (for its transformation).
+        let mut sources: Vec<usize> = Vec::new();
+        let mut selector_time: Option<DfExpr> = None;
+        for (i, f) in self.fields.iter().enumerate() {
+            for (name, e, field) in self.expand_field(f, schema, all_sources, &group_tags)? {
+                columns.push((name, e));
+                is_field.push(field);
+                sources.push(i);
+            }
+        }
+        if columns.is_empty() {
+            return Ok(vec![]);
+        }
+        dedup_names(&mut columns);
+
+        let rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
+        let types: Vec<Option<FieldType>>;
+        if !self.aggregate {
+            let mut select = vec![time_ns().alias("__time")];
+            for (i, t) in group_tags.iter().enumerate() {
+                select.push(tag_expr(t).alias(format!("__tag{i}")));
+            }
+            let field_names: Vec<String> = (0..columns.len()).map(|i| format!("__c{i}")).collect();
+            for (i, (_, e)) in columns.iter().enumerate() {
+                select.push(e.clone().alias(&field_names[i]));
+            }
+            // Keep the other tags for ordering ties (dropped again below).
+            for t in schema.tags.iter().filter(|t| !group_tags.contains(t)) {
+                select.push(ident(t).alias(format!("__keep_{t}")));
+            }
+            df = frame::select(df, select)?;
+            // A row whose selected fields are all null is not a point of this selection; a
+            // selection of tags alone selects nothing (1.x).
+            let any_field = field_names
+                .iter()
+                .zip(&is_field)
+                .filter(|(_, f)| **f)
+                .map(|(n, _)| ident(&n).is_not_null())
+                .reduce(|a, b| a.or(b));
+            match any_field {
+                Some(any) => df = df.filter(any)?,
+                None => return Ok(vec![]),
+            }
+            // Points at the same time come in series key order, as 1.x merges series: the
+            // remaining tags, in key order, break the tie (hidden columns after the values).
+            let tie_breakers: Vec<&String> = schema
+                .tags
+                .iter()
+                .filter(|t| !group_tags.contains(t))
+                .collect();
+            if !tie_breakers.is_empty() {
+                let mut with_ties: Vec<DfExpr> = vec![col("__time")];
+                with_ties.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
+                with_ties.extend(field_names.iter().map(|n| col(n.as_str())));
+                with_ties.extend(
+                    tie_breakers
+                        .iter()
+                        .enumerate()
+                        .map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))),
+                );
+                df = frame::select(df, with_ties)?;
+            }
+            let ties: Vec<String> = (0..tie_breakers.len())
+                .map(|i| format!("__ord{i}"))
+                .collect();
+            df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
+            if let Some(analyze) = qctx.explain {
+                return explain(df, measurement, analyze, reuse).await;
+            }
+            match self
+                .collect_answer(df, reuse, templated, &group_tags, &columns)
+                .await?
+            {
+                Answer::Rows(r, t) => (rows, types) = (r, t),
+                Answer::FromTemplate(series) => return Ok(series),
+            }
+        } else if let Some(columns) = self.zipped_samples(schema)? {
+            return self
+                .run_zipped(measurement, df, schema, &group_tags, columns, qctx, reuse)
+                .await;
+        } else if let Some(top) = self
+            .fields
+            .iter()
+            .find_map(|f| top_call(&f.expr).transpose())
+            .transpose()?
+        {
+            return self
+                .run_top(measurement, df, schema, &group_tags, top, qctx, reuse)
+                .await;
+        } else {
+            let mut group = Vec::new();
+            if let Some((interval, offset)) = self.interval {
+                group.push(TimeBucket::call(time_col(), interval, offset).alias("__time"));
+            }
+            for (i, t) in group_tags.iter().enumerate() {
+                group.push(tag_expr(t).alias(format!("__tag{i}")));
+            }
+            let agg_fields = expand_aggregate_fields(&self.fields, schema)?;
+            if agg_fields.is_empty() {
+                return Ok(vec![]);
+            }
+            let time_value = || -> DfExpr {
+                lit(if self.range.min == i64::MIN {
+                    0
+                } else {
+                    self.range.min
+                })
+                .alias("__time")
+            };
+            let mut ties = Vec::new();
+            let distinct_field = match &agg_fields[..] {
+                [(_, _, Expr::Call { name, args })] if name == "distinct" => {
+                    Some(field_arg(args, schema)?)
+                }
+                _ => None,
+            };
+            if let Some(field) = distinct_field {
+                // One row per distinct value, in order of first appearance: group by the value.
+                if !schema.fields.contains_key(&field) {
+                    return Ok(vec![]);
+                }
+                df = df.filter(ident(&field).is_not_null())?;
+                let mut by = group.clone();
+                by.push(ident(&field).alias("__c0"));
+                df = df.aggregate(by, vec![agg::min(time_ns()).alias("__first")])?;
+                let mut select = vec![if self.interval.is_some() {
+                    col("__time")
+                } else {
+                    time_value()
+                }];
+                select.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
+                select.push(col("__c0"));
+                select.push(col("__first"));
+                df = frame::select(df, select)?;
+                // In order of first appearance, equal times by value (1.x).
+                ties.push("__first".to_string());
+                ties.push("__c0".to_string());
+            } else {
+                let mut lowered = Lowered {
+                    window: self.interval,
+                    ..Default::default()
+                };
+                let mut outputs: Vec<DfExpr> = Vec::new();
+                for (i, (_, _, e)) in agg_fields.iter().enumerate() {
+                    outputs.push(lower_aggregate(e, schema, &mut lowered, i, true)?);
+                }
+                for field in &lowered.neighbours {
+                    df = with_neighbours(df, field, &group)?;
+                }
+                let mut aggs = lowered.aggs;
+                // A lone selector reports the time of the point it selected.
+                let single_selector = self.interval.is_none()
+                    && self.fields.len() == 1
+                    && agg_fields.len() == 1
+                    && self.transforms[0].is_none()
+                    && matches!(&self.fields[0].expr, Expr::Call { name, .. } if SELECTORS.contains(&name.as_str()));
+                if single_selector {
+                    if let Expr::Call { name, args } = &agg_fields[0].2 {
+                        let field = field_arg(args, schema)?;
+                        if !schema.fields.contains_key(&field) {
+                            return Ok(vec![]);
+                        }
+                        let time = time_ns();
+                        let picked = if name == "percentile" {
+                            InfluxAggregate::percentile(percentile_arg(args)?, Output::Time)
+                                .udaf()
+                                .call(vec![ident(&field), time])
+                        } else {
+                            selector(name, &field, Output::Time)?
+                        };
+                        aggs.push(picked.alias("__seltime"));
+                        selector_time = Some(col("__seltime"));
+                    }
+                }
+                if aggs.is_empty() {
+                    // No argument is a field of this measurement: nothing to aggregate (1.x).
+                    return Ok(vec![]);
+                }
+                // Without GROUP BY time, a group none of whose rows has a value of a field
+                // the aggregates read is not in the result (1.x iterates the fields' points).
+                let has_values = if self.interval.is_none() {
+                    let mut read = BTreeSet::new();
+                    for (_, _, e) in &agg_fields {
+                        e.walk(&mut |x| {
+                            if let Expr::VarRef { name, .. } = x {
+                                if schema.fields.contains_key(name) {
+                                    read.insert(name.clone());
+                                }
+                            }
+                        });
+                    }
+                    read.iter()
+                        .map(|f| ident(f).is_not_null())
+                        .reduce(|a, b| a.or(b))
+                } else {
+                    None
+                };
+                if let Some(any) = &has_values {
+                    aggs.push(
+                        agg::count(lit(1))
+                            .filter(any.clone())
+                            .build()?
+                            .alias("__has"),
+                    );
+                }
+                df = df.aggregate(group.clone(), aggs)?;
+                if has_values.is_some() {
+                    df = df.filter(col("__has").gt(lit(0i64)))?;
+                }
+                let mut select = Vec::new();
+                select.push(match (&selector_time, self.interval) {
+                    (Some(t), _) => t.clone().alias("__time"),
+                    (None, Some(_)) => col("__time"),
+                    (None, None) => time_value(),
+                });
+                for i in 0..group_tags.len() {
+                    select.push(col(format!("__tag{i}")));
+                }
+                for (i, e) in outputs.into_iter().enumerate() {
+                    select.push(e.alias(format!("__c{i}")));
+                }
+                df = frame::select(df, select)?;
+            }
+            if let Some((interval, offset)) = self.interval {
+                df = self.gap_fill(
+                    df,
+                    group_tags.len(),
+                    agg_fields.len(),
+                    interval,
+                    offset,
+                    now,
+                )?;
+            }
+            let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
+            df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
+            if let Some(analyze) = qctx.explain {
+                return explain(df, measurement, analyze, reuse).await;
+            }
+            columns = agg_fields
+                .iter()
+                .map(|(name, _, _)| (name.clone(), lit(0)))
+                .collect();
+            dedup_names(&mut columns);
+            match self
+                .collect_answer(df, reuse, templated, &group_tags, &columns)
+                .await?
+            {
+                Answer::Rows(r, t) => (rows, types) = (r, t),
+                Answer::FromTemplate(series) => return Ok(series),
+            }
+        }
+
+        let mut names = vec![TIME.to_string()];
+        names.extend(columns.into_iter().map(|(n, _)| n));
+        Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx, true))
+    }
+}
+
+/// The database a measurement reference names (`db.rp.m`), or else the query's `db`.
+fn database_of<'a>(named: Option<&'a str>, default_db: &'a str) -> Result<&'a str, ExecError> {
+    match named.filter(|d| !d.is_empty()).unwrap_or(default_db) {
+        "" => Err(ExecError::DatabaseRequired),
+        db => Ok(db),
+    }
+}
