@@ -127,6 +127,9 @@ pub struct HttpConfig {
     /// Most rows a non-chunked `/query` answer carries; past it the answer is cut and its last
     /// series marked `partial`, as 1.x does. 0 means no limit.
     pub max_row_limit: u64,
+    /// Most Arrow bytes a non-chunked `/query` answer may hold in memory before it is written;
+    /// past it the statement answers an error (chunked answers are not held). 0: no limit.
+    pub max_response_memory: Size,
     /// Log every request at info level.
     pub log_enabled: bool,
 }
@@ -202,6 +205,7 @@ impl Default for HttpConfig {
             bind_address: "127.0.0.1:8086".into(),
             max_body_size: 25_000_000,
             max_row_limit: 0,
+            max_response_memory: Size(512 << 20),
             log_enabled: false,
         }
     }

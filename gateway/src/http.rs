@@ -17,10 +17,11 @@ use coordinator::{PointsWriter, WriteError};
 use futures::StreamExt;
 use ingester::{Ingester, now_nanos};
 use line_protocol::{ParseOptions, Precision, parse_body};
-use querier::{Executor, QueryContext, QueryResponse, StatementResult};
+use querier::{Executor, QueryContext};
+
+use crate::format::{self, FormatOptions};
 
 use serde::Serialize;
-use shell::csv_field;
 
 /// The InfluxDB API version Fletch answers as (clients read `X-Influxdb-Version`).
 pub const INFLUXDB_VERSION: &str = "1.6.7";
@@ -37,6 +38,8 @@ pub struct ApiState {
     pub max_body_size: u64,
     /// `[http] max-row-limit`: most rows of a non-chunked answer (0: no limit).
     pub max_row_limit: u64,
+    /// `[http] max-response-memory`: most Arrow bytes a non-chunked answer holds (0: no limit).
+    pub max_response_memory: usize,
     pub allow_unsigned: bool,
     pub log_requests: bool,
 }
@@ -321,155 +324,6 @@ fn json_response(value: &impl Serialize, pretty: bool) -> Response {
     resp
 }
 
-/// 1.x's CSV: `name,tags,<columns>` then one line per value row.
-fn csv_response(results: &[StatementResult]) -> Response {
-    let mut out = String::new();
-    let mut last_header: Option<String> = None;
-    // A statement's error prints nothing in 1.x's CSV.
-    for r in results {
-        for s in &r.series {
-            let header_line = format!(
-                "name,tags,{}",
-                s.columns
-                    .iter()
-                    .map(|c| csv_field(c))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            );
-            if last_header.as_deref() != Some(header_line.as_str()) {
-                if last_header.is_some() {
-                    out.push('\n');
-                }
-                out.push_str(&header_line);
-                out.push('\n');
-                last_header = Some(header_line);
-            }
-            let tags = s
-                .tags
-                .as_ref()
-                .map(|t| {
-                    t.iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join(",")
-                })
-                .unwrap_or_default();
-            for row in &s.values {
-                let cells: Vec<String> = row
-                    .iter()
-                    .map(|v| match v {
-                        serde_json::Value::String(s) => csv_field(s),
-                        serde_json::Value::Null => String::new(),
-                        other => other.to_string(),
-                    })
-                    .collect();
-                out.push_str(&format!(
-                    "{},{},{}\n",
-                    csv_field(s.name.as_deref().unwrap_or("")),
-                    csv_field(&tags),
-                    cells.join(",")
-                ));
-            }
-        }
-    }
-    let mut resp = (StatusCode::OK, out).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
-    resp
-}
-
-/// Splits results as 1.x's chunked responses do: at most `size` values per chunk, one series
-/// per chunk; `partial` on a series that continues in the next chunk and on every chunk but a
-/// statement's last. Lazily, moving the values (never copying a series per chunk), so that
-/// each chunk is formatted only when the client is ready for it.
-fn chunk_results(
-    results: Vec<StatementResult>,
-    size: usize,
-) -> impl Iterator<Item = StatementResult> + Send {
-    results.into_iter().flat_map(move |r| {
-        let StatementResult {
-            statement_id,
-            series,
-            messages,
-            error,
-            partial: _,
-        } = r;
-        if series.is_empty() {
-            let whole = StatementResult {
-                statement_id,
-                series,
-                messages,
-                error,
-                partial: false,
-            };
-            return Box::new(std::iter::once(whole)) as Box<dyn Iterator<Item = _> + Send>;
-        }
-        // How many chunks each series takes (an empty series still takes one).
-        let counts: Vec<usize> = series
-            .iter()
-            .map(|s| s.values.len().div_ceil(size).max(1))
-            .collect();
-        let total: usize = counts.iter().sum();
-        let mut messages = Some(messages);
-        let mut emitted = 0usize;
-        let pieces = series.into_iter().zip(counts).flat_map(move |(s, n)| {
-            let querier::Series {
-                name,
-                tags,
-                columns,
-                values,
-                partial: _,
-                types: _,
-            } = s;
-            let mut values = values.into_iter();
-            (0..n).map(move |i| querier::Series {
-                name: name.clone(),
-                tags: tags.clone(),
-                columns: columns.clone(),
-                values: values.by_ref().take(size).collect(),
-                partial: i + 1 < n,
-                types: Vec::new(),
-            })
-        });
-        Box::new(pieces.map(move |series| {
-            emitted += 1;
-            StatementResult {
-                statement_id,
-                series: vec![series],
-                messages: messages.take().unwrap_or_default(),
-                error: None,
-                partial: emitted < total,
-            }
-        }))
-    })
-}
-
-/// `[http] max-row-limit` on a non-chunked answer, as 1.x applies it: rows are counted over the
-/// statements in order; the series that reaches the limit is cut there and marked `partial`,
-/// and nothing after it is sent.
-fn limit_rows(results: &mut Vec<StatementResult>, limit: u64) {
-    if limit == 0 {
-        return;
-    }
-    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    let mut rows = 0usize;
-    for (i, r) in results.iter_mut().enumerate() {
-        for (j, s) in r.series.iter_mut().enumerate() {
-            let room = limit - rows;
-            if room < s.values.len() {
-                s.values.truncate(room);
-                s.partial = true;
-            }
-            rows += s.values.len();
-            if rows >= limit {
-                r.series.truncate(j + 1);
-                results.truncate(i + 1);
-                return;
-            }
-        }
-    }
-}
-
 async fn query(
     State(st): State<ApiState>,
     method: Method,
@@ -507,67 +361,62 @@ async fn query(
     querier::params::bind(&mut statements, &bound)
         .map_err(|e| ApiError::bad_request(format!("error parsing query: {e}")))?;
     if statements.is_empty() {
-        return Ok(json_response(&QueryResponse::default(), pretty));
+        return Ok(body_response(format::empty_json(), "application/json"));
     }
     let wants_csv = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("application/csv") || a.contains("text/csv"));
     // CSV carries times as integers: nanoseconds unless `epoch` says otherwise (1.x).
-    let epoch = params
-        .get("epoch")
-        .filter(|e| !e.is_empty())
-        .cloned()
-        .or_else(|| wants_csv.then(|| "ns".to_string()));
+    let opts = FormatOptions {
+        epoch: params
+            .get("epoch")
+            .filter(|e| !e.is_empty())
+            .cloned()
+            .or_else(|| wants_csv.then(|| "ns".to_string())),
+    };
     let ctx = QueryContext {
         database: params.get("db").filter(|d| !d.is_empty()).cloned(),
         read_only: method == Method::GET,
-        epoch,
         now: None,
         explain: None,
     };
-    let results = st.executor.execute(&statements, &ctx).await;
-    if wants_csv {
-        return Ok(csv_response(&results));
-    }
-    if params.get("chunked").is_some_and(|v| v == "true") {
+    let answer = st.executor.run(statements, ctx);
+    if !wants_csv && params.get("chunked").is_some_and(|v| v == "true") {
         let size = params
             .get("chunk_size")
             .and_then(|s| s.parse::<usize>().ok())
             .filter(|n| *n > 0)
             .unwrap_or(10_000);
-        // Each chunk is serialized as the client reads: the body is never held whole.
-        let chunks = chunk_results(results, size).map(|chunk| {
-            let mut line = serde_json::to_vec(&QueryResponse {
-                results: Some(vec![chunk]),
-                error: None,
-            })
-            .unwrap_or_default();
-            line.push(b'\n');
-            Ok::<_, std::convert::Infallible>(Bytes::from(line))
-        });
-        let mut resp = Response::new(Body::from_stream(futures::stream::iter(chunks)));
+        // Lines leave as the query produces rows; a slow reader holds the query back.
+        let body = format::Chunker::new(answer, size, opts).into_stream();
+        let mut resp = Response::new(Body::from_stream(body));
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
         return Ok(resp);
     }
-    // 1.x marks a series of more than 10000 values partial even when it sends it whole.
-    let mut results = results;
-    for r in &mut results {
-        for s in &mut r.series {
-            s.partial = s.values.len() > 10_000;
-        }
+    let results = querier::result::collect_within(answer, st.max_response_memory)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    if wants_csv {
+        return Ok(body_response(
+            format::csv(&results, &opts).into_bytes(),
+            "text/csv",
+        ));
     }
-    limit_rows(&mut results, st.max_row_limit);
-    Ok(json_response(
-        &QueryResponse {
-            results: Some(results),
-            error: None,
-        },
-        pretty,
+    Ok(body_response(
+        format::json(&results, st.max_row_limit, pretty, &opts),
+        "application/json",
     ))
+}
+
+fn body_response(body: Vec<u8>, content_type: &'static str) -> Response {
+    let mut resp = (StatusCode::OK, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
 }
 
 /// The meta node's HTTP API: `/ping` and `/status` (Raft state for operators).

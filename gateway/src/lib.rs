@@ -24,5 +24,6 @@
 pub mod cli;
 pub mod config;
 pub mod flight;
+pub mod format;
 pub mod http;
 pub mod server;

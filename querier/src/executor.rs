@@ -7,7 +7,12 @@ use ingester::Ingester;
 use serde_json::Value;
 
 use crate::influxql::{Statement, go_duration};
-use crate::result::{Message, Series, StatementResult};
+use crate::result::{AnswerStream, Item, Message, RowSeries, SeriesSink, StatementResult};
+use tokio::sync::mpsc::Sender;
+use tracing::Instrument;
+
+/// How many items of an answer wait for its reader before the query waits too.
+const ANSWER_ITEMS: usize = 4;
 use crate::select;
 use crate::shard_source::{LocalShards, ShardSet, ShardSource};
 use catalog::DatabaseInfo;
@@ -20,8 +25,6 @@ pub struct QueryContext {
     pub database: Option<String>,
     /// The request came as GET: write statements run, with 1.x's deprecation warning.
     pub read_only: bool,
-    /// The `epoch` parameter: times as integers in this unit instead of RFC3339.
-    pub epoch: Option<String>,
     /// The time `now()` means; the current time when absent.
     pub now: Option<i64>,
     /// Set while running `EXPLAIN` (`Some(true)` for `EXPLAIN ANALYZE`): the plan is returned
@@ -54,6 +57,14 @@ pub enum ExecError {
         "shard {shard} is owned by data node(s) {owners:?}, not by this node: queries do not read shards of other data nodes yet; send the query to an owner (SHOW SHARDS, SHOW SERVERS)"
     )]
     ShardNotLocal { shard: u64, owners: Vec<u64> },
+    /// A whole (non-chunked) answer would hold more than its budget in memory.
+    #[error(
+        "the answer is larger than [http] max-response-memory ({max_bytes} bytes held in memory): ask for it in chunks (chunked=true), or narrow the query"
+    )]
+    AnswerTooLarge { max_bytes: usize },
+    /// The reader of the answer has gone (the client disconnected): the query stops.
+    #[error("the query was cancelled")]
+    Cancelled,
     /// A check of Fletch's own planning failed (a bug, never the query's fault).
     #[error("internal error: {0}")]
     Internal(String),
@@ -134,45 +145,117 @@ impl Executor {
         &self.session
     }
 
-    /// Runs statements in order; after the first failure the rest are `not executed`, as 1.x.
+    /// Runs statements in order, each statement's answer streamed as it is produced; after the
+    /// first failure the rest are `not executed`, as 1.x. The query runs on its own task and
+    /// stops when the stream is dropped.
+    pub fn run(&self, statements: Vec<Statement>, ctx: QueryContext) -> AnswerStream {
+        let (tx, rx) = tokio::sync::mpsc::channel(ANSWER_ITEMS);
+        let ex = self.clone();
+        tokio::spawn(
+            async move { ex.run_all(&statements, &ctx, tx).await }
+                .instrument(tracing::Span::current()),
+        );
+        rx
+    }
+
+    /// [`Self::run`], collected: each statement's whole answer.
     pub async fn execute(
         &self,
         statements: &[Statement],
         ctx: &QueryContext,
     ) -> Vec<StatementResult> {
-        let mut out = Vec::with_capacity(statements.len());
+        let answer = self.run(statements.to_vec(), ctx.clone());
+        match crate::result::collect(answer).await {
+            Ok(results) => results,
+            Err(e) => vec![StatementResult::error(0, e.to_string())],
+        }
+    }
+
+    async fn run_all(&self, statements: &[Statement], ctx: &QueryContext, tx: Sender<Item>) {
         let mut failed = false;
         for (id, stmt) in statements.iter().enumerate() {
             if failed {
-                out.push(StatementResult::error(id, "not executed"));
+                let end = Item::End {
+                    statement_id: id,
+                    error: Some("not executed".into()),
+                };
+                if tx.send(end).await.is_err() {
+                    return;
+                }
                 continue;
             }
-            let mut messages = Vec::new();
-            let mut result = match self.execute_one(stmt, ctx, &mut messages).await {
-                Ok(series) => StatementResult {
-                    statement_id: id,
-                    series,
-                    messages,
-                    ..Default::default()
-                },
-                Err(e) => {
-                    failed = true;
-                    StatementResult::error(id, e.to_string())
-                }
-            };
+            let mut deprecated = Vec::new();
             if ctx.read_only && stmt.is_write() {
                 let text = match stmt {
                     Statement::Select(s) => self.qualified(s, ctx).to_string(),
                     other => other.to_string(),
                 };
-                result.messages.push(Message {
+                deprecated.push(Message {
                     level: "warning".into(),
                     text: format!("deprecated use of '{text}' in a read only context, please use a POST request instead"),
                 });
             }
-            out.push(result);
+            let streams = matches!(stmt, Statement::Select(_) | Statement::Explain { .. });
+            let messages = |mut own: Vec<Message>| {
+                own.extend(deprecated.iter().cloned());
+                Item::Messages {
+                    statement_id: id,
+                    messages: own,
+                }
+            };
+            if streams && !deprecated.is_empty() && tx.send(messages(Vec::new())).await.is_err() {
+                return;
+            }
+            let mut sink = SeriesSink::channel(tx.clone(), id);
+            let mut own = Vec::new();
+            let result = self.execute_one(stmt, ctx, &mut own, &mut sink).await;
+            let error = match result {
+                Ok(rows) => {
+                    if !streams
+                        && (!own.is_empty() || !deprecated.is_empty())
+                        && tx.send(messages(own)).await.is_err()
+                    {
+                        return;
+                    }
+                    let mut error = None;
+                    for r in rows {
+                        match r.into_series() {
+                            Ok(series) => {
+                                if sink.send(series).await.is_err() {
+                                    return;
+                                }
+                            }
+                            Err(e) => {
+                                error = Some(e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                    error
+                }
+                Err(ExecError::Cancelled) => return,
+                Err(e) => {
+                    if !streams
+                        && !deprecated.is_empty()
+                        && tx.send(messages(Vec::new())).await.is_err()
+                    {
+                        return;
+                    }
+                    Some(e.to_string())
+                }
+            };
+            failed = error.is_some();
+            if tx
+                .send(Item::End {
+                    statement_id: id,
+                    error,
+                })
+                .await
+                .is_err()
+            {
+                return;
+            }
         }
-        out
     }
 
     /// The statement with database and retention policy filled in, as 1.x prints it.
@@ -292,13 +375,15 @@ impl Executor {
             .ok_or(ExecError::DatabaseRequired)
     }
 
-    /// Runs one statement; warnings for the user go to `messages`.
+    /// Runs one statement: a `SELECT` or `EXPLAIN` sends its series to `out` as they come;
+    /// any other answers its (small) series whole. Warnings for the user go to `messages`.
     async fn execute_one(
         &self,
         stmt: &Statement,
         ctx: &QueryContext,
         messages: &mut Vec<Message>,
-    ) -> Result<Vec<Series>, ExecError> {
+        out: &mut SeriesSink,
+    ) -> Result<Vec<RowSeries>, ExecError> {
         match stmt {
             Statement::ShowMetaStatus => Ok(self.show_meta_status().await?),
             Statement::DropMetaServer { id } => {
@@ -340,7 +425,7 @@ impl Executor {
             }
             Statement::ShowDatabases => {
                 let cat = self.meta.catalog();
-                Ok(vec![Series {
+                Ok(vec![RowSeries {
                     name: Some("databases".into()),
                     columns: vec!["name".into()],
                     values: cat
@@ -364,7 +449,7 @@ impl Executor {
                     "replicaN",
                     "default",
                 ];
-                Ok(vec![Series {
+                Ok(vec![RowSeries {
                     columns: columns.iter().map(|c| c.to_string()).collect(),
                     values: {
                         let mut rps: Vec<_> = dbi.retention_policies.values().collect();
@@ -387,7 +472,8 @@ impl Executor {
             }
             Statement::Select(select) => {
                 let db = ctx.database.as_deref().unwrap_or("");
-                crate::select::execute(self, select, db, ctx).await
+                crate::select::execute(self, select, db, ctx, out).await?;
+                Ok(vec![])
             }
             Statement::Explain { analyze, select } => {
                 let db = ctx.database.as_deref().unwrap_or("");
@@ -395,7 +481,8 @@ impl Executor {
                     explain: Some(*analyze),
                     ..ctx.clone()
                 };
-                crate::select::execute(self, select, db, &ctx).await
+                crate::select::execute(self, select, db, &ctx, out).await?;
+                Ok(vec![])
             }
             Statement::ShowMeasurements {
                 database,

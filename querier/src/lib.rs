@@ -52,4 +52,4 @@ pub mod shard_source;
 pub mod show;
 
 pub use executor::{ExecError, Executor, QueryContext};
-pub use result::{Message, QueryResponse, Series, StatementResult};
+pub use result::{AnswerStream, Item, Message, Series, StatementResult};

@@ -1,47 +1,178 @@
-//! Query results in the shape of 1.x's `/query` JSON: results per statement, each with series
-//! (name, tags, columns, values), messages, or an error.
+//! A statement's answer as Arrow: what the querier produces and the gateway formats.
+//!
+//! ```text
+//!  Executor::run ─▶ AnswerStream: Item::Messages? Item::Series* Item::End, per statement
+//!     Series = 1.x's series shape (name, tags, column names) over a RecordBatch, a piece of a
+//!              series at a time: consecutive items with the same name and tags are one series
+//!  gateway::format ─▶ JSON | chunked JSON | CSV (times per `epoch`, cells as 1.x prints them)
+//! ```
+//!
+//! A `time` column is `Timestamp(Nanosecond, tz)`, the zone being the statement's `tz()` (the
+//! formatter writes RFC3339 with that zone's offset, or an integer in the `epoch` unit). Tag
+//! values selected as columns come as plain `Utf8`, never dictionaries. Answers built from the
+//! catalog (`SHOW DATABASES`, ...) are small: [`Series::from_rows`] types their columns from
+//! JSON values, refusing a column that mixes kinds.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use serde::Serialize;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, RecordBatchOptions,
+    StringBuilder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use serde_json::Value;
+use tokio::sync::mpsc;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+use crate::executor::ExecError;
+
+/// Rows of one series of an answer, in order: 1.x's name, tags and column names over one
+/// Arrow column per name.
+#[derive(Debug, Clone)]
 pub struct Series {
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
     pub columns: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub values: Vec<Vec<Value>>,
-    /// In a chunked response: more values of this series follow in the next chunk.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub partial: bool,
-    /// The type of each value column after `time` where known (JSON prints 1.0 as 1, so
-    /// subqueries and `INTO` need it). Not part of the answer.
-    #[serde(skip)]
-    pub types: Vec<Option<ingester::FieldType>>,
+    /// One column per entry of `columns`, in that order.
+    pub batch: RecordBatch,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+impl Series {
+    /// A series of `columns` over `batch` (whose fields are renamed after `columns`; names may
+    /// repeat in an answer, so the batch's own names are not used).
+    pub fn new(
+        name: Option<String>,
+        tags: Option<BTreeMap<String, String>>,
+        columns: Vec<String>,
+        batch: RecordBatch,
+    ) -> Self {
+        Self {
+            name,
+            tags,
+            columns,
+            batch,
+        }
+    }
+
+    /// A series built from rows of JSON values (answers made from the catalog). Each column
+    /// takes the kind of its values: integers, floats, booleans or strings; a column of nulls
+    /// only is text. A column that mixes kinds is a bug of its statement, refused.
+    pub fn from_rows(
+        name: Option<String>,
+        tags: Option<BTreeMap<String, String>>,
+        columns: Vec<String>,
+        rows: Vec<Vec<Value>>,
+    ) -> Result<Self, ExecError> {
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len());
+        let mut fields = Vec::with_capacity(columns.len());
+        for (c, col) in columns.iter().enumerate() {
+            let cells: Vec<&Value> = rows
+                .iter()
+                .map(|r| r.get(c).unwrap_or(&Value::Null))
+                .collect();
+            let array = column_of(&cells).ok_or_else(|| {
+                ExecError::Internal(format!("column {col} of {name:?} mixes kinds of values"))
+            })?;
+            fields.push(Field::new(col, array.data_type().clone(), true));
+            arrays.push(array);
+        }
+        let schema = Arc::new(Schema::new(fields));
+        let batch = RecordBatch::try_new_with_options(
+            schema,
+            arrays,
+            &RecordBatchOptions::new().with_row_count(Some(rows.len())),
+        )?;
+        Ok(Self::new(name, tags, columns, batch))
+    }
+
+    pub fn num_rows(&self) -> usize {
+        self.batch.num_rows()
+    }
+
+    /// The bytes of Arrow data this piece spans (a slice counts its own rows only).
+    pub fn memory_size(&self) -> usize {
+        self.batch
+            .columns()
+            .iter()
+            .map(|a| {
+                a.to_data()
+                    .get_slice_memory_size()
+                    .unwrap_or_else(|_| a.get_array_memory_size())
+            })
+            .sum()
+    }
+
+    /// Whether `other` continues this series (same name and tags).
+    pub fn same_series(&self, other: &Series) -> bool {
+        self.name == other.name && self.tags == other.tags
+    }
+}
+
+/// One column from JSON cells of one kind.
+fn column_of(cells: &[&Value]) -> Option<ArrayRef> {
+    let present = || cells.iter().filter(|v| !v.is_null());
+    let all = |f: fn(&Value) -> bool| present().all(|v| f(v));
+    Some(if present().next().is_none() || all(Value::is_string) {
+        let mut b = StringBuilder::new();
+        cells.iter().for_each(|v| b.append_option(v.as_str()));
+        Arc::new(b.finish())
+    } else if all(Value::is_boolean) {
+        let mut b = BooleanBuilder::new();
+        cells.iter().for_each(|v| b.append_option(v.as_bool()));
+        Arc::new(b.finish())
+    } else if all(Value::is_i64) {
+        let mut b = Int64Builder::new();
+        cells.iter().for_each(|v| b.append_option(v.as_i64()));
+        Arc::new(b.finish())
+    } else if all(Value::is_u64) {
+        let mut b = UInt64Builder::new();
+        cells.iter().for_each(|v| b.append_option(v.as_u64()));
+        Arc::new(b.finish())
+    } else if all(Value::is_number) {
+        let mut b = Float64Builder::new();
+        cells.iter().for_each(|v| b.append_option(v.as_f64()));
+        Arc::new(b.finish())
+    } else {
+        return None;
+    })
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Message {
     pub level: String,
     pub text: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// What a query's answer streams, statement by statement, in order.
+#[derive(Debug)]
+pub enum Item {
+    /// Statement `statement_id`'s messages, before its series.
+    Messages {
+        statement_id: usize,
+        messages: Vec<Message>,
+    },
+    /// Rows of one series of statement `statement_id`; a series may come in several items in
+    /// a row (the same name and tags).
+    Series { statement_id: usize, series: Series },
+    /// Statement `statement_id` is done, or failed with `error` (1.x's text).
+    End {
+        statement_id: usize,
+        error: Option<String>,
+    },
+}
+
+/// The answer of a query as it is produced: a bounded channel, so a slow reader holds the
+/// statement back instead of the server buffering its answer. Dropping it stops the query.
+pub type AnswerStream = mpsc::Receiver<Item>;
+
+/// One statement's whole answer (a collected [`AnswerStream`]).
+#[derive(Debug, Clone, Default)]
 pub struct StatementResult {
     pub statement_id: usize,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    /// The series, each whole (pieces of one series merged).
     pub series: Vec<Series>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub messages: Vec<Message>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
-    /// In a chunked response: more of this statement's results follow.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub partial: bool,
 }
 
 impl StatementResult {
@@ -54,11 +185,203 @@ impl StatementResult {
     }
 }
 
-/// The body of a `/query` response.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct QueryResponse {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub results: Option<Vec<StatementResult>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+/// Reads a whole answer: each statement's series with their pieces merged, messages, error.
+pub async fn collect(answer: AnswerStream) -> Result<Vec<StatementResult>, ExecError> {
+    collect_within(answer, 0).await
+}
+
+/// [`collect`], holding at most `max_bytes` of Arrow data (0: no limit): past it, the statement
+/// that crossed it answers [`ExecError::AnswerTooLarge`] and the query stops (the stream is
+/// dropped), instead of the node running out of memory.
+pub async fn collect_within(
+    mut answer: AnswerStream,
+    max_bytes: usize,
+) -> Result<Vec<StatementResult>, ExecError> {
+    let mut held = 0usize;
+    let mut out: Vec<StatementResult> = Vec::new();
+    let mut pieces: Vec<Series> = Vec::new();
+    let result_of = |out: &mut Vec<StatementResult>, id: usize| -> usize {
+        if out.last().is_none_or(|r| r.statement_id != id) {
+            out.push(StatementResult {
+                statement_id: id,
+                ..Default::default()
+            });
+        }
+        out.len() - 1
+    };
+    while let Some(item) = answer.recv().await {
+        match item {
+            Item::Messages {
+                statement_id,
+                messages,
+            } => {
+                let i = result_of(&mut out, statement_id);
+                out[i].messages.extend(messages);
+            }
+            Item::Series {
+                statement_id,
+                series,
+            } => {
+                let i = result_of(&mut out, statement_id);
+                held = held.saturating_add(series.memory_size());
+                if max_bytes > 0 && held > max_bytes {
+                    out[i].series.clear();
+                    out[i].error = Some(ExecError::AnswerTooLarge { max_bytes }.to_string());
+                    return Ok(out);
+                }
+                if pieces.last().is_some_and(|p| !p.same_series(&series)) {
+                    out[i].series.push(merge(std::mem::take(&mut pieces))?);
+                }
+                pieces.push(series);
+            }
+            Item::End {
+                statement_id,
+                error,
+            } => {
+                let i = result_of(&mut out, statement_id);
+                if !pieces.is_empty() {
+                    out[i].series.push(merge(std::mem::take(&mut pieces))?);
+                }
+                if let Some(e) = error {
+                    // 1.x answers a failed statement with its error alone.
+                    out[i].series.clear();
+                    out[i].error = Some(e);
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Pieces of one series as one.
+pub fn merge(mut pieces: Vec<Series>) -> Result<Series, ExecError> {
+    if pieces.len() == 1 {
+        return Ok(pieces.remove(0));
+    }
+    let Some(first) = pieces.first() else {
+        return Err(ExecError::Internal("a series of no pieces".into()));
+    };
+    let schema = first.batch.schema();
+    let batches: Vec<&RecordBatch> = pieces.iter().map(|p| &p.batch).collect();
+    let batch = datafusion::arrow::compute::concat_batches(&schema, batches)?;
+    let first = pieces.swap_remove(0);
+    Ok(Series { batch, ..first })
+}
+
+/// The Arrow type of a series' `time` column in statement time zone `tz`.
+pub fn time_type(tz: Option<&str>) -> DataType {
+    DataType::Timestamp(
+        datafusion::arrow::datatypes::TimeUnit::Nanosecond,
+        tz.map(Arc::from),
+    )
+}
+
+/// Where a statement sends its series pieces: the answer's channel, or (subqueries, `INTO`)
+/// a list. It applies SOFFSET and SLIMIT, which count series over the whole statement.
+pub(crate) struct SeriesSink {
+    target: Target,
+    statement_id: usize,
+    skip: usize,
+    take: usize,
+    /// Series started so far, and the name and tags of the last one.
+    seen: usize,
+    last: Option<(Option<String>, Option<BTreeMap<String, String>>)>,
+}
+
+enum Target {
+    Channel(mpsc::Sender<Item>),
+    List(Vec<Series>),
+}
+
+impl SeriesSink {
+    pub(crate) fn channel(tx: mpsc::Sender<Item>, statement_id: usize) -> Self {
+        Self::new(Target::Channel(tx), statement_id)
+    }
+
+    pub(crate) fn list() -> Self {
+        Self::new(Target::List(Vec::new()), 0)
+    }
+
+    fn new(target: Target, statement_id: usize) -> Self {
+        Self {
+            target,
+            statement_id,
+            skip: 0,
+            take: usize::MAX,
+            seen: 0,
+            last: None,
+        }
+    }
+
+    /// SOFFSET and SLIMIT of the statement.
+    pub(crate) fn limit_series(&mut self, skip: usize, take: usize) {
+        self.skip = skip;
+        self.take = take;
+    }
+
+    /// Sends a piece of a series; answers whether more series are wanted (false once SLIMIT
+    /// series were sent). Fails when the reader of the answer has gone.
+    pub(crate) async fn send(&mut self, series: Series) -> Result<bool, ExecError> {
+        let continues = self
+            .last
+            .as_ref()
+            .is_some_and(|(n, t)| *n == series.name && *t == series.tags);
+        if !continues {
+            self.seen += 1;
+            self.last = Some((series.name.clone(), series.tags.clone()));
+        }
+        let index = self.seen - 1;
+        if index >= self.skip.saturating_add(self.take) {
+            return Ok(false);
+        }
+        if index < self.skip {
+            return Ok(true);
+        }
+        match &mut self.target {
+            Target::List(list) => list.push(series),
+            Target::Channel(tx) => tx
+                .send(Item::Series {
+                    statement_id: self.statement_id,
+                    series,
+                })
+                .await
+                .map_err(|_| ExecError::Cancelled)?,
+        }
+        Ok(true)
+    }
+
+    /// A list sink's series, each whole (pieces merged).
+    pub(crate) fn into_series(self) -> Result<Vec<Series>, ExecError> {
+        let Target::List(pieces) = self.target else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let mut run: Vec<Series> = Vec::new();
+        for p in pieces {
+            if run.last().is_some_and(|r| !r.same_series(&p)) {
+                out.push(merge(std::mem::take(&mut run))?);
+            }
+            run.push(p);
+        }
+        if !run.is_empty() {
+            out.push(merge(run)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A small answer built from the catalog, as rows of JSON values; made a [`Series`] with
+/// [`Series::from_rows`] when it is sent.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct RowSeries {
+    pub name: Option<String>,
+    pub tags: Option<BTreeMap<String, String>>,
+    pub columns: Vec<String>,
+    pub values: Vec<Vec<Value>>,
+}
+
+impl RowSeries {
+    pub(crate) fn into_series(self) -> Result<Series, ExecError> {
+        Series::from_rows(self.name, self.tags, self.columns, self.values)
+    }
 }

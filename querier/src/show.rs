@@ -12,10 +12,18 @@ use serde_json::Value;
 
 use crate::executor::{ExecError, Executor};
 use crate::influxql::{Expr, MeasurementMatch, ShowFilter, TagKeyMatch};
-use crate::result::Series;
-use crate::select::{TimeRange, format_time, ident, to_df};
+use crate::result::RowSeries;
+use crate::select::{TimeRange, ident, to_df};
 
 type TagSet = BTreeMap<String, String>;
+
+/// A shard group's bound as 1.x's `SHOW SHARDS` prints it: Go's RFC3339 in UTC.
+fn rfc3339(t: i64) -> Value {
+    Value::from(
+        chrono::DateTime::from_timestamp_nanos(t)
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    )
+}
 
 fn regex(re: &str) -> Result<regex::Regex, ExecError> {
     regex::Regex::new(re).map_err(|e| ExecError::Query(e.to_string()))
@@ -118,7 +126,7 @@ impl Executor {
         condition: Option<&Expr>,
         limit: Option<u64>,
         offset: Option<u64>,
-    ) -> Result<Vec<Series>, ExecError> {
+    ) -> Result<Vec<RowSeries>, ExecError> {
         if self.meta().catalog().database(db).is_none() {
             return Ok(vec![]);
         }
@@ -140,7 +148,7 @@ impl Executor {
         if values.is_empty() {
             return Ok(vec![]);
         }
-        Ok(vec![Series {
+        Ok(vec![RowSeries {
             name: Some("measurements".into()),
             columns: vec!["name".into()],
             values,
@@ -152,7 +160,7 @@ impl Executor {
         &self,
         db: &str,
         flt: &ShowFilter,
-    ) -> Result<Vec<Series>, ExecError> {
+    ) -> Result<Vec<RowSeries>, ExecError> {
         let mut out = Vec::new();
         for m in self.show_sources(db, flt)? {
             let keys: BTreeSet<String> = match &flt.condition {
@@ -172,7 +180,7 @@ impl Executor {
                 .map(|k| vec![Value::from(k)])
                 .collect();
             if !values.is_empty() {
-                out.push(Series {
+                out.push(RowSeries {
                     name: Some(m),
                     columns: vec!["tagKey".into()],
                     values,
@@ -188,7 +196,7 @@ impl Executor {
         db: &str,
         flt: &ShowFilter,
         key: &TagKeyMatch,
-    ) -> Result<Vec<Series>, ExecError> {
+    ) -> Result<Vec<RowSeries>, ExecError> {
         let matches: Box<dyn Fn(&str) -> bool + Send + Sync> = match key {
             TagKeyMatch::Eq(k) => {
                 let k = k.clone();
@@ -226,7 +234,7 @@ impl Executor {
                 .map(|(k, v)| vec![Value::from(k), Value::from(v)])
                 .collect();
             if !values.is_empty() {
-                out.push(Series {
+                out.push(RowSeries {
                     name: Some(m),
                     columns: vec!["key".into(), "value".into()],
                     values,
@@ -241,7 +249,7 @@ impl Executor {
         &self,
         db: &str,
         flt: &ShowFilter,
-    ) -> Result<Vec<Series>, ExecError> {
+    ) -> Result<Vec<RowSeries>, ExecError> {
         if self.meta().catalog().database(db).is_none() {
             return Err(ExecError::DatabaseNotFound(db.to_string()));
         }
@@ -255,7 +263,7 @@ impl Executor {
                 .map(|(k, t)| vec![Value::from(k), Value::from(t.name())])
                 .collect();
             if !values.is_empty() {
-                out.push(Series {
+                out.push(RowSeries {
                     name: Some(m),
                     columns: vec!["fieldKey".into(), "fieldType".into()],
                     values,
@@ -270,7 +278,7 @@ impl Executor {
         &self,
         db: &str,
         flt: &ShowFilter,
-    ) -> Result<Vec<Series>, ExecError> {
+    ) -> Result<Vec<RowSeries>, ExecError> {
         let mut keys = Vec::new();
         for m in self.show_sources(db, flt)? {
             for set in self.series_of(db, &m, flt.condition.as_ref()).await? {
@@ -285,14 +293,14 @@ impl Executor {
         if values.is_empty() {
             return Ok(vec![]);
         }
-        Ok(vec![Series {
+        Ok(vec![RowSeries {
             columns: vec!["key".into()],
             values,
             ..Default::default()
         }])
     }
 
-    pub(crate) fn show_shards(&self) -> Vec<Series> {
+    pub(crate) fn show_shards(&self) -> Vec<RowSeries> {
         let cat = self.meta().catalog();
         let columns: Vec<String> = [
             "id",
@@ -321,15 +329,15 @@ impl Executor {
                             Value::from(db.name.as_str()),
                             Value::from(rp.name.as_str()),
                             Value::from(g.id),
-                            format_time(g.start, None),
-                            format_time(g.end, None),
-                            format_time(g.end.saturating_add(rp.duration), None),
+                            rfc3339(g.start),
+                            rfc3339(g.end),
+                            rfc3339(g.end.saturating_add(rp.duration)),
                             Value::from(owners.join(",")),
                         ]);
                     }
                 }
             }
-            out.push(Series {
+            out.push(RowSeries {
                 name: Some(db.name.clone()),
                 columns: columns.clone(),
                 values,
@@ -340,7 +348,7 @@ impl Executor {
     }
 
     /// `data_nodes` and `meta_nodes`, columns `id`, `http_addr`, `tcp_addr`, sorted by id.
-    pub(crate) fn show_servers(&self) -> Vec<Series> {
+    pub(crate) fn show_servers(&self) -> Vec<RowSeries> {
         let cat = self.meta().catalog();
         let columns: Vec<String> = ["id", "http_addr", "tcp_addr"]
             .iter()
@@ -359,13 +367,13 @@ impl Executor {
                 .collect()
         };
         vec![
-            Series {
+            RowSeries {
                 name: Some("data_nodes".into()),
                 columns: columns.clone(),
                 values: rows(&cat.data_nodes),
                 ..Default::default()
             },
-            Series {
+            RowSeries {
                 name: Some("meta_nodes".into()),
                 columns,
                 values: rows(&cat.meta_nodes),
@@ -375,7 +383,7 @@ impl Executor {
     }
 
     /// `SHOW META STATUS`: one row per member of the Raft group, as the leader sees it.
-    pub(crate) async fn show_meta_status(&self) -> Result<Vec<Series>, catalog::MetaError> {
+    pub(crate) async fn show_meta_status(&self) -> Result<Vec<RowSeries>, catalog::MetaError> {
         let status = self.meta().cluster_status().await?;
         let columns: Vec<String> = [
             "id",
@@ -402,7 +410,7 @@ impl Executor {
                 ]
             })
             .collect();
-        Ok(vec![Series {
+        Ok(vec![RowSeries {
             name: Some("meta_status".into()),
             columns,
             values,
@@ -410,7 +418,7 @@ impl Executor {
         }])
     }
 
-    pub(crate) fn show_shard_groups(&self) -> Vec<Series> {
+    pub(crate) fn show_shard_groups(&self) -> Vec<RowSeries> {
         let cat = self.meta().catalog();
         let mut values = Vec::new();
         for db in cat.databases_in_order() {
@@ -422,9 +430,9 @@ impl Executor {
                         Value::from(g.id),
                         Value::from(db.name.as_str()),
                         Value::from(rp.name.as_str()),
-                        format_time(g.start, None),
-                        format_time(g.end, None),
-                        format_time(g.end.saturating_add(rp.duration), None),
+                        rfc3339(g.start),
+                        rfc3339(g.end),
+                        rfc3339(g.end.saturating_add(rp.duration)),
                     ]);
                 }
             }
@@ -440,7 +448,7 @@ impl Executor {
         .iter()
         .map(|c| c.to_string())
         .collect();
-        vec![Series {
+        vec![RowSeries {
             name: Some("shard groups".into()),
             columns,
             values,

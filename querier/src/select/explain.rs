@@ -8,7 +8,7 @@ pub(super) async fn explain(
     measurement: &str,
     analyze: bool,
     reuse: Reuse<'_>,
-) -> Result<Vec<Series>, ExecError> {
+) -> Result<Series, ExecError> {
     use datafusion::physical_plan::display::DisplayableExecutionPlan;
     // The plan as a query runs it: with the series indexes' row selections attached.
     let (state, logical) = df.into_parts();
@@ -45,10 +45,10 @@ pub(super) async fn explain(
     for s in selections {
         push("series_index", s.to_string());
     }
-    Ok(vec![Series {
-        name: Some(measurement.to_string()),
-        columns: vec!["plan_type".into(), "plan".into()],
+    Series::from_rows(
+        Some(measurement.to_string()),
+        None,
+        vec!["plan_type".into(), "plan".into()],
         values,
-        ..Default::default()
-    }])
+    )
 }

@@ -11,8 +11,8 @@ pub(super) async fn select_into(
     target: &crate::influxql::Measurement,
     default_db: &str,
     ctx: &QueryContext,
-) -> Result<Vec<Series>, ExecError> {
-    use line_protocol::{FieldValue, Point};
+) -> Result<Series, ExecError> {
+    use line_protocol::Point;
     use std::borrow::Cow;
     // `:MEASUREMENT`: each series goes to the measurement it came from.
     let name = match (&target.name, target.back_reference) {
@@ -27,11 +27,12 @@ pub(super) async fn select_into(
         ..stmt.clone()
     };
     let inner_ctx = QueryContext {
-        epoch: Some("ns".into()),
         explain: None,
         ..ctx.clone()
     };
-    let series = Box::pin(execute(ex, &select, default_db, &inner_ctx)).await?;
+    let mut sink = SeriesSink::list();
+    Box::pin(execute(ex, &select, default_db, &inner_ctx, &mut sink)).await?;
+    let series = sink.into_series()?;
     let mut points: Vec<Point<'static>> = Vec::new();
     for s in &series {
         let mut tags: Vec<(Cow<'static, str>, Cow<'static, str>)> = s
@@ -42,42 +43,29 @@ pub(super) async fn select_into(
             .map(|(k, v)| (Cow::Owned(k.clone()), Cow::Owned(v.clone())))
             .collect();
         tags.sort();
-        for row in &s.values {
-            let mut fields = Vec::new();
-            for (i, col) in s.columns.iter().enumerate().skip(1) {
-                let v = &row[i];
-                let ty = s
-                    .types
-                    .get(i - 1)
-                    .copied()
-                    .flatten()
-                    .unwrap_or_else(|| infer_type(&[v]));
-                let value = match (ty, v) {
-                    (_, Value::Null) => continue,
-                    (FieldType::Float, v) => v.as_f64().map(FieldValue::Float),
-                    (FieldType::Integer, v) => v.as_i64().map(FieldValue::Integer),
-                    (FieldType::Unsigned, v) => v.as_u64().map(FieldValue::UInteger),
-                    (FieldType::Boolean, v) => v.as_bool().map(FieldValue::Boolean),
-                    (FieldType::String, v) => v
-                        .as_str()
-                        .map(|s| FieldValue::String(Cow::Owned(s.to_string()))),
-                };
-                if let Some(value) = value {
-                    fields.push((Cow::Owned(col.clone()), value));
-                }
-            }
+        let Some(measurement) = name.clone().or_else(|| s.name.clone()) else {
+            continue;
+        };
+        let time = cast(s.batch.column(0), &DataType::Int64)?;
+        let time = time.as_primitive::<Int64Type>();
+        for r in 0..s.num_rows() {
+            let fields: Vec<_> = s
+                .columns
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter_map(|(i, col)| {
+                    field_value(s.batch.column(i), r).map(|v| (Cow::Owned(col.clone()), v))
+                })
+                .collect();
             if fields.is_empty() {
                 continue;
             }
-            let time = row.first().and_then(Value::as_i64).unwrap_or(0);
-            let Some(measurement) = name.clone().or_else(|| s.name.clone()) else {
-                continue;
-            };
             points.push(Point {
-                measurement: Cow::Owned(measurement),
+                measurement: Cow::Owned(measurement.clone()),
                 tags: tags.clone(),
                 fields,
-                time,
+                time: if time.is_null(r) { 0 } else { time.value(r) },
             });
         }
     }
@@ -93,13 +81,41 @@ pub(super) async fn select_into(
             outcome.dropped
         )));
     }
-    Ok(vec![Series {
-        name: Some("result".into()),
-        columns: vec![TIME.into(), "written".into()],
-        values: vec![vec![
-            format_time(0, ctx.epoch.as_deref()),
-            Value::from(outcome.written),
-        ]],
-        ..Default::default()
-    }])
+    let time = datafusion::arrow::array::TimestampNanosecondArray::from(vec![0i64]);
+    let written = datafusion::arrow::array::Int64Array::from(vec![outcome.written as i64]);
+    let batch = RecordBatch::try_from_iter(vec![
+        (TIME, std::sync::Arc::new(time) as ArrayRef),
+        ("written", std::sync::Arc::new(written) as ArrayRef),
+    ])?;
+    Ok(Series::new(
+        Some("result".into()),
+        None,
+        vec![TIME.into(), "written".into()],
+        batch,
+    ))
+}
+
+/// Row `r` of a result column as a field value: as stored (a timestamp as its integer
+/// nanoseconds, any other type as text); `None` for a null.
+fn field_value(a: &ArrayRef, r: usize) -> Option<line_protocol::FieldValue<'static>> {
+    use datafusion::arrow::datatypes::{Float64Type, UInt64Type};
+    use line_protocol::FieldValue;
+    use std::borrow::Cow;
+    if a.is_null(r) {
+        return None;
+    }
+    Some(match a.data_type() {
+        DataType::Float64 => FieldValue::Float(a.as_primitive::<Float64Type>().value(r)),
+        DataType::Int64 => FieldValue::Integer(a.as_primitive::<Int64Type>().value(r)),
+        DataType::UInt64 => FieldValue::UInteger(a.as_primitive::<UInt64Type>().value(r)),
+        DataType::Boolean => FieldValue::Boolean(a.as_boolean().value(r)),
+        DataType::Utf8 => FieldValue::String(Cow::Owned(a.as_string::<i32>().value(r).to_string())),
+        DataType::Timestamp(_, _) => {
+            FieldValue::Integer(a.as_primitive::<TimestampNanosecondType>().value(r))
+        }
+        _ => match ScalarValue::try_from_array(a, r).and_then(|v| v.cast_to(&DataType::Utf8)) {
+            Ok(ScalarValue::Utf8(Some(s))) => FieldValue::String(Cow::Owned(s)),
+            _ => return None,
+        },
+    })
 }

@@ -1,6 +1,8 @@
 //! Kept plans and statement templates ([`crate::plan_cache`]): running a statement's frame from
 //! a kept plan of its shape, keeping a template, and (debug builds) checking one.
 
+use datafusion::physical_plan::{SendableRecordBatchStream, execute_stream};
+
 use super::*;
 
 impl<'a> Plan<'a> {
@@ -15,7 +17,6 @@ impl<'a> Plan<'a> {
         group_tags: &[String],
         columns: &[(String, DfExpr)],
     ) -> Result<Answer, ExecError> {
-        let ncols = columns.len();
         let names: Vec<String> = std::iter::once(TIME.to_string())
             .chain(columns.iter().map(|(n, _)| n.clone()))
             .collect();
@@ -31,14 +32,13 @@ impl<'a> Plan<'a> {
             } => Some((cache, key, params, now)),
             Templated::No => None,
         };
-        let (batches, shape) = collect_shaped(df, reuse).await?;
+        let (batches, shape) = stream_shaped(df, reuse).await?;
         if let (Some((cache, key, params, now)), Some(shape)) = (keep, shape) {
             let t = Template::new(&shape, group_tags.to_vec(), names);
             let ranges = vec![self.gap_range(now); t.gapfills()];
             cache.keep_template(key, t, &shape, &params, &ranges);
         }
-        let (rows, types) = collect_typed(batches, group_tags.len(), ncols)?;
-        Ok(Answer::Rows(rows, types))
+        Ok(Answer::Stream(batches))
     }
 
     /// The filters on the scan, in the order they are applied: the time range's bounds, then
@@ -149,25 +149,26 @@ impl Reuse<'_> {
 }
 
 /// Runs `df`: from a kept plan of its shape where `reuse` allows, with its Parquet scans
-/// reading only the rows their files' series indexes select.
-pub(super) async fn collect(
+/// reading only the rows their files' series indexes select. Its batches stream as the plan
+/// produces them.
+pub(super) async fn stream(
     df: DataFrame,
     reuse: Reuse<'_>,
-) -> Result<Vec<RecordBatch>, ExecError> {
-    Ok(collect_shaped(df, reuse).await?.0)
+) -> Result<SendableRecordBatchStream, ExecError> {
+    Ok(stream_shaped(df, reuse).await?.0)
 }
 
-/// [`collect`], and the shape `df` was run as (when it may be kept).
-pub(super) async fn collect_shaped(
+/// [`stream`], and the shape `df` was run as (when it may be kept).
+pub(super) async fn stream_shaped(
     df: DataFrame,
     reuse: Reuse<'_>,
-) -> Result<(Vec<RecordBatch>, Option<Shape>), ExecError> {
+) -> Result<(SendableRecordBatchStream, Option<Shape>), ExecError> {
     let (state, logical) = df.into_parts();
     let task = std::sync::Arc::new(datafusion::execution::TaskContext::from(&state));
     let Some((cache, files)) = reuse.plans else {
         let plan = state.create_physical_plan(&logical).await?;
         let (run, _) = reuse.indexes.attach(plan, &task).await?;
-        return Ok((datafusion::physical_plan::collect(run, task).await?, None));
+        return Ok((execute_stream(run, task)?, None));
     };
     let shape = Shape::of(&logical, files, state.config().target_partitions())?;
     if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
@@ -178,7 +179,7 @@ pub(super) async fn collect_shaped(
         .indexes
         .attach(std::sync::Arc::clone(&plan), &task)
         .await?;
-    let batches = datafusion::physical_plan::collect(run, task).await?;
+    let batches = execute_stream(run, task)?;
     cache.put(shape.clone(), plan);
     Ok((batches, Some(shape)))
 }
@@ -199,11 +200,11 @@ pub(super) enum Templated<'a> {
     Verify(Verify<'a>),
 }
 
-/// A statement's answer: its rows and their value types, or (debug builds) the answer its
-/// template gave, checked.
+/// A statement's answer: its batches as the plan produces them, or (debug builds) the batches
+/// its template gave, checked.
 pub(super) enum Answer {
-    Rows(Rows, Vec<Option<FieldType>>),
-    FromTemplate(Vec<Series>),
+    Stream(SendableRecordBatchStream),
+    FromTemplate(Vec<RecordBatch>),
 }
 
 /// A statement run from its template, checked in debug builds against its logical plan (see
@@ -216,7 +217,7 @@ pub(super) struct Verify<'a> {
     pub(super) partitions: usize,
     pub(super) template: std::sync::Arc<Template>,
     /// The answer from the template.
-    pub(super) series: Vec<Series>,
+    pub(super) batches: Vec<RecordBatch>,
 }
 
 impl Verify<'_> {
@@ -227,7 +228,7 @@ impl Verify<'_> {
         df: &DataFrame,
         group_tags: &[String],
         names: &[String],
-    ) -> Result<Vec<Series>, ExecError> {
+    ) -> Result<Vec<RecordBatch>, ExecError> {
         let shape = Shape::of(df.logical_plan(), self.files, self.partitions)?;
         let t = &self.template;
         if shape != self.shape || t.group_tags != group_tags || t.names != names {
@@ -236,7 +237,7 @@ impl Verify<'_> {
                 self.shape
             )));
         }
-        Ok(self.series)
+        Ok(self.batches)
     }
 }
 
@@ -247,7 +248,7 @@ pub(super) async fn run_kept(
     shape: &Shape,
     indexes: &SeriesIndexes,
     task: &std::sync::Arc<datafusion::execution::TaskContext>,
-) -> Result<Option<Vec<RecordBatch>>, ExecError> {
+) -> Result<Option<SendableRecordBatchStream>, ExecError> {
     let Some(kept) = cache.take(shape) else {
         return Ok(None);
     };
@@ -261,9 +262,7 @@ pub(super) async fn run_kept(
     let bound = kept.bind(shape, &finish);
     cache.put_back(kept, matches!(bound, Ok(Some(_))));
     match bound? {
-        Some(run) => Ok(Some(
-            datafusion::physical_plan::collect(run, std::sync::Arc::clone(task)).await?,
-        )),
+        Some(run) => Ok(Some(execute_stream(run, std::sync::Arc::clone(task))?)),
         None => Ok(None),
     }
 }

@@ -145,7 +145,8 @@ impl<'a> Plan<'a> {
         }
         let mut within: Vec<SortExpr> = vec![col("__time").sort(!desc, true)];
         within.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
-        let mut sort: Vec<SortExpr> = tags.iter().map(|t| t.clone().sort(true, true)).collect();
+        // Series in key order; in descending key order when time goes backwards (1.x).
+        let mut sort: Vec<SortExpr> = tags.iter().map(|t| t.clone().sort(!desc, !desc)).collect();
         sort.extend(within.iter().cloned());
         // LIMIT and OFFSET count points of each series: a top-k sort for one series, a row
         // number per series for several.

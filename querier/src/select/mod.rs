@@ -47,7 +47,7 @@ use crate::plan::selector::{InfluxSelector, SelectorKind};
 use crate::plan::time_bucket::TimeBucket;
 use crate::plan::transform::InfluxTransform;
 use crate::plan_cache::{PlanCache, Shape, Template};
-use crate::result::Series;
+use crate::result::{Series, SeriesSink};
 use crate::scan::LazyFrame;
 use crate::series_index::SeriesIndexes;
 
@@ -60,8 +60,6 @@ mod subquery;
 mod time_range;
 mod top;
 
-pub use answer::format_time;
-use answer::*;
 use explain::*;
 use into::*;
 use kept::*;
@@ -89,14 +87,17 @@ fn query_err(msg: impl Into<String>) -> ExecError {
 }
 
 /// Runs a `SELECT` against `db` (the `db` parameter, unless the source names one).
-pub async fn execute(
+pub(crate) async fn execute(
     ex: &Executor,
     stmt: &SelectStatement,
     default_db: &str,
     ctx: &QueryContext,
-) -> Result<Vec<Series>, ExecError> {
+    out: &mut SeriesSink,
+) -> Result<(), ExecError> {
     if let Some(target) = &stmt.into {
-        return select_into(ex, stmt, target, default_db, ctx).await;
+        let written = select_into(ex, stmt, target, default_db, ctx).await?;
+        out.send(written).await?;
+        return Ok(());
     }
     let stmt = stmt.clone();
     let now = now_nanos();
@@ -156,14 +157,19 @@ pub async fn execute(
             }
         }
     }
-    let mut series = Vec::new();
+    out.limit_series(
+        stmt.soffset.unwrap_or(0) as usize,
+        stmt.slimit
+            .filter(|l| *l > 0)
+            .map_or(usize::MAX, |l| l as usize),
+    );
     for (name, frame, schema, files) in loaded {
         let reuse = Reuse {
             plans: files.as_deref().map(|f| (ex.plans(), f)),
             indexes: ex.indexes(),
         };
-        series.extend(
-            plan.run(
+        let more = plan
+            .run(
                 &name,
                 frame,
                 &schema,
@@ -171,17 +177,15 @@ pub async fn execute(
                 condition.as_ref(),
                 ctx,
                 reuse,
+                out,
             )
-            .await?,
-        );
+            .await?;
+        if !more {
+            break;
+        }
     }
     drop(pinned);
-    let skip = stmt.soffset.unwrap_or(0) as usize;
-    let take = stmt
-        .slimit
-        .filter(|l| *l > 0)
-        .map_or(usize::MAX, |l| l as usize);
-    Ok(series.into_iter().skip(skip).take(take).collect())
+    Ok(())
 }
 
 /// The InfluxQL aggregates and selectors this engine runs.
@@ -548,7 +552,8 @@ impl<'a> Plan<'a> {
         condition: Option<&Expr>,
         qctx: &QueryContext,
         reuse: Reuse<'_>,
-    ) -> Result<Vec<Series>, ExecError> {
+        out: &mut SeriesSink,
+    ) -> Result<bool, ExecError> {
         let time_col = || ident(TIME);
         let now = qctx.now.unwrap_or_else(now_nanos);
         let filters = self.scan_filters(schema, condition)?;
@@ -575,25 +580,18 @@ impl<'a> Plan<'a> {
                 let task = session.task_ctx();
                 if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
                     cache.template_hit();
-                    let (rows, types) = collect_typed(batches, t.group_tags.len(), t.ncols())?;
-                    let series = self.into_series(
-                        measurement,
-                        &t.group_tags,
-                        t.names.clone(),
-                        types,
-                        rows,
-                        qctx,
-                        true,
-                    );
                     if !cfg!(debug_assertions) {
-                        return Ok(series);
+                        return self
+                            .emit(measurement, &t.group_tags, &t.names, batches, true, out)
+                            .await;
                     }
+                    let batches = datafusion::physical_plan::common::collect(batches).await?;
                     templated = Templated::Verify(Verify {
                         shape,
                         files,
                         partitions,
                         template: t,
-                        series,
+                        batches,
                     });
                 }
             }
@@ -632,12 +630,11 @@ impl<'a> Plan<'a> {
             }
         }
         if columns.is_empty() {
-            return Ok(vec![]);
+            return Ok(true);
         }
         dedup_names(&mut columns);
 
-        let rows: Vec<(Vec<Option<String>>, i64, Vec<Value>)>;
-        let types: Vec<Option<FieldType>>;
+        let answer: Answer;
         if !self.aggregate {
             let mut select = vec![time_ns().alias("__time")];
             for (i, t) in group_tags.iter().enumerate() {
@@ -662,7 +659,7 @@ impl<'a> Plan<'a> {
                 .reduce(|a, b| a.or(b));
             match any_field {
                 Some(any) => df = df.filter(any)?,
-                None => return Ok(vec![]),
+                None => return Ok(true),
             }
             // Points at the same time come in series key order, as 1.x merges series: the
             // remaining tags, in key order, break the tie (hidden columns after the values).
@@ -688,18 +685,25 @@ impl<'a> Plan<'a> {
                 .collect();
             df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
             if let Some(analyze) = qctx.explain {
-                return explain(df, measurement, analyze, reuse).await;
+                return out
+                    .send(explain(df, measurement, analyze, reuse).await?)
+                    .await;
             }
-            match self
+            answer = self
                 .collect_answer(df, reuse, templated, &group_tags, &columns)
-                .await?
-            {
-                Answer::Rows(r, t) => (rows, types) = (r, t),
-                Answer::FromTemplate(series) => return Ok(series),
-            }
+                .await?;
         } else if let Some(columns) = self.zipped_samples(schema)? {
             return self
-                .run_zipped(measurement, df, schema, &group_tags, columns, qctx, reuse)
+                .run_zipped(
+                    measurement,
+                    df,
+                    schema,
+                    &group_tags,
+                    columns,
+                    qctx,
+                    reuse,
+                    out,
+                )
                 .await;
         } else if let Some(top) = self
             .fields
@@ -708,7 +712,7 @@ impl<'a> Plan<'a> {
             .transpose()?
         {
             return self
-                .run_top(measurement, df, schema, &group_tags, top, qctx, reuse)
+                .run_top(measurement, df, schema, &group_tags, top, qctx, reuse, out)
                 .await;
         } else {
             let mut group = Vec::new();
@@ -720,7 +724,7 @@ impl<'a> Plan<'a> {
             }
             let agg_fields = expand_aggregate_fields(&self.fields, schema)?;
             if agg_fields.is_empty() {
-                return Ok(vec![]);
+                return Ok(true);
             }
             let time_value = || -> DfExpr {
                 lit(if self.range.min == i64::MIN {
@@ -740,7 +744,7 @@ impl<'a> Plan<'a> {
             if let Some(field) = distinct_field {
                 // One row per distinct value, in order of first appearance: group by the value.
                 if !schema.fields.contains_key(&field) {
-                    return Ok(vec![]);
+                    return Ok(true);
                 }
                 df = df.filter(ident(&field).is_not_null())?;
                 let mut by = group.clone();
@@ -781,7 +785,7 @@ impl<'a> Plan<'a> {
                     if let Expr::Call { name, args } = &agg_fields[0].2 {
                         let field = field_arg(args, schema)?;
                         if !schema.fields.contains_key(&field) {
-                            return Ok(vec![]);
+                            return Ok(true);
                         }
                         let time = time_ns();
                         let picked = if name == "percentile" {
@@ -797,7 +801,7 @@ impl<'a> Plan<'a> {
                 }
                 if aggs.is_empty() {
                     // No argument is a field of this measurement: nothing to aggregate (1.x).
-                    return Ok(vec![]);
+                    return Ok(true);
                 }
                 // Without GROUP BY time, a group none of whose rows has a value of a field
                 // the aggregates read is not in the result (1.x iterates the fields' points).
@@ -857,25 +861,33 @@ impl<'a> Plan<'a> {
             let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
             df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
             if let Some(analyze) = qctx.explain {
-                return explain(df, measurement, analyze, reuse).await;
+                return out
+                    .send(explain(df, measurement, analyze, reuse).await?)
+                    .await;
             }
             columns = agg_fields
                 .iter()
                 .map(|(name, _, _)| (name.clone(), lit(0)))
                 .collect();
             dedup_names(&mut columns);
-            match self
+            answer = self
                 .collect_answer(df, reuse, templated, &group_tags, &columns)
-                .await?
-            {
-                Answer::Rows(r, t) => (rows, types) = (r, t),
-                Answer::FromTemplate(series) => return Ok(series),
-            }
+                .await?;
         }
 
         let mut names = vec![TIME.to_string()];
         names.extend(columns.into_iter().map(|(n, _)| n));
-        Ok(self.into_series(measurement, &group_tags, names, types, rows, qctx, true))
+        match answer {
+            Answer::Stream(batches) => {
+                self.emit(measurement, &group_tags, &names, batches, true, out)
+                    .await
+            }
+            Answer::FromTemplate(batches) => {
+                let batches = futures::stream::iter(batches.into_iter().map(Ok));
+                self.emit(measurement, &group_tags, &names, batches, true, out)
+                    .await
+            }
+        }
     }
 }
 

@@ -55,11 +55,12 @@ pub(super) fn subquery_frames<'a>(
             });
         }
         let inner_ctx = QueryContext {
-            epoch: Some("ns".into()),
             explain: None,
             ..ctx.clone()
         };
-        let series = execute(ex, &inner, default_db, &inner_ctx).await?;
+        let mut sink = SeriesSink::list();
+        execute(ex, &inner, default_db, &inner_ctx, &mut sink).await?;
+        let series = sink.into_series()?;
         let mut by_name: BTreeMap<String, Vec<Series>> = BTreeMap::new();
         for s in series {
             by_name
@@ -76,115 +77,71 @@ pub(super) fn subquery_frames<'a>(
     })
 }
 
-/// Infers a column's type from its values where the series does not say.
-pub(super) fn infer_type(values: &[&Value]) -> FieldType {
-    if values.iter().any(|v| v.is_string()) {
-        FieldType::String
-    } else if values.iter().any(|v| v.is_boolean()) {
-        FieldType::Boolean
-    } else if values.iter().any(|v| v.is_f64()) {
-        FieldType::Float
-    } else {
-        FieldType::Integer
-    }
-}
-
-/// Series of one measurement (times as integers) as one batch with tags as plain strings.
+/// Series of one measurement as one batch: their tags as plain text columns, their value
+/// columns (of their own Arrow types) as fields, and `time`.
 pub(super) fn series_to_batch(series: &[Series]) -> Result<(RecordBatch, TableSchema), ExecError> {
-    use datafusion::arrow::array::{
-        BooleanArray, Float64Array, Int64Array, StringBuilder, TimestampNanosecondBuilder,
-        UInt64Array,
-    };
-    use datafusion::arrow::datatypes::{Field, Schema};
+    use datafusion::arrow::array::{StringBuilder, new_null_array};
+    use datafusion::arrow::compute::concat;
+    use datafusion::arrow::datatypes::{Field, Schema, TimeUnit};
     let mut schema = TableSchema::default();
     for s in series {
         schema
             .tags
             .extend(s.tags.iter().flat_map(|t| t.keys().cloned()));
     }
-    let mut columns: Vec<(String, FieldType, Vec<Value>)> = Vec::new();
-    let mut tag_values: BTreeMap<String, Vec<Option<String>>> = schema
-        .tags
-        .iter()
-        .map(|t| (t.clone(), Vec::new()))
-        .collect();
-    let mut times = TimestampNanosecondBuilder::new();
-    let mut rows = 0usize;
+    // The value columns in order of first appearance, each with the type it is stored as.
+    let mut columns: Vec<(String, FieldType)> = Vec::new();
     for s in series {
-        for (c, name) in s.columns.iter().enumerate().skip(1) {
-            if !columns.iter().any(|(n, _, _)| n == name) {
-                let vals: Vec<&Value> = s
-                    .values
-                    .iter()
-                    .filter_map(|r| r.get(c))
-                    .filter(|v| !v.is_null())
-                    .collect();
-                let ty = s
-                    .types
-                    .get(c - 1)
-                    .copied()
-                    .flatten()
-                    .unwrap_or_else(|| infer_type(&vals));
-                columns.push((name.clone(), ty, vec![Value::Null; rows]));
+        for (i, name) in s.columns.iter().enumerate().skip(1) {
+            if schema.tags.contains(name) || columns.iter().any(|(n, _)| n == name) {
+                continue;
             }
-        }
-        for row in &s.values {
-            times.append_value(row.first().and_then(Value::as_i64).unwrap_or(0));
-            for (tag, vals) in tag_values.iter_mut() {
-                vals.push(s.tags.as_ref().and_then(|t| t.get(tag)).cloned());
-            }
-            for (name, _, vals) in columns.iter_mut() {
-                let idx = s.columns.iter().position(|c| c == name);
-                vals.push(idx.and_then(|i| row.get(i)).cloned().unwrap_or(Value::Null));
-            }
-            rows += 1;
+            let ty = match s.batch.column(i).data_type() {
+                DataType::Timestamp(_, _) => FieldType::Integer,
+                other => FieldType::from_arrow(other).unwrap_or(FieldType::String),
+            };
+            columns.push((name.clone(), ty));
         }
     }
     let mut fields = Vec::new();
     let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (tag, vals) in &tag_values {
+    for tag in &schema.tags {
         fields.push(Field::new(tag, DataType::Utf8, true));
         let mut b = StringBuilder::new();
-        for v in vals {
-            b.append_option(v.as_deref());
+        for s in series {
+            let v = s.tags.as_ref().and_then(|t| t.get(tag));
+            for _ in 0..s.num_rows() {
+                b.append_option(v);
+            }
         }
         arrays.push(std::sync::Arc::new(b.finish()));
     }
-    for (name, ty, vals) in &columns {
-        if schema.tags.contains(name) {
-            continue;
-        }
+    for (name, ty) in &columns {
         schema.fields.insert(name.clone(), *ty);
-        fields.push(Field::new(name, ty.arrow(), true));
-        let array: ArrayRef = match ty {
-            FieldType::Float => {
-                std::sync::Arc::new(vals.iter().map(Value::as_f64).collect::<Float64Array>())
-            }
-            FieldType::Integer => {
-                std::sync::Arc::new(vals.iter().map(Value::as_i64).collect::<Int64Array>())
-            }
-            FieldType::Unsigned => {
-                std::sync::Arc::new(vals.iter().map(Value::as_u64).collect::<UInt64Array>())
-            }
-            FieldType::Boolean => {
-                std::sync::Arc::new(vals.iter().map(Value::as_bool).collect::<BooleanArray>())
-            }
-            FieldType::String => {
-                let mut b = StringBuilder::new();
-                for v in vals {
-                    b.append_option(v.as_str());
-                }
-                std::sync::Arc::new(b.finish())
-            }
-        };
-        arrays.push(array);
+        let dt = ty.arrow();
+        let pieces = series
+            .iter()
+            .map(|s| match s.columns.iter().position(|c| c == name) {
+                Some(i) => Ok(cast(s.batch.column(i), &dt)?),
+                None => Ok(new_null_array(&dt, s.num_rows())),
+            })
+            .collect::<Result<Vec<ArrayRef>, ExecError>>()?;
+        let refs: Vec<&dyn Array> = pieces.iter().map(|a| a.as_ref()).collect();
+        fields.push(Field::new(name, dt, true));
+        arrays.push(concat(&refs)?);
     }
-    fields.push(Field::new(
-        TIME,
-        DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, None),
-        false,
-    ));
-    arrays.push(std::sync::Arc::new(times.finish()));
+    let time_type = DataType::Timestamp(TimeUnit::Nanosecond, None);
+    let times = series
+        .iter()
+        .map(|s| Ok(cast(s.batch.column(0), &time_type)?))
+        .collect::<Result<Vec<ArrayRef>, ExecError>>()?;
+    let refs: Vec<&dyn Array> = times.iter().map(|a| a.as_ref()).collect();
+    fields.push(Field::new(TIME, time_type, false));
+    arrays.push(if refs.is_empty() {
+        new_null_array(&DataType::Timestamp(TimeUnit::Nanosecond, None), 0)
+    } else {
+        concat(&refs)?
+    });
     Ok((
         RecordBatch::try_new(std::sync::Arc::new(Schema::new(fields)), arrays)?,
         schema,

@@ -147,6 +147,8 @@ mod tests {
 
     #[test]
     fn time_ranges_from_conditions() {
+        assert_eq!(parse_rfc3339("1970-01-01T00:01:00Z"), Some(60_000_000_000));
+        assert_eq!(parse_rfc3339("2020-01-01"), Some(1_577_836_800_000_000_000));
         let q = crate::influxql::parse_query(
             "SELECT v FROM m WHERE time >= 10 AND host = 'a' AND time < now() - 1s",
         )

@@ -175,7 +175,8 @@ impl<'a> Plan<'a> {
         columns: Vec<Zipped>,
         qctx: &QueryContext,
         reuse: Reuse<'_>,
-    ) -> Result<Vec<Series>, ExecError> {
+        out: &mut SeriesSink,
+    ) -> Result<bool, ExecError> {
         use datafusion::common::JoinType;
         use datafusion::functions_window::expr_fn::row_number;
         let as_text = |e: DfExpr| datafusion::logical_expr::cast(e, DataType::Utf8);
@@ -274,7 +275,7 @@ impl<'a> Plan<'a> {
         }
         let mut parts = parts.into_iter().enumerate();
         let Some((_, mut joined)) = parts.next() else {
-            return Ok(vec![]);
+            return Ok(true);
         };
         // Keys of the rows so far, carried as the first part's columns.
         for (p, part) in parts {
@@ -330,25 +331,25 @@ impl<'a> Plan<'a> {
         }
         select.push(col("__g0_0").alias("__bucket"));
         select.push(col("__pos_0").alias("__pos"));
+        let desc = self.stmt.order_desc;
         let mut sort: Vec<SortExpr> = (0..group_tags.len())
-            .map(|i| col(format!("__tag{i}")).sort(true, true))
+            .map(|i| col(format!("__tag{i}")).sort(!desc, !desc))
             .collect();
         sort.push(col("__bucket").sort(true, true));
         sort.push(col("__pos").sort(true, true));
         let df = frame::sort(frame::select(joined, select)?, sort)?;
         if let Some(analyze) = qctx.explain {
-            return explain(df, measurement, analyze, reuse).await;
+            return out
+                .send(explain(df, measurement, analyze, reuse).await?)
+                .await;
         }
-        let (rows, types) = collect_typed(
-            collect(df, reuse.unkept()).await?,
-            group_tags.len(),
-            columns.len(),
-        )?;
+        let batches = stream(df, reuse.unkept()).await?;
         let mut names = vec![TIME.to_string()];
         names.extend(columns.iter().map(|c| match c {
             Zipped::Sample(name, _, _) | Zipped::Aggregate(name, _) => name.clone(),
         }));
-        Ok(self.into_series(measurement, group_tags, names, types, rows, qctx, false))
+        self.emit(measurement, group_tags, &names, batches, false, out)
+            .await
     }
 
     /// `top`/`bottom`: per group (time bucket and tags), the points with the largest (smallest)
@@ -364,10 +365,11 @@ impl<'a> Plan<'a> {
         top: TopCall,
         qctx: &QueryContext,
         reuse: Reuse<'_>,
-    ) -> Result<Vec<Series>, ExecError> {
+        out: &mut SeriesSink,
+    ) -> Result<bool, ExecError> {
         use datafusion::functions_window::expr_fn::row_number;
         if !schema.fields.contains_key(&top.field) {
-            return Ok(vec![]);
+            return Ok(true);
         }
         let value_col = |n: &str| -> DfExpr {
             if schema.fields.contains_key(n) || schema.tags.contains(n) {
@@ -462,8 +464,10 @@ impl<'a> Plan<'a> {
         }
         // 1.x returns the points in time order whatever ORDER BY says; points at the same
         // time in the selector's order of values, then in series order.
+        // Series in the statement's order: descending keys when time goes backwards (1.x).
+        let desc = self.stmt.order_desc;
         let mut sort: Vec<SortExpr> = (0..group_tags.len())
-            .map(|i| col(format!("__tag{i}")).sort(true, true))
+            .map(|i| col(format!("__tag{i}")).sort(!desc, !desc))
             .collect();
         sort.push(col("__time").sort(true, true));
         if top.pick != Pick::Sample {
@@ -475,15 +479,14 @@ impl<'a> Plan<'a> {
         }
         df = frame::sort(frame::select(df, select)?, sort)?;
         if let Some(analyze) = qctx.explain {
-            return explain(df, measurement, analyze, reuse).await;
+            return out
+                .send(explain(df, measurement, analyze, reuse).await?)
+                .await;
         }
-        let (rows, types) = collect_typed(
-            collect(df, reuse.unkept()).await?,
-            group_tags.len(),
-            1 + extra.len(),
-        )?;
+        let batches = stream(df, reuse.unkept()).await?;
         let mut columns = vec![TIME.to_string()];
         columns.extend(names);
-        Ok(self.into_series(measurement, group_tags, columns, types, rows, qctx, false))
+        self.emit(measurement, group_tags, &columns, batches, false, out)
+            .await
     }
 }

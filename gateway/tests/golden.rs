@@ -8,8 +8,8 @@
 //! Regenerate the expected files after an intended change, then review the diff:
 //!
 //! ```sh
-//! FLETCH_UPDATE_GOLDEN=1 cargo test -p querier --test golden
-//! git diff querier/tests/golden
+//! FLETCH_UPDATE_GOLDEN=1 cargo test -p gateway --test golden
+//! git diff gateway/tests/golden
 //! ```
 
 mod common;
@@ -17,7 +17,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use line_protocol::{ParseOptions, parse_body};
-use querier::{QueryContext, QueryResponse};
+use querier::QueryContext;
+use serde_json::Value;
 
 const NOW: i64 = 86_400_000_000_000;
 
@@ -66,30 +67,50 @@ fn round_float(v: &serde_json::Value) -> serde_json::Value {
     }
 }
 
-/// One line per row, so that a changed answer is a small diff.
-fn render(resp: &QueryResponse) -> String {
+/// One line per row, so that a changed answer is a small diff; `results` as `/query` prints
+/// them.
+fn render(results: &Value) -> String {
     let mut out = String::new();
-    if let Some(e) = &resp.error {
-        out.push_str(&format!("error: {e}\n"));
-    }
-    for r in resp.results.iter().flatten() {
-        if let Some(e) = &r.error {
+    for r in results.as_array().into_iter().flatten() {
+        if let Some(e) = r["error"].as_str() {
             out.push_str(&format!("error: {e}\n"));
         }
-        for m in &r.messages {
-            out.push_str(&format!("{}: {}\n", m.level, m.text));
+        for m in r["messages"].as_array().into_iter().flatten() {
+            out.push_str(&format!(
+                "{}: {}\n",
+                m["level"].as_str().unwrap_or(""),
+                m["text"].as_str().unwrap_or("")
+            ));
         }
-        if r.series.is_empty() && r.error.is_none() {
+        let series = r["series"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if series.is_empty() && r["error"].is_null() {
             out.push_str("(no series)\n");
         }
-        for s in &r.series {
-            out.push_str(&format!("name: {}", s.name.as_deref().unwrap_or("")));
-            if let Some(tags) = &s.tags {
-                out.push_str(&format!(" tags: {}", serde_json::to_string(tags).unwrap()));
+        for s in series {
+            out.push_str(&format!("name: {}", s["name"].as_str().unwrap_or("")));
+            if !s["tags"].is_null() {
+                out.push_str(&format!(
+                    " tags: {}",
+                    serde_json::to_string(&s["tags"]).unwrap()
+                ));
             }
-            out.push_str(&format!("\ncolumns: {}\n", s.columns.join(", ")));
-            for row in &s.values {
-                let row: Vec<serde_json::Value> = row.iter().map(round_float).collect();
+            let columns: Vec<&str> = s["columns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|c| c.as_str().unwrap_or(""))
+                .collect();
+            out.push_str(&format!("\ncolumns: {}\n", columns.join(", ")));
+            for row in s["values"].as_array().into_iter().flatten() {
+                let row: Vec<Value> = row
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(round_float)
+                    .collect();
                 out.push_str(&serde_json::to_string(&row).unwrap());
                 out.push('\n');
             }
@@ -133,17 +154,12 @@ async fn run_cases(exec: &querier::Executor) -> Vec<(PathBuf, String)> {
         for q in statements(&text) {
             out.push_str(&format!("-- {q}\n"));
             let ctx = context();
-            let resp = match querier::influxql::parse_query(&q) {
-                Ok(stmts) => QueryResponse {
-                    results: Some(exec.execute(&stmts, &ctx).await),
-                    error: None,
-                },
-                Err(e) => QueryResponse {
-                    results: None,
-                    error: Some(format!("error parsing query: {e}")),
-                },
-            };
-            out.push_str(&render(&resp));
+            match querier::influxql::parse_query(&q) {
+                Ok(stmts) => {
+                    out.push_str(&render(&common::json_of(&exec.execute(&stmts, &ctx).await)))
+                }
+                Err(e) => out.push_str(&format!("error: error parsing query: {e}\n")),
+            }
             out.push('\n');
         }
         all.push((case, out));

@@ -1,4 +1,5 @@
-//! A node in process for the querier's tests: meta service, storage engine and executor.
+//! A node in process for the query tests: meta service, storage engine and executor, and
+//! answers as the HTTP API formats them.
 
 use std::sync::Arc;
 
@@ -38,4 +39,17 @@ impl Node {
         self.ingester.shutdown().await.unwrap();
         self.meta.shutdown().await;
     }
+}
+
+/// Statements' answers as `/query` prints them (the `results` array), times in RFC3339.
+#[allow(dead_code)]
+pub fn json_of(results: &[querier::StatementResult]) -> serde_json::Value {
+    let body = gateway::format::json(
+        results,
+        0,
+        false,
+        &gateway::format::FormatOptions::default(),
+    );
+    let mut v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["results"].take()
 }

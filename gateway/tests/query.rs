@@ -59,7 +59,7 @@ impl Client for Node {
             database: Some("db".into()),
             ..Default::default()
         };
-        serde_json::to_value(self.exec.execute(&stmts, &ctx).await).unwrap()
+        common::json_of(&self.exec.execute(&stmts, &ctx).await)
     }
 }
 
@@ -529,7 +529,7 @@ async fn kept_plans_answer_as_fresh_plans_do() {
         assert_eq!(n.exec.plans().hits(), hits, "nothing kept yet for {first}");
         let answer = n.query(second).await;
         let stmts = querier::influxql::parse_query(second).unwrap();
-        let expected = serde_json::to_value(fresh.execute(&stmts, &ctx).await).unwrap();
+        let expected = common::json_of(&fresh.execute(&stmts, &ctx).await);
         assert_eq!(answer, expected, "{second}");
         assert!(
             answer[0]["series"][0]["values"]
@@ -548,7 +548,7 @@ async fn kept_plans_answer_as_fresh_plans_do() {
         // And the first again, from the plan the second left or planned.
         let again = n.query(first).await;
         let stmts = querier::influxql::parse_query(first).unwrap();
-        let expected = serde_json::to_value(fresh.execute(&stmts, &ctx).await).unwrap();
+        let expected = common::json_of(&fresh.execute(&stmts, &ctx).await);
         assert_eq!(again, expected, "{first} after {second}");
     }
     n.close().await;
@@ -679,7 +679,7 @@ async fn kept_plans_of_scans_in_several_partitions_answer_as_fresh_plans_do() {
     let answer = n.query(second).await;
     assert_eq!(n.exec.plans().hits(), hits + 1);
     let stmts = querier::influxql::parse_query(second).unwrap();
-    let expected = serde_json::to_value(fresh.execute(&stmts, &ctx).await).unwrap();
+    let expected = common::json_of(&fresh.execute(&stmts, &ctx).await);
     assert_eq!(answer, expected);
     assert_eq!(
         answer[0]["series"][0]["values"].as_array().map(Vec::len),
