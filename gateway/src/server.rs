@@ -169,7 +169,8 @@ pub async fn run(
         executor: Executor::new(meta.clone(), ingester.clone()),
         max_body_size: config.http.max_body_size,
         max_row_limit: config.http.max_row_limit,
-        max_response_memory: usize::try_from(config.http.max_response_memory.0).unwrap_or(usize::MAX),
+        max_response_memory: usize::try_from(config.http.max_response_memory.0)
+            .unwrap_or(usize::MAX),
         allow_unsigned: config.data.unsigned_integers,
         log_requests: config.http.log_enabled,
     };

@@ -341,6 +341,43 @@ fn long_series_are_marked_partial_as_1x_does() {
 }
 
 #[test]
+fn an_answer_past_its_memory_budget_is_an_error_unless_chunked() {
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[("FLETCH_HTTP_MAX_RESPONSE_MEMORY", "4096")]);
+    query(&node.url(""), "CREATE DATABASE p", "");
+    let body: String = (0..2000).map(|i| format!("m v={i} {i}\n")).collect();
+    assert_eq!(post(&node.url("/write?db=p"), &body).status, 204);
+    let r = query(&node.url(""), "SELECT v FROM m; SHOW DATABASES", "?db=p");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    let err = v["results"][0]["error"].as_str().unwrap_or_default();
+    assert!(
+        err.starts_with("the answer is larger than [http] max-response-memory (4096 bytes"),
+        "{v}"
+    );
+    assert!(v["results"][0]["series"].is_null(), "{v}");
+    // A small answer is within the budget; a chunked one is never held whole.
+    let r = query(&node.url(""), "SELECT v FROM m LIMIT 3", "?db=p");
+    assert!(r.body.contains("\"values\""), "{}", r.body);
+    let r = query(
+        &node.url(""),
+        "SELECT v FROM m",
+        "?db=p&chunked=true&chunk_size=500",
+    );
+    let rows: usize = r
+        .body
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["results"][0]["series"][0]["values"]
+                .as_array()
+                .map_or(0, Vec::len)
+        })
+        .sum();
+    assert_eq!(rows, 2000);
+}
+
+#[test]
 fn max_row_limit_cuts_plain_answers_and_chunks_carry_every_row_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let node = Fletchd::start(dir.path(), &[("FLETCH_HTTP_MAX_ROW_LIMIT", "5")]);
