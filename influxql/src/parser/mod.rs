@@ -1,0 +1,619 @@
+//! The InfluxQL parser: recursive descent over [`lexer`](super::lexer) tokens, with 1.x's
+//! error texts (`found X, expected Y at line L, char C`).
+
+use super::ast::{
+    MeasurementMatch, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter, Statement,
+    TagKeyMatch,
+};
+use super::lexer::{Tok, Token, scan_regex, tokenize, tokenize_from};
+use super::select::{
+    BinaryOp, Dimension, Expr, Field, Fill, Measurement, SelectStatement, Source, VarType,
+};
+
+/// A parse error; `Display` is 1.x's text after `error parsing query: `.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseError {
+    pub message: String,
+    /// 0 when 1.x gives no position for this error.
+    pub line: usize,
+    pub col: usize,
+}
+
+impl std::fmt::Display for ParseError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.message)
+        } else {
+            write!(
+                f,
+                "{} at line {}, char {}",
+                self.message, self.line, self.col
+            )
+        }
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+/// 1.x's reserved words: they are not identifiers unless double-quoted.
+const KEYWORDS: &[&str] = &[
+    "ALL",
+    "ALTER",
+    "ANALYZE",
+    "ANY",
+    "AS",
+    "ASC",
+    "BEGIN",
+    "BY",
+    "CARDINALITY",
+    "CREATE",
+    "CONTINUOUS",
+    "DATABASE",
+    "DATABASES",
+    "DEFAULT",
+    "DELETE",
+    "DESC",
+    "DESTINATIONS",
+    "DIAGNOSTICS",
+    "DISTINCT",
+    "DROP",
+    "DURATION",
+    "END",
+    "EVERY",
+    "EXACT",
+    "EXPLAIN",
+    "FIELD",
+    "FOR",
+    "FROM",
+    "GRANT",
+    "GRANTS",
+    "GROUP",
+    "GROUPS",
+    "IN",
+    "INF",
+    "INSERT",
+    "INTO",
+    "KEY",
+    "KEYS",
+    "KILL",
+    "LIMIT",
+    "MEASUREMENT",
+    "MEASUREMENTS",
+    "NAME",
+    "OFFSET",
+    "ON",
+    "ORDER",
+    "PASSWORD",
+    "POLICY",
+    "POLICIES",
+    "PRIVILEGES",
+    "QUERIES",
+    "QUERY",
+    "READ",
+    "REPLICATION",
+    "RESAMPLE",
+    "RETENTION",
+    "REVOKE",
+    "SELECT",
+    "SERIES",
+    "SERVERS",
+    "SET",
+    "SHARD",
+    "SHARDS",
+    "SHOW",
+    "SLIMIT",
+    "SOFFSET",
+    "STATS",
+    "SUBSCRIPTION",
+    "SUBSCRIPTIONS",
+    "TAG",
+    "TO",
+    "USER",
+    "USERS",
+    "VALUES",
+    "WHERE",
+    "WITH",
+    "WRITE",
+    "AND",
+    "OR",
+    "TRUE",
+    "FALSE",
+];
+
+pub fn is_keyword(s: &str) -> bool {
+    KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(s))
+}
+
+const STATEMENT_START: &str =
+    "SELECT, DELETE, SHOW, CREATE, DROP, EXPLAIN, GRANT, REVOKE, ALTER, SET, KILL";
+const CREATE_NEXT: &str = "CONTINUOUS, DATABASE, USER, RETENTION, SUBSCRIPTION";
+const DROP_NEXT: &str =
+    "CONTINUOUS, DATABASE, MEASUREMENT, RETENTION, SERIES, SHARD, SUBSCRIPTION, USER";
+const SHOW_NEXT: &str = "CONTINUOUS, DATABASES, DIAGNOSTICS, FIELD, GRANTS, MEASUREMENT, MEASUREMENTS, QUERIES, RETENTION, SERIES, SHARD, SHARDS, STATS, SUBSCRIPTIONS, TAG, USERS";
+
+/// Parses one or more statements separated by semicolons.
+pub fn parse_query(src: &str) -> Result<Vec<Statement>, ParseError> {
+    let mut p = Parser {
+        toks: tokenize(src),
+        pos: 0,
+        src: src.to_string(),
+    };
+    let mut out = Vec::new();
+    loop {
+        while p.peek().tok == Tok::Semicolon {
+            p.pos += 1;
+        }
+        if p.peek().tok == Tok::Eof {
+            return Ok(out);
+        }
+        out.push(p.statement()?);
+        match p.peek().tok {
+            Tok::Semicolon | Tok::Eof => {}
+            _ => return Err(p.expected(";")),
+        }
+    }
+}
+
+struct Parser {
+    toks: Vec<Token>,
+    pos: usize,
+    src: String,
+}
+
+const OPERAND: &str = "identifier, string, number, bool";
+
+impl Parser {
+    fn peek(&self) -> &Token {
+        &self.toks[self.pos.min(self.toks.len() - 1)]
+    }
+
+    fn error_at(t: &Token, message: String) -> ParseError {
+        ParseError {
+            message,
+            line: t.line,
+            col: t.col,
+        }
+    }
+
+    fn expected(&self, what: &str) -> ParseError {
+        let t = self.peek();
+        let found = match &t.tok {
+            Tok::Word(w) if is_keyword(w) => w.to_uppercase(),
+            other => other.to_string(),
+        };
+        Self::error_at(t, format!("found {found}, expected {what}"))
+    }
+
+    /// Consumes the keyword `kw` if it is next.
+    fn accept(&mut self, kw: &str) -> bool {
+        if matches!(&self.peek().tok, Tok::Word(w) if w.eq_ignore_ascii_case(kw)) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, kw: &str) -> Result<(), ParseError> {
+        if self.accept(kw) {
+            Ok(())
+        } else {
+            Err(self.expected(kw))
+        }
+    }
+
+    fn peek_keyword(&self) -> Option<String> {
+        match &self.peek().tok {
+            Tok::Word(w) if is_keyword(w) => Some(w.to_uppercase()),
+            _ => None,
+        }
+    }
+
+    fn ident(&mut self) -> Result<String, ParseError> {
+        match &self.peek().tok {
+            Tok::Ident(s) => {
+                let s = s.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            Tok::Word(w) if !is_keyword(w) => {
+                let s = w.clone();
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.expected("identifier")),
+        }
+    }
+
+    fn duration(&mut self) -> Result<i64, ParseError> {
+        let t = self.peek().clone();
+        match &t.tok {
+            Tok::Duration(d, _) => {
+                self.pos += 1;
+                Ok(*d)
+            }
+            Tok::Word(w) if w.eq_ignore_ascii_case("INF") => {
+                self.pos += 1;
+                Ok(0)
+            }
+            Tok::BadDuration(_) => Err(Self::error_at(&t, "invalid duration".into())),
+            _ => Err(self.expected("duration")),
+        }
+    }
+
+    fn unsigned(&mut self) -> Result<u64, ParseError> {
+        let t = self.peek().clone();
+        match t.tok {
+            Tok::Integer(n) if n >= 0 => {
+                self.pos += 1;
+                Ok(n as u64)
+            }
+            _ => Err(self.expected("integer")),
+        }
+    }
+
+    fn not_supported(&self, t: &Token, what: &str) -> ParseError {
+        Self::error_at(t, format!("{what} is not supported by Fletch yet"))
+    }
+
+    fn statement(&mut self) -> Result<Statement, ParseError> {
+        let first = self.peek().clone();
+        match self.peek_keyword().as_deref() {
+            Some("CREATE") => {
+                self.pos += 1;
+                self.create()
+            }
+            Some("DROP") => {
+                self.pos += 1;
+                self.drop_stmt()
+            }
+            Some("SHOW") => {
+                self.pos += 1;
+                self.show()
+            }
+            Some("SELECT") => {
+                self.pos += 1;
+                Ok(Statement::Select(Box::new(self.select()?)))
+            }
+            Some("DELETE") => {
+                self.pos += 1;
+                let (sources, condition) = self.from_where()?;
+                Ok(Statement::Delete { sources, condition })
+            }
+            Some("ALTER") => {
+                self.pos += 1;
+                self.expect("RETENTION")?;
+                self.expect("POLICY")?;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                let database = self.ident()?;
+                let mut options = RetentionPolicyOptions::default();
+                loop {
+                    if self.accept("DURATION") {
+                        options.duration = Some(self.duration()?);
+                    } else if self.accept("REPLICATION") {
+                        options.replication = Some(self.replication()?);
+                    } else if self.accept("SHARD") {
+                        self.expect("DURATION")?;
+                        options.shard_duration = Some(self.duration()?);
+                    } else if self.accept("DEFAULT") {
+                        options.default = true;
+                    } else {
+                        break;
+                    }
+                }
+                if options == RetentionPolicyOptions::default() {
+                    return Err(self.expected("DURATION, REPLICATION, SHARD, DEFAULT"));
+                }
+                Ok(Statement::AlterRetentionPolicy {
+                    name,
+                    database,
+                    options,
+                })
+            }
+            Some("EXPLAIN") => {
+                self.pos += 1;
+                let analyze = self.accept("ANALYZE");
+                self.expect("SELECT")?;
+                Ok(Statement::Explain {
+                    analyze,
+                    select: Box::new(self.select()?),
+                })
+            }
+            Some(kw @ ("GRANT" | "REVOKE" | "SET" | "KILL")) => {
+                Err(self.not_supported(&first, &format!("the {kw} statement")))
+            }
+            _ => Err(self.expected(STATEMENT_START)),
+        }
+    }
+
+    fn create(&mut self) -> Result<Statement, ParseError> {
+        let t = self.peek().clone();
+        match self.peek_keyword().as_deref() {
+            Some("DATABASE") => {
+                self.pos += 1;
+                let name = self.ident()?;
+                let rp = if self.accept("WITH") {
+                    Some(self.rp_clause()?)
+                } else {
+                    None
+                };
+                Ok(Statement::CreateDatabase { name, rp })
+            }
+            Some("RETENTION") => {
+                self.pos += 1;
+                self.expect("POLICY")?;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                let database = self.ident()?;
+                self.expect("DURATION")?;
+                let duration = Some(self.duration()?);
+                self.expect("REPLICATION")?;
+                let replication = Some(self.replication()?);
+                let shard_duration = if self.accept("SHARD") {
+                    self.expect("DURATION")?;
+                    Some(self.duration()?)
+                } else {
+                    None
+                };
+                let options = RetentionPolicyOptions {
+                    duration,
+                    replication,
+                    shard_duration,
+                    default: self.accept("DEFAULT"),
+                };
+                Ok(Statement::CreateRetentionPolicy {
+                    name,
+                    database,
+                    options,
+                })
+            }
+            Some(kw @ ("CONTINUOUS" | "USER" | "SUBSCRIPTION")) => {
+                Err(self.not_supported(&t, &format!("CREATE {kw}")))
+            }
+            _ => Err(self.expected(CREATE_NEXT)),
+        }
+    }
+
+    fn rp_clause(&mut self) -> Result<RetentionPolicyClause, ParseError> {
+        let mut rp = RetentionPolicyClause::default();
+        let mut any = false;
+        if self.accept("DURATION") {
+            rp.duration = Some(self.duration()?);
+            any = true;
+        }
+        if self.accept("REPLICATION") {
+            rp.replication = Some(self.replication()?);
+            any = true;
+        }
+        if self.accept("SHARD") {
+            self.expect("DURATION")?;
+            rp.shard_duration = Some(self.duration()?);
+            any = true;
+        }
+        if self.accept("NAME") {
+            rp.name = Some(self.ident()?);
+            any = true;
+        }
+        if !any {
+            return Err(self.expected("DURATION, NAME, REPLICATION, SHARD"));
+        }
+        Ok(rp)
+    }
+
+    fn replication(&mut self) -> Result<u32, ParseError> {
+        let t = self.peek().clone();
+        let n = match t.tok {
+            Tok::Integer(n) => {
+                self.pos += 1;
+                n
+            }
+            _ => return Err(self.expected("integer")),
+        };
+        if !(1..=i32::MAX as i64).contains(&n) {
+            return Err(Self::error_at(
+                &t,
+                format!("invalid value {n}: must be 1 <= n <= 2147483647"),
+            ));
+        }
+        Ok(n as u32)
+    }
+
+    /// `[FROM sources] [WHERE cond]`, at least one of them (DELETE, DROP SERIES).
+    fn from_where(&mut self) -> Result<(Vec<Measurement>, Option<Expr>), ParseError> {
+        let mut sources = Vec::new();
+        let has_from = self.accept("FROM");
+        if has_from {
+            loop {
+                sources.push(self.measurement()?);
+                if self.peek().tok != Tok::Comma {
+                    break;
+                }
+                self.pos += 1;
+            }
+        }
+        let condition = if self.accept("WHERE") {
+            Some(self.expr(0)?)
+        } else {
+            None
+        };
+        if !has_from && condition.is_none() {
+            return Err(self.expected("FROM, WHERE"));
+        }
+        Ok((sources, condition))
+    }
+
+    /// A node id (`DROP META SERVER 3`).
+    fn node_id(&mut self) -> Result<u64, ParseError> {
+        match self.peek().tok {
+            Tok::Integer(n) if n >= 0 => {
+                self.pos += 1;
+                Ok(n as u64)
+            }
+            _ => Err(self.expected("integer")),
+        }
+    }
+
+    fn drop_stmt(&mut self) -> Result<Statement, ParseError> {
+        let t = self.peek().clone();
+        // Cluster statements of the 0.10 guide; META, DATA and SERVER stay usable as names.
+        if self.accept("META") {
+            self.expect("SERVER")?;
+            return Ok(Statement::DropMetaServer {
+                id: self.node_id()?,
+            });
+        }
+        if self.accept("DATA") {
+            self.expect("SERVER")?;
+            let id = self.node_id()?;
+            let force = self.accept("FORCE");
+            return Ok(Statement::DropDataServer { id, force });
+        }
+        match self.peek_keyword().as_deref() {
+            Some("DATABASE") => {
+                self.pos += 1;
+                Ok(Statement::DropDatabase {
+                    name: self.ident()?,
+                })
+            }
+            Some("RETENTION") => {
+                self.pos += 1;
+                self.expect("POLICY")?;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                Ok(Statement::DropRetentionPolicy {
+                    name,
+                    database: self.ident()?,
+                })
+            }
+            Some("MEASUREMENT") => {
+                self.pos += 1;
+                Ok(Statement::DropMeasurement {
+                    name: self.ident()?,
+                })
+            }
+            Some("SERIES") => {
+                self.pos += 1;
+                let (sources, condition) = self.from_where()?;
+                Ok(Statement::DropSeries { sources, condition })
+            }
+            Some(kw @ ("CONTINUOUS" | "SHARD" | "SUBSCRIPTION" | "USER")) => {
+                Err(self.not_supported(&t, &format!("DROP {kw}")))
+            }
+            _ => Err(self.expected(DROP_NEXT)),
+        }
+    }
+
+    fn on_database(&mut self) -> Result<Option<String>, ParseError> {
+        if self.accept("ON") {
+            Ok(Some(self.ident()?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    fn show(&mut self) -> Result<Statement, ParseError> {
+        let t = self.peek().clone();
+        if self.accept("META") {
+            self.expect("STATUS")?;
+            return Ok(Statement::ShowMetaStatus);
+        }
+        match self.peek_keyword().as_deref() {
+            Some("DATABASES") => {
+                self.pos += 1;
+                Ok(Statement::ShowDatabases)
+            }
+            Some("RETENTION") => {
+                self.pos += 1;
+                self.expect("POLICIES")?;
+                Ok(Statement::ShowRetentionPolicies {
+                    database: self.on_database()?,
+                })
+            }
+            Some("MEASUREMENTS") => {
+                self.pos += 1;
+                let database = self.on_database()?;
+                let with = if self.accept("WITH") {
+                    self.expect("MEASUREMENT")?;
+                    if self.is_op("=~") {
+                        self.pos += 1;
+                        match self.try_regex()? {
+                            Some(re) => Some(MeasurementMatch::Regex(re)),
+                            None => return Err(self.expected("regex")),
+                        }
+                    } else if self.is_op("=") {
+                        self.pos += 1;
+                        Some(MeasurementMatch::Eq(self.ident()?))
+                    } else {
+                        return Err(self.expected("=, =~"));
+                    }
+                } else {
+                    None
+                };
+                let condition = if self.accept("WHERE") {
+                    Some(self.expr(0)?)
+                } else {
+                    None
+                };
+                let limit = if self.accept("LIMIT") {
+                    Some(self.unsigned()?)
+                } else {
+                    None
+                };
+                let offset = if self.accept("OFFSET") {
+                    Some(self.unsigned()?)
+                } else {
+                    None
+                };
+                Ok(Statement::ShowMeasurements {
+                    database,
+                    with,
+                    condition,
+                    limit,
+                    offset,
+                })
+            }
+            Some("TAG") => {
+                self.pos += 1;
+                if self.accept("KEYS") {
+                    return Ok(Statement::ShowTagKeys(self.show_filter(false)?.0));
+                }
+                self.expect("VALUES")?;
+                let (filter, key) = self.show_filter(true)?;
+                let key = key.ok_or_else(|| self.expected("WITH"))?;
+                Ok(Statement::ShowTagValues { filter, key })
+            }
+            Some("FIELD") => {
+                self.pos += 1;
+                self.expect("KEYS")?;
+                Ok(Statement::ShowFieldKeys(self.show_filter(false)?.0))
+            }
+            Some("SERIES") => {
+                self.pos += 1;
+                Ok(Statement::ShowSeries(self.show_filter(false)?.0))
+            }
+            Some("SHARDS") => {
+                self.pos += 1;
+                Ok(Statement::ShowShards)
+            }
+            Some("SERVERS") => {
+                self.pos += 1;
+                Ok(Statement::ShowServers)
+            }
+            Some("SHARD") => {
+                self.pos += 1;
+                self.expect("GROUPS")?;
+                Ok(Statement::ShowShardGroups)
+            }
+            Some(
+                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "QUERIES" | "STATS"
+                | "SUBSCRIPTIONS" | "USERS"),
+            ) => Err(self.not_supported(&t, &format!("SHOW {kw}"))),
+            _ => Err(self.expected(SHOW_NEXT)),
+        }
+    }
+}
+
+mod select;
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,287 @@
+//! The parser against 1.x's texts: errors, round trips of every statement.
+
+use super::*;
+
+fn err(q: &str) -> String {
+    parse_query(q).unwrap_err().to_string()
+}
+
+/// Texts checked against InfluxDB 1.6.7.
+#[test]
+fn errors_read_like_1x() {
+    assert_eq!(
+        err("CREATE"),
+        "found EOF, expected CONTINUOUS, DATABASE, USER, RETENTION, SUBSCRIPTION at line 1, char 8"
+    );
+    assert_eq!(
+        err("SHOW FOO"),
+        format!("found FOO, expected {SHOW_NEXT} at line 1, char 6")
+    );
+    assert_eq!(
+        err("DROP DATABASE"),
+        "found EOF, expected identifier at line 1, char 15"
+    );
+    assert_eq!(
+        err("SHOW RETENTION"),
+        "found EOF, expected POLICIES at line 1, char 16"
+    );
+    assert_eq!(
+        err("SHOW DATABASES extra"),
+        "found extra, expected ; at line 1, char 16"
+    );
+    assert_eq!(
+        err("CREATE DATABASE x WITH"),
+        "found EOF, expected DURATION, NAME, REPLICATION, SHARD at line 1, char 24"
+    );
+    assert_eq!(
+        err("CREATE DATABASE x WITH DURATION"),
+        "found EOF, expected duration at line 1, char 33"
+    );
+    assert_eq!(
+        err("CREATE DATABASE x WITH DURATION 1x"),
+        "invalid duration at line 1, char 33"
+    );
+    assert_eq!(
+        err("CREATE DATABASE x WITH REPLICATION 0"),
+        "invalid value 0: must be 1 <= n <= 2147483647 at line 1, char 36"
+    );
+    assert_eq!(
+        err("CREATE DATABASE x WITH REPLICATION abc"),
+        "found abc, expected integer at line 1, char 36"
+    );
+    assert_eq!(
+        err("CREATE DATABASE 'x'"),
+        "found x, expected identifier at line 1, char 16"
+    );
+    assert_eq!(
+        err("CREATE DATABASE select"),
+        "found SELECT, expected identifier at line 1, char 17"
+    );
+    assert_eq!(
+        err("SHOW DATABASES; SHOW FOO"),
+        format!("found FOO, expected {SHOW_NEXT} at line 1, char 22")
+    );
+    assert_eq!(
+        err("SHOW DATABASES\nSHOW FOO"),
+        "found SHOW, expected ; at line 2, char 1"
+    );
+    assert_eq!(
+        err("CREATE DATABASE q WITH NAME r DURATION 1d"),
+        "found DURATION, expected ; at line 1, char 31"
+    );
+    assert_eq!(
+        err("SELEC 1"),
+        format!("found SELEC, expected {STATEMENT_START} at line 1, char 1")
+    );
+}
+
+#[test]
+fn select_errors_read_like_1x() {
+    assert_eq!(
+        err("SELECT"),
+        "found EOF, expected identifier, string, number, bool at line 1, char 8"
+    );
+    assert_eq!(
+        err("SELECT value"),
+        "found EOF, expected FROM at line 1, char 14"
+    );
+    assert_eq!(
+        err("SELECT value FROM"),
+        "found EOF, expected identifier at line 1, char 19"
+    );
+    assert_eq!(
+        err("SELECT value FROM m WHERE"),
+        "found EOF, expected identifier, string, number, bool at line 1, char 27"
+    );
+    assert_eq!(
+        err("SELECT value FROM m GROUP BY"),
+        "found EOF, expected identifier, string, number, bool at line 1, char 30"
+    );
+    assert_eq!(
+        err("SELECT value FROM m LIMIT x"),
+        "found x, expected integer at line 1, char 27"
+    );
+    assert_eq!(
+        err("SELECT (value FROM m"),
+        "found FROM, expected ) at line 1, char 15"
+    );
+    assert_eq!(
+        err("SELECT value FROM m GROUP BY time(1m"),
+        "found EOF, expected ) at line 1, char 37"
+    );
+    assert_eq!(
+        err("SELECT 1"),
+        "found EOF, expected FROM at line 1, char 9"
+    );
+    assert_eq!(
+        err("SELECT usage + FROM cpu"),
+        "found FROM, expected identifier, string, number, bool at line 1, char 16"
+    );
+    assert_eq!(
+        err("SELECT value FROM m LIMIT 1 OFFSET"),
+        "found EOF, expected integer at line 1, char 36"
+    );
+    assert_eq!(
+        err("SELECT value FROM m WHERE a ="),
+        "found EOF, expected identifier, string, number, bool at line 1, char 30"
+    );
+    // A quote inside a regex does not start a string.
+    let s = select("SELECT v FROM m WHERE host =~ /it's/ AND region = 'x'");
+    assert_eq!(
+        s.condition.unwrap().to_string(),
+        "host =~ /it's/ AND region = 'x'"
+    );
+}
+
+fn select(q: &str) -> SelectStatement {
+    match parse_query(q).unwrap().pop().unwrap() {
+        Statement::Select(s) => *s,
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn select_clauses_round_trip() {
+    for q in [
+        "SELECT mean(usage) AS m, max(idle) FROM db.rp.cpu WHERE time > now() - 1h AND host =~ /a\\/b/ GROUP BY time(10m, 1m), host fill(0) ORDER BY time DESC LIMIT 10 OFFSET 2 SLIMIT 3 SOFFSET 1 tz('Europe/Oslo')",
+        "SELECT * FROM /cp.*/",
+        "SELECT usage::field, host::tag FROM db..cpu",
+        "SELECT usage * 2 + 1 FROM cpu WHERE (host = 'a' OR host = 'b') AND usage > -1.5",
+        "SELECT count(*) INTO other FROM cpu GROUP BY *",
+        "SELECT max(v) FROM (SELECT mean(usage) AS v FROM cpu GROUP BY time(1m)), cpu",
+    ] {
+        let s = select(q);
+        let again = select(&s.to_string());
+        assert_eq!(s, again, "{q} -> {s}");
+    }
+    let s = select("SELECT a + b * c - d FROM m");
+    assert_eq!(s.fields[0].expr.to_string(), "a + b * c - d");
+    let Expr::Binary { op, .. } = &s.fields[0].expr else {
+        panic!()
+    };
+    assert_eq!(*op, BinaryOp::Sub, "left-associative, * binds tighter");
+    let s = select("SELECT v FROM m WHERE a = 1 OR b = 2 AND c = 3");
+    let Some(Expr::Binary {
+        op: BinaryOp::Or, ..
+    }) = &s.condition
+    else {
+        panic!("{:?}", s.condition)
+    };
+    let s = select("SELECT v FROM db.rp.m");
+    let Source::Measurement(m) = &s.sources[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (
+            m.database.as_deref(),
+            m.retention_policy.as_deref(),
+            m.name.as_deref()
+        ),
+        (Some("db"), Some("rp"), Some("m"))
+    );
+    let s = select("SELECT v FROM rp.m");
+    let Source::Measurement(m) = &s.sources[0] else {
+        panic!()
+    };
+    assert_eq!(
+        (m.database.as_deref(), m.retention_policy.as_deref()),
+        (None, Some("rp"))
+    );
+    let s = select("SELECT v FROM m WHERE host = $h");
+    assert_eq!(s.condition.unwrap().to_string(), "host = $h");
+}
+
+#[test]
+fn show_statements_round_trip() {
+    for q in [
+        "SHOW TAG KEYS ON db FROM cpu, mem WHERE host = 'a' LIMIT 1 OFFSET 2",
+        "SHOW TAG VALUES FROM cpu WITH KEY IN (host, region) WHERE host =~ /a/",
+        "SHOW TAG VALUES WITH KEY = host",
+        "SHOW TAG VALUES WITH KEY !~ /h/",
+        "SHOW FIELD KEYS FROM cpu",
+        "SHOW SERIES FROM cpu WHERE host = 'a' LIMIT 2",
+        "SHOW MEASUREMENTS WITH MEASUREMENT =~ /c.*/ WHERE host = 'b'",
+        "SHOW SHARDS",
+        "SHOW SHARD GROUPS",
+        "SHOW SERVERS",
+        "SHOW META STATUS",
+        "DROP META SERVER 3",
+        "DROP DATA SERVER 4",
+        "DROP DATA SERVER 4 FORCE",
+        "SELECT mean(v) INTO db.rp.:MEASUREMENT FROM /c.*/ GROUP BY time(1m), *",
+        "SELECT v INTO rp.:MEASUREMENT FROM c",
+        "CREATE RETENTION POLICY r ON db DURATION 1d REPLICATION 1 SHARD DURATION 1h DEFAULT",
+        "ALTER RETENTION POLICY r ON db DURATION 3h DEFAULT",
+        "DROP RETENTION POLICY r ON db",
+        "DROP MEASUREMENT cpu",
+        "DROP SERIES FROM cpu WHERE host = 'a'",
+        "DELETE FROM cpu, /m.*/ WHERE time < 60000000000",
+    ] {
+        let s = parse_query(q).unwrap().pop().unwrap();
+        assert_eq!(s.to_string(), q);
+    }
+    assert_eq!(
+        err("DROP META SERVER x"),
+        "found x, expected integer at line 1, char 18"
+    );
+    assert_eq!(
+        err("DROP DATA nodes"),
+        "found nodes, expected SERVER at line 1, char 11"
+    );
+    assert_eq!(
+        err("SHOW TAG VALUES"),
+        "found EOF, expected WITH at line 1, char 17"
+    );
+    assert_eq!(
+        err("DELETE"),
+        "found EOF, expected FROM, WHERE at line 1, char 8"
+    );
+    assert_eq!(
+        err("CREATE RETENTION POLICY r4 ON sel DURATION 1h"),
+        "found EOF, expected REPLICATION at line 1, char 46"
+    );
+    assert_eq!(
+        err("ALTER RETENTION POLICY autogen ON sel"),
+        "found EOF, expected DURATION, REPLICATION, SHARD, DEFAULT at line 1, char 39"
+    );
+}
+
+#[test]
+fn statements() {
+    assert_eq!(
+        parse_query("show databases;;").unwrap(),
+        vec![Statement::ShowDatabases]
+    );
+    assert_eq!(parse_query(";").unwrap(), vec![]);
+    assert_eq!(
+        parse_query(
+            "CREATE DATABASE \"my db\" WITH DURATION 1d REPLICATION 1 SHARD DURATION 1h NAME r1"
+        )
+        .unwrap(),
+        vec![Statement::CreateDatabase {
+            name: "my db".into(),
+            rp: Some(RetentionPolicyClause {
+                duration: Some(86_400_000_000_000),
+                replication: Some(1),
+                shard_duration: Some(3_600_000_000_000),
+                name: Some("r1".into()),
+            }),
+        }]
+    );
+    assert_eq!(
+        parse_query("SHOW MEASUREMENTS ON d LIMIT 2 OFFSET 1").unwrap(),
+        vec![Statement::ShowMeasurements {
+            database: Some("d".into()),
+            with: None,
+            condition: None,
+            limit: Some(2),
+            offset: Some(1)
+        }]
+    );
+    let s = parse_query("create database x with duration INF").unwrap();
+    assert_eq!(s[0].to_string(), "CREATE DATABASE x WITH DURATION 0s");
+    assert_eq!(
+        parse_query("DROP DATABASE \"select\"").unwrap()[0].to_string(),
+        "DROP DATABASE \"select\""
+    );
+}

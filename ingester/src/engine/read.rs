@@ -1,0 +1,112 @@
+//! What readers get: the measurements of shards, snapshots of a table (files pinned,
+//! tombstones, buffered batches), schemas.
+
+use super::*;
+
+impl Ingester {
+    /// The measurements with data (persisted or buffered) in any of `shards`.
+    pub fn measurements(&self, shards: &[u64]) -> BTreeSet<String> {
+        self.read_state(|state| {
+            let mut out = BTreeSet::new();
+            for id in shards {
+                if let Some(sd) = state.get(id) {
+                    out.extend(sd.manifest.tables.keys().cloned());
+                    out.extend(sd.active.keys().cloned());
+                    for f in &sd.frozen {
+                        out.extend(f.keys().cloned());
+                    }
+                }
+            }
+            out
+        })
+    }
+
+    /// Everything a reader needs to scan one measurement of one shard.
+    pub fn table_snapshot(
+        &self,
+        shard: u64,
+        measurement: &str,
+    ) -> Result<Option<TableSnapshot>, StorageError> {
+        let state = self.state.read().unwrap_or_else(|e| e.into_inner());
+        let Some(sd) = state.get(&shard) else {
+            return Ok(None);
+        };
+        let Some(schema) = sd.table_schema(measurement) else {
+            return Ok(None);
+        };
+        let mut files = sd
+            .manifest
+            .tables
+            .get(measurement)
+            .map(|t| t.files.clone())
+            .unwrap_or_default();
+        files.sort_by_key(|f| (f.generation, f.id));
+        let tombstones: Vec<Arc<Tombstone>> = sd
+            .manifest
+            .tombstones
+            .iter()
+            .filter(|t| t.measurement == measurement)
+            .cloned()
+            .collect();
+        let frozen: Vec<Arc<FrozenTable>> = sd
+            .frozen
+            .iter()
+            .filter_map(|f| f.get(measurement).cloned())
+            .collect();
+        let active = sd
+            .active
+            .get(measurement)
+            .map(TableBuffer::snapshot)
+            .transpose()?;
+        // Pinned under the state lock that compaction and deletes take to retire files.
+        let pinned = Arc::new(
+            self.pins
+                .pin(files.iter().map(|f| f.path.clone()).collect()),
+        );
+        drop(state);
+        // Frozen buffers change no more: sorted (if persistence has not yet) without holding
+        // up writes.
+        let mut buffered = frozen
+            .iter()
+            .map(|f| f.sorted())
+            .collect::<Result<Vec<_>, _>>()?;
+        buffered.extend(active);
+        Ok(Some(TableSnapshot {
+            schema,
+            files,
+            tombstones,
+            buffered,
+            pinned,
+        }))
+    }
+
+    /// The columns of a measurement in a shard (files and buffers), without reading any rows.
+    pub fn table_schema(&self, shard: u64, measurement: &str) -> Option<TableSchema> {
+        self.read_state(|s| s.get(&shard).and_then(|sd| sd.table_schema(measurement)))
+    }
+
+    /// Reads a measurement of a shard completely, deduplicated and sorted by series and time.
+    pub async fn read_table(
+        &self,
+        shard: u64,
+        measurement: &str,
+    ) -> Result<Option<RecordBatch>, StorageError> {
+        let Some(snap) = self.table_snapshot(shard, measurement)? else {
+            return Ok(None);
+        };
+        let mut batches = Vec::new();
+        for f in &snap.files {
+            for b in read_file(&self.store, &f.path).await? {
+                batches.push(apply_all(&snap.tombstones, measurement, b, f.generation)?);
+            }
+        }
+        batches.extend(snap.buffered);
+        let schema = snap.schema.arrow();
+        Ok(Some(sort_dedup(&concat_aligned(&schema, &batches)?)?))
+    }
+
+    /// Local shard ids, for tests and status.
+    pub fn shard_ids(&self) -> Vec<u64> {
+        self.read_state(|s| s.keys().copied().collect())
+    }
+}

@@ -1,0 +1,330 @@
+//! Where each series lies in a Parquet file, so that a scan reads only the rows of the series
+//! and times a query asks for.
+//!
+//! The ingester writes every file sorted by series, then time
+//! ([`ingester::parquet_io`]): one series' rows are one run. This module keeps, per file, one
+//! row per run (the tag values, where it starts) and the first row, minimum and maximum time
+//! of each page of the time column (from the file's page index). A scan's predicate then
+//! becomes a row selection without DataFusion's generic pruning, which builds statistics
+//! arrays for every row group and page and evaluates the predicate on them in every query
+//! (about a fifth of a light query's CPU):
+//!
+//! ```text
+//!  physical plan ──▶ attach: each Parquet scan, each file
+//!    ├─ the file's index (loaded once per file: tag columns and page index read, runs found)
+//!    ├─ the predicate's conjuncts:
+//!    │    tags only ─▶ evaluated on the runs' tag values: the runs that can match
+//!    │    time <op> literal ─▶ the time bounds: the pages of those runs that can match
+//!    │    anything else ─▶ left to DataFusion (its own pruning stays on)
+//!    └─ ParquetRowSelection on the file; DataFusion's pruning off when every conjunct was used
+//! ```
+//!
+//! A conjunct of tag columns only has one value for all rows of a run, so the runs it rejects
+//! hold no row that satisfies the predicate; pages whose times lie outside the bounds hold none
+//! either. The selection is therefore a superset of the rows that match, and the scan still
+//! applies the whole predicate to what it reads. Nothing here assumes the sort order: in an
+//! unsorted file a series makes several runs, and each is judged on its own.
+//!
+//! The index describes an immutable file (its path is never reused in a process), so it is
+//! kept for the process, up to [`CAPACITY`] runs in all; a file with more runs than that, or
+//! one that cannot be indexed, is scanned as DataFusion plans it. The plan cache keeps plans
+//! *without* selections and they are attached to each run of a plan, since they depend on the
+//! values bound into it.
+//!
+//! Modules: this file builds a file's index ([`FileIndex::load`]); `select` turns a predicate
+//! into a selection with it; `cache` keeps the indexes ([`SeriesIndexes`]); `attach` gives
+//! a plan's scans their selections; `read` reads indexed local files in place.
+//!
+//! What it must not do: change what a query answers (any error or anything it does not
+//! understand leaves the scan as DataFusion planned it), or hold rows.
+
+use std::collections::HashMap;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
+use datafusion::arrow::compute::{cast, concat_batches, sort_to_indices, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{DataFusionError, Result, ScalarValue};
+use datafusion::datasource::listing::PartitionedFile;
+use datafusion::datasource::physical_plan::ParquetFileMetrics;
+use datafusion::datasource::physical_plan::ParquetFileReaderFactory;
+use datafusion::datasource::physical_plan::parquet::{
+    DefaultParquetFileReaderFactory, ParquetRowSelection,
+};
+use datafusion::datasource::physical_plan::{
+    FileScanConfig, FileScanConfigBuilder, FileSource, ParquetSource,
+};
+use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::TaskContext;
+use datafusion::execution::object_store::ObjectStoreUrl;
+use datafusion::logical_expr::Operator;
+use datafusion::object_store::ObjectStore;
+use datafusion::object_store::local::LocalFileSystem;
+use datafusion::object_store::path::Path;
+use datafusion::parquet::arrow::ParquetRecordBatchStreamBuilder;
+use datafusion::parquet::arrow::ProjectionMask;
+use datafusion::parquet::arrow::arrow_reader::{ArrowReaderOptions, RowSelection};
+use datafusion::parquet::arrow::async_reader::AsyncFileReader;
+use datafusion::parquet::file::metadata::{PageIndexPolicy, ParquetMetaData};
+use datafusion::parquet::file::page_index::column_index::ColumnIndexMetaData;
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_expr::expressions::{
+    BinaryExpr, CaseExpr, Column, InListExpr, IsNotNullExpr, LikeExpr, Literal,
+};
+use datafusion::physical_expr::split_conjunction;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::metrics::ExecutionPlanMetricsSet;
+use futures::future::BoxFuture;
+use futures::{FutureExt, TryStreamExt};
+use ingester::schema::{TIME, tag_type};
+
+use crate::dictionary_pages::{DictionaryPages, FilePages};
+use crate::rescan::RescanExec;
+
+mod attach;
+mod cache;
+mod read;
+mod select;
+#[cfg(test)]
+mod tests;
+
+pub use cache::SeriesIndexes;
+use read::*;
+pub use select::{ScanSelection, Selected, Use};
+
+/// Runs kept at most by default, over all files; the indexes are dropped when they would grow
+/// past this.
+pub const CAPACITY: usize = 1 << 20;
+
+/// Selections of at most this many rows (a few of the files' 1024-row pages) are not pruned
+/// further by DataFusion's statistics: evaluating them costs more than the pages it could skip.
+const FEW_ROWS: usize = 8 * 1024;
+
+/// One file's series runs and time pages.
+#[derive(Debug)]
+pub struct FileIndex {
+    /// One row per run of rows with equal tags: the file's tag columns, as the file has them.
+    runs: RecordBatch,
+    /// Per column of `runs`, its dictionary's values in ascending order (their indices), so
+    /// that `tag = 'value'` finds its key by binary search.
+    sorted: Vec<Vec<u32>>,
+    /// Where each run starts, and (last) the file's row count.
+    starts: Vec<usize>,
+    /// The time column's pages in file order: `(first row, min, max)`. One page per row group
+    /// spanning all times when the file has no page index for time.
+    pages: Vec<(usize, i64, i64)>,
+    /// The file's Arrow schema, given to its scans so that they do not decode it again from
+    /// the file's metadata.
+    schema: SchemaRef,
+    /// The file's metadata with its page index, which scans of it are given
+    /// ([`IndexedReaders`]): DataFusion's own cache may hold it without the offset index a
+    /// selection within a row group needs to skip pages.
+    metadata: Arc<ParquetMetaData>,
+    /// Where the file's dictionary pages lie, and those kept in memory.
+    dictionaries: Arc<FilePages>,
+}
+
+impl FileIndex {
+    /// Reads `file`'s tag columns and page index.
+    pub async fn load(store: Arc<dyn ObjectStore>, file: PartitionedFile) -> Result<Self> {
+        let location = file.object_meta.location.clone();
+        let reader: Box<dyn AsyncFileReader> = DefaultParquetFileReaderFactory::new(store)
+            .create_reader(0, file, None, &ExecutionPlanMetricsSet::new())?;
+        let options = ArrowReaderOptions::new().with_page_index_policy(PageIndexPolicy::Optional);
+        let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options).await?;
+        let metadata = Arc::clone(builder.metadata());
+        let schema = Arc::clone(builder.schema());
+        let tags: Vec<usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(_, _)))
+            .map(|(i, _)| i)
+            .collect();
+        let rows = usize::try_from(metadata.file_metadata().num_rows())
+            .map_err(|_| DataFusionError::Internal(format!("{location}: a negative row count")))?;
+        let pages = time_pages(&metadata, &schema)?;
+        let tag_schema: SchemaRef = Arc::new(schema.project(&tags)?);
+        if tags.is_empty() {
+            // One series: the measurement has no tags.
+            let runs = RecordBatch::try_new_with_options(
+                tag_schema,
+                Vec::new(),
+                &RecordBatchOptions::new().with_row_count(Some(usize::from(rows > 0))),
+            )?;
+            let starts = if rows > 0 { vec![0, rows] } else { vec![0] };
+            return Ok(Self {
+                runs,
+                sorted: Vec::new(),
+                starts,
+                pages,
+                schema,
+                dictionaries: Arc::new(FilePages::of(&metadata)),
+                metadata,
+            });
+        }
+        let mask = ProjectionMask::roots(builder.parquet_schema(), tags.iter().copied());
+        let mut stream = builder
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()?;
+        let converter = RowConverter::new(
+            tag_schema
+                .fields()
+                .iter()
+                .map(|f| SortField::new(f.data_type().clone()))
+                .collect(),
+        )?;
+        let mut previous: Option<OwnedRow> = None;
+        let mut offset = 0usize;
+        let mut starts = Vec::new();
+        let mut pieces = Vec::new();
+        while let Some(batch) = stream.try_next().await? {
+            let n = batch.num_rows();
+            if n == 0 {
+                continue;
+            }
+            // Within the batch, a row starts a run where a tag's dictionary key differs from
+            // the row before's (one value under two keys would only split a run, which is
+            // harmless); across batches, the first row is compared with the last by value.
+            let mut new = vec![false; n];
+            for column in batch.columns() {
+                let keyed;
+                let dictionary = match column.as_dictionary_opt::<Int32Type>() {
+                    Some(d) => d,
+                    None => {
+                        keyed = cast(column, &tag_type())?;
+                        keyed.as_dictionary::<Int32Type>()
+                    }
+                };
+                let keys = dictionary.keys();
+                let values = keys.values();
+                match keys.nulls() {
+                    None => {
+                        for i in 1..n {
+                            new[i] |= values[i] != values[i - 1];
+                        }
+                    }
+                    Some(nulls) => {
+                        for i in 1..n {
+                            let (a, b) = (nulls.is_valid(i - 1), nulls.is_valid(i));
+                            new[i] |= a != b || (a && values[i] != values[i - 1]);
+                        }
+                    }
+                }
+            }
+            let first = converter.convert_columns(batch.slice(0, 1).columns())?;
+            new[0] = previous.as_ref().is_none_or(|p| p.row() != first.row(0));
+            let last = converter.convert_columns(batch.slice(n - 1, 1).columns())?;
+            previous = Some(last.row(0).owned());
+            let mut firsts: Vec<u32> = Vec::new();
+            for (i, _) in new.iter().enumerate().filter(|(_, new)| **new) {
+                firsts.push(u32::try_from(i).map_err(|_| {
+                    DataFusionError::Internal("a batch of more than 2^32 rows".into())
+                })?);
+                starts.push(offset + i);
+            }
+            pieces.push(take_record_batch(&batch, &UInt32Array::from(firsts))?);
+            offset += n;
+        }
+        if offset != rows {
+            return Err(DataFusionError::Internal(format!(
+                "{location}: read {offset} rows of {rows}"
+            )));
+        }
+        starts.push(rows);
+        // One dictionary per column (the pieces each bring their row group's): conditions are
+        // evaluated on the dictionary's values.
+        let runs = concat_batches(&tag_schema, &pieces)?;
+        let columns = runs
+            .columns()
+            .iter()
+            .map(|c| cast(&cast(c, &DataType::Utf8)?, c.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let runs = RecordBatch::try_new(tag_schema, columns)?;
+        let sorted = runs
+            .columns()
+            .iter()
+            .map(|c| match c.as_any_dictionary_opt() {
+                Some(d) => Ok(sort_to_indices(d.values(), None, None)?.values().to_vec()),
+                None => Ok(Vec::new()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            runs,
+            sorted,
+            starts,
+            pages,
+            schema,
+            dictionaries: Arc::new(FilePages::of(&metadata)),
+            metadata,
+        })
+    }
+
+    /// Rows in the file.
+    fn rows(&self) -> usize {
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    /// The share of the file's rows a condition requiring each `(tag, n)` (the tag equal to
+    /// one of `n` non-empty values) can select, taking each tag's values as equally frequent
+    /// (a tag's distinct values are its runs' deduplicated dictionary).
+    pub fn share(&self, equalities: &[(String, usize)]) -> f64 {
+        let distinct = |tag: &str| {
+            self.runs
+                .column_by_name(tag)
+                .and_then(|c| c.as_any_dictionary_opt())
+                .map_or(0, |d| d.values().len())
+        };
+        equalities
+            .iter()
+            .map(|(tag, n)| match distinct(tag) {
+                d if d > 0 => (*n as f64 / d as f64).min(1.0),
+                // The file does not have the tag: no row can equal a non-empty value.
+                _ => 0.0,
+            })
+            .product()
+    }
+
+    /// Runs in the file.
+    pub fn runs(&self) -> usize {
+        self.runs.num_rows()
+    }
+}
+
+/// The time column's pages: `(first row in the file, min, max)`, from the page index where the
+/// file has one, else one page per row group spanning all times.
+fn time_pages(metadata: &ParquetMetaData, schema: &Schema) -> Result<Vec<(usize, i64, i64)>> {
+    let mut pages = Vec::new();
+    let Ok(arrow_index) = schema.index_of(TIME) else {
+        return Ok(pages);
+    };
+    let descr = metadata.file_metadata().schema_descr();
+    let Some(leaf) =
+        (0..descr.num_columns()).find(|i| descr.get_column_root_idx(*i) == arrow_index)
+    else {
+        return Ok(pages);
+    };
+    let mut offset = 0usize;
+    for (rg, group) in metadata.row_groups().iter().enumerate() {
+        let column_index = metadata.column_index().and_then(|c| c.get(rg)?.get(leaf));
+        let offset_index = metadata.offset_index().and_then(|o| o.get(rg)?.get(leaf));
+        match (column_index, offset_index) {
+            (Some(ColumnIndexMetaData::INT64(stats)), Some(locations)) => {
+                for (p, loc) in locations.page_locations().iter().enumerate() {
+                    let first = usize::try_from(loc.first_row_index).unwrap_or(0);
+                    let min = stats.min_value(p).copied().unwrap_or(i64::MIN);
+                    let max = stats.max_value(p).copied().unwrap_or(i64::MAX);
+                    pages.push((offset + first, min, max));
+                }
+            }
+            _ => pages.push((offset, i64::MIN, i64::MAX)),
+        }
+        offset += usize::try_from(group.num_rows()).unwrap_or(0);
+    }
+    Ok(pages)
+}
