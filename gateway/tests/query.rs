@@ -687,3 +687,64 @@ async fn kept_plans_of_scans_in_several_partitions_answer_as_fresh_plans_do() {
     );
     n.close().await;
 }
+
+#[tokio::test]
+async fn selections_by_time_alone_answer_the_same_in_windows() {
+    let n = node().await;
+    // Three hosts, points every 7 ns with some gaps, in two measurements; half persisted, half
+    // buffered (later times), so windows cut through files and buffers.
+    let body = |from: i64, to: i64| -> String {
+        let mut body = String::new();
+        for t in (from..to).step_by(7) {
+            for (i, host) in ["a", "b", "c"].iter().enumerate() {
+                if (t / 7 + i as i64) % 5 == 0 {
+                    continue;
+                }
+                body.push_str(&format!(
+                    "cpu,host={host} v={},w={}i {t}\n",
+                    t as f64 / 4.0,
+                    t % 11
+                ));
+                if t % 3 == 0 {
+                    body.push_str(&format!("mem,host={host} used={}i {t}\n", t * 2));
+                }
+            }
+        }
+        body
+    };
+    n.write(&body(0, 2100)).await;
+    n.ingester.persist().await.unwrap();
+    n.write(&body(2100, 3000)).await;
+    let windowed =
+        querier::Executor::new(n.meta.clone(), Some(n.ingester.clone())).with_window_rows(50);
+    let whole =
+        querier::Executor::new(n.meta.clone(), Some(n.ingester.clone())).with_window_rows(u64::MAX);
+    let ctx = QueryContext {
+        database: Some("db".into()),
+        ..Default::default()
+    };
+    for q in [
+        "SELECT * FROM cpu",
+        "SELECT v, host FROM cpu WHERE host = 'b'",
+        "SELECT * FROM cpu WHERE time >= 500 AND time <= 2500",
+        "SELECT v FROM cpu LIMIT 137",
+        "SELECT v FROM cpu WHERE time > 1000 ORDER BY time DESC LIMIT 61",
+        "SELECT * FROM cpu ORDER BY time DESC",
+        "SELECT * FROM cpu, mem",
+        "SELECT * FROM /.*/ LIMIT 100",
+        "SELECT v * 2 FROM cpu WHERE w > 3",
+        "SELECT used FROM mem SLIMIT 1",
+    ] {
+        let stmts = querier::influxql::parse_query(q).unwrap();
+        let a = common::json_of(&windowed.execute(&stmts, &ctx).await);
+        let b = common::json_of(&whole.execute(&stmts, &ctx).await);
+        assert_eq!(a, b, "{q}");
+        assert!(
+            a[0]["series"][0]["values"]
+                .as_array()
+                .is_some_and(|v| v.len() > 10),
+            "{q}: {a}"
+        );
+    }
+    n.close().await;
+}

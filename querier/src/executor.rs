@@ -89,7 +89,13 @@ pub struct Executor {
     listings: Arc<crate::scan::Listings>,
     /// Where `SELECT ... INTO` writes: the write coordinator, as `/write` does.
     writer: coordinator::PointsWriter,
+    /// About how many rows one window of a selection ordered by time alone holds (its sort
+    /// holds them, not the whole answer).
+    window_rows: u64,
 }
+
+/// Rows a window of a selection ordered by time alone holds, about.
+pub const WINDOW_ROWS: u64 = 128 * 1024;
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -103,6 +109,7 @@ impl Executor {
     pub fn new(meta: Arc<MetaService>, ingester: Option<Arc<Ingester>>) -> Self {
         Self {
             writer: coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone()),
+            window_rows: WINDOW_ROWS,
             shards: ingester
                 .clone()
                 .map(|i| Arc::new(LocalShards(i)) as Arc<dyn ShardSource>),
@@ -114,6 +121,17 @@ impl Executor {
             indexes: Arc::default(),
             listings: Arc::default(),
         }
+    }
+
+    /// The same executor, running selections ordered by time alone in windows of about `rows`
+    /// rows (`u64::MAX`: never in windows).
+    pub fn with_window_rows(mut self, rows: u64) -> Self {
+        self.window_rows = rows;
+        self
+    }
+
+    pub(crate) fn window_rows(&self) -> u64 {
+        self.window_rows
     }
 
     /// The write coordinator `SELECT ... INTO` writes through.

@@ -285,6 +285,8 @@ pub(crate) struct SeriesSink {
     take: usize,
     /// Series started so far, and the name and tags of the last one.
     seen: usize,
+    /// Rows sent so far.
+    rows: u64,
     last: Option<(Option<String>, Option<BTreeMap<String, String>>)>,
 }
 
@@ -309,6 +311,7 @@ impl SeriesSink {
             skip: 0,
             take: usize::MAX,
             seen: 0,
+            rows: 0,
             last: None,
         }
     }
@@ -337,6 +340,7 @@ impl SeriesSink {
         if index < self.skip {
             return Ok(true);
         }
+        self.rows += series.num_rows() as u64;
         match &mut self.target {
             Target::List(list) => list.push(series),
             Target::Channel(tx) => tx
@@ -348,6 +352,11 @@ impl SeriesSink {
                 .map_err(|_| ExecError::Cancelled)?,
         }
         Ok(true)
+    }
+
+    /// Rows sent so far (of the series SOFFSET and SLIMIT let through).
+    pub(crate) fn rows_sent(&self) -> u64 {
+        self.rows
     }
 
     /// A list sink's series, each whole (pieces merged).

@@ -242,6 +242,68 @@ impl Sources {
     }
 }
 
+impl Sources {
+    /// `range` cut into windows of time that hold about `rows` rows of these sources each, in
+    /// time order (by their files' row counts and time spans and the buffered rows, assuming
+    /// rows spread evenly over a file's span); `range` alone when they hold fewer.
+    pub fn windows(&self, range: TimeRange, rows: u64) -> Vec<TimeRange> {
+        use datafusion::arrow::array::AsArray;
+        use datafusion::arrow::datatypes::TimestampNanosecondType;
+        let (mut total, mut lo, mut hi) = (0u64, i64::MAX, i64::MIN);
+        for (_, s) in &self.snapshots {
+            for f in &s.files {
+                if f.max_time < range.min || f.min_time > range.max {
+                    continue;
+                }
+                total += f.rows;
+                lo = lo.min(f.min_time);
+                hi = hi.max(f.max_time);
+            }
+            for b in &s.buffered {
+                let Some(t) = b.column_by_name(ingester::schema::TIME) else {
+                    continue;
+                };
+                let Some(t) = t.as_primitive_opt::<TimestampNanosecondType>() else {
+                    continue;
+                };
+                let (Some(min), Some(max)) = (
+                    datafusion::arrow::compute::min(t),
+                    datafusion::arrow::compute::max(t),
+                ) else {
+                    continue;
+                };
+                total += b.num_rows() as u64;
+                lo = lo.min(min);
+                hi = hi.max(max);
+            }
+        }
+        let (lo, hi) = (lo.max(range.min), hi.min(range.max));
+        if total <= rows.max(1) || lo >= hi {
+            return vec![range];
+        }
+        let n = total.div_ceil(rows.max(1)).min(4096) as i128;
+        let step = ((hi as i128 - lo as i128 + 1) / n).max(1);
+        let mut out = Vec::new();
+        let mut start = range.min;
+        for i in 1..n {
+            let end = (lo as i128 + i * step - 1) as i64;
+            if end < start || end >= hi {
+                break;
+            }
+            out.push(TimeRange {
+                min: start,
+                max: end,
+            });
+            start = end + 1;
+        }
+        out.push(TimeRange {
+            min: start,
+            max: range.max,
+        });
+        out
+    }
+}
+
 impl Executor {
     /// Measurement `name`'s [`Sources`] in `db`.`rp` (every policy when empty) for `range`.
     pub fn sources(

@@ -110,6 +110,7 @@ pub(crate) async fn execute(
     // The files the frames read stay on disk until the statement has run.
     let mut pinned = Vec::new();
     let mut union = TableSchema::default();
+    let windowed = plan.by_time_alone(ctx);
     for source in &stmt.sources {
         let m = match source {
             Source::Measurement(m) => m,
@@ -118,7 +119,7 @@ pub(crate) async fn execute(
                     subquery_frames(ex, inner, plan.range, default_db, ctx, session).await?
                 {
                     union.merge(&schema);
-                    loaded.push((name, LazyFrame::Built(frame), schema, None));
+                    loaded.push(Loaded::Frame(name, LazyFrame::Built(frame), schema, None));
                 }
                 continue;
             }
@@ -126,11 +127,25 @@ pub(crate) async fn execute(
         let db = database_of(m.database.as_deref(), default_db)?;
         let rp = m.retention_policy.as_deref().unwrap_or("");
         for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
-            // Only each series' last values wanted: rows before every series' last ones
-            // are neither scanned nor decoded.
             let sources = ex.sources(db, rp, &name, plan.range)?;
             let equalities = tag_equalities(condition.as_ref(), &sources.schema);
             let sources = sources.requiring(equalities);
+            if windowed {
+                let windows = sources.windows(plan.range, ex.window_rows());
+                if windows.len() > 1 {
+                    union.merge(&sources.schema);
+                    loaded.push(Loaded::Windows {
+                        db: db.to_string(),
+                        rp: rp.to_string(),
+                        name,
+                        schema: sources.schema.clone(),
+                        windows,
+                    });
+                    continue;
+                }
+            }
+            // Only each series' last values wanted: rows before every series' last ones
+            // are neither scanned nor decoded.
             let mut scan_range = plan.range;
             if last_values_only(&stmt, plan.range) && tags_only(condition.as_ref(), &sources.schema)
             {
@@ -153,7 +168,7 @@ pub(crate) async fn execute(
                     )))?;
                 }
                 union.merge(&schema);
-                loaded.push((name, frame, schema, files));
+                loaded.push(Loaded::Frame(name, frame, schema, files));
             }
         }
     }
@@ -163,29 +178,106 @@ pub(crate) async fn execute(
             .filter(|l| *l > 0)
             .map_or(usize::MAX, |l| l as usize),
     );
-    for (name, frame, schema, files) in loaded {
-        let reuse = Reuse {
-            plans: files.as_deref().map(|f| (ex.plans(), f)),
-            indexes: ex.indexes(),
+    for entry in loaded {
+        let more = match entry {
+            Loaded::Frame(name, frame, schema, files) => {
+                let reuse = Reuse {
+                    plans: files.as_deref().map(|f| (ex.plans(), f)),
+                    indexes: ex.indexes(),
+                };
+                plan.run(
+                    &name,
+                    frame,
+                    &schema,
+                    &union,
+                    condition.as_ref(),
+                    ctx,
+                    reuse,
+                    out,
+                )
+                .await?
+            }
+            Loaded::Windows {
+                db,
+                rp,
+                name,
+                schema,
+                mut windows,
+            } => {
+                if stmt.order_desc {
+                    windows.reverse();
+                }
+                let mut more = true;
+                let start = out.rows_sent();
+                for window in windows {
+                    // LIMIT counts the rows of the whole series, over its windows.
+                    let sent = out.rows_sent() - start;
+                    let limit = match stmt.limit.filter(|l| *l > 0) {
+                        Some(l) if sent >= l => break,
+                        Some(l) => Some(l - sent),
+                        None => None,
+                    };
+                    let part = SelectStatement {
+                        limit,
+                        ..stmt.clone()
+                    };
+                    let plan = Plan::new(&part, window)?;
+                    let sources = ex.sources(&db, &rp, &name, window)?;
+                    let equalities = tag_equalities(condition.as_ref(), &sources.schema);
+                    let sources = sources.requiring(equalities);
+                    let Some(crate::scan::Frame {
+                        df: frame,
+                        stats,
+                        pinned: pins,
+                        ..
+                    }) = ex.frame_of(session, &name, sources, window).await?
+                    else {
+                        continue;
+                    };
+                    let files = stats.files.map(|f| f.join("\n"));
+                    let reuse = Reuse {
+                        plans: files.as_deref().map(|f| (ex.plans(), f)),
+                        indexes: ex.indexes(),
+                    };
+                    more = plan
+                        .run(
+                            &name,
+                            frame,
+                            &schema,
+                            &union,
+                            condition.as_ref(),
+                            ctx,
+                            reuse,
+                            out,
+                        )
+                        .await?;
+                    drop(pins);
+                    if !more {
+                        break;
+                    }
+                }
+                more
+            }
         };
-        let more = plan
-            .run(
-                &name,
-                frame,
-                &schema,
-                &union,
-                condition.as_ref(),
-                ctx,
-                reuse,
-                out,
-            )
-            .await?;
         if !more {
             break;
         }
     }
     drop(pinned);
     Ok(())
+}
+
+/// A measurement of a statement, ready to run: one frame, or (a selection ordered by time
+/// alone, too large for one sort) windows of time run one after another.
+enum Loaded {
+    Frame(String, LazyFrame, TableSchema, Option<String>),
+    Windows {
+        db: String,
+        rp: String,
+        name: String,
+        schema: TableSchema,
+        windows: Vec<TimeRange>,
+    },
 }
 
 /// The InfluxQL aggregates and selectors this engine runs.
@@ -521,6 +613,23 @@ impl<'a> Plan<'a> {
             interval,
             timezone,
         })
+    }
+
+    /// Whether the answer is one series per measurement ordered by time alone, so that it can
+    /// run window by window of time: raw points without `GROUP BY` or OFFSET, no
+    /// transformation (its window functions would see each window alone), no subquery, not
+    /// `EXPLAIN`.
+    fn by_time_alone(&self, ctx: &QueryContext) -> bool {
+        !self.aggregate
+            && self.stmt.dimensions.is_empty()
+            && self.transforms.iter().all(Option::is_none)
+            && self.stmt.offset.unwrap_or(0) == 0
+            && self
+                .stmt
+                .sources
+                .iter()
+                .all(|s| matches!(s, Source::Measurement(_)))
+            && ctx.explain.is_none()
     }
 
     /// The tag keys the result is grouped by, for a measurement with these tags.
