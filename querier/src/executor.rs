@@ -95,7 +95,7 @@ pub struct Executor {
 }
 
 /// Rows a window of a selection ordered by time alone holds, about.
-pub const WINDOW_ROWS: u64 = 128 * 1024;
+pub const WINDOW_ROWS: u64 = 64 * 1024;
 
 impl std::fmt::Debug for Executor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
