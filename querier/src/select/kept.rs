@@ -138,7 +138,15 @@ pub(crate) struct Reuse<'a> {
     pub indexes: &'a SeriesIndexes,
 }
 
-impl Reuse<'_> {
+impl<'a> Reuse<'a> {
+    /// What a frame read from `files` (only files: its plan may be kept) may reuse.
+    pub(super) fn of(ex: &'a Executor, files: Option<&'a str>) -> Self {
+        Self {
+            plans: files.map(|f| (ex.plans(), f)),
+            indexes: ex.indexes(),
+        }
+    }
+
     /// The same without kept plans.
     pub(super) fn unkept(self) -> Self {
         Self {

@@ -181,21 +181,10 @@ pub(crate) async fn execute(
     for entry in loaded {
         let more = match entry {
             Loaded::Frame(name, frame, schema, files) => {
-                let reuse = Reuse {
-                    plans: files.as_deref().map(|f| (ex.plans(), f)),
-                    indexes: ex.indexes(),
-                };
-                plan.run(
-                    &name,
-                    frame,
-                    &schema,
-                    &union,
-                    condition.as_ref(),
-                    ctx,
-                    reuse,
-                    out,
-                )
-                .await?
+                let reuse = Reuse::of(ex, files.as_deref());
+                let at = (name.as_str(), &schema, &union);
+                plan.run(at, frame, condition.as_ref(), ctx, reuse, out)
+                    .await?
             }
             Loaded::Windows {
                 db,
@@ -235,21 +224,10 @@ pub(crate) async fn execute(
                         continue;
                     };
                     let files = stats.files.map(|f| f.join("\n"));
-                    let reuse = Reuse {
-                        plans: files.as_deref().map(|f| (ex.plans(), f)),
-                        indexes: ex.indexes(),
-                    };
+                    let reuse = Reuse::of(ex, files.as_deref());
+                    let at = (name.as_str(), &schema, &union);
                     more = plan
-                        .run(
-                            &name,
-                            frame,
-                            &schema,
-                            &union,
-                            condition.as_ref(),
-                            ctx,
-                            reuse,
-                            out,
-                        )
+                        .run(at, frame, condition.as_ref(), ctx, reuse, out)
                         .await?;
                     drop(pins);
                     if !more {
@@ -654,10 +632,8 @@ impl<'a> Plan<'a> {
     #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
-        measurement: &str,
+        (measurement, schema, all_sources): (&str, &TableSchema, &TableSchema),
         frame: LazyFrame,
-        schema: &TableSchema,
-        all_sources: &TableSchema,
         condition: Option<&Expr>,
         qctx: &QueryContext,
         reuse: Reuse<'_>,
