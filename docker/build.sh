@@ -28,7 +28,8 @@ flag=()
 cargo build "${flag[@]}" --locked --bin fletchd --bin fletch
 mkdir -p docker/bin
 cp "$CARGO_TARGET_DIR/$profile/fletchd" "$CARGO_TARGET_DIR/$profile/fletch" docker/bin/
-# No debug info in the image (a debug build's fletchd carries line tables): symbols stay.
-strip --strip-debug docker/bin/fletchd docker/bin/fletch
+# Neither debug info nor symbols in the image (a debug build's fletchd carries line tables; the
+# release build on the host keeps its symbols for profiling): 242 -> about 220 MB.
+strip --strip-all docker/bin/fletchd docker/bin/fletch
 docker build -q -t fletch:local docker >/dev/null
 echo "== built fletch:local ($profile binaries)"
