@@ -243,19 +243,21 @@ impl Sources {
 }
 
 impl Sources {
-    /// `range` cut into windows of time that hold about `rows` rows of these sources each, in
-    /// time order (by their files' row counts and time spans and the buffered rows, assuming
-    /// rows spread evenly over a file's span); `range` alone when they hold fewer.
-    pub fn windows(&self, range: TimeRange, rows: u64) -> Vec<TimeRange> {
+    /// `range` cut into windows of time that hold about `rows` of the `total` rows a scan
+    /// reads each, over the time these sources span, in time order; `range` alone when the
+    /// scan reads fewer.
+    fn windows(&self, range: TimeRange, total: u64, rows: u64) -> Vec<TimeRange> {
         use datafusion::arrow::array::AsArray;
         use datafusion::arrow::datatypes::TimestampNanosecondType;
-        let (mut total, mut lo, mut hi) = (0u64, i64::MAX, i64::MIN);
+        if total <= rows.max(1) {
+            return vec![range];
+        }
+        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
         for (_, s) in &self.snapshots {
             for f in &s.files {
                 if f.max_time < range.min || f.min_time > range.max {
                     continue;
                 }
-                total += f.rows;
                 lo = lo.min(f.min_time);
                 hi = hi.max(f.max_time);
             }
@@ -272,13 +274,12 @@ impl Sources {
                 ) else {
                     continue;
                 };
-                total += b.num_rows() as u64;
                 lo = lo.min(min);
                 hi = hi.max(max);
             }
         }
         let (lo, hi) = (lo.max(range.min), hi.min(range.max));
-        if total <= rows.max(1) || lo >= hi {
+        if lo >= hi {
             return vec![range];
         }
         let n = total.div_ceil(rows.max(1)).min(4096) as i128;
@@ -305,6 +306,58 @@ impl Sources {
 }
 
 impl Executor {
+    /// Rows a scan of `snapshots` over `range` may read: the files' row counts, the part of
+    /// their time span the range covers and (where a file's series index is loaded) the share
+    /// of its series the condition's tag `equalities` leave; and the buffered rows.
+    fn estimated_rows(
+        &self,
+        ing: &ingester::Ingester,
+        snapshots: &[(u64, TableSnapshot)],
+        equalities: &[(String, usize)],
+        range: TimeRange,
+    ) -> f64 {
+        let want = (range.min, range.max);
+        let share = |path: &str| {
+            if equalities.is_empty() {
+                return 1.0;
+            }
+            let location =
+                datafusion::object_store::path::Path::from_absolute_path(ing.data_dir().join(path));
+            match location.ok().and_then(|l| self.indexes().get(&l)) {
+                Some(index) => index.share(equalities),
+                None => 1.0,
+            }
+        };
+        snapshots
+            .iter()
+            .flat_map(|(_, s)| s.files.iter())
+            .filter(|f| overlaps((f.min_time, f.max_time), want))
+            .map(|f| {
+                let span = (f.max_time as f64 - f.min_time as f64).max(1.0);
+                let covered = (f.max_time.min(want.1) as f64 - f.min_time.max(want.0) as f64)
+                    .clamp(0.0, span)
+                    .max(1.0);
+                f.rows as f64 * covered / span * share(&f.path)
+            })
+            .sum::<f64>()
+            + snapshots
+                .iter()
+                .flat_map(|(_, s)| s.buffered.iter())
+                .map(|b| b.num_rows() as f64)
+                .sum::<f64>()
+    }
+
+    /// `range` cut into windows of time that each hold about `rows` rows of what a scan of
+    /// `sources` reads ([`Self::estimated_rows`], assuming rows spread evenly over a file's
+    /// span), in time order; `range` alone when the scan reads fewer.
+    pub fn windows(&self, sources: &Sources, range: TimeRange, rows: u64) -> Vec<TimeRange> {
+        let Some(ing) = self.ingester() else {
+            return vec![range];
+        };
+        let total = self.estimated_rows(ing, &sources.snapshots, &sources.equalities, range);
+        sources.windows(range, total as u64, rows)
+    }
+
     /// Measurement `name`'s [`Sources`] in `db`.`rp` (every policy when empty) for `range`.
     pub fn sources(
         &self,
@@ -369,38 +422,9 @@ impl Executor {
         if snapshots.is_empty() {
             return Ok(None);
         }
-        // Rows the scan may read, from the files' row counts, the part of their time span the
-        // query covers and (where a file's series index is loaded) the share of its series the
-        // condition's tag equalities leave; a small scan runs in one partition.
+        // A small scan runs in one partition.
         let want = (range.min, range.max);
-        let share = |path: &str| {
-            if equalities.is_empty() {
-                return 1.0;
-            }
-            let location =
-                datafusion::object_store::path::Path::from_absolute_path(ing.data_dir().join(path));
-            match location.ok().and_then(|l| self.indexes().get(&l)) {
-                Some(index) => index.share(&equalities),
-                None => 1.0,
-            }
-        };
-        let estimate: f64 = snapshots
-            .iter()
-            .flat_map(|(_, s)| s.files.iter())
-            .filter(|f| overlaps((f.min_time, f.max_time), want))
-            .map(|f| {
-                let span = (f.max_time as f64 - f.min_time as f64).max(1.0);
-                let covered = (f.max_time.min(want.1) as f64 - f.min_time.max(want.0) as f64)
-                    .clamp(0.0, span)
-                    .max(1.0);
-                f.rows as f64 * covered / span * share(&f.path)
-            })
-            .sum::<f64>()
-            + snapshots
-                .iter()
-                .flat_map(|(_, s)| s.buffered.iter())
-                .map(|b| b.num_rows() as f64)
-                .sum::<f64>();
+        let estimate = self.estimated_rows(ing, &snapshots, &equalities, range);
         let ctx = if estimate <= SMALL_SCAN_ROWS as f64 {
             self.small_session()
         } else {

@@ -112,7 +112,8 @@ impl<'a> Plan<'a> {
             "{fields:?} {into:?} {sources:?} {dimensions:?} {fill:?} {order_desc} {limit:?} \
              {offset:?} {slimit:?} {soffset:?} {timezone:?}"
         );
-        let row_time = (self.aggregate && self.interval.is_none()).then_some(self.range.min);
+        let row_time = (self.projection != Projection::Raw && self.interval.is_none())
+            .then_some(self.range.min);
         let _ = writeln!(
             key,
             "{:?} {} {} {row_time:?}",

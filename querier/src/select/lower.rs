@@ -18,7 +18,7 @@ impl<'a> Plan<'a> {
             if *typ != Some(VarType::Tag) {
                 names.extend(all.fields.keys().cloned());
             }
-            if *typ != Some(VarType::Field) && !self.aggregate {
+            if *typ != Some(VarType::Field) && self.projection == Projection::Raw {
                 // Tags the result is grouped by are in the series' tags, not in its columns.
                 names.extend(all.tags.iter().filter(|t| !group_tags.contains(t)).cloned());
             }
@@ -36,7 +36,7 @@ impl<'a> Plan<'a> {
                 .collect());
         }
         let name = f.alias.clone().unwrap_or_else(|| column_name(&f.expr));
-        if self.aggregate {
+        if self.projection != Projection::Raw {
             return Ok(vec![(name, lit(0), true)]);
         }
         Ok(vec![(
@@ -482,7 +482,7 @@ pub(super) fn lower_aggregate(
     top: bool,
 ) -> Result<DfExpr, ExecError> {
     match e {
-        Expr::Call { name, args } if MATH.contains(&name.as_str()) => {
+        Expr::Call { name, args } if functions::is_math(name) => {
             let lowered = args
                 .iter()
                 .map(|a| lower_aggregate(a, schema, out, field_idx, false))
@@ -744,7 +744,7 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
             }
             DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r)))
         }
-        Expr::Call { name, args } if MATH.contains(&name.as_str()) => {
+        Expr::Call { name, args } if functions::is_math(name) => {
             let lowered = args
                 .iter()
                 .map(|a| to_df(a, schema, condition))

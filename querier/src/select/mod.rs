@@ -53,6 +53,7 @@ use crate::series_index::SeriesIndexes;
 
 mod answer;
 mod explain;
+mod functions;
 mod into;
 mod kept;
 mod lower;
@@ -130,8 +131,11 @@ pub(crate) async fn execute(
             let sources = ex.sources(db, rp, &name, plan.range)?;
             let equalities = tag_equalities(condition.as_ref(), &sources.schema);
             let sources = sources.requiring(equalities);
-            if windowed {
-                let windows = sources.windows(plan.range, ex.window_rows());
+            // Only where the answer is the rows read: a condition on fields selects an unknown
+            // share of them, and each window decodes the pages of every series it reaches
+            // (files are sorted by series first), so a small answer is cheaper in one sort.
+            if windowed && tags_only(condition.as_ref(), &sources.schema) {
+                let windows = ex.windows(&sources, plan.range, ex.window_rows());
                 if windows.len() > 1 {
                     union.merge(&sources.schema);
                     loaded.push(Loaded::Windows {
@@ -258,27 +262,6 @@ enum Loaded {
     },
 }
 
-/// The InfluxQL aggregates and selectors this engine runs.
-const AGGREGATES: &[&str] = &[
-    "count",
-    "sum",
-    "mean",
-    "median",
-    "spread",
-    "stddev",
-    "min",
-    "max",
-    "first",
-    "last",
-    "percentile",
-    "mode",
-    "integral",
-    "distinct",
-    "top",
-    "bottom",
-    "sample",
-];
-
 /// Which points a multi-row selector keeps.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Pick {
@@ -298,36 +281,6 @@ enum Zipped {
     Aggregate(String, Expr),
 }
 
-const SELECTORS: &[&str] = &["min", "max", "first", "last", "percentile"];
-/// Scalar functions, applied to raw values or to aggregates.
-const MATH: &[&str] = &[
-    "abs", "ceil", "floor", "round", "exp", "ln", "log", "log2", "log10", "pow", "sqrt", "sin",
-    "cos", "tan", "asin", "acos", "atan", "atan2",
-];
-/// Functions over the ordered values of a series (after aggregation, when nested).
-const TRANSFORMS: &[&str] = &[
-    "derivative",
-    "non_negative_derivative",
-    "difference",
-    "non_negative_difference",
-    "cumulative_sum",
-    "moving_average",
-    "elapsed",
-];
-/// InfluxQL functions Fletch does not run yet.
-const NOT_YET: &[&str] = &[
-    "holt_winters",
-    "holt_winters_with_fit",
-    "chande_momentum_oscillator",
-    "exponential_moving_average",
-    "double_exponential_moving_average",
-    "kaufmans_efficiency_ratio",
-    "kaufmans_adaptive_moving_average",
-    "triple_exponential_moving_average",
-    "triple_exponential_derivative",
-    "relative_strength_index",
-];
-
 use crate::plan::transform::TransformKind as Transform;
 
 /// What a statement asks for, independent of the measurement it runs on.
@@ -338,16 +291,27 @@ struct Plan<'a> {
     fields: Vec<crate::influxql::Field>,
     transforms: Vec<Option<Transform>>,
     range: TimeRange,
-    aggregate: bool,
+    projection: Projection,
     interval: Option<(i64, i64)>,
     timezone: Option<chrono_tz::Tz>,
 }
 
+/// The lowering a statement takes, decided once from its fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Projection {
+    /// Points as they are: fields, tags and expressions of them.
+    Raw,
+    /// Aggregates per group and time bucket (selectors and `distinct` among them).
+    Aggregate,
+    /// `top`, `bottom` or `sample` alone, with fields and tags of the points they pick.
+    Top,
+    /// Samples beside other calls, or of several fields (`sample(*, n)`): zipped by position.
+    Zipped,
+}
+
 fn has_call(e: &Expr) -> bool {
     let mut found = false;
-    e.walk(&mut |x| {
-        found |= matches!(x, Expr::Call { name, .. } if AGGREGATES.contains(&name.as_str()))
-    });
+    e.walk(&mut |x| found |= matches!(x, Expr::Call { name, .. } if functions::is_aggregate(name)));
     found
 }
 
@@ -368,7 +332,7 @@ fn split_transform(
     let Expr::Call { name, args } = &f.expr else {
         return Ok((f.clone(), None));
     };
-    if !TRANSFORMS.contains(&name.as_str()) {
+    if !functions::is_transform(name) {
         return Ok((f.clone(), None));
     }
     let Some(inner) = args.first() else {
@@ -442,20 +406,22 @@ impl<'a> Plan<'a> {
             f.expr.walk(&mut |e| {
                 if let Expr::Call { name, .. } = e {
                     let known = name == "now"
-                        || AGGREGATES.contains(&name.as_str())
-                        || MATH.contains(&name.as_str())
-                        || TRANSFORMS.contains(&name.as_str());
+                        || functions::is_aggregate(name)
+                        || functions::is_math(name)
+                        || functions::is_transform(name);
                     if !known {
                         bad.get_or_insert(name.clone());
                     }
                 }
             });
             if let Some(name) = bad {
-                return Err(query_err(if NOT_YET.contains(&name.as_str()) {
-                    format!("function {name}() is not supported by Fletch yet")
-                } else {
-                    format!("undefined function {name}()")
-                }));
+                return Err(query_err(
+                    if functions::kind(&name) == Some(functions::Kind::NotYet) {
+                        format!("function {name}() is not supported by Fletch yet")
+                    } else {
+                        format!("undefined function {name}()")
+                    },
+                ));
             }
         }
         let tops = fields
@@ -504,6 +470,19 @@ impl<'a> Plan<'a> {
                 "aggregate function distinct() cannot be combined with other functions or fields",
             ));
         }
+        let spread = fields.iter().any(|f| {
+            matches!(&f.expr, Expr::Call { name, args } if name == "sample"
+                && matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))))
+        });
+        let projection = if calls == 0 {
+            Projection::Raw
+        } else if samples > 0 && (calls > 1 || spread) {
+            Projection::Zipped
+        } else if tops > 0 || samples > 0 {
+            Projection::Top
+        } else {
+            Projection::Aggregate
+        };
         let mut interval = None;
         for d in &stmt.dimensions {
             if let Dimension::Time {
@@ -587,7 +566,7 @@ impl<'a> Plan<'a> {
             fields,
             transforms,
             range,
-            aggregate: calls > 0,
+            projection,
             interval,
             timezone,
         })
@@ -598,7 +577,7 @@ impl<'a> Plan<'a> {
     /// transformation (its window functions would see each window alone), no subquery, not
     /// `EXPLAIN`.
     fn by_time_alone(&self, ctx: &QueryContext) -> bool {
-        !self.aggregate
+        self.projection == Projection::Raw
             && self.stmt.dimensions.is_empty()
             && self.transforms.iter().all(Option::is_none)
             && self.stmt.offset.unwrap_or(0) == 0
@@ -720,244 +699,256 @@ impl<'a> Plan<'a> {
         dedup_names(&mut columns);
 
         let answer: Answer;
-        if !self.aggregate {
-            let mut select = vec![time_ns().alias("__time")];
-            for (i, t) in group_tags.iter().enumerate() {
-                select.push(tag_expr(t).alias(format!("__tag{i}")));
-            }
-            let field_names: Vec<String> = (0..columns.len()).map(|i| format!("__c{i}")).collect();
-            for (i, (_, e)) in columns.iter().enumerate() {
-                select.push(e.clone().alias(&field_names[i]));
-            }
-            // Keep the other tags for ordering ties (dropped again below).
-            for t in schema.tags.iter().filter(|t| !group_tags.contains(t)) {
-                select.push(ident(t).alias(format!("__keep_{t}")));
-            }
-            df = frame::select(df, select)?;
-            // A row whose selected fields are all null is not a point of this selection; a
-            // selection of tags alone selects nothing (1.x).
-            let any_field = field_names
-                .iter()
-                .zip(&is_field)
-                .filter(|(_, f)| **f)
-                .map(|(n, _)| ident(&n).is_not_null())
-                .reduce(|a, b| a.or(b));
-            match any_field {
-                Some(any) => df = df.filter(any)?,
-                None => return Ok(true),
-            }
-            // Points at the same time come in series key order, as 1.x merges series: the
-            // remaining tags, in key order, break the tie (hidden columns after the values).
-            let tie_breakers: Vec<&String> = schema
-                .tags
-                .iter()
-                .filter(|t| !group_tags.contains(t))
-                .collect();
-            if !tie_breakers.is_empty() {
-                let mut with_ties: Vec<DfExpr> = vec![col("__time")];
-                with_ties.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
-                with_ties.extend(field_names.iter().map(|n| col(n.as_str())));
-                with_ties.extend(
-                    tie_breakers
-                        .iter()
-                        .enumerate()
-                        .map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))),
-                );
-                df = frame::select(df, with_ties)?;
-            }
-            let ties: Vec<String> = (0..tie_breakers.len())
-                .map(|i| format!("__ord{i}"))
-                .collect();
-            df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
-            if let Some(analyze) = qctx.explain {
-                return out
-                    .send(explain(df, measurement, analyze, reuse).await?)
-                    .await;
-            }
-            answer = self
-                .collect_answer(df, reuse, templated, &group_tags, &columns)
-                .await?;
-        } else if let Some(columns) = self.zipped_samples(schema)? {
-            return self
-                .run_zipped(
-                    measurement,
-                    df,
-                    schema,
-                    &group_tags,
-                    columns,
-                    qctx,
-                    reuse,
-                    out,
-                )
-                .await;
-        } else if let Some(top) = self
-            .fields
-            .iter()
-            .find_map(|f| top_call(&f.expr).transpose())
-            .transpose()?
-        {
-            return self
-                .run_top(measurement, df, schema, &group_tags, top, qctx, reuse, out)
-                .await;
-        } else {
-            let mut group = Vec::new();
-            if let Some((interval, offset)) = self.interval {
-                group.push(TimeBucket::call(time_col(), interval, offset).alias("__time"));
-            }
-            for (i, t) in group_tags.iter().enumerate() {
-                group.push(tag_expr(t).alias(format!("__tag{i}")));
-            }
-            let agg_fields = expand_aggregate_fields(&self.fields, schema)?;
-            if agg_fields.is_empty() {
-                return Ok(true);
-            }
-            let time_value = || -> DfExpr {
-                lit(if self.range.min == i64::MIN {
-                    0
-                } else {
-                    self.range.min
-                })
-                .alias("__time")
-            };
-            let mut ties = Vec::new();
-            let distinct_field = match &agg_fields[..] {
-                [(_, _, Expr::Call { name, args })] if name == "distinct" => {
-                    Some(field_arg(args, schema)?)
+        match self.projection {
+            Projection::Raw => {
+                let mut select = vec![time_ns().alias("__time")];
+                for (i, t) in group_tags.iter().enumerate() {
+                    select.push(tag_expr(t).alias(format!("__tag{i}")));
                 }
-                _ => None,
-            };
-            if let Some(field) = distinct_field {
-                // One row per distinct value, in order of first appearance: group by the value.
-                if !schema.fields.contains_key(&field) {
-                    return Ok(true);
+                let field_names: Vec<String> =
+                    (0..columns.len()).map(|i| format!("__c{i}")).collect();
+                for (i, (_, e)) in columns.iter().enumerate() {
+                    select.push(e.clone().alias(&field_names[i]));
                 }
-                df = df.filter(ident(&field).is_not_null())?;
-                let mut by = group.clone();
-                by.push(ident(&field).alias("__c0"));
-                df = df.aggregate(by, vec![agg::min(time_ns()).alias("__first")])?;
-                let mut select = vec![if self.interval.is_some() {
-                    col("__time")
-                } else {
-                    time_value()
-                }];
-                select.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
-                select.push(col("__c0"));
-                select.push(col("__first"));
+                // Keep the other tags for ordering ties (dropped again below).
+                for t in schema.tags.iter().filter(|t| !group_tags.contains(t)) {
+                    select.push(ident(t).alias(format!("__keep_{t}")));
+                }
                 df = frame::select(df, select)?;
-                // In order of first appearance, equal times by value (1.x).
-                ties.push("__first".to_string());
-                ties.push("__c0".to_string());
-            } else {
-                let mut lowered = Lowered {
-                    window: self.interval,
-                    ..Default::default()
-                };
-                let mut outputs: Vec<DfExpr> = Vec::new();
-                for (i, (_, _, e)) in agg_fields.iter().enumerate() {
-                    outputs.push(lower_aggregate(e, schema, &mut lowered, i, true)?);
+                // A row whose selected fields are all null is not a point of this selection; a
+                // selection of tags alone selects nothing (1.x).
+                let any_field = field_names
+                    .iter()
+                    .zip(&is_field)
+                    .filter(|(_, f)| **f)
+                    .map(|(n, _)| ident(&n).is_not_null())
+                    .reduce(|a, b| a.or(b));
+                match any_field {
+                    Some(any) => df = df.filter(any)?,
+                    None => return Ok(true),
                 }
-                for field in &lowered.neighbours {
-                    df = with_neighbours(df, field, &group)?;
-                }
-                let mut aggs = lowered.aggs;
-                // A lone selector reports the time of the point it selected.
-                let single_selector = self.interval.is_none()
-                    && self.fields.len() == 1
-                    && agg_fields.len() == 1
-                    && self.transforms[0].is_none()
-                    && matches!(&self.fields[0].expr, Expr::Call { name, .. } if SELECTORS.contains(&name.as_str()));
-                if single_selector {
-                    if let Expr::Call { name, args } = &agg_fields[0].2 {
-                        let field = field_arg(args, schema)?;
-                        if !schema.fields.contains_key(&field) {
-                            return Ok(true);
-                        }
-                        let time = time_ns();
-                        let picked = if name == "percentile" {
-                            InfluxAggregate::percentile(percentile_arg(args)?, Output::Time)
-                                .udaf()
-                                .call(vec![ident(&field), time])
-                        } else {
-                            selector(name, &field, Output::Time)?
-                        };
-                        aggs.push(picked.alias("__seltime"));
-                        selector_time = Some(col("__seltime"));
-                    }
-                }
-                if aggs.is_empty() {
-                    // No argument is a field of this measurement: nothing to aggregate (1.x).
-                    return Ok(true);
-                }
-                // Without GROUP BY time, a group none of whose rows has a value of a field
-                // the aggregates read is not in the result (1.x iterates the fields' points).
-                let has_values = if self.interval.is_none() {
-                    let mut read = BTreeSet::new();
-                    for (_, _, e) in &agg_fields {
-                        e.walk(&mut |x| {
-                            if let Expr::VarRef { name, .. } = x {
-                                if schema.fields.contains_key(name) {
-                                    read.insert(name.clone());
-                                }
-                            }
-                        });
-                    }
-                    read.iter()
-                        .map(|f| ident(f).is_not_null())
-                        .reduce(|a, b| a.or(b))
-                } else {
-                    None
-                };
-                if let Some(any) = &has_values {
-                    aggs.push(
-                        agg::count(lit(1))
-                            .filter(any.clone())
-                            .build()?
-                            .alias("__has"),
+                // Points at the same time come in series key order, as 1.x merges series: the
+                // remaining tags, in key order, break the tie (hidden columns after the values).
+                let tie_breakers: Vec<&String> = schema
+                    .tags
+                    .iter()
+                    .filter(|t| !group_tags.contains(t))
+                    .collect();
+                if !tie_breakers.is_empty() {
+                    let mut with_ties: Vec<DfExpr> = vec![col("__time")];
+                    with_ties.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
+                    with_ties.extend(field_names.iter().map(|n| col(n.as_str())));
+                    with_ties.extend(
+                        tie_breakers
+                            .iter()
+                            .enumerate()
+                            .map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))),
                     );
+                    df = frame::select(df, with_ties)?;
                 }
-                df = df.aggregate(group.clone(), aggs)?;
-                if has_values.is_some() {
-                    df = df.filter(col("__has").gt(lit(0i64)))?;
+                let ties: Vec<String> = (0..tie_breakers.len())
+                    .map(|i| format!("__ord{i}"))
+                    .collect();
+                df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
+                if let Some(analyze) = qctx.explain {
+                    return out
+                        .send(explain(df, measurement, analyze, reuse).await?)
+                        .await;
                 }
-                let mut select = Vec::new();
-                select.push(match (&selector_time, self.interval) {
-                    (Some(t), _) => t.clone().alias("__time"),
-                    (None, Some(_)) => col("__time"),
-                    (None, None) => time_value(),
-                });
-                for i in 0..group_tags.len() {
-                    select.push(col(format!("__tag{i}")));
-                }
-                for (i, e) in outputs.into_iter().enumerate() {
-                    select.push(e.alias(format!("__c{i}")));
-                }
-                df = frame::select(df, select)?;
+                answer = self
+                    .collect_answer(df, reuse, templated, &group_tags, &columns)
+                    .await?;
             }
-            if let Some((interval, offset)) = self.interval {
-                df = self.gap_fill(
-                    df,
-                    group_tags.len(),
-                    agg_fields.len(),
-                    interval,
-                    offset,
-                    now,
-                )?;
-            }
-            let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
-            df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
-            if let Some(analyze) = qctx.explain {
-                return out
-                    .send(explain(df, measurement, analyze, reuse).await?)
+            Projection::Zipped => {
+                let Some(columns) = self.zipped_samples(schema)? else {
+                    return Err(ExecError::Internal("zipped samples without samples".into()));
+                };
+                return self
+                    .run_zipped(
+                        measurement,
+                        df,
+                        schema,
+                        &group_tags,
+                        columns,
+                        qctx,
+                        reuse,
+                        out,
+                    )
                     .await;
             }
-            columns = agg_fields
-                .iter()
-                .map(|(name, _, _)| (name.clone(), lit(0)))
-                .collect();
-            dedup_names(&mut columns);
-            answer = self
-                .collect_answer(df, reuse, templated, &group_tags, &columns)
-                .await?;
+            Projection::Top => {
+                let Some(top) = self
+                    .fields
+                    .iter()
+                    .find_map(|f| top_call(&f.expr).transpose())
+                    .transpose()?
+                else {
+                    return Err(ExecError::Internal("top without its call".into()));
+                };
+                return self
+                    .run_top(measurement, df, schema, &group_tags, top, qctx, reuse, out)
+                    .await;
+            }
+            Projection::Aggregate => {
+                let mut group = Vec::new();
+                if let Some((interval, offset)) = self.interval {
+                    group.push(TimeBucket::call(time_col(), interval, offset).alias("__time"));
+                }
+                for (i, t) in group_tags.iter().enumerate() {
+                    group.push(tag_expr(t).alias(format!("__tag{i}")));
+                }
+                let agg_fields = expand_aggregate_fields(&self.fields, schema)?;
+                if agg_fields.is_empty() {
+                    return Ok(true);
+                }
+                let time_value = || -> DfExpr {
+                    lit(if self.range.min == i64::MIN {
+                        0
+                    } else {
+                        self.range.min
+                    })
+                    .alias("__time")
+                };
+                let mut ties = Vec::new();
+                let distinct_field = match &agg_fields[..] {
+                    [(_, _, Expr::Call { name, args })] if name == "distinct" => {
+                        Some(field_arg(args, schema)?)
+                    }
+                    _ => None,
+                };
+                if let Some(field) = distinct_field {
+                    // One row per distinct value, in order of first appearance: group by the value.
+                    if !schema.fields.contains_key(&field) {
+                        return Ok(true);
+                    }
+                    df = df.filter(ident(&field).is_not_null())?;
+                    let mut by = group.clone();
+                    by.push(ident(&field).alias("__c0"));
+                    df = df.aggregate(by, vec![agg::min(time_ns()).alias("__first")])?;
+                    let mut select = vec![if self.interval.is_some() {
+                        col("__time")
+                    } else {
+                        time_value()
+                    }];
+                    select.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
+                    select.push(col("__c0"));
+                    select.push(col("__first"));
+                    df = frame::select(df, select)?;
+                    // In order of first appearance, equal times by value (1.x).
+                    ties.push("__first".to_string());
+                    ties.push("__c0".to_string());
+                } else {
+                    let mut lowered = Lowered {
+                        window: self.interval,
+                        ..Default::default()
+                    };
+                    let mut outputs: Vec<DfExpr> = Vec::new();
+                    for (i, (_, _, e)) in agg_fields.iter().enumerate() {
+                        outputs.push(lower_aggregate(e, schema, &mut lowered, i, true)?);
+                    }
+                    for field in &lowered.neighbours {
+                        df = with_neighbours(df, field, &group)?;
+                    }
+                    let mut aggs = lowered.aggs;
+                    // A lone selector reports the time of the point it selected.
+                    let single_selector = self.interval.is_none()
+                        && self.fields.len() == 1
+                        && agg_fields.len() == 1
+                        && self.transforms[0].is_none()
+                        && matches!(&self.fields[0].expr, Expr::Call { name, .. } if functions::is_selector(name));
+                    if single_selector {
+                        if let Expr::Call { name, args } = &agg_fields[0].2 {
+                            let field = field_arg(args, schema)?;
+                            if !schema.fields.contains_key(&field) {
+                                return Ok(true);
+                            }
+                            let time = time_ns();
+                            let picked = if name == "percentile" {
+                                InfluxAggregate::percentile(percentile_arg(args)?, Output::Time)
+                                    .udaf()
+                                    .call(vec![ident(&field), time])
+                            } else {
+                                selector(name, &field, Output::Time)?
+                            };
+                            aggs.push(picked.alias("__seltime"));
+                            selector_time = Some(col("__seltime"));
+                        }
+                    }
+                    if aggs.is_empty() {
+                        // No argument is a field of this measurement: nothing to aggregate (1.x).
+                        return Ok(true);
+                    }
+                    // Without GROUP BY time, a group none of whose rows has a value of a field
+                    // the aggregates read is not in the result (1.x iterates the fields' points).
+                    let has_values = if self.interval.is_none() {
+                        let mut read = BTreeSet::new();
+                        for (_, _, e) in &agg_fields {
+                            e.walk(&mut |x| {
+                                if let Expr::VarRef { name, .. } = x {
+                                    if schema.fields.contains_key(name) {
+                                        read.insert(name.clone());
+                                    }
+                                }
+                            });
+                        }
+                        read.iter()
+                            .map(|f| ident(f).is_not_null())
+                            .reduce(|a, b| a.or(b))
+                    } else {
+                        None
+                    };
+                    if let Some(any) = &has_values {
+                        aggs.push(
+                            agg::count(lit(1))
+                                .filter(any.clone())
+                                .build()?
+                                .alias("__has"),
+                        );
+                    }
+                    df = df.aggregate(group.clone(), aggs)?;
+                    if has_values.is_some() {
+                        df = df.filter(col("__has").gt(lit(0i64)))?;
+                    }
+                    let mut select = Vec::new();
+                    select.push(match (&selector_time, self.interval) {
+                        (Some(t), _) => t.clone().alias("__time"),
+                        (None, Some(_)) => col("__time"),
+                        (None, None) => time_value(),
+                    });
+                    for i in 0..group_tags.len() {
+                        select.push(col(format!("__tag{i}")));
+                    }
+                    for (i, e) in outputs.into_iter().enumerate() {
+                        select.push(e.alias(format!("__c{i}")));
+                    }
+                    df = frame::select(df, select)?;
+                }
+                if let Some((interval, offset)) = self.interval {
+                    df = self.gap_fill(
+                        df,
+                        group_tags.len(),
+                        agg_fields.len(),
+                        interval,
+                        offset,
+                        now,
+                    )?;
+                }
+                let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
+                df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
+                if let Some(analyze) = qctx.explain {
+                    return out
+                        .send(explain(df, measurement, analyze, reuse).await?)
+                        .await;
+                }
+                columns = agg_fields
+                    .iter()
+                    .map(|(name, _, _)| (name.clone(), lit(0)))
+                    .collect();
+                dedup_names(&mut columns);
+                answer = self
+                    .collect_answer(df, reuse, templated, &group_tags, &columns)
+                    .await?;
+            }
         }
 
         let mut names = vec![TIME.to_string()];
