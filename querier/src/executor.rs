@@ -169,9 +169,17 @@ impl Executor {
     pub fn run(&self, statements: Vec<Statement>, ctx: QueryContext) -> AnswerStream {
         let (tx, rx) = tokio::sync::mpsc::channel(ANSWER_ITEMS);
         let ex = self.clone();
+        let gone = tx.clone();
         tokio::spawn(
-            async move { ex.run_all(&statements, &ctx, tx).await }
-                .instrument(tracing::Span::current()),
+            async move {
+                // A reader that goes away (a client that disconnects) stops the query at once,
+                // not only at its next answer.
+                tokio::select! {
+                    _ = gone.closed() => {}
+                    _ = ex.run_all(&statements, &ctx, tx) => {}
+                }
+            }
+            .instrument(tracing::Span::current()),
         );
         rx
     }

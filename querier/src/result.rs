@@ -394,3 +394,118 @@ impl RowSeries {
         Series::from_rows(self.name, self.tags, self.columns, self.values)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(name: &str, tag: &str, rows: i64) -> Series {
+        let batch = RecordBatch::try_from_iter(vec![(
+            "v",
+            Arc::new(datafusion::arrow::array::Int64Array::from_iter_values(
+                0..rows,
+            )) as ArrayRef,
+        )])
+        .unwrap();
+        Series::new(
+            Some(name.into()),
+            Some([("h".to_string(), tag.to_string())].into()),
+            vec!["v".into()],
+            batch,
+        )
+    }
+
+    #[tokio::test]
+    async fn collect_merges_pieces_and_an_error_replaces_the_series() {
+        let (tx, rx) = mpsc::channel(16);
+        for item in [
+            Item::Series {
+                statement_id: 0,
+                series: piece("m", "a", 2),
+            },
+            Item::Series {
+                statement_id: 0,
+                series: piece("m", "a", 3),
+            },
+            Item::Series {
+                statement_id: 0,
+                series: piece("m", "b", 1),
+            },
+            Item::End {
+                statement_id: 0,
+                error: None,
+            },
+            Item::Series {
+                statement_id: 1,
+                series: piece("m", "a", 1),
+            },
+            Item::End {
+                statement_id: 1,
+                error: Some("boom".into()),
+            },
+        ] {
+            tx.send(item).await.unwrap();
+        }
+        drop(tx);
+        let out = collect(rx).await.unwrap();
+        let rows: Vec<usize> = out[0].series.iter().map(Series::num_rows).collect();
+        assert_eq!(rows, [5, 1]);
+        assert!(out[1].series.is_empty());
+        assert_eq!(out[1].error.as_deref(), Some("boom"));
+    }
+
+    #[tokio::test]
+    async fn slimit_and_soffset_count_series_not_pieces() {
+        let mut sink = SeriesSink::list();
+        sink.limit_series(1, 1);
+        assert!(sink.send(piece("m", "a", 2)).await.unwrap());
+        assert!(sink.send(piece("m", "a", 2)).await.unwrap());
+        assert!(sink.send(piece("m", "b", 2)).await.unwrap());
+        assert!(sink.send(piece("m", "b", 3)).await.unwrap());
+        assert!(!sink.send(piece("m", "c", 1)).await.unwrap(), "past SLIMIT");
+        assert_eq!(sink.rows_sent(), 5);
+        let series = sink.into_series().unwrap();
+        assert_eq!(series.len(), 1);
+        assert_eq!(series[0].tags.as_ref().unwrap()["h"], "b");
+        assert_eq!(series[0].num_rows(), 5);
+    }
+
+    #[test]
+    fn rows_of_json_take_the_kind_of_their_values() {
+        use serde_json::json;
+        let s = Series::from_rows(
+            None,
+            None,
+            vec!["i".into(), "f".into(), "s".into(), "b".into(), "n".into()],
+            vec![
+                vec![json!(1), json!(1.5), json!("x"), json!(true), Value::Null],
+                vec![Value::Null, json!(2), json!("y"), json!(false), Value::Null],
+            ],
+        )
+        .unwrap();
+        let types: Vec<DataType> = s
+            .batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                DataType::Int64,
+                DataType::Float64,
+                DataType::Utf8,
+                DataType::Boolean,
+                DataType::Utf8
+            ]
+        );
+        let mixed = Series::from_rows(
+            None,
+            None,
+            vec!["x".into()],
+            vec![vec![json!(1)], vec![json!("a")]],
+        );
+        assert!(mixed.is_err());
+    }
+}
