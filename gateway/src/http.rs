@@ -381,7 +381,6 @@ async fn query(
         now: None,
         explain: None,
     };
-    let answer = st.executor.run(statements, ctx);
     if !wants_csv && params.get("chunked").is_some_and(|v| v == "true") {
         let size = params
             .get("chunk_size")
@@ -389,6 +388,7 @@ async fn query(
             .filter(|n| *n > 0)
             .unwrap_or(10_000);
         // Lines leave as the query produces rows; a slow reader holds the query back.
+        let answer = st.executor.run(statements, ctx);
         let body = format::Chunker::new(answer, size, opts).into_stream();
         let mut resp = Response::new(Body::from_stream(body));
         resp.headers_mut().insert(
@@ -397,9 +397,11 @@ async fn query(
         );
         return Ok(resp);
     }
-    let results = querier::result::collect_within(answer, st.max_response_memory)
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    // A whole answer runs on this task, its Arrow data within [http] max-response-memory.
+    let results = st
+        .executor
+        .collect(&statements, &ctx, st.max_response_memory)
+        .await;
     if wants_csv {
         return Ok(body_response(
             format::csv(&results, &opts).into_bytes(),

@@ -13,6 +13,44 @@ use tracing::Instrument;
 
 /// How many items of an answer wait for its reader before the query waits too.
 const ANSWER_ITEMS: usize = 4;
+
+/// Where a query's answer goes: a stream's channel (a task of its own), or a list on the
+/// caller's task (a whole answer, within a memory budget).
+enum Target {
+    Channel(Sender<Item>),
+    Inline { items: Vec<Item>, max_bytes: usize },
+}
+
+impl Target {
+    /// Sends an item; false when the reader has gone.
+    async fn send(&mut self, item: Item) -> bool {
+        match self {
+            Target::Channel(tx) => tx.send(item).await.is_ok(),
+            Target::Inline { items, .. } => {
+                items.push(item);
+                true
+            }
+        }
+    }
+
+    /// The sink statement `id` sends its series to.
+    fn sink(&self, id: usize) -> SeriesSink {
+        match self {
+            Target::Channel(tx) => SeriesSink::channel(tx.clone(), id),
+            Target::Inline { max_bytes, .. } => SeriesSink::list_within(*max_bytes),
+        }
+    }
+
+    /// A finished statement's series, where its sink kept them.
+    fn take_series(&mut self, id: usize, sink: SeriesSink) {
+        if let Target::Inline { items, .. } = self {
+            items.extend(sink.into_pieces().into_iter().map(|series| Item::Series {
+                statement_id: id,
+                series,
+            }));
+        }
+    }
+}
 use crate::select;
 use crate::shard_source::{LocalShards, ShardSet, ShardSource};
 use catalog::DatabaseInfo;
@@ -174,9 +212,10 @@ impl Executor {
             async move {
                 // A reader that goes away (a client that disconnects) stops the query at once,
                 // not only at its next answer.
+                let mut target = Target::Channel(tx);
                 tokio::select! {
                     _ = gone.closed() => {}
-                    _ = ex.run_all(&statements, &ctx, tx) => {}
+                    _ = ex.run_all(&statements, &ctx, &mut target) => {}
                 }
             }
             .instrument(tracing::Span::current()),
@@ -184,20 +223,40 @@ impl Executor {
         rx
     }
 
-    /// [`Self::run`], collected: each statement's whole answer.
-    pub async fn execute(
+    /// Runs statements in order and answers each statement's whole answer, holding at most
+    /// `max_bytes` of Arrow data (0: no limit; past it, the statement that crossed it answers
+    /// [`ExecError::AnswerTooLarge`]). On the caller's task: nothing is handed between tasks,
+    /// which a whole answer does not need.
+    pub async fn collect(
         &self,
         statements: &[Statement],
         ctx: &QueryContext,
+        max_bytes: usize,
     ) -> Vec<StatementResult> {
-        let answer = self.run(statements.to_vec(), ctx.clone());
-        match crate::result::collect(answer).await {
+        let mut target = Target::Inline {
+            items: Vec::new(),
+            max_bytes,
+        };
+        self.run_all(statements, ctx, &mut target).await;
+        let Target::Inline { items, .. } = target else {
+            return Vec::new();
+        };
+        match crate::result::collect_items(items) {
             Ok(results) => results,
             Err(e) => vec![StatementResult::error(0, e.to_string())],
         }
     }
 
-    async fn run_all(&self, statements: &[Statement], ctx: &QueryContext, tx: Sender<Item>) {
+    /// [`Self::collect`] without a memory budget.
+    pub async fn execute(
+        &self,
+        statements: &[Statement],
+        ctx: &QueryContext,
+    ) -> Vec<StatementResult> {
+        self.collect(statements, ctx, 0).await
+    }
+
+    async fn run_all(&self, statements: &[Statement], ctx: &QueryContext, target: &mut Target) {
         let mut failed = false;
         for (id, stmt) in statements.iter().enumerate() {
             if failed {
@@ -205,7 +264,7 @@ impl Executor {
                     statement_id: id,
                     error: Some("not executed".into()),
                 };
-                if tx.send(end).await.is_err() {
+                if !target.send(end).await {
                     return;
                 }
                 continue;
@@ -229,28 +288,29 @@ impl Executor {
                     messages: own,
                 }
             };
-            if streams && !deprecated.is_empty() && tx.send(messages(Vec::new())).await.is_err() {
+            if streams && !deprecated.is_empty() && !target.send(messages(Vec::new())).await {
                 return;
             }
-            let mut sink = SeriesSink::channel(tx.clone(), id);
+            let mut sink = target.sink(id);
             let mut own = Vec::new();
             let result = self.execute_one(stmt, ctx, &mut own, &mut sink).await;
             let error = match result {
                 Ok(rows) => {
                     if !streams
                         && (!own.is_empty() || !deprecated.is_empty())
-                        && tx.send(messages(own)).await.is_err()
+                        && !target.send(messages(own)).await
                     {
                         return;
                     }
                     let mut error = None;
                     for r in rows {
-                        match r.into_series() {
-                            Ok(series) => {
-                                if sink.send(series).await.is_err() {
-                                    return;
-                                }
-                            }
+                        let sent = match r.into_series() {
+                            Ok(series) => sink.send(series).await,
+                            Err(e) => Err(e),
+                        };
+                        match sent {
+                            Ok(_) => {}
+                            Err(ExecError::Cancelled) => return,
                             Err(e) => {
                                 error = Some(e.to_string());
                                 break;
@@ -263,21 +323,23 @@ impl Executor {
                 Err(e) => {
                     if !streams
                         && !deprecated.is_empty()
-                        && tx.send(messages(Vec::new())).await.is_err()
+                        && !target.send(messages(Vec::new())).await
                     {
                         return;
                     }
                     Some(e.to_string())
                 }
             };
+            if error.is_none() {
+                target.take_series(id, sink);
+            }
             failed = error.is_some();
-            if tx
+            if !target
                 .send(Item::End {
                     statement_id: id,
                     error,
                 })
                 .await
-                .is_err()
             {
                 return;
             }

@@ -186,18 +186,18 @@ impl StatementResult {
 }
 
 /// Reads a whole answer: each statement's series with their pieces merged, messages, error.
-pub async fn collect(answer: AnswerStream) -> Result<Vec<StatementResult>, ExecError> {
-    collect_within(answer, 0).await
+pub async fn collect(mut answer: AnswerStream) -> Result<Vec<StatementResult>, ExecError> {
+    let mut items = Vec::new();
+    while let Some(item) = answer.recv().await {
+        items.push(item);
+    }
+    collect_items(items)
 }
 
-/// [`collect`], holding at most `max_bytes` of Arrow data (0: no limit): past it, the statement
-/// that crossed it answers [`ExecError::AnswerTooLarge`] and the query stops (the stream is
-/// dropped), instead of the node running out of memory.
-pub async fn collect_within(
-    mut answer: AnswerStream,
-    max_bytes: usize,
+/// [`collect`] of the items of an answer.
+pub fn collect_items(
+    items: impl IntoIterator<Item = Item>,
 ) -> Result<Vec<StatementResult>, ExecError> {
-    let mut held = 0usize;
     let mut out: Vec<StatementResult> = Vec::new();
     let mut pieces: Vec<Series> = Vec::new();
     let result_of = |out: &mut Vec<StatementResult>, id: usize| -> usize {
@@ -209,7 +209,7 @@ pub async fn collect_within(
         }
         out.len() - 1
     };
-    while let Some(item) = answer.recv().await {
+    for item in items {
         match item {
             Item::Messages {
                 statement_id,
@@ -223,12 +223,6 @@ pub async fn collect_within(
                 series,
             } => {
                 let i = result_of(&mut out, statement_id);
-                held = held.saturating_add(series.memory_size());
-                if max_bytes > 0 && held > max_bytes {
-                    out[i].series.clear();
-                    out[i].error = Some(ExecError::AnswerTooLarge { max_bytes }.to_string());
-                    return Ok(out);
-                }
                 if pieces.last().is_some_and(|p| !p.same_series(&series)) {
                     out[i].series.push(merge(std::mem::take(&mut pieces))?);
                 }
@@ -276,8 +270,9 @@ pub fn time_type(tz: Option<&str>) -> DataType {
     )
 }
 
-/// Where a statement sends its series pieces: the answer's channel, or (subqueries, `INTO`)
-/// a list. It applies SOFFSET and SLIMIT, which count series over the whole statement.
+/// Where a statement sends its series pieces: the answer's channel, or a list (subqueries,
+/// `INTO`, a whole answer; within a budget of bytes). It applies SOFFSET and SLIMIT, which
+/// count series over the whole statement.
 pub(crate) struct SeriesSink {
     target: Target,
     statement_id: usize,
@@ -287,6 +282,9 @@ pub(crate) struct SeriesSink {
     seen: usize,
     /// Rows sent so far.
     rows: u64,
+    /// A list's budget of Arrow bytes (0: none), and what it holds.
+    max_bytes: usize,
+    held: usize,
     last: Option<(Option<String>, Option<BTreeMap<String, String>>)>,
 }
 
@@ -301,7 +299,15 @@ impl SeriesSink {
     }
 
     pub(crate) fn list() -> Self {
-        Self::new(Target::List(Vec::new()), 0)
+        Self::list_within(0)
+    }
+
+    /// A list that holds at most `max_bytes` of Arrow data (0: no limit): past it, sending
+    /// fails with [`ExecError::AnswerTooLarge`].
+    pub(crate) fn list_within(max_bytes: usize) -> Self {
+        let mut sink = Self::new(Target::List(Vec::new()), 0);
+        sink.max_bytes = max_bytes;
+        sink
     }
 
     fn new(target: Target, statement_id: usize) -> Self {
@@ -312,6 +318,8 @@ impl SeriesSink {
             take: usize::MAX,
             seen: 0,
             rows: 0,
+            max_bytes: 0,
+            held: 0,
             last: None,
         }
     }
@@ -342,7 +350,17 @@ impl SeriesSink {
         }
         self.rows += series.num_rows() as u64;
         match &mut self.target {
-            Target::List(list) => list.push(series),
+            Target::List(list) => {
+                if self.max_bytes > 0 {
+                    self.held = self.held.saturating_add(series.memory_size());
+                    if self.held > self.max_bytes {
+                        return Err(ExecError::AnswerTooLarge {
+                            max_bytes: self.max_bytes,
+                        });
+                    }
+                }
+                list.push(series)
+            }
             Target::Channel(tx) => tx
                 .send(Item::Series {
                     statement_id: self.statement_id,
@@ -357,6 +375,14 @@ impl SeriesSink {
     /// Rows sent so far (of the series SOFFSET and SLIMIT let through).
     pub(crate) fn rows_sent(&self) -> u64 {
         self.rows
+    }
+
+    /// A list sink's pieces, as sent.
+    pub(crate) fn into_pieces(self) -> Vec<Series> {
+        match self.target {
+            Target::List(pieces) => pieces,
+            Target::Channel(_) => Vec::new(),
+        }
     }
 
     /// A list sink's series, each whole (pieces merged).
