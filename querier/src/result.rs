@@ -161,7 +161,7 @@ pub enum Item {
     },
 }
 
-/// The answer of a query as it is produced: a bounded channel, so a slow reader holds the
+/// The answer of a query as it is produced (a chunked answer): a bounded channel, so a slow reader holds the
 /// statement back instead of the server buffering its answer. Dropping it stops the query.
 pub type AnswerStream = mpsc::Receiver<Item>;
 
@@ -185,16 +185,8 @@ impl StatementResult {
     }
 }
 
-/// Reads a whole answer: each statement's series with their pieces merged, messages, error.
-pub async fn collect(mut answer: AnswerStream) -> Result<Vec<StatementResult>, ExecError> {
-    let mut items = Vec::new();
-    while let Some(item) = answer.recv().await {
-        items.push(item);
-    }
-    collect_items(items)
-}
-
-/// [`collect`] of the items of an answer.
+/// Reads a whole answer's items: each statement's series with their pieces merged, messages,
+/// error.
 pub fn collect_items(
     items: impl IntoIterator<Item = Item>,
 ) -> Result<Vec<StatementResult>, ExecError> {
@@ -222,10 +214,7 @@ pub fn collect_items(
                 statement_id,
                 series,
             } => {
-                let i = result_of(&mut out, statement_id);
-                if pieces.last().is_some_and(|p| !p.same_series(&series)) {
-                    out[i].series.push(merge(std::mem::take(&mut pieces))?);
-                }
+                result_of(&mut out, statement_id);
                 pieces.push(series);
             }
             Item::End {
@@ -233,16 +222,30 @@ pub fn collect_items(
                 error,
             } => {
                 let i = result_of(&mut out, statement_id);
-                if !pieces.is_empty() {
-                    out[i].series.push(merge(std::mem::take(&mut pieces))?);
-                }
-                if let Some(e) = error {
+                let series = merge_runs(std::mem::take(&mut pieces))?;
+                match error {
                     // 1.x answers a failed statement with its error alone.
-                    out[i].series.clear();
-                    out[i].error = Some(e);
+                    Some(e) => out[i].error = Some(e),
+                    None => out[i].series = series,
                 }
             }
         }
+    }
+    Ok(out)
+}
+
+/// Consecutive pieces of the same series merged: each series whole.
+fn merge_runs(pieces: Vec<Series>) -> Result<Vec<Series>, ExecError> {
+    let mut out = Vec::new();
+    let mut run: Vec<Series> = Vec::new();
+    for p in pieces {
+        if run.last().is_some_and(|r| !r.same_series(&p)) {
+            out.push(merge(std::mem::take(&mut run))?);
+        }
+        run.push(p);
+    }
+    if !run.is_empty() {
+        out.push(merge(run)?);
     }
     Ok(out)
 }
@@ -387,21 +390,7 @@ impl SeriesSink {
 
     /// A list sink's series, each whole (pieces merged).
     pub(crate) fn into_series(self) -> Result<Vec<Series>, ExecError> {
-        let Target::List(pieces) = self.target else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        let mut run: Vec<Series> = Vec::new();
-        for p in pieces {
-            if run.last().is_some_and(|r| !r.same_series(&p)) {
-                out.push(merge(std::mem::take(&mut run))?);
-            }
-            run.push(p);
-        }
-        if !run.is_empty() {
-            out.push(merge(run)?);
-        }
-        Ok(out)
+        merge_runs(self.into_pieces())
     }
 }
 
@@ -441,10 +430,9 @@ mod tests {
         )
     }
 
-    #[tokio::test]
-    async fn collect_merges_pieces_and_an_error_replaces_the_series() {
-        let (tx, rx) = mpsc::channel(16);
-        for item in [
+    #[test]
+    fn collect_merges_pieces_and_an_error_replaces_the_series() {
+        let items = vec![
             Item::Series {
                 statement_id: 0,
                 series: piece("m", "a", 2),
@@ -469,11 +457,8 @@ mod tests {
                 statement_id: 1,
                 error: Some("boom".into()),
             },
-        ] {
-            tx.send(item).await.unwrap();
-        }
-        drop(tx);
-        let out = collect(rx).await.unwrap();
+        ];
+        let out = collect_items(items).unwrap();
         let rows: Vec<usize> = out[0].series.iter().map(Series::num_rows).collect();
         assert_eq!(rows, [5, 1]);
         assert!(out[1].series.is_empty());

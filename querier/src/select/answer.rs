@@ -49,6 +49,7 @@ impl<'a> Plan<'a> {
         let ntags = group_tags.len();
         let nvals = columns.len().saturating_sub(1);
         let mut fields = vec![Field::new(TIME, time_type(tz.as_deref()), false)];
+        let mut schema: Option<Arc<Schema>> = None;
         let mut current: Option<Vec<Option<String>>> = None;
         let mut in_series = 0usize;
         while let Some(b) = batches.next().await {
@@ -80,15 +81,16 @@ impl<'a> Plan<'a> {
                     _ => Arc::clone(a),
                 });
             }
-            if fields.len() == 1 {
+            // One schema for all pieces, from the first batch (a plan's batches share theirs).
+            let schema = Arc::clone(schema.get_or_insert_with(|| {
                 fields.extend(
                     values[1..]
                         .iter()
                         .zip(&columns[1..])
                         .map(|(a, n)| Field::new(n, a.data_type().clone(), true)),
                 );
-            }
-            let schema = Arc::new(Schema::new(fields.clone()));
+                Arc::new(Schema::new(std::mem::take(&mut fields)))
+            }));
             let key = |r: usize| -> Vec<Option<String>> {
                 tags.iter()
                     .map(|a| (!a.is_null(r)).then(|| a.value(r).to_string()))
