@@ -124,8 +124,9 @@ impl Executor {
             let dbi = cat
                 .database(db)
                 .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-            // Every shard the delete reaches must be deleted from, not skipped.
-            self.shard_set(dbi, "", range)?;
+            // Every shard the delete reaches must be deleted from, not skipped: deletes reach
+            // this node's shards only (a peer's shards are not deleted from here yet).
+            self.own_shard_set(dbi, "", range)?;
         }
         let Some(ing) = self.ingester() else {
             return Ok(());
@@ -142,12 +143,10 @@ impl Executor {
         } else {
             let mut names = Vec::new();
             for m in sources {
-                names.extend(self.measurements_of(
-                    db,
-                    "",
-                    m.name.as_deref(),
-                    m.regex.as_deref(),
-                )?);
+                names.extend(
+                    self.measurements_of(db, "", m.name.as_deref(), m.regex.as_deref())
+                        .await?,
+                );
             }
             if names.is_empty() {
                 return Ok(());

@@ -52,7 +52,7 @@ impl Target {
     }
 }
 use crate::select;
-use crate::shard_source::{LocalShards, ShardSet, ShardSource};
+use crate::shard_source::{LocalShards, Peers, ShardSet};
 use catalog::DatabaseInfo;
 use ingester::TableSchema;
 
@@ -112,8 +112,10 @@ pub enum ExecError {
 pub struct Executor {
     meta: Arc<MetaService>,
     ingester: Option<Arc<Ingester>>,
-    /// Where the shards' data is read ([`crate::shard_source`]).
-    shards: Option<Arc<dyn ShardSource>>,
+    /// This node's own shards ([`crate::shard_source`]).
+    local: Option<LocalShards>,
+    /// Where other data nodes' shards are read.
+    peers: Option<Arc<dyn Peers>>,
     /// One DataFusion session for every query (building one registers every function).
     session: Arc<datafusion::prelude::SessionContext>,
     /// The same session with one partition, for scans small enough that splitting them across
@@ -148,9 +150,8 @@ impl Executor {
         Self {
             writer: coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone()),
             window_rows: WINDOW_ROWS,
-            shards: ingester
-                .clone()
-                .map(|i| Arc::new(LocalShards(i)) as Arc<dyn ShardSource>),
+            local: ingester.clone().map(LocalShards),
+            peers: None,
             meta,
             ingester,
             session: Arc::new(crate::scan::session(2)),
@@ -165,6 +166,12 @@ impl Executor {
     /// rows (`u64::MAX`: never in windows).
     pub fn with_window_rows(mut self, rows: u64) -> Self {
         self.window_rows = rows;
+        self
+    }
+
+    /// The same executor, reading shards this node does not own from `peers`.
+    pub fn with_peers(mut self, peers: Arc<dyn Peers>) -> Self {
+        self.peers = Some(peers);
         self
     }
 
@@ -393,26 +400,42 @@ impl Executor {
         rp: &str,
         range: select::TimeRange,
     ) -> Result<ShardSet<'_>, ExecError> {
-        ShardSet::resolve(self.shards.as_ref(), dbi, rp, range)
+        ShardSet::resolve(self.local.as_ref(), self.peers.as_ref(), dbi, rp, range)
+    }
+
+    /// [`Self::shard_set`] of this node's shards alone: fails on any shard it does not own.
+    pub(crate) fn own_shard_set(
+        &self,
+        dbi: &DatabaseInfo,
+        rp: &str,
+        range: select::TimeRange,
+    ) -> Result<ShardSet<'_>, ExecError> {
+        ShardSet::resolve(self.local.as_ref(), None, dbi, rp, range)
     }
 
     /// The union of a measurement's schemas over the shards of `db` (without reading data).
-    pub(crate) fn load_schema(
+    pub(crate) async fn load_schema(
         &self,
         db: &str,
         name: &str,
     ) -> Result<Option<TableSchema>, ExecError> {
-        let cat = self.meta.catalog();
-        let dbi = cat
-            .database(db)
-            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-        let set = self.shard_set(dbi, "", select::TimeRange::ALL)?;
-        let Some(source) = set.source else {
-            return Ok(None);
+        let set = {
+            let cat = self.meta.catalog();
+            let dbi = cat
+                .database(db)
+                .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+            self.shard_set(dbi, "", select::TimeRange::ALL)?
         };
         let mut schema: Option<TableSchema> = None;
-        for &shard in &set.shards {
-            if let Some(t) = source.schema(shard, name) {
+        if let Some(local) = set.local {
+            for &shard in &set.shards {
+                if let Some(t) = local.schema(shard, name) {
+                    schema.get_or_insert_with(TableSchema::default).merge(&t);
+                }
+            }
+        }
+        for r in &set.remote {
+            if let Some(t) = r.source.schema(db, &r.shards, name).await? {
                 schema.get_or_insert_with(TableSchema::default).merge(&t);
             }
         }
@@ -421,27 +444,32 @@ impl Executor {
 
     /// Measurements of `db` (in the shards of `rp`, or all policies when empty) named `name` or
     /// matching `regex`, sorted.
-    pub fn measurements_of(
+    pub async fn measurements_of(
         &self,
         db: &str,
         rp: &str,
         name: Option<&str>,
         regex: Option<&str>,
     ) -> Result<Vec<String>, ExecError> {
-        let cat = self.meta.catalog();
-        let dbi = cat
-            .database(db)
-            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-        if !rp.is_empty() && dbi.rp(rp).is_none() {
-            return Err(ExecError::Query(format!(
-                "retention policy not found: {rp}"
-            )));
-        }
-        let set = self.shard_set(dbi, rp, select::TimeRange::ALL)?;
-        let Some(source) = set.source else {
-            return Ok(vec![]);
+        let set = {
+            let cat = self.meta.catalog();
+            let dbi = cat
+                .database(db)
+                .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+            if !rp.is_empty() && dbi.rp(rp).is_none() {
+                return Err(ExecError::Query(format!(
+                    "retention policy not found: {rp}"
+                )));
+            }
+            self.shard_set(dbi, rp, select::TimeRange::ALL)?
         };
-        let all = source.measurements(&set.shards);
+        let mut all = match set.local {
+            Some(local) => local.measurements(&set.shards),
+            None => Default::default(),
+        };
+        for r in &set.remote {
+            all.extend(r.source.measurements(db, &r.shards).await?);
+        }
         Ok(match (name, regex) {
             (_, Some(re)) => {
                 let re = regex::Regex::new(re).map_err(|e| ExecError::Query(e.to_string()))?;
@@ -593,7 +621,7 @@ impl Executor {
             }
             Statement::ShowFieldKeys(flt) => {
                 let db = self.database(&flt.database, ctx)?;
-                self.show_field_keys(db, flt)
+                self.show_field_keys(db, flt).await
             }
             Statement::ShowSeries(flt) => {
                 let db = self.database(&flt.database, ctx)?;

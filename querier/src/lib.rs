@@ -8,7 +8,8 @@
 //!   q text ──parse_query──▶ [Statement] ──Executor::execute──▶ [StatementResult] ──▶ gateway (JSON/CSV)
 //!                               │                 │
 //!                               │                 ├─ MetaService: databases, retention policies, DDL
-//!                               │                 └─ Ingester: measurements, tables (files + buffers)
+//!                               │                 ├─ Ingester: measurements, tables (files + buffers)
+//!                               │                 └─ peers' ShardSources: other nodes' shards
 //!                               └─ errors with 1.x's text and position
 //! ```
 //!
@@ -18,8 +19,10 @@
 //! (Parquet files with predicates pushed down, buffered batches) into one `DataFrame`, holding
 //! the snapshots' pins on the files it reads until the statement has run, and keeps each file
 //! set's table; `frame` builds the projections and sorts of plain columns directly;
-//! [`shard_source`] decides who reads each shard a statement needs (this node's ingester,
-//! or a clear error naming the owners: no shard is skipped silently);
+//! [`shard_source`] decides who reads each shard a statement needs (this node's ingester, a
+//! peer's [`shard_source::ShardSource`] through a DataFusion table that pushes columns and
+//! filters into a scan request, or a clear error naming the owners: no shard is skipped
+//! silently), and `shard_scan` answers such scan requests for this node's own shards;
 //! [`plan_cache`] keeps physical plans per query shape and binds a new query's values into
 //! them; [`rescan`] lets a scan so rebuilt keep the planned scan's properties;
 //! [`series_index`] turns a scan's tag and time conditions into the rows of each file to read,
@@ -48,6 +51,7 @@ pub mod result;
 pub mod scan;
 pub mod select;
 pub mod series_index;
+mod shard_scan;
 pub mod shard_source;
 pub mod show;
 

@@ -41,6 +41,7 @@ use ingester::{TableSchema, TableSnapshot};
 
 use crate::executor::{ExecError, Executor};
 use crate::select::TimeRange;
+use crate::shard_source::{LocalShards, RemoteShards, ShardTable};
 
 /// Scans expected to read at most this many rows run in one partition (see
 /// [`Executor::measurement_frame`]).
@@ -85,6 +86,8 @@ pub struct ScanStats {
     pub files_scanned: usize,
     pub files_skipped: usize,
     pub batches_in_memory: usize,
+    /// Shards read by peers ([`crate::shard_source::ShardTable`]).
+    pub shards_remote: usize,
     /// The files read, when the scan reads nothing else (no buffered rows, no merge): what a
     /// kept plan of this scan depends on ([`crate::plan_cache`]).
     pub files: Option<Vec<String>>,
@@ -209,10 +212,14 @@ impl LazyFrame {
     }
 }
 
-/// A measurement's snapshot in every local shard a time range reaches, with their schemas
-/// merged: what one query reads of it, taken once.
+/// A measurement's snapshot in every local shard a time range reaches, and the peers that read
+/// the others ([`crate::shard_source`]), with their schemas merged: what one query reads of
+/// it, taken once.
 pub struct Sources {
+    database: String,
     snapshots: Vec<(u64, TableSnapshot)>,
+    /// Shards of other nodes that have the measurement, with its schema there.
+    remote: Vec<(RemoteShards, TableSchema)>,
     pub schema: TableSchema,
     /// Tags the query's condition requires equal to one of n values (for the size estimate).
     equalities: Vec<(String, usize)>,
@@ -228,8 +235,12 @@ impl Sources {
     }
 
     /// A time before which no series has its last value of any field; `None` when a source does
-    /// not know its bound ([`TableSnapshot::last_value_bound`]) or no shard has the measurement.
+    /// not know its bound ([`TableSnapshot::last_value_bound`]; a peer's shards never tell) or
+    /// no shard has the measurement.
     pub fn last_value_bound(&self) -> Result<Option<i64>, ExecError> {
+        if !self.remote.is_empty() {
+            return Ok(None);
+        }
         let fields: Vec<String> = self.schema.fields.keys().cloned().collect();
         let mut bound: Option<i64> = None;
         for (_, s) in &self.snapshots {
@@ -243,6 +254,22 @@ impl Sources {
 }
 
 impl Sources {
+    /// Adds measurement `name`'s snapshot in each of `shards` that has it.
+    fn add_local(
+        &mut self,
+        local: &LocalShards,
+        shards: &[u64],
+        name: &str,
+    ) -> Result<(), ExecError> {
+        for &shard in shards {
+            if let Some(s) = local.snapshot(shard, name)? {
+                self.schema.merge(&s.schema);
+                self.snapshots.push((shard, s));
+            }
+        }
+        Ok(())
+    }
+
     /// `range` cut into windows of time that hold about `rows` of the `total` rows a scan
     /// reads each, over the time these sources span, in time order; `range` alone when the
     /// scan reads fewer.
@@ -359,7 +386,7 @@ impl Executor {
     }
 
     /// Measurement `name`'s [`Sources`] in `db`.`rp` (every policy when empty) for `range`.
-    pub fn sources(
+    pub async fn sources(
         &self,
         db: &str,
         rp: &str,
@@ -367,23 +394,47 @@ impl Executor {
         range: TimeRange,
     ) -> Result<Sources, ExecError> {
         let mut sources = Sources {
+            database: db.to_string(),
             snapshots: Vec::new(),
+            remote: Vec::new(),
             schema: TableSchema::default(),
             equalities: Vec::new(),
         };
-        let cat = self.meta().catalog();
-        let dbi = cat
-            .database(db)
-            .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-        let set = self.shard_set(dbi, rp, range)?;
-        let Some(source) = set.source else {
-            return Ok(sources);
+        let set = {
+            let cat = self.meta().catalog();
+            let dbi = cat
+                .database(db)
+                .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
+            self.shard_set(dbi, rp, range)?
         };
-        for &shard in &set.shards {
-            if let Some(s) = source.snapshot(shard, name)? {
-                sources.schema.merge(&s.schema);
-                sources.snapshots.push((shard, s));
+        if let Some(local) = set.local {
+            sources.add_local(local, &set.shards, name)?;
+        }
+        for r in set.remote {
+            if let Some(schema) = r.source.schema(db, &r.shards, name).await? {
+                sources.schema.merge(&schema);
+                sources.remote.push((r, schema));
             }
+        }
+        Ok(sources)
+    }
+
+    /// Measurement `name`'s [`Sources`] in `shards` of `db`, all owned by this node.
+    pub(crate) async fn local_sources(
+        &self,
+        db: &str,
+        shards: &[u64],
+        name: &str,
+    ) -> Result<Sources, ExecError> {
+        let mut sources = Sources {
+            database: db.to_string(),
+            snapshots: Vec::new(),
+            remote: Vec::new(),
+            schema: TableSchema::default(),
+            equalities: Vec::new(),
+        };
+        if let Some(ing) = self.ingester() {
+            sources.add_local(&LocalShards(Arc::clone(ing)), shards, name)?;
         }
         Ok(sources)
     }
@@ -398,7 +449,7 @@ impl Executor {
         name: &str,
         range: TimeRange,
     ) -> Result<Option<Frame>, ExecError> {
-        let sources = self.sources(db, rp, name, range)?;
+        let sources = self.sources(db, rp, name, range).await?;
         self.frame_of(ctx, name, sources, range).await
     }
 
@@ -411,20 +462,26 @@ impl Executor {
         sources: Sources,
         range: TimeRange,
     ) -> Result<Option<Frame>, ExecError> {
-        let Some(ing) = self.ingester() else {
-            return Ok(None);
-        };
         let Sources {
+            database,
             snapshots,
+            remote,
             schema,
             equalities,
         } = sources;
-        if snapshots.is_empty() {
-            return Ok(None);
-        }
-        // A small scan runs in one partition.
+        let ing = match self.ingester() {
+            Some(ing) if !snapshots.is_empty() => Some(ing),
+            _ if remote.is_empty() => return Ok(None),
+            _ => None,
+        };
+        // A small scan runs in one partition (a peer's size is not known here).
         let want = (range.min, range.max);
-        let estimate = self.estimated_rows(ing, &snapshots, &equalities, range);
+        let estimate = match ing {
+            Some(ing) if remote.is_empty() => {
+                self.estimated_rows(ing, &snapshots, &equalities, range)
+            }
+            _ => f64::INFINITY,
+        };
         let ctx = if estimate <= SMALL_SCAN_ROWS as f64 {
             self.small_session()
         } else {
@@ -434,7 +491,8 @@ impl Executor {
         let plain = OnceLock::new();
         let plain = || Arc::clone(plain.get_or_init(|| plain_schema(&schema)));
         let mut stats = ScanStats {
-            shards: snapshots.len(),
+            shards: snapshots.len() + remote.iter().map(|(r, _)| r.shards.len()).sum::<usize>(),
+            shards_remote: remote.iter().map(|(r, _)| r.shards.len()).sum(),
             ..Default::default()
         };
         let mut files: Vec<String> = Vec::new();
@@ -445,6 +503,7 @@ impl Executor {
             .map(|(_, s)| Arc::clone(&s.pinned))
             .collect();
         for (_, snap) in snapshots {
+            let Some(ing) = ing else { break };
             let buffered: Vec<(RecordBatch, (i64, i64))> = snap
                 .buffered
                 .iter()
@@ -500,6 +559,16 @@ impl Executor {
                     stats.batches_in_memory += 1;
                 }
             }
+        }
+        // Each peer's shards: one table that asks the peer for their rows.
+        for (remote, _) in remote {
+            merged.push(ctx.read_table(Arc::new(ShardTable {
+                remote,
+                database: database.clone(),
+                measurement: name.to_string(),
+                range,
+                schema: plain(),
+            }))?);
         }
         if memory.is_empty() && merged.is_empty() {
             stats.files = Some(files.clone());

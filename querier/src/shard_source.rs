@@ -1,93 +1,159 @@
 //! Where a query's shards are read: the [`ShardSource`] seam.
 //!
-//! A statement reads "measurement M of shard S": its schema, the measurements a shard holds,
-//! and a [`TableSnapshot`] (files, tombstones, buffered batches) that [`crate::scan`] turns
-//! into a DataFusion scan with the statement's columns and predicate pushed down (and the
-//! series indexes and kept plans on top). [`LocalShards`] is this node's ingester.
-//!
-//! [`ShardSet::resolve`] decides, for each shard of a database, retention policy and time
-//! range, who reads it. No shard is skipped silently: until shards of other nodes are read
-//! remotely (over Arrow Flight, with the distributed-query work), a shard this node does not
-//! own fails the statement with [`ExecError::ShardNotLocal`], naming the shard and its owners,
-//! instead of answering as if it were empty.
+//! A statement reads "measurement M of shards S, these columns, this predicate". That is one
+//! [`ScanRequest`], and [`ShardSource`] is what answers it: the measurements the shards hold,
+//! M's schema in them, and M's rows as a stream of Arrow record batches with the request's
+//! columns, the predicate applied as far as the source can (the querier applies it again).
 //!
 //! ```text
 //!  catalog: shards of db.rp overlapping the range ─▶ ShardSet::resolve
-//!     ├─ owned here ─▶ ShardSource (LocalShards: Ingester::table_snapshot, ...)
-//!     └─ owned elsewhere ─▶ ExecError::ShardNotLocal { shard, owners }
+//!     ├─ owned here ─────────────▶ LocalShards: snapshots (files, tombstones, buffers)
+//!     │                               ─▶ crate::scan: Parquet scans with series indexes,
+//!     │                                  kept plans, windows of time
+//!     ├─ owned by a peer ────────▶ Peers::source(owner): a ShardSource
+//!     │                               ─▶ ShardTable (a DataFusion table): ScanRequest with
+//!     │                                  the columns and filters DataFusion pushes into it
+//!     └─ neither ────────────────▶ ExecError::ShardNotLocal { shard, owners }
 //! ```
+//!
+//! Every [`crate::Executor`] is itself a [`ShardSource`] for the shards its node owns: a scan
+//! request runs as a local scan (the left branch above) with the request's columns and
+//! filters on top. A peer's source in another process (over Arrow Flight) is the
+//! distributed-query work; [`Peers`] is where it plugs in. No shard is skipped silently: a shard
+//! that neither this node nor a known peer reads fails the statement, naming the shard and its
+//! owners, instead of answering as if it were empty.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use catalog::DatabaseInfo;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::datasource::TableType;
+use datafusion::error::DataFusionError;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
+use futures::{StreamExt, TryStreamExt};
 use ingester::{Ingester, TableSchema, TableSnapshot};
 
 use crate::executor::ExecError;
 use crate::select::TimeRange;
 
-/// The data of the shards one node holds, as queries read it.
+/// What a statement reads of one measurement in some shards of one database.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    pub database: String,
+    pub measurement: String,
+    pub shards: Vec<u64>,
+    /// Rows outside it may be left out (the querier filters on time again).
+    pub range: TimeRange,
+    /// The columns wanted, in this order and with these types (tags as dictionaries): a column
+    /// the shards lack comes as nulls.
+    pub schema: SchemaRef,
+    /// Conditions on the measurement's columns; a source applies those it can (all their
+    /// columns known to it) and may leave out the rest, which the querier applies again.
+    pub filters: Vec<Expr>,
+}
+
+/// The data of some shards, as queries read it (see the module's essay).
+#[async_trait]
 pub trait ShardSource: Send + Sync + std::fmt::Debug {
     /// The data node whose shards these are.
     fn node_id(&self) -> u64;
 
-    /// The measurements with data (persisted or buffered) in any of `shards`.
-    fn measurements(&self, shards: &[u64]) -> BTreeSet<String>;
+    /// The measurements with data (persisted or buffered) in any of `shards` of `database`.
+    async fn measurements(
+        &self,
+        database: &str,
+        shards: &[u64],
+    ) -> Result<BTreeSet<String>, ExecError>;
 
-    /// Measurement `m`'s schema in `shard`, if the shard has it.
-    fn schema(&self, shard: u64, m: &str) -> Option<TableSchema>;
+    /// Measurement `m`'s schema merged over `shards`, if any of them has it.
+    async fn schema(
+        &self,
+        database: &str,
+        shards: &[u64],
+        m: &str,
+    ) -> Result<Option<TableSchema>, ExecError>;
 
-    /// What a query reads of measurement `m` in `shard`: its files (pinned until the snapshot
-    /// is dropped), tombstones and buffered batches; `None` when the shard lacks `m`.
-    fn snapshot(&self, shard: u64, m: &str) -> Result<Option<TableSnapshot>, ExecError>;
-
-    /// This node's storage engine, where the snapshot's files are read.
-    fn ingester(&self) -> &Arc<Ingester>;
+    /// The rows `request` asks for, as a stream of batches of `request.schema`.
+    async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError>;
 }
 
-/// This node's own shards: its ingester.
+/// The sources of other data nodes' shards, by node id.
+pub trait Peers: Send + Sync + std::fmt::Debug {
+    /// The source of node `node`'s shards, if it can be reached from here.
+    fn source(&self, node: u64) -> Option<Arc<dyn ShardSource>>;
+}
+
+/// This node's own shards, read from its ingester directly: the snapshots (files pinned while
+/// a query reads them, tombstones, buffered batches) that the local scan needs for its series
+/// indexes, kept plans and windows.
 #[derive(Debug, Clone)]
 pub struct LocalShards(pub Arc<Ingester>);
 
-impl ShardSource for LocalShards {
-    fn node_id(&self) -> u64 {
+impl LocalShards {
+    pub fn node_id(&self) -> u64 {
         self.0.node_id()
     }
 
-    fn measurements(&self, shards: &[u64]) -> BTreeSet<String> {
+    /// The measurements with data (persisted or buffered) in any of `shards`.
+    pub fn measurements(&self, shards: &[u64]) -> BTreeSet<String> {
         self.0.measurements(shards)
     }
 
-    fn schema(&self, shard: u64, m: &str) -> Option<TableSchema> {
+    /// Measurement `m`'s schema in `shard`, if the shard has it.
+    pub fn schema(&self, shard: u64, m: &str) -> Option<TableSchema> {
         self.0.table_schema(shard, m)
     }
 
-    fn snapshot(&self, shard: u64, m: &str) -> Result<Option<TableSnapshot>, ExecError> {
+    /// What a query reads of measurement `m` in `shard`: its files (pinned until the snapshot
+    /// is dropped), tombstones and buffered batches; `None` when the shard lacks `m`.
+    pub fn snapshot(&self, shard: u64, m: &str) -> Result<Option<TableSnapshot>, ExecError> {
         Ok(self.0.table_snapshot(shard, m)?)
     }
 
-    fn ingester(&self) -> &Arc<Ingester> {
+    /// This node's storage engine, where the snapshots' files are read.
+    pub fn ingester(&self) -> &Arc<Ingester> {
         &self.0
     }
 }
 
-/// The shards a statement reads, each with the source that reads it.
-pub struct ShardSet<'a> {
-    pub source: Option<&'a Arc<dyn ShardSource>>,
+/// Shards that one peer reads for a statement.
+#[derive(Debug, Clone)]
+pub struct RemoteShards {
+    pub source: Arc<dyn ShardSource>,
     pub shards: Vec<u64>,
 }
 
+/// The shards a statement reads: this node's own, and the others grouped by the peer that
+/// reads them.
+pub struct ShardSet<'a> {
+    pub local: Option<&'a LocalShards>,
+    /// This node's shards.
+    pub shards: Vec<u64>,
+    pub remote: Vec<RemoteShards>,
+}
+
 impl<'a> ShardSet<'a> {
-    /// The shards of `rp` (every policy when empty) whose groups overlap `range`, each read
-    /// by `source`; a shard `source` does not own fails with its owners.
+    /// The shards of `rp` (every policy when empty) whose groups overlap `range`: each read
+    /// here when this node owns it, else by the first of its owners a peer source reaches;
+    /// a shard neither reads fails with its owners.
     pub fn resolve(
-        source: Option<&'a Arc<dyn ShardSource>>,
+        local: Option<&'a LocalShards>,
+        peers: Option<&Arc<dyn Peers>>,
         dbi: &DatabaseInfo,
         rp: &str,
         range: TimeRange,
     ) -> Result<Self, ExecError> {
-        let here = source.map(|s| s.node_id());
+        let here = local.map(|s| s.node_id());
         let mut shards = Vec::new();
+        let mut remote: BTreeMap<u64, RemoteShards> = BTreeMap::new();
         for shard in dbi
             .retention_policies
             .values()
@@ -96,14 +162,152 @@ impl<'a> ShardSet<'a> {
             .filter(|g| g.overlaps(range.min, range.max))
             .flat_map(|g| g.shards.iter())
         {
-            if !here.is_some_and(|id| shard.owners.contains(&id)) {
-                return Err(ExecError::ShardNotLocal {
-                    shard: shard.id,
-                    owners: shard.owners.clone(),
-                });
+            if here.is_some_and(|id| shard.owners.contains(&id)) {
+                shards.push(shard.id);
+                continue;
             }
-            shards.push(shard.id);
+            // An owner already asked for this statement, else the first a peer source reaches.
+            let owner = shard
+                .owners
+                .iter()
+                .copied()
+                .find(|o| remote.contains_key(o))
+                .or_else(|| {
+                    shard.owners.iter().copied().find(|&o| {
+                        let Some(source) = peers.and_then(|p| p.source(o)) else {
+                            return false;
+                        };
+                        remote.insert(
+                            o,
+                            RemoteShards {
+                                source,
+                                shards: Vec::new(),
+                            },
+                        );
+                        true
+                    })
+                });
+            match owner.and_then(|o| remote.get_mut(&o)) {
+                Some(r) => r.shards.push(shard.id),
+                None => {
+                    return Err(ExecError::ShardNotLocal {
+                        shard: shard.id,
+                        owners: shard.owners.clone(),
+                    });
+                }
+            }
         }
-        Ok(Self { source, shards })
+        Ok(Self {
+            local,
+            shards,
+            remote: remote.into_values().collect(),
+        })
     }
+}
+
+/// A measurement in shards a peer reads, as a DataFusion table: a scan of it sends one
+/// [`ScanRequest`] with the columns and filters DataFusion pushes down (filters as `Inexact`:
+/// the plan applies them again), and streams the peer's batches, aligned to the columns asked
+/// for.
+#[derive(Debug)]
+pub struct ShardTable {
+    pub remote: RemoteShards,
+    pub database: String,
+    pub measurement: String,
+    pub range: TimeRange,
+    /// The measurement's columns over every shard the statement reads (tags as dictionaries).
+    pub schema: SchemaRef,
+}
+
+#[async_trait]
+impl TableProvider for ShardTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> datafusion::error::Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> datafusion::error::Result<Arc<dyn ExecutionPlan>> {
+        let schema = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => Arc::clone(&self.schema),
+        };
+        let request = ScanRequest {
+            database: self.database.clone(),
+            measurement: self.measurement.clone(),
+            shards: self.remote.shards.clone(),
+            range: self.range,
+            schema: Arc::clone(&schema),
+            filters: filters.to_vec(),
+        };
+        let stream = ShardStream {
+            source: Arc::clone(&self.remote.source),
+            request,
+        };
+        Ok(Arc::new(StreamingTableExec::try_new(
+            schema,
+            vec![Arc::new(stream)],
+            None,
+            vec![],
+            false,
+            None,
+        )?))
+    }
+}
+
+/// One peer's answer to a scan request, as a partition of a [`ShardTable`] scan.
+#[derive(Debug)]
+struct ShardStream {
+    source: Arc<dyn ShardSource>,
+    request: ScanRequest,
+}
+
+impl PartitionStream for ShardStream {
+    fn schema(&self) -> &SchemaRef {
+        &self.request.schema
+    }
+
+    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
+        let schema = Arc::clone(&self.request.schema);
+        let source = Arc::clone(&self.source);
+        let request = self.request.clone();
+        let answer = async move {
+            source
+                .scan(request)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))
+        };
+        let aligned = Arc::clone(&schema);
+        let batches = futures::stream::once(answer)
+            .try_flatten()
+            .map(move |b| Ok(ingester::batch::align(&b?, &aligned)?));
+        Box::pin(RecordBatchStreamAdapter::new(schema, batches))
+    }
+}
+
+/// The columns `e` names.
+pub(crate) fn columns_of(e: &Expr) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let _ = e.apply(|x| {
+        if let Expr::Column(c) = x {
+            out.insert(c.name.clone());
+        }
+        Ok(TreeNodeRecursion::Continue)
+    });
+    out
 }

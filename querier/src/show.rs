@@ -52,13 +52,16 @@ fn page<T>(items: impl IntoIterator<Item = T>, limit: Option<u64>, offset: Optio
 
 impl Executor {
     /// Measurements named by `FROM` (all when empty), sorted.
-    fn show_sources(&self, db: &str, flt: &ShowFilter) -> Result<Vec<String>, ExecError> {
+    async fn show_sources(&self, db: &str, flt: &ShowFilter) -> Result<Vec<String>, ExecError> {
         if flt.sources.is_empty() {
-            return self.measurements_of(db, "", None, Some(""));
+            return self.measurements_of(db, "", None, Some("")).await;
         }
         let mut out = BTreeSet::new();
         for m in &flt.sources {
-            out.extend(self.measurements_of(db, "", m.name.as_deref(), m.regex.as_deref())?);
+            out.extend(
+                self.measurements_of(db, "", m.name.as_deref(), m.regex.as_deref())
+                    .await?,
+            );
         }
         Ok(out.into_iter().collect())
     }
@@ -131,9 +134,9 @@ impl Executor {
             return Ok(vec![]);
         }
         let names = match with {
-            Some(MeasurementMatch::Eq(n)) => self.measurements_of(db, "", Some(n), None)?,
-            Some(MeasurementMatch::Regex(r)) => self.measurements_of(db, "", None, Some(r))?,
-            None => self.measurements_of(db, "", None, Some(""))?,
+            Some(MeasurementMatch::Eq(n)) => self.measurements_of(db, "", Some(n), None).await?,
+            Some(MeasurementMatch::Regex(r)) => self.measurements_of(db, "", None, Some(r)).await?,
+            None => self.measurements_of(db, "", None, Some("")).await?,
         };
         let mut keep = Vec::new();
         for n in names {
@@ -162,9 +165,9 @@ impl Executor {
         flt: &ShowFilter,
     ) -> Result<Vec<RowSeries>, ExecError> {
         let mut out = Vec::new();
-        for m in self.show_sources(db, flt)? {
+        for m in self.show_sources(db, flt).await? {
             let keys: BTreeSet<String> = match &flt.condition {
-                None => match self.load_schema(db, &m)? {
+                None => match self.load_schema(db, &m).await? {
                     Some(s) => s.tags,
                     None => continue,
                 },
@@ -220,7 +223,7 @@ impl Executor {
             }
         };
         let mut out = Vec::new();
-        for m in self.show_sources(db, flt)? {
+        for m in self.show_sources(db, flt).await? {
             let mut pairs = BTreeSet::new();
             for set in self.series_of(db, &m, flt.condition.as_ref()).await? {
                 for (k, v) in set {
@@ -245,7 +248,7 @@ impl Executor {
         Ok(out)
     }
 
-    pub(crate) fn show_field_keys(
+    pub(crate) async fn show_field_keys(
         &self,
         db: &str,
         flt: &ShowFilter,
@@ -254,8 +257,8 @@ impl Executor {
             return Err(ExecError::DatabaseNotFound(db.to_string()));
         }
         let mut out = Vec::new();
-        for m in self.show_sources(db, flt)? {
-            let Some(schema) = self.load_schema(db, &m)? else {
+        for m in self.show_sources(db, flt).await? {
+            let Some(schema) = self.load_schema(db, &m).await? else {
                 continue;
             };
             let values: Vec<Vec<Value>> = page(schema.fields, flt.limit, flt.offset)
@@ -280,7 +283,7 @@ impl Executor {
         flt: &ShowFilter,
     ) -> Result<Vec<RowSeries>, ExecError> {
         let mut keys = Vec::new();
-        for m in self.show_sources(db, flt)? {
+        for m in self.show_sources(db, flt).await? {
             for set in self.series_of(db, &m, flt.condition.as_ref()).await? {
                 keys.push(series_key(&m, &set));
             }

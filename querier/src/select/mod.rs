@@ -127,8 +127,11 @@ pub(crate) async fn execute(
         };
         let db = database_of(m.database.as_deref(), default_db)?;
         let rp = m.retention_policy.as_deref().unwrap_or("");
-        for name in ex.measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())? {
-            let sources = ex.sources(db, rp, &name, plan.range)?;
+        for name in ex
+            .measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())
+            .await?
+        {
+            let sources = ex.sources(db, rp, &name, plan.range).await?;
             let equalities = tag_equalities(condition.as_ref(), &sources.schema);
             let sources = sources.requiring(equalities);
             // Only where the answer is the rows read: a condition on fields selects an unknown
@@ -215,7 +218,7 @@ pub(crate) async fn execute(
                         ..stmt.clone()
                     };
                     let plan = Plan::new(&part, window)?;
-                    let sources = ex.sources(&db, &rp, &name, window)?;
+                    let sources = ex.sources(&db, &rp, &name, window).await?;
                     let equalities = tag_equalities(condition.as_ref(), &sources.schema);
                     let sources = sources.requiring(equalities);
                     let Some(crate::scan::Frame {

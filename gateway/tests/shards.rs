@@ -1,0 +1,360 @@
+//! Queries across data nodes through the `ShardSource` seam, in one process: two data nodes
+//! share one catalog, each owns half of every shard group, and each reads the other's shards
+//! through the other's executor (what Arrow Flight will carry between processes). Their
+//! answers must equal those of one node holding every point, whether the data is buffered or
+//! persisted; without a peer, a node refuses rather than answer from half the data.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use catalog::{Command, MetaOptions, MetaService, Outcome};
+use coordinator::PointsWriter;
+use ingester::{Ingester, IngesterConfig};
+use line_protocol::{ParseOptions, parse_body};
+use querier::shard_source::{Peers, ScanRequest, ShardSource};
+use querier::{Executor, QueryContext};
+use serde_json::Value;
+
+mod common;
+
+/// Sources of other nodes' shards: the other executors in this process.
+#[derive(Debug, Default)]
+struct InProcess(Mutex<HashMap<u64, Arc<dyn ShardSource>>>);
+
+/// A node's executor as its peers reach it, recording each scan request's columns and number
+/// of filters, and the rows it answered.
+#[derive(Debug)]
+struct Recorded {
+    node: Executor,
+    scans: Mutex<Vec<(Vec<String>, usize, usize)>>,
+}
+
+#[async_trait::async_trait]
+impl ShardSource for Recorded {
+    fn node_id(&self) -> u64 {
+        self.node.node_id()
+    }
+
+    async fn measurements(
+        &self,
+        database: &str,
+        shards: &[u64],
+    ) -> Result<std::collections::BTreeSet<String>, querier::ExecError> {
+        self.node.measurements(database, shards).await
+    }
+
+    async fn schema(
+        &self,
+        database: &str,
+        shards: &[u64],
+        m: &str,
+    ) -> Result<Option<ingester::TableSchema>, querier::ExecError> {
+        self.node.schema(database, shards, m).await
+    }
+
+    async fn scan(
+        &self,
+        request: ScanRequest,
+    ) -> Result<datafusion::execution::SendableRecordBatchStream, querier::ExecError> {
+        use futures::TryStreamExt;
+        let columns = request
+            .schema
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        let filters = request.filters.len();
+        let schema = request.schema.clone();
+        let batches: Vec<_> = self.node.scan(request).await?.try_collect().await?;
+        let rows = batches.iter().map(|b| b.num_rows()).sum();
+        self.scans.lock().unwrap().push((columns, filters, rows));
+        Ok(Box::pin(
+            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
+                schema,
+                futures::stream::iter(batches.into_iter().map(Ok)),
+            ),
+        ))
+    }
+}
+
+impl Peers for InProcess {
+    fn source(&self, node: u64) -> Option<Arc<dyn ShardSource>> {
+        self.0.lock().unwrap().get(&node).cloned()
+    }
+}
+
+struct Cluster {
+    meta: Arc<MetaService>,
+    ingesters: Vec<Arc<Ingester>>,
+    writers: Vec<PointsWriter>,
+    /// Each node's executor, reading the other's shards through `InProcess`.
+    execs: Vec<Executor>,
+    /// Node 0's executor without peers.
+    alone: Executor,
+    /// Each node as its peers reach it.
+    served: Vec<Arc<Recorded>>,
+    _dir: tempfile::TempDir,
+}
+
+async fn cluster() -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let meta = MetaService::open(MetaOptions::local(dir.path().join("meta")))
+        .await
+        .unwrap();
+    let a = meta.identity().data_id.unwrap();
+    let Outcome::NodeId(b) = meta
+        .execute(Command::RegisterDataNode {
+            id: None,
+            http_addr: "b:8086".into(),
+            tcp_addr: "b:8088".into(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("no node id")
+    };
+    meta.create_database("db", None).await.unwrap();
+    let peers = Arc::new(InProcess::default());
+    let mut ingesters = Vec::new();
+    let mut writers = Vec::new();
+    let mut execs = Vec::new();
+    let mut served = Vec::new();
+    for (i, id) in [a, b].into_iter().enumerate() {
+        let cfg = IngesterConfig::with_dirs(
+            dir.path().join(format!("data{i}")),
+            dir.path().join(format!("wal{i}")),
+        );
+        let ing = Ingester::open(cfg, meta.clone(), id).await.unwrap();
+        writers.push(PointsWriter::with_ingester(meta.clone(), Some(ing.clone())));
+        let ex = Executor::new(meta.clone(), Some(ing.clone())).with_peers(peers.clone());
+        let recorded = Arc::new(Recorded {
+            node: ex.clone(),
+            scans: Mutex::default(),
+        });
+        peers
+            .0
+            .lock()
+            .unwrap()
+            .insert(id, recorded.clone() as Arc<dyn ShardSource>);
+        served.push(recorded);
+        ingesters.push(ing);
+        execs.push(ex);
+    }
+    let alone = Executor::new(meta.clone(), Some(ingesters[0].clone()));
+    Cluster {
+        meta,
+        ingesters,
+        writers,
+        execs,
+        alone,
+        served,
+        _dir: dir,
+    }
+}
+
+impl Cluster {
+    /// Writes each line to the node that owns its shard.
+    async fn write(&self, body: &str) {
+        for line in body.lines() {
+            let mut written = false;
+            for w in &self.writers {
+                let parsed = parse_body(line.as_bytes(), &ParseOptions::default());
+                if w.write("db", "", parsed.points, 0).await.is_ok() {
+                    written = true;
+                    break;
+                }
+            }
+            assert!(written, "no node took {line}");
+        }
+    }
+
+    async fn persist(&self) {
+        for i in &self.ingesters {
+            i.persist().await.unwrap();
+        }
+    }
+}
+
+async fn query(ex: &Executor, q: &str) -> Value {
+    let stmts = querier::influxql::parse_query(q).unwrap();
+    let ctx = QueryContext {
+        database: Some("db".into()),
+        ..Default::default()
+    };
+    common::json_of(&ex.execute(&stmts, &ctx).await)
+}
+
+const HOUR: i64 = 3_600_000_000_000;
+const DAY: i64 = 24 * HOUR;
+
+/// Points of two measurements over two shard groups (a week apart), with a field that only
+/// a few series have and a tag only one measurement has.
+fn data() -> String {
+    let mut out = String::new();
+    for week in 0..2 {
+        for h in 0..12 {
+            for i in 0..6 {
+                let t = week * 7 * DAY + i * HOUR + h * 1_000_000_000;
+                let region = if h % 2 == 0 { "east" } else { "west" };
+                out += &format!(
+                    "cpu,host=h{h},region={region} usage={}.5,n={}i {t}\n",
+                    (h * 7 + i * 3) % 100,
+                    h + i
+                );
+                if h % 5 == 0 {
+                    out += &format!("cpu,host=h{h},region={region} extra=\"x{i}\" {t}\n");
+                }
+                if h % 3 == 0 {
+                    out += &format!("mem,host=h{h},rack=r{} free={}i {t}\n", h % 2, 1000 - i);
+                }
+            }
+        }
+    }
+    out
+}
+
+const QUERIES: &[&str] = &[
+    "SELECT * FROM cpu",
+    "SELECT usage FROM cpu WHERE host = 'h3'",
+    "SELECT usage, extra FROM cpu WHERE extra =~ /x[12]/",
+    "SELECT * FROM cpu WHERE usage > 50 AND region = 'west' ORDER BY time DESC LIMIT 7",
+    "SELECT mean(usage), max(n) FROM cpu WHERE time >= 0 AND time < 30d GROUP BY time(1d), region fill(none)",
+    "SELECT count(usage), sum(n) FROM cpu GROUP BY host",
+    "SELECT last(usage) FROM cpu GROUP BY host",
+    "SELECT top(usage, host, 3) FROM cpu",
+    "SELECT max(m) FROM (SELECT mean(usage) AS m FROM cpu GROUP BY host)",
+    "SELECT * FROM /.*/ LIMIT 3",
+    "SELECT free FROM mem WHERE rack = 'r1' SLIMIT 2",
+    "SHOW MEASUREMENTS",
+    "SHOW TAG KEYS",
+    "SHOW FIELD KEYS",
+    "SHOW TAG VALUES WITH KEY = host",
+    "SHOW TAG VALUES FROM cpu WITH KEY = region WHERE host = 'h4'",
+    "SHOW SERIES",
+];
+
+#[tokio::test]
+async fn every_node_answers_as_one_node_holding_all_points() {
+    let reference = common::Node::with_database("db").await;
+    let body = data();
+    let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
+    assert!(parsed.errors.is_empty());
+    reference
+        .exec
+        .writer()
+        .write("db", "", parsed.points, 0)
+        .await
+        .unwrap();
+    let c = cluster().await;
+    c.write(&body).await;
+
+    // Each node owns some of the data, not all of it.
+    let groups = c.meta.catalog().database("db").unwrap().retention_policies["autogen"]
+        .shard_groups
+        .clone();
+    assert_eq!(groups.len(), 2);
+    for g in &groups {
+        assert_eq!(g.shards.len(), 2, "one shard per data node: {g:?}");
+    }
+    for ing in &c.ingesters {
+        let own = ing.measurements(&ing.shard_ids());
+        assert!(own.contains("cpu"), "{own:?}");
+    }
+
+    for persisted in [false, true] {
+        if persisted {
+            c.persist().await;
+            reference.ingester.persist().await.unwrap();
+        }
+        for q in QUERIES {
+            let want = query(&reference.exec, q).await;
+            assert!(
+                want[0].get("error").is_none(),
+                "{q}: reference failed: {want}"
+            );
+            for (i, ex) in c.execs.iter().enumerate() {
+                let got = query(ex, q).await;
+                assert_eq!(got, want, "node {i}, persisted {persisted}: {q}");
+            }
+        }
+    }
+
+    // The frame of a node over both groups: half of the shards read by the peer.
+    let frame = c.execs[0]
+        .measurement_frame(
+            c.execs[0].session(),
+            "db",
+            "",
+            "cpu",
+            querier::select::TimeRange::ALL,
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((frame.stats.shards, frame.stats.shards_remote), (4, 2));
+    assert_eq!(frame.stats.files, None, "no kept plan over a peer's rows");
+
+    reference.close().await;
+}
+
+#[tokio::test]
+async fn a_peer_is_asked_for_the_columns_and_rows_a_statement_needs() {
+    let c = cluster().await;
+    c.write(&data()).await;
+    c.persist().await;
+    let got = query(&c.execs[0], "SELECT usage FROM cpu WHERE host = 'h3'").await;
+    let rows = got[0]["series"][0]["values"].as_array().unwrap().len();
+    assert_eq!(rows, 12, "{got}");
+    let scans = c.served[1].scans.lock().unwrap().clone();
+    assert_eq!(
+        scans.len(),
+        1,
+        "one request for the peer's shards: {scans:?}"
+    );
+    let (columns, filters, answered) = &scans[0];
+    assert!(
+        !columns.iter().any(|c| c == "n" || c == "extra"),
+        "no field the statement does not read: {columns:?}"
+    );
+    assert!(*filters > 0, "the condition goes with the request");
+    assert!(
+        *answered <= rows,
+        "the peer filters by host: {answered} rows for {rows}"
+    );
+}
+
+#[tokio::test]
+async fn without_a_peer_a_node_refuses_and_a_peer_serves_only_its_own_shards() {
+    let c = cluster().await;
+    c.write(&data()).await;
+    let got = query(&c.alone, "SELECT * FROM cpu").await;
+    let error = got[0]["error"].as_str().unwrap_or_default().to_string();
+    assert!(
+        error.starts_with("shard ") && error.contains("is owned by data node(s)"),
+        "{got}"
+    );
+    let got = query(&c.alone, "SHOW MEASUREMENTS").await;
+    assert!(got[0]["error"].is_string(), "{got}");
+
+    // Asked for a shard it does not own, a node says so rather than answer it empty.
+    let other = c.ingesters[1].shard_ids();
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::empty());
+    let request = ScanRequest {
+        database: "db".into(),
+        measurement: "cpu".into(),
+        shards: other.clone(),
+        range: querier::select::TimeRange::ALL,
+        schema,
+        filters: vec![],
+    };
+    let err = c.execs[0].scan(request).await.err().unwrap();
+    assert!(
+        matches!(err, querier::ExecError::ShardNotLocal { shard, .. } if other.contains(&shard)),
+        "{err}"
+    );
+    let err = c.execs[0].measurements("db", &other).await.unwrap_err();
+    assert!(
+        matches!(err, querier::ExecError::ShardNotLocal { .. }),
+        "{err}"
+    );
+}

@@ -1,0 +1,147 @@
+//! This node answering [`ScanRequest`]s for the shards it owns: the serving side of the
+//! [`ShardSource`] seam, which a peer's querier reaches (in process in tests; over Arrow
+//! Flight with the distributed-query work).
+//!
+//! ```text
+//!  ScanRequest { database, measurement, shards, range, schema, filters }
+//!    ├─ a shard this node does not own ─▶ ExecError::ShardNotLocal (never read as empty)
+//!    └─ the local scan (crate::scan: files, buffers, merges, series indexes)
+//!         ─▶ filters whose columns the shards have ─▶ the request's columns, in its order
+//!            and types (nulls for columns the shards lack) ─▶ a stream of record batches
+//! ```
+//!
+//! The files the scan reads stay pinned until the stream is dropped. Filters on columns these
+//! shards do not have are left to the querier, which applies every filter again.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::common::ScalarValue;
+use datafusion::execution::SendableRecordBatchStream;
+use datafusion::logical_expr::{cast, lit};
+use datafusion::physical_plan::EmptyRecordBatchStream;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::prelude::col;
+use futures::StreamExt;
+use ingester::TableSchema;
+
+use crate::executor::{ExecError, Executor};
+use crate::shard_source::{ScanRequest, ShardSource, columns_of};
+
+impl Executor {
+    /// This node's shards among `shards`, or the first it does not own as an error.
+    fn own_shards(&self, database: &str, shards: &[u64]) -> Result<Vec<u64>, ExecError> {
+        let node = self.ingester().map(|i| i.node_id());
+        let cat = self.meta().catalog();
+        let dbi = cat
+            .database(database)
+            .ok_or_else(|| ExecError::DatabaseNotFound(database.to_string()))?;
+        let mut out = Vec::with_capacity(shards.len());
+        for &id in shards {
+            let owners = dbi
+                .retention_policies
+                .values()
+                .flat_map(|p| p.shard_groups.iter())
+                .flat_map(|g| g.shards.iter())
+                .find(|s| s.id == id)
+                .map(|s| s.owners.clone())
+                .unwrap_or_default();
+            if !node.is_some_and(|n| owners.contains(&n)) {
+                return Err(ExecError::ShardNotLocal { shard: id, owners });
+            }
+            out.push(id);
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl ShardSource for Executor {
+    fn node_id(&self) -> u64 {
+        match self.ingester() {
+            Some(i) => i.node_id(),
+            None => self.meta().identity().meta_id.unwrap_or_default(),
+        }
+    }
+
+    async fn measurements(
+        &self,
+        database: &str,
+        shards: &[u64],
+    ) -> Result<BTreeSet<String>, ExecError> {
+        let shards = self.own_shards(database, shards)?;
+        Ok(match self.ingester() {
+            Some(i) => i.measurements(&shards),
+            None => BTreeSet::new(),
+        })
+    }
+
+    async fn schema(
+        &self,
+        database: &str,
+        shards: &[u64],
+        m: &str,
+    ) -> Result<Option<TableSchema>, ExecError> {
+        let shards = self.own_shards(database, shards)?;
+        let Some(ing) = self.ingester() else {
+            return Ok(None);
+        };
+        let mut schema: Option<TableSchema> = None;
+        for shard in shards {
+            if let Some(t) = ing.table_schema(shard, m) {
+                schema.get_or_insert_with(TableSchema::default).merge(&t);
+            }
+        }
+        Ok(schema)
+    }
+
+    async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError> {
+        let shards = self.own_shards(&request.database, &request.shards)?;
+        let sources = self
+            .local_sources(&request.database, &shards, &request.measurement)
+            .await?;
+        let Some(frame) = self
+            .frame_of(self.session(), &request.measurement, sources, request.range)
+            .await?
+        else {
+            return Ok(Box::pin(EmptyRecordBatchStream::new(request.schema)));
+        };
+        let pinned = frame.pinned;
+        let mut df = frame.df.build()?;
+        let have: BTreeSet<String> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        for f in request.filters {
+            if columns_of(&f).is_subset(&have) {
+                df = df.filter(f)?;
+            }
+        }
+        let columns = request
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let name = f.name().as_str();
+                let e = match df.schema().field_with_unqualified_name(name) {
+                    Ok(ours) if ours.data_type() == f.data_type() => col(name),
+                    Ok(_) => cast(col(name), f.data_type().clone()),
+                    Err(_) => lit(ScalarValue::try_from(f.data_type())?),
+                };
+                Ok(e.alias(name))
+            })
+            .collect::<Result<Vec<_>, ExecError>>()?;
+        let df = df.select(columns)?;
+        let stream = df.execute_stream().await?;
+        let schema = Arc::clone(&request.schema);
+        // The files stay pinned while the stream is read.
+        let batches = stream.map(move |b| {
+            let _ = &pinned;
+            b
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+}
