@@ -479,8 +479,13 @@ impl MetaService {
         self.catalog.clone()
     }
 
+    /// The Raft index of the catalog as applied on this node.
+    pub fn applied_index(&self) -> u64 {
+        self.catalog.borrow().applied_index
+    }
+
     /// Waits until this node has applied the log up to `index`.
-    async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), MetaError> {
+    pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), MetaError> {
         let mut rx = self.catalog.clone();
         match tokio::time::timeout(timeout, rx.wait_for(|a| a.applied_index >= index)).await {
             Ok(Ok(_)) => Ok(()),

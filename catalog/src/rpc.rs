@@ -48,6 +48,13 @@ pub mod action {
     pub const META_STATUS: &str = "meta.status";
     /// Liveness probe: answers with the node's Raft id.
     pub const PING: &str = "ping";
+    /// Store points on a data node that owns their shards (body: the catalog index the sender
+    /// routed with, then a WAL entry; see `coordinator::peer`).
+    pub const DATA_WRITE: &str = "data.write";
+    /// The measurements in some of a data node's shards (JSON).
+    pub const DATA_MEASUREMENTS: &str = "data.measurements";
+    /// A measurement's schema in some of a data node's shards (JSON).
+    pub const DATA_SCHEMA: &str = "data.schema";
 }
 
 /// A node asking to join (or rejoin) the cluster.
@@ -236,6 +243,13 @@ impl RpcClient {
         Ok(channel)
     }
 
+    /// A Flight client of the node at `addr` (its channel is shared and connects lazily).
+    pub fn client(&self, addr: &str) -> Result<FlightServiceClient<Channel>, RpcError> {
+        Ok(FlightServiceClient::new(self.channel(addr)?)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    }
+
     /// Calls `action` on the node at `addr` with `req` as JSON and decodes its one result.
     pub async fn call<Q: Serialize, R: DeserializeOwned>(
         &self,
@@ -248,11 +262,25 @@ impl RpcClient {
             action: action.to_string(),
             source,
         })?;
-        let channel = self.channel(addr)?;
+        let result = self.call_raw(addr, action, body.into(), timeout).await?;
+        serde_json::from_slice(&result).map_err(|source| RpcError::Decode {
+            addr: addr.to_string(),
+            action: action.to_string(),
+            source,
+        })
+    }
+
+    /// Calls `action` on the node at `addr` with `body` as it is and answers its one result's
+    /// body.
+    pub async fn call_raw(
+        &self,
+        addr: &str,
+        action: &str,
+        body: bytes::Bytes,
+        timeout: Duration,
+    ) -> Result<bytes::Bytes, RpcError> {
+        let mut client = self.client(addr)?;
         let call = async {
-            let mut client = FlightServiceClient::new(channel)
-                .max_decoding_message_size(MAX_MESSAGE_BYTES)
-                .max_encoding_message_size(MAX_MESSAGE_BYTES);
             let status = |source: tonic::Status| {
                 if source.code() == tonic::Code::Unavailable {
                     RpcError::Unreachable {
@@ -270,19 +298,13 @@ impl RpcClient {
             let mut stream = client
                 .do_action(Action {
                     r#type: action.to_string(),
-                    body: body.into(),
+                    body,
                 })
                 .await
                 .map_err(status)?
                 .into_inner();
             match stream.next().await {
-                Some(Ok(result)) => {
-                    serde_json::from_slice(&result.body).map_err(|source| RpcError::Decode {
-                        addr: addr.to_string(),
-                        action: action.to_string(),
-                        source,
-                    })
-                }
+                Some(Ok(result)) => Ok(result.body),
                 Some(Err(e)) => Err(status(e)),
                 None => Err(RpcError::Empty {
                     addr: addr.to_string(),

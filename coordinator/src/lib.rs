@@ -25,7 +25,11 @@
 //! What it must not touch: the storage engine's internals (it calls `Ingester::write_shards`
 //! only), HTTP, or the line protocol text (the gateway parses it).
 
+pub mod consistency;
+pub mod hinted;
+pub mod peer;
 pub mod retention;
 pub mod write;
 
+pub use consistency::Consistency;
 pub use write::{LocalShards, PointsWriter, ShardWriter, WriteError, series_hash};

@@ -38,7 +38,7 @@ pub struct RunArgs {
     /// TOML configuration file (InfluxDB section and key names).
     #[arg(long = "config", value_name = "FILE", env = "FLETCH_CONFIG")]
     pub config: Option<PathBuf>,
-    /// Base directory: sets [meta] dir, [data] dir and [data] wal-dir to DIR/meta, DIR/data, DIR/wal.
+    /// Base directory: sets [meta] dir, [data] dir, [data] wal-dir and [hinted-handoff] dir to DIR/meta, DIR/data, DIR/wal, DIR/hh.
     #[arg(long = "dir", value_name = "DIR")]
     pub dir: Option<PathBuf>,
     /// [http] bind-address.
@@ -64,6 +64,7 @@ impl RunArgs {
             set("meta", "dir", d.join("meta").display().to_string());
             set("data", "dir", d.join("data").display().to_string());
             set("data", "wal-dir", d.join("wal").display().to_string());
+            set("hinted-handoff", "dir", d.join("hh").display().to_string());
         }
         if let Some(a) = &self.http_bind_address {
             set("http", "bind-address", a.clone());

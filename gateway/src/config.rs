@@ -134,6 +134,39 @@ pub struct HttpConfig {
     pub log_enabled: bool,
 }
 
+/// `[coordinator]`: how writes reach the owners of their shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct CoordinatorConfig {
+    /// How long a write waits for the acknowledgements its consistency level needs before it
+    /// answers `timeout`.
+    pub write_timeout: GoDuration,
+}
+
+/// `[hinted-handoff]`: points an owner of their shard could not take, queued on this node's
+/// disk until it can (InfluxDB Enterprise's keys and defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct HintedHandoffConfig {
+    /// Off: a write to an owner that cannot take it fails for that owner (nothing is queued).
+    pub enabled: bool,
+    /// One queue directory per destination node.
+    pub dir: String,
+    /// Bytes one destination's queue may hold; past it writes for that node answer
+    /// `queue is full`.
+    pub max_size: Size,
+    /// Queued points older than this are dropped.
+    pub max_age: GoDuration,
+    /// Bytes per second a queue is drained at; 0 = unlimited.
+    pub retry_rate_limit: u64,
+    /// How soon a node that did not take queued points is tried again...
+    pub retry_interval: GoDuration,
+    /// ...doubling after each failure up to this.
+    pub retry_max_interval: GoDuration,
+    /// How often points past `max-age` are dropped.
+    pub purge_interval: GoDuration,
+}
+
 /// `[logging]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
@@ -149,6 +182,8 @@ pub struct Config {
     pub meta: MetaConfig,
     pub data: DataConfig,
     pub retention: RetentionConfig,
+    pub coordinator: CoordinatorConfig,
+    pub hinted_handoff: HintedHandoffConfig,
     pub http: HttpConfig,
     pub logging: LoggingConfig,
 }
@@ -194,6 +229,29 @@ impl Default for RetentionConfig {
         Self {
             enabled: true,
             check_interval: GoDuration(Duration::from_secs(30 * 60)),
+        }
+    }
+}
+
+impl Default for CoordinatorConfig {
+    fn default() -> Self {
+        Self {
+            write_timeout: GoDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+impl Default for HintedHandoffConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            dir: "~/.fletch/hh".into(),
+            max_size: Size(10 << 30),
+            max_age: GoDuration(Duration::from_secs(168 * 3600)),
+            retry_rate_limit: 0,
+            retry_interval: GoDuration(Duration::from_secs(1)),
+            retry_max_interval: GoDuration(Duration::from_secs(200)),
+            purge_interval: GoDuration(Duration::from_secs(60)),
         }
     }
 }
@@ -503,6 +561,8 @@ impl Config {
         section!(meta, "meta");
         section!(data, "data");
         section!(retention, "retention");
+        section!(coordinator, "coordinator");
+        section!(hinted_handoff, "hinted-handoff");
         section!(http, "http");
         section!(logging, "logging");
         config.validate()?;
@@ -521,10 +581,27 @@ impl Config {
             ("[meta] dir", &self.meta.dir),
             ("[data] dir", &self.data.dir),
             ("[data] wal-dir", &self.data.wal_dir),
+            ("[hinted-handoff] dir", &self.hinted_handoff.dir),
         ] {
             if dir.trim().is_empty() {
                 return Err(invalid(key, "must not be empty"));
             }
+        }
+        if self.coordinator.write_timeout.0.is_zero() {
+            return Err(invalid("[coordinator] write-timeout", "must be above 0"));
+        }
+        let hh = &self.hinted_handoff;
+        if hh.retry_interval.0.is_zero() || hh.retry_max_interval.0 < hh.retry_interval.0 {
+            return Err(invalid(
+                "[hinted-handoff] retry-interval",
+                "must be above 0 and at most retry-max-interval",
+            ));
+        }
+        if hh.purge_interval.0.is_zero() {
+            return Err(invalid(
+                "[hinted-handoff] purge-interval",
+                "must be above 0",
+            ));
         }
         if !["error", "warn", "info", "debug", "trace"].contains(&self.logging.level.as_str()) {
             return Err(invalid(

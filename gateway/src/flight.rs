@@ -1,11 +1,13 @@
 //! The internal Arrow Flight service on `[meta] bind-address` (port 8088): Raft messages and
-//! the meta service's calls between nodes, as `DoAction` (see `catalog::rpc`). This is the one
-//! place their errors become gRPC statuses.
+//! the meta service's calls between nodes, as `DoAction` (see `catalog::rpc`), and points sent
+//! to this node by another node's write coordinator (`data.write`, see `coordinator::peer`).
+//! This is the one place their errors become gRPC statuses.
 //!
 //! The data calls of later work (shards fetched with `DoGet`, Flight SQL) will be served here
 //! too; until then the other Flight methods answer `Unimplemented`.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use arrow_flight::flight_service_server::{FlightService, FlightServiceServer};
 use arrow_flight::{
@@ -17,17 +19,59 @@ use catalog::{ActionError, MetaService};
 use futures::stream::{self, BoxStream};
 use tonic::{Request, Response, Status, Streaming};
 
+/// What a node's data role serves to other nodes, set once its ingester is open.
+#[derive(Debug, Clone)]
+pub struct DataRole {
+    pub ingester: Option<Arc<ingester::Ingester>>,
+    /// How long a `data.write` waits for this node's catalog to catch up with the sender's.
+    pub catalog_wait: Duration,
+}
+
 /// The Flight service of one node.
 #[derive(Debug, Clone)]
 pub struct InternalFlight {
     meta: Arc<MetaService>,
+    data: Arc<OnceLock<DataRole>>,
 }
 
 impl InternalFlight {
-    pub fn server(meta: Arc<MetaService>) -> FlightServiceServer<Self> {
-        FlightServiceServer::new(Self { meta })
+    /// The service; data calls answer `Unavailable` until `data` is set.
+    pub fn server(
+        meta: Arc<MetaService>,
+        data: Arc<OnceLock<DataRole>>,
+    ) -> FlightServiceServer<Self> {
+        FlightServiceServer::new(Self { meta, data })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES)
+    }
+
+    async fn data_write(&self, body: &[u8]) -> Result<Vec<u8>, Status> {
+        use coordinator::peer::ServeError;
+        let Some(role) = self.data.get() else {
+            return Err(Status::unavailable("this node is starting"));
+        };
+        let outcome = coordinator::peer::serve_write(
+            &self.meta,
+            role.ingester.as_ref(),
+            body,
+            role.catalog_wait,
+        )
+        .await
+        .map_err(|e| match &e {
+            ServeError::Short | ServeError::Malformed(_) => Status::invalid_argument(e.to_string()),
+            ServeError::NoData | ServeError::NotOwner { .. } => {
+                Status::failed_precondition(e.to_string())
+            }
+            ServeError::Behind(_) => Status::unavailable(e.to_string()),
+            ServeError::Write(ingester::WriteError::BufferFull { .. }) => {
+                Status::resource_exhausted(e.to_string())
+            }
+            ServeError::Write(ingester::WriteError::ShuttingDown) => {
+                Status::unavailable(e.to_string())
+            }
+            ServeError::Write(_) => Status::internal(e.to_string()),
+        })?;
+        serde_json::to_vec(&outcome).map_err(|e| Status::internal(e.to_string()))
     }
 }
 
@@ -64,6 +108,10 @@ const ACTIONS: &[(&str, &str)] = &[
     ),
     (action::META_STATUS, "the leader's view of the Raft group"),
     (action::PING, "liveness; answers the node's Raft id"),
+    (
+        action::DATA_WRITE,
+        "store points of shards this node owns (catalog index, then a WAL entry)",
+    ),
 ];
 
 #[tonic::async_trait]
@@ -81,11 +129,14 @@ impl FlightService for InternalFlight {
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
         let action = request.into_inner();
-        let body = self
-            .meta
-            .handle_action(&action.r#type, &action.body)
-            .await
-            .map_err(status)?;
+        let body = match action.r#type.as_str() {
+            action::DATA_WRITE => self.data_write(&action.body).await?,
+            _ => self
+                .meta
+                .handle_action(&action.r#type, &action.body)
+                .await
+                .map_err(status)?,
+        };
         let result = arrow_flight::Result { body: body.into() };
         Ok(Response::new(Box::pin(stream::iter([Ok(result)]))))
     }

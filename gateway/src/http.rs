@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use catalog::MetaService;
-use coordinator::{PointsWriter, WriteError};
+use coordinator::{Consistency, PointsWriter, WriteError};
 use futures::StreamExt;
 use ingester::{Ingester, now_nanos};
 use line_protocol::{ParseOptions, Precision, parse_body};
@@ -97,7 +97,11 @@ impl From<WriteError> for ApiError {
             | WriteError::Shard(Shard::Wal(_))
             | WriteError::Meta(_)
             | WriteError::NoShards(_)
-            | WriteError::NotOwner { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+            | WriteError::NotOwner { .. }
+            | WriteError::Timeout
+            | WriteError::PartialWrite
+            | WriteError::Failed(_)
+            | WriteError::QueueNotEmpty => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())
     }
@@ -210,17 +214,11 @@ async fn write(
     if db.is_empty() {
         return Err(ApiError::bad_request("database is required"));
     }
-    if let Some(level) = params.get("consistency").filter(|l| !l.is_empty()) {
-        if !matches!(level.as_str(), "any" | "one" | "quorum" | "all") {
-            return Err(ApiError::bad_request("invalid consistency level"));
-        }
-    }
-    if st.ingester.is_none() {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "this node has no data role ([data] enabled = false)",
-        ));
-    }
+    let consistency = match params.get("consistency").filter(|l| !l.is_empty()) {
+        Some(level) => Consistency::parse(level)
+            .ok_or_else(|| ApiError::bad_request("invalid consistency level"))?,
+        None => Consistency::One,
+    };
     // As 1.x: an unknown database is reported before the body is read.
     if st.meta.catalog().database(db).is_none() {
         return Err(WriteError::DatabaseNotFound(db.to_string()).into());
@@ -249,7 +247,10 @@ async fn write(
         }
     }
     let rp = params.get("rp").map(String::as_str).unwrap_or("");
-    let outcome = st.writer.write(db, rp, parsed.points, now).await?;
+    let outcome = st
+        .writer
+        .write_with(db, rp, parsed.points, now, consistency)
+        .await?;
     if outcome.dropped > 0 {
         let reason = outcome.reason.unwrap_or_default();
         return Err(ApiError::bad_request(format!(

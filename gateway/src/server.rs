@@ -12,8 +12,10 @@ use tokio::net::TcpListener;
 use tracing::Instrument;
 
 use crate::config::{Config, expand_home, parse_addr};
-use crate::flight::InternalFlight;
+use crate::flight::{DataRole, InternalFlight};
 use crate::http::{ApiState, meta_router, router};
+use coordinator::hinted::{HintedConfig, HintedHandoff};
+use std::sync::{Arc, OnceLock};
 use tonic::transport::server::TcpIncoming;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +34,8 @@ pub enum ServerError {
     Storage(#[from] ingester::StorageError),
     #[error("serving HTTP: {0}")]
     Serve(std::io::Error),
+    #[error("{0}")]
+    Hinted(#[from] coordinator::hinted::HintedError),
 }
 
 async fn bind(key: &'static str, addr: &str) -> Result<TcpListener, ServerError> {
@@ -111,9 +115,10 @@ pub async fn run(
     // Raft and the other nodes' calls are served before this node joins, so the leader can
     // replicate to it while it waits.
     let (flight_stop_tx, mut flight_stop) = tokio::sync::watch::channel(false);
+    let data_role = Arc::new(OnceLock::new());
     let flight = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(InternalFlight::server(meta.clone()))
+            .add_service(InternalFlight::server(meta.clone(), data_role.clone()))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(tcp).with_nodelay(Some(true)),
                 async move {
@@ -152,6 +157,42 @@ pub async fn run(
         None
     };
 
+    let write_timeout = config.coordinator.write_timeout.0;
+    let _ = data_role.set(DataRole {
+        ingester: ingester.clone(),
+        catalog_wait: write_timeout,
+    });
+    // A call to another owner outlives the write's own deadline, so that an owner that does
+    // not answer makes the write answer `timeout` (its points are queued once the call fails).
+    let peers: Arc<dyn coordinator::peer::PeerWriter> = Arc::new(
+        coordinator::peer::FlightPeers::new(meta.clone(), write_timeout * 2),
+    );
+    let hinted = match config.hinted_handoff.enabled {
+        true => {
+            let hh = &config.hinted_handoff;
+            let queues = HintedHandoff::open(HintedConfig {
+                dir: expand_home(&hh.dir),
+                max_size: hh.max_size.0,
+                max_age: hh.max_age.0,
+                retry_rate_limit: hh.retry_rate_limit,
+                retry_interval: hh.retry_interval.0,
+                retry_max_interval: hh.retry_max_interval.0,
+                purge_interval: hh.purge_interval.0,
+            })?;
+            tokio::spawn(
+                queues
+                    .clone()
+                    .run(peers.clone(), stop_rx.clone())
+                    .instrument(span.clone()),
+            );
+            Some(queues)
+        }
+        false => None,
+    };
+    let writer = coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone())
+        .with_peers(peers, hinted)
+        .with_timeout(write_timeout);
+
     if config.retention.enabled {
         tokio::spawn(
             coordinator::retention::run(
@@ -165,8 +206,8 @@ pub async fn run(
     let state = ApiState {
         meta: meta.clone(),
         ingester: ingester.clone(),
-        writer: coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone()),
-        executor: Executor::new(meta.clone(), ingester.clone()),
+        writer: writer.clone(),
+        executor: Executor::new(meta.clone(), ingester.clone()).with_writer(writer),
         max_body_size: config.http.max_body_size,
         max_row_limit: config.http.max_row_limit,
         max_response_memory: usize::try_from(config.http.max_response_memory.0)

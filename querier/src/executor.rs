@@ -169,6 +169,12 @@ impl Executor {
         self
     }
 
+    /// The same executor, writing `SELECT ... INTO` through `writer`.
+    pub fn with_writer(mut self, writer: coordinator::PointsWriter) -> Self {
+        self.writer = writer;
+        self
+    }
+
     /// The same executor, reading shards this node does not own from `peers`.
     pub fn with_peers(mut self, peers: Arc<dyn Peers>) -> Self {
         self.peers = Some(peers);

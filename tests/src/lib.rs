@@ -160,6 +160,21 @@ impl Fletchd {
         self.signal("-TERM")
     }
 
+    /// Freezes the process (SIGSTOP): it holds its connections and answers nothing, as a
+    /// paused container does, until [`Self::resume`].
+    pub fn pause(&self) {
+        let _ = Command::new("kill")
+            .args(["-STOP", &self.child.id().to_string()])
+            .status();
+    }
+
+    /// SIGCONT after [`Self::pause`].
+    pub fn resume(&self) {
+        let _ = Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+    }
+
     /// Sends a signal (`-TERM`, `-INT`) and waits for the exit status.
     pub fn signal(mut self, sig: &str) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
@@ -268,6 +283,8 @@ pub fn free_port() -> u16 {
 }
 
 /// Tiny blocking HTTP helpers over a private runtime (tests are synchronous).
+pub mod cluster;
+
 pub mod http {
     use std::sync::OnceLock;
 

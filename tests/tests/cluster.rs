@@ -6,118 +6,15 @@
 //! (heartbeat 100ms, election 500ms, commit 2s, standby promotion after 2s) so that deadlines of
 //! a few election timeouts stay short.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use fletch_tests::http::{post, query, send};
-use fletch_tests::{Fletchd, fixed_port, wait_for};
+use fletch_tests::cluster::{Node, error_of};
+use fletch_tests::http::{post, query};
+use fletch_tests::{fixed_port, wait_for};
 use serde_json::{Value, json};
-
-const RAFT_ENV: &[(&str, &str)] = &[
-    ("FLETCH_META_HEARTBEAT_INTERVAL", "100ms"),
-    ("FLETCH_META_ELECTION_TIMEOUT", "500ms"),
-    ("FLETCH_META_COMMIT_TIMEOUT", "2s"),
-    ("FLETCH_META_PROMOTE_AFTER", "2s"),
-];
 
 /// How long anything that needs an election and a commit may take here.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// One node's fixed addresses and directory, so that it restarts as itself.
-struct Node {
-    dir: PathBuf,
-    http: String,
-    meta_http: String,
-    tcp: String,
-    data: bool,
-    meta: bool,
-    env: Vec<(&'static str, &'static str)>,
-    proc: Option<Fletchd>,
-}
-
-impl Node {
-    fn new(root: &std::path::Path, name: &str, data: bool) -> Self {
-        Self {
-            dir: root.join(name),
-            http: format!("127.0.0.1:{}", fixed_port()),
-            meta_http: format!("127.0.0.1:{}", fixed_port()),
-            tcp: format!("127.0.0.1:{}", fixed_port()),
-            data,
-            meta: true,
-            env: Vec::new(),
-            proc: None,
-        }
-    }
-
-    fn start(&mut self, join: &[&str]) {
-        let join = join.join(",");
-        let mut args = vec![
-            "--http-bind-address",
-            &self.http,
-            "--meta-http-bind-address",
-            &self.meta_http,
-            "--meta-bind-address",
-            &self.tcp,
-        ];
-        if !join.is_empty() {
-            args.extend(["-join", &join]);
-        }
-        let mut env = RAFT_ENV.to_vec();
-        env.extend(self.env.iter().copied());
-        if !self.data {
-            env.push(("FLETCH_DATA_ENABLED", "false"));
-        }
-        if !self.meta {
-            env.push(("FLETCH_META_ENABLED", "false"));
-        }
-        self.proc = Some(Fletchd::launch(&self.dir, &args, &env));
-    }
-
-    fn kill(&mut self) {
-        if let Some(p) = self.proc.take() {
-            p.kill9();
-        }
-    }
-
-    /// SIGTERM, and the clean exit it must give.
-    fn stop(&mut self) {
-        if let Some(p) = self.proc.take() {
-            assert!(p.terminate().success());
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.http)
-    }
-
-    fn q(&self, q: &str) -> Value {
-        let r = query(&self.url(), q, "");
-        assert_eq!(r.status, 200, "{q}: {}", r.body);
-        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{q}: {e}: {}", r.body))
-    }
-
-    fn status(&self) -> Value {
-        let r = send(
-            "GET",
-            &format!("http://{}/status", self.meta_http),
-            &[],
-            vec![],
-        )
-        .expect("GET /status");
-        serde_json::from_str(&r.body).expect("status JSON")
-    }
-
-    fn log(&self) -> String {
-        self.proc
-            .as_ref()
-            .map(Fletchd::log_text)
-            .unwrap_or_default()
-    }
-}
-
-fn error_of(v: &Value) -> Option<String> {
-    v["results"][0]["error"].as_str().map(str::to_string)
-}
 
 /// `SHOW SERVERS` as (data nodes, meta nodes) rows.
 fn servers(node: &Node) -> (Value, Value) {

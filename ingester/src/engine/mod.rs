@@ -87,12 +87,16 @@ impl IngesterConfig {
 }
 
 /// What happened to the points of one request.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct WriteOutcome {
     pub written: usize,
     pub dropped: usize,
     /// The first reason a point was dropped, in 1.x's words.
     pub reason: Option<String>,
+    /// How many of `dropped` each shard dropped (shards that dropped none are left out), so
+    /// that a coordinator counts a replicated shard's drops once.
+    #[serde(default)]
+    pub dropped_in: Vec<(u64, usize)>,
 }
 
 /// What a `DELETE`, `DROP SERIES` or `DROP MEASUREMENT` removes.

@@ -26,9 +26,13 @@ impl Ingester {
             });
         }
         let mut outcome = WriteOutcome::default();
-        let drop_point = |outcome: &mut WriteOutcome, why: String| {
+        let drop_point = |outcome: &mut WriteOutcome, shard: u64, why: String| {
             outcome.dropped += 1;
             outcome.reason.get_or_insert(why);
+            match outcome.dropped_in.iter_mut().find(|(s, _)| *s == shard) {
+                Some((_, n)) => *n += 1,
+                None => outcome.dropped_in.push((shard, 1)),
+            }
         };
         let total = shards.iter().map(|(_, p)| p.len()).sum();
         let mut routed = Vec::with_capacity(total);
@@ -52,7 +56,7 @@ impl Ingester {
                 }
                 match validate(&mut schemas, shard, &mut p) {
                     Ok(()) => accepted.push((shard, p)),
-                    Err(why) => drop_point(&mut outcome, why),
+                    Err(why) => drop_point(&mut outcome, shard, why),
                 }
             }
         }

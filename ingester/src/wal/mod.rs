@@ -61,41 +61,74 @@ fn sync_dir(dir: &Path) -> Result<(), WalError> {
         .map_err(|e| WalError::io(dir, e))
 }
 
+/// Appends `payload` to `out` as one frame: `[len u32][crc32 u32][payload]`, little-endian.
+/// The segment format of the WAL, and of any other log of checksummed entries (hinted handoff).
+pub fn put_frame(out: &mut Vec<u8>, payload: &[u8]) {
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+}
+
+/// What [`read_frame`] found.
+#[derive(Debug)]
+pub enum Frame {
+    /// A whole entry whose checksum matches.
+    Entry(Vec<u8>),
+    /// Nothing left to read.
+    End,
+    /// A frame cut short or corrupt (a write torn by a crash): what is wrong with it.
+    Torn(String),
+}
+
+/// Reads the frame at the reader's position, `remaining` bytes before the end of its file.
+pub fn read_frame(r: &mut impl Read, remaining: u64) -> std::io::Result<Frame> {
+    if remaining == 0 {
+        return Ok(Frame::End);
+    }
+    if remaining < FRAME_HEADER as u64 {
+        return Ok(Frame::Torn("partial entry header".into()));
+    }
+    let mut header = [0u8; FRAME_HEADER];
+    r.read_exact(&mut header)?;
+    let n = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
+    if n > MAX_ENTRY || (n as u64) > remaining - FRAME_HEADER as u64 {
+        return Ok(Frame::Torn(format!(
+            "entry of {n} bytes runs past the end of the file"
+        )));
+    }
+    let mut payload = vec![0u8; n];
+    r.read_exact(&mut payload)?;
+    if crc32fast::hash(&payload) != crc {
+        return Ok(Frame::Torn("checksum mismatch".into()));
+    }
+    Ok(Frame::Entry(payload))
+}
+
+/// Bytes a frame of `payload_len` takes.
+pub fn frame_len(payload_len: usize) -> u64 {
+    (FRAME_HEADER + payload_len) as u64
+}
+
 /// Reads one segment's entries (checked, still encoded); truncates it at the first torn one.
 fn replay_segment(path: &Path, out: &mut Vec<Vec<u8>>) -> Result<(), WalError> {
     let file = File::open(path).map_err(|e| WalError::io(path, e))?;
     let len = file.metadata().map_err(|e| WalError::io(path, e))?.len();
     let mut r = BufReader::new(file);
     let mut offset: u64 = 0;
-    let mut header = [0u8; FRAME_HEADER];
-    let mut torn: Option<String> = None;
-    while offset < len {
-        if len - offset < FRAME_HEADER as u64 {
-            torn = Some("partial entry header".into());
-            break;
+    let torn = loop {
+        match read_frame(&mut r, len - offset).map_err(|e| WalError::io(path, e))? {
+            Frame::End => break None,
+            Frame::Torn(why) => break Some(why),
+            Frame::Entry(payload) => {
+                if let Err(e) = WalEntry::decode(&payload) {
+                    break Some(e.to_string());
+                }
+                offset += frame_len(payload.len());
+                out.push(payload);
+            }
         }
-        r.read_exact(&mut header)
-            .map_err(|e| WalError::io(path, e))?;
-        let n = u32::from_le_bytes([header[0], header[1], header[2], header[3]]) as usize;
-        let crc = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        if n > MAX_ENTRY || (n as u64) > len - offset - FRAME_HEADER as u64 {
-            torn = Some(format!("entry of {n} bytes runs past the end of the file"));
-            break;
-        }
-        let mut payload = vec![0u8; n];
-        r.read_exact(&mut payload)
-            .map_err(|e| WalError::io(path, e))?;
-        if crc32fast::hash(&payload) != crc {
-            torn = Some("checksum mismatch".into());
-            break;
-        }
-        if let Err(e) = WalEntry::decode(&payload) {
-            torn = Some(e.to_string());
-            break;
-        }
-        out.push(payload);
-        offset += (FRAME_HEADER + n) as u64;
-    }
+    };
     if let Some(why) = torn {
         tracing::warn!(segment = %path.display(), offset, len, reason = %why, "WAL segment has a torn tail; truncating it");
         let f = OpenOptions::new()
@@ -172,9 +205,7 @@ impl Wal {
         let total: usize = payloads.iter().map(|p| FRAME_HEADER + p.len()).sum();
         let mut buf = Vec::with_capacity(total);
         for p in payloads {
-            buf.extend_from_slice(&(p.len() as u32).to_le_bytes());
-            buf.extend_from_slice(&crc32fast::hash(p).to_le_bytes());
-            buf.extend_from_slice(p);
+            put_frame(&mut buf, p);
         }
         let path = segment_path(&self.dir, self.current);
         let res = self

@@ -1,0 +1,264 @@
+//! Writes to shards with two owners: this node's ingester and a peer whose behaviour each test
+//! chooses (answers, refuses the connection, hangs). What each consistency level answers, what
+//! the peer receives, what goes to hinted handoff, and how drops are counted.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use catalog::{Command, MetaOptions, MetaService, Outcome, RetentionPolicySpec};
+use coordinator::hinted::{HintedConfig, HintedHandoff};
+use coordinator::peer::{PeerError, PeerWriter};
+use coordinator::{Consistency, PointsWriter, WriteError};
+use ingester::wal::WalEntry;
+use ingester::{Ingester, IngesterConfig, WriteOutcome};
+use line_protocol::{ParseOptions, Point, parse_body};
+
+const UP: u8 = 0;
+const DOWN: u8 = 1;
+const HANGS: u8 = 2;
+
+/// The other owner: its behaviour, and the entries it took.
+#[derive(Debug, Default)]
+struct Peer {
+    mode: AtomicU8,
+    got: Mutex<Vec<(u64, Vec<u8>)>>,
+    /// Field types it holds per field name (a field type conflict drops the point).
+    int_fields: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl PeerWriter for Peer {
+    async fn write(&self, node: u64, index: u64, entry: Bytes) -> Result<WriteOutcome, PeerError> {
+        match self.mode.load(Ordering::SeqCst) {
+            DOWN => {
+                return Err(PeerError::Unreachable {
+                    node,
+                    message: "connection refused".into(),
+                });
+            }
+            HANGS => tokio::time::sleep(Duration::from_secs(3600)).await,
+            _ => {}
+        }
+        let e = WalEntry::decode(&entry).unwrap();
+        let mut out = WriteOutcome::default();
+        let ints = self.int_fields.lock().unwrap().clone();
+        for s in &e.shards {
+            for p in &s.points {
+                let conflict = p.fields.iter().any(|(k, v)| {
+                    ints.iter().any(|f| f == k.as_ref())
+                        && !matches!(v, line_protocol::FieldValue::Integer(_))
+                });
+                if conflict {
+                    out.dropped += 1;
+                    out.reason = Some("field type conflict".into());
+                    out.dropped_in.push((s.shard_id, 1));
+                } else {
+                    out.written += 1;
+                }
+            }
+        }
+        self.got.lock().unwrap().push((index, entry.to_vec()));
+        Ok(out)
+    }
+}
+
+struct Node {
+    meta: Arc<MetaService>,
+    ingester: Arc<Ingester>,
+    peer: Arc<Peer>,
+    peer_id: u64,
+}
+
+async fn open(dir: &Path) -> Node {
+    let meta = MetaService::open(MetaOptions::local(dir.join("meta")))
+        .await
+        .unwrap();
+    let Outcome::NodeId(peer_id) = meta
+        .execute(Command::RegisterDataNode {
+            id: None,
+            http_addr: "peer:8086".into(),
+            tcp_addr: "peer:8088".into(),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("no node id")
+    };
+    let rp = RetentionPolicySpec {
+        name: "two".into(),
+        duration: None,
+        shard_group_duration: None,
+        replica_n: Some(2),
+    };
+    meta.create_database("db", Some(rp)).await.unwrap();
+    let cfg = IngesterConfig::with_dirs(dir.join("data"), dir.join("wal"));
+    let node_id = meta.identity().data_id.unwrap();
+    let ingester = Ingester::open(cfg, meta.clone(), node_id).await.unwrap();
+    Node {
+        meta,
+        ingester,
+        peer: Arc::default(),
+        peer_id,
+    }
+}
+
+impl Node {
+    fn writer(&self, hinted: Option<Arc<HintedHandoff>>) -> PointsWriter {
+        PointsWriter::with_ingester(self.meta.clone(), Some(self.ingester.clone()))
+            .with_peers(self.peer.clone(), hinted)
+            .with_timeout(Duration::from_millis(300))
+    }
+
+    async fn close(self) {
+        self.ingester.shutdown().await.unwrap();
+        self.meta.shutdown().await;
+    }
+}
+
+fn points(body: &str) -> Vec<Point<'_>> {
+    let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    parsed.points
+}
+
+async fn write(w: &PointsWriter, body: &str, c: Consistency) -> Result<WriteOutcome, WriteError> {
+    w.write_with("db", "", points(body), 0, c).await
+}
+
+#[tokio::test]
+async fn both_owners_get_every_point_as_a_wal_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let w = n.writer(None);
+    let out = write(&w, "m,h=a v=1 1\nm,h=b v=2 2", Consistency::All)
+        .await
+        .unwrap();
+    assert_eq!((out.written, out.dropped), (2, 0));
+    let group = n
+        .meta
+        .catalog()
+        .database("db")
+        .unwrap()
+        .rp("")
+        .unwrap()
+        .shard_groups[0]
+        .clone();
+    assert_eq!(group.shards.len(), 1, "two data nodes, RF 2: one shard");
+    assert_eq!(group.shards[0].owners.len(), 2);
+    let got = n.peer.got.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert!(got[0].0 >= 1, "routed with the catalog's index");
+    let e = WalEntry::decode(&got[0].1).unwrap();
+    assert_eq!((e.database.as_ref(), e.rp.as_ref()), ("db", "two"));
+    assert_eq!(e.shards.len(), 1);
+    assert_eq!(e.shards[0].shard_id, group.shards[0].id);
+    assert_eq!(e.shards[0].points.len(), 2);
+    assert_eq!(n.ingester.measurements(&n.ingester.shard_ids()).len(), 1);
+    n.close().await;
+}
+
+#[tokio::test]
+async fn an_owner_down_fails_the_levels_that_need_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let w = n.writer(None);
+    n.peer.mode.store(DOWN, Ordering::SeqCst);
+    write(&w, "m v=1 1", Consistency::One).await.unwrap();
+    for c in [Consistency::Quorum, Consistency::All] {
+        let err = write(&w, "m v=1 2", c).await.unwrap_err();
+        assert_eq!(err.to_string(), "partial write", "{c:?}");
+    }
+    // Without hinted handoff, `any` needs a real acknowledgement: this node's.
+    write(&w, "m v=1 3", Consistency::Any).await.unwrap();
+
+    // A node that owns nothing, whose writes to both owners fail: the first owner's error.
+    let remote_only = PointsWriter::with_ingester(n.meta.clone(), None)
+        .with_peers(n.peer.clone(), None)
+        .with_timeout(Duration::from_millis(300));
+    let err = write(&remote_only, "m v=1 4", Consistency::One)
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("write failed: data node ") && text.ends_with(": connection refused"),
+        "{text}"
+    );
+    n.close().await;
+}
+
+#[tokio::test]
+async fn an_owner_that_hangs_makes_the_write_time_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let w = n.writer(None);
+    n.peer.mode.store(HANGS, Ordering::SeqCst);
+    write(&w, "m v=1 1", Consistency::One).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = write(&w, "m v=1 2", Consistency::All).await.unwrap_err();
+    assert_eq!(err.to_string(), "timeout");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    n.close().await;
+}
+
+#[tokio::test]
+async fn queued_points_count_for_any_and_later_points_queue_behind_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let hh = HintedHandoff::open(HintedConfig::with_dir(dir.path().join("hh"))).unwrap();
+    // A node that owns nothing: only the peer and its queue.
+    let remote_only = PointsWriter::with_ingester(n.meta.clone(), None)
+        .with_peers(n.peer.clone(), Some(hh.clone()))
+        .with_timeout(Duration::from_millis(300));
+    n.peer.mode.store(DOWN, Ordering::SeqCst);
+    // The peer is one of two owners; this node is neither, so `any` is the queue's ack.
+    write(&remote_only, "m v=1 1", Consistency::Any)
+        .await
+        .unwrap();
+    assert!(!hh.is_empty(n.peer_id));
+    // The peer is back, but older points wait for it: new ones queue behind them.
+    n.peer.mode.store(UP, Ordering::SeqCst);
+    let w = n.writer(Some(hh.clone()));
+    let err = write(&w, "m v=1 2", Consistency::All).await.unwrap_err();
+    assert_eq!(err.to_string(), "partial write");
+    assert!(
+        n.peer.got.lock().unwrap().is_empty(),
+        "nothing went around the queue"
+    );
+    let err = write(&remote_only, "m v=1 3", Consistency::One)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "hinted handoff queue not empty");
+    // Drained in order once it answers.
+    let (_tx, stop) = tokio::sync::watch::channel(false);
+    hh.drain(n.peer_id, n.peer.as_ref(), &stop).await;
+    let times: Vec<i64> = n
+        .peer
+        .got
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, e)| WalEntry::decode(e).unwrap().shards[0].points[0].time)
+        .collect();
+    assert_eq!(times, vec![1, 2, 3]);
+    assert!(hh.is_empty(n.peer_id));
+    n.close().await;
+}
+
+#[tokio::test]
+async fn a_point_both_owners_drop_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let w = n.writer(None);
+    write(&w, "m v=1i 1", Consistency::All).await.unwrap();
+    n.peer.int_fields.lock().unwrap().push("v".into());
+    let out = write(&w, "m v=1.5 2\nm v=2i 3", Consistency::All)
+        .await
+        .unwrap();
+    assert_eq!((out.dropped, out.written), (1, 1), "{out:?}");
+    assert!(out.reason.unwrap().contains("field type conflict"));
+    n.close().await;
+}

@@ -1,0 +1,114 @@
+//! A cluster of `fletchd` processes on loopback, node by node: fixed addresses and
+//! directories, so that a node restarts as itself. Raft runs with short timeouts here
+//! (heartbeat 100ms, election 500ms, commit 2s, standby promotion after 2s) so that deadlines
+//! of a few election timeouts stay short.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::http::{query, send};
+use crate::{Fletchd, fixed_port};
+
+pub const RAFT_ENV: &[(&str, &str)] = &[
+    ("FLETCH_META_HEARTBEAT_INTERVAL", "100ms"),
+    ("FLETCH_META_ELECTION_TIMEOUT", "500ms"),
+    ("FLETCH_META_COMMIT_TIMEOUT", "2s"),
+    ("FLETCH_META_PROMOTE_AFTER", "2s"),
+];
+
+/// One node's fixed addresses and directory, so that it restarts as itself.
+pub struct Node {
+    pub dir: PathBuf,
+    pub http: String,
+    pub meta_http: String,
+    pub tcp: String,
+    pub data: bool,
+    pub meta: bool,
+    pub env: Vec<(&'static str, &'static str)>,
+    pub proc: Option<Fletchd>,
+}
+
+impl Node {
+    pub fn new(root: &std::path::Path, name: &str, data: bool) -> Self {
+        Self {
+            dir: root.join(name),
+            http: format!("127.0.0.1:{}", fixed_port()),
+            meta_http: format!("127.0.0.1:{}", fixed_port()),
+            tcp: format!("127.0.0.1:{}", fixed_port()),
+            data,
+            meta: true,
+            env: Vec::new(),
+            proc: None,
+        }
+    }
+
+    pub fn start(&mut self, join: &[&str]) {
+        let join = join.join(",");
+        let mut args = vec![
+            "--http-bind-address",
+            &self.http,
+            "--meta-http-bind-address",
+            &self.meta_http,
+            "--meta-bind-address",
+            &self.tcp,
+        ];
+        if !join.is_empty() {
+            args.extend(["-join", &join]);
+        }
+        let mut env = RAFT_ENV.to_vec();
+        env.extend(self.env.iter().copied());
+        if !self.data {
+            env.push(("FLETCH_DATA_ENABLED", "false"));
+        }
+        if !self.meta {
+            env.push(("FLETCH_META_ENABLED", "false"));
+        }
+        self.proc = Some(Fletchd::launch(&self.dir, &args, &env));
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(p) = self.proc.take() {
+            p.kill9();
+        }
+    }
+
+    /// SIGTERM, and the clean exit it must give.
+    pub fn stop(&mut self) {
+        if let Some(p) = self.proc.take() {
+            assert!(p.terminate().success());
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    pub fn q(&self, q: &str) -> Value {
+        let r = query(&self.url(), q, "");
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        serde_json::from_str(&r.body).unwrap_or_else(|e| panic!("{q}: {e}: {}", r.body))
+    }
+
+    pub fn status(&self) -> Value {
+        let r = send(
+            "GET",
+            &format!("http://{}/status", self.meta_http),
+            &[],
+            vec![],
+        )
+        .expect("GET /status");
+        serde_json::from_str(&r.body).expect("status JSON")
+    }
+
+    pub fn log(&self) -> String {
+        self.proc
+            .as_ref()
+            .map(Fletchd::log_text)
+            .unwrap_or_default()
+    }
+}
+
+pub fn error_of(v: &Value) -> Option<String> {
+    v["results"][0]["error"].as_str().map(str::to_string)
+}

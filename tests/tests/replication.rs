@@ -1,0 +1,196 @@
+//! Replicated shards, as processes on loopback: three nodes with both roles and a database of
+//! replication factor 2. Writes sent to any node, an owner of the shard or not, reach both
+//! owners; with an owner down or frozen, each consistency level answers as 1.x clustering does
+//! (`one` and `any` succeed, `quorum` and `all` answer `partial write` or `timeout`), the
+//! points for the missing owner wait in the writing node's hinted handoff queue, and they reach
+//! it once it is back, in order, after a restart of the queuing node too.
+//!
+//! Each replica is read directly: a query on an owner reads its own copy of the shard.
+
+use std::time::Duration;
+
+use fletch_tests::cluster::{Node, error_of};
+use fletch_tests::http::{post, send};
+use fletch_tests::wait_for;
+use serde_json::Value;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// Short write timeout and hinted-handoff retries, so that the waits stay short.
+const ENV: &[(&str, &str)] = &[
+    ("FLETCH_COORDINATOR_WRITE_TIMEOUT", "2s"),
+    ("FLETCH_HINTED_HANDOFF_RETRY_INTERVAL", "200ms"),
+    ("FLETCH_HINTED_HANDOFF_RETRY_MAX_INTERVAL", "1s"),
+];
+
+fn three_nodes(root: &std::path::Path) -> Vec<Node> {
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|i| {
+            let mut n = Node::new(root, &format!("n{i}"), true);
+            n.env = ENV.to_vec();
+            n
+        })
+        .collect();
+    nodes[0].start(&[]);
+    let first = nodes[0].meta_http.clone();
+    nodes[1].start(&[&first]);
+    nodes[2].start(&[&first]);
+    for n in &nodes {
+        wait_for("three data nodes", DEADLINE, || {
+            let v = n.q("SHOW SERVERS");
+            (v["results"][0]["series"][0]["values"].as_array()?.len() == 3).then_some(())
+        });
+    }
+    nodes
+}
+
+/// `POST /write` to `node` with `consistency`: status and body.
+fn write(node: &Node, consistency: &str, body: &str) -> (u16, String) {
+    let url = format!(
+        "{}/write?db=dc&consistency={consistency}&precision=s",
+        node.url()
+    );
+    let r = send("POST", &url, &[], body.as_bytes().to_vec()).expect("write");
+    (r.status, r.body)
+}
+
+/// Lines `m,w=<tag> v=<i>` for `i` in `range`, one second apart from second 1000.
+fn lines(tag: &str, range: std::ops::Range<u32>) -> String {
+    range
+        .map(|i| format!("m,w={tag} v={i} {}\n", 1000 + i))
+        .collect()
+}
+
+/// The number of points this node holds of `m` in its own copy of the shard.
+fn count_here(node: &Node) -> Option<u64> {
+    let v = node.q("SELECT count(v) FROM dc..m");
+    if let Some(e) = error_of(&v) {
+        panic!("count on {}: {e}", node.http);
+    }
+    Some(
+        v["results"][0]["series"][0]["values"][0][1]
+            .as_u64()
+            .unwrap_or(0),
+    )
+}
+
+/// The data node ids owning the (only) shard of `dc`, and which nodes (by index) they are.
+fn owners(nodes: &[Node]) -> (Vec<usize>, usize) {
+    let v = nodes[0].q("SHOW SHARDS");
+    let series = v["results"][0]["series"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let dc = series
+        .iter()
+        .find(|s| s["name"] == "dc")
+        .unwrap_or_else(|| panic!("no shard of dc: {v}"));
+    let columns: Vec<&str> = dc["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    let at = columns.iter().position(|c| *c == "owners").unwrap();
+    let rows = dc["values"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "one shard: {v}");
+    let ids: Vec<u64> = rows[0][at]
+        .as_str()
+        .unwrap()
+        .split(',')
+        .map(|s| s.trim().parse().unwrap())
+        .collect();
+    // Data node ids by join order: 2, 4, 6 (each node a meta id, then a data id).
+    let owning: Vec<usize> = ids.iter().map(|id| (*id as usize / 2) - 1).collect();
+    let other = (0..3).find(|i| !owning.contains(i)).unwrap();
+    (owning, other)
+}
+
+#[test]
+fn writes_to_any_node_reach_both_owners_and_consistency_levels_hold() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = three_nodes(root.path());
+    let r = post(
+        &format!("{}/query", nodes[0].url()),
+        "q=CREATE DATABASE dc WITH REPLICATION 2",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+
+    // 100 points through each node; the first creates the shard group.
+    for (i, n) in nodes.iter().enumerate() {
+        let (status, body) = write(n, "one", &lines(&format!("n{i}"), 0..100));
+        assert_eq!(status, 204, "write to node {i}: {body}");
+    }
+    let (owning, other) = owners(&nodes);
+    assert_eq!(owning.len(), 2);
+    // With `one`, the second owner may get its points a moment after the answer.
+    for &o in &owning {
+        wait_for("both owners hold every point", DEADLINE, || {
+            (count_here(&nodes[o]) == Some(300)).then_some(())
+        });
+    }
+    // The node without a copy says so, rather than answer from nothing.
+    let v = nodes[other].q("SELECT count(v) FROM dc..m");
+    assert!(
+        error_of(&v).is_some_and(|e| e.contains("is owned by data node(s)")),
+        "{v}"
+    );
+
+    // Every level, with both owners up, through the node that owns nothing.
+    for (k, level) in ["any", "one", "quorum", "all"].iter().enumerate() {
+        let (status, body) = write(&nodes[other], level, &lines(&format!("c{k}"), 0..10));
+        assert_eq!(status, 204, "{level}: {body}");
+    }
+    for &o in &owning {
+        wait_for("both owners hold the consistency writes", DEADLINE, || {
+            (count_here(&nodes[o]) == Some(340)).then_some(())
+        });
+    }
+
+    // One owner frozen: `one` succeeds, `all` times out after write-timeout.
+    let (up, down) = (owning[0], owning[1]);
+    nodes[down].proc.as_ref().unwrap().pause();
+    let (status, body) = write(&nodes[other], "one", &lines("p1", 0..10));
+    assert_eq!(status, 204, "one with an owner frozen: {body}");
+    let (status, body) = write(&nodes[other], "all", &lines("p2", 0..10));
+    assert_eq!((status, body.trim()), (500, r#"{"error":"timeout"}"#));
+    nodes[down].proc.as_ref().unwrap().resume();
+
+    // One owner killed: `one` and `any` succeed, `quorum` and `all` are partial writes, and
+    // the missing owner's points wait in the writing node's queue.
+    nodes[down].kill();
+    let (status, body) = write(&nodes[other], "one", &lines("k1", 0..10));
+    assert_eq!(status, 204, "one with an owner down: {body}");
+    let (status, body) = write(&nodes[other], "any", &lines("k2", 0..10));
+    assert_eq!(status, 204, "any with an owner down: {body}");
+    for level in ["quorum", "all"] {
+        let (status, body) = write(&nodes[other], level, &lines(level, 0..10));
+        assert_eq!(
+            (status, body.trim()),
+            (500, r#"{"error":"partial write"}"#),
+            "{level} with an owner down"
+        );
+    }
+    // Through the surviving owner too: its own copy acknowledges, the other is queued.
+    let (status, body) = write(&nodes[up], "one", &lines("k3", 0..10));
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = write(&nodes[up], "all", &lines("k4", 0..10));
+    assert_eq!((status, body.trim()), (500, r#"{"error":"partial write"}"#));
+    // Every point written since the freeze is on the surviving owner: 340 + 8 x 10.
+    assert_eq!(count_here(&nodes[up]), Some(420));
+
+    // The writing node restarts with its queue on disk; then the owner comes back and the
+    // queues drain into it, until both copies agree.
+    nodes[other].stop();
+    nodes[other].start(&[]);
+    nodes[down].start(&[]);
+    wait_for(
+        "the queues drain into the owner that was down",
+        DEADLINE,
+        || (count_here(&nodes[down]) == Some(420)).then_some(()),
+    );
+    assert_eq!(count_here(&nodes[up]), Some(420));
+    for n in &mut nodes {
+        n.stop();
+    }
+}
