@@ -99,7 +99,7 @@ struct Queue {
     /// Segment ids, oldest first; the last one is appended to.
     segments: Vec<u64>,
     /// The first frame not yet delivered.
-    head: (u64, u64),
+    head: Position,
     tail: Option<File>,
     tail_size: u64,
     bytes: u64,
@@ -111,6 +111,9 @@ struct Queue {
     retry_at: Option<Instant>,
     backoff: Duration,
 }
+
+/// A place in a queue: segment id, byte offset.
+type Position = (u64, u64);
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.hh"))
@@ -275,7 +278,7 @@ impl Queue {
     }
 
     /// The oldest frame not yet delivered, and the position after it; `None` when empty.
-    fn peek(&mut self) -> Result<Option<(Vec<u8>, (u64, u64))>, HintedError> {
+    fn peek(&mut self) -> Result<Option<(Vec<u8>, Position)>, HintedError> {
         loop {
             let (seg, off) = self.head;
             let path = segment_path(&self.dir, seg);
@@ -317,7 +320,7 @@ impl Queue {
     }
 
     /// Moves the head past one frame of `len` bytes that ended at `next`.
-    fn advance(&mut self, next: (u64, u64), len: u64) {
+    fn advance(&mut self, next: Position, len: u64) {
         self.head = next;
         self.bytes = self.bytes.saturating_sub(len);
         self.frames = self.frames.saturating_sub(1);

@@ -1,10 +1,9 @@
 //! The internal Arrow Flight service on `[meta] bind-address` (port 8088): Raft messages and
 //! the meta service's calls between nodes, as `DoAction` (see `catalog::rpc`), and points sent
-//! to this node by another node's write coordinator (`data.write`, see `coordinator::peer`).
-//! This is the one place their errors become gRPC statuses.
-//!
-//! The data calls of later work (shards fetched with `DoGet`, Flight SQL) will be served here
-//! too; until then the other Flight methods answer `Unimplemented`.
+//! to this node by another node's write coordinator (`data.write`, see `coordinator::peer`),
+//! and other nodes' reads of this node's shards (`DoGet` of a scan ticket, `data.schema`,
+//! `data.measurements`; see `crate::remote_shards`). This is the one place their errors
+//! become gRPC statuses. The other Flight methods answer `Unimplemented`.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -16,13 +15,18 @@ use arrow_flight::{
 };
 use catalog::rpc::{MAX_MESSAGE_BYTES, action};
 use catalog::{ActionError, MetaService};
+use futures::TryStreamExt;
 use futures::stream::{self, BoxStream};
+
+use crate::remote_shards::{ShardsRequest, decode_ticket, encode_stream};
 use tonic::{Request, Response, Status, Streaming};
 
 /// What a node's data role serves to other nodes, set once its ingester is open.
 #[derive(Debug, Clone)]
 pub struct DataRole {
     pub ingester: Option<Arc<ingester::Ingester>>,
+    /// Answers other nodes' reads of this node's shards.
+    pub executor: querier::Executor,
     /// How long a `data.write` waits for this node's catalog to catch up with the sender's.
     pub catalog_wait: Duration,
 }
@@ -73,6 +77,44 @@ impl InternalFlight {
         })?;
         serde_json::to_vec(&outcome).map_err(|e| Status::internal(e.to_string()))
     }
+
+    fn role(&self) -> Result<&DataRole, Status> {
+        self.data
+            .get()
+            .ok_or_else(|| Status::unavailable("this node is starting"))
+    }
+
+    /// `data.measurements` and `data.schema`: what this node's shards hold.
+    async fn data_catalog(&self, kind: &str, body: &[u8]) -> Result<Vec<u8>, Status> {
+        use querier::shard_source::ShardSource;
+        let role = self.role()?;
+        let req: ShardsRequest =
+            serde_json::from_slice(body).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let ex = &role.executor;
+        let json = match kind {
+            action::DATA_MEASUREMENTS => serde_json::to_vec(
+                &ex.measurements(&req.database, &req.shards)
+                    .await
+                    .map_err(exec_status)?,
+            ),
+            _ => serde_json::to_vec(
+                &ex.schema(&req.database, &req.shards, &req.measurement)
+                    .await
+                    .map_err(exec_status)?,
+            ),
+        };
+        json.map_err(|e| Status::internal(e.to_string()))
+    }
+}
+
+/// A read of this node's shards that failed, as a status.
+fn exec_status(e: querier::ExecError) -> Status {
+    use querier::ExecError as E;
+    match &e {
+        E::ShardNotLocal { .. } => Status::failed_precondition(e.to_string()),
+        E::DatabaseNotFound(_) => Status::not_found(e.to_string()),
+        _ => Status::internal(e.to_string()),
+    }
 }
 
 fn status(e: ActionError) -> Status {
@@ -112,6 +154,14 @@ const ACTIONS: &[(&str, &str)] = &[
         action::DATA_WRITE,
         "store points of shards this node owns (catalog index, then a WAL entry)",
     ),
+    (
+        action::DATA_MEASUREMENTS,
+        "the measurements in some of this node's shards",
+    ),
+    (
+        action::DATA_SCHEMA,
+        "a measurement's schema in some of this node's shards",
+    ),
 ];
 
 #[tonic::async_trait]
@@ -131,6 +181,9 @@ impl FlightService for InternalFlight {
         let action = request.into_inner();
         let body = match action.r#type.as_str() {
             action::DATA_WRITE => self.data_write(&action.body).await?,
+            kind @ (action::DATA_MEASUREMENTS | action::DATA_SCHEMA) => {
+                self.data_catalog(kind, &action.body).await?
+            }
             _ => self
                 .meta
                 .handle_action(&action.r#type, &action.body)
@@ -189,11 +242,22 @@ impl FlightService for InternalFlight {
         Err(not_served("GetSchema"))
     }
 
+    /// A scan of this node's shards (`crate::remote_shards`).
     async fn do_get(
         &self,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<Self::DoGetStream>, Status> {
-        Err(not_served("DoGet"))
+        use querier::shard_source::ShardSource;
+        let role = self.role()?;
+        let ticket = request.into_inner().ticket;
+        let scan = decode_ticket(&ticket, &role.executor.session().task_ctx())
+            .map_err(Status::invalid_argument)?;
+        let stream = role.executor.scan(scan).await.map_err(exec_status)?;
+        let data = encode_stream(stream).map_err(|e| match e {
+            arrow_flight::error::FlightError::Tonic(s) => *s,
+            e => Status::internal(e.to_string()),
+        });
+        Ok(Response::new(Box::pin(data)))
     }
 
     async fn do_put(

@@ -2,9 +2,11 @@
 //!
 //! The gateway owns everything a client or an operator touches: the InfluxDB 1.x HTTP API
 //! (`/ping`, `/write`, `/query`), the meta HTTP API (`/status`, `/join`), the internal Arrow
-//! Flight service on `[meta] bind-address` (Raft and the meta service's calls between nodes),
-//! the configuration, and the `fletchd` binary (the `fletch` shell is the `shell` crate). It turns requests into calls on the other crates and their errors into
-//! 1.x-shaped HTTP answers, in one place ([`http::ApiError`]).
+//! Flight service on `[meta] bind-address` (Raft and the meta service's calls between nodes,
+//! points sent to this node's shards, reads of its shards), the Flight client of other nodes'
+//! shards ([`remote_shards`]), the configuration, and the `fletchd` binary (the `fletch` shell
+//! is the `shell` crate). It turns requests into calls on the other crates and their errors
+//! into 1.x-shaped HTTP answers, in one place ([`http::ApiError`]).
 //!
 //! ```text
 //!   fletchd (main.rs: flags only) ─▶ cli::main ─▶ config::Config::load (flags > env > TOML > defaults)
@@ -12,8 +14,10 @@
 //!   server::run: bind listeners ─▶ MetaService::prepare (-join: register) ─▶ serve flight::InternalFlight
 //!                ─▶ MetaService::start (first node / become a member / restart) ─▶ ingester::Ingester::open
 //!                                                  ▼
-//!   http::router ── /write ─▶ line_protocol::parse_body ─▶ Ingester::write ─▶ 204 / 400 partial write / 404 ...
-//!                ── /query ─▶ querier::parse_query ─▶ Executor::execute ─▶ JSON | CSV | chunked
+//!   http::router ── /write ─▶ line_protocol::parse_body ─▶ coordinator::PointsWriter (every owner)
+//!                               ─▶ 204 / 400 partial write / 404 / 500 timeout, partial write ...
+//!                ── /query ─▶ querier::parse_query ─▶ Executor (other nodes' shards: remote_shards)
+//!                               ─▶ JSON | CSV | chunked
 //!                ── /ping  ─▶ 204 + X-Influxdb-Version
 //!   SIGTERM/SIGINT ─▶ stop accepting ─▶ Ingester::shutdown (persist) ─▶ exit 0
 //! ```
@@ -26,4 +30,5 @@ pub mod config;
 pub mod flight;
 pub mod format;
 pub mod http;
+pub mod remote_shards;
 pub mod server;

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use crate::config::{Config, expand_home, parse_addr};
 use crate::flight::{DataRole, InternalFlight};
 use crate::http::{ApiState, meta_router, router};
+use crate::remote_shards::FlightPeerShards;
 use coordinator::hinted::{HintedConfig, HintedHandoff};
 use std::sync::{Arc, OnceLock};
 use tonic::transport::server::TcpIncoming;
@@ -158,10 +159,6 @@ pub async fn run(
     };
 
     let write_timeout = config.coordinator.write_timeout.0;
-    let _ = data_role.set(DataRole {
-        ingester: ingester.clone(),
-        catalog_wait: write_timeout,
-    });
     // A call to another owner outlives the write's own deadline, so that an owner that does
     // not answer makes the write answer `timeout` (its points are queued once the call fails).
     let peers: Arc<dyn coordinator::peer::PeerWriter> = Arc::new(
@@ -192,6 +189,15 @@ pub async fn run(
     let writer = coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone())
         .with_peers(peers, hinted)
         .with_timeout(write_timeout);
+    // Shards of other nodes are read over Flight from their owners.
+    let executor = Executor::new(meta.clone(), ingester.clone())
+        .with_writer(writer.clone())
+        .with_peers(Arc::new(FlightPeerShards::new(meta.clone(), write_timeout)));
+    let _ = data_role.set(DataRole {
+        ingester: ingester.clone(),
+        executor: executor.clone(),
+        catalog_wait: write_timeout,
+    });
 
     if config.retention.enabled {
         tokio::spawn(
@@ -207,7 +213,7 @@ pub async fn run(
         meta: meta.clone(),
         ingester: ingester.clone(),
         writer: writer.clone(),
-        executor: Executor::new(meta.clone(), ingester.clone()).with_writer(writer),
+        executor: executor.clone(),
         max_body_size: config.http.max_body_size,
         max_row_limit: config.http.max_row_limit,
         max_response_memory: usize::try_from(config.http.max_response_memory.0)

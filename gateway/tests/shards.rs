@@ -207,6 +207,10 @@ fn data() -> String {
                 if h % 3 == 0 {
                     out += &format!("mem,host=h{h},rack=r{} free={}i {t}\n", h % 2, 1000 - i);
                 }
+                // A measurement without tags: one series, in one shard of each group.
+                if h == 0 {
+                    out += &format!("load value={i} {t}\n");
+                }
             }
         }
     }
@@ -231,6 +235,11 @@ const QUERIES: &[&str] = &[
     "SHOW TAG VALUES WITH KEY = host",
     "SHOW TAG VALUES FROM cpu WITH KEY = region WHERE host = 'h4'",
     "SHOW SERIES",
+    "SHOW SERIES FROM load",
+    "SELECT count(value) FROM load",
+    "SELECT * FROM load WHERE value > 2",
+    "SHOW TAG KEYS FROM load",
+    "SHOW FIELD KEYS FROM load",
 ];
 
 #[tokio::test]

@@ -8,15 +8,17 @@ use arrow::array::{Array, ArrayRef, AsArray, PrimitiveArray, UInt32Array, new_nu
 use arrow::compute::{cast, concat_batches, take, take_record_batch};
 use arrow::datatypes::{Schema, SchemaRef, TimestampNanosecondType};
 use arrow::error::ArrowError;
-use arrow::record_batch::RecordBatch;
+use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use arrow::row::{RowConverter, SortField};
 
 use crate::schema::{COLUMN_KIND, TIME};
 
 /// Re-shapes `batch` into `schema`: columns it lacks become nulls, column order follows `schema`.
+/// A batch of no columns keeps its row count.
 pub fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let rows = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
     if batch.schema().fields() == schema.fields() {
-        return RecordBatch::try_new(schema.clone(), batch.columns().to_vec());
+        return RecordBatch::try_new_with_options(schema.clone(), batch.columns().to_vec(), &rows);
     }
     let mut cols = Vec::with_capacity(schema.fields().len());
     for f in schema.fields() {
@@ -32,7 +34,7 @@ pub fn align(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Arr
             Err(_) => cols.push(new_null_array(f.data_type(), batch.num_rows())),
         }
     }
-    RecordBatch::try_new(schema.clone(), cols)
+    RecordBatch::try_new_with_options(schema.clone(), cols, &rows)
 }
 
 /// Aligns every batch to `schema` and concatenates them, oldest first.

@@ -126,7 +126,12 @@ impl Executor {
                 .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
             // Every shard the delete reaches must be deleted from, not skipped: deletes reach
             // this node's shards only (a peer's shards are not deleted from here yet).
-            self.own_shard_set(dbi, "", range)?;
+            self.own_shard_set(dbi, "", range).map_err(|e| match e {
+                ExecError::ShardNotLocal { shard, owners } => {
+                    ExecError::DeleteNotLocal { shard, owners }
+                }
+                e => e,
+            })?;
         }
         let Some(ing) = self.ingester() else {
             return Ok(());

@@ -89,12 +89,17 @@ pub enum ExecError {
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("{0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
-    /// A shard the statement must read lives on other data nodes only (remote reads come with
-    /// the distributed-query work); never answered as if the shard were empty.
+    /// A shard the statement must read lives on other data nodes only, none of which this node
+    /// can ask for it; never answered as if the shard were empty.
     #[error(
-        "shard {shard} is owned by data node(s) {owners:?}, not by this node: queries do not read shards of other data nodes yet; send the query to an owner (SHOW SHARDS, SHOW SERVERS)"
+        "shard {shard} is owned by data node(s) {owners:?}, not by this node, and no owner can be asked for it; send the query to an owner (SHOW SHARDS, SHOW SERVERS)"
     )]
     ShardNotLocal { shard: u64, owners: Vec<u64> },
+    /// A delete reaches a shard of other data nodes (deletes reach this node's shards only).
+    #[error(
+        "shard {shard} is owned by data node(s) {owners:?}, not by this node: DELETE and DROP SERIES reach only the shards of the node they are sent to; send the statement to each owner (SHOW SHARDS, SHOW SERVERS)"
+    )]
+    DeleteNotLocal { shard: u64, owners: Vec<u64> },
     /// A whole (non-chunked) answer would hold more than its budget in memory.
     #[error(
         "the answer is larger than [http] max-response-memory ({max_bytes} bytes held in memory): ask for it in chunks (chunked=true), or narrow the query"
@@ -103,6 +108,9 @@ pub enum ExecError {
     /// The reader of the answer has gone (the client disconnected): the query stops.
     #[error("the query was cancelled")]
     Cancelled,
+    /// Another data node could not answer for its shards.
+    #[error("data node {node}: {message}")]
+    Remote { node: u64, message: String },
     /// A check of Fletch's own planning failed (a bug, never the query's fault).
     #[error("internal error: {0}")]
     Internal(String),
@@ -441,7 +449,7 @@ impl Executor {
             }
         }
         for r in &set.remote {
-            if let Some(t) = r.source.schema(db, &r.shards, name).await? {
+            if let Some(t) = r.first(|s| s.schema(db, &r.shards, name)).await? {
                 schema.get_or_insert_with(TableSchema::default).merge(&t);
             }
         }
@@ -474,7 +482,7 @@ impl Executor {
             None => Default::default(),
         };
         for r in &set.remote {
-            all.extend(r.source.measurements(db, &r.shards).await?);
+            all.extend(r.first(|s| s.measurements(db, &r.shards)).await?);
         }
         Ok(match (name, regex) {
             (_, Some(re)) => {

@@ -411,7 +411,7 @@ impl Executor {
             sources.add_local(local, &set.shards, name)?;
         }
         for r in set.remote {
-            if let Some(schema) = r.source.schema(db, &r.shards, name).await? {
+            if let Some(schema) = r.first(|s| s.schema(db, &r.shards, name)).await? {
                 sources.schema.merge(&schema);
                 sources.remote.push((r, schema));
             }

@@ -10,7 +10,8 @@
 //!     ├─ owned here ─────────────▶ LocalShards: snapshots (files, tombstones, buffers)
 //!     │                               ─▶ crate::scan: Parquet scans with series indexes,
 //!     │                                  kept plans, windows of time
-//!     ├─ owned by a peer ────────▶ Peers::source(owner): a ShardSource
+//!     ├─ owned by peers ─────────▶ Peers::source(owner) for each owner: ShardSources asked in
+//!     │                               order until one answers
 //!     │                               ─▶ ShardTable (a DataFusion table): ScanRequest with
 //!     │                                  the columns and filters DataFusion pushes into it
 //!     └─ neither ────────────────▶ ExecError::ShardNotLocal { shard, owners }
@@ -23,7 +24,7 @@
 //! that neither this node nor a known peer reads fails the statement, naming the shard and its
 //! owners, instead of answering as if it were empty.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -124,11 +125,33 @@ impl LocalShards {
     }
 }
 
-/// Shards that one peer reads for a statement.
+/// Shards that peers read for a statement: shards with the same other owners, each of which
+/// can read them all; they are asked in order until one answers.
 #[derive(Debug, Clone)]
 pub struct RemoteShards {
-    pub source: Arc<dyn ShardSource>,
+    pub sources: Vec<Arc<dyn ShardSource>>,
     pub shards: Vec<u64>,
+}
+
+impl RemoteShards {
+    /// The first answer of `ask` from these sources in order, or the last one's error.
+    pub async fn first<'s, T, F, Fut>(&'s self, mut ask: F) -> Result<T, ExecError>
+    where
+        F: FnMut(&'s Arc<dyn ShardSource>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, ExecError>>,
+    {
+        let mut last = None;
+        for source in &self.sources {
+            match ask(source).await {
+                Ok(v) => return Ok(v),
+                Err(e) => {
+                    tracing::debug!(node = source.node_id(), error = %e, "a peer did not answer; asking the next owner");
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or_else(|| ExecError::Internal("no source for remote shards".into())))
+    }
 }
 
 /// The shards a statement reads: this node's own, and the others grouped by the peer that
@@ -153,7 +176,8 @@ impl<'a> ShardSet<'a> {
     ) -> Result<Self, ExecError> {
         let here = local.map(|s| s.node_id());
         let mut shards = Vec::new();
-        let mut remote: BTreeMap<u64, RemoteShards> = BTreeMap::new();
+        // Shards owned elsewhere, grouped by their other owners (in the catalog's order).
+        let mut remote: Vec<(Vec<u64>, RemoteShards)> = Vec::new();
         for shard in dbi
             .retention_policies
             .values()
@@ -166,41 +190,33 @@ impl<'a> ShardSet<'a> {
                 shards.push(shard.id);
                 continue;
             }
-            // An owner already asked for this statement, else the first a peer source reaches.
-            let owner = shard
-                .owners
-                .iter()
-                .copied()
-                .find(|o| remote.contains_key(o))
-                .or_else(|| {
-                    shard.owners.iter().copied().find(|&o| {
-                        let Some(source) = peers.and_then(|p| p.source(o)) else {
-                            return false;
-                        };
-                        remote.insert(
-                            o,
-                            RemoteShards {
-                                source,
-                                shards: Vec::new(),
-                            },
-                        );
-                        true
-                    })
-                });
-            match owner.and_then(|o| remote.get_mut(&o)) {
-                Some(r) => r.shards.push(shard.id),
-                None => {
-                    return Err(ExecError::ShardNotLocal {
-                        shard: shard.id,
-                        owners: shard.owners.clone(),
-                    });
-                }
+            if let Some((_, r)) = remote.iter_mut().find(|(o, _)| *o == shard.owners) {
+                r.shards.push(shard.id);
+                continue;
             }
+            let sources: Vec<Arc<dyn ShardSource>> = match peers {
+                Some(p) => shard.owners.iter().filter_map(|&o| p.source(o)).collect(),
+                None => Vec::new(),
+            };
+            if sources.is_empty() {
+                return Err(ExecError::ShardNotLocal {
+                    shard: shard.id,
+                    owners: shard.owners.clone(),
+                });
+            }
+            remote.push((
+                shard.owners.clone(),
+                RemoteShards {
+                    sources,
+                    shards: vec![shard.id],
+                },
+            ));
         }
+        let remote = remote.into_iter().map(|(_, r)| r).collect();
         Ok(Self {
             local,
             shards,
-            remote: remote.into_values().collect(),
+            remote,
         })
     }
 }
@@ -256,7 +272,7 @@ impl TableProvider for ShardTable {
             filters: filters.to_vec(),
         };
         let stream = ShardStream {
-            source: Arc::clone(&self.remote.source),
+            remote: self.remote.clone(),
             request,
         };
         Ok(Arc::new(StreamingTableExec::try_new(
@@ -270,10 +286,11 @@ impl TableProvider for ShardTable {
     }
 }
 
-/// One peer's answer to a scan request, as a partition of a [`ShardTable`] scan.
+/// A peer's answer to a scan request (the first of the shards' other owners that answers),
+/// as a partition of a [`ShardTable`] scan.
 #[derive(Debug)]
 struct ShardStream {
-    source: Arc<dyn ShardSource>,
+    remote: RemoteShards,
     request: ScanRequest,
 }
 
@@ -284,11 +301,11 @@ impl PartitionStream for ShardStream {
 
     fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
         let schema = Arc::clone(&self.request.schema);
-        let source = Arc::clone(&self.source);
+        let remote = self.remote.clone();
         let request = self.request.clone();
         let answer = async move {
-            source
-                .scan(request)
+            remote
+                .first(|source| source.scan(request.clone()))
                 .await
                 .map_err(|e| DataFusionError::External(Box::new(e)))
         };

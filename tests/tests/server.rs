@@ -10,7 +10,7 @@ use fletch_tests::{Fletchd, bin, wait_for};
 fn config_prints_whole_and_layers_env_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("influxdb.conf");
-    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\nauth-enabled = true\n[coordinator]\nmax-select-buckets = 1\n").unwrap();
+    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\nauth-enabled = true\n[coordinator]\nmax-select-buckets = 1\n[continuous_queries]\nenabled = true\n").unwrap();
     let out = Command::new(bin("fletchd"))
         .args(["config", "-config"])
         .arg(&file)
@@ -27,11 +27,15 @@ fn config_prints_whole_and_layers_env_and_file() {
         Some("127.0.0.1:8091")
     );
     assert_eq!(cfg["http"]["max-body-size"].as_integer(), Some(25_000_000));
+    assert_eq!(cfg["coordinator"]["write-timeout"].as_str(), Some("10s"));
+    assert_eq!(cfg["hinted-handoff"]["max-age"].as_str(), Some("168h"));
+    assert_eq!(cfg["hinted-handoff"]["enabled"].as_bool(), Some(true));
     let warnings = String::from_utf8(out.stderr).unwrap();
     for w in [
         "unknown config key reporting-disabled",
         "unknown config key [http] auth-enabled",
-        "unknown config section [coordinator]",
+        "unknown config key [coordinator] max-select-buckets",
+        "unknown config section [continuous_queries]",
     ] {
         assert!(warnings.contains(w), "missing warning {w:?} in {warnings}");
     }
