@@ -11,9 +11,12 @@ use crate::stats::Summary;
 
 #[derive(Debug, Clone)]
 pub struct LoadOptions {
-    /// Base URL, e.g. `http://127.0.0.1:8086`.
-    pub url: String,
+    /// Base URLs, e.g. `http://127.0.0.1:8086`: the connections are spread over them (the
+    /// nodes of a cluster), connection `i` to URL `i mod n`.
+    pub urls: Vec<String>,
     pub database: String,
+    /// `WITH REPLICATION n` when the database is created (a cluster's replication factor).
+    pub replication: Option<u32>,
     pub workers: usize,
     pub batch_size: usize,
     pub fields_per_line: u64,
@@ -64,11 +67,19 @@ pub fn batches(text: &[u8], batch_size: usize) -> Vec<(Bytes, u64)> {
     out
 }
 
-/// Creates the database (a no-op if it exists).
-pub async fn create_database(client: &reqwest::Client, url: &str, db: &str) -> Result<(), String> {
+/// Creates the database (a no-op if it exists), with `replication` owners per shard if given.
+pub async fn create_database(
+    client: &reqwest::Client,
+    url: &str,
+    db: &str,
+    replication: Option<u32>,
+) -> Result<(), String> {
+    let with = replication
+        .map(|n| format!(" WITH REPLICATION {n}"))
+        .unwrap_or_default();
     let resp = client
         .post(format!("{url}/query"))
-        .form(&[("q", format!("CREATE DATABASE \"{db}\""))])
+        .form(&[("q", format!("CREATE DATABASE \"{db}\"{with}"))])
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -83,18 +94,23 @@ pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadR
         .pool_max_idle_per_host(opts.workers)
         .build()
         .map_err(|e| e.to_string())?;
-    create_database(&client, &opts.url, &opts.database).await?;
+    let first = opts.urls.first().ok_or("no --url")?;
+    create_database(&client, first, &opts.database, opts.replication).await?;
     let total_points: u64 = batches.iter().map(|(_, n)| n).sum();
     let batches = Arc::new(batches);
     let next = Arc::new(AtomicUsize::new(0));
     let points = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
-    let url = format!("{}/write?db={}&precision=ns", opts.url, opts.database);
+    let urls: Vec<String> = opts
+        .urls
+        .iter()
+        .map(|u| format!("{u}/write?db={}&precision=ns", opts.database))
+        .collect();
     let started = Instant::now();
     let progress = std::io::stderr().is_terminal();
     let mut tasks = Vec::new();
-    for _ in 0..opts.workers.max(1) {
+    for w in 0..opts.workers.max(1) {
         let (client, batches, next, points, failed, bytes, url) = (
             client.clone(),
             batches.clone(),
@@ -102,7 +118,7 @@ pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadR
             points.clone(),
             failed.clone(),
             bytes.clone(),
-            url.clone(),
+            urls[w % urls.len()].clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();

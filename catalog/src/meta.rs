@@ -479,6 +479,45 @@ impl MetaService {
         self.catalog.clone()
     }
 
+    /// Waits (at most `timeout`) until this node has applied the catalog up to the leader's
+    /// commit index, so that a node that was down serves nothing from a catalog older than
+    /// the cluster's (a database created meanwhile missing, say). False, with a warning, when
+    /// no leader answered or the log did not arrive in time: the node then serves from its own
+    /// copy.
+    pub async fn catch_up(&self, timeout: Duration) -> bool {
+        let started = Instant::now();
+        let index = match tokio::time::timeout(timeout, self.cluster_status()).await {
+            Ok(Ok(status)) => status.commit_index,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "could not learn the catalog leader's commit index; serving from this node's copy of the catalog");
+                return false;
+            }
+            Err(_) => {
+                tracing::warn!(
+                    ?timeout,
+                    "no catalog leader answered within [meta] catch-up-timeout; serving from this node's copy of the catalog"
+                );
+                return false;
+            }
+        };
+        let Some(index) = index else {
+            return true;
+        };
+        let left = timeout.saturating_sub(started.elapsed());
+        match self.wait_applied(index, left).await {
+            Ok(()) => true,
+            Err(_) => {
+                tracing::warn!(
+                    index,
+                    applied = self.applied_index(),
+                    ?timeout,
+                    "the catalog did not catch up with the leader's within [meta] catch-up-timeout; serving from this node's copy"
+                );
+                false
+            }
+        }
+    }
+
     /// The Raft index of the catalog as applied on this node.
     pub fn applied_index(&self) -> u64 {
         self.catalog.borrow().applied_index

@@ -527,11 +527,46 @@ impl CatalogState {
             });
         }
         self.data_nodes.remove(&id);
+        // Shards it owned with others keep their replication factor where a live data node
+        // does not own them yet: the one owning the fewest shards (then the lowest id) takes
+        // its place, as their last owner (a surviving owner, first, copies the data onto it).
+        let mut load: BTreeMap<u64, usize> = self.data_nodes.keys().map(|n| (*n, 0)).collect();
+        for db in self.databases.values() {
+            for rp in db.retention_policies.values() {
+                for g in &rp.shard_groups {
+                    for s in &g.shards {
+                        for o in &s.owners {
+                            if let Some(n) = load.get_mut(o) {
+                                *n += 1;
+                            }
+                        }
+                    }
+                }
+            }
+        }
         for db in self.databases.values_mut() {
             for rp in db.retention_policies.values_mut() {
                 for g in &mut rp.shard_groups {
+                    let live = g.deleted_at.is_none();
                     for s in &mut g.shards {
+                        if !s.owners.contains(&id) {
+                            continue;
+                        }
                         s.owners.retain(|o| *o != id);
+                        if !live || s.owners.is_empty() {
+                            continue;
+                        }
+                        let replacement = load
+                            .iter()
+                            .filter(|(n, _)| !s.owners.contains(n))
+                            .min_by_key(|(n, count)| (**count, **n))
+                            .map(|(n, _)| *n);
+                        if let Some(n) = replacement {
+                            s.owners.push(n);
+                            if let Some(c) = load.get_mut(&n) {
+                                *c += 1;
+                            }
+                        }
                     }
                 }
             }
@@ -614,6 +649,64 @@ mod tests {
         })
         .unwrap();
         s
+    }
+
+    #[test]
+    fn a_dropped_data_node_is_replaced_on_each_shard_it_shared() {
+        let mut s = state_with_node();
+        for id in [4, 6, 8] {
+            s.apply(&Command::RegisterDataNode {
+                id: Some(id),
+                http_addr: format!("h{id}:8086"),
+                tcp_addr: format!("h{id}:8088"),
+            })
+            .unwrap();
+        }
+        let rp = RetentionPolicySpec {
+            name: "two".into(),
+            duration: None,
+            shard_group_duration: None,
+            replica_n: Some(2),
+        };
+        s.apply(&Command::CreateDatabase {
+            name: "db".into(),
+            rp: Some(rp),
+        })
+        .unwrap();
+        for week in 0..3 {
+            s.apply(&Command::CreateShardGroup {
+                database: "db".into(),
+                rp: "".into(),
+                timestamp: week * WEEK,
+            })
+            .unwrap();
+        }
+        let owners = |s: &CatalogState| -> Vec<Vec<u64>> {
+            s.databases["db"].retention_policies["two"]
+                .shard_groups
+                .iter()
+                .flat_map(|g| g.shards.iter().map(|x| x.owners.clone()))
+                .collect()
+        };
+        let before = owners(&s);
+        assert!(before.iter().any(|o| o.contains(&4)), "{before:?}");
+        s.apply(&Command::RemoveDataNode {
+            id: 4,
+            force: false,
+        })
+        .unwrap();
+        let after = owners(&s);
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!(a.len(), 2, "replication kept: {b:?} -> {a:?}");
+            assert!(!a.contains(&4));
+            if b.contains(&4) {
+                // The survivor stays first; the replacement comes last.
+                let survivor: Vec<u64> = b.iter().copied().filter(|o| *o != 4).collect();
+                assert_eq!(a[0], survivor[0], "{b:?} -> {a:?}");
+            } else {
+                assert_eq!(a, b);
+            }
+        }
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub mod action {
     pub const DATA_MEASUREMENTS: &str = "data.measurements";
     /// A measurement's schema in some of a data node's shards (JSON).
     pub const DATA_SCHEMA: &str = "data.schema";
+    /// A data node's digest of its copy of a shard (JSON; see `replicas::digest`).
+    pub const DATA_DIGEST: &str = "data.digest";
 }
 
 /// A node asking to join (or rejoin) the cluster.

@@ -427,21 +427,26 @@ impl HintedHandoff {
             .is_none_or(|q| q.lock().map(|q| q.frames == 0).unwrap_or(false))
     }
 
-    /// Queues `entry` (routed with catalog `index`) for `node`; durable on disk when `Ok`.
+    /// Queues `entry` (routed with catalog `index`) for `node`, which could not take it
+    /// because of `why` (kept as the queue's last error); durable on disk when `Ok`.
     pub async fn enqueue(
         self: &Arc<Self>,
         node: u64,
         index: u64,
         entry: Bytes,
+        why: &str,
     ) -> Result<(), HintedError> {
         let this = Arc::clone(self);
+        let why = why.to_string();
         tokio::task::spawn_blocking(move || {
             let q = this.queue(node)?;
             let mut q = q.lock().unwrap_or_else(|e| e.into_inner());
             q.append(
                 &payload(ingester::now_nanos(), index, &entry),
                 this.cfg.max_size,
-            )
+            )?;
+            q.last_error = Some(why);
+            Ok(())
         })
         .await
         .map_err(|e| HintedError::Io {
@@ -658,7 +663,9 @@ mod tests {
         let hh = HintedHandoff::open(config(dir.path())).unwrap();
         assert!(hh.is_empty(4));
         for i in 0..5 {
-            hh.enqueue(4, 100 + i as u64, entry(i)).await.unwrap();
+            hh.enqueue(4, 100 + i as u64, entry(i), "down")
+                .await
+                .unwrap();
         }
         assert!(!hh.is_empty(4));
         let node = Node::default();
@@ -693,7 +700,7 @@ mod tests {
         assert_eq!(hh.stats()[0].bytes, 0);
 
         // Delivered frames are not sent again after another restart; new ones are.
-        hh.enqueue(4, 200, entry(9)).await.unwrap();
+        hh.enqueue(4, 200, entry(9), "down").await.unwrap();
         drop(hh);
         let hh = HintedHandoff::open(config(dir.path())).unwrap();
         hh.drain(4, &node, &stop).await;
@@ -708,9 +715,9 @@ mod tests {
         cfg.max_size = 3 * frame_len(16 + entry(0).len());
         let hh = HintedHandoff::open(cfg.clone()).unwrap();
         for i in 0..3 {
-            hh.enqueue(6, 1, entry(i)).await.unwrap();
+            hh.enqueue(6, 1, entry(i), "down").await.unwrap();
         }
-        let err = hh.enqueue(6, 1, entry(3)).await.unwrap_err();
+        let err = hh.enqueue(6, 1, entry(3), "down").await.unwrap_err();
         assert_eq!(err.to_string(), "queue is full");
         assert_eq!(hh.stats()[0].frames, 3);
 
@@ -721,7 +728,7 @@ mod tests {
         hh.purge().await;
         let st = &hh.stats()[0];
         assert_eq!((st.frames, st.bytes, st.dropped_old), (0, 0, 3));
-        hh.enqueue(6, 1, entry(4)).await.unwrap();
+        hh.enqueue(6, 1, entry(4), "down").await.unwrap();
     }
 
     #[tokio::test]
@@ -730,7 +737,7 @@ mod tests {
         let hh = HintedHandoff::open(config(dir.path())).unwrap();
         let big = Bytes::from(vec![7u8; (SEGMENT_BYTES / 2) as usize]);
         for _ in 0..5 {
-            hh.enqueue(2, 1, big.clone()).await.unwrap();
+            hh.enqueue(2, 1, big.clone(), "down").await.unwrap();
         }
         let segments = || {
             fs::read_dir(dir.path().join("2"))

@@ -396,7 +396,10 @@ async fn send_to(
     };
     let queue = |why: WriteError| async {
         match &hinted {
-            Some(h) => match h.enqueue(node, index, entry.clone()).await {
+            Some(h) => match h
+                .enqueue(node, index, entry.clone(), &why.to_string())
+                .await
+            {
                 Ok(()) => Delivery::Hinted(why),
                 Err(e) => {
                     tracing::warn!(node, error = %e, "hinted handoff: could not queue points");

@@ -69,6 +69,9 @@ pub struct MetaConfig {
     /// A snapshot of the catalog is taken after this many Raft log entries; older entries are
     /// then dropped, and a member that falls further behind catches up from the snapshot.
     pub snapshot_after_entries: u64,
+    /// On start, how long the node waits to apply the catalog up to the leader's commit index
+    /// before it serves; past it, it serves from its own copy and logs a warning.
+    pub catch_up_timeout: GoDuration,
 }
 
 impl MetaConfig {
@@ -167,6 +170,16 @@ pub struct HintedHandoffConfig {
     pub purge_interval: GoDuration,
 }
 
+/// `[anti-entropy]`: comparing and repairing the owners' copies of cold shards.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct AntiEntropyConfig {
+    /// On by default (InfluxDB Enterprise's is off).
+    pub enabled: bool,
+    /// How often this node checks the cold shards it is the first owner of.
+    pub check_interval: GoDuration,
+}
+
 /// `[logging]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
@@ -184,6 +197,7 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub coordinator: CoordinatorConfig,
     pub hinted_handoff: HintedHandoffConfig,
+    pub anti_entropy: AntiEntropyConfig,
     pub http: HttpConfig,
     pub logging: LoggingConfig,
 }
@@ -203,6 +217,7 @@ impl Default for MetaConfig {
             commit_timeout: GoDuration(Duration::from_secs(5)),
             promote_after: GoDuration(Duration::from_secs(10)),
             snapshot_after_entries: 5000,
+            catch_up_timeout: GoDuration(Duration::from_secs(10)),
         }
     }
 }
@@ -252,6 +267,15 @@ impl Default for HintedHandoffConfig {
             retry_interval: GoDuration(Duration::from_secs(1)),
             retry_max_interval: GoDuration(Duration::from_secs(200)),
             purge_interval: GoDuration(Duration::from_secs(60)),
+        }
+    }
+}
+
+impl Default for AntiEntropyConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            check_interval: GoDuration(Duration::from_secs(300)),
         }
     }
 }
@@ -563,6 +587,7 @@ impl Config {
         section!(retention, "retention");
         section!(coordinator, "coordinator");
         section!(hinted_handoff, "hinted-handoff");
+        section!(anti_entropy, "anti-entropy");
         section!(http, "http");
         section!(logging, "logging");
         config.validate()?;
@@ -596,6 +621,9 @@ impl Config {
                 "[hinted-handoff] retry-interval",
                 "must be above 0 and at most retry-max-interval",
             ));
+        }
+        if self.anti_entropy.check_interval.0.is_zero() {
+            return Err(invalid("[anti-entropy] check-interval", "must be above 0"));
         }
         if hh.purge_interval.0.is_zero() {
             return Err(invalid(
@@ -827,7 +855,7 @@ mod tests {
     #[test]
     fn unknown_sections_and_keys_warn() {
         let l = load(
-            "reporting-disabled = true\n[coordinator]\nx = 1\n[http]\nauth-enabled = false\n",
+            "reporting-disabled = true\n[subscriber]\nx = 1\n[http]\nauth-enabled = false\n",
             &[],
             &[],
         )
@@ -835,9 +863,9 @@ mod tests {
         assert_eq!(
             l.warnings,
             [
-                "unknown config section [coordinator] ignored",
                 "unknown config key [http] auth-enabled ignored",
-                "unknown config key reporting-disabled ignored"
+                "unknown config key reporting-disabled ignored",
+                "unknown config section [subscriber] ignored"
             ]
         );
     }

@@ -84,7 +84,7 @@ impl InternalFlight {
             .ok_or_else(|| Status::unavailable("this node is starting"))
     }
 
-    /// `data.measurements` and `data.schema`: what this node's shards hold.
+    /// `data.measurements`, `data.schema` and `data.digest`: what this node's shards hold.
     async fn data_catalog(&self, kind: &str, body: &[u8]) -> Result<Vec<u8>, Status> {
         use querier::shard_source::ShardSource;
         let role = self.role()?;
@@ -92,6 +92,14 @@ impl InternalFlight {
             serde_json::from_slice(body).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let ex = &role.executor;
         let json = match kind {
+            action::DATA_DIGEST => {
+                let shard = req.shards.first().copied().unwrap_or_default();
+                serde_json::to_vec(
+                    &replicas::digest::of(ex, &req.database, shard)
+                        .await
+                        .map_err(exec_status)?,
+                )
+            }
             action::DATA_MEASUREMENTS => serde_json::to_vec(
                 &ex.measurements(&req.database, &req.shards)
                     .await
@@ -162,6 +170,10 @@ const ACTIONS: &[(&str, &str)] = &[
         action::DATA_SCHEMA,
         "a measurement's schema in some of this node's shards",
     ),
+    (
+        action::DATA_DIGEST,
+        "this node's digest of its copy of a shard (anti-entropy)",
+    ),
 ];
 
 #[tonic::async_trait]
@@ -181,7 +193,7 @@ impl FlightService for InternalFlight {
         let action = request.into_inner();
         let body = match action.r#type.as_str() {
             action::DATA_WRITE => self.data_write(&action.body).await?,
-            kind @ (action::DATA_MEASUREMENTS | action::DATA_SCHEMA) => {
+            kind @ (action::DATA_MEASUREMENTS | action::DATA_SCHEMA | action::DATA_DIGEST) => {
                 self.data_catalog(kind, &action.body).await?
             }
             _ => self

@@ -423,7 +423,11 @@ fn body_response(body: Vec<u8>, content_type: &'static str) -> Response {
 }
 
 /// The meta node's HTTP API: `/ping` and `/status` (Raft state for operators).
-pub fn meta_router(meta: Arc<MetaService>) -> Router {
+pub fn meta_router(
+    meta: Arc<MetaService>,
+    hinted: Option<Arc<coordinator::hinted::HintedHandoff>>,
+    entropy: Option<Arc<replicas::AntiEntropy>>,
+) -> Router {
     let status_meta = meta.clone();
     Router::new()
         .route("/ping", get(|| async { StatusCode::NO_CONTENT }))
@@ -431,7 +435,22 @@ pub fn meta_router(meta: Arc<MetaService>) -> Router {
             "/status",
             get(move || {
                 let meta = status_meta.clone();
-                async move { json_response(&meta_status(&meta), false) }
+                let hinted = hinted.clone();
+                let entropy = entropy.clone();
+                async move {
+                    let mut status = meta_status(&meta);
+                    // This node's queues for other data nodes, one entry per destination.
+                    status["hinted_handoff"] = match hinted {
+                        Some(h) => serde_json::to_value(h.stats()).unwrap_or_default(),
+                        None => serde_json::Value::Null,
+                    };
+                    // The last anti-entropy check of each shard this node checks.
+                    status["anti_entropy"] = match entropy {
+                        Some(e) => serde_json::to_value(e.checks()).unwrap_or_default(),
+                        None => serde_json::Value::Null,
+                    };
+                    json_response(&status, false)
+                }
             }),
         )
         .route(

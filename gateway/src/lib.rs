@@ -26,9 +26,11 @@
 //! only calls the public APIs of `catalog`, `ingester` and `querier`.
 
 pub mod cli;
+pub mod cluster_nodes;
 pub mod config;
 pub mod flight;
 pub mod format;
 pub mod http;
 pub mod remote_shards;
 pub mod server;
+pub mod stats;

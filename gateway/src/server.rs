@@ -11,10 +11,12 @@ use querier::Executor;
 use tokio::net::TcpListener;
 use tracing::Instrument;
 
+use crate::cluster_nodes::ClusterNodes;
 use crate::config::{Config, expand_home, parse_addr};
 use crate::flight::{DataRole, InternalFlight};
 use crate::http::{ApiState, meta_router, router};
 use crate::remote_shards::FlightPeerShards;
+use crate::stats::HintedStats;
 use coordinator::hinted::{HintedConfig, HintedHandoff};
 use std::sync::{Arc, OnceLock};
 use tonic::transport::server::TcpIncoming;
@@ -130,6 +132,10 @@ pub async fn run(
     meta.start().await?;
     let node = meta.identity().clone();
     let span = tracing::info_span!("fletchd", meta_id = node.meta_id, data_id = node.data_id);
+    // Nothing is served from a catalog older than the cluster's (bounded wait).
+    meta.catch_up(config.meta.catch_up_timeout.0)
+        .instrument(span.clone())
+        .await;
     tracing::info!(parent: &span, %tcp_addr, "internal RPC (Raft, Arrow Flight) listening");
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -187,12 +193,41 @@ pub async fn run(
         false => None,
     };
     let writer = coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone())
-        .with_peers(peers, hinted)
+        .with_peers(peers.clone(), hinted)
         .with_timeout(write_timeout);
     // Shards of other nodes are read over Flight from their owners.
-    let executor = Executor::new(meta.clone(), ingester.clone())
+    let mut executor = Executor::new(meta.clone(), ingester.clone())
         .with_writer(writer.clone())
         .with_peers(Arc::new(FlightPeerShards::new(meta.clone(), write_timeout)));
+    if let Some(queues) = writer.hinted() {
+        executor = executor.with_stats(Arc::new(HintedStats::new(
+            queues.clone(),
+            expand_home(&config.hinted_handoff.dir),
+        )));
+    }
+    // Anti-entropy: the owners' copies of cold shards compared and repaired.
+    let entropy = match (&ingester, config.anti_entropy.enabled) {
+        (Some(_), true) => {
+            let nodes = ClusterNodes {
+                meta: meta.clone(),
+                ingester: ingester.clone(),
+                executor: executor.clone(),
+                peers: Arc::new(FlightPeerShards::new(meta.clone(), write_timeout)),
+                writer: peers.clone(),
+                rpc: catalog::rpc::RpcClient::default(),
+                timeout: write_timeout * 6,
+            };
+            let service = replicas::AntiEntropy::new(meta.clone(), Arc::new(nodes));
+            tokio::spawn(
+                service
+                    .clone()
+                    .run(config.anti_entropy.check_interval.0, stop_rx.clone())
+                    .instrument(span.clone()),
+            );
+            Some(service)
+        }
+        _ => None,
+    };
     let _ = data_role.set(DataRole {
         ingester: ingester.clone(),
         executor: executor.clone(),
@@ -238,12 +273,15 @@ pub async fn run(
     let mut meta_stop = stop_rx.clone();
     let meta_server = meta_http.map(|listener| {
         tokio::spawn(
-            axum::serve(listener, meta_router(meta.clone()))
-                .with_graceful_shutdown(async move {
-                    let _ = meta_stop.wait_for(|s| *s).await;
-                })
-                .into_future()
-                .instrument(span.clone()),
+            axum::serve(
+                listener,
+                meta_router(meta.clone(), writer.hinted().cloned(), entropy.clone()),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = meta_stop.wait_for(|s| *s).await;
+            })
+            .into_future()
+            .instrument(span.clone()),
         )
     });
     let served = match http {

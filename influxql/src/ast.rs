@@ -101,6 +101,10 @@ pub enum Statement {
     ShowServers,
     /// The Raft group as its leader sees it (a Fletch extension).
     ShowMetaStatus,
+    /// `SHOW STATS [FOR '<module>']`: the node's counters, one series per module instance.
+    ShowStats {
+        module: Option<String>,
+    },
     /// `DROP META SERVER <id>` (from the 0.10 clustering guide).
     DropMetaServer {
         id: u64,
@@ -322,6 +326,14 @@ impl fmt::Display for Statement {
             Self::ShowShardGroups => f.write_str("SHOW SHARD GROUPS"),
             Self::ShowServers => f.write_str("SHOW SERVERS"),
             Self::ShowMetaStatus => f.write_str("SHOW META STATUS"),
+            Self::ShowStats { module: None } => f.write_str("SHOW STATS"),
+            Self::ShowStats { module: Some(m) } => {
+                write!(
+                    f,
+                    "SHOW STATS FOR '{}'",
+                    m.replace('\\', "\\\\").replace('\'', "\\'")
+                )
+            }
             Self::DropMetaServer { id } => write!(f, "DROP META SERVER {id}"),
             Self::DropDataServer { id, force } => {
                 write!(

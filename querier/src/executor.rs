@@ -140,6 +140,8 @@ pub struct Executor {
     /// About how many rows one window of a selection ordered by time alone holds (its sort
     /// holds them, not the whole answer).
     window_rows: u64,
+    /// What `SHOW STATS` reports.
+    stats: Vec<Arc<dyn crate::stats::StatsSource>>,
 }
 
 /// Rows a window of a selection ordered by time alone holds, about.
@@ -160,6 +162,7 @@ impl Executor {
             window_rows: WINDOW_ROWS,
             local: ingester.clone().map(LocalShards),
             peers: None,
+            stats: Vec::new(),
             meta,
             ingester,
             session: Arc::new(crate::scan::session(2)),
@@ -175,6 +178,16 @@ impl Executor {
     pub fn with_window_rows(mut self, rows: u64) -> Self {
         self.window_rows = rows;
         self
+    }
+
+    /// The same executor, reporting `source`'s counters in `SHOW STATS`.
+    pub fn with_stats(mut self, source: Arc<dyn crate::stats::StatsSource>) -> Self {
+        self.stats.push(source);
+        self
+    }
+
+    pub(crate) fn stats_sources(&self) -> &[Arc<dyn crate::stats::StatsSource>] {
+        &self.stats
     }
 
     /// The same executor, writing `SELECT ... INTO` through `writer`.
@@ -516,6 +529,7 @@ impl Executor {
     ) -> Result<Vec<RowSeries>, ExecError> {
         match stmt {
             Statement::ShowMetaStatus => Ok(self.show_meta_status().await?),
+            Statement::ShowStats { module } => Ok(self.show_stats(module.as_deref())),
             Statement::DropMetaServer { id } => {
                 self.meta
                     .drop_server(catalog::rpc::ServerKind::Meta, *id, false)

@@ -23,6 +23,7 @@
 //! peer's [`shard_source::ShardSource`] through a DataFusion table that pushes columns and
 //! filters into a scan request, or a clear error naming the owners: no shard is skipped
 //! silently), and `shard_scan` answers such scan requests for this node's own shards;
+//! [`stats`] answers `SHOW STATS` from the services that register with the executor;
 //! [`plan_cache`] keeps physical plans per query shape and binds a new query's values into
 //! them; [`rescan`] lets a scan so rebuilt keep the planned scan's properties;
 //! [`series_index`] turns a scan's tag and time conditions into the rows of each file to read,
@@ -54,6 +55,7 @@ pub mod series_index;
 mod shard_scan;
 pub mod shard_source;
 pub mod show;
+pub mod stats;
 
 pub use executor::{ExecError, Executor, QueryContext};
 pub use result::{AnswerStream, Item, Message, Series, StatementResult};

@@ -1,6 +1,7 @@
 //! A cluster of `fletchd` processes on loopback, node by node: fixed addresses and
 //! directories, so that a node restarts as itself. Raft runs with short timeouts here
-//! (heartbeat 100ms, election 500ms, commit 2s, standby promotion after 2s) so that deadlines
+//! (heartbeat 100ms, election 500ms, commit 2s, standby promotion after 2s, catch-up on start
+//! at most 3s) so that deadlines
 //! of a few election timeouts stay short.
 
 use std::path::PathBuf;
@@ -15,6 +16,7 @@ pub const RAFT_ENV: &[(&str, &str)] = &[
     ("FLETCH_META_ELECTION_TIMEOUT", "500ms"),
     ("FLETCH_META_COMMIT_TIMEOUT", "2s"),
     ("FLETCH_META_PROMOTE_AFTER", "2s"),
+    ("FLETCH_META_CATCH_UP_TIMEOUT", "3s"),
 ];
 
 /// One node's fixed addresses and directory, so that it restarts as itself.

@@ -76,9 +76,35 @@ fn count_here(node: &Node) -> Option<u64> {
     )
 }
 
-/// The data node ids owning the (only) shard of `dc`, and which nodes (by index) they are.
+/// `queueDepth` of this node's hinted handoff queue for data node `id` (`SHOW STATS`), 0 when
+/// it has none.
+fn hh_depth(node: &Node, id: &str) -> u64 {
+    let v = node.q("SHOW STATS FOR 'hh_processor'");
+    let Some(series) = v["results"][0]["series"].as_array() else {
+        return 0;
+    };
+    let Some(s) = series.iter().find(|s| s["tags"]["node"] == id) else {
+        return 0;
+    };
+    assert_eq!(s["name"], "hh_processor", "{v}");
+    let at = s["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == "queueDepth")
+        .unwrap();
+    s["values"][0][at].as_u64().unwrap()
+}
+
+/// The nodes (by index, from their data node ids 2, 4, 6) owning the (only) shard of `dc`,
+/// and the one node that does not.
 fn owners(nodes: &[Node]) -> (Vec<usize>, usize) {
-    let v = nodes[0].q("SHOW SHARDS");
+    owners_via(&nodes[0])
+}
+
+/// [`owners`], as `node` sees them.
+fn owners_via(node: &Node) -> (Vec<usize>, usize) {
+    let v = node.q("SHOW SHARDS");
     let series = v["results"][0]["series"]
         .as_array()
         .cloned()
@@ -181,18 +207,152 @@ fn writes_to_any_node_reach_both_owners_and_consistency_levels_hold() {
     assert_eq!(count_here(&nodes[up]), Some(420));
     assert_eq!(count_here(&nodes[other]), Some(420));
 
+    // What an operator sees of the queue for the owner that is down, on the node that holds it.
+    let down_id = ((down + 1) * 2).to_string();
+    let queued = hh_depth(&nodes[other], &down_id);
+    assert!(queued > 0, "points wait for data node {down_id}");
+    let status = nodes[other].status();
+    let q = status["hinted_handoff"]
+        .as_array()
+        .and_then(|a| a.iter().find(|q| q["node"].to_string() == down_id).cloned())
+        .unwrap_or_else(|| panic!("no queue for {down_id} in /status: {status}"));
+    assert_eq!(q["frames"].as_u64(), Some(queued), "{q}");
+    assert!(
+        q["bytes"].as_u64() > Some(0) && q["last_error"].is_string(),
+        "{q}"
+    );
+
     // The writing node restarts with its queue on disk; then the owner comes back and the
     // queues drain into it, until both copies agree.
     nodes[other].stop();
     nodes[other].start(&[]);
+    // A database created while the owner is down is there from its first answer.
+    assert_eq!(error_of(&nodes[up].q("CREATE DATABASE later")), None);
     nodes[down].start(&[]);
+    let dbs = nodes[down].q("SHOW DATABASES");
+    assert!(
+        dbs["results"][0]["series"][0]["values"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|r| r[0] == "later")),
+        "{dbs}"
+    );
     wait_for(
         "the queues drain into the owner that was down",
         DEADLINE,
         || (count_here(&nodes[down]) == Some(420)).then_some(()),
     );
     assert_eq!(count_here(&nodes[up]), Some(420));
+    wait_for("the queues are empty", DEADLINE, || {
+        (hh_depth(&nodes[other], &down_id) == 0 && hh_depth(&nodes[up], &down_id) == 0)
+            .then_some(())
+    });
     for n in &mut nodes {
         n.stop();
+    }
+}
+
+#[test]
+fn anti_entropy_restores_an_owner_that_lost_its_data() {
+    let root = tempfile::tempdir().unwrap();
+    // No hinted handoff: what a node misses while down only anti-entropy brings back.
+    let env = [
+        ("FLETCH_HINTED_HANDOFF_ENABLED", "false"),
+        ("FLETCH_ANTI_ENTROPY_CHECK_INTERVAL", "1s"),
+        ("FLETCH_COORDINATOR_WRITE_TIMEOUT", "2s"),
+    ];
+    let mut nodes: Vec<Node> = (1..=2)
+        .map(|i| {
+            let mut n = Node::new(root.path(), &format!("n{i}"), true);
+            n.env = env.to_vec();
+            n
+        })
+        .collect();
+    nodes[0].start(&[]);
+    let first = nodes[0].meta_http.clone();
+    nodes[1].start(&[&first]);
+    wait_for("two data nodes", DEADLINE, || {
+        let v = nodes[0].q("SHOW SERVERS");
+        (v["results"][0]["series"][0]["values"].as_array()?.len() == 2).then_some(())
+    });
+    let r = post(
+        &format!("{}/query", nodes[0].url()),
+        "q=CREATE DATABASE dc WITH REPLICATION 2",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // Points of 1970: a shard group long ended, which anti-entropy checks.
+    let (status, body) = write(&nodes[0], "all", &lines("a", 0..200));
+    assert_eq!(status, 204, "{body}");
+    for n in &nodes {
+        assert_eq!(count_here(n), Some(200));
+    }
+
+    // The second node goes down and misses writes; then its disk is lost.
+    nodes[1].kill();
+    let (status, body) = write(&nodes[0], "one", &lines("b", 0..50));
+    assert_eq!(status, 204, "{body}");
+    for d in ["data", "wal"] {
+        std::fs::remove_dir_all(nodes[1].dir.join(d)).unwrap();
+    }
+    nodes[1].start(&[]);
+    wait_for("anti-entropy restores every point", DEADLINE, || {
+        (count_here(&nodes[1]) == Some(250)).then_some(())
+    });
+    // Every point is there, not only the count: the same answer from both copies.
+    let q = "SELECT * FROM dc..m WHERE time >= 1000s ORDER BY time DESC LIMIT 20";
+    assert_eq!(nodes[1].q(q), nodes[0].q(q));
+    let checks = nodes
+        .iter()
+        .flat_map(|n| {
+            n.status()["anti_entropy"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["state"] == "repaired" && c["points_copied"].as_u64() >= Some(250)),
+        "{checks:?}"
+    );
+    for n in &mut nodes {
+        n.stop();
+    }
+}
+
+#[test]
+fn dropping_a_dead_data_node_restores_the_replication_factor() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = three_nodes(root.path());
+    let r = post(
+        &format!("{}/query", nodes[0].url()),
+        "q=CREATE DATABASE dc WITH REPLICATION 2",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (status, body) = write(&nodes[0], "all", &lines("a", 0..100));
+    assert_eq!(status, 204, "{body}");
+    let (owning, spare) = owners_via(&nodes[0]);
+    let (keep, dead) = (owning[0], owning[1]);
+    nodes[dead].kill();
+    let dead_id = (dead + 1) * 2;
+    let v = nodes[keep].q(&format!("DROP DATA SERVER {dead_id}"));
+    assert_eq!(error_of(&v), None, "{v}");
+    // The spare node takes the dead one's place, and the survivor copies the shard onto it.
+    wait_for("the spare node owns the shard", DEADLINE, || {
+        (owners_via(&nodes[keep]).0 == vec![keep, spare]).then_some(())
+    });
+    wait_for("the new owner holds every point", DEADLINE, || {
+        (count_here(&nodes[spare]) == Some(100)).then_some(())
+    });
+    // New writes reach both live owners.
+    let (status, body) = write(&nodes[spare], "all", &lines("b", 0..10));
+    assert_eq!(status, 204, "{body}");
+    for n in [keep, spare] {
+        assert_eq!(count_here(&nodes[n]), Some(110));
+    }
+    for (i, n) in nodes.iter_mut().enumerate() {
+        if i != dead {
+            n.stop();
+        }
     }
 }

@@ -63,11 +63,15 @@ enum Cmd {
     Load {
         #[command(flatten)]
         data: Data,
-        /// Server base URL.
-        #[arg(long, default_value = "http://127.0.0.1:8086")]
-        url: String,
+        /// Server base URL; several, comma-separated (a cluster's nodes), share the
+        /// connections round robin.
+        #[arg(long, default_value = "http://127.0.0.1:8086", value_delimiter = ',')]
+        url: Vec<String>,
         #[arg(long, default_value = "benchmark")]
         db: String,
+        /// Create the database `WITH REPLICATION n` (each shard on n data nodes).
+        #[arg(long)]
+        replication: Option<u32>,
         /// Concurrent connections.
         #[arg(long, default_value_t = 4)]
         workers: usize,
@@ -148,6 +152,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             data,
             url,
             db,
+            replication,
             workers,
             batch_size,
             quiet_pid,
@@ -164,8 +169,9 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                 );
             }
             let opts = load::LoadOptions {
-                url,
+                urls: url,
                 database: db,
+                replication,
                 workers,
                 batch_size,
                 fields_per_line: FIELDS.len() as u64,

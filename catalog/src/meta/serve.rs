@@ -107,10 +107,14 @@ impl MetaService {
         let req = DropServerRequest { kind, id, force };
         // Pings of the remaining members come on top of the commits.
         let deadline = Instant::now() + self.opts.commit_timeout * 2;
-        self.on_leader_until(action::META_DROP_SERVER, &req, deadline, || {
-            self.drop_server_local(req.clone())
-        })
-        .await
+        let warnings = self
+            .on_leader_until(action::META_DROP_SERVER, &req, deadline, || {
+                self.drop_server_local(req.clone())
+            })
+            .await?;
+        // As every catalog change: the next statement on this node sees it.
+        self.catch_up(self.opts.commit_timeout).await;
+        Ok(warnings)
     }
 
     /// The leader's view of the Raft group (`SHOW META STATUS`).

@@ -600,13 +600,28 @@ impl Parser {
                 self.pos += 1;
                 Ok(Statement::ShowServers)
             }
+            Some("STATS") => {
+                self.pos += 1;
+                let module = if self.accept("FOR") {
+                    match self.peek().tok.clone() {
+                        Tok::Str(m) => {
+                            self.pos += 1;
+                            Some(m)
+                        }
+                        _ => return Err(self.expected("string")),
+                    }
+                } else {
+                    None
+                };
+                Ok(Statement::ShowStats { module })
+            }
             Some("SHARD") => {
                 self.pos += 1;
                 self.expect("GROUPS")?;
                 Ok(Statement::ShowShardGroups)
             }
             Some(
-                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "QUERIES" | "STATS"
+                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "QUERIES"
                 | "SUBSCRIPTIONS" | "USERS"),
             ) => Err(self.not_supported(&t, &format!("SHOW {kw}"))),
             _ => Err(self.expected(SHOW_NEXT)),

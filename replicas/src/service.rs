@@ -1,0 +1,269 @@
+//! The anti-entropy service: each node compares, every `check-interval`, the copies of the
+//! cold shards it is the first owner of, and repairs what differs (see the crate's essay).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use catalog::MetaService;
+use serde::Serialize;
+use tokio::sync::watch;
+
+use crate::digest::ShardDigest;
+use crate::repair::{Nodes, RepairError, copy_series};
+
+/// `[anti-entropy]`.
+#[derive(Debug, Clone)]
+pub struct EntropyConfig {
+    pub enabled: bool,
+    pub check_interval: Duration,
+}
+
+/// The last check of one shard, for `entropy show` and `/status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShardCheck {
+    pub shard: u64,
+    pub database: String,
+    pub retention_policy: String,
+    pub owners: Vec<u64>,
+    /// Points each owner that answered held before the repair.
+    pub points: BTreeMap<u64, u64>,
+    /// `consistent`, `repaired` or `failed`.
+    pub state: String,
+    /// Series copied onto an owner that lacked them (or held them differently).
+    pub series_copied: u64,
+    pub points_copied: u64,
+    /// When the check ended (ns since the epoch).
+    pub checked_at: i64,
+    pub error: Option<String>,
+}
+
+/// A shard as the service sees it in the catalog.
+#[derive(Debug, Clone)]
+struct ShardRef {
+    id: u64,
+    database: String,
+    rp: String,
+    owners: Vec<u64>,
+}
+
+#[derive(Debug)]
+pub struct AntiEntropy {
+    meta: Arc<MetaService>,
+    nodes: Arc<dyn Nodes>,
+    checks: Mutex<BTreeMap<u64, ShardCheck>>,
+}
+
+impl AntiEntropy {
+    pub fn new(meta: Arc<MetaService>, nodes: Arc<dyn Nodes>) -> Arc<Self> {
+        Arc::new(Self {
+            meta,
+            nodes,
+            checks: Mutex::default(),
+        })
+    }
+
+    /// The last check of each shard this node checked.
+    pub fn checks(&self) -> Vec<ShardCheck> {
+        self.checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Shards with more than one owner whose group has ended at `now`, and whose first owner
+    /// is this node (or every such shard, with `all`).
+    fn cold_shards(&self, now: i64, all: bool) -> Vec<ShardRef> {
+        let here = self.nodes.here();
+        let cat = self.meta.catalog();
+        let mut out = Vec::new();
+        for db in cat.databases.values() {
+            for rp in db.retention_policies.values() {
+                for g in rp.live_shard_groups() {
+                    if g.end > now {
+                        continue;
+                    }
+                    for s in &g.shards {
+                        if s.owners.len() < 2 || !(all || s.owners.first().copied() == here) {
+                            continue;
+                        }
+                        out.push(ShardRef {
+                            id: s.id,
+                            database: db.name.clone(),
+                            rp: rp.name.clone(),
+                            owners: s.owners.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn shard(&self, id: u64) -> Option<ShardRef> {
+        let cat = self.meta.catalog();
+        for db in cat.databases.values() {
+            for rp in db.retention_policies.values() {
+                for g in &rp.shard_groups {
+                    if let Some(s) = g.shards.iter().find(|s| s.id == id) {
+                        return Some(ShardRef {
+                            id,
+                            database: db.name.clone(),
+                            rp: rp.name.clone(),
+                            owners: s.owners.clone(),
+                        });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Checks and repairs one shard now (`entropy repair <shard>`), whether it is cold or not.
+    pub async fn repair(&self, shard: u64) -> Result<ShardCheck, RepairError> {
+        let s = self.shard(shard).ok_or(RepairError::UnknownShard(shard))?;
+        Ok(self.check(&s).await)
+    }
+
+    /// Checks every cold shard this node is the first owner of.
+    pub async fn check_all(&self) -> Vec<ShardCheck> {
+        let mut out = Vec::new();
+        for s in self.cold_shards(ingester::now_nanos(), false) {
+            out.push(self.check(&s).await);
+        }
+        out
+    }
+
+    /// Compares the owners' copies of `s` and copies onto each owner the series it lacks or
+    /// holds differently, from an owner that has them.
+    async fn check(&self, s: &ShardRef) -> ShardCheck {
+        let mut check = ShardCheck {
+            shard: s.id,
+            database: s.database.clone(),
+            retention_policy: s.rp.clone(),
+            owners: s.owners.clone(),
+            points: BTreeMap::new(),
+            state: "consistent".into(),
+            series_copied: 0,
+            points_copied: 0,
+            checked_at: 0,
+            error: None,
+        };
+        let mut digests: Vec<(u64, ShardDigest)> = Vec::new();
+        for &o in &s.owners {
+            match self.nodes.digest(o, &s.database, s.id).await {
+                Ok(d) => {
+                    check.points.insert(o, d.points());
+                    digests.push((o, d));
+                }
+                Err(e) => {
+                    check.error.get_or_insert(e.to_string());
+                }
+            }
+        }
+        if digests.len() < 2 {
+            check.state = "failed".into();
+            check
+                .error
+                .get_or_insert_with(|| "fewer than two owners answered".into());
+        } else {
+            for (from, theirs) in &digests {
+                for (to, ours) in &digests {
+                    if from == to {
+                        continue;
+                    }
+                    let missing = theirs.missing_from(ours);
+                    if missing.is_empty() {
+                        continue;
+                    }
+                    match copy_series(
+                        self.nodes.as_ref(),
+                        &s.database,
+                        &s.rp,
+                        s.id,
+                        *from,
+                        *to,
+                        Some(&missing),
+                    )
+                    .await
+                    {
+                        Ok(c) => {
+                            check.series_copied += c.series;
+                            check.points_copied += c.points;
+                            check.state = "repaired".into();
+                            tracing::info!(
+                                shard = s.id,
+                                from,
+                                to,
+                                series = c.series,
+                                points = c.points,
+                                "anti-entropy: copied series an owner lacked"
+                            );
+                        }
+                        Err(e) => {
+                            tracing::warn!(shard = s.id, from, to, error = %e, "anti-entropy: repair failed");
+                            check.state = "failed".into();
+                            check.error.get_or_insert(e.to_string());
+                        }
+                    }
+                }
+            }
+        }
+        check.checked_at = ingester::now_nanos();
+        self.checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(s.id, check.clone());
+        check
+    }
+
+    /// Every shard's owners in the catalog now.
+    fn owners(&self) -> BTreeMap<u64, Vec<u64>> {
+        let cat = self.meta.catalog();
+        cat.databases
+            .values()
+            .flat_map(|db| db.retention_policies.values())
+            .flat_map(|rp| rp.live_shard_groups())
+            .flat_map(|g| g.shards.iter())
+            .map(|s| (s.id, s.owners.clone()))
+            .collect()
+    }
+
+    /// Checks every `interval` until `stop`; and at once, hot or cold, a shard whose owners
+    /// change while this node is its first owner (a dropped data node replaced by another,
+    /// which has nothing of the shard yet).
+    pub async fn run(self: Arc<Self>, interval: Duration, mut stop: watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        let mut catalog = self.meta.watch();
+        let mut owners = self.owners();
+        loop {
+            tokio::select! {
+                _ = async { let _ = stop.wait_for(|s| *s).await; } => return,
+                _ = tick.tick() => {
+                    self.check_all().await;
+                }
+                changed = catalog.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    let now = self.owners();
+                    let here = self.nodes.here();
+                    for (shard, o) in &now {
+                        let moved = owners.get(shard).is_some_and(|before| before != o);
+                        if moved && o.len() >= 2 && o.first().copied() == here {
+                            if let Some(s) = self.shard(*shard) {
+                                tracing::info!(shard, owners = ?o, "anti-entropy: the shard's owners changed; copying it onto the new ones");
+                                self.check(&s).await;
+                            }
+                        }
+                    }
+                    owners = now;
+                }
+            }
+        }
+    }
+}
