@@ -182,7 +182,7 @@ impl<'a> Rows<'a> {
                 Value::Integer(n) => fnv(&mut h, &n.to_le_bytes()),
                 Value::Unsigned(n) => fnv(&mut h, &n.to_le_bytes()),
                 Value::String(s) => {
-                    fnv(&mut h, &[b's']);
+                    fnv(&mut h, b"s");
                     fnv(&mut h, s.as_bytes())
                 }
                 Value::Boolean(b) => fnv(&mut h, &[b'b', b as u8]),

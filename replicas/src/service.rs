@@ -254,11 +254,13 @@ impl AntiEntropy {
                     let here = self.nodes.here();
                     for (shard, o) in &now {
                         let moved = owners.get(shard).is_some_and(|before| before != o);
-                        if moved && o.len() >= 2 && o.first().copied() == here {
-                            if let Some(s) = self.shard(*shard) {
-                                tracing::info!(shard, owners = ?o, "anti-entropy: the shard's owners changed; copying it onto the new ones");
-                                self.check(&s).await;
-                            }
+                        if moved
+                            && o.len() >= 2
+                            && o.first().copied() == here
+                            && let Some(s) = self.shard(*shard)
+                        {
+                            tracing::info!(shard, owners = ?o, "anti-entropy: the shard's owners changed; copying it onto the new ones");
+                            self.check(&s).await;
                         }
                     }
                     owners = now;
