@@ -33,6 +33,12 @@ pub enum CatalogError {
         "data node {node} holds the only copy of shard(s) {shards:?}; use DROP DATA SERVER {node} FORCE to drop it anyway (their data is lost)"
     )]
     SoleOwner { node: u64, shards: Vec<u64> },
+    #[error("shard not found: {0}")]
+    ShardNotFound(u64),
+    #[error("data node {node} does not own shard {shard}")]
+    NotAnOwner { shard: u64, node: u64 },
+    #[error("shard {0} has no other owner: removing this one would lose its data")]
+    LastOwner(u64),
 }
 
 /// Errors of the meta service.

@@ -258,6 +258,23 @@ pub enum Command {
         id: u64,
         deleted_at: Nanos,
     },
+    /// Makes data node `node` an owner of `shard` too (`copy-shard`; the data is copied onto
+    /// it afterwards).
+    AddShardOwner {
+        shard: u64,
+        node: u64,
+    },
+    /// Takes data node `node` off the owners of `shard` (`remove-shard`; the node then drops
+    /// its copy); refused for the shard's last owner.
+    RemoveShardOwner {
+        shard: u64,
+        node: u64,
+    },
+    /// Ends every live shard group still open at `at` there (`truncate-shards`): the next
+    /// write past it makes a new group, owned by the data nodes of that moment.
+    TruncateShardGroups {
+        at: Nanos,
+    },
 }
 
 /// What applying a command produced.
@@ -466,7 +483,57 @@ impl CatalogState {
                 }
                 Ok(Outcome::Done)
             }
+            Command::AddShardOwner { shard, node } => {
+                if !self.data_nodes.contains_key(node) {
+                    return Err(CatalogError::DataNodeNotFound(*node));
+                }
+                let s = self
+                    .shard_mut(*shard)
+                    .ok_or(CatalogError::ShardNotFound(*shard))?;
+                if !s.owners.contains(node) {
+                    s.owners.push(*node);
+                }
+                Ok(Outcome::Done)
+            }
+            Command::RemoveShardOwner { shard, node } => {
+                let s = self
+                    .shard_mut(*shard)
+                    .ok_or(CatalogError::ShardNotFound(*shard))?;
+                if !s.owners.contains(node) {
+                    return Err(CatalogError::NotAnOwner {
+                        shard: *shard,
+                        node: *node,
+                    });
+                }
+                if s.owners.len() == 1 {
+                    return Err(CatalogError::LastOwner(*shard));
+                }
+                s.owners.retain(|o| o != node);
+                Ok(Outcome::Done)
+            }
+            Command::TruncateShardGroups { at } => {
+                for db in self.databases.values_mut() {
+                    for rp in db.retention_policies.values_mut() {
+                        for g in &mut rp.shard_groups {
+                            if g.deleted_at.is_none() && g.start < *at && *at < g.end {
+                                g.end = *at;
+                            }
+                        }
+                    }
+                }
+                Ok(Outcome::Done)
+            }
         }
+    }
+
+    /// The shard with id `id`, in any group (live or not).
+    fn shard_mut(&mut self, id: u64) -> Option<&mut ShardInfo> {
+        self.databases
+            .values_mut()
+            .flat_map(|db| db.retention_policies.values_mut())
+            .flat_map(|rp| rp.shard_groups.iter_mut())
+            .flat_map(|g| g.shards.iter_mut())
+            .find(|s| s.id == id)
     }
 
     fn create_database(
@@ -600,8 +667,14 @@ impl CatalogState {
         if data_nodes.is_empty() {
             return Err(CatalogError::NoDataNodes);
         }
-        let start = truncate_time(t, rpi.shard_group_duration);
+        let mut start = truncate_time(t, rpi.shard_group_duration);
         let end = start.saturating_add(rpi.shard_group_duration);
+        // A group truncated inside this span (`truncate-shards`) keeps its part of it.
+        for g in rpi.live_shard_groups() {
+            if g.start <= start && start < g.end && g.end <= t {
+                start = g.end;
+            }
+        }
         // As 1.x: as many shards as fit data nodes / replicas, owners assigned round robin.
         let replica_n = (rpi.replica_n as usize).clamp(1, data_nodes.len());
         let shard_n = (data_nodes.len() / replica_n).max(1);

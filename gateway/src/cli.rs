@@ -28,6 +28,9 @@ pub enum Command {
     Run(RunArgs),
     /// Print the effective configuration (defaults, file, environment and flags) as TOML.
     Config(RunArgs),
+    /// Operate on a running cluster's shards, as `influxd-ctl` does (show, copy-shard,
+    /// remove-shard, truncate-shards, entropy show|repair), through any node's internal port.
+    Ctl(crate::ctl::CtlArgs),
     /// Print the version.
     Version,
 }
@@ -116,6 +119,18 @@ pub fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::Config(a)) => (a, true),
+        Some(Command::Ctl(a)) => {
+            return match crate::ctl::run(a) {
+                Ok(out) => {
+                    print!("{out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("fletchd ctl: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Command::Run(a)) => (a, false),
         None => (cli.run, false),
     };

@@ -29,6 +29,8 @@ pub struct DataRole {
     pub executor: querier::Executor,
     /// How long a `data.write` waits for this node's catalog to catch up with the sender's.
     pub catalog_wait: Duration,
+    /// Answers `fletchd ctl`.
+    pub ctl: crate::ctl::Ctl,
 }
 
 /// The Flight service of one node.
@@ -174,6 +176,18 @@ const ACTIONS: &[(&str, &str)] = &[
         action::DATA_DIGEST,
         "this node's digest of its copy of a shard (anti-entropy)",
     ),
+    (crate::ctl::action::SHOW, "fletchd ctl show"),
+    (crate::ctl::action::COPY_SHARD, "fletchd ctl copy-shard"),
+    (crate::ctl::action::REMOVE_SHARD, "fletchd ctl remove-shard"),
+    (
+        crate::ctl::action::TRUNCATE_SHARDS,
+        "fletchd ctl truncate-shards",
+    ),
+    (crate::ctl::action::ENTROPY_SHOW, "fletchd ctl entropy show"),
+    (
+        crate::ctl::action::ENTROPY_REPAIR,
+        "fletchd ctl entropy repair",
+    ),
 ];
 
 #[tonic::async_trait]
@@ -195,6 +209,10 @@ impl FlightService for InternalFlight {
             action::DATA_WRITE => self.data_write(&action.body).await?,
             kind @ (action::DATA_MEASUREMENTS | action::DATA_SCHEMA | action::DATA_DIGEST) => {
                 self.data_catalog(kind, &action.body).await?
+            }
+            kind if kind.starts_with("ctl.") => {
+                let answer = self.role()?.ctl.handle(kind, &action.body).await;
+                serde_json::to_vec(&answer).map_err(|e| Status::internal(e.to_string()))?
             }
             _ => self
                 .meta

@@ -28,6 +28,7 @@
 pub mod cli;
 pub mod cluster_nodes;
 pub mod config;
+pub mod ctl;
 pub mod flight;
 pub mod format;
 pub mod http;

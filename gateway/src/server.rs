@@ -205,26 +205,27 @@ pub async fn run(
             expand_home(&config.hinted_handoff.dir),
         )));
     }
-    // Anti-entropy: the owners' copies of cold shards compared and repaired.
+    // The cluster's data nodes as repairs and `fletchd ctl` reach them; anti-entropy (the
+    // owners' copies of cold shards compared and repaired) runs where enabled on a data node.
+    let nodes = Arc::new(ClusterNodes {
+        meta: meta.clone(),
+        ingester: ingester.clone(),
+        executor: executor.clone(),
+        peers: Arc::new(FlightPeerShards::new(meta.clone(), write_timeout)),
+        writer: peers.clone(),
+        rpc: catalog::rpc::RpcClient::default(),
+        timeout: write_timeout * 6,
+    });
+    let service = replicas::AntiEntropy::new(meta.clone(), nodes.clone());
     let entropy = match (&ingester, config.anti_entropy.enabled) {
         (Some(_), true) => {
-            let nodes = ClusterNodes {
-                meta: meta.clone(),
-                ingester: ingester.clone(),
-                executor: executor.clone(),
-                peers: Arc::new(FlightPeerShards::new(meta.clone(), write_timeout)),
-                writer: peers.clone(),
-                rpc: catalog::rpc::RpcClient::default(),
-                timeout: write_timeout * 6,
-            };
-            let service = replicas::AntiEntropy::new(meta.clone(), Arc::new(nodes));
             tokio::spawn(
                 service
                     .clone()
                     .run(config.anti_entropy.check_interval.0, stop_rx.clone())
                     .instrument(span.clone()),
             );
-            Some(service)
+            Some(service.clone())
         }
         _ => None,
     };
@@ -232,6 +233,11 @@ pub async fn run(
         ingester: ingester.clone(),
         executor: executor.clone(),
         catalog_wait: write_timeout,
+        ctl: crate::ctl::Ctl {
+            meta: meta.clone(),
+            nodes,
+            entropy: service,
+        },
     });
 
     if config.retention.enabled {

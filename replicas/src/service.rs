@@ -28,7 +28,7 @@ pub struct ShardCheck {
     pub owners: Vec<u64>,
     /// Points each owner that answered held before the repair.
     pub points: BTreeMap<u64, u64>,
-    /// `consistent`, `repaired` or `failed`.
+    /// `consistent`, `repaired` or `failed` (`diverged` when only compared).
     pub state: String,
     /// Series copied onto an owner that lacked them (or held them differently).
     pub series_copied: u64,
@@ -74,7 +74,7 @@ impl AntiEntropy {
     }
 
     /// Shards with more than one owner whose group has ended at `now`, and whose first owner
-    /// is this node (or every such shard, with `all`).
+    /// is this node (or every such shard, with `all`; `now` = `i64::MAX` for hot ones too).
     fn cold_shards(&self, now: i64, all: bool) -> Vec<ShardRef> {
         let here = self.nodes.here();
         let cat = self.meta.catalog();
@@ -127,6 +127,16 @@ impl AntiEntropy {
         Ok(self.check(&s).await)
     }
 
+    /// Compares the owners' copies of every shard with several owners, hot or cold, and
+    /// repairs nothing (`entropy show`): `state` is `consistent` or `diverged`.
+    pub async fn compare_all(&self) -> Vec<ShardCheck> {
+        let mut out = Vec::new();
+        for s in self.cold_shards(i64::MAX, true) {
+            out.push(self.examine(&s, false).await);
+        }
+        out
+    }
+
     /// Checks every cold shard this node is the first owner of.
     pub async fn check_all(&self) -> Vec<ShardCheck> {
         let mut out = Vec::new();
@@ -137,8 +147,18 @@ impl AntiEntropy {
     }
 
     /// Compares the owners' copies of `s` and copies onto each owner the series it lacks or
-    /// holds differently, from an owner that has them.
+    /// holds differently, from an owner that has them; the outcome is kept for `/status`.
     async fn check(&self, s: &ShardRef) -> ShardCheck {
+        let check = self.examine(s, true).await;
+        self.checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(s.id, check.clone());
+        check
+    }
+
+    /// Compares the owners' copies of `s`, and repairs them with `repair`.
+    async fn examine(&self, s: &ShardRef, repair: bool) -> ShardCheck {
         let mut check = ShardCheck {
             shard: s.id,
             database: s.database.clone(),
@@ -178,6 +198,10 @@ impl AntiEntropy {
                     if missing.is_empty() {
                         continue;
                     }
+                    if !repair {
+                        check.state = "diverged".into();
+                        continue;
+                    }
                     match copy_series(
                         self.nodes.as_ref(),
                         &s.database,
@@ -212,10 +236,6 @@ impl AntiEntropy {
             }
         }
         check.checked_at = ingester::now_nanos();
-        self.checks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(s.id, check.clone());
         check
     }
 

@@ -130,7 +130,7 @@ fn owners_via(node: &Node) -> (Vec<usize>, usize) {
         .collect();
     // Data node ids by join order: 2, 4, 6 (each node a meta id, then a data id).
     let owning: Vec<usize> = ids.iter().map(|id| (*id as usize / 2) - 1).collect();
-    let other = (0..3).find(|i| !owning.contains(i)).unwrap();
+    let other = (0..3).find(|i| !owning.contains(i)).unwrap_or(usize::MAX);
     (owning, other)
 }
 
@@ -354,5 +354,115 @@ fn dropping_a_dead_data_node_restores_the_replication_factor() {
         if i != dead {
             n.stop();
         }
+    }
+}
+
+/// `fletchd ctl ...` against a node's internal port: (success, stdout + stderr).
+fn ctl(node: &Node, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(fletch_tests::bin("fletchd"))
+        .args(["ctl", "--bind", &node.tcp])
+        .args(args)
+        .output()
+        .expect("fletchd ctl");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn shards_are_copied_removed_compared_and_truncated_with_ctl() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = three_nodes(root.path());
+    let r = post(
+        &format!("{}/query", nodes[0].url()),
+        "q=CREATE DATABASE dc WITH REPLICATION 2",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (status, body) = write(&nodes[0], "all", &lines("a", 0..100));
+    assert_eq!(status, 204, "{body}");
+    let (owning, spare) = owners(&nodes);
+    let shard = {
+        let v = nodes[0].q("SHOW SHARDS");
+        let s = v["results"][0]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == "dc")
+            .cloned()
+            .unwrap();
+        s["values"][0][0].as_u64().unwrap()
+    };
+    let id = |i: usize| ((i + 1) * 2).to_string();
+
+    let (ok, out) = ctl(&nodes[spare], &["show"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("Data Nodes") && out.contains(&format!("{shard}\tdc\tautogen")),
+        "{out}"
+    );
+
+    // The spare node gets a copy and becomes an owner.
+    let (ok, out) = ctl(
+        &nodes[spare],
+        &["copy-shard", &id(owning[0]), &id(spare), &shard.to_string()],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("\"points\":100"), "{out}");
+    assert_eq!(count_here(&nodes[spare]), Some(100));
+    // Every owner agrees.
+    let (ok, out) = ctl(&nodes[owning[0]], &["entropy", "show"]);
+    assert!(
+        ok && out.contains("consistent") && !out.contains("diverged"),
+        "{out}"
+    );
+
+    // An owner is removed: the shard keeps its other two, and that node reads it remotely.
+    let (ok, out) = ctl(
+        &nodes[0],
+        &["remove-shard", &id(owning[1]), &shard.to_string()],
+    );
+    assert!(ok, "{out}");
+    wait_for("the removed owner is gone", DEADLINE, || {
+        let (now, _) = owners_via(&nodes[owning[1]]);
+        (now.len() == 2 && !now.contains(&owning[1])).then_some(())
+    });
+    assert_eq!(count_here(&nodes[owning[1]]), Some(100));
+    let (ok, out) = ctl(
+        &nodes[0],
+        &["remove-shard", &id(owning[1]), &shard.to_string()],
+    );
+    assert!(!ok && out.contains("does not own shard"), "{out}");
+
+    // Divergence is found, and repaired on demand.
+    let (ok, out) = ctl(&nodes[0], &["entropy", "repair", &shard.to_string()]);
+    assert!(ok && out.contains("\"state\":\"consistent\""), "{out}");
+
+    // Open shard groups end now; the next write makes a new group.
+    let (status, body) = write(&nodes[0], "one", "m,w=now v=1\n");
+    assert_eq!(status, 204, "{body}");
+    let groups = |n: &Node| {
+        n.q("SHOW SHARD GROUPS")["results"][0]["series"][0]["values"]
+            .as_array()
+            .map_or(0, |v| v.iter().filter(|g| g[1] == "dc").count())
+    };
+    let before = groups(&nodes[0]);
+    let (ok, out) = ctl(&nodes[0], &["truncate-shards"]);
+    assert!(ok, "{out}");
+    // A second past the truncation (these writes are in seconds).
+    let next = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 2;
+    let (status, body) = write(&nodes[0], "one", &format!("m,w=now v=2 {next}\n"));
+    assert_eq!(status, 204, "{body}");
+    assert_eq!(
+        groups(&nodes[0]),
+        before + 1,
+        "{}",
+        nodes[0].q("SHOW SHARD GROUPS")
+    );
+    for n in &mut nodes {
+        n.stop();
     }
 }
