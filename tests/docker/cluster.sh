@@ -3,7 +3,8 @@
 # cluster forms with -join and every node lists the others by their service names; the
 # leader's container is killed and a catalog change goes through the survivors; it comes back
 # as itself; a node cut off from the network cannot change the catalog while the majority can,
-# and catches up once reconnected. Every wait is a condition polled against a deadline.
+# and catches up once reconnected; then a set check of replicated writes under faults
+# (setcheck.py). Every wait is a condition polled against a deadline.
 #
 #   tests/docker/cluster.sh            (builds fletch:local with FLETCH_PROFILE=debug binaries)
 set -euo pipefail
@@ -94,5 +95,17 @@ docker network connect --alias "$cut" "${project}_default" "${project}_${cut}_1"
 has_three() { inside 'SHOW DATABASES' | grep -q '\["three"\]'; }
 wait_until 60 "the reconnected node to catch up" has_three
 ok "reconnected, it catches up"
+
+# A Jepsen-style set check of replicated writes under kills, pauses and partitions
+# (tests/docker/setcheck.py); each run's history, seed and logs are kept outside the clone.
+seed="${FLETCH_SETCHECK_SEED:-$RANDOM}"
+out="/var/tmp/fletch-setcheck/$(date +%Y%m%dT%H%M%S)-$seed"
+if timeout 600 python3 tests/docker/setcheck.py --project "$project" \
+    --ports "$FLETCH_PORT1,$FLETCH_PORT2,$FLETCH_PORT3" --seed "$seed" --seconds 30 --out "$out"; then
+  ok "set check: every acknowledged write is on every owner after kills, pauses and partitions (seed $seed, $out)"
+else
+  echo "FAIL: set check (seed $seed; history, summary and logs in $out)" >&2
+  exit 1
+fi
 
 echo "docker cluster: $passed passed"
