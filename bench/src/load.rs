@@ -129,8 +129,18 @@ pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadR
                 };
                 let t0 = Instant::now();
                 let ok = match client.post(&url).body(body.clone()).send().await {
-                    Ok(r) => r.status() == reqwest::StatusCode::NO_CONTENT,
-                    Err(_) => false,
+                    Ok(r) if r.status() == reqwest::StatusCode::NO_CONTENT => true,
+                    // The reason of each failed batch, on stderr: a load that fails says why.
+                    Ok(r) => {
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        eprintln!("fletch-bench: {url}: HTTP {status}: {}", text.trim());
+                        false
+                    }
+                    Err(e) => {
+                        eprintln!("fletch-bench: {url}: {e}");
+                        false
+                    }
                 };
                 latencies.push(t0.elapsed());
                 if ok {

@@ -89,7 +89,7 @@ def main():
             level = "one" if v % 2 else "quorum"
             # Unique per point; times in the first week of 1970: a cold shard group, which
             # anti-entropy checks.
-            line = f"set,w=w{wid} v={v}i {v}\n".encode()
+            line = f"jset,w=w{wid} v={v}i {v}\n".encode()
             status, text = http(ports[node], f"/write?db={DB}&precision=s&consistency={level}", line, 5.0)
             outcome = "ok" if status == 204 else "failed" if status and 400 <= status < 500 else "unknown"
             with lock:
@@ -181,7 +181,7 @@ def main():
     for shard, os_ in owners.items():
         for o in os_:
             n = by_id[o]
-            v = query(ports[n], f"SELECT v FROM {DB}..set", 30.0)
+            v = query(ports[n], f"SELECT v FROM {DB}..jset", 30.0)
             rows = v["results"][0].get("series", [{}])[0].get("values", [])
             reads[(shard, n)] = {r[1] for r in rows}
 
