@@ -40,6 +40,6 @@ pub use error::{CatalogError, MetaError};
 pub use meta::{ActionError, MetaOptions, MetaService, NodeIdentity};
 pub use model::{
     CatalogState, Command, DatabaseInfo, NodeInfo, Outcome, RetentionPolicyInfo,
-    RetentionPolicySpec, ShardGroupInfo, ShardInfo,
+    RetentionPolicySpec, ShardGroupInfo, ShardInfo, ShardPlace,
 };
 pub use raft::state_machine::AppliedCatalog;

@@ -287,6 +287,15 @@ pub enum Outcome {
     Orphaned(Vec<u64>),
 }
 
+/// A shard with what contains it ([`CatalogState::find_shard`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ShardPlace<'a> {
+    pub database: &'a DatabaseInfo,
+    pub rp: &'a RetentionPolicyInfo,
+    pub group: &'a ShardGroupInfo,
+    pub shard: &'a ShardInfo,
+}
+
 /// The whole catalog.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CatalogState {
@@ -304,6 +313,31 @@ pub struct CatalogState {
 impl CatalogState {
     pub fn database(&self, name: &str) -> Option<&DatabaseInfo> {
         self.databases.get(name)
+    }
+
+    /// Where shard `id` is: its database, retention policy and group (live or deleted), and
+    /// the shard itself.
+    pub fn find_shard(&self, id: u64) -> Option<ShardPlace<'_>> {
+        for db in self.databases.values() {
+            for rp in db.retention_policies.values() {
+                for g in &rp.shard_groups {
+                    if let Some(shard) = g.shards.iter().find(|s| s.id == id) {
+                        return Some(ShardPlace {
+                            database: db,
+                            rp,
+                            group: g,
+                            shard,
+                        });
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// The internal RPC address (`[meta] bind-address`) of data node `id`.
+    pub fn data_node_tcp_addr(&self, id: u64) -> Option<String> {
+        self.data_nodes.get(&id).map(|n| n.tcp_addr.clone())
     }
 
     /// Databases in creation order (as `SHOW DATABASES` lists them).

@@ -91,9 +91,7 @@ impl PeerWriter for FlightPeers {
         let addr = self
             .meta
             .catalog()
-            .data_nodes
-            .get(&node)
-            .map(|n| n.tcp_addr.clone())
+            .data_node_tcp_addr(node)
             .ok_or(PeerError::UnknownNode(node))?;
         let body = write_body(index, &entry);
         let answer = self
@@ -167,15 +165,9 @@ pub async fn serve_write(
         let cat = meta.catalog();
         for s in &entry.shards {
             let owners = cat
-                .database(&entry.database)
-                .and_then(|d| d.rp(&entry.rp))
-                .and_then(|rp| {
-                    rp.shard_groups
-                        .iter()
-                        .flat_map(|g| g.shards.iter())
-                        .find(|x| x.id == s.shard_id)
-                })
-                .map(|x| x.owners.clone())
+                .find_shard(s.shard_id)
+                .filter(|p| p.database.name == entry.database && p.rp.name == entry.rp)
+                .map(|p| p.shard.owners.clone())
                 .unwrap_or_default();
             if !owners.contains(&node) {
                 return Err(ServeError::NotOwner {

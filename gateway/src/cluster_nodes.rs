@@ -63,9 +63,7 @@ impl Nodes for ClusterNodes {
         let addr = self
             .meta
             .catalog()
-            .data_nodes
-            .get(&node)
-            .map(|n| n.tcp_addr.clone())
+            .data_node_tcp_addr(node)
             .ok_or_else(|| Self::node_error(node, "not a data node of the catalog"))?;
         let req = ShardsRequest {
             database: database.to_string(),

@@ -132,31 +132,16 @@ impl Ctl {
 
     fn owners(&self, shard: u64) -> Vec<u64> {
         let cat = self.meta.catalog();
-        cat.databases
-            .values()
-            .flat_map(|d| d.retention_policies.values())
-            .flat_map(|rp| rp.shard_groups.iter())
-            .flat_map(|g| g.shards.iter())
-            .find(|s| s.id == shard)
-            .map(|s| s.owners.clone())
+        cat.find_shard(shard)
+            .map(|p| p.shard.owners.clone())
             .unwrap_or_default()
     }
 
     /// The database and retention policy of `shard`.
     fn shard_place(&self, shard: u64) -> Option<(String, String)> {
         let cat = self.meta.catalog();
-        for db in cat.databases.values() {
-            for rp in db.retention_policies.values() {
-                if rp
-                    .shard_groups
-                    .iter()
-                    .any(|g| g.shards.iter().any(|s| s.id == shard))
-                {
-                    return Some((db.name.clone(), rp.name.clone()));
-                }
-            }
-        }
-        None
+        cat.find_shard(shard)
+            .map(|p| (p.database.name.clone(), p.rp.name.clone()))
     }
 
     fn show(&self) -> Value {

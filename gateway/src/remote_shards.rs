@@ -259,7 +259,7 @@ impl FlightPeerShards {
 
 impl Peers for FlightPeerShards {
     fn source(&self, node: u64) -> Option<Arc<dyn ShardSource>> {
-        let addr = self.meta.catalog().data_nodes.get(&node)?.tcp_addr.clone();
+        let addr = self.meta.catalog().data_node_tcp_addr(node)?;
         Some(Arc::new(FlightShardSource {
             node,
             addr,

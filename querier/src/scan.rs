@@ -254,6 +254,17 @@ impl Sources {
 }
 
 impl Sources {
+    /// Nothing yet of a measurement of database `db`.
+    fn empty(db: &str) -> Self {
+        Self {
+            database: db.to_string(),
+            snapshots: Vec::new(),
+            remote: Vec::new(),
+            schema: TableSchema::default(),
+            equalities: Vec::new(),
+        }
+    }
+
     /// Adds measurement `name`'s snapshot in each of `shards` that has it.
     fn add_local(
         &mut self,
@@ -393,13 +404,7 @@ impl Executor {
         name: &str,
         range: TimeRange,
     ) -> Result<Sources, ExecError> {
-        let mut sources = Sources {
-            database: db.to_string(),
-            snapshots: Vec::new(),
-            remote: Vec::new(),
-            schema: TableSchema::default(),
-            equalities: Vec::new(),
-        };
+        let mut sources = Sources::empty(db);
         let set = {
             let cat = self.meta().catalog();
             let dbi = cat
@@ -426,13 +431,7 @@ impl Executor {
         shards: &[u64],
         name: &str,
     ) -> Result<Sources, ExecError> {
-        let mut sources = Sources {
-            database: db.to_string(),
-            snapshots: Vec::new(),
-            remote: Vec::new(),
-            schema: TableSchema::default(),
-            equalities: Vec::new(),
-        };
+        let mut sources = Sources::empty(db);
         if let Some(ing) = self.ingester() {
             sources.add_local(&LocalShards(Arc::clone(ing)), shards, name)?;
         }

@@ -34,18 +34,15 @@ impl Executor {
     fn own_shards(&self, database: &str, shards: &[u64]) -> Result<Vec<u64>, ExecError> {
         let node = self.ingester().map(|i| i.node_id());
         let cat = self.meta().catalog();
-        let dbi = cat
-            .database(database)
-            .ok_or_else(|| ExecError::DatabaseNotFound(database.to_string()))?;
+        if cat.database(database).is_none() {
+            return Err(ExecError::DatabaseNotFound(database.to_string()));
+        }
         let mut out = Vec::with_capacity(shards.len());
         for &id in shards {
-            let owners = dbi
-                .retention_policies
-                .values()
-                .flat_map(|p| p.shard_groups.iter())
-                .flat_map(|g| g.shards.iter())
-                .find(|s| s.id == id)
-                .map(|s| s.owners.clone())
+            let owners = cat
+                .find_shard(id)
+                .filter(|p| p.database.name == database)
+                .map(|p| p.shard.owners.clone())
                 .unwrap_or_default();
             if !node.is_some_and(|n| owners.contains(&n)) {
                 return Err(ExecError::ShardNotLocal { shard: id, owners });

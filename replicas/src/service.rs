@@ -104,21 +104,12 @@ impl AntiEntropy {
 
     fn shard(&self, id: u64) -> Option<ShardRef> {
         let cat = self.meta.catalog();
-        for db in cat.databases.values() {
-            for rp in db.retention_policies.values() {
-                for g in &rp.shard_groups {
-                    if let Some(s) = g.shards.iter().find(|s| s.id == id) {
-                        return Some(ShardRef {
-                            id,
-                            database: db.name.clone(),
-                            rp: rp.name.clone(),
-                            owners: s.owners.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        None
+        cat.find_shard(id).map(|p| ShardRef {
+            id,
+            database: p.database.name.clone(),
+            rp: p.rp.name.clone(),
+            owners: p.shard.owners.clone(),
+        })
     }
 
     /// Checks and repairs one shard now (`entropy repair <shard>`), whether it is cold or not.
