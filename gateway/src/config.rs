@@ -144,6 +144,9 @@ pub struct CoordinatorConfig {
     /// How long a write waits for the acknowledgements its consistency level needs before it
     /// answers `timeout`.
     pub write_timeout: GoDuration,
+    /// How long a query request may run, reads of other nodes' shards included, before its
+    /// running statement answers `query-timeout limit exceeded`; 0 = no limit (1.x's default).
+    pub query_timeout: GoDuration,
 }
 
 /// `[hinted-handoff]`: points an owner of their shard could not take, queued on this node's
@@ -252,6 +255,7 @@ impl Default for CoordinatorConfig {
     fn default() -> Self {
         Self {
             write_timeout: GoDuration(Duration::from_secs(10)),
+            query_timeout: GoDuration(Duration::ZERO),
         }
     }
 }

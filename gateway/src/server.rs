@@ -198,6 +198,7 @@ pub async fn run(
     // Shards of other nodes are read over Flight from their owners.
     let mut executor = Executor::new(meta.clone(), ingester.clone())
         .with_writer(writer.clone())
+        .with_query_timeout(config.coordinator.query_timeout.0)
         .with_peers(Arc::new(FlightPeerShards::new(meta.clone(), write_timeout)));
     if let Some(queues) = writer.hinted() {
         executor = executor.with_stats(Arc::new(HintedStats::new(

@@ -748,3 +748,34 @@ async fn selections_by_time_alone_answer_the_same_in_windows() {
     }
     n.close().await;
 }
+
+#[tokio::test]
+async fn a_request_past_query_timeout_answers_1x_error_and_stops() {
+    let n = node().await;
+    n.write("cpu,host=a usage=1 10\ncpu,host=b usage=2 20")
+        .await;
+    let stmts = querier::influxql::parse_query("SELECT * FROM cpu; SHOW MEASUREMENTS").unwrap();
+    let ctx = QueryContext {
+        database: Some("db".into()),
+        ..Default::default()
+    };
+    let ex = n
+        .exec
+        .clone()
+        .with_query_timeout(std::time::Duration::from_nanos(1));
+    let got = common::json_of(&ex.execute(&stmts, &ctx).await);
+    assert_eq!(
+        got,
+        serde_json::json!([
+            {"statement_id": 0, "error": "query-timeout limit exceeded"},
+            {"statement_id": 1, "error": "not executed"}
+        ])
+    );
+    // Zero is no limit.
+    let ex = n.exec.clone().with_query_timeout(std::time::Duration::ZERO);
+    let got = common::json_of(&ex.execute(&stmts, &ctx).await);
+    assert!(
+        got[0]["series"].is_array() && got[1]["series"].is_array(),
+        "{got}"
+    );
+}

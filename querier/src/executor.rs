@@ -105,6 +105,9 @@ pub enum ExecError {
         "the answer is larger than [http] max-response-memory ({max_bytes} bytes held in memory): ask for it in chunks (chunked=true), or narrow the query"
     )]
     AnswerTooLarge { max_bytes: usize },
+    /// The request ran longer than `[coordinator] query-timeout` (1.x's text).
+    #[error("query-timeout limit exceeded")]
+    QueryTimeout,
     /// The reader of the answer has gone (the client disconnected): the query stops.
     #[error("the query was cancelled")]
     Cancelled,
@@ -142,6 +145,8 @@ pub struct Executor {
     window_rows: u64,
     /// What `SHOW STATS` reports.
     stats: Vec<Arc<dyn crate::stats::StatsSource>>,
+    /// How long a request's statements may run in all (`[coordinator] query-timeout`).
+    query_timeout: Option<std::time::Duration>,
 }
 
 /// Rows a window of a selection ordered by time alone holds, about.
@@ -163,6 +168,7 @@ impl Executor {
             local: ingester.clone().map(LocalShards),
             peers: None,
             stats: Vec::new(),
+            query_timeout: None,
             meta,
             ingester,
             session: Arc::new(crate::scan::session(2)),
@@ -177,6 +183,14 @@ impl Executor {
     /// rows (`u64::MAX`: never in windows).
     pub fn with_window_rows(mut self, rows: u64) -> Self {
         self.window_rows = rows;
+        self
+    }
+
+    /// The same executor, failing a request's statement that is still running `timeout` after
+    /// the request began (`query-timeout limit exceeded`; the statements after it are not
+    /// executed). Zero: no limit.
+    pub fn with_query_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.query_timeout = (!timeout.is_zero()).then_some(timeout);
         self
     }
 
@@ -292,6 +306,8 @@ impl Executor {
 
     async fn run_all(&self, statements: &[Statement], ctx: &QueryContext, target: &mut Target) {
         let mut failed = false;
+        // `[coordinator] query-timeout` bounds the whole request, remote reads included.
+        let deadline = self.query_timeout.map(|d| tokio::time::Instant::now() + d);
         for (id, stmt) in statements.iter().enumerate() {
             if failed {
                 let end = Item::End {
@@ -327,7 +343,22 @@ impl Executor {
             }
             let mut sink = target.sink(id);
             let mut own = Vec::new();
-            let result = self.execute_one(stmt, ctx, &mut own, &mut sink).await;
+            let result = match deadline {
+                // Past the deadline already: the statement does not start.
+                Some(at) if tokio::time::Instant::now() >= at => Err(ExecError::QueryTimeout),
+                Some(at) => {
+                    match tokio::time::timeout_at(
+                        at,
+                        self.execute_one(stmt, ctx, &mut own, &mut sink),
+                    )
+                    .await
+                    {
+                        Ok(r) => r,
+                        Err(_) => Err(ExecError::QueryTimeout),
+                    }
+                }
+                None => self.execute_one(stmt, ctx, &mut own, &mut sink).await,
+            };
             let error = match result {
                 Ok(rows) => {
                     if !streams

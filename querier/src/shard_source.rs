@@ -61,6 +61,9 @@ pub struct ScanRequest {
     pub filters: Vec<Expr>,
 }
 
+/// Whose turn it is to be asked first among a remote shard's owners.
+static NEXT_OWNER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// The data of some shards, as queries read it (see the module's essay).
 #[async_trait]
 pub trait ShardSource: Send + Sync + std::fmt::Debug {
@@ -165,8 +168,9 @@ pub struct ShardSet<'a> {
 
 impl<'a> ShardSet<'a> {
     /// The shards of `rp` (every policy when empty) whose groups overlap `range`: each read
-    /// here when this node owns it, else by the first of its owners a peer source reaches;
-    /// a shard neither reads fails with its owners.
+    /// here when this node owns it, else by its owners that a peer source reaches, asked in
+    /// turn (the first one rotates from statement to statement, spreading the load) until
+    /// one answers; a shard neither reads fails with its owners.
     pub fn resolve(
         local: Option<&'a LocalShards>,
         peers: Option<&Arc<dyn Peers>>,
@@ -175,6 +179,7 @@ impl<'a> ShardSet<'a> {
         range: TimeRange,
     ) -> Result<Self, ExecError> {
         let here = local.map(|s| s.node_id());
+        let turn = NEXT_OWNER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut shards = Vec::new();
         // Shards owned elsewhere, grouped by their other owners (in the catalog's order).
         let mut remote: Vec<(Vec<u64>, RemoteShards)> = Vec::new();
@@ -194,10 +199,15 @@ impl<'a> ShardSet<'a> {
                 r.shards.push(shard.id);
                 continue;
             }
-            let sources: Vec<Arc<dyn ShardSource>> = match peers {
+            let mut sources: Vec<Arc<dyn ShardSource>> = match peers {
                 Some(p) => shard.owners.iter().filter_map(|&o| p.source(o)).collect(),
                 None => Vec::new(),
             };
+            // Statements take turns at which owner they ask first, spreading the reads.
+            if !sources.is_empty() {
+                let turn = turn % sources.len();
+                sources.rotate_left(turn);
+            }
             if sources.is_empty() {
                 return Err(ExecError::ShardNotLocal {
                     shard: shard.id,
