@@ -5,6 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use catalog::{MetaOptions, MetaService};
 use ingester::{Ingester, IngesterConfig};
 use querier::Executor;
@@ -293,6 +294,13 @@ pub async fn run(
     });
     let served = match http {
         Some(listener) => {
+            // Answers leave as soon as they are written (no Nagle delay behind a client's
+            // delayed ACK), as InfluxDB's Go server does by default.
+            let listener = listener.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY not set");
+                }
+            });
             axum::serve(listener, router(state))
                 .with_graceful_shutdown(shutdown)
                 .into_future()
