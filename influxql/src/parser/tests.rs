@@ -285,3 +285,21 @@ fn statements() {
         "DROP DATABASE \"select\""
     );
 }
+
+#[test]
+fn show_stats_takes_an_optional_module() {
+    let one = |q: &str| parse_query(q).unwrap().remove(0);
+    assert_eq!(one("SHOW STATS"), Statement::ShowStats { module: None });
+    let s = one("show stats for 'hh_processor'");
+    assert_eq!(
+        s,
+        Statement::ShowStats {
+            module: Some("hh_processor".into())
+        }
+    );
+    assert_eq!(s.to_string(), "SHOW STATS FOR 'hh_processor'");
+    assert_eq!(
+        err("SHOW STATS FOR hh"),
+        "found hh, expected string at line 1, char 16"
+    );
+}
