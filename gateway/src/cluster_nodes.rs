@@ -58,7 +58,9 @@ impl Nodes for ClusterNodes {
         shard: u64,
     ) -> Result<ShardDigest, RepairError> {
         if self.here() == Some(node) {
-            return Ok(replicas::digest::of(&self.executor, database, shard).await?);
+            let mut d = replicas::digest::of(&self.executor, database, shard).await?;
+            d.last_write = self.ingester.as_ref().and_then(|i| i.last_write(shard));
+            return Ok(d);
         }
         let addr = self
             .meta

@@ -96,11 +96,11 @@ impl InternalFlight {
         let json = match kind {
             action::DATA_DIGEST => {
                 let shard = req.shards.first().copied().unwrap_or_default();
-                serde_json::to_vec(
-                    &replicas::digest::of(ex, &req.database, shard)
-                        .await
-                        .map_err(exec_status)?,
-                )
+                let mut d = replicas::digest::of(ex, &req.database, shard)
+                    .await
+                    .map_err(exec_status)?;
+                d.last_write = role.ingester.as_ref().and_then(|i| i.last_write(shard));
+                serde_json::to_vec(&d)
             }
             action::DATA_MEASUREMENTS => serde_json::to_vec(
                 &ex.measurements(&req.database, &req.shards)

@@ -218,7 +218,11 @@ pub async fn run(
         rpc: catalog::rpc::RpcClient::default(),
         timeout: write_timeout * 6,
     });
-    let service = replicas::AntiEntropy::new(meta.clone(), nodes.clone());
+    let service = replicas::AntiEntropy::new(
+        meta.clone(),
+        nodes.clone(),
+        config.anti_entropy.check_interval.0,
+    );
     let entropy = match (&ingester, config.anti_entropy.enabled) {
         (Some(_), true) => {
             tokio::spawn(

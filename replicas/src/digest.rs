@@ -30,6 +30,10 @@ pub struct SeriesDigest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardDigest {
     pub measurements: BTreeMap<String, BTreeMap<String, SeriesDigest>>,
+    /// When the owner last wrote to the shard (ns), if it knows: a shard still being written
+    /// (a backfill into an old group, say) is not compared by the periodic check.
+    #[serde(default)]
+    pub last_write: Option<i64>,
 }
 
 impl ShardDigest {

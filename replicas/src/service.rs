@@ -28,7 +28,8 @@ pub struct ShardCheck {
     pub owners: Vec<u64>,
     /// Points each owner that answered held before the repair.
     pub points: BTreeMap<u64, u64>,
-    /// `consistent`, `repaired` or `failed` (`diverged` when only compared).
+    /// `consistent`, `repaired` or `failed` (`diverged` when only compared; `being written`
+    /// when the periodic check found an owner still writing to it).
     pub state: String,
     /// Series copied onto an owner that lacked them (or held them differently).
     pub series_copied: u64,
@@ -36,6 +37,15 @@ pub struct ShardCheck {
     /// When the check ended (ns since the epoch).
     pub checked_at: i64,
     pub error: Option<String>,
+}
+
+/// Whether a comparison repairs what differs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Repair {
+    No,
+    Now,
+    /// Unless an owner wrote to the shard within the service's `quiet` time.
+    IfQuiet,
 }
 
 /// A shard as the service sees it in the catalog.
@@ -52,14 +62,18 @@ pub struct AntiEntropy {
     meta: Arc<MetaService>,
     nodes: Arc<dyn Nodes>,
     checks: Mutex<BTreeMap<u64, ShardCheck>>,
+    /// A shard an owner wrote less than this long ago is left to the next periodic check.
+    quiet: Duration,
 }
 
 impl AntiEntropy {
-    pub fn new(meta: Arc<MetaService>, nodes: Arc<dyn Nodes>) -> Arc<Self> {
+    /// The service; its periodic check leaves alone a shard an owner wrote within `quiet`.
+    pub fn new(meta: Arc<MetaService>, nodes: Arc<dyn Nodes>, quiet: Duration) -> Arc<Self> {
         Arc::new(Self {
             meta,
             nodes,
             checks: Mutex::default(),
+            quiet,
         })
     }
 
@@ -123,16 +137,19 @@ impl AntiEntropy {
     pub async fn compare_all(&self) -> Vec<ShardCheck> {
         let mut out = Vec::new();
         for s in self.cold_shards(i64::MAX, true) {
-            out.push(self.examine(&s, false).await);
+            out.push(self.examine(&s, Repair::No).await);
         }
         out
     }
 
-    /// Checks every cold shard this node is the first owner of.
+    /// Checks every cold shard this node is the first owner of, unless an owner is still
+    /// writing to it.
     pub async fn check_all(&self) -> Vec<ShardCheck> {
         let mut out = Vec::new();
         for s in self.cold_shards(ingester::now_nanos(), false) {
-            out.push(self.check(&s).await);
+            let check = self.examine(&s, Repair::IfQuiet).await;
+            self.keep(&check);
+            out.push(check);
         }
         out
     }
@@ -140,16 +157,20 @@ impl AntiEntropy {
     /// Compares the owners' copies of `s` and copies onto each owner the series it lacks or
     /// holds differently, from an owner that has them; the outcome is kept for `/status`.
     async fn check(&self, s: &ShardRef) -> ShardCheck {
-        let check = self.examine(s, true).await;
-        self.checks
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(s.id, check.clone());
+        let check = self.examine(s, Repair::Now).await;
+        self.keep(&check);
         check
     }
 
-    /// Compares the owners' copies of `s`, and repairs them with `repair`.
-    async fn examine(&self, s: &ShardRef, repair: bool) -> ShardCheck {
+    fn keep(&self, check: &ShardCheck) {
+        self.checks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(check.shard, check.clone());
+    }
+
+    /// Compares the owners' copies of `s`, and repairs them as `repair` says.
+    async fn examine(&self, s: &ShardRef, repair: Repair) -> ShardCheck {
         let mut check = ShardCheck {
             shard: s.id,
             database: s.database.clone(),
@@ -174,11 +195,18 @@ impl AntiEntropy {
                 }
             }
         }
+        let recent = ingester::now_nanos().saturating_sub(self.quiet.as_nanos() as i64);
+        let written = digests
+            .iter()
+            .any(|(_, d)| d.last_write.is_some_and(|t| t > recent));
         if digests.len() < 2 {
             check.state = "failed".into();
             check
                 .error
                 .get_or_insert_with(|| "fewer than two owners answered".into());
+        } else if repair == Repair::IfQuiet && written {
+            // Still being written (copies in flight between owners look like differences).
+            check.state = "being written".into();
         } else {
             for (from, theirs) in &digests {
                 for (to, ours) in &digests {
@@ -189,7 +217,7 @@ impl AntiEntropy {
                     if missing.is_empty() {
                         continue;
                     }
-                    if !repair {
+                    if repair == Repair::No {
                         check.state = "diverged".into();
                         continue;
                     }

@@ -109,4 +109,10 @@ impl Ingester {
     pub fn shard_ids(&self) -> Vec<u64> {
         self.read_state(|s| s.keys().copied().collect())
     }
+
+    /// When `shard` last took a write or a delete here (wall clock, ns; when it was loaded, for
+    /// a shard read from disk since), if this node holds it.
+    pub fn last_write(&self, shard: u64) -> Option<i64> {
+        self.read_state(|s| s.get(&shard).map(|sd| sd.last_write))
+    }
 }
