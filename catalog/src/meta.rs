@@ -485,6 +485,20 @@ impl MetaService {
     /// no leader answered or the log did not arrive in time: the node then serves from its own
     /// copy.
     pub async fn catch_up(&self, timeout: Duration) -> bool {
+        // A node alone in its Raft group is the catalog: nothing to wait for.
+        let alone = {
+            let m = self.metrics();
+            let members: Vec<u64> = m
+                .membership_config
+                .membership()
+                .nodes()
+                .map(|(id, _)| *id)
+                .collect();
+            members == [self.raft_id]
+        };
+        if alone {
+            return true;
+        }
         let started = Instant::now();
         let index = match tokio::time::timeout(timeout, self.cluster_status()).await {
             Ok(Ok(status)) => status.commit_index,

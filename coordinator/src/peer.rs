@@ -70,18 +70,14 @@ pub fn write_body(index: u64, entry: &[u8]) -> Bytes {
 #[derive(Debug)]
 pub struct FlightPeers {
     meta: Arc<MetaService>,
-    rpc: RpcClient,
+    rpc: Arc<RpcClient>,
     timeout: Duration,
 }
 
 impl FlightPeers {
-    /// Calls give up after `timeout`.
-    pub fn new(meta: Arc<MetaService>, timeout: Duration) -> Self {
-        Self {
-            meta,
-            rpc: RpcClient::default(),
-            timeout,
-        }
+    /// Calls through `rpc`'s channels give up after `timeout`.
+    pub fn new(meta: Arc<MetaService>, rpc: Arc<RpcClient>, timeout: Duration) -> Self {
+        Self { meta, rpc, timeout }
     }
 }
 

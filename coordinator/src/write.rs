@@ -12,7 +12,7 @@ use line_protocol::Point;
 use tokio::sync::mpsc;
 
 use crate::consistency::Consistency;
-use crate::hinted::HintedHandoff;
+use crate::hinted::{HintedError, HintedHandoff};
 use crate::peer::{PeerError, PeerWriter};
 
 /// Why a write request failed as a whole (nothing of it was written).
@@ -45,6 +45,10 @@ pub enum WriteError {
     /// queue (Enterprise's text).
     #[error("hinted handoff queue not empty")]
     QueueNotEmpty,
+    /// No owner acknowledged, and an owner's hinted handoff queue is at `max-size`
+    /// (Enterprise's text).
+    #[error("queue is full")]
+    QueueFull,
 }
 
 /// Writes points already routed to shards on one data node. [`LocalShards`] is this node's
@@ -289,6 +293,16 @@ impl PointsWriter {
                     .push((r.shard, r.points.iter().collect()));
             }
         }
+        // Every shard is this node's alone (a single node): its ingester's answer is the
+        // answer, with nothing to count or wait for.
+        if remote.is_empty() && routed.iter().all(|r| !r.owners.is_empty()) {
+            let mine: Vec<(u64, Vec<Point<'_>>)> =
+                routed.into_iter().map(|r| (r.shard, r.points)).collect();
+            return match &self.local {
+                Some(l) => Ok(l.write_shards(db, rp, mine).await?),
+                None => Ok(WriteOutcome::default()),
+            };
+        }
         if !remote.is_empty() && self.peers.is_none() {
             let r = routed
                 .iter()
@@ -326,7 +340,6 @@ impl PointsWriter {
             .filter(|r| here.is_some_and(|h| r.owners.contains(&h)))
             .map(|r| (r.shard, r.points))
             .collect();
-        let only_here = sent == 0;
         let mine_ids: Vec<u64> = mine.iter().map(|(s, _)| *s).collect();
         let local = async {
             match (&self.local, mine.is_empty()) {
@@ -346,8 +359,6 @@ impl PointsWriter {
                     local_done = true;
                     match r {
                         Some(Ok(o)) => tally.acked(&mine_ids, o),
-                        // A write that only went here answers as a single node does.
-                        Some(Err(e)) if only_here => return Err(WriteError::Shard(e)),
                         Some(Err(e)) => tally.failed(WriteError::Shard(e)),
                         None => {}
                     }
@@ -401,6 +412,7 @@ async fn send_to(
                 .await
             {
                 Ok(()) => Delivery::Hinted(why),
+                Err(HintedError::Full) => Delivery::Failed(WriteError::QueueFull),
                 Err(e) => {
                     tracing::warn!(node, error = %e, "hinted handoff: could not queue points");
                     Delivery::Failed(WriteError::Failed(e.to_string()))
@@ -504,6 +516,7 @@ impl Tally {
         }
         Err(match self.first_error {
             Some(WriteError::QueueNotEmpty) => WriteError::QueueNotEmpty,
+            Some(WriteError::QueueFull) => WriteError::QueueFull,
             Some(WriteError::Failed(e)) => WriteError::Failed(e),
             Some(e) => WriteError::Failed(e.to_string()),
             None => WriteError::Failed("no owner answered".into()),

@@ -262,3 +262,23 @@ async fn a_point_both_owners_drop_is_counted_once() {
     assert!(out.reason.unwrap().contains("field type conflict"));
     n.close().await;
 }
+
+#[tokio::test]
+async fn a_full_queue_answers_queue_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let mut cfg = HintedConfig::with_dir(dir.path().join("hh"));
+    cfg.max_size = 64;
+    let hh = HintedHandoff::open(cfg).unwrap();
+    let remote_only = PointsWriter::with_ingester(n.meta.clone(), None)
+        .with_peers(n.peer.clone(), Some(hh.clone()))
+        .with_timeout(Duration::from_millis(300));
+    n.peer.mode.store(DOWN, Ordering::SeqCst);
+    let body: String = (0..50).map(|i| format!("m,h=h{i} v={i} 1\n")).collect();
+    let err = write(&remote_only, &body, Consistency::Any)
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "queue is full");
+    assert!(hh.is_empty(n.peer_id), "nothing was queued");
+    n.close().await;
+}

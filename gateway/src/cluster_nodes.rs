@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use catalog::MetaService;
-use catalog::rpc::{RpcClient, action};
+use catalog::rpc::action;
 use coordinator::peer::PeerWriter;
 use ingester::Ingester;
 use ingester::wal::WalEntry;
@@ -25,7 +25,7 @@ pub struct ClusterNodes {
     pub executor: Executor,
     pub peers: Arc<FlightPeerShards>,
     pub writer: Arc<dyn PeerWriter>,
-    pub rpc: RpcClient,
+    /// How long a digest may take (it reads the whole shard).
     pub timeout: Duration,
 }
 
@@ -72,7 +72,8 @@ impl Nodes for ClusterNodes {
             shards: vec![shard],
             measurement: String::new(),
         };
-        self.rpc
+        self.peers
+            .rpc()
             .call(&addr, action::DATA_DIGEST, &req, self.timeout)
             .await
             .map_err(|e| Self::node_error(node, e))

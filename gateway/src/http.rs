@@ -101,7 +101,8 @@ impl From<WriteError> for ApiError {
             | WriteError::Timeout
             | WriteError::PartialWrite
             | WriteError::Failed(_)
-            | WriteError::QueueNotEmpty => StatusCode::INTERNAL_SERVER_ERROR,
+            | WriteError::QueueNotEmpty
+            | WriteError::QueueFull => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())
     }

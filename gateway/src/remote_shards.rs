@@ -164,6 +164,25 @@ pub struct FlightShardSource {
 }
 
 impl FlightShardSource {
+    /// Calls `kind` (a JSON [`ShardsRequest`]) on the node.
+    async fn ask<R: serde::de::DeserializeOwned>(
+        &self,
+        kind: &str,
+        database: &str,
+        shards: &[u64],
+        measurement: &str,
+    ) -> Result<R, ExecError> {
+        let req = ShardsRequest {
+            database: database.to_string(),
+            shards: shards.to_vec(),
+            measurement: measurement.to_string(),
+        };
+        self.rpc
+            .call(&self.addr, kind, &req, self.timeout)
+            .await
+            .map_err(|e| self.remote(e))
+    }
+
     fn remote(&self, e: impl std::fmt::Display) -> ExecError {
         ExecError::Remote {
             node: self.node,
@@ -183,15 +202,8 @@ impl ShardSource for FlightShardSource {
         database: &str,
         shards: &[u64],
     ) -> Result<BTreeSet<String>, ExecError> {
-        let req = ShardsRequest {
-            database: database.to_string(),
-            shards: shards.to_vec(),
-            measurement: String::new(),
-        };
-        self.rpc
-            .call(&self.addr, action::DATA_MEASUREMENTS, &req, self.timeout)
+        self.ask(action::DATA_MEASUREMENTS, database, shards, "")
             .await
-            .map_err(|e| self.remote(e))
     }
 
     async fn schema(
@@ -200,15 +212,7 @@ impl ShardSource for FlightShardSource {
         shards: &[u64],
         m: &str,
     ) -> Result<Option<TableSchema>, ExecError> {
-        let req = ShardsRequest {
-            database: database.to_string(),
-            shards: shards.to_vec(),
-            measurement: m.to_string(),
-        };
-        self.rpc
-            .call(&self.addr, action::DATA_SCHEMA, &req, self.timeout)
-            .await
-            .map_err(|e| self.remote(e))
+        self.ask(action::DATA_SCHEMA, database, shards, m).await
     }
 
     async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError> {
@@ -248,12 +252,14 @@ pub struct FlightPeerShards {
 }
 
 impl FlightPeerShards {
-    pub fn new(meta: Arc<MetaService>, timeout: Duration) -> Self {
-        Self {
-            meta,
-            rpc: Arc::default(),
-            timeout,
-        }
+    /// Calls through `rpc`'s channels; a call must start answering within `timeout`.
+    pub fn new(meta: Arc<MetaService>, rpc: Arc<RpcClient>, timeout: Duration) -> Self {
+        Self { meta, rpc, timeout }
+    }
+
+    /// The RPC client its calls go through.
+    pub fn rpc(&self) -> &RpcClient {
+        &self.rpc
     }
 }
 

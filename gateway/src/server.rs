@@ -168,9 +168,12 @@ pub async fn run(
     let write_timeout = config.coordinator.write_timeout.0;
     // A call to another owner outlives the write's own deadline, so that an owner that does
     // not answer makes the write answer `timeout` (its points are queued once the call fails).
+    // One set of channels to the other nodes for the data plane's calls.
+    let rpc = Arc::new(catalog::rpc::RpcClient::default());
     let peers: Arc<dyn coordinator::peer::PeerWriter> = Arc::new(
-        coordinator::peer::FlightPeers::new(meta.clone(), write_timeout * 2),
+        coordinator::peer::FlightPeers::new(meta.clone(), rpc.clone(), write_timeout * 2),
     );
+    let peer_shards = Arc::new(FlightPeerShards::new(meta.clone(), rpc, write_timeout));
     let hinted = match config.hinted_handoff.enabled {
         true => {
             let hh = &config.hinted_handoff;
@@ -200,7 +203,7 @@ pub async fn run(
     let mut executor = Executor::new(meta.clone(), ingester.clone())
         .with_writer(writer.clone())
         .with_query_timeout(config.coordinator.query_timeout.0)
-        .with_peers(Arc::new(FlightPeerShards::new(meta.clone(), write_timeout)));
+        .with_peers(peer_shards.clone());
     if let Some(queues) = writer.hinted() {
         executor = executor.with_stats(Arc::new(HintedStats::new(
             queues.clone(),
@@ -213,9 +216,8 @@ pub async fn run(
         meta: meta.clone(),
         ingester: ingester.clone(),
         executor: executor.clone(),
-        peers: Arc::new(FlightPeerShards::new(meta.clone(), write_timeout)),
+        peers: peer_shards,
         writer: peers.clone(),
-        rpc: catalog::rpc::RpcClient::default(),
         timeout: write_timeout * 6,
     });
     let service = replicas::AntiEntropy::new(

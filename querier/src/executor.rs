@@ -484,14 +484,7 @@ impl Executor {
                 .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
             self.shard_set(dbi, "", select::TimeRange::ALL)?
         };
-        let mut schema: Option<TableSchema> = None;
-        if let Some(local) = set.local {
-            for &shard in &set.shards {
-                if let Some(t) = local.schema(shard, name) {
-                    schema.get_or_insert_with(TableSchema::default).merge(&t);
-                }
-            }
-        }
+        let mut schema = set.local.and_then(|l| l.schema(&set.shards, name));
         for r in &set.remote {
             if let Some(t) = r.first(|s| s.schema(db, &r.shards, name)).await? {
                 schema.get_or_insert_with(TableSchema::default).merge(&t);

@@ -27,7 +27,7 @@ use futures::StreamExt;
 use ingester::TableSchema;
 
 use crate::executor::{ExecError, Executor};
-use crate::shard_source::{ScanRequest, ShardSource, columns_of};
+use crate::shard_source::{LocalShards, ScanRequest, ShardSource, columns_of};
 
 impl Executor {
     /// This node's shards among `shards`, or the first it does not own as an error.
@@ -81,16 +81,9 @@ impl ShardSource for Executor {
         m: &str,
     ) -> Result<Option<TableSchema>, ExecError> {
         let shards = self.own_shards(database, shards)?;
-        let Some(ing) = self.ingester() else {
-            return Ok(None);
-        };
-        let mut schema: Option<TableSchema> = None;
-        for shard in shards {
-            if let Some(t) = ing.table_schema(shard, m) {
-                schema.get_or_insert_with(TableSchema::default).merge(&t);
-            }
-        }
-        Ok(schema)
+        Ok(self
+            .ingester()
+            .and_then(|i| LocalShards(Arc::clone(i)).schema(&shards, m)))
     }
 
     async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError> {

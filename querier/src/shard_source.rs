@@ -111,9 +111,15 @@ impl LocalShards {
         self.0.measurements(shards)
     }
 
-    /// Measurement `m`'s schema in `shard`, if the shard has it.
-    pub fn schema(&self, shard: u64, m: &str) -> Option<TableSchema> {
-        self.0.table_schema(shard, m)
+    /// Measurement `m`'s schema merged over `shards`, if any of them has it.
+    pub fn schema(&self, shards: &[u64], m: &str) -> Option<TableSchema> {
+        let mut schema: Option<TableSchema> = None;
+        for &shard in shards {
+            if let Some(t) = self.0.table_schema(shard, m) {
+                schema.get_or_insert_with(TableSchema::default).merge(&t);
+            }
+        }
+        schema
     }
 
     /// What a query reads of measurement `m` in `shard`: its files (pinned until the snapshot

@@ -46,6 +46,15 @@ fn three_nodes(root: &std::path::Path) -> Vec<Node> {
     nodes
 }
 
+/// `CREATE DATABASE dc WITH REPLICATION 2` through `node`.
+fn create_dc(node: &Node) {
+    let r = post(
+        &format!("{}/query", node.url()),
+        "q=CREATE DATABASE dc WITH REPLICATION 2",
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// `POST /write` to `node` with `consistency`: status and body.
 fn write(node: &Node, consistency: &str, body: &str) -> (u16, String) {
     let url = format!(
@@ -138,11 +147,7 @@ fn owners_via(node: &Node) -> (Vec<usize>, usize) {
 fn writes_to_any_node_reach_both_owners_and_consistency_levels_hold() {
     let root = tempfile::tempdir().unwrap();
     let mut nodes = three_nodes(root.path());
-    let r = post(
-        &format!("{}/query", nodes[0].url()),
-        "q=CREATE DATABASE dc WITH REPLICATION 2",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    create_dc(&nodes[0]);
 
     // 100 points through each node; the first creates the shard group.
     for (i, n) in nodes.iter().enumerate() {
@@ -157,8 +162,27 @@ fn writes_to_any_node_reach_both_owners_and_consistency_levels_hold() {
             (count_here(&nodes[o]) == Some(300)).then_some(())
         });
     }
-    // The node without a copy reads an owner's.
+    // The node without a copy reads an owner's, also for the `influx` shell (a chunked answer).
     assert_eq!(count_here(&nodes[other]), Some(300));
+    if let Ok(out) = std::process::Command::new("influx")
+        .args(["-host", "127.0.0.1", "-port"])
+        .arg(nodes[other].http.rsplit(':').next().unwrap())
+        .args(["-format", "csv", "-execute", "SELECT count(v) FROM dc..m"])
+        .output()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains(",300"),
+            "influx shell through the non-owner: {text}"
+        );
+    }
+    // A field type conflict sent through it keeps 1.x's 400, counted once for both owners.
+    let (status, body) = write(&nodes[other], "all", "m,w=n0 v=\"text\" 1000\n");
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body.contains("field type conflict") && body.contains("dropped=1"),
+        "{body}"
+    );
     let all = "SELECT * FROM dc..m WHERE w = 'n1' ORDER BY time DESC LIMIT 3";
     assert_eq!(nodes[other].q(all), nodes[owning[0]].q(all));
 
@@ -274,11 +298,7 @@ fn anti_entropy_restores_an_owner_that_lost_its_data() {
         let v = nodes[0].q("SHOW SERVERS");
         (v["results"][0]["series"][0]["values"].as_array()?.len() == 2).then_some(())
     });
-    let r = post(
-        &format!("{}/query", nodes[0].url()),
-        "q=CREATE DATABASE dc WITH REPLICATION 2",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    create_dc(&nodes[0]);
     // Points of 1970: a shard group long ended, which anti-entropy checks.
     let (status, body) = write(&nodes[0], "all", &lines("a", 0..200));
     assert_eq!(status, 204, "{body}");
@@ -324,11 +344,7 @@ fn anti_entropy_restores_an_owner_that_lost_its_data() {
 fn dropping_a_dead_data_node_restores_the_replication_factor() {
     let root = tempfile::tempdir().unwrap();
     let mut nodes = three_nodes(root.path());
-    let r = post(
-        &format!("{}/query", nodes[0].url()),
-        "q=CREATE DATABASE dc WITH REPLICATION 2",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    create_dc(&nodes[0]);
     let (status, body) = write(&nodes[0], "all", &lines("a", 0..100));
     assert_eq!(status, 204, "{body}");
     let (owning, spare) = owners_via(&nodes[0]);
@@ -373,11 +389,7 @@ fn ctl(node: &Node, args: &[&str]) -> (bool, String) {
 fn shards_are_copied_removed_compared_and_truncated_with_ctl() {
     let root = tempfile::tempdir().unwrap();
     let mut nodes = three_nodes(root.path());
-    let r = post(
-        &format!("{}/query", nodes[0].url()),
-        "q=CREATE DATABASE dc WITH REPLICATION 2",
-    );
-    assert_eq!(r.status, 200, "{}", r.body);
+    create_dc(&nodes[0]);
     let (status, body) = write(&nodes[0], "all", &lines("a", 0..100));
     assert_eq!(status, 204, "{body}");
     let (owning, spare) = owners(&nodes);
