@@ -18,7 +18,7 @@ use catalog::{ActionError, MetaService};
 use futures::TryStreamExt;
 use futures::stream::{self, BoxStream};
 
-use crate::remote_shards::{ShardsRequest, decode_ticket, encode_stream};
+use crate::remote_shards::{Ask, ShardsRequest, decode_ticket, encode_stream};
 use tonic::{Request, Response, Status, Streaming};
 
 /// What a node's data role serves to other nodes, set once its ingester is open.
@@ -280,9 +280,21 @@ impl FlightService for InternalFlight {
         use querier::shard_source::ShardSource;
         let role = self.role()?;
         let ticket = request.into_inner().ticket;
-        let scan = decode_ticket(&ticket, &role.executor.session().task_ctx())
+        let ask = decode_ticket(&ticket, &role.executor.session().task_ctx())
             .map_err(Status::invalid_argument)?;
-        let stream = role.executor.scan(scan).await.map_err(exec_status)?;
+        let stream = match ask {
+            Ask::Scan(scan) => role.executor.scan(scan).await,
+            Ask::Fragment(received) => {
+                // The sender planned with this catalog: whether this node owns the shards is
+                // decided on one at least as new.
+                self.meta
+                    .wait_applied(received.catalog_index, role.catalog_wait)
+                    .await
+                    .map_err(|e| Status::unavailable(e.to_string()))?;
+                role.executor.fragment(received.fragment).await
+            }
+        }
+        .map_err(exec_status)?;
         let data = encode_stream(stream).map_err(|e| match e {
             arrow_flight::error::FlightError::Tonic(s) => *s,
             e => Status::internal(e.to_string()),

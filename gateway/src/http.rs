@@ -200,6 +200,10 @@ fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, ApiError> {
     Ok(out)
 }
 
+/// How long a write naming a database or retention policy this node does not know waits for
+/// the catalog to catch up with the leader's.
+const CATALOG_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn write(
     State(st): State<ApiState>,
     method: Method,
@@ -220,9 +224,23 @@ async fn write(
             .ok_or_else(|| ApiError::bad_request("invalid consistency level"))?,
         None => Consistency::One,
     };
-    // As 1.x: an unknown database is reported before the body is read.
-    if st.meta.catalog().database(db).is_none() {
-        return Err(WriteError::DatabaseNotFound(db.to_string()).into());
+    // As 1.x: an unknown database is reported before the body is read. One created through
+    // another node a moment ago may not have reached this node's catalog yet: it catches up
+    // with the leader's first.
+    let known = |st: &ApiState| {
+        let cat = st.meta.catalog();
+        cat.database(db).is_some_and(|d| {
+            params
+                .get("rp")
+                .filter(|rp| !rp.is_empty())
+                .is_none_or(|rp| d.rp(rp).is_some())
+        })
+    };
+    if !known(&st) {
+        st.meta.catch_up(CATALOG_CATCH_UP).await;
+        if st.meta.catalog().database(db).is_none() {
+            return Err(WriteError::DatabaseNotFound(db.to_string()).into());
+        }
     }
     let raw = read_limited(body, st.max_body_size).await?;
     let gzip = headers

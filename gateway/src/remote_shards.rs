@@ -5,14 +5,16 @@
 //!  node A: ShardTable scan ─▶ FlightShardSource::scan(ScanRequest)
 //!            ─ DoGet(ticket) on node B's [meta] bind-address ─▶
 //!  node B: InternalFlight::do_get ─▶ decode_ticket ─▶ Executor::scan (its own shards only)
+//!                                                    or Executor::fragment (a plan over them)
 //!            ◀─ FlightData (record batches of the request's columns) ─
 //!  schemas and measurements: DoAction data.schema / data.measurements (JSON)
 //! ```
 //!
-//! A scan ticket is binary: `"FSCAN1"`, then length-prefixed (u32 LE) parts: a JSON header
-//! (database, measurement, shards, time range), the Arrow IPC stream of the wanted schema, and
-//! each filter as a `datafusion-proto` expression (decoded against the serving node's session,
-//! which has the same functions).
+//! A scan ticket is binary: `"FSCAN1"`, then the request as [`ScanRequest::encode`] writes it
+//! (a JSON header, the wanted schema as Arrow IPC, each filter as a `datafusion-proto`
+//! expression, decoded against the serving node's session, which has the same functions). A
+//! fragment ticket is a [`Fragment`] as `querier::fragment` encodes it: a partial aggregate,
+//! say, which the owner runs over its own scans and answers with the aggregate's states.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -26,30 +28,18 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use catalog::MetaService;
 use catalog::rpc::{RpcClient, action};
-use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::TaskContext;
-use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion_proto::bytes::Serializeable;
 use futures::TryStreamExt;
 use ingester::TableSchema;
 use querier::ExecError;
-use querier::select::TimeRange;
+use querier::fragment::{Fragment, Received};
 use querier::shard_source::{Peers, ScanRequest, ShardSource};
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8] = b"FSCAN1";
-
-/// The JSON part of a scan ticket.
-#[derive(Debug, Serialize, Deserialize)]
-struct Header {
-    database: String,
-    measurement: String,
-    shards: Vec<u64>,
-    min: i64,
-    max: i64,
-}
 
 /// The body of `data.measurements` and `data.schema`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -61,88 +51,30 @@ pub struct ShardsRequest {
     pub measurement: String,
 }
 
-fn put_part(out: &mut Vec<u8>, part: &[u8]) {
-    out.extend_from_slice(&(part.len() as u32).to_le_bytes());
-    out.extend_from_slice(part);
-}
-
-fn take_part<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8], String> {
-    if buf.len() < 4 {
-        return Err("scan ticket cut short".into());
-    }
-    let n = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    if buf.len() - 4 < n {
-        return Err("scan ticket cut short".into());
-    }
-    let part = &buf[4..4 + n];
-    *buf = &buf[4 + n..];
-    Ok(part)
-}
-
-fn schema_ipc(schema: &Schema) -> Result<Vec<u8>, String> {
-    let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(Vec::new(), schema)
-        .map_err(|e| e.to_string())?;
-    w.finish().map_err(|e| e.to_string())?;
-    w.into_inner().map_err(|e| e.to_string())
-}
-
-fn schema_of_ipc(bytes: &[u8]) -> Result<SchemaRef, String> {
-    let r =
-        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
-            .map_err(|e| e.to_string())?;
-    Ok(r.schema())
-}
-
 /// A scan request as a Flight ticket.
 pub fn encode_ticket(r: &ScanRequest) -> Result<Bytes, String> {
-    let header = Header {
-        database: r.database.clone(),
-        measurement: r.measurement.clone(),
-        shards: r.shards.clone(),
-        min: r.range.min,
-        max: r.range.max,
-    };
     let mut out = MAGIC.to_vec();
-    put_part(
-        &mut out,
-        &serde_json::to_vec(&header).map_err(|e| e.to_string())?,
-    );
-    put_part(&mut out, &schema_ipc(&r.schema)?);
-    out.extend_from_slice(&(r.filters.len() as u32).to_le_bytes());
-    for f in &r.filters {
-        put_part(&mut out, &f.to_bytes().map_err(|e| e.to_string())?);
-    }
+    out.extend_from_slice(&r.encode()?);
     Ok(out.into())
 }
 
-/// A Flight ticket as a scan request, its filters' functions resolved in `ctx`.
-pub fn decode_ticket(ticket: &[u8], ctx: &TaskContext) -> Result<ScanRequest, String> {
-    let mut buf = ticket
+/// What a Flight ticket asks for: rows of a scan, or the output of a plan fragment.
+pub enum Ask {
+    Scan(ScanRequest),
+    Fragment(Received),
+}
+
+/// A Flight ticket as what it asks for, its functions resolved in `ctx`.
+pub fn decode_ticket(ticket: &[u8], ctx: &TaskContext) -> Result<Ask, String> {
+    if Fragment::is_fragment(ticket) {
+        return Fragment::decode(ticket, ctx)
+            .map(Ask::Fragment)
+            .map_err(|e| e.to_string());
+    }
+    let buf = ticket
         .strip_prefix(MAGIC)
         .ok_or("not a scan ticket of this version")?;
-    let header: Header = serde_json::from_slice(take_part(&mut buf)?).map_err(|e| e.to_string())?;
-    let schema = schema_of_ipc(take_part(&mut buf)?)?;
-    if buf.len() < 4 {
-        return Err("scan ticket cut short".into());
-    }
-    let n = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-    buf = &buf[4..];
-    let mut filters = Vec::with_capacity(n.min(64));
-    for _ in 0..n {
-        let part = take_part(&mut buf)?;
-        filters.push(Expr::from_bytes_with_ctx(part, ctx).map_err(|e| e.to_string())?);
-    }
-    Ok(ScanRequest {
-        database: header.database,
-        measurement: header.measurement,
-        shards: header.shards,
-        range: TimeRange {
-            min: header.min,
-            max: header.max,
-        },
-        schema,
-        filters,
-    })
+    ScanRequest::decode(buf, ctx).map(Ask::Scan)
 }
 
 /// The answer of a scan as Flight data (dictionaries kept as dictionaries).
@@ -158,6 +90,8 @@ pub fn encode_stream(
 #[derive(Debug)]
 pub struct FlightShardSource {
     node: u64,
+    /// Its catalog index goes with each fragment (the owner catches up to it first).
+    meta: Arc<MetaService>,
     addr: String,
     rpc: Arc<RpcClient>,
     timeout: Duration,
@@ -217,6 +151,24 @@ impl ShardSource for FlightShardSource {
 
     async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError> {
         let ticket = encode_ticket(&request).map_err(|e| self.remote(e))?;
+        self.get(ticket, request.schema).await
+    }
+
+    async fn fragment(&self, fragment: Fragment) -> Result<SendableRecordBatchStream, ExecError> {
+        let ticket = fragment
+            .encode(self.meta.applied_index())
+            .map_err(|e| self.remote(e))?;
+        self.get(ticket, fragment.plan.schema()).await
+    }
+}
+
+impl FlightShardSource {
+    /// `DoGet` of `ticket`: its answer, batches of `schema`, as they come.
+    async fn get(
+        &self,
+        ticket: Bytes,
+        schema: SchemaRef,
+    ) -> Result<SendableRecordBatchStream, ExecError> {
         let mut client = self.rpc.client(&self.addr).map_err(|e| self.remote(e))?;
         let call = client.do_get(Ticket { ticket });
         let response = tokio::time::timeout(self.timeout, call)
@@ -235,10 +187,7 @@ impl ShardSource for FlightShardSource {
                 message: e.to_string(),
             }))
         });
-        Ok(Box::pin(RecordBatchStreamAdapter::new(
-            request.schema,
-            batches,
-        )))
+        Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
 }
 
@@ -268,6 +217,7 @@ impl Peers for FlightPeerShards {
         let addr = self.meta.catalog().data_node_tcp_addr(node)?;
         Some(Arc::new(FlightShardSource {
             node,
+            meta: Arc::clone(&self.meta),
             addr,
             rpc: Arc::clone(&self.rpc),
             timeout: self.timeout,

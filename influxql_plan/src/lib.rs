@@ -45,11 +45,22 @@ use datafusion::physical_planner::{DefaultPhysicalPlanner, ExtensionPlanner, Phy
 /// A session of `config` that plans InfluxQL's nodes and knows its scalar functions (the
 /// aggregate and window functions are built into the plans that use them).
 pub fn session(config: datafusion::prelude::SessionConfig) -> datafusion::prelude::SessionContext {
-    let state = datafusion::execution::SessionStateBuilder::new()
+    session_with_rules(config, Vec::new())
+}
+
+/// [`session`], with `rules` run after DataFusion's physical optimizer rules.
+pub fn session_with_rules(
+    config: datafusion::prelude::SessionConfig,
+    rules: Vec<Arc<dyn datafusion::physical_optimizer::PhysicalOptimizerRule + Send + Sync>>,
+) -> datafusion::prelude::SessionContext {
+    let mut builder = datafusion::execution::SessionStateBuilder::new()
         .with_config(config)
         .with_default_features()
-        .with_query_planner(Arc::new(QueryPlanner))
-        .build();
+        .with_query_planner(Arc::new(QueryPlanner));
+    for rule in rules {
+        builder = builder.with_physical_optimizer_rule(rule);
+    }
+    let state = builder.build();
     let ctx = datafusion::prelude::SessionContext::new_with_state(state);
     ctx.register_udf(time_bucket::TimeBucket::udf().as_ref().clone());
     ctx

@@ -86,7 +86,7 @@ pub enum ExecError {
     #[error("{0}")]
     Query(String),
     #[error("{0}")]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(datafusion::error::DataFusionError),
     #[error("{0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
     /// A shard the statement must read lives on other data nodes only, none of which this node
@@ -114,9 +114,57 @@ pub enum ExecError {
     /// Another data node could not answer for its shards.
     #[error("data node {node}: {message}")]
     Remote { node: u64, message: String },
+    /// None of the owners of some shards answered a read of them: the query fails rather
+    /// than answer without them.
+    #[error(
+        "shard(s) {shards:?} could not be read: none of their owners (data node(s) {owners:?}) answered ({errors})"
+    )]
+    NoOwnerAnswered {
+        shards: Vec<u64>,
+        owners: Vec<u64>,
+        errors: String,
+    },
     /// A check of Fletch's own planning failed (a bug, never the query's fault).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<datafusion::error::DataFusionError> for ExecError {
+    /// Fletch's own errors raised inside a plan (a remote read, say) come out as themselves.
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError as D;
+        if let D::External(inner) = e.find_root()
+            && let Some(ours) = inner.downcast_ref::<ExecError>()
+        {
+            match ours {
+                Self::NoOwnerAnswered {
+                    shards,
+                    owners,
+                    errors,
+                } => {
+                    return Self::NoOwnerAnswered {
+                        shards: shards.clone(),
+                        owners: owners.clone(),
+                        errors: errors.clone(),
+                    };
+                }
+                Self::Remote { node, message } => {
+                    return Self::Remote {
+                        node: *node,
+                        message: message.clone(),
+                    };
+                }
+                Self::ShardNotLocal { shard, owners } => {
+                    return Self::ShardNotLocal {
+                        shard: *shard,
+                        owners: owners.clone(),
+                    };
+                }
+                _ => {}
+            }
+        }
+        Self::DataFusion(e)
+    }
 }
 
 #[derive(Clone)]
@@ -148,6 +196,10 @@ pub struct Executor {
     /// How long a request's statements may run in all (`[coordinator] query-timeout`).
     query_timeout: Option<std::time::Duration>,
 }
+
+/// How long a read naming a database this node does not know waits for the catalog to catch
+/// up with the leader's before it answers that the database is not found.
+const CATALOG_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Rows a window of a selection ordered by time alone holds, about.
 pub const WINDOW_ROWS: u64 = 64 * 1024;
@@ -349,7 +401,7 @@ impl Executor {
                 Some(at) => {
                     match tokio::time::timeout_at(
                         at,
-                        self.execute_one(stmt, ctx, &mut own, &mut sink),
+                        self.execute_caught_up(stmt, ctx, &mut own, &mut sink),
                     )
                     .await
                     {
@@ -357,7 +409,10 @@ impl Executor {
                         Err(_) => Err(ExecError::QueryTimeout),
                     }
                 }
-                None => self.execute_one(stmt, ctx, &mut own, &mut sink).await,
+                None => {
+                    self.execute_caught_up(stmt, ctx, &mut own, &mut sink)
+                        .await
+                }
             };
             let error = match result {
                 Ok(rows) => {
@@ -502,6 +557,20 @@ impl Executor {
         name: Option<&str>,
         regex: Option<&str>,
     ) -> Result<Vec<String>, ExecError> {
+        self.measurements_in(db, rp, name, regex, select::TimeRange::ALL)
+            .await
+    }
+
+    /// [`Self::measurements_of`] with data in shard groups overlapping `range` (what a
+    /// `SELECT` reads: it then needs no shard outside its time range, whose owners may be down).
+    pub async fn measurements_in(
+        &self,
+        db: &str,
+        rp: &str,
+        name: Option<&str>,
+        regex: Option<&str>,
+        range: select::TimeRange,
+    ) -> Result<Vec<String>, ExecError> {
         let set = {
             let cat = self.meta.catalog();
             let dbi = cat
@@ -512,7 +581,7 @@ impl Executor {
                     "retention policy not found: {rp}"
                 )));
             }
-            self.shard_set(dbi, rp, select::TimeRange::ALL)?
+            self.shard_set(dbi, rp, range)?
         };
         let mut all = match set.local {
             Some(local) => local.measurements(&set.shards),
@@ -544,6 +613,32 @@ impl Executor {
 
     /// Runs one statement: a `SELECT` or `EXPLAIN` sends its series to `out` as they come;
     /// any other answers its (small) series whole. Warnings for the user go to `messages`.
+    /// [`Self::execute_one`]; a read that names a database or retention policy this node's
+    /// catalog lacks runs again once the catalog has caught up with the leader's (it may have
+    /// been created through another node a moment ago).
+    async fn execute_caught_up(
+        &self,
+        stmt: &Statement,
+        ctx: &QueryContext,
+        messages: &mut Vec<Message>,
+        out: &mut SeriesSink,
+    ) -> Result<Vec<RowSeries>, ExecError> {
+        let result = self.execute_one(stmt, ctx, messages, out).await;
+        let unknown = match &result {
+            Err(ExecError::DatabaseNotFound(_)) => true,
+            Err(ExecError::Query(text)) => text.starts_with("retention policy not found"),
+            _ => false,
+        };
+        if !unknown || stmt.is_write() {
+            return result;
+        }
+        let before = self.meta.applied_index();
+        if self.meta.catch_up(CATALOG_CATCH_UP).await && self.meta.applied_index() > before {
+            return self.execute_one(stmt, ctx, messages, out).await;
+        }
+        result
+    }
+
     async fn execute_one(
         &self,
         stmt: &Statement,

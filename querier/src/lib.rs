@@ -39,6 +39,7 @@
 pub mod ddl;
 pub mod dictionary_pages;
 pub mod executor;
+pub mod fragment;
 mod frame;
 pub mod params;
 /// The plan pieces live in their own crate (a data node runs fragments without the planner);

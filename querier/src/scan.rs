@@ -57,7 +57,11 @@ pub fn session(partitions: usize) -> SessionContext {
     opts.execution.parquet.reorder_filters = true;
     // Fletch writes no bloom filters; looking for them cost 0.2-0.6 ms per file and query.
     opts.execution.parquet.bloom_filter_on_read = false;
-    crate::plan::session(config)
+    // Aggregates over other nodes' shards run partly on their owners (crate::fragment).
+    crate::plan::session_with_rules(
+        config,
+        vec![Arc::new(crate::fragment::DistributeAggregates)],
+    )
 }
 
 /// The table's Arrow schema without Fletch's field metadata (so that scans and memory batches

@@ -27,6 +27,7 @@ use futures::StreamExt;
 use ingester::TableSchema;
 
 use crate::executor::{ExecError, Executor};
+use crate::fragment::Fragment;
 use crate::shard_source::{LocalShards, ScanRequest, ShardSource, columns_of};
 
 impl Executor {
@@ -133,5 +134,25 @@ impl ShardSource for Executor {
             b
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
+    }
+
+    async fn fragment(&self, fragment: Fragment) -> Result<SendableRecordBatchStream, ExecError> {
+        self.own_shards(&fragment.database, &fragment.shards)?;
+        let mut streams = Vec::new();
+        for request in fragment.scans() {
+            if request.database != fragment.database
+                || request.shards.iter().any(|s| !fragment.shards.contains(s))
+            {
+                return Err(ExecError::Internal(
+                    "a plan fragment scans shards it does not name".into(),
+                ));
+            }
+            streams.push(self.scan(request).await?);
+        }
+        let plan = fragment.bind(streams)?;
+        Ok(datafusion::physical_plan::execute_stream(
+            plan,
+            self.session().task_ctx(),
+        )?)
     }
 }

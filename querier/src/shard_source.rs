@@ -33,16 +33,16 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::TableType;
-use datafusion::error::DataFusionError;
+use datafusion::arrow::datatypes::Schema;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
-use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::streaming::{PartitionStream, StreamingTableExec};
-use futures::{StreamExt, TryStreamExt};
+use datafusion_proto::bytes::Serializeable;
+use serde::{Deserialize, Serialize};
 use ingester::{Ingester, TableSchema, TableSnapshot};
 
 use crate::executor::ExecError;
+use crate::fragment::{Fragment, RemoteScanExec, put_part, take_part};
 use crate::select::TimeRange;
 
 /// What a statement reads of one measurement in some shards of one database.
@@ -59,6 +59,85 @@ pub struct ScanRequest {
     /// Conditions on the measurement's columns; a source applies those it can (all their
     /// columns known to it) and may leave out the rest, which the querier applies again.
     pub filters: Vec<Expr>,
+}
+
+/// The JSON part of an encoded [`ScanRequest`].
+#[derive(Debug, Serialize, Deserialize)]
+struct ScanHeader {
+    database: String,
+    measurement: String,
+    shards: Vec<u64>,
+    min: i64,
+    max: i64,
+}
+
+impl ScanRequest {
+    /// The request as bytes: length-prefixed (u32 LE) parts, a JSON header (database,
+    /// measurement, shards, time range), the Arrow IPC stream of the wanted schema, then the
+    /// number of filters (u32 LE) and each as a `datafusion-proto` expression.
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        let header = ScanHeader {
+            database: self.database.clone(),
+            measurement: self.measurement.clone(),
+            shards: self.shards.clone(),
+            min: self.range.min,
+            max: self.range.max,
+        };
+        let mut out = Vec::new();
+        put_part(
+            &mut out,
+            &serde_json::to_vec(&header).map_err(|e| e.to_string())?,
+        );
+        put_part(&mut out, &schema_ipc(&self.schema)?);
+        out.extend_from_slice(&(self.filters.len() as u32).to_le_bytes());
+        for f in &self.filters {
+            put_part(&mut out, &f.to_bytes().map_err(|e| e.to_string())?);
+        }
+        Ok(out)
+    }
+
+    /// A request [`Self::encode`] wrote, its filters' functions resolved in `ctx`.
+    pub fn decode(mut buf: &[u8], ctx: &TaskContext) -> Result<Self, String> {
+        let part = |buf: &mut &[u8]| take_part(buf).map(<[u8]>::to_vec).map_err(|e| e.to_string());
+        let header: ScanHeader =
+            serde_json::from_slice(&part(&mut buf)?).map_err(|e| e.to_string())?;
+        let schema = schema_of_ipc(&part(&mut buf)?)?;
+        if buf.len() < 4 {
+            return Err("scan request cut short".into());
+        }
+        let n = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        buf = &buf[4..];
+        let mut filters = Vec::with_capacity(n.min(64));
+        for _ in 0..n {
+            let bytes = part(&mut buf)?;
+            filters.push(Expr::from_bytes_with_ctx(&bytes, ctx).map_err(|e| e.to_string())?);
+        }
+        Ok(ScanRequest {
+            database: header.database,
+            measurement: header.measurement,
+            shards: header.shards,
+            range: TimeRange {
+                min: header.min,
+                max: header.max,
+            },
+            schema,
+            filters,
+        })
+    }
+}
+
+fn schema_ipc(schema: &Schema) -> Result<Vec<u8>, String> {
+    let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(Vec::new(), schema)
+        .map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+fn schema_of_ipc(bytes: &[u8]) -> Result<SchemaRef, String> {
+    let r =
+        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes), None)
+            .map_err(|e| e.to_string())?;
+    Ok(r.schema())
 }
 
 /// Whose turn it is to be asked first among a remote shard's owners.
@@ -87,6 +166,10 @@ pub trait ShardSource: Send + Sync + std::fmt::Debug {
 
     /// The rows `request` asks for, as a stream of batches of `request.schema`.
     async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError>;
+
+    /// The output of `fragment` run on this source's node, over its own scans of the
+    /// fragment's shards ([`crate::fragment`]).
+    async fn fragment(&self, fragment: Fragment) -> Result<SendableRecordBatchStream, ExecError>;
 }
 
 /// The sources of other data nodes' shards, by node id.
@@ -140,26 +223,50 @@ impl LocalShards {
 pub struct RemoteShards {
     pub sources: Vec<Arc<dyn ShardSource>>,
     pub shards: Vec<u64>,
+    /// The shards' owners in the catalog (for errors: some may have no source).
+    pub owners: Vec<u64>,
 }
 
 impl RemoteShards {
-    /// The first answer of `ask` from these sources in order, or the last one's error.
+    /// The first answer of `ask` from these sources in order; when none answers, an error
+    /// naming the shards, their owners and what each said.
     pub async fn first<'s, T, F, Fut>(&'s self, mut ask: F) -> Result<T, ExecError>
     where
         F: FnMut(&'s Arc<dyn ShardSource>) -> Fut,
         Fut: std::future::Future<Output = Result<T, ExecError>>,
     {
-        let mut last = None;
+        let mut errors = Vec::new();
         for source in &self.sources {
             match ask(source).await {
                 Ok(v) => return Ok(v),
                 Err(e) => {
                     tracing::debug!(node = source.node_id(), error = %e, "a peer did not answer; asking the next owner");
-                    last = Some(e);
+                    errors.push(attributed(source.node_id(), &e.to_string()));
                 }
             }
         }
-        Err(last.unwrap_or_else(|| ExecError::Internal("no source for remote shards".into())))
+        Err(self.unanswered(errors))
+    }
+
+    /// The error of a read of these shards that no owner answered.
+    pub fn unanswered(&self, errors: Vec<String>) -> ExecError {
+        let mut owners = self.owners.clone();
+        owners.sort_unstable();
+        ExecError::NoOwnerAnswered {
+            shards: self.shards.clone(),
+            owners,
+            errors: errors.join("; "),
+        }
+    }
+}
+
+/// `message` as said by data node `node` (once: a peer's errors name their node already).
+pub(crate) fn attributed(node: u64, message: &str) -> String {
+    let by = format!("data node {node}: ");
+    if message.starts_with(&by) {
+        message.to_string()
+    } else {
+        format!("{by}{message}")
     }
 }
 
@@ -225,6 +332,7 @@ impl<'a> ShardSet<'a> {
                 RemoteShards {
                     sources,
                     shards: vec![shard.id],
+                    owners: shard.owners.clone(),
                 },
             ));
         }
@@ -287,49 +395,7 @@ impl TableProvider for ShardTable {
             schema: Arc::clone(&schema),
             filters: filters.to_vec(),
         };
-        let stream = ShardStream {
-            remote: self.remote.clone(),
-            request,
-        };
-        Ok(Arc::new(StreamingTableExec::try_new(
-            schema,
-            vec![Arc::new(stream)],
-            None,
-            vec![],
-            false,
-            None,
-        )?))
-    }
-}
-
-/// A peer's answer to a scan request (the first of the shards' other owners that answers),
-/// as a partition of a [`ShardTable`] scan.
-#[derive(Debug)]
-struct ShardStream {
-    remote: RemoteShards,
-    request: ScanRequest,
-}
-
-impl PartitionStream for ShardStream {
-    fn schema(&self) -> &SchemaRef {
-        &self.request.schema
-    }
-
-    fn execute(&self, _ctx: Arc<TaskContext>) -> SendableRecordBatchStream {
-        let schema = Arc::clone(&self.request.schema);
-        let remote = self.remote.clone();
-        let request = self.request.clone();
-        let answer = async move {
-            remote
-                .first(|source| source.scan(request.clone()))
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))
-        };
-        let aligned = Arc::clone(&schema);
-        let batches = futures::stream::once(answer)
-            .try_flatten()
-            .map(move |b| Ok(ingester::batch::align(&b?, &aligned)?));
-        Box::pin(RecordBatchStreamAdapter::new(schema, batches))
+        Ok(Arc::new(RemoteScanExec::new(self.remote.clone(), request)))
     }
 }
 

@@ -128,7 +128,7 @@ pub(crate) async fn execute(
         let db = database_of(m.database.as_deref(), default_db)?;
         let rp = m.retention_policy.as_deref().unwrap_or("");
         for name in ex
-            .measurements_of(db, rp, m.name.as_deref(), m.regex.as_deref())
+            .measurements_in(db, rp, m.name.as_deref(), m.regex.as_deref(), plan.range)
             .await?
         {
             let sources = ex.sources(db, rp, &name, plan.range).await?;
