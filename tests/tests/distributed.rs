@@ -69,6 +69,8 @@ fn queries() -> Vec<String> {
         "SHOW FIELD KEYS ON dc",
         "SHOW TAG VALUES ON dc WITH KEY = host",
         "SHOW SERIES ON dc FROM mem",
+        "SELECT * FROM dc..mem",
+        "SELECT usage FROM dc..cpu WHERE host = 'h1'",
     ]
     .iter()
     .map(|s| s.to_string())
