@@ -4,6 +4,12 @@
 #   bench/cluster.sh            100 hosts x 12h (432k points of 10 fields), twice each
 #   bench/cluster.sh --quick    10 hosts x 1h
 #
+# Then the TSBS query types against each: the single node, and the cluster through n1 (a data
+# node owning some of the shards; the others are read from their owners, aggregates as partial
+# aggregates there). ITERATIONS (default 40) queries per type, in alternating rounds of 10 once
+# both setups are idle; the cluster's answers are compared with the single node's. Targets:
+# heavy types at most 1.5x the single node's median, light ones at most 2x plus 1 ms.
+#
 # Loads the same data set into one fletchd, then into three fletchd on loopback that form a
 # cluster (each a meta and a data node) with a database of replication factor 2, through all
 # three nodes (the connections spread over them, so two of three batches reach a node that
@@ -17,6 +23,7 @@ cd "$(dirname "$0")/.."
 
 QUICK=0
 [ "${1:-}" = "--quick" ] && QUICK=1
+ITERATIONS="${ITERATIONS:-40}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/fletch-target}"
 cargo build --release --bin fletchd --bin fletch-bench >&2
 BIN="$CARGO_TARGET_DIR/release"
@@ -70,7 +77,7 @@ echo "-- one node" >&2
 start single 38086 38091 38088
 s1=$(load one "http://127.0.0.1:38086")
 s2=$(load two "http://127.0.0.1:38086")
-cleanup
+SINGLE_PID="${PIDS[0]}"
 PIDS=()
 
 echo "-- three nodes, replication factor 2" >&2
@@ -91,6 +98,28 @@ done
 c1=$(load one "$urls" 2)
 c2=$(load two "$urls" 2)
 
+PIDS+=("$SINGLE_PID")
+
+echo "-- queries: one node, and the cluster through n1" >&2
+qlog="$WORK/queries.jsonl"
+: >"$qlog"
+quiet=$(IFS=,; echo "${PIDS[*]}")
+rounds=$(( (ITERATIONS + 9) / 10 ))
+for t in $("$BIN/fletch-bench" types); do
+  for r in $(seq 0 $((rounds - 1))); do
+    common=("${data[@]}" --db one --types "$t" --iterations 10 --skip $((r * 10)) --quiet-pid "$quiet" --json)
+    if [ $((r % 2)) = 0 ]; then order="single cluster"; else order="cluster single"; fi
+    for setup in $order; do
+      if [ "$setup" = single ]; then
+        out=$("$BIN/fletch-bench" query "${common[@]}" --url "http://127.0.0.1:38086" --server-pid "$SINGLE_PID") || true
+      else
+        out=$("$BIN/fletch-bench" query "${common[@]}" --url "http://127.0.0.1:38186" --reference "http://127.0.0.1:38086") || true
+      fi
+      echo "{\"setup\": \"$setup\", \"reports\": ${out:-[]}}" >>"$qlog"
+    done
+  done
+done
+
 single=$(best "$s1" "$s2") cluster=$(best "$c1" "$c2")
 ratio=$(awk -v c="$cluster" -v s="$single" 'BEGIN { printf "%.2f", c / s }')
 echo "| setup | points/s (best of 2) | runs |"
@@ -98,3 +127,29 @@ echo "|---|---|---|"
 printf '| one node | %.0f | %.0f, %.0f |\n' "$single" "$s1" "$s2"
 printf '| 3 nodes, RF 2, through all three | %.0f | %.0f, %.0f |\n' "$cluster" "$c1" "$c2"
 echo "ratio: ${ratio}x (target: at least 0.45x)"
+echo
+python3 - "$qlog" <<'EOF'
+import json, statistics, sys
+lat = {"single": {}, "cluster": {}}
+bad = {}
+for line in open(sys.argv[1]):
+    row = json.loads(line)
+    for rep in row["reports"]:
+        lat[row["setup"]].setdefault(rep["type"], []).extend(rep.get("latencies_ms", []))
+        if row["setup"] == "cluster":
+            bad[rep["type"]] = bad.get(rep["type"], 0) + rep.get("mismatches", 0) + rep.get("errors", 0)
+HEAVY = ("high-cpu-all", "double-groupby", "groupby-orderby-limit", "lastpoint")
+print("| query | one node median ms | cluster median ms | cluster / one node | target | answers |")
+print("|---|---|---|---|---|---|")
+for t in lat["single"]:
+    s, c = lat["single"][t], lat["cluster"].get(t, [])
+    if not s or not c:
+        print(f"| {t} | | | | | no result |")
+        continue
+    ms, mc = statistics.median(s), statistics.median(c)
+    heavy = t.startswith(HEAVY)
+    ok = mc <= 1.5 * ms if heavy else mc <= 2 * ms + 1.0
+    target = "<= 1.5x" if heavy else "<= 2x + 1 ms"
+    answers = "equal" if bad.get(t, 0) == 0 else f"{bad[t]} differ"
+    print(f"| {t} | {ms:.2f} | {mc:.2f} | {mc / ms:.2f}x | {target}: {'met' if ok else 'not met'} | {answers} |")
+EOF

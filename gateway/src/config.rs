@@ -147,6 +147,10 @@ pub struct CoordinatorConfig {
     /// How long a query request may run, reads of other nodes' shards included, before its
     /// running statement answers `query-timeout limit exceeded`; 0 = no limit (1.x's default).
     pub query_timeout: GoDuration,
+    /// How many reads of other nodes' shards (scans and plan fragments, all queries together)
+    /// this node sets up on any one data node at a time, until that node starts answering;
+    /// more wait their turn. 0 = no limit.
+    pub max_remote_reads_per_node: usize,
 }
 
 /// `[hinted-handoff]`: points an owner of their shard could not take, queued on this node's
@@ -256,6 +260,7 @@ impl Default for CoordinatorConfig {
         Self {
             write_timeout: GoDuration(Duration::from_secs(10)),
             query_timeout: GoDuration(Duration::ZERO),
+            max_remote_reads_per_node: 32,
         }
     }
 }

@@ -90,6 +90,8 @@ pub fn encode_stream(
 #[derive(Debug)]
 pub struct FlightShardSource {
     node: u64,
+    /// Bounds this node's reads running on that node at once (`None`: no bound).
+    reads: Option<Arc<tokio::sync::Semaphore>>,
     /// Its catalog index goes with each fragment (the owner catches up to it first).
     meta: Arc<MetaService>,
     addr: String,
@@ -169,12 +171,25 @@ impl FlightShardSource {
         ticket: Bytes,
         schema: SchemaRef,
     ) -> Result<SendableRecordBatchStream, ExecError> {
+        // Held until the owner has started answering: a bound on the reads being set up there
+        // at once. (Not until the answer has been read: one query may need several answers of
+        // one node at a time, and would wait on itself.)
+        let permit = match &self.reads {
+            Some(s) => Some(
+                Arc::clone(s)
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| self.remote(e))?,
+            ),
+            None => None,
+        };
         let mut client = self.rpc.client(&self.addr).map_err(|e| self.remote(e))?;
         let call = client.do_get(Ticket { ticket });
         let response = tokio::time::timeout(self.timeout, call)
             .await
             .map_err(|_| self.remote(format!("no answer within {:?}", self.timeout)))?
             .map_err(|e| self.remote(e.message()))?;
+        drop(permit);
         let node = self.node;
         let batches = FlightRecordBatchStream::new_from_flight_data(
             response
@@ -195,6 +210,10 @@ impl FlightShardSource {
 #[derive(Debug)]
 pub struct FlightPeerShards {
     meta: Arc<MetaService>,
+    /// Per data node: how many reads may run there at once (`[coordinator]
+    /// max-remote-reads-per-node`; 0 = no bound).
+    reads_per_node: usize,
+    reads: std::sync::Mutex<std::collections::HashMap<u64, Arc<tokio::sync::Semaphore>>>,
     rpc: Arc<RpcClient>,
     /// How long a call may take to start answering.
     timeout: Duration,
@@ -203,7 +222,19 @@ pub struct FlightPeerShards {
 impl FlightPeerShards {
     /// Calls through `rpc`'s channels; a call must start answering within `timeout`.
     pub fn new(meta: Arc<MetaService>, rpc: Arc<RpcClient>, timeout: Duration) -> Self {
-        Self { meta, rpc, timeout }
+        Self {
+            meta,
+            reads_per_node: 0,
+            reads: Default::default(),
+            rpc,
+            timeout,
+        }
+    }
+
+    /// At most `n` reads running on any one data node at once (0: no bound).
+    pub fn with_reads_per_node(mut self, n: usize) -> Self {
+        self.reads_per_node = n;
+        self
     }
 
     /// The RPC client its calls go through.
@@ -215,8 +246,16 @@ impl FlightPeerShards {
 impl Peers for FlightPeerShards {
     fn source(&self, node: u64) -> Option<Arc<dyn ShardSource>> {
         let addr = self.meta.catalog().data_node_tcp_addr(node)?;
+        let reads = (self.reads_per_node > 0).then(|| {
+            let mut all = self.reads.lock().unwrap_or_else(|e| e.into_inner());
+            Arc::clone(
+                all.entry(node)
+                    .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.reads_per_node))),
+            )
+        });
         Some(Arc::new(FlightShardSource {
             node,
+            reads,
             meta: Arc::clone(&self.meta),
             addr,
             rpc: Arc::clone(&self.rpc),

@@ -173,7 +173,10 @@ pub async fn run(
     let peers: Arc<dyn coordinator::peer::PeerWriter> = Arc::new(
         coordinator::peer::FlightPeers::new(meta.clone(), rpc.clone(), write_timeout * 2),
     );
-    let peer_shards = Arc::new(FlightPeerShards::new(meta.clone(), rpc, write_timeout));
+    let peer_shards = Arc::new(
+        FlightPeerShards::new(meta.clone(), rpc, write_timeout)
+            .with_reads_per_node(config.coordinator.max_remote_reads_per_node),
+    );
     let hinted = match config.hinted_handoff.enabled {
         true => {
             let hh = &config.hinted_handoff;

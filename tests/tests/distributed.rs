@@ -146,6 +146,8 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
     nodes[1].start(&[&first]);
     nodes[2].start(&[&first]);
     let mut q = Node::new(dir.path(), "q", false);
+    // The tightest bound on reads set up at once on one data node: answers stay complete.
+    q.env = vec![("FLETCH_COORDINATOR_MAX_REMOTE_READS_PER_NODE", "1")];
     q.start(&[&first]);
     wait_for("three data nodes", DEADLINE, || {
         let v = q.q("SHOW SERVERS");
