@@ -210,6 +210,32 @@ pub(crate) fn take_part<'a>(buf: &mut &'a [u8]) -> Result<&'a [u8]> {
     Ok(part)
 }
 
+/// The methods of a plan node without inputs.
+macro_rules! leaf_methods {
+    ($name:literal) => {
+        fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+            vec![]
+        }
+
+        fn apply_expressions(
+            &self,
+            _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        ) -> Result<TreeNodeRecursion> {
+            Ok(TreeNodeRecursion::Continue)
+        }
+
+        fn with_new_children(
+            self: Arc<Self>,
+            children: Vec<Arc<dyn ExecutionPlan>>,
+        ) -> Result<Arc<dyn ExecutionPlan>> {
+            if !children.is_empty() {
+                return exec_err!("{} has no inputs", $name);
+            }
+            Ok(self)
+        }
+    };
+}
+
 /// One partition, unordered, bounded: a leaf fed by one stream.
 fn leaf_properties(schema: SchemaRef) -> Arc<PlanProperties> {
     Arc::new(PlanProperties::new(
@@ -363,26 +389,7 @@ impl ExecutionPlan for RemoteScanExec {
         &self.properties
     }
 
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !children.is_empty() {
-            return exec_err!("RemoteScanExec has no inputs");
-        }
-        Ok(self)
-    }
+    leaf_methods!("RemoteScanExec");
 
     fn execute(
         &self,
@@ -472,27 +479,8 @@ impl ExecutionPlan for FragmentExec {
         &self.properties
     }
 
-    /// None: the fragment runs elsewhere, no optimizer of this node may change it.
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !children.is_empty() {
-            return exec_err!("FragmentExec has no inputs");
-        }
-        Ok(self)
-    }
+    // No inputs: the fragment runs elsewhere, and no optimizer of this node may change it.
+    leaf_methods!("FragmentExec");
 
     fn execute(
         &self,
@@ -562,26 +550,7 @@ impl ExecutionPlan for StreamExec {
         &self.properties
     }
 
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![]
-    }
-
-    fn apply_expressions(
-        &self,
-        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn with_new_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        if !children.is_empty() {
-            return exec_err!("OwnerScanExec has no inputs");
-        }
-        Ok(self)
-    }
+    leaf_methods!("OwnerScanExec");
 
     fn execute(
         &self,

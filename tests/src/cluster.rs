@@ -114,3 +114,30 @@ impl Node {
 pub fn error_of(v: &Value) -> Option<String> {
     v["results"][0]["error"].as_str().map(str::to_string)
 }
+
+/// Three data nodes (each a meta node too) and a fourth node without data (a meta node) that
+/// joined them, all up: the cluster the distributed-query tests send their queries through.
+pub fn three_data_nodes_and_a_querier(
+    root: &std::path::Path,
+    querier_env: Vec<(&'static str, &'static str)>,
+) -> (Vec<Node>, Node) {
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|i| Node::new(root, &format!("n{i}"), true))
+        .collect();
+    nodes[0].start(&[]);
+    let first = nodes[0].meta_http.clone();
+    nodes[1].start(&[&first]);
+    nodes[2].start(&[&first]);
+    let mut q = Node::new(root, "q", false);
+    q.env = querier_env;
+    q.start(&[&first]);
+    crate::wait_for(
+        "three data nodes",
+        std::time::Duration::from_secs(30),
+        || {
+            let v = q.q("SHOW SERVERS");
+            (v["results"][0]["series"][0]["values"].as_array()?.len() == 3).then_some(())
+        },
+    );
+    (nodes, q)
+}

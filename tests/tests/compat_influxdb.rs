@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use fletch_tests::cluster::Node;
+use fletch_tests::cluster::{Node, three_data_nodes_and_a_querier};
 use fletch_tests::http::{Resp, query, send, urlencode};
 use fletch_tests::{Fletchd, Influxd, wait_for};
 
@@ -828,19 +828,7 @@ fn a_cluster_answers_like_influxdb_1_6_7() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Node> = (1..=3)
-        .map(|i| Node::new(dir.path(), &format!("n{i}"), true))
-        .collect();
-    nodes[0].start(&[]);
-    let first = nodes[0].meta_http.clone();
-    nodes[1].start(&[&first]);
-    nodes[2].start(&[&first]);
-    let mut q = Node::new(dir.path(), "q", false);
-    q.start(&[&first]);
-    wait_for("three data nodes", Duration::from_secs(30), || {
-        let v = q.q("SHOW SERVERS");
-        (v["results"][0]["series"][0]["values"].as_array()?.len() == 3).then_some(())
-    });
+    let (nodes, q) = three_data_nodes_and_a_querier(dir.path(), vec![]);
     compare(&Target {
         writes: nodes.iter().map(Node::url).collect(),
         queries: q.url(),

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use fletch_tests::cluster::{Node, error_of};
+use fletch_tests::cluster::{Node, error_of, three_data_nodes_and_a_querier};
 use fletch_tests::http::{post, query, send};
 use fletch_tests::{Fletchd, wait_for};
 use serde_json::Value;
@@ -140,19 +140,11 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
     let r = post(&format!("{}/query", single.url("")), &format!("q={CREATE}"));
     assert_eq!(r.status, 200, "{}", r.body);
 
-    let mut nodes: Vec<Node> = (1..=3).map(|i| Node::new(dir.path(), &format!("n{i}"), true)).collect();
-    nodes[0].start(&[]);
-    let first = nodes[0].meta_http.clone();
-    nodes[1].start(&[&first]);
-    nodes[2].start(&[&first]);
-    let mut q = Node::new(dir.path(), "q", false);
     // The tightest bound on reads set up at once on one data node: answers stay complete.
-    q.env = vec![("FLETCH_COORDINATOR_MAX_REMOTE_READS_PER_NODE", "1")];
-    q.start(&[&first]);
-    wait_for("three data nodes", DEADLINE, || {
-        let v = q.q("SHOW SERVERS");
-        (v["results"][0]["series"][0]["values"].as_array()?.len() == 3).then_some(())
-    });
+    let (mut nodes, q) = three_data_nodes_and_a_querier(
+        dir.path(),
+        vec![("FLETCH_COORDINATOR_MAX_REMOTE_READS_PER_NODE", "1")],
+    );
     let r = post(&format!("{}/query", q.url()), &format!("q={CREATE}"));
     assert_eq!(r.status, 200, "{}", r.body);
     for n in &nodes {
