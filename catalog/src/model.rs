@@ -275,6 +275,30 @@ pub enum Command {
     TruncateShardGroups {
         at: Nanos,
     },
+    /// Records a delete (`DELETE`, `DROP SERIES`, `DROP MEASUREMENT`) of `database` for every
+    /// data node to apply to the shards it owns, now or when it is back; `scope` is the data
+    /// nodes' description of what it removes (opaque to the catalog). Answers
+    /// [`Outcome::Index`], the delete's Raft index.
+    RecordDelete {
+        database: String,
+        scope: String,
+    },
+    /// Data node `node` has applied every recorded delete up to Raft index `index`; deletes
+    /// every data node has applied are let go.
+    AckDeletes {
+        node: u64,
+        index: u64,
+    },
+}
+
+/// A delete recorded in the catalog ([`Command::RecordDelete`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedDelete {
+    /// The Raft index of the command that recorded it: writes routed with an older catalog
+    /// are subject to it, newer ones are not.
+    pub index: u64,
+    pub database: String,
+    pub scope: String,
 }
 
 /// What applying a command produced.
@@ -285,6 +309,8 @@ pub enum Outcome {
     ShardGroup(ShardGroupInfo),
     /// Shards left without an owner by a forced data node removal.
     Orphaned(Vec<u64>),
+    /// The Raft index a recorded delete got.
+    Index(u64),
 }
 
 /// A shard with what contains it ([`CatalogState::find_shard`]).
@@ -308,9 +334,55 @@ pub struct CatalogState {
     pub max_seq: u64,
     pub max_shard_group_id: u64,
     pub max_shard_id: u64,
+    /// Deletes some data node has not applied yet, oldest first.
+    #[serde(default)]
+    pub deletes: Vec<RecordedDelete>,
+    /// Per data node, the Raft index up to which it has applied every recorded delete.
+    #[serde(default)]
+    pub delete_acks: BTreeMap<u64, u64>,
+    /// The Raft index of the command being applied (0 when not known).
+    #[serde(skip)]
+    pub applying_index: u64,
+    /// The index of the last delete ever recorded.
+    #[serde(default)]
+    pub last_delete: u64,
 }
 
 impl CatalogState {
+    /// Applies `cmd`, the command of Raft log entry `index`.
+    pub fn apply_at(&mut self, cmd: &Command, index: u64) -> Result<Outcome, CatalogError> {
+        self.applying_index = index;
+        let out = self.apply(cmd);
+        self.applying_index = 0;
+        out
+    }
+
+    /// Recorded deletes of `database` with a Raft index in `(after, upto]`.
+    pub fn deletes_between(
+        &self,
+        database: &str,
+        after: u64,
+        upto: u64,
+    ) -> impl Iterator<Item = &RecordedDelete> {
+        let database = database.to_string();
+        self.deletes
+            .iter()
+            .filter(move |d| d.database == database && d.index > after && d.index <= upto)
+    }
+
+    /// Lets go of the deletes every data node has applied.
+    fn prune_deletes(&mut self) {
+        let applied_everywhere = self
+            .data_nodes
+            .keys()
+            .map(|id| self.delete_acks.get(id).copied().unwrap_or(0))
+            .min()
+            .unwrap_or(u64::MAX);
+        self.deletes.retain(|d| d.index > applied_everywhere);
+        let nodes = &self.data_nodes;
+        self.delete_acks.retain(|id, _| nodes.contains_key(id));
+    }
+
     pub fn database(&self, name: &str) -> Option<&DatabaseInfo> {
         self.databases.get(name)
     }
@@ -393,8 +465,35 @@ impl CatalogState {
             } => {
                 let node = self.new_node(*id, http_addr, tcp_addr);
                 let id = node.id;
-                self.data_nodes.insert(id, node);
+                // A new data node has nothing that earlier deletes could remove.
+                if self.data_nodes.insert(id, node).is_none() {
+                    self.delete_acks.insert(id, self.last_delete);
+                }
                 Ok(Outcome::NodeId(id))
+            }
+            Command::RecordDelete { database, scope } => {
+                if !self.databases.contains_key(database) {
+                    return Err(CatalogError::DatabaseNotFound(database.clone()));
+                }
+                let index = match self.applying_index {
+                    0 => self.last_delete + 1,
+                    i => i,
+                };
+                self.last_delete = index;
+                self.deletes.push(RecordedDelete {
+                    index,
+                    database: database.clone(),
+                    scope: scope.clone(),
+                });
+                Ok(Outcome::Index(index))
+            }
+            Command::AckDeletes { node, index } => {
+                if self.data_nodes.contains_key(node) {
+                    let acked = self.delete_acks.entry(*node).or_default();
+                    *acked = (*acked).max(*index);
+                    self.prune_deletes();
+                }
+                Ok(Outcome::Done)
             }
             Command::RegisterMetaNode {
                 id,
@@ -410,7 +509,11 @@ impl CatalogState {
                 Some(_) => Ok(Outcome::Done),
                 None => Err(CatalogError::MetaNodeNotFound(*id)),
             },
-            Command::RemoveDataNode { id, force } => self.remove_data_node(*id, *force),
+            Command::RemoveDataNode { id, force } => {
+                let out = self.remove_data_node(*id, *force)?;
+                self.prune_deletes();
+                Ok(out)
+            }
             Command::CreateDatabase { name, rp } => self.create_database(name, rp.as_ref()),
             Command::DropDatabase { name } => {
                 self.databases.remove(name);
@@ -814,6 +917,66 @@ mod tests {
                 assert_eq!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn recorded_deletes_are_kept_until_every_data_node_applied_them() {
+        let mut s = state_with_node();
+        s.apply(&Command::RegisterDataNode {
+            id: Some(4),
+            http_addr: "h4:8086".into(),
+            tcp_addr: "h4:8088".into(),
+        })
+        .unwrap();
+        let record = |s: &mut CatalogState, index: u64| {
+            s.apply_at(
+                &Command::RecordDelete {
+                    database: "db".into(),
+                    scope: format!("scope {index}"),
+                },
+                index,
+            )
+        };
+        // Of a database that does not exist: refused, nothing recorded.
+        assert!(record(&mut s, 10).is_err());
+        assert!(s.deletes.is_empty());
+        s.apply(&Command::CreateDatabase {
+            name: "db".into(),
+            rp: None,
+        })
+        .unwrap();
+        assert_eq!(record(&mut s, 11).unwrap(), Outcome::Index(11));
+        assert_eq!(record(&mut s, 12).unwrap(), Outcome::Index(12));
+        assert_eq!(s.last_delete, 12);
+        let between: Vec<u64> = s.deletes_between("db", 11, 12).map(|d| d.index).collect();
+        assert_eq!(between, vec![12]);
+        assert_eq!(s.deletes_between("other", 0, 99).count(), 0);
+
+        // Node 2 applied both, node 4 only the first: the second is kept.
+        s.apply(&Command::AckDeletes { node: 2, index: 12 }).unwrap();
+        s.apply(&Command::AckDeletes { node: 4, index: 11 }).unwrap();
+        let kept: Vec<u64> = s.deletes.iter().map(|d| d.index).collect();
+        assert_eq!(kept, vec![12]);
+        // An acknowledgement never goes back.
+        s.apply(&Command::AckDeletes { node: 2, index: 3 }).unwrap();
+        assert_eq!(s.delete_acks[&2], 12);
+        // A node that joins now has nothing to apply; one dropped no longer holds them back.
+        s.apply(&Command::RegisterDataNode {
+            id: Some(6),
+            http_addr: "h6:8086".into(),
+            tcp_addr: "h6:8088".into(),
+        })
+        .unwrap();
+        assert_eq!(s.delete_acks[&6], 12);
+        s.apply(&Command::RemoveDataNode { id: 4, force: true })
+            .unwrap();
+        assert!(s.deletes.is_empty(), "{:?}", s.deletes);
+        assert!(!s.delete_acks.contains_key(&4));
+        // Snapshots carry them (an older snapshot without them reads as none).
+        let json = serde_json::to_string(&s).unwrap();
+        let back: CatalogState = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.delete_acks, s.delete_acks);
+        assert_eq!(back.last_delete, 12);
     }
 
     #[test]

@@ -26,10 +26,12 @@
 //! only), HTTP, or the line protocol text (the gateway parses it).
 
 pub mod consistency;
+pub mod deletes;
 pub mod hinted;
 pub mod peer;
 pub mod retention;
 pub mod write;
 
 pub use consistency::Consistency;
+pub use deletes::DeleteApplier;
 pub use write::{LocalShards, PointsWriter, ShardWriter, WriteError, series_hash};

@@ -180,6 +180,6 @@ pub async fn serve_write(
         .map(|s| (s.shard_id, s.points))
         .collect();
     Ok(ingester
-        .write_shards(&entry.database, &entry.rp, shards)
+        .write_shards_at(&entry.database, &entry.rp, shards, index)
         .await?)
 }

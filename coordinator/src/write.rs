@@ -58,13 +58,15 @@ pub trait ShardWriter: Send + Sync + std::fmt::Debug {
     /// The data node this writer stores on.
     fn node_id(&self) -> u64;
 
-    /// Writes each shard's points (`rp` is the policy's name): durable before `Ok`, points
-    /// that do not fit their shard's schema dropped with 1.x's reason.
+    /// Writes each shard's points (`rp` is the policy's name), routed with the catalog at
+    /// Raft `index`: durable before `Ok`, points that do not fit their shard's schema dropped
+    /// with 1.x's reason, points that deletes recorded after `index` remove left out.
     async fn write_shards(
         &self,
         db: &str,
         rp: &str,
         shards: Vec<(u64, Vec<Point<'_>>)>,
+        index: u64,
     ) -> Result<WriteOutcome, ingester::WriteError>;
 }
 
@@ -83,8 +85,9 @@ impl ShardWriter for LocalShards {
         db: &str,
         rp: &str,
         shards: Vec<(u64, Vec<Point<'_>>)>,
+        index: u64,
     ) -> Result<WriteOutcome, ingester::WriteError> {
-        self.0.write_shards(db, rp, shards).await
+        self.0.write_shards_at(db, rp, shards, index).await
     }
 }
 
@@ -283,6 +286,8 @@ impl PointsWriter {
             return Ok(WriteOutcome::default());
         }
         let here = self.local.as_ref().map(|l| l.node_id());
+        // Every owner drops what deletes recorded after this catalog remove (none did yet).
+        let index = self.meta.applied_index();
         // The shards each other owner gets, as one WAL entry per owner.
         let mut remote: BTreeMap<u64, Vec<(u64, Vec<&Point<'_>>)>> = BTreeMap::new();
         for r in &routed {
@@ -299,7 +304,7 @@ impl PointsWriter {
             let mine: Vec<(u64, Vec<Point<'_>>)> =
                 routed.into_iter().map(|r| (r.shard, r.points)).collect();
             return match &self.local {
-                Some(l) => Ok(l.write_shards(db, rp, mine).await?),
+                Some(l) => Ok(l.write_shards(db, rp, mine, index).await?),
                 None => Ok(WriteOutcome::default()),
             };
         }
@@ -318,7 +323,6 @@ impl PointsWriter {
             .iter()
             .map(|r| (r.shard, consistency.required(r.owners.len())))
             .collect();
-        let index = self.meta.applied_index();
         let (tx, mut rx) = mpsc::unbounded_channel();
         let sent = remote.len();
         for (node, shards) in remote {
@@ -343,7 +347,7 @@ impl PointsWriter {
         let mine_ids: Vec<u64> = mine.iter().map(|(s, _)| *s).collect();
         let local = async {
             match (&self.local, mine.is_empty()) {
-                (Some(l), false) => Some(l.write_shards(db, rp, mine).await),
+                (Some(l), false) => Some(l.write_shards(db, rp, mine, index).await),
                 _ => None,
             }
         };

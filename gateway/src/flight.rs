@@ -25,6 +25,8 @@ use tonic::{Request, Response, Status, Streaming};
 #[derive(Debug, Clone)]
 pub struct DataRole {
     pub ingester: Option<Arc<ingester::Ingester>>,
+    /// Applies the deletes recorded in the catalog to this node's shards.
+    pub deletes: Option<Arc<coordinator::DeleteApplier>>,
     /// Answers other nodes' reads of this node's shards.
     pub executor: querier::Executor,
     /// How long a `data.write` waits for this node's catalog to catch up with the sender's.
@@ -282,17 +284,24 @@ impl FlightService for InternalFlight {
         let ticket = request.into_inner().ticket;
         let ask = decode_ticket(&ticket, &role.executor.session().task_ctx())
             .map_err(Status::invalid_argument)?;
+        // The sender planned with its catalog: whether this node owns the shards is decided on
+        // one at least as new, and the deletes recorded up to it are applied first.
+        let index = match &ask {
+            Ask::Scan(index, _) => *index,
+            Ask::Fragment(received) => received.catalog_index,
+        };
+        self.meta
+            .wait_applied(index, role.catalog_wait)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        if let Some(deletes) = &role.deletes
+            && !deletes.wait(index, role.catalog_wait).await
+        {
+            tracing::warn!(index, "deletes recorded up to the reader's catalog are not all applied yet; answering anyway");
+        }
         let stream = match ask {
-            Ask::Scan(scan) => role.executor.scan(scan).await,
-            Ask::Fragment(received) => {
-                // The sender planned with this catalog: whether this node owns the shards is
-                // decided on one at least as new.
-                self.meta
-                    .wait_applied(received.catalog_index, role.catalog_wait)
-                    .await
-                    .map_err(|e| Status::unavailable(e.to_string()))?;
-                role.executor.fragment(received.fragment).await
-            }
+            Ask::Scan(_, scan) => role.executor.scan(scan).await,
+            Ask::Fragment(received) => role.executor.fragment(received.fragment).await,
         }
         .map_err(exec_status)?;
         let data = encode_stream(stream).map_err(|e| match e {

@@ -463,6 +463,14 @@ pub fn meta_router(
                         Some(h) => serde_json::to_value(h.stats()).unwrap_or_default(),
                         None => serde_json::Value::Null,
                     };
+                    // Deletes recorded in the catalog that some data node has still to apply,
+                    // and how far each data node has applied them.
+                    {
+                        let cat = meta.catalog();
+                        status["deletes_pending"] = cat.deletes.len().into();
+                        status["deletes_applied"] = serde_json::to_value(&cat.delete_acks)
+                            .unwrap_or_default();
+                    }
                     // The last anti-entropy check of each shard this node checks.
                     status["anti_entropy"] = match entropy {
                         Some(e) => serde_json::to_value(e.checks()).unwrap_or_default(),

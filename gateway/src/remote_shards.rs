@@ -10,7 +10,7 @@
 //!  schemas and measurements: DoAction data.schema / data.measurements (JSON)
 //! ```
 //!
-//! A scan ticket is binary: `"FSCAN1"`, then the request as [`ScanRequest::encode`] writes it
+//! A scan ticket is binary: `"FSCAN2"`, the sender's catalog index (u64 LE), then the request as [`ScanRequest::encode`] writes it
 //! (a JSON header, the wanted schema as Arrow IPC, each filter as a `datafusion-proto`
 //! expression, decoded against the serving node's session, which has the same functions). A
 //! fragment ticket is a [`Fragment`] as `querier::fragment` encodes it: a partial aggregate,
@@ -39,7 +39,7 @@ use querier::fragment::{Fragment, Received};
 use querier::shard_source::{Peers, ScanRequest, ShardSource};
 use serde::{Deserialize, Serialize};
 
-const MAGIC: &[u8] = b"FSCAN1";
+const MAGIC: &[u8] = b"FSCAN2";
 
 /// The body of `data.measurements` and `data.schema`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -51,16 +51,18 @@ pub struct ShardsRequest {
     pub measurement: String,
 }
 
-/// A scan request as a Flight ticket.
-pub fn encode_ticket(r: &ScanRequest) -> Result<Bytes, String> {
+/// A scan request as a Flight ticket, sent with the sender's catalog index.
+pub fn encode_ticket(r: &ScanRequest, catalog_index: u64) -> Result<Bytes, String> {
     let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&catalog_index.to_le_bytes());
     out.extend_from_slice(&r.encode()?);
     Ok(out.into())
 }
 
 /// What a Flight ticket asks for: rows of a scan, or the output of a plan fragment.
 pub enum Ask {
-    Scan(ScanRequest),
+    /// A scan, with the sender's catalog index.
+    Scan(u64, ScanRequest),
     Fragment(Received),
 }
 
@@ -74,7 +76,12 @@ pub fn decode_ticket(ticket: &[u8], ctx: &TaskContext) -> Result<Ask, String> {
     let buf = ticket
         .strip_prefix(MAGIC)
         .ok_or("not a scan ticket of this version")?;
-    ScanRequest::decode(buf, ctx).map(Ask::Scan)
+    if buf.len() < 8 {
+        return Err("scan ticket cut short".into());
+    }
+    let (index, rest) = buf.split_at(8);
+    let index = u64::from_le_bytes(index.try_into().map_err(|_| "scan ticket cut short")?);
+    ScanRequest::decode(rest, ctx).map(|r| Ask::Scan(index, r))
 }
 
 /// The answer of a scan as Flight data (dictionaries kept as dictionaries).
@@ -152,7 +159,8 @@ impl ShardSource for FlightShardSource {
     }
 
     async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError> {
-        let ticket = encode_ticket(&request).map_err(|e| self.remote(e))?;
+        let ticket =
+            encode_ticket(&request, self.meta.applied_index()).map_err(|e| self.remote(e))?;
         self.get(ticket, request.schema).await
     }
 

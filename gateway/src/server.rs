@@ -207,6 +207,20 @@ pub async fn run(
         .with_writer(writer.clone())
         .with_query_timeout(config.coordinator.query_timeout.0)
         .with_peers(peer_shards.clone());
+    // Deletes recorded in the catalog, applied to this data node's shards (those recorded
+    // while it was down first, before it serves).
+    let deletes = match &ingester {
+        Some(ing) => {
+            let applier = coordinator::DeleteApplier::new(meta.clone(), ing.clone());
+            if let Err(e) = applier.apply_pending().await {
+                tracing::warn!(error = %e, "applying recorded deletes failed; will try again");
+            }
+            applier.clone().spawn();
+            executor = executor.with_deletes(applier.clone());
+            Some(applier)
+        }
+        None => None,
+    };
     if let Some(queues) = writer.hinted() {
         executor = executor.with_stats(Arc::new(HintedStats::new(
             queues.clone(),
@@ -242,6 +256,7 @@ pub async fn run(
     };
     let _ = data_role.set(DataRole {
         ingester: ingester.clone(),
+        deletes,
         executor: executor.clone(),
         catalog_wait: write_timeout,
         ctl: crate::ctl::Ctl {

@@ -49,6 +49,22 @@ impl TagPredicate {
     }
 }
 
+impl TagPredicate {
+    /// Whether the predicate holds for a point whose tag values `tag` gives (the empty string
+    /// for a tag it does not have).
+    pub fn matches<'t>(&self, tag: &dyn Fn(&str) -> &'t str) -> bool {
+        let regex = |re: &str, v: &str| regex::Regex::new(re).is_ok_and(|r| r.is_match(v));
+        match self {
+            TagPredicate::And(a, b) => a.matches(tag) && b.matches(tag),
+            TagPredicate::Or(a, b) => a.matches(tag) || b.matches(tag),
+            TagPredicate::Eq(k, v) => tag(k) == v,
+            TagPredicate::NotEq(k, v) => tag(k) != v,
+            TagPredicate::Regex(k, re) => regex(re, tag(k)),
+            TagPredicate::NotRegex(k, re) => !regex(re, tag(k)),
+        }
+    }
+}
+
 fn compare(
     batch: &RecordBatch,
     key: &str,

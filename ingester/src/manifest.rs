@@ -65,6 +65,24 @@ pub struct Manifest {
     /// Deletes not yet applied by compaction.
     #[serde(default)]
     pub tombstones: Vec<std::sync::Arc<crate::delete::Tombstone>>,
+    /// The Raft index of the last delete recorded in the catalog that this shard has applied
+    /// (each is applied once: a delete applied again would hide points written since).
+    #[serde(default)]
+    pub applied_delete: u64,
+    /// The recorded deletes applied here lately (a week): a write routed before one of them
+    /// and arriving only now (from a hinted handoff queue, say) loses the points it removes.
+    #[serde(default)]
+    pub recent_deletes: Vec<AppliedDelete>,
+}
+
+/// A recorded delete as a shard applied it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppliedDelete {
+    /// Its Raft index in the catalog.
+    pub index: u64,
+    pub scope: crate::DeleteScope,
+    /// When this shard applied it (Unix nanos).
+    pub applied_at: i64,
 }
 
 impl Manifest {
@@ -76,6 +94,8 @@ impl Manifest {
             next_file_id: 1,
             tables: BTreeMap::new(),
             tombstones: Vec::new(),
+            applied_delete: 0,
+            recent_deletes: Vec::new(),
         }
     }
 

@@ -119,23 +119,9 @@ impl Executor {
         allow_time: bool,
     ) -> Result<(), ExecError> {
         let (range, rest) = split_time_range(condition, ingester::now_nanos())?;
-        {
-            let cat = self.meta().catalog();
-            let dbi = cat
-                .database(db)
-                .ok_or_else(|| ExecError::DatabaseNotFound(db.to_string()))?;
-            // Every shard the delete reaches must be deleted from, not skipped: deletes reach
-            // this node's shards only (a peer's shards are not deleted from here yet).
-            self.own_shard_set(dbi, "", range).map_err(|e| match e {
-                ExecError::ShardNotLocal { shard, owners } => {
-                    ExecError::DeleteNotLocal { shard, owners }
-                }
-                e => e,
-            })?;
+        if self.meta().catalog().database(db).is_none() {
+            return Err(ExecError::DatabaseNotFound(db.to_string()));
         }
-        let Some(ing) = self.ingester() else {
-            return Ok(());
-        };
         let has_time = range.min != i64::MIN || range.max != i64::MAX;
         if has_time && !allow_time {
             return Err(ExecError::Query(
@@ -166,7 +152,31 @@ impl Executor {
             min_time: range.min,
             max_time: range.max,
         };
-        ing.delete(&scope).await?;
+        // Recorded in the catalog: every owner of the shards it reaches applies it, one that
+        // is down when it comes back (coordinator::deletes).
+        let recorded = serde_json::to_string(&scope)
+            .map_err(|e| ExecError::Internal(format!("encoding a delete: {e}")))?;
+        let index = match self
+            .meta()
+            .execute(Command::RecordDelete {
+                database: db.to_string(),
+                scope: recorded,
+            })
+            .await?
+        {
+            catalog::Outcome::Index(i) => i,
+            other => {
+                return Err(ExecError::Internal(format!(
+                    "recording a delete answered {other:?}"
+                )));
+            }
+        };
+        // This node's own shards before the answer.
+        match (self.deletes(), self.ingester()) {
+            (Some(applier), _) => applier.apply_pending().await?,
+            (None, Some(ing)) => ing.delete_recorded(&scope, index).await?,
+            (None, None) => {}
+        }
         Ok(())
     }
 }

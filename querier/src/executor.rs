@@ -95,11 +95,6 @@ pub enum ExecError {
         "shard {shard} is owned by data node(s) {owners:?}, not by this node, and no owner can be asked for it; send the query to an owner (SHOW SHARDS, SHOW SERVERS)"
     )]
     ShardNotLocal { shard: u64, owners: Vec<u64> },
-    /// A delete reaches a shard of other data nodes (deletes reach this node's shards only).
-    #[error(
-        "shard {shard} is owned by data node(s) {owners:?}, not by this node: DELETE and DROP SERIES reach only the shards of the node they are sent to; send the statement to each owner (SHOW SHARDS, SHOW SERVERS)"
-    )]
-    DeleteNotLocal { shard: u64, owners: Vec<u64> },
     /// A whole (non-chunked) answer would hold more than its budget in memory.
     #[error(
         "the answer is larger than [http] max-response-memory ({max_bytes} bytes held in memory): ask for it in chunks (chunked=true), or narrow the query"
@@ -195,6 +190,8 @@ pub struct Executor {
     stats: Vec<Arc<dyn crate::stats::StatsSource>>,
     /// How long a request's statements may run in all (`[coordinator] query-timeout`).
     query_timeout: Option<std::time::Duration>,
+    /// This data node's applier of the deletes recorded in the catalog.
+    deletes: Option<Arc<coordinator::DeleteApplier>>,
 }
 
 /// How long a read naming a database this node does not know waits for the catalog to catch
@@ -219,6 +216,7 @@ impl Executor {
             window_rows: WINDOW_ROWS,
             local: ingester.clone().map(LocalShards),
             peers: None,
+            deletes: None,
             stats: Vec::new(),
             query_timeout: None,
             meta,
@@ -260,6 +258,17 @@ impl Executor {
     pub fn with_writer(mut self, writer: coordinator::PointsWriter) -> Self {
         self.writer = writer;
         self
+    }
+
+    /// The same executor, applying deletes through this data node's `applier` (else a
+    /// `DELETE` sent here applies to its own shards directly).
+    pub fn with_deletes(mut self, applier: Arc<coordinator::DeleteApplier>) -> Self {
+        self.deletes = Some(applier);
+        self
+    }
+
+    pub(crate) fn deletes(&self) -> Option<&Arc<coordinator::DeleteApplier>> {
+        self.deletes.as_ref()
     }
 
     /// The same executor, reading shards this node does not own from `peers`.
@@ -514,16 +523,6 @@ impl Executor {
         range: select::TimeRange,
     ) -> Result<ShardSet<'_>, ExecError> {
         ShardSet::resolve(self.local.as_ref(), self.peers.as_ref(), dbi, rp, range)
-    }
-
-    /// [`Self::shard_set`] of this node's shards alone: fails on any shard it does not own.
-    pub(crate) fn own_shard_set(
-        &self,
-        dbi: &DatabaseInfo,
-        rp: &str,
-        range: select::TimeRange,
-    ) -> Result<ShardSet<'_>, ExecError> {
-        ShardSet::resolve(self.local.as_ref(), None, dbi, rp, range)
     }
 
     /// The union of a measurement's schemas over the shards of `db` (without reading data).

@@ -199,11 +199,19 @@ impl AntiEntropy {
         let written = digests
             .iter()
             .any(|(_, d)| d.last_write.is_some_and(|t| t > recent));
+        // A delete of the database some node has still to apply makes copies differ that it
+        // will make equal: copying now would bring deleted points back.
+        let deleting = {
+            let cat = self.meta.catalog();
+            cat.deletes.iter().any(|d| d.database == s.database)
+        };
         if digests.len() < 2 {
             check.state = "failed".into();
             check
                 .error
                 .get_or_insert_with(|| "fewer than two owners answered".into());
+        } else if repair != Repair::No && deleting {
+            check.state = "deletes pending".into();
         } else if repair == Repair::IfQuiet && written {
             // Still being written (copies in flight between owners look like differences).
             check.state = "being written".into();

@@ -10,8 +10,7 @@
 //! - against a cluster (3 data nodes, every query sent to a fourth node without data): a plain
 //!   `CREATE DATABASE` is sent `WITH REPLICATION 2`, so `SHOW RETENTION POLICIES` reads its
 //!   `autogen` policy's `replicaN` as 1; the querying node's catalog catches up with the
-//!   writer's after each write; the deletes section is left out (deletes do not reach every
-//!   owner yet).
+//!   writer's after each write.
 //!
 //! Needs `influxd` (Debian's `influxdb` package; `.ci/run` installs it). Set
 //! `FLETCH_SKIP_INFLUXDB_COMPAT=1` to skip on a machine without it.
@@ -788,26 +787,6 @@ fn same_body(a: &str, b: &str) -> bool {
     })
 }
 
-/// The steps a cluster does not answer as one node yet, with the reason: `DELETE`, `DROP
-/// SERIES` and `DROP MEASUREMENT` reach only the shards of the node they are sent to, so the
-/// section of deletes (and what reads the ddl database after it) is left out on a cluster.
-fn cluster_skips(step: &Step) -> bool {
-    match step {
-        Query(q, extra) => {
-            extra.contains("db=ddl")
-                && (q.starts_with("DELETE")
-                    || q.starts_with("DROP SERIES")
-                    || q.starts_with("DROP MEASUREMENT")
-                    || q.starts_with("SELECT")
-                    || q.starts_with("SHOW SERIES")
-                    || q.starts_with("SHOW MEASUREMENTS"))
-                || *q == "DELETE FROM cpu"
-        }
-        Write(params, _) => params.contains("db=ddl") && !params.contains("precision=s"),
-        _ => false,
-    }
-}
-
 #[test]
 fn fletch_answers_like_influxdb_1_6_7() {
     if std::env::var("FLETCH_SKIP_INFLUXDB_COMPAT").is_ok_and(|v| v == "1") {
@@ -843,12 +822,7 @@ fn compare(fletch: &Target) {
     let influx = Influxd::start().unwrap_or_else(|e| panic!("{e}"));
     let ib = Target::single(&format!("http://{}", influx.http));
     let mut diffs = Vec::new();
-    let mut skipped = 0;
     for (n, step) in STEPS.iter().enumerate() {
-        if fletch.cluster && cluster_skips(step) {
-            skipped += 1;
-            continue;
-        }
         let (i, mut f) = (run(&ib, n, step), run(fletch, n, step));
         if fletch.cluster
             && matches!(step, Query(q, _) if q.starts_with("SHOW RETENTION POLICIES"))
@@ -876,8 +850,8 @@ fn compare(fletch: &Target) {
         );
     }
     eprintln!(
-        "{} steps compared against InfluxDB at {} ({skipped} left out on a cluster)",
-        STEPS.len() - skipped,
+        "{} steps compared against InfluxDB at {}",
+        STEPS.len(),
         influx.http
     );
     assert!(

@@ -478,3 +478,80 @@ fn shards_are_copied_removed_compared_and_truncated_with_ctl() {
         n.stop();
     }
 }
+
+/// `q` on `node` with `?db=dc`: no statement error.
+fn exec_dc(node: &Node, q: &str) {
+    let r = fletch_tests::http::query(&node.url(), q, "?db=dc");
+    assert_eq!(r.status, 200, "{q}: {}", r.body);
+    assert!(!r.body.contains("\"error\""), "{q}: {}", r.body);
+}
+
+#[test]
+fn deletes_reach_every_owner_and_queued_writes_do_not_bring_points_back() {
+    let root = tempfile::tempdir().unwrap();
+    let mut nodes = three_nodes(root.path());
+    create_dc(&nodes[0]);
+    let (status, body) = write(&nodes[0], "all", &lines("a", 0..10));
+    assert_eq!(status, 204, "{body}");
+    let (owning, other) = owners(&nodes);
+    let (up, down) = (owning[0], owning[1]);
+    let down_id = ((down + 1) * 2).to_string();
+
+    // Sent to the node that owns nothing, a delete reaches both owners.
+    exec_dc(&nodes[other], "DELETE FROM m WHERE time < 1002s");
+    assert_eq!(count_here(&nodes[other]), Some(8));
+    for &o in &owning {
+        wait_for("both owners apply the delete", DEADLINE, || {
+            (count_here(&nodes[o]) == Some(8)).then_some(())
+        });
+    }
+
+    // One owner down: points written meanwhile wait in the writing node's queue for it.
+    nodes[down].kill();
+    let (status, body) = write(&nodes[other], "one", &lines("b", 0..5));
+    assert_eq!(status, 204, "{body}");
+    assert!(hh_depth(&nodes[other], &down_id) > 0);
+    assert_eq!(count_here(&nodes[up]), Some(13));
+    // Deletes while it is down: of the queued points, and of older ones.
+    exec_dc(&nodes[other], "DELETE FROM m WHERE w = 'b'");
+    exec_dc(&nodes[up], "DELETE FROM m WHERE w = 'a' AND time < 1004s");
+    assert_eq!(count_here(&nodes[up]), Some(6));
+
+    // Back, the owner applies the deletes recorded while it was down, and the queued points
+    // they remove stay removed when the queue drains into it.
+    nodes[down].start(&[]);
+    wait_for("the queue drains into the owner that was down", DEADLINE, || {
+        (hh_depth(&nodes[other], &down_id) == 0).then_some(())
+    });
+    let agreed = std::time::Instant::now();
+    while count_here(&nodes[down]) != Some(6) && agreed.elapsed() < DEADLINE {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        count_here(&nodes[down]),
+        Some(6),
+        "{}\n{}",
+        nodes[down].q("SELECT * FROM dc..m"),
+        nodes[down].log()
+    );
+    assert_eq!(count_here(&nodes[up]), Some(6));
+    let rows = "SELECT v FROM dc..m ORDER BY time";
+    assert_eq!(nodes[down].q(rows), nodes[up].q(rows));
+    // Every node has applied them: the catalog lets them go.
+    wait_for("the recorded deletes are let go", DEADLINE, || {
+        (nodes[other].status()["deletes_pending"] == 0).then_some(())
+    });
+    let (ok, out) = ctl(&nodes[other], &["entropy", "show"]);
+    assert!(ok && !out.contains("diverged"), "{out}");
+    // DROP MEASUREMENT through a node, the whole measurement gone on both owners.
+    exec_dc(&nodes[other], "DROP MEASUREMENT m");
+    for &o in &owning {
+        wait_for("both owners drop the measurement", DEADLINE, || {
+            let v = nodes[o].q("SHOW MEASUREMENTS ON dc");
+            v["results"][0]["series"].is_null().then_some(())
+        });
+    }
+    for n in &mut nodes {
+        n.stop();
+    }
+}

@@ -180,7 +180,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             match entry.payload {
                 EntryPayload::Blank => out.push(Response(Ok(crate::model::Outcome::Done))),
                 EntryPayload::Normal(cmd) => {
-                    let result = self.applied.catalog.apply(&cmd);
+                    let result = self.applied.catalog.apply_at(&cmd, entry.log_id.index);
                     if let Err(e) = &result {
                         tracing::debug!(?cmd, error = %e, "catalog command refused");
                     }

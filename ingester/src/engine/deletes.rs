@@ -3,32 +3,94 @@
 
 use super::*;
 
+/// How long a shard remembers a recorded delete it applied, for writes routed before it that
+/// arrive late (hinted handoff's default `max-age`).
+const RECENT_DELETES: i64 = 7 * 24 * 3_600_000_000_000;
+
 impl Ingester {
     /// Deletes data: buffered writes are persisted first, then, per local shard in scope, a
     /// measurement deleted whole loses its files at once and any other delete is recorded as a
     /// tombstone that hides the rows until compaction removes them.
     pub async fn delete(&self, scope: &DeleteScope) -> Result<(), StorageError> {
-        self.persist().await?;
-        let _queue = self.maintenance.lock().await;
-        let catalog = self.meta.catalog();
-        let mut in_scope = Vec::new();
-        for (db, rp, g, s) in catalog.shards_owned_by(self.node_id) {
-            let rp_ok = scope
-                .retention_policy
-                .as_deref()
-                .is_none_or(|r| r == rp.name);
-            if db.name == scope.database && rp_ok && g.overlaps(scope.min_time, scope.max_time) {
-                let whole_range =
-                    scope.min_time <= g.start && scope.max_time >= g.end.saturating_sub(1);
-                in_scope.push((s.id, whole_range));
+        self.delete_at(scope, None).await
+    }
+
+    /// [`Self::delete`] of a delete recorded in the catalog at Raft index `index`: applied
+    /// once per shard (a shard that has applied it already is left alone), and from now on a
+    /// write routed with an older catalog loses the points it removes.
+    pub async fn delete_recorded(
+        &self,
+        scope: &DeleteScope,
+        index: u64,
+    ) -> Result<(), StorageError> {
+        self.delete_at(scope, Some(index)).await
+    }
+
+    /// The Raft index of the last recorded delete applied (or being applied) to `shard`.
+    pub fn delete_mark(&self, shard: u64) -> u64 {
+        let mark = self
+            .delete_marks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&shard)
+            .copied()
+            .unwrap_or(0);
+        let stored = self.read_state(|s| s.get(&shard).map_or(0, |sd| sd.manifest.applied_delete));
+        mark.max(stored)
+    }
+
+    async fn delete_at(&self, scope: &DeleteScope, index: Option<u64>) -> Result<(), StorageError> {
+        let in_scope = {
+            let catalog = self.meta.catalog();
+            let mut in_scope = Vec::new();
+            for (db, rp, g, s) in catalog.shards_owned_by(self.node_id) {
+                let rp_ok = scope
+                    .retention_policy
+                    .as_deref()
+                    .is_none_or(|r| r == rp.name);
+                if db.name == scope.database
+                    && rp_ok
+                    && g.overlaps(scope.min_time, scope.max_time)
+                {
+                    let whole_range =
+                        scope.min_time <= g.start && scope.max_time >= g.end.saturating_sub(1);
+                    in_scope.push((s.id, whole_range));
+                }
+            }
+            in_scope
+        };
+        // Marked before the buffer is persisted: a write buffered before the mark is in the
+        // files the tombstone hides, one that comes after it is filtered on its way in.
+        if let Some(index) = index {
+            let mut marks = self.delete_marks.lock().unwrap_or_else(|e| e.into_inner());
+            for (shard, _) in &in_scope {
+                let m = marks.entry(*shard).or_default();
+                *m = (*m).max(index);
             }
         }
+        self.persist().await?;
+        let _queue = self.maintenance.lock().await;
         for (shard, whole_range) in in_scope {
             let Some(mut manifest) =
                 self.read_state(|s| s.get(&shard).map(|sd| sd.manifest.clone()))
             else {
                 continue;
             };
+            if let Some(index) = index {
+                if manifest.applied_delete >= index {
+                    continue;
+                }
+                manifest.applied_delete = index;
+                let now = now_nanos();
+                manifest
+                    .recent_deletes
+                    .retain(|d| d.applied_at > now.saturating_sub(RECENT_DELETES));
+                manifest.recent_deletes.push(crate::manifest::AppliedDelete {
+                    index,
+                    scope: scope.clone(),
+                    applied_at: now,
+                });
+            }
             let names: Vec<String> = manifest
                 .tables
                 .keys()

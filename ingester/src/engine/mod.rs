@@ -100,7 +100,7 @@ pub struct WriteOutcome {
 }
 
 /// What a `DELETE`, `DROP SERIES` or `DROP MEASUREMENT` removes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct DeleteScope {
     pub database: String,
     /// Every retention policy when `None`.
@@ -111,6 +111,27 @@ pub struct DeleteScope {
     /// Inclusive time bounds.
     pub min_time: i64,
     pub max_time: i64,
+}
+
+impl DeleteScope {
+    /// Whether the delete removes point `p` of retention policy `rp`.
+    pub fn matches(&self, rp: &str, p: &Point<'_>) -> bool {
+        self.retention_policy.as_deref().is_none_or(|r| r == rp)
+            && self
+                .measurements
+                .as_ref()
+                .is_none_or(|ms| ms.iter().any(|m| m == p.measurement.as_ref()))
+            && p.time >= self.min_time
+            && p.time <= self.max_time
+            && self.predicate.as_ref().is_none_or(|pred| {
+                pred.matches(&|key| {
+                    p.tags
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map_or("", |(_, v)| v.as_ref())
+                })
+            })
+    }
 }
 
 /// A measurement's data in one shard as a reader sees it at one moment.
@@ -225,6 +246,10 @@ pub struct Ingester {
     /// buffer (with the WAL rotation) holds it exclusively, so a rotated segment's data is
     /// exactly the frozen buffer's.
     gate: tokio::sync::RwLock<()>,
+    /// Per shard, the Raft index of the last recorded delete applied or being applied to it
+    /// (above its manifest's `applied_delete` while one is applied): a write routed with an
+    /// older catalog loses the points such deletes remove before it is buffered.
+    delete_marks: Mutex<BTreeMap<u64, u64>>,
     /// Dropped shards whose directories wait for readers of their files.
     dropped_dirs: Mutex<Vec<u64>>,
     schemas: Mutex<Schemas>,
@@ -285,6 +310,7 @@ impl Ingester {
             wal_tx: Mutex::new(Some(tx)),
             wal_thread: Mutex::new(Some(thread)),
             gate: tokio::sync::RwLock::new(()),
+            delete_marks: Mutex::new(BTreeMap::new()),
             dropped_dirs: Mutex::new(Vec::new()),
             schemas: Mutex::new(schemas),
             state: RwLock::new(shards),

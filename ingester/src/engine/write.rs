@@ -15,6 +15,20 @@ impl Ingester {
         rp: &str,
         shards: Vec<(u64, Vec<Point<'_>>)>,
     ) -> Result<WriteOutcome, WriteError> {
+        self.write_shards_at(db, rp, shards, u64::MAX).await
+    }
+
+    /// [`Self::write_shards`] of points routed with the catalog at Raft index `index`: the
+    /// points that deletes recorded after it (and applied here already) remove are left out,
+    /// so that a write that was under way, or queued for this node, when the delete was
+    /// recorded ends the same on every owner.
+    pub async fn write_shards_at(
+        &self,
+        db: &str,
+        rp: &str,
+        mut shards: Vec<(u64, Vec<Point<'_>>)>,
+        index: u64,
+    ) -> Result<WriteOutcome, WriteError> {
         if self.closing.load(Ordering::Acquire) {
             return Err(WriteError::ShuttingDown);
         }
@@ -34,13 +48,14 @@ impl Ingester {
                 None => outcome.dropped_in.push((shard, 1)),
             }
         };
+        let _gate = self.gate.read().await;
+        self.drop_deleted(db, rp, &mut shards, index);
         let total = shards.iter().map(|(_, p)| p.len()).sum();
         let mut routed = Vec::with_capacity(total);
         for (shard, points) in shards {
             routed.extend(points.into_iter().map(|p| (shard, p)));
         }
 
-        let _gate = self.gate.read().await;
         let mut accepted = Vec::with_capacity(total);
         {
             let mut schemas = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
@@ -86,6 +101,41 @@ impl Ingester {
             Ordering::Relaxed,
         );
         Ok(outcome)
+    }
+
+    /// Removes from `shards` the points of a write routed at catalog `index` that recorded
+    /// deletes after `index`, applied to their shard here already, remove. Called with the
+    /// gate held: a delete marks its shards before it persists the buffer (which waits for
+    /// the gate), so a write either lands in what the delete's tombstone hides or sees the mark.
+    fn drop_deleted(&self, db: &str, rp: &str, shards: &mut [(u64, Vec<Point<'_>>)], index: u64) {
+        if index == u64::MAX {
+            return;
+        }
+        let cat = self.meta.catalog();
+        for (shard, points) in shards.iter_mut() {
+            // Those the shard applied (kept a week), and one being applied (still in the
+            // catalog: this node has not acknowledged it).
+            let mut scopes: Vec<DeleteScope> = self.read_state(|s| {
+                s.get(shard).map_or_else(Vec::new, |sd| {
+                    sd.manifest
+                        .recent_deletes
+                        .iter()
+                        .filter(|d| d.index > index)
+                        .map(|d| d.scope.clone())
+                        .collect()
+                })
+            });
+            let mark = self.delete_mark(*shard);
+            if mark > index && cat.last_delete > index {
+                scopes.extend(
+                    cat.deletes_between(db, index, mark)
+                        .filter_map(|d| serde_json::from_str(&d.scope).ok()),
+                );
+            }
+            if !scopes.is_empty() {
+                points.retain(|p| !scopes.iter().any(|s| s.matches(rp, p)));
+            }
+        }
     }
 
     pub(super) fn send_wal(&self, req: WalRequest) -> Result<(), WalError> {
