@@ -5,6 +5,11 @@
 //! Floats are printed to 12 significant digits: a parallel sum adds its partial results in the
 //! order the partitions finish, which moves the last digits from run to run.
 //!
+//! The same cases also run on two data nodes in one process (`golden_files_on_two_nodes`),
+//! each owning half of every shard group: the statements are sent to one of them, which reads
+//! the other's shards through plan fragments (encoded and decoded as over the network), and
+//! the answers must equal the same `.expected` files.
+//!
 //! Regenerate the expected files after an intended change, then review the diff:
 //!
 //! ```sh
@@ -165,6 +170,51 @@ async fn run_cases(exec: &querier::Executor) -> Vec<(PathBuf, String)> {
         all.push((case, out));
     }
     all
+}
+
+/// `data.lp`'s points, `now()` fixed.
+fn data_points(data: &[u8]) -> Vec<line_protocol::Point<'_>> {
+    let parsed = parse_body(
+        data,
+        &ParseOptions {
+            default_time: NOW,
+            ..Default::default()
+        },
+    );
+    assert!(parsed.errors.is_empty(), "{:?}", parsed.errors);
+    parsed.points
+}
+
+#[tokio::test]
+async fn golden_files_on_two_nodes() {
+    let pair = common::pair::Pair::with_database("golden").await;
+    let data =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/data.lp")).unwrap();
+    let mut points = data_points(&data);
+    let second = points.split_off(points.len() / 2);
+    let exec = &pair.execs[0];
+    exec.writer().write("golden", "", points, NOW).await.unwrap();
+    pair.persist().await;
+    exec.writer().write("golden", "", second, NOW).await.unwrap();
+    // Both nodes hold part of the data.
+    for ing in &pair.ingesters {
+        assert!(!ing.measurements(&ing.shard_ids()).is_empty());
+    }
+    let mut failed = Vec::new();
+    for (case, out) in run_cases(exec).await {
+        // `meta` lists the shards and servers, which two nodes have more of.
+        if case.file_stem().is_some_and(|s| s == "meta") {
+            continue;
+        }
+        failed.extend(compare(&case, &out, "two-nodes.actual", " on two nodes"));
+    }
+    let fragments = pair.served[1].fragments.lock().unwrap().len();
+    assert!(fragments > 10, "the peer ran {fragments} plan fragments");
+    assert!(
+        failed.is_empty(),
+        "{}\n(the answers of one node are the .expected files)",
+        failed.join("\n")
+    );
 }
 
 #[tokio::test]

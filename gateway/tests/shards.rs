@@ -4,217 +4,26 @@
 //! answers must equal those of one node holding every point, whether the data is buffered or
 //! persisted; without a peer, a node refuses rather than answer from half the data.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use catalog::{Command, MetaOptions, MetaService, Outcome};
-use coordinator::PointsWriter;
-use ingester::{Ingester, IngesterConfig};
 use line_protocol::{ParseOptions, parse_body};
-use querier::shard_source::{Peers, ScanRequest, ShardSource};
+use querier::shard_source::{ScanRequest, ShardSource};
 use querier::{Executor, QueryContext};
 use serde_json::Value;
 
 mod common;
 
-/// Sources of other nodes' shards: the other executors in this process.
-#[derive(Debug, Default)]
-struct InProcess(Mutex<HashMap<u64, Arc<dyn ShardSource>>>);
+use common::pair::Pair;
 
-/// A node's executor as its peers reach it, recording each scan request's columns and number
-/// of filters, and the rows it answered.
-#[derive(Debug)]
-struct Recorded {
-    node: Executor,
-    scans: Mutex<Vec<(Vec<String>, usize, usize)>>,
-    /// Each plan fragment run (as received over the wire) and the rows it answered.
-    fragments: Mutex<Vec<(String, usize)>>,
-}
-
-#[async_trait::async_trait]
-impl ShardSource for Recorded {
-    fn node_id(&self) -> u64 {
-        self.node.node_id()
-    }
-
-    async fn measurements(
-        &self,
-        database: &str,
-        shards: &[u64],
-    ) -> Result<std::collections::BTreeSet<String>, querier::ExecError> {
-        self.node.measurements(database, shards).await
-    }
-
-    async fn schema(
-        &self,
-        database: &str,
-        shards: &[u64],
-        m: &str,
-    ) -> Result<Option<ingester::TableSchema>, querier::ExecError> {
-        self.node.schema(database, shards, m).await
-    }
-
-    async fn scan(
-        &self,
-        request: ScanRequest,
-    ) -> Result<datafusion::execution::SendableRecordBatchStream, querier::ExecError> {
-        use futures::TryStreamExt;
-        let columns = request
-            .schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let filters = request.filters.len();
-        let schema = request.schema.clone();
-        let batches: Vec<_> = self.node.scan(request).await?.try_collect().await?;
-        let rows = batches.iter().map(|b| b.num_rows()).sum();
-        self.scans.lock().unwrap().push((columns, filters, rows));
-        Ok(Box::pin(
-            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-                schema,
-                futures::stream::iter(batches.into_iter().map(Ok)),
-            ),
-        ))
-    }
-
-    async fn fragment(
-        &self,
-        fragment: querier::fragment::Fragment,
-    ) -> Result<datafusion::execution::SendableRecordBatchStream, querier::ExecError> {
-        self.run_fragment(fragment).await
-    }
-}
-
-impl Recorded {
-    /// Runs `fragment` as a peer across the network would: encoded, decoded in this node's
-    /// session, then run over its own shards.
-    async fn run_fragment(
-        &self,
-        fragment: querier::fragment::Fragment,
-    ) -> Result<datafusion::execution::SendableRecordBatchStream, querier::ExecError> {
-        use futures::TryStreamExt;
-        let bytes = fragment.encode(0)?;
-        let received =
-            querier::fragment::Fragment::decode(&bytes, &self.node.session().task_ctx())?;
-        let plan = datafusion::physical_plan::displayable(received.fragment.plan.as_ref())
-            .indent(false)
-            .to_string();
-        let schema = received.fragment.plan.schema();
-        let batches: Vec<_> = self
-            .node
-            .fragment(received.fragment)
-            .await?
-            .try_collect()
-            .await?;
-        let rows = batches.iter().map(|b| b.num_rows()).sum();
-        self.fragments.lock().unwrap().push((plan, rows));
-        Ok(Box::pin(
-            datafusion::physical_plan::stream::RecordBatchStreamAdapter::new(
-                schema,
-                futures::stream::iter(batches.into_iter().map(Ok)),
-            ),
-        ))
-    }
-}
-
-impl Peers for InProcess {
-    fn source(&self, node: u64) -> Option<Arc<dyn ShardSource>> {
-        self.0.lock().unwrap().get(&node).cloned()
-    }
-}
-
-struct Cluster {
-    meta: Arc<MetaService>,
-    ingesters: Vec<Arc<Ingester>>,
-    writers: Vec<PointsWriter>,
-    /// Each node's executor, reading the other's shards through `InProcess`.
-    execs: Vec<Executor>,
-    /// Node 0's executor without peers.
-    alone: Executor,
-    /// Each node as its peers reach it.
-    served: Vec<Arc<Recorded>>,
-    _dir: tempfile::TempDir,
-}
-
-async fn cluster() -> Cluster {
-    let dir = tempfile::tempdir().unwrap();
-    let meta = MetaService::open(MetaOptions::local(dir.path().join("meta")))
+/// Writes `body` through node 0 (each point reaches its shard's owner).
+async fn write(c: &Pair, body: &str) {
+    let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
+    assert!(parsed.errors.is_empty());
+    c.execs[0]
+        .writer()
+        .write("db", "", parsed.points, 0)
         .await
         .unwrap();
-    let a = meta.identity().data_id.unwrap();
-    let Outcome::NodeId(b) = meta
-        .execute(Command::RegisterDataNode {
-            id: None,
-            http_addr: "b:8086".into(),
-            tcp_addr: "b:8088".into(),
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("no node id")
-    };
-    meta.create_database("db", None).await.unwrap();
-    let peers = Arc::new(InProcess::default());
-    let mut ingesters = Vec::new();
-    let mut writers = Vec::new();
-    let mut execs = Vec::new();
-    let mut served = Vec::new();
-    for (i, id) in [a, b].into_iter().enumerate() {
-        let cfg = IngesterConfig::with_dirs(
-            dir.path().join(format!("data{i}")),
-            dir.path().join(format!("wal{i}")),
-        );
-        let ing = Ingester::open(cfg, meta.clone(), id).await.unwrap();
-        writers.push(PointsWriter::with_ingester(meta.clone(), Some(ing.clone())));
-        let ex = Executor::new(meta.clone(), Some(ing.clone())).with_peers(peers.clone());
-        let recorded = Arc::new(Recorded {
-            node: ex.clone(),
-            scans: Mutex::default(),
-            fragments: Mutex::default(),
-        });
-        peers
-            .0
-            .lock()
-            .unwrap()
-            .insert(id, recorded.clone() as Arc<dyn ShardSource>);
-        served.push(recorded);
-        ingesters.push(ing);
-        execs.push(ex);
-    }
-    let alone = Executor::new(meta.clone(), Some(ingesters[0].clone()));
-    Cluster {
-        meta,
-        ingesters,
-        writers,
-        execs,
-        alone,
-        served,
-        _dir: dir,
-    }
-}
-
-impl Cluster {
-    /// Writes each line to the node that owns its shard.
-    async fn write(&self, body: &str) {
-        for line in body.lines() {
-            let mut written = false;
-            for w in &self.writers {
-                let parsed = parse_body(line.as_bytes(), &ParseOptions::default());
-                if w.write("db", "", parsed.points, 0).await.is_ok() {
-                    written = true;
-                    break;
-                }
-            }
-            assert!(written, "no node took {line}");
-        }
-    }
-
-    async fn persist(&self) {
-        for i in &self.ingesters {
-            i.persist().await.unwrap();
-        }
-    }
 }
 
 /// `v` with every float rounded to 12 significant digits: partial aggregates merged in another
@@ -324,8 +133,8 @@ async fn every_node_answers_as_one_node_holding_all_points() {
         .write("db", "", parsed.points, 0)
         .await
         .unwrap();
-    let c = cluster().await;
-    c.write(&body).await;
+    let c = Pair::with_database("db").await;
+    write(&c, &body).await;
 
     // Each node owns some of the data, not all of it.
     let groups = c.meta.catalog().database("db").unwrap().retention_policies["autogen"]
@@ -391,8 +200,8 @@ async fn every_node_answers_as_one_node_holding_all_points() {
 
 #[tokio::test]
 async fn a_peer_is_asked_for_the_columns_and_rows_a_statement_needs() {
-    let c = cluster().await;
-    c.write(&data()).await;
+    let c = Pair::with_database("db").await;
+    write(&c, &data()).await;
     c.persist().await;
     let got = query(&c.execs[0], "SELECT usage FROM cpu WHERE host = 'h3'").await;
     let rows = got[0]["series"][0]["values"].as_array().unwrap().len();
@@ -417,8 +226,8 @@ async fn a_peer_is_asked_for_the_columns_and_rows_a_statement_needs() {
 
 #[tokio::test]
 async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
-    let c = cluster().await;
-    c.write(&data()).await;
+    let c = Pair::with_database("db").await;
+    write(&c, &data()).await;
     c.persist().await;
     let q = "SELECT count(usage), sum(n) FROM cpu GROUP BY host";
     let got = query(&c.execs[0], q).await;
@@ -458,8 +267,8 @@ async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
 
 #[tokio::test]
 async fn a_fragment_of_another_format_version_is_refused() {
-    let c = cluster().await;
-    c.write(&data()).await;
+    let c = Pair::with_database("db").await;
+    write(&c, &data()).await;
     let plan = Arc::new(datafusion::physical_plan::empty::EmptyExec::new(Arc::new(
         datafusion::arrow::datatypes::Schema::empty(),
     )));
@@ -493,8 +302,8 @@ async fn a_fragment_of_another_format_version_is_refused() {
 
 #[tokio::test]
 async fn without_a_peer_a_node_refuses_and_a_peer_serves_only_its_own_shards() {
-    let c = cluster().await;
-    c.write(&data()).await;
+    let c = Pair::with_database("db").await;
+    write(&c, &data()).await;
     let got = query(&c.alone, "SELECT * FROM cpu").await;
     let error = got[0]["error"].as_str().unwrap_or_default().to_string();
     assert!(

@@ -1,6 +1,10 @@
 //! A node in process for the query tests: meta service, storage engine and executor, and
 //! answers as the HTTP API formats them.
 
+#![allow(dead_code)]
+
+pub mod pair;
+
 use std::sync::Arc;
 
 use catalog::{MetaOptions, MetaService};

@@ -222,11 +222,14 @@ impl<'a> Plan<'a> {
                     draw_args.extend(group_tags.iter().map(tag));
                     let partition: Vec<DfExpr> =
                         group.iter().map(|g| g.clone().unalias()).collect();
+                    // Points at the same time in series key order, wherever they were read.
+                    let mut order = vec![ident(TIME).sort(true, false)];
+                    order.extend(schema.tags.iter().map(|t| ident(t).sort(true, true)));
                     let drawn = InfluxSample::new(*n)
                         .udwf()
                         .call(draw_args)
                         .partition_by(partition)
-                        .order_by(vec![ident(TIME).sort(true, false)])
+                        .order_by(order)
                         .build()?;
                     let mut select = group.clone();
                     select.push(time_ns().alias("__t"));
@@ -386,10 +389,12 @@ impl<'a> Plan<'a> {
             groups.push(TimeBucket::call(ident(TIME), interval, offset));
         }
         groups.extend(group_tags.iter().map(|t| value_col(t)));
-        let by_value = vec![
+        // Equal values by time, then in series key order (wherever the points were read).
+        let mut by_value = vec![
             ident(&top.field).sort(top.pick == Pick::Smallest, false),
             ident(TIME).sort(true, false),
         ];
+        by_value.extend(schema.tags.iter().map(|t| ident(t).sort(true, true)));
         match top.pick {
             Pick::Largest | Pick::Smallest => {
                 if !top.tags.is_empty() {
@@ -416,11 +421,14 @@ impl<'a> Plan<'a> {
             Pick::Sample => {
                 let mut args = vec![ident(&top.field)];
                 args.extend(group_tags.iter().map(|t| as_text(value_col(t))));
+                // Points at the same time in series key order, wherever they were read.
+                let mut order = vec![ident(TIME).sort(true, false)];
+                order.extend(schema.tags.iter().map(|t| ident(t).sort(true, true)));
                 let drawn = InfluxSample::new(top.n)
                     .udwf()
                     .call(args)
                     .partition_by(groups)
-                    .order_by(vec![ident(TIME).sort(true, false)])
+                    .order_by(order)
                     .build()?;
                 df = df.with_column("__drawn", drawn)?.filter(col("__drawn"))?;
             }
