@@ -15,7 +15,7 @@ use arrow_flight::{
 };
 use catalog::rpc::{MAX_MESSAGE_BYTES, action};
 use catalog::{ActionError, MetaService};
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use futures::stream::{self, BoxStream};
 
 use crate::remote_shards::{Ask, ShardsRequest, decode_ticket, encode_stream};
@@ -299,16 +299,26 @@ impl FlightService for InternalFlight {
         {
             tracing::warn!(index, "deletes recorded up to the reader's catalog are not all applied yet; answering anyway");
         }
-        let stream = match ask {
-            Ask::Scan(_, scan) => role.executor.scan(scan).await,
-            Ask::Fragment(received) => role.executor.fragment(received.fragment).await,
-        }
-        .map_err(exec_status)?;
-        let data = encode_stream(stream).map_err(|e| match e {
+        let (stream, report) = match ask {
+            Ask::Scan(_, scan) => (role.executor.scan(scan).await, None),
+            Ask::Fragment(received) => {
+                let report = received.fragment.report.clone();
+                (role.executor.fragment(received.fragment).await, Some(report))
+            }
+        };
+        let data = encode_stream(stream.map_err(exec_status)?).map_err(|e| match e {
             arrow_flight::error::FlightError::Tonic(s) => *s,
             e => Status::internal(e.to_string()),
         });
-        Ok(Response::new(Box::pin(data)))
+        // A fragment's last message: how it ran here (for the reader's EXPLAIN ANALYZE).
+        let trailer = stream::once(async move {
+            report
+                .and_then(|r| r.get())
+                .map(|ran| Ok(FlightData::new().with_app_metadata(ran.into_bytes())))
+        })
+        .filter_map(futures::future::ready)
+        .boxed();
+        Ok(Response::new(Box::pin(data.chain(trailer))))
     }
 
     async fn do_put(

@@ -161,23 +161,26 @@ impl ShardSource for FlightShardSource {
     async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError> {
         let ticket =
             encode_ticket(&request, self.meta.applied_index()).map_err(|e| self.remote(e))?;
-        self.get(ticket, request.schema).await
+        self.get(ticket, request.schema, None).await
     }
 
     async fn fragment(&self, fragment: Fragment) -> Result<SendableRecordBatchStream, ExecError> {
         let ticket = fragment
             .encode(self.meta.applied_index())
             .map_err(|e| self.remote(e))?;
-        self.get(ticket, fragment.plan.schema()).await
+        self.get(ticket, fragment.plan.schema(), Some(fragment.report))
+            .await
     }
 }
 
 impl FlightShardSource {
-    /// `DoGet` of `ticket`: its answer, batches of `schema`, as they come.
+    /// `DoGet` of `ticket`: its answer, batches of `schema`, as they come; a last message of
+    /// metadata alone (how a fragment ran) goes to `report`.
     async fn get(
         &self,
         ticket: Bytes,
         schema: SchemaRef,
+        report: Option<querier::fragment::Report>,
     ) -> Result<SendableRecordBatchStream, ExecError> {
         // Held until the owner has started answering: a bound on the reads being set up there
         // at once. (Not until the answer has been read: one query may need several answers of
@@ -199,10 +202,17 @@ impl FlightShardSource {
             .map_err(|e| self.remote(e.message()))?;
         drop(permit);
         let node = self.node;
+        // A message with only metadata (no IPC header) is how a fragment ran: taken out
+        // before the IPC decoder sees it.
+        let data = response.into_inner().try_filter(move |d| {
+            let report_only = d.data_header.is_empty() && !d.app_metadata.is_empty();
+            if report_only && let Some(r) = &report {
+                r.set(String::from_utf8_lossy(&d.app_metadata).into_owned());
+            }
+            futures::future::ready(!report_only)
+        });
         let batches = FlightRecordBatchStream::new_from_flight_data(
-            response
-                .into_inner()
-                .map_err(|s| FlightError::Tonic(Box::new(s))),
+            data.map_err(|s| FlightError::Tonic(Box::new(s))),
         )
         .map_err(move |e| {
             datafusion::error::DataFusionError::External(Box::new(ExecError::Remote {

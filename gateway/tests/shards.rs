@@ -258,6 +258,12 @@ async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
         analyzed.contains(&format!("node={peer}")) && analyzed.contains("output_rows="),
         "{analyzed}"
     );
+    // ... and the fragment as the peer ran it, with its own metrics.
+    assert!(
+        analyzed.contains("ran=[AggregateExec: mode=Partial")
+            && analyzed.contains("OwnerScanExec"),
+        "{analyzed}"
+    );
 
     // Raw points still come as scans, with the columns and condition pushed down.
     let got = query(&c.execs[0], "SELECT usage FROM cpu WHERE host = 'h3'").await;
@@ -272,11 +278,7 @@ async fn a_fragment_of_another_format_version_is_refused() {
     let plan = Arc::new(datafusion::physical_plan::empty::EmptyExec::new(Arc::new(
         datafusion::arrow::datatypes::Schema::empty(),
     )));
-    let fragment = querier::fragment::Fragment {
-        database: "db".into(),
-        shards: vec![],
-        plan,
-    };
+    let fragment = querier::fragment::Fragment::new("db".into(), vec![], plan);
     let mut bytes = fragment.encode(0).unwrap().to_vec();
     let ctx = c.execs[0].session().task_ctx();
     assert!(querier::fragment::Fragment::decode(&bytes, &ctx).is_ok());
@@ -289,10 +291,7 @@ async fn a_fragment_of_another_format_version_is_refused() {
         "{err}"
     );
     // A fragment over shards the node does not own is refused, never answered empty.
-    let fragment = querier::fragment::Fragment {
-        shards: c.ingesters[1].shard_ids(),
-        ..fragment
-    };
+    let fragment = querier::fragment::Fragment::new("db".into(), c.ingesters[1].shard_ids(), fragment.plan);
     let err = c.execs[0].fragment(fragment).await.err().unwrap();
     assert!(
         matches!(err, querier::ExecError::ShardNotLocal { .. }),

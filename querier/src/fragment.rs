@@ -82,6 +82,61 @@ pub struct Fragment {
     pub database: String,
     pub shards: Vec<u64>,
     pub plan: Arc<dyn ExecutionPlan>,
+    /// Once it has run: the plan as the owner ran it, with its metrics (shared by clones).
+    pub report: Report,
+}
+
+/// How a fragment ran on its owner: its plan with metrics, one line per node.
+#[derive(Debug, Clone, Default)]
+pub struct Report(Arc<Mutex<Option<String>>>);
+
+impl Report {
+    pub fn set(&self, text: String) {
+        if let Ok(mut r) = self.0.lock() {
+            *r = Some(text);
+        }
+    }
+
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|r| r.clone())
+    }
+
+    /// `stream`, which reports `plan` with its metrics here once it has ended.
+    pub fn when_done(
+        &self,
+        plan: Arc<dyn ExecutionPlan>,
+        stream: SendableRecordBatchStream,
+    ) -> SendableRecordBatchStream {
+        let report = self.clone();
+        let schema = stream.schema();
+        let done = futures::stream::once(async move {
+            report.set(
+                datafusion::physical_plan::display::DisplayableExecutionPlan::with_metrics(
+                    plan.as_ref(),
+                )
+                .indent(false)
+                .to_string()
+                .lines()
+                .map(str::trim)
+                .collect::<Vec<_>>()
+                .join(" <- "),
+            );
+            None
+        })
+        .filter_map(futures::future::ready);
+        Box::pin(RecordBatchStreamAdapter::new(schema, stream.chain(done)))
+    }
+}
+
+impl Fragment {
+    pub fn new(database: String, shards: Vec<u64>, plan: Arc<dyn ExecutionPlan>) -> Self {
+        Self {
+            database,
+            shards,
+            plan,
+            report: Report::default(),
+        }
+    }
 }
 
 /// The JSON part of an encoded fragment.
@@ -151,11 +206,7 @@ impl Fragment {
             &FragmentCodec,
         )?;
         Ok(Received {
-            fragment: Fragment {
-                database: header.database,
-                shards: header.shards,
-                plan,
-            },
+            fragment: Fragment::new(header.database, header.shards, plan),
             catalog_index: header.catalog_index,
         })
     }
@@ -466,7 +517,12 @@ impl DisplayAs for FragmentExec {
             .indent(false)
             .to_string();
         let nodes: Vec<&str> = shown.lines().map(str::trim).collect();
-        write!(f, "{}]", nodes.join(" <- "))
+        write!(f, "{}]", nodes.join(" <- "))?;
+        // EXPLAIN ANALYZE: how it ran on the owner that answered.
+        if let Some(ran) = self.fragment.report.get() {
+            write!(f, ", ran=[{ran}]")?;
+        }
+        Ok(())
     }
 }
 
@@ -634,11 +690,8 @@ fn distribute(node: &Arc<dyn ExecutionPlan>) -> Result<Option<Arc<dyn ExecutionP
         )?);
         parts.push(match remote_leaf(&branch) {
             Some((request, remote)) => {
-                let fragment = Fragment {
-                    database: request.database.clone(),
-                    shards: request.shards.clone(),
-                    plan: partial,
-                };
+                let fragment =
+                    Fragment::new(request.database.clone(), request.shards.clone(), partial);
                 Arc::new(FragmentExec::new(remote.clone(), fragment))
             }
             None => partial,

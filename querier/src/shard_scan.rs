@@ -150,9 +150,9 @@ impl ShardSource for Executor {
             streams.push(self.scan(request).await?);
         }
         let plan = fragment.bind(streams)?;
-        Ok(datafusion::physical_plan::execute_stream(
-            plan,
-            self.session().task_ctx(),
-        )?)
+        let stream =
+            datafusion::physical_plan::execute_stream(Arc::clone(&plan), self.session().task_ctx())?;
+        // Its metrics, for the querying node's EXPLAIN ANALYZE, once it has run.
+        Ok(fragment.report.when_done(plan, stream))
     }
 }

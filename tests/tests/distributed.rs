@@ -183,6 +183,14 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
     // The aggregates ran on the owners: EXPLAIN shows the fragments.
     let explained = ask(&q.url(), "EXPLAIN SELECT count(usage) FROM dc..cpu GROUP BY host").to_string();
     assert!(explained.contains("FragmentExec") && explained.contains("mode=Partial"), "{explained}");
+    // EXPLAIN ANALYZE: which owner ran each fragment, and the fragment with its metrics there.
+    let analyzed = ask(&q.url(), "EXPLAIN ANALYZE SELECT count(usage) FROM dc..cpu GROUP BY host").to_string();
+    assert!(
+        analyzed.contains("node=")
+            && analyzed.contains("ran=[AggregateExec: mode=Partial")
+            && analyzed.contains("OwnerScanExec"),
+        "{analyzed}"
+    );
 
     // Any one data node down: every shard still has an owner that answers. The first group's
     // owners go down one after the other.

@@ -112,12 +112,16 @@ impl ShardSource for Recorded {
             .indent(false)
             .to_string();
         let schema = received.fragment.plan.schema();
+        let report = received.fragment.report.clone();
         let batches: Vec<_> = self
             .node
             .fragment(received.fragment)
             .await?
             .try_collect()
             .await?;
+        if let Some(ran) = report.get() {
+            fragment.report.set(ran);
+        }
         let rows = batches.iter().map(|b| b.num_rows()).sum();
         self.fragments.lock().unwrap().push((plan, rows));
         Ok(replay(schema, batches))
