@@ -143,7 +143,11 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
     // The tightest bound on reads set up at once on one data node: answers stay complete.
     let (mut nodes, q) = three_data_nodes_and_a_querier(
         dir.path(),
-        vec![("FLETCH_COORDINATOR_MAX_REMOTE_READS_PER_NODE", "1")],
+        vec![
+            ("FLETCH_COORDINATOR_MAX_REMOTE_READS_PER_NODE", "1"),
+            // A read of an owner that does not start answering within it goes to the next.
+            ("FLETCH_COORDINATOR_WRITE_TIMEOUT", "2s"),
+        ],
     );
     let r = post(&format!("{}/query", q.url()), &format!("q={CREATE}"));
     assert_eq!(r.status, 200, "{}", r.body);
@@ -192,10 +196,22 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
         "{analyzed}"
     );
 
-    // Any one data node down: every shard still has an owner that answers. The first group's
-    // owners go down one after the other.
     let index = |id: u64| (id / 2 - 1) as usize;
     let pair = groups[0].clone();
+
+    // A frozen owner: reads of it get no answer within the timeout and go to the other owner
+    // (each statement asks another owner first: both orders, twice).
+    nodes[index(pair[0])].proc.as_ref().unwrap().pause();
+    let s = "SELECT count(usage), max(n), mean(usage) FROM dc..cpu GROUP BY host";
+    let w = ask(&single.url(""), s);
+    for _ in 0..2 {
+        let got = ask(&q.url(), s);
+        assert!(same(&got, &w), "owner frozen: {s}\n  cluster: {got}\n  single:  {w}");
+    }
+    nodes[index(pair[0])].proc.as_ref().unwrap().resume();
+
+    // Any one data node down: every shard still has an owner that answers. The first group's
+    // owners go down one after the other.
     nodes[index(pair[0])].kill();
     compare("one owner of the first shard killed");
     compare("one owner of the first shard killed, other owners first");
