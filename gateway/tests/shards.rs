@@ -272,6 +272,25 @@ async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
 }
 
 #[tokio::test]
+async fn a_refusal_after_the_catalog_moved_on_plans_the_statement_again() {
+    let c = Pair::with_database("db").await;
+    write(&c, &data()).await;
+    let q = "SELECT count(usage) FROM cpu GROUP BY region";
+    let want = query(&c.execs[0], q).await;
+    c.served[1]
+        .refuse_next
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let got = query(&c.execs[0], q).await;
+    assert_eq!(got, want);
+    assert!(
+        !c.served[1]
+            .refuse_next
+            .load(std::sync::atomic::Ordering::SeqCst),
+        "the peer was asked"
+    );
+}
+
+#[tokio::test]
 async fn a_fragment_of_another_format_version_is_refused() {
     let c = Pair::with_database("db").await;
     write(&c, &data()).await;

@@ -614,7 +614,8 @@ impl Executor {
     /// any other answers its (small) series whole. Warnings for the user go to `messages`.
     /// [`Self::execute_one`]; a read that names a database or retention policy this node's
     /// catalog lacks runs again once the catalog has caught up with the leader's (it may have
-    /// been created through another node a moment ago).
+    /// been created through another node a moment ago), and so does a read whose shards no
+    /// owner answered for, when the catalog has changed since it was planned.
     async fn execute_caught_up(
         &self,
         stmt: &Statement,
@@ -622,17 +623,22 @@ impl Executor {
         messages: &mut Vec<Message>,
         out: &mut SeriesSink,
     ) -> Result<Vec<RowSeries>, ExecError> {
+        let planned = self.meta.applied_index();
         let result = self.execute_one(stmt, ctx, messages, out).await;
-        let unknown = match &result {
+        let retry = match &result {
             Err(ExecError::DatabaseNotFound(_)) => true,
             Err(ExecError::Query(text)) => text.starts_with("retention policy not found"),
+            // The owners did not answer or refused: if the catalog has moved on (a shard moved,
+            // an owner replaced), planned again with the newer one, as long as nothing of the
+            // answer has gone out yet.
+            Err(ExecError::NoOwnerAnswered { .. }) => out.is_untouched(),
             _ => false,
         };
-        if !unknown || stmt.is_write() {
+        if !retry || stmt.is_write() {
             return result;
         }
-        let before = self.meta.applied_index();
-        if self.meta.catch_up(CATALOG_CATCH_UP).await && self.meta.applied_index() > before {
+        if self.meta.catch_up(CATALOG_CATCH_UP).await && self.meta.applied_index() > planned {
+            tracing::debug!("the catalog moved on while the statement ran; planning it again");
             return self.execute_one(stmt, ctx, messages, out).await;
         }
         result

@@ -327,6 +327,11 @@ impl SeriesSink {
         }
     }
 
+    /// Whether nothing has been sent yet.
+    pub(crate) fn is_untouched(&self) -> bool {
+        self.seen == 0
+    }
+
     /// SOFFSET and SLIMIT of the statement.
     pub(crate) fn limit_series(&mut self, skip: usize, take: usize) {
         self.skip = skip;

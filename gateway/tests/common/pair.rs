@@ -54,6 +54,10 @@ impl PeerWriter for InProcessWriters {
 #[derive(Debug)]
 pub struct Recorded {
     pub node: Executor,
+    /// Refuse the next fragment as an owner that no longer owns its shards would, after the
+    /// catalog has moved on (a database created).
+    pub refuse_next: std::sync::atomic::AtomicBool,
+    meta: Arc<MetaService>,
     pub scans: Mutex<Vec<(Vec<String>, usize, usize)>>,
     pub fragments: Mutex<Vec<(String, usize)>>,
 }
@@ -106,6 +110,13 @@ impl ShardSource for Recorded {
     /// Runs `fragment` as a peer across the network would: encoded, decoded in this node's
     /// session, then run over its own shards.
     async fn fragment(&self, fragment: Fragment) -> Result<SendableRecordBatchStream, ExecError> {
+        if self.refuse_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
+            self.meta.create_database("moved_on", None).await?;
+            return Err(ExecError::ShardNotLocal {
+                shard: fragment.shards[0],
+                owners: vec![],
+            });
+        }
         let bytes = fragment.encode(0)?;
         let received = Fragment::decode(&bytes, &self.node.session().task_ctx())?;
         let plan = datafusion::physical_plan::displayable(received.fragment.plan.as_ref())
@@ -180,6 +191,8 @@ impl Pair {
                 .with_peers(peers.clone());
             let recorded = Arc::new(Recorded {
                 node: ex.clone(),
+                refuse_next: Default::default(),
+                meta: meta.clone(),
                 scans: Mutex::default(),
                 fragments: Mutex::default(),
             });
