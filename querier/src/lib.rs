@@ -56,6 +56,7 @@ pub mod series_index;
 mod shard_scan;
 pub mod shard_source;
 pub mod show;
+pub mod sql;
 pub mod stats;
 
 pub use executor::{ExecError, Executor, QueryContext};

@@ -1,0 +1,317 @@
+//! SQL over the same data: a database's measurements as DataFusion tables, as InfluxDB 3 /
+//! IOx shows them.
+//!
+//! ```text
+//!  database db (the Flight SQL call's `database` header, or the catalog in `db.iox.cpu`)
+//!    catalog  db
+//!      schema iox          ─ the default retention policy's measurements, one table each
+//!      schema <rp>         ─ every other retention policy's
+//!      information_schema  ─ tables, columns (DataFusion's)
+//!  table cpu: tags Dictionary(Int32, Utf8), time Timestamp(ns) not null, fields in their types;
+//!    each column's `iox::column::type` metadata (iox::column_type::tag, ::timestamp,
+//!    ::field::float, ...)
+//!  a scan ─▶ Executor::measurement_frame over the shards of the whole cluster (its own read
+//!    from disk, the others through their owners), time bounds of the filters as its range
+//! ```
+//!
+//! Queries run in a session made from the executor's, so its functions, its physical optimizer
+//! rules (aggregates over other nodes' shards run there as fragments) and its object stores
+//! are those of InfluxQL.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::error::DataFusionError;
+use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
+use datafusion::prelude::{SessionContext, cast, lit};
+use ingester::{FieldType, TableSchema};
+
+use crate::executor::{ExecError, Executor};
+use crate::select::TimeRange;
+
+/// The schema the default retention policy's measurements are in.
+pub const DEFAULT_SCHEMA: &str = "iox";
+
+/// The metadata key InfluxDB 3 clients read a column's role from.
+pub const COLUMN_TYPE: &str = "iox::column::type";
+
+/// A session for SQL over `database`: its catalog (named after it) is the default one, and
+/// `iox` the default schema, so `cpu`, `iox.cpu` and `db.iox.cpu` all name a measurement.
+/// Keep it until the query's answer has been read: the files its scans read stay on disk
+/// while it lives.
+pub async fn session(ex: &Executor, database: &str) -> Result<SessionContext, ExecError> {
+    let catalog = DatabaseCatalog::load(ex, database).await?;
+    let mut state = ex.session().state();
+    {
+        let opts = state.config_mut().options_mut();
+        opts.catalog.default_catalog = database.to_string();
+        opts.catalog.default_schema = DEFAULT_SCHEMA.to_string();
+        opts.catalog.information_schema = true;
+    }
+    let ctx = SessionContext::new_with_state(state);
+    ctx.register_catalog(database, Arc::new(catalog));
+    Ok(ctx)
+}
+
+/// The column of an IOx table for a tag, a field of `ty`, or the time.
+fn column(name: &str, role: &str, ty: DataType, nullable: bool) -> Field {
+    Field::new(name, ty, nullable).with_metadata(
+        [(COLUMN_TYPE.to_string(), format!("iox::column_type::{role}"))].into(),
+    )
+}
+
+/// A measurement's schema as an IOx table: columns in name order.
+pub fn iox_schema(schema: &TableSchema) -> SchemaRef {
+    let mut cols: Vec<Field> = Vec::new();
+    for t in &schema.tags {
+        cols.push(column(
+            t,
+            "tag",
+            DataType::Dictionary(Box::new(DataType::Int32), Box::new(DataType::Utf8)),
+            true,
+        ));
+    }
+    for (f, ty) in &schema.fields {
+        let role = match ty {
+            FieldType::Float => "field::float",
+            FieldType::Integer => "field::integer",
+            FieldType::Unsigned => "field::uinteger",
+            FieldType::String => "field::string",
+            FieldType::Boolean => "field::boolean",
+        };
+        cols.push(column(f, role, ty.arrow(), true));
+    }
+    cols.push(column(
+        "time",
+        "timestamp",
+        ingester::schema::time_type(),
+        false,
+    ));
+    cols.sort_by(|a, b| a.name().cmp(b.name()));
+    Arc::new(Schema::new(cols))
+}
+
+/// One database: a schema per retention policy.
+#[derive(Debug)]
+struct DatabaseCatalog {
+    schemas: BTreeMap<String, Arc<dyn SchemaProvider>>,
+}
+
+impl DatabaseCatalog {
+    async fn load(ex: &Executor, database: &str) -> Result<Self, ExecError> {
+        let (default_rp, rps) = {
+            let cat = ex.meta().catalog();
+            let dbi = cat
+                .database(database)
+                .ok_or_else(|| ExecError::DatabaseNotFound(database.to_string()))?;
+            (
+                dbi.default_rp.clone(),
+                dbi.retention_policies.keys().cloned().collect::<Vec<_>>(),
+            )
+        };
+        let mut schemas: BTreeMap<String, Arc<dyn SchemaProvider>> = BTreeMap::new();
+        for rp in rps {
+            let tables = ex
+                .measurements_of(database, &rp, None, Some(""))
+                .await?;
+            let name = if default_rp.as_deref() == Some(rp.as_str()) {
+                DEFAULT_SCHEMA.to_string()
+            } else {
+                rp.clone()
+            };
+            schemas.insert(
+                name,
+                Arc::new(PolicySchema {
+                    ex: ex.clone(),
+                    database: database.to_string(),
+                    rp,
+                    tables,
+                }),
+            );
+        }
+        Ok(Self { schemas })
+    }
+}
+
+impl CatalogProvider for DatabaseCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        self.schemas.keys().cloned().collect()
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        self.schemas.get(name).cloned()
+    }
+}
+
+/// One retention policy's measurements.
+#[derive(Debug)]
+struct PolicySchema {
+    ex: Executor,
+    database: String,
+    rp: String,
+    tables: Vec<String>,
+}
+
+#[async_trait]
+impl SchemaProvider for PolicySchema {
+    fn table_names(&self) -> Vec<String> {
+        self.tables.clone()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>, DataFusionError> {
+        if !self.table_exist(name) {
+            return Ok(None);
+        }
+        let schema = self
+            .ex
+            .load_schema(&self.database, name)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+            .unwrap_or_default();
+        Ok(Some(Arc::new(MeasurementTable {
+            ex: self.ex.clone(),
+            database: self.database.clone(),
+            rp: self.rp.clone(),
+            name: name.to_string(),
+            schema: iox_schema(&schema),
+            pinned: Default::default(),
+        })))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.tables.iter().any(|t| t == name)
+    }
+}
+
+/// A measurement of one retention policy, read from the shards of the whole cluster.
+#[derive(Debug)]
+struct MeasurementTable {
+    ex: Executor,
+    database: String,
+    rp: String,
+    name: String,
+    schema: SchemaRef,
+    /// The files its scans read stay on disk while the session that planned them lives.
+    pinned: std::sync::Mutex<Vec<Arc<ingester::pins::Pinned>>>,
+}
+
+/// The time bounds `filters` put on `time` (inclusive nanoseconds).
+fn time_range(filters: &[Expr]) -> TimeRange {
+    let mut range = TimeRange::ALL;
+    for f in filters {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = f else {
+            continue;
+        };
+        let (op, t) = match (left.as_ref(), right.as_ref()) {
+            (Expr::Column(c), Expr::Literal(v, _)) if c.name == "time" => (*op, v),
+            (Expr::Literal(v, _), Expr::Column(c)) if c.name == "time" => match op.swap() {
+                Some(op) => (op, v),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let t = match t {
+            ScalarValue::TimestampNanosecond(Some(t), _) => *t,
+            ScalarValue::TimestampMicrosecond(Some(t), _) => t.saturating_mul(1_000),
+            ScalarValue::TimestampMillisecond(Some(t), _) => t.saturating_mul(1_000_000),
+            ScalarValue::TimestampSecond(Some(t), _) => t.saturating_mul(1_000_000_000),
+            _ => continue,
+        };
+        match op {
+            Operator::Gt => range.min = range.min.max(t.saturating_add(1)),
+            Operator::GtEq => range.min = range.min.max(t),
+            Operator::Lt => range.max = range.max.min(t.saturating_sub(1)),
+            Operator::LtEq => range.max = range.max.min(t),
+            Operator::Eq => {
+                range.min = range.min.max(t);
+                range.max = range.max.min(t);
+            }
+            _ => {}
+        }
+    }
+    range
+}
+
+#[async_trait]
+impl TableProvider for MeasurementTable {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let projected = match projection {
+            Some(p) => Arc::new(self.schema.project(p)?),
+            None => Arc::clone(&self.schema),
+        };
+        let external = |e: ExecError| DataFusionError::External(Box::new(e));
+        let range = time_range(filters);
+        let frame = self
+            .ex
+            .measurement_frame(self.ex.session(), &self.database, &self.rp, &self.name, range)
+            .await
+            .map_err(external)?;
+        let Some(frame) = frame else {
+            return Ok(Arc::new(EmptyExec::new(projected)));
+        };
+        self.pinned
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(frame.pinned);
+        let mut df = frame.df.build().map_err(external)?;
+        // The table's columns in its types (a column the shards read lack comes as nulls).
+        let have = df.schema().clone();
+        let columns: Vec<Expr> = self
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let name = f.name().as_str();
+                let e = match have.field_with_unqualified_name(name) {
+                    Ok(h) if h.data_type() == f.data_type() => crate::select::ident(name),
+                    Ok(_) => cast(crate::select::ident(name), f.data_type().clone()),
+                    Err(_) => lit(ScalarValue::try_from(f.data_type())?),
+                };
+                Ok(e.alias(name))
+            })
+            .collect::<Result<_>>()?;
+        df = df.select(columns)?;
+        for f in filters {
+            df = df.filter(f.clone())?;
+        }
+        if let Some(p) = projection {
+            let names: Vec<Expr> = p
+                .iter()
+                .map(|i| crate::select::ident(self.schema.field(*i).name()))
+                .collect();
+            df = df.select(names)?;
+        }
+        if let Some(n) = limit {
+            df = df.limit(0, Some(n))?;
+        }
+        df.create_physical_plan().await
+    }
+}
