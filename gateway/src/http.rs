@@ -157,6 +157,34 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
 }
 
+/// The HTTP API and Flight (SQL) on one listener, as InfluxDB 3 serves them: a request whose
+/// content type is gRPC's goes to `flight`, any other to `http`.
+pub fn with_flight(
+    http: Router,
+    flight: arrow_flight::flight_service_server::FlightServiceServer<crate::flight_sql::PublicFlight>,
+) -> Router {
+    use tower::ServiceExt;
+    let grpc = tonic::service::Routes::new(flight).prepare().into_axum_router();
+    Router::new().fallback(move |req: axum::extract::Request| {
+        let (grpc, http) = (grpc.clone(), http.clone());
+        async move {
+            let is_grpc = req
+                .headers()
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"));
+            let answer = if is_grpc {
+                grpc.oneshot(req).await
+            } else {
+                http.oneshot(req).await
+            };
+            match answer {
+                Ok(r) => r,
+                Err(never) => match never {},
+            }
+        }
+    })
+}
+
 fn method_not_allowed() -> Response {
     (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n").into_response()
 }

@@ -30,6 +30,7 @@ pub mod cluster_nodes;
 pub mod config;
 pub mod ctl;
 pub mod flight;
+pub mod flight_sql;
 pub mod format;
 pub mod http;
 pub mod remote_shards;

@@ -325,7 +325,9 @@ pub async fn run(
                     tracing::debug!(error = %e, "TCP_NODELAY not set");
                 }
             });
-            axum::serve(listener, router(state))
+            // Flight SQL and InfluxDB 3's Flight tickets on the same port (gRPC over HTTP/2).
+            let flight = crate::flight_sql::PublicFlight::new(executor.clone()).server();
+            axum::serve(listener, crate::http::with_flight(router(state), flight))
                 .with_graceful_shutdown(shutdown)
                 .into_future()
                 .instrument(span.clone())

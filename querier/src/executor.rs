@@ -506,6 +506,11 @@ impl Executor {
         out
     }
 
+    /// The meta service whose catalog this executor answers from.
+    pub fn meta_service(&self) -> &Arc<MetaService> {
+        &self.meta
+    }
+
     pub(crate) fn meta(&self) -> &Arc<MetaService> {
         &self.meta
     }

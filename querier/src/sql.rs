@@ -48,16 +48,26 @@ pub const COLUMN_TYPE: &str = "iox::column::type";
 /// while it lives.
 pub async fn session(ex: &Executor, database: &str) -> Result<SessionContext, ExecError> {
     let catalog = DatabaseCatalog::load(ex, database).await?;
-    let mut state = ex.session().state();
+    let mut state = fresh_state(ex);
     {
         let opts = state.config_mut().options_mut();
         opts.catalog.default_catalog = database.to_string();
         opts.catalog.default_schema = DEFAULT_SCHEMA.to_string();
-        opts.catalog.information_schema = true;
     }
     let ctx = SessionContext::new_with_state(state);
     ctx.register_catalog(database, Arc::new(catalog));
     Ok(ctx)
+}
+
+/// The executor's session state (functions, optimizer rules, object stores) with a catalog
+/// list of its own (the executor's is shared by every InfluxQL query) and
+/// `information_schema` on.
+fn fresh_state(ex: &Executor) -> datafusion::execution::SessionState {
+    let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(ex.session().state())
+        .with_catalog_list(Arc::new(datafusion::catalog::MemoryCatalogProviderList::new()))
+        .build();
+    state.config_mut().options_mut().catalog.information_schema = true;
+    state
 }
 
 /// The column of an IOx table for a tag, a field of `ty`, or the time.
@@ -295,7 +305,9 @@ impl TableProvider for MeasurementTable {
                     Ok(_) => cast(crate::select::ident(name), f.data_type().clone()),
                     Err(_) => lit(ScalarValue::try_from(f.data_type())?),
                 };
-                Ok(e.alias(name))
+                // With the IOx metadata, which the plan's schema carries throughout.
+                let metadata = datafusion::common::metadata::FieldMetadata::from(f.metadata().clone());
+                Ok(e.alias_with_metadata(name, Some(metadata)))
             })
             .collect::<Result<_>>()?;
         df = df.select(columns)?;
@@ -314,4 +326,22 @@ impl TableProvider for MeasurementTable {
         }
         df.create_physical_plan().await
     }
+}
+
+/// A session with every database's catalog, for a query that names its catalog
+/// (`SELECT ... FROM db.iox.cpu`) without a database header.
+pub async fn session_of_all(ex: &Executor) -> Result<SessionContext, ExecError> {
+    let names: Vec<String> = ex
+        .meta()
+        .catalog()
+        .databases_in_order()
+        .into_iter()
+        .map(|d| d.name.clone())
+        .collect();
+    let ctx = SessionContext::new_with_state(fresh_state(ex));
+    for db in names {
+        let catalog = DatabaseCatalog::load(ex, &db).await?;
+        ctx.register_catalog(&db, Arc::new(catalog));
+    }
+    Ok(ctx)
 }

@@ -1,0 +1,732 @@
+//! Arrow Flight SQL, and InfluxDB 3's Flight tickets, on the HTTP API's port (8086).
+//!
+//! ```text
+//!  client (ADBC Flight SQL driver, pyarrow.flight, influxdb3-python)
+//!    ─ gRPC (HTTP/2, content-type application/grpc) on [http] bind-address ─▶ PublicFlight
+//!        GetFlightInfo(CommandStatementQuery) ─▶ plan on DataFusion (querier::sql) ─▶ schema,
+//!            ticket = the statement (database, SQL)
+//!        DoGet(ticket) ─▶ run it ─▶ record batches as Flight data, streamed
+//!        DoGet(IOx JSON ticket {"database", "sql_query", "query_type": "sql"}) ─▶ the same
+//!        GetCatalogs / GetDbSchemas / GetTables / GetTableTypes ─▶ from the catalog
+//!        CreatePreparedStatement, DoPut(parameters), ClosePreparedStatement
+//!  the database: gRPC header `database` (also `bucket`, `bucket-name`, `iox-namespace-name`),
+//!  else the catalog a query names (`db.iox.cpu`)
+//! ```
+//!
+//! `FlightSqlService` (arrow-flight's) decodes the Flight SQL commands; [`PublicFlight`] is the
+//! Flight service itself, which answers IOx's JSON tickets before it hands the rest over (a
+//! JSON ticket is not a protobuf `Any`). Why not `datafusion-flight-sql-server`: the SQL side is
+//! a session per call with the database's catalog (`querier::sql::session`), and the rest is a
+//! few commands on arrow-flight's own trait, which this keeps in one file without another
+//! dependency to keep in step with DataFusion.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
+    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
+    CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
+};
+use arrow_flight::{
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint,
+    FlightInfo, HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc,
+    SchemaResult, Ticket,
+};
+use bytes::Bytes;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::{Schema, SchemaRef};
+use datafusion::arrow::ipc::writer::IpcWriteOptions;
+use datafusion::common::ParamValues;
+use datafusion::common::ScalarValue;
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::stream::BoxStream;
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use querier::{ExecError, Executor};
+use serde::{Deserialize, Serialize};
+use tonic::metadata::MetadataMap;
+use tonic::{Request, Response, Status, Streaming};
+
+type DataStream = Pin<Box<dyn Stream<Item = Result<FlightData, Status>> + Send + 'static>>;
+
+/// The headers a database may come in, in the order they are looked at.
+const DATABASE_HEADERS: &[&str] = &["database", "bucket", "bucket-name", "iox-namespace-name"];
+
+/// A statement, as tickets and prepared statement handles carry it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Statement {
+    /// From the call's headers; `None`: the query names its catalog.
+    database: Option<String>,
+    sql: String,
+    /// Bound parameters, as an Arrow IPC stream of one row (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    params: Option<String>,
+}
+
+impl Statement {
+    fn encode(&self) -> Bytes {
+        serde_json::to_vec(self).unwrap_or_default().into()
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, Status> {
+        serde_json::from_slice(bytes)
+            .map_err(|e| Status::invalid_argument(format!("not a statement handle of Fletch: {e}")))
+    }
+}
+
+/// IOx's JSON ticket, which InfluxDB 3 clients send to `DoGet`.
+#[derive(Debug, Deserialize)]
+struct IoxTicket {
+    database: String,
+    sql_query: String,
+    #[serde(default)]
+    query_type: Option<String>,
+}
+
+/// The database a call names in its headers.
+fn database_header(metadata: &MetadataMap) -> Option<String> {
+    DATABASE_HEADERS.iter().find_map(|h| {
+        metadata
+            .get(*h)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_string)
+    })
+}
+
+fn exec_status(e: ExecError) -> Status {
+    match e {
+        ExecError::DatabaseNotFound(_) => Status::not_found(e.to_string()),
+        ExecError::DatabaseRequired => Status::invalid_argument(e.to_string()),
+        e => Status::internal(e.to_string()),
+    }
+}
+
+fn df_status(e: datafusion::error::DataFusionError) -> Status {
+    use datafusion::error::DataFusionError as D;
+    match e.find_root() {
+        D::SQL(..) | D::Plan(_) | D::SchemaError(..) => {
+            Status::invalid_argument(e.find_root().to_string())
+        }
+        D::NotImplemented(_) => Status::unimplemented(e.find_root().to_string()),
+        _ => Status::internal(e.to_string()),
+    }
+}
+
+/// `sql` with JDBC/ADBC-style `?` placeholders numbered as DataFusion's `$1`, `$2`, ...
+/// (outside quoted strings and identifiers).
+fn numbered_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut quote: Option<char> = None;
+    let mut n = 0;
+    for c in sql.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                out.push(c);
+            }
+            (Some(q), c) if c == q => {
+                quote = None;
+                out.push(c);
+            }
+            (None, '?') => {
+                n += 1;
+                out.push_str(&format!("${n}"));
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(s: &str) -> Result<Vec<u8>, Status> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| {
+            s.get(i..i + 2)
+                .and_then(|b| u8::from_str_radix(b, 16).ok())
+                .ok_or_else(|| Status::invalid_argument("malformed parameters in a handle"))
+        })
+        .collect()
+}
+
+/// The Flight SQL service of one node.
+#[derive(Debug, Clone)]
+pub struct FlightSql {
+    executor: Executor,
+}
+
+impl FlightSql {
+    pub fn new(executor: Executor) -> Self {
+        Self { executor }
+    }
+
+    /// A session for `database` (or every database, when the query names its own).
+    async fn session(&self, database: Option<&str>) -> Result<SessionContext, Status> {
+        match database {
+            Some(db) => querier::sql::session(&self.executor, db)
+                .await
+                .map_err(exec_status),
+            None => querier::sql::session_of_all(&self.executor)
+                .await
+                .map_err(exec_status),
+        }
+    }
+
+    /// `st` planned: its session (keep it while the answer is read) and its frame.
+    async fn plan(&self, st: &Statement) -> Result<(SessionContext, DataFrame), Status> {
+        let ctx = self.session(st.database.as_deref()).await?;
+        let mut df = ctx
+            .sql(&numbered_placeholders(&st.sql))
+            .await
+            .map_err(df_status)?;
+        if let Some(params) = &st.params {
+            df = df
+                .with_param_values(ParamValues::from(params_of(&unhex(params)?)?))
+                .map_err(df_status)?;
+        }
+        Ok((ctx, df))
+    }
+
+    /// The answer to `st`, as Flight data.
+    async fn run(&self, st: &Statement) -> Result<DataStream, Status> {
+        let (ctx, df) = self.plan(st).await?;
+        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+        let stream = df.execute_stream().await.map_err(df_status)?;
+        // Batches carry the table's schema (its IOx column metadata), and the session lives
+        // until the answer has been read (its scans' files stay on disk while it does).
+        let tagged = Arc::clone(&schema);
+        let batches = stream.map(move |b| {
+            let _ = &ctx;
+            let b = b.map_err(|e| arrow_flight::error::FlightError::ExternalError(Box::new(e)))?;
+            RecordBatch::try_new(Arc::clone(&tagged), b.columns().to_vec())
+                .map_err(arrow_flight::error::FlightError::Arrow)
+        });
+        // Tags stay dictionaries, as the schema says.
+        let data = FlightDataEncoderBuilder::new()
+            .with_dictionary_handling(arrow_flight::encode::DictionaryHandling::Resend)
+            .with_schema(schema)
+            .build(batches)
+            .map_err(|e| match e {
+                arrow_flight::error::FlightError::Tonic(s) => *s,
+                e => Status::internal(e.to_string()),
+            });
+        Ok(Box::pin(data))
+    }
+
+    /// `batch` (metadata of the catalog) as Flight data.
+    fn batch_stream(batch: RecordBatch) -> DataStream {
+        let schema = batch.schema();
+        let data = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::once(async move { Ok(batch) }))
+            .map_err(|e| Status::internal(e.to_string()));
+        Box::pin(data)
+    }
+
+    /// A `FlightInfo` whose one endpoint's ticket is `ticket`, for data of `schema`.
+    fn info(
+        schema: &Schema,
+        ticket: Bytes,
+        descriptor: FlightDescriptor,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let info = FlightInfo::new()
+            .try_with_schema(schema)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(FlightEndpoint::new().with_ticket(Ticket::new(ticket)))
+            .with_descriptor(descriptor);
+        Ok(Response::new(info))
+    }
+
+    /// The databases, in creation order.
+    fn databases(&self) -> Vec<String> {
+        self.executor
+            .meta_service()
+            .catalog()
+            .databases_in_order()
+            .into_iter()
+            .map(|d| d.name.clone())
+            .collect()
+    }
+
+    /// Every database's schemas and tables (with their IOx schemas when `schemas`).
+    async fn tables(
+        &self,
+        catalog: Option<&str>,
+    ) -> Result<Vec<(String, String, String, SchemaRef)>, Status> {
+        let mut out = Vec::new();
+        for db in self.databases() {
+            if catalog.is_some_and(|c| c != db) {
+                continue;
+            }
+            let ctx = self.session(Some(&db)).await?;
+            let Some(cat) = ctx.catalog(&db) else {
+                continue;
+            };
+            for schema_name in cat.schema_names() {
+                if schema_name == "information_schema" {
+                    continue;
+                }
+                let Some(schema) = cat.schema(&schema_name) else {
+                    continue;
+                };
+                for table in schema.table_names() {
+                    if let Some(t) = schema.table(&table).await.map_err(df_status)? {
+                        out.push((db.clone(), schema_name.clone(), table, t.schema()));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A row of parameters (Arrow IPC stream) as scalar values.
+fn params_of(ipc: &[u8]) -> Result<Vec<ScalarValue>, Status> {
+    let reader =
+        datafusion::arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(ipc), None)
+            .map_err(|e| Status::invalid_argument(e.to_string()))?;
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| Status::invalid_argument(e.to_string()))?;
+        if batch.num_rows() == 0 {
+            continue;
+        }
+        for c in batch.columns() {
+            out.push(
+                ScalarValue::try_from_array(c, 0)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?,
+            );
+        }
+        break;
+    }
+    Ok(out)
+}
+
+fn ipc_of(batches: &[RecordBatch]) -> Result<Vec<u8>, Status> {
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let mut w = datafusion::arrow::ipc::writer::StreamWriter::try_new(Vec::new(), &first.schema())
+        .map_err(|e| Status::internal(e.to_string()))?;
+    for b in batches {
+        w.write(b).map_err(|e| Status::internal(e.to_string()))?;
+    }
+    w.finish().map_err(|e| Status::internal(e.to_string()))?;
+    w.into_inner().map_err(|e| Status::internal(e.to_string()))
+}
+
+fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
+    let message: arrow_flight::IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string()))?;
+    Ok(message.0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn question_marks_become_numbered_placeholders_outside_quotes() {
+        assert_eq!(
+            super::numbered_placeholders("SELECT '?', \"a?\" FROM t WHERE x > ? AND y = ?"),
+            "SELECT '?', \"a?\" FROM t WHERE x > $1 AND y = $2"
+        );
+    }
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for FlightSql {
+    type FlightService = FlightSql;
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let st = Statement {
+            database: database_header(request.metadata()),
+            sql: query.query,
+            params: None,
+        };
+        let (_ctx, df) = self.plan(&st).await?;
+        let ticket = TicketStatementQuery {
+            statement_handle: st.encode(),
+        };
+        Self::info(
+            df.schema().as_arrow(),
+            ticket.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DataStream>, Status> {
+        let st = Statement::decode(&ticket.statement_handle)?;
+        Ok(Response::new(self.run(&st).await?))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let st = Statement::decode(&cmd.prepared_statement_handle)?;
+        let (_ctx, df) = self.plan(&st).await?;
+        Self::info(
+            df.schema().as_arrow(),
+            cmd.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DataStream>, Status> {
+        let st = Statement::decode(&cmd.prepared_statement_handle)?;
+        Ok(Response::new(self.run(&st).await?))
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let st = Statement {
+            database: database_header(request.metadata()),
+            sql: query.query,
+            params: None,
+        };
+        let ctx = self.session(st.database.as_deref()).await?;
+        let plan = ctx
+            .state()
+            .create_logical_plan(&numbered_placeholders(&st.sql))
+            .await
+            .map_err(df_status)?;
+        let types = plan.get_parameter_types().map_err(df_status)?;
+        let mut names: Vec<&String> = types.keys().collect();
+        names.sort_by_key(|n| n.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
+        let parameters = Schema::new(
+            names
+                .iter()
+                .map(|n| {
+                    let ty = types[*n]
+                        .clone()
+                        .unwrap_or(datafusion::arrow::datatypes::DataType::Null);
+                    datafusion::arrow::datatypes::Field::new(n.as_str(), ty, true)
+                })
+                .collect::<Vec<_>>(),
+        );
+        // The answer's columns, when the plan knows them without parameters.
+        let dataset = Schema::new(plan.schema().as_arrow().fields().clone());
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: st.encode(),
+            dataset_schema: schema_bytes(&dataset)?,
+            parameter_schema: schema_bytes(&parameters)?,
+        })
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let mut st = Statement::decode(&cmd.prepared_statement_handle)?;
+        let data = request.into_inner().map_err(|s| {
+            arrow_flight::error::FlightError::Tonic(Box::new(s))
+        });
+        let batches: Vec<RecordBatch> =
+            arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(data)
+                .try_collect()
+                .await
+                .map_err(|e| Status::invalid_argument(e.to_string()))?;
+        st.params = Some(hex(&ipc_of(&batches)?));
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(st.encode()),
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        _query: ActionClosePreparedStatementRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        // Handles are the statements themselves: nothing is held for them.
+        Ok(())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Self::info(
+            &schema,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DataStream>, Status> {
+        let mut b = query.into_builder();
+        for db in self.databases() {
+            b.append(db);
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::batch_stream(batch)))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Self::info(
+            &schema,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DataStream>, Status> {
+        let catalog = query.catalog.clone();
+        let mut b = query.into_builder();
+        for db in self.databases() {
+            if catalog.as_deref().is_some_and(|c| c != db) {
+                continue;
+            }
+            let ctx = self.session(Some(&db)).await?;
+            if let Some(cat) = ctx.catalog(&db) {
+                for s in cat.schema_names() {
+                    b.append(&db, s);
+                }
+            }
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::batch_stream(batch)))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        Self::info(
+            &schema,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DataStream>, Status> {
+        let tables = self.tables(query.catalog.as_deref()).await?;
+        let mut b = query.into_builder();
+        for (db, schema, table, columns) in tables {
+            b.append(&db, &schema, &table, "BASE TABLE", &columns)
+                .map_err(|e| Status::internal(e.to_string()))?;
+        }
+        let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::batch_stream(batch)))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Self::info(
+            &table_types_schema(),
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_table_types(
+        &self,
+        _query: CommandGetTableTypes,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DataStream>, Status> {
+        let batch = RecordBatch::try_new(
+            Arc::new(table_types_schema()),
+            vec![Arc::new(datafusion::arrow::array::StringArray::from(vec![
+                "BASE TABLE",
+                "VIEW",
+            ]))],
+        )
+        .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::batch_stream(batch)))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+fn table_types_schema() -> Schema {
+    Schema::new(vec![datafusion::arrow::datatypes::Field::new(
+        "table_type",
+        datafusion::arrow::datatypes::DataType::Utf8,
+        false,
+    )])
+}
+
+/// The Flight service on the HTTP API's port: IOx's JSON tickets first, then Flight SQL.
+#[derive(Debug, Clone)]
+pub struct PublicFlight {
+    sql: FlightSql,
+}
+
+impl PublicFlight {
+    pub fn new(executor: Executor) -> Self {
+        Self {
+            sql: FlightSql::new(executor),
+        }
+    }
+
+    pub fn server(self) -> arrow_flight::flight_service_server::FlightServiceServer<Self> {
+        arrow_flight::flight_service_server::FlightServiceServer::new(self)
+            .max_decoding_message_size(catalog::rpc::MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(catalog::rpc::MAX_MESSAGE_BYTES)
+    }
+}
+
+#[tonic::async_trait]
+impl FlightService for PublicFlight {
+    type HandshakeStream = BoxStream<'static, Result<HandshakeResponse, Status>>;
+    type ListFlightsStream = BoxStream<'static, Result<FlightInfo, Status>>;
+    type DoGetStream = DataStream;
+    type DoPutStream = BoxStream<'static, Result<PutResult, Status>>;
+    type DoActionStream = BoxStream<'static, Result<arrow_flight::Result, Status>>;
+    type ListActionsStream = BoxStream<'static, Result<ActionType, Status>>;
+    type DoExchangeStream = BoxStream<'static, Result<FlightData, Status>>;
+
+    async fn handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<Self::HandshakeStream>, Status> {
+        // Without users (no auth yet), any handshake succeeds.
+        let _ = request;
+        let answer = HandshakeResponse {
+            protocol_version: 0,
+            payload: Bytes::new(),
+        };
+        Ok(Response::new(futures::stream::once(async move { Ok(answer) }).boxed()))
+    }
+
+    async fn list_flights(
+        &self,
+        request: Request<Criteria>,
+    ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        let r = FlightService::list_flights(&self.sql, request).await?;
+        Ok(Response::new(r.into_inner().boxed()))
+    }
+
+    async fn get_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        FlightService::get_flight_info(&self.sql, request).await
+    }
+
+    async fn poll_flight_info(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<PollInfo>, Status> {
+        FlightService::poll_flight_info(&self.sql, request).await
+    }
+
+    async fn get_schema(
+        &self,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<SchemaResult>, Status> {
+        FlightService::get_schema(&self.sql, request).await
+    }
+
+    async fn do_get(&self, request: Request<Ticket>) -> Result<Response<DataStream>, Status> {
+        let ticket = &request.get_ref().ticket;
+        if ticket.first() == Some(&b'{') {
+            let t: IoxTicket = serde_json::from_slice(ticket)
+                .map_err(|e| Status::invalid_argument(format!("not a ticket of InfluxDB 3: {e}")))?;
+            return match t.query_type.as_deref().unwrap_or("sql") {
+                "sql" => {
+                    let st = Statement {
+                        database: Some(t.database),
+                        sql: t.sql_query,
+                        params: None,
+                    };
+                    Ok(Response::new(self.sql.run(&st).await?))
+                }
+                other => Err(Status::unimplemented(format!(
+                    "query_type {other} over Flight is not served yet; send SQL, or InfluxQL over HTTP /query"
+                ))),
+            };
+        }
+        if Any::decode(ticket.as_ref()).is_err() {
+            return Err(Status::invalid_argument(
+                "the ticket is neither a Flight SQL command nor an InfluxDB 3 JSON ticket",
+            ));
+        }
+        FlightService::do_get(&self.sql, request).await
+    }
+
+    async fn do_put(
+        &self,
+        request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoPutStream>, Status> {
+        let r = FlightService::do_put(&self.sql, request).await?;
+        Ok(Response::new(r.into_inner().boxed()))
+    }
+
+    async fn do_action(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<Self::DoActionStream>, Status> {
+        let r = FlightService::do_action(&self.sql, request).await?;
+        Ok(Response::new(r.into_inner().boxed()))
+    }
+
+    async fn list_actions(
+        &self,
+        request: Request<Empty>,
+    ) -> Result<Response<Self::ListActionsStream>, Status> {
+        let r = FlightService::list_actions(&self.sql, request).await?;
+        Ok(Response::new(r.into_inner().boxed()))
+    }
+
+    async fn do_exchange(
+        &self,
+        _request: Request<Streaming<FlightData>>,
+    ) -> Result<Response<Self::DoExchangeStream>, Status> {
+        Err(Status::unimplemented(
+            "DoExchange is not served: use Flight SQL (GetFlightInfo and DoGet)",
+        ))
+    }
+}
