@@ -126,7 +126,12 @@ impl ShardSource for Executor {
             })
             .collect::<Result<Vec<_>, ExecError>>()?;
         let df = df.select(columns)?;
-        let stream = df.execute_stream().await?;
+        // Planned as a statement's scans are: each file's rows picked by its series index.
+        let (state, logical) = df.into_parts();
+        let task = Arc::new(datafusion::execution::TaskContext::from(&state));
+        let plan = state.create_physical_plan(&logical).await?;
+        let (plan, _) = self.indexes().attach(plan, &task).await?;
+        let stream = datafusion::physical_plan::execute_stream(plan, task)?;
         let schema = Arc::clone(&request.schema);
         // The files stay pinned while the stream is read.
         let batches = stream.map(move |b| {

@@ -324,7 +324,14 @@ impl TableProvider for MeasurementTable {
         if let Some(n) = limit {
             df = df.limit(0, Some(n))?;
         }
-        df.create_physical_plan().await
+        let plan = df.create_physical_plan().await?;
+        // Each file's rows picked by its series index, as InfluxQL's scans are.
+        let (plan, _) = self
+            .ex
+            .indexes()
+            .attach(plan, &self.ex.session().task_ctx())
+            .await?;
+        Ok(plan)
     }
 }
 
