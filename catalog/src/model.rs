@@ -953,8 +953,10 @@ mod tests {
         assert_eq!(s.deletes_between("other", 0, 99).count(), 0);
 
         // Node 2 applied both, node 4 only the first: the second is kept.
-        s.apply(&Command::AckDeletes { node: 2, index: 12 }).unwrap();
-        s.apply(&Command::AckDeletes { node: 4, index: 11 }).unwrap();
+        s.apply(&Command::AckDeletes { node: 2, index: 12 })
+            .unwrap();
+        s.apply(&Command::AckDeletes { node: 4, index: 11 })
+            .unwrap();
         let kept: Vec<u64> = s.deletes.iter().map(|d| d.index).collect();
         assert_eq!(kept, vec![12]);
         // An acknowledgement never goes back.

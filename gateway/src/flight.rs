@@ -15,8 +15,8 @@ use arrow_flight::{
 };
 use catalog::rpc::{MAX_MESSAGE_BYTES, action};
 use catalog::{ActionError, MetaService};
-use futures::{StreamExt, TryStreamExt};
 use futures::stream::{self, BoxStream};
+use futures::{StreamExt, TryStreamExt};
 
 use crate::remote_shards::{Ask, ShardsRequest, decode_ticket, encode_stream};
 use tonic::{Request, Response, Status, Streaming};
@@ -297,13 +297,19 @@ impl FlightService for InternalFlight {
         if let Some(deletes) = &role.deletes
             && !deletes.wait(index, role.catalog_wait).await
         {
-            tracing::warn!(index, "deletes recorded up to the reader's catalog are not all applied yet; answering anyway");
+            tracing::warn!(
+                index,
+                "deletes recorded up to the reader's catalog are not all applied yet; answering anyway"
+            );
         }
         let (stream, report) = match ask {
             Ask::Scan(_, scan) => (role.executor.scan(scan).await, None),
             Ask::Fragment(received) => {
                 let report = received.fragment.report.clone();
-                (role.executor.fragment(received.fragment).await, Some(report))
+                (
+                    role.executor.fragment(received.fragment).await,
+                    Some(report),
+                )
             }
         };
         let data = encode_stream(stream.map_err(exec_status)?).map_err(|e| match e {

@@ -29,14 +29,12 @@ use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery, CommandStatementQuery,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
 };
 use arrow_flight::{
-    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint,
-    FlightInfo, HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc,
-    SchemaResult, Ticket,
+    Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo,
+    HandshakeRequest, HandshakeResponse, PollInfo, PutResult, SchemaAsIpc, SchemaResult, Ticket,
 };
 use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
@@ -420,7 +418,11 @@ impl FlightSqlService for FlightSql {
             .map_err(df_status)?;
         let types = plan.get_parameter_types().map_err(df_status)?;
         let mut names: Vec<&String> = types.keys().collect();
-        names.sort_by_key(|n| n.trim_start_matches('$').parse::<usize>().unwrap_or(usize::MAX));
+        names.sort_by_key(|n| {
+            n.trim_start_matches('$')
+                .parse::<usize>()
+                .unwrap_or(usize::MAX)
+        });
         let parameters = Schema::new(
             names
                 .iter()
@@ -447,9 +449,9 @@ impl FlightSqlService for FlightSql {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let mut st = Statement::decode(&cmd.prepared_statement_handle)?;
-        let data = request.into_inner().map_err(|s| {
-            arrow_flight::error::FlightError::Tonic(Box::new(s))
-        });
+        let data = request
+            .into_inner()
+            .map_err(|s| arrow_flight::error::FlightError::Tonic(Box::new(s)));
         let batches: Vec<RecordBatch> =
             arrow_flight::decode::FlightRecordBatchStream::new_from_flight_data(data)
                 .try_collect()
@@ -638,7 +640,9 @@ impl FlightService for PublicFlight {
             protocol_version: 0,
             payload: Bytes::new(),
         };
-        Ok(Response::new(futures::stream::once(async move { Ok(answer) }).boxed()))
+        Ok(Response::new(
+            futures::stream::once(async move { Ok(answer) }).boxed(),
+        ))
     }
 
     async fn list_flights(
@@ -673,8 +677,9 @@ impl FlightService for PublicFlight {
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<DataStream>, Status> {
         let ticket = &request.get_ref().ticket;
         if ticket.first() == Some(&b'{') {
-            let t: IoxTicket = serde_json::from_slice(ticket)
-                .map_err(|e| Status::invalid_argument(format!("not a ticket of InfluxDB 3: {e}")))?;
+            let t: IoxTicket = serde_json::from_slice(ticket).map_err(|e| {
+                Status::invalid_argument(format!("not a ticket of InfluxDB 3: {e}"))
+            })?;
             return match t.query_type.as_deref().unwrap_or("sql") {
                 "sql" => {
                     let st = Statement {

@@ -161,10 +161,14 @@ pub fn router(state: ApiState) -> Router {
 /// content type is gRPC's goes to `flight`, any other to `http`.
 pub fn with_flight(
     http: Router,
-    flight: arrow_flight::flight_service_server::FlightServiceServer<crate::flight_sql::PublicFlight>,
+    flight: arrow_flight::flight_service_server::FlightServiceServer<
+        crate::flight_sql::PublicFlight,
+    >,
 ) -> Router {
     use tower::ServiceExt;
-    let grpc = tonic::service::Routes::new(flight).prepare().into_axum_router();
+    let grpc = tonic::service::Routes::new(flight)
+        .prepare()
+        .into_axum_router();
     Router::new().fallback(move |req: axum::extract::Request| {
         let (grpc, http) = (grpc.clone(), http.clone());
         async move {
@@ -496,8 +500,8 @@ pub fn meta_router(
                     {
                         let cat = meta.catalog();
                         status["deletes_pending"] = cat.deletes.len().into();
-                        status["deletes_applied"] = serde_json::to_value(&cat.delete_acks)
-                            .unwrap_or_default();
+                        status["deletes_applied"] =
+                            serde_json::to_value(&cat.delete_acks).unwrap_or_default();
                     }
                     // The last anti-entropy check of each shard this node checks.
                     status["anti_entropy"] = match entropy {

@@ -193,9 +193,15 @@ async fn golden_files_on_two_nodes() {
     let mut points = data_points(&data);
     let second = points.split_off(points.len() / 2);
     let exec = &pair.execs[0];
-    exec.writer().write("golden", "", points, NOW).await.unwrap();
+    exec.writer()
+        .write("golden", "", points, NOW)
+        .await
+        .unwrap();
     pair.persist().await;
-    exec.writer().write("golden", "", second, NOW).await.unwrap();
+    exec.writer()
+        .write("golden", "", second, NOW)
+        .await
+        .unwrap();
     // Both nodes hold part of the data.
     for ing in &pair.ingesters {
         assert!(!ing.measurements(&ing.shard_ids()).is_empty());

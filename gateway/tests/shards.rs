@@ -167,9 +167,11 @@ async fn every_node_answers_as_one_node_holding_all_points() {
                 // Aggregates run partly on the peer, as plan fragments.
                 let splits = q.starts_with("SELECT")
                     && !q.contains("distinct")
-                    && ["count(", "sum(", "mean(", "max(", "min(", "last(", "median("]
-                        .iter()
-                        .any(|f| q.contains(f));
+                    && [
+                        "count(", "sum(", "mean(", "max(", "min(", "last(", "median(",
+                    ]
+                    .iter()
+                    .any(|f| q.contains(f));
                 assert!(!splits || ran > 0, "node {i}: no fragment for {q}");
                 assert_eq!(
                     rounded(got),
@@ -244,7 +246,9 @@ async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
     assert!(*rows > 0 && *rows <= 12, "{rows} states");
 
     // EXPLAIN shows the fragment, with its shards and owners.
-    let explained = query(&c.execs[0], &format!("EXPLAIN {q}")).await.to_string();
+    let explained = query(&c.execs[0], &format!("EXPLAIN {q}"))
+        .await
+        .to_string();
     assert!(
         explained.contains("FragmentExec: shards=") && explained.contains("mode=Final"),
         "{explained}"
@@ -260,8 +264,7 @@ async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
     );
     // ... and the fragment as the peer ran it, with its own metrics.
     assert!(
-        analyzed.contains("ran=[AggregateExec: mode=Partial")
-            && analyzed.contains("OwnerScanExec"),
+        analyzed.contains("ran=[AggregateExec: mode=Partial") && analyzed.contains("OwnerScanExec"),
         "{analyzed}"
     );
 
@@ -269,6 +272,63 @@ async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
     let got = query(&c.execs[0], "SELECT usage FROM cpu WHERE host = 'h3'").await;
     assert!(got[0]["series"].is_array(), "{got}");
     assert_eq!(c.served[1].scans.lock().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_peer_asked_for_last_values_leaves_out_rows_before_them() {
+    let c = Pair::with_database("db").await;
+    write(&c, &data()).await;
+    c.persist().await;
+    let shards = c.ingesters[1].shard_ids();
+    let schema = Arc::new(datafusion::arrow::datatypes::Schema::new(vec![
+        ingester::schema::time_field(),
+        ingester::schema::tag_field("host"),
+        datafusion::arrow::datatypes::Field::new(
+            "usage",
+            datafusion::arrow::datatypes::DataType::Float64,
+            true,
+        ),
+    ]));
+    let rows = |last_values: bool| {
+        let request = ScanRequest {
+            database: "db".into(),
+            measurement: "cpu".into(),
+            shards: shards.clone(),
+            range: querier::select::TimeRange::ALL,
+            schema: schema.clone(),
+            filters: vec![],
+            last_values,
+        };
+        let ex = c.execs[1].clone();
+        async move {
+            use futures::TryStreamExt;
+            let batches: Vec<_> = ex
+                .scan(request)
+                .await
+                .unwrap()
+                .try_collect()
+                .await
+                .unwrap();
+            batches.iter().map(|b| b.num_rows()).sum::<usize>()
+        }
+    };
+    let (all, last) = (rows(false).await, rows(true).await);
+    // Two weeks of points: in each week's shard, the rows before its series' last ones are
+    // left out (36 + 36 rows: the second week's 36, and the first's last hour, 6).
+    assert_eq!((last, all), (42, 72));
+    // And the answer is the same as one node's.
+    let q = "SELECT last(usage) FROM cpu GROUP BY host";
+    let reference = common::Node::with_database("db").await;
+    let body = data();
+    let parsed = parse_body(body.as_bytes(), &ParseOptions::default());
+    reference
+        .exec
+        .writer()
+        .write("db", "", parsed.points, 0)
+        .await
+        .unwrap();
+    assert_eq!(query(&c.execs[0], q).await, query(&reference.exec, q).await);
+    reference.close().await;
 }
 
 #[tokio::test]
@@ -310,7 +370,8 @@ async fn a_fragment_of_another_format_version_is_refused() {
         "{err}"
     );
     // A fragment over shards the node does not own is refused, never answered empty.
-    let fragment = querier::fragment::Fragment::new("db".into(), c.ingesters[1].shard_ids(), fragment.plan);
+    let fragment =
+        querier::fragment::Fragment::new("db".into(), c.ingesters[1].shard_ids(), fragment.plan);
     let err = c.execs[0].fragment(fragment).await.err().unwrap();
     assert!(
         matches!(err, querier::ExecError::ShardNotLocal { .. }),
@@ -341,6 +402,7 @@ async fn without_a_peer_a_node_refuses_and_a_peer_serves_only_its_own_shards() {
         range: querier::select::TimeRange::ALL,
         schema,
         filters: vec![],
+        last_values: false,
     };
     let err = c.execs[0].scan(request).await.err().unwrap();
     assert!(

@@ -669,16 +669,33 @@ async fn deletes_hide_rows_at_once_and_compaction_reclaims_them() {
 
 /// Writes `body` to `db`'s default policy as routed with the catalog at Raft `index`.
 async fn write_at(n: &Node, body: &str, index: u64) -> WriteOutcome {
-    let rp = n.meta.catalog().database("db").unwrap().rp("").unwrap().name.clone();
+    let rp = n
+        .meta
+        .catalog()
+        .database("db")
+        .unwrap()
+        .rp("")
+        .unwrap()
+        .name
+        .clone();
     let mut shards: Vec<(u64, Vec<Point<'_>>)> = Vec::new();
     for p in points(body) {
-        let id = n.meta.shard_group_for("db", &rp, p.time).await.unwrap().shards[0].id;
+        let id = n
+            .meta
+            .shard_group_for("db", &rp, p.time)
+            .await
+            .unwrap()
+            .shards[0]
+            .id;
         match shards.iter_mut().find(|(s, _)| *s == id) {
             Some((_, ps)) => ps.push(p),
             None => shards.push((id, vec![p])),
         }
     }
-    n.ingester.write_shards_at("db", &rp, shards, index).await.unwrap()
+    n.ingester
+        .write_shards_at("db", &rp, shards, index)
+        .await
+        .unwrap()
 }
 
 #[tokio::test]
@@ -689,7 +706,12 @@ async fn a_recorded_delete_applies_once_and_late_writes_routed_before_it_lose_it
     n.meta.create_database("db", None).await.unwrap();
     write(&n, "cpu,host=a v=1 10\ncpu,host=b v=2 10").await;
     let before = n.meta.applied_index();
-    let s = scope(Some(vec!["cpu"]), Some(TagPredicate::Eq("host".into(), "b".into())), 0, 100);
+    let s = scope(
+        Some(vec!["cpu"]),
+        Some(TagPredicate::Eq("host".into(), "b".into())),
+        0,
+        100,
+    );
     let index = match n
         .meta
         .execute(catalog::Command::RecordDelete {
@@ -708,19 +730,35 @@ async fn a_recorded_delete_applies_once_and_late_writes_routed_before_it_lose_it
 
     // A write routed before the delete (a hinted write arriving late, say) loses the points
     // the delete removes; one routed after it keeps them.
-    write_at(&n, "cpu,host=b v=3 20\ncpu,host=a v=4 20\ncpu,host=b v=9 200", before).await;
+    write_at(
+        &n,
+        "cpu,host=b v=3 20\ncpu,host=a v=4 20\ncpu,host=b v=9 200",
+        before,
+    )
+    .await;
     assert_eq!(times(&read(&n, "cpu").await), [10, 20, 200]);
     write_at(&n, "cpu,host=b v=5 30", index).await;
     // Applied again (a second pass of the applier), it removes nothing written since.
     n.ingester.delete_recorded(&s, index).await.unwrap();
     let b = read(&n, "cpu").await;
-    assert_eq!((hosts(&b), times(&b)), (vec!["a".to_string(), "a".into(), "b".into(), "b".into()], vec![10, 20, 30, 200]));
+    assert_eq!(
+        (hosts(&b), times(&b)),
+        (
+            vec!["a".to_string(), "a".into(), "b".into(), "b".into()],
+            vec![10, 20, 30, 200]
+        )
+    );
 
     // After a restart, the shard still knows what it applied.
     n.ingester.shutdown().await.unwrap();
     let cfg = IngesterConfig::with_dirs(dir.path().join("data"), dir.path().join("wal"));
-    let ing = Ingester::open(cfg, n.meta.clone(), n.ingester.node_id()).await.unwrap();
-    let n = Node { meta: n.meta, ingester: ing };
+    let ing = Ingester::open(cfg, n.meta.clone(), n.ingester.node_id())
+        .await
+        .unwrap();
+    let n = Node {
+        meta: n.meta,
+        ingester: ing,
+    };
     write_at(&n, "cpu,host=b v=6 40", before).await;
     n.ingester.delete_recorded(&s, index).await.unwrap();
     assert_eq!(times(&read(&n, "cpu").await), [10, 20, 30, 200]);

@@ -418,10 +418,7 @@ impl Executor {
                         Err(_) => Err(ExecError::QueryTimeout),
                     }
                 }
-                None => {
-                    self.execute_caught_up(stmt, ctx, &mut own, &mut sink)
-                        .await
-                }
+                None => self.execute_caught_up(stmt, ctx, &mut own, &mut sink).await,
             };
             let error = match result {
                 Ok(rows) => {

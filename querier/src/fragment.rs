@@ -225,10 +225,7 @@ impl Fragment {
 
     /// The plan with its scan leaves replaced, in plan order, by `streams` (the owner's own
     /// scans of those requests).
-    pub fn bind(
-        &self,
-        streams: Vec<SendableRecordBatchStream>,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
+    pub fn bind(&self, streams: Vec<SendableRecordBatchStream>) -> Result<Arc<dyn ExecutionPlan>> {
         let mut streams = streams.into_iter();
         let bound = Arc::clone(&self.plan).transform_down(|n| {
             if n.downcast_ref::<RemoteScanExec>().is_none() {
@@ -464,8 +461,8 @@ impl ExecutionPlan for RemoteScanExec {
                 let request = request.clone();
                 async move { s.scan(request).await }
             })
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
             Ok::<_, DataFusionError>(metrics.track(node, started, stream))
         };
         let aligned = Arc::clone(&schema);
@@ -555,8 +552,8 @@ impl ExecutionPlan for FragmentExec {
                 let fragment = fragment.clone();
                 async move { s.fragment(fragment).await }
             })
-                .await
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
             Ok::<_, DataFusionError>(metrics.track(node, started, stream))
         };
         Ok(Box::pin(RecordBatchStreamAdapter::new(

@@ -227,6 +227,8 @@ pub struct Sources {
     pub schema: TableSchema,
     /// Tags the query's condition requires equal to one of n values (for the size estimate).
     equalities: Vec<(String, usize)>,
+    /// Only each series' last values are wanted: peers are told so (they know their bounds).
+    last_values: bool,
 }
 
 impl Sources {
@@ -235,6 +237,13 @@ impl Sources {
     /// their rows when the scan's size is estimated.
     pub fn requiring(mut self, equalities: Vec<(String, usize)>) -> Self {
         self.equalities = equalities;
+        self
+    }
+
+    /// The same, for a query of each series' last values only: peers that read some of the
+    /// shards leave out the rows before their series' last ones.
+    pub fn for_last_values(mut self) -> Self {
+        self.last_values = true;
         self
     }
 
@@ -266,6 +275,7 @@ impl Sources {
             remote: Vec::new(),
             schema: TableSchema::default(),
             equalities: Vec::new(),
+            last_values: false,
         }
     }
 
@@ -471,6 +481,7 @@ impl Executor {
             remote,
             schema,
             equalities,
+            last_values,
         } = sources;
         let ing = match self.ingester() {
             Some(ing) if !snapshots.is_empty() => Some(ing),
@@ -571,6 +582,7 @@ impl Executor {
                 measurement: name.to_string(),
                 range,
                 schema: plain(),
+                last_values,
             }))?);
         }
         if memory.is_empty() && merged.is_empty() {

@@ -92,8 +92,15 @@ impl ShardSource for Executor {
         let sources = self
             .local_sources(&request.database, &shards, &request.measurement)
             .await?;
+        // Only last values wanted: rows before every series' last ones are left out here.
+        let mut range = request.range;
+        if request.last_values
+            && let Some(bound) = sources.last_value_bound()?
+        {
+            range.min = range.min.max(bound);
+        }
         let Some(frame) = self
-            .frame_of(self.session(), &request.measurement, sources, request.range)
+            .frame_of(self.session(), &request.measurement, sources, range)
             .await?
         else {
             return Ok(Box::pin(EmptyRecordBatchStream::new(request.schema)));
@@ -110,6 +117,12 @@ impl ShardSource for Executor {
             if columns_of(&f).is_subset(&have) {
                 df = df.filter(f)?;
             }
+        }
+        if range.min > request.range.min {
+            df = df.filter(
+                crate::select::ident("time")
+                    .gt_eq(lit(ScalarValue::TimestampNanosecond(Some(range.min), None))),
+            )?;
         }
         let columns = request
             .schema
@@ -155,8 +168,10 @@ impl ShardSource for Executor {
             streams.push(self.scan(request).await?);
         }
         let plan = fragment.bind(streams)?;
-        let stream =
-            datafusion::physical_plan::execute_stream(Arc::clone(&plan), self.session().task_ctx())?;
+        let stream = datafusion::physical_plan::execute_stream(
+            Arc::clone(&plan),
+            self.session().task_ctx(),
+        )?;
         // Its metrics, for the querying node's EXPLAIN ANALYZE, once it has run.
         Ok(fragment.report.when_done(plan, stream))
     }

@@ -29,17 +29,17 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use catalog::DatabaseInfo;
+use datafusion::arrow::datatypes::Schema;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::datasource::TableType;
-use datafusion::arrow::datatypes::Schema;
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion_proto::bytes::Serializeable;
-use serde::{Deserialize, Serialize};
 use ingester::{Ingester, TableSchema, TableSnapshot};
+use serde::{Deserialize, Serialize};
 
 use crate::executor::ExecError;
 use crate::fragment::{Fragment, RemoteScanExec, put_part, take_part};
@@ -59,6 +59,9 @@ pub struct ScanRequest {
     /// Conditions on the measurement's columns; a source applies those it can (all their
     /// columns known to it) and may leave out the rest, which the querier applies again.
     pub filters: Vec<Expr>,
+    /// Only each series' last values are wanted (and `filters` keep or drop whole series):
+    /// the source may leave out rows before every series' last ones.
+    pub last_values: bool,
 }
 
 /// The JSON part of an encoded [`ScanRequest`].
@@ -69,6 +72,8 @@ struct ScanHeader {
     shards: Vec<u64>,
     min: i64,
     max: i64,
+    #[serde(default)]
+    last_values: bool,
 }
 
 impl ScanRequest {
@@ -82,6 +87,7 @@ impl ScanRequest {
             shards: self.shards.clone(),
             min: self.range.min,
             max: self.range.max,
+            last_values: self.last_values,
         };
         let mut out = Vec::new();
         put_part(
@@ -98,7 +104,11 @@ impl ScanRequest {
 
     /// A request [`Self::encode`] wrote, its filters' functions resolved in `ctx`.
     pub fn decode(mut buf: &[u8], ctx: &TaskContext) -> Result<Self, String> {
-        let part = |buf: &mut &[u8]| take_part(buf).map(<[u8]>::to_vec).map_err(|e| e.to_string());
+        let part = |buf: &mut &[u8]| {
+            take_part(buf)
+                .map(<[u8]>::to_vec)
+                .map_err(|e| e.to_string())
+        };
         let header: ScanHeader =
             serde_json::from_slice(&part(&mut buf)?).map_err(|e| e.to_string())?;
         let schema = schema_of_ipc(&part(&mut buf)?)?;
@@ -122,6 +132,7 @@ impl ScanRequest {
             },
             schema,
             filters,
+            last_values: header.last_values,
         })
     }
 }
@@ -357,6 +368,8 @@ pub struct ShardTable {
     pub range: TimeRange,
     /// The measurement's columns over every shard the statement reads (tags as dictionaries).
     pub schema: SchemaRef,
+    /// Only each series' last values are wanted ([`ScanRequest::last_values`]).
+    pub last_values: bool,
 }
 
 #[async_trait]
@@ -394,6 +407,7 @@ impl TableProvider for ShardTable {
             range: self.range,
             schema: Arc::clone(&schema),
             filters: filters.to_vec(),
+            last_values: self.last_values,
         };
         Ok(Arc::new(RemoteScanExec::new(self.remote.clone(), request)))
     }

@@ -63,18 +63,20 @@ pub async fn session(ex: &Executor, database: &str) -> Result<SessionContext, Ex
 /// list of its own (the executor's is shared by every InfluxQL query) and
 /// `information_schema` on.
 fn fresh_state(ex: &Executor) -> datafusion::execution::SessionState {
-    let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(ex.session().state())
-        .with_catalog_list(Arc::new(datafusion::catalog::MemoryCatalogProviderList::new()))
-        .build();
+    let mut state =
+        datafusion::execution::SessionStateBuilder::new_from_existing(ex.session().state())
+            .with_catalog_list(Arc::new(
+                datafusion::catalog::MemoryCatalogProviderList::new(),
+            ))
+            .build();
     state.config_mut().options_mut().catalog.information_schema = true;
     state
 }
 
 /// The column of an IOx table for a tag, a field of `ty`, or the time.
 fn column(name: &str, role: &str, ty: DataType, nullable: bool) -> Field {
-    Field::new(name, ty, nullable).with_metadata(
-        [(COLUMN_TYPE.to_string(), format!("iox::column_type::{role}"))].into(),
-    )
+    Field::new(name, ty, nullable)
+        .with_metadata([(COLUMN_TYPE.to_string(), format!("iox::column_type::{role}"))].into())
 }
 
 /// A measurement's schema as an IOx table: columns in name order.
@@ -128,9 +130,7 @@ impl DatabaseCatalog {
         };
         let mut schemas: BTreeMap<String, Arc<dyn SchemaProvider>> = BTreeMap::new();
         for rp in rps {
-            let tables = ex
-                .measurements_of(database, &rp, None, Some(""))
-                .await?;
+            let tables = ex.measurements_of(database, &rp, None, Some("")).await?;
             let name = if default_rp.as_deref() == Some(rp.as_str()) {
                 DEFAULT_SCHEMA.to_string()
             } else {
@@ -281,7 +281,13 @@ impl TableProvider for MeasurementTable {
         let range = time_range(filters);
         let frame = self
             .ex
-            .measurement_frame(self.ex.session(), &self.database, &self.rp, &self.name, range)
+            .measurement_frame(
+                self.ex.session(),
+                &self.database,
+                &self.rp,
+                &self.name,
+                range,
+            )
             .await
             .map_err(external)?;
         let Some(frame) = frame else {
@@ -306,7 +312,8 @@ impl TableProvider for MeasurementTable {
                     Err(_) => lit(ScalarValue::try_from(f.data_type())?),
                 };
                 // With the IOx metadata, which the plan's schema carries throughout.
-                let metadata = datafusion::common::metadata::FieldMetadata::from(f.metadata().clone());
+                let metadata =
+                    datafusion::common::metadata::FieldMetadata::from(f.metadata().clone());
                 Ok(e.alias_with_metadata(name, Some(metadata)))
             })
             .collect::<Result<_>>()?;

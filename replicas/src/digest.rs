@@ -212,6 +212,7 @@ pub async fn scan_all(
             range: TimeRange::ALL,
             schema: scan_schema(schema),
             filters: Vec::new(),
+            last_values: false,
         })
         .await
 }

@@ -436,7 +436,10 @@ fn a_data_only_node_follows_the_catalog_without_voting() {
     // A delete sent to the node without data reaches the data node's shards: recorded in the
     // catalog, applied by every owner. A read through the node that sent it sees it at once
     // (the owner applies the deletes of the reader's catalog before it answers).
-    let r = post(&format!("{}/write?db=db", d.url()), "cpu,host=b v=2 2000000000");
+    let r = post(
+        &format!("{}/write?db=db", d.url()),
+        "cpu,host=b v=2 2000000000",
+    );
     assert_eq!(r.status, 204, "{}", r.body);
     let r = query(&m1.url(), "DELETE FROM cpu WHERE host = 'b'", "?db=db");
     assert_eq!(r.status, 200, "{}", r.body);

@@ -671,9 +671,11 @@ impl Target {
                 .unwrap_or(0)
         };
         let want = applied(&self.catalogs[writer]);
-        wait_for("the querying node's catalog", Duration::from_secs(10), || {
-            (applied(&self.query_catalog) >= want).then_some(())
-        });
+        wait_for(
+            "the querying node's catalog",
+            Duration::from_secs(10),
+            || (applied(&self.query_catalog) >= want).then_some(()),
+        );
     }
 
     /// `q` as sent: on a cluster, a plain `CREATE DATABASE` gets `WITH REPLICATION 2`.
@@ -824,8 +826,7 @@ fn compare(fletch: &Target) {
     let mut diffs = Vec::new();
     for (n, step) in STEPS.iter().enumerate() {
         let (i, mut f) = (run(&ib, n, step), run(fletch, n, step));
-        if fletch.cluster
-            && matches!(step, Query(q, _) if q.starts_with("SHOW RETENTION POLICIES"))
+        if fletch.cluster && matches!(step, Query(q, _) if q.starts_with("SHOW RETENTION POLICIES"))
         {
             // The default policy of a database the cluster created with replication 2.
             f.body = f.body.replace(

@@ -37,7 +37,13 @@ fn batches() -> Vec<String> {
                     );
                 }
                 if m % 5 == 0 {
-                    out += &format!("mem,host=h{},rack=r{} free={}i {}\n", m % 3, m % 2, 1000 - m, T0 + m * 60);
+                    out += &format!(
+                        "mem,host=h{},rack=r{} free={}i {}\n",
+                        m % 3,
+                        m % 2,
+                        1000 - m,
+                        T0 + m * 60
+                    );
                 }
             }
             out
@@ -112,11 +118,19 @@ fn ask(url: &str, q: &str) -> Value {
 /// The data node ids owning each shard group's shard of `dc`, in time order.
 fn owners(node: &Node) -> Vec<Vec<u64>> {
     let v = node.q("SHOW SHARDS");
-    let series = v["results"][0]["series"].as_array().cloned().unwrap_or_default();
+    let series = v["results"][0]["series"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let Some(dc) = series.iter().find(|s| s["name"] == "dc") else {
         return vec![];
     };
-    let columns: Vec<&str> = dc["columns"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let columns: Vec<&str> = dc["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     let at = columns.iter().position(|c| *c == "owners").unwrap();
     let start = columns.iter().position(|c| *c == "start_time").unwrap();
     let mut rows: Vec<(String, Vec<u64>)> = dc["values"]
@@ -124,7 +138,12 @@ fn owners(node: &Node) -> Vec<Vec<u64>> {
         .unwrap()
         .iter()
         .map(|r| {
-            let ids = r[at].as_str().unwrap().split(',').map(|s| s.trim().parse().unwrap()).collect();
+            let ids = r[at]
+                .as_str()
+                .unwrap()
+                .split(',')
+                .map(|s| s.trim().parse().unwrap())
+                .collect();
             (r[start].as_str().unwrap_or_default().to_string(), ids)
         })
         .collect();
@@ -153,7 +172,10 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
     assert_eq!(r.status, 200, "{}", r.body);
     for n in &nodes {
         wait_for("dc on every data node", DEADLINE, || {
-            n.q("SHOW DATABASES").to_string().contains("\"dc\"").then_some(())
+            n.q("SHOW DATABASES")
+                .to_string()
+                .contains("\"dc\"")
+                .then_some(())
         });
     }
 
@@ -163,12 +185,21 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
         let url = format!("{}/write?db=dc&precision=s&consistency=all", node.url());
         let r = send("POST", &url, &[], body.as_bytes().to_vec()).expect("write");
         assert_eq!(r.status, 204, "{}", r.body);
-        let r = send("POST", &format!("{}/write?db=dc&precision=s", single.url("")), &[], body.as_bytes().to_vec()).expect("write");
+        let r = send(
+            "POST",
+            &format!("{}/write?db=dc&precision=s", single.url("")),
+            &[],
+            body.as_bytes().to_vec(),
+        )
+        .expect("write");
         assert_eq!(r.status, 204, "{}", r.body);
     }
     let groups = owners(&q);
     assert_eq!(groups.len(), 6, "six shard groups: {groups:?}");
-    assert!(groups.iter().all(|o| o.len() == 2), "two owners each: {groups:?}");
+    assert!(
+        groups.iter().all(|o| o.len() == 2),
+        "two owners each: {groups:?}"
+    );
 
     let queries = queries();
     let want: Vec<Value> = queries.iter().map(|s| ask(&single.url(""), s)).collect();
@@ -178,17 +209,31 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
     let compare = |what: &str| {
         for (s, w) in queries.iter().zip(&want) {
             let got = ask(&q.url(), s);
-            assert!(same(&got, w), "{what}: {s}\n  cluster: {got}\n  single:  {w}");
+            assert!(
+                same(&got, w),
+                "{what}: {s}\n  cluster: {got}\n  single:  {w}"
+            );
         }
     };
     compare("all nodes up");
     // Run twice: each statement asks another owner first.
     compare("all nodes up, other owners first");
     // The aggregates ran on the owners: EXPLAIN shows the fragments.
-    let explained = ask(&q.url(), "EXPLAIN SELECT count(usage) FROM dc..cpu GROUP BY host").to_string();
-    assert!(explained.contains("FragmentExec") && explained.contains("mode=Partial"), "{explained}");
+    let explained = ask(
+        &q.url(),
+        "EXPLAIN SELECT count(usage) FROM dc..cpu GROUP BY host",
+    )
+    .to_string();
+    assert!(
+        explained.contains("FragmentExec") && explained.contains("mode=Partial"),
+        "{explained}"
+    );
     // EXPLAIN ANALYZE: which owner ran each fragment, and the fragment with its metrics there.
-    let analyzed = ask(&q.url(), "EXPLAIN ANALYZE SELECT count(usage) FROM dc..cpu GROUP BY host").to_string();
+    let analyzed = ask(
+        &q.url(),
+        "EXPLAIN ANALYZE SELECT count(usage) FROM dc..cpu GROUP BY host",
+    )
+    .to_string();
     assert!(
         analyzed.contains("node=")
             && analyzed.contains("ran=[AggregateExec: mode=Partial")
@@ -206,7 +251,10 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
     let w = ask(&single.url(""), s);
     for _ in 0..2 {
         let got = ask(&q.url(), s);
-        assert!(same(&got, &w), "owner frozen: {s}\n  cluster: {got}\n  single:  {w}");
+        assert!(
+            same(&got, &w),
+            "owner frozen: {s}\n  cluster: {got}\n  single:  {w}"
+        );
     }
     nodes[index(pair[0])].proc.as_ref().unwrap().resume();
 
@@ -228,7 +276,10 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
             && e.contains(&format!("none of their owners (data node(s) {sorted:?})")),
         "{v}"
     );
-    let live = (0..3u64).map(|i| 2 * (i + 1)).find(|id| !pair.contains(id)).unwrap();
+    let live = (0..3u64)
+        .map(|i| 2 * (i + 1))
+        .find(|id| !pair.contains(id))
+        .unwrap();
     let kept = groups.iter().position(|o| o.contains(&live));
     if let Some(g) = kept {
         let s = format!(

@@ -35,15 +35,17 @@ fn flight_sql_clients_query_the_same_data() {
         "mem,host=z free=1i 1",
     );
     assert_eq!(r.status, 204, "{}", r.body);
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/flight_sql.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/flight_sql.py");
     let out = std::process::Command::new("python3")
         .arg(&script)
         .arg(&f.http)
         .output()
         .expect("python3");
-    let text = String::from_utf8_lossy(&out.stdout).to_string()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}\n{}", f.log_text());
-    assert!(text.contains("all Flight SQL clients answered as expected"), "{text}");
+    assert!(
+        text.contains("all Flight SQL clients answered as expected"),
+        "{text}"
+    );
 }

@@ -520,9 +520,11 @@ fn deletes_reach_every_owner_and_queued_writes_do_not_bring_points_back() {
     // Back, the owner applies the deletes recorded while it was down, and the queued points
     // they remove stay removed when the queue drains into it.
     nodes[down].start(&[]);
-    wait_for("the queue drains into the owner that was down", DEADLINE, || {
-        (hh_depth(&nodes[other], &down_id) == 0).then_some(())
-    });
+    wait_for(
+        "the queue drains into the owner that was down",
+        DEADLINE,
+        || (hh_depth(&nodes[other], &down_id) == 0).then_some(()),
+    );
     let agreed = std::time::Instant::now();
     while count_here(&nodes[down]) != Some(6) && agreed.elapsed() < DEADLINE {
         std::thread::sleep(Duration::from_millis(50));

@@ -33,13 +33,28 @@ struct InProcessWriters(Mutex<HashMap<u64, Arc<Ingester>>>);
 
 #[async_trait::async_trait]
 impl PeerWriter for InProcessWriters {
-    async fn write(&self, node: u64, index: u64, entry: bytes::Bytes) -> Result<WriteOutcome, PeerError> {
-        let ing = self.0.lock().unwrap().get(&node).cloned().ok_or(PeerError::UnknownNode(node))?;
+    async fn write(
+        &self,
+        node: u64,
+        index: u64,
+        entry: bytes::Bytes,
+    ) -> Result<WriteOutcome, PeerError> {
+        let ing = self
+            .0
+            .lock()
+            .unwrap()
+            .get(&node)
+            .cloned()
+            .ok_or(PeerError::UnknownNode(node))?;
         let e = ingester::wal::WalEntry::decode(&entry).map_err(|e| PeerError::Refused {
             node,
             message: e.to_string(),
         })?;
-        let shards = e.shards.into_iter().map(|s| (s.shard_id, s.points)).collect();
+        let shards = e
+            .shards
+            .into_iter()
+            .map(|s| (s.shard_id, s.points))
+            .collect();
         ing.write_shards_at(&e.database, &e.rp, shards, index)
             .await
             .map_err(|e| PeerError::Refused {
@@ -62,7 +77,10 @@ pub struct Recorded {
     pub fragments: Mutex<Vec<(String, usize)>>,
 }
 
-fn replay(schema: datafusion::arrow::datatypes::SchemaRef, batches: Vec<datafusion::arrow::array::RecordBatch>) -> SendableRecordBatchStream {
+fn replay(
+    schema: datafusion::arrow::datatypes::SchemaRef,
+    batches: Vec<datafusion::arrow::array::RecordBatch>,
+) -> SendableRecordBatchStream {
     Box::pin(RecordBatchStreamAdapter::new(
         schema,
         futures::stream::iter(batches.into_iter().map(Ok)),
@@ -110,7 +128,10 @@ impl ShardSource for Recorded {
     /// Runs `fragment` as a peer across the network would: encoded, decoded in this node's
     /// session, then run over its own shards.
     async fn fragment(&self, fragment: Fragment) -> Result<SendableRecordBatchStream, ExecError> {
-        if self.refuse_next.swap(false, std::sync::atomic::Ordering::SeqCst) {
+        if self
+            .refuse_next
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
             self.meta.create_database("moved_on", None).await?;
             return Err(ExecError::ShardNotLocal {
                 shard: fragment.shards[0],

@@ -48,9 +48,7 @@ impl Ingester {
                     .retention_policy
                     .as_deref()
                     .is_none_or(|r| r == rp.name);
-                if db.name == scope.database
-                    && rp_ok
-                    && g.overlaps(scope.min_time, scope.max_time)
+                if db.name == scope.database && rp_ok && g.overlaps(scope.min_time, scope.max_time)
                 {
                     let whole_range =
                         scope.min_time <= g.start && scope.max_time >= g.end.saturating_sub(1);
@@ -85,11 +83,13 @@ impl Ingester {
                 manifest
                     .recent_deletes
                     .retain(|d| d.applied_at > now.saturating_sub(RECENT_DELETES));
-                manifest.recent_deletes.push(crate::manifest::AppliedDelete {
-                    index,
-                    scope: scope.clone(),
-                    applied_at: now,
-                });
+                manifest
+                    .recent_deletes
+                    .push(crate::manifest::AppliedDelete {
+                        index,
+                        scope: scope.clone(),
+                        applied_at: now,
+                    });
             }
             let names: Vec<String> = manifest
                 .tables

@@ -154,11 +154,13 @@ pub(crate) async fn execute(
             // Only each series' last values wanted: rows before every series' last ones
             // are neither scanned nor decoded.
             let mut scan_range = plan.range;
+            let mut sources = sources;
             if last_values_only(&stmt, plan.range) && tags_only(condition.as_ref(), &sources.schema)
             {
                 if let Some(bound) = sources.last_value_bound()? {
                     scan_range.min = scan_range.min.max(bound);
                 }
+                sources = sources.for_last_values();
             }
             if let Some(crate::scan::Frame {
                 df: mut frame,
