@@ -28,6 +28,35 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
 }
 
+/// Why Fletch refuses to start with `[section] key = value`: a security setting it does not
+/// implement, which, ignored, would leave users believing they are protected. `None` for
+/// keys it may ignore with a warning (or these keys set to their off values).
+fn unhonoured(section: &str, key: &str, value: &toml::Value) -> Option<String> {
+    let on = match value {
+        toml::Value::Boolean(b) => *b,
+        toml::Value::String(s) => !s.is_empty(),
+        toml::Value::Integer(i) => *i != 0,
+        _ => true,
+    };
+    let why = match (section, key) {
+        ("http" | "meta", "auth-enabled") => {
+            "users and authentication are not implemented yet: every client would be served without credentials"
+        }
+        ("http" | "meta", "https-enabled") => {
+            "TLS is not implemented yet: clients would be served in clear text"
+        }
+        ("http", "shared-secret") => "JWT authentication is not implemented yet",
+        ("meta", "internal-shared-secret") => {
+            "authentication between nodes is not implemented yet: the internal port would accept anyone"
+        }
+        ("http", "pprof-auth-enabled" | "ping-auth-enabled") => {
+            "users and authentication are not implemented yet"
+        }
+        _ => return None,
+    };
+    on.then(|| format!("{why}; remove the key or set it off to start"))
+}
+
 fn invalid(key: &str, message: impl Into<String>) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_string(),
@@ -529,6 +558,9 @@ impl Config {
                 };
                 for (key, v) in given {
                     let Some(default) = known.get(&key) else {
+                        if let Some(why) = unhonoured(&section, &key, &v) {
+                            return Err(invalid(&format!("[{section}] {key}"), why));
+                        }
                         warnings.push(format!("unknown config key [{section}] {key} ignored"));
                         continue;
                     };
@@ -877,6 +909,23 @@ mod tests {
                 "unknown config section [subscriber] ignored"
             ]
         );
+    }
+
+    #[test]
+    fn security_settings_it_cannot_honour_refuse_to_start() {
+        for (text, key) in [
+            ("[http]\nauth-enabled = true\n", "[http] auth-enabled"),
+            ("[http]\nhttps-enabled = true\n", "[http] https-enabled"),
+            ("[http]\nshared-secret = \"s\"\n", "[http] shared-secret"),
+            ("[meta]\nauth-enabled = true\n", "[meta] auth-enabled"),
+            ("[meta]\ninternal-shared-secret = \"s\"\n", "[meta] internal-shared-secret"),
+        ] {
+            let e = load(text, &[], &[]).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains("not implemented"), "{text}: {e}");
+        }
+        // Off, they are only unknown keys.
+        let l = load("[http]\nauth-enabled = false\nshared-secret = \"\"\n", &[], &[]).unwrap();
+        assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
     }
 
     #[test]

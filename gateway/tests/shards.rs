@@ -264,7 +264,7 @@ async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
     );
     // ... and the fragment as the peer ran it, with its own metrics.
     assert!(
-        analyzed.contains("ran=[AggregateExec: mode=Partial") && analyzed.contains("OwnerScanExec"),
+        analyzed.contains("ran=[AggregateExec: mode=Partial") && analyzed.contains("DataSourceExec"),
         "{analyzed}"
     );
 

@@ -223,18 +223,18 @@ impl Fragment {
         out
     }
 
-    /// The plan with its scan leaves replaced, in plan order, by `streams` (the owner's own
-    /// scans of those requests).
-    pub fn bind(&self, streams: Vec<SendableRecordBatchStream>) -> Result<Arc<dyn ExecutionPlan>> {
-        let mut streams = streams.into_iter();
-        let bound = Arc::clone(&self.plan).transform_down(|n| {
+    /// The plan with its scan leaves replaced, in plan order, by `scans` (the owner's own
+    /// scans of those requests, with the same columns).
+    pub fn bind(&self, scans: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        let mut scans = scans.into_iter();
+        let bound = Arc::clone(&self.plan).transform_up(|n| {
             if n.downcast_ref::<RemoteScanExec>().is_none() {
                 return Ok(Transformed::no(n));
             }
-            let Some(stream) = streams.next() else {
-                return exec_err!("a plan fragment has more scans than streams");
+            let Some(scan) = scans.next() else {
+                return exec_err!("a plan fragment has more scans than plans for them");
             };
-            Ok(Transformed::yes(Arc::new(StreamExec::new(stream)) as _))
+            Ok(Transformed::yes(scan))
         })?;
         Ok(bound.data)
     }
@@ -564,58 +564,6 @@ impl ExecutionPlan for FragmentExec {
 
     fn metrics(&self) -> Option<MetricsSet> {
         Some(self.metrics.set.clone_inner())
-    }
-}
-
-/// A leaf that yields one stream, once: an owner's own scan inside a received fragment.
-struct StreamExec {
-    stream: Mutex<Option<SendableRecordBatchStream>>,
-    properties: Arc<PlanProperties>,
-}
-
-impl StreamExec {
-    fn new(stream: SendableRecordBatchStream) -> Self {
-        Self {
-            properties: leaf_properties(stream.schema()),
-            stream: Mutex::new(Some(stream)),
-        }
-    }
-}
-
-impl fmt::Debug for StreamExec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StreamExec")
-    }
-}
-
-impl DisplayAs for StreamExec {
-    fn fmt_as(&self, _t: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("OwnerScanExec")
-    }
-}
-
-impl ExecutionPlan for StreamExec {
-    fn name(&self) -> &str {
-        "OwnerScanExec"
-    }
-
-    fn properties(&self) -> &Arc<PlanProperties> {
-        &self.properties
-    }
-
-    leaf_methods!("OwnerScanExec");
-
-    fn execute(
-        &self,
-        partition: usize,
-        _context: Arc<TaskContext>,
-    ) -> Result<SendableRecordBatchStream> {
-        let taken = self.stream.lock().ok().and_then(|mut s| s.take());
-        match (partition, taken) {
-            (0, Some(stream)) => Ok(stream),
-            (0, None) => exec_err!("an owner's scan in a plan fragment runs once"),
-            (p, _) => exec_err!("OwnerScanExec has one partition, not {p}"),
-        }
     }
 }
 

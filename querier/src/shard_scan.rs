@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use datafusion::common::ScalarValue;
 use datafusion::execution::SendableRecordBatchStream;
 use datafusion::logical_expr::{cast, lit};
-use datafusion::physical_plan::EmptyRecordBatchStream;
+use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::prelude::col;
 use futures::StreamExt;
@@ -31,6 +32,71 @@ use crate::fragment::Fragment;
 use crate::shard_source::{LocalShards, ScanRequest, ShardSource, columns_of};
 
 impl Executor {
+    /// The plan of this node's scan of `request` (its own shards only), and the pins that keep
+    /// the files it reads on disk until it has run.
+    pub(crate) async fn scan_plan(
+        &self,
+        request: ScanRequest,
+    ) -> Result<(Arc<dyn ExecutionPlan>, Vec<Arc<ingester::pins::Pinned>>), ExecError> {
+        let shards = self.own_shards(&request.database, &request.shards)?;
+        let sources = self
+            .local_sources(&request.database, &shards, &request.measurement)
+            .await?;
+        // Only last values wanted: rows before every series' last ones are left out here.
+        let mut range = request.range;
+        if request.last_values
+            && let Some(bound) = sources.last_value_bound()?
+        {
+            range.min = range.min.max(bound);
+        }
+        let Some(frame) = self
+            .frame_of(self.session(), &request.measurement, sources, range)
+            .await?
+        else {
+            return Ok((Arc::new(EmptyExec::new(request.schema)), Vec::new()));
+        };
+        let pinned = frame.pinned;
+        let mut df = frame.df.build()?;
+        let have: BTreeSet<String> = df
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect();
+        for f in request.filters {
+            if columns_of(&f).is_subset(&have) {
+                df = df.filter(f)?;
+            }
+        }
+        if range.min > request.range.min {
+            df = df.filter(
+                crate::select::ident("time")
+                    .gt_eq(lit(ScalarValue::TimestampNanosecond(Some(range.min), None))),
+            )?;
+        }
+        let columns = request
+            .schema
+            .fields()
+            .iter()
+            .map(|f| {
+                let name = f.name().as_str();
+                let e = match df.schema().field_with_unqualified_name(name) {
+                    Ok(ours) if ours.data_type() == f.data_type() => col(name),
+                    Ok(_) => cast(col(name), f.data_type().clone()),
+                    Err(_) => lit(ScalarValue::try_from(f.data_type())?),
+                };
+                Ok(e.alias(name))
+            })
+            .collect::<Result<Vec<_>, ExecError>>()?;
+        let df = df.select(columns)?;
+        // Planned as a statement's scans are: each file's rows picked by its series index.
+        let (state, logical) = df.into_parts();
+        let task = Arc::new(datafusion::execution::TaskContext::from(&state));
+        let plan = state.create_physical_plan(&logical).await?;
+        let (plan, _) = self.indexes().attach(plan, &task).await?;
+        Ok((plan, pinned))
+    }
+
     /// This node's shards among `shards`, or the first it does not own as an error.
     fn own_shards(&self, database: &str, shards: &[u64]) -> Result<Vec<u64>, ExecError> {
         let node = self.ingester().map(|i| i.node_id());
@@ -88,64 +154,9 @@ impl ShardSource for Executor {
     }
 
     async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError> {
-        let shards = self.own_shards(&request.database, &request.shards)?;
-        let sources = self
-            .local_sources(&request.database, &shards, &request.measurement)
-            .await?;
-        // Only last values wanted: rows before every series' last ones are left out here.
-        let mut range = request.range;
-        if request.last_values
-            && let Some(bound) = sources.last_value_bound()?
-        {
-            range.min = range.min.max(bound);
-        }
-        let Some(frame) = self
-            .frame_of(self.session(), &request.measurement, sources, range)
-            .await?
-        else {
-            return Ok(Box::pin(EmptyRecordBatchStream::new(request.schema)));
-        };
-        let pinned = frame.pinned;
-        let mut df = frame.df.build()?;
-        let have: BTreeSet<String> = df
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        for f in request.filters {
-            if columns_of(&f).is_subset(&have) {
-                df = df.filter(f)?;
-            }
-        }
-        if range.min > request.range.min {
-            df = df.filter(
-                crate::select::ident("time")
-                    .gt_eq(lit(ScalarValue::TimestampNanosecond(Some(range.min), None))),
-            )?;
-        }
-        let columns = request
-            .schema
-            .fields()
-            .iter()
-            .map(|f| {
-                let name = f.name().as_str();
-                let e = match df.schema().field_with_unqualified_name(name) {
-                    Ok(ours) if ours.data_type() == f.data_type() => col(name),
-                    Ok(_) => cast(col(name), f.data_type().clone()),
-                    Err(_) => lit(ScalarValue::try_from(f.data_type())?),
-                };
-                Ok(e.alias(name))
-            })
-            .collect::<Result<Vec<_>, ExecError>>()?;
-        let df = df.select(columns)?;
-        // Planned as a statement's scans are: each file's rows picked by its series index.
-        let (state, logical) = df.into_parts();
-        let task = Arc::new(datafusion::execution::TaskContext::from(&state));
-        let plan = state.create_physical_plan(&logical).await?;
-        let (plan, _) = self.indexes().attach(plan, &task).await?;
-        let stream = datafusion::physical_plan::execute_stream(plan, task)?;
-        let schema = Arc::clone(&request.schema);
+        let (plan, pinned) = self.scan_plan(request).await?;
+        let stream = datafusion::physical_plan::execute_stream(plan, self.session().task_ctx())?;
+        let schema = stream.schema();
         // The files stay pinned while the stream is read.
         let batches = stream.map(move |b| {
             let _ = &pinned;
@@ -156,7 +167,8 @@ impl ShardSource for Executor {
 
     async fn fragment(&self, fragment: Fragment) -> Result<SendableRecordBatchStream, ExecError> {
         self.own_shards(&fragment.database, &fragment.shards)?;
-        let mut streams = Vec::new();
+        let mut scans = Vec::new();
+        let mut pinned = Vec::new();
         for request in fragment.scans() {
             if request.database != fragment.database
                 || request.shards.iter().any(|s| !fragment.shards.contains(s))
@@ -165,13 +177,25 @@ impl ShardSource for Executor {
                     "a plan fragment scans shards it does not name".into(),
                 ));
             }
-            streams.push(self.scan(request).await?);
+            let (plan, pins) = self.scan_plan(request).await?;
+            scans.push(plan);
+            pinned.extend(pins);
         }
-        let plan = fragment.bind(streams)?;
+        // The fragment runs over this node's scans themselves (their partitions feed its
+        // partial aggregate directly).
+        let plan = fragment.bind(scans)?;
         let stream = datafusion::physical_plan::execute_stream(
             Arc::clone(&plan),
             self.session().task_ctx(),
         )?;
+        let schema = stream.schema();
+        let stream: SendableRecordBatchStream = Box::pin(RecordBatchStreamAdapter::new(
+            schema,
+            stream.map(move |b| {
+                let _ = &pinned;
+                b
+            }),
+        ));
         // Its metrics, for the querying node's EXPLAIN ANALYZE, once it has run.
         Ok(fragment.report.when_done(plan, stream))
     }

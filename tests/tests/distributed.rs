@@ -237,7 +237,7 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
     assert!(
         analyzed.contains("node=")
             && analyzed.contains("ran=[AggregateExec: mode=Partial")
-            && analyzed.contains("OwnerScanExec"),
+            && analyzed.contains("DataSourceExec"),
         "{analyzed}"
     );
 

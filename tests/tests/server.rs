@@ -10,7 +10,7 @@ use fletch_tests::{Fletchd, bin, wait_for};
 fn config_prints_whole_and_layers_env_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("influxdb.conf");
-    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\nauth-enabled = true\n[coordinator]\nmax-select-buckets = 1\n[continuous_queries]\nenabled = true\n").unwrap();
+    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\nauth-enabled = false\n[coordinator]\nmax-select-buckets = 1\n[continuous_queries]\nenabled = true\n").unwrap();
     let out = Command::new(bin("fletchd"))
         .args(["config", "-config"])
         .arg(&file)
@@ -39,6 +39,33 @@ fn config_prints_whole_and_layers_env_and_file() {
     ] {
         assert!(warnings.contains(w), "missing warning {w:?} in {warnings}");
     }
+}
+
+#[test]
+fn a_security_setting_it_cannot_honour_stops_it_from_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = fletch_tests::free_port();
+    let file = dir.path().join("influxdb.conf");
+    std::fs::write(
+        &file,
+        format!("[http]\nbind-address = \"127.0.0.1:{port}\"\nauth-enabled = true\n"),
+    )
+    .unwrap();
+    let out = Command::new(bin("fletchd"))
+        .arg("-config")
+        .arg(&file)
+        .arg("--dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("[http] auth-enabled") && stderr.contains("not implemented"),
+        "{stderr}"
+    );
+    // Nothing was served.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err());
 }
 
 #[test]
