@@ -918,13 +918,24 @@ mod tests {
             ("[http]\nhttps-enabled = true\n", "[http] https-enabled"),
             ("[http]\nshared-secret = \"s\"\n", "[http] shared-secret"),
             ("[meta]\nauth-enabled = true\n", "[meta] auth-enabled"),
-            ("[meta]\ninternal-shared-secret = \"s\"\n", "[meta] internal-shared-secret"),
+            (
+                "[meta]\ninternal-shared-secret = \"s\"\n",
+                "[meta] internal-shared-secret",
+            ),
         ] {
             let e = load(text, &[], &[]).unwrap_err().to_string();
-            assert!(e.contains(key) && e.contains("not implemented"), "{text}: {e}");
+            assert!(
+                e.contains(key) && e.contains("not implemented"),
+                "{text}: {e}"
+            );
         }
         // Off, they are only unknown keys.
-        let l = load("[http]\nauth-enabled = false\nshared-secret = \"\"\n", &[], &[]).unwrap();
+        let l = load(
+            "[http]\nauth-enabled = false\nshared-secret = \"\"\n",
+            &[],
+            &[],
+        )
+        .unwrap();
         assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
     }
 

@@ -264,7 +264,8 @@ async fn a_peer_runs_the_partial_aggregate_and_answers_only_its_states() {
     );
     // ... and the fragment as the peer ran it, with its own metrics.
     assert!(
-        analyzed.contains("ran=[AggregateExec: mode=Partial") && analyzed.contains("DataSourceExec"),
+        analyzed.contains("ran=[AggregateExec: mode=Partial")
+            && analyzed.contains("DataSourceExec"),
         "{analyzed}"
     );
 
@@ -302,13 +303,7 @@ async fn a_peer_asked_for_last_values_leaves_out_rows_before_them() {
         let ex = c.execs[1].clone();
         async move {
             use futures::TryStreamExt;
-            let batches: Vec<_> = ex
-                .scan(request)
-                .await
-                .unwrap()
-                .try_collect()
-                .await
-                .unwrap();
+            let batches: Vec<_> = ex.scan(request).await.unwrap().try_collect().await.unwrap();
             batches.iter().map(|b| b.num_rows()).sum::<usize>()
         }
     };
