@@ -84,6 +84,12 @@ check("ADBC: parameters", cur.fetchall(), [("b", 4), ("b", 6)])
 cur.execute("SHOW TABLES")
 tables = sorted((r[1], r[2]) for r in cur.fetchall() if r[1] != "information_schema")
 check("ADBC: SHOW TABLES", tables, [("iox", "cpu"), ("iox", "mem"), ("other", "mem")])
+cur.execute("SHOW COLUMNS FROM cpu")
+check(
+    "ADBC: SHOW COLUMNS",
+    [(r[3], r[4]) for r in cur.fetchall()],
+    [("host", "Dictionary(Int32, Utf8)"), ("n", "Int64"), ("region", "Dictionary(Int32, Utf8)"), ("time", "Timestamp(ns)"), ("usage", "Float64")],
+)
 objects = conn.adbc_get_objects(depth="tables").read_all().to_pylist()
 found = sorted(
     (c["catalog_name"], s["db_schema_name"], t["table_name"])

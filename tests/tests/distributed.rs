@@ -228,6 +228,39 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
         explained.contains("FragmentExec") && explained.contains("mode=Partial"),
         "{explained}"
     );
+    // SQL over Flight on the node without data: the same numbers (pyarrow.flight, when there).
+    if std::env::var("FLETCH_SKIP_PY_CLIENTS").is_err() {
+        let sql =
+            "SELECT host, count(usage) AS c, sum(n) AS s FROM cpu GROUP BY host ORDER BY host";
+        let script = format!(
+            "import json, pyarrow.flight as fl\n\
+             t = {{'database': 'dc', 'sql_query': {sql:?}, 'query_type': 'sql'}}\n\
+             r = fl.FlightClient('grpc://{}').do_get(fl.Ticket(json.dumps(t).encode())).read_all()\n\
+             print(json.dumps([[str(h), int(c), int(s)] for h, c, s in zip(*[r.column(i).to_pylist() for i in range(3)])]))",
+            q.http
+        );
+        let out = std::process::Command::new("python3")
+            .args(["-c", &script])
+            .output()
+            .expect("python3");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let want = ask(
+            &single.url(""),
+            "SELECT count(usage), sum(n) FROM dc..cpu GROUP BY host",
+        );
+        let want: Vec<Value> = want["results"][0]["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| serde_json::json!([s["tags"]["host"], s["values"][0][1], s["values"][0][2]]))
+            .collect();
+        assert_eq!(got, Value::Array(want));
+    }
     // EXPLAIN ANALYZE: which owner ran each fragment, and the fragment with its metrics there.
     let analyzed = ask(
         &q.url(),
