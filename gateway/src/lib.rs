@@ -4,7 +4,8 @@
 //! (`/ping`, `/write`, `/query`), the meta HTTP API (`/status`, `/join`), the internal Arrow
 //! Flight service on `[meta] bind-address` (Raft and the meta service's calls between nodes,
 //! points sent to this node's shards, reads of its shards), the Flight client of other nodes'
-//! shards ([`remote_shards`]), the configuration, and the `fletchd` binary (the `fletch` shell
+//! shards ([`remote_shards`]), Arrow Flight SQL and InfluxDB 3's Flight tickets on the HTTP
+//! API's port ([`flight_sql`]), the configuration, and the `fletchd` binary (the `fletch` shell
 //! is the `shell` crate). It turns requests into calls on the other crates and their errors
 //! into 1.x-shaped HTTP answers, in one place ([`http::ApiError`]).
 //!
@@ -19,6 +20,7 @@
 //!                ── /query ─▶ querier::parse_query ─▶ Executor (other nodes' shards: remote_shards)
 //!                               ─▶ JSON | CSV | chunked
 //!                ── /ping  ─▶ 204 + X-Influxdb-Version
+//!                ── gRPC (same port) ─▶ flight_sql::PublicFlight ─▶ querier::sql ─▶ Arrow batches
 //!   SIGTERM/SIGINT ─▶ stop accepting ─▶ Ingester::shutdown (persist) ─▶ exit 0
 //! ```
 //!

@@ -23,6 +23,9 @@
 //! peer's [`shard_source::ShardSource`] through a DataFusion table that pushes columns and
 //! filters into a scan request, or a clear error naming the owners: no shard is skipped
 //! silently), and `shard_scan` answers such scan requests for this node's own shards;
+//! [`fragment`] splits aggregates over other nodes' shards into partial aggregates run there
+//! (plan fragments) and a final one here; [`sql`] shows a database's measurements as SQL
+//! tables (for Flight SQL);
 //! [`stats`] answers `SHOW STATS` from the services that register with the executor;
 //! [`plan_cache`] keeps physical plans per query shape and binds a new query's values into
 //! them; [`rescan`] lets a scan so rebuilt keep the planned scan's properties;
