@@ -144,6 +144,8 @@ pub fn router(state: ApiState) -> Router {
     Router::new()
         .route("/ping", any(ping))
         .route("/write", any(write))
+        .route("/api/v2/write", any(write_v2))
+        .route("/api/v3/write_lp", any(write_v3))
         .route("/query", any(query))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })
         .layer(axum::middleware::from_fn(common_headers))
@@ -230,6 +232,58 @@ fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, ApiError> {
         ));
     }
     Ok(out)
+}
+
+/// `POST /api/v2/write?bucket=db[/rp]&precision=ns|us|ms|s`: InfluxDB 1.8's compatibility
+/// endpoint, which Telegraf's `influxdb_v2` output and the v2 and v3 client libraries use; a
+/// 1.x write of database `db` (policy `rp`), answered as `/write` answers.
+async fn write_v2(
+    state: State<ApiState>,
+    method: Method,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let params = url_params(raw_query)?;
+    let bucket = params
+        .get("bucket")
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| ApiError::bad_request("bucket is required"))?;
+    let (db, rp) = bucket.split_once('/').unwrap_or((bucket.as_str(), ""));
+    let mut v1 = vec![("db", db.to_string())];
+    if !rp.is_empty() {
+        v1.push(("rp", rp.to_string()));
+    }
+    if let Some(p) = params.get("precision") {
+        v1.push(("precision", p.clone()));
+    }
+    let raw = serde_urlencoded::to_string(&v1).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    write(state, method, RawQuery(Some(raw)), headers, body).await
+}
+
+/// `POST /api/v3/write_lp?db=db&precision=nanosecond|microsecond|millisecond|second|auto`:
+/// InfluxDB 3's line protocol write (`auto`: nanoseconds), answered as `/write` answers.
+async fn write_v3(
+    state: State<ApiState>,
+    method: Method,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let params = url_params(raw_query)?;
+    let mut v1 = vec![("db", params.get("db").cloned().unwrap_or_default())];
+    let precision = match params.get("precision").map(String::as_str) {
+        None | Some("auto" | "nanosecond" | "ns") => "n",
+        Some("microsecond" | "us") => "u",
+        Some("millisecond" | "ms") => "ms",
+        Some("second" | "s") => "s",
+        Some(other) => {
+            return Err(ApiError::bad_request(format!("invalid precision {other}")));
+        }
+    };
+    v1.push(("precision", precision.to_string()));
+    let raw = serde_urlencoded::to_string(&v1).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    write(state, method, RawQuery(Some(raw)), headers, body).await
 }
 
 /// How long a write naming a database or retention policy this node does not know waits for

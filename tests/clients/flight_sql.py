@@ -109,10 +109,28 @@ check("SQL and InfluxQL give the same numbers", sql, iql)
 cur.close()
 conn.close()
 
-# influxdb3-python: write through /api/v2 is another issue; query SQL here.
+# influxdb3-python: a query in SQL, then a write (through /api/v2/write) read back.
 from influxdb_client_3 import InfluxDBClient3
 
 c3 = InfluxDBClient3(host=f"http://{addr}", database="fs", token="unused")
 t = c3.query("SELECT host, usage FROM cpu WHERE host = 'a' ORDER BY time", language="sql")
 check("influxdb3-python: SQL", t.column("usage").to_pylist(), [1.5, 2.0, 2.5])
+c3.write(record="disk,host=c used=7i 5", write_precision="s")
+t = c3.query("SELECT host, used, time FROM disk", language="sql")
+check("influxdb3-python: write, then read", (t.column("host").to_pylist(), t.column("used").to_pylist()), (["c"], [7]))
+
+# influxdb-client (the v2 client library): a write to bucket db/rp through /api/v2/write.
+from influxdb_client import InfluxDBClient
+from influxdb_client.client.write_api import SYNCHRONOUS
+
+with InfluxDBClient(url=f"http://{addr}", token="unused", org="unused") as v2:
+    v2.write_api(write_options=SYNCHRONOUS).write(bucket="fs/other", record="disk,host=d used=8i 6", write_precision="s")
+q = influxql("SELECT used FROM fs.other.disk")
+check("influxdb-client: write to db/rp", q["series"][0]["values"], [["1970-01-01T00:00:06Z", 8]])
+try:
+    with InfluxDBClient(url=f"http://{addr}", token="unused", org="unused") as v2:
+        v2.write_api(write_options=SYNCHRONOUS).write(bucket="nope", record="disk used=1i")
+    sys.exit("no error for an unknown bucket")
+except Exception as e:
+    check("influxdb-client: unknown bucket", "database not found" in str(e), True)
 print("all Flight SQL clients answered as expected")
