@@ -159,6 +159,61 @@ fn unhex(s: &str) -> Result<Vec<u8>, Status> {
         .collect()
 }
 
+/// InfluxQL answers as one Arrow table, as InfluxDB 3 sends them over Flight: a leading
+/// `iox::measurement` column, then every other column by name in the order they first appear
+/// (`time`, the series' tags, the values); a column a series lacks is null there.
+fn influxql_table(series: &[querier::Series]) -> Result<RecordBatch, Status> {
+    use datafusion::arrow::array::{ArrayRef, StringArray, new_null_array};
+    use datafusion::arrow::datatypes::{DataType, Field};
+    let internal = |e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string());
+    let mut fields: Vec<Field> = vec![Field::new("iox::measurement", DataType::Utf8, false)];
+    let mut add = |name: &str, ty: &DataType| {
+        if !fields.iter().any(|f| f.name() == name) {
+            fields.push(Field::new(name, ty.clone(), true));
+        }
+    };
+    for s in series {
+        if let Some(i) = s.columns.iter().position(|c| c == "time") {
+            add("time", s.batch.column(i).data_type());
+        }
+        for k in s.tags.iter().flatten().map(|(k, _)| k) {
+            add(k, &DataType::Utf8);
+        }
+        for (c, col) in s.columns.iter().zip(s.batch.columns()) {
+            add(c, col.data_type());
+        }
+    }
+    let schema = Arc::new(Schema::new(fields));
+    let mut batches = Vec::new();
+    for s in series {
+        let n = s.batch.num_rows();
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+        for f in schema.fields() {
+            let name = f.name().as_str();
+            let column: ArrayRef = if name == "iox::measurement" {
+                Arc::new(StringArray::from(vec![
+                    s.name.clone().unwrap_or_default();
+                    n
+                ]))
+            } else if let Some(v) = s.tags.as_ref().and_then(|t| t.get(name)) {
+                Arc::new(StringArray::from(vec![v.clone(); n]))
+            } else if let Some(i) = s.columns.iter().position(|c| c == name) {
+                let c = s.batch.column(i);
+                if c.data_type() == f.data_type() {
+                    Arc::clone(c)
+                } else {
+                    datafusion::arrow::compute::cast(c, f.data_type()).map_err(internal)?
+                }
+            } else {
+                new_null_array(f.data_type(), n)
+            };
+            columns.push(column);
+        }
+        batches.push(RecordBatch::try_new(Arc::clone(&schema), columns).map_err(internal)?);
+    }
+    datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(internal)
+}
+
 /// The Flight SQL service of one node.
 #[derive(Debug, Clone)]
 pub struct FlightSql {
@@ -221,6 +276,26 @@ impl FlightSql {
                 e => Status::internal(e.to_string()),
             });
         Ok(Box::pin(data))
+    }
+
+    /// An InfluxQL query's answer, as InfluxDB 3 sends it over Flight ([`influxql_table`]).
+    async fn run_influxql(&self, database: &str, q: &str) -> Result<DataStream, Status> {
+        let statements = querier::influxql::parse_query(q)
+            .map_err(|e| Status::invalid_argument(format!("error parsing query: {e}")))?;
+        let ctx = querier::QueryContext {
+            database: Some(database.to_string()),
+            ..Default::default()
+        };
+        let results = self.executor.execute(&statements, &ctx).await;
+        if let Some(e) = results.iter().find_map(|r| r.error.clone()) {
+            return Err(if e.starts_with("database not found") {
+                Status::not_found(e)
+            } else {
+                Status::invalid_argument(e)
+            });
+        }
+        let series: Vec<querier::Series> = results.into_iter().flat_map(|r| r.series).collect();
+        Ok(Self::batch_stream(influxql_table(&series)?))
     }
 
     /// `batch` (metadata of the catalog) as Flight data.
@@ -689,8 +764,11 @@ impl FlightService for PublicFlight {
                     };
                     Ok(Response::new(self.sql.run(&st).await?))
                 }
-                other => Err(Status::unimplemented(format!(
-                    "query_type {other} over Flight is not served yet; send SQL, or InfluxQL over HTTP /query"
+                "influxql" => Ok(Response::new(
+                    self.sql.run_influxql(&t.database, &t.sql_query).await?,
+                )),
+                other => Err(Status::invalid_argument(format!(
+                    "unknown query_type {other}: sql or influxql"
                 ))),
             };
         }
