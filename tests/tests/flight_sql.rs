@@ -18,6 +18,7 @@ fn flight_sql_clients_query_the_same_data() {
     for q in [
         "CREATE DATABASE fs",
         "CREATE RETENTION POLICY other ON fs DURATION INF REPLICATION 1",
+        "CREATE DATABASE v3",
     ] {
         let r = query(&base, q, "");
         assert_eq!(r.status, 200, "{q}: {}", r.body);
@@ -30,11 +31,33 @@ fn flight_sql_clients_query_the_same_data() {
          mem,host=a free=10i 1\nmem,host=a free=12i 2",
     );
     assert_eq!(r.status, 204, "{}", r.body);
+    // The other retention policy, through /write.
     let r = post(
         &format!("{base}/write?db=fs&rp=other&precision=s"),
         "mem,host=z free=1i 1",
     );
     assert_eq!(r.status, 204, "{}", r.body);
+    // InfluxDB 3's write endpoint, and bad input to it and to /api/v2/write.
+    let r = post(
+        &format!("{base}/api/v3/write_lp?db=v3&precision=second"),
+        "net,host=a up=1i 7",
+    );
+    assert_eq!(r.status, 204, "{}", r.body);
+    let r = query(&base, "SELECT up FROM v3..net", "");
+    assert!(
+        r.body.contains(r#"["1970-01-01T00:00:07Z",1]"#),
+        "{}",
+        r.body
+    );
+    for (url, status) in [
+        ("/api/v3/write_lp?db=nope", 404),
+        ("/api/v3/write_lp?db=v3&precision=fortnight", 400),
+        ("/api/v2/write?org=x", 400),
+    ] {
+        let r = post(&format!("{base}{url}"), "net up=2i");
+        assert_eq!(r.status, status, "{url}: {}", r.body);
+        assert!(r.body.contains("\"error\""), "{url}: {}", r.body);
+    }
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/flight_sql.py");
     let out = std::process::Command::new("python3")
         .arg(&script)
