@@ -8,6 +8,7 @@
 //!        DoGet(ticket) ─▶ run it ─▶ record batches as Flight data, streamed
 //!        DoGet(IOx JSON ticket {"database", "sql_query", "query_type": "sql"}) ─▶ the same
 //!        GetCatalogs / GetDbSchemas / GetTables / GetTableTypes ─▶ from the catalog
+//!        GetSqlInfo ─▶ the server's name, version and SQL
 //!        CreatePreparedStatement, DoPut(parameters), ClosePreparedStatement
 //!  the database: gRPC header `database` (also `bucket`, `bucket-name`, `iox-namespace-name`),
 //!  else the catalog a query names (`db.iox.cpu`)
@@ -25,12 +26,14 @@ use std::sync::Arc;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
     ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery, CommandStatementQuery,
-    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
+    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
 };
 use arrow_flight::{
     Action, ActionType, Criteria, Empty, FlightData, FlightDescriptor, FlightEndpoint, FlightInfo,
@@ -664,7 +667,52 @@ impl FlightSqlService for FlightSql {
         Ok(Response::new(Self::batch_stream(batch)))
     }
 
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(sql_info()?).schema();
+        Self::info(
+            &schema,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DataStream>, Status> {
+        let batch = query
+            .into_builder(sql_info()?)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::batch_stream(batch)))
+    }
+
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+/// What `GetSqlInfo` answers: the server, its version and its SQL.
+fn sql_info() -> Result<&'static SqlInfoData, Status> {
+    static INFO: std::sync::OnceLock<Option<SqlInfoData>> = std::sync::OnceLock::new();
+    INFO.get_or_init(|| {
+        let mut b = SqlInfoDataBuilder::new();
+        b.append(SqlInfo::FlightSqlServerName, "Fletch");
+        b.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+        b.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+        b.append(SqlInfo::FlightSqlServerReadOnly, true);
+        b.append(SqlInfo::FlightSqlServerSql, true);
+        b.append(SqlInfo::FlightSqlServerSubstrait, false);
+        b.append(SqlInfo::FlightSqlServerTransaction, 0i32);
+        b.append(SqlInfo::FlightSqlServerCancel, false);
+        b.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+        b.build().ok()
+    })
+    .as_ref()
+    .ok_or_else(|| Status::internal("the server's SQL info could not be built"))
 }
 
 fn table_types_schema() -> Schema {

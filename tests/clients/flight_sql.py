@@ -84,6 +84,8 @@ check("ADBC: parameters", cur.fetchall(), [("b", 4), ("b", 6)])
 cur.execute("SHOW TABLES")
 tables = sorted((r[1], r[2]) for r in cur.fetchall() if r[1] != "information_schema")
 check("ADBC: SHOW TABLES", tables, [("iox", "cpu"), ("iox", "mem"), ("other", "mem")])
+info = conn.adbc_get_info()
+check("ADBC: GetSqlInfo", (info.get("vendor_name"), bool(info.get("vendor_version"))), ("Fletch", True))
 cur.execute("SHOW COLUMNS FROM cpu")
 check(
     "ADBC: SHOW COLUMNS",
