@@ -257,7 +257,18 @@ async fn write_v2(
     if let Some(p) = params.get("precision") {
         v1.push(("precision", p.clone()));
     }
-    let raw = serde_urlencoded::to_string(&v1).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    write_as_v1(state, method, &v1, headers, body).await
+}
+
+/// `/write` with 1.x parameters `v1` (what the v2 and v3 write endpoints translate theirs to).
+async fn write_as_v1(
+    state: State<ApiState>,
+    method: Method,
+    v1: &[(&str, String)],
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let raw = serde_urlencoded::to_string(v1).map_err(|e| ApiError::bad_request(e.to_string()))?;
     write(state, method, RawQuery(Some(raw)), headers, body).await
 }
 
@@ -282,8 +293,7 @@ async fn write_v3(
         }
     };
     v1.push(("precision", precision.to_string()));
-    let raw = serde_urlencoded::to_string(&v1).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    write(state, method, RawQuery(Some(raw)), headers, body).await
+    write_as_v1(state, method, &v1, headers, body).await
 }
 
 /// How long a write naming a database or retention policy this node does not know waits for

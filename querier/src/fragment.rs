@@ -349,6 +349,28 @@ impl RemoteMetrics {
         }
     }
 
+    /// The answer of the first of `remote`'s owners that answers `ask` ([`first_answer`]),
+    /// counted here.
+    fn answer_of<F, Fut>(
+        &self,
+        remote: RemoteShards,
+        ask: F,
+    ) -> impl futures::Stream<Item = Result<datafusion::arrow::array::RecordBatch>> + Send + 'static
+    where
+        F: Fn(Arc<dyn ShardSource>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Result<SendableRecordBatchStream, ExecError>> + Send,
+    {
+        let metrics = self.clone();
+        futures::stream::once(async move {
+            let started = Instant::now();
+            let (node, stream) = first_answer(&remote, ask)
+                .await
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            Ok::<_, DataFusionError>(metrics.track(node, started, stream))
+        })
+        .try_flatten()
+    }
+
     /// `stream` counted, once `node` answered after `started`.
     fn track(
         &self,
@@ -454,20 +476,13 @@ impl ExecutionPlan for RemoteScanExec {
         };
         let schema = Arc::clone(&self.request.schema);
         let request = self.request.clone();
-        let metrics = self.metrics.clone();
-        let answer = async move {
-            let started = Instant::now();
-            let (node, stream) = first_answer(&remote, |s| {
+        let aligned = Arc::clone(&schema);
+        let batches = self
+            .metrics
+            .answer_of(remote, move |s| {
                 let request = request.clone();
                 async move { s.scan(request).await }
             })
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            Ok::<_, DataFusionError>(metrics.track(node, started, stream))
-        };
-        let aligned = Arc::clone(&schema);
-        let batches = futures::stream::once(answer)
-            .try_flatten()
             .map(move |b| Ok(ingester::batch::align(&b?, &aligned)?));
         Ok(Box::pin(RecordBatchStreamAdapter::new(schema, batches)))
     }
@@ -543,22 +558,14 @@ impl ExecutionPlan for FragmentExec {
         if partition != 0 {
             return exec_err!("FragmentExec has one partition, not {partition}");
         }
-        let remote = self.remote.clone();
         let fragment = self.fragment.clone();
-        let metrics = self.metrics.clone();
-        let answer = async move {
-            let started = Instant::now();
-            let (node, stream) = first_answer(&remote, |s| {
-                let fragment = fragment.clone();
-                async move { s.fragment(fragment).await }
-            })
-            .await
-            .map_err(|e| DataFusionError::External(Box::new(e)))?;
-            Ok::<_, DataFusionError>(metrics.track(node, started, stream))
-        };
+        let batches = self.metrics.answer_of(self.remote.clone(), move |s| {
+            let fragment = fragment.clone();
+            async move { s.fragment(fragment).await }
+        });
         Ok(Box::pin(RecordBatchStreamAdapter::new(
             self.schema(),
-            futures::stream::once(answer).try_flatten(),
+            batches,
         )))
     }
 

@@ -120,8 +120,10 @@ check("influxdb3-python: SQL", t.column("usage").to_pylist(), [1.5, 2.0, 2.5])
 t = c3.query("SELECT mean(usage) FROM cpu GROUP BY host", language="influxql")
 check("influxdb3-python: InfluxQL, with iox::measurement first", t.column_names, ["iox::measurement", "time", "host", "mean"])
 check("influxdb3-python: InfluxQL values", (t.column("iox::measurement").to_pylist(), t.column("host").to_pylist(), t.column("mean").to_pylist()), (["cpu", "cpu"], ["a", "b"], [2.0, 2.5]))
-c3.write(record="disk,host=c used=7i 5", write_precision="s")
-t = c3.query("SELECT host, used, time FROM disk", language="sql")
+# Writes go to database w (whose tables the listings above do not expect).
+c3w = InfluxDBClient3(host=f"http://{addr}", database="w", token="unused")
+c3w.write(record="disk,host=c used=7i 5", write_precision="s")
+t = c3w.query("SELECT host, used, time FROM disk", language="sql")
 check("influxdb3-python: write, then read", (t.column("host").to_pylist(), t.column("used").to_pylist()), (["c"], [7]))
 
 # influxdb-client (the v2 client library): a write to bucket db/rp through /api/v2/write.
@@ -129,8 +131,8 @@ from influxdb_client import InfluxDBClient
 from influxdb_client.client.write_api import SYNCHRONOUS
 
 with InfluxDBClient(url=f"http://{addr}", token="unused", org="unused") as v2:
-    v2.write_api(write_options=SYNCHRONOUS).write(bucket="fs/other", record="disk,host=d used=8i 6", write_precision="s")
-q = influxql("SELECT used FROM fs.other.disk")
+    v2.write_api(write_options=SYNCHRONOUS).write(bucket="w/wrp", record="disk,host=d used=8i 6", write_precision="s")
+q = influxql("SELECT used FROM w.wrp.disk")
 check("influxdb-client: write to db/rp", q["series"][0]["values"], [["1970-01-01T00:00:06Z", 8]])
 try:
     with InfluxDBClient(url=f"http://{addr}", token="unused", org="unused") as v2:

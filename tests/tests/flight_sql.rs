@@ -19,6 +19,8 @@ fn flight_sql_clients_query_the_same_data() {
         "CREATE DATABASE fs",
         "CREATE RETENTION POLICY other ON fs DURATION INF REPLICATION 1",
         "CREATE DATABASE v3",
+        "CREATE DATABASE w",
+        "CREATE RETENTION POLICY wrp ON w DURATION INF REPLICATION 1",
     ] {
         let r = query(&base, q, "");
         assert_eq!(r.status, 200, "{q}: {}", r.body);
@@ -58,17 +60,42 @@ fn flight_sql_clients_query_the_same_data() {
         assert_eq!(r.status, status, "{url}: {}", r.body);
         assert!(r.body.contains("\"error\""), "{url}: {}", r.body);
     }
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/flight_sql.py");
-    let out = std::process::Command::new("python3")
-        .arg(&script)
-        .arg(&f.http)
-        .output()
-        .expect("python3");
-    let text =
-        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{text}\n{}", f.log_text());
-    assert!(
-        text.contains("all Flight SQL clients answered as expected"),
-        "{text}"
-    );
+    // The clients against the data as written (in the write buffer), then again once a
+    // restart has persisted it to Parquet (the script's own writes rewrite the same points).
+    let clients = |f: &Fletchd| {
+        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("clients/flight_sql.py");
+        let out = std::process::Command::new("python3")
+            .arg(&script)
+            .arg(&f.http)
+            .output()
+            .expect("python3");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{text}\n{}", f.log_text());
+        assert!(
+            text.contains("all Flight SQL clients answered as expected"),
+            "{text}"
+        );
+    };
+    clients(&f);
+    assert!(f.terminate().success());
+    let f = Fletchd::start(dir.path(), &[]);
+    let parquet = walk(&dir.path().join("data"))
+        .iter()
+        .any(|p| p.extension().is_some_and(|e| e == "parquet"));
+    assert!(parquet, "a clean stop persists the buffer");
+    clients(&f);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
