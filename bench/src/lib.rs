@@ -9,6 +9,9 @@
 //!   load:     lines ─▶ batches ─▶ N connections ─▶ POST /write ─▶ points/s, latency percentiles
 //!   query:    TSBS query types with seeded hosts and windows ─▶ GET /query, K times each
 //!             ─▶ min/median/p95/p99, and the answers compared with a second server
+//!             (--language sql: the same picks in SQL over Arrow Flight SQL, compared with
+//!             the InfluxQL answers of the reference)
+//!   flight:   a full-table SELECT over Flight SQL ─▶ rows/s, time to the first batch
 //! ```
 //!
 //! What it must not do: link any of Fletch's crates. It is a client, like TSBS.
@@ -17,6 +20,7 @@ pub mod cpu;
 pub mod generate;
 pub mod load;
 pub mod query;
+pub mod sql;
 pub mod stats;
 
 /// A small deterministic PRNG (xorshift64*), so that a seed gives the same data with every

@@ -34,21 +34,6 @@ pub struct Dataset {
     pub end: i64,
 }
 
-fn hosts_clause(rng: &mut Rng, ds: &Dataset, n: usize) -> String {
-    let mut picked: Vec<u64> = Vec::new();
-    while picked.len() < n.min(ds.scale as usize) {
-        let h = rng.below(ds.scale);
-        if !picked.contains(&h) {
-            picked.push(h);
-        }
-    }
-    let parts: Vec<String> = picked
-        .iter()
-        .map(|h| format!("hostname = '{}'", hostname(*h)))
-        .collect();
-    format!("({})", parts.join(" OR "))
-}
-
 /// A random window of `len` inside the data set (the whole set if it is shorter).
 fn window(rng: &mut Rng, ds: &Dataset, len: i64) -> (i64, i64) {
     let span = ds.end - ds.start;
@@ -77,70 +62,190 @@ fn means(n: usize) -> String {
         .join(", ")
 }
 
-/// One query of a type.
-pub fn generate(kind: &str, rng: &mut Rng, ds: &Dataset) -> Option<String> {
-    let q = match kind {
+/// What one query of a type asks about: its hosts and its window, drawn from the type's
+/// seeded stream. [`influxql`] and [`sql`] write the same pick in each language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pick {
+    pub kind: String,
+    pub hosts: Vec<u64>,
+    pub start: i64,
+    pub end: i64,
+}
+
+fn pick_hosts(rng: &mut Rng, ds: &Dataset, n: usize) -> Vec<u64> {
+    let mut picked: Vec<u64> = Vec::new();
+    while picked.len() < n.min(ds.scale as usize) {
+        let h = rng.below(ds.scale);
+        if !picked.contains(&h) {
+            picked.push(h);
+        }
+    }
+    picked
+}
+
+/// The next pick of a type (`None`: not a type).
+pub fn pick(kind: &str, rng: &mut Rng, ds: &Dataset) -> Option<Pick> {
+    let (hosts, (start, end)) = match kind {
         "single-groupby-1-1-1" | "single-groupby-1-8-1" | "single-groupby-5-1-12" => {
-            let (metrics, hosts, hours) = match kind {
-                "single-groupby-1-1-1" => (1, 1, 1),
-                "single-groupby-1-8-1" => (1, 8, 1),
-                _ => (5, 1, 12),
+            let (hosts, hours) = match kind {
+                "single-groupby-1-1-1" => (1, 1),
+                "single-groupby-1-8-1" => (8, 1),
+                _ => (1, 12),
             };
-            let (a, b) = window(rng, ds, hours * HOUR);
-            format!(
-                "SELECT {} FROM cpu WHERE {} AND time >= '{}' AND time < '{}' GROUP BY time(1m)",
-                maxes(metrics),
-                hosts_clause(rng, ds, hosts),
-                rfc3339(a),
-                rfc3339(b)
-            )
+            let w = window(rng, ds, hours * HOUR);
+            (pick_hosts(rng, ds, hosts), w)
         }
         "cpu-max-all-1" => {
-            let (a, b) = window(rng, ds, 8 * HOUR);
-            format!(
-                "SELECT {} FROM cpu WHERE {} AND time >= '{}' AND time < '{}' GROUP BY time(1h)",
-                maxes(10),
-                hosts_clause(rng, ds, 1),
-                rfc3339(a),
-                rfc3339(b)
-            )
+            let w = window(rng, ds, 8 * HOUR);
+            (pick_hosts(rng, ds, 1), w)
         }
-        "double-groupby-1" | "double-groupby-all" => {
-            let n = if kind == "double-groupby-1" { 1 } else { 10 };
-            let (a, b) = window(rng, ds, 12 * HOUR);
-            format!(
-                "SELECT {} FROM cpu WHERE time >= '{}' AND time < '{}' GROUP BY time(1h), hostname",
-                means(n),
-                rfc3339(a),
-                rfc3339(b)
-            )
+        "double-groupby-1" | "double-groupby-all" | "high-cpu-all" => {
+            (Vec::new(), window(rng, ds, 12 * HOUR))
         }
-        "high-cpu-1" | "high-cpu-all" => {
-            let (a, b) = window(rng, ds, 12 * HOUR);
-            let hosts = if kind == "high-cpu-1" {
-                format!(" AND {}", hosts_clause(rng, ds, 1))
-            } else {
-                String::new()
-            };
-            format!(
-                "SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{}' AND time < '{}'{hosts}",
-                rfc3339(a),
-                rfc3339(b)
-            )
+        "high-cpu-1" => {
+            let w = window(rng, ds, 12 * HOUR);
+            (pick_hosts(rng, ds, 1), w)
         }
-        "lastpoint" => "SELECT last(*) FROM cpu GROUP BY hostname".to_string(),
-        "groupby-orderby-limit" => {
-            let (_, end) = window(rng, ds, HOUR);
-            // Bounded below as well: an unbounded GROUP BY time makes 1.x count buckets from 1677.
-            format!(
-                "SELECT max(usage_user) FROM cpu WHERE time < '{}' AND time >= '{}' GROUP BY time(1m) ORDER BY time DESC LIMIT 5",
-                rfc3339(end),
-                rfc3339(ds.start)
-            )
-        }
+        "lastpoint" => (Vec::new(), (ds.start, ds.end)),
+        // Bounded below as well: an unbounded GROUP BY time makes 1.x count buckets from 1677.
+        "groupby-orderby-limit" => (Vec::new(), (ds.start, window(rng, ds, HOUR).1)),
         _ => return None,
     };
-    Some(q)
+    Some(Pick {
+        kind: kind.to_string(),
+        hosts,
+        start,
+        end,
+    })
+}
+
+fn metrics_of(kind: &str) -> usize {
+    match kind {
+        "single-groupby-5-1-12" => 5,
+        "cpu-max-all-1" | "double-groupby-all" => 10,
+        _ => 1,
+    }
+}
+
+/// `p` in InfluxQL, as TSBS's InfluxDB generator writes it.
+pub fn influxql(p: &Pick) -> String {
+    let hosts = || {
+        let parts: Vec<String> = p
+            .hosts
+            .iter()
+            .map(|h| format!("hostname = '{}'", hostname(*h)))
+            .collect();
+        format!("({})", parts.join(" OR "))
+    };
+    let (a, b) = (rfc3339(p.start), rfc3339(p.end));
+    let n = metrics_of(&p.kind);
+    match p.kind.as_str() {
+        "single-groupby-1-1-1" | "single-groupby-1-8-1" | "single-groupby-5-1-12" => format!(
+            "SELECT {} FROM cpu WHERE {} AND time >= '{a}' AND time < '{b}' GROUP BY time(1m)",
+            maxes(n),
+            hosts()
+        ),
+        "cpu-max-all-1" => format!(
+            "SELECT {} FROM cpu WHERE {} AND time >= '{a}' AND time < '{b}' GROUP BY time(1h)",
+            maxes(n),
+            hosts()
+        ),
+        "double-groupby-1" | "double-groupby-all" => format!(
+            "SELECT {} FROM cpu WHERE time >= '{a}' AND time < '{b}' GROUP BY time(1h), hostname",
+            means(n)
+        ),
+        "high-cpu-1" => format!(
+            "SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{a}' AND time < '{b}' AND {}",
+            hosts()
+        ),
+        "high-cpu-all" => {
+            format!("SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{a}' AND time < '{b}'")
+        }
+        "lastpoint" => "SELECT last(*) FROM cpu GROUP BY hostname".to_string(),
+        _ => format!(
+            "SELECT max(usage_user) FROM cpu WHERE time < '{b}' AND time >= '{a}' GROUP BY time(1m) ORDER BY time DESC LIMIT 5"
+        ),
+    }
+}
+
+/// InfluxQL's name for the `i`th of several calls of `f` (`max`, `max_1`, ...).
+fn column_name(f: &str, i: usize) -> String {
+    if i == 0 {
+        f.to_string()
+    } else {
+        format!("{f}_{i}")
+    }
+}
+
+fn sql_calls(f: &str, sql_f: &str, n: usize) -> String {
+    FIELDS[..n]
+        .iter()
+        .enumerate()
+        .map(|(i, field)| format!("{sql_f}({field}) AS {}", column_name(f, i)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `p` in SQL, over Flight SQL: the same numbers as [`influxql`], under InfluxQL's column
+/// names (so the two answers compare row by row). Empty `GROUP BY time` buckets, which
+/// InfluxQL fills with nulls, have no row in SQL.
+pub fn sql(p: &Pick) -> String {
+    let hosts = || {
+        let parts: Vec<String> = p
+            .hosts
+            .iter()
+            .map(|h| format!("'{}'", hostname(*h)))
+            .collect();
+        format!("hostname IN ({})", parts.join(", "))
+    };
+    let (a, b) = (rfc3339(p.start), rfc3339(p.end));
+    let n = metrics_of(&p.kind);
+    match p.kind.as_str() {
+        "single-groupby-1-1-1" | "single-groupby-1-8-1" | "single-groupby-5-1-12" => format!(
+            "SELECT date_bin(INTERVAL '1 minute', time) AS time, {} FROM cpu \
+             WHERE {} AND time >= '{a}' AND time < '{b}' GROUP BY 1 ORDER BY 1",
+            sql_calls("max", "max", n),
+            hosts()
+        ),
+        "cpu-max-all-1" => format!(
+            "SELECT date_bin(INTERVAL '1 hour', time) AS time, {} FROM cpu \
+             WHERE {} AND time >= '{a}' AND time < '{b}' GROUP BY 1 ORDER BY 1",
+            sql_calls("max", "max", n),
+            hosts()
+        ),
+        "double-groupby-1" | "double-groupby-all" => format!(
+            "SELECT date_bin(INTERVAL '1 hour', time) AS time, hostname, {} FROM cpu \
+             WHERE time >= '{a}' AND time < '{b}' GROUP BY 1, 2 ORDER BY 2, 1",
+            sql_calls("mean", "avg", n)
+        ),
+        "high-cpu-1" => format!(
+            "SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{a}' AND time < '{b}' AND {} \
+             ORDER BY time",
+            hosts()
+        ),
+        "high-cpu-all" => format!(
+            "SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{a}' AND time < '{b}' ORDER BY time, hostname"
+        ),
+        // The newest row of each host: its fields are last(*)'s (every field is set on every
+        // row of this data set).
+        "lastpoint" => format!(
+            "SELECT DISTINCT ON (hostname) hostname, {} FROM cpu ORDER BY hostname, time DESC",
+            FIELDS
+                .iter()
+                .map(|f| format!("{f} AS last_{f}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => format!(
+            "SELECT date_bin(INTERVAL '1 minute', time) AS time, max(usage_user) AS max FROM cpu \
+             WHERE time < '{b}' AND time >= '{a}' GROUP BY 1 ORDER BY 1 DESC LIMIT 5"
+        ),
+    }
+}
+
+/// One query of a type, in InfluxQL.
+pub fn generate(kind: &str, rng: &mut Rng, ds: &Dataset) -> Option<String> {
+    pick(kind, rng, ds).map(|p| influxql(&p))
 }
 
 /// Per query type: the latencies and how many answers differed from the reference server.
@@ -168,10 +273,18 @@ async fn run_one(
     db: &str,
     q: &str,
 ) -> Result<(Duration, Value), String> {
+    run_with(client, url, &[("db", db), ("q", q)]).await
+}
+
+async fn run_with(
+    client: &reqwest::Client,
+    url: &str,
+    params: &[(&str, &str)],
+) -> Result<(Duration, Value), String> {
     let t0 = Instant::now();
     let resp = client
         .get(format!("{url}/query"))
-        .query(&[("db", db), ("q", q)])
+        .query(params)
         .send()
         .await
         .map_err(|e| e.to_string())?;
@@ -207,11 +320,26 @@ pub fn same_answer(a: &Value, b: &Value) -> bool {
 /// The seeded queries of one type, endless. Each type has its own stream, so adding a type
 /// changes no other type's queries.
 pub fn stream<'a>(kind: &'a str, seed: u64, ds: &'a Dataset) -> impl Iterator<Item = String> + 'a {
+    picks(kind, seed, ds).map(|p| influxql(&p))
+}
+
+/// The seeded picks of one type, endless ([`stream`] writes them in InfluxQL).
+pub fn picks<'a>(kind: &'a str, seed: u64, ds: &'a Dataset) -> impl Iterator<Item = Pick> + 'a {
     let type_seed = kind
         .bytes()
         .fold(seed, |h, b| (h ^ b as u64).wrapping_mul(0x100000001b3));
     let mut rng = Rng::new(type_seed);
-    std::iter::from_fn(move || generate(kind, &mut rng, ds))
+    std::iter::from_fn(move || pick(kind, &mut rng, ds))
+}
+
+/// The language queries are timed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    /// InfluxQL over HTTP `/query` (JSON).
+    #[default]
+    InfluxQl,
+    /// SQL over Arrow Flight SQL on the same port; the reference answers the InfluxQL form.
+    Sql,
 }
 
 /// What [`run`] runs, and against what.
@@ -235,6 +363,9 @@ pub struct QueryOptions<'a> {
     pub server_pid: Option<u32>,
     /// Processes that must be idle before each type is timed ([`wait_quiet`], bounded).
     pub quiet: &'a [u32],
+    /// The language timed. In SQL, `reference` answers each query's InfluxQL form and the
+    /// numbers must agree ([`crate::sql::same_rows`]).
+    pub language: Language,
 }
 
 /// Runs `iterations` queries of each type against `url` (and, unchanged, against `reference`
@@ -243,6 +374,10 @@ pub async fn run(o: &QueryOptions<'_>) -> Result<Vec<TypeReport>, String> {
     let client = reqwest::Client::new();
     let (url, ds, quiet, server_pid, reference) =
         (o.url, &o.ds, o.quiet, o.server_pid, o.reference);
+    let mut sql_client = match o.language {
+        Language::Sql => Some(crate::sql::SqlClient::connect(url, o.db).await?),
+        Language::InfluxQl => None,
+    };
     let mut out = Vec::new();
     for kind in o.types {
         if !TYPES.contains(kind) {
@@ -253,17 +388,39 @@ pub async fn run(o: &QueryOptions<'_>) -> Result<Vec<TypeReport>, String> {
         let was_quiet = (!quiet.is_empty()).then_some(wait_quiet(quiet).await);
         let cpu_before = server_pid.map(CpuReading::of).transpose()?;
         let mut answers = Vec::new();
-        for q in stream(kind, o.seed, ds).skip(o.skip).take(o.iterations) {
-            match run_one(&client, url, o.db, &q).await {
-                Ok((t, answer)) => {
-                    latencies.push(t);
-                    if reference.is_some() {
-                        answers.push((q, answer));
-                    }
+        let mut sql_answers = Vec::new();
+        for p in picks(kind, o.seed, ds).skip(o.skip).take(o.iterations) {
+            let answer = match (&mut sql_client, o.language) {
+                (Some(c), Language::Sql) => {
+                    let q = sql(&p);
+                    c.run(&q)
+                        .await
+                        .map(|(t, batches)| {
+                            if reference.is_some() {
+                                sql_answers.push((p.clone(), q.clone(), batches));
+                            }
+                            t
+                        })
+                        .map_err(|e| format!("{q}: {e}"))
                 }
+                _ => {
+                    let q = influxql(&p);
+                    run_one(&client, url, o.db, &q)
+                        .await
+                        .map(|(t, answer)| {
+                            if reference.is_some() {
+                                answers.push((q.clone(), answer));
+                            }
+                            t
+                        })
+                        .map_err(|e| format!("{q}: {e}"))
+                }
+            };
+            match answer {
+                Ok(t) => latencies.push(t),
                 Err(e) => {
                     errors += 1;
-                    example.get_or_insert(format!("{q}: {e}"));
+                    example.get_or_insert(e);
                 }
             }
         }
@@ -276,6 +433,21 @@ pub async fn run(o: &QueryOptions<'_>) -> Result<Vec<TypeReport>, String> {
         // The reference answers the same queries after the timed ones, so that its work (and
         // what it leaves running, such as a collector) does not overlap them.
         if let Some(r) = reference {
+            for (p, q, batches) in sql_answers {
+                let iql = influxql(&p);
+                let expected = run_with(&client, r, &[("db", o.db), ("q", &iql), ("epoch", "ns")])
+                    .await
+                    .map(|(_, v)| crate::sql::influxql_rows(&v));
+                let got = crate::sql::sql_rows(&batches);
+                let verdict = match (got, expected) {
+                    (Ok(g), Ok(e)) => crate::sql::same_rows(&g, &e),
+                    (Err(e), _) | (_, Err(e)) => Err(e),
+                };
+                if let Err(why) = verdict {
+                    mismatches += 1;
+                    example.get_or_insert(format!("{q} vs {iql}: {why}"));
+                }
+            }
             for (q, answer) in answers {
                 let expected = run_one(&client, r, o.db, &q).await.map(|(_, v)| v);
                 if !expected.as_ref().is_ok_and(|e| same_answer(e, &answer)) {

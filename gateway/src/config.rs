@@ -166,6 +166,15 @@ pub struct HttpConfig {
     pub log_enabled: bool,
 }
 
+/// `[flight]`: Arrow Flight (SQL) for clients. It is always served on `[http] bind-address`
+/// too (gRPC beside HTTP/1.1, as InfluxDB 3 serves both); this adds a port of its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct FlightConfig {
+    /// A second address serving Flight and Flight SQL only; empty: none.
+    pub bind_address: String,
+}
+
 /// `[coordinator]`: how writes reach the owners of their shards.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
@@ -235,6 +244,7 @@ pub struct Config {
     pub hinted_handoff: HintedHandoffConfig,
     pub anti_entropy: AntiEntropyConfig,
     pub http: HttpConfig,
+    pub flight: FlightConfig,
     pub logging: LoggingConfig,
 }
 
@@ -630,6 +640,7 @@ impl Config {
         section!(hinted_handoff, "hinted-handoff");
         section!(anti_entropy, "anti-entropy");
         section!(http, "http");
+        section!(flight, "flight");
         section!(logging, "logging");
         config.validate()?;
         Ok(Loaded { config, warnings })
@@ -643,6 +654,9 @@ impl Config {
         addr("[meta] bind-address", &self.meta.bind_address)?;
         addr("[meta] http-bind-address", &self.meta.http_bind_address)?;
         addr("[http] bind-address", &self.http.bind_address)?;
+        if !self.flight.bind_address.is_empty() {
+            addr("[flight] bind-address", &self.flight.bind_address)?;
+        }
         for (key, dir) in [
             ("[meta] dir", &self.meta.dir),
             ("[data] dir", &self.data.dir),

@@ -26,13 +26,19 @@ use std::sync::Arc;
 
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::flight_service_server::FlightService;
-use arrow_flight::sql::metadata::{SqlInfoData, SqlInfoDataBuilder};
+use arrow_flight::sql::metadata::{
+    SqlInfoData, SqlInfoDataBuilder, XdbcTypeInfo, XdbcTypeInfoData, XdbcTypeInfoDataBuilder,
+};
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest,
-    ActionCreatePreparedStatementResult, Any, CommandGetCatalogs, CommandGetDbSchemas,
-    CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandPreparedStatementQuery,
-    CommandStatementQuery, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
+    ActionBeginSavepointRequest, ActionBeginSavepointResult, ActionBeginTransactionRequest,
+    ActionBeginTransactionResult, ActionClosePreparedStatementRequest,
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
+    ActionEndSavepointRequest, ActionEndTransactionRequest, Any, CommandGetCatalogs,
+    CommandGetDbSchemas, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
+    CommandGetXdbcTypeInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate,
+    CommandStatementIngest, CommandStatementQuery, CommandStatementSubstraitPlan,
+    CommandStatementUpdate, DoPutPreparedStatementResult, ProstMessageExt, SqlInfo,
     TicketStatementQuery,
 };
 use arrow_flight::{
@@ -43,13 +49,14 @@ use bytes::Bytes;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{Schema, SchemaRef};
 use datafusion::arrow::ipc::writer::IpcWriteOptions;
-use datafusion::common::ParamValues;
 use datafusion::common::ScalarValue;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
-use querier::{ExecError, Executor};
+use querier::Executor;
+
+use crate::statement::{self, Params, StatementError};
 use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
@@ -102,22 +109,13 @@ fn database_header(metadata: &MetadataMap) -> Option<String> {
     })
 }
 
-fn exec_status(e: ExecError) -> Status {
+/// A statement's error as the gRPC status a client sees.
+fn status_of(e: StatementError) -> Status {
     match e {
-        ExecError::DatabaseNotFound(_) => Status::not_found(e.to_string()),
-        ExecError::DatabaseRequired => Status::invalid_argument(e.to_string()),
-        e => Status::internal(e.to_string()),
-    }
-}
-
-fn df_status(e: datafusion::error::DataFusionError) -> Status {
-    use datafusion::error::DataFusionError as D;
-    match e.find_root() {
-        D::SQL(..) | D::Plan(_) | D::SchemaError(..) => {
-            Status::invalid_argument(e.find_root().to_string())
-        }
-        D::NotImplemented(_) => Status::unimplemented(e.find_root().to_string()),
-        _ => Status::internal(e.to_string()),
+        StatementError::DatabaseNotFound(_) => Status::not_found(e.to_string()),
+        StatementError::Invalid(m) => Status::invalid_argument(m),
+        StatementError::Unsupported(m) => Status::unimplemented(m),
+        StatementError::Failed(m) => Status::internal(m),
     }
 }
 
@@ -162,61 +160,6 @@ fn unhex(s: &str) -> Result<Vec<u8>, Status> {
         .collect()
 }
 
-/// InfluxQL answers as one Arrow table, as InfluxDB 3 sends them over Flight: a leading
-/// `iox::measurement` column, then every other column by name in the order they first appear
-/// (`time`, the series' tags, the values); a column a series lacks is null there.
-fn influxql_table(series: &[querier::Series]) -> Result<RecordBatch, Status> {
-    use datafusion::arrow::array::{ArrayRef, StringArray, new_null_array};
-    use datafusion::arrow::datatypes::{DataType, Field};
-    let internal = |e: datafusion::arrow::error::ArrowError| Status::internal(e.to_string());
-    let mut fields: Vec<Field> = vec![Field::new("iox::measurement", DataType::Utf8, false)];
-    let mut add = |name: &str, ty: &DataType| {
-        if !fields.iter().any(|f| f.name() == name) {
-            fields.push(Field::new(name, ty.clone(), true));
-        }
-    };
-    for s in series {
-        if let Some(i) = s.columns.iter().position(|c| c == "time") {
-            add("time", s.batch.column(i).data_type());
-        }
-        for k in s.tags.iter().flatten().map(|(k, _)| k) {
-            add(k, &DataType::Utf8);
-        }
-        for (c, col) in s.columns.iter().zip(s.batch.columns()) {
-            add(c, col.data_type());
-        }
-    }
-    let schema = Arc::new(Schema::new(fields));
-    let mut batches = Vec::new();
-    for s in series {
-        let n = s.batch.num_rows();
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-        for f in schema.fields() {
-            let name = f.name().as_str();
-            let column: ArrayRef = if name == "iox::measurement" {
-                Arc::new(StringArray::from(vec![
-                    s.name.clone().unwrap_or_default();
-                    n
-                ]))
-            } else if let Some(v) = s.tags.as_ref().and_then(|t| t.get(name)) {
-                Arc::new(StringArray::from(vec![v.clone(); n]))
-            } else if let Some(i) = s.columns.iter().position(|c| c == name) {
-                let c = s.batch.column(i);
-                if c.data_type() == f.data_type() {
-                    Arc::clone(c)
-                } else {
-                    datafusion::arrow::compute::cast(c, f.data_type()).map_err(internal)?
-                }
-            } else {
-                new_null_array(f.data_type(), n)
-            };
-            columns.push(column);
-        }
-        batches.push(RecordBatch::try_new(Arc::clone(&schema), columns).map_err(internal)?);
-    }
-    datafusion::arrow::compute::concat_batches(&schema, &batches).map_err(internal)
-}
-
 /// The Flight SQL service of one node.
 #[derive(Debug, Clone)]
 pub struct FlightSql {
@@ -230,75 +173,69 @@ impl FlightSql {
 
     /// A session for `database` (or every database, when the query names its own).
     async fn session(&self, database: Option<&str>) -> Result<SessionContext, Status> {
-        match database {
-            Some(db) => querier::sql::session(&self.executor, db)
-                .await
-                .map_err(exec_status),
-            None => querier::sql::session_of_all(&self.executor)
-                .await
-                .map_err(exec_status),
-        }
+        statement::session(&self.executor, database)
+            .await
+            .map_err(status_of)
+    }
+
+    /// The parameters bound to `st`.
+    fn params(st: &Statement) -> Result<Params, Status> {
+        Ok(match &st.params {
+            Some(p) => Params::Positional(params_of(&unhex(p)?)?),
+            None => Params::None,
+        })
     }
 
     /// `st` planned: its session (keep it while the answer is read) and its frame.
     async fn plan(&self, st: &Statement) -> Result<(SessionContext, DataFrame), Status> {
-        let ctx = self.session(st.database.as_deref()).await?;
-        let mut df = ctx
-            .sql(&numbered_placeholders(&st.sql))
-            .await
-            .map_err(df_status)?;
-        if let Some(params) = &st.params {
-            df = df
-                .with_param_values(ParamValues::from(params_of(&unhex(params)?)?))
-                .map_err(df_status)?;
-        }
-        Ok((ctx, df))
+        let sql = numbered_placeholders(&st.sql);
+        statement::plan_sql(
+            &self.executor,
+            st.database.as_deref(),
+            &sql,
+            Self::params(st)?,
+        )
+        .await
+        .map_err(status_of)
     }
 
     /// The answer to `st`, as Flight data.
     async fn run(&self, st: &Statement) -> Result<DataStream, Status> {
-        let (ctx, df) = self.plan(st).await?;
-        let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let stream = df.execute_stream().await.map_err(df_status)?;
-        // Batches carry the table's schema (its IOx column metadata), and the session lives
-        // until the answer has been read (its scans' files stay on disk while it does).
-        let tagged = Arc::clone(&schema);
-        let batches = stream.map(move |b| {
-            let _ = &ctx;
-            let b = b.map_err(|e| arrow_flight::error::FlightError::ExternalError(Box::new(e)))?;
-            RecordBatch::try_new(Arc::clone(&tagged), b.columns().to_vec())
-                .map_err(arrow_flight::error::FlightError::Arrow)
-        });
-        // Tags stay dictionaries, as the schema says.
+        let sql = numbered_placeholders(&st.sql);
+        let answer = statement::run_sql(
+            &self.executor,
+            st.database.as_deref(),
+            &sql,
+            Self::params(st)?,
+        )
+        .await
+        .map_err(status_of)?;
+        Ok(Self::flight_data(answer))
+    }
+
+    /// An InfluxQL query's answer, as InfluxDB 3 sends it over Flight.
+    async fn run_influxql(&self, database: &str, q: &str) -> Result<DataStream, Status> {
+        let answer =
+            statement::run_influxql(&self.executor, Some(database), q, &Default::default())
+                .await
+                .map_err(status_of)?;
+        Ok(Self::flight_data(answer))
+    }
+
+    /// `answer` as Flight data; tags stay dictionaries, as the schema says.
+    fn flight_data(answer: statement::Answer) -> DataStream {
+        let batches = answer
+            .batches
+            .map_err(|e| arrow_flight::error::FlightError::Tonic(Box::new(status_of(e))));
         let data = FlightDataEncoderBuilder::new()
             .with_dictionary_handling(arrow_flight::encode::DictionaryHandling::Resend)
-            .with_schema(schema)
+            .with_schema(answer.schema)
             .build(batches)
             .map_err(|e| match e {
                 arrow_flight::error::FlightError::Tonic(s) => *s,
                 e => Status::internal(e.to_string()),
             });
-        Ok(Box::pin(data))
-    }
-
-    /// An InfluxQL query's answer, as InfluxDB 3 sends it over Flight ([`influxql_table`]).
-    async fn run_influxql(&self, database: &str, q: &str) -> Result<DataStream, Status> {
-        let statements = querier::influxql::parse_query(q)
-            .map_err(|e| Status::invalid_argument(format!("error parsing query: {e}")))?;
-        let ctx = querier::QueryContext {
-            database: Some(database.to_string()),
-            ..Default::default()
-        };
-        let results = self.executor.execute(&statements, &ctx).await;
-        if let Some(e) = results.iter().find_map(|r| r.error.clone()) {
-            return Err(if e.starts_with("database not found") {
-                Status::not_found(e)
-            } else {
-                Status::invalid_argument(e)
-            });
-        }
-        let series: Vec<querier::Series> = results.into_iter().flat_map(|r| r.series).collect();
-        Ok(Self::batch_stream(influxql_table(&series)?))
+        Box::pin(data)
     }
 
     /// `batch` (metadata of the catalog) as Flight data.
@@ -358,7 +295,11 @@ impl FlightSql {
                     continue;
                 };
                 for table in schema.table_names() {
-                    if let Some(t) = schema.table(&table).await.map_err(df_status)? {
+                    let t = schema
+                        .table(&table)
+                        .await
+                        .map_err(|e| status_of(e.into()))?;
+                    if let Some(t) = t {
                         out.push((db.clone(), schema_name.clone(), table, t.schema()));
                     }
                 }
@@ -489,12 +430,12 @@ impl FlightSqlService for FlightSql {
             params: None,
         };
         let ctx = self.session(st.database.as_deref()).await?;
-        let plan = ctx
-            .state()
-            .create_logical_plan(&numbered_placeholders(&st.sql))
+        let plan = statement::logical_plan(&ctx, &numbered_placeholders(&st.sql))
             .await
-            .map_err(df_status)?;
-        let types = plan.get_parameter_types().map_err(df_status)?;
+            .map_err(status_of)?;
+        let types = plan
+            .get_parameter_types()
+            .map_err(|e| status_of(e.into()))?;
         let mut names: Vec<&String> = types.keys().collect();
         names.sort_by_key(|n| {
             n.trim_start_matches('$')
@@ -692,7 +633,169 @@ impl FlightSqlService for FlightSql {
         Ok(Response::new(Self::batch_stream(batch)))
     }
 
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(xdbc_types()?).schema();
+        Self::info(
+            &schema,
+            query.as_any().encode_to_vec().into(),
+            request.into_inner(),
+        )
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        _request: Request<Ticket>,
+    ) -> Result<Response<DataStream>, Status> {
+        let batch = query
+            .into_builder(xdbc_types()?)
+            .build()
+            .map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(Self::batch_stream(batch)))
+    }
+
+    // What Fletch's Flight SQL does not do, said plainly (arrow-flight's defaults name only
+    // the method).
+    async fn get_flight_info_substrait_plan(
+        &self,
+        _query: CommandStatementSubstraitPlan,
+        _request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        Err(Status::unimplemented(NO_SUBSTRAIT))
+    }
+
+    async fn do_put_substrait_plan(
+        &self,
+        _query: CommandStatementSubstraitPlan,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(Status::unimplemented(NO_SUBSTRAIT))
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        _ticket: CommandStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(Status::unimplemented(READ_ONLY))
+    }
+
+    async fn do_put_statement_ingest(
+        &self,
+        _ticket: CommandStatementIngest,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(Status::unimplemented(READ_ONLY))
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        _query: CommandPreparedStatementUpdate,
+        _request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        Err(Status::unimplemented(READ_ONLY))
+    }
+
+    async fn do_action_begin_transaction(
+        &self,
+        _query: ActionBeginTransactionRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionBeginTransactionResult, Status> {
+        Err(Status::unimplemented(NO_TRANSACTIONS))
+    }
+
+    async fn do_action_end_transaction(
+        &self,
+        _query: ActionEndTransactionRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        Err(Status::unimplemented(NO_TRANSACTIONS))
+    }
+
+    async fn do_action_begin_savepoint(
+        &self,
+        _query: ActionBeginSavepointRequest,
+        _request: Request<Action>,
+    ) -> Result<ActionBeginSavepointResult, Status> {
+        Err(Status::unimplemented(NO_TRANSACTIONS))
+    }
+
+    async fn do_action_end_savepoint(
+        &self,
+        _query: ActionEndSavepointRequest,
+        _request: Request<Action>,
+    ) -> Result<(), Status> {
+        Err(Status::unimplemented(NO_TRANSACTIONS))
+    }
+
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+const READ_ONLY: &str = "Fletch's Flight SQL only reads: write points with line protocol \
+     (/write, /api/v2/write or /api/v3/write_lp on the HTTP port)";
+const NO_TRANSACTIONS: &str =
+    "Fletch has no transactions: each write is durable when it is acknowledged";
+const NO_SUBSTRAIT: &str = "Fletch's Flight SQL takes SQL text, not Substrait plans";
+
+/// What `GetXdbcTypeInfo` answers: the SQL types Fletch's tables have.
+fn xdbc_types() -> Result<&'static XdbcTypeInfoData, Status> {
+    use arrow_flight::sql::{Nullable, Searchable, XdbcDataType, XdbcDatetimeSubcode};
+    static TYPES: std::sync::OnceLock<Option<XdbcTypeInfoData>> = std::sync::OnceLock::new();
+    let ty =
+        |name: &str, data_type: XdbcDataType, size: i32, unsigned: Option<bool>| XdbcTypeInfo {
+            type_name: name.to_string(),
+            data_type,
+            column_size: Some(size),
+            literal_prefix: None,
+            literal_suffix: None,
+            create_params: None,
+            nullable: Nullable::NullabilityNullable,
+            case_sensitive: false,
+            searchable: Searchable::Full,
+            unsigned_attribute: unsigned,
+            fixed_prec_scale: false,
+            auto_increment: Some(false),
+            local_type_name: Some(name.to_string()),
+            minimum_scale: None,
+            maximum_scale: None,
+            sql_data_type: data_type,
+            datetime_subcode: None,
+            num_prec_radix: unsigned.map(|_| 10),
+            interval_precision: None,
+        };
+    TYPES
+        .get_or_init(|| {
+            let mut b = XdbcTypeInfoDataBuilder::new();
+            b.append(ty("BOOLEAN", XdbcDataType::XdbcBit, 1, None));
+            b.append(ty("BIGINT", XdbcDataType::XdbcBigint, 19, Some(false)));
+            b.append(ty(
+                "BIGINT UNSIGNED",
+                XdbcDataType::XdbcBigint,
+                20,
+                Some(true),
+            ));
+            b.append(ty("DOUBLE", XdbcDataType::XdbcDouble, 15, Some(false)));
+            b.append(XdbcTypeInfo {
+                literal_prefix: Some("'".into()),
+                literal_suffix: Some("'".into()),
+                case_sensitive: true,
+                ..ty("VARCHAR", XdbcDataType::XdbcVarchar, i32::MAX, None)
+            });
+            b.append(XdbcTypeInfo {
+                literal_prefix: Some("TIMESTAMP '".into()),
+                literal_suffix: Some("'".into()),
+                sql_data_type: XdbcDataType::XdbcDatetime,
+                datetime_subcode: Some(XdbcDatetimeSubcode::XdbcSubcodeTimestamp),
+                ..ty("TIMESTAMP", XdbcDataType::XdbcTimestamp, 29, None)
+            });
+            b.build().ok()
+        })
+        .as_ref()
+        .ok_or_else(|| Status::internal("the server's SQL types could not be listed"))
 }
 
 /// What `GetSqlInfo` answers: the server, its version and its SQL.
@@ -721,6 +824,28 @@ fn table_types_schema() -> Schema {
         datafusion::arrow::datatypes::DataType::Utf8,
         false,
     )])
+}
+
+/// The user named by a `Basic` authorization header (`Bearer` tokens are not handshakes).
+fn basic_user(header: &str) -> Result<String, Status> {
+    use base64::Engine;
+    let bad = || Status::unauthenticated("malformed Basic credentials: base64 of user:password");
+    let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(Status::unauthenticated(format!(
+            "a handshake takes Basic credentials, not {scheme}"
+        )));
+    }
+    // Go's Flight client (ADBC's) leaves the padding off.
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    let decoded = engine.decode(encoded.trim()).map_err(|_| bad())?;
+    let text = String::from_utf8(decoded).map_err(|_| bad())?;
+    let (user, _password) = text.split_once(':').ok_or_else(bad)?;
+    Ok(user.to_string())
 }
 
 /// The Flight service on the HTTP API's port: IOx's JSON tickets first, then Flight SQL.
@@ -757,15 +882,26 @@ impl FlightService for PublicFlight {
         &self,
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
-        // Without users (no auth yet), any handshake succeeds.
-        let _ = request;
+        // Basic credentials (the `authorization` header, as arrow-flight's and ADBC's clients
+        // send them) get a bearer token. Users do not exist yet, so any credentials pass, as
+        // InfluxDB 1.x accepts any while `auth-enabled` is off; malformed ones do not.
+        let user = match request.metadata().get("authorization") {
+            Some(v) => Some(basic_user(v.to_str().unwrap_or(""))?),
+            None => None,
+        };
+        let token = format!("{:032x}", rand::random::<u128>());
         let answer = HandshakeResponse {
             protocol_version: 0,
-            payload: Bytes::new(),
+            payload: Bytes::from(token.clone()),
         };
-        Ok(Response::new(
-            futures::stream::once(async move { Ok(answer) }).boxed(),
-        ))
+        let mut response = Response::new(futures::stream::once(async move { Ok(answer) }).boxed());
+        if user.is_some() {
+            let bearer = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| Status::internal("a token that is not a header value"))?;
+            response.metadata_mut().insert("authorization", bearer);
+        }
+        Ok(response)
     }
 
     async fn list_flights(

@@ -147,6 +147,11 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v2/write", any(write_v2))
         .route("/api/v3/write_lp", any(write_v3))
         .route("/query", any(query))
+        .route("/api/v3/query_sql", any(crate::query_v3::query_sql))
+        .route(
+            "/api/v3/query_influxql",
+            any(crate::query_v3::query_influxql),
+        )
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })
         .layer(axum::middleware::from_fn(common_headers))
         .layer(axum::middleware::from_fn(

@@ -35,6 +35,8 @@ pub mod flight;
 pub mod flight_sql;
 pub mod format;
 pub mod http;
+pub mod query_v3;
 pub mod remote_shards;
 pub mod server;
+pub mod statement;
 pub mod stats;

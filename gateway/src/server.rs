@@ -86,6 +86,10 @@ pub async fn run(
         false => None,
     };
     let tcp = bind("[meta] bind-address", &config.meta.bind_address).await?;
+    let flight_port = match config.flight.bind_address.as_str() {
+        "" => None,
+        a => Some(bind("[flight] bind-address", a).await?),
+    };
     let host = config.meta.advertise_address.trim();
     let http_addr = match &http {
         Some(l) => advertised(l.local_addr().map_err(ServerError::Serve)?, host),
@@ -302,6 +306,27 @@ pub async fn run(
     }
     drop(_enter);
 
+    // `[flight] bind-address`: Flight and Flight SQL on a port of their own.
+    let flight_server = flight_port.map(|listener| {
+        let mut stop = stop_rx.clone();
+        let _enter = span.enter();
+        if let Ok(a) = listener.local_addr() {
+            tracing::info!(flight_addr = %a, "Flight SQL listening");
+        }
+        drop(_enter);
+        let service = crate::flight_sql::PublicFlight::new(executor.clone()).server();
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming_shutdown(
+                    TcpIncoming::from(listener).with_nodelay(Some(true)),
+                    async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    },
+                )
+                .instrument(span.clone()),
+        )
+    });
     let mut meta_stop = stop_rx.clone();
     let meta_server = meta_http.map(|listener| {
         tokio::spawn(
@@ -343,6 +368,9 @@ pub async fn run(
     let _ = stop_tx.send(true);
     if let Some(m) = meta_server {
         let _ = m.await;
+    }
+    if let Some(f) = flight_server {
+        let _ = f.await;
     }
     let _enter = span.enter();
     tracing::info!("shutting down: persisting buffered writes");

@@ -1,6 +1,7 @@
 """Flight SQL and InfluxDB 3 clients against a running fletchd, as a user would run them.
 
-Usage: flight_sql.py HOST:PORT   (the HTTP API's address; gRPC is served on the same port)
+Usage: flight_sql.py HOST:PORT FLIGHT_HOST:PORT
+  (the HTTP API's address, where gRPC is served too; then [flight] bind-address, Flight's own)
 
 The database `fs` must hold the points `tests/tests/flight_sql.rs` writes. Exits non-zero with a
 message on the first answer that is not what the client should get.
@@ -16,6 +17,7 @@ import pyarrow.flight as fl
 warnings.simplefilter("ignore")
 addr = sys.argv[1]
 grpc = f"grpc://{addr}"
+flight_only = sys.argv[2]
 
 
 def check(what, got, want):
@@ -108,8 +110,61 @@ sql = [(h, round(m, 9), x) for h, m, x in cur.fetchall()]
 q = influxql("SELECT mean(usage), max(n) FROM cpu GROUP BY host")
 iql = [(s["tags"]["host"], round(s["values"][0][1], 9), s["values"][0][2]) for s in q["series"]]
 check("SQL and InfluxQL give the same numbers", sql, iql)
+# What Fletch's SQL does not do: a clear error, the connection still usable.
+for bad, want in [
+    ("INSERT INTO cpu (host) VALUES ('x')", "only reads"),
+    ("CREATE TABLE t AS SELECT 1", "only reads"),
+    ("SET datafusion.execution.batch_size = 1", "only reads"),
+]:
+    try:
+        cur.execute(bad)
+        cur.fetchall()
+        sys.exit(f"no error for {bad}")
+    except Exception as e:
+        check(f"ADBC: {bad.split()[0]} refused", want in str(e), True)
+cur.execute("SELECT count(*) FROM cpu")
+check("ADBC: the connection serves on after a refusal", cur.fetchall(), [(6,)])
 cur.close()
 conn.close()
+
+# Basic credentials: a handshake that returns a bearer token, which later calls carry.
+conn = flight_sql.connect(grpc, db_kwargs={"username": "reader", "password": "secret", "adbc.flight.sql.rpc.call_header.database": "fs"})
+cur = conn.cursor()
+cur.execute("SELECT count(*) FROM mem")
+check("ADBC: username and password (Handshake, then a bearer token)", cur.fetchall(), [(2,)])
+cur.close()
+conn.close()
+
+# [flight] bind-address: Flight SQL on a port of its own.
+conn = flight_sql.connect(f"grpc://{flight_only}", db_kwargs={"adbc.flight.sql.rpc.call_header.database": "fs"})
+cur = conn.cursor()
+cur.execute("SELECT count(*) FROM cpu")
+check("ADBC on [flight] bind-address", cur.fetchall(), [(6,)])
+cur.close()
+conn.close()
+
+# GetXdbcTypeInfo, sent as a Flight SQL command (protobuf Any) with pyarrow.flight.
+def any_command(name, value=b""):
+    url = f"type.googleapis.com/arrow.flight.protocol.sql.{name}".encode()
+    return b"\x0a" + bytes([len(url)]) + url + b"\x12" + bytes([len(value)]) + value
+
+info = client.get_flight_info(fl.FlightDescriptor.for_command(any_command("CommandGetXdbcTypeInfo")))
+types = client.do_get(info.endpoints[0].ticket).read_all()
+check("GetXdbcTypeInfo", sorted(types.column("type_name").to_pylist()), ["BIGINT", "BIGINT UNSIGNED", "BOOLEAN", "DOUBLE", "TIMESTAMP", "VARCHAR"])
+try:
+    client.get_flight_info(fl.FlightDescriptor.for_command(any_command("ActionBeginTransactionRequest")))
+except Exception as e:
+    check("an unknown command: a clear error", "invalid" in str(e).lower() or "unimplemented" in str(e).lower(), True)
+
+# /api/v3/query_sql in Parquet, read with pyarrow.
+import io
+import pyarrow.parquet as pq
+
+url = f"http://{addr}/api/v3/query_sql?" + urllib.parse.urlencode({"db": "fs", "q": "SELECT host, usage FROM cpu ORDER BY time, host", "format": "parquet"})
+with urllib.request.urlopen(url) as r:
+    check("query_sql format=parquet: content type", r.headers["Content-Type"], "application/vnd.apache.parquet")
+    t = pq.read_table(io.BytesIO(r.read()))
+check("query_sql format=parquet", t.column("usage").to_pylist(), [1.5, 2.5, 2.0, 2.5, 2.5, 2.5])
 
 # influxdb3-python: a query in SQL, then a write (through /api/v2/write) read back.
 from influxdb_client_3 import InfluxDBClient3

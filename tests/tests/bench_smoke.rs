@@ -76,6 +76,86 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
         assert_eq!(r["latencies_ms"].as_array().map(Vec::len), Some(2), "{r}");
     }
 
+    // The same picks in SQL over Flight SQL: every answer holds the numbers of the InfluxQL
+    // form (the reference answers that), on the data as buffered ...
+    let sql_agrees = || {
+        let out = Command::new(bin("fletch-bench"))
+            .arg("query")
+            .args(data)
+            .args([
+                "--url",
+                &url,
+                "--reference",
+                &url,
+                "--language",
+                "sql",
+                "--iterations",
+                "3",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let rows = rows.as_array().unwrap().clone();
+        assert_eq!(rows.len(), 10, "every TSBS query type runs in SQL");
+        for r in &rows {
+            assert_eq!(
+                (r["errors"].as_u64(), r["mismatches"].as_u64()),
+                (Some(0), Some(0)),
+                "{r}"
+            );
+        }
+    };
+    sql_agrees();
+    // ... and once persisted to Parquet (a restart persists the buffer).
+    assert!(node.terminate().success());
+    let node = Fletchd::start(dir.path(), &[]);
+    let url = node.url("");
+    let out = Command::new(bin("fletch-bench"))
+        .arg("query")
+        .args(data)
+        .args([
+            "--url",
+            &url,
+            "--reference",
+            &url,
+            "--language",
+            "sql",
+            "--iterations",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A statement that cannot run is counted as an error, not as agreement.
+    let out = Command::new(bin("fletch-bench"))
+        .arg("query")
+        .args(data)
+        .args([
+            "--url",
+            &url,
+            "--db",
+            "nope",
+            "--language",
+            "sql",
+            "--iterations",
+            "1",
+            "--types",
+            "lastpoint",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "an unknown database fails the run");
+
     let out = Command::new(bin("fletch-bench"))
         .arg("types")
         .output()

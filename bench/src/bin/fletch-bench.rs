@@ -116,6 +116,25 @@ enum Cmd {
         /// timed: the bench waits, at most 20 s per type, until they use under 2% of a core.
         #[arg(long, value_delimiter = ',')]
         quiet_pid: Vec<u32>,
+        /// `influxql` (HTTP /query) or `sql` (Arrow Flight SQL on the same port; --reference
+        /// then answers each query's InfluxQL form and the numbers must agree).
+        #[arg(long, default_value = "influxql")]
+        language: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Time a statement over Arrow Flight SQL: rows per second and the time to the first batch.
+    Flight {
+        /// The server's HTTP API (Fletch serves gRPC on the same port).
+        #[arg(long, default_value = "http://127.0.0.1:8086")]
+        url: String,
+        #[arg(long, default_value = "benchmark")]
+        db: String,
+        #[arg(long, default_value = "SELECT * FROM cpu")]
+        sql: String,
+        /// Runs (each reads the whole answer).
+        #[arg(long, default_value_t = 3)]
+        iterations: usize,
         #[arg(long)]
         json: bool,
     },
@@ -215,8 +234,14 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             types,
             server_pid,
             quiet_pid,
+            language,
             json,
         } => {
+            let language = match language.as_str() {
+                "influxql" => query::Language::InfluxQl,
+                "sql" => query::Language::Sql,
+                other => return Err(format!("--language {other}: influxql or sql")),
+            };
             let spec = data.spec()?;
             let ds = Dataset {
                 scale: spec.scale,
@@ -239,6 +264,7 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                 seed: spec.seed,
                 server_pid,
                 quiet: &quiet_pid,
+                language,
             })
             .await?;
             let mut bad = 0;
@@ -309,6 +335,63 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             }
             if bad > 0 {
                 return Err(format!("{bad} query types had errors or different answers"));
+            }
+        }
+        Cmd::Flight {
+            url,
+            db,
+            sql,
+            iterations,
+            json,
+        } => {
+            let mut c = fletch_bench::sql::SqlClient::connect(&url, &db).await?;
+            let mut runs = Vec::new();
+            for _ in 0..iterations {
+                runs.push(c.count(&sql).await?);
+            }
+            let best = runs
+                .iter()
+                .max_by(|a, b| {
+                    let rate = |r: &(Duration, Duration, u64)| r.2 as f64 / r.1.as_secs_f64();
+                    rate(a).total_cmp(&rate(b))
+                })
+                .ok_or("--iterations 0")?;
+            let median = {
+                let mut t: Vec<Duration> = runs.iter().map(|r| r.1).collect();
+                t.sort();
+                t[t.len() / 2]
+            };
+            let rows = best.2;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "rows": rows, "runs": runs.len(),
+                        "median_seconds": median.as_secs_f64(),
+                        "rows_per_sec_median": rows as f64 / median.as_secs_f64(),
+                        "rows_per_sec_best": rows as f64 / best.1.as_secs_f64(),
+                        "first_batch_ms": runs.iter().map(|r| r.0.as_secs_f64() * 1000.0).collect::<Vec<_>>(),
+                    })
+                );
+            } else {
+                println!("rows             {rows}");
+                println!(
+                    "median           {:.3} s ({:.0} rows/s)",
+                    median.as_secs_f64(),
+                    rows as f64 / median.as_secs_f64()
+                );
+                println!(
+                    "best             {:.3} s ({:.0} rows/s)",
+                    best.1.as_secs_f64(),
+                    rows as f64 / best.1.as_secs_f64()
+                );
+                for (i, r) in runs.iter().enumerate() {
+                    println!(
+                        "run {i}: first batch after {} ms, all after {} ms",
+                        ms(r.0),
+                        ms(r.1)
+                    );
+                }
             }
         }
     }
