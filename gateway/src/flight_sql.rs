@@ -75,6 +75,9 @@ struct Statement {
     /// Bound parameters, as an Arrow IPC stream of one row (hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     params: Option<String>,
+    /// The plan `GetFlightInfo` made and keeps for the `DoGet` of this ticket ([`Planned`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    planned: Option<u64>,
 }
 
 impl Statement {
@@ -160,15 +163,78 @@ fn unhex(s: &str) -> Result<Vec<u8>, Status> {
         .collect()
 }
 
+/// Plans `GetFlightInfo` made, kept for the `DoGet` that follows (a client asks for a ticket
+/// and reads it at once), so that a statement is parsed and planned once. Logical plans only:
+/// the scans are planned, and their files pinned, when `DoGet` runs the statement. Bounded in
+/// count and age; a ticket whose plan is gone (another node, a second read, a slow client) is
+/// planned again.
+#[derive(Default)]
+struct Planned {
+    kept: std::sync::Mutex<std::collections::VecDeque<Kept>>,
+}
+
+/// A kept plan: its key (random, so a ticket taken to another node finds nothing there), when
+/// it was made, the statement it is the plan of (checked again on taking), and the plan.
+struct Kept {
+    key: u64,
+    at: std::time::Instant,
+    statement: (Option<String>, String),
+    plan: (SessionContext, DataFrame),
+}
+
+impl Planned {
+    const MAX: usize = 256;
+    const AGE: std::time::Duration = std::time::Duration::from_secs(60);
+
+    fn keep(&self, st: &Statement, ctx: SessionContext, df: DataFrame) -> u64 {
+        let key = rand::random::<u64>();
+        let now = std::time::Instant::now();
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        while kept
+            .front()
+            .is_some_and(|k| kept.len() >= Self::MAX || now.duration_since(k.at) > Self::AGE)
+        {
+            kept.pop_front();
+        }
+        kept.push_back(Kept {
+            key,
+            at: now,
+            statement: (st.database.clone(), st.sql.clone()),
+            plan: (ctx, df),
+        });
+        key
+    }
+
+    /// The plan kept for `st`, if it is still here.
+    fn take(&self, st: &Statement) -> Option<(SessionContext, DataFrame)> {
+        let key = st.planned?;
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let i = kept.iter().position(|k| k.key == key)?;
+        let k = kept.remove(i)?;
+        let same = k.statement.0 == st.database && k.statement.1 == st.sql && st.params.is_none();
+        (same && k.at.elapsed() <= Self::AGE).then_some(k.plan)
+    }
+}
+
 /// The Flight SQL service of one node.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct FlightSql {
     executor: Executor,
+    planned: Arc<Planned>,
+}
+
+impl std::fmt::Debug for FlightSql {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FlightSql").finish_non_exhaustive()
+    }
 }
 
 impl FlightSql {
     pub fn new(executor: Executor) -> Self {
-        Self { executor }
+        Self {
+            executor,
+            planned: Arc::default(),
+        }
     }
 
     /// A session for `database` (or every database, when the query names its own).
@@ -201,6 +267,10 @@ impl FlightSql {
 
     /// The answer to `st`, as Flight data.
     async fn run(&self, st: &Statement) -> Result<DataStream, Status> {
+        if let Some((ctx, df)) = self.planned.take(st) {
+            let answer = statement::execute(ctx, df).await.map_err(status_of)?;
+            return Ok(Self::flight_data(answer));
+        }
         let sql = numbered_placeholders(&st.sql);
         let answer = statement::run_sql(
             &self.executor,
@@ -353,6 +423,38 @@ fn schema_bytes(schema: &Schema) -> Result<Bytes, Status> {
 
 #[cfg(test)]
 mod tests {
+    use super::{Planned, Statement};
+
+    #[tokio::test]
+    async fn a_kept_plan_is_taken_once_and_only_by_its_statement() {
+        let planned = Planned::default();
+        let st = |sql: &str| Statement {
+            database: Some("db".into()),
+            sql: sql.into(),
+            params: None,
+            planned: None,
+        };
+        let ctx = datafusion::prelude::SessionContext::new();
+        let df = ctx.sql("SELECT 1").await.unwrap();
+        let mut one = st("SELECT 1");
+        one.planned = Some(planned.keep(&one, ctx.clone(), df.clone()));
+        // Another statement carrying the key (a forged or mixed-up ticket) gets nothing.
+        let mut other = st("SELECT 2");
+        other.planned = one.planned;
+        assert!(planned.take(&other).is_none());
+        let mut again = st("SELECT 1");
+        again.planned = Some(planned.keep(&again, ctx.clone(), df.clone()));
+        assert!(planned.take(&again).is_some());
+        assert!(planned.take(&again).is_none(), "a plan is taken once");
+        assert!(planned.take(&st("SELECT 1")).is_none(), "no key, no plan");
+        // Bounded in count.
+        for _ in 0..Planned::MAX + 10 {
+            let mut s = st("SELECT 1");
+            s.planned = Some(planned.keep(&s, ctx.clone(), df.clone()));
+        }
+        assert!(planned.kept.lock().unwrap().len() <= Planned::MAX);
+    }
+
     #[test]
     fn question_marks_become_numbered_placeholders_outside_quotes() {
         assert_eq!(
@@ -371,17 +473,20 @@ impl FlightSqlService for FlightSql {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let st = Statement {
+        let mut st = Statement {
             database: database_header(request.metadata()),
             sql: query.query,
             params: None,
+            planned: None,
         };
-        let (_ctx, df) = self.plan(&st).await?;
+        let (ctx, df) = self.plan(&st).await?;
+        let schema = df.schema().as_arrow().clone();
+        st.planned = Some(self.planned.keep(&st, ctx, df));
         let ticket = TicketStatementQuery {
             statement_handle: st.encode(),
         };
         Self::info(
-            df.schema().as_arrow(),
+            &schema,
             ticket.as_any().encode_to_vec().into(),
             request.into_inner(),
         )
@@ -428,6 +533,7 @@ impl FlightSqlService for FlightSql {
             database: database_header(request.metadata()),
             sql: query.query,
             params: None,
+            planned: None,
         };
         let ctx = self.session(st.database.as_deref()).await?;
         let plan = statement::logical_plan(&ctx, &numbered_placeholders(&st.sql))
@@ -945,6 +1051,7 @@ impl FlightService for PublicFlight {
                         database: Some(t.database),
                         sql: t.sql_query,
                         params: None,
+                        planned: None,
                     };
                     Ok(Response::new(self.sql.run(&st).await?))
                 }

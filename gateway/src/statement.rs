@@ -227,6 +227,11 @@ pub async fn run_sql(
     params: Params,
 ) -> Result<Answer, StatementError> {
     let (ctx, df) = plan_sql(ex, database, sql, params).await?;
+    execute(ctx, df).await
+}
+
+/// A planned statement run: its answer streams while `ctx` (kept with the stream) lives.
+pub async fn execute(ctx: SessionContext, df: DataFrame) -> Result<Answer, StatementError> {
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await?;
     let tagged = Arc::clone(&schema);
@@ -234,10 +239,7 @@ pub async fn run_sql(
         .map(move |b| {
             let _session = &ctx;
             let b = b?;
-            Ok(RecordBatch::try_new(
-                Arc::clone(&tagged),
-                b.columns().to_vec(),
-            )?)
+            Ok(RecordBatch::try_new(Arc::clone(&tagged), b.columns().to_vec())?)
         })
         .boxed();
     Ok(Answer { schema, batches })

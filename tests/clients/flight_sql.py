@@ -122,8 +122,18 @@ for bad, want in [
         sys.exit(f"no error for {bad}")
     except Exception as e:
         check(f"ADBC: {bad.split()[0]} refused", want in str(e), True)
+# Flight SQL's update command (DoPut of CommandStatementUpdate), as ADBC sends execute_update.
+try:
+    cur.adbc_statement.set_sql_query("DELETE FROM cpu")
+    cur.adbc_statement.execute_update()
+    sys.exit("no error for an update")
+except Exception as e:
+    check("ADBC: execute_update refused as UNIMPLEMENTED", "UNIMPLEMENTED" in str(e) and "only reads" in str(e), True)
 cur.execute("SELECT count(*) FROM cpu")
 check("ADBC: the connection serves on after a refusal", cur.fetchall(), [(6,)])
+check("ADBC: GetTableTypes", sorted(conn.adbc_get_table_types()), ["BASE TABLE", "VIEW"])
+catalogs = conn.adbc_get_objects(depth="catalogs").read_all().column("catalog_name").to_pylist()
+check("ADBC: GetCatalogs", [c for c in catalogs if c in ("fs", "v3", "w")], ["fs", "v3", "w"])
 cur.close()
 conn.close()
 
