@@ -239,7 +239,10 @@ pub async fn execute(ctx: SessionContext, df: DataFrame) -> Result<Answer, State
         .map(move |b| {
             let _session = &ctx;
             let b = b?;
-            Ok(RecordBatch::try_new(Arc::clone(&tagged), b.columns().to_vec())?)
+            Ok(RecordBatch::try_new(
+                Arc::clone(&tagged),
+                b.columns().to_vec(),
+            )?)
         })
         .boxed();
     Ok(Answer { schema, batches })
