@@ -185,6 +185,12 @@ pub struct CoordinatorConfig {
     /// How long a query request may run, reads of other nodes' shards included, before its
     /// running statement answers `query-timeout limit exceeded`; 0 = no limit (1.x's default).
     pub query_timeout: GoDuration,
+    /// Requests (all their statements) running on this node at once; one more answers 1.x's
+    /// `max-concurrent-queries limit exceeded(n, limit)`. 0 = no limit (1.x's default).
+    pub max_concurrent_queries: usize,
+    /// A request still running this long is logged as a slow query when it ends (1.x's
+    /// `Detected slow query`); 0 = never.
+    pub log_queries_after: GoDuration,
     /// How many reads of other nodes' shards (scans and plan fragments, all queries together)
     /// this node sets up on any one data node at a time, until that node starts answering;
     /// more wait their turn. 0 = no limit.
@@ -299,6 +305,8 @@ impl Default for CoordinatorConfig {
         Self {
             write_timeout: GoDuration(Duration::from_secs(10)),
             query_timeout: GoDuration(Duration::ZERO),
+            max_concurrent_queries: 0,
+            log_queries_after: GoDuration(Duration::ZERO),
             max_remote_reads_per_node: 32,
         }
     }

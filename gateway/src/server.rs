@@ -210,6 +210,10 @@ pub async fn run(
     let mut executor = Executor::new(meta.clone(), ingester.clone())
         .with_writer(writer.clone())
         .with_query_timeout(config.coordinator.query_timeout.0)
+        .with_query_limits(
+            config.coordinator.max_concurrent_queries,
+            config.coordinator.log_queries_after.0,
+        )
         .with_peers(peer_shards.clone());
     // Deletes recorded in the catalog, applied to this data node's shards (those recorded
     // while it was down first, before it serves).

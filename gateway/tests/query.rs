@@ -779,3 +779,107 @@ async fn a_request_past_query_timeout_answers_1x_error_and_stops() {
         "{got}"
     );
 }
+
+#[tokio::test]
+async fn show_queries_lists_and_kill_query_interrupts_a_running_request() {
+    let n = node().await;
+    let lines: Vec<String> = (0..200)
+        .map(|h| format!("cpu,host=h{h} usage={h} 10"))
+        .collect();
+    n.write(&lines.join("\n")).await;
+    let ctx = QueryContext {
+        database: Some("db".into()),
+        ..Default::default()
+    };
+    // A request whose reader is slow: 200 series wait in a channel of a few items, so the
+    // request stays running.
+    let slow = querier::influxql::parse_query("SELECT * FROM cpu GROUP BY host").unwrap();
+    let mut answer = n.exec.run(slow, ctx.clone());
+    let first = answer.recv().await.expect("a first item");
+    assert!(
+        matches!(first, querier::result::Item::Series { .. }),
+        "{first:?}"
+    );
+    let show = querier::influxql::parse_query("SHOW QUERIES").unwrap();
+    let listed = common::json_of(&n.exec.execute(&show, &ctx).await);
+    let rows = listed[0]["series"][0]["values"].as_array().unwrap().clone();
+    assert_eq!(
+        listed[0]["series"][0]["columns"],
+        serde_json::json!(["qid", "query", "database", "duration", "status"])
+    );
+    assert_eq!(rows.len(), 2, "{listed}");
+    assert_eq!(rows[0][1], "SELECT * FROM cpu GROUP BY host");
+    assert_eq!(
+        (rows[0][2].as_str(), rows[0][4].as_str()),
+        (Some("db"), Some("running"))
+    );
+    assert_eq!(rows[1][1], "SHOW QUERIES");
+    let qid = rows[0][0].as_u64().unwrap();
+
+    let kill = querier::influxql::parse_query(&format!("KILL QUERY {qid}")).unwrap();
+    let killed = common::json_of(&n.exec.execute(&kill, &ctx).await);
+    assert_eq!(killed, serde_json::json!([{"statement_id": 0}]));
+    // The slow request ends with 1.x's error, before all its series.
+    let mut series = 1;
+    let mut end = None;
+    while let Some(item) = answer.recv().await {
+        match item {
+            querier::result::Item::Series { .. } => series += 1,
+            querier::result::Item::End { error, .. } => end = Some(error),
+            _ => {}
+        }
+    }
+    assert_eq!(end, Some(Some("query interrupted".to_string())));
+    assert!(series < 200, "{series} series sent");
+    // It is gone from the list; an unknown qid is 1.x's error.
+    let listed = common::json_of(&n.exec.execute(&show, &ctx).await);
+    assert_eq!(
+        listed[0]["series"][0]["values"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let kill = querier::influxql::parse_query(&format!("KILL QUERY {qid}")).unwrap();
+    assert_eq!(
+        common::json_of(&n.exec.execute(&kill, &ctx).await),
+        serde_json::json!([{"statement_id": 0, "error": format!("no such query id: {qid}")}])
+    );
+    let elsewhere = querier::influxql::parse_query("KILL QUERY 1 ON \"otherhost:8088\"").unwrap();
+    let got = common::json_of(&n.exec.execute(&elsewhere, &ctx).await);
+    assert!(
+        got[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("send it to otherhost:8088")),
+        "{got}"
+    );
+    n.close().await;
+}
+
+#[tokio::test]
+async fn past_max_concurrent_queries_a_request_is_refused_whole() {
+    let n = node().await;
+    n.write("cpu,host=a usage=1 10").await;
+    let ex = n
+        .exec
+        .clone()
+        .with_query_limits(1, std::time::Duration::ZERO);
+    let ctx = QueryContext {
+        database: Some("db".into()),
+        ..Default::default()
+    };
+    let stmts = querier::influxql::parse_query("SELECT * FROM cpu; SHOW MEASUREMENTS").unwrap();
+    // One request running (held here), so the next is one too many.
+    let running = ex
+        .queries()
+        .attach("SELECT sleep".into(), "db".into())
+        .unwrap();
+    assert_eq!(
+        common::json_of(&ex.execute(&stmts, &ctx).await),
+        serde_json::json!([{"statement_id": 0, "error": "max-concurrent-queries limit exceeded(1, 1)"}])
+    );
+    drop(running);
+    let got = common::json_of(&ex.execute(&stmts, &ctx).await);
+    assert!(
+        got[0]["series"].is_array() && got[1]["series"].is_array(),
+        "{got}"
+    );
+    n.close().await;
+}

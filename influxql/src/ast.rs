@@ -97,6 +97,13 @@ pub enum Statement {
     ShowSeries(ShowFilter),
     ShowShards,
     ShowShardGroups,
+    /// `SHOW QUERIES`: the queries running on this node.
+    ShowQueries,
+    /// `KILL QUERY <qid> [ON "<host>"]`.
+    KillQuery {
+        id: u64,
+        host: Option<String>,
+    },
     /// The data and meta nodes of the cluster (from the 0.10 clustering guide).
     ShowServers,
     /// The Raft group as its leader sees it (a Fletch extension).
@@ -161,6 +168,7 @@ impl Statement {
             | Self::DropSeries { .. }
             | Self::DropMetaServer { .. }
             | Self::DropDataServer { .. }
+            | Self::KillQuery { .. }
             | Self::Delete { .. } => true,
             Self::Select(s) => s.into.is_some(),
             _ => false,
@@ -324,6 +332,11 @@ impl fmt::Display for Statement {
                 Ok(())
             }
             Self::ShowShardGroups => f.write_str("SHOW SHARD GROUPS"),
+            Self::ShowQueries => f.write_str("SHOW QUERIES"),
+            Self::KillQuery { id, host: None } => write!(f, "KILL QUERY {id}"),
+            Self::KillQuery { id, host: Some(h) } => {
+                write!(f, "KILL QUERY {id} ON {}", quote_ident(h))
+            }
             Self::ShowServers => f.write_str("SHOW SERVERS"),
             Self::ShowMetaStatus => f.write_str("SHOW META STATUS"),
             Self::ShowStats { module: None } => f.write_str("SHOW STATS"),

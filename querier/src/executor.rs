@@ -103,6 +103,9 @@ pub enum ExecError {
     /// The request ran longer than `[coordinator] query-timeout` (1.x's text).
     #[error("query-timeout limit exceeded")]
     QueryTimeout,
+    /// `KILL QUERY` stopped the request (1.x's text).
+    #[error("query interrupted")]
+    Interrupted,
     /// The reader of the answer has gone (the client disconnected): the query stops.
     #[error("the query was cancelled")]
     Cancelled,
@@ -192,6 +195,8 @@ pub struct Executor {
     query_timeout: Option<std::time::Duration>,
     /// This data node's applier of the deletes recorded in the catalog.
     deletes: Option<Arc<coordinator::DeleteApplier>>,
+    /// The requests running here (`SHOW QUERIES`, `KILL QUERY`, `max-concurrent-queries`).
+    queries: Arc<crate::queries::Queries>,
 }
 
 /// How long a read naming a database this node does not know waits for the catalog to catch
@@ -219,6 +224,7 @@ impl Executor {
             deletes: None,
             stats: Vec::new(),
             query_timeout: None,
+            queries: Arc::default(),
             meta,
             ingester,
             session: Arc::new(crate::scan::session(2)),
@@ -242,6 +248,23 @@ impl Executor {
     pub fn with_query_timeout(mut self, timeout: std::time::Duration) -> Self {
         self.query_timeout = (!timeout.is_zero()).then_some(timeout);
         self
+    }
+
+    /// The same executor, refusing a request while `max_concurrent` are running (0: no limit)
+    /// and logging those that ran past `log_after` (0: none), as 1.x's
+    /// `[coordinator] max-concurrent-queries` and `log-queries-after`.
+    pub fn with_query_limits(
+        mut self,
+        max_concurrent: usize,
+        log_after: std::time::Duration,
+    ) -> Self {
+        self.queries = Arc::new(crate::queries::Queries::new(max_concurrent, log_after));
+        self
+    }
+
+    /// The requests running on this node.
+    pub fn queries(&self) -> &Arc<crate::queries::Queries> {
+        &self.queries
     }
 
     /// The same executor, reporting `source`'s counters in `SHOW STATS`.
@@ -366,6 +389,28 @@ impl Executor {
     }
 
     async fn run_all(&self, statements: &[Statement], ctx: &QueryContext, target: &mut Target) {
+        // The request is a query of this node's until it is done (SHOW QUERIES, KILL QUERY);
+        // past max-concurrent-queries it is refused whole, as 1.x refuses it.
+        let text = statements
+            .iter()
+            .map(|s| s.to_string())
+            .collect::<Vec<_>>()
+            .join(";\n");
+        let attached = match self
+            .queries
+            .attach(text, ctx.database.clone().unwrap_or_default())
+        {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = target
+                    .send(Item::End {
+                        statement_id: 0,
+                        error: Some(e.to_string()),
+                    })
+                    .await;
+                return;
+            }
+        };
         let mut failed = false;
         // `[coordinator] query-timeout` bounds the whole request, remote reads included.
         let deadline = self.query_timeout.map(|d| tokio::time::Instant::now() + d);
@@ -404,21 +449,27 @@ impl Executor {
             }
             let mut sink = target.sink(id);
             let mut own = Vec::new();
-            let result = match deadline {
-                // Past the deadline already: the statement does not start.
-                Some(at) if tokio::time::Instant::now() >= at => Err(ExecError::QueryTimeout),
-                Some(at) => {
-                    match tokio::time::timeout_at(
-                        at,
-                        self.execute_caught_up(stmt, ctx, &mut own, &mut sink),
-                    )
-                    .await
-                    {
-                        Ok(r) => r,
-                        Err(_) => Err(ExecError::QueryTimeout),
+            let run = async {
+                match deadline {
+                    // Past the deadline already: the statement does not start.
+                    Some(at) if tokio::time::Instant::now() >= at => Err(ExecError::QueryTimeout),
+                    Some(at) => {
+                        match tokio::time::timeout_at(
+                            at,
+                            self.execute_caught_up(stmt, ctx, &mut own, &mut sink),
+                        )
+                        .await
+                        {
+                            Ok(r) => r,
+                            Err(_) => Err(ExecError::QueryTimeout),
+                        }
                     }
+                    None => self.execute_caught_up(stmt, ctx, &mut own, &mut sink).await,
                 }
-                None => self.execute_caught_up(stmt, ctx, &mut own, &mut sink).await,
+            };
+            let result = tokio::select! {
+                r = run => r,
+                () = attached.killed() => Err(ExecError::Interrupted),
             };
             let error = match result {
                 Ok(rows) => {
@@ -844,6 +895,28 @@ impl Executor {
                 Ok(vec![])
             }
             Statement::ShowShardGroups => Ok(self.show_shard_groups()),
+            Statement::ShowQueries => Ok(self.show_queries()),
+            Statement::KillQuery { id, host } => {
+                // This node's queries only; a host naming another node is refused, not ignored.
+                if let Some(h) = host {
+                    let node = self.meta.identity().clone();
+                    let cat = self.meta.catalog();
+                    let here = [
+                        node.data_id.and_then(|id| cat.data_nodes.get(&id)),
+                        node.meta_id.and_then(|id| cat.meta_nodes.get(&id)),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    .any(|n| n.http_addr == *h || n.tcp_addr == *h);
+                    if !here {
+                        return Err(ExecError::Query(format!(
+                            "KILL QUERY ON {h}: Fletch kills queries of the node it is sent to; send it to {h}"
+                        )));
+                    }
+                }
+                self.queries.kill(*id)?;
+                Ok(vec![])
+            }
         }
     }
 }

@@ -49,6 +49,7 @@ pub mod params;
 /// re-exported so `querier::plan` keeps working.
 pub use influxql_plan as plan;
 pub mod plan_cache;
+pub mod queries;
 pub mod rescan;
 /// The language itself lives in its own crate; re-exported so `querier::influxql` keeps working.
 pub use influxql;

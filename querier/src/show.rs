@@ -458,4 +458,31 @@ impl Executor {
             ..Default::default()
         }]
     }
+
+    /// `SHOW QUERIES`: the queries running on this node, as 1.x lists them (no series name).
+    pub(crate) fn show_queries(&self) -> Vec<RowSeries> {
+        let values = self
+            .queries()
+            .list()
+            .into_iter()
+            .map(|q| {
+                vec![
+                    Value::from(q.id),
+                    Value::from(q.text),
+                    Value::from(q.database),
+                    Value::from(crate::queries::go_duration(q.duration)),
+                    Value::from("running"),
+                ]
+            })
+            .collect();
+        let columns = ["qid", "query", "database", "duration", "status"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        vec![RowSeries {
+            columns,
+            values,
+            ..Default::default()
+        }]
+    }
 }

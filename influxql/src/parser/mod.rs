@@ -320,7 +320,24 @@ impl Parser {
                     select: Box::new(self.select()?),
                 })
             }
-            Some(kw @ ("GRANT" | "REVOKE" | "SET" | "KILL")) => {
+            Some("KILL") => {
+                self.pos += 1;
+                self.expect("QUERY")?;
+                let id = self.node_id()?;
+                let host = if self.accept("ON") {
+                    match self.peek().tok.clone() {
+                        Tok::Str(h) => {
+                            self.pos += 1;
+                            Some(h)
+                        }
+                        _ => Some(self.ident()?),
+                    }
+                } else {
+                    None
+                };
+                Ok(Statement::KillQuery { id, host })
+            }
+            Some(kw @ ("GRANT" | "REVOKE" | "SET")) => {
                 Err(self.not_supported(&first, &format!("the {kw} statement")))
             }
             _ => Err(self.expected(STATEMENT_START)),
@@ -615,14 +632,18 @@ impl Parser {
                 };
                 Ok(Statement::ShowStats { module })
             }
+            Some("QUERIES") => {
+                self.pos += 1;
+                Ok(Statement::ShowQueries)
+            }
             Some("SHARD") => {
                 self.pos += 1;
                 self.expect("GROUPS")?;
                 Ok(Statement::ShowShardGroups)
             }
             Some(
-                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "QUERIES"
-                | "SUBSCRIPTIONS" | "USERS"),
+                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "SUBSCRIPTIONS"
+                | "USERS"),
             ) => Err(self.not_supported(&t, &format!("SHOW {kw}"))),
             _ => Err(self.expected(SHOW_NEXT)),
         }

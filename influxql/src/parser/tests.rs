@@ -208,6 +208,9 @@ fn show_statements_round_trip() {
         "DROP META SERVER 3",
         "DROP DATA SERVER 4",
         "DROP DATA SERVER 4 FORCE",
+        "SHOW QUERIES",
+        "KILL QUERY 36",
+        "KILL QUERY 36 ON \"localhost:8088\"",
         "SELECT mean(v) INTO db.rp.:MEASUREMENT FROM /c.*/ GROUP BY time(1m), *",
         "SELECT v INTO rp.:MEASUREMENT FROM c",
         "CREATE RETENTION POLICY r ON db DURATION 1d REPLICATION 1 SHARD DURATION 1h DEFAULT",
@@ -220,6 +223,18 @@ fn show_statements_round_trip() {
         let s = parse_query(q).unwrap().pop().unwrap();
         assert_eq!(s.to_string(), q);
     }
+    assert_eq!(
+        parse_query("KILL QUERY 7 ON 'h:8088'")
+            .unwrap()
+            .pop()
+            .unwrap()
+            .to_string(),
+        "KILL QUERY 7 ON \"h:8088\""
+    );
+    assert_eq!(
+        err("KILL QUERY x"),
+        "found x, expected integer at line 1, char 12"
+    );
     assert_eq!(
         err("DROP META SERVER x"),
         "found x, expected integer at line 1, char 18"
