@@ -883,3 +883,58 @@ async fn past_max_concurrent_queries_a_request_is_refused_whole() {
     );
     n.close().await;
 }
+
+/// SQL's newest row per tag (`DISTINCT ON (tags) ... ORDER BY tags, time DESC`, TSBS's SQL
+/// `lastpoint`) reads only rows at or after every series' last one, and answers the same as a
+/// scan of every row would; with a filter that could hide newer rows, every row is read.
+#[tokio::test]
+async fn sql_newest_row_per_tag_skips_older_rows_and_answers_the_same() {
+    let n = node().await;
+    let mut lines = Vec::new();
+    for t in 1..=50i64 {
+        lines.push(format!("cpu,host=a usage={t} {}", t * 1_000_000_000));
+        lines.push(format!(
+            "cpu,host=b usage={} {}",
+            100 + t,
+            t * 1_000_000_000 + 1
+        ));
+    }
+    // Host c stopped early: its last row is the bound.
+    lines.push("cpu,host=c usage=7 40000000000".to_string());
+    n.write(&lines.join("\n")).await;
+    n.ingester.persist().await.unwrap();
+    let ctx = querier::sql::session(&n.exec, "db").await.unwrap();
+    let rows = |q: &str| {
+        let ctx = ctx.clone();
+        let q = q.to_string();
+        async move {
+            let batches = ctx.sql(&q).await.unwrap().collect().await.unwrap();
+            datafusion::arrow::util::pretty::pretty_format_batches(&batches)
+                .unwrap()
+                .to_string()
+        }
+    };
+    let newest = "SELECT DISTINCT ON (host) host, usage FROM cpu ORDER BY host, time DESC";
+    assert_eq!(
+        rows(newest).await,
+        "+------+-------+\n| host | usage |\n+------+-------+\n| a    | 50.0  |\n| b    | 150.0 |\n| c    | 7.0   |\n+------+-------+"
+    );
+    let plan = rows(&format!("EXPLAIN {newest}")).await;
+    assert!(
+        plan.contains("40000000000"),
+        "the scan starts at the bound: {plan}"
+    );
+    // A filter could hide the newest rows: all rows are read, and the answer is right.
+    let filtered =
+        "SELECT DISTINCT ON (host) host, usage FROM cpu WHERE usage < 40 ORDER BY host, time DESC";
+    assert_eq!(
+        rows(filtered).await,
+        "+------+-------+\n| host | usage |\n+------+-------+\n| a    | 39.0  |\n| c    | 7.0   |\n+------+-------+"
+    );
+    let plan = rows(&format!("EXPLAIN {filtered}")).await;
+    assert!(!plan.contains("40000000000"), "{plan}");
+    // Oldest first is not the newest row: no bound either.
+    let oldest = "SELECT DISTINCT ON (host) host, usage FROM cpu ORDER BY host, time ASC";
+    assert!(rows(&oldest).await.contains("| a    | 1.0   |"));
+    n.close().await;
+}

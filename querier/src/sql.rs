@@ -24,10 +24,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::{CatalogProvider, SchemaProvider, Session, TableProvider};
+use datafusion::common::tree_node::{Transformed, TreeNode};
 use datafusion::common::{Result, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::error::DataFusionError;
-use datafusion::logical_expr::{BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{
+    BinaryExpr, Distinct, Expr, LogicalPlan, Operator, TableProviderFilterPushDown,
+};
+use datafusion::optimizer::optimizer::ApplyOrder;
+use datafusion::optimizer::{OptimizerConfig, OptimizerRule};
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::empty::EmptyExec;
 use datafusion::prelude::{SessionContext, cast, lit};
@@ -63,12 +68,16 @@ pub async fn session(ex: &Executor, database: &str) -> Result<SessionContext, Ex
 /// list of its own (the executor's is shared by every InfluxQL query) and
 /// `information_schema` on.
 fn fresh_state(ex: &Executor) -> datafusion::execution::SessionState {
-    let mut state =
-        datafusion::execution::SessionStateBuilder::new_from_existing(ex.session().state())
-            .with_catalog_list(Arc::new(
-                datafusion::catalog::MemoryCatalogProviderList::new(),
-            ))
-            .build();
+    let base = ex.session().state();
+    // LatestRows first: DataFusion's own rules turn DISTINCT ON into an aggregate.
+    let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = vec![Arc::new(LatestRows)];
+    rules.extend(base.optimizers().iter().cloned());
+    let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(base)
+        .with_catalog_list(Arc::new(
+            datafusion::catalog::MemoryCatalogProviderList::new(),
+        ))
+        .with_optimizer_rules(rules)
+        .build();
     state.config_mut().options_mut().catalog.information_schema = true;
     state
 }
@@ -191,6 +200,7 @@ impl SchemaProvider for PolicySchema {
             rp: self.rp.clone(),
             name: name.to_string(),
             schema: iox_schema(&schema),
+            latest_rows: false,
             pinned: Default::default(),
         })))
     }
@@ -208,6 +218,9 @@ struct MeasurementTable {
     rp: String,
     name: String,
     schema: SchemaRef,
+    /// Only each group's newest row is wanted ([`LatestRows`]): rows before every series'
+    /// last ones are neither scanned nor decoded, as for InfluxQL's `last()`.
+    latest_rows: bool,
     /// The files its scans read stay on disk while the session that planned them lives.
     pinned: std::sync::Mutex<Vec<Arc<ingester::pins::Pinned>>>,
 }
@@ -279,15 +292,23 @@ impl TableProvider for MeasurementTable {
         };
         let external = |e: ExecError| DataFusionError::External(Box::new(e));
         let range = time_range(filters);
+        let mut sources = self
+            .ex
+            .sources(&self.database, &self.rp, &self.name, range)
+            .await
+            .map_err(external)?;
+        // Each group's newest row only (no filter, no limit: nothing can hide a newer row):
+        // every series' last row is at or after the bound.
+        let mut scan_range = range;
+        if self.latest_rows && filters.is_empty() && limit.is_none() {
+            if let Some(bound) = sources.last_value_bound().map_err(external)? {
+                scan_range.min = scan_range.min.max(bound);
+            }
+            sources = sources.for_last_values();
+        }
         let frame = self
             .ex
-            .measurement_frame(
-                self.ex.session(),
-                &self.database,
-                &self.rp,
-                &self.name,
-                range,
-            )
+            .frame_of(self.ex.session(), &self.name, sources, scan_range)
             .await
             .map_err(external)?;
         let Some(frame) = frame else {
@@ -298,6 +319,11 @@ impl TableProvider for MeasurementTable {
             .unwrap_or_else(|e| e.into_inner())
             .extend(frame.pinned);
         let mut df = frame.df.build().map_err(external)?;
+        if scan_range.min > range.min {
+            df = df.filter(crate::select::ident("time").gt_eq(lit(
+                ScalarValue::TimestampNanosecond(Some(scan_range.min), None),
+            )))?;
+        }
         // The table's columns in its types (a column the shards read lack comes as nulls).
         let have = df.schema().clone();
         let columns: Vec<Expr> = self
@@ -339,6 +365,102 @@ impl TableProvider for MeasurementTable {
             .attach(plan, &self.ex.session().task_ctx())
             .await?;
         Ok(plan)
+    }
+}
+
+/// Marks the measurement scanned by `SELECT DISTINCT ON (tags) ... ORDER BY tags, time DESC`
+/// (the newest row of each group, TSBS's SQL `lastpoint`) so that it reads only rows at or
+/// after every series' last one ([`MeasurementTable::latest_rows`]). Only when nothing between
+/// the `DISTINCT ON` and the scan filters, limits or renames rows: plain-column projections at
+/// most, no filter on the scan, and the `ON` expressions tags of the table.
+#[derive(Debug)]
+struct LatestRows;
+
+impl LatestRows {
+    /// `plan`'s table, if it is a plain-column path down to a scan of a measurement with no
+    /// filter and no limit.
+    fn table_under(plan: &LogicalPlan) -> Option<Arc<dyn TableProvider>> {
+        match plan {
+            LogicalPlan::Projection(p) if p.expr.iter().all(|e| matches!(e, Expr::Column(_))) => {
+                Self::table_under(&p.input)
+            }
+            LogicalPlan::TableScan(t) if t.filters.is_empty() && t.fetch.is_none() => {
+                let provider = datafusion::datasource::source_as_provider(&t.source).ok()?;
+                provider
+                    .downcast_ref::<MeasurementTable>()
+                    .is_some()
+                    .then_some(provider)
+            }
+            _ => None,
+        }
+    }
+}
+
+impl OptimizerRule for LatestRows {
+    fn name(&self) -> &str {
+        "fletch_latest_rows"
+    }
+
+    fn apply_order(&self) -> Option<ApplyOrder> {
+        Some(ApplyOrder::TopDown)
+    }
+
+    fn rewrite(
+        &self,
+        plan: LogicalPlan,
+        _config: &dyn OptimizerConfig,
+    ) -> Result<Transformed<LogicalPlan>> {
+        let LogicalPlan::Distinct(Distinct::On(on)) = &plan else {
+            return Ok(Transformed::no(plan));
+        };
+        let Some(provider) = Self::table_under(&on.input) else {
+            return Ok(Transformed::no(plan));
+        };
+        let Some(table) = provider.downcast_ref::<MeasurementTable>() else {
+            return Ok(Transformed::no(plan));
+        };
+        if table.latest_rows {
+            return Ok(Transformed::no(plan));
+        }
+        let is_tag = |e: &Expr| match e {
+            Expr::Column(c) => table.schema.field_with_name(&c.name).is_ok_and(|f| {
+                f.metadata().get(COLUMN_TYPE).map(String::as_str) == Some("iox::column_type::tag")
+            }),
+            _ => false,
+        };
+        let newest_first = on.sort_expr.as_ref().is_some_and(|sorts| {
+            sorts.len() == on.on_expr.len() + 1
+                && sorts[..on.on_expr.len()]
+                    .iter()
+                    .zip(&on.on_expr)
+                    .all(|(s, e)| &s.expr == e)
+                && matches!(&sorts[on.on_expr.len()], s if !s.asc
+                    && matches!(&s.expr, Expr::Column(c) if c.name == "time"))
+        });
+        if !newest_first || !on.on_expr.iter().all(is_tag) {
+            return Ok(Transformed::no(plan));
+        }
+        let marked = Arc::new(MeasurementTable {
+            ex: table.ex.clone(),
+            database: table.database.clone(),
+            rp: table.rp.clone(),
+            name: table.name.clone(),
+            schema: Arc::clone(&table.schema),
+            latest_rows: true,
+            pinned: Default::default(),
+        });
+        let input = Arc::unwrap_or_clone(Arc::clone(&on.input))
+            .transform_up(|p| match p {
+                LogicalPlan::TableScan(mut t) => {
+                    t.source = datafusion::datasource::provider_as_source(marked.clone());
+                    Ok(Transformed::yes(LogicalPlan::TableScan(t)))
+                }
+                p => Ok(Transformed::no(p)),
+            })?
+            .data;
+        let mut on = on.clone();
+        on.input = Arc::new(input);
+        Ok(Transformed::yes(LogicalPlan::Distinct(Distinct::On(on))))
     }
 }
 
