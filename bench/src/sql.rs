@@ -36,48 +36,50 @@ impl SqlClient {
     /// `sql`'s answer and how long it took, every batch read.
     pub async fn run(&mut self, sql: &str) -> Result<(Duration, Vec<RecordBatch>), String> {
         let t0 = Instant::now();
-        let info = self
-            .client
-            .execute(sql.to_string(), None)
-            .await
-            .map_err(|e| e.to_string())?;
         let mut batches = Vec::new();
-        for endpoint in info.endpoint {
-            let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
-            let stream = self
-                .client
-                .do_get(ticket)
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut got: Vec<RecordBatch> =
-                stream.try_collect().await.map_err(|e| e.to_string())?;
-            batches.append(&mut got);
+        for mut stream in self.streams(sql).await? {
+            while let Some(b) = stream.try_next().await.map_err(|e| e.to_string())? {
+                batches.push(b);
+            }
         }
         Ok((t0.elapsed(), batches))
     }
 
-    /// `sql`'s rows: how many, every batch read (for throughput: nothing is converted).
+    /// `sql`'s rows: how long to the first batch and to the last, and how many rows, every
+    /// batch read (for throughput: nothing is converted).
     pub async fn count(&mut self, sql: &str) -> Result<(Duration, Duration, u64), String> {
         let t0 = Instant::now();
-        let info = self
-            .client
-            .execute(sql.to_string(), None)
-            .await
-            .map_err(|e| e.to_string())?;
         let (mut rows, mut first) = (0u64, None);
-        for endpoint in info.endpoint {
-            let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
-            let mut stream = self
-                .client
-                .do_get(ticket)
-                .await
-                .map_err(|e| e.to_string())?;
+        for mut stream in self.streams(sql).await? {
             while let Some(b) = stream.try_next().await.map_err(|e| e.to_string())? {
                 first.get_or_insert(t0.elapsed());
                 rows += b.num_rows() as u64;
             }
         }
         Ok((first.unwrap_or_default(), t0.elapsed(), rows))
+    }
+
+    /// `GetFlightInfo` of `sql`, then a `DoGet` of each endpoint's ticket.
+    async fn streams(
+        &mut self,
+        sql: &str,
+    ) -> Result<Vec<arrow_flight::decode::FlightRecordBatchStream>, String> {
+        let info = self
+            .client
+            .execute(sql.to_string(), None)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut streams = Vec::new();
+        for endpoint in info.endpoint {
+            let ticket = endpoint.ticket.ok_or("an endpoint without a ticket")?;
+            streams.push(
+                self.client
+                    .do_get(ticket)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(streams)
     }
 }
 

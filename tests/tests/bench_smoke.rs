@@ -77,65 +77,13 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
     }
 
     // The same picks in SQL over Flight SQL: every answer holds the numbers of the InfluxQL
-    // form (the reference answers that), on the data as buffered ...
-    let sql_agrees = || {
-        let out = Command::new(bin("fletch-bench"))
-            .arg("query")
-            .args(data)
-            .args([
-                "--url",
-                &url,
-                "--reference",
-                &url,
-                "--language",
-                "sql",
-                "--iterations",
-                "3",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        let rows = rows.as_array().unwrap().clone();
-        assert_eq!(rows.len(), 10, "every TSBS query type runs in SQL");
-        for r in &rows {
-            assert_eq!(
-                (r["errors"].as_u64(), r["mismatches"].as_u64()),
-                (Some(0), Some(0)),
-                "{r}"
-            );
-        }
-    };
-    sql_agrees();
-    // ... and once persisted to Parquet (a restart persists the buffer).
+    // form (the reference answers that), on the data as buffered and once persisted to
+    // Parquet (a restart persists the buffer).
+    sql_agrees_with_influxql(&url, &data);
     assert!(node.terminate().success());
     let node = Fletchd::start(dir.path(), &[]);
     let url = node.url("");
-    let out = Command::new(bin("fletch-bench"))
-        .arg("query")
-        .args(data)
-        .args([
-            "--url",
-            &url,
-            "--reference",
-            &url,
-            "--language",
-            "sql",
-            "--iterations",
-            "3",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    sql_agrees_with_influxql(&url, &data);
     // A statement that cannot run is counted as an error, not as agreement.
     let out = Command::new(bin("fletch-bench"))
         .arg("query")
@@ -164,4 +112,31 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
     let listed: Vec<&str> = types.lines().collect();
     let ran: Vec<&str> = rows.iter().filter_map(|r| r["type"].as_str()).collect();
     assert_eq!(listed, ran, "`types` lists what `query` runs");
+}
+
+/// `fletch-bench query --language sql` against `url`, which is its own reference: every TSBS
+/// type runs in SQL and each answer has the numbers of its InfluxQL form.
+fn sql_agrees_with_influxql(url: &str, data: &[&str]) {
+    let out = Command::new(bin("fletch-bench"))
+        .arg("query")
+        .args(data)
+        .args(["--url", url, "--reference", url, "--language", "sql"])
+        .args(["--iterations", "3", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 10, "every TSBS query type runs in SQL");
+    for r in rows {
+        assert_eq!(
+            (r["errors"].as_u64(), r["mismatches"].as_u64()),
+            (Some(0), Some(0)),
+            "{r}"
+        );
+    }
 }
