@@ -48,6 +48,8 @@ pub struct Queries {
     max: usize,
     /// `log-queries-after` (`None`: never).
     log_after: Option<Duration>,
+    /// Requests logged as slow so far.
+    slow: AtomicU64,
 }
 
 impl Default for Queries {
@@ -63,6 +65,7 @@ impl Queries {
             running: Mutex::default(),
             max: max_concurrent,
             log_after: (!log_after.is_zero()).then_some(log_after),
+            slow: AtomicU64::new(0),
         }
     }
 
@@ -111,6 +114,11 @@ impl Queries {
             .collect()
     }
 
+    /// How many requests have been logged as slow (`log-queries-after`).
+    pub fn slow_queries(&self) -> u64 {
+        self.slow.load(Ordering::Relaxed)
+    }
+
     /// Interrupts query `id` (its running statement answers `query interrupted`).
     pub fn kill(&self, id: u64) -> Result<(), ExecError> {
         match self.running().get(&id) {
@@ -151,6 +159,7 @@ impl Drop for Attached {
         if let (Some(r), Some(after)) = (done, self.queries.log_after) {
             let took = r.started.elapsed();
             if took >= after {
+                self.queries.slow.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(qid = self.id, query = %r.text, database = %r.database, duration = %go_duration(took), "Detected slow query");
             }
         }
@@ -212,6 +221,21 @@ mod tests {
         ] {
             assert_eq!(go_duration(d), want);
         }
+    }
+
+    #[test]
+    fn requests_past_log_queries_after_are_logged_as_slow() {
+        let q = Arc::new(Queries::new(0, Duration::from_nanos(1)));
+        let a = q.attach("SELECT 1".into(), "db".into()).unwrap();
+        std::thread::sleep(Duration::from_millis(1));
+        drop(a);
+        assert_eq!(q.slow_queries(), 1);
+        let never = Arc::new(Queries::new(0, Duration::ZERO));
+        drop(never.attach("SELECT 1".into(), "db".into()).unwrap());
+        assert_eq!(never.slow_queries(), 0, "0 = never");
+        let patient = Arc::new(Queries::new(0, Duration::from_secs(3600)));
+        drop(patient.attach("SELECT 1".into(), "db".into()).unwrap());
+        assert_eq!(patient.slow_queries(), 0);
     }
 
     #[tokio::test]

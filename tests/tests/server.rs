@@ -41,14 +41,15 @@ fn config_prints_whole_and_layers_env_and_file() {
     }
 }
 
-#[test]
-fn a_security_setting_it_cannot_honour_stops_it_from_starting() {
+/// `fletchd` run to its end with a config file whose `[http]` section binds a free loopback
+/// port and adds `settings`: what it did, the port, and its directory.
+fn start_with_http_settings(settings: &str) -> (std::process::Output, u16, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let port = fletch_tests::free_port();
     let file = dir.path().join("influxdb.conf");
     std::fs::write(
         &file,
-        format!("[http]\nbind-address = \"127.0.0.1:{port}\"\nauth-enabled = true\n"),
+        format!("[http]\nbind-address = \"127.0.0.1:{port}\"\n{settings}"),
     )
     .unwrap();
     let out = Command::new(bin("fletchd"))
@@ -58,6 +59,12 @@ fn a_security_setting_it_cannot_honour_stops_it_from_starting() {
         .arg(dir.path())
         .output()
         .unwrap();
+    (out, port, dir)
+}
+
+#[test]
+fn a_security_setting_it_cannot_honour_stops_it_from_starting() {
+    let (out, port, _dir) = start_with_http_settings("auth-enabled = true\n");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -70,21 +77,7 @@ fn a_security_setting_it_cannot_honour_stops_it_from_starting() {
 
 #[test]
 fn bad_config_exits_nonzero_before_binding() {
-    let dir = tempfile::tempdir().unwrap();
-    let port = fletch_tests::free_port();
-    let file = dir.path().join("bad.toml");
-    std::fs::write(
-        &file,
-        format!("[http]\nbind-address = \"127.0.0.1:{port}\"\nmax-body-size = \"lots\"\n"),
-    )
-    .unwrap();
-    let out = Command::new(bin("fletchd"))
-        .arg("-config")
-        .arg(&file)
-        .arg("--dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let (out, port, dir) = start_with_http_settings("max-body-size = \"lots\"\n");
     assert!(!out.status.success());
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(
