@@ -39,6 +39,12 @@ pub enum CatalogError {
     NotAnOwner { shard: u64, node: u64 },
     #[error("shard {0} has no other owner: removing this one would lose its data")]
     LastOwner(u64),
+    #[error("username required")]
+    UsernameRequired,
+    #[error("user already exists")]
+    UserExists,
+    #[error("user not found")]
+    UserNotFound,
 }
 
 /// Errors of the meta service.

@@ -39,7 +39,7 @@ pub mod rpc;
 pub use error::{CatalogError, MetaError};
 pub use meta::{ActionError, MetaOptions, MetaService, NodeIdentity};
 pub use model::{
-    CatalogState, Command, DatabaseInfo, NodeInfo, Outcome, RetentionPolicyInfo,
-    RetentionPolicySpec, ShardGroupInfo, ShardInfo, ShardPlace,
+    CatalogState, Command, DatabaseInfo, NodeInfo, Outcome, Privilege, RetentionPolicyInfo,
+    RetentionPolicySpec, ShardGroupInfo, ShardInfo, ShardPlace, UserCommand, UserInfo,
 };
 pub use raft::state_machine::AppliedCatalog;

@@ -122,6 +122,87 @@ impl DatabaseInfo {
     }
 }
 
+/// What a user may do on one database; the values are 1.x's bit flags (`ALL` = read + write).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Privilege {
+    None,
+    Read,
+    Write,
+    All,
+}
+
+impl Privilege {
+    fn bits(self) -> u8 {
+        match self {
+            Self::None => 0,
+            Self::Read => 1,
+            Self::Write => 2,
+            Self::All => 3,
+        }
+    }
+
+    fn from_bits(b: u8) -> Self {
+        match b & 3 {
+            0 => Self::None,
+            1 => Self::Read,
+            2 => Self::Write,
+            _ => Self::All,
+        }
+    }
+
+    /// `self` without what `other` grants (`REVOKE` on a database: 1.x's `&^`).
+    pub fn without(self, other: Privilege) -> Privilege {
+        Self::from_bits(self.bits() & !other.bits())
+    }
+
+    /// Whether holding `self` allows what `wanted` needs.
+    pub fn allows(self, wanted: Privilege) -> bool {
+        wanted == Self::None || self == wanted || self == Self::All
+    }
+
+    /// As `SHOW GRANTS` and 1.x's error texts print it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "NO PRIVILEGES",
+            Self::Read => "READ",
+            Self::Write => "WRITE",
+            Self::All => "ALL PRIVILEGES",
+        }
+    }
+}
+
+/// A user of the HTTP API and Flight SQL (`CREATE USER`). Only the bcrypt hash of the
+/// password is kept, as 1.x keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    pub name: String,
+    /// Creation order: 1.x lists users in the order they were created.
+    pub seq: u64,
+    /// bcrypt hash of the password.
+    pub hash: String,
+    pub admin: bool,
+    /// Per database, in the order they were first granted.
+    pub privileges: Vec<(String, Privilege)>,
+}
+
+impl UserInfo {
+    /// The privilege this user holds on `database` (none when never granted).
+    pub fn privilege(&self, database: &str) -> Option<Privilege> {
+        self.privileges
+            .iter()
+            .find(|(d, _)| d == database)
+            .map(|(_, p)| *p)
+    }
+
+    /// 1.x's `AuthorizeDatabase`: admins may do anything; others need the privilege (or ALL)
+    /// on the database.
+    pub fn authorize_database(&self, wanted: Privilege, database: &str) -> bool {
+        self.admin
+            || wanted == Privilege::None
+            || self.privilege(database).is_some_and(|p| p.allows(wanted))
+    }
+}
+
 /// What a retention policy should be, as `CREATE DATABASE ... WITH` or
 /// `CREATE RETENTION POLICY` says it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -289,6 +370,40 @@ pub enum Command {
         node: u64,
         index: u64,
     },
+    /// A change to users and their privileges.
+    User(UserCommand),
+}
+
+/// Changes to users ([`Command::User`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserCommand {
+    /// `CREATE USER`; `hash` is the password's bcrypt hash (made before the command is
+    /// proposed: applying stays pure). Refused when the user exists (the statement answers an
+    /// identical re-creation as done before it proposes anything, as 1.x does).
+    Create {
+        name: String,
+        hash: String,
+        admin: bool,
+    },
+    Drop {
+        name: String,
+    },
+    /// `SET PASSWORD FOR`.
+    SetPassword {
+        name: String,
+        hash: String,
+    },
+    /// `GRANT`/`REVOKE ... ON db`: sets the user's privilege on `database` to exactly this.
+    SetPrivilege {
+        user: String,
+        database: String,
+        privilege: Privilege,
+    },
+    /// `GRANT/REVOKE ALL PRIVILEGES [TO|FROM] user`: cluster-wide admin.
+    SetAdmin {
+        user: String,
+        admin: bool,
+    },
 }
 
 /// A delete recorded in the catalog ([`Command::RecordDelete`]).
@@ -346,6 +461,9 @@ pub struct CatalogState {
     /// The index of the last delete ever recorded.
     #[serde(default)]
     pub last_delete: u64,
+    /// Users, by name.
+    #[serde(default)]
+    pub users: BTreeMap<String, UserInfo>,
 }
 
 impl CatalogState {
@@ -385,6 +503,72 @@ impl CatalogState {
 
     pub fn database(&self, name: &str) -> Option<&DatabaseInfo> {
         self.databases.get(name)
+    }
+
+    pub fn user(&self, name: &str) -> Option<&UserInfo> {
+        self.users.get(name)
+    }
+
+    /// Users in creation order (as `SHOW USERS` lists them).
+    pub fn users_in_order(&self) -> Vec<&UserInfo> {
+        let mut v: Vec<&UserInfo> = self.users.values().collect();
+        v.sort_by_key(|u| u.seq);
+        v
+    }
+
+    /// Whether some user is an admin (1.x checks credentials only then).
+    pub fn admin_exists(&self) -> bool {
+        self.users.values().any(|u| u.admin)
+    }
+
+    fn user_mut(&mut self, name: &str) -> Result<&mut UserInfo, CatalogError> {
+        self.users.get_mut(name).ok_or(CatalogError::UserNotFound)
+    }
+
+    fn apply_user_command(&mut self, cmd: &UserCommand) -> Result<Outcome, CatalogError> {
+        match cmd {
+            UserCommand::Create { name, hash, admin } => {
+                if name.is_empty() {
+                    return Err(CatalogError::UsernameRequired);
+                }
+                if self.users.contains_key(name) {
+                    return Err(CatalogError::UserExists);
+                }
+                self.max_seq += 1;
+                self.users.insert(
+                    name.clone(),
+                    UserInfo {
+                        name: name.clone(),
+                        seq: self.max_seq,
+                        hash: hash.clone(),
+                        admin: *admin,
+                        privileges: Vec::new(),
+                    },
+                );
+            }
+            UserCommand::Drop { name } => {
+                if self.users.remove(name).is_none() {
+                    return Err(CatalogError::UserNotFound);
+                }
+            }
+            UserCommand::SetPassword { name, hash } => self.user_mut(name)?.hash = hash.clone(),
+            UserCommand::SetPrivilege {
+                user,
+                database,
+                privilege,
+            } => {
+                if !self.databases.contains_key(database) {
+                    return Err(CatalogError::DatabaseNotFound(database.clone()));
+                }
+                let u = self.user_mut(user)?;
+                match u.privileges.iter_mut().find(|(d, _)| d == database) {
+                    Some((_, p)) => *p = *privilege,
+                    None => u.privileges.push((database.clone(), *privilege)),
+                }
+            }
+            UserCommand::SetAdmin { user, admin } => self.user_mut(user)?.admin = *admin,
+        }
+        Ok(Outcome::Done)
     }
 
     /// Where shard `id` is: its database, retention policy and group (live or deleted), and
@@ -514,9 +698,14 @@ impl CatalogState {
                 self.prune_deletes();
                 Ok(out)
             }
+            Command::User(u) => self.apply_user_command(u),
             Command::CreateDatabase { name, rp } => self.create_database(name, rp.as_ref()),
             Command::DropDatabase { name } => {
                 self.databases.remove(name);
+                // As 1.x: privileges on a dropped database go with it.
+                for u in self.users.values_mut() {
+                    u.privileges.retain(|(d, _)| d != name);
+                }
                 Ok(Outcome::Done)
             }
             Command::CreateRetentionPolicy {
@@ -1086,5 +1275,96 @@ mod tests {
             .is_err()
         );
         assert_eq!(s, before);
+    }
+}
+
+#[cfg(test)]
+mod user_tests {
+    use super::*;
+
+    fn user(cmd: UserCommand) -> Command {
+        Command::User(cmd)
+    }
+
+    #[test]
+    fn users_grants_and_revokes_follow_1x() {
+        let mut s = CatalogState::default();
+        s.apply(&Command::CreateDatabase {
+            name: "db".into(),
+            rp: None,
+        })
+        .unwrap();
+        let create = |name: &str, admin| {
+            user(UserCommand::Create {
+                name: name.into(),
+                hash: "h".into(),
+                admin,
+            })
+        };
+        assert!(!s.admin_exists());
+        s.apply(&create("zed", true)).unwrap();
+        s.apply(&create("abe", false)).unwrap();
+        assert!(s.admin_exists());
+        assert_eq!(
+            s.apply(&create("abe", false)),
+            Err(CatalogError::UserExists)
+        );
+        assert_eq!(
+            s.apply(&create("", false)),
+            Err(CatalogError::UsernameRequired)
+        );
+        let names: Vec<&str> = s.users_in_order().iter().map(|u| u.name.as_str()).collect();
+        assert_eq!(names, ["zed", "abe"], "creation order, not name order");
+
+        let set = |db: &str, p| {
+            user(UserCommand::SetPrivilege {
+                user: "abe".into(),
+                database: db.into(),
+                privilege: p,
+            })
+        };
+        assert_eq!(
+            s.apply(&set("nodb", Privilege::Read)),
+            Err(CatalogError::DatabaseNotFound("nodb".into()))
+        );
+        s.apply(&set("db", Privilege::Read)).unwrap();
+        let abe = s.user("abe").unwrap();
+        assert!(abe.authorize_database(Privilege::Read, "db"));
+        assert!(!abe.authorize_database(Privilege::Write, "db"));
+        assert!(abe.authorize_database(Privilege::None, "other"));
+        // GRANT sets exactly; REVOKE clears bits (ALL minus READ is WRITE).
+        s.apply(&set("db", Privilege::All)).unwrap();
+        let revoked = s
+            .user("abe")
+            .unwrap()
+            .privilege("db")
+            .unwrap()
+            .without(Privilege::Read);
+        assert_eq!(revoked, Privilege::Write);
+        assert_eq!(Privilege::Write.without(Privilege::All), Privilege::None);
+
+        s.apply(&user(UserCommand::SetAdmin {
+            user: "abe".into(),
+            admin: true,
+        }))
+        .unwrap();
+        assert!(
+            s.user("abe")
+                .unwrap()
+                .authorize_database(Privilege::Write, "x")
+        );
+        // Dropping the database drops the privileges on it.
+        s.apply(&Command::DropDatabase { name: "db".into() })
+            .unwrap();
+        assert!(s.user("abe").unwrap().privileges.is_empty());
+        assert_eq!(
+            s.apply(&user(UserCommand::Drop {
+                name: "nobody".into()
+            })),
+            Err(CatalogError::UserNotFound)
+        );
+        s.apply(&user(UserCommand::Drop { name: "zed".into() }))
+            .unwrap();
+        assert_eq!(s.users.len(), 1);
     }
 }

@@ -39,18 +39,17 @@ fn unhonoured(section: &str, key: &str, value: &toml::Value) -> Option<String> {
         _ => true,
     };
     let why = match (section, key) {
-        ("http" | "meta", "auth-enabled") => {
-            "users and authentication are not implemented yet: every client would be served without credentials"
+        ("meta", "auth-enabled") => {
+            "the meta HTTP API has no users of its own: it is closed by [meta] internal-shared-secret, which is not implemented yet"
         }
         ("http" | "meta", "https-enabled") => {
             "TLS is not implemented yet: clients would be served in clear text"
         }
-        ("http", "shared-secret") => "JWT authentication is not implemented yet",
         ("meta", "internal-shared-secret") => {
             "authentication between nodes is not implemented yet: the internal port would accept anyone"
         }
         ("http", "pprof-auth-enabled" | "ping-auth-enabled") => {
-            "users and authentication are not implemented yet"
+            "credentials on /debug/pprof and /ping are not implemented yet"
         }
         _ => return None,
     };
@@ -162,8 +161,17 @@ pub struct HttpConfig {
     /// Most Arrow bytes a non-chunked `/query` answer may hold in memory before it is written;
     /// past it the statement answers an error (chunked answers are not held). 0: no limit.
     pub max_response_memory: Size,
-    /// Log every request at info level.
+    /// Log every request at info level (a `p` parameter's password is never shown).
     pub log_enabled: bool,
+    /// Credentials are required (once an admin user exists, as 1.x): reads need READ, writes
+    /// WRITE, admin statements an admin (docs/security.md).
+    pub auth_enabled: bool,
+    /// The HMAC key (HS256/384/512) of JWT bearer tokens (`Authorization: Bearer <jwt>` with
+    /// `username` and `exp` claims, as 1.x); empty: JWTs are refused.
+    pub shared_secret: String,
+    /// Failed logins one client address may make in a minute; past it, its requests answer
+    /// 429 until the minute is over. 0 = no limit.
+    pub max_failed_logins: u32,
 }
 
 /// `[flight]`: Arrow Flight (SQL) for clients. It is always served on `[http] bind-address`
@@ -345,6 +353,9 @@ impl Default for HttpConfig {
             max_row_limit: 0,
             max_response_memory: Size(512 << 20),
             log_enabled: false,
+            auth_enabled: false,
+            shared_secret: String::new(),
+            max_failed_logins: crate::auth::MAX_FAILURES,
         }
     }
 }
@@ -764,9 +775,14 @@ impl Config {
         Ok(())
     }
 
-    /// The whole configuration as TOML (what `fletchd config` prints).
+    /// The whole configuration as TOML (what `fletchd config` prints); secrets are shown as
+    /// `[REDACTED]`.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self)
+        let mut shown = self.clone();
+        if !shown.http.shared_secret.is_empty() {
+            shown.http.shared_secret = "[REDACTED]".into();
+        }
+        toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
     }
 }
@@ -918,7 +934,7 @@ mod tests {
     #[test]
     fn unknown_sections_and_keys_warn() {
         let l = load(
-            "reporting-disabled = true\n[subscriber]\nx = 1\n[http]\nauth-enabled = false\n",
+            "reporting-disabled = true\n[subscriber]\nx = 1\n[http]\npprof-auth-enabled = false\n",
             &[],
             &[],
         )
@@ -926,7 +942,7 @@ mod tests {
         assert_eq!(
             l.warnings,
             [
-                "unknown config key [http] auth-enabled ignored",
+                "unknown config key [http] pprof-auth-enabled ignored",
                 "unknown config key reporting-disabled ignored",
                 "unknown config section [subscriber] ignored"
             ]
@@ -936,9 +952,11 @@ mod tests {
     #[test]
     fn security_settings_it_cannot_honour_refuse_to_start() {
         for (text, key) in [
-            ("[http]\nauth-enabled = true\n", "[http] auth-enabled"),
             ("[http]\nhttps-enabled = true\n", "[http] https-enabled"),
-            ("[http]\nshared-secret = \"s\"\n", "[http] shared-secret"),
+            (
+                "[http]\npprof-auth-enabled = true\n",
+                "[http] pprof-auth-enabled",
+            ),
             ("[meta]\nauth-enabled = true\n", "[meta] auth-enabled"),
             (
                 "[meta]\ninternal-shared-secret = \"s\"\n",
@@ -953,12 +971,31 @@ mod tests {
         }
         // Off, they are only unknown keys.
         let l = load(
-            "[http]\nauth-enabled = false\nshared-secret = \"\"\n",
+            "[http]\nhttps-enabled = false\npprof-auth-enabled = false\n",
             &[],
             &[],
         )
         .unwrap();
         assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn auth_settings_load_and_the_secret_is_never_printed() {
+        let l = load(
+            "[http]\nauth-enabled = true\nshared-secret = \"s3cret\"\n",
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert!(l.config.http.auth_enabled);
+        assert_eq!(l.config.http.shared_secret, "s3cret");
+        let printed = l.config.to_toml();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(
+            printed.contains("shared-secret = \"[REDACTED]\""),
+            "{printed}"
+        );
     }
 
     #[test]

@@ -56,7 +56,8 @@ use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
 use querier::Executor;
 
-use crate::statement::{self, Params, StatementError};
+use crate::auth::{Auth, AuthError};
+use crate::statement::{self, Access, Params, StatementError};
 use serde::{Deserialize, Serialize};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status, Streaming};
@@ -119,6 +120,7 @@ fn status_of(e: StatementError) -> Status {
         StatementError::Invalid(m) => Status::invalid_argument(m),
         StatementError::Unsupported(m) => Status::unimplemented(m),
         StatementError::Failed(m) => Status::internal(m),
+        StatementError::Forbidden(m) => Status::permission_denied(m),
     }
 }
 
@@ -221,6 +223,7 @@ impl Planned {
 pub struct FlightSql {
     executor: Executor,
     planned: Arc<Planned>,
+    auth: Arc<Auth>,
 }
 
 impl std::fmt::Debug for FlightSql {
@@ -230,16 +233,34 @@ impl std::fmt::Debug for FlightSql {
 }
 
 impl FlightSql {
-    pub fn new(executor: Executor) -> Self {
+    pub fn new(executor: Executor, auth: Arc<Auth>) -> Self {
         Self {
             executor,
             planned: Arc::default(),
+            auth,
+        }
+    }
+
+    /// Who makes this call: what [`PublicFlight`] authenticated (nobody, when the call did
+    /// not pass through it: then auth, if on, lets it read nothing).
+    fn access<T>(&self, request: &Request<T>) -> Access {
+        Access {
+            auth: self.auth.clone(),
+            caller: request
+                .extensions()
+                .get::<CallerOf>()
+                .and_then(|c| c.0.clone()),
         }
     }
 
     /// A session for `database` (or every database, when the query names its own).
-    async fn session(&self, database: Option<&str>) -> Result<SessionContext, Status> {
-        statement::session(&self.executor, database)
+    async fn session(
+        &self,
+        access: &Access,
+        database: Option<&str>,
+        sql: &str,
+    ) -> Result<SessionContext, Status> {
+        statement::session(&self.executor, access, database, sql)
             .await
             .map_err(status_of)
     }
@@ -253,10 +274,15 @@ impl FlightSql {
     }
 
     /// `st` planned: its session (keep it while the answer is read) and its frame.
-    async fn plan(&self, st: &Statement) -> Result<(SessionContext, DataFrame), Status> {
+    async fn plan(
+        &self,
+        access: &Access,
+        st: &Statement,
+    ) -> Result<(SessionContext, DataFrame), Status> {
         let sql = numbered_placeholders(&st.sql);
         statement::plan_sql(
             &self.executor,
+            access,
             st.database.as_deref(),
             &sql,
             Self::params(st)?,
@@ -266,7 +292,12 @@ impl FlightSql {
     }
 
     /// The answer to `st`, as Flight data.
-    async fn run(&self, st: &Statement) -> Result<DataStream, Status> {
+    async fn run(&self, access: &Access, st: &Statement) -> Result<DataStream, Status> {
+        if let Some(db) = &st.database {
+            self.auth
+                .authorize_read(&access.caller, db, &st.sql)
+                .map_err(|e| Status::permission_denied(e.to_string()))?;
+        }
         if let Some((ctx, df)) = self.planned.take(st) {
             let answer = statement::execute(ctx, df).await.map_err(status_of)?;
             return Ok(Self::flight_data(answer));
@@ -274,6 +305,7 @@ impl FlightSql {
         let sql = numbered_placeholders(&st.sql);
         let answer = statement::run_sql(
             &self.executor,
+            access,
             st.database.as_deref(),
             &sql,
             Self::params(st)?,
@@ -284,11 +316,21 @@ impl FlightSql {
     }
 
     /// An InfluxQL query's answer, as InfluxDB 3 sends it over Flight.
-    async fn run_influxql(&self, database: &str, q: &str) -> Result<DataStream, Status> {
-        let answer =
-            statement::run_influxql(&self.executor, Some(database), q, &Default::default())
-                .await
-                .map_err(status_of)?;
+    async fn run_influxql(
+        &self,
+        access: &Access,
+        database: &str,
+        q: &str,
+    ) -> Result<DataStream, Status> {
+        let answer = statement::run_influxql(
+            &self.executor,
+            access,
+            Some(database),
+            q,
+            &Default::default(),
+        )
+        .await
+        .map_err(status_of)?;
         Ok(Self::flight_data(answer))
     }
 
@@ -332,28 +374,31 @@ impl FlightSql {
         Ok(Response::new(info))
     }
 
-    /// The databases, in creation order.
-    fn databases(&self) -> Vec<String> {
+    /// The databases the caller may read, in creation order.
+    fn databases(&self, access: &Access) -> Vec<String> {
+        let readable = self.auth.readable_databases(&access.caller);
         self.executor
             .meta_service()
             .catalog()
             .databases_in_order()
             .into_iter()
             .map(|d| d.name.clone())
+            .filter(|d| readable.as_ref().is_none_or(|r| r.contains(d)))
             .collect()
     }
 
     /// Every database's schemas and tables (with their IOx schemas when `schemas`).
     async fn tables(
         &self,
+        access: &Access,
         catalog: Option<&str>,
     ) -> Result<Vec<(String, String, String, SchemaRef)>, Status> {
         let mut out = Vec::new();
-        for db in self.databases() {
+        for db in self.databases(access) {
             if catalog.is_some_and(|c| c != db) {
                 continue;
             }
-            let ctx = self.session(Some(&db)).await?;
+            let ctx = self.session(access, Some(&db), "").await?;
             let Some(cat) = ctx.catalog(&db) else {
                 continue;
             };
@@ -479,7 +524,7 @@ impl FlightSqlService for FlightSql {
             params: None,
             planned: None,
         };
-        let (ctx, df) = self.plan(&st).await?;
+        let (ctx, df) = self.plan(&self.access(&request), &st).await?;
         let schema = df.schema().as_arrow().clone();
         st.planned = Some(self.planned.keep(&st, ctx, df));
         let ticket = TicketStatementQuery {
@@ -495,10 +540,10 @@ impl FlightSqlService for FlightSql {
     async fn do_get_statement(
         &self,
         ticket: TicketStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DataStream>, Status> {
         let st = Statement::decode(&ticket.statement_handle)?;
-        Ok(Response::new(self.run(&st).await?))
+        Ok(Response::new(self.run(&self.access(&request), &st).await?))
     }
 
     async fn get_flight_info_prepared_statement(
@@ -507,7 +552,7 @@ impl FlightSqlService for FlightSql {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let st = Statement::decode(&cmd.prepared_statement_handle)?;
-        let (_ctx, df) = self.plan(&st).await?;
+        let (_ctx, df) = self.plan(&self.access(&request), &st).await?;
         Self::info(
             df.schema().as_arrow(),
             cmd.as_any().encode_to_vec().into(),
@@ -518,10 +563,10 @@ impl FlightSqlService for FlightSql {
     async fn do_get_prepared_statement(
         &self,
         cmd: CommandPreparedStatementQuery,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DataStream>, Status> {
         let st = Statement::decode(&cmd.prepared_statement_handle)?;
-        Ok(Response::new(self.run(&st).await?))
+        Ok(Response::new(self.run(&self.access(&request), &st).await?))
     }
 
     async fn do_action_create_prepared_statement(
@@ -535,7 +580,9 @@ impl FlightSqlService for FlightSql {
             params: None,
             planned: None,
         };
-        let ctx = self.session(st.database.as_deref()).await?;
+        let ctx = self
+            .session(&self.access(&request), st.database.as_deref(), &st.sql)
+            .await?;
         let plan = statement::logical_plan(&ctx, &numbered_placeholders(&st.sql))
             .await
             .map_err(status_of)?;
@@ -613,10 +660,10 @@ impl FlightSqlService for FlightSql {
     async fn do_get_catalogs(
         &self,
         query: CommandGetCatalogs,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DataStream>, Status> {
         let mut b = query.into_builder();
-        for db in self.databases() {
+        for db in self.databases(&self.access(&request)) {
             b.append(db);
         }
         let batch = b.build().map_err(|e| Status::internal(e.to_string()))?;
@@ -639,15 +686,16 @@ impl FlightSqlService for FlightSql {
     async fn do_get_schemas(
         &self,
         query: CommandGetDbSchemas,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DataStream>, Status> {
         let catalog = query.catalog.clone();
         let mut b = query.into_builder();
-        for db in self.databases() {
+        let access = self.access(&request);
+        for db in self.databases(&access) {
             if catalog.as_deref().is_some_and(|c| c != db) {
                 continue;
             }
-            let ctx = self.session(Some(&db)).await?;
+            let ctx = self.session(&access, Some(&db), "").await?;
             if let Some(cat) = ctx.catalog(&db) {
                 for s in cat.schema_names() {
                     b.append(&db, s);
@@ -674,9 +722,11 @@ impl FlightSqlService for FlightSql {
     async fn do_get_tables(
         &self,
         query: CommandGetTables,
-        _request: Request<Ticket>,
+        request: Request<Ticket>,
     ) -> Result<Response<DataStream>, Status> {
-        let tables = self.tables(query.catalog.as_deref()).await?;
+        let tables = self
+            .tables(&self.access(&request), query.catalog.as_deref())
+            .await?;
         let mut b = query.into_builder();
         for (db, schema, table, columns) in tables {
             b.append(&db, &schema, &table, "BASE TABLE", &columns)
@@ -932,39 +982,66 @@ fn table_types_schema() -> Schema {
     )])
 }
 
-/// The user named by a `Basic` authorization header (`Bearer` tokens are not handshakes).
-fn basic_user(header: &str) -> Result<String, Status> {
-    use base64::Engine;
-    let bad = || Status::unauthenticated("malformed Basic credentials: base64 of user:password");
-    let (scheme, encoded) = header.trim().split_once(' ').ok_or_else(bad)?;
-    if !scheme.eq_ignore_ascii_case("basic") {
-        return Err(Status::unauthenticated(format!(
-            "a handshake takes Basic credentials, not {scheme}"
-        )));
+/// The caller [`PublicFlight`] authenticated, handed to the Flight SQL handlers in the
+/// request's extensions.
+#[derive(Debug, Clone)]
+struct CallerOf(crate::auth::Caller);
+
+/// An authentication failure as the gRPC status a client sees.
+fn auth_status(e: AuthError) -> Status {
+    match e {
+        AuthError::Unauthenticated(m) => Status::unauthenticated(m),
+        AuthError::Forbidden(m) => Status::permission_denied(m),
+        e @ AuthError::TooManyFailures(_) => Status::resource_exhausted(e.to_string()),
     }
-    // Go's Flight client (ADBC's) leaves the padding off.
-    let engine = base64::engine::GeneralPurpose::new(
-        &base64::alphabet::STANDARD,
-        base64::engine::GeneralPurposeConfig::new()
-            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
-    );
-    let decoded = engine.decode(encoded.trim()).map_err(|_| bad())?;
-    let text = String::from_utf8(decoded).map_err(|_| bad())?;
-    let (user, _password) = text.split_once(':').ok_or_else(bad)?;
-    Ok(user.to_string())
+}
+
+/// The peer's address of a gRPC call: tonic's own listener records it, axum's (the HTTP
+/// API's port) its connection info.
+fn peer_ip<T>(request: &Request<T>) -> Option<std::net::IpAddr> {
+    request
+        .remote_addr()
+        .map(|a| a.ip())
+        .or_else(|| crate::http::client_ip(request.extensions()))
 }
 
 /// The Flight service on the HTTP API's port: IOx's JSON tickets first, then Flight SQL.
 #[derive(Debug, Clone)]
 pub struct PublicFlight {
     sql: FlightSql,
+    auth: Arc<Auth>,
 }
 
 impl PublicFlight {
-    pub fn new(executor: Executor) -> Self {
+    pub fn new(executor: Executor, auth: Arc<Auth>) -> Self {
         Self {
-            sql: FlightSql::new(executor),
+            sql: FlightSql::new(executor, auth.clone()),
+            auth,
         }
+    }
+
+    /// Authenticates a call (a bearer token from a handshake or a JWT, or Basic credentials, in
+    /// the `authorization` header) and hands the caller on in the request's extensions.
+    async fn admit<T>(&self, mut request: Request<T>) -> Result<Request<T>, Status> {
+        if self.auth.checks_credentials() {
+            let creds = match request
+                .metadata()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+            {
+                Some(h) => crate::auth::credentials(None, None, Some(h)),
+                None => Err(AuthError::Unauthenticated(
+                    "unable to parse authentication credentials".into(),
+                )),
+            };
+            let caller = self
+                .auth
+                .caller(creds, peer_ip(&request))
+                .await
+                .map_err(auth_status)?;
+            request.extensions_mut().insert(CallerOf(caller));
+        }
+        Ok(request)
     }
 
     pub fn server(self) -> arrow_flight::flight_service_server::FlightServiceServer<Self> {
@@ -989,13 +1066,42 @@ impl FlightService for PublicFlight {
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<Self::HandshakeStream>, Status> {
         // Basic credentials (the `authorization` header, as arrow-flight's and ADBC's clients
-        // send them) get a bearer token. Users do not exist yet, so any credentials pass, as
-        // InfluxDB 1.x accepts any while `auth-enabled` is off; malformed ones do not.
-        let user = match request.metadata().get("authorization") {
-            Some(v) => Some(basic_user(v.to_str().unwrap_or(""))?),
+        // send them) get a bearer token for the calls that follow. With auth on they must be a
+        // user's; with it off any well-formed ones pass (1.x ignores credentials then), and
+        // malformed ones do not.
+        let header = request
+            .metadata()
+            .get("authorization")
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        let creds = match header.as_deref() {
+            Some(h) => Some(crate::auth::basic(h).ok_or_else(|| {
+                Status::unauthenticated(
+                    "a handshake takes Basic credentials: base64 of user:password",
+                )
+            })?),
             None => None,
         };
-        let token = format!("{:032x}", rand::random::<u128>());
+        let user = match (&creds, self.auth.checks_credentials()) {
+            (Some(c), true) => {
+                let caller = self
+                    .auth
+                    .caller(Ok(c.clone()), peer_ip(&request))
+                    .await
+                    .map_err(auth_status)?;
+                caller.map(|u| u.name.clone())
+            }
+            (None, true) => {
+                return Err(Status::unauthenticated(
+                    "unable to parse authentication credentials",
+                ));
+            }
+            (Some(crate::auth::Credentials::User { name, .. }), false) => Some(name.clone()),
+            _ => None,
+        };
+        let token = match &user {
+            Some(name) => self.auth.issue_token(name),
+            None => format!("{:032x}", rand::random::<u128>()),
+        };
         let answer = HandshakeResponse {
             protocol_version: 0,
             payload: Bytes::from(token.clone()),
@@ -1014,6 +1120,7 @@ impl FlightService for PublicFlight {
         &self,
         request: Request<Criteria>,
     ) -> Result<Response<Self::ListFlightsStream>, Status> {
+        let request = self.admit(request).await?;
         let r = FlightService::list_flights(&self.sql, request).await?;
         Ok(Response::new(r.into_inner().boxed()))
     }
@@ -1022,6 +1129,7 @@ impl FlightService for PublicFlight {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
+        let request = self.admit(request).await?;
         FlightService::get_flight_info(&self.sql, request).await
     }
 
@@ -1029,6 +1137,7 @@ impl FlightService for PublicFlight {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<PollInfo>, Status> {
+        let request = self.admit(request).await?;
         FlightService::poll_flight_info(&self.sql, request).await
     }
 
@@ -1036,10 +1145,13 @@ impl FlightService for PublicFlight {
         &self,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<SchemaResult>, Status> {
+        let request = self.admit(request).await?;
         FlightService::get_schema(&self.sql, request).await
     }
 
     async fn do_get(&self, request: Request<Ticket>) -> Result<Response<DataStream>, Status> {
+        let request = self.admit(request).await?;
+        let access = self.sql.access(&request);
         let ticket = &request.get_ref().ticket;
         if ticket.first() == Some(&b'{') {
             let t: IoxTicket = serde_json::from_slice(ticket).map_err(|e| {
@@ -1053,10 +1165,12 @@ impl FlightService for PublicFlight {
                         params: None,
                         planned: None,
                     };
-                    Ok(Response::new(self.sql.run(&st).await?))
+                    Ok(Response::new(self.sql.run(&access, &st).await?))
                 }
                 "influxql" => Ok(Response::new(
-                    self.sql.run_influxql(&t.database, &t.sql_query).await?,
+                    self.sql
+                        .run_influxql(&access, &t.database, &t.sql_query)
+                        .await?,
                 )),
                 other => Err(Status::invalid_argument(format!(
                     "unknown query_type {other}: sql or influxql"
@@ -1075,6 +1189,7 @@ impl FlightService for PublicFlight {
         &self,
         request: Request<Streaming<FlightData>>,
     ) -> Result<Response<Self::DoPutStream>, Status> {
+        let request = self.admit(request).await?;
         let r = FlightService::do_put(&self.sql, request).await?;
         Ok(Response::new(r.into_inner().boxed()))
     }
@@ -1083,6 +1198,7 @@ impl FlightService for PublicFlight {
         &self,
         request: Request<Action>,
     ) -> Result<Response<Self::DoActionStream>, Status> {
+        let request = self.admit(request).await?;
         let r = FlightService::do_action(&self.sql, request).await?;
         Ok(Response::new(r.into_inner().boxed()))
     }

@@ -42,6 +42,65 @@ pub struct ApiState {
     pub max_response_memory: usize,
     pub allow_unsigned: bool,
     pub log_requests: bool,
+    /// `[http] auth-enabled`: who may read and write.
+    pub auth: Arc<crate::auth::Auth>,
+}
+
+/// The address a request came from, when the server knows it (rate limits of failed logins).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(client_ip(&parts.extensions)))
+    }
+}
+
+/// The peer's IP address from axum's connection info, if the server recorded it.
+pub fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+impl From<crate::auth::AuthError> for ApiError {
+    fn from(e: crate::auth::AuthError) -> Self {
+        use crate::auth::AuthError as A;
+        let status = match &e {
+            A::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            A::Forbidden(_) => StatusCode::FORBIDDEN,
+            A::TooManyFailures(_) => StatusCode::TOO_MANY_REQUESTS,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl ApiState {
+    /// The caller of a request (1.x's `authenticate`): `None` while auth is off or no admin
+    /// exists yet; 401 for missing or wrong credentials.
+    pub async fn caller(
+        &self,
+        params: &HashMap<String, String>,
+        headers: &HeaderMap,
+        client: ClientAddr,
+    ) -> Result<crate::auth::Caller, ApiError> {
+        if !self.auth.checks_credentials() {
+            return Ok(None);
+        }
+        let creds = crate::auth::credentials(
+            params.get("u").map(String::as_str),
+            params.get("p").map(String::as_str),
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        );
+        Ok(self.auth.caller(creds, client.0).await?)
+    }
 }
 
 /// An error answered as 1.x does: a status and `{"error": "..."}`.
@@ -131,6 +190,7 @@ async fn common_headers(req: axum::extract::Request, next: axum::middleware::Nex
         h.insert("X-Request-Id", v);
     }
     if log {
+        let uri = crate::auth::redact_uri(&uri.to_string());
         tracing::info!(%method, %uri, status = resp.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
     }
     resp
@@ -140,6 +200,7 @@ async fn common_headers(req: axum::extract::Request, next: axum::middleware::Nex
 struct LogRequests(bool);
 
 pub fn router(state: ApiState) -> Router {
+    // (`ClientAddr` reads the peer's address that `into_make_service_with_connect_info` adds.)
     let log = LogRequests(state.log_requests);
     Router::new()
         .route("/ping", any(ping))
@@ -245,6 +306,7 @@ fn gunzip(data: &[u8], limit: u64) -> Result<Vec<u8>, ApiError> {
 async fn write_v2(
     state: State<ApiState>,
     method: Method,
+    client: ClientAddr,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -262,19 +324,20 @@ async fn write_v2(
     if let Some(p) = params.get("precision") {
         v1.push(("precision", p.clone()));
     }
-    write_as_v1(state, method, &v1, headers, body).await
+    write_as_v1(state, method, client, &v1, headers, body).await
 }
 
 /// `/write` with 1.x parameters `v1` (what the v2 and v3 write endpoints translate theirs to).
 async fn write_as_v1(
     state: State<ApiState>,
     method: Method,
+    client: ClientAddr,
     v1: &[(&str, String)],
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let raw = serde_urlencoded::to_string(v1).map_err(|e| ApiError::bad_request(e.to_string()))?;
-    write(state, method, RawQuery(Some(raw)), headers, body).await
+    write(state, method, client, RawQuery(Some(raw)), headers, body).await
 }
 
 /// `POST /api/v3/write_lp?db=db&precision=nanosecond|microsecond|millisecond|second|auto`:
@@ -282,6 +345,7 @@ async fn write_as_v1(
 async fn write_v3(
     state: State<ApiState>,
     method: Method,
+    client: ClientAddr,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -298,7 +362,7 @@ async fn write_v3(
         }
     };
     v1.push(("precision", precision.to_string()));
-    write_as_v1(state, method, &v1, headers, body).await
+    write_as_v1(state, method, client, &v1, headers, body).await
 }
 
 /// How long a write naming a database or retention policy this node does not know waits for
@@ -308,6 +372,7 @@ const CATALOG_CATCH_UP: std::time::Duration = std::time::Duration::from_secs(2);
 async fn write(
     State(st): State<ApiState>,
     method: Method,
+    client: ClientAddr,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -316,6 +381,8 @@ async fn write(
         return Ok(method_not_allowed());
     }
     let params = url_params(raw_query)?;
+    // As 1.x: who is asking is settled before anything else is looked at.
+    let caller = st.caller(&params, &headers, client).await?;
     let db = params.get("db").map(String::as_str).unwrap_or("");
     if db.is_empty() {
         return Err(ApiError::bad_request("database is required"));
@@ -343,6 +410,7 @@ async fn write(
             return Err(WriteError::DatabaseNotFound(db.to_string()).into());
         }
     }
+    st.auth.authorize_write(&caller, db)?;
     let raw = read_limited(body, st.max_body_size).await?;
     let gzip = headers
         .get(header::CONTENT_ENCODING)
@@ -387,7 +455,7 @@ async fn write(
 }
 
 /// The URL's query parameters (the first value of a repeated key wins, as Go's `Get`).
-fn url_params(raw: Option<String>) -> Result<HashMap<String, String>, ApiError> {
+pub(crate) fn url_params(raw: Option<String>) -> Result<HashMap<String, String>, ApiError> {
     let pairs: Vec<(String, String)> = match raw {
         Some(q) => serde_urlencoded::from_str(&q)
             .map_err(|e| ApiError::bad_request(format!("invalid query string: {e}")))?,
@@ -448,6 +516,7 @@ fn json_response(value: &impl Serialize, pretty: bool) -> Response {
 async fn query(
     State(st): State<ApiState>,
     method: Method,
+    client: ClientAddr,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
@@ -456,6 +525,7 @@ async fn query(
         return Ok(method_not_allowed());
     }
     let params = query_params(url_params(raw_query)?, &headers, &body);
+    let caller = st.caller(&params, &headers, client).await?;
     let pretty = params.get("pretty").is_some_and(|v| v == "true");
     let q = params.get("q").map(String::as_str).unwrap_or("");
     if q.is_empty() {
@@ -481,6 +551,8 @@ async fn query(
     };
     querier::params::bind(&mut statements, &bound)
         .map_err(|e| ApiError::bad_request(format!("error parsing query: {e}")))?;
+    let db = params.get("db").map(String::as_str).unwrap_or("");
+    st.auth.authorize_query(&caller, &statements, db)?;
     if statements.is_empty() {
         return Ok(body_response(format::empty_json(), "application/json"));
     }
@@ -501,6 +573,7 @@ async fn query(
         read_only: method == Method::GET,
         now: None,
         explain: None,
+        user: caller,
     };
     if !wants_csv && params.get("chunked").is_some_and(|v| v == "true") {
         let size = params

@@ -27,6 +27,7 @@
 //! What it must not touch: storage formats, the WAL, Raft internals, or query planning; it
 //! only calls the public APIs of `catalog`, `ingester` and `querier`.
 
+pub mod auth;
 pub mod cli;
 pub mod cluster_nodes;
 pub mod config;

@@ -133,6 +133,7 @@ fn api_error(e: StatementError) -> ApiError {
         StatementError::DatabaseNotFound(_) => StatusCode::NOT_FOUND,
         StatementError::Invalid(_) | StatementError::Unsupported(_) => StatusCode::BAD_REQUEST,
         StatementError::Failed(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        StatementError::Forbidden(_) => StatusCode::FORBIDDEN,
     };
     ApiError::new(status, e.to_string())
 }
@@ -141,22 +142,42 @@ fn api_error(e: StatementError) -> ApiError {
 pub async fn query_sql(
     state: State<ApiState>,
     method: Method,
+    client: crate::http::ClientAddr,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    answer(state, method, raw_query, headers, body, Language::Sql).await
+    answer(
+        state,
+        method,
+        client,
+        raw_query,
+        headers,
+        body,
+        Language::Sql,
+    )
+    .await
 }
 
 /// `/api/v3/query_influxql`.
 pub async fn query_influxql(
     state: State<ApiState>,
     method: Method,
+    client: crate::http::ClientAddr,
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    answer(state, method, raw_query, headers, body, Language::InfluxQl).await
+    answer(
+        state,
+        method,
+        client,
+        raw_query,
+        headers,
+        body,
+        Language::InfluxQl,
+    )
+    .await
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -168,6 +189,7 @@ enum Language {
 async fn answer(
     State(st): State<ApiState>,
     method: Method,
+    client: crate::http::ClientAddr,
     raw_query: Option<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -176,6 +198,12 @@ async fn answer(
     if method != Method::GET && method != Method::POST {
         return Ok((StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n").into_response());
     }
+    // Credentials as `/query` takes them (`u`/`p` in the URL, or the Authorization header).
+    let url = crate::http::url_params(raw_query.clone())?;
+    let access = crate::statement::Access {
+        auth: st.auth.clone(),
+        caller: st.caller(&url, &headers, client).await?,
+    };
     let r = Request::read(raw_query, &method, &body)?;
     let format = match r.format.as_deref().filter(|f| !f.is_empty()) {
         Some(f) => Format::parse(f)?,
@@ -195,10 +223,10 @@ async fn answer(
                 ));
             }
             let params = Params::from_json(&params).map_err(api_error)?;
-            statement::run_sql(&st.executor, db.as_deref(), &q, params).await
+            statement::run_sql(&st.executor, &access, db.as_deref(), &q, params).await
         }
         Language::InfluxQl => {
-            statement::run_influxql(&st.executor, db.as_deref(), &q, &params).await
+            statement::run_influxql(&st.executor, &access, db.as_deref(), &q, &params).await
         }
     }
     .map_err(api_error)?;

@@ -284,7 +284,14 @@ pub async fn run(
             .instrument(span.clone()),
         );
     }
+    let auth = Arc::new(crate::auth::Auth::new(
+        config.http.auth_enabled,
+        config.http.shared_secret.clone(),
+        config.http.max_failed_logins,
+        meta.clone(),
+    ));
     let state = ApiState {
+        auth: auth.clone(),
         meta: meta.clone(),
         ingester: ingester.clone(),
         writer: writer.clone(),
@@ -318,7 +325,7 @@ pub async fn run(
             tracing::info!(flight_addr = %a, "Flight SQL listening");
         }
         drop(_enter);
-        let service = crate::flight_sql::PublicFlight::new(executor.clone()).server();
+        let service = crate::flight_sql::PublicFlight::new(executor.clone(), auth.clone()).server();
         tokio::spawn(
             tonic::transport::Server::builder()
                 .add_service(service)
@@ -355,8 +362,12 @@ pub async fn run(
                 }
             });
             // Flight SQL and InfluxDB 3's Flight tickets on the same port (gRPC over HTTP/2).
-            let flight = crate::flight_sql::PublicFlight::new(executor.clone()).server();
-            axum::serve(listener, crate::http::with_flight(router(state), flight))
+            let flight =
+                crate::flight_sql::PublicFlight::new(executor.clone(), auth.clone()).server();
+            // The peer's address goes with each request (failed logins are limited per client).
+            let app = crate::http::with_flight(router(state), flight)
+                .into_make_service_with_connect_info::<SocketAddr>();
+            axum::serve(listener, app)
                 .with_graceful_shutdown(shutdown)
                 .into_future()
                 .instrument(span.clone())

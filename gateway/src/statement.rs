@@ -36,6 +36,25 @@ pub enum StatementError {
     /// The statement was valid but running it failed.
     #[error("{0}")]
     Failed(String),
+    /// The caller may not run it (a missing privilege), with 1.x's text.
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+/// Who runs a statement: the caller and the rules that say what it may read.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub auth: Arc<crate::auth::Auth>,
+    pub caller: crate::auth::Caller,
+}
+
+impl Access {
+    /// READ on `database`, when auth is on.
+    fn check_read(&self, database: &str, sql: &str) -> Result<(), StatementError> {
+        self.auth
+            .authorize_read(&self.caller, database, sql)
+            .map_err(|e| StatementError::Forbidden(e.to_string()))
+    }
 }
 
 impl From<ExecError> for StatementError {
@@ -151,11 +170,19 @@ const READ_ONLY: &str = "Fletch's SQL only reads: write points with line protoco
 /// A session for `database`, or every database when the statement names its own catalog.
 pub async fn session(
     ex: &Executor,
+    access: &Access,
     database: Option<&str>,
+    sql: &str,
 ) -> Result<SessionContext, StatementError> {
     Ok(match database {
-        Some(db) => querier::sql::session(ex, db).await?,
-        None => querier::sql::session_of_all(ex).await?,
+        Some(db) => {
+            access.check_read(db, sql)?;
+            querier::sql::session(ex, db).await?
+        }
+        None => {
+            let readable = access.auth.readable_databases(&access.caller);
+            querier::sql::session_of_all(ex, readable.as_deref()).await?
+        }
     })
 }
 
@@ -204,11 +231,12 @@ fn sql_reads_only(st: &datafusion::sql::sqlparser::ast::Statement) -> bool {
 /// read: the scans' files stay pinned while it lives) and its frame.
 pub async fn plan_sql(
     ex: &Executor,
+    access: &Access,
     database: Option<&str>,
     sql: &str,
     params: Params,
 ) -> Result<(SessionContext, DataFrame), StatementError> {
-    let ctx = session(ex, database).await?;
+    let ctx = session(ex, access, database, sql).await?;
     let plan = logical_plan(&ctx, sql).await?;
     let mut df = ctx.execute_logical_plan(plan).await?;
     df = match params {
@@ -222,11 +250,12 @@ pub async fn plan_sql(
 /// `sql`'s answer. Batches carry the tables' schema (their IOx column metadata).
 pub async fn run_sql(
     ex: &Executor,
+    access: &Access,
     database: Option<&str>,
     sql: &str,
     params: Params,
 ) -> Result<Answer, StatementError> {
-    let (ctx, df) = plan_sql(ex, database, sql, params).await?;
+    let (ctx, df) = plan_sql(ex, access, database, sql, params).await?;
     execute(ctx, df).await
 }
 
@@ -252,6 +281,7 @@ pub async fn execute(ctx: SessionContext, df: DataFrame) -> Result<Answer, State
 /// `$name` placeholders as `/query`'s `params` does.
 pub async fn run_influxql(
     ex: &Executor,
+    access: &Access,
     database: Option<&str>,
     q: &str,
     params: &serde_json::Map<String, serde_json::Value>,
@@ -260,8 +290,13 @@ pub async fn run_influxql(
         .map_err(|e| StatementError::Invalid(format!("error parsing query: {e}")))?;
     querier::params::bind(&mut statements, params)
         .map_err(|e| StatementError::Invalid(format!("error parsing query: {e}")))?;
+    access
+        .auth
+        .authorize_query(&access.caller, &statements, database.unwrap_or(""))
+        .map_err(|e| StatementError::Forbidden(e.to_string()))?;
     let ctx = querier::QueryContext {
         database: database.map(str::to_string),
+        user: access.caller.clone(),
         ..Default::default()
     };
     let results = ex.execute(&statements, &ctx).await;

@@ -147,6 +147,38 @@ pub enum Statement {
         sources: Vec<super::select::Measurement>,
         condition: Option<super::select::Expr>,
     },
+    /// `CREATE USER <name> WITH PASSWORD '<p>' [WITH ALL PRIVILEGES]`.
+    CreateUser {
+        name: String,
+        password: String,
+        admin: bool,
+    },
+    DropUser {
+        name: String,
+    },
+    /// `SET PASSWORD FOR <name> = '<p>'`.
+    SetPassword {
+        name: String,
+        password: String,
+    },
+    /// `GRANT <privilege> ON <db> TO <user>`, or `GRANT ALL [PRIVILEGES] TO <user>` (admin)
+    /// when `database` is `None`.
+    Grant {
+        privilege: Privilege,
+        database: Option<String>,
+        user: String,
+    },
+    /// `REVOKE <privilege> ON <db> FROM <user>`, or `REVOKE ALL [PRIVILEGES] FROM <user>`.
+    Revoke {
+        privilege: Privilege,
+        database: Option<String>,
+        user: String,
+    },
+    ShowUsers,
+    /// `SHOW GRANTS FOR <user>`.
+    ShowGrants {
+        user: String,
+    },
     Select(Box<super::select::SelectStatement>),
     /// `EXPLAIN [ANALYZE] SELECT ...`: the DataFusion plan (with metrics when analyzed).
     Explain {
@@ -155,11 +187,34 @@ pub enum Statement {
     },
 }
 
+/// A privilege as `GRANT` and `REVOKE` name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privilege {
+    Read,
+    Write,
+    All,
+}
+
+impl fmt::Display for Privilege {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Read => "READ",
+            Self::Write => "WRITE",
+            Self::All => "ALL PRIVILEGES",
+        })
+    }
+}
+
 impl Statement {
     /// Statements that change something; 1.x warns when they arrive with GET.
     pub fn is_write(&self) -> bool {
         match self {
-            Self::CreateDatabase { .. }
+            Self::CreateUser { .. }
+            | Self::DropUser { .. }
+            | Self::SetPassword { .. }
+            | Self::Grant { .. }
+            | Self::Revoke { .. }
+            | Self::CreateDatabase { .. }
             | Self::DropDatabase { .. }
             | Self::CreateRetentionPolicy { .. }
             | Self::AlterRetentionPolicy { .. }
@@ -240,6 +295,45 @@ impl fmt::Display for Statement {
                 Ok(())
             }
             Self::DropDatabase { name } => write!(f, "DROP DATABASE {}", quote_ident(name)),
+            // Passwords are never printed (logs, SHOW QUERIES, error texts), as in 1.x.
+            Self::CreateUser { name, admin, .. } => write!(
+                f,
+                "CREATE USER {} WITH PASSWORD [REDACTED]{}",
+                quote_ident(name),
+                if *admin { " WITH ALL PRIVILEGES" } else { "" }
+            ),
+            Self::DropUser { name } => write!(f, "DROP USER {}", quote_ident(name)),
+            Self::SetPassword { name, .. } => {
+                write!(f, "SET PASSWORD FOR {} = [REDACTED]", quote_ident(name))
+            }
+            Self::Grant {
+                privilege,
+                database,
+                user,
+            } => match database {
+                Some(db) => write!(
+                    f,
+                    "GRANT {privilege} ON {} TO {}",
+                    quote_ident(db),
+                    quote_ident(user)
+                ),
+                None => write!(f, "GRANT ALL PRIVILEGES TO {}", quote_ident(user)),
+            },
+            Self::Revoke {
+                privilege,
+                database,
+                user,
+            } => match database {
+                Some(db) => write!(
+                    f,
+                    "REVOKE {privilege} ON {} FROM {}",
+                    quote_ident(db),
+                    quote_ident(user)
+                ),
+                None => write!(f, "REVOKE ALL PRIVILEGES FROM {}", quote_ident(user)),
+            },
+            Self::ShowUsers => f.write_str("SHOW USERS"),
+            Self::ShowGrants { user } => write!(f, "SHOW GRANTS FOR {}", quote_ident(user)),
             Self::Select(s) => write!(f, "{s}"),
             Self::Explain { analyze, select } => write!(
                 f,

@@ -16,8 +16,8 @@ pub mod parser;
 pub mod select;
 
 pub use ast::{
-    MeasurementMatch, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter, Statement,
-    TagKeyMatch,
+    MeasurementMatch, Privilege, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter,
+    Statement, TagKeyMatch,
 };
 pub use parser::{ParseError, parse_query};
 pub use select::{

@@ -68,6 +68,10 @@ pub struct QueryContext {
     /// Set while running `EXPLAIN` (`Some(true)` for `EXPLAIN ANALYZE`): the plan is returned
     /// instead of the rows.
     pub explain: Option<bool>,
+    /// The authenticated caller when auth is on (`SHOW DATABASES` lists only what it may read
+    /// or write); `None` when auth is off. Whether it may run the statements at all is checked
+    /// before they run ([`crate::users::authorize_query`]).
+    pub user: Option<Arc<catalog::UserInfo>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -772,6 +776,7 @@ impl Executor {
                     values: cat
                         .databases_in_order()
                         .iter()
+                        .filter(|d| crate::users::may_see_database(ctx.user.as_ref(), &d.name))
                         .map(|d| vec![Value::from(d.name.as_str())])
                         .collect(),
                     ..Default::default()
@@ -896,6 +901,40 @@ impl Executor {
             }
             Statement::ShowShardGroups => Ok(self.show_shard_groups()),
             Statement::ShowQueries => Ok(self.show_queries()),
+            Statement::CreateUser {
+                name,
+                password,
+                admin,
+            } => {
+                self.create_user(name, password, *admin).await?;
+                Ok(vec![])
+            }
+            Statement::DropUser { name } => {
+                self.drop_user(name).await?;
+                Ok(vec![])
+            }
+            Statement::SetPassword { name, password } => {
+                self.set_password(name, password).await?;
+                Ok(vec![])
+            }
+            Statement::Grant {
+                privilege,
+                database,
+                user,
+            } => {
+                self.grant(*privilege, database.as_deref(), user).await?;
+                Ok(vec![])
+            }
+            Statement::Revoke {
+                privilege,
+                database,
+                user,
+            } => {
+                self.revoke(*privilege, database.as_deref(), user).await?;
+                Ok(vec![])
+            }
+            Statement::ShowUsers => Ok(self.show_users()),
+            Statement::ShowGrants { user } => self.show_grants(user),
             Statement::KillQuery { id, host } => {
                 // This node's queries only; a host naming another node is refused, not ignored.
                 if let Some(h) = host {

@@ -62,6 +62,7 @@ pub mod shard_source;
 pub mod show;
 pub mod sql;
 pub mod stats;
+pub mod users;
 
 pub use executor::{ExecError, Executor, QueryContext};
 pub use result::{AnswerStream, Item, Message, Series, StatementResult};

@@ -464,15 +464,20 @@ impl OptimizerRule for LatestRows {
     }
 }
 
-/// A session with every database's catalog, for a query that names its catalog
-/// (`SELECT ... FROM db.iox.cpu`) without a database header.
-pub async fn session_of_all(ex: &Executor) -> Result<SessionContext, ExecError> {
+/// A session with every database's catalog (those in `only`, when given: the ones the caller
+/// may read), for a query that names its catalog (`SELECT ... FROM db.iox.cpu`) without a
+/// database header.
+pub async fn session_of_all(
+    ex: &Executor,
+    only: Option<&[String]>,
+) -> Result<SessionContext, ExecError> {
     let names: Vec<String> = ex
         .meta()
         .catalog()
         .databases_in_order()
         .into_iter()
         .map(|d| d.name.clone())
+        .filter(|d| only.is_none_or(|o| o.contains(d)))
         .collect();
     let ctx = SessionContext::new_with_state(fresh_state(ex));
     for db in names {

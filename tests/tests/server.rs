@@ -10,7 +10,7 @@ use fletch_tests::{Fletchd, bin, wait_for};
 fn config_prints_whole_and_layers_env_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("influxdb.conf");
-    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\nauth-enabled = false\n[coordinator]\nmax-select-buckets = 1\n[continuous_queries]\nenabled = true\n").unwrap();
+    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\npprof-auth-enabled = false\n[coordinator]\nmax-select-buckets = 1\n[continuous_queries]\nenabled = true\n").unwrap();
     let out = Command::new(bin("fletchd"))
         .args(["config", "-config"])
         .arg(&file)
@@ -33,7 +33,7 @@ fn config_prints_whole_and_layers_env_and_file() {
     let warnings = String::from_utf8(out.stderr).unwrap();
     for w in [
         "unknown config key reporting-disabled",
-        "unknown config key [http] auth-enabled",
+        "unknown config key [http] pprof-auth-enabled",
         "unknown config key [coordinator] max-select-buckets",
         "unknown config section [continuous_queries]",
     ] {
@@ -64,11 +64,11 @@ fn start_with_http_settings(settings: &str) -> (std::process::Output, u16, tempf
 
 #[test]
 fn a_security_setting_it_cannot_honour_stops_it_from_starting() {
-    let (out, port, _dir) = start_with_http_settings("auth-enabled = true\n");
+    let (out, port, _dir) = start_with_http_settings("https-enabled = true\n");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("[http] auth-enabled") && stderr.contains("not implemented"),
+        stderr.contains("[http] https-enabled") && stderr.contains("not implemented"),
         "{stderr}"
     );
     // Nothing was served.

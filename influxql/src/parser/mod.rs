@@ -2,8 +2,8 @@
 //! error texts (`found X, expected Y at line L, char C`).
 
 use super::ast::{
-    MeasurementMatch, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter, Statement,
-    TagKeyMatch,
+    MeasurementMatch, Privilege, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter,
+    Statement, TagKeyMatch,
 };
 use super::lexer::{Tok, Token, scan_regex, tokenize, tokenize_from};
 use super::select::{
@@ -257,7 +257,6 @@ impl Parser {
     }
 
     fn statement(&mut self) -> Result<Statement, ParseError> {
-        let first = self.peek().clone();
         match self.peek_keyword().as_deref() {
             Some("CREATE") => {
                 self.pos += 1;
@@ -337,11 +336,80 @@ impl Parser {
                 };
                 Ok(Statement::KillQuery { id, host })
             }
-            Some(kw @ ("GRANT" | "REVOKE" | "SET")) => {
-                Err(self.not_supported(&first, &format!("the {kw} statement")))
+            Some(kw @ ("GRANT" | "REVOKE")) => {
+                self.pos += 1;
+                self.grant_or_revoke(kw == "GRANT")
+            }
+            Some("SET") => {
+                self.pos += 1;
+                self.expect("PASSWORD")?;
+                self.expect("FOR")?;
+                let name = self.ident()?;
+                if !self.is_op("=") {
+                    return Err(self.expected("="));
+                }
+                self.pos += 1;
+                let password = self.string()?;
+                Ok(Statement::SetPassword { name, password })
             }
             _ => Err(self.expected(STATEMENT_START)),
         }
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        match self.peek().tok.clone() {
+            Tok::Str(s) => {
+                self.pos += 1;
+                Ok(s)
+            }
+            _ => Err(self.expected("string")),
+        }
+    }
+
+    /// `READ | WRITE | ALL [PRIVILEGES]`.
+    fn privilege(&mut self) -> Result<Privilege, ParseError> {
+        if self.accept("READ") {
+            Ok(Privilege::Read)
+        } else if self.accept("WRITE") {
+            Ok(Privilege::Write)
+        } else if self.accept("ALL") {
+            self.accept("PRIVILEGES");
+            Ok(Privilege::All)
+        } else {
+            Err(self.expected("READ, WRITE, ALL [PRIVILEGES]"))
+        }
+    }
+
+    /// After `GRANT`/`REVOKE`: `<privilege> ON <db> TO|FROM <user>`, or `ALL [PRIVILEGES]
+    /// TO|FROM <user>` (admin).
+    fn grant_or_revoke(&mut self, grant: bool) -> Result<Statement, ParseError> {
+        let privilege = self.privilege()?;
+        let to = if grant { "TO" } else { "FROM" };
+        let database = if self.accept("ON") {
+            let db = self.ident()?;
+            self.expect(to)?;
+            Some(db)
+        } else if privilege == Privilege::All && self.accept(to) {
+            None
+        } else if privilege == Privilege::All {
+            return Err(self.expected(&format!("ON, {to}")));
+        } else {
+            return Err(self.expected("ON"));
+        };
+        let user = self.ident()?;
+        Ok(if grant {
+            Statement::Grant {
+                privilege,
+                database,
+                user,
+            }
+        } else {
+            Statement::Revoke {
+                privilege,
+                database,
+                user,
+            }
+        })
     }
 
     fn create(&mut self) -> Result<Statement, ParseError> {
@@ -385,7 +453,26 @@ impl Parser {
                     options,
                 })
             }
-            Some(kw @ ("CONTINUOUS" | "USER" | "SUBSCRIPTION")) => {
+            Some("USER") => {
+                self.pos += 1;
+                let name = self.ident()?;
+                self.expect("WITH")?;
+                self.expect("PASSWORD")?;
+                let password = self.string()?;
+                let admin = if self.accept("WITH") {
+                    self.expect("ALL")?;
+                    self.expect("PRIVILEGES")?;
+                    true
+                } else {
+                    false
+                };
+                Ok(Statement::CreateUser {
+                    name,
+                    password,
+                    admin,
+                })
+            }
+            Some(kw @ ("CONTINUOUS" | "SUBSCRIPTION")) => {
                 Err(self.not_supported(&t, &format!("CREATE {kw}")))
             }
             _ => Err(self.expected(CREATE_NEXT)),
@@ -514,7 +601,13 @@ impl Parser {
                 let (sources, condition) = self.from_where()?;
                 Ok(Statement::DropSeries { sources, condition })
             }
-            Some(kw @ ("CONTINUOUS" | "SHARD" | "SUBSCRIPTION" | "USER")) => {
+            Some("USER") => {
+                self.pos += 1;
+                Ok(Statement::DropUser {
+                    name: self.ident()?,
+                })
+            }
+            Some(kw @ ("CONTINUOUS" | "SHARD" | "SUBSCRIPTION")) => {
                 Err(self.not_supported(&t, &format!("DROP {kw}")))
             }
             _ => Err(self.expected(DROP_NEXT)),
@@ -641,10 +734,20 @@ impl Parser {
                 self.expect("GROUPS")?;
                 Ok(Statement::ShowShardGroups)
             }
-            Some(
-                kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "GRANTS" | "MEASUREMENT" | "SUBSCRIPTIONS"
-                | "USERS"),
-            ) => Err(self.not_supported(&t, &format!("SHOW {kw}"))),
+            Some("USERS") => {
+                self.pos += 1;
+                Ok(Statement::ShowUsers)
+            }
+            Some("GRANTS") => {
+                self.pos += 1;
+                self.expect("FOR")?;
+                Ok(Statement::ShowGrants {
+                    user: self.ident()?,
+                })
+            }
+            Some(kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "MEASUREMENT" | "SUBSCRIPTIONS")) => {
+                Err(self.not_supported(&t, &format!("SHOW {kw}")))
+            }
             _ => Err(self.expected(SHOW_NEXT)),
         }
     }

@@ -219,9 +219,92 @@ fn show_statements_round_trip() {
         "DROP MEASUREMENT cpu",
         "DROP SERIES FROM cpu WHERE host = 'a'",
         "DELETE FROM cpu, /m.*/ WHERE time < 60000000000",
+        "CREATE USER bob WITH PASSWORD [REDACTED]",
+        "CREATE USER \"a b\" WITH PASSWORD [REDACTED] WITH ALL PRIVILEGES",
+        "DROP USER bob",
+        "SET PASSWORD FOR bob = [REDACTED]",
+        "GRANT READ ON db TO bob",
+        "GRANT ALL PRIVILEGES ON db TO bob",
+        "GRANT ALL PRIVILEGES TO bob",
+        "REVOKE WRITE ON db FROM bob",
+        "REVOKE ALL PRIVILEGES FROM bob",
+        "SHOW USERS",
+        "SHOW GRANTS FOR bob",
     ] {
+        // Passwords are printed as 1.x prints them: redacted.
+        let q = &q.replace("[REDACTED]", "'secret'");
+        let q = q.as_str();
         let s = parse_query(q).unwrap().pop().unwrap();
-        assert_eq!(s.to_string(), q);
+        assert_eq!(s.to_string(), q.replace("'secret'", "[REDACTED]"));
+    }
+    assert_eq!(
+        parse_query("GRANT ALL ON db TO bob").unwrap()[0].to_string(),
+        "GRANT ALL PRIVILEGES ON db TO bob"
+    );
+    // 1.6.7's texts for bad user statements.
+    for (q, want) in [
+        (
+            "GRANT READ TO bob",
+            "found TO, expected ON at line 1, char 12",
+        ),
+        (
+            "GRANT ALL ON",
+            "found EOF, expected identifier at line 1, char 14",
+        ),
+        (
+            "GRANT ALL bob",
+            "found bob, expected ON, TO at line 1, char 11",
+        ),
+        (
+            "GRANT x ON db TO bob",
+            "found x, expected READ, WRITE, ALL [PRIVILEGES] at line 1, char 7",
+        ),
+        (
+            "REVOKE ALL bob",
+            "found bob, expected ON, FROM at line 1, char 12",
+        ),
+        (
+            "REVOKE READ ON db TO bob",
+            "found TO, expected FROM at line 1, char 19",
+        ),
+        (
+            "CREATE USER bob",
+            "found EOF, expected WITH at line 1, char 17",
+        ),
+        (
+            "CREATE USER bob WITH PASSWORD x",
+            "found x, expected string at line 1, char 31",
+        ),
+        (
+            "CREATE USER bob WITH PASSWORD 'x' WITH READ",
+            "found READ, expected ALL at line 1, char 40",
+        ),
+        (
+            "CREATE USER \"a b\" WITH PASSWORD 'x' WITH ALL",
+            "found EOF, expected PRIVILEGES at line 1, char 46",
+        ),
+        (
+            "SET PASSWORD bob = 'x'",
+            "found bob, expected FOR at line 1, char 14",
+        ),
+        (
+            "SET PASSWORD FOR bob 'x'",
+            "found x, expected = at line 1, char 21",
+        ),
+        (
+            "SET PASSWORD FOR bob = x",
+            "found x, expected string at line 1, char 24",
+        ),
+        (
+            "SHOW GRANTS bob",
+            "found bob, expected FOR at line 1, char 13",
+        ),
+        (
+            "DROP USER",
+            "found EOF, expected identifier at line 1, char 11",
+        ),
+    ] {
+        assert_eq!(err(q), want, "{q}");
     }
     assert_eq!(
         parse_query("KILL QUERY 7 ON 'h:8088'")
