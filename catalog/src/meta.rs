@@ -67,6 +67,9 @@ pub struct MetaOptions {
     pub snapshot_after_entries: u64,
     /// How long joining a cluster, or becoming the leader of a new one, may take.
     pub startup_timeout: Duration,
+    /// `[meta] internal-shared-secret`'s credential, shown on every call to another node and
+    /// on `-join`; `None`: calls carry none.
+    pub internal: Option<crate::rpc::InternalCredential>,
 }
 
 impl MetaOptions {
@@ -86,6 +89,7 @@ impl MetaOptions {
             promote_after: Duration::from_secs(10),
             snapshot_after_entries: 5000,
             startup_timeout: Duration::from_secs(20),
+            internal: None,
         }
     }
 }
@@ -200,7 +204,7 @@ impl MetaService {
         );
         let log_store = LogStore::new(db.clone()).map_err(raft_err)?;
         let (state_machine, catalog) = StateMachine::open(db).map_err(raft_err)?;
-        let rpc = Arc::new(RpcClient::default());
+        let rpc = Arc::new(RpcClient::new(opts.internal.clone()));
 
         let mut joined_now = None;
         let identity = match NodeIdentity::load(dir)? {
@@ -743,7 +747,11 @@ async fn join_cluster(opts: &MetaOptions, known: &NodeIdentity) -> Result<JoinRe
     loop {
         for addr in &opts.join {
             let url = format!("http://{addr}/join");
-            let answer = match client.post(&url).json(&request).send().await {
+            let mut post = client.post(&url).json(&request);
+            if let Some(c) = &opts.internal {
+                post = post.header(crate::rpc::INTERNAL_AUTH_HEADER, c.as_str());
+            }
+            let answer = match post.send().await {
                 Ok(resp) => resp.json::<Remote<JoinReply>>().await,
                 Err(e) => Err(e),
             };

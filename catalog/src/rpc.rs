@@ -13,6 +13,11 @@
 //!
 //! The server side lives with the other listeners in the gateway; this module owns the wire
 //! format on both ends: the action names, the request and reply types, and the client.
+//!
+//! With `[meta] internal-shared-secret` set, every call carries [`InternalCredential`] (derived
+//! from the secret, never the secret itself) in the [`INTERNAL_AUTH_HEADER`] metadata, and the
+//! server refuses calls without it; the meta HTTP API (`/join`, `/status`) takes the same
+//! credential as an HTTP header.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -23,10 +28,96 @@ use arrow_flight::flight_service_client::FlightServiceClient;
 use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::error::{CatalogError, MetaError};
 use crate::model::{Command, Outcome};
+
+/// The gRPC metadata key (and HTTP header) that carries [`InternalCredential`].
+pub const INTERNAL_AUTH_HEADER: &str = "x-fletch-internal-auth";
+
+/// What nodes show each other on the internal port and the meta HTTP API: an HMAC-SHA256 of a
+/// fixed text keyed with `[meta] internal-shared-secret`, hex (the secret itself never travels).
+#[derive(Clone, PartialEq, Eq)]
+pub struct InternalCredential(String);
+
+impl std::fmt::Debug for InternalCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InternalCredential([REDACTED])")
+    }
+}
+
+impl InternalCredential {
+    /// The credential of `secret`; `None` for an empty secret (no internal authentication).
+    pub fn from_secret(secret: &str) -> Option<Self> {
+        use hmac::Mac;
+        if secret.is_empty() {
+            return None;
+        }
+        let mut mac =
+            <hmac::Hmac<sha2::Sha256> as hmac::digest::KeyInit>::new_from_slice(secret.as_bytes())
+                .ok()?;
+        mac.update(b"fletch internal credential v1");
+        let bytes = mac.finalize().into_bytes();
+        Some(Self(bytes.iter().map(|b| format!("{b:02x}")).collect()))
+    }
+
+    /// The header value.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `presented` is this credential (compared in constant time).
+    pub fn accepts(&self, presented: Option<&[u8]>) -> bool {
+        let Some(p) = presented else {
+            return false;
+        };
+        let want = self.0.as_bytes();
+        p.len() == want.len() && p.iter().zip(want).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+    }
+}
+
+/// Adds the internal credential to every call of a client.
+#[derive(Debug, Clone)]
+pub struct AddCredential(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for AddCredential {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            req.metadata_mut().insert(INTERNAL_AUTH_HEADER, v.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// Refuses calls without the internal credential (none needed when no secret is set).
+#[derive(Debug, Clone)]
+pub struct CheckCredential(pub Option<InternalCredential>);
+
+impl tonic::service::Interceptor for CheckCredential {
+    fn call(&mut self, req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        match &self.0 {
+            None => Ok(req),
+            Some(c)
+                if c.accepts(
+                    req.metadata()
+                        .get(INTERNAL_AUTH_HEADER)
+                        .map(|v| v.as_bytes()),
+                ) =>
+            {
+                Ok(req)
+            }
+            Some(_) => Err(tonic::Status::unauthenticated(REFUSED_WITHOUT_SECRET)),
+        }
+    }
+}
+
+/// What a node answers a call without the right internal credential.
+pub const REFUSED_WITHOUT_SECRET: &str = "the internal port takes calls from the cluster's nodes only: the [meta] internal-shared-secret credential is missing or does not match";
+
+/// A client of the internal Flight service, with the node's credential on every call.
+pub type InternalClient = FlightServiceClient<InterceptedService<Channel, AddCredential>>;
 
 /// Largest message either end accepts (Raft snapshots of a big catalog are the largest).
 pub const MAX_MESSAGE_BYTES: usize = 64 << 20;
@@ -225,9 +316,23 @@ impl RpcError {
 #[derive(Debug, Default)]
 pub struct RpcClient {
     channels: Mutex<HashMap<String, Channel>>,
+    credential: Option<InternalCredential>,
 }
 
 impl RpcClient {
+    /// Clients that show `credential` (`[meta] internal-shared-secret`) on every call.
+    pub fn new(credential: Option<InternalCredential>) -> Self {
+        Self {
+            channels: Mutex::default(),
+            credential,
+        }
+    }
+
+    /// The credential calls carry.
+    pub fn credential(&self) -> Option<&InternalCredential> {
+        self.credential.as_ref()
+    }
+
     fn channel(&self, addr: &str) -> Result<Channel, RpcError> {
         let mut channels = self.channels.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(c) = channels.get(addr) {
@@ -246,10 +351,16 @@ impl RpcClient {
     }
 
     /// A Flight client of the node at `addr` (its channel is shared and connects lazily).
-    pub fn client(&self, addr: &str) -> Result<FlightServiceClient<Channel>, RpcError> {
-        Ok(FlightServiceClient::new(self.channel(addr)?)
-            .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES))
+    pub fn client(&self, addr: &str) -> Result<InternalClient, RpcError> {
+        let value = self
+            .credential
+            .as_ref()
+            .and_then(|c| c.as_str().parse().ok());
+        Ok(
+            FlightServiceClient::with_interceptor(self.channel(addr)?, AddCredential(value))
+                .max_decoding_message_size(MAX_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_MESSAGE_BYTES),
+        )
     }
 
     /// Calls `action` on the node at `addr` with `req` as JSON and decodes its one result.

@@ -40,13 +40,10 @@ fn unhonoured(section: &str, key: &str, value: &toml::Value) -> Option<String> {
     };
     let why = match (section, key) {
         ("meta", "auth-enabled") => {
-            "the meta HTTP API has no users of its own: it is closed by [meta] internal-shared-secret, which is not implemented yet"
+            "the meta HTTP API has no users of its own: it is closed to all but the cluster's nodes by [meta] internal-shared-secret; set that instead"
         }
         ("http" | "meta", "https-enabled") => {
             "TLS is not implemented yet: clients would be served in clear text"
-        }
-        ("meta", "internal-shared-secret") => {
-            "authentication between nodes is not implemented yet: the internal port would accept anyone"
         }
         ("http", "pprof-auth-enabled" | "ping-auth-enabled") => {
             "credentials on /debug/pprof and /ping are not implemented yet"
@@ -100,6 +97,12 @@ pub struct MetaConfig {
     /// On start, how long the node waits to apply the catalog up to the leader's commit index
     /// before it serves; past it, it serves from its own copy and logs a warning.
     pub catch_up_timeout: GoDuration,
+    /// The secret the cluster's nodes share (Enterprise's `meta-internal-shared-secret`): every
+    /// call on the internal port (Raft, forwarded writes, shard writes, remote reads, hinted
+    /// handoff) and on the meta HTTP API (`/join`, `/status`) must carry a credential derived
+    /// from it, or is refused; a node with another secret cannot join. Required as soon as any
+    /// listen address is not loopback. `fletchd config` prints it as `[REDACTED]`.
+    pub internal_shared_secret: String,
 }
 
 impl MetaConfig {
@@ -278,6 +281,7 @@ impl Default for MetaConfig {
             promote_after: GoDuration(Duration::from_secs(10)),
             snapshot_after_entries: 5000,
             catch_up_timeout: GoDuration(Duration::from_secs(10)),
+            internal_shared_secret: String::new(),
         }
     }
 }
@@ -676,6 +680,38 @@ impl Config {
         if !self.flight.bind_address.is_empty() {
             addr("[flight] bind-address", &self.flight.bind_address)?;
         }
+        // Another host could reach the internal port (or will, once one address is public):
+        // nodes must then prove they belong to the cluster.
+        if self.meta.internal_shared_secret.is_empty() {
+            let listened = [
+                (true, "[meta] bind-address", &self.meta.bind_address),
+                (
+                    self.meta.enabled,
+                    "[meta] http-bind-address",
+                    &self.meta.http_bind_address,
+                ),
+                (
+                    self.http.enabled,
+                    "[http] bind-address",
+                    &self.http.bind_address,
+                ),
+                (
+                    !self.flight.bind_address.is_empty(),
+                    "[flight] bind-address",
+                    &self.flight.bind_address,
+                ),
+            ];
+            for (used, key, a) in listened {
+                if used && parse_addr(a).is_ok_and(|s| !s.ip().is_loopback()) {
+                    return Err(invalid(
+                        "[meta] internal-shared-secret",
+                        format!(
+                            "required when a listen address is not loopback ({key} = {a:?}): without it any host that reaches the internal port could join the cluster, write to shards and read them; set the same secret on every node (FLETCH_META_INTERNAL_SHARED_SECRET)"
+                        ),
+                    ));
+                }
+            }
+        }
         for (key, dir) in [
             ("[meta] dir", &self.meta.dir),
             ("[data] dir", &self.data.dir),
@@ -779,8 +815,13 @@ impl Config {
     /// `[REDACTED]`.
     pub fn to_toml(&self) -> String {
         let mut shown = self.clone();
-        if !shown.http.shared_secret.is_empty() {
-            shown.http.shared_secret = "[REDACTED]".into();
+        for secret in [
+            &mut shown.http.shared_secret,
+            &mut shown.meta.internal_shared_secret,
+        ] {
+            if !secret.is_empty() {
+                *secret = "[REDACTED]".into();
+            }
         }
         toml::to_string_pretty(&shown)
             .unwrap_or_else(|e| format!("# cannot print the configuration: {e}\n"))
@@ -957,11 +998,6 @@ mod tests {
                 "[http]\npprof-auth-enabled = true\n",
                 "[http] pprof-auth-enabled",
             ),
-            ("[meta]\nauth-enabled = true\n", "[meta] auth-enabled"),
-            (
-                "[meta]\ninternal-shared-secret = \"s\"\n",
-                "[meta] internal-shared-secret",
-            ),
         ] {
             let e = load(text, &[], &[]).unwrap_err().to_string();
             assert!(
@@ -969,6 +1005,10 @@ mod tests {
                 "{text}: {e}"
             );
         }
+        let e = load("[meta]\nauth-enabled = true\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("set that instead"), "{e}");
         // Off, they are only unknown keys.
         let l = load(
             "[http]\nhttps-enabled = false\npprof-auth-enabled = false\n",
@@ -977,6 +1017,39 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn an_address_other_hosts_reach_needs_the_internal_secret() {
+        for (env, key) in [
+            ("FLETCH_HTTP_BIND_ADDRESS", "[http] bind-address"),
+            ("FLETCH_META_BIND_ADDRESS", "[meta] bind-address"),
+            ("FLETCH_META_HTTP_BIND_ADDRESS", "[meta] http-bind-address"),
+            ("FLETCH_FLIGHT_BIND_ADDRESS", "[flight] bind-address"),
+        ] {
+            let e = load("", &[(env, "0.0.0.0:1")], &[])
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("config [meta] internal-shared-secret: required when a listen address is not loopback")
+                    && e.contains(key),
+                "{e}"
+            );
+            let with_secret = load(
+                "",
+                &[
+                    (env, "0.0.0.0:1"),
+                    ("FLETCH_META_INTERNAL_SHARED_SECRET", "s"),
+                ],
+                &[],
+            );
+            assert!(with_secret.is_ok(), "{env}");
+        }
+        // `:8086` is every interface, as in influxd; `localhost` is loopback.
+        assert!(load("", &[("FLETCH_HTTP_BIND_ADDRESS", ":8086")], &[]).is_err());
+        assert!(load("", &[("FLETCH_HTTP_BIND_ADDRESS", "localhost:8086")], &[]).is_ok());
+        let l = load("[meta]\ninternal-shared-secret = \"in-secret\"\n", &[], &[]).unwrap();
+        assert!(!l.config.to_toml().contains("in-secret"));
     }
 
     #[test]

@@ -175,6 +175,14 @@ pub struct CtlArgs {
     /// A node's `[meta] bind-address` (its internal port).
     #[arg(long = "bind", default_value = "localhost:8088")]
     pub bind: String,
+    /// The cluster's `[meta] internal-shared-secret`, when it has one.
+    #[arg(
+        long = "internal-shared-secret",
+        env = "FLETCH_META_INTERNAL_SHARED_SECRET",
+        default_value = "",
+        hide_env_values = true
+    )]
+    pub internal_shared_secret: String,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
@@ -243,10 +251,12 @@ pub fn run(args: CtlArgs) -> Result<String, String> {
         .build()
         .map_err(|e| e.to_string())?;
     let answer: Result<Value, String> = runtime.block_on(async {
-        RpcClient::default()
-            .call::<_, Result<Value, String>>(&args.bind, kind, &body, Duration::from_secs(600))
-            .await
-            .map_err(|e| e.to_string())?
+        RpcClient::new(catalog::rpc::InternalCredential::from_secret(
+            &args.internal_shared_secret,
+        ))
+        .call::<_, Result<Value, String>>(&args.bind, kind, &body, Duration::from_secs(600))
+        .await
+        .map_err(|e| e.to_string())?
     });
     Ok(render(&args.command, &answer?))
 }

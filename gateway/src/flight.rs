@@ -43,14 +43,23 @@ pub struct InternalFlight {
 }
 
 impl InternalFlight {
-    /// The service; data calls answer `Unavailable` until `data` is set.
+    /// The service; data calls answer `Unavailable` until `data` is set. With a credential
+    /// (`[meta] internal-shared-secret`) every call without it is refused `UNAUTHENTICATED`.
     pub fn server(
         meta: Arc<MetaService>,
         data: Arc<OnceLock<DataRole>>,
-    ) -> FlightServiceServer<Self> {
-        FlightServiceServer::new(Self { meta, data })
+        credential: Option<catalog::rpc::InternalCredential>,
+    ) -> tonic::service::interceptor::InterceptedService<
+        FlightServiceServer<Self>,
+        catalog::rpc::CheckCredential,
+    > {
+        let server = FlightServiceServer::new(Self { meta, data })
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        tonic::service::interceptor::InterceptedService::new(
+            server,
+            catalog::rpc::CheckCredential(credential),
+        )
     }
 
     async fn data_write(&self, body: &[u8]) -> Result<Vec<u8>, Status> {

@@ -620,7 +620,37 @@ pub fn meta_router(
     meta: Arc<MetaService>,
     hinted: Option<Arc<coordinator::hinted::HintedHandoff>>,
     entropy: Option<Arc<replicas::AntiEntropy>>,
+    internal: Option<catalog::rpc::InternalCredential>,
 ) -> Router {
+    // With `[meta] internal-shared-secret`, `/status` and `/join` answer only the cluster's
+    // nodes (and operators who hold the credential); `/ping` stays open.
+    let check = move |req: axum::extract::Request, next: axum::middleware::Next| {
+        let internal = internal.clone();
+        async move {
+            let presented = req
+                .headers()
+                .get(catalog::rpc::INTERNAL_AUTH_HEADER)
+                .map(|v| v.as_bytes());
+            match &internal {
+                Some(c) if req.uri().path() == "/join" && !c.accepts(presented) => {
+                    // In the join protocol's own shape: the joining node stops and says why.
+                    let refused: catalog::rpc::Remote<()> =
+                        Err(catalog::rpc::RemoteError::Refused(
+                            catalog::rpc::REFUSED_WITHOUT_SECRET.to_string(),
+                        ));
+                    let mut resp = json_response(&refused, false);
+                    *resp.status_mut() = StatusCode::UNAUTHORIZED;
+                    resp
+                }
+                Some(c) if req.uri().path() != "/ping" && !c.accepts(presented) => ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    catalog::rpc::REFUSED_WITHOUT_SECRET,
+                )
+                .into_response(),
+                _ => next.run(req).await,
+            }
+        }
+    };
     let status_meta = meta.clone();
     Router::new()
         .route("/ping", get(|| async { StatusCode::NO_CONTENT }))
@@ -661,6 +691,7 @@ pub fn meta_router(
                 async move { join(&meta, &body).await }
             }),
         )
+        .layer(axum::middleware::from_fn(check))
         .layer(axum::middleware::from_fn(common_headers))
 }
 

@@ -105,7 +105,9 @@ pub async fn run(
     let tcp_addr = advertised(tcp.local_addr().map_err(ServerError::Serve)?, host);
 
     let m = &config.meta;
+    let internal = catalog::rpc::InternalCredential::from_secret(&m.internal_shared_secret);
     let meta = MetaService::prepare(MetaOptions {
+        internal: internal.clone(),
         dir: expand_home(&m.dir),
         tcp_addr: tcp_addr.clone(),
         meta_http_addr: meta_http_addr.clone(),
@@ -126,7 +128,11 @@ pub async fn run(
     let data_role = Arc::new(OnceLock::new());
     let flight = tokio::spawn(
         tonic::transport::Server::builder()
-            .add_service(InternalFlight::server(meta.clone(), data_role.clone()))
+            .add_service(InternalFlight::server(
+                meta.clone(),
+                data_role.clone(),
+                internal.clone(),
+            ))
             .serve_with_incoming_shutdown(
                 TcpIncoming::from(tcp).with_nodelay(Some(true)),
                 async move {
@@ -173,7 +179,7 @@ pub async fn run(
     // A call to another owner outlives the write's own deadline, so that an owner that does
     // not answer makes the write answer `timeout` (its points are queued once the call fails).
     // One set of channels to the other nodes for the data plane's calls.
-    let rpc = Arc::new(catalog::rpc::RpcClient::default());
+    let rpc = Arc::new(catalog::rpc::RpcClient::new(internal.clone()));
     let peers: Arc<dyn coordinator::peer::PeerWriter> = Arc::new(
         coordinator::peer::FlightPeers::new(meta.clone(), rpc.clone(), write_timeout * 2),
     );
@@ -343,7 +349,12 @@ pub async fn run(
         tokio::spawn(
             axum::serve(
                 listener,
-                meta_router(meta.clone(), writer.hinted().cloned(), entropy.clone()),
+                meta_router(
+                    meta.clone(),
+                    writer.hinted().cloned(),
+                    entropy.clone(),
+                    internal.clone(),
+                ),
             )
             .with_graceful_shutdown(async move {
                 let _ = meta_stop.wait_for(|s| *s).await;

@@ -636,3 +636,86 @@ fn the_shells_log_in_with_username_and_password() {
         );
     }
 }
+
+#[test]
+fn users_live_in_the_raft_catalog_so_every_node_agrees() {
+    use fletch_tests::cluster::Node;
+    let root = tempfile::tempdir().unwrap();
+    let env = vec![("FLETCH_HTTP_AUTH_ENABLED", "true")];
+    let mut a = Node::new(root.path(), "a", true);
+    a.env = env.clone();
+    a.start(&[]);
+    let mut b = Node::new(root.path(), "b", false);
+    b.env = env;
+    b.start(&[&a.meta_http.clone()]);
+    let ask = |node: &Node, stmt: &str, auth: Option<String>| run(&node.url(), &q(stmt, "", auth));
+    // The first admin, created through the node without data.
+    let r = ask(
+        &b,
+        "CREATE USER admin WITH PASSWORD 'pw' WITH ALL PRIVILEGES",
+        None,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = ask(
+        &b,
+        "CREATE DATABASE db; CREATE USER bob WITH PASSWORD 'b'; GRANT READ ON db TO bob",
+        Some(basic("admin", "pw")),
+    );
+    assert!(r.status == 200 && !r.body.contains("error"), "{}", r.body);
+    // The other node knows them as soon as its catalog has applied the change.
+    fletch_tests::wait_for("bob on node a", std::time::Duration::from_secs(10), || {
+        let r = ask(&a, "SHOW DATABASES", Some(basic("bob", "b")));
+        (r.status == 200 && r.body.contains("\"db\"")).then_some(())
+    });
+    assert_eq!(ask(&a, "SHOW DATABASES", None).status, 401);
+    assert_eq!(ask(&a, "SHOW USERS", Some(basic("bob", "b"))).status, 403);
+    // A password changed on one node: the old one stops working on the other.
+    const NEW: &str = "Zq9-distinctive-password";
+    let r = ask(
+        &a,
+        &format!("SET PASSWORD FOR bob = '{NEW}'"),
+        Some(basic("admin", "pw")),
+    );
+    assert!(r.status == 200 && !r.body.contains("error"), "{}", r.body);
+    fletch_tests::wait_for(
+        "the new password on node b",
+        std::time::Duration::from_secs(10),
+        || (ask(&b, "SHOW DATABASES", Some(basic("bob", NEW))).status == 200).then_some(()),
+    );
+    assert_eq!(
+        ask(&b, "SHOW DATABASES", Some(basic("bob", "b"))).status,
+        401
+    );
+    // Only bcrypt hashes are kept: no file of either node holds the password; the Raft log
+    // holds hashes.
+    for node in [&a, &b] {
+        let files: Vec<Vec<u8>> = walk(&node.dir)
+            .iter()
+            .map(|p| std::fs::read(p).unwrap_or_default())
+            .collect();
+        let holds = |needle: &[u8]| {
+            files
+                .iter()
+                .any(|f| f.windows(needle.len()).any(|w| w == needle))
+        };
+        assert!(!holds(NEW.as_bytes()), "the password is on disk");
+        assert!(holds(b"$2b$10$"), "bcrypt hashes are kept");
+    }
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
