@@ -206,6 +206,10 @@ pub struct CoordinatorConfig {
     /// this node sets up on any one data node at a time, until that node starts answering;
     /// more wait their turn. 0 = no limit.
     pub max_remote_reads_per_node: usize,
+    /// Most `GROUP BY time` buckets a statement with a lower time bound may span (to now when
+    /// it has no upper one); past it, 1.x's `max-select-buckets limit exceeded: (n/limit)`.
+    /// 0 = no limit (1.x's default).
+    pub max_select_buckets: u64,
 }
 
 /// `[hinted-handoff]`: points an owner of their shard could not take, queued on this node's
@@ -320,6 +324,7 @@ impl Default for CoordinatorConfig {
             max_concurrent_queries: 0,
             log_queries_after: GoDuration(Duration::ZERO),
             max_remote_reads_per_node: 32,
+            max_select_buckets: 0,
         }
     }
 }

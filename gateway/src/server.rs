@@ -220,6 +220,7 @@ pub async fn run(
             config.coordinator.max_concurrent_queries,
             config.coordinator.log_queries_after.0,
         )
+        .with_max_select_buckets(config.coordinator.max_select_buckets)
         .with_peers(peer_shards.clone());
     // Deletes recorded in the catalog, applied to this data node's shards (those recorded
     // while it was down first, before it serves).

@@ -201,6 +201,8 @@ pub struct Executor {
     deletes: Option<Arc<coordinator::DeleteApplier>>,
     /// The requests running here (`SHOW QUERIES`, `KILL QUERY`, `max-concurrent-queries`).
     queries: Arc<crate::queries::Queries>,
+    /// `[coordinator] max-select-buckets` (0: no limit but the gap fill's own guard).
+    max_select_buckets: u64,
 }
 
 /// How long a read naming a database this node does not know waits for the catalog to catch
@@ -229,6 +231,7 @@ impl Executor {
             stats: Vec::new(),
             query_timeout: None,
             queries: Arc::default(),
+            max_select_buckets: 0,
             meta,
             ingester,
             session: Arc::new(crate::scan::session(2)),
@@ -264,6 +267,17 @@ impl Executor {
     ) -> Self {
         self.queries = Arc::new(crate::queries::Queries::new(max_concurrent, log_after));
         self
+    }
+
+    /// The same executor, refusing a `GROUP BY time` statement whose time range spans more
+    /// than `n` buckets (1.x's `[coordinator] max-select-buckets`; 0: no limit).
+    pub fn with_max_select_buckets(mut self, n: u64) -> Self {
+        self.max_select_buckets = n;
+        self
+    }
+
+    pub(crate) fn max_select_buckets(&self) -> u64 {
+        self.max_select_buckets
     }
 
     /// The requests running on this node.

@@ -322,7 +322,8 @@ fn script() -> Vec<(String, Call)> {
     s.push((
         "privileges go with their database".into(),
         q(
-            "CREATE DATABASE db2; GRANT READ ON db2 TO bob; SHOW GRANTS FOR bob; DROP DATABASE db2; SHOW GRANTS FOR bob",
+            // (Not SHOW GRANTS of two databases: 1.x lists them in Go's random map order.)
+            "CREATE DATABASE db2; GRANT READ ON db2 TO bob; DROP DATABASE db2; SHOW GRANTS FOR bob",
             "",
             admin.clone(),
         ),

@@ -10,7 +10,7 @@ use fletch_tests::{Fletchd, bin, wait_for};
 fn config_prints_whole_and_layers_env_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("influxdb.conf");
-    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\npprof-auth-enabled = false\n[coordinator]\nmax-select-buckets = 1\n[continuous_queries]\nenabled = true\n").unwrap();
+    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\npprof-auth-enabled = false\n[coordinator]\nmax-select-series = 1\n[continuous_queries]\nenabled = true\n").unwrap();
     let out = Command::new(bin("fletchd"))
         .args(["config", "-config"])
         .arg(&file)
@@ -34,7 +34,7 @@ fn config_prints_whole_and_layers_env_and_file() {
     for w in [
         "unknown config key reporting-disabled",
         "unknown config key [http] pprof-auth-enabled",
-        "unknown config key [coordinator] max-select-buckets",
+        "unknown config key [coordinator] max-select-series",
         "unknown config section [continuous_queries]",
     ] {
         assert!(warnings.contains(w), "missing warning {w:?} in {warnings}");
@@ -641,4 +641,40 @@ fn join_requests_are_checked() {
         r.body
     );
     assert!(node.terminate().success());
+}
+
+#[test]
+fn max_select_buckets_refuses_wide_group_by_time_as_1x() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fletchd::start(
+        dir.path(),
+        &[("FLETCH_COORDINATOR_MAX_SELECT_BUCKETS", "10")],
+    );
+    let base = format!("http://{}", f.http);
+    assert_eq!(query(&base, "CREATE DATABASE db", "").status, 200);
+    let w = post(
+        &format!("{base}/write?db=db&precision=s"),
+        "m v=1 0\nm v=2 5\n",
+    );
+    assert_eq!(w.status, 204);
+    let ok = query(
+        &base,
+        "SELECT mean(v) FROM m WHERE time >= 0s AND time < 10s GROUP BY time(1s)",
+        "?db=db",
+    );
+    assert!(ok.body.contains("\"values\""), "{}", ok.body);
+    // 1.x answers the statement's error with status 200.
+    let refused = query(
+        &base,
+        "SELECT mean(v) FROM m WHERE time >= 0s AND time < 100s GROUP BY time(1s)",
+        "?db=db",
+    );
+    assert_eq!(refused.status, 200);
+    assert_eq!(
+        refused.body.trim(),
+        r#"{"results":[{"statement_id":0,"error":"max-select-buckets limit exceeded: (100/10)"}]}"#
+    );
+    // Raw and plain aggregate queries are not bucketed.
+    let raw = query(&base, "SELECT v FROM m WHERE time >= 0s", "?db=db");
+    assert!(raw.body.contains("\"values\""), "{}", raw.body);
 }

@@ -87,6 +87,37 @@ fn query_err(msg: impl Into<String>) -> ExecError {
     ExecError::Query(msg.into())
 }
 
+/// 1.x's `max-select-buckets`: a `GROUP BY time` statement with a lower time bound may span
+/// at most `limit` buckets, from the one holding the start to the one holding the end (now when
+/// unbounded), counted as 1.x counts them (the end taken one nanosecond early). 0: no limit.
+fn check_buckets(
+    interval: Option<(i64, i64)>,
+    range: TimeRange,
+    now: i64,
+    limit: u64,
+) -> Result<(), ExecError> {
+    let Some((every, offset)) = interval else {
+        return Ok(());
+    };
+    if limit == 0 || range.min == i64::MIN {
+        return Ok(());
+    }
+    let window = |t: i64| t as i128 - (t as i128 - offset as i128).rem_euclid(every as i128);
+    let end = if range.max == i64::MAX {
+        now
+    } else {
+        range.max
+    };
+    let (first, last) = (window(range.min), window(end.saturating_sub(1)));
+    let n = (last - first) / every as i128 + 1;
+    if n > limit as i128 {
+        return Err(query_err(format!(
+            "max-select-buckets limit exceeded: ({n}/{limit})"
+        )));
+    }
+    Ok(())
+}
+
 /// Runs a `SELECT` against `db` (the `db` parameter, unless the source names one).
 pub(crate) async fn execute(
     ex: &Executor,
@@ -104,6 +135,7 @@ pub(crate) async fn execute(
     let now = now_nanos();
     let (range, condition) = split_time_range(stmt.condition.as_ref(), now)?;
     let plan = Plan::new(&stmt, range)?;
+    check_buckets(plan.interval, range, now, ex.max_select_buckets())?;
 
     // Load every measurement first: `*` means the columns of all of them together (1.x).
     let session = ex.session();
@@ -977,5 +1009,65 @@ fn database_of<'a>(named: Option<&'a str>, default_db: &'a str) -> Result<&'a st
     match named.filter(|d| !d.is_empty()).unwrap_or(default_db) {
         "" => Err(ExecError::DatabaseRequired),
         db => Ok(db),
+    }
+}
+
+#[cfg(test)]
+mod bucket_limit_tests {
+    use super::*;
+
+    const S: i64 = 1_000_000_000;
+
+    fn check(min: i64, max: i64, every: i64, offset: i64) -> Result<(), String> {
+        check_buckets(
+            Some((every, offset)),
+            TimeRange { min, max },
+            1_796_563_321 * S + S / 2,
+            10,
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    /// The counts InfluxDB 1.6.7 answered with `max-select-buckets = 10` (observed).
+    #[test]
+    fn buckets_are_counted_as_1x_counts_them() {
+        let err = |n: &str| Err(format!("max-select-buckets limit exceeded: ({n}/10)"));
+        // time >= 0s AND time < 10s, < 11s, <= 10s, < 10500ms (bounds inclusive here).
+        assert_eq!(check(0, 10 * S - 1, S, 0), Ok(()));
+        assert_eq!(check(0, 11 * S - 1, S, 0), err("11"));
+        assert_eq!(check(0, 10 * S, S, 0), Ok(()));
+        assert_eq!(check(0, 10_500_000_000 - 1, S, 0), err("11"));
+        assert_eq!(check(S / 2, 10 * S - 1, S, 0), Ok(()));
+        assert_eq!(check(0, 100 * S - 1, S, 0), err("100"));
+        // GROUP BY time(10s, 5s) over [0, 100s): windows from -5s to 95s.
+        assert_eq!(check(0, 100 * S - 1, 10 * S, 5 * S), err("11"));
+        // No upper bound: up to now.
+        assert_eq!(check(0, i64::MAX, S, 0), err("1796563322"));
+        // No lower bound, no interval, or no limit: not checked.
+        assert_eq!(check(i64::MIN, 100 * S, S, 0), Ok(()));
+        assert!(
+            check_buckets(
+                None,
+                TimeRange {
+                    min: 0,
+                    max: i64::MAX
+                },
+                0,
+                10
+            )
+            .is_ok()
+        );
+        assert!(
+            check_buckets(
+                Some((S, 0)),
+                TimeRange {
+                    min: 0,
+                    max: i64::MAX
+                },
+                i64::MAX,
+                0
+            )
+            .is_ok()
+        );
     }
 }
