@@ -176,6 +176,9 @@ async fn common_headers(req: axum::extract::Request, next: axum::middleware::Nex
     let log = req.extensions().get::<LogRequests>().is_some_and(|l| l.0);
     let started = std::time::Instant::now();
     let mut resp = next.run(req).await;
+    if let Some(endpoint) = crate::metrics::endpoint(uri.path()) {
+        crate::metrics::record(endpoint, resp.status().as_u16(), started.elapsed());
+    }
     let seq = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
     let id = format!("{:016x}-{:08x}", now_nanos() as u64, seq);
     let h = resp.headers_mut();
@@ -208,6 +211,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v2/write", any(write_v2))
         .route("/api/v3/write_lp", any(write_v3))
         .route("/query", any(query))
+        .route("/metrics", get(metrics))
         .route("/api/v3/query_sql", any(crate::query_v3::query_sql))
         .route(
             "/api/v3/query_influxql",
@@ -435,10 +439,12 @@ async fn write(
         }
     }
     let rp = params.get("rp").map(String::as_str).unwrap_or("");
+    let points = parsed.points.len() as u64;
     let outcome = st
         .writer
         .write_with(db, rp, parsed.points, now, consistency)
         .await?;
+    crate::metrics::points_written(points.saturating_sub(outcome.dropped as u64));
     if outcome.dropped > 0 {
         let reason = outcome.reason.unwrap_or_default();
         return Err(ApiError::bad_request(format!(
@@ -606,6 +612,50 @@ async fn query(
         format::json(&results, st.max_row_limit, pretty, &opts),
         "application/json",
     ))
+}
+
+/// `GET /metrics`: Prometheus' text format (docs/operations.md). With auth on, for admins.
+async fn metrics(
+    State(st): State<ApiState>,
+    client: ClientAddr,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let params = url_params(raw_query)?;
+    let caller = st.caller(&params, &headers, client).await?;
+    if st.auth.enabled() && !caller.as_ref().is_some_and(|u| u.admin) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "error authorizing query: /metrics requires admin privilege",
+        ));
+    }
+    let m = st.meta.metrics();
+    let gauges = crate::metrics::Gauges {
+        buffer_bytes: st.ingester.as_ref().map(|i| i.buffered_bytes() as u64),
+        queries_running: st.executor.queries().list().len() as u64,
+        slow_queries: st.executor.queries().slow_queries(),
+        hinted_handoff: st
+            .writer
+            .hinted()
+            .map(|h| {
+                h.stats()
+                    .into_iter()
+                    .map(|q| (q.node, q.bytes, q.frames))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        raft_term: m.current_term,
+        raft_leader: m.current_leader,
+        raft_applied_index: m.last_applied.map(|l| l.index),
+        raft_last_log_index: m.last_log_index,
+        node_id: m.id,
+    };
+    let mut resp = (StatusCode::OK, crate::metrics::render(&gauges)).into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    Ok(resp)
 }
 
 fn body_response(body: Vec<u8>, content_type: &'static str) -> Response {

@@ -36,6 +36,7 @@ pub mod flight;
 pub mod flight_sql;
 pub mod format;
 pub mod http;
+pub mod metrics;
 pub mod query_v3;
 pub mod remote_shards;
 pub mod server;

@@ -36,6 +36,7 @@ pub mod engine;
 pub mod error;
 pub mod manifest;
 pub mod merge;
+pub mod metrics;
 pub mod parquet_io;
 pub mod pins;
 pub mod schema;

@@ -499,6 +499,12 @@ fn the_v3_api_and_token_scheme_take_the_same_credentials() {
         Some("Token admin:pw"),
     );
     assert_eq!(r.status, 200, "{}", r.body);
+    // /metrics: for admins when auth is on.
+    assert_eq!(get("/metrics", None).status, 401);
+    assert_eq!(get("/metrics", Some(&basic("bob", "b"))).status, 403);
+    let m = get("/metrics", Some(&basic("admin", "pw")));
+    assert_eq!(m.status, 200, "{}", m.body);
+    assert!(m.body.contains("fletch_raft_term"), "{}", m.body);
     // v2 write with a token, as the v2 client libraries send it.
     let w = send(
         "POST",

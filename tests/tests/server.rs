@@ -678,3 +678,42 @@ fn max_select_buckets_refuses_wide_group_by_time_as_1x() {
     let raw = query(&base, "SELECT v FROM m WHERE time >= 0s", "?db=db");
     assert!(raw.body.contains("\"values\""), "{}", raw.body);
 }
+
+#[test]
+fn metrics_are_served_in_prometheus_text() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fletchd::start(dir.path(), &[]);
+    let base = format!("http://{}", f.http);
+    assert_eq!(query(&base, "CREATE DATABASE db", "").status, 200);
+    assert_eq!(
+        post(&format!("{base}/write?db=db"), "m v=1 1\nm v=2 2\n").status,
+        204
+    );
+    assert_eq!(post(&format!("{base}/write?db=db"), "bad line").status, 400);
+    let r = send("GET", &format!("{base}/metrics"), &[], Vec::new()).unwrap();
+    assert_eq!(r.status, 200);
+    assert!(
+        r.header("content-type")
+            .is_some_and(|c| c.starts_with("text/plain"))
+    );
+    let value = |series: &str| -> f64 {
+        r.body
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {series} in\n{}", r.body))
+    };
+    assert_eq!(value("fletch_points_written_total "), 2.0);
+    assert_eq!(
+        value("fletch_http_requests_total{endpoint=\"write\",status=\"204\"} "),
+        1.0
+    );
+    assert_eq!(
+        value("fletch_http_requests_total{endpoint=\"write\",status=\"400\"} "),
+        1.0
+    );
+    assert!(value("fletch_wal_fsync_seconds_count ") >= 1.0);
+    assert!(value("fletch_write_buffer_bytes ") > 0.0);
+    assert_eq!(value("fletch_raft_is_leader "), 1.0);
+    assert!(value("fletch_raft_applied_index ") >= 1.0);
+    drop(f);
+}

@@ -13,6 +13,13 @@ impl Ingester {
     /// shard's range ended: a backfill of old data would otherwise have its shard rewritten
     /// whole after every persist, while the backfill is still running.
     pub async fn compact(&self, now: i64) -> Result<usize, StorageError> {
+        let started = std::time::Instant::now();
+        let out = self.compact_cold(now).await;
+        crate::metrics::COMPACTION.record(started.elapsed());
+        out
+    }
+
+    async fn compact_cold(&self, now: i64) -> Result<usize, StorageError> {
         let _queue = self.maintenance.lock().await;
         let cold_after = self
             .cfg

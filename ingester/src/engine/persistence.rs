@@ -28,6 +28,13 @@ impl Ingester {
     /// Freezes the active buffer (rotating the WAL with it) and writes every frozen buffer to
     /// Parquet; WAL segments are deleted once the files that hold their data are live.
     pub async fn persist(&self) -> Result<(), StorageError> {
+        let started = std::time::Instant::now();
+        let out = self.persist_all().await;
+        crate::metrics::PERSIST.record(started.elapsed());
+        out
+    }
+
+    async fn persist_all(&self) -> Result<(), StorageError> {
         let mut queue = self.maintenance.lock().await;
         let t0 = std::time::Instant::now();
         self.freeze(&mut queue).await?;

@@ -208,10 +208,12 @@ impl Wal {
             put_frame(&mut buf, p);
         }
         let path = segment_path(&self.dir, self.current);
+        let started = std::time::Instant::now();
         let res = self
             .file
             .write_all(&buf)
             .and_then(|_| self.file.sync_data());
+        crate::metrics::WAL_FSYNC.record(started.elapsed());
         match res {
             Ok(()) => {
                 self.offset += buf.len() as u64;
