@@ -299,7 +299,10 @@ impl FlightSql {
                 .map_err(|e| Status::permission_denied(e.to_string()))?;
         }
         if let Some((ctx, df)) = self.planned.take(st) {
-            let answer = statement::execute(ctx, df).await.map_err(status_of)?;
+            let answer =
+                statement::execute(&self.executor, ctx, df, &st.sql, st.database.as_deref())
+                    .await
+                    .map_err(status_of)?;
             return Ok(Self::flight_data(answer));
         }
         let sql = numbered_placeholders(&st.sql);

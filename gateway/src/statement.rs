@@ -256,11 +256,26 @@ pub async fn run_sql(
     params: Params,
 ) -> Result<Answer, StatementError> {
     let (ctx, df) = plan_sql(ex, access, database, sql, params).await?;
-    execute(ctx, df).await
+    execute(ex, ctx, df, sql, database).await
 }
 
-/// A planned statement run: its answer streams while `ctx` (kept with the stream) lives.
-pub async fn execute(ctx: SessionContext, df: DataFrame) -> Result<Answer, StatementError> {
+/// A planned statement run: its answer streams while `ctx` (kept with the stream) lives. The
+/// statement is one of the node's running queries until its stream ends or is dropped: `SHOW
+/// QUERIES` lists it (as `sql` on `database`), `KILL QUERY` ends it with `query interrupted`,
+/// `[coordinator] query-timeout` with `query-timeout limit exceeded`, and
+/// `max-concurrent-queries` counts it, as for InfluxQL.
+pub async fn execute(
+    ex: &Executor,
+    ctx: SessionContext,
+    df: DataFrame,
+    sql: &str,
+    database: Option<&str>,
+) -> Result<Answer, StatementError> {
+    let attached = ex
+        .queries()
+        .attach(sql.to_string(), database.unwrap_or_default().to_string())
+        .map_err(|e| StatementError::Failed(e.to_string()))?;
+    let deadline = ex.query_timeout().map(|d| tokio::time::Instant::now() + d);
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let stream = df.execute_stream().await?;
     let tagged = Arc::clone(&schema);
@@ -274,7 +289,59 @@ pub async fn execute(ctx: SessionContext, df: DataFrame) -> Result<Answer, State
             )?)
         })
         .boxed();
-    Ok(Answer { schema, batches })
+    Ok(Answer {
+        schema,
+        batches: watched(batches, attached, deadline),
+    })
+}
+
+/// `batches` until they end, the query is killed or its deadline passes (then one error, and
+/// the end): a cut answer is never presented as a whole one.
+fn watched(
+    batches: BoxStream<'static, Result<RecordBatch, StatementError>>,
+    attached: querier::queries::Attached,
+    deadline: Option<tokio::time::Instant>,
+) -> BoxStream<'static, Result<RecordBatch, StatementError>> {
+    struct Watch {
+        batches: BoxStream<'static, Result<RecordBatch, StatementError>>,
+        attached: querier::queries::Attached,
+        deadline: Option<tokio::time::Instant>,
+        done: bool,
+    }
+    let state = Watch {
+        batches,
+        attached,
+        deadline,
+        done: false,
+    };
+    futures::stream::unfold(state, |mut w| async move {
+        if w.done {
+            return None;
+        }
+        let expired = async {
+            match w.deadline {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        let next = tokio::select! {
+            biased;
+            () = w.attached.killed() => Some(Err(StatementError::Failed(ExecError::Interrupted.to_string()))),
+            () = expired => Some(Err(StatementError::Failed(ExecError::QueryTimeout.to_string()))),
+            b = w.batches.next() => b,
+        };
+        match next {
+            None => None,
+            Some(Err(e)) => {
+                w.done = true;
+                Some((Err(e), w))
+            }
+            Some(ok) => Some((ok, w)),
+        }
+    })
+    // Readers may poll again after the end (the v3 API peeks at the first item).
+    .fuse()
+    .boxed()
 }
 
 /// An InfluxQL query's answer as InfluxDB 3 gives it ([`influxql_table`]). `params` binds

@@ -938,3 +938,61 @@ async fn sql_newest_row_per_tag_skips_older_rows_and_answers_the_same() {
     assert!(rows(&oldest).await.contains("| a    | 1.0   |"));
     n.close().await;
 }
+
+#[tokio::test]
+async fn sql_statements_are_running_queries_that_can_be_killed_or_time_out() {
+    use futures::StreamExt;
+    use gateway::statement::{Access, Params, run_sql};
+    let n = node().await;
+    n.write("cpu,host=a usage=1 1000000000").await;
+    let access = Access {
+        auth: std::sync::Arc::new(gateway::auth::Auth::new(
+            false,
+            String::new(),
+            0,
+            n.exec.meta_service().clone(),
+        )),
+        caller: None,
+    };
+    let sql = "SELECT usage FROM cpu";
+    // Listed while its answer is being read, as SHOW QUERIES lists InfluxQL requests.
+    let mut answer = run_sql(&n.exec, &access, Some("db"), sql, Params::None)
+        .await
+        .unwrap();
+    let listed = n.exec.queries().list();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        (listed[0].text.as_str(), listed[0].database.as_str()),
+        (sql, "db")
+    );
+    // KILL QUERY: the next read is the error, then the end (never a cut answer as a whole).
+    n.exec.queries().kill(listed[0].id).unwrap();
+    let first = answer.batches.next().await.expect("an item");
+    assert_eq!(first.unwrap_err().to_string(), "query interrupted");
+    assert!(answer.batches.next().await.is_none());
+    drop(answer);
+    assert!(n.exec.queries().list().is_empty(), "ended with its stream");
+    // [coordinator] query-timeout.
+    let ex = n
+        .exec
+        .clone()
+        .with_query_timeout(std::time::Duration::from_millis(1));
+    let mut answer = run_sql(&ex, &access, Some("db"), sql, Params::None)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let first = answer.batches.next().await.expect("an item");
+    assert_eq!(
+        first.unwrap_err().to_string(),
+        "query-timeout limit exceeded"
+    );
+    // Without either, the rows.
+    let mut answer = run_sql(&n.exec, &access, Some("db"), sql, Params::None)
+        .await
+        .unwrap();
+    let batch = answer.batches.next().await.expect("an item").unwrap();
+    assert_eq!(batch.num_rows(), 1);
+    // Polled again after its end, the answer stays ended (it does not panic).
+    assert!(answer.batches.next().await.is_none());
+    assert!(answer.batches.next().await.is_none());
+}

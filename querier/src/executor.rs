@@ -276,6 +276,11 @@ impl Executor {
         self
     }
 
+    /// `[coordinator] query-timeout` (`None`: no limit).
+    pub fn query_timeout(&self) -> Option<std::time::Duration> {
+        self.query_timeout
+    }
+
     pub(crate) fn max_select_buckets(&self) -> u64 {
         self.max_select_buckets
     }
