@@ -399,6 +399,14 @@ pub enum UserCommand {
         database: String,
         privilege: Privilege,
     },
+    /// `REVOKE ... ON db`: clears `privilege` from what the user holds on `database` (1.x's
+    /// `&^`: ALL minus READ leaves WRITE), applied in the log so that concurrent changes
+    /// cannot interleave between reading and writing the privilege.
+    Revoke {
+        user: String,
+        database: String,
+        privilege: Privilege,
+    },
     /// `GRANT/REVOKE ALL PRIVILEGES [TO|FROM] user`: cluster-wide admin.
     SetAdmin {
         user: String,
@@ -564,6 +572,23 @@ impl CatalogState {
                 match u.privileges.iter_mut().find(|(d, _)| d == database) {
                     Some((_, p)) => *p = *privilege,
                     None => u.privileges.push((database.clone(), *privilege)),
+                }
+            }
+            UserCommand::Revoke {
+                user,
+                database,
+                privilege,
+            } => {
+                // As 1.x: the user is looked up first, then the database.
+                let held = self.user_mut(user)?.privilege(database);
+                if !self.databases.contains_key(database) {
+                    return Err(CatalogError::DatabaseNotFound(database.clone()));
+                }
+                let left = held.unwrap_or(Privilege::None).without(*privilege);
+                let u = self.user_mut(user)?;
+                match u.privileges.iter_mut().find(|(d, _)| d == database) {
+                    Some((_, p)) => *p = left,
+                    None => u.privileges.push((database.clone(), left)),
                 }
             }
             UserCommand::SetAdmin { user, admin } => self.user_mut(user)?.admin = *admin,
@@ -1334,13 +1359,27 @@ mod user_tests {
         assert!(abe.authorize_database(Privilege::None, "other"));
         // GRANT sets exactly; REVOKE clears bits (ALL minus READ is WRITE).
         s.apply(&set("db", Privilege::All)).unwrap();
-        let revoked = s
-            .user("abe")
-            .unwrap()
-            .privilege("db")
-            .unwrap()
-            .without(Privilege::Read);
-        assert_eq!(revoked, Privilege::Write);
+        let revoke = |db: &str, who: &str, p| {
+            user(UserCommand::Revoke {
+                user: who.into(),
+                database: db.into(),
+                privilege: p,
+            })
+        };
+        s.apply(&revoke("db", "abe", Privilege::Read)).unwrap();
+        assert_eq!(
+            s.user("abe").unwrap().privilege("db"),
+            Some(Privilege::Write)
+        );
+        assert_eq!(
+            s.apply(&revoke("db", "nobody", Privilege::Read)),
+            Err(CatalogError::UserNotFound)
+        );
+        assert_eq!(
+            s.apply(&revoke("nodb", "abe", Privilege::Read)),
+            Err(CatalogError::DatabaseNotFound("nodb".into()))
+        );
+        s.apply(&set("db", Privilege::All)).unwrap();
         assert_eq!(Privilege::Write.without(Privilege::All), Privilege::None);
 
         s.apply(&user(UserCommand::SetAdmin {

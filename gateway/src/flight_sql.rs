@@ -293,12 +293,13 @@ impl FlightSql {
 
     /// The answer to `st`, as Flight data.
     async fn run(&self, access: &Access, st: &Statement) -> Result<DataStream, Status> {
-        if let Some(db) = &st.database {
-            self.auth
-                .authorize_read(&access.caller, db, &st.sql)
-                .map_err(|e| Status::permission_denied(e.to_string()))?;
-        }
         if let Some((ctx, df)) = self.planned.take(st) {
+            // Planned (and checked) for GetFlightInfo's caller: checked again for this one.
+            if let Some(db) = &st.database {
+                self.auth
+                    .authorize_read(&access.caller, db, &st.sql)
+                    .map_err(|e| Status::permission_denied(e.to_string()))?;
+            }
             let answer =
                 statement::execute(&self.executor, ctx, df, &st.sql, st.database.as_deref())
                     .await

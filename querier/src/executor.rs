@@ -941,7 +941,8 @@ impl Executor {
                 database,
                 user,
             } => {
-                self.grant(*privilege, database.as_deref(), user).await?;
+                self.change_privilege(true, *privilege, database.as_deref(), user)
+                    .await?;
                 Ok(vec![])
             }
             Statement::Revoke {
@@ -949,7 +950,8 @@ impl Executor {
                 database,
                 user,
             } => {
-                self.revoke(*privilege, database.as_deref(), user).await?;
+                self.change_privilege(false, *privilege, database.as_deref(), user)
+                    .await?;
                 Ok(vec![])
             }
             Statement::ShowUsers => Ok(self.show_users()),

@@ -208,55 +208,29 @@ impl Executor {
         .await
     }
 
-    /// `GRANT <p> ON db TO u` sets exactly `<p>` on db (1.x); `GRANT ALL TO u` makes an admin.
-    pub(crate) async fn grant(
+    /// `GRANT <p> ON db TO u` sets exactly `<p>` on db (1.x); `REVOKE <p> ON db FROM u` clears
+    /// `<p>`'s bits from what u holds (ALL minus READ leaves WRITE). Without a database, `ALL`
+    /// makes (or unmakes) u an admin.
+    pub(crate) async fn change_privilege(
         &self,
+        granting: bool,
         privilege: Granted,
         database: Option<&str>,
         user: &str,
     ) -> Result<(), ExecError> {
-        let cmd = match database {
-            Some(db) => UserCommand::SetPrivilege {
-                user: user.to_string(),
+        let (user, privilege) = (user.to_string(), granted(privilege));
+        let cmd = match (database, granting) {
+            (Some(db), true) => UserCommand::SetPrivilege {
+                user,
                 database: db.to_string(),
-                privilege: granted(privilege),
+                privilege,
             },
-            None => UserCommand::SetAdmin {
-                user: user.to_string(),
-                admin: true,
+            (Some(db), false) => UserCommand::Revoke {
+                user,
+                database: db.to_string(),
+                privilege,
             },
-        };
-        self.change_users(cmd).await
-    }
-
-    /// `REVOKE <p> ON db FROM u` clears `<p>`'s bits from what u holds (ALL minus READ leaves
-    /// WRITE, as 1.x); `REVOKE ALL FROM u` takes admin away.
-    pub(crate) async fn revoke(
-        &self,
-        privilege: Granted,
-        database: Option<&str>,
-        user: &str,
-    ) -> Result<(), ExecError> {
-        let cmd = match database {
-            Some(db) => {
-                let held = match self.meta_service().catalog().user(user) {
-                    Some(u) => u.privilege(db).unwrap_or(Privilege::None),
-                    None => return Err(refused(CatalogError::UserNotFound)),
-                };
-                let privilege = match privilege {
-                    Granted::All => Privilege::None,
-                    p => held.without(granted(p)),
-                };
-                UserCommand::SetPrivilege {
-                    user: user.to_string(),
-                    database: db.to_string(),
-                    privilege,
-                }
-            }
-            None => UserCommand::SetAdmin {
-                user: user.to_string(),
-                admin: false,
-            },
+            (None, admin) => UserCommand::SetAdmin { user, admin },
         };
         self.change_users(cmd).await
     }
