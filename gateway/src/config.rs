@@ -42,8 +42,8 @@ fn unhonoured(section: &str, key: &str, value: &toml::Value) -> Option<String> {
         ("meta", "auth-enabled") => {
             "the meta HTTP API has no users of its own: it is closed to all but the cluster's nodes by [meta] internal-shared-secret; set that instead"
         }
-        ("http" | "meta", "https-enabled") => {
-            "TLS is not implemented yet: clients would be served in clear text"
+        ("meta", "https-enabled") => {
+            "TLS on the meta HTTP API and the internal port is not implemented yet: nodes would talk in clear text (the internal secret authenticates them but does not encrypt)"
         }
         ("http", "pprof-auth-enabled" | "ping-auth-enabled") => {
             "credentials on /debug/pprof and /ping are not implemented yet"
@@ -175,6 +175,12 @@ pub struct HttpConfig {
     /// Failed logins one client address may make in a minute; past it, its requests answer
     /// 429 until the minute is over. 0 = no limit.
     pub max_failed_logins: u32,
+    /// Serve the API port (HTTP and Flight SQL, and `[flight] bind-address`) over TLS only.
+    pub https_enabled: bool,
+    /// PEM file of the certificate chain the API port presents.
+    pub https_certificate: String,
+    /// PEM file of its private key; empty: the key is in `https-certificate`'s file (1.x).
+    pub https_private_key: String,
 }
 
 /// `[flight]`: Arrow Flight (SQL) for clients. It is always served on `[http] bind-address`
@@ -210,6 +216,32 @@ pub struct CoordinatorConfig {
     /// it has no upper one); past it, 1.x's `max-select-buckets limit exceeded: (n/limit)`.
     /// 0 = no limit (1.x's default).
     pub max_select_buckets: u64,
+    /// Most bytes one query's operators (hash aggregates, sorts, joins, buffers) may hold at
+    /// once; sorts and grouped aggregates spill to `[data] dir/spill` past it, others fail the
+    /// statement with `query-memory-bytes limit exceeded`. 0 = bounded by the pool alone.
+    pub query_memory_bytes: Size,
+    /// Most bytes all queries' operators on this node may hold together (past it,
+    /// `query-pool-bytes limit exceeded`). 0 = half of the machine's memory.
+    pub query_pool_bytes: Size,
+}
+
+impl CoordinatorConfig {
+    /// `query-pool-bytes` in bytes: the configured value, or half of the machine's memory
+    /// (`None` when that cannot be read: no bound).
+    pub fn query_pool(&self) -> Option<u64> {
+        match self.query_pool_bytes.0 {
+            0 => total_memory().map(|m| m / 2),
+            n => Some(n),
+        }
+    }
+}
+
+/// The machine's memory (`MemTotal` of `/proc/meminfo`), in bytes.
+fn total_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
 }
 
 /// `[hinted-handoff]`: points an owner of their shard could not take, queued on this node's
@@ -325,6 +357,8 @@ impl Default for CoordinatorConfig {
             log_queries_after: GoDuration(Duration::ZERO),
             max_remote_reads_per_node: 32,
             max_select_buckets: 0,
+            query_memory_bytes: Size(0),
+            query_pool_bytes: Size(0),
         }
     }
 }
@@ -365,6 +399,9 @@ impl Default for HttpConfig {
             auth_enabled: false,
             shared_secret: String::new(),
             max_failed_logins: crate::auth::MAX_FAILURES,
+            https_enabled: false,
+            https_certificate: "/etc/ssl/influxdb.pem".into(),
+            https_private_key: String::new(),
         }
     }
 }
@@ -998,7 +1035,7 @@ mod tests {
     #[test]
     fn security_settings_it_cannot_honour_refuse_to_start() {
         for (text, key) in [
-            ("[http]\nhttps-enabled = true\n", "[http] https-enabled"),
+            ("[meta]\nhttps-enabled = true\n", "[meta] https-enabled"),
             (
                 "[http]\npprof-auth-enabled = true\n",
                 "[http] pprof-auth-enabled",
@@ -1016,7 +1053,7 @@ mod tests {
         assert!(e.contains("set that instead"), "{e}");
         // Off, they are only unknown keys.
         let l = load(
-            "[http]\nhttps-enabled = false\npprof-auth-enabled = false\n",
+            "[meta]\nhttps-enabled = false\n[http]\npprof-auth-enabled = false\n",
             &[],
             &[],
         )

@@ -634,6 +634,14 @@ async fn metrics(
         buffer_bytes: st.ingester.as_ref().map(|i| i.buffered_bytes() as u64),
         queries_running: st.executor.queries().list().len() as u64,
         slow_queries: st.executor.queries().slow_queries(),
+        query_memory: (
+            st.executor.memory().used() as u64,
+            st.executor.memory().limit() as u64,
+        ),
+        spill: st
+            .executor
+            .spill()
+            .map_or((0, 0), |s| (s.created(), s.bytes())),
         hinted_handoff: st
             .writer
             .hinted()

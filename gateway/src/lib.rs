@@ -41,4 +41,5 @@ pub mod query_v3;
 pub mod remote_shards;
 pub mod server;
 pub mod statement;
+pub mod tls;
 pub mod stats;

@@ -77,6 +77,10 @@ pub struct Gauges {
     pub buffer_bytes: Option<u64>,
     pub queries_running: u64,
     pub slow_queries: u64,
+    /// Bytes query operators hold now, and the node's pool (0: unbounded).
+    pub query_memory: (u64, u64),
+    /// Spill files queries wrote since start, and bytes in spill files now.
+    pub spill: (u64, u64),
     /// Per destination node: queued bytes, queued writes.
     pub hinted_handoff: Vec<(u64, u64, u64)>,
     pub raft_term: u64,
@@ -196,6 +200,35 @@ pub fn render(g: &Gauges) -> String {
         "Query requests that ran past [coordinator] log-queries-after.",
     );
     let _ = writeln!(out, "fletch_slow_queries_total {}", g.slow_queries);
+    for (name, kind, help, v) in [
+        (
+            "fletch_query_memory_bytes",
+            "gauge",
+            "Bytes query operators hold now ([coordinator] query-pool-bytes bounds them).",
+            g.query_memory.0,
+        ),
+        (
+            "fletch_query_memory_limit_bytes",
+            "gauge",
+            "The node's query memory pool (0: unbounded).",
+            g.query_memory.1,
+        ),
+        (
+            "fletch_query_spill_files_total",
+            "counter",
+            "Files queries spilled to [data] dir/spill since the node started.",
+            g.spill.0,
+        ),
+        (
+            "fletch_query_spill_bytes",
+            "gauge",
+            "Bytes in query spill files now.",
+            g.spill.1,
+        ),
+    ] {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
     family(
         &mut out,
         "fletch_hinted_handoff_queue_bytes",

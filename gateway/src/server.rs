@@ -40,6 +40,15 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("{0}")]
     Hinted(#[from] coordinator::hinted::HintedError),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("query memory ([coordinator] query-pool-bytes, spill directory): {0}")]
+    QueryMemory(#[from] querier::ExecError),
+}
+
+/// A configured byte count as `usize` (saturating on 32-bit hosts).
+fn bytes(n: u64) -> usize {
+    usize::try_from(n).unwrap_or(usize::MAX)
 }
 
 async fn bind(key: &'static str, addr: &str) -> Result<TcpListener, ServerError> {
@@ -77,6 +86,15 @@ pub async fn run(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServerError> {
+    // The certificate is read before anything binds: a node that cannot serve TLS as asked
+    // does not start (never in clear text instead).
+    let tls = match config.http.https_enabled {
+        true => Some(crate::tls::server_config(
+            &config.http.https_certificate,
+            &config.http.https_private_key,
+        )?),
+        false => None,
+    };
     let http = match config.http.enabled {
         true => Some(bind("[http] bind-address", &config.http.bind_address).await?),
         false => None,
@@ -221,7 +239,12 @@ pub async fn run(
             config.coordinator.log_queries_after.0,
         )
         .with_max_select_buckets(config.coordinator.max_select_buckets)
-        .with_peers(peer_shards.clone());
+        .with_peers(peer_shards.clone())
+        .with_memory(
+            bytes(config.coordinator.query_pool().unwrap_or(0)),
+            bytes(config.coordinator.query_memory_bytes.0),
+            ingester.as_ref().map(|_| expand_home(&config.data.dir).join("spill")),
+        )?;
     // Deletes recorded in the catalog, applied to this data node's shards (those recorded
     // while it was down first, before it serves).
     let deletes = match &ingester {
@@ -333,16 +356,39 @@ pub async fn run(
         }
         drop(_enter);
         let service = crate::flight_sql::PublicFlight::new(executor.clone(), auth.clone()).server();
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming_shutdown(
-                    TcpIncoming::from(listener).with_nodelay(Some(true)),
-                    async move {
-                        let _ = stop.wait_for(|s| *s).await;
-                    },
-                )
+        if let Some(tls) = &tls {
+            // gRPC over TLS: served as the API port serves it, by hyper behind rustls.
+            let app = crate::http::with_flight(axum::Router::new(), service)
+                .into_make_service_with_connect_info::<SocketAddr>();
+            let tls = crate::tls::TlsListener::new(listener, tls.clone());
+            return tokio::spawn(
+                async move {
+                    let listener = tls.map_err(ServerError::Serve)?.tap_io(|_| {});
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        })
+                        .into_future()
+                        .await
+                        .map_err(ServerError::Serve)
+                }
                 .instrument(span.clone()),
+            );
+        }
+        tokio::spawn(
+            async move {
+                tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(
+                        TcpIncoming::from(listener).with_nodelay(Some(true)),
+                        async move {
+                            let _ = stop.wait_for(|s| *s).await;
+                        },
+                    )
+                    .await
+                    .map_err(|e| ServerError::Serve(std::io::Error::other(e)))
+            }
+            .instrument(span.clone()),
         )
     });
     let mut meta_stop = stop_rx.clone();
@@ -366,24 +412,40 @@ pub async fn run(
     });
     let served = match http {
         Some(listener) => {
-            // Answers leave as soon as they are written (no Nagle delay behind a client's
-            // delayed ACK), as InfluxDB's Go server does by default.
-            let listener = listener.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "TCP_NODELAY not set");
-                }
-            });
             // Flight SQL and InfluxDB 3's Flight tickets on the same port (gRPC over HTTP/2).
             let flight =
                 crate::flight_sql::PublicFlight::new(executor.clone(), auth.clone()).server();
             // The peer's address goes with each request (failed logins are limited per client).
             let app = crate::http::with_flight(router(state), flight)
                 .into_make_service_with_connect_info::<SocketAddr>();
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .into_future()
-                .instrument(span.clone())
-                .await
+            match tls {
+                Some(tls) => {
+                    // TLS sessions, set up off the accept loop (crate::tls); the generic
+                    // `tap_io` is what gives axum the peer's address of such a listener.
+                    let listener = crate::tls::TlsListener::new(listener, tls)
+                        .map_err(ServerError::Serve)?
+                        .tap_io(|_| {});
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future()
+                        .instrument(span.clone())
+                        .await
+                }
+                None => {
+                    // Answers leave as soon as they are written (no Nagle delay behind a
+                    // client's delayed ACK), as InfluxDB's Go server does by default.
+                    let listener = listener.tap_io(|tcp| {
+                        if let Err(e) = tcp.set_nodelay(true) {
+                            tracing::debug!(error = %e, "TCP_NODELAY not set");
+                        }
+                    });
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(shutdown)
+                        .into_future()
+                        .instrument(span.clone())
+                        .await
+                }
+            }
         }
         None => {
             shutdown.await;

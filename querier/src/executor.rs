@@ -126,6 +126,11 @@ pub enum ExecError {
         owners: Vec<u64>,
         errors: String,
     },
+    /// The statement needed more memory than its budget or the node's query pool allows
+    /// (`[coordinator] query-memory-bytes`, `query-pool-bytes`), even after spilling what can
+    /// spill ([`crate::memory`]).
+    #[error("{0}")]
+    OutOfMemory(String),
     /// A check of Fletch's own planning failed (a bug, never the query's fault).
     #[error("internal error: {0}")]
     Internal(String),
@@ -135,6 +140,16 @@ impl From<datafusion::error::DataFusionError> for ExecError {
     /// Fletch's own errors raised inside a plan (a remote read, say) come out as themselves.
     fn from(e: datafusion::error::DataFusionError) -> Self {
         use datafusion::error::DataFusionError as D;
+        if let Some(msg) = crate::memory::exhausted_message(&e) {
+            return Self::OutOfMemory(msg.to_string());
+        }
+        // Limits raised inside a plan (the gap fill's buckets) read as 1.x writes them, without
+        // DataFusion's `Execution error: ` before them.
+        if let D::Execution(msg) = e.find_root()
+            && msg.contains(" limit exceeded: (")
+        {
+            return Self::Query(msg.clone());
+        }
         if let D::External(inner) = e.find_root()
             && let Some(ours) = inner.downcast_ref::<ExecError>()
         {
@@ -203,6 +218,27 @@ pub struct Executor {
     queries: Arc<crate::queries::Queries>,
     /// `[coordinator] max-select-buckets` (0: no limit but the gap fill's own guard).
     max_select_buckets: u64,
+    /// The pool of every query's memory on this node (`[coordinator] query-pool-bytes`).
+    memory: Arc<crate::memory::Budget>,
+    /// The runtime (that pool, the spill directory) queries run with.
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    /// Each query's own budget inside the pool (`[coordinator] query-memory-bytes`; 0: none
+    /// but the pool).
+    query_memory: usize,
+    /// Where queries spill.
+    spill: Option<Arc<crate::memory::SpillFiles>>,
+}
+
+/// `session` with `runtime` (its memory pool and spill directory) instead of its own.
+fn with_runtime(
+    session: &datafusion::prelude::SessionContext,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+) -> datafusion::prelude::SessionContext {
+    let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(session.state())
+        .with_runtime_env(Arc::clone(&runtime))
+        .build();
+    crate::memory::fit_to_budget(state.config_mut().options_mut(), &runtime);
+    datafusion::prelude::SessionContext::new_with_state(state)
 }
 
 /// How long a read naming a database this node does not know waits for the catalog to catch
@@ -232,6 +268,10 @@ impl Executor {
             query_timeout: None,
             queries: Arc::default(),
             max_select_buckets: 0,
+            memory: crate::memory::Budget::node(0),
+            runtime: Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
+            query_memory: 0,
+            spill: None,
             meta,
             ingester,
             session: Arc::new(crate::scan::session(2)),
@@ -274,6 +314,60 @@ impl Executor {
     pub fn with_max_select_buckets(mut self, n: u64) -> Self {
         self.max_select_buckets = n;
         self
+    }
+
+    /// The same executor, its queries holding at most `pool_bytes` of memory together and
+    /// `query_bytes` each (0: no bound), spilling what can spill under `spill_dir` (`None`:
+    /// the system's temporary directory). See [`crate::memory`].
+    pub fn with_memory(
+        mut self,
+        pool_bytes: usize,
+        query_bytes: usize,
+        spill_dir: Option<std::path::PathBuf>,
+    ) -> Result<Self, ExecError> {
+        self.memory = crate::memory::Budget::node(pool_bytes);
+        let (runtime, spill) = crate::memory::node_runtime(&self.memory, spill_dir)?;
+        self.runtime = runtime;
+        self.spill = Some(spill);
+        self.query_memory = query_bytes;
+        self.session = Arc::new(with_runtime(&self.session, Arc::clone(&self.runtime)));
+        self.small_session = Arc::new(with_runtime(&self.small_session, Arc::clone(&self.runtime)));
+        Ok(self)
+    }
+
+    /// Where this node's queries spill (`None` before [`Self::with_memory`]).
+    pub fn spill(&self) -> Option<&Arc<crate::memory::SpillFiles>> {
+        self.spill.as_ref()
+    }
+
+    /// The node's query memory pool.
+    pub fn memory(&self) -> &Arc<crate::memory::Budget> {
+        &self.memory
+    }
+
+    /// The runtime one query runs with: its own budget inside the node's pool when
+    /// `query-memory-bytes` is set, else the node's.
+    pub fn query_runtime(&self) -> Arc<datafusion::execution::runtime_env::RuntimeEnv> {
+        match self.query_memory {
+            0 => Arc::clone(&self.runtime),
+            n => crate::memory::query_runtime(
+                &self.runtime,
+                crate::memory::Budget::query(&self.memory, n),
+            ),
+        }
+    }
+
+    /// This executor for one request: its sessions run with the request's own memory budget
+    /// (the same executor when there is no per-query budget).
+    fn for_request(&self) -> std::borrow::Cow<'_, Self> {
+        if self.query_memory == 0 {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let rt = self.query_runtime();
+        let mut ex = self.clone();
+        ex.session = Arc::new(with_runtime(&self.session, Arc::clone(&rt)));
+        ex.small_session = Arc::new(with_runtime(&self.small_session, rt));
+        std::borrow::Cow::Owned(ex)
     }
 
     /// `[coordinator] query-timeout` (`None`: no limit).
@@ -412,6 +506,12 @@ impl Executor {
     }
 
     async fn run_all(&self, statements: &[Statement], ctx: &QueryContext, target: &mut Target) {
+        self.for_request()
+            .run_request(statements, ctx, target)
+            .await
+    }
+
+    async fn run_request(&self, statements: &[Statement], ctx: &QueryContext, target: &mut Target) {
         // The request is a query of this node's until it is done (SHOW QUERIES, KILL QUERY);
         // past max-concurrent-queries it is refused whole, as 1.x refuses it.
         let text = statements

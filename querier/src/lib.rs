@@ -43,6 +43,7 @@ pub mod ddl;
 pub mod dictionary_pages;
 pub mod executor;
 pub mod fragment;
+pub mod memory;
 mod frame;
 pub mod params;
 /// The plan pieces live in their own crate (a data node runs fragments without the planner);

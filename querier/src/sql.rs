@@ -72,13 +72,16 @@ fn fresh_state(ex: &Executor) -> datafusion::execution::SessionState {
     // LatestRows first: DataFusion's own rules turn DISTINCT ON into an aggregate.
     let mut rules: Vec<Arc<dyn OptimizerRule + Send + Sync>> = vec![Arc::new(LatestRows)];
     rules.extend(base.optimizers().iter().cloned());
+    let runtime = ex.query_runtime();
     let mut state = datafusion::execution::SessionStateBuilder::new_from_existing(base)
         .with_catalog_list(Arc::new(
             datafusion::catalog::MemoryCatalogProviderList::new(),
         ))
         .with_optimizer_rules(rules)
+        .with_runtime_env(Arc::clone(&runtime))
         .build();
     state.config_mut().options_mut().catalog.information_schema = true;
+    crate::memory::fit_to_budget(state.config_mut().options_mut(), &runtime);
     state
 }
 

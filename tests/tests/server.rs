@@ -64,11 +64,11 @@ fn start_with_http_settings(settings: &str) -> (std::process::Output, u16, tempf
 
 #[test]
 fn a_security_setting_it_cannot_honour_stops_it_from_starting() {
-    let (out, port, _dir) = start_with_http_settings("https-enabled = true\n");
+    let (out, port, _dir) = start_with_http_settings("pprof-auth-enabled = true\n");
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("[http] https-enabled") && stderr.contains("not implemented"),
+        stderr.contains("[http] pprof-auth-enabled") && stderr.contains("not implemented"),
         "{stderr}"
     );
     // Nothing was served.
