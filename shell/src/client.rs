@@ -64,6 +64,28 @@ pub struct ClientArgs {
     /// Write consistency for INSERT and -import: any, one, quorum or all.
     #[arg(long, default_value = "all")]
     pub consistency: String,
+    /// Use https for requests.
+    #[arg(long)]
+    pub ssl: bool,
+    /// Set this when connecting to the cluster using https and not use SSL verification
+    /// (a self-signed certificate, say). Without it the server's certificate must chain to a
+    /// system root or to the file named by `SSL_CERT_FILE`.
+    #[arg(long = "unsafeSsl")]
+    pub unsafe_ssl: bool,
+}
+
+impl ClientArgs {
+    /// `http` or, with `-ssl`, `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.ssl { "https" } else { "http" }
+    }
+
+    /// The HTTP client: TLS verification off only with `-unsafeSsl`.
+    pub fn http_client(&self) -> Result<reqwest::Client, reqwest::Error> {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(self.unsafe_ssl)
+            .build()
+    }
 }
 
 /// A line as Go's `log` package prints it (local time).
@@ -226,15 +248,34 @@ fn urlencode(s: &str) -> String {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("{0}")]
+    /// With its causes (`... : invalid peer certificate: UnknownIssuer`), which reqwest's
+    /// own text leaves out.
+    #[error("{}", with_causes(.0))]
     Http(#[from] reqwest::Error),
     #[error("{0}")]
     Server(String),
 }
 
+/// `e` and each error that caused it, `: `-separated, repeated texts once.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
+}
+
 /// The shell's settings and its connection.
 pub(crate) struct Session {
     pub(crate) http: reqwest::Client,
+    /// `http`, or `https` with `-ssl`.
+    pub(crate) scheme: &'static str,
     /// `http://host:port`.
     pub(crate) base: String,
     /// `host:port` as given (what `settings` shows).
@@ -315,7 +356,7 @@ impl Session {
     pub(crate) async fn connect(&mut self, target: &str) -> Result<(), ClientError> {
         if !target.is_empty() {
             self.host = target.to_string();
-            self.base = format!("http://{target}");
+            self.base = format!("{}://{target}", self.scheme);
         }
         self.ping().await.map(|_| ())
     }
@@ -725,9 +766,17 @@ pub fn main() -> ExitCode {
         }
     };
     rt.block_on(async move {
+        let http = match args.http_client() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("fletch: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let mut s = Session {
-            http: reqwest::Client::new(),
-            base: format!("http://{}:{}", args.host, args.port),
+            http,
+            scheme: args.scheme(),
+            base: format!("{}://{}:{}", args.scheme(), args.host, args.port),
             host: format!("{}:{}", args.host, args.port),
             database: args.database.clone(),
             retention_policy: String::new(),
