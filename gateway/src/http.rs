@@ -44,6 +44,8 @@ pub struct ApiState {
     pub log_requests: bool,
     /// `[http] auth-enabled`: who may read and write.
     pub auth: Arc<crate::auth::Auth>,
+    /// When the node started (`/debug/vars`' `system`).
+    pub started: std::time::SystemTime,
 }
 
 /// The address a request came from, when the server knows it (rate limits of failed logins).
@@ -212,6 +214,7 @@ pub fn router(state: ApiState) -> Router {
         .route("/api/v3/write_lp", any(write_v3))
         .route("/query", any(query))
         .route("/metrics", get(metrics))
+        .route("/debug/vars", get(debug_vars))
         .route("/api/v3/query_sql", any(crate::query_v3::query_sql))
         .route(
             "/api/v3/query_influxql",
@@ -614,6 +617,38 @@ async fn query(
     ))
 }
 
+/// With auth on, only admins see the node's counters (`path` names the endpoint refused).
+async fn admin_only(
+    st: &ApiState,
+    client: ClientAddr,
+    raw_query: Option<String>,
+    headers: &HeaderMap,
+    path: &str,
+) -> Result<(), ApiError> {
+    let params = url_params(raw_query)?;
+    let caller = st.caller(&params, headers, client).await?;
+    if st.auth.enabled() && !caller.as_ref().is_some_and(|u| u.admin) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            format!("error authorizing query: {path} requires admin privilege"),
+        ));
+    }
+    Ok(())
+}
+
+/// `GET /debug/vars`: the `SHOW STATS` modules in 1.x's expvar JSON. With auth on, for admins
+/// (1.x serves it to anyone).
+async fn debug_vars(
+    State(st): State<ApiState>,
+    client: ClientAddr,
+    RawQuery(raw_query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admin_only(&st, client, raw_query, &headers, "/debug/vars").await?;
+    let body = crate::diagnostics::debug_vars(&st.executor.stats(), st.started);
+    Ok(body_response(body.into_bytes(), "application/json; charset=utf-8"))
+}
+
 /// `GET /metrics`: Prometheus' text format (docs/operations.md). With auth on, for admins.
 async fn metrics(
     State(st): State<ApiState>,
@@ -621,14 +656,7 @@ async fn metrics(
     RawQuery(raw_query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let params = url_params(raw_query)?;
-    let caller = st.caller(&params, &headers, client).await?;
-    if st.auth.enabled() && !caller.as_ref().is_some_and(|u| u.admin) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "error authorizing query: /metrics requires admin privilege",
-        ));
-    }
+    admin_only(&st, client, raw_query, &headers, "/metrics").await?;
     let m = st.meta.metrics();
     let gauges = crate::metrics::Gauges {
         buffer_bytes: st.ingester.as_ref().map(|i| i.buffered_bytes() as u64),

@@ -31,6 +31,7 @@ pub mod auth;
 pub mod cli;
 pub mod cluster_nodes;
 pub mod config;
+pub mod diagnostics;
 pub mod ctl;
 pub mod flight;
 pub mod flight_sql;

@@ -66,6 +66,57 @@ pub fn record(endpoint: &'static str, status: u16, took: Duration) {
     h.sum += secs;
 }
 
+/// The HTTP API's totals as 1.x's `httpd` statistics name them.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct HttpdTotals {
+    pub query_req: u64,
+    pub write_req: u64,
+    /// Answers with a 4xx status, and 5xx.
+    pub client_error: u64,
+    pub server_error: u64,
+    /// Requests refused for missing or wrong credentials (401).
+    pub auth_fail: u64,
+    pub query_ns: u64,
+    pub write_ns: u64,
+    pub points_written: u64,
+}
+
+/// What the counted endpoints have answered so far.
+pub fn httpd_totals() -> HttpdTotals {
+    let guard = REQUESTS.lock().unwrap_or_else(|p| p.into_inner());
+    let mut t = HttpdTotals {
+        points_written: POINTS_WRITTEN.load(Ordering::Relaxed),
+        ..HttpdTotals::default()
+    };
+    let Some(r) = guard.as_ref() else {
+        return t;
+    };
+    let is_write = |e: &str| e.starts_with("write");
+    for ((endpoint, status), n) in &r.by_status {
+        match is_write(endpoint) {
+            true => t.write_req += n,
+            false => t.query_req += n,
+        }
+        match status {
+            401 => {
+                t.auth_fail += n;
+                t.client_error += n;
+            }
+            400..=499 => t.client_error += n,
+            500..=599 => t.server_error += n,
+            _ => {}
+        }
+    }
+    for (endpoint, h) in &r.durations {
+        let ns = (h.sum * 1e9) as u64;
+        match is_write(endpoint) {
+            true => t.write_ns += ns,
+            false => t.query_ns += ns,
+        }
+    }
+    t
+}
+
 /// Points a write accepted.
 pub fn points_written(n: u64) {
     POINTS_WRITTEN.fetch_add(n, Ordering::Relaxed);

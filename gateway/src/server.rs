@@ -259,6 +259,16 @@ pub async fn run(
         }
         None => None,
     };
+    // SHOW STATS / /debug/vars: the HTTP API's counters; SHOW DIAGNOSTICS: this node's facts.
+    let started = std::time::SystemTime::now();
+    executor = executor
+        .with_stats(Arc::new(crate::diagnostics::HttpdStats::new(
+            http_addr.clone(),
+        )))
+        .with_diagnostics(Arc::new(crate::diagnostics::NodeDiagnostics::new(
+            config.clone(),
+            started,
+        )));
     if let Some(queues) = writer.hinted() {
         executor = executor.with_stats(Arc::new(HintedStats::new(
             queues.clone(),
@@ -332,6 +342,7 @@ pub async fn run(
             .unwrap_or(usize::MAX),
         allow_unsigned: config.data.unsigned_integers,
         log_requests: config.http.log_enabled,
+        started,
     };
     let _enter = span.enter();
     if http.is_some() {

@@ -112,6 +112,11 @@ pub enum Statement {
     ShowStats {
         module: Option<String>,
     },
+    /// `SHOW DIAGNOSTICS [FOR '<module>']`: the node's build, configuration and system facts,
+    /// one series per module.
+    ShowDiagnostics {
+        module: Option<String>,
+    },
     /// `DROP META SERVER <id>` (from the 0.10 clustering guide).
     DropMetaServer {
         id: u64,
@@ -438,6 +443,14 @@ impl fmt::Display for Statement {
                 write!(
                     f,
                     "SHOW STATS FOR '{}'",
+                    m.replace('\\', "\\\\").replace('\'', "\\'")
+                )
+            }
+            Self::ShowDiagnostics { module: None } => f.write_str("SHOW DIAGNOSTICS"),
+            Self::ShowDiagnostics { module: Some(m) } => {
+                write!(
+                    f,
+                    "SHOW DIAGNOSTICS FOR '{}'",
                     m.replace('\\', "\\\\").replace('\'', "\\'")
                 )
             }

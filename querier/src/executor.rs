@@ -210,6 +210,8 @@ pub struct Executor {
     window_rows: u64,
     /// What `SHOW STATS` reports.
     stats: Vec<Arc<dyn crate::stats::StatsSource>>,
+    /// What `SHOW DIAGNOSTICS` reports.
+    diagnostics: Vec<Arc<dyn crate::stats::DiagnosticsSource>>,
     /// How long a request's statements may run in all (`[coordinator] query-timeout`).
     query_timeout: Option<std::time::Duration>,
     /// This data node's applier of the deletes recorded in the catalog.
@@ -265,6 +267,7 @@ impl Executor {
             peers: None,
             deletes: None,
             stats: Vec::new(),
+            diagnostics: Vec::new(),
             query_timeout: None,
             queries: Arc::default(),
             max_select_buckets: 0,
@@ -392,6 +395,16 @@ impl Executor {
 
     pub(crate) fn stats_sources(&self) -> &[Arc<dyn crate::stats::StatsSource>] {
         &self.stats
+    }
+
+    /// The same executor, reporting `source`'s modules in `SHOW DIAGNOSTICS`.
+    pub fn with_diagnostics(mut self, source: Arc<dyn crate::stats::DiagnosticsSource>) -> Self {
+        self.diagnostics.push(source);
+        self
+    }
+
+    pub(crate) fn diagnostics_sources(&self) -> &[Arc<dyn crate::stats::DiagnosticsSource>] {
+        &self.diagnostics
     }
 
     /// The same executor, writing `SELECT ... INTO` through `writer`.
@@ -850,6 +863,9 @@ impl Executor {
         match stmt {
             Statement::ShowMetaStatus => Ok(self.show_meta_status().await?),
             Statement::ShowStats { module } => Ok(self.show_stats(module.as_deref())),
+            Statement::ShowDiagnostics { module } => {
+                Ok(self.show_diagnostics(module.as_deref()))
+            }
             Statement::DropMetaServer { id } => {
                 self.meta
                     .drop_server(catalog::rpc::ServerKind::Meta, *id, false)

@@ -50,6 +50,10 @@ pub struct Queries {
     log_after: Option<Duration>,
     /// Requests logged as slow so far.
     slow: AtomicU64,
+    /// Requests started and finished so far, and how long the finished ones ran in all.
+    executed: AtomicU64,
+    finished: AtomicU64,
+    duration_ns: AtomicU64,
 }
 
 impl Default for Queries {
@@ -66,6 +70,9 @@ impl Queries {
             max: max_concurrent,
             log_after: (!log_after.is_zero()).then_some(log_after),
             slow: AtomicU64::new(0),
+            executed: AtomicU64::new(0),
+            finished: AtomicU64::new(0),
+            duration_ns: AtomicU64::new(0),
         }
     }
 
@@ -84,6 +91,7 @@ impl Queries {
             )));
         }
         let id = self.next.fetch_add(1, Ordering::Relaxed);
+        self.executed.fetch_add(1, Ordering::Relaxed);
         let (kill, killed) = watch::channel(false);
         running.insert(
             id,
@@ -112,6 +120,21 @@ impl Queries {
                 duration: r.started.elapsed(),
             })
             .collect()
+    }
+
+    /// 1.x's `queryExecutor` module of `SHOW STATS` and `/debug/vars`.
+    pub fn stat(&self) -> crate::stats::Stat {
+        let n = |a: &AtomicU64| serde_json::Value::from(a.load(Ordering::Relaxed));
+        crate::stats::Stat {
+            module: "queryExecutor".into(),
+            tags: Default::default(),
+            values: vec![
+                ("queriesActive".into(), self.running().len().into()),
+                ("queriesExecuted".into(), n(&self.executed)),
+                ("queriesFinished".into(), n(&self.finished)),
+                ("queryDurationNs".into(), n(&self.duration_ns)),
+            ],
+        }
     }
 
     /// How many requests have been logged as slow (`log-queries-after`).
@@ -156,6 +179,11 @@ impl Attached {
 impl Drop for Attached {
     fn drop(&mut self) {
         let done = self.queries.running().remove(&self.id);
+        if let Some(r) = &done {
+            let took = u64::try_from(r.started.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.queries.finished.fetch_add(1, Ordering::Relaxed);
+            self.queries.duration_ns.fetch_add(took, Ordering::Relaxed);
+        }
         if let (Some(r), Some(after)) = (done, self.queries.log_after) {
             let took = r.started.elapsed();
             if took >= after {

@@ -65,6 +65,7 @@ fn required(stmt: &Statement) -> Vec<Needs> {
         | S::ShowServers
         | S::ShowMetaStatus
         | S::ShowStats { .. }
+        | S::ShowDiagnostics { .. }
         | S::KillQuery { .. }
         | S::DropMetaServer { .. }
         | S::DropDataServer { .. } => vec![Needs::Admin],

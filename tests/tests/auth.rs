@@ -505,6 +505,14 @@ fn the_v3_api_and_token_scheme_take_the_same_credentials() {
     let m = get("/metrics", Some(&basic("admin", "pw")));
     assert_eq!(m.status, 200, "{}", m.body);
     assert!(m.body.contains("fletch_raft_term"), "{}", m.body);
+    // /debug/vars too (1.x serves it to anyone; Fletch answers nothing without credentials).
+    assert_eq!(get("/debug/vars", None).status, 401);
+    let r = get("/debug/vars", Some(&basic("bob", "b")));
+    assert_eq!(r.status, 403);
+    assert!(r.body.contains("/debug/vars requires admin privilege"), "{}", r.body);
+    let v = get("/debug/vars", Some(&basic("admin", "pw")));
+    assert_eq!(v.status, 200, "{}", v.body);
+    assert!(v.body.contains("\"queryExecutor\""), "{}", v.body);
     // v2 write with a token, as the v2 client libraries send it.
     let w = send(
         "POST",

@@ -717,3 +717,109 @@ fn metrics_are_served_in_prometheus_text() {
     assert!(value("fletch_raft_applied_index ") >= 1.0);
     drop(f);
 }
+
+/// `SHOW DIAGNOSTICS`, `SHOW STATS` and `/debug/vars` in 1.x's shapes, next to InfluxDB 1.6.7's
+/// answers where the modules mean the same.
+#[test]
+fn diagnostics_stats_and_debug_vars_as_1x_shapes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fletchd::start(dir.path(), &[("FLETCH_COORDINATOR_MAX_SELECT_BUCKETS", "7")]);
+    let base = format!("http://{}", f.http);
+    let json = |q: &str, b: &str| -> serde_json::Value {
+        serde_json::from_str(&query(b, q, "").body).unwrap()
+    };
+    let all = json("SHOW DIAGNOSTICS", &base);
+    let names: Vec<&str> = all["results"][0]["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "build",
+            "config",
+            "config-coordinator",
+            "config-data",
+            "config-httpd",
+            "config-meta",
+            "network",
+            "system"
+        ]
+    );
+    let system = json("SHOW DIAGNOSTICS FOR 'system'", &base);
+    let s = &system["results"][0]["series"][0];
+    assert_eq!(s["values"][0][0], f.child.id());
+    let coord = json("SHOW DIAGNOSTICS FOR 'config-coordinator'", &base);
+    let c = &coord["results"][0]["series"][0];
+    let col = c["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|n| n == "max-select-buckets")
+        .unwrap();
+    assert_eq!(c["values"][0][col], 7);
+    // A module that does not exist: the statement answers nothing, as 1.x.
+    assert_eq!(
+        query(&base, "SHOW DIAGNOSTICS FOR 'nope'", "").body.trim(),
+        r#"{"results":[{"statement_id":0}]}"#
+    );
+
+    // /debug/vars: 1.x's expvar JSON; its counters move with the requests.
+    assert_eq!(query(&base, "SHOW DATABASES", "").status, 200);
+    let vars = send("GET", &format!("{base}/debug/vars"), &[], Vec::new()).unwrap();
+    assert_eq!(vars.status, 200);
+    let v: serde_json::Value = serde_json::from_str(&vars.body).unwrap();
+    assert!(v["system"]["uptime"].is_u64(), "{v}");
+    assert!(v["cmdline"][0].as_str().unwrap().ends_with("fletchd"), "{v}");
+    let executed = v["queryExecutor"]["values"]["queriesExecuted"].as_u64().unwrap();
+    assert!(executed >= 5, "{v}");
+    assert_eq!(v["queryExecutor"]["tags"], serde_json::Value::Null);
+    let httpd = &v[format!("httpd:{}", f.http)];
+    assert_eq!(httpd["tags"]["bind"], f.http.as_str(), "{v}");
+    assert!(httpd["values"]["queryReq"].as_u64().unwrap() >= 5, "{v}");
+    let stats = json("SHOW STATS FOR 'queryExecutor'", &base);
+    let q = &stats["results"][0]["series"][0];
+    assert_eq!(
+        q["columns"],
+        serde_json::json!(["queriesActive", "queriesExecuted", "queriesFinished", "queryDurationNs"])
+    );
+    assert_eq!(q["values"][0][0], 1, "this very request is running");
+
+    // InfluxDB 1.6.7 names the same modules' columns the same way.
+    let Ok(influxd) = fletch_tests::Influxd::start() else {
+        return;
+    };
+    let ibase = format!("http://{}", influxd.http);
+    for module in ["build", "config-meta", "network", "system"] {
+        let q = format!("SHOW DIAGNOSTICS FOR '{module}'");
+        assert_eq!(
+            json(&q, &ibase)["results"][0]["series"][0]["columns"],
+            json(&q, &base)["results"][0]["series"][0]["columns"],
+            "{module}"
+        );
+    }
+    assert_eq!(
+        query(&ibase, "SHOW DIAGNOSTICS FOR 'nope'", "").body,
+        query(&base, "SHOW DIAGNOSTICS FOR 'nope'", "").body
+    );
+    let ivars: serde_json::Value = serde_json::from_str(
+        &send("GET", &format!("{ibase}/debug/vars"), &[], Vec::new())
+            .unwrap()
+            .body,
+    )
+    .unwrap();
+    for key in ["currentTime", "started", "uptime"] {
+        assert!(ivars["system"].get(key).is_some() && v["system"].get(key).is_some());
+    }
+    let ie = &ivars["queryExecutor"];
+    assert_eq!(ie["tags"], v["queryExecutor"]["tags"]);
+    for name in ["queriesActive", "queriesExecuted", "queriesFinished", "queryDurationNs"] {
+        assert!(ie["values"].get(name).is_some(), "1.x has {name}");
+    }
+    let ihttpd = &ivars[format!("httpd:{}", influxd.http)];
+    for name in httpd["values"].as_object().unwrap().keys() {
+        assert!(ihttpd["values"].get(name).is_some(), "1.x's httpd has {name}");
+    }
+}

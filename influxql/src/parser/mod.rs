@@ -712,18 +712,15 @@ impl Parser {
             }
             Some("STATS") => {
                 self.pos += 1;
-                let module = if self.accept("FOR") {
-                    match self.peek().tok.clone() {
-                        Tok::Str(m) => {
-                            self.pos += 1;
-                            Some(m)
-                        }
-                        _ => return Err(self.expected("string")),
-                    }
-                } else {
-                    None
-                };
-                Ok(Statement::ShowStats { module })
+                Ok(Statement::ShowStats {
+                    module: self.for_module()?,
+                })
+            }
+            Some("DIAGNOSTICS") => {
+                self.pos += 1;
+                Ok(Statement::ShowDiagnostics {
+                    module: self.for_module()?,
+                })
             }
             Some("QUERIES") => {
                 self.pos += 1;
@@ -745,10 +742,26 @@ impl Parser {
                     user: self.ident()?,
                 })
             }
-            Some(kw @ ("CONTINUOUS" | "DIAGNOSTICS" | "MEASUREMENT" | "SUBSCRIPTIONS")) => {
+            Some(kw @ ("CONTINUOUS" | "MEASUREMENT" | "SUBSCRIPTIONS")) => {
                 Err(self.not_supported(&t, &format!("SHOW {kw}")))
             }
             _ => Err(self.expected(SHOW_NEXT)),
+        }
+    }
+}
+
+impl Parser {
+    /// `SHOW STATS` and `SHOW DIAGNOSTICS`'s optional `FOR '<module>'`.
+    fn for_module(&mut self) -> Result<Option<String>, ParseError> {
+        if !self.accept("FOR") {
+            return Ok(None);
+        }
+        match self.peek().tok.clone() {
+            Tok::Str(m) => {
+                self.pos += 1;
+                Ok(Some(m))
+            }
+            _ => Err(self.expected("string")),
         }
     }
 }

@@ -401,3 +401,24 @@ fn show_stats_takes_an_optional_module() {
         "found hh, expected string at line 1, char 16"
     );
 }
+
+#[test]
+fn show_diagnostics_takes_an_optional_module() {
+    let one = |q: &str| parse_query(q).unwrap().remove(0);
+    assert_eq!(
+        one("SHOW DIAGNOSTICS"),
+        Statement::ShowDiagnostics { module: None }
+    );
+    let s = one("show diagnostics for 'build'");
+    assert_eq!(
+        s,
+        Statement::ShowDiagnostics {
+            module: Some("build".into())
+        }
+    );
+    assert_eq!(s.to_string(), "SHOW DIAGNOSTICS FOR 'build'");
+    assert_eq!(
+        err("SHOW DIAGNOSTICS FOR build"),
+        "found build, expected string at line 1, char 22"
+    );
+}
