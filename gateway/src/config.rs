@@ -216,6 +216,12 @@ pub struct CoordinatorConfig {
     /// it has no upper one); past it, 1.x's `max-select-buckets limit exceeded: (n/limit)`.
     /// 0 = no limit (1.x's default).
     pub max_select_buckets: u64,
+    /// Most points (rows) one measurement of a `SELECT` may read in its time range and tag
+    /// conditions; past it, 1.x's `max-select-point limit exceeed: (n/limit)`. 0 = no limit.
+    pub max_select_point: u64,
+    /// Most series one measurement of a `SELECT` may read; past it, 1.x's
+    /// `max-select-series limit exceeded: (n/limit)`. 0 = no limit.
+    pub max_select_series: u64,
     /// Most bytes one query's operators (hash aggregates, sorts, joins, buffers) may hold at
     /// once; sorts and grouped aggregates spill to `[data] dir/spill` past it, others fail the
     /// statement with `query-memory-bytes limit exceeded`. 0 = bounded by the pool alone.
@@ -357,6 +363,8 @@ impl Default for CoordinatorConfig {
             log_queries_after: GoDuration(Duration::ZERO),
             max_remote_reads_per_node: 32,
             max_select_buckets: 0,
+            max_select_point: 0,
+            max_select_series: 0,
             query_memory_bytes: Size(0),
             query_pool_bytes: Size(0),
         }

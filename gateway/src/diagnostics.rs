@@ -88,6 +88,8 @@ impl DiagnosticsSource for NodeDiagnostics {
                         "max-select-buckets",
                         c.coordinator.max_select_buckets.into(),
                     ),
+                    ("max-select-point", c.coordinator.max_select_point.into()),
+                    ("max-select-series", c.coordinator.max_select_series.into()),
                     ("query-memory-bytes", c.coordinator.query_memory_bytes.0.into()),
                     ("query-pool-bytes", c.coordinator.query_pool().unwrap_or(0).into()),
                     ("query-timeout", d(&c.coordinator.query_timeout)),

@@ -239,6 +239,10 @@ pub async fn run(
             config.coordinator.log_queries_after.0,
         )
         .with_max_select_buckets(config.coordinator.max_select_buckets)
+        .with_max_select(
+            config.coordinator.max_select_point,
+            config.coordinator.max_select_series,
+        )
         .with_peers(peer_shards.clone())
         .with_memory(
             bytes(config.coordinator.query_pool().unwrap_or(0)),

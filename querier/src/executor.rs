@@ -220,6 +220,8 @@ pub struct Executor {
     queries: Arc<crate::queries::Queries>,
     /// `[coordinator] max-select-buckets` (0: no limit but the gap fill's own guard).
     max_select_buckets: u64,
+    /// `[coordinator] max-select-point` and `max-select-series` (0: no limit).
+    max_select: (u64, u64),
     /// The pool of every query's memory on this node (`[coordinator] query-pool-bytes`).
     memory: Arc<crate::memory::Budget>,
     /// The runtime (that pool, the spill directory) queries run with.
@@ -271,6 +273,7 @@ impl Executor {
             query_timeout: None,
             queries: Arc::default(),
             max_select_buckets: 0,
+            max_select: (0, 0),
             memory: crate::memory::Budget::node(0),
             runtime: Arc::new(datafusion::execution::runtime_env::RuntimeEnv::default()),
             query_memory: 0,
@@ -371,6 +374,18 @@ impl Executor {
         ex.session = Arc::new(with_runtime(&self.session, Arc::clone(&rt)));
         ex.small_session = Arc::new(with_runtime(&self.small_session, rt));
         std::borrow::Cow::Owned(ex)
+    }
+
+    /// The same executor, refusing a `SELECT` whose measurement has more than `points` rows
+    /// or `series` series in its time range and tag conditions (1.x's `[coordinator]
+    /// max-select-point` and `max-select-series`; 0: no limit).
+    pub fn with_max_select(mut self, points: u64, series: u64) -> Self {
+        self.max_select = (points, series);
+        self
+    }
+
+    pub(crate) fn max_select(&self) -> (u64, u64) {
+        self.max_select
     }
 
     /// `[coordinator] query-timeout` (`None`: no limit).

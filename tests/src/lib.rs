@@ -222,6 +222,11 @@ impl Influxd {
 
     /// [`Self::start`] with more `[http]` settings (TOML lines).
     pub fn start_with_http(http_settings: &str) -> Result<Self, String> {
+        Self::start_with(http_settings, "")
+    }
+
+    /// [`Self::start`] with more `[http]` and `[coordinator]` settings (TOML lines).
+    pub fn start_with(http_settings: &str, coordinator_settings: &str) -> Result<Self, String> {
         let exe = ["/usr/bin/influxd", "/usr/local/bin/influxd"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -230,7 +235,7 @@ impl Influxd {
         let port = free_port();
         let rpc = free_port();
         let conf = format!(
-            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\ndir = \"{d}/meta\"\n[data]\ndir = \"{d}/data\"\nwal-dir = \"{d}/wal\"\nquery-log-enabled = false\n[coordinator]\nmax-select-buckets = 100000\n[monitor]\nstore-enabled = false\n[http]\nbind-address = \"127.0.0.1:{port}\"\nlog-enabled = false\n{http_settings}\n[logging]\nlevel = \"warn\"\n",
+            "reporting-disabled = true\nbind-address = \"127.0.0.1:{rpc}\"\n[meta]\ndir = \"{d}/meta\"\n[data]\ndir = \"{d}/data\"\nwal-dir = \"{d}/wal\"\nquery-log-enabled = false\n[coordinator]\nmax-select-buckets = 100000\n{coordinator_settings}\n[monitor]\nstore-enabled = false\n[http]\nbind-address = \"127.0.0.1:{port}\"\nlog-enabled = false\n{http_settings}\n[logging]\nlevel = \"warn\"\n",
             d = dir.path().display()
         );
         let conf_path = dir.path().join("influxdb.conf");

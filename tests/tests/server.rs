@@ -10,7 +10,7 @@ use fletch_tests::{Fletchd, bin, wait_for};
 fn config_prints_whole_and_layers_env_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("influxdb.conf");
-    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\npprof-auth-enabled = false\n[coordinator]\nmax-select-series = 1\n[continuous_queries]\nenabled = true\n").unwrap();
+    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\npprof-auth-enabled = false\n[coordinator]\nmax-select-series = 1\n[data]\nmax-concurrent-compactions = 2\n[continuous_queries]\nenabled = true\n").unwrap();
     let out = Command::new(bin("fletchd"))
         .args(["config", "-config"])
         .arg(&file)
@@ -28,13 +28,14 @@ fn config_prints_whole_and_layers_env_and_file() {
     );
     assert_eq!(cfg["http"]["max-body-size"].as_integer(), Some(25_000_000));
     assert_eq!(cfg["coordinator"]["write-timeout"].as_str(), Some("10s"));
+    assert_eq!(cfg["coordinator"]["max-select-series"].as_integer(), Some(1));
     assert_eq!(cfg["hinted-handoff"]["max-age"].as_str(), Some("168h"));
     assert_eq!(cfg["hinted-handoff"]["enabled"].as_bool(), Some(true));
     let warnings = String::from_utf8(out.stderr).unwrap();
     for w in [
         "unknown config key reporting-disabled",
         "unknown config key [http] pprof-auth-enabled",
-        "unknown config key [coordinator] max-select-series",
+        "unknown config key [data] max-concurrent-compactions",
         "unknown config section [continuous_queries]",
     ] {
         assert!(warnings.contains(w), "missing warning {w:?} in {warnings}");
@@ -822,4 +823,72 @@ fn diagnostics_stats_and_debug_vars_as_1x_shapes_them() {
     for name in httpd["values"].as_object().unwrap().keys() {
         assert!(ihttpd["values"].get(name).is_some(), "1.x's httpd has {name}");
     }
+}
+
+/// `max-select-series` and `max-select-point` refuse a statement past them before it reads a
+/// field; the series limit is compared with InfluxDB 1.6.7's answers (its point limit is only
+/// checked once a second while a query runs, so a small query never meets it there).
+#[test]
+fn max_select_series_and_point_refuse_wide_selects() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = Fletchd::start(
+        dir.path(),
+        &[
+            ("FLETCH_COORDINATOR_MAX_SELECT_SERIES", "3"),
+            ("FLETCH_COORDINATOR_MAX_SELECT_POINT", "10"),
+        ],
+    );
+    let base = format!("http://{}", f.http);
+    let data = "m,t=a v=1 1\nm,t=a v=2 2\nm,t=b v=1 1\nm,t=b v=2 2\nm,t=c v=1 1\nm,t=c v=2 2\nm,t=d v=1 1\nm,t=d v=2 2\nm,t=e v=1 1\nm,t=e v=2 2\n";
+    let series_cases = [
+        "SELECT v FROM m",
+        "SELECT count(v) FROM m GROUP BY t",
+        "SELECT v FROM m WHERE t = 'a' OR t = 'b'",
+        "SELECT v FROM m WHERE t =~ /[abc]/",
+        "SELECT v FROM m WHERE t =~ /[abcd]/",
+        "SELECT v FROM m WHERE v > 1",
+        "SELECT v FROM m WHERE t != 'a' AND t != 'b'",
+        "SELECT v FROM m WHERE time >= 2s",
+    ];
+    let answers = |base: &str| {
+        assert_eq!(query(base, "CREATE DATABASE db", "").status, 200);
+        let w = post(&format!("{base}/write?db=db&precision=s"), data);
+        assert_eq!(w.status, 204, "{}", w.body);
+        series_cases
+            .iter()
+            .map(|q| query(base, q, "?db=db").body)
+            .collect::<Vec<_>>()
+    };
+    let ours = answers(&base);
+    // 1.x names the limit plus one, however many series there are.
+    assert!(ours[0].contains("max-select-series limit exceeded: (4/3)"), "{}", ours[0]);
+    assert!(ours[2].contains("\"values\""), "{}", ours[2]);
+    assert!(ours[3].contains("\"values\""), "{}", ours[3]);
+    assert!(ours[4].contains("max-select-series limit exceeded: (4/3)"), "{}", ours[4]);
+    if let Ok(influxd) = fletch_tests::Influxd::start_with("", "max-select-series = 3") {
+        let theirs = answers(&format!("http://{}", influxd.http));
+        for ((q, a), b) in series_cases.iter().zip(&ours).zip(&theirs) {
+            assert_eq!(a, b, "{q}");
+        }
+    }
+
+    // Points: rows in the time range and tag conditions; a condition on fields narrows
+    // nothing (the points are read to be tested), a time range does.
+    let mut lines = String::new();
+    for i in 0..12 {
+        lines.push_str(&format!("p v={i} {i}\n"));
+    }
+    let w = post(&format!("{base}/write?db=db&precision=s"), &lines);
+    assert_eq!(w.status, 204);
+    let refused = r#"{"results":[{"statement_id":0,"error":"max-select-point limit exceeed: (12/10)"}]}"#;
+    assert_eq!(query(&base, "SELECT * FROM p", "?db=db").body.trim(), refused);
+    assert_eq!(
+        query(&base, "SELECT mean(v) FROM p WHERE v > 100", "?db=db").body.trim(),
+        refused
+    );
+    let ok = query(&base, "SELECT count(v) FROM p WHERE time >= 5s", "?db=db");
+    assert!(ok.body.contains(",7]"), "{}", ok.body);
+    // The statements after a refused one are not executed, as after any error.
+    let two = query(&base, "SELECT * FROM p; SELECT count(v) FROM p WHERE time >= 5s", "?db=db");
+    assert!(two.body.contains("not executed"), "{}", two.body);
 }

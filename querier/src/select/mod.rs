@@ -87,6 +87,98 @@ fn query_err(msg: impl Into<String>) -> ExecError {
     ExecError::Query(msg.into())
 }
 
+/// 1.x's `max-select-series` and `max-select-point` for one measurement of a statement: the
+/// series its time range and the tag conditions of its `WHERE` select, and their rows (points),
+/// counted in one aggregate over the tags before the statement reads any field. Only runs when
+/// a limit is set. Where 1.x counts per shard, and points only once a second while the query
+/// runs (so a fast query may pass its limit there), Fletch counts over the whole statement,
+/// before it runs.
+async fn check_select_limits(
+    ex: &Executor,
+    db: &str,
+    rp: &str,
+    name: &str,
+    condition: Option<&Expr>,
+    range: TimeRange,
+) -> Result<(), ExecError> {
+    let (max_points, max_series) = ex.max_select();
+    if max_points == 0 && max_series == 0 {
+        return Ok(());
+    }
+    let Some(crate::scan::Frame {
+        df, schema, pinned, ..
+    }) = ex
+        .measurement_frame(ex.session(), db, rp, name, range)
+        .await?
+    else {
+        return Ok(());
+    };
+    let mut df = df.build()?;
+    let ts = |t: i64| lit(ScalarValue::TimestampNanosecond(Some(t), None));
+    if range.min != i64::MIN {
+        df = df.filter(ident(TIME).gt_eq(ts(range.min)))?;
+    }
+    if range.max != i64::MAX {
+        df = df.filter(ident(TIME).lt_eq(ts(range.max)))?;
+    }
+    // The conjuncts on tags alone choose series (1.x's index does the same); the rest is
+    // evaluated on points later and narrows nothing here.
+    fn conjuncts<'e>(e: &'e Expr, out: &mut Vec<&'e Expr>) {
+        match e {
+            Expr::Paren(inner) => conjuncts(inner, out),
+            Expr::Binary {
+                op: BinaryOp::And,
+                lhs,
+                rhs,
+            } => {
+                conjuncts(lhs, out);
+                conjuncts(rhs, out);
+            }
+            other => out.push(other),
+        }
+    }
+    let mut parts = Vec::new();
+    if let Some(c) = condition {
+        conjuncts(c, &mut parts);
+    }
+    for part in parts {
+        if tags_only(Some(part), &schema) {
+            df = df.filter(to_df(part, &schema, true)?)?;
+        }
+    }
+    let tags: Vec<DfExpr> = schema.tags.iter().map(|t| ident(t)).collect();
+    let counted = df.aggregate(tags, vec![agg::count(lit(1)).alias("n")])?;
+    let mut series = 0u64;
+    let mut points = 0u64;
+    for b in counted.collect().await? {
+        series += b.num_rows() as u64;
+        let n = b.column(b.num_columns() - 1);
+        let n = cast(n, &DataType::Int64)?;
+        points += n
+            .as_primitive::<Int64Type>()
+            .iter()
+            .flatten()
+            .map(|v| v.max(0) as u64)
+            .sum::<u64>();
+    }
+    drop(pinned);
+    if max_series > 0 && series > max_series {
+        // 1.x counts series one at a time and stops at the first past the limit: its text
+        // always names limit + 1.
+        return Err(query_err(format!(
+            "max-select-series limit exceeded: ({}/{max_series})",
+            max_series + 1
+        )));
+    }
+    if max_points > 0 && points > max_points {
+        // 1.x's text, its spelling included.
+        return Err(query_err(format!(
+            "max-select-point limit exceeed: ({points}/{max_points})"
+        )));
+    }
+    Ok(())
+}
+
 /// 1.x's `max-select-buckets`: a `GROUP BY time` statement with a lower time bound may span
 /// at most `limit` buckets, from the one holding the start to the one holding the end (now when
 /// unbounded), counted as 1.x counts them (the end taken one nanosecond early). 0: no limit.
@@ -163,6 +255,7 @@ pub(crate) async fn execute(
             .measurements_in(db, rp, m.name.as_deref(), m.regex.as_deref(), plan.range)
             .await?
         {
+            check_select_limits(ex, db, rp, &name, condition.as_ref(), plan.range).await?;
             let sources = ex.sources(db, rp, &name, plan.range).await?;
             let equalities = tag_equalities(condition.as_ref(), &sources.schema);
             let sources = sources.requiring(equalities);
