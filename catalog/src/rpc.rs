@@ -148,6 +148,10 @@ pub mod action {
     pub const DATA_SCHEMA: &str = "data.schema";
     /// A data node's digest of its copy of a shard (JSON; see `replicas::digest`).
     pub const DATA_DIGEST: &str = "data.digest";
+    /// The queries running on a node (`SHOW QUERIES` across the cluster; JSON).
+    pub const QUERY_LIST: &str = "query.list";
+    /// Stop a query running on a node (`KILL QUERY <qid> ON "<host>"`; JSON: the qid).
+    pub const QUERY_KILL: &str = "query.kill";
 }
 
 /// A node asking to join (or rejoin) the cluster.

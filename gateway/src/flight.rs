@@ -187,6 +187,8 @@ const ACTIONS: &[(&str, &str)] = &[
         action::DATA_DIGEST,
         "this node's digest of its copy of a shard (anti-entropy)",
     ),
+    (action::QUERY_LIST, "the queries running on this node"),
+    (action::QUERY_KILL, "stop a query running on this node"),
     (crate::ctl::action::SHOW, "fletchd ctl show"),
     (crate::ctl::action::COPY_SHARD, "fletchd ctl copy-shard"),
     (crate::ctl::action::REMOVE_SHARD, "fletchd ctl remove-shard"),
@@ -220,6 +222,27 @@ impl FlightService for InternalFlight {
             action::DATA_WRITE => self.data_write(&action.body).await?,
             kind @ (action::DATA_MEASUREMENTS | action::DATA_SCHEMA | action::DATA_DIGEST) => {
                 self.data_catalog(kind, &action.body).await?
+            }
+            action::QUERY_LIST => {
+                let list: Vec<querier::queries::RemoteQuery> = self
+                    .role()?
+                    .executor
+                    .queries()
+                    .list()
+                    .into_iter()
+                    .map(Into::into)
+                    .collect();
+                serde_json::to_vec(&list).map_err(|e| Status::internal(e.to_string()))?
+            }
+            action::QUERY_KILL => {
+                let id: u64 = serde_json::from_slice(&action.body)
+                    .map_err(|e| Status::invalid_argument(e.to_string()))?;
+                self.role()?
+                    .executor
+                    .queries()
+                    .kill(id)
+                    .map_err(|e| Status::not_found(e.to_string()))?;
+                b"null".to_vec()
             }
             kind if kind.starts_with("ctl.") => {
                 let answer = self.role()?.ctl.handle(kind, &action.body).await;

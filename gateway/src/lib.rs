@@ -30,6 +30,7 @@
 pub mod auth;
 pub mod cli;
 pub mod cluster_nodes;
+pub mod cluster_queries;
 pub mod config;
 pub mod diagnostics;
 pub mod ctl;

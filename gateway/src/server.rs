@@ -202,7 +202,7 @@ pub async fn run(
         coordinator::peer::FlightPeers::new(meta.clone(), rpc.clone(), write_timeout * 2),
     );
     let peer_shards = Arc::new(
-        FlightPeerShards::new(meta.clone(), rpc, write_timeout)
+        FlightPeerShards::new(meta.clone(), rpc.clone(), write_timeout)
             .with_reads_per_node(config.coordinator.max_remote_reads_per_node),
     );
     let hinted = match config.hinted_handoff.enabled {
@@ -244,6 +244,10 @@ pub async fn run(
             config.coordinator.max_select_series,
         )
         .with_peers(peer_shards.clone())
+        .with_cluster_queries(Arc::new(crate::cluster_queries::RpcQueries::new(
+            rpc.clone(),
+            Duration::from_secs(5),
+        )))
         .with_memory(
             bytes(config.coordinator.query_pool().unwrap_or(0)),
             bytes(config.coordinator.query_memory_bytes.0),

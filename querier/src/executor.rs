@@ -212,6 +212,8 @@ pub struct Executor {
     stats: Vec<Arc<dyn crate::stats::StatsSource>>,
     /// What `SHOW DIAGNOSTICS` reports.
     diagnostics: Vec<Arc<dyn crate::stats::DiagnosticsSource>>,
+    /// The other nodes' running queries (`SHOW QUERIES`, `KILL QUERY ... ON`).
+    cluster_queries: Option<Arc<dyn crate::queries::ClusterQueries>>,
     /// How long a request's statements may run in all (`[coordinator] query-timeout`).
     query_timeout: Option<std::time::Duration>,
     /// This data node's applier of the deletes recorded in the catalog.
@@ -231,6 +233,16 @@ pub struct Executor {
     query_memory: usize,
     /// Where queries spill.
     spill: Option<Arc<crate::memory::SpillFiles>>,
+}
+
+/// A node of the cluster as `SHOW QUERIES` and `KILL QUERY ... ON` name it.
+#[derive(Debug, Clone)]
+pub(crate) struct ClusterNode {
+    pub id: u64,
+    pub tcp_addr: String,
+    pub http_addr: String,
+    /// This node.
+    pub here: bool,
 }
 
 /// `session` with `runtime` (its memory pool and spill directory) instead of its own.
@@ -270,6 +282,7 @@ impl Executor {
             deletes: None,
             stats: Vec::new(),
             diagnostics: Vec::new(),
+            cluster_queries: None,
             query_timeout: None,
             queries: Arc::default(),
             max_select_buckets: 0,
@@ -410,6 +423,39 @@ impl Executor {
 
     pub(crate) fn stats_sources(&self) -> &[Arc<dyn crate::stats::StatsSource>] {
         &self.stats
+    }
+
+    /// The same executor, listing and killing other nodes' queries through `remote`.
+    pub fn with_cluster_queries(mut self, remote: Arc<dyn crate::queries::ClusterQueries>) -> Self {
+        self.cluster_queries = Some(remote);
+        self
+    }
+
+    pub(crate) fn cluster_queries(&self) -> Option<&Arc<dyn crate::queries::ClusterQueries>> {
+        self.cluster_queries.as_ref()
+    }
+
+    /// The cluster's nodes (data and meta, one entry per internal address), by id: a node
+    /// that is both is listed under its data node id.
+    pub(crate) fn cluster_nodes(&self) -> Vec<ClusterNode> {
+        let me = self.meta.identity();
+        let cat = self.meta.catalog();
+        let mut nodes: Vec<ClusterNode> = Vec::new();
+        let data = cat.data_nodes.values().map(|n| (n, me.data_id == Some(n.id)));
+        let meta = cat.meta_nodes.values().map(|n| (n, me.meta_id == Some(n.id)));
+        for (n, here) in data.chain(meta) {
+            if nodes.iter().any(|m| m.tcp_addr == n.tcp_addr) {
+                continue;
+            }
+            nodes.push(ClusterNode {
+                id: n.id,
+                tcp_addr: n.tcp_addr.clone(),
+                http_addr: n.http_addr.clone(),
+                here,
+            });
+        }
+        nodes.sort_by_key(|n| n.id);
+        nodes
     }
 
     /// The same executor, reporting `source`'s modules in `SHOW DIAGNOSTICS`.
@@ -1050,7 +1096,7 @@ impl Executor {
                 Ok(vec![])
             }
             Statement::ShowShardGroups => Ok(self.show_shard_groups()),
-            Statement::ShowQueries => Ok(self.show_queries()),
+            Statement::ShowQueries => Ok(self.show_queries().await),
             Statement::CreateUser {
                 name,
                 password,
@@ -1088,24 +1134,32 @@ impl Executor {
             Statement::ShowUsers => Ok(self.show_users()),
             Statement::ShowGrants { user } => self.show_grants(user),
             Statement::KillQuery { id, host } => {
-                // This node's queries only; a host naming another node is refused, not ignored.
-                if let Some(h) = host {
-                    let node = self.meta.identity().clone();
-                    let cat = self.meta.catalog();
-                    let here = [
-                        node.data_id.and_then(|id| cat.data_nodes.get(&id)),
-                        node.meta_id.and_then(|id| cat.meta_nodes.get(&id)),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .any(|n| n.http_addr == *h || n.tcp_addr == *h);
-                    if !here {
-                        return Err(ExecError::Query(format!(
-                            "KILL QUERY ON {h}: Fletch kills queries of the node it is sent to; send it to {h}"
-                        )));
-                    }
+                // `ON "host"`: the node with that internal (or HTTP) address, which may be
+                // this one; without it, this node's query.
+                let Some(h) = host else {
+                    self.queries.kill(*id)?;
+                    return Ok(vec![]);
+                };
+                let nodes = self.cluster_nodes();
+                let Some(node) = nodes.iter().find(|n| n.tcp_addr == *h || n.http_addr == *h)
+                else {
+                    return Err(ExecError::Query(format!(
+                        "KILL QUERY ON {h}: no node of the cluster has that address (SHOW QUERIES shows each query's tcp_host)"
+                    )));
+                };
+                if node.here {
+                    self.queries.kill(*id)?;
+                    return Ok(vec![]);
                 }
-                self.queries.kill(*id)?;
+                let Some(remote) = self.cluster_queries() else {
+                    return Err(ExecError::Query(format!(
+                        "KILL QUERY ON {h}: this node cannot reach other nodes; send it to {h}"
+                    )));
+                };
+                remote
+                    .kill(&node.tcp_addr, *id)
+                    .await
+                    .map_err(ExecError::Query)?;
                 Ok(vec![])
             }
         }

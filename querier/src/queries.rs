@@ -154,6 +154,36 @@ impl Queries {
     }
 }
 
+/// A query running on another node, as that node lists it (`SHOW QUERIES` in a cluster).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct RemoteQuery {
+    pub id: u64,
+    pub text: String,
+    pub database: String,
+    pub duration_ns: u64,
+}
+
+impl From<QueryInfo> for RemoteQuery {
+    fn from(q: QueryInfo) -> Self {
+        Self {
+            id: q.id,
+            text: q.text,
+            database: q.database,
+            duration_ns: u64::try_from(q.duration.as_nanos()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// The other nodes' running queries, reached over the internal port (the gateway implements
+/// it): what `SHOW QUERIES` lists and `KILL QUERY ... ON "host"` stops in a cluster.
+#[async_trait::async_trait]
+pub trait ClusterQueries: Send + Sync + std::fmt::Debug {
+    /// The queries running on the node whose internal address is `tcp_addr`.
+    async fn list(&self, tcp_addr: &str) -> Result<Vec<RemoteQuery>, String>;
+    /// Stops query `id` there (its error text when it cannot, 1.x's `no such query id: n`).
+    async fn kill(&self, tcp_addr: &str, id: u64) -> Result<(), String>;
+}
+
 /// A running query's place in [`Queries`]; dropping it ends the query there.
 #[derive(Debug)]
 pub struct Attached {

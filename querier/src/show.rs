@@ -4,6 +4,7 @@
 //! Series data comes from the shards themselves: a measurement's schema gives its tag and
 //! field keys; its distinct tag sets (filtered by `WHERE` on DataFusion) give the series.
 
+use std::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use datafusion::arrow::array::{Array, AsArray};
@@ -460,27 +461,76 @@ impl Executor {
     }
 
     /// `SHOW QUERIES`: the queries running on this node, as 1.x lists them (no series name).
-    pub(crate) fn show_queries(&self) -> Vec<RowSeries> {
-        let values = self
-            .queries()
-            .list()
-            .into_iter()
-            .map(|q| {
-                vec![
+    /// `SHOW QUERIES`: on a node alone, 1.x's columns; in a cluster, every node's queries with
+    /// Enterprise's (`node_id` and `tcp_host`, what `KILL QUERY <qid> ON "<tcp_host>"` names).
+    /// A node that does not answer is left out (and logged).
+    pub(crate) async fn show_queries(&self) -> Vec<RowSeries> {
+        let duration = |ns: u64| Value::from(crate::queries::go_duration(Duration::from_nanos(ns)));
+        let local = || {
+            self.queries()
+                .list()
+                .into_iter()
+                .map(crate::queries::RemoteQuery::from)
+        };
+        let nodes = self.cluster_nodes();
+        let remote = match self.cluster_queries() {
+            Some(r) if nodes.len() > 1 => r,
+            _ => {
+                let values = local()
+                    .map(|q| {
+                        vec![
+                            Value::from(q.id),
+                            Value::from(q.text),
+                            Value::from(q.database),
+                            duration(q.duration_ns),
+                            Value::from("running"),
+                        ]
+                    })
+                    .collect();
+                return vec![RowSeries {
+                    columns: ["qid", "query", "database", "duration", "status"]
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect(),
+                    values,
+                    ..Default::default()
+                }];
+            }
+        };
+        let lists = futures::future::join_all(nodes.iter().map(|n| async move {
+            match n.here {
+                true => Some(local().collect::<Vec<_>>()),
+                false => match remote.list(&n.tcp_addr).await {
+                    Ok(l) => Some(l),
+                    Err(e) => {
+                        tracing::warn!(node = n.id, addr = %n.tcp_addr, error = %e, "SHOW QUERIES: a node did not answer");
+                        None
+                    }
+                },
+            }
+        }))
+        .await;
+        let mut values = Vec::new();
+        for (n, list) in nodes.iter().zip(lists) {
+            for q in list.into_iter().flatten() {
+                values.push(vec![
                     Value::from(q.id),
+                    Value::from(n.id),
+                    Value::from(n.tcp_addr.clone()),
                     Value::from(q.text),
                     Value::from(q.database),
-                    Value::from(crate::queries::go_duration(q.duration)),
+                    duration(q.duration_ns),
                     Value::from("running"),
-                ]
-            })
-            .collect();
-        let columns = ["qid", "query", "database", "duration", "status"]
+                ]);
+            }
+        }
+        vec![RowSeries {
+            columns: [
+                "qid", "node_id", "tcp_host", "query", "database", "duration", "status",
+            ]
             .iter()
             .map(|c| c.to_string())
-            .collect();
-        vec![RowSeries {
-            columns,
+            .collect(),
             values,
             ..Default::default()
         }]

@@ -327,3 +327,86 @@ fn a_node_without_data_answers_for_the_whole_cluster_and_through_failures() {
         );
     }
 }
+
+/// `SHOW QUERIES` on any node lists the cluster's running queries with Enterprise's `node_id`
+/// and `tcp_host`, and `KILL QUERY <qid> ON "<tcp_host>"` stops one on another node.
+#[test]
+fn show_and_kill_queries_across_the_cluster() {
+    let root = tempfile::tempdir().unwrap();
+    let mut a = Node::new(root.path(), "a", true);
+    let mut b = Node::new(root.path(), "b", true);
+    a.start(&[]);
+    b.start(&[&a.meta_http]);
+    fletch_tests::wait_for("two data nodes", Duration::from_secs(30), || {
+        let v = a.q("SHOW SERVERS");
+        (v["results"][0]["series"][0]["values"].as_array()?.len() == 2).then_some(())
+    });
+    a.q("CREATE DATABASE db");
+    // An answer of a few tens of MB, so that a client that does not read holds its query.
+    for part in 0..4 {
+        let mut lines = String::new();
+        for i in 0..75_000u64 {
+            let t = part * 75_000 + i;
+            lines.push_str(&format!("m,h=h{} v={t} {t}\n", t % 7));
+        }
+        let w = fletch_tests::http::post(&format!("{}/write?db=db&precision=s", a.url()), &lines);
+        assert_eq!(w.status, 204, "{}", w.body);
+    }
+    // A client of b that asks for everything, chunked, and reads nothing.
+    let mut stalled = std::net::TcpStream::connect(&b.http).unwrap();
+    let request = format!(
+        "GET /query?db=db&chunked=true&q=SELECT%20*%20FROM%20m HTTP/1.1\r\nHost: {}\r\n\r\n",
+        b.http
+    );
+    std::io::Write::write_all(&mut stalled, request.as_bytes()).unwrap();
+
+    let running = |on: &Node| -> Vec<serde_json::Value> {
+        let v = on.q("SHOW QUERIES");
+        let s = &v["results"][0]["series"][0];
+        assert_eq!(
+            s["columns"],
+            serde_json::json!(["qid", "node_id", "tcp_host", "query", "database", "duration", "status"]),
+            "{v}"
+        );
+        s["values"].as_array().cloned().unwrap_or_default()
+    };
+    let held = fletch_tests::wait_for("b's query listed on a", Duration::from_secs(30), || {
+        running(&a)
+            .into_iter()
+            .find(|r| r[3] == "SELECT * FROM m")
+    });
+    assert_eq!(held[2], b.tcp.as_str(), "{held:?}");
+    assert_eq!(held[4], "db");
+    assert_eq!(held[6], "running");
+    // a's own SHOW QUERIES is listed under a's address.
+    assert!(
+        running(&a)
+            .iter()
+            .any(|r| r[3] == "SHOW QUERIES" && r[2] == a.tcp.as_str()),
+    );
+    let qid = held[0].as_u64().unwrap();
+    let kill = |q: &str| a.q(q)["results"][0].clone();
+    assert_eq!(
+        kill(&format!("KILL QUERY {qid} ON \"{}\"", b.tcp)),
+        serde_json::json!({"statement_id": 0})
+    );
+    fletch_tests::wait_for("the query gone", Duration::from_secs(30), || {
+        (!running(&b).iter().any(|r| r[3] == "SELECT * FROM m")).then_some(())
+    });
+    assert_eq!(
+        kill(&format!("KILL QUERY {qid} ON \"{}\"", b.tcp))["error"],
+        format!("no such query id: {qid}")
+    );
+    let unknown = kill("KILL QUERY 1 ON \"nowhere:8088\"");
+    assert!(
+        unknown["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no node of the cluster has that address")),
+        "{unknown}"
+    );
+    drop(stalled);
+    // A node that does not answer is left out; the others are still listed.
+    b.kill();
+    let left = running(&a);
+    assert!(left.iter().all(|r| r[2] == a.tcp.as_str()), "{left:?}");
+}
