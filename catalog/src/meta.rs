@@ -70,6 +70,8 @@ pub struct MetaOptions {
     /// `[meta] internal-shared-secret`'s credential, shown on every call to another node and
     /// on `-join`; `None`: calls carry none.
     pub internal: Option<crate::rpc::InternalCredential>,
+    /// `[meta] https-enabled`: other nodes are called over TLS (`None`: clear text).
+    pub tls: Option<crate::rpc::ClientTls>,
 }
 
 impl MetaOptions {
@@ -90,6 +92,7 @@ impl MetaOptions {
             snapshot_after_entries: 5000,
             startup_timeout: Duration::from_secs(20),
             internal: None,
+            tls: None,
         }
     }
 }
@@ -204,7 +207,7 @@ impl MetaService {
         );
         let log_store = LogStore::new(db.clone()).map_err(raft_err)?;
         let (state_machine, catalog) = StateMachine::open(db).map_err(raft_err)?;
-        let rpc = Arc::new(RpcClient::new(opts.internal.clone()));
+        let rpc = Arc::new(RpcClient::new(opts.internal.clone()).with_tls(opts.tls.clone()));
 
         let mut joined_now = None;
         let identity = match NodeIdentity::load(dir)? {
@@ -738,15 +741,20 @@ async fn join_cluster(opts: &MetaOptions, known: &NodeIdentity) -> Result<JoinRe
         data_http_addr: opts.data_http_addr.clone(),
     };
     let deadline = Instant::now() + opts.startup_timeout;
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(2))
-        .timeout(opts.commit_timeout * 2)
+        .timeout(opts.commit_timeout * 2);
+    if let Some(tls) = &opts.tls {
+        builder = tls.reqwest(builder).map_err(MetaError::Join)?;
+    }
+    let client = builder
         .build()
         .map_err(|e| MetaError::Join(e.to_string()))?;
+    let scheme = crate::rpc::ClientTls::scheme(opts.tls.as_ref());
     let mut failures = Vec::new();
     loop {
         for addr in &opts.join {
-            let url = format!("http://{addr}/join");
+            let url = format!("{scheme}://{addr}/join");
             let mut post = client.post(&url).json(&request);
             if let Some(c) = &opts.internal {
                 post = post.header(crate::rpc::INTERNAL_AUTH_HEADER, c.as_str());

@@ -316,11 +316,59 @@ impl RpcError {
     }
 }
 
+/// How this node reaches the others when the cluster talks TLS (`[meta] https-enabled`): the
+/// internal port's gRPC and the meta HTTP API (`-join`) over TLS, the peers' certificates
+/// checked against `ca_pem` (`[meta] https-ca-certificate`), or the system's roots without it.
+#[derive(Clone, Default)]
+pub struct ClientTls {
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for ClientTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientTls")
+            .field("ca", &self.ca_pem.as_ref().map(|_| "PEM"))
+            .finish()
+    }
+}
+
+impl ClientTls {
+    /// `http` or `https`, for URLs of other nodes.
+    pub fn scheme(tls: Option<&Self>) -> &'static str {
+        match tls {
+            Some(_) => "https",
+            None => "http",
+        }
+    }
+
+    fn tonic(&self) -> tonic::transport::ClientTlsConfig {
+        let config = tonic::transport::ClientTlsConfig::new();
+        match &self.ca_pem {
+            Some(pem) => config.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+            None => config.with_native_roots(),
+        }
+    }
+
+    /// A reqwest client builder that trusts what this configuration trusts.
+    pub fn reqwest(&self, builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String> {
+        match &self.ca_pem {
+            Some(pem) => {
+                let ca = reqwest::Certificate::from_pem(pem).map_err(|e| e.to_string())?;
+                Ok(builder
+                    .tls_built_in_root_certs(false)
+                    .add_root_certificate(ca))
+            }
+            None => Ok(builder),
+        }
+    }
+}
+
 /// Flight clients to other nodes, one lazily connected channel per address.
 #[derive(Debug, Default)]
 pub struct RpcClient {
     channels: Mutex<HashMap<String, Channel>>,
     credential: Option<InternalCredential>,
+    tls: Option<ClientTls>,
 }
 
 impl RpcClient {
@@ -329,7 +377,14 @@ impl RpcClient {
         Self {
             channels: Mutex::default(),
             credential,
+            tls: None,
         }
+    }
+
+    /// The same clients, over TLS (`None`: clear text).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The credential calls carry.
@@ -342,13 +397,18 @@ impl RpcClient {
         if let Some(c) = channels.get(addr) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
-            .map_err(|source| RpcError::Address {
-                addr: addr.to_string(),
-                source,
-            })?
+        let address = |source| RpcError::Address {
+            addr: addr.to_string(),
+            source,
+        };
+        let scheme = ClientTls::scheme(self.tls.as_ref());
+        let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+            .map_err(address)?
             .connect_timeout(Duration::from_secs(1))
             .tcp_nodelay(true);
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint.tls_config(tls.tonic()).map_err(address)?;
+        }
         let channel = endpoint.connect_lazy();
         channels.insert(addr.to_string(), channel.clone());
         Ok(channel)

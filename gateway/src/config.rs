@@ -42,8 +42,8 @@ fn unhonoured(section: &str, key: &str, value: &toml::Value) -> Option<String> {
         ("meta", "auth-enabled") => {
             "the meta HTTP API has no users of its own: it is closed to all but the cluster's nodes by [meta] internal-shared-secret; set that instead"
         }
-        ("meta", "https-enabled") => {
-            "TLS on the meta HTTP API and the internal port is not implemented yet: nodes would talk in clear text (the internal secret authenticates them but does not encrypt)"
+        ("meta", "https-insecure-tls") => {
+            "Fletch always verifies other nodes' certificates; name the CA that signed them in [meta] https-ca-certificate instead"
         }
         ("http", "pprof-auth-enabled" | "ping-auth-enabled") => {
             "credentials on /debug/pprof and /ping are not implemented yet"
@@ -103,6 +103,16 @@ pub struct MetaConfig {
     /// from it, or is refused; a node with another secret cannot join. Required as soon as any
     /// listen address is not loopback. `fletchd config` prints it as `[REDACTED]`.
     pub internal_shared_secret: String,
+    /// Serve the internal port (Raft, RPC) and the meta HTTP API over TLS only, and call the
+    /// other nodes over TLS: every node of a cluster sets it alike.
+    pub https_enabled: bool,
+    /// PEM file of the certificate chain this node presents to the others (its names must
+    /// cover the addresses they reach it by).
+    pub https_certificate: String,
+    /// PEM file of its private key; empty: the key is in `https-certificate`'s file.
+    pub https_private_key: String,
+    /// PEM file of the CA(s) that signed the nodes' certificates; empty: the system's roots.
+    pub https_ca_certificate: String,
 }
 
 impl MetaConfig {
@@ -324,6 +334,10 @@ impl Default for MetaConfig {
             snapshot_after_entries: 5000,
             catch_up_timeout: GoDuration(Duration::from_secs(10)),
             internal_shared_secret: String::new(),
+            https_enabled: false,
+            https_certificate: "/etc/ssl/influxdb.pem".into(),
+            https_private_key: String::new(),
+            https_ca_certificate: String::new(),
         }
     }
 }
@@ -1042,13 +1056,14 @@ mod tests {
 
     #[test]
     fn security_settings_it_cannot_honour_refuse_to_start() {
-        for (text, key) in [
-            ("[meta]\nhttps-enabled = true\n", "[meta] https-enabled"),
-            (
-                "[http]\npprof-auth-enabled = true\n",
-                "[http] pprof-auth-enabled",
-            ),
-        ] {
+        let e = load("[meta]\nhttps-insecure-tls = true\n", &[], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("[meta] https-ca-certificate instead"), "{e}");
+        for (text, key) in [(
+            "[http]\npprof-auth-enabled = true\n",
+            "[http] pprof-auth-enabled",
+        )] {
             let e = load(text, &[], &[]).unwrap_err().to_string();
             assert!(
                 e.contains(key) && e.contains("not implemented"),
@@ -1061,7 +1076,7 @@ mod tests {
         assert!(e.contains("set that instead"), "{e}");
         // Off, they are only unknown keys.
         let l = load(
-            "[meta]\nhttps-enabled = false\n[http]\npprof-auth-enabled = false\n",
+            "[meta]\nhttps-insecure-tls = false\n[http]\npprof-auth-enabled = false\n",
             &[],
             &[],
         )

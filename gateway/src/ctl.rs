@@ -183,6 +183,17 @@ pub struct CtlArgs {
         hide_env_values = true
     )]
     pub internal_shared_secret: String,
+    /// The cluster talks TLS (`[meta] https-enabled`): call the node over TLS.
+    #[arg(long = "tls", env = "FLETCH_META_HTTPS_ENABLED")]
+    pub tls: bool,
+    /// With `--tls`: the CA that signed the nodes' certificates (`[meta]
+    /// https-ca-certificate`); empty: the system's roots.
+    #[arg(
+        long = "ca-certificate",
+        env = "FLETCH_META_HTTPS_CA_CERTIFICATE",
+        default_value = ""
+    )]
+    pub ca_certificate: String,
     #[command(subcommand)]
     pub command: CtlCommand,
 }
@@ -250,10 +261,21 @@ pub fn run(args: CtlArgs) -> Result<String, String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
+    let tls = match (args.tls, args.ca_certificate.as_str()) {
+        (false, _) => None,
+        (true, "") => Some(catalog::rpc::ClientTls { ca_pem: None }),
+        (true, path) => Some(catalog::rpc::ClientTls {
+            ca_pem: Some(
+                crate::tls::ca_pem("meta", "https-ca-certificate", path)
+                    .map_err(|e| e.to_string())?,
+            ),
+        }),
+    };
     let answer: Result<Value, String> = runtime.block_on(async {
         RpcClient::new(catalog::rpc::InternalCredential::from_secret(
             &args.internal_shared_secret,
         ))
+        .with_tls(tls)
         .call::<_, Result<Value, String>>(&args.bind, kind, &body, Duration::from_secs(600))
         .await
         .map_err(|e| e.to_string())?

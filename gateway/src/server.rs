@@ -90,11 +90,31 @@ pub async fn run(
     // does not start (never in clear text instead).
     let tls = match config.http.https_enabled {
         true => Some(crate::tls::server_config(
+            "http",
             &config.http.https_certificate,
             &config.http.https_private_key,
         )?),
         false => None,
     };
+    // `[meta] https-enabled`: the internal port and the meta HTTP API over TLS, other nodes
+    // called over TLS and their certificates checked.
+    let meta_tls = match config.meta.https_enabled {
+        true => {
+            let m = &config.meta;
+            let http = crate::tls::server_config("meta", &m.https_certificate, &m.https_private_key)?;
+            let (cert, key) =
+                crate::tls::identity_pem("meta", &m.https_certificate, &m.https_private_key)?;
+            let ca_pem = match m.https_ca_certificate.as_str() {
+                "" => None,
+                path => Some(crate::tls::ca_pem("meta", "https-ca-certificate", path)?),
+            };
+            let grpc = tonic::transport::ServerTlsConfig::new()
+                .identity(tonic::transport::Identity::from_pem(cert, key));
+            Some((http, grpc, catalog::rpc::ClientTls { ca_pem }))
+        }
+        false => None,
+    };
+    let client_tls = meta_tls.as_ref().map(|(_, _, c)| c.clone());
     let http = match config.http.enabled {
         true => Some(bind("[http] bind-address", &config.http.bind_address).await?),
         false => None,
@@ -126,6 +146,7 @@ pub async fn run(
     let internal = catalog::rpc::InternalCredential::from_secret(&m.internal_shared_secret);
     let meta = MetaService::prepare(MetaOptions {
         internal: internal.clone(),
+        tls: client_tls.clone(),
         dir: expand_home(&m.dir),
         tcp_addr: tcp_addr.clone(),
         meta_http_addr: meta_http_addr.clone(),
@@ -144,8 +165,14 @@ pub async fn run(
     // replicate to it while it waits.
     let (flight_stop_tx, mut flight_stop) = tokio::sync::watch::channel(false);
     let data_role = Arc::new(OnceLock::new());
+    let mut internal_server = tonic::transport::Server::builder();
+    if let Some((_, grpc, _)) = &meta_tls {
+        internal_server = internal_server
+            .tls_config(grpc.clone())
+            .map_err(|e| ServerError::Address(format!("[meta] https-certificate: {e}")))?;
+    }
     let flight = tokio::spawn(
-        tonic::transport::Server::builder()
+        internal_server
             .add_service(InternalFlight::server(
                 meta.clone(),
                 data_role.clone(),
@@ -197,7 +224,7 @@ pub async fn run(
     // A call to another owner outlives the write's own deadline, so that an owner that does
     // not answer makes the write answer `timeout` (its points are queued once the call fails).
     // One set of channels to the other nodes for the data plane's calls.
-    let rpc = Arc::new(catalog::rpc::RpcClient::new(internal.clone()));
+    let rpc = Arc::new(catalog::rpc::RpcClient::new(internal.clone()).with_tls(client_tls.clone()));
     let peers: Arc<dyn coordinator::peer::PeerWriter> = Arc::new(
         coordinator::peer::FlightPeers::new(meta.clone(), rpc.clone(), write_timeout * 2),
     );
@@ -412,22 +439,32 @@ pub async fn run(
     });
     let mut meta_stop = stop_rx.clone();
     let meta_server = meta_http.map(|listener| {
-        tokio::spawn(
-            axum::serve(
-                listener,
-                meta_router(
-                    meta.clone(),
-                    writer.hinted().cloned(),
-                    entropy.clone(),
-                    internal.clone(),
+        let app = meta_router(
+            meta.clone(),
+            writer.hinted().cloned(),
+            entropy.clone(),
+            internal.clone(),
+        );
+        let stopped = async move {
+            let _ = meta_stop.wait_for(|s| *s).await;
+        };
+        match &meta_tls {
+            Some((tls, _, _)) => match crate::tls::TlsListener::new(listener, tls.clone()) {
+                Ok(listener) => tokio::spawn(
+                    axum::serve(listener, app)
+                        .with_graceful_shutdown(stopped)
+                        .into_future()
+                        .instrument(span.clone()),
                 ),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = meta_stop.wait_for(|s| *s).await;
-            })
-            .into_future()
-            .instrument(span.clone()),
-        )
+                Err(e) => tokio::spawn(async move { Err(e) }),
+            },
+            None => tokio::spawn(
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .into_future()
+                    .instrument(span.clone()),
+            ),
+        }
     });
     let served = match http {
         Some(listener) => {

@@ -35,40 +35,84 @@ const ACCEPTED_QUEUE: usize = 64;
 pub enum TlsError {
     #[error("{key} {path:?}: {source}")]
     Read {
-        key: &'static str,
+        key: String,
         path: String,
         source: io::Error,
     },
     #[error("{key} {path:?}: {message}")]
     Pem {
-        key: &'static str,
+        key: String,
         path: String,
         message: String,
     },
-    #[error("[http] https-certificate and https-private-key do not make a usable identity: {0}")]
-    Identity(rustls::Error),
+    #[error("[{section}] https-certificate and https-private-key do not make a usable identity: {source}")]
+    Identity {
+        section: &'static str,
+        source: rustls::Error,
+    },
+}
+
+/// The certificate chain and key files of `[section]`, checked: `(chain PEM, key PEM)`.
+pub fn identity_pem(
+    section: &'static str,
+    cert: &str,
+    key: &str,
+) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+    let config = server_config(section, cert, key)?;
+    drop(config);
+    let read = |path: &str| std::fs::read(path).unwrap_or_default();
+    let cert_pem = read(cert);
+    let key_pem = match key {
+        "" => cert_pem.clone(),
+        k => read(k),
+    };
+    Ok((cert_pem, key_pem))
+}
+
+/// A PEM file of trusted certificates (`[section] key`), checked to hold at least one.
+pub fn ca_pem(section: &'static str, key: &str, path: &str) -> Result<Vec<u8>, TlsError> {
+    let name = format!("[{section}] {key}");
+    let pem = std::fs::read(path).map_err(|source| TlsError::Read {
+        key: name.clone(),
+        path: path.to_string(),
+        source,
+    })?;
+    let found = CertificateDer::pem_slice_iter(&pem).filter(Result::is_ok).count();
+    if found == 0 {
+        return Err(TlsError::Pem {
+            key: name,
+            path: path.to_string(),
+            message: "no certificate (PEM \"BEGIN CERTIFICATE\") in the file".into(),
+        });
+    }
+    Ok(pem)
 }
 
 /// The rustls configuration of a server presenting the certificate chain in `cert` with the
-/// private key in `key` (empty: the key is in `cert`'s file too, as 1.x reads it).
-pub fn server_config(cert: &str, key: &str) -> Result<Arc<ServerConfig>, TlsError> {
-    let cert_key = "[http] https-certificate";
-    let pem = |k: &'static str, path: &str, e: rustls::pki_types::pem::Error| TlsError::Pem {
-        key: k,
+/// private key in `key` (empty: the key is in `cert`'s file too, as 1.x reads it); `section`
+/// names the keys in errors.
+pub fn server_config(
+    section: &'static str,
+    cert: &str,
+    key: &str,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let cert_key = format!("[{section}] https-certificate");
+    let pem = |k: &str, path: &str, e: rustls::pki_types::pem::Error| TlsError::Pem {
+        key: k.to_string(),
         path: path.to_string(),
         message: e.to_string(),
     };
-    let read = |k: &'static str, path: &str| {
+    let read = |k: &str, path: &str| {
         std::fs::read(Path::new(path)).map_err(|source| TlsError::Read {
-            key: k,
+            key: k.to_string(),
             path: path.to_string(),
             source,
         })
     };
-    let cert_pem = read(cert_key, cert)?;
+    let cert_pem = read(&cert_key, cert)?;
     let chain = CertificateDer::pem_slice_iter(&cert_pem)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem(cert_key, cert, e))?;
+        .map_err(|e| pem(&cert_key, cert, e))?;
     if chain.is_empty() {
         return Err(TlsError::Pem {
             key: cert_key,
@@ -77,18 +121,18 @@ pub fn server_config(cert: &str, key: &str) -> Result<Arc<ServerConfig>, TlsErro
         });
     }
     let (key_name, key_path) = match key {
-        "" => (cert_key, cert),
-        k => ("[http] https-private-key", k),
+        "" => (cert_key.clone(), cert),
+        k => (format!("[{section}] https-private-key"), k),
     };
-    let key_pem = read(key_name, key_path)?;
+    let key_pem = read(&key_name, key_path)?;
     let private =
         PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
             rustls::pki_types::pem::Error::NoItemsFound => TlsError::Pem {
-                key: key_name,
+                key: key_name.clone(),
                 path: key_path.to_string(),
                 message: "no private key (PEM \"BEGIN PRIVATE KEY\", RSA or EC) in the file".into(),
             },
-            e => pem(key_name, key_path, e),
+            e => pem(&key_name, key_path, e),
         })?;
     // ring, as reqwest uses it (one crypto library in the tree); rustls 0.23.48 deprecates its
     // provider only for lacking post-quantum key exchange.
@@ -96,10 +140,10 @@ pub fn server_config(cert: &str, key: &str) -> Result<Arc<ServerConfig>, TlsErro
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(TlsError::Identity)?
+        .map_err(|source| TlsError::Identity { section, source })?
         .with_no_client_auth()
         .with_single_cert(chain, private)
-        .map_err(TlsError::Identity)?;
+        .map_err(|source| TlsError::Identity { section, source })?;
     // gRPC (Flight SQL) needs HTTP/2; browsers and 1.x clients speak HTTP/1.1.
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(Arc::new(config))

@@ -285,3 +285,75 @@ fn the_key_may_be_in_the_certificate_file_and_a_bad_one_stops_the_start() {
         );
     }
 }
+
+/// `[meta] https-enabled`: two nodes that join, replicate and read each other's shards over TLS
+/// on the internal port and the meta HTTP API; strangers without the CA, and clear text, get
+/// nothing.
+#[test]
+fn nodes_talk_tls_to_each_other() {
+    use fletch_tests::cluster::Node;
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certs(dir.path());
+    let leak = |p: &Path| -> &'static str { Box::leak(p.to_str().unwrap().to_string().into_boxed_str()) };
+    let env = vec![
+        ("FLETCH_META_HTTPS_ENABLED", "true"),
+        ("FLETCH_META_HTTPS_CERTIFICATE", leak(&certs.cert)),
+        ("FLETCH_META_HTTPS_PRIVATE_KEY", leak(&certs.key)),
+        ("FLETCH_META_HTTPS_CA_CERTIFICATE", leak(&certs.ca)),
+    ];
+    let mut a = Node::new(dir.path(), "a", true);
+    let mut b = Node::new(dir.path(), "b", true);
+    a.env = env.clone();
+    b.env = env;
+    a.start(&[]);
+    b.start(&[&a.meta_http]);
+    fletch_tests::wait_for("two data nodes", std::time::Duration::from_secs(30), || {
+        let v = b.q("SHOW SERVERS");
+        (v["results"][0]["series"][0]["values"].as_array()?.len() == 2).then_some(())
+    });
+    // Replicated writes and a read of each node's copy go over the internal port.
+    a.q("CREATE DATABASE db WITH REPLICATION 2");
+    // consistency=all: acknowledged once both copies, the other one's over TLS, are written.
+    let w = fletch_tests::http::post(
+        &format!("{}/write?db=db&consistency=all", a.url()),
+        "m v=1 1\nm v=2 2\n",
+    );
+    assert_eq!(w.status, 204, "{}", w.body);
+    let count = |n: &Node| n.q("SELECT count(v) FROM db..m")["results"][0]["series"][0]["values"][0][1].clone();
+    assert_eq!(count(&b), 2);
+    assert_eq!(count(&a), 2);
+
+    // The meta HTTP API: TLS with the cluster's CA; another CA, or clear text, gets nothing.
+    let status = client(&certs.ca)
+        .get(format!("https://{}/ping", a.meta_http))
+        .send()
+        .unwrap();
+    assert!(status.status().is_success(), "{status:?}");
+    let e = client(&certs.wrong_ca)
+        .get(format!("https://{}/ping", a.meta_http))
+        .send()
+        .unwrap_err();
+    assert!(chain(&e).contains("UnknownIssuer"), "{}", chain(&e));
+    let clear = reqwest::blocking::Client::new()
+        .get(format!("http://{}/ping", a.meta_http))
+        .send();
+    assert!(clear.is_err(), "{clear:?}");
+
+    // The internal port, as `fletchd ctl` reaches it.
+    let ctl = |args: &[&str]| {
+        Command::new(bin("fletchd"))
+            .args(["ctl", "--bind", &a.tcp])
+            .args(args)
+            .arg("show")
+            .env_remove("SSL_CERT_FILE")
+            .output()
+            .unwrap()
+    };
+    let ok = ctl(&["--tls", "--ca-certificate", certs.ca.to_str().unwrap()]);
+    assert!(ok.status.success(), "{ok:?}");
+    assert!(String::from_utf8_lossy(&ok.stdout).contains(&b.tcp), "{ok:?}");
+    let wrong = ctl(&["--tls", "--ca-certificate", certs.wrong_ca.to_str().unwrap()]);
+    assert!(!wrong.status.success(), "{wrong:?}");
+    let clear = ctl(&[]);
+    assert!(!clear.status.success(), "{clear:?}");
+}
