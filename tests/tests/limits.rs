@@ -1,6 +1,6 @@
 //! Queries that cannot take a node down: the memory budget of `[coordinator]
-//! query-memory-bytes` and `query-pool-bytes` on data shaped as the benchmark's (100 hosts, a
-//! row every 10 s), with the unbounded `GROUP BY time(1s)` that grew InfluxDB 1.6.7 to 24 GB.
+//! query-memory-bytes` and `query-pool-bytes` on the benchmark's data (its generator, 100 hosts
+//! over two hours), with the unbounded `GROUP BY time(1s)` that grew InfluxDB 1.6.7 to 24 GB.
 
 use std::time::Duration;
 
@@ -16,27 +16,23 @@ const UNBOUNDED: &str = "SELECT mean(usage_user) FROM cpu GROUP BY time(1s)";
 /// 2016-01-01T00:00:00Z in seconds.
 const START: i64 = 1_451_606_400;
 
+/// The benchmark's data set (`fletch-bench`'s TSBS cpu-only generator: 10 tags, 10 fields),
+/// 100 hosts over two hours, posted in batches of 5000 lines as the bench loads it.
 fn load(base: &str) {
     assert_eq!(query(base, "CREATE DATABASE benchmark", "").status, 200);
-    let mut batch = String::new();
-    for i in 0..ROWS_PER_HOST {
-        for h in 0..HOSTS {
-            let t = START + 10 * i as i64;
-            let v = ((h * 7 + i * 13) % 1000) as f64 / 10.0;
-            batch.push_str(&format!(
-                "cpu,hostname=host_{h},region=r{} usage_user={v},usage_system={} {t}\n",
-                h % 4,
-                100.0 - v
-            ));
-        }
-        if batch.len() > 400_000 {
-            let w = post(&format!("{base}/write?db=benchmark&precision=s"), &batch);
-            assert_eq!(w.status, 204, "{}", w.body);
-            batch.clear();
-        }
-    }
-    if !batch.is_empty() {
-        let w = post(&format!("{base}/write?db=benchmark&precision=s"), &batch);
+    let spec = fletch_bench::generate::Spec {
+        scale: HOSTS as u64,
+        start: START * 1_000_000_000,
+        duration: (ROWS_PER_HOST as i64) * fletch_bench::generate::INTERVAL,
+        seed: 123,
+    };
+    let mut text = Vec::new();
+    fletch_bench::generate::write_lines(&spec, &mut text).unwrap();
+    let text = String::from_utf8(text).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), HOSTS * ROWS_PER_HOST);
+    for batch in lines.chunks(5000) {
+        let w = post(&format!("{base}/write?db=benchmark"), &batch.join("\n"));
         assert_eq!(w.status, 204, "{}", w.body);
     }
 }
