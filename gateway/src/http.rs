@@ -204,6 +204,43 @@ async fn common_headers(req: axum::extract::Request, next: axum::middleware::Nex
 #[derive(Clone, Copy)]
 struct LogRequests(bool);
 
+/// 1.x's CORS, so that browser tools work: a request with an `Origin` gets it back as
+/// `Access-Control-Allow-Origin` with 1.x's allowed methods and headers, and a preflight
+/// (`OPTIONS`) is answered 200 at once, before any authentication, as 1.x answers it
+/// (`/ping` has no preflight there: 405).
+async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let origin = req.headers().get(header::ORIGIN).cloned();
+    let mut resp = match req.method() == axum::http::Method::OPTIONS {
+        true if req.uri().path() == "/ping" => {
+            let mut r = (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n").into_response();
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("HEAD, GET"));
+            return r;
+        }
+        true => StatusCode::OK.into_response(),
+        false => next.run(req).await,
+    };
+    if let Some(origin) = origin {
+        let h = resp.headers_mut();
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("DELETE, GET, OPTIONS, POST, PUT"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(
+                "Accept, Accept-Encoding, Authorization, Content-Length, Content-Type, X-CSRF-Token, X-HTTP-Method-Override",
+            ),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Date, X-InfluxDB-Version, X-InfluxDB-Build"),
+        );
+    }
+    resp
+}
+
 pub fn router(state: ApiState) -> Router {
     // (`ClientAddr` reads the peer's address that `into_make_service_with_connect_info` adds.)
     let log = LogRequests(state.log_requests);
@@ -220,6 +257,8 @@ pub fn router(state: ApiState) -> Router {
             "/api/v3/query_influxql",
             any(crate::query_v3::query_influxql),
         )
+        // On the routes only: 1.x's 404 carries no CORS headers.
+        .route_layer(axum::middleware::from_fn(cors))
         .fallback(|| async { (StatusCode::NOT_FOUND, "404 page not found\n") })
         .layer(axum::middleware::from_fn(common_headers))
         .layer(axum::middleware::from_fn(

@@ -605,6 +605,82 @@ print(json.dumps(out, default=str))
     assert_eq!(v["catalogs"][1], serde_json::json!(["db"]), "{v}");
 }
 
+/// Flight calls that carry their credentials each time rather than through a handshake: ADBC's
+/// `authorization_header` (Basic, or a Bearer JWT) and influxdb3-python, which sends its token
+/// as `Bearer` on every call; forged and expired JWTs and a wrong password are refused.
+#[test]
+fn flight_calls_carry_basic_or_bearer_credentials_on_each_call() {
+    let (fletch, _dir, _base) = fresh_with_admin();
+    let t = now();
+    let good = jwt("HS256", &format!(r#"{{"username":"bob","exp":{}}}"#, t + 3600), SECRET);
+    let forged = jwt("HS256", &format!(r#"{{"username":"bob","exp":{}}}"#, t + 3600), "guess");
+    let expired = jwt("HS256", &format!(r#"{{"username":"bob","exp":{}}}"#, t - 100), SECRET);
+    let script = r#"
+import sys, json, base64
+import adbc_driver_flightsql.dbapi as flightsql
+from adbc_driver_flightsql import DatabaseOptions
+from influxdb_client_3 import InfluxDBClient3
+addr, good, forged, expired = sys.argv[1:5]
+out = {}
+def attempt(name, f):
+    try:
+        out[name] = ["ok", f()]
+    except Exception as e:
+        out[name] = ["error", str(e)]
+def adbc(header, db="db"):
+    kw = {
+        DatabaseOptions.AUTHORIZATION_HEADER.value: header,
+        DatabaseOptions.WITH_COOKIE_MIDDLEWARE.value: "false",
+        "adbc.flight.sql.rpc.call_header.database": db,
+    }
+    with flightsql.connect("grpc://" + addr, db_kwargs=kw) as conn:
+        cur = conn.cursor()
+        cur.execute("SELECT count(*) FROM m")
+        return cur.fetchall()
+basic = lambda u, p: "Basic " + base64.b64encode(f"{u}:{p}".encode()).decode()
+attempt("adbc basic", lambda: adbc(basic("bob", "b")))
+attempt("adbc basic, other db", lambda: adbc(basic("bob", "b"), "other"))
+attempt("adbc basic, wrong password", lambda: adbc(basic("bob", "nope")))
+attempt("adbc bearer jwt", lambda: adbc("Bearer " + good))
+attempt("adbc bearer forged", lambda: adbc("Bearer " + forged))
+def v3(token):
+    c = InfluxDBClient3(host="http://" + addr, token=token, database="db")
+    return c.query("SELECT count(*) AS n FROM m").to_pylist()
+attempt("influxdb3 jwt", lambda: v3(good))
+attempt("influxdb3 forged", lambda: v3(forged))
+attempt("influxdb3 expired", lambda: v3(expired))
+print(json.dumps(out, default=str))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &fletch.http, &good, &forged, &expired])
+        .output()
+        .expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    let ok = |k: &str| {
+        assert_eq!(v[k][0], "ok", "{k}: {v}");
+        v[k][1].clone()
+    };
+    let refused = |k: &str, why: &str| {
+        assert_eq!(v[k][0], "error", "{k}: {v}");
+        let text = v[k][1].as_str().unwrap_or("");
+        assert!(text.contains(why), "{k}: {text}");
+    };
+    assert_eq!(ok("adbc basic"), serde_json::json!([[1]]));
+    assert_eq!(ok("adbc bearer jwt"), serde_json::json!([[1]]));
+    assert_eq!(ok("influxdb3 jwt"), serde_json::json!([{"n": 1}]));
+    refused("adbc basic, other db", "requires READ on other");
+    refused("adbc basic, wrong password", "authorization failed");
+    refused("adbc bearer forged", "signature is invalid");
+    refused("influxdb3 forged", "signature is invalid");
+    refused("influxdb3 expired", "Token is expired");
+}
+
 #[test]
 fn the_shells_log_in_with_username_and_password() {
     let (fletch, _dir, _base) = fresh_with_admin();

@@ -862,3 +862,50 @@ fn compare(fletch: &Target) {
         diffs.join("\n")
     );
 }
+
+/// 1.x's CORS, for browser-based tools: the same statuses, bodies and `Access-Control-*`
+/// headers for preflights and requests with and without an `Origin`, on routes and off them,
+/// with auth on (a preflight needs no credentials).
+#[test]
+fn cors_answers_like_influxdb_1_6_7() {
+    if std::env::var("FLETCH_SKIP_INFLUXDB_COMPAT").is_ok_and(|v| v == "1") {
+        eprintln!("skipped: FLETCH_SKIP_INFLUXDB_COMPAT=1");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fletch = Fletchd::start(dir.path(), &[("FLETCH_HTTP_AUTH_ENABLED", "true")]);
+    let influx = Influxd::start_with_http("auth-enabled = true").unwrap_or_else(|e| panic!("{e}"));
+    let origin = ("Origin", "http://grafana.example:3000");
+    let cases: Vec<(&str, &str, Vec<(&str, &str)>, &str)> = vec![
+        ("OPTIONS", "/query?q=SHOW%20DATABASES", vec![origin], ""),
+        ("OPTIONS", "/write?db=db", vec![origin], ""),
+        ("OPTIONS", "/write", vec![], ""),
+        ("OPTIONS", "/ping", vec![origin], ""),
+        ("GET", "/ping", vec![origin], ""),
+        ("GET", "/ping", vec![], ""),
+        ("GET", "/query?q=SHOW%20DATABASES", vec![origin], ""),
+        ("POST", "/write?db=nope", vec![origin], "m v=1"),
+        ("OPTIONS", "/nope", vec![origin], ""),
+        ("GET", "/nope", vec![origin], ""),
+    ];
+    let cors = [
+        "access-control-allow-origin",
+        "access-control-allow-methods",
+        "access-control-allow-headers",
+        "access-control-expose-headers",
+    ];
+    for (method, path, headers, body) in &cases {
+        let answer = |base: &str| {
+            let r = send(method, &format!("{base}{path}"), headers, body.as_bytes().to_vec())
+                .unwrap();
+            let h: Vec<Option<String>> = cors
+                .iter()
+                .map(|k| r.header(k).map(str::to_string))
+                .collect();
+            (r.status, r.body.trim().to_string(), h)
+        };
+        let theirs = answer(&format!("http://{}", influx.http));
+        let ours = answer(&fletch.url(""));
+        assert_eq!(ours, theirs, "{method} {path} {headers:?}");
+    }
+}
