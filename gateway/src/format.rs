@@ -395,6 +395,21 @@ pub fn empty_json() -> Vec<u8> {
     b"{}\n".to_vec()
 }
 
+/// A tag key or value as a series key writes it: `,`, `=` and spaces backslash-escaped.
+fn escape_tag(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.contains([',', '=', ' ']) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        if matches!(c, ',' | '=' | ' ') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// 1.x's CSV: `name,tags,<columns>` then one line per row; a statement's error prints nothing.
 pub fn csv(results: &[StatementResult], opts: &FormatOptions) -> String {
     use shell::csv_field;
@@ -422,8 +437,9 @@ pub fn csv(results: &[StatementResult], opts: &FormatOptions) -> String {
                 .tags
                 .as_ref()
                 .map(|t| {
+                    // Escaped as in a series key (1.x: `t=x\ y`).
                     t.iter()
-                        .map(|(k, v)| format!("{k}={v}"))
+                        .map(|(k, v)| format!("{}={}", escape_tag(k), escape_tag(v)))
                         .collect::<Vec<_>>()
                         .join(",")
                 })

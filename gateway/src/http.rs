@@ -142,6 +142,29 @@ impl IntoResponse for ApiError {
     }
 }
 
+impl ApiError {
+    /// The error as 1.x answers a client that asked for CSV: a header `error` and the message
+    /// as one quoted field.
+    fn into_csv_response(self) -> Response {
+        let body = format!("error\n{}\n", shell::csv_field(&self.message));
+        let mut resp = (self.status, body).into_response();
+        let h = resp.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+        if let Ok(v) = HeaderValue::from_str(&self.message) {
+            h.insert("X-Influxdb-Error", v);
+        }
+        resp
+    }
+}
+
+/// Whether a request asks for CSV (`Accept: application/csv` or `text/csv`).
+fn wants_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/csv") || a.contains("text/csv"))
+}
+
 impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         use ingester::WriteError as Shard;
@@ -562,6 +585,22 @@ fn json_response(value: &impl Serialize, pretty: bool) -> Response {
 }
 
 async fn query(
+    state: State<ApiState>,
+    method: Method,
+    client: ClientAddr,
+    raw_query: RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let csv = wants_csv(&headers);
+    match query_answer(state, method, client, raw_query, headers, body).await {
+        Ok(r) => r,
+        Err(e) if csv => e.into_csv_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn query_answer(
     State(st): State<ApiState>,
     method: Method,
     client: ClientAddr,
@@ -604,10 +643,7 @@ async fn query(
     if statements.is_empty() {
         return Ok(body_response(format::empty_json(), "application/json"));
     }
-    let wants_csv = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("application/csv") || a.contains("text/csv"));
+    let wants_csv = wants_csv(&headers);
     // CSV carries times as integers: nanoseconds unless `epoch` says otherwise (1.x).
     let opts = FormatOptions {
         epoch: params

@@ -92,6 +92,14 @@ impl Parser {
         let Some((re, end)) = scan_regex(&self.src, t.offset) else {
             return Err(Self::error_at(&t, "unterminated regex".into()));
         };
+        if let Err(why) = check_regex(&re) {
+            // 1.x places it one column before the `/`.
+            return Err(ParseError {
+                message: format!("error parsing regexp: {why}"),
+                line: t.line,
+                col: t.col.saturating_sub(1).max(1),
+            });
+        }
         // The tokens read ahead ignored the regex (a quote inside it may have opened a string):
         // scan again from its end.
         let chars: Vec<char> = self.src.chars().collect();
@@ -565,5 +573,58 @@ pub(super) fn assign_prefix(m: &mut Measurement, parts: Vec<Option<String>>) {
             m.database = it.next().flatten();
             m.retention_policy = it.next().flatten();
         }
+    }
+}
+
+/// Whether `re` is a regular expression 1.x (Go's `regexp`) would compile; if not, Go's text
+/// for the common mistakes, else the parser's own.
+fn check_regex(re: &str) -> Result<(), String> {
+    use regex_syntax::ast::{Ast, ErrorKind, parse::Parser, visit, Visitor};
+    let at = |span: &regex_syntax::ast::Span| re.get(span.start.offset..span.end.offset).unwrap_or(re);
+    let ast = Parser::new().parse(re).map_err(|e| {
+        let span = e.span();
+        match e.kind() {
+            ErrorKind::ClassUnclosed => format!(
+                "missing closing ]: `{}`",
+                re.get(span.start.offset..).unwrap_or(re)
+            ),
+            ErrorKind::GroupUnclosed => format!("missing closing ): `{re}`"),
+            ErrorKind::GroupUnopened => format!("unexpected ): `{re}`"),
+            ErrorKind::RepetitionMissing => {
+                format!("missing argument to repetition operator: `{}`", at(span))
+            }
+            ErrorKind::EscapeUnrecognized => format!("invalid escape sequence: `{}`", at(span)),
+            ErrorKind::ClassRangeInvalid => {
+                format!("invalid character class range: `{}`", at(span))
+            }
+            ErrorKind::RepetitionCountInvalid | ErrorKind::RepetitionCountUnclosed => {
+                format!("invalid repeat count: `{}`", at(span))
+            }
+            other => other.to_string(),
+        }
+    })?;
+    // Go refuses a repetition of a repetition (`a**`), which this parser accepts.
+    struct Nested<'a>(&'a str, Option<String>);
+    impl Visitor for Nested<'_> {
+        type Output = Option<String>;
+        type Err = ();
+        fn visit_pre(&mut self, ast: &Ast) -> Result<(), ()> {
+            if let (Ast::Repetition(outer), None) = (ast, &self.1) {
+                if let Ast::Repetition(inner) = outer.ast.as_ref() {
+                    let (from, to) = (inner.op.span.start.offset, outer.op.span.end.offset);
+                    if let Some(ops) = self.0.get(from..to) {
+                        self.1 = Some(format!("invalid nested repetition operator: `{ops}`"));
+                    }
+                }
+            }
+            Ok(())
+        }
+        fn finish(self) -> Result<Option<String>, ()> {
+            Ok(self.1)
+        }
+    }
+    match visit(&ast, Nested(re, None)) {
+        Ok(Some(why)) => Err(why),
+        _ => Ok(()),
     }
 }

@@ -336,7 +336,11 @@ pub(super) fn dedup_names(columns: &mut [(String, DfExpr)]) {
 }
 
 /// The single field argument of an aggregate call.
-pub(super) fn field_arg(args: &[Expr], schema: &TableSchema) -> Result<String, ExecError> {
+pub(super) fn field_arg(
+    name: &str,
+    args: &[Expr],
+    schema: &TableSchema,
+) -> Result<String, ExecError> {
     match args.first() {
         Some(Expr::VarRef { name, .. })
             if schema.fields.contains_key(name) || schema.tags.contains(name) =>
@@ -344,7 +348,8 @@ pub(super) fn field_arg(args: &[Expr], schema: &TableSchema) -> Result<String, E
             Ok(name.clone())
         }
         Some(Expr::VarRef { name, .. }) => Ok(name.clone()),
-        Some(other) => Err(query_err(format!("expected field argument in {other}"))),
+        // 1.x names the function whose argument is not a field (`mean(max(f))`: `mean()`).
+        Some(_) => Err(query_err(format!("expected field argument in {name}()"))),
         None => Err(query_err("invalid number of arguments, expected 1, got 0")),
     }
 }
@@ -514,7 +519,7 @@ pub(super) fn lower_aggregate(
             ) = (name == "count", args.first())
             {
                 if inner == "distinct" {
-                    let field = field_arg(inner_args, schema)?;
+                    let field = field_arg(inner, inner_args, schema)?;
                     if !schema.fields.contains_key(&field) {
                         return Ok(lit(ScalarValue::Null));
                     }
@@ -524,7 +529,7 @@ pub(super) fn lower_aggregate(
                     return Ok(col(alias.as_str()));
                 }
             }
-            let field = field_arg(args, schema)?;
+            let field = field_arg(name, args, schema)?;
             if !schema.fields.contains_key(&field) {
                 return Ok(lit(ScalarValue::Null));
             }
@@ -594,8 +599,16 @@ pub(super) fn lower_aggregate(
                     ));
                 }
                 other => {
+                    // 1.x's text names the iterator of the field's type.
+                    let kind = match schema.fields.get(&field) {
+                        Some(ingester::FieldType::String) => "string",
+                        Some(ingester::FieldType::Boolean) => "boolean",
+                        Some(ingester::FieldType::Integer) => "integer",
+                        Some(ingester::FieldType::Unsigned) => "unsigned",
+                        _ => "float",
+                    };
                     return Err(query_err(format!(
-                        "unsupported {other} type for field {field}"
+                        "unsupported {other} iterator type: *query.{kind}InterruptIterator"
                     )));
                 }
             };
@@ -611,11 +624,7 @@ pub(super) fn lower_aggregate(
                 l = datafusion::logical_expr::cast(l, DataType::Float64);
                 r = datafusion::logical_expr::cast(r, DataType::Float64);
             }
-            Ok(DfExpr::BinaryExpr(BinaryExpr::new(
-                Box::new(l),
-                df_op(*op)?,
-                Box::new(r),
-            )))
+            arithmetic(l, *op, r)
         }
         Expr::Integer(n) => Ok(lit(*n)),
         Expr::Number(n) => Ok(lit(*n)),
@@ -686,6 +695,43 @@ pub(super) fn df_op(op: BinaryOp) -> Result<Operator, ExecError> {
     })
 }
 
+/// `l op r`, with 1.x's answers where DataFusion's differ: a division by zero is 0 (not an
+/// infinity), and so is an integer modulo zero (not an error).
+fn arithmetic(l: DfExpr, op: BinaryOp, r: DfExpr) -> Result<DfExpr, ExecError> {
+    let plain = DfExpr::BinaryExpr(BinaryExpr::new(
+        Box::new(l.clone()),
+        df_op(op)?,
+        Box::new(r.clone()),
+    ));
+    let zero = match op {
+        BinaryOp::Div => lit(0.0f64),
+        // `l - l`: 0 of l's own type (only rows where r is 0 evaluate it).
+        BinaryOp::Mod => DfExpr::BinaryExpr(BinaryExpr::new(
+            Box::new(l.clone()),
+            Operator::Minus,
+            Box::new(l),
+        )),
+        _ => return Ok(plain),
+    };
+    Ok(datafusion::logical_expr::when(r.eq(lit(0i64)), zero).otherwise(plain)?)
+}
+
+/// A field read as `::type` asks: numbers convert to numbers (a float to an integer truncates,
+/// as 1.x), anything else of another type is null (1.x's `s::integer`, `b::string`).
+fn cast_field(field: DfExpr, have: FieldType, want: VarType) -> DfExpr {
+    use datafusion::logical_expr::cast;
+    let numeric = |t: FieldType| matches!(t, FieldType::Float | FieldType::Integer | FieldType::Unsigned);
+    match want {
+        VarType::Float if numeric(have) => cast(field, DataType::Float64),
+        VarType::Integer if numeric(have) => cast(field, DataType::Int64),
+        VarType::Unsigned if numeric(have) => cast(field, DataType::UInt64),
+        VarType::String if have == FieldType::String => field,
+        VarType::Boolean if have == FieldType::Boolean => field,
+        VarType::Field | VarType::Tag => field,
+        _ => lit(ScalarValue::Null),
+    }
+}
+
 /// An InfluxQL scalar expression as a DataFusion expression. In a condition, a tag that the
 /// measurement does not have compares as the empty string (1.x semantics).
 pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<DfExpr, ExecError> {
@@ -700,6 +746,10 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
                 (true, _) if schema.tags.contains(name) && condition => {
                     datafusion::functions::expr_fn::coalesce(vec![ident(name), lit("")])
                 }
+                (true, Some(cast)) if !condition => match schema.fields.get(name) {
+                    Some(have) => cast_field(ident(name), *have, *cast),
+                    None => ident(name),
+                },
                 (true, _) => ident(name),
                 (false, _) if condition => lit(""),
                 (false, _) => lit(ScalarValue::Null),
@@ -742,7 +792,7 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
                 l = datafusion::logical_expr::cast(l, DataType::Float64);
                 r = datafusion::logical_expr::cast(r, DataType::Float64);
             }
-            DfExpr::BinaryExpr(BinaryExpr::new(Box::new(l), df_op(*op)?, Box::new(r)))
+            arithmetic(l, *op, r)?
         }
         Expr::Call { name, args } if functions::is_math(name) => {
             let lowered = args

@@ -632,6 +632,21 @@ impl<'a> Plan<'a> {
             }
         }
         if interval.is_some() && calls == 0 {
+            // A transformation of raw values (`derivative(f)`) under GROUP BY time: 1.x names
+            // what it misses inside the call.
+            if let Some(name) = stmt.fields.iter().find_map(|f| match &f.expr {
+                Expr::Call { name, args }
+                    if functions::is_transform(name)
+                        && matches!(args.first(), Some(Expr::VarRef { .. })) =>
+                {
+                    Some(name.clone())
+                }
+                _ => None,
+            }) {
+                return Err(query_err(format!(
+                    "aggregate function required inside the call to {name}"
+                )));
+            }
             return Err(query_err(
                 "GROUP BY requires at least one aggregate function",
             ));
@@ -942,7 +957,7 @@ impl<'a> Plan<'a> {
                 let mut ties = Vec::new();
                 let distinct_field = match &agg_fields[..] {
                     [(_, _, Expr::Call { name, args })] if name == "distinct" => {
-                        Some(field_arg(args, schema)?)
+                        Some(field_arg(name, args, schema)?)
                     }
                     _ => None,
                 };
@@ -988,7 +1003,7 @@ impl<'a> Plan<'a> {
                         && matches!(&self.fields[0].expr, Expr::Call { name, .. } if functions::is_selector(name));
                     if single_selector {
                         if let Expr::Call { name, args } = &agg_fields[0].2 {
-                            let field = field_arg(args, schema)?;
+                            let field = field_arg(name, args, schema)?;
                             if !schema.fields.contains_key(&field) {
                                 return Ok(true);
                             }

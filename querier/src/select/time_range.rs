@@ -29,7 +29,11 @@ pub(super) fn time_value(e: &Expr, now: i64) -> Result<i64, ExecError> {
         Expr::Number(n) => Ok(*n as i64),
         Expr::Duration(d) => Ok(*d),
         Expr::String(s) => {
-            parse_rfc3339(s).ok_or_else(|| query_err(format!("invalid time: {s:?}")))
+            // A string that is not a time stays a string literal in 1.x, which then refuses
+            // to compare it with time.
+            parse_rfc3339(s).ok_or_else(|| {
+                query_err("invalid operation: time and *influxql.StringLiteral are not compatible")
+            })
         }
         Expr::Call { name, args } if name == "now" && args.is_empty() => Ok(now),
         Expr::Paren(inner) => time_value(inner, now),
