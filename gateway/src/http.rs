@@ -737,6 +737,10 @@ async fn metrics(
         buffer_bytes: st.ingester.as_ref().map(|i| i.buffered_bytes() as u64),
         queries_running: st.executor.queries().list().len() as u64,
         slow_queries: st.executor.queries().slow_queries(),
+        queries: {
+            let (started, finished, ns) = st.executor.queries().totals();
+            (started, finished, ns as f64 / 1e9)
+        },
         query_memory: (
             st.executor.memory().used() as u64,
             st.executor.memory().limit() as u64,

@@ -128,6 +128,9 @@ pub struct Gauges {
     pub buffer_bytes: Option<u64>,
     pub queries_running: u64,
     pub slow_queries: u64,
+    /// Query requests started and finished on this node, and the seconds the finished ones
+    /// took in all (every protocol: InfluxQL, SQL over HTTP and Flight SQL).
+    pub queries: (u64, u64, f64),
     /// Bytes query operators hold now, and the node's pool (0: unbounded).
     pub query_memory: (u64, u64),
     /// Spill files queries wrote since start, and bytes in spill files now.
@@ -251,6 +254,21 @@ pub fn render(g: &Gauges) -> String {
         "Query requests that ran past [coordinator] log-queries-after.",
     );
     let _ = writeln!(out, "fletch_slow_queries_total {}", g.slow_queries);
+    family(
+        &mut out,
+        "fletch_queries_total",
+        "counter",
+        "Query requests started on this node: InfluxQL, SQL over HTTP and Flight SQL.",
+    );
+    let _ = writeln!(out, "fletch_queries_total {}", g.queries.0);
+    family(
+        &mut out,
+        "fletch_query_seconds",
+        "summary",
+        "Query requests that finished, and how long they took in all (every protocol).",
+    );
+    let _ = writeln!(out, "fletch_query_seconds_sum {}", g.queries.2);
+    let _ = writeln!(out, "fletch_query_seconds_count {}", g.queries.1);
     for (name, kind, help, v) in [
         (
             "fletch_query_memory_bytes",

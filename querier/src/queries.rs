@@ -122,6 +122,16 @@ impl Queries {
             .collect()
     }
 
+    /// Requests started, requests finished, and the nanoseconds the finished ones ran in all
+    /// (InfluxQL over HTTP, SQL over HTTP and Flight alike).
+    pub fn totals(&self) -> (u64, u64, u64) {
+        (
+            self.executed.load(Ordering::Relaxed),
+            self.finished.load(Ordering::Relaxed),
+            self.duration_ns.load(Ordering::Relaxed),
+        )
+    }
+
     /// 1.x's `queryExecutor` module of `SHOW STATS` and `/debug/vars`.
     pub fn stat(&self) -> crate::stats::Stat {
         let n = |a: &AtomicU64| serde_json::Value::from(a.load(Ordering::Relaxed));

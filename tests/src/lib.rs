@@ -29,6 +29,19 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// Runs `python3 ARGS...` (a client script that prints one JSON object) and answers what it
+/// printed; panics with its output if it failed.
+pub fn python_json(args: &[&str]) -> serde_json::Value {
+    let out = Command::new("python3").args(args).output().expect("python3");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
 /// Polls `f` until it returns `Some`, or panics after `deadline`.
 pub fn wait_for<T>(what: &str, deadline: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();

@@ -568,17 +568,7 @@ except Exception as e:
     out["catalogs"] = ["error", str(e)]
 print(json.dumps(out, default=str))
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &fletch.http])
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    let v = fletch_tests::python_json(&["-c", script, &fletch.http]);
     let status = |k: &str| v[k][0].as_str().unwrap_or("").to_string();
     let text = |k: &str| v[k][1].to_string();
     assert_eq!(status("anonymous"), "error", "{v}");
@@ -651,17 +641,7 @@ attempt("influxdb3 forged", lambda: v3(forged))
 attempt("influxdb3 expired", lambda: v3(expired))
 print(json.dumps(out, default=str))
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script, &fletch.http, &good, &forged, &expired])
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    let v = fletch_tests::python_json(&["-c", script, &fletch.http, &good, &forged, &expired]);
     let ok = |k: &str| {
         assert_eq!(v[k][0], "ok", "{k}: {v}");
         v[k][1].clone()

@@ -190,23 +190,13 @@ fn the_api_port_serves_tls_to_every_client() {
     // The Python clients users run: the 1.x client, the v2 write client, influxdb3-python
     // and ADBC over Flight (on the API port and on [flight] bind-address).
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/clients/tls.py");
-    let out = Command::new("python3")
-        .args([
-            script,
-            &node.http,
-            certs.ca.to_str().unwrap(),
-            certs.wrong_ca.to_str().unwrap(),
-            &flight,
-        ])
-        .output()
-        .expect("python3");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(stdout.trim()).expect("json");
+    let v = fletch_tests::python_json(&[
+        script,
+        &node.http,
+        certs.ca.to_str().unwrap(),
+        certs.wrong_ca.to_str().unwrap(),
+        &flight,
+    ]);
     let ok = |k: &str| {
         assert_eq!(v[k][0], "ok", "{k}: {}", v[k]);
         v[k][1].clone()
