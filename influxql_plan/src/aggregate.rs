@@ -12,7 +12,6 @@
 //! `previous` and `next` are `{t, v}` structs of the neighbouring points (`lag`/`lead` over
 //! the series, ignoring nulls).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
@@ -216,29 +215,40 @@ impl Points {
                 pick(order[idx as usize])
             }
             AggregateKind::Mode => {
-                // The most frequent value; ties go to the value seen first, then to the
-                // larger value (1.x).
-                let mut counts: HashMap<ScalarValue, (usize, i64, usize)> = HashMap::new();
-                for i in 0..n {
-                    let v = ScalarValue::try_from_array(values, i)?;
-                    let t = times.value(i);
-                    let e = counts.entry(v).or_insert((0, t, i));
-                    e.0 += 1;
-                    if t < e.1 {
-                        e.1 = t;
-                    }
+                // 1.x's reducer, step for step: the points ordered by value (then time), a
+                // run's count rising point by point, a later run taking over only once it is
+                // more frequent (or as frequent and no later); the first point of every run
+                // but the first is counted without being compared, so among values seen once
+                // each, the smallest wins.
+                if n == 0 {
+                    return null();
                 }
                 let key = cmp_key(values)?;
-                let best = counts
-                    .values()
-                    .copied()
-                    .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(key(a.2, b.2)));
-                match best {
-                    Some((_, t, i)) => match self.output {
-                        Output::Time => Ok(ScalarValue::Int64(Some(t))),
-                        Output::Value => pick(i),
-                    },
-                    None => null(),
+                let mut order: Vec<usize> = (0..n).collect();
+                order.sort_by(|&a, &b| key(a, b).then(times.value(a).cmp(&times.value(b))));
+                let first = order[0];
+                let (mut most_freq, mut curr_freq) = (0usize, 0usize);
+                let (mut curr, mut most) = (first, first);
+                let (mut curr_time, mut most_time) = (times.value(first), times.value(first));
+                for &i in &order {
+                    if key(i, curr) != std::cmp::Ordering::Equal {
+                        curr_freq = 1;
+                        curr = i;
+                        curr_time = times.value(i);
+                        continue;
+                    }
+                    curr_freq += 1;
+                    if most_freq > curr_freq || (most_freq == curr_freq && curr_time > most_time)
+                    {
+                        continue;
+                    }
+                    most_freq = curr_freq;
+                    most = i;
+                    most_time = times.value(i);
+                }
+                match self.output {
+                    Output::Time => Ok(ScalarValue::Int64(Some(most_time))),
+                    Output::Value => pick(most),
                 }
             }
             AggregateKind::Integral { unit, window } => {

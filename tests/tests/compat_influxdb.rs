@@ -648,6 +648,14 @@ const STEPS: &[Step] = &[
     Query("SELECT f FROM /[/", "?db=ar"),
     Query("SELECT f FROM m GROUP BY /(/", "?db=ar"),
     Query("SELECT f FROM m WHERE host =~ /^[ab]$/ AND host !~ /b|c/", "?db=ar"),
+    // mode(): 1.x's tie-breaking (its reducer's walk over the points ordered by value).
+    Write(
+        "db=ar",
+        "md,g=a v=2i,s=\"y\" 1\nmd,g=a v=0i,s=\"x\" 2\nmd,g=b v=1i,s=\"q\" 1\nmd,g=b v=1i,s=\"p\" 2\nmd,g=b v=2i,s=\"p\" 3\nmd,g=b v=2i,s=\"q\" 4\nmd,g=c v=3i,s=\"c\" 1\nmd,g=c v=1i,s=\"a\" 2\nmd,g=c v=3i,s=\"c\" 3\nmd,g=c v=1i,s=\"a\" 4\nmd,g=c v=2i,s=\"b\" 5\nmd,g=d v=5i,s=\"z\" 1\nmd,g=e v=2i,s=\"m\" 1\nmd,g=e v=2i,s=\"m\" 2\nmd,g=e v=1i,s=\"n\" 3\nmd,g=f v=4i,s=\"k\" 1\nmd,g=f v=4i,s=\"k\" 2\nmd,g=f v=9i,s=\"j\" 3\nmd,g=f v=9i,s=\"j\" 4\nmd,g=f v=9i,s=\"j\" 5\nmd,g=f v=0i,s=\"i\" 6",
+    ),
+    Query("SELECT mode(v), mode(s) FROM md GROUP BY g", "?db=ar"),
+    Query("SELECT mode(v) FROM md", "?db=ar"),
+    Query("SELECT mode(v) FROM md WHERE time >= 0 AND time < 10 GROUP BY time(3ns), g", "?db=ar"),
     // CSV: tags escaped as in a series key; errors as a CSV `error` field.
     Write(
         "db=ar",
