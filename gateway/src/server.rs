@@ -101,16 +101,14 @@ pub async fn run(
     let meta_tls = match config.meta.https_enabled {
         true => {
             let m = &config.meta;
-            let http = crate::tls::server_config("meta", &m.https_certificate, &m.https_private_key)?;
-            let (cert, key) =
-                crate::tls::identity_pem("meta", &m.https_certificate, &m.https_private_key)?;
+            let id = crate::tls::identity("meta", &m.https_certificate, &m.https_private_key)?;
             let ca_pem = match m.https_ca_certificate.as_str() {
                 "" => None,
                 path => Some(crate::tls::ca_pem("meta", "https-ca-certificate", path)?),
             };
             let grpc = tonic::transport::ServerTlsConfig::new()
-                .identity(tonic::transport::Identity::from_pem(cert, key));
-            Some((http, grpc, catalog::rpc::ClientTls { ca_pem }))
+                .identity(tonic::transport::Identity::from_pem(id.cert_pem, id.key_pem));
+            Some((id.config, grpc, catalog::rpc::ClientTls { ca_pem }))
         }
         false => None,
     };

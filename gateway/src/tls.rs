@@ -52,23 +52,6 @@ pub enum TlsError {
     },
 }
 
-/// The certificate chain and key files of `[section]`, checked: `(chain PEM, key PEM)`.
-pub fn identity_pem(
-    section: &'static str,
-    cert: &str,
-    key: &str,
-) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
-    let config = server_config(section, cert, key)?;
-    drop(config);
-    let read = |path: &str| std::fs::read(path).unwrap_or_default();
-    let cert_pem = read(cert);
-    let key_pem = match key {
-        "" => cert_pem.clone(),
-        k => read(k),
-    };
-    Ok((cert_pem, key_pem))
-}
-
 /// A PEM file of trusted certificates (`[section] key`), checked to hold at least one.
 pub fn ca_pem(section: &'static str, key: &str, path: &str) -> Result<Vec<u8>, TlsError> {
     let name = format!("[{section}] {key}");
@@ -88,6 +71,14 @@ pub fn ca_pem(section: &'static str, key: &str, path: &str) -> Result<Vec<u8>, T
     Ok(pem)
 }
 
+/// A server identity read once from `[section]`'s files: the rustls configuration presenting
+/// it, and its PEM text (for tonic's own TLS server on the internal port).
+pub struct Identity {
+    pub config: Arc<ServerConfig>,
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
 /// The rustls configuration of a server presenting the certificate chain in `cert` with the
 /// private key in `key` (empty: the key is in `cert`'s file too, as 1.x reads it); `section`
 /// names the keys in errors.
@@ -96,6 +87,11 @@ pub fn server_config(
     cert: &str,
     key: &str,
 ) -> Result<Arc<ServerConfig>, TlsError> {
+    identity(section, cert, key).map(|i| i.config)
+}
+
+/// [`server_config`] with the PEM text it was built from.
+pub fn identity(section: &'static str, cert: &str, key: &str) -> Result<Identity, TlsError> {
     let cert_key = format!("[{section}] https-certificate");
     let pem = |k: &str, path: &str, e: rustls::pki_types::pem::Error| TlsError::Pem {
         key: k.to_string(),
@@ -146,7 +142,11 @@ pub fn server_config(
         .map_err(|source| TlsError::Identity { section, source })?;
     // gRPC (Flight SQL) needs HTTP/2; browsers and 1.x clients speak HTTP/1.1.
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(Arc::new(config))
+    Ok(Identity {
+        config: Arc::new(config),
+        cert_pem,
+        key_pem,
+    })
 }
 
 /// A listener whose connections are TLS sessions; for `axum::serve`.

@@ -2,12 +2,12 @@
 //!
 //! Every DataFusion operator that holds data (hash aggregates, sorts, joins, repartition
 //! buffers) reserves what it holds from its task's [`MemoryPool`] before it holds it. Fletch
-//! gives each query a pool of its own ([`QueryBudget`], `[coordinator] query-memory-bytes`)
+//! gives each query a pool of its own ([`Budget::query`], `[coordinator] query-memory-bytes`)
 //! whose reservations also count in the node's pool (`[coordinator] query-pool-bytes`), so one
 //! query cannot take more than its budget and all queries together no more than the node's:
 //!
 //! ```text
-//!   operator ──try_grow──▶ QueryBudget (this query) ──try_grow──▶ node pool (every query)
+//!   operator ──try_grow──▶ Budget::query (this query) ──try_grow──▶ node pool (every query)
 //!                              │ over budget                        │ over the pool
 //!                              ▼                                    ▼
 //!                   ResourcesExhausted: a spilling operator (sort, grouped aggregate)
@@ -40,9 +40,6 @@ pub struct Budget {
     used: AtomicUsize,
     parent: Option<Arc<Budget>>,
 }
-
-/// A query's pool: its reservations count in the node's too.
-pub type QueryBudget = Budget;
 
 impl Budget {
     /// The node-wide pool of every query (`limit` 0: unbounded).
@@ -235,7 +232,7 @@ pub fn node_runtime(
 }
 
 /// `runtime` with `budget` as its pool (the rest, spill directory and caches, shared).
-pub fn query_runtime(runtime: &RuntimeEnv, budget: Arc<QueryBudget>) -> Arc<RuntimeEnv> {
+pub fn query_runtime(runtime: &RuntimeEnv, budget: Arc<Budget>) -> Arc<RuntimeEnv> {
     let mut rt = runtime.clone();
     rt.memory_pool = budget;
     Arc::new(rt)
