@@ -16,6 +16,8 @@
 //!
 //! - [`model`]: the data and the commands; applying a command is a pure function, so every
 //!   member that applies the same log has the same catalog.
+//! - [`columns`]: what each column of a replicated shard is, decided once in the log, so that
+//!   every owner refuses the same points.
 //! - [`raft`]: openraft's parts in the layout of its `raft-kv-rocksdb` example: `types`,
 //!   `log_store`, `state_machine`, `network` (Raft messages as Flight actions).
 //! - [`rpc`]: the internal wire format (action names, requests, replies) and its client.
@@ -30,12 +32,14 @@
 //! listeners belong to the gateway. The ingester and the querier read the catalog; only the
 //! meta service changes it.
 
+pub mod columns;
 pub mod error;
 pub mod meta;
 pub mod model;
 pub mod raft;
 pub mod rpc;
 
+pub use columns::{ColumnDeclaration, ColumnType, ForgetColumns};
 pub use error::{CatalogError, MetaError};
 pub use meta::{ActionError, MetaOptions, MetaService, NodeIdentity};
 pub use model::{

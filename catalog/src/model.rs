@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::columns::{ColumnDeclaration, ColumnType, ForgetColumns, ShardColumns};
 use crate::error::CatalogError;
 
 /// Nanoseconds.
@@ -363,6 +364,14 @@ pub enum Command {
     RecordDelete {
         database: String,
         scope: String,
+        /// The column declarations the delete lets go (measurements it deletes whole).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        forget_columns: Option<ForgetColumns>,
+    },
+    /// Declares columns of replicated shards (see [`crate::columns`]): each is recorded unless
+    /// its column is declared already. Answers [`Outcome::Columns`], what each column is now.
+    DeclareColumns {
+        columns: Vec<ColumnDeclaration>,
     },
     /// Data node `node` has applied every recorded delete up to Raft index `index`; deletes
     /// every data node has applied are let go.
@@ -434,6 +443,8 @@ pub enum Outcome {
     Orphaned(Vec<u64>),
     /// The Raft index a recorded delete got.
     Index(u64),
+    /// What each declared column is, in the order of [`Command::DeclareColumns`].
+    Columns(Vec<ColumnType>),
 }
 
 /// A shard with what contains it ([`CatalogState::find_shard`]).
@@ -472,6 +483,9 @@ pub struct CatalogState {
     /// Users, by name.
     #[serde(default)]
     pub users: BTreeMap<String, UserInfo>,
+    /// Columns declared in replicated shards ([`crate::columns`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub shard_columns: ShardColumns,
 }
 
 impl CatalogState {
@@ -680,9 +694,16 @@ impl CatalogState {
                 }
                 Ok(Outcome::NodeId(id))
             }
-            Command::RecordDelete { database, scope } => {
+            Command::RecordDelete {
+                database,
+                scope,
+                forget_columns,
+            } => {
                 if !self.databases.contains_key(database) {
                     return Err(CatalogError::DatabaseNotFound(database.clone()));
+                }
+                if let Some(f) = forget_columns {
+                    self.forget_columns(database, f);
                 }
                 let index = match self.applying_index {
                     0 => self.last_delete + 1,
@@ -696,6 +717,7 @@ impl CatalogState {
                 });
                 Ok(Outcome::Index(index))
             }
+            Command::DeclareColumns { columns } => Ok(self.declare_columns(columns)),
             Command::AckDeletes { node, index } => {
                 if self.data_nodes.contains_key(node) {
                     let acked = self.delete_acks.entry(*node).or_default();
@@ -727,6 +749,7 @@ impl CatalogState {
             Command::CreateDatabase { name, rp } => self.create_database(name, rp.as_ref()),
             Command::DropDatabase { name } => {
                 self.databases.remove(name);
+                self.prune_columns();
                 // As 1.x: privileges on a dropped database go with it.
                 for u in self.users.values_mut() {
                     u.privileges.retain(|(d, _)| d != name);
@@ -808,6 +831,7 @@ impl CatalogState {
                 {
                     db.default_rp = None;
                 }
+                self.prune_columns();
                 Ok(Outcome::Done)
             }
             Command::CreateShardGroup {
@@ -832,6 +856,7 @@ impl CatalogState {
                 if let Some(g) = rpi.shard_groups.iter_mut().find(|g| g.id == *id) {
                     g.deleted_at.get_or_insert(*deleted_at);
                 }
+                self.prune_columns();
                 Ok(Outcome::Done)
             }
             Command::AddShardOwner { shard, node } => {
@@ -1147,6 +1172,7 @@ mod tests {
                 &Command::RecordDelete {
                     database: "db".into(),
                     scope: format!("scope {index}"),
+                    forget_columns: None,
                 },
                 index,
             )

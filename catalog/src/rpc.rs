@@ -350,7 +350,10 @@ impl ClientTls {
     }
 
     /// A reqwest client builder that trusts what this configuration trusts.
-    pub fn reqwest(&self, builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, String> {
+    pub fn reqwest(
+        &self,
+        builder: reqwest::ClientBuilder,
+    ) -> Result<reqwest::ClientBuilder, String> {
         match &self.ca_pem {
             Some(pem) => {
                 let ca = reqwest::Certificate::from_pem(pem).map_err(|e| e.to_string())?;

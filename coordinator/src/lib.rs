@@ -13,6 +13,8 @@
 //!          database / rp from the catalog ─▶ drop points beyond retention
 //!          shard group per time (MetaService::shard_group_for: created through Raft if missing)
 //!          shard per series: FNV-1a of the series key ─▶ owners
+//!     ─▶ shards with 2+ owners: columns agreed through the catalog (`columns`), points that
+//!        disagree dropped here, so that every owner keeps the same field types
 //!     ─▶ per shard: ShardWriter::write_shard(owner, db, rp, shard, points)
 //!          LocalShards: this node's ingester (WAL fsync before the answer)
 //!  RetentionService (every [retention] check-interval): expired groups ─▶ DeleteShardGroup
@@ -25,6 +27,7 @@
 //! What it must not touch: the storage engine's internals (it calls `Ingester::write_shards`
 //! only), HTTP, or the line protocol text (the gateway parses it).
 
+mod columns;
 pub mod consistency;
 pub mod deletes;
 pub mod hinted;

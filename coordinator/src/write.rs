@@ -202,13 +202,21 @@ impl PointsWriter {
         now: i64,
         consistency: Consistency,
     ) -> Result<WriteOutcome, WriteError> {
-        let (rp_name, routed, dropped) = self.route(db, rp, points, now).await?;
+        let (rp_name, mut routed, mut dropped) = self.route(db, rp, points, now).await?;
+        // Replicated shards: points that disagree with the shard's declared columns go here.
+        let disagreed = crate::columns::agree(&self.meta, &mut routed).await?;
+        dropped.dropped += disagreed.dropped;
+        if dropped.reason.is_none() {
+            dropped.reason = disagreed.reason;
+        }
         let mut outcome = self.deliver(db, &rp_name, routed, consistency).await?;
         outcome.dropped += dropped.dropped;
         if dropped.reason.is_some() {
-            // The first reason in request order: retention drops are decided first.
+            // The first reason in request order: retention drops are decided first, then
+            // the replicated shards' columns, then the owners' checks.
             outcome.reason = dropped.reason;
         }
+        outcome.dropped_in.extend(disagreed.dropped_in);
         Ok(outcome)
     }
 
@@ -392,10 +400,10 @@ impl PointsWriter {
 }
 
 /// One shard's points, with its owners.
-struct Routed<'a> {
-    shard: u64,
-    owners: Vec<u64>,
-    points: Vec<Point<'a>>,
+pub(crate) struct Routed<'a> {
+    pub(crate) shard: u64,
+    pub(crate) owners: Vec<u64>,
+    pub(crate) points: Vec<Point<'a>>,
 }
 
 /// Sends one owner its entry; a failure that may pass is queued for the owner.

@@ -48,13 +48,21 @@ impl PeerWriter for Peer {
         let ints = self.int_fields.lock().unwrap().clone();
         for s in &e.shards {
             for p in &s.points {
+                let time_tag = p.tags.iter().any(|(k, _)| k == "time");
                 let conflict = p.fields.iter().any(|(k, v)| {
                     ints.iter().any(|f| f == k.as_ref())
                         && !matches!(v, line_protocol::FieldValue::Integer(_))
                 });
-                if conflict {
+                if time_tag || conflict {
                     out.dropped += 1;
-                    out.reason = Some("field type conflict".into());
+                    out.reason = Some(
+                        if time_tag {
+                            "invalid tag key"
+                        } else {
+                            "field type conflict"
+                        }
+                        .into(),
+                    );
                     out.dropped_in.push((s.shard_id, 1));
                 } else {
                     out.written += 1;
@@ -253,13 +261,163 @@ async fn a_point_both_owners_drop_is_counted_once() {
     let dir = tempfile::tempdir().unwrap();
     let n = open(dir.path()).await;
     let w = n.writer(None);
+    // A `time` tag: the coordinator leaves it to the owners, who both refuse it.
+    let out = write(&w, "m,time=x v=1i 2\nm v=2i 3", Consistency::All)
+        .await
+        .unwrap();
+    assert_eq!((out.dropped, out.written), (1, 1), "{out:?}");
+    assert!(out.reason.unwrap().contains("invalid tag key"));
+    n.close().await;
+}
+
+#[tokio::test]
+async fn a_field_type_conflict_is_dropped_before_any_owner_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let w = n.writer(None);
     write(&w, "m v=1i 1", Consistency::All).await.unwrap();
-    n.peer.int_fields.lock().unwrap().push("v".into());
     let out = write(&w, "m v=1.5 2\nm v=2i 3", Consistency::All)
         .await
         .unwrap();
     assert_eq!((out.dropped, out.written), (1, 1), "{out:?}");
+    assert_eq!(
+        out.reason.as_deref(),
+        Some(
+            "field type conflict: input field \"v\" on measurement \"m\" is type float, already exists as type integer"
+        )
+    );
+    let got = n.peer.got.lock().unwrap().clone();
+    let last = WalEntry::decode(&got[got.len() - 1].1).unwrap();
+    assert_eq!(
+        last.shards[0].points.len(),
+        1,
+        "the peer got the agreeing point only"
+    );
+    // Declared once in the catalog, for the shard.
+    let cat = n.meta.catalog();
+    let shard = n.ingester.shard_ids()[0];
+    assert_eq!(
+        cat.declared_columns(shard, "m").unwrap().get("v"),
+        Some(&catalog::ColumnType::Integer)
+    );
+    // DROP MEASUREMENT lets the declaration go: the field may come back as another type.
+    let forget = catalog::ForgetColumns {
+        retention_policy: None,
+        measurements: Some(vec!["m".into()]),
+        min_time: i64::MIN,
+        max_time: i64::MAX,
+    };
+    n.meta
+        .execute(Command::RecordDelete {
+            database: "db".into(),
+            scope: "{}".into(),
+            forget_columns: Some(forget),
+        })
+        .await
+        .unwrap();
+    assert!(n.meta.catalog().declared_columns(shard, "m").is_none());
+    n.close().await;
+}
+
+/// The other owner as a real ingester on the same catalog; entries holding an integer field
+/// reach it `delay` late, so two writes can reach the owners in opposite orders.
+#[derive(Debug)]
+struct SlowOwner {
+    ingester: Arc<Ingester>,
+    delay: Duration,
+}
+
+#[async_trait]
+impl PeerWriter for SlowOwner {
+    async fn write(&self, node: u64, index: u64, entry: Bytes) -> Result<WriteOutcome, PeerError> {
+        let e = WalEntry::decode(&entry).map_err(|err| PeerError::Refused {
+            node,
+            message: err.to_string(),
+        })?;
+        let has_int = e.shards.iter().any(|s| {
+            s.points.iter().any(|p| {
+                p.fields
+                    .iter()
+                    .any(|(_, v)| matches!(v, line_protocol::FieldValue::Integer(_)))
+            })
+        });
+        if has_int {
+            tokio::time::sleep(self.delay).await;
+        }
+        let shards = e
+            .shards
+            .into_iter()
+            .map(|s| (s.shard_id, s.points))
+            .collect();
+        self.ingester
+            .write_shards_at(&e.database, &e.rp, shards, index)
+            .await
+            .map_err(|err| PeerError::Refused {
+                node,
+                message: err.to_string(),
+            })
+    }
+}
+
+#[tokio::test]
+async fn racing_writes_of_a_new_field_leave_both_owners_with_one_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let cfg = IngesterConfig::with_dirs(dir.path().join("data2"), dir.path().join("wal2"));
+    let other = Ingester::open(cfg, n.meta.clone(), n.peer_id)
+        .await
+        .unwrap();
+    let owner = Arc::new(SlowOwner {
+        ingester: other.clone(),
+        delay: Duration::from_millis(150),
+    });
+    // Two coordinators (as on two nodes), both writing to this node's ingester and the other.
+    let coordinator = || {
+        PointsWriter::with_ingester(n.meta.clone(), Some(n.ingester.clone()))
+            .with_peers(owner.clone(), None)
+            .with_timeout(Duration::from_secs(5))
+    };
+    let (a, b) = (coordinator(), coordinator());
+    // `a`'s integer reaches this node at once and the other owner late; `b`'s float, sent
+    // meanwhile, would reach the other owner first: each owner alone would keep its first
+    // type. Agreed through the catalog, the float is refused before it goes anywhere.
+    write(&a, "m,h=x f=1i 1", Consistency::One).await.unwrap();
+    let out = write(&b, "m,h=y f=1.5 2", Consistency::One).await.unwrap();
+    assert_eq!(out.dropped, 1, "{out:?}");
     assert!(out.reason.unwrap().contains("field type conflict"));
+    // Racing writes of new fields, both at once, many times.
+    for i in 0..20 {
+        let (float, int) = (
+            format!("m,h=x g{i}=1.5 {}", 10 + i),
+            format!("m,h=y g{i}=1i {}", 10 + i),
+        );
+        let (ra, rb) = tokio::join!(
+            write(&a, &float, Consistency::All),
+            write(&b, &int, Consistency::All)
+        );
+        let dropped = ra.unwrap().dropped + rb.unwrap().dropped;
+        assert_eq!(dropped, 1, "round {i}: exactly one of the two is refused");
+    }
+    let shard = n.ingester.shard_ids()[0];
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (mine, theirs) = (
+            n.ingester.table_schema(shard, "m"),
+            other.table_schema(shard, "m"),
+        );
+        if mine.is_some() && mine == theirs {
+            let fields = mine.unwrap().fields;
+            assert_eq!(fields.len(), 21, "{fields:?}");
+            assert_eq!(fields["f"], ingester::FieldType::Integer);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "owners disagree: {mine:?} / {theirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    other.shutdown().await.unwrap();
     n.close().await;
 }
 

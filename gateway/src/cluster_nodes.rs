@@ -14,6 +14,7 @@ use ingester::Ingester;
 use ingester::wal::WalEntry;
 use querier::Executor;
 use querier::shard_source::{Peers, ShardSource};
+use replicas::digest::DigestCache;
 use replicas::{Nodes, RepairError, ShardDigest};
 
 use crate::remote_shards::{FlightPeerShards, ShardsRequest};
@@ -27,9 +28,24 @@ pub struct ClusterNodes {
     pub writer: Arc<dyn PeerWriter>,
     /// How long a digest may take (it reads the whole shard).
     pub timeout: Duration,
+    /// This node's digests, kept with the files they were read from.
+    pub digests: DigestCache,
 }
 
 impl ClusterNodes {
+    /// This node's digest of `shard` (with when it last wrote to it), read from its files
+    /// unless they are unchanged since the last time.
+    pub async fn local_digest(
+        &self,
+        database: &str,
+        shard: u64,
+    ) -> Result<ShardDigest, querier::ExecError> {
+        let cache = self.ingester.as_deref().map(|i| (i, &self.digests));
+        let mut d = replicas::digest::of_cached(&self.executor, cache, database, shard).await?;
+        d.last_write = self.ingester.as_ref().and_then(|i| i.last_write(shard));
+        Ok(d)
+    }
+
     fn node_error(node: u64, e: impl std::fmt::Display) -> RepairError {
         RepairError::Node {
             node,
@@ -58,9 +74,7 @@ impl Nodes for ClusterNodes {
         shard: u64,
     ) -> Result<ShardDigest, RepairError> {
         if self.here() == Some(node) {
-            let mut d = replicas::digest::of(&self.executor, database, shard).await?;
-            d.last_write = self.ingester.as_ref().and_then(|i| i.last_write(shard));
-            return Ok(d);
+            return Ok(self.local_digest(database, shard).await?);
         }
         let addr = self
             .meta

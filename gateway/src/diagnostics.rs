@@ -43,8 +43,10 @@ fn hostname() -> String {
 
 fn module(name: &str, values: Vec<(&str, Value)>) -> Diagnostic {
     // 1.x lists a module's columns in name order.
-    let mut values: Vec<(String, Value)> =
-        values.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+    let mut values: Vec<(String, Value)> = values
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
     values.sort_by(|a, b| a.0.cmp(&b.0));
     Diagnostic {
         module: name.to_string(),
@@ -90,8 +92,14 @@ impl DiagnosticsSource for NodeDiagnostics {
                     ),
                     ("max-select-point", c.coordinator.max_select_point.into()),
                     ("max-select-series", c.coordinator.max_select_series.into()),
-                    ("query-memory-bytes", c.coordinator.query_memory_bytes.0.into()),
-                    ("query-pool-bytes", c.coordinator.query_pool().unwrap_or(0).into()),
+                    (
+                        "query-memory-bytes",
+                        c.coordinator.query_memory_bytes.0.into(),
+                    ),
+                    (
+                        "query-pool-bytes",
+                        c.coordinator.query_pool().unwrap_or(0).into(),
+                    ),
                     ("query-timeout", d(&c.coordinator.query_timeout)),
                     ("write-timeout", d(&c.coordinator.write_timeout)),
                 ],
@@ -274,6 +282,10 @@ mod tests {
             assert_eq!(cols, s, "{}", m.module);
         }
         let coord = d.iter().find(|m| m.module == "config-coordinator").unwrap();
-        assert!(coord.values.contains(&("write-timeout".into(), "10s".into())));
+        assert!(
+            coord
+                .values
+                .contains(&("write-timeout".into(), "10s".into()))
+        );
     }
 }

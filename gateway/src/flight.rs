@@ -107,10 +107,12 @@ impl InternalFlight {
         let json = match kind {
             action::DATA_DIGEST => {
                 let shard = req.shards.first().copied().unwrap_or_default();
-                let mut d = replicas::digest::of(ex, &req.database, shard)
+                let d = role
+                    .ctl
+                    .nodes
+                    .local_digest(&req.database, shard)
                     .await
                     .map_err(exec_status)?;
-                d.last_write = role.ingester.as_ref().and_then(|i| i.last_write(shard));
                 serde_json::to_vec(&d)
             }
             action::DATA_MEASUREMENTS => serde_json::to_vec(

@@ -721,7 +721,10 @@ async fn debug_vars(
 ) -> Result<Response, ApiError> {
     admin_only(&st, client, raw_query, &headers, "/debug/vars").await?;
     let body = crate::diagnostics::debug_vars(&st.executor.stats(), st.started);
-    Ok(body_response(body.into_bytes(), "application/json; charset=utf-8"))
+    Ok(body_response(
+        body.into_bytes(),
+        "application/json; charset=utf-8",
+    ))
 }
 
 /// `GET /metrics`: Prometheus' text format (docs/operations.md). With auth on, for admins.

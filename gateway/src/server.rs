@@ -106,8 +106,9 @@ pub async fn run(
                 "" => None,
                 path => Some(crate::tls::ca_pem("meta", "https-ca-certificate", path)?),
             };
-            let grpc = tonic::transport::ServerTlsConfig::new()
-                .identity(tonic::transport::Identity::from_pem(id.cert_pem, id.key_pem));
+            let grpc = tonic::transport::ServerTlsConfig::new().identity(
+                tonic::transport::Identity::from_pem(id.cert_pem, id.key_pem),
+            );
             Some((id.config, grpc, catalog::rpc::ClientTls { ca_pem }))
         }
         false => None,
@@ -276,7 +277,9 @@ pub async fn run(
         .with_memory(
             bytes(config.coordinator.query_pool().unwrap_or(0)),
             bytes(config.coordinator.query_memory_bytes.0),
-            ingester.as_ref().map(|_| expand_home(&config.data.dir).join("spill")),
+            ingester
+                .as_ref()
+                .map(|_| expand_home(&config.data.dir).join("spill")),
         )?;
     // Deletes recorded in the catalog, applied to this data node's shards (those recorded
     // while it was down first, before it serves).
@@ -317,6 +320,7 @@ pub async fn run(
         peers: peer_shards,
         writer: peers.clone(),
         timeout: write_timeout * 6,
+        digests: Default::default(),
     });
     let service = replicas::AntiEntropy::new(
         meta.clone(),

@@ -20,9 +20,9 @@ use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
-use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::{self, ServerConfig};
 use tokio_rustls::server::TlsStream;
 
 /// How long a client has to finish its handshake.
@@ -45,7 +45,9 @@ pub enum TlsError {
         path: String,
         message: String,
     },
-    #[error("[{section}] https-certificate and https-private-key do not make a usable identity: {source}")]
+    #[error(
+        "[{section}] https-certificate and https-private-key do not make a usable identity: {source}"
+    )]
     Identity {
         section: &'static str,
         source: rustls::Error,
@@ -60,7 +62,9 @@ pub fn ca_pem(section: &'static str, key: &str, path: &str) -> Result<Vec<u8>, T
         path: path.to_string(),
         source,
     })?;
-    let found = CertificateDer::pem_slice_iter(&pem).filter(Result::is_ok).count();
+    let found = CertificateDer::pem_slice_iter(&pem)
+        .filter(Result::is_ok)
+        .count();
     if found == 0 {
         return Err(TlsError::Pem {
             key: name,
@@ -121,15 +125,14 @@ pub fn identity(section: &'static str, cert: &str, key: &str) -> Result<Identity
         k => (format!("[{section}] https-private-key"), k),
     };
     let key_pem = read(&key_name, key_path)?;
-    let private =
-        PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
-            rustls::pki_types::pem::Error::NoItemsFound => TlsError::Pem {
-                key: key_name.clone(),
-                path: key_path.to_string(),
-                message: "no private key (PEM \"BEGIN PRIVATE KEY\", RSA or EC) in the file".into(),
-            },
-            e => pem(&key_name, key_path, e),
-        })?;
+    let private = PrivateKeyDer::from_pem_slice(&key_pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => TlsError::Pem {
+            key: key_name.clone(),
+            path: key_path.to_string(),
+            message: "no private key (PEM \"BEGIN PRIVATE KEY\", RSA or EC) in the file".into(),
+        },
+        e => pem(&key_name, key_path, e),
+    })?;
     // ring, as reqwest uses it (one crypto library in the tree); rustls 0.23.48 deprecates its
     // provider only for lacking post-quantum key exchange.
     #[allow(deprecated)]

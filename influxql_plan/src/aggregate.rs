@@ -238,8 +238,7 @@ impl Points {
                         continue;
                     }
                     curr_freq += 1;
-                    if most_freq > curr_freq || (most_freq == curr_freq && curr_time > most_time)
-                    {
+                    if most_freq > curr_freq || (most_freq == curr_freq && curr_time > most_time) {
                         continue;
                     }
                     most_freq = curr_freq;

@@ -44,6 +44,8 @@ pub mod table;
 pub mod wal;
 
 pub use delete::{TagPredicate, Tombstone};
-pub use engine::{DeleteScope, Ingester, IngesterConfig, TableSnapshot, WriteOutcome, now_nanos};
+pub use engine::{
+    DeleteScope, Ingester, IngesterConfig, TableSnapshot, TableVersion, WriteOutcome, now_nanos,
+};
 pub use error::{StorageError, WalError, WriteError};
 pub use schema::{FieldType, TableSchema};

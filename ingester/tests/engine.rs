@@ -717,6 +717,7 @@ async fn a_recorded_delete_applies_once_and_late_writes_routed_before_it_lose_it
         .execute(catalog::Command::RecordDelete {
             database: "db".into(),
             scope: serde_json::to_string(&s).unwrap(),
+            forget_columns: None,
         })
         .await
         .unwrap()

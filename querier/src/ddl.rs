@@ -1,7 +1,7 @@
 //! Statements that change the catalog or delete data: retention policies, `DROP MEASUREMENT`,
 //! `DROP SERIES` and `DELETE`.
 
-use catalog::{Command, RetentionPolicySpec};
+use catalog::{Command, ForgetColumns, RetentionPolicySpec};
 use ingester::{DeleteScope, TagPredicate};
 
 use crate::executor::{ExecError, Executor};
@@ -161,6 +161,13 @@ impl Executor {
             .execute(Command::RecordDelete {
                 database: db.to_string(),
                 scope: recorded,
+                // Measurements deleted whole from a shard may come back with other types.
+                forget_columns: scope.predicate.is_none().then(|| ForgetColumns {
+                    retention_policy: scope.retention_policy.clone(),
+                    measurements: scope.measurements.clone(),
+                    min_time: scope.min_time,
+                    max_time: scope.max_time,
+                }),
             })
             .await?
         {

@@ -441,8 +441,14 @@ impl Executor {
         let me = self.meta.identity();
         let cat = self.meta.catalog();
         let mut nodes: Vec<ClusterNode> = Vec::new();
-        let data = cat.data_nodes.values().map(|n| (n, me.data_id == Some(n.id)));
-        let meta = cat.meta_nodes.values().map(|n| (n, me.meta_id == Some(n.id)));
+        let data = cat
+            .data_nodes
+            .values()
+            .map(|n| (n, me.data_id == Some(n.id)));
+        let meta = cat
+            .meta_nodes
+            .values()
+            .map(|n| (n, me.meta_id == Some(n.id)));
         for (n, here) in data.chain(meta) {
             if nodes.iter().any(|m| m.tcp_addr == n.tcp_addr) {
                 continue;
@@ -924,9 +930,7 @@ impl Executor {
         match stmt {
             Statement::ShowMetaStatus => Ok(self.show_meta_status().await?),
             Statement::ShowStats { module } => Ok(self.show_stats(module.as_deref())),
-            Statement::ShowDiagnostics { module } => {
-                Ok(self.show_diagnostics(module.as_deref()))
-            }
+            Statement::ShowDiagnostics { module } => Ok(self.show_diagnostics(module.as_deref())),
             Statement::DropMetaServer { id } => {
                 self.meta
                     .drop_server(catalog::rpc::ServerKind::Meta, *id, false)

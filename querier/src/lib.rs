@@ -43,8 +43,8 @@ pub mod ddl;
 pub mod dictionary_pages;
 pub mod executor;
 pub mod fragment;
-pub mod memory;
 mod frame;
+pub mod memory;
 pub mod params;
 /// The plan pieces live in their own crate (a data node runs fragments without the planner);
 /// re-exported so `querier::plan` keeps working.

@@ -27,9 +27,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use datafusion::common::DataFusionError;
 use datafusion::config::ConfigOptions;
 use datafusion::execution::disk_manager::{DiskManager, DiskManagerBuilder, DiskManagerMode};
-use datafusion::execution::spill_file::{SpillFile, TempFileFactory};
 use datafusion::execution::memory_pool::{MemoryLimit, MemoryPool, MemoryReservation};
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::execution::spill_file::{SpillFile, TempFileFactory};
 
 /// A bounded pool: at most `limit` bytes reserved at once (0: no bound), each reservation also
 /// made in `parent` (the node's pool for a query's budget).
@@ -209,7 +209,11 @@ pub fn node_runtime(
             std::fs::create_dir_all(&dir)?;
             for entry in std::fs::read_dir(&dir)? {
                 let entry = entry?;
-                if entry.file_name().to_string_lossy().starts_with("datafusion-") {
+                if entry
+                    .file_name()
+                    .to_string_lossy()
+                    .starts_with("datafusion-")
+                {
                     std::fs::remove_dir_all(entry.path())?;
                 }
             }
@@ -279,9 +283,15 @@ mod tests {
         assert_eq!(node.used(), 50, "a refused reservation takes nothing");
         let rb = reserve(&b, "B");
         let err = rb.try_grow(51).unwrap_err().to_string();
-        assert!(err.contains("query-pool-bytes limit exceeded: (101/100)"), "{err}");
+        assert!(
+            err.contains("query-pool-bytes limit exceeded: (101/100)"),
+            "{err}"
+        );
         let err = rb.try_grow(61).unwrap_err().to_string();
-        assert!(err.contains("query-memory-bytes limit exceeded: (61/60)"), "{err}");
+        assert!(
+            err.contains("query-memory-bytes limit exceeded: (61/60)"),
+            "{err}"
+        );
         rb.try_grow(50).unwrap();
         assert_eq!(node.used(), 100);
         drop(ra);

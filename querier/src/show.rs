@@ -4,8 +4,8 @@
 //! Series data comes from the shards themselves: a measurement's schema gives its tag and
 //! field keys; its distinct tag sets (filtered by `WHERE` on DataFusion) give the series.
 
-use std::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use datafusion::arrow::array::{Array, AsArray};
 use datafusion::arrow::datatypes::DataType;

@@ -1,8 +1,14 @@
 //! What one owner holds of a shard, in little: per measurement and series, the number of
 //! points, the first and last time, and a checksum of the rows that does not depend on their
 //! order (the wrapping sum of each row's FNV-1a hash of its time and field values).
+//!
+//! A measurement's digest is kept ([`DigestCache`]) with the Parquet files and tombstones it
+//! was read from (`Ingester::table_version`): the next check of a shard whose files have not
+//! changed reads nothing. Rows still buffered are read every time.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::cast;
@@ -10,7 +16,7 @@ use datafusion::arrow::datatypes::{
     DataType, Field, Float64Type, Int64Type, Schema, SchemaRef, TimestampNanosecondType, UInt64Type,
 };
 use futures::TryStreamExt;
-use ingester::TableSchema;
+use ingester::{Ingester, TableSchema, TableVersion};
 use querier::ExecError;
 use querier::select::TimeRange;
 use querier::shard_source::{ScanRequest, ShardSource};
@@ -217,37 +223,118 @@ pub async fn scan_all(
         .await
 }
 
-/// `source`'s digest of `shard` of `database`.
+/// `source`'s digest of `shard` of `database`, read whole.
 pub async fn of(
     source: &dyn ShardSource,
     database: &str,
     shard: u64,
 ) -> Result<ShardDigest, ExecError> {
+    of_cached(source, None, database, shard).await
+}
+
+/// The digests of one node's measurements, each with the files it was read from.
+#[derive(Debug, Default)]
+pub struct DigestCache {
+    entries: Mutex<HashMap<(u64, String), (TableVersion, Series)>>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+/// Series key ─▶ digest, of one measurement.
+type Series = BTreeMap<String, SeriesDigest>;
+
+impl DigestCache {
+    /// Measurements answered from the cache, and read, so far.
+    pub fn counts(&self) -> (u64, u64) {
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.misses.load(Ordering::Relaxed),
+        )
+    }
+
+    fn get(&self, shard: u64, m: &str, version: &TableVersion) -> Option<Series> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (v, series) = entries.get(&(shard, m.to_string()))?;
+        (v == version).then(|| series.clone())
+    }
+
+    fn put(&self, shard: u64, m: &str, version: TableVersion, series: &Series) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.insert((shard, m.to_string()), (version, series.clone()));
+    }
+
+    /// Lets go of what `shard` no longer holds, and of shards `ingester` no longer has.
+    fn retain(&self, ingester: &Ingester, shard: u64, measurements: &BTreeSet<String>) {
+        let shards = ingester.shard_ids();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|(s, m), _| shards.contains(s) && (*s != shard || measurements.contains(m)));
+    }
+}
+
+/// [`of`], reusing (and keeping) in `cache` the digest of each measurement whose rows are all
+/// in files of `ingester` that have not changed since it was read.
+pub async fn of_cached(
+    source: &dyn ShardSource,
+    cache: Option<(&Ingester, &DigestCache)>,
+    database: &str,
+    shard: u64,
+) -> Result<ShardDigest, ExecError> {
     let mut out = ShardDigest::default();
-    for m in source.measurements(database, &[shard]).await? {
-        let Some(schema) = source.schema(database, &[shard], &m).await? else {
+    let measurements = source.measurements(database, &[shard]).await?;
+    for m in &measurements {
+        let version = cache.and_then(|(ing, _)| ing.table_version(shard, m));
+        if let (Some((_, c)), Some(v)) = (cache, &version) {
+            if let Some(series) = c.get(shard, m, v) {
+                c.hits.fetch_add(1, Ordering::Relaxed);
+                out.measurements.insert(m.clone(), series);
+                continue;
+            }
+            c.misses.fetch_add(1, Ordering::Relaxed);
+        }
+        let Some(schema) = source.schema(database, &[shard], m).await? else {
             continue;
         };
-        let mut series: BTreeMap<String, SeriesDigest> = BTreeMap::new();
-        let mut stream = scan_all(source, database, shard, &m, &schema).await?;
-        while let Some(batch) = stream.try_next().await? {
-            let rows = Rows::new(&batch, &schema)?;
-            for i in 0..rows.len() {
-                let d = series.entry(rows.series_key(i)).or_insert(SeriesDigest {
-                    min_time: i64::MAX,
-                    max_time: i64::MIN,
-                    ..Default::default()
-                });
-                let t = rows.time(i);
-                d.points += 1;
-                d.min_time = d.min_time.min(t);
-                d.max_time = d.max_time.max(t);
-                d.checksum = d.checksum.wrapping_add(rows.hash(i));
+        let series = measurement(source, database, shard, m, &schema).await?;
+        // Kept only if the files did not change while they were read.
+        if let (Some((ing, c)), Some(v)) = (cache, version) {
+            if ing.table_version(shard, m).as_ref() == Some(&v) {
+                c.put(shard, m, v, &series);
             }
         }
         if !series.is_empty() {
-            out.measurements.insert(m, series);
+            out.measurements.insert(m.clone(), series);
         }
     }
+    if let Some((ing, c)) = cache {
+        c.retain(ing, shard, &measurements);
+    }
     Ok(out)
+}
+
+/// The series digests of measurement `m` of `shard`, read whole.
+async fn measurement(
+    source: &dyn ShardSource,
+    database: &str,
+    shard: u64,
+    m: &str,
+    schema: &TableSchema,
+) -> Result<Series, ExecError> {
+    let mut series = Series::new();
+    let mut stream = scan_all(source, database, shard, m, schema).await?;
+    while let Some(batch) = stream.try_next().await? {
+        let rows = Rows::new(&batch, schema)?;
+        for i in 0..rows.len() {
+            let d = series.entry(rows.series_key(i)).or_insert(SeriesDigest {
+                min_time: i64::MAX,
+                max_time: i64::MIN,
+                ..Default::default()
+            });
+            let t = rows.time(i);
+            d.points += 1;
+            d.min_time = d.min_time.min(t);
+            d.max_time = d.max_time.max(t);
+            d.checksum = d.checksum.wrapping_add(rows.hash(i));
+        }
+    }
+    Ok(series)
 }

@@ -32,7 +32,10 @@ pub fn bin(name: &str) -> PathBuf {
 /// Runs `python3 ARGS...` (a client script that prints one JSON object) and answers what it
 /// printed; panics with its output if it failed.
 pub fn python_json(args: &[&str]) -> serde_json::Value {
-    let out = Command::new("python3").args(args).output().expect("python3");
+    let out = Command::new("python3")
+        .args(args)
+        .output()
+        .expect("python3");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -509,7 +509,11 @@ fn the_v3_api_and_token_scheme_take_the_same_credentials() {
     assert_eq!(get("/debug/vars", None).status, 401);
     let r = get("/debug/vars", Some(&basic("bob", "b")));
     assert_eq!(r.status, 403);
-    assert!(r.body.contains("/debug/vars requires admin privilege"), "{}", r.body);
+    assert!(
+        r.body.contains("/debug/vars requires admin privilege"),
+        "{}",
+        r.body
+    );
     let v = get("/debug/vars", Some(&basic("admin", "pw")));
     assert_eq!(v.status, 200, "{}", v.body);
     assert!(v.body.contains("\"queryExecutor\""), "{}", v.body);
@@ -602,9 +606,21 @@ print(json.dumps(out, default=str))
 fn flight_calls_carry_basic_or_bearer_credentials_on_each_call() {
     let (fletch, _dir, _base) = fresh_with_admin();
     let t = now();
-    let good = jwt("HS256", &format!(r#"{{"username":"bob","exp":{}}}"#, t + 3600), SECRET);
-    let forged = jwt("HS256", &format!(r#"{{"username":"bob","exp":{}}}"#, t + 3600), "guess");
-    let expired = jwt("HS256", &format!(r#"{{"username":"bob","exp":{}}}"#, t - 100), SECRET);
+    let good = jwt(
+        "HS256",
+        &format!(r#"{{"username":"bob","exp":{}}}"#, t + 3600),
+        SECRET,
+    );
+    let forged = jwt(
+        "HS256",
+        &format!(r#"{{"username":"bob","exp":{}}}"#, t + 3600),
+        "guess",
+    );
+    let expired = jwt(
+        "HS256",
+        &format!(r#"{{"username":"bob","exp":{}}}"#, t - 100),
+        SECRET,
+    );
     let script = r#"
 import sys, json, base64
 import adbc_driver_flightsql.dbapi as flightsql

@@ -627,16 +627,28 @@ const STEPS: &[Step] = &[
     ),
     Query("SELECT f / 0, i / 0, f / 2, i / 4 FROM m", "?db=ar"),
     Query("SELECT i % 0, i % 2, f % 2 FROM m", "?db=ar"),
-    Query("SELECT sum(i) / 0, sum(i) % 0, mean(f) / 0 FROM m", "?db=ar"),
-    Query("SELECT i::float / 4, f::integer, s::integer, b::string, i::string FROM m", "?db=ar"),
-    Query("SELECT f::float, s::string, b::boolean, i::integer, f::string FROM m", "?db=ar"),
+    Query(
+        "SELECT sum(i) / 0, sum(i) % 0, mean(f) / 0 FROM m",
+        "?db=ar",
+    ),
+    Query(
+        "SELECT i::float / 4, f::integer, s::integer, b::string, i::string FROM m",
+        "?db=ar",
+    ),
+    Query(
+        "SELECT f::float, s::string, b::boolean, i::integer, f::string FROM m",
+        "?db=ar",
+    ),
     Query("SELECT mean(s) FROM m", "?db=ar"),
     Query("SELECT sum(b) FROM m", "?db=ar"),
     Query("SELECT stddev(s) FROM m", "?db=ar"),
     Query("SELECT median(b) FROM m", "?db=ar"),
     Query("SELECT spread(s) FROM m", "?db=ar"),
     Query("SELECT mean(max(f)) FROM m", "?db=ar"),
-    Query("SELECT derivative(f) FROM m WHERE time > 0 GROUP BY time(1s)", "?db=ar"),
+    Query(
+        "SELECT derivative(f) FROM m WHERE time > 0 GROUP BY time(1s)",
+        "?db=ar",
+    ),
     Query("SELECT f FROM m WHERE time > 'abc'", "?db=ar"),
     Query("SELECT f FROM m WHERE host =~ /[/", "?db=ar"),
     Query("SELECT f FROM m WHERE host =~ /a(/", "?db=ar"),
@@ -647,7 +659,10 @@ const STEPS: &[Step] = &[
     Query("SELECT f FROM m WHERE host =~ /a{2,1}/", "?db=ar"),
     Query("SELECT f FROM /[/", "?db=ar"),
     Query("SELECT f FROM m GROUP BY /(/", "?db=ar"),
-    Query("SELECT f FROM m WHERE host =~ /^[ab]$/ AND host !~ /b|c/", "?db=ar"),
+    Query(
+        "SELECT f FROM m WHERE host =~ /^[ab]$/ AND host !~ /b|c/",
+        "?db=ar",
+    ),
     // mode(): 1.x's tie-breaking (its reducer's walk over the points ordered by value).
     Write(
         "db=ar",
@@ -655,7 +670,10 @@ const STEPS: &[Step] = &[
     ),
     Query("SELECT mode(v), mode(s) FROM md GROUP BY g", "?db=ar"),
     Query("SELECT mode(v) FROM md", "?db=ar"),
-    Query("SELECT mode(v) FROM md WHERE time >= 0 AND time < 10 GROUP BY time(3ns), g", "?db=ar"),
+    Query(
+        "SELECT mode(v) FROM md WHERE time >= 0 AND time < 10 GROUP BY time(3ns), g",
+        "?db=ar",
+    ),
     // CSV: tags escaped as in a series key; errors as a CSV `error` field.
     Write(
         "db=ar",
@@ -944,8 +962,13 @@ fn cors_answers_like_influxdb_1_6_7() {
     ];
     for (method, path, headers, body) in &cases {
         let answer = |base: &str| {
-            let r = send(method, &format!("{base}{path}"), headers, body.as_bytes().to_vec())
-                .unwrap();
+            let r = send(
+                method,
+                &format!("{base}{path}"),
+                headers,
+                body.as_bytes().to_vec(),
+            )
+            .unwrap();
             let h: Vec<Option<String>> = cors
                 .iter()
                 .map(|k| r.header(k).map(str::to_string))

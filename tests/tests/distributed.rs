@@ -365,15 +365,15 @@ fn show_and_kill_queries_across_the_cluster() {
         let s = &v["results"][0]["series"][0];
         assert_eq!(
             s["columns"],
-            serde_json::json!(["qid", "node_id", "tcp_host", "query", "database", "duration", "status"]),
+            serde_json::json!([
+                "qid", "node_id", "tcp_host", "query", "database", "duration", "status"
+            ]),
             "{v}"
         );
         s["values"].as_array().cloned().unwrap_or_default()
     };
     let held = fletch_tests::wait_for("b's query listed on a", Duration::from_secs(30), || {
-        running(&a)
-            .into_iter()
-            .find(|r| r[3] == "SELECT * FROM m")
+        running(&a).into_iter().find(|r| r[3] == "SELECT * FROM m")
     });
     assert_eq!(held[2], b.tcp.as_str(), "{held:?}");
     assert_eq!(held[4], "db");

@@ -68,7 +68,11 @@ fn a_query_past_its_budget_fails_clearly_while_writes_go_on() {
     // The unbounded query is refused before it reads a row (the buckets guard).
     let r = query(&base, UNBOUNDED, "?db=benchmark");
     let e = error_of(&r.body).unwrap_or_default();
-    assert!(e.starts_with("max-select-buckets limit exceeded: ("), "{}", r.body);
+    assert!(
+        e.starts_with("max-select-buckets limit exceeded: ("),
+        "{}",
+        r.body
+    );
 
     // The bounded one needs a hash table of 720,000 groups: more than 2 MiB, and a hash
     // aggregate of `GROUP BY time` cannot spill. Run it over and over (bounded) while writes
@@ -100,7 +104,11 @@ fn a_query_past_its_budget_fails_clearly_while_writes_go_on() {
         "SELECT count(usage_user) FROM cpu WHERE hostname = 'late'",
         "?db=benchmark",
     );
-    assert!(late.body.contains("[\"1970-01-01T00:00:00Z\",20]"), "{}", late.body);
+    assert!(
+        late.body.contains("[\"1970-01-01T00:00:00Z\",20]"),
+        "{}",
+        late.body
+    );
     // Small queries still answer within the budget.
     let small = query(
         &base,
@@ -125,7 +133,11 @@ fn within_its_budget_a_query_answers_and_a_sort_spills_to_the_data_dir() {
     );
     let base = format!("http://{}", node.http);
     load(&base);
-    let r = query(&base, BOUNDED, "?db=benchmark&chunked=true&chunk_size=10000");
+    let r = query(
+        &base,
+        BOUNDED,
+        "?db=benchmark&chunked=true&chunk_size=10000",
+    );
     assert_eq!(r.status, 200);
     // Chunked: one JSON object per chunk; count the rows of every series.
     let mut rows = 0;
@@ -149,7 +161,11 @@ fn within_its_budget_a_query_answers_and_a_sort_spills_to_the_data_dir() {
         "?db=benchmark",
     );
     let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    assert!(v["results"][0]["error"].is_null(), "{}", &r.body[..300.min(r.body.len())]);
+    assert!(
+        v["results"][0]["error"].is_null(),
+        "{}",
+        &r.body[..300.min(r.body.len())]
+    );
     let values = v["results"][0]["series"][0]["values"].as_array().unwrap();
     assert_eq!(values.len(), HOSTS * ROWS_PER_HOST);
     assert_eq!(values[0][0], "2016-01-01T01:59:50Z");
@@ -162,8 +178,15 @@ fn within_its_budget_a_query_answers_and_a_sort_spills_to_the_data_dir() {
         .find_map(|l| l.strip_prefix("fletch_query_spill_files_total "))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
-    assert!(spilled > 0, "the sort spilled to {}:\n{metrics}", spill.display());
-    assert!(metrics.contains("fletch_query_spill_bytes 0\n"), "spill files removed once read");
+    assert!(
+        spilled > 0,
+        "the sort spilled to {}:\n{metrics}",
+        spill.display()
+    );
+    assert!(
+        metrics.contains("fletch_query_spill_bytes 0\n"),
+        "spill files removed once read"
+    );
     let peak = peak_rss(&node);
     assert!(
         peak < budget + (300 << 20),
@@ -179,9 +202,11 @@ fn within_its_budget_a_query_answers_and_a_sort_spills_to_the_data_dir() {
         dir.path(),
         &[("FLETCH_COORDINATOR_QUERY_MEMORY_BYTES", "16m")],
     );
-    wait_for("the stale spill files removed", Duration::from_secs(10), || {
-        (!stale.exists()).then_some(())
-    });
+    wait_for(
+        "the stale spill files removed",
+        Duration::from_secs(10),
+        || (!stale.exists()).then_some(()),
+    );
     drop(node);
 }
 

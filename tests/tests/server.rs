@@ -28,7 +28,10 @@ fn config_prints_whole_and_layers_env_and_file() {
     );
     assert_eq!(cfg["http"]["max-body-size"].as_integer(), Some(25_000_000));
     assert_eq!(cfg["coordinator"]["write-timeout"].as_str(), Some("10s"));
-    assert_eq!(cfg["coordinator"]["max-select-series"].as_integer(), Some(1));
+    assert_eq!(
+        cfg["coordinator"]["max-select-series"].as_integer(),
+        Some(1)
+    );
     assert_eq!(cfg["hinted-handoff"]["max-age"].as_str(), Some("168h"));
     assert_eq!(cfg["hinted-handoff"]["enabled"].as_bool(), Some(true));
     let warnings = String::from_utf8(out.stderr).unwrap();
@@ -726,16 +729,20 @@ fn metrics_are_served_in_prometheus_text() {
     // CREATE DATABASE and the SQL statement (a request is counted finished once its answer's
     // stream is dropped, which may follow the last byte the client read).
     assert_eq!(value("fletch_queries_total "), 2.0);
-    wait_for("both queries counted finished", Duration::from_secs(10), || {
-        let m = send("GET", &format!("{base}/metrics"), &[], Vec::new()).ok()?;
-        let n = |series: &str| -> Option<f64> {
-            m.body
-                .lines()
-                .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
-        };
-        (n("fletch_query_seconds_count ")? == 2.0 && n("fletch_query_seconds_sum ")? > 0.0)
-            .then_some(())
-    });
+    wait_for(
+        "both queries counted finished",
+        Duration::from_secs(10),
+        || {
+            let m = send("GET", &format!("{base}/metrics"), &[], Vec::new()).ok()?;
+            let n = |series: &str| -> Option<f64> {
+                m.body
+                    .lines()
+                    .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            };
+            (n("fletch_query_seconds_count ")? == 2.0 && n("fletch_query_seconds_sum ")? > 0.0)
+                .then_some(())
+        },
+    );
     assert_eq!(value("fletch_raft_is_leader "), 1.0);
     assert!(value("fletch_raft_applied_index ") >= 1.0);
     drop(f);
@@ -746,7 +753,10 @@ fn metrics_are_served_in_prometheus_text() {
 #[test]
 fn diagnostics_stats_and_debug_vars_as_1x_shapes_them() {
     let dir = tempfile::tempdir().unwrap();
-    let f = Fletchd::start(dir.path(), &[("FLETCH_COORDINATOR_MAX_SELECT_BUCKETS", "7")]);
+    let f = Fletchd::start(
+        dir.path(),
+        &[("FLETCH_COORDINATOR_MAX_SELECT_BUCKETS", "7")],
+    );
     let base = format!("http://{}", f.http);
     let json = |q: &str, b: &str| -> serde_json::Value {
         serde_json::from_str(&query(b, q, "").body).unwrap()
@@ -795,8 +805,13 @@ fn diagnostics_stats_and_debug_vars_as_1x_shapes_them() {
     assert_eq!(vars.status, 200);
     let v: serde_json::Value = serde_json::from_str(&vars.body).unwrap();
     assert!(v["system"]["uptime"].is_u64(), "{v}");
-    assert!(v["cmdline"][0].as_str().unwrap().ends_with("fletchd"), "{v}");
-    let executed = v["queryExecutor"]["values"]["queriesExecuted"].as_u64().unwrap();
+    assert!(
+        v["cmdline"][0].as_str().unwrap().ends_with("fletchd"),
+        "{v}"
+    );
+    let executed = v["queryExecutor"]["values"]["queriesExecuted"]
+        .as_u64()
+        .unwrap();
     assert!(executed >= 5, "{v}");
     assert_eq!(v["queryExecutor"]["tags"], serde_json::Value::Null);
     let httpd = &v[format!("httpd:{}", f.http)];
@@ -806,7 +821,12 @@ fn diagnostics_stats_and_debug_vars_as_1x_shapes_them() {
     let q = &stats["results"][0]["series"][0];
     assert_eq!(
         q["columns"],
-        serde_json::json!(["queriesActive", "queriesExecuted", "queriesFinished", "queryDurationNs"])
+        serde_json::json!([
+            "queriesActive",
+            "queriesExecuted",
+            "queriesFinished",
+            "queryDurationNs"
+        ])
     );
     // This very request is running (an earlier one may still be ending).
     assert!(q["values"][0][0].as_u64().is_some_and(|n| n >= 1), "{q}");
@@ -839,12 +859,20 @@ fn diagnostics_stats_and_debug_vars_as_1x_shapes_them() {
     }
     let ie = &ivars["queryExecutor"];
     assert_eq!(ie["tags"], v["queryExecutor"]["tags"]);
-    for name in ["queriesActive", "queriesExecuted", "queriesFinished", "queryDurationNs"] {
+    for name in [
+        "queriesActive",
+        "queriesExecuted",
+        "queriesFinished",
+        "queryDurationNs",
+    ] {
         assert!(ie["values"].get(name).is_some(), "1.x has {name}");
     }
     let ihttpd = &ivars[format!("httpd:{}", influxd.http)];
     for name in httpd["values"].as_object().unwrap().keys() {
-        assert!(ihttpd["values"].get(name).is_some(), "1.x's httpd has {name}");
+        assert!(
+            ihttpd["values"].get(name).is_some(),
+            "1.x's httpd has {name}"
+        );
     }
 }
 
@@ -884,10 +912,18 @@ fn max_select_series_and_point_refuse_wide_selects() {
     };
     let ours = answers(&base);
     // 1.x names the limit plus one, however many series there are.
-    assert!(ours[0].contains("max-select-series limit exceeded: (4/3)"), "{}", ours[0]);
+    assert!(
+        ours[0].contains("max-select-series limit exceeded: (4/3)"),
+        "{}",
+        ours[0]
+    );
     assert!(ours[2].contains("\"values\""), "{}", ours[2]);
     assert!(ours[3].contains("\"values\""), "{}", ours[3]);
-    assert!(ours[4].contains("max-select-series limit exceeded: (4/3)"), "{}", ours[4]);
+    assert!(
+        ours[4].contains("max-select-series limit exceeded: (4/3)"),
+        "{}",
+        ours[4]
+    );
     if let Ok(influxd) = fletch_tests::Influxd::start_with("", "max-select-series = 3") {
         let theirs = answers(&format!("http://{}", influxd.http));
         for ((q, a), b) in series_cases.iter().zip(&ours).zip(&theirs) {
@@ -903,15 +939,25 @@ fn max_select_series_and_point_refuse_wide_selects() {
     }
     let w = post(&format!("{base}/write?db=db&precision=s"), &lines);
     assert_eq!(w.status, 204);
-    let refused = r#"{"results":[{"statement_id":0,"error":"max-select-point limit exceeed: (12/10)"}]}"#;
-    assert_eq!(query(&base, "SELECT * FROM p", "?db=db").body.trim(), refused);
+    let refused =
+        r#"{"results":[{"statement_id":0,"error":"max-select-point limit exceeed: (12/10)"}]}"#;
     assert_eq!(
-        query(&base, "SELECT mean(v) FROM p WHERE v > 100", "?db=db").body.trim(),
+        query(&base, "SELECT * FROM p", "?db=db").body.trim(),
+        refused
+    );
+    assert_eq!(
+        query(&base, "SELECT mean(v) FROM p WHERE v > 100", "?db=db")
+            .body
+            .trim(),
         refused
     );
     let ok = query(&base, "SELECT count(v) FROM p WHERE time >= 5s", "?db=db");
     assert!(ok.body.contains(",7]"), "{}", ok.body);
     // The statements after a refused one are not executed, as after any error.
-    let two = query(&base, "SELECT * FROM p; SELECT count(v) FROM p WHERE time >= 5s", "?db=db");
+    let two = query(
+        &base,
+        "SELECT * FROM p; SELECT count(v) FROM p WHERE time >= 5s",
+        "?db=db",
+    );
     assert!(two.body.contains("not executed"), "{}", two.body);
 }

@@ -33,11 +33,21 @@ fn openssl(dir: &Path, args: &[&str]) {
 }
 
 fn certs(dir: &Path) -> Certs {
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
     for (name, cn) in [("ca", "fletch test CA"), ("wrong-ca", "someone else's CA")] {
         let mut args = vec!["req", "-x509"];
         args.extend(ec);
-        let (key, pem, subj) = (format!("{name}.key"), format!("{name}.pem"), format!("/CN={cn}"));
+        let (key, pem, subj) = (
+            format!("{name}.key"),
+            format!("{name}.pem"),
+            format!("/CN={cn}"),
+        );
         args.extend(["-keyout", &key, "-out", &pem, "-days", "2", "-subj", &subj]);
         openssl(dir, &args);
     }
@@ -48,13 +58,33 @@ fn certs(dir: &Path) -> Certs {
     .unwrap();
     let mut args = vec!["req"];
     args.extend(ec);
-    args.extend(["-keyout", "key.pem", "-out", "req.csr", "-subj", "/CN=localhost"]);
+    args.extend([
+        "-keyout",
+        "key.pem",
+        "-out",
+        "req.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
     openssl(dir, &args);
     openssl(
         dir,
         &[
-            "x509", "-req", "-in", "req.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-            "-CAcreateserial", "-out", "cert.pem", "-days", "2", "-extfile", "ext.cnf",
+            "x509",
+            "-req",
+            "-in",
+            "req.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
         ],
     );
     let combined = dir.join("combined.pem");
@@ -143,7 +173,10 @@ fn the_api_port_serves_tls_to_every_client() {
         "a clear-text request was answered: {clear:?}"
     );
     // The node goes on serving TLS clients.
-    assert_eq!(trusted.get(format!("{base}/ping")).send().unwrap().status(), 204);
+    assert_eq!(
+        trusted.get(format!("{base}/ping")).send().unwrap().status(),
+        204
+    );
 
     // The fletch shell: -ssl with -unsafeSsl, or with the CA in SSL_CERT_FILE; without either,
     // the certificate is refused with the reason.
@@ -159,7 +192,10 @@ fn the_api_port_serves_tls_to_every_client() {
     };
     let out = shell(&["-ssl", "-unsafeSsl"], &[]);
     assert!(out.status.success(), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stdout).contains("tls"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("tls"),
+        "{out:?}"
+    );
     let out = shell(&["-ssl"], &[("SSL_CERT_FILE", certs.ca.to_str().unwrap())]);
     assert!(out.status.success(), "{out:?}");
     let out = shell(&["-ssl"], &[]);
@@ -176,13 +212,25 @@ fn the_api_port_serves_tls_to_every_client() {
             .args(["-execute", "SHOW DATABASES"])
             .output()
             .unwrap();
-        assert!(String::from_utf8_lossy(&out.stdout).contains("tls"), "{out:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("tls"),
+            "{out:?}"
+        );
         let out = Command::new("influx")
-            .args(["-ssl", "-host", host, "-port", port, "-execute", "SHOW DATABASES"])
+            .args([
+                "-ssl",
+                "-host",
+                host,
+                "-port",
+                port,
+                "-execute",
+                "SHOW DATABASES",
+            ])
             .output()
             .unwrap();
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("x509: certificate signed by unknown authority"),
+            String::from_utf8_lossy(&out.stderr)
+                .contains("x509: certificate signed by unknown authority"),
             "{out:?}"
         );
     }
@@ -209,7 +257,10 @@ fn the_api_port_serves_tls_to_every_client() {
         ok("influxdb"),
         serde_json::json!([{"time": "1970-01-01T00:00:01Z", "v": 1.5, "t": "a"}])
     );
-    assert!(err("influxdb wrong ca").contains("CERTIFICATE_VERIFY_FAILED"), "{v}");
+    assert!(
+        err("influxdb wrong ca").contains("CERTIFICATE_VERIFY_FAILED"),
+        "{v}"
+    );
     assert_eq!(ok("influxdb-client"), true);
     assert_eq!(
         ok("influxdb3"),
@@ -284,7 +335,8 @@ fn nodes_talk_tls_to_each_other() {
     use fletch_tests::cluster::Node;
     let dir = tempfile::tempdir().unwrap();
     let certs = certs(dir.path());
-    let leak = |p: &Path| -> &'static str { Box::leak(p.to_str().unwrap().to_string().into_boxed_str()) };
+    let leak =
+        |p: &Path| -> &'static str { Box::leak(p.to_str().unwrap().to_string().into_boxed_str()) };
     let env = vec![
         ("FLETCH_META_HTTPS_ENABLED", "true"),
         ("FLETCH_META_HTTPS_CERTIFICATE", leak(&certs.cert)),
@@ -309,7 +361,9 @@ fn nodes_talk_tls_to_each_other() {
         "m v=1 1\nm v=2 2\n",
     );
     assert_eq!(w.status, 204, "{}", w.body);
-    let count = |n: &Node| n.q("SELECT count(v) FROM db..m")["results"][0]["series"][0]["values"][0][1].clone();
+    let count = |n: &Node| {
+        n.q("SELECT count(v) FROM db..m")["results"][0]["series"][0]["values"][0][1].clone()
+    };
     assert_eq!(count(&b), 2);
     assert_eq!(count(&a), 2);
 
@@ -341,8 +395,15 @@ fn nodes_talk_tls_to_each_other() {
     };
     let ok = ctl(&["--tls", "--ca-certificate", certs.ca.to_str().unwrap()]);
     assert!(ok.status.success(), "{ok:?}");
-    assert!(String::from_utf8_lossy(&ok.stdout).contains(&b.tcp), "{ok:?}");
-    let wrong = ctl(&["--tls", "--ca-certificate", certs.wrong_ca.to_str().unwrap()]);
+    assert!(
+        String::from_utf8_lossy(&ok.stdout).contains(&b.tcp),
+        "{ok:?}"
+    );
+    let wrong = ctl(&[
+        "--tls",
+        "--ca-certificate",
+        certs.wrong_ca.to_str().unwrap(),
+    ]);
     assert!(!wrong.status.success(), "{wrong:?}");
     let clear = ctl(&[]);
     assert!(!clear.status.success(), "{clear:?}");

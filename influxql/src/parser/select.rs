@@ -579,8 +579,9 @@ pub(super) fn assign_prefix(m: &mut Measurement, parts: Vec<Option<String>>) {
 /// Whether `re` is a regular expression 1.x (Go's `regexp`) would compile; if not, Go's text
 /// for the common mistakes, else the parser's own.
 fn check_regex(re: &str) -> Result<(), String> {
-    use regex_syntax::ast::{Ast, ErrorKind, parse::Parser, visit, Visitor};
-    let at = |span: &regex_syntax::ast::Span| re.get(span.start.offset..span.end.offset).unwrap_or(re);
+    use regex_syntax::ast::{Ast, ErrorKind, Visitor, parse::Parser, visit};
+    let at =
+        |span: &regex_syntax::ast::Span| re.get(span.start.offset..span.end.offset).unwrap_or(re);
     let ast = Parser::new().parse(re).map_err(|e| {
         let span = e.span();
         match e.kind() {

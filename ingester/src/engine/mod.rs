@@ -42,7 +42,7 @@ mod persistence;
 mod read;
 mod replay;
 mod retention;
-mod validation;
+pub mod validation;
 mod write;
 
 use persistence::*;
@@ -148,6 +148,14 @@ pub struct TableSnapshot {
     /// The files stay on disk while this (or a clone) lives, even if compaction or a delete
     /// replaces them meanwhile ([`crate::pins`]).
     pub pinned: Arc<Pinned>,
+}
+
+/// The Parquet files (ids) and tombstones (generations) that hold a measurement's rows in a
+/// shard ([`Ingester::table_version`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableVersion {
+    pub files: Vec<u64>,
+    pub tombstones: Vec<u64>,
 }
 
 /// A frozen buffer: per measurement, its rows, sorted once by persistence or the first reader.

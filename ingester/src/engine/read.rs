@@ -80,6 +80,36 @@ impl Ingester {
         }))
     }
 
+    /// What the rows of `measurement` in `shard` are made of once they are all in Parquet: its
+    /// files and tombstones. Files never change and a tombstone's generation is unique in its
+    /// shard, so an equal version holds the same rows. `None` while some of its rows are
+    /// buffered (or the shard has nothing of it).
+    pub fn table_version(&self, shard: u64, measurement: &str) -> Option<TableVersion> {
+        self.read_state(|s| {
+            let sd = s.get(&shard)?;
+            if sd.is_buffered(measurement) {
+                return None;
+            }
+            let mut files: Vec<u64> = sd
+                .manifest
+                .tables
+                .get(measurement)?
+                .files
+                .iter()
+                .map(|f| f.id)
+                .collect();
+            files.sort_unstable();
+            let tombstones = sd
+                .manifest
+                .tombstones
+                .iter()
+                .filter(|t| t.measurement == measurement)
+                .map(|t| t.generation)
+                .collect();
+            Some(TableVersion { files, tombstones })
+        })
+    }
+
     /// The columns of a measurement in a shard (files and buffers), without reading any rows.
     pub fn table_schema(&self, shard: u64, measurement: &str) -> Option<TableSchema> {
         self.read_state(|s| s.get(&shard).and_then(|sd| sd.table_schema(measurement)))

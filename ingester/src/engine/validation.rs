@@ -20,14 +20,16 @@ pub(super) struct Known {
 
 pub(super) const MAX_SHAPES: usize = 256;
 
+/// A point's shape: its tag keys, and its field keys with their types. Points of one shape
+/// pass or fail a schema check alike, so a check's answer can be kept per shape.
 #[derive(PartialEq)]
-pub(super) struct Shape {
-    pub(super) tags: Vec<String>,
-    pub(super) fields: Vec<(String, FieldType)>,
+pub struct Shape {
+    tags: Vec<String>,
+    fields: Vec<(String, FieldType)>,
 }
 
 impl Shape {
-    fn of(p: &Point<'_>) -> Self {
+    pub fn of(p: &Point<'_>) -> Self {
         Self {
             tags: p.tags.iter().map(|(k, _)| k.to_string()).collect(),
             fields: p
@@ -38,7 +40,7 @@ impl Shape {
         }
     }
 
-    fn matches(&self, p: &Point<'_>) -> bool {
+    pub fn matches(&self, p: &Point<'_>) -> bool {
         self.tags.len() == p.tags.len()
             && self.fields.len() == p.fields.len()
             && self.tags.iter().zip(&p.tags).all(|(a, (b, _))| a == b)
@@ -49,7 +51,7 @@ impl Shape {
                 .all(|((a, t), (b, v))| a == b && *t == FieldType::of(v))
     }
 
-    fn hash(p: &Point<'_>) -> u64 {
+    pub fn hash(p: &Point<'_>) -> u64 {
         use std::hash::{Hash, Hasher};
         let mut h = std::collections::hash_map::DefaultHasher::new();
         for (k, _) in &p.tags {
@@ -102,24 +104,16 @@ pub(super) fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> 
         let t = FieldType::of(v);
         if let Some(existing) = table.fields.get(k.as_ref()) {
             if *existing != t {
-                return Err(format!(
-                    "field type conflict: input field \"{k}\" on measurement \"{m}\" is type {}, already exists as type {}",
-                    t.name(),
-                    existing.name()
-                ));
+                return Err(field_type_conflict(m, k, t.name(), existing.name()));
             }
         }
         if table.tags.contains(k.as_ref()) || p.tags.iter().any(|(tk, _)| tk == k) {
-            return Err(format!(
-                "field name conflict: input field \"{k}\" on measurement \"{m}\" is also a tag key"
-            ));
+            return Err(field_name_conflict(m, k));
         }
     }
     for (k, _) in &p.tags {
         if table.fields.contains_key(k.as_ref()) {
-            return Err(format!(
-                "tag key conflict: input tag \"{k}\" on measurement \"{m}\" is also a field"
-            ));
+            return Err(tag_key_conflict(m, k));
         }
     }
     for (k, _) in &p.tags {
@@ -137,4 +131,21 @@ pub(super) fn validate(schemas: &mut Schemas, shard: u64, p: &mut Point<'_>) -> 
         known.count += 1;
     }
     Ok(())
+}
+
+/// 1.x's reason for a field whose type differs from the one its shard has.
+pub fn field_type_conflict(m: &str, k: &str, input: &str, existing: &str) -> String {
+    format!(
+        "field type conflict: input field \"{k}\" on measurement \"{m}\" is type {input}, already exists as type {existing}"
+    )
+}
+
+/// 1.x's reason for a field named as one of the measurement's tag keys.
+pub fn field_name_conflict(m: &str, k: &str) -> String {
+    format!("field name conflict: input field \"{k}\" on measurement \"{m}\" is also a tag key")
+}
+
+/// 1.x's reason for a tag key named as one of the measurement's fields.
+pub fn tag_key_conflict(m: &str, k: &str) -> String {
+    format!("tag key conflict: input tag \"{k}\" on measurement \"{m}\" is also a field")
 }

@@ -720,7 +720,12 @@ fn arithmetic(l: DfExpr, op: BinaryOp, r: DfExpr) -> Result<DfExpr, ExecError> {
 /// as 1.x), anything else of another type is null (1.x's `s::integer`, `b::string`).
 fn cast_field(field: DfExpr, have: FieldType, want: VarType) -> DfExpr {
     use datafusion::logical_expr::cast;
-    let numeric = |t: FieldType| matches!(t, FieldType::Float | FieldType::Integer | FieldType::Unsigned);
+    let numeric = |t: FieldType| {
+        matches!(
+            t,
+            FieldType::Float | FieldType::Integer | FieldType::Unsigned
+        )
+    };
     match want {
         VarType::Float if numeric(have) => cast(field, DataType::Float64),
         VarType::Integer if numeric(have) => cast(field, DataType::Int64),
