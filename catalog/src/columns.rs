@@ -17,9 +17,12 @@
 //! ```
 //!
 //! Declarations go with their shard (a deleted group, a dropped database or policy), and with
-//! a measurement deleted whole from a shard (`DROP MEASUREMENT`, or a `DELETE`/`DROP SERIES`
-//! without a tag condition covering the whole group), after which 1.x lets the measurement come
-//! back with other types. Shards with a single owner declare nothing.
+//! any delete that reaches a measurement in a shard (`DROP MEASUREMENT`, `DELETE`, `DROP
+//! SERIES`): one that leaves the measurement empty lets it come back with other types, as 1.x
+//! does, and only the owners can tell whether it did. Letting a declaration go is always safe:
+//! the owners' schemas agreed while it held, so the next write either agrees with them (and is
+//! declared again) or is refused by all of them alike. Shards with a single owner declare
+//! nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -62,8 +65,8 @@ pub struct ColumnDeclaration {
     pub kind: ColumnType,
 }
 
-/// The declarations a recorded delete removes: those of the measurements it deletes whole
-/// from shards whose group lies within `[min_time, max_time]`.
+/// The declarations a recorded delete removes: those of the measurements it reaches in shards
+/// whose group overlaps `[min_time, max_time]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ForgetColumns {
     /// Every retention policy when `None`.
@@ -122,7 +125,7 @@ impl CatalogState {
             .values()
             .filter(|rp| f.retention_policy.as_deref().is_none_or(|r| r == rp.name))
             .flat_map(|rp| rp.shard_groups.iter())
-            .filter(|g| f.min_time <= g.start && f.max_time >= g.end.saturating_sub(1))
+            .filter(|g| g.overlaps(f.min_time, f.max_time))
             .flat_map(|g| g.shards.iter().map(|s| s.id))
             .collect();
         for shard in shards {
@@ -271,10 +274,11 @@ mod tests {
             })
             .unwrap();
         };
-        // Not the whole group: kept.
-        delete(&mut s, g.start + 1, Some(vec!["m".into()]));
+        // Past the group: kept.
+        delete(&mut s, g.end, Some(vec!["m".into()]));
         assert!(s.declared_columns(shard, "m").is_some());
-        delete(&mut s, i64::MIN, Some(vec!["m".into()]));
+        // Reaching into it (it may have emptied the measurement there): let go.
+        delete(&mut s, g.end - 1, Some(vec!["m".into()]));
         assert!(s.declared_columns(shard, "m").is_none());
         assert!(s.declared_columns(shard, "n").is_some());
         s.apply(&Command::DeleteShardGroup {

@@ -33,6 +33,9 @@ use crate::write::{Routed, WriteError};
 /// The `time` key, which owners strip from fields and refuse as a tag.
 const TIME: &str = "time";
 
+/// How long a write that would refuse points waits for this node's catalog to catch up.
+const CATCH_UP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Columns of one shard decided or proposed during this request: measurement → column → type.
 type Columns = HashMap<String, HashMap<String, ColumnType>>;
 
@@ -50,6 +53,9 @@ pub(crate) async fn agree(
     // Winners the catalog answered during this request, per shard (this node's copy of the
     // catalog may not have applied them yet).
     let mut decided: HashMap<u64, Columns> = HashMap::new();
+    // A point that disagrees is refused only against a catalog as new as the leader's: a
+    // `DROP MEASUREMENT` just committed through another node lets its columns go.
+    let mut caught_up = false;
     loop {
         let catalog = meta.catalog();
         let mut proposals = Vec::new();
@@ -71,6 +77,13 @@ pub(crate) async fn agree(
                     })
             }));
             verdicts.push((r.shard, verdict));
+        }
+        let refused = verdicts.iter().any(|(_, v)| v.iter().any(Result::is_err));
+        if refused && !caught_up {
+            caught_up = true;
+            meta.catch_up(CATCH_UP).await;
+            decided.clear();
+            continue;
         }
         if proposals.is_empty() {
             apply(routed, verdicts, &mut out);

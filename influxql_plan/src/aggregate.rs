@@ -46,6 +46,9 @@ pub enum AggregateKind {
 pub enum Output {
     Value,
     Time,
+    /// The value of a third argument at the point selected: a field or tag selected beside a
+    /// lone selector (`SELECT max(f), g, host`), taken from the same point, as 1.x does.
+    Aux,
 }
 
 /// An InfluxQL aggregate as a DataFusion aggregate function.
@@ -59,7 +62,11 @@ pub struct InfluxAggregate {
 
 fn signature() -> Signature {
     Signature::new(
-        TypeSignature::OneOf(vec![TypeSignature::Any(2), TypeSignature::Any(4)]),
+        TypeSignature::OneOf(vec![
+            TypeSignature::Any(2),
+            TypeSignature::Any(3),
+            TypeSignature::Any(4),
+        ]),
         Volatility::Immutable,
     )
 }
@@ -87,6 +94,7 @@ impl AggregateUDFImpl for InfluxAggregate {
         match (self.kind, self.output) {
             (AggregateKind::Percentile(_), Output::Value) => "influx_percentile",
             (AggregateKind::Percentile(_), Output::Time) => "influx_percentile_time",
+            (AggregateKind::Percentile(_), Output::Aux) => "influx_percentile_aux",
             (AggregateKind::Mode, _) => "influx_mode",
             (AggregateKind::Integral { .. }, _) => "influx_integral",
         }
@@ -100,6 +108,12 @@ impl AggregateUDFImpl for InfluxAggregate {
         Ok(match (self.kind, self.output) {
             (_, Output::Time) => DataType::Int64,
             (AggregateKind::Integral { .. }, _) => DataType::Float64,
+            (_, Output::Aux) => match arg_types.get(2) {
+                Some(t) => t.clone(),
+                None => {
+                    return exec_err!("{} takes a value, a time and another column", self.name());
+                }
+            },
             _ => match arg_types.first() {
                 Some(t) => t.clone(),
                 None => return exec_err!("{} takes a value and a time", self.name()),
@@ -198,6 +212,12 @@ impl Points {
             match self.output {
                 Output::Time => Ok(ScalarValue::Int64(Some(times.value(i)))),
                 Output::Value => ScalarValue::try_from_array(values, i),
+                Output::Aux => match columns.get(2) {
+                    Some(aux) => ScalarValue::try_from_array(aux, i),
+                    None => {
+                        exec_err!("influx_percentile_aux takes a value, a time and another column")
+                    }
+                },
             }
         };
         match self.kind {
@@ -247,7 +267,7 @@ impl Points {
                 }
                 match self.output {
                     Output::Time => Ok(ScalarValue::Int64(Some(most_time))),
-                    Output::Value => pick(most),
+                    Output::Value | Output::Aux => pick(most),
                 }
             }
             AggregateKind::Integral { unit, window } => {
@@ -307,6 +327,7 @@ impl Points {
         match (self.kind, self.output) {
             (_, Output::Time) => &DataType::Int64,
             (AggregateKind::Integral { .. }, _) => &DataType::Float64,
+            (_, Output::Aux) if self.types.len() > 2 => &self.types[2],
             _ => &self.types[0],
         }
     }

@@ -3,7 +3,8 @@
 //! Called as `fn(value, time)` with `time` as `Int64` nanoseconds; nulls are skipped. Ties are
 //! broken as 1.x breaks them: `first`/`last` prefer the larger value among points at the same
 //! time, `min`/`max` the earlier point among equal values. With [`Output::Time`] the function
-//! gives the selected point's time instead of its value.
+//! gives the selected point's time instead of its value; called as `fn(value, time, other)`
+//! with [`Output::Aux`], the selected point's `other` (a field or tag selected beside it).
 //!
 //! DataFusion's `first_value`/`last_value` with an `ORDER BY` and a `FILTER` do the same, but
 //! compare every row lexicographically over two sort keys; this does one integer comparison
@@ -70,7 +71,10 @@ pub struct InfluxSelector {
 }
 
 fn signature() -> Signature {
-    Signature::new(TypeSignature::Any(2), Volatility::Immutable)
+    Signature::new(
+        TypeSignature::OneOf(vec![TypeSignature::Any(2), TypeSignature::Any(3)]),
+        Volatility::Immutable,
+    )
 }
 
 impl InfluxSelector {
@@ -90,10 +94,16 @@ impl InfluxSelector {
         let Some(value) = args.expr_fields.first() else {
             return exec_err!("{} takes a value and a time", self.name());
         };
+        let aux_type = match (self.output, args.expr_fields.get(2)) {
+            (Output::Aux, Some(a)) => Some(a.data_type().clone()),
+            (Output::Aux, None) => return exec_err!("{} takes a third column", self.name()),
+            _ => None,
+        };
         Ok(BestPerGroup {
             kind: self.kind,
             output: self.output,
             value_type: value.data_type().clone(),
+            aux_type,
             best: Vec::new(),
             scratch: Vec::new(),
         })
@@ -111,6 +121,10 @@ impl AggregateUDFImpl for InfluxSelector {
             (SelectorKind::Last, Output::Time) => "influx_last_time",
             (SelectorKind::Min, Output::Time) => "influx_min_time",
             (SelectorKind::Max, Output::Time) => "influx_max_time",
+            (SelectorKind::First, Output::Aux) => "influx_first_aux",
+            (SelectorKind::Last, Output::Aux) => "influx_last_aux",
+            (SelectorKind::Min, Output::Aux) => "influx_min_aux",
+            (SelectorKind::Max, Output::Aux) => "influx_max_aux",
         }
     }
 
@@ -119,10 +133,17 @@ impl AggregateUDFImpl for InfluxSelector {
     }
 
     fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        match (self.output, arg_types.first()) {
-            (Output::Time, _) => Ok(DataType::Int64),
-            (Output::Value, Some(t)) => Ok(t.clone()),
-            (Output::Value, None) => exec_err!("{} takes a value and a time", self.name()),
+        let arg = match self.output {
+            Output::Time => return Ok(DataType::Int64),
+            Output::Value => arg_types.first(),
+            Output::Aux => arg_types.get(2),
+        };
+        match arg {
+            Some(t) => Ok(t.clone()),
+            None => exec_err!(
+                "{} takes a value and a time (and, for its aux form, another column)",
+                self.name()
+            ),
         }
     }
 
@@ -145,7 +166,7 @@ impl AggregateUDFImpl for InfluxSelector {
         let Some(value) = args.input_fields.first() else {
             return exec_err!("{} takes a value and a time", self.name());
         };
-        Ok(vec![
+        let mut fields = vec![
             Arc::new(Field::new(
                 format!("{}_value", args.name),
                 value.data_type().clone(),
@@ -156,7 +177,15 @@ impl AggregateUDFImpl for InfluxSelector {
                 DataType::Int64,
                 true,
             )),
-        ])
+        ];
+        if let (Output::Aux, Some(aux)) = (self.output, args.input_fields.get(2)) {
+            fields.push(Arc::new(Field::new(
+                format!("{}_aux", args.name),
+                aux.data_type().clone(),
+                true,
+            )));
+        }
+        Ok(fields)
     }
 }
 
@@ -165,15 +194,21 @@ impl AggregateUDFImpl for InfluxSelector {
 struct Best(BestPerGroup);
 
 impl Best {
-    /// The selected value and time so far (nulls before any point); the state stays.
-    fn point(&self) -> Result<(ScalarValue, ScalarValue)> {
-        Ok(match self.0.best.first().cloned().flatten() {
-            Some((v, t)) => (v, ScalarValue::Int64(Some(t))),
-            None => (
-                ScalarValue::try_from(&self.0.value_type)?,
+    /// The selected value, time and aux so far (nulls before any point); the state stays.
+    fn point(&self) -> Result<Vec<ScalarValue>> {
+        let g = &self.0;
+        let mut out = match g.best.first().cloned().flatten() {
+            Some(p) => vec![p.value, ScalarValue::Int64(Some(p.time)), p.aux],
+            None => vec![
+                ScalarValue::try_from(&g.value_type)?,
                 ScalarValue::Int64(None),
-            ),
-        })
+                ScalarValue::try_from(g.aux_type.as_ref().unwrap_or(&DataType::Null))?,
+            ],
+        };
+        if g.aux_type.is_none() {
+            out.pop();
+        }
+        Ok(out)
     }
 }
 
@@ -184,11 +219,9 @@ impl Accumulator for Best {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let (values, times) = self.point()?;
-        Ok(match self.0.output {
-            Output::Value => values,
-            Output::Time => times,
-        })
+        let mut point = self.point()?;
+        let i = self.0.output.column();
+        Ok(std::mem::replace(&mut point[i], ScalarValue::Null))
     }
 
     fn size(&self) -> usize {
@@ -196,8 +229,7 @@ impl Accumulator for Best {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        let (values, times) = self.point()?;
-        Ok(vec![values, times])
+        self.point()
     }
 
     fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
@@ -212,9 +244,30 @@ struct BestPerGroup {
     kind: SelectorKind,
     output: Output,
     value_type: DataType,
-    best: Vec<Option<(ScalarValue, i64)>>,
+    /// The third argument's type ([`Output::Aux`] only).
+    aux_type: Option<DataType>,
+    best: Vec<Option<Picked>>,
     /// The batch's best row per group (`usize::MAX`: none yet), reset after each batch.
     scratch: Vec<usize>,
+}
+
+/// A group's selected point: its value and time, and its aux column's value (null without).
+#[derive(Debug, Clone)]
+struct Picked {
+    value: ScalarValue,
+    time: i64,
+    aux: ScalarValue,
+}
+
+impl Output {
+    /// The column of a selector's state (value, time, aux) that this output answers.
+    fn column(self) -> usize {
+        match self {
+            Output::Value => 0,
+            Output::Time => 1,
+            Output::Aux => 2,
+        }
+    }
 }
 
 impl BestPerGroup {
@@ -222,6 +275,7 @@ impl BestPerGroup {
         &mut self,
         values: &ArrayRef,
         times: &ArrayRef,
+        aux: Option<&ArrayRef>,
         groups: &[usize],
         filter: Option<&BooleanArray>,
         total: usize,
@@ -260,36 +314,51 @@ impl BestPerGroup {
             let (v, t) = (ScalarValue::try_from_array(values, i)?, times.value(i));
             let replace = match &self.best[g] {
                 None => true,
-                Some((bv, bt)) => {
-                    self.kind
-                        .better(v.partial_cmp(bv).unwrap_or(Ordering::Equal), t, *bt)
-                }
+                Some(b) => self.kind.better(
+                    v.partial_cmp(&b.value).unwrap_or(Ordering::Equal),
+                    t,
+                    b.time,
+                ),
             };
             if replace {
-                self.best[g] = Some((v, t));
+                let aux = match aux {
+                    Some(a) => ScalarValue::try_from_array(a, i)?,
+                    None => ScalarValue::Null,
+                };
+                self.best[g] = Some(Picked {
+                    value: v,
+                    time: t,
+                    aux,
+                });
             }
         }
         Ok(())
     }
 
-    fn columns(&mut self, emit_to: EmitTo) -> Result<(ArrayRef, ArrayRef)> {
+    /// The groups' values, times and (with an aux column) aux values.
+    fn columns(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
         let best = emit_to.take_needed(&mut self.best);
-        let null = ScalarValue::try_from(&self.value_type)?;
-        let values = ScalarValue::iter_to_array(
-            best.iter()
-                .map(|b| b.as_ref().map_or_else(|| null.clone(), |(v, _)| v.clone())),
-        )?;
-        let values = if best.is_empty() {
-            datafusion::arrow::array::new_empty_array(&self.value_type)
-        } else {
-            values
+        let column = |ty: &DataType, get: &dyn Fn(&Picked) -> ScalarValue| -> Result<ArrayRef> {
+            if best.is_empty() {
+                return Ok(datafusion::arrow::array::new_empty_array(ty));
+            }
+            let null = ScalarValue::try_from(ty)?;
+            ScalarValue::iter_to_array(
+                best.iter()
+                    .map(|b| b.as_ref().map_or_else(|| null.clone(), get)),
+            )
         };
+        let values = column(&self.value_type, &|p| p.value.clone())?;
         let times: ArrayRef = Arc::new(
             best.iter()
-                .map(|b| b.as_ref().map(|(_, t)| *t))
+                .map(|b| b.as_ref().map(|p| p.time))
                 .collect::<datafusion::arrow::array::Int64Array>(),
         );
-        Ok((values, times))
+        let mut out = vec![values, times];
+        if let Some(ty) = &self.aux_type {
+            out.push(column(ty, &|p| p.aux.clone())?);
+        }
+        Ok(out)
     }
 }
 
@@ -302,22 +371,23 @@ impl GroupsAccumulator for BestPerGroup {
         total_num_groups: usize,
     ) -> Result<()> {
         match values {
-            [v, t] => self.fold(v, t, group_indices, opt_filter, total_num_groups),
+            [v, t] => self.fold(v, t, None, group_indices, opt_filter, total_num_groups),
+            [v, t, a] => self.fold(v, t, Some(a), group_indices, opt_filter, total_num_groups),
             _ => exec_err!("InfluxQL selectors take a value and a time"),
         }
     }
 
     fn evaluate(&mut self, emit_to: EmitTo) -> Result<ArrayRef> {
-        let (values, times) = self.columns(emit_to)?;
-        Ok(match self.output {
-            Output::Value => values,
-            Output::Time => times,
-        })
+        let mut columns = self.columns(emit_to)?;
+        let i = self.output.column();
+        if i >= columns.len() {
+            return exec_err!("an aux selector without its aux column");
+        }
+        Ok(columns.swap_remove(i))
     }
 
     fn state(&mut self, emit_to: EmitTo) -> Result<Vec<ArrayRef>> {
-        let (values, times) = self.columns(emit_to)?;
-        Ok(vec![values, times])
+        self.columns(emit_to)
     }
 
     fn merge_batch(
@@ -335,22 +405,26 @@ impl GroupsAccumulator for BestPerGroup {
         opt_filter: Option<&BooleanArray>,
     ) -> Result<Vec<ArrayRef>> {
         use datafusion::arrow::compute::{not, nullif, prep_null_mask_filter};
-        let [v, t] = values else {
-            return exec_err!("InfluxQL selectors take a value and a time");
+        let (v, t) = match values {
+            [v, t] | [v, t, _] => (v, t),
+            _ => return exec_err!("InfluxQL selectors take a value and a time"),
         };
-        let t = cast(t, &DataType::Int64)?;
+        let mut out = vec![Arc::clone(v), cast(t, &DataType::Int64)?];
+        out.extend(values.get(2).cloned());
         Ok(match opt_filter {
-            None => vec![Arc::clone(v), t],
+            None => out,
             Some(f) => {
                 let dropped = not(&prep_null_mask_filter(f))?;
-                vec![nullif(v, &dropped)?, nullif(&t, &dropped)?]
+                out.iter()
+                    .map(|c| nullif(c, &dropped))
+                    .collect::<std::result::Result<_, _>>()?
             }
         })
     }
 
     fn size(&self) -> usize {
         std::mem::size_of_val(self)
-            + self.best.capacity() * std::mem::size_of::<Option<(ScalarValue, i64)>>()
+            + self.best.capacity() * std::mem::size_of::<Option<Picked>>()
             + self.scratch.capacity() * std::mem::size_of::<usize>()
     }
 }
@@ -365,6 +439,7 @@ mod tests {
             kind,
             output,
             value_type: DataType::Float64,
+            aux_type: None,
             best: Vec::new(),
             scratch: Vec::new(),
         });
@@ -388,6 +463,7 @@ mod tests {
             kind: SelectorKind::Last,
             output: Output::Value,
             value_type: DataType::Float64,
+            aux_type: None,
             best: Vec::new(),
             scratch: Vec::new(),
         };
@@ -412,6 +488,48 @@ mod tests {
             .iter()
             .collect();
         assert_eq!(out, [Some(3.0), Some(5.0)]);
+    }
+
+    #[test]
+    fn the_aux_form_gives_the_selected_points_other_column() {
+        use datafusion::arrow::array::StringArray;
+        let mut acc = BestPerGroup {
+            kind: SelectorKind::Max,
+            output: Output::Aux,
+            value_type: DataType::Float64,
+            aux_type: Some(DataType::Utf8),
+            best: Vec::new(),
+            scratch: Vec::new(),
+        };
+        let values: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 5.0, 5.0, 2.0]));
+        let times: ArrayRef = Arc::new(Int64Array::from(vec![1, 4, 2, 3]));
+        let aux: ArrayRef = Arc::new(StringArray::from(vec![
+            Some("a"),
+            Some("late"),
+            None,
+            Some("d"),
+        ]));
+        acc.update_batch(&[values, times, aux], &[0, 0, 0, 1], None, 2)
+            .unwrap();
+        // Partial states (value, time, aux) merge: group 1 gets a larger value.
+        let state = acc.state(EmitTo::All).unwrap();
+        assert_eq!(state.len(), 3);
+        let mut merged = BestPerGroup {
+            best: Vec::new(),
+            scratch: Vec::new(),
+            ..acc
+        };
+        merged.merge_batch(&state, &[0, 1], 2).unwrap();
+        let more: Vec<ArrayRef> = vec![
+            Arc::new(Float64Array::from(vec![7.0])),
+            Arc::new(Int64Array::from(vec![9])),
+            Arc::new(StringArray::from(vec!["g"])),
+        ];
+        merged.merge_batch(&more, &[1], 2).unwrap();
+        let out = merged.evaluate(EmitTo::All).unwrap();
+        let out: Vec<_> = out.as_string::<i32>().iter().collect();
+        // Group 0: the two 5.0s tie, the earlier (time 2) wins, with its null.
+        assert_eq!(out, [None, Some("g")]);
     }
 
     #[test]

@@ -161,8 +161,8 @@ impl Executor {
             .execute(Command::RecordDelete {
                 database: db.to_string(),
                 scope: recorded,
-                // Measurements deleted whole from a shard may come back with other types.
-                forget_columns: scope.predicate.is_none().then(|| ForgetColumns {
+                // A measurement the delete empties may come back with other types.
+                forget_columns: Some(ForgetColumns {
                     retention_policy: scope.retention_policy.clone(),
                     measurements: scope.measurements.clone(),
                     min_time: scope.min_time,

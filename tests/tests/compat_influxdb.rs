@@ -674,6 +674,70 @@ const STEPS: &[Step] = &[
         "SELECT mode(v) FROM md WHERE time >= 0 AND time < 10 GROUP BY time(3ns), g",
         "?db=ar",
     ),
+    // A lone selector beside fields and tags: their values at the point it selects (Grafana's
+    // `max(f), host`), the selected point's time, or the bucket's under GROUP BY time.
+    Write(
+        "db=ar",
+        "sx,host=a,dc=x f=1,g=10i,s=\"one\" 1000000000\nsx,host=a,dc=x f=5,g=20i,s=\"two\" 2000000000\nsx,host=b,dc=y f=3,g=30i,s=\"three\" 3000000000\nsx,host=b,dc=y f=2,g=40i,s=\"four\" 4000000000\nsx,host=a,dc=x f=4,g=50i 5000000000\nsy,host=a v=1 1000000000\nsy,host=c v=2 2000000000",
+    ),
+    Query("SELECT max(f), g, host FROM sx", "?db=ar"),
+    Query("SELECT min(f), * FROM sx", "?db=ar"),
+    Query("SELECT max(f), g FROM sx GROUP BY host", "?db=ar"),
+    Query(
+        "SELECT max(f), g FROM sx WHERE time >= 0 AND time < 10s GROUP BY time(2s)",
+        "?db=ar",
+    ),
+    Query("SELECT max(f), min(f), g FROM sx", "?db=ar"),
+    Query("SELECT first(s), f FROM sx", "?db=ar"),
+    Query("SELECT last(f), s FROM sx", "?db=ar"),
+    Query("SELECT max(f), g, host FROM sx GROUP BY dc", "?db=ar"),
+    Query("SELECT percentile(f, 50), g FROM sx", "?db=ar"),
+    Query(
+        "SELECT max(f), g FROM sx WHERE time >= 0 AND time < 10s GROUP BY time(2s) fill(none)",
+        "?db=ar",
+    ),
+    Query("SELECT max(f), f FROM sx", "?db=ar"),
+    Query("SELECT max(f) AS mx, g AS gg FROM sx", "?db=ar"),
+    Query("SELECT max(f), g*2 FROM sx", "?db=ar"),
+    Query("SELECT min(f), * FROM sx GROUP BY host", "?db=ar"),
+    Query("SELECT max(f), *::field FROM sx", "?db=ar"),
+    Query("SELECT max(f), nosuch FROM sx", "?db=ar"),
+    Query("SELECT max(f), mean(g), s FROM sx", "?db=ar"),
+    Query("SELECT max(f), g FROM sx, sy", "?db=ar"),
+    Query("SELECT max(v), host FROM sy", "?db=ar"),
+    Query("SELECT median(f), g FROM sx", "?db=ar"),
+    Query(
+        "SELECT max(f), g FROM sx WHERE time >= 0 AND time < 10s GROUP BY time(2s) fill(0)",
+        "?db=ar",
+    ),
+    Query(
+        "SELECT max(f), g FROM sx WHERE time >= 0 AND time < 10s GROUP BY time(2s) fill(previous)",
+        "?db=ar",
+    ),
+    Query("SELECT max(f) + 1, g FROM sx", "?db=ar"),
+    Query(
+        "SELECT percentile(f, 50), host FROM sx GROUP BY dc",
+        "?db=ar",
+    ),
+    Query("SELECT max(s), g FROM sx", "?db=ar"),
+    Query("SELECT last(f), host FROM sx GROUP BY *", "?db=ar"),
+    Query(
+        "SELECT max(f), g FROM sx GROUP BY * ORDER BY time DESC",
+        "?db=ar",
+    ),
+    Query("SELECT min(g), s FROM sx WHERE host = 'b'", "?db=ar"),
+    Query(
+        "SELECT first(f), s FROM sx WHERE time >= 0 AND time < 6s GROUP BY time(3s), host",
+        "?db=ar",
+    ),
+    Query("SELECT max(f), g FROM sx LIMIT 1", "?db=ar"),
+    Query("SELECT max(f), g, host FROM sx WHERE time > 100s", "?db=ar"),
+    Query("SELECT max(f), *::tag FROM sx", "?db=ar"),
+    Query("SELECT max(f), g FROM /^s[xy]$/", "?db=ar"),
+    Query(
+        "SELECT max(f), g FROM sx WHERE time >= 0 AND time < 10s GROUP BY time(2s) fill(linear)",
+        "?db=ar",
+    ),
     // CSV: tags escaped as in a series key; errors as a CSV `error` field.
     Write(
         "db=ar",

@@ -175,10 +175,28 @@ impl<'a> Plan<'a> {
 pub(super) fn expand_aggregate_fields(
     fields: &[crate::influxql::Field],
     schema: &TableSchema,
+    group_tags: &[String],
 ) -> Result<Vec<(String, usize, Expr)>, ExecError> {
     let mut out = Vec::new();
     for (source, f) in fields.iter().enumerate() {
         match &f.expr {
+            // Beside a lone selector: every field and tag (but those grouped by), by name.
+            Expr::Wildcard(typ) => {
+                let mut names: BTreeSet<&String> = BTreeSet::new();
+                if *typ != Some(VarType::Tag) {
+                    names.extend(schema.fields.keys());
+                }
+                if *typ != Some(VarType::Field) {
+                    names.extend(schema.tags.iter().filter(|t| !group_tags.contains(t)));
+                }
+                out.extend(names.into_iter().map(|n| {
+                    let var = Expr::VarRef {
+                        name: n.clone(),
+                        typ: None,
+                    };
+                    (n.clone(), source, var)
+                }));
+            }
             Expr::Call { name, args }
                 if matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))) =>
             {
@@ -475,6 +493,73 @@ pub(super) struct Lowered {
     /// Fields whose neighbouring points (`__before_<field>`, `__after_<field>`) an aggregate
     /// takes (`integral` over time buckets).
     pub(super) neighbours: BTreeSet<String>,
+    /// The lone selector whose point the other selected fields and tags come from
+    /// (`SELECT max(f), g, host`), if the statement is of that kind.
+    pub(super) aux: Option<AuxSelector>,
+}
+
+/// A statement's lone selector call (`max`, `min`, `first`, `last` or `percentile`) beside
+/// fields and tags that take their values from the point it selects.
+#[derive(Debug, Clone)]
+pub(super) struct AuxSelector {
+    name: String,
+    field: String,
+    percentile: Option<f64>,
+}
+
+impl AuxSelector {
+    /// The statement's lone selector, if its fields hold exactly one call, a selector, and at
+    /// least one field without a call.
+    pub(super) fn of(
+        fields: &[(String, usize, Expr)],
+        schema: &TableSchema,
+    ) -> Result<Option<Self>, ExecError> {
+        let mut calls = Vec::new();
+        let mut bare = 0;
+        for (_, _, e) in fields {
+            let before = calls.len();
+            e.walk(&mut |x| {
+                if let Expr::Call { name, args } = x {
+                    if functions::is_aggregate(name) {
+                        calls.push((name.clone(), args.clone()));
+                    }
+                }
+            });
+            if calls.len() == before {
+                bare += 1;
+            }
+        }
+        match calls.as_slice() {
+            [(name, args)] if bare > 0 && functions::is_selector(name) => Ok(Some(Self {
+                name: name.clone(),
+                field: field_arg(name, args, schema)?,
+                percentile: (name == "percentile")
+                    .then(|| percentile_arg(args))
+                    .transpose()?,
+            })),
+            _ => Ok(None),
+        }
+    }
+
+    /// The selector's field.
+    pub(super) fn field(&self) -> &str {
+        &self.field
+    }
+
+    /// The selected point's time, value (`Output::Value`) or `other` (`Output::Aux`).
+    pub(super) fn call(&self, output: Output, other: Option<DfExpr>) -> Result<DfExpr, ExecError> {
+        let mut args = vec![ident(&self.field), time_ns()];
+        args.extend(other);
+        Ok(match self.percentile {
+            Some(p) => InfluxAggregate::percentile(p, output).udaf().call(args),
+            None => {
+                let Some(kind) = SelectorKind::parse(&self.name) else {
+                    return Err(query_err(format!("undefined function {}()", self.name)));
+                };
+                InfluxSelector::new(kind, output).udaf().call(args)
+            }
+        })
+    }
 }
 
 /// Turns an aggregate expression into DataFusion aggregates (pushed to `out.aggs`) and the
@@ -628,6 +713,28 @@ pub(super) fn lower_aggregate(
         }
         Expr::Integer(n) => Ok(lit(*n)),
         Expr::Number(n) => Ok(lit(*n)),
+        // A field or tag beside a lone selector: its value at the selected point.
+        Expr::VarRef { name, .. } if out.aux.is_some() => {
+            let Some(sel) = out.aux.clone() else {
+                return Err(ExecError::Internal(
+                    "an aux field without its selector".into(),
+                ));
+            };
+            if !schema.fields.contains_key(sel.field()) {
+                return Ok(lit(ScalarValue::Null));
+            }
+            let other = if schema.fields.contains_key(name) {
+                ident(name)
+            } else if schema.tags.contains(name) {
+                datafusion::logical_expr::cast(ident(name), DataType::Utf8)
+            } else {
+                lit(ScalarValue::Utf8(None))
+            };
+            let alias = format!("__a{}_{field_idx}_aux", out.aggs.len());
+            out.aggs
+                .push(sel.call(Output::Aux, Some(other))?.alias(&alias));
+            Ok(col(alias.as_str()))
+        }
         other => Err(query_err(format!(
             "expected an aggregate function, found {other}"
         ))),

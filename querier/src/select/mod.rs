@@ -588,9 +588,28 @@ impl<'a> Plan<'a> {
                 )));
             }
         } else if calls > 0 && calls < fields.len() {
-            return Err(query_err(
-                "mixing aggregate and non-aggregate queries is not supported",
-            ));
+            // A lone selector may bring other fields and tags of the point it selects.
+            let mut called = Vec::new();
+            for f in &fields {
+                f.expr.walk(&mut |e| {
+                    if let Expr::Call { name, .. } = e {
+                        if functions::is_aggregate(name) {
+                            called.push(name.clone());
+                        }
+                    }
+                });
+            }
+            let selectors = called.iter().filter(|n| functions::is_selector(n)).count();
+            if selectors != called.len() || with_transform > 0 {
+                return Err(query_err(
+                    "mixing aggregate and non-aggregate queries is not supported",
+                ));
+            }
+            if selectors > 1 {
+                return Err(query_err(
+                    "mixing multiple selector functions with tags or fields is not supported",
+                ));
+            }
         }
         let distinct = fields
             .iter()
@@ -942,7 +961,7 @@ impl<'a> Plan<'a> {
                 for (i, t) in group_tags.iter().enumerate() {
                     group.push(tag_expr(t).alias(format!("__tag{i}")));
                 }
-                let agg_fields = expand_aggregate_fields(&self.fields, schema)?;
+                let agg_fields = expand_aggregate_fields(&self.fields, schema, &group_tags)?;
                 if agg_fields.is_empty() {
                     return Ok(true);
                 }
@@ -985,6 +1004,7 @@ impl<'a> Plan<'a> {
                 } else {
                     let mut lowered = Lowered {
                         window: self.interval,
+                        aux: AuxSelector::of(&agg_fields, schema)?,
                         ..Default::default()
                     };
                     let mut outputs: Vec<DfExpr> = Vec::new();
@@ -995,13 +1015,20 @@ impl<'a> Plan<'a> {
                         df = with_neighbours(df, field, &group)?;
                     }
                     let mut aggs = lowered.aggs;
-                    // A lone selector reports the time of the point it selected.
+                    // A lone selector reports the time of the point it selected, also beside
+                    // the fields and tags it selects with it.
                     let single_selector = self.interval.is_none()
                         && self.fields.len() == 1
                         && agg_fields.len() == 1
                         && self.transforms[0].is_none()
                         && matches!(&self.fields[0].expr, Expr::Call { name, .. } if functions::is_selector(name));
-                    if single_selector {
+                    if let (Some(sel), None) = (&lowered.aux, self.interval) {
+                        if !schema.fields.contains_key(sel.field()) {
+                            return Ok(true);
+                        }
+                        aggs.push(sel.call(Output::Time, None)?.alias("__seltime"));
+                        selector_time = Some(col("__seltime"));
+                    } else if single_selector {
                         if let Expr::Call { name, args } = &agg_fields[0].2 {
                             let field = field_arg(name, args, schema)?;
                             if !schema.fields.contains_key(&field) {
@@ -1027,7 +1054,11 @@ impl<'a> Plan<'a> {
                     // the aggregates read is not in the result (1.x iterates the fields' points).
                     let has_values = if self.interval.is_none() {
                         let mut read = BTreeSet::new();
-                        for (_, _, e) in &agg_fields {
+                        if let Some(sel) = &lowered.aux {
+                            // Only the selector's points are candidates.
+                            read.insert(sel.field().to_string());
+                        }
+                        for (_, _, e) in agg_fields.iter().filter(|_| lowered.aux.is_none()) {
                             e.walk(&mut |x| {
                                 if let Expr::VarRef { name, .. } = x {
                                     if schema.fields.contains_key(name) {
