@@ -289,10 +289,19 @@ impl Parser {
                     .is_some_and(|t| t.tok == Tok::LParen)
             {
                 self.pos += 2;
-                let interval = self.duration()?;
+                // 1.x gives no position for a bad duration in `time(...)`.
+                let unplaced = |e: ParseError| match e.message.as_str() {
+                    "invalid duration" => ParseError {
+                        line: 0,
+                        col: 0,
+                        ..e
+                    },
+                    _ => e,
+                };
+                let interval = self.duration().map_err(unplaced)?;
                 let offset = if self.peek().tok == Tok::Comma {
                     self.pos += 1;
-                    Some(self.signed_duration()?)
+                    Some(self.signed_duration().map_err(unplaced)?)
                 } else {
                     None
                 };
@@ -494,7 +503,12 @@ impl Parser {
                 self.pos += 1;
                 Ok(Expr::Duration(d))
             }
-            Tok::BadDuration(_) => Err(Self::error_at(&t, "invalid duration".into())),
+            // 1.x gives no position for a bad duration inside an expression.
+            Tok::BadDuration(_) => Err(ParseError {
+                message: "invalid duration".into(),
+                line: 0,
+                col: 0,
+            }),
             Tok::Param(p) => {
                 self.pos += 1;
                 Ok(Expr::BoundParam(p))

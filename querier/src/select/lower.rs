@@ -171,7 +171,10 @@ impl<'a> Plan<'a> {
 }
 
 /// Expands `fn(*)` and `fn(/regex/)` into one call per matching field (named `fn_field`,
-/// numeric fields only where the function needs numbers), keeping other fields as they are.
+/// numeric fields only where the function needs numbers), keeping other fields as they are;
+/// expands `count(*)`, `max(/re/)` and a `*` beside a lone selector over the fields (and tags)
+/// of every measurement of the statement (`schema`): each measurement's series have the same
+/// columns, null where it lacks the field (1.x).
 pub(super) fn expand_aggregate_fields(
     fields: &[crate::influxql::Field],
     schema: &TableSchema,
@@ -812,12 +815,19 @@ fn arithmetic(l: DfExpr, op: BinaryOp, r: DfExpr) -> Result<DfExpr, ExecError> {
     ));
     let zero = match op {
         BinaryOp::Div => lit(0.0f64),
-        // `l - l`: 0 of l's own type (only rows where r is 0 evaluate it).
-        BinaryOp::Mod => DfExpr::BinaryExpr(BinaryExpr::new(
-            Box::new(l.clone()),
-            Operator::Minus,
-            Box::new(l),
-        )),
+        // An integer modulo 0 is 0 of its own type (`l - l`, evaluated only where r is 0); a
+        // float's is NaN in 1.x, answered as null.
+        BinaryOp::Mod => {
+            use datafusion::functions::core::expr_fn::arrow_typeof;
+            let float = |e: DfExpr| arrow_typeof(e).eq(lit("Float64"));
+            let l_minus_l = DfExpr::BinaryExpr(BinaryExpr::new(
+                Box::new(l.clone()),
+                Operator::Minus,
+                Box::new(l.clone()),
+            ));
+            datafusion::logical_expr::when(float(l).or(float(r.clone())), lit(ScalarValue::Null))
+                .otherwise(l_minus_l)?
+        }
         _ => return Ok(plain),
     };
     Ok(datafusion::logical_expr::when(r.eq(lit(0i64)), zero).otherwise(plain)?)

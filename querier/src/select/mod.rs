@@ -225,6 +225,12 @@ pub(crate) async fn execute(
     }
     let stmt = stmt.clone();
     let now = now_nanos();
+    if time_range::time_under_or(stmt.condition.as_ref()) {
+        // 1.x answers a time condition joined with OR with no series (the statement is
+        // checked all the same).
+        Plan::new(&stmt, TimeRange::ALL)?;
+        return Ok(());
+    }
     let (range, condition) = split_time_range(stmt.condition.as_ref(), now)?;
     let plan = Plan::new(&stmt, range)?;
     check_buckets(plan.interval, range, now, ex.max_select_buckets())?;
@@ -306,6 +312,16 @@ pub(crate) async fn execute(
             }
         }
     }
+    // Series come measurement by measurement in name order (descending under ORDER BY time
+    // DESC), whatever order FROM names them in (1.x).
+    loaded.sort_by(|a, b| {
+        let by_name = a.name().cmp(b.name());
+        if stmt.order_desc {
+            by_name.reverse()
+        } else {
+            by_name
+        }
+    });
     out.limit_series(
         stmt.soffset.unwrap_or(0) as usize,
         stmt.slimit
@@ -390,6 +406,14 @@ enum Loaded {
         schema: TableSchema,
         windows: Vec<TimeRange>,
     },
+}
+
+impl Loaded {
+    fn name(&self) -> &str {
+        match self {
+            Loaded::Frame(name, ..) | Loaded::Windows { name, .. } => name,
+        }
+    }
 }
 
 /// Which points a multi-row selector keeps.
@@ -639,7 +663,11 @@ impl<'a> Plan<'a> {
                 offset,
             } = d
             {
-                if *i <= 0 {
+                if *i == 0 {
+                    // 1.x: `time(0s)` is no interval at all.
+                    continue;
+                }
+                if *i < 0 {
                     return Err(query_err("group by time interval must be positive"));
                 }
                 if offset == &Some(i64::MIN) {
@@ -753,7 +781,7 @@ impl<'a> Plan<'a> {
             && ctx.explain.is_none()
     }
 
-    /// The tag keys the result is grouped by, for a measurement with these tags.
+    /// The tag keys the result is grouped by, for measurements with these tags.
     fn group_tags(&self, schema: &TableSchema) -> Result<Vec<String>, ExecError> {
         let mut out = BTreeSet::new();
         for d in &self.stmt.dimensions {
@@ -785,7 +813,9 @@ impl<'a> Plan<'a> {
         let time_col = || ident(TIME);
         let now = qctx.now.unwrap_or_else(now_nanos);
         let filters = self.scan_filters(schema, condition)?;
-        let group_tags = self.group_tags(schema)?;
+        // `GROUP BY *` groups by the tags of every measurement of the statement (1.x: a
+        // measurement without one of them has it as "").
+        let group_tags = self.group_tags(all_sources)?;
         // A statement of a template already planned runs its kept plan with its own values,
         // without a logical plan. Debug builds then build the logical plan anyway and check
         // that the template derived its shape and shapes the answer as it would.
@@ -865,6 +895,31 @@ impl<'a> Plan<'a> {
         let answer: Answer;
         match self.projection {
             Projection::Raw => {
+                // A point of this selection is a row where any field the columns read has a
+                // value, whatever the columns then compute (`f % 0` is a null, not no row); a
+                // selection of tags alone selects nothing (1.x).
+                let mut read = BTreeSet::new();
+                for f in &self.fields {
+                    f.expr.walk(&mut |e| match e {
+                        Expr::VarRef { name, typ } if *typ != Some(VarType::Tag) => {
+                            if schema.fields.contains_key(name) {
+                                read.insert(name.clone());
+                            }
+                        }
+                        Expr::Wildcard(typ) if *typ != Some(VarType::Tag) => {
+                            read.extend(schema.fields.keys().cloned());
+                        }
+                        _ => {}
+                    });
+                }
+                match read
+                    .iter()
+                    .map(|f| ident(f).is_not_null())
+                    .reduce(DfExpr::or)
+                {
+                    Some(any) => df = df.filter(any)?,
+                    None => return Ok(true),
+                }
                 let mut select = vec![time_ns().alias("__time")];
                 for (i, t) in group_tags.iter().enumerate() {
                     select.push(tag_expr(t).alias(format!("__tag{i}")));
@@ -879,18 +934,6 @@ impl<'a> Plan<'a> {
                     select.push(ident(t).alias(format!("__keep_{t}")));
                 }
                 df = frame::select(df, select)?;
-                // A row whose selected fields are all null is not a point of this selection; a
-                // selection of tags alone selects nothing (1.x).
-                let any_field = field_names
-                    .iter()
-                    .zip(&is_field)
-                    .filter(|(_, f)| **f)
-                    .map(|(n, _)| ident(&n).is_not_null())
-                    .reduce(|a, b| a.or(b));
-                match any_field {
-                    Some(any) => df = df.filter(any)?,
-                    None => return Ok(true),
-                }
                 // Points at the same time come in series key order, as 1.x merges series: the
                 // remaining tags, in key order, break the tie (hidden columns after the values).
                 let tie_breakers: Vec<&String> = schema
@@ -961,7 +1004,7 @@ impl<'a> Plan<'a> {
                 for (i, t) in group_tags.iter().enumerate() {
                     group.push(tag_expr(t).alias(format!("__tag{i}")));
                 }
-                let agg_fields = expand_aggregate_fields(&self.fields, schema, &group_tags)?;
+                let agg_fields = expand_aggregate_fields(&self.fields, all_sources, &group_tags)?;
                 if agg_fields.is_empty() {
                     return Ok(true);
                 }

@@ -68,6 +68,28 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
 }
 
 /// Splits top-level `AND`ed time comparisons off the condition.
+/// Whether `cond` puts a time comparison under an `OR` (1.x then selects nothing).
+pub(crate) fn time_under_or(cond: Option<&Expr>) -> bool {
+    match cond {
+        Some(Expr::Paren(inner)) => time_under_or(Some(inner)),
+        Some(Expr::Binary {
+            op: BinaryOp::And,
+            lhs,
+            rhs,
+        }) => time_under_or(Some(lhs)) || time_under_or(Some(rhs)),
+        Some(
+            e @ Expr::Binary {
+                op: BinaryOp::Or, ..
+            },
+        ) => {
+            let mut has_time = false;
+            e.walk(&mut |x| has_time |= is_time_ref(x));
+            has_time
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn split_time_range(
     cond: Option<&Expr>,
     now: i64,
