@@ -89,25 +89,60 @@ impl Parser {
             return Ok(None);
         }
         let t = self.peek().clone();
-        let Some((re, end)) = scan_regex(&self.src, t.offset) else {
-            return Err(Self::error_at(&t, "unterminated regex".into()));
+        self.regex_at(t.offset, t.line, t.offset + 1 - t.col)
+            .map(Some)
+    }
+
+    /// A regex literal right after the operator token `op` (`=~`), when the tokens read ahead
+    /// took its `/*` for the start of a comment (1.x's scanner reads a regex there).
+    pub(super) fn regex_after(&mut self, op: &Token) -> Result<Option<String>, ParseError> {
+        let chars: Vec<char> = self.src.chars().collect();
+        let mut i = op.offset + 2;
+        let (mut line, mut line_start) = (op.line, op.offset + 1 - op.col);
+        while i < chars.len() && chars[i].is_whitespace() {
+            if chars[i] == '\n' {
+                line += 1;
+                line_start = i + 1;
+            }
+            i += 1;
+        }
+        if chars.get(i) != Some(&'/') {
+            return Ok(None);
+        }
+        self.regex_at(i, line, line_start).map(Some)
+    }
+
+    /// The regex literal whose `/` is at char `offset` (on `line`, which starts at char
+    /// `line_start`); the tokens after it are scanned again from its end.
+    fn regex_at(
+        &mut self,
+        offset: usize,
+        line: usize,
+        line_start: usize,
+    ) -> Result<String, ParseError> {
+        let col = offset - line_start + 1;
+        let Some((re, end)) = scan_regex(&self.src, offset) else {
+            return Err(ParseError {
+                message: "unterminated regex".into(),
+                line,
+                col,
+            });
         };
         if let Err(why) = check_regex(&re) {
             // 1.x places it one column before the `/`.
             return Err(ParseError {
                 message: format!("error parsing regexp: {why}"),
-                line: t.line,
-                col: t.col.saturating_sub(1).max(1),
+                line,
+                col: col.saturating_sub(1).max(1),
             });
         }
         // The tokens read ahead ignored the regex (a quote inside it may have opened a string):
         // scan again from its end.
         let chars: Vec<char> = self.src.chars().collect();
-        let line_start = t.offset + 1 - t.col;
         self.toks.truncate(self.pos);
         self.toks
-            .extend(tokenize_from(&chars, end, t.line, line_start));
-        Ok(Some(re))
+            .extend(tokenize_from(&chars, end, line, line_start));
+        Ok(re)
     }
 
     pub(super) fn select(&mut self) -> Result<SelectStatement, ParseError> {
@@ -405,9 +440,14 @@ impl Parser {
             if prec <= min_prec {
                 return Ok(lhs);
             }
+            let op_tok = self.peek().clone();
             self.pos += 1;
             let rhs = if matches!(op, BinaryOp::EqRegex | BinaryOp::NotEqRegex) {
-                match self.try_regex()? {
+                let re = match self.try_regex()? {
+                    Some(re) => Some(re),
+                    None => self.regex_after(&op_tok)?,
+                };
+                match re {
                     Some(re) => Expr::Regex(re),
                     None => match &self.peek().tok {
                         Tok::Param(_) => self.unary()?,
@@ -606,7 +646,16 @@ fn check_regex(re: &str) -> Result<(), String> {
             ErrorKind::GroupUnclosed => format!("missing closing ): `{re}`"),
             ErrorKind::GroupUnopened => format!("unexpected ): `{re}`"),
             ErrorKind::RepetitionMissing => {
-                format!("missing argument to repetition operator: `{}`", at(span))
+                // A leading operator gets an empty span; Go names the operator.
+                let op = match at(span) {
+                    "" => re
+                        .get(span.start.offset..)
+                        .and_then(|r| r.chars().next())
+                        .map(String::from)
+                        .unwrap_or_default(),
+                    text => text.to_string(),
+                };
+                format!("missing argument to repetition operator: `{op}`")
             }
             ErrorKind::EscapeUnrecognized => format!("invalid escape sequence: `{}`", at(span)),
             ErrorKind::ClassRangeInvalid => {

@@ -41,6 +41,12 @@ fn errors_read_like_1x() {
         err("CREATE DATABASE x WITH DURATION 1x"),
         "invalid duration at line 1, char 33"
     );
+    // After `=~`, `/*` opens a regex, not a comment (1.x's scanner).
+    assert_eq!(
+        err("SELECT f FROM m WHERE host =~ /*a/"),
+        "error parsing regexp: missing argument to repetition operator: `*` at line 1, char 30"
+    );
+    assert_eq!(err("SELECT f FROM m GROUP BY time(1x)"), "invalid duration");
     assert_eq!(
         err("CREATE DATABASE x WITH REPLICATION 0"),
         "invalid value 0: must be 1 <= n <= 2147483647 at line 1, char 36"
