@@ -76,7 +76,8 @@ for line in sys.stdin:
     line = line.strip()
     if not line:
         continue
-    for c in (json.loads(line).get("anti_entropy") or {}).values():
+    checks = json.loads(line).get("anti_entropy") or []
+    for c in (checks.values() if isinstance(checks, dict) else checks):
         best = max(best, c.get("checked_at", 0))
 print(best)'
 }

@@ -95,6 +95,12 @@ pub enum Statement {
     },
     ShowFieldKeys(ShowFilter),
     ShowSeries(ShowFilter),
+    /// `SHOW SERIES|MEASUREMENT|TAG KEY|TAG VALUES|FIELD KEY [EXACT] CARDINALITY ...`: how
+    /// many rows `inner` (the matching `SHOW` statement) has, per measurement or in all.
+    ShowCardinality {
+        exact: bool,
+        inner: Box<Statement>,
+    },
     ShowShards,
     ShowShardGroups,
     /// `SHOW QUERIES`: the queries running on this node.
@@ -382,6 +388,49 @@ impl fmt::Display for Statement {
             }
             Self::ShowFieldKeys(flt) => write_show(f, "SHOW FIELD KEYS", flt, None),
             Self::ShowSeries(flt) => write_show(f, "SHOW SERIES", flt, None),
+            Self::ShowCardinality { exact, inner } => {
+                let words = if *exact {
+                    "EXACT CARDINALITY"
+                } else {
+                    "CARDINALITY"
+                };
+                if let Self::ShowMeasurements {
+                    database,
+                    with,
+                    condition,
+                    ..
+                } = inner.as_ref()
+                {
+                    // Its measurements are named with FROM.
+                    write!(f, "SHOW MEASUREMENT {words}")?;
+                    if let Some(db) = database {
+                        write!(f, " ON {}", quote_ident(db))?;
+                    }
+                    match with {
+                        Some(MeasurementMatch::Eq(m)) => write!(f, " FROM {}", quote_ident(m))?,
+                        Some(MeasurementMatch::Regex(r)) => write!(f, " FROM /{r}/")?,
+                        None => {}
+                    }
+                    if let Some(c) = condition {
+                        write!(f, " WHERE {c}")?;
+                    }
+                    return Ok(());
+                }
+                // The inner statement with its head made singular and followed by the words.
+                let text = inner.to_string();
+                let heads = [
+                    ("SHOW SERIES", "SHOW SERIES"),
+                    ("SHOW MEASUREMENTS", "SHOW MEASUREMENT"),
+                    ("SHOW TAG KEYS", "SHOW TAG KEY"),
+                    ("SHOW TAG VALUES", "SHOW TAG VALUES"),
+                    ("SHOW FIELD KEYS", "SHOW FIELD KEY"),
+                ];
+                let (rest, head) = heads
+                    .iter()
+                    .find_map(|(h, s)| text.strip_prefix(h).map(|r| (r, *s)))
+                    .unwrap_or((text.as_str(), "SHOW SERIES"));
+                write!(f, "{head} {words}{rest}")
+            }
             Self::ShowShards => f.write_str("SHOW SHARDS"),
             Self::CreateRetentionPolicy {
                 name,

@@ -1057,6 +1057,18 @@ impl Executor {
                 let db = self.database(&flt.database, ctx)?;
                 self.show_series(db, flt).await
             }
+            Statement::ShowCardinality { exact, inner } => {
+                let database = match inner.as_ref() {
+                    Statement::ShowMeasurements { database, .. } => database,
+                    Statement::ShowTagKeys(f)
+                    | Statement::ShowFieldKeys(f)
+                    | Statement::ShowSeries(f)
+                    | Statement::ShowTagValues { filter: f, .. } => &f.database,
+                    _ => &None,
+                };
+                let db = self.database(database, ctx)?;
+                self.show_cardinality(db, *exact, inner).await
+            }
             Statement::ShowShards => Ok(self.show_shards()),
             Statement::ShowServers => Ok(self.show_servers()),
             Statement::CreateRetentionPolicy {

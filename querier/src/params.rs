@@ -83,6 +83,9 @@ pub fn bind(statements: &mut [Statement], p: &Map<String, Value>) -> Result<(), 
             | Statement::ShowFieldKeys(f)
             | Statement::ShowSeries(f)
             | Statement::ShowTagValues { filter: f, .. } => bind_opt(&mut f.condition, p)?,
+            Statement::ShowCardinality { inner, .. } => {
+                bind(std::slice::from_mut(inner.as_mut()), p)?
+            }
             _ => {}
         }
     }

@@ -536,3 +536,102 @@ impl Executor {
         }]
     }
 }
+
+impl Executor {
+    /// `SHOW ... [EXACT] CARDINALITY`: the rows of the matching `SHOW` statement counted per
+    /// measurement (a series `count` each), or, for series and measurements asked without
+    /// `EXACT`, `FROM` or `WHERE`, in all (1.x's `cardinality estimation`; the count here is
+    /// exact).
+    pub(crate) async fn show_cardinality(
+        &self,
+        db: &str,
+        exact: bool,
+        inner: &crate::influxql::Statement,
+    ) -> Result<Vec<RowSeries>, ExecError> {
+        use crate::influxql::Statement as S;
+        let estimate = |n: usize| RowSeries {
+            columns: vec!["cardinality estimation".into()],
+            values: vec![vec![Value::from(n)]],
+            ..Default::default()
+        };
+        let counted = |series: Vec<RowSeries>| -> Vec<RowSeries> {
+            series
+                .into_iter()
+                .filter(|s| !s.values.is_empty())
+                .map(|s| RowSeries {
+                    name: s.name,
+                    columns: vec!["count".into()],
+                    values: vec![vec![Value::from(s.values.len())]],
+                    ..Default::default()
+                })
+                .collect()
+        };
+        let no_db = self.meta().catalog().database(db).is_none();
+        Ok(match inner {
+            // An estimate of the whole database (1.x: a database it does not know has 0).
+            S::ShowSeries(flt)
+                if !exact
+                    && no_db
+                    && flt.sources.is_empty()
+                    && flt.condition.is_none()
+                    && flt.limit.is_none()
+                    && flt.offset.is_none() =>
+            {
+                vec![estimate(0)]
+            }
+            S::ShowSeries(flt) => {
+                let mut per_measurement = Vec::new();
+                for m in self.show_sources(db, flt).await? {
+                    let n = self.series_of(db, &m, flt.condition.as_ref()).await?.len();
+                    if n > 0 {
+                        per_measurement.push((m, n));
+                    }
+                }
+                let whole = flt.sources.is_empty()
+                    && flt.condition.is_none()
+                    && flt.limit.is_none()
+                    && flt.offset.is_none();
+                if !exact && whole {
+                    vec![estimate(per_measurement.iter().map(|(_, n)| n).sum())]
+                } else {
+                    per_measurement
+                        .into_iter()
+                        .map(|(m, n)| RowSeries {
+                            name: Some(m),
+                            columns: vec!["count".into()],
+                            values: vec![vec![Value::from(n)]],
+                            ..Default::default()
+                        })
+                        .collect()
+                }
+            }
+            S::ShowMeasurements {
+                with, condition, ..
+            } => {
+                let shown = self
+                    .show_measurements(db, with.as_ref(), condition.as_ref(), None, None)
+                    .await?;
+                let n: usize = shown.iter().map(|s| s.values.len()).sum();
+                if !exact && with.is_none() && condition.is_none() {
+                    vec![estimate(n)]
+                } else if n == 0 {
+                    vec![]
+                } else {
+                    vec![RowSeries {
+                        columns: vec!["count".into()],
+                        values: vec![vec![Value::from(n)]],
+                        ..Default::default()
+                    }]
+                }
+            }
+            S::ShowTagKeys(flt) => counted(self.show_tag_keys(db, flt).await?),
+            S::ShowTagValues { filter, key } => {
+                counted(self.show_tag_values(db, filter, key).await?)
+            }
+            S::ShowFieldKeys(flt) => counted(self.show_field_keys(db, flt).await?),
+            other => {
+                return Err(ExecError::Internal(format!("no cardinality of {other}")));
+            }
+        })
+    }
+}

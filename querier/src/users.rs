@@ -44,6 +44,7 @@ fn required(stmt: &Statement) -> Vec<Needs> {
             on(&f.database, Privilege::Read)
         }
         S::ShowTagValues { filter, .. } => on(&filter.database, Privilege::Read),
+        S::ShowCardinality { inner, .. } => required(inner),
         S::ShowQueries => on(&None, Privilege::Read),
         S::Delete { .. } | S::DropSeries { .. } => on(&None, Privilege::Write),
         S::Select(s) | S::Explain { select: s, .. } => select_needs(s),

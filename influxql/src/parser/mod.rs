@@ -614,6 +614,20 @@ impl Parser {
         }
     }
 
+    /// `[EXACT] CARDINALITY`: whether it said `EXACT`.
+    fn cardinality(&mut self) -> Result<bool, ParseError> {
+        let exact = self.accept("EXACT");
+        self.expect("CARDINALITY")?;
+        Ok(exact)
+    }
+
+    fn count_of(exact: bool, inner: Statement) -> Statement {
+        Statement::ShowCardinality {
+            exact,
+            inner: Box::new(inner),
+        }
+    }
+
     fn on_database(&mut self) -> Result<Option<String>, ParseError> {
         if self.accept("ON") {
             Ok(Some(self.ident()?))
@@ -688,19 +702,66 @@ impl Parser {
                 if self.accept("KEYS") {
                     return Ok(Statement::ShowTagKeys(self.show_filter(false)?.0));
                 }
+                if self.accept("KEY") {
+                    let exact = self.cardinality()?;
+                    let inner = Statement::ShowTagKeys(self.show_filter(false)?.0);
+                    return Ok(Self::count_of(exact, inner));
+                }
                 self.expect("VALUES")?;
+                let exact = match self.peek_keyword().as_deref() {
+                    Some("EXACT" | "CARDINALITY") => Some(self.cardinality()?),
+                    _ => None,
+                };
                 let (filter, key) = self.show_filter(true)?;
                 let key = key.ok_or_else(|| self.expected("WITH"))?;
-                Ok(Statement::ShowTagValues { filter, key })
+                let inner = Statement::ShowTagValues { filter, key };
+                Ok(match exact {
+                    Some(exact) => Self::count_of(exact, inner),
+                    None => inner,
+                })
             }
             Some("FIELD") => {
                 self.pos += 1;
+                if self.accept("KEY") {
+                    let exact = self.cardinality()?;
+                    let inner = Statement::ShowFieldKeys(self.show_filter(false)?.0);
+                    return Ok(Self::count_of(exact, inner));
+                }
                 self.expect("KEYS")?;
                 Ok(Statement::ShowFieldKeys(self.show_filter(false)?.0))
             }
             Some("SERIES") => {
                 self.pos += 1;
-                Ok(Statement::ShowSeries(self.show_filter(false)?.0))
+                let exact = match self.peek_keyword().as_deref() {
+                    Some("EXACT" | "CARDINALITY") => Some(self.cardinality()?),
+                    _ => None,
+                };
+                let inner = Statement::ShowSeries(self.show_filter(false)?.0);
+                Ok(match exact {
+                    Some(exact) => Self::count_of(exact, inner),
+                    None => inner,
+                })
+            }
+            Some("MEASUREMENT") => {
+                self.pos += 1;
+                let exact = self.cardinality()?;
+                let filter = self.show_filter(false)?.0;
+                let with = match filter.sources.as_slice() {
+                    [] => None,
+                    [m, ..] => match (&m.regex, &m.name) {
+                        (Some(re), _) => Some(MeasurementMatch::Regex(re.clone())),
+                        (None, Some(name)) => Some(MeasurementMatch::Eq(name.clone())),
+                        (None, None) => None,
+                    },
+                };
+                let inner = Statement::ShowMeasurements {
+                    database: filter.database,
+                    with,
+                    condition: filter.condition,
+                    limit: None,
+                    offset: None,
+                };
+                Ok(Self::count_of(exact, inner))
             }
             Some("SHARDS") => {
                 self.pos += 1;
@@ -742,7 +803,7 @@ impl Parser {
                     user: self.ident()?,
                 })
             }
-            Some(kw @ ("CONTINUOUS" | "MEASUREMENT" | "SUBSCRIPTIONS")) => {
+            Some(kw @ ("CONTINUOUS" | "SUBSCRIPTIONS")) => {
                 Err(self.not_supported(&t, &format!("SHOW {kw}")))
             }
             _ => Err(self.expected(SHOW_NEXT)),
