@@ -311,7 +311,12 @@ pub async fn of_cached(
     Ok(out)
 }
 
-/// The series digests of measurement `m` of `shard`, read whole.
+/// How long a digest read rests for each moment it works: it works at most 1/40 of the time,
+/// so that comparing replicas in the background costs ingest little (a 1.7M-row read took
+/// a full core away from a loaded 2-core machine without it; see docs/benchmarks.md).
+const REST_PER_WORK: u32 = 39;
+
+/// The series digests of measurement `m` of `shard`, read whole, in short bursts.
 async fn measurement(
     source: &dyn ShardSource,
     database: &str,
@@ -321,7 +326,11 @@ async fn measurement(
 ) -> Result<Series, ExecError> {
     let mut series = Series::new();
     let mut stream = scan_all(source, database, shard, m, schema).await?;
-    while let Some(batch) = stream.try_next().await? {
+    loop {
+        let started = std::time::Instant::now();
+        let Some(batch) = stream.try_next().await? else {
+            break;
+        };
         let rows = Rows::new(&batch, schema)?;
         for i in 0..rows.len() {
             let d = series.entry(rows.series_key(i)).or_insert(SeriesDigest {
@@ -335,6 +344,7 @@ async fn measurement(
             d.max_time = d.max_time.max(t);
             d.checksum = d.checksum.wrapping_add(rows.hash(i));
         }
+        tokio::time::sleep(started.elapsed() * REST_PER_WORK).await;
     }
     Ok(series)
 }
