@@ -658,6 +658,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn retry_rate_limit_bounds_how_fast_a_queue_drains() {
+        let dir = tempfile::tempdir().unwrap();
+        // 2000 bytes per second: the queue's bytes take at least bytes/2000 seconds to send.
+        let cfg = HintedConfig {
+            retry_rate_limit: 2000,
+            ..config(dir.path())
+        };
+        let hh = HintedHandoff::open(cfg).unwrap();
+        for i in 0..4 {
+            hh.enqueue(4, 7, entry(i), "down").await.unwrap();
+        }
+        let bytes = hh.stats()[0].bytes;
+        assert!(bytes > 0);
+        let node = Node::default();
+        node.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        let (_tx, stop) = watch::channel(false);
+        let started = std::time::Instant::now();
+        hh.drain(4, &node, &stop).await;
+        let took = started.elapsed();
+        assert!(hh.is_empty(4));
+        assert_eq!(node.got.lock().unwrap().len(), 4);
+        let least = Duration::from_secs_f64(bytes as f64 / 2000.0 * 0.99);
+        assert!(
+            took >= least,
+            "{bytes} bytes drained in {took:?}, under {least:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn frames_survive_a_restart_and_drain_in_order_once_the_node_answers() {
         let dir = tempfile::tempdir().unwrap();
         let hh = HintedHandoff::open(config(dir.path())).unwrap();
