@@ -566,16 +566,17 @@ impl Executor {
                 })
                 .collect()
         };
-        let no_db = self.meta().catalog().database(db).is_none();
+        // Series of the whole database, estimated (1.x: a database it does not know has 0).
+        let estimated = |flt: &ShowFilter| {
+            !exact
+                && flt.sources.is_empty()
+                && flt.condition.is_none()
+                && flt.limit.is_none()
+                && flt.offset.is_none()
+        };
         Ok(match inner {
-            // An estimate of the whole database (1.x: a database it does not know has 0).
             S::ShowSeries(flt)
-                if !exact
-                    && no_db
-                    && flt.sources.is_empty()
-                    && flt.condition.is_none()
-                    && flt.limit.is_none()
-                    && flt.offset.is_none() =>
+                if estimated(flt) && self.meta().catalog().database(db).is_none() =>
             {
                 vec![estimate(0)]
             }
@@ -587,11 +588,7 @@ impl Executor {
                         per_measurement.push((m, n));
                     }
                 }
-                let whole = flt.sources.is_empty()
-                    && flt.condition.is_none()
-                    && flt.limit.is_none()
-                    && flt.offset.is_none();
-                if !exact && whole {
+                if estimated(flt) {
                     vec![estimate(per_measurement.iter().map(|(_, n)| n).sum())]
                 } else {
                     per_measurement

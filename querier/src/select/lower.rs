@@ -498,47 +498,55 @@ pub(super) struct Lowered {
     pub(super) neighbours: BTreeSet<String>,
     /// The lone selector whose point the other selected fields and tags come from
     /// (`SELECT max(f), g, host`), if the statement is of that kind.
-    pub(super) aux: Option<AuxSelector>,
+    pub(super) aux: Option<LoneSelector>,
 }
 
-/// A statement's lone selector call (`max`, `min`, `first`, `last` or `percentile`) beside
-/// fields and tags that take their values from the point it selects.
+/// The aggregate calls (name and arguments) in `exprs`, nested ones included, in order.
+pub(super) fn aggregate_calls<'e>(
+    exprs: impl IntoIterator<Item = &'e Expr>,
+) -> Vec<(String, Vec<Expr>)> {
+    let mut calls = Vec::new();
+    for e in exprs {
+        e.walk(&mut |x| {
+            if let Expr::Call { name, args } = x {
+                if functions::is_aggregate(name) {
+                    calls.push((name.clone(), args.clone()));
+                }
+            }
+        });
+    }
+    calls
+}
+
+/// A statement's only call, a selector (`max`, `min`, `first`, `last` or `percentile`): it
+/// reports the time of the point it picks, and the fields and tags selected beside it take
+/// their values from that point.
 #[derive(Debug, Clone)]
-pub(super) struct AuxSelector {
+pub(super) struct LoneSelector {
     name: String,
     field: String,
     percentile: Option<f64>,
+    /// Whether fields or tags are selected beside it.
+    pub(super) beside: bool,
 }
 
-impl AuxSelector {
-    /// The statement's lone selector, if its fields hold exactly one call, a selector, and at
-    /// least one field without a call.
+impl LoneSelector {
+    /// The statement's lone selector, if its fields hold exactly one call and it is a
+    /// selector.
     pub(super) fn of(
         fields: &[(String, usize, Expr)],
         schema: &TableSchema,
     ) -> Result<Option<Self>, ExecError> {
-        let mut calls = Vec::new();
-        let mut bare = 0;
-        for (_, _, e) in fields {
-            let before = calls.len();
-            e.walk(&mut |x| {
-                if let Expr::Call { name, args } = x {
-                    if functions::is_aggregate(name) {
-                        calls.push((name.clone(), args.clone()));
-                    }
-                }
-            });
-            if calls.len() == before {
-                bare += 1;
-            }
-        }
-        match calls.as_slice() {
-            [(name, args)] if bare > 0 && functions::is_selector(name) => Ok(Some(Self {
+        let exprs = || fields.iter().map(|(_, _, e)| e);
+        let beside = exprs().any(|e| aggregate_calls([e]).is_empty());
+        match aggregate_calls(exprs()).as_slice() {
+            [(name, args)] if functions::is_selector(name) => Ok(Some(Self {
                 name: name.clone(),
                 field: field_arg(name, args, schema)?,
                 percentile: (name == "percentile")
                     .then(|| percentile_arg(args))
                     .transpose()?,
+                beside,
             })),
             _ => Ok(None),
         }

@@ -613,17 +613,11 @@ impl<'a> Plan<'a> {
             }
         } else if calls > 0 && calls < fields.len() {
             // A lone selector may bring other fields and tags of the point it selects.
-            let mut called = Vec::new();
-            for f in &fields {
-                f.expr.walk(&mut |e| {
-                    if let Expr::Call { name, .. } = e {
-                        if functions::is_aggregate(name) {
-                            called.push(name.clone());
-                        }
-                    }
-                });
-            }
-            let selectors = called.iter().filter(|n| functions::is_selector(n)).count();
+            let called = aggregate_calls(fields.iter().map(|f| &f.expr));
+            let selectors = called
+                .iter()
+                .filter(|(n, _)| functions::is_selector(n))
+                .count();
             if selectors != called.len() || with_transform > 0 {
                 return Err(query_err(
                     "mixing aggregate and non-aggregate queries is not supported",
@@ -1045,9 +1039,10 @@ impl<'a> Plan<'a> {
                     ties.push("__first".to_string());
                     ties.push("__c0".to_string());
                 } else {
+                    let lone = LoneSelector::of(&agg_fields, schema)?;
                     let mut lowered = Lowered {
                         window: self.interval,
-                        aux: AuxSelector::of(&agg_fields, schema)?,
+                        aux: lone.clone().filter(|s| s.beside),
                         ..Default::default()
                     };
                     let mut outputs: Vec<DfExpr> = Vec::new();
@@ -1058,34 +1053,17 @@ impl<'a> Plan<'a> {
                         df = with_neighbours(df, field, &group)?;
                     }
                     let mut aggs = lowered.aggs;
-                    // A lone selector reports the time of the point it selected, also beside
-                    // the fields and tags it selects with it.
-                    let single_selector = self.interval.is_none()
-                        && self.fields.len() == 1
-                        && agg_fields.len() == 1
+                    // A lone selector reports the time of the point it selected: alone as a
+                    // statement's only field, or beside fields and tags.
+                    let alone = self.fields.len() == 1
                         && self.transforms[0].is_none()
                         && matches!(&self.fields[0].expr, Expr::Call { name, .. } if functions::is_selector(name));
-                    if let (Some(sel), None) = (&lowered.aux, self.interval) {
-                        if !schema.fields.contains_key(sel.field()) {
-                            return Ok(true);
-                        }
-                        aggs.push(sel.call(Output::Time, None)?.alias("__seltime"));
-                        selector_time = Some(col("__seltime"));
-                    } else if single_selector {
-                        if let Expr::Call { name, args } = &agg_fields[0].2 {
-                            let field = field_arg(name, args, schema)?;
-                            if !schema.fields.contains_key(&field) {
+                    if let (Some(sel), None) = (&lone, self.interval) {
+                        if sel.beside || alone {
+                            if !schema.fields.contains_key(sel.field()) {
                                 return Ok(true);
                             }
-                            let time = time_ns();
-                            let picked = if name == "percentile" {
-                                InfluxAggregate::percentile(percentile_arg(args)?, Output::Time)
-                                    .udaf()
-                                    .call(vec![ident(&field), time])
-                            } else {
-                                selector(name, &field, Output::Time)?
-                            };
-                            aggs.push(picked.alias("__seltime"));
+                            aggs.push(sel.call(Output::Time, None)?.alias("__seltime"));
                             selector_time = Some(col("__seltime"));
                         }
                     }
