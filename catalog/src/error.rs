@@ -45,6 +45,8 @@ pub enum CatalogError {
     UserExists,
     #[error("user not found")]
     UserNotFound,
+    #[error("continuous query already exists")]
+    ContinuousQueryExists,
 }
 
 /// Errors of the meta service.

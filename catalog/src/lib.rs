@@ -18,6 +18,7 @@
 //!   member that applies the same log has the same catalog.
 //! - [`columns`]: what each column of a replicated shard is, decided once in the log, so that
 //!   every owner refuses the same points.
+//! - [`continuous`]: continuous queries, and the claims that make each run happen once.
 //! - [`raft`]: openraft's parts in the layout of its `raft-kv-rocksdb` example: `types`,
 //!   `log_store`, `state_machine`, `network` (Raft messages as Flight actions).
 //! - [`rpc`]: the internal wire format (action names, requests, replies) and its client.
@@ -33,6 +34,7 @@
 //! meta service changes it.
 
 pub mod columns;
+pub mod continuous;
 pub mod error;
 pub mod meta;
 pub mod model;
@@ -40,6 +42,7 @@ pub mod raft;
 pub mod rpc;
 
 pub use columns::{ColumnDeclaration, ColumnType, ForgetColumns};
+pub use continuous::{ContinuousQueryInfo, CqCommand, PendingRun};
 pub use error::{CatalogError, MetaError};
 pub use meta::{ActionError, MetaOptions, MetaService, NodeIdentity};
 pub use model::{

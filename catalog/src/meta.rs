@@ -592,6 +592,13 @@ impl MetaService {
         }
     }
 
+    /// Whether this node is the Raft leader as far as it knows (a deposed leader may believe
+    /// so briefly: what must happen once is decided by a compare-and-set in the log, never by
+    /// this alone).
+    pub fn is_leader(&self) -> bool {
+        self.raft.metrics().borrow().current_leader == Some(self.raft_id)
+    }
+
     /// The current leader's Raft id and tcp address, as this node knows it.
     fn leader(&self) -> Option<(u64, String)> {
         let m = self.raft.metrics().borrow().clone();

@@ -109,6 +109,9 @@ pub struct DatabaseInfo {
     pub seq: u64,
     pub default_rp: Option<String>,
     pub retention_policies: BTreeMap<String, RetentionPolicyInfo>,
+    /// Its continuous queries, in creation order ([`crate::continuous`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub continuous_queries: Vec<crate::continuous::ContinuousQueryInfo>,
 }
 
 impl DatabaseInfo {
@@ -381,6 +384,8 @@ pub enum Command {
     },
     /// A change to users and their privileges.
     User(UserCommand),
+    /// A change to continuous queries, or a run of one claimed or finished.
+    ContinuousQuery(crate::continuous::CqCommand),
 }
 
 /// Changes to users ([`Command::User`]).
@@ -445,6 +450,8 @@ pub enum Outcome {
     Index(u64),
     /// What each declared column is, in the order of [`Command::DeclareColumns`].
     Columns(Vec<ColumnType>),
+    /// Whether a continuous query's run was claimed ([`crate::continuous::CqCommand::Claim`]).
+    Claimed(bool),
 }
 
 /// A shard with what contains it ([`CatalogState::find_shard`]).
@@ -746,6 +753,7 @@ impl CatalogState {
                 Ok(out)
             }
             Command::User(u) => self.apply_user_command(u),
+            Command::ContinuousQuery(c) => self.apply_cq_command(c),
             Command::CreateDatabase { name, rp } => self.create_database(name, rp.as_ref()),
             Command::DropDatabase { name } => {
                 self.databases.remove(name);
@@ -948,6 +956,7 @@ impl CatalogState {
                 seq,
                 default_rp: Some(spec.name.clone()),
                 retention_policies: rps,
+                continuous_queries: Vec::new(),
             },
         );
         Ok(Outcome::Done)

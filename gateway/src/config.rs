@@ -294,6 +294,28 @@ pub struct AntiEntropyConfig {
     pub check_interval: GoDuration,
 }
 
+/// `[continuous_queries]` (1.x's section): running continuous queries. They run on the meta
+/// leader only, so the setting matters on meta nodes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ContinuousQueriesConfig {
+    pub enabled: bool,
+    /// How often the leader checks which continuous queries are due.
+    pub run_interval: GoDuration,
+    /// Log each run (its query and time range).
+    pub log_enabled: bool,
+}
+
+impl Default for ContinuousQueriesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            run_interval: GoDuration(Duration::from_secs(1)),
+            log_enabled: true,
+        }
+    }
+}
+
 /// `[logging]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
@@ -312,6 +334,8 @@ pub struct Config {
     pub coordinator: CoordinatorConfig,
     pub hinted_handoff: HintedHandoffConfig,
     pub anti_entropy: AntiEntropyConfig,
+    #[serde(rename = "continuous_queries")]
+    pub continuous_queries: ContinuousQueriesConfig,
     pub http: HttpConfig,
     pub flight: FlightConfig,
     pub logging: LoggingConfig,
@@ -726,6 +750,7 @@ impl Config {
         section!(coordinator, "coordinator");
         section!(hinted_handoff, "hinted-handoff");
         section!(anti_entropy, "anti-entropy");
+        section!(continuous_queries, "continuous_queries");
         section!(http, "http");
         section!(flight, "flight");
         section!(logging, "logging");
@@ -794,6 +819,12 @@ impl Config {
             return Err(invalid(
                 "[hinted-handoff] retry-interval",
                 "must be above 0 and at most retry-max-interval",
+            ));
+        }
+        if self.continuous_queries.run_interval.0.is_zero() {
+            return Err(invalid(
+                "[continuous_queries] run-interval",
+                "must be above 0",
             ));
         }
         if self.anti_entropy.check_interval.0.is_zero() {

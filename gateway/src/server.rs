@@ -351,6 +351,19 @@ pub async fn run(
         },
     });
 
+    // Continuous queries: every node checks, the meta leader runs them (claimed in the log).
+    if config.continuous_queries.enabled {
+        let runner = querier::continuous::Runner::new(
+            executor.clone(),
+            config.continuous_queries.log_enabled,
+        );
+        executor = executor.with_stats(runner.stats());
+        tokio::spawn(
+            Arc::new(runner)
+                .run(config.continuous_queries.run_interval.0, stop_rx.clone())
+                .instrument(span.clone()),
+        );
+    }
     if config.retention.enabled {
         tokio::spawn(
             coordinator::retention::run(

@@ -190,12 +190,55 @@ pub enum Statement {
     ShowGrants {
         user: String,
     },
+    /// `CREATE CONTINUOUS QUERY <name> ON <db> [RESAMPLE [EVERY d] [FOR d]] BEGIN <select> END`.
+    CreateContinuousQuery(Box<ContinuousQuery>),
+    /// `DROP CONTINUOUS QUERY <name> ON <db>`.
+    DropContinuousQuery {
+        name: String,
+        database: String,
+    },
+    /// `SHOW CONTINUOUS QUERIES`: every database's, one series per database.
+    ShowContinuousQueries,
     Select(Box<super::select::SelectStatement>),
     /// `EXPLAIN [ANALYZE] SELECT ...`: the DataFusion plan (with metrics when analyzed).
     Explain {
         analyze: bool,
         select: Box<super::select::SelectStatement>,
     },
+}
+
+/// A continuous query as `CREATE CONTINUOUS QUERY` gives it; `Display` is the statement
+/// (1.x keeps and shows that text).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContinuousQuery {
+    pub name: String,
+    pub database: String,
+    /// `RESAMPLE EVERY`: how often it runs (default: its `GROUP BY time` interval).
+    pub resample_every: Option<i64>,
+    /// `RESAMPLE FOR`: how far back each run recomputes (default: the interval).
+    pub resample_for: Option<i64>,
+    pub select: super::select::SelectStatement,
+}
+
+impl fmt::Display for ContinuousQuery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "CREATE CONTINUOUS QUERY {} ON {}",
+            quote_ident(&self.name),
+            quote_ident(&self.database)
+        )?;
+        if self.resample_every.is_some() || self.resample_for.is_some() {
+            f.write_str(" RESAMPLE")?;
+            if let Some(d) = self.resample_every {
+                write!(f, " EVERY {}", format_duration_literal(d))?;
+            }
+            if let Some(d) = self.resample_for {
+                write!(f, " FOR {}", format_duration_literal(d))?;
+            }
+        }
+        write!(f, " BEGIN {} END", self.select)
+    }
 }
 
 /// A privilege as `GRANT` and `REVOKE` name it.
@@ -235,6 +278,8 @@ impl Statement {
             | Self::DropMetaServer { .. }
             | Self::DropDataServer { .. }
             | Self::KillQuery { .. }
+            | Self::CreateContinuousQuery(_)
+            | Self::DropContinuousQuery { .. }
             | Self::Delete { .. } => true,
             Self::Select(s) => s.into.is_some(),
             _ => false,
@@ -481,6 +526,14 @@ impl fmt::Display for Statement {
             }
             Self::ShowShardGroups => f.write_str("SHOW SHARD GROUPS"),
             Self::ShowQueries => f.write_str("SHOW QUERIES"),
+            Self::CreateContinuousQuery(cq) => write!(f, "{cq}"),
+            Self::DropContinuousQuery { name, database } => write!(
+                f,
+                "DROP CONTINUOUS QUERY {} ON {}",
+                quote_ident(name),
+                quote_ident(database)
+            ),
+            Self::ShowContinuousQueries => f.write_str("SHOW CONTINUOUS QUERIES"),
             Self::KillQuery { id, host: None } => write!(f, "KILL QUERY {id}"),
             Self::KillQuery { id, host: Some(h) } => {
                 write!(f, "KILL QUERY {id} ON {}", quote_ident(h))

@@ -16,8 +16,8 @@ pub mod parser;
 pub mod select;
 
 pub use ast::{
-    MeasurementMatch, Privilege, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter,
-    Statement, TagKeyMatch,
+    ContinuousQuery, MeasurementMatch, Privilege, RetentionPolicyClause, RetentionPolicyOptions,
+    ShowFilter, Statement, TagKeyMatch,
 };
 pub use parser::{ParseError, parse_query};
 pub use select::{

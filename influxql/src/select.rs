@@ -176,6 +176,13 @@ impl Expr {
             _ => {}
         }
     }
+
+    /// Whether a function is called anywhere in it (1.x's test for a raw query).
+    pub fn has_call(&self) -> bool {
+        let mut found = false;
+        self.walk(&mut |e| found |= matches!(e, Expr::Call { .. }));
+        found
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -382,7 +389,7 @@ impl fmt::Display for SelectStatement {
             }
         }
         if let Some(tz) = &self.timezone {
-            write!(f, " tz({})", quote_string(tz))?;
+            write!(f, " TZ({})", quote_string(tz))?;
         }
         Ok(())
     }

@@ -632,6 +632,7 @@ impl Executor {
             if ctx.read_only && stmt.is_write() {
                 let text = match stmt {
                     Statement::Select(s) => self.qualified(s, ctx).to_string(),
+                    Statement::CreateContinuousQuery(cq) => self.qualified_cq(cq).to_string(),
                     other => other.to_string(),
                 };
                 deprecated.push(Message {
@@ -1149,6 +1150,15 @@ impl Executor {
             }
             Statement::ShowUsers => Ok(self.show_users()),
             Statement::ShowGrants { user } => self.show_grants(user),
+            Statement::CreateContinuousQuery(cq) => {
+                self.create_continuous_query(cq).await?;
+                Ok(vec![])
+            }
+            Statement::DropContinuousQuery { name, database } => {
+                self.drop_continuous_query(name, database).await?;
+                Ok(vec![])
+            }
+            Statement::ShowContinuousQueries => Ok(self.show_continuous_queries(ctx)),
             Statement::KillQuery { id, host } => {
                 // `ON "host"`: the node with that internal (or HTTP) address, which may be
                 // this one; without it, this node's query.

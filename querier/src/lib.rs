@@ -39,6 +39,7 @@
 //! the files of a shard other than through the ingester's snapshots (and the files those
 //! snapshots name, read-only).
 
+pub mod continuous;
 pub mod ddl;
 pub mod dictionary_pages;
 pub mod executor;

@@ -46,6 +46,21 @@ fn required(stmt: &Statement) -> Vec<Needs> {
         S::ShowTagValues { filter, .. } => on(&filter.database, Privilege::Read),
         S::ShowCardinality { inner, .. } => required(inner),
         S::ShowQueries => on(&None, Privilege::Read),
+        // 1.x: READ on the query's database, WRITE on another database its INTO names;
+        // dropping needs WRITE; listing, READ on any database (only those are listed).
+        S::CreateContinuousQuery(cq) => {
+            let mut needs = vec![Needs::On(cq.database.clone(), Privilege::Read)];
+            if let Some(into) = cq.select.into.as_ref().and_then(|m| m.database.clone())
+                && into != cq.database
+            {
+                needs.push(Needs::On(into, Privilege::Write));
+            }
+            needs
+        }
+        S::DropContinuousQuery { database, .. } => {
+            vec![Needs::On(database.clone(), Privilege::Write)]
+        }
+        S::ShowContinuousQueries => vec![Needs::On(String::new(), Privilege::None)],
         S::Delete { .. } | S::DropSeries { .. } => on(&None, Privilege::Write),
         S::Select(s) | S::Explain { select: s, .. } => select_needs(s),
         S::CreateDatabase { .. }

@@ -879,6 +879,78 @@ const STEPS: &[Step] = &[
     Csv("SELECT f FROM ar..m WHERE host =~ /[/"),
     Csv("SELECT mean(s) FROM ar..m"),
     Csv("SELECT f FROM"),
+    // Continuous queries: kept with their sources and target qualified, listed per database.
+    Query("CREATE DATABASE cqd", ""),
+    Query("CREATE DATABASE cqe", ""),
+    Query(
+        "CREATE CONTINUOUS QUERY c1 ON cqd BEGIN SELECT mean(f) INTO m2 FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c1 ON cqd BEGIN SELECT mean(f) INTO m2 FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c1 ON cqd BEGIN SELECT mean(f) INTO m3 FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c2 ON cqd RESAMPLE EVERY 2m FOR 5m BEGIN SELECT mean(f) AS mf, max(g) INTO cqd.autogen.m3 FROM cqd.autogen.m WHERE host = 'a' GROUP BY time(1m, 10s), host fill(0) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c3 ON cqd RESAMPLE FOR 5m BEGIN SELECT count(*) INTO \"cqd\".\"autogen\".:MEASUREMENT FROM /.*/ GROUP BY time(1m),* END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c4 ON cqd BEGIN SELECT mean(f) INTO cqe..m5 FROM (SELECT f FROM m) GROUP BY time(1m) END",
+        "",
+    ),
+    GetQuery(
+        "CREATE CONTINUOUS QUERY c5 ON cqd BEGIN SELECT max(f) INTO m5 FROM m WHERE time > now() - 1h GROUP BY time(1m) tz('Europe/Paris') END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c6 ON nodb BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY \"c 7\" ON cqd BEGIN SELECT mean(\"f x\") INTO \"m 5\" FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c8 ON cqd BEGIN SELECT f INTO m5 FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c9 ON cqd BEGIN SELECT mean(f) INTO m5 FROM m END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c9 ON cqd BEGIN SELECT mean(f) FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c9 ON cqd RESAMPLE EVERY 1m FOR 30s BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query(
+        "CREATE CONTINUOUS QUERY c9 ON cqd RESAMPLE BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+        "",
+    ),
+    Query("CREATE CONTINUOUS QUERY c9 BEGIN SELECT 1 END", ""),
+    Query("SHOW CONTINUOUS QUERIES", ""),
+    Query("SHOW CONTINUOUS", ""),
+    Query("DROP CONTINUOUS QUERY c1 ON cqd", ""),
+    Query("DROP CONTINUOUS QUERY c1 ON cqd", ""),
+    Query("DROP CONTINUOUS QUERY cx ON nodb", ""),
+    Query("DROP CONTINUOUS QUERY c2", "?db=cqd"),
+    GetQuery("DROP CONTINUOUS QUERY c2 ON cqd", ""),
+    Query("SHOW CONTINUOUS QUERIES", ""),
+    Query("DROP DATABASE cqe", ""),
+    Query("SHOW CONTINUOUS QUERIES", ""),
+    Query("DROP DATABASE cqd", ""),
+    Query("SHOW CONTINUOUS QUERIES", ""),
     StatusOnly("POST", "/ping", b"", "405 for POST /ping, as 1.x"),
     StatusOnly("GET", "/nothing", b"", "404 text body"),
     StatusOnly("GET", "/write?db=d", b"", "405 for GET /write"),

@@ -10,7 +10,7 @@ use fletch_tests::{Fletchd, bin, wait_for};
 fn config_prints_whole_and_layers_env_and_file() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("influxdb.conf");
-    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\npprof-auth-enabled = false\n[coordinator]\nmax-select-series = 1\n[data]\nmax-concurrent-compactions = 2\n[continuous_queries]\nenabled = true\n").unwrap();
+    std::fs::write(&file, "reporting-disabled = true\n[http]\nbind-address = \"127.0.0.1:9999\"\npprof-auth-enabled = false\n[coordinator]\nmax-select-series = 1\n[data]\nmax-concurrent-compactions = 2\n[continuous_queries]\nenabled = true\nrun-interval = \"2s\"\nquery-stats-enabled = false\n").unwrap();
     let out = Command::new(bin("fletchd"))
         .args(["config", "-config"])
         .arg(&file)
@@ -34,12 +34,20 @@ fn config_prints_whole_and_layers_env_and_file() {
     );
     assert_eq!(cfg["hinted-handoff"]["max-age"].as_str(), Some("168h"));
     assert_eq!(cfg["hinted-handoff"]["enabled"].as_bool(), Some(true));
+    assert_eq!(
+        cfg["continuous_queries"]["run-interval"].as_str(),
+        Some("2s")
+    );
+    assert_eq!(
+        cfg["continuous_queries"]["log-enabled"].as_bool(),
+        Some(true)
+    );
     let warnings = String::from_utf8(out.stderr).unwrap();
     for w in [
         "unknown config key reporting-disabled",
         "unknown config key [http] pprof-auth-enabled",
         "unknown config key [data] max-concurrent-compactions",
-        "unknown config section [continuous_queries]",
+        "unknown config key [continuous_queries] query-stats-enabled ignored",
     ] {
         assert!(warnings.contains(w), "missing warning {w:?} in {warnings}");
     }

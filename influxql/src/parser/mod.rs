@@ -2,8 +2,8 @@
 //! error texts (`found X, expected Y at line L, char C`).
 
 use super::ast::{
-    MeasurementMatch, Privilege, RetentionPolicyClause, RetentionPolicyOptions, ShowFilter,
-    Statement, TagKeyMatch,
+    ContinuousQuery, MeasurementMatch, Privilege, RetentionPolicyClause, RetentionPolicyOptions,
+    ShowFilter, Statement, TagKeyMatch,
 };
 use super::lexer::{Tok, Token, scan_regex, tokenize, tokenize_from};
 use super::select::{
@@ -472,9 +472,12 @@ impl Parser {
                     admin,
                 })
             }
-            Some(kw @ ("CONTINUOUS" | "SUBSCRIPTION")) => {
-                Err(self.not_supported(&t, &format!("CREATE {kw}")))
+            Some("CONTINUOUS") => {
+                self.pos += 1;
+                self.expect("QUERY")?;
+                self.continuous_query()
             }
+            Some(kw @ "SUBSCRIPTION") => Err(self.not_supported(&t, &format!("CREATE {kw}"))),
             _ => Err(self.expected(CREATE_NEXT)),
         }
     }
@@ -607,7 +610,17 @@ impl Parser {
                     name: self.ident()?,
                 })
             }
-            Some(kw @ ("CONTINUOUS" | "SHARD" | "SUBSCRIPTION")) => {
+            Some("CONTINUOUS") => {
+                self.pos += 1;
+                self.expect("QUERY")?;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                Ok(Statement::DropContinuousQuery {
+                    name,
+                    database: self.ident()?,
+                })
+            }
+            Some(kw @ ("SHARD" | "SUBSCRIPTION")) => {
                 Err(self.not_supported(&t, &format!("DROP {kw}")))
             }
             _ => Err(self.expected(DROP_NEXT)),
@@ -803,15 +816,104 @@ impl Parser {
                     user: self.ident()?,
                 })
             }
-            Some(kw @ ("CONTINUOUS" | "SUBSCRIPTIONS")) => {
-                Err(self.not_supported(&t, &format!("SHOW {kw}")))
+            Some("CONTINUOUS") => {
+                self.pos += 1;
+                self.expect("QUERIES")?;
+                Ok(Statement::ShowContinuousQueries)
             }
+            Some(kw @ "SUBSCRIPTIONS") => Err(self.not_supported(&t, &format!("SHOW {kw}"))),
             _ => Err(self.expected(SHOW_NEXT)),
         }
     }
 }
 
 impl Parser {
+    /// The rest of `CREATE CONTINUOUS QUERY`, checked as 1.x checks it: an `INTO`, a
+    /// `GROUP BY time(...)` when it aggregates, a `FOR` no shorter than the interval.
+    fn continuous_query(&mut self) -> Result<Statement, ParseError> {
+        let name = self.ident()?;
+        self.expect("ON")?;
+        let database = self.ident()?;
+        let (mut resample_every, mut resample_for) = (None, None);
+        if self.accept("RESAMPLE") {
+            if self.accept("EVERY") {
+                resample_every = Some(self.duration()?).filter(|d| *d != 0);
+            }
+            if self.accept("FOR") {
+                resample_for = Some(self.duration()?).filter(|d| *d != 0);
+            }
+            if resample_every.is_none() && resample_for.is_none() {
+                return Err(self.expected("EVERY, FOR"));
+            }
+        }
+        self.expect("BEGIN")?;
+        if self.peek_keyword().as_deref() != Some("SELECT") {
+            return Err(self.expected("SELECT"));
+        }
+        self.pos += 1;
+        if !self.starts_into_after_fields()? {
+            return Err(self.expected("INTO"));
+        }
+        let select = self.select()?;
+        let interval = select.dimensions.iter().find_map(|d| match d {
+            Dimension::Time { interval, .. } => Some(*interval),
+            _ => None,
+        });
+        let aggregates = select.fields.iter().any(|f| f.expr.has_call());
+        if aggregates && interval.is_none_or(|i| i == 0) {
+            // 1.x points at the statement's last token.
+            let last = &self.toks[self.pos.saturating_sub(1)];
+            let found = match &last.tok {
+                Tok::Word(w) if is_keyword(w) => w.to_uppercase(),
+                other => other.to_string(),
+            };
+            return Err(Self::error_at(
+                last,
+                format!("found {found}, expected GROUP BY time(...)"),
+            ));
+        }
+        self.expect("END")?;
+        if let Some(f) = resample_for {
+            let mut least = interval.unwrap_or(0);
+            if let Some(e) = resample_every {
+                least = least.max(e);
+            }
+            if least > f {
+                return Err(ParseError {
+                    message: format!(
+                        "FOR duration must be >= GROUP BY time duration: must be a minimum of {}, got {}",
+                        crate::ast::format_duration_literal(least),
+                        crate::ast::format_duration_literal(f)
+                    ),
+                    line: 0,
+                    col: 0,
+                });
+            }
+        }
+        Ok(Statement::CreateContinuousQuery(Box::new(
+            ContinuousQuery {
+                name,
+                database,
+                resample_every,
+                resample_for,
+                select,
+            },
+        )))
+    }
+
+    /// After `SELECT`: whether the fields are followed by `INTO` (the position is left as it
+    /// was); a field list that does not parse answers its own error.
+    fn starts_into_after_fields(&mut self) -> Result<bool, ParseError> {
+        let at = self.pos;
+        self.fields()?;
+        let into = matches!(self.peek_keyword().as_deref(), Some("INTO"));
+        if !into {
+            return Ok(false);
+        }
+        self.pos = at;
+        Ok(true)
+    }
+
     /// `SHOW STATS` and `SHOW DIAGNOSTICS`'s optional `FOR '<module>'`.
     fn for_module(&mut self) -> Result<Option<String>, ParseError> {
         if !self.accept("FOR") {

@@ -149,7 +149,7 @@ fn select(q: &str) -> SelectStatement {
 #[test]
 fn select_clauses_round_trip() {
     for q in [
-        "SELECT mean(usage) AS m, max(idle) FROM db.rp.cpu WHERE time > now() - 1h AND host =~ /a\\/b/ GROUP BY time(10m, 1m), host fill(0) ORDER BY time DESC LIMIT 10 OFFSET 2 SLIMIT 3 SOFFSET 1 tz('Europe/Oslo')",
+        "SELECT mean(usage) AS m, max(idle) FROM db.rp.cpu WHERE time > now() - 1h AND host =~ /a\\/b/ GROUP BY time(10m, 1m), host fill(0) ORDER BY time DESC LIMIT 10 OFFSET 2 SLIMIT 3 SOFFSET 1 TZ('Europe/Oslo')",
         "SELECT * FROM /cp.*/",
         "SELECT usage::field, host::tag FROM db..cpu",
         "SELECT usage * 2 + 1 FROM cpu WHERE (host = 'a' OR host = 'b') AND usage > -1.5",
@@ -434,4 +434,105 @@ fn show_diagnostics_takes_an_optional_module() {
         err("SHOW DIAGNOSTICS FOR build"),
         "found build, expected string at line 1, char 22"
     );
+}
+
+/// `CREATE|DROP|SHOW CONTINUOUS QUERY`: texts and positions as InfluxDB 1.6.7 answered them.
+#[test]
+fn continuous_queries_parse_and_refuse_like_1x() {
+    let cases = [
+        (
+            "CREATE CONTINUOUS QUERY",
+            "found EOF, expected identifier at line 1, char 25",
+        ),
+        (
+            "CREATE CONTINUOUS cq",
+            "found cq, expected QUERY at line 1, char 19",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON p BEGIN mean END",
+            "found mean, expected SELECT at line 1, char 38",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m)",
+            "found EOF, expected END at line 1, char 85",
+        ),
+        (
+            "DROP CONTINUOUS QUERY c",
+            "found EOF, expected ON at line 1, char 25",
+        ),
+        (
+            "SHOW CONTINUOUS",
+            "found EOF, expected QUERIES at line 1, char 17",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q RESAMPLE EVERY 2m FOR 1m BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+            "FOR duration must be >= GROUP BY time duration: must be a minimum of 2m, got 1m",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q RESAMPLE EVERY 1m FOR 30s BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+            "FOR duration must be >= GROUP BY time duration: must be a minimum of 1m, got 30s",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY host END",
+            "found host, expected GROUP BY time(...) at line 1, char 77",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(0s) END",
+            "found ), expected GROUP BY time(...) at line 1, char 84",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q BEGIN SELECT mean(f) INTO m5 FROM m LIMIT 2 END",
+            "found 2, expected GROUP BY time(...) at line 1, char 74",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY cq6 ON p BEGIN SELECT mean(f) INTO m5 FROM m END",
+            "found m, expected GROUP BY time(...) at line 1, char 68",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY cq6 ON p BEGIN SELECT mean(f) FROM m GROUP BY time(1m) END",
+            "found FROM, expected INTO at line 1, char 55",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q BEGIN SELECT mean(f) INTO m5 FROM m WHERE GROUP BY time(1m) END",
+            "found GROUP, expected identifier, string, number, bool at line 1, char 74",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q RESAMPLE EVERY 0s FOR 0s BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+            "found BEGIN, expected EVERY, FOR at line 1, char 57",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q RESAMPLE EVERY 1x BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+            "invalid duration at line 1, char 47",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON q RESAMPLE EVERY 10 BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+            "found 10, expected duration at line 1, char 47",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c ON p RESAMPLE FOR 1h EVERY 1m BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+            "found EVERY, expected BEGIN at line 1, char 48",
+        ),
+        (
+            "CREATE CONTINUOUS QUERY c BEGIN SELECT mean(f) INTO m5 FROM m GROUP BY time(1m) END",
+            "found BEGIN, expected ON at line 1, char 27",
+        ),
+    ];
+    for (q, want) in cases {
+        assert_eq!(err(q), want, "{q}");
+    }
+    // Accepted as 1.6.7 accepts them (a raw query is refused only when it runs), and printed
+    // back as they came.
+    for q in [
+        "CREATE CONTINUOUS QUERY cq2 ON p RESAMPLE EVERY 2m FOR 5m BEGIN SELECT mean(f) AS mf, max(g) INTO p.autogen.m3 FROM p.autogen.m WHERE host = 'a' GROUP BY time(1m, 10s), host fill(0) END",
+        "CREATE CONTINUOUS QUERY cq3 ON p RESAMPLE FOR 5m BEGIN SELECT count(*) INTO p.autogen.:MEASUREMENT FROM p.autogen./.*/ GROUP BY time(1m), * END",
+        "CREATE CONTINUOUS QUERY cq6 ON p BEGIN SELECT f INTO p.autogen.m5 FROM p.autogen.m GROUP BY time(1m) END",
+        "CREATE CONTINUOUS QUERY \"c 8\" ON p BEGIN SELECT mean(\"f x\") INTO p.autogen.\"m 5\" FROM p.autogen.m GROUP BY time(1m) END",
+        "CREATE CONTINUOUS QUERY c15 ON p BEGIN SELECT mean(f) INTO p.autogen.m5 FROM p.autogen.m GROUP BY time(1m) TZ('Europe/Paris') END",
+        "CREATE CONTINUOUS QUERY c6 ON p BEGIN SELECT mean(f) INTO p.autogen.m5 FROM (SELECT f FROM p.autogen.m) GROUP BY time(1m) END",
+        "DROP CONTINUOUS QUERY \"c 8\" ON p",
+        "SHOW CONTINUOUS QUERIES",
+    ] {
+        let parsed = parse_query(q).unwrap_or_else(|e| panic!("{q}: {e}"));
+        assert_eq!(parsed[0].to_string(), q);
+    }
 }
