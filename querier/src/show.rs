@@ -14,7 +14,7 @@ use serde_json::Value;
 use crate::executor::{ExecError, Executor};
 use crate::influxql::{Expr, MeasurementMatch, ShowFilter, TagKeyMatch};
 use crate::result::RowSeries;
-use crate::select::{TimeRange, ident, to_df};
+use crate::select::{TimeRange, ident};
 
 type TagSet = BTreeMap<String, String>;
 
@@ -87,7 +87,7 @@ impl Executor {
         };
         let mut df = df.build()?;
         if let Some(c) = condition {
-            df = df.filter(to_df(c, &schema, true)?)?;
+            df = df.filter(crate::select::condition_to_df(c, &schema)?)?;
         }
         let tags: Vec<String> = schema.tags.iter().cloned().collect();
         if tags.is_empty() {

@@ -378,28 +378,49 @@ impl Parser {
     }
 
     pub(super) fn fill(&mut self) -> Result<Fill, ParseError> {
-        self.expect_tok(Tok::LParen, "(")?;
-        let t = self.peek().clone();
-        let fill = match &t.tok {
-            Tok::Word(w) if w.eq_ignore_ascii_case("null") => Fill::Null,
-            Tok::Word(w) if w.eq_ignore_ascii_case("none") => Fill::None,
-            Tok::Word(w) if w.eq_ignore_ascii_case("previous") => Fill::Previous,
-            Tok::Word(w) if w.eq_ignore_ascii_case("linear") => Fill::Linear,
-            Tok::Integer(n) => Fill::Integer(*n),
-            Tok::Number(n) => Fill::Number(*n),
-            Tok::Op("-") => {
-                self.pos += 1;
-                match self.peek().tok {
-                    Tok::Integer(n) => Fill::Integer(-n),
-                    Tok::Number(n) => Fill::Number(-n),
-                    _ => return Err(self.expected("number")),
-                }
-            }
-            _ => return Err(Self::error_at(&t, "fill must be a function call".into())),
+        let unplaced = |message: &str| ParseError {
+            message: message.into(),
+            line: 0,
+            col: 0,
         };
+        if self.peek().tok != Tok::LParen {
+            return Err(unplaced("fill must be a function call"));
+        }
         self.pos += 1;
+        // 1.x parses the arguments as expressions, then checks them (the names in lower case).
+        let mut args = Vec::new();
+        while self.peek().tok != Tok::RParen {
+            args.push(self.expr(0)?);
+            if self.peek().tok != Tok::Comma {
+                break;
+            }
+            self.pos += 1;
+        }
         self.expect_tok(Tok::RParen, ")")?;
-        Ok(fill)
+        let [arg] = args.as_slice() else {
+            return Err(unplaced(
+                "fill requires an argument, e.g.: 0, null, none, previous, linear",
+            ));
+        };
+        Ok(match arg {
+            Expr::VarRef { name, typ: None } if name == "null" => Fill::Null,
+            Expr::VarRef { name, typ: None } if name == "none" => Fill::None,
+            Expr::VarRef { name, typ: None } if name == "previous" => Fill::Previous,
+            Expr::VarRef { name, typ: None } if name == "linear" => Fill::Linear,
+            Expr::Integer(n) => Fill::Integer(*n),
+            Expr::Number(n) => Fill::Number(*n),
+            // `-n` parses as `-1 * n`.
+            Expr::Binary {
+                op: BinaryOp::Mul,
+                lhs,
+                rhs,
+            } if **lhs == Expr::Integer(-1) => match rhs.as_ref() {
+                Expr::Integer(n) => Fill::Integer(-n),
+                Expr::Number(n) => Fill::Number(-n),
+                _ => return Err(unplaced("expected number argument in fill()")),
+            },
+            _ => return Err(unplaced("expected number argument in fill()")),
+        })
     }
 
     /// `ORDER BY time [ASC|DESC]`; returns whether it is descending.

@@ -19,64 +19,86 @@ pub(super) enum Kind {
 
 use Kind::*;
 
-const FUNCTIONS: &[(&str, Kind)] = &[
-    ("count", Aggregate),
-    ("sum", Aggregate),
-    ("mean", Aggregate),
-    ("median", Aggregate),
-    ("spread", Aggregate),
-    ("stddev", Aggregate),
-    ("mode", Aggregate),
-    ("integral", Aggregate),
-    ("distinct", Aggregate),
-    ("top", Aggregate),
-    ("bottom", Aggregate),
-    ("sample", Aggregate),
-    ("min", Selector),
-    ("max", Selector),
-    ("first", Selector),
-    ("last", Selector),
-    ("percentile", Selector),
-    ("abs", Math),
-    ("ceil", Math),
-    ("floor", Math),
-    ("round", Math),
-    ("exp", Math),
-    ("ln", Math),
-    ("log", Math),
-    ("log2", Math),
-    ("log10", Math),
-    ("pow", Math),
-    ("sqrt", Math),
-    ("sin", Math),
-    ("cos", Math),
-    ("tan", Math),
-    ("asin", Math),
-    ("acos", Math),
-    ("atan", Math),
-    ("atan2", Math),
-    ("derivative", Transform),
-    ("non_negative_derivative", Transform),
-    ("difference", Transform),
-    ("non_negative_difference", Transform),
-    ("cumulative_sum", Transform),
-    ("moving_average", Transform),
-    ("elapsed", Transform),
-    ("holt_winters", NotYet),
-    ("holt_winters_with_fit", NotYet),
-    ("chande_momentum_oscillator", NotYet),
-    ("exponential_moving_average", NotYet),
-    ("double_exponential_moving_average", NotYet),
-    ("kaufmans_efficiency_ratio", NotYet),
-    ("kaufmans_adaptive_moving_average", NotYet),
-    ("triple_exponential_moving_average", NotYet),
-    ("triple_exponential_derivative", NotYet),
-    ("relative_strength_index", NotYet),
+/// What a function answers, as 1.x's type checks see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Returns {
+    Float,
+    Integer,
+    /// The type of its (first) argument.
+    Arg,
+}
+
+use Returns::{Arg, Float, Integer};
+
+const FUNCTIONS: &[(&str, Kind, Returns)] = &[
+    ("count", Aggregate, Integer),
+    ("sum", Aggregate, Arg),
+    ("mean", Aggregate, Float),
+    ("median", Aggregate, Float),
+    ("spread", Aggregate, Arg),
+    ("stddev", Aggregate, Float),
+    ("mode", Aggregate, Arg),
+    ("integral", Aggregate, Float),
+    ("distinct", Aggregate, Arg),
+    ("top", Aggregate, Arg),
+    ("bottom", Aggregate, Arg),
+    ("sample", Aggregate, Arg),
+    ("min", Selector, Arg),
+    ("max", Selector, Arg),
+    ("first", Selector, Arg),
+    ("last", Selector, Arg),
+    ("percentile", Selector, Arg),
+    ("abs", Math, Arg),
+    ("ceil", Math, Arg),
+    ("floor", Math, Arg),
+    ("round", Math, Arg),
+    ("exp", Math, Float),
+    ("ln", Math, Float),
+    ("log", Math, Float),
+    ("log2", Math, Float),
+    ("log10", Math, Float),
+    ("pow", Math, Float),
+    ("sqrt", Math, Float),
+    ("sin", Math, Float),
+    ("cos", Math, Float),
+    ("tan", Math, Float),
+    ("asin", Math, Float),
+    ("acos", Math, Float),
+    ("atan", Math, Float),
+    ("atan2", Math, Float),
+    ("derivative", Transform, Float),
+    ("non_negative_derivative", Transform, Float),
+    ("difference", Transform, Arg),
+    ("non_negative_difference", Transform, Arg),
+    ("cumulative_sum", Transform, Arg),
+    ("moving_average", Transform, Float),
+    ("elapsed", Transform, Integer),
+    ("holt_winters", NotYet, Float),
+    ("holt_winters_with_fit", NotYet, Float),
+    ("chande_momentum_oscillator", NotYet, Float),
+    ("exponential_moving_average", NotYet, Float),
+    ("double_exponential_moving_average", NotYet, Float),
+    ("kaufmans_efficiency_ratio", NotYet, Float),
+    ("kaufmans_adaptive_moving_average", NotYet, Float),
+    ("triple_exponential_moving_average", NotYet, Float),
+    ("triple_exponential_derivative", NotYet, Float),
+    ("relative_strength_index", NotYet, Float),
 ];
 
 /// The kind of function `name`, if InfluxQL has one of that name.
 pub(super) fn kind(name: &str) -> Option<Kind> {
-    FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, k)| *k)
+    FUNCTIONS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(_, k, _)| *k)
+}
+
+/// What function `name` answers, if InfluxQL has one of that name.
+pub(super) fn returns(name: &str) -> Option<Returns> {
+    FUNCTIONS
+        .iter()
+        .find(|(n, ..)| *n == name)
+        .map(|(.., r)| *r)
 }
 
 /// An aggregate, selectors included.
@@ -102,9 +124,9 @@ mod tests {
 
     #[test]
     fn each_function_has_one_kind() {
-        for (i, (name, _)) in FUNCTIONS.iter().enumerate() {
+        for (i, (name, ..)) in FUNCTIONS.iter().enumerate() {
             assert!(
-                FUNCTIONS[i + 1..].iter().all(|(n, _)| n != name),
+                FUNCTIONS[i + 1..].iter().all(|(n, ..)| n != name),
                 "{name} is listed twice"
             );
         }

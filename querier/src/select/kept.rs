@@ -57,7 +57,7 @@ impl<'a> Plan<'a> {
             filters.push(ident(TIME).lt_eq(time(self.range.max)));
         }
         if let Some(c) = condition {
-            filters.push(to_df(c, schema, true)?);
+            filters.push(condition_to_df(c, schema)?);
         }
         Ok(filters)
     }

@@ -634,6 +634,7 @@ pub(super) fn lower_aggregate(
                 schema.fields.get(&field),
                 Some(ingester::FieldType::String | ingester::FieldType::Boolean)
             );
+            let boolean = schema.fields.get(&field) == Some(&ingester::FieldType::Boolean);
             let needs_top = |what: &str| -> Result<(), ExecError> {
                 if top {
                     Ok(())
@@ -658,8 +659,9 @@ pub(super) fn lower_aggregate(
                     out.aggs.push(agg::min(c.clone()).alias(&amin));
                     return Ok(col(amax.as_str()) - col(amin.as_str()));
                 }
-                "min" if numeric => agg::min(c.clone()),
-                "max" if numeric => agg::max(c.clone()),
+                // 1.x's min and max take booleans too (false before true).
+                "min" if numeric || boolean => agg::min(c.clone()),
+                "max" if numeric || boolean => agg::max(c.clone()),
                 "first" | "last" => selector(name, &field, Output::Value)?,
                 "percentile" if numeric => {
                     needs_top(name)?;
@@ -841,24 +843,54 @@ fn arithmetic(l: DfExpr, op: BinaryOp, r: DfExpr) -> Result<DfExpr, ExecError> {
     Ok(datafusion::logical_expr::when(r.eq(lit(0i64)), zero).otherwise(plain)?)
 }
 
+/// Whether a field of type `have` is read at all when asked for as `::want`: numbers convert
+/// to numbers, and anything else only to its own type (1.x reads no `s::integer`, so a row
+/// with only such a value is no row).
+pub(super) fn cast_reads(have: FieldType, want: VarType) -> bool {
+    let numeric = matches!(
+        have,
+        FieldType::Float | FieldType::Integer | FieldType::Unsigned
+    );
+    match want {
+        VarType::Float | VarType::Integer | VarType::Unsigned => numeric,
+        VarType::String => have == FieldType::String,
+        VarType::Boolean => have == FieldType::Boolean,
+        VarType::Field | VarType::Tag => true,
+    }
+}
+
 /// A field read as `::type` asks: numbers convert to numbers (a float to an integer truncates,
 /// as 1.x), anything else of another type is null (1.x's `s::integer`, `b::string`).
 fn cast_field(field: DfExpr, have: FieldType, want: VarType) -> DfExpr {
     use datafusion::logical_expr::cast;
-    let numeric = |t: FieldType| {
-        matches!(
-            t,
-            FieldType::Float | FieldType::Integer | FieldType::Unsigned
-        )
-    };
+    if !cast_reads(have, want) {
+        return lit(ScalarValue::Null);
+    }
     match want {
-        VarType::Float if numeric(have) => cast(field, DataType::Float64),
-        VarType::Integer if numeric(have) => cast(field, DataType::Int64),
-        VarType::Unsigned if numeric(have) => cast(field, DataType::UInt64),
-        VarType::String if have == FieldType::String => field,
-        VarType::Boolean if have == FieldType::Boolean => field,
-        VarType::Field | VarType::Tag => field,
-        _ => lit(ScalarValue::Null),
+        VarType::Float => cast(field, DataType::Float64),
+        VarType::Integer => cast(field, DataType::Int64),
+        VarType::Unsigned => cast(field, DataType::UInt64),
+        _ => field,
+    }
+}
+
+/// A condition (one conjunct of a `WHERE`) as a DataFusion expression, with 1.x's rules for
+/// what a condition may be: a bare variable is refused (`invalid condition expression: b`), and
+/// an arithmetic expression where a comparison belongs holds for every row.
+pub(crate) fn condition_to_df(e: &Expr, schema: &TableSchema) -> Result<DfExpr, ExecError> {
+    to_df(&condition_operand(e)?, schema, true)
+}
+
+/// `e` as an operand of `AND`/`OR` (or a whole condition), checked and rewritten as above.
+fn condition_operand(e: &Expr) -> Result<Expr, ExecError> {
+    let mut inner = e;
+    while let Expr::Paren(i) = inner {
+        inner = i;
+    }
+    match inner {
+        Expr::VarRef { .. } => Err(query_err(format!("invalid condition expression: {e}"))),
+        Expr::Binary { op, .. } if super::types::is_arithmetic(*op) => Ok(Expr::Boolean(true)),
+        _ => Ok(e.clone()),
     }
 }
 
@@ -912,19 +944,28 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
                 Box::new(value),
             ))
         }
-        Expr::Binary { op, lhs, rhs } => {
-            let (mut l, mut r) = (
-                to_df(lhs, schema, condition)?,
-                to_df(rhs, schema, condition)?,
+        Expr::Binary { op, lhs, rhs }
+            if condition && matches!(op, BinaryOp::And | BinaryOp::Or) =>
+        {
+            let (l, r) = (
+                to_df(&condition_operand(lhs)?, schema, true)?,
+                to_df(&condition_operand(rhs)?, schema, true)?,
             );
-            if *op == BinaryOp::Div {
-                // InfluxQL divides as floats: 9i / 2 is 4.5.
-                l = datafusion::logical_expr::cast(l, DataType::Float64);
-                r = datafusion::logical_expr::cast(r, DataType::Float64);
-            }
             arithmetic(l, *op, r)?
         }
+        Expr::Binary { op, lhs, rhs } if condition => {
+            match super::types::in_condition(*op, lhs, rhs, schema) {
+                super::types::InCondition::False => lit(false),
+                super::types::InCondition::Null => lit(ScalarValue::Null),
+                super::types::InCondition::AsIs => binary(*op, lhs, rhs, schema, true)?,
+            }
+        }
+        Expr::Binary { op, lhs, rhs } => binary(*op, lhs, rhs, schema, false)?,
         Expr::Call { name, args } if functions::is_math(name) => {
+            // 1.x answers null for a math function of a string, boolean or tag.
+            if args.iter().any(|a| super::types::not_numeric(a, schema)) {
+                return Ok(lit(ScalarValue::Float64(None)));
+            }
             let lowered = args
                 .iter()
                 .map(|a| to_df(a, schema, condition))
@@ -939,4 +980,40 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
         Expr::Wildcard(_) => return Err(query_err("invalid use of * in an expression")),
         Expr::BoundParam(p) => return Err(query_err(format!("missing parameter: {p}"))),
     })
+}
+
+/// `lhs op rhs` of plain values: arithmetic as InfluxQL does it, and `&`, `|`, `^` of a boolean
+/// as 1.x evaluates them (logical, false with anything but a boolean on the right).
+fn binary(
+    op: BinaryOp,
+    lhs: &Expr,
+    rhs: &Expr,
+    schema: &TableSchema,
+    condition: bool,
+) -> Result<DfExpr, ExecError> {
+    let bitwise = matches!(op, BinaryOp::BitAnd | BinaryOp::BitOr | BinaryOp::BitXor);
+    if bitwise && super::types::is_boolean(lhs, schema) {
+        if !super::types::is_boolean(rhs, schema) {
+            return Ok(lit(false));
+        }
+        let (l, r) = (
+            to_df(lhs, schema, condition)?,
+            to_df(rhs, schema, condition)?,
+        );
+        return Ok(match op {
+            BinaryOp::BitAnd => l.and(r),
+            BinaryOp::BitOr => l.or(r),
+            _ => l.not_eq(r),
+        });
+    }
+    let (mut l, mut r) = (
+        to_df(lhs, schema, condition)?,
+        to_df(rhs, schema, condition)?,
+    );
+    if op == BinaryOp::Div {
+        // InfluxQL divides as floats: 9i / 2 is 4.5.
+        l = datafusion::logical_expr::cast(l, DataType::Float64);
+        r = datafusion::logical_expr::cast(r, DataType::Float64);
+    }
+    arithmetic(l, op, r)
 }

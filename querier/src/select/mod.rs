@@ -60,11 +60,12 @@ mod lower;
 mod subquery;
 mod time_range;
 mod top;
+mod types;
 
 use explain::*;
 use into::*;
 use kept::*;
-pub(crate) use lower::to_df;
+pub(crate) use lower::condition_to_df;
 use lower::*;
 use subquery::*;
 pub(crate) use time_range::split_time_range;
@@ -143,7 +144,7 @@ async fn check_select_limits(
     }
     for part in parts {
         if tags_only(Some(part), &schema) {
-            df = df.filter(to_df(part, &schema, true)?)?;
+            df = df.filter(condition_to_df(part, &schema)?)?;
         }
     }
     let tags: Vec<DfExpr> = schema.tags.iter().map(|t| ident(t)).collect();
@@ -312,6 +313,7 @@ pub(crate) async fn execute(
             }
         }
     }
+    types::check_types(&stmt, &union)?;
     // Series come measurement by measurement in name order (descending under ORDER BY time
     // DESC), whatever order FROM names them in (1.x).
     loaded.sort_by(|a, b| {
@@ -578,6 +580,7 @@ impl<'a> Plan<'a> {
                 ));
             }
         }
+        types::check_fields(stmt)?;
         let tops = fields
             .iter()
             .filter(
@@ -896,7 +899,10 @@ impl<'a> Plan<'a> {
                 for f in &self.fields {
                     f.expr.walk(&mut |e| match e {
                         Expr::VarRef { name, typ } if *typ != Some(VarType::Tag) => {
-                            if schema.fields.contains_key(name) {
+                            // A cast the field's type cannot take reads nothing (1.x).
+                            if let Some(have) = schema.fields.get(name)
+                                && typ.is_none_or(|t| cast_reads(*have, t))
+                            {
                                 read.insert(name.clone());
                             }
                         }

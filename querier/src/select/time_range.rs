@@ -38,15 +38,22 @@ pub(super) fn time_value(e: &Expr, now: i64) -> Result<i64, ExecError> {
         Expr::Call { name, args } if name == "now" && args.is_empty() => Ok(now),
         Expr::Paren(inner) => time_value(inner, now),
         Expr::Binary {
-            op: BinaryOp::Add,
+            op: op @ (BinaryOp::Add | BinaryOp::Sub),
             lhs,
             rhs,
-        } => Ok(time_value(lhs, now)?.saturating_add(time_value(rhs, now)?)),
-        Expr::Binary {
-            op: BinaryOp::Sub,
-            lhs,
-            rhs,
-        } => Ok(time_value(lhs, now)?.saturating_sub(time_value(rhs, now)?)),
+        } => {
+            // A side that is no time leaves 1.x an expression it cannot reduce.
+            let (Ok(l), Ok(r)) = (time_value(lhs, now), time_value(rhs, now)) else {
+                return Err(query_err(
+                    "invalid operation: time and *influxql.BinaryExpr are not compatible",
+                ));
+            };
+            Ok(if *op == BinaryOp::Add {
+                l.saturating_add(r)
+            } else {
+                l.saturating_sub(r)
+            })
+        }
         other => Err(query_err(format!("invalid time expression: {other}"))),
     }
 }
