@@ -908,7 +908,8 @@ pub(crate) fn to_df(e: &Expr, schema: &TableSchema, condition: bool) -> Result<D
                 (true, _) if schema.tags.contains(name) && condition => {
                     datafusion::functions::expr_fn::coalesce(vec![ident(name), lit("")])
                 }
-                (true, Some(cast)) if !condition => match schema.fields.get(name) {
+                // In a condition too: `f::integer = 1` compares the truncated value (1.x).
+                (true, Some(cast)) => match schema.fields.get(name) {
                     Some(have) => cast_field(ident(name), *have, *cast),
                     None => ident(name),
                 },

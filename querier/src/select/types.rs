@@ -245,7 +245,14 @@ pub(super) fn in_condition(
     schema: &TableSchema,
 ) -> InCondition {
     use BinaryOp::*;
-    let (l, r) = (loose_type(lhs, schema), loose_type(rhs, schema));
+    // A name the measurement lacks is an empty tag in a condition (1.x compares it as '').
+    let side = |e: &Expr| match loose_type(e, schema) {
+        Ty::Unknown if matches!(e, Expr::VarRef { name, .. } if !name.eq_ignore_ascii_case("time")) => {
+            Ty::Tag
+        }
+        t => t,
+    };
+    let (l, r) = (side(lhs), side(rhs));
     let stringy = |t: Ty| matches!(t, Ty::String | Ty::Tag);
     match op {
         EqRegex | NotEqRegex if l.numeric() || l == Ty::Boolean => InCondition::False,
