@@ -243,6 +243,17 @@ impl Points {
                 if n == 0 {
                     return null();
                 }
+                // Booleans have a reducer of their own in 1.x: true unless there are more
+                // falses (a tie is true).
+                if let Some(bools) = values.as_boolean_opt() {
+                    let trues = (0..n).filter(|&i| bools.value(i)).count();
+                    let want = trues * 2 >= n;
+                    let at = (0..n)
+                        .filter(|&i| bools.value(i) == want)
+                        .min_by_key(|&i| times.value(i))
+                        .unwrap_or(0);
+                    return pick(at);
+                }
                 let key = cmp_key(values)?;
                 let mut order: Vec<usize> = (0..n).collect();
                 order.sort_by(|&a, &b| key(a, b).then(times.value(a).cmp(&times.value(b))));

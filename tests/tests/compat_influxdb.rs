@@ -1051,6 +1051,26 @@ const STEPS: &[Step] = &[
     Query("SELECT f FROM m WHERE nope = ''", "?db=ty"),
     Query("SELECT f FROM m WHERE s::string = 'hi'", "?db=ty"),
     Query("SELECT f FROM m WHERE g::float > 2.5", "?db=ty"),
+    // mode() of booleans: true unless there are more falses.
+    Query("CREATE DATABASE mb", ""),
+    Write(
+        "db=mb",
+        "a b=true 1\na b=false 2\na b=false 3\nc b=false 1\nc b=false 2\nc b=false 3\nc b=true 4\nd b=true 1\nd b=true 2\nd b=false 3\nd b=false 4\nd b=false 5\ne b=false 1\ne b=true 2\nf b=false 1\ng b=false 1\ng b=false 2\ng b=true 3\ng b=true 4\ng b=true 5\ng b=false 6",
+    ),
+    Query("SELECT mode(b) FROM a", "?db=mb"),
+    Query("SELECT mode(b) FROM c", "?db=mb"),
+    Query("SELECT mode(b) FROM d", "?db=mb"),
+    Query("SELECT mode(b) FROM e", "?db=mb"),
+    Query("SELECT mode(b) FROM f", "?db=mb"),
+    Query("SELECT mode(b) FROM g", "?db=mb"),
+    Query("SELECT mode(b) FROM /./", "?db=mb"),
+    Query(
+        "SELECT mode(b) FROM g WHERE time < 10 GROUP BY time(3ns)",
+        "?db=mb",
+    ),
+    Query("SELECT mode(b) FROM m", "?db=ty"),
+    Query("SELECT f FROM m WHERE f > now()", "?db=ty"),
+    Query("SELECT f FROM m WHERE now() > 1 OR host = 'a'", "?db=ty"),
     // Continuous queries: kept with their sources and target qualified, listed per database.
     Query("CREATE DATABASE cqd", ""),
     Query("CREATE DATABASE cqe", ""),

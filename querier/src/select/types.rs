@@ -252,6 +252,12 @@ pub(super) fn in_condition(
         }
         t => t,
     };
+    // `now()` outside a time condition is a time, which compares with no value (1.x).
+    let is_now =
+        |e: &Expr| matches!(e, Expr::Call { name, args } if name == "now" && args.is_empty());
+    if is_now(lhs) || is_now(rhs) {
+        return InCondition::False;
+    }
     let (l, r) = (side(lhs), side(rhs));
     let stringy = |t: Ty| matches!(t, Ty::String | Ty::Tag);
     match op {
