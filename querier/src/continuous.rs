@@ -39,6 +39,7 @@ use crate::influxql::{
     BinaryOp, ContinuousQuery, Dimension, Expr, Measurement, SelectStatement, Source, Statement,
 };
 use crate::result::RowSeries;
+use crate::select::split_time_range;
 use crate::stats::{Stat, StatsSource};
 
 /// How many times a failed run is tried again (once per run-interval) before it is given up.
@@ -203,8 +204,14 @@ pub fn due(cq: &ContinuousQuery, last_run: Option<i64>, now: i64) -> Option<Due>
 }
 
 /// The statement a run executes: the query's `SELECT`, its time conditions replaced by
-/// `time >= start AND time < end` (as 1.x's `SetTimeRange`).
-pub fn with_time_range(select: &SelectStatement, start: i64, end: i64) -> SelectStatement {
+/// `time >= start AND time < end` (as 1.x's `SetTimeRange`); the rest of the condition is what
+/// [`split_time_range`] leaves of it.
+pub fn with_time_range(
+    select: &SelectStatement,
+    start: i64,
+    end: i64,
+    now: i64,
+) -> Result<SelectStatement, ExecError> {
     let time = || {
         Box::new(Expr::VarRef {
             name: "time".into(),
@@ -224,8 +231,9 @@ pub fn with_time_range(select: &SelectStatement, start: i64, end: i64) -> Select
             rhs: Box::new(Expr::Integer(end)),
         }),
     };
+    let (_, rest) = split_time_range(select.condition.as_ref(), now)?;
     let mut out = select.clone();
-    out.condition = Some(match select.condition.as_ref().and_then(without_time) {
+    out.condition = Some(match rest {
         Some(rest) => {
             // An `OR` left bare would bind the range to its right side only.
             let rest = match rest {
@@ -242,30 +250,7 @@ pub fn with_time_range(select: &SelectStatement, start: i64, end: i64) -> Select
         }
         None => range,
     });
-    out
-}
-
-/// `e` without its comparisons of `time` (an `AND` or `OR` left with one side keeps it).
-fn without_time(e: &Expr) -> Option<Expr> {
-    match e {
-        Expr::Paren(inner) => without_time(inner).map(|i| Expr::Paren(Box::new(i))),
-        Expr::Binary { op, lhs, rhs } if matches!(op, BinaryOp::And | BinaryOp::Or) => {
-            match (without_time(lhs), without_time(rhs)) {
-                (Some(l), Some(r)) => Some(Expr::Binary {
-                    op: *op,
-                    lhs: Box::new(l),
-                    rhs: Box::new(r),
-                }),
-                (one, None) | (None, one) => one,
-            }
-        }
-        Expr::Binary { lhs, rhs, .. } if is_time(lhs) || is_time(rhs) => None,
-        other => Some(other.clone()),
-    }
-}
-
-fn is_time(e: &Expr) -> bool {
-    matches!(e, Expr::VarRef { name, .. } if name.eq_ignore_ascii_case("time"))
+    Ok(out)
 }
 
 /// Counters of the runner (`SHOW STATS FOR 'cq'`, 1.x's module).
@@ -403,7 +388,6 @@ impl Runner {
     /// Runs `cq` over `[start, end)` and finishes the claimed run, unless it failed and has
     /// attempts left (then it stays pending for the next pass).
     async fn run_once(&self, database: &str, cq: &ContinuousQuery, start: i64, end: i64, now: i64) {
-        let select = with_time_range(&cq.select, start, end);
         if self.log_enabled {
             tracing::info!(db = %database, cq = %cq.name, start, end, node = self.node, "executing continuous query");
         }
@@ -412,10 +396,15 @@ impl Runner {
             now: Some(now),
             ..Default::default()
         };
-        let results = self
-            .ex
-            .execute(&[Statement::Select(Box::new(select))], &ctx)
-            .await;
+        // A time condition of its own that is no time fails the run like any other error.
+        let results = match with_time_range(&cq.select, start, end, now) {
+            Ok(select) => {
+                self.ex
+                    .execute(&[Statement::Select(Box::new(select))], &ctx)
+                    .await
+            }
+            Err(e) => vec![crate::result::StatementResult::error(0, e.to_string())],
+        };
         let error = results.into_iter().find_map(|r| r.error);
         let key = (database.to_string(), cq.name.clone());
         match &error {
@@ -643,7 +632,7 @@ mod tests {
         let q = cq(
             "CREATE CONTINUOUS QUERY c ON db BEGIN SELECT mean(v) INTO o FROM m WHERE time > now() - 1h AND (host = 'a' OR host = 'b') GROUP BY time(1m) END",
         );
-        let s = with_time_range(&q.select, 60, 120);
+        let s = with_time_range(&q.select, 60, 120, 0).unwrap();
         assert_eq!(
             s.condition.unwrap().to_string(),
             "(host = 'a' OR host = 'b') AND time >= 60 AND time < 120"
@@ -651,7 +640,7 @@ mod tests {
         let q = cq(
             "CREATE CONTINUOUS QUERY c ON db BEGIN SELECT mean(v) INTO o FROM m GROUP BY time(1m) END",
         );
-        let s = with_time_range(&q.select, 60, 120);
+        let s = with_time_range(&q.select, 60, 120, 0).unwrap();
         assert_eq!(
             s.condition.unwrap().to_string(),
             "time >= 60 AND time < 120"
