@@ -39,6 +39,29 @@ pub enum AggregateKind {
         unit: i64,
         window: Option<(i64, i64)>,
     },
+    /// `holt_winters(...)` of a series' buckets: its forecast (after the fitted values, with
+    /// `with_fit`) as a list of `{time, value}`, to be unnested into rows.
+    HoltWinters {
+        h: u32,
+        m: u32,
+        with_fit: bool,
+        interval: i64,
+    },
+}
+
+/// The element of `holt_winters`' list: a point's time (ns) and value.
+pub fn holt_winters_point() -> DataType {
+    DataType::Struct(
+        vec![
+            Field::new("time", DataType::Int64, false),
+            Field::new("value", DataType::Float64, false),
+        ]
+        .into(),
+    )
+}
+
+fn holt_winters_type() -> DataType {
+    DataType::new_list(holt_winters_point(), true)
 }
 
 /// Whether the function gives the value or the time of the point it selects.
@@ -97,6 +120,13 @@ impl AggregateUDFImpl for InfluxAggregate {
             (AggregateKind::Percentile(_), Output::Aux) => "influx_percentile_aux",
             (AggregateKind::Mode, _) => "influx_mode",
             (AggregateKind::Integral { .. }, _) => "influx_integral",
+            (
+                AggregateKind::HoltWinters {
+                    with_fit: false, ..
+                },
+                _,
+            ) => "influx_holt_winters",
+            (AggregateKind::HoltWinters { .. }, _) => "influx_holt_winters_with_fit",
         }
     }
 
@@ -108,6 +138,7 @@ impl AggregateUDFImpl for InfluxAggregate {
         Ok(match (self.kind, self.output) {
             (_, Output::Time) => DataType::Int64,
             (AggregateKind::Integral { .. }, _) => DataType::Float64,
+            (AggregateKind::HoltWinters { .. }, _) => holt_winters_type(),
             (_, Output::Aux) => match arg_types.get(2) {
                 Some(t) => t.clone(),
                 None => {
@@ -207,7 +238,7 @@ impl Points {
         let times = cast(&columns[1], &DataType::Int64)?;
         let times = times.as_primitive::<Int64Type>();
         let n = values.len();
-        let null = || ScalarValue::try_from(self.result_type());
+        let null = || ScalarValue::try_from(&self.result_type());
         let pick = |i: usize| -> Result<ScalarValue> {
             match self.output {
                 Output::Time => Ok(ScalarValue::Int64(Some(times.value(i)))),
@@ -331,15 +362,51 @@ impl Points {
                 }
                 Ok(ScalarValue::Float64(Some(area)))
             }
+            AggregateKind::HoltWinters {
+                h,
+                m,
+                with_fit,
+                interval,
+            } => {
+                let floats = cast(values, &DataType::Float64)?;
+                let floats = floats.as_primitive::<Float64Type>();
+                let mut points: Vec<(i64, f64)> =
+                    (0..n).map(|i| (times.value(i), floats.value(i))).collect();
+                points.sort_by_key(|p| p.0);
+                let forecast = crate::holt_winters::HoltWinters {
+                    h: h as usize,
+                    m: m as usize,
+                    with_fit,
+                    interval,
+                }
+                .forecast(&points);
+                let (t, v): (Vec<i64>, Vec<f64>) = forecast.into_iter().unzip();
+                let DataType::Struct(fields) = holt_winters_point() else {
+                    return exec_err!("holt_winters' point is a struct");
+                };
+                let st = datafusion::arrow::array::StructArray::try_new(
+                    fields,
+                    vec![
+                        Arc::new(datafusion::arrow::array::Int64Array::from(t)),
+                        Arc::new(datafusion::arrow::array::Float64Array::from(v)),
+                    ],
+                    None,
+                )?;
+                Ok(ScalarValue::List(Arc::new(
+                    datafusion::common::utils::SingleRowListArrayBuilder::new(Arc::new(st))
+                        .build_list_array(),
+                )))
+            }
         }
     }
 
-    fn result_type(&self) -> &DataType {
+    fn result_type(&self) -> DataType {
         match (self.kind, self.output) {
-            (_, Output::Time) => &DataType::Int64,
-            (AggregateKind::Integral { .. }, _) => &DataType::Float64,
-            (_, Output::Aux) if self.types.len() > 2 => &self.types[2],
-            _ => &self.types[0],
+            (AggregateKind::HoltWinters { .. }, _) => holt_winters_type(),
+            (_, Output::Time) => DataType::Int64,
+            (AggregateKind::Integral { .. }, _) => DataType::Float64,
+            (_, Output::Aux) if self.types.len() > 2 => self.types[2].clone(),
+            _ => self.types[0].clone(),
         }
     }
 }

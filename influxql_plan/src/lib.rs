@@ -8,9 +8,11 @@
 //! to another node whole:
 //!
 //! - [`gapfill`]: the `GapFill` logical node and `GapFillExec`, for `fill(...)`;
-//! - [`aggregate`]: `percentile`, `mode` and `integral` as aggregate functions;
+//! - [`aggregate`]: `percentile`, `mode`, `integral` and `holt_winters` (computed by
+//!   [`holt_winters`]) as aggregate functions;
 //! - [`transform`]: `derivative`, `difference`, `cumulative_sum`, `moving_average`,
-//!   `elapsed` (and the non-negative ones) as window functions;
+//!   `elapsed` (and the non-negative ones) and the technical-analysis functions of
+//!   [`technical`] as window functions;
 //! - [`selector`]: `first`, `last`, `min`, `max` with 1.x's tie-breaking (and the selected
 //!   point's time);
 //! - [`sample`]: `sample(field, n)`'s seeded draw as a window function (`top` and `bottom`
@@ -26,8 +28,10 @@
 pub mod aggregate;
 pub mod codec;
 pub mod gapfill;
+pub mod holt_winters;
 pub mod sample;
 pub mod selector;
+pub mod technical;
 pub mod time_bucket;
 pub mod transform;
 

@@ -1,6 +1,6 @@
 //! InfluxQL's transformations as DataFusion window functions: `derivative`,
 //! `non_negative_derivative`, `difference`, `non_negative_difference`, `cumulative_sum`,
-//! `moving_average`, `elapsed`.
+//! `moving_average`, `elapsed`, and the technical-analysis functions of [`crate::technical`].
 //!
 //! Each is called as `fn(value, time) OVER (PARTITION BY <series> ORDER BY time)` with `time` as
 //! `Int64` nanoseconds and carries its parameter in the function ([`InfluxTransform`]). Null
@@ -20,14 +20,23 @@ use datafusion::logical_expr::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::technical::Technical;
+
 /// A transformation of a series' ordered values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum TransformKind {
-    Derivative { unit: i64, non_negative: bool },
-    Difference { non_negative: bool },
+    Derivative {
+        unit: i64,
+        non_negative: bool,
+    },
+    Difference {
+        non_negative: bool,
+    },
     CumulativeSum,
     MovingAverage(usize),
     Elapsed(i64),
+    /// `exponential_moving_average(...)` and the other technical-analysis functions.
+    Technical(Technical),
 }
 
 /// An InfluxQL transformation as a DataFusion window function.
@@ -57,7 +66,9 @@ impl InfluxTransform {
     /// The output type for an input value of this type.
     fn output_type(&self, input: &DataType) -> DataType {
         match self.kind {
-            TransformKind::Derivative { .. } | TransformKind::MovingAverage(_) => DataType::Float64,
+            TransformKind::Derivative { .. }
+            | TransformKind::MovingAverage(_)
+            | TransformKind::Technical(_) => DataType::Float64,
             TransformKind::Elapsed(_) => DataType::Int64,
             TransformKind::Difference { .. } | TransformKind::CumulativeSum => match input {
                 DataType::Int64 | DataType::Int32 | DataType::Int16 | DataType::Int8 => {
@@ -84,6 +95,7 @@ impl WindowUDFImpl for InfluxTransform {
             TransformKind::CumulativeSum => "cumulative_sum",
             TransformKind::MovingAverage(_) => "moving_average",
             TransformKind::Elapsed(_) => "elapsed",
+            TransformKind::Technical(t) => t.func.name(),
         }
     }
 
@@ -217,6 +229,16 @@ impl PartitionEvaluator for Evaluator {
                     if k + 1 >= n {
                         out[i] = Some(sum / n as f64);
                     }
+                }
+                Arc::new(Float64Array::from(out))
+            }
+            TransformKind::Technical(t) => {
+                // NaN is a value (1.x emits the point, answered as null), not a missing one.
+                let v = floats()?;
+                let mut out = vec![None; num_rows];
+                let values = t.run(points.iter().map(|&i| v.value(i)));
+                for (&i, x) in points.iter().zip(values) {
+                    out[i] = x;
                 }
                 Arc::new(Float64Array::from(out))
             }

@@ -165,8 +165,9 @@ fn interval_of(cq: &ContinuousQuery) -> Option<(i64, i64)> {
         return None;
     }
     cq.select.dimensions.iter().find_map(|d| match d {
+        // `time(d, now())` (offset `i64::MIN`) schedules as no offset; each run resolves it.
         Dimension::Time { interval, offset } if *interval > 0 => {
-            Some((*interval, offset.unwrap_or(0)))
+            Some((*interval, offset.filter(|o| *o != i64::MIN).unwrap_or(0)))
         }
         _ => None,
     })

@@ -12,7 +12,7 @@ use datafusion::arrow::datatypes::DataType;
 use serde_json::Value;
 
 use crate::executor::{ExecError, Executor};
-use crate::influxql::{Expr, MeasurementMatch, ShowFilter, TagKeyMatch};
+use crate::influxql::{BinaryOp, Expr, MeasurementMatch, ShowFilter, TagKeyMatch};
 use crate::result::RowSeries;
 use crate::select::{TimeRange, ident};
 
@@ -42,6 +42,135 @@ pub fn series_key(measurement: &str, tags: &TagSet) -> String {
     s
 }
 
+/// How a `SHOW` statement's condition is read. 1.x evaluates it on its series index, not on
+/// points: a condition is of tags, compared with `=`, `!=`, `=~` or `!~` (anything else is
+/// `invalid tag comparison operator`), and each `SHOW` treats what is not a tag its own way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum IndexRule {
+    /// `SHOW SERIES`, `SHOW TAG KEYS`, `SHOW TAG VALUES`: a comparison of a field, or with a
+    /// value that is not a string, holds for every series.
+    Series,
+    /// Evaluated on the points as written (the cardinality statements).
+    Points,
+}
+
+/// Whether `e` compares `time` (1.x then reads `SHOW SERIES` as a query of points).
+fn mentions_time(e: &Expr) -> bool {
+    let mut found = false;
+    e.walk(&mut |x| {
+        found |= matches!(x, Expr::VarRef { name, .. } if name.eq_ignore_ascii_case("time"));
+    });
+    found
+}
+
+/// `condition` rewritten by `rule` for `schema`'s measurement: comparisons 1.x's index decides
+/// without the points become `true` or `false`.
+fn index_condition(
+    condition: &Expr,
+    schema: &ingester::TableSchema,
+    rule: IndexRule,
+) -> Result<Expr, ExecError> {
+    if rule == IndexRule::Points || mentions_time(condition) {
+        return Ok(condition.clone());
+    }
+    fn walk(e: &Expr, schema: &ingester::TableSchema, rule: IndexRule) -> Result<Expr, ExecError> {
+        let Expr::Binary { op, lhs, rhs } = e else {
+            return Ok(match e {
+                Expr::Paren(inner) => Expr::Paren(Box::new(walk(inner, schema, rule)?)),
+                other => other.clone(),
+            });
+        };
+        match op {
+            BinaryOp::And | BinaryOp::Or => {
+                return Ok(Expr::Binary {
+                    op: *op,
+                    lhs: Box::new(walk(lhs, schema, rule)?),
+                    rhs: Box::new(walk(rhs, schema, rule)?),
+                });
+            }
+            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::EqRegex | BinaryOp::NotEqRegex => {}
+            _ => return Err(ExecError::Query("invalid tag comparison operator".into())),
+        }
+        let (key, value) = match (lhs.as_ref(), rhs.as_ref()) {
+            (Expr::VarRef { name, .. }, v) | (v, Expr::VarRef { name, .. }) => (name, v),
+            // A tag is compared by name (`f + 1 = 2` is no tag comparison).
+            _ => return Err(ExecError::Query("invalid tag comparison operator".into())),
+        };
+        let text = matches!(value, Expr::String(_) | Expr::Regex(_));
+        Ok(if schema.fields.contains_key(key) || !text {
+            Expr::Boolean(true)
+        } else {
+            e.clone()
+        })
+    }
+    walk(condition, schema, rule)
+}
+
+/// Whether a measurement is in `SHOW MEASUREMENTS WHERE condition`, decided as 1.x's index
+/// decides it, on the measurement's series rather than on each series: `AND` and `OR` combine
+/// measurements; `k = 'v'` and `k =~ /re/` hold when a series has such a value, `k != 'v'`
+/// and `k !~ /re/` when none has; a key the measurement has no tag of holds for none (fields
+/// included); a value that is not a string is `right side of '=' must be a tag value
+/// string`, any other operator `invalid tag comparison operator`.
+fn measurement_matches(
+    condition: &Expr,
+    schema: &ingester::TableSchema,
+    series: &[TagSet],
+) -> Result<bool, ExecError> {
+    let bad = || ExecError::Query("invalid tag comparison operator".into());
+    match condition {
+        Expr::Paren(inner) => measurement_matches(inner, schema, series),
+        Expr::Boolean(b) => Ok(*b),
+        Expr::Binary { op, lhs, rhs } => {
+            match op {
+                BinaryOp::And => {
+                    let l = measurement_matches(lhs, schema, series)?;
+                    let r = measurement_matches(rhs, schema, series)?;
+                    return Ok(l && r);
+                }
+                BinaryOp::Or => {
+                    let l = measurement_matches(lhs, schema, series)?;
+                    let r = measurement_matches(rhs, schema, series)?;
+                    return Ok(l || r);
+                }
+                BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::EqRegex | BinaryOp::NotEqRegex => {}
+                _ => return Err(bad()),
+            }
+            let (key, value) = match (lhs.as_ref(), rhs.as_ref()) {
+                (Expr::VarRef { name, .. }, v) | (v, Expr::VarRef { name, .. }) => (name, v),
+                _ => return Err(bad()),
+            };
+            let hit: Box<dyn Fn(&str) -> bool> = match value {
+                Expr::String(v) => {
+                    let v = v.clone();
+                    Box::new(move |x| x == v)
+                }
+                Expr::Regex(r) => {
+                    let re = regex(r)?;
+                    Box::new(move |x| re.is_match(x))
+                }
+                _ => {
+                    return Err(ExecError::Query(format!(
+                        "right side of '{}' must be a tag value string",
+                        op.symbol()
+                    )));
+                }
+            };
+            if !schema.tags.contains(key) {
+                return Ok(false);
+            }
+            let any = series.iter().any(|s| s.get(key).is_some_and(|v| hit(v)));
+            Ok(match op {
+                BinaryOp::Eq | BinaryOp::EqRegex => any,
+                _ => !any,
+            })
+        }
+        other => Err(ExecError::Query(format!(
+            "invalid condition expression: {other}"
+        ))),
+    }
+}
+
 fn page<T>(items: impl IntoIterator<Item = T>, limit: Option<u64>, offset: Option<u64>) -> Vec<T> {
     let take = limit.filter(|l| *l > 0).map_or(usize::MAX, |l| l as usize);
     items
@@ -67,12 +196,14 @@ impl Executor {
         Ok(out.into_iter().collect())
     }
 
-    /// Distinct tag sets of a measurement whose rows match `condition`, sorted.
+    /// Distinct tag sets of a measurement whose rows match `condition` (read as 1.x's series
+    /// index reads it, by `rule`), sorted.
     async fn series_of(
         &self,
         db: &str,
         measurement: &str,
         condition: Option<&Expr>,
+        rule: IndexRule,
     ) -> Result<Vec<TagSet>, ExecError> {
         let Some(crate::scan::Frame {
             df,
@@ -87,7 +218,8 @@ impl Executor {
         };
         let mut df = df.build()?;
         if let Some(c) = condition {
-            df = df.filter(crate::select::condition_to_df(c, &schema)?)?;
+            let c = index_condition(c, &schema, rule)?;
+            df = df.filter(crate::select::condition_to_df(&c, &schema)?)?;
         }
         let tags: Vec<String> = schema.tags.iter().cloned().collect();
         if tags.is_empty() {
@@ -131,6 +263,11 @@ impl Executor {
         limit: Option<u64>,
         offset: Option<u64>,
     ) -> Result<Vec<RowSeries>, ExecError> {
+        if condition.is_some_and(mentions_time) {
+            return Err(ExecError::Query(
+                "SHOW MEASUREMENTS doesn't support time in WHERE clause".into(),
+            ));
+        }
         if self.meta().catalog().database(db).is_none() {
             return Ok(vec![]);
         }
@@ -141,7 +278,15 @@ impl Executor {
         };
         let mut keep = Vec::new();
         for n in names {
-            if condition.is_none() || !self.series_of(db, &n, condition).await?.is_empty() {
+            let Some(c) = condition else {
+                keep.push(n);
+                continue;
+            };
+            let Some(schema) = self.load_schema(db, &n).await? else {
+                continue;
+            };
+            let series = self.series_of(db, &n, None, IndexRule::Points).await?;
+            if measurement_matches(c, &schema, &series)? {
                 keep.push(n);
             }
         }
@@ -173,7 +318,7 @@ impl Executor {
                     None => continue,
                 },
                 Some(c) => self
-                    .series_of(db, &m, Some(c))
+                    .series_of(db, &m, Some(c), IndexRule::Series)
                     .await?
                     .into_iter()
                     .flat_map(|t| t.into_keys())
@@ -226,7 +371,10 @@ impl Executor {
         let mut out = Vec::new();
         for m in self.show_sources(db, flt).await? {
             let mut pairs = BTreeSet::new();
-            for set in self.series_of(db, &m, flt.condition.as_ref()).await? {
+            for set in self
+                .series_of(db, &m, flt.condition.as_ref(), IndexRule::Series)
+                .await?
+            {
                 for (k, v) in set {
                     if matches(&k) {
                         pairs.insert((k, v));
@@ -285,7 +433,10 @@ impl Executor {
     ) -> Result<Vec<RowSeries>, ExecError> {
         let mut keys = Vec::new();
         for m in self.show_sources(db, flt).await? {
-            for set in self.series_of(db, &m, flt.condition.as_ref()).await? {
+            for set in self
+                .series_of(db, &m, flt.condition.as_ref(), IndexRule::Series)
+                .await?
+            {
                 keys.push(series_key(&m, &set));
             }
         }
@@ -583,7 +734,10 @@ impl Executor {
             S::ShowSeries(flt) => {
                 let mut per_measurement = Vec::new();
                 for m in self.show_sources(db, flt).await? {
-                    let n = self.series_of(db, &m, flt.condition.as_ref()).await?.len();
+                    let n = self
+                        .series_of(db, &m, flt.condition.as_ref(), IndexRule::Points)
+                        .await?
+                        .len();
                     if n > 0 {
                         per_measurement.push((m, n));
                     }
@@ -630,5 +784,85 @@ impl Executor {
                 return Err(ExecError::Internal(format!("no cardinality of {other}")));
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn schema() -> ingester::TableSchema {
+        let mut s = ingester::TableSchema::default();
+        s.tags.insert("host".into());
+        s.fields.insert("f".into(), ingester::FieldType::Float);
+        s
+    }
+
+    fn condition(text: &str) -> Expr {
+        match crate::influxql::parse_query(&format!("SHOW SERIES WHERE {text}")) {
+            Ok(mut q) => match q.remove(0) {
+                crate::influxql::Statement::ShowSeries(flt) => match flt.condition {
+                    Some(c) => c,
+                    None => panic!("no condition in {text}"),
+                },
+                other => panic!("not SHOW SERIES: {other:?}"),
+            },
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn read(text: &str, rule: IndexRule) -> Result<String, String> {
+        index_condition(&condition(text), &schema(), rule)
+            .map(|e| e.to_string())
+            .map_err(|e| e.to_string())
+    }
+
+    /// The rules 1.6.7 follows (its answers are compared in the compatibility suite).
+    #[test]
+    fn show_conditions_are_read_as_the_series_index_reads_them() {
+        use IndexRule::*;
+        let bad = Err("invalid tag comparison operator".to_string());
+        assert_eq!(read("f > 10", Series), bad);
+        assert_eq!(read("host > 'a'", Series), bad);
+        assert_eq!(read("f + 1 = 2", Series), bad);
+        // A field, or a value that is no string, holds for every series...
+        assert_eq!(read("f = 'x'", Series), Ok("true".into()));
+        assert_eq!(read("host = 10", Series), Ok("true".into()));
+        assert_eq!(
+            read("host = 'a' AND f != 'x'", Series),
+            Ok("host = 'a' AND true".into())
+        );
+        // SHOW MEASUREMENTS decides per measurement, on its series.
+        let sets = |hosts: &[&str]| -> Vec<TagSet> {
+            hosts
+                .iter()
+                .map(|h| TagSet::from([("host".to_string(), h.to_string())]))
+                .collect()
+        };
+        let m = |text: &str, hosts: &[&str]| {
+            measurement_matches(&condition(text), &schema(), &sets(hosts))
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(m("host != 'b'", &["a"]), Ok(true));
+        assert_eq!(m("host != 'b'", &["a", "b"]), Ok(false));
+        assert_eq!(m("host !~ /b/", &["a", "b"]), Ok(false));
+        assert_eq!(m("host = 'b' AND host = 'a'", &["a", "b"]), Ok(true));
+        assert_eq!(m("f = 'x'", &["a"]), Ok(false));
+        assert_eq!(m("zz != 'x'", &["a"]), Ok(false));
+        assert_eq!(m("'a' = host OR f = 'x'", &["a"]), Ok(true));
+        assert_eq!(
+            m("host != 10", &["a"]),
+            Err("right side of '!=' must be a tag value string".into())
+        );
+        assert_eq!(
+            m("host > 'a'", &["a"]),
+            Err("invalid tag comparison operator".into())
+        );
+        // With time, SHOW SERIES reads points; the cardinalities always do.
+        assert_eq!(
+            read("time > 0 AND f > 1", Series),
+            Ok("time > 0 AND f > 1".into())
+        );
+        assert_eq!(read("f > 1", Points), Ok("f > 1".into()));
     }
 }

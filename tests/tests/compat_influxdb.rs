@@ -1143,6 +1143,864 @@ const STEPS: &[Step] = &[
     Query("SHOW CONTINUOUS QUERIES", ""),
     Query("DROP DATABASE cqd", ""),
     Query("SHOW CONTINUOUS QUERIES", ""),
+    // Technical analysis and Holt-Winters: every function, raw and over GROUP BY time
+    // buckets (with gaps), hold periods, warm-up types, order, and their errors.
+    Query("CREATE DATABASE hw", ""),
+    Write(
+        "db=hw&precision=s",
+        "hw,host=a f=10.0000,i=0i,s=\"x0\",b=false 0\nhw,host=a f=12.1360,i=3i,s=\"x1\",b=true 60\nhw,host=a f=14.0918,i=6i,s=\"x2\",b=false 120\nhw,host=a f=15.7074,i=2i,s=\"x0\",b=true 180\nhw,host=a f=16.8597,i=5i,s=\"x1\",b=false 240\nhw,host=a f=17.4770,i=1i,s=\"x2\",b=true 300\nhw,host=a f=17.5465,i=4i,s=\"x0\",b=false 360\nhw,host=a f=15.2056,i=6i,s=\"x0\",b=true 540\nhw,host=a f=14.0472,i=2i,s=\"x1\",b=false 600\nhw,host=a f=12.9936,i=5i,s=\"x2\",b=true 660\nhw,host=a f=12.2160,i=1i,s=\"x0\",b=false 720\nhw,host=a f=11.8549,i=4i,s=\"x1\",b=true 780\nhw,host=a f=12.0052,i=0i,s=\"x2\",b=false 840\nhw,host=a f=13.9334,i=6i,s=\"x1\",b=false 960\nhw,host=a f=15.6090,i=2i,s=\"x2\",b=true 1020\nhw,host=a f=17.6029,i=5i,s=\"x0\",b=false 1080\nhw,host=a f=19.7506,i=1i,s=\"x1\",b=true 1140\nhw,host=a f=21.8708,i=4i,s=\"x2\",b=false 1200\nhw,host=a f=23.7849,i=0i,s=\"x0\",b=true 1260\nhw,host=a f=25.3375,i=3i,s=\"x1\",b=false 1320\nhw,host=a f=26.4378,i=1i,s=\"x2\",b=false 1560\nhw,host=a f=25.5606,i=4i,s=\"x0\",b=true 1620\nhw,host=a f=24.4566,i=0i,s=\"x1\",b=false 1680\nhw,host=a f=23.3023,i=3i,s=\"x2\",b=true 1740\nhw,host=a f=22.2799,i=6i,s=\"x0\",b=false 1800\nhw,host=a f=21.5569,i=2i,s=\"x1\",b=true 1860\nhw,host=a f=21.2680,i=5i,s=\"x2\",b=false 1920\nhw,host=a f=21.5000,i=1i,s=\"x0\",b=true 1980\nhw,host=a f=22.2825,i=4i,s=\"x1\",b=false 2040\nhw,host=a f=23.5843,i=0i,s=\"x2\",b=true 2100\nhw,host=a f=25.3171,i=3i,s=\"x0\",b=false 2160\nhw,host=a f=27.3453,i=6i,s=\"x1\",b=true 2220\nhw,host=a f=29.5006,i=2i,s=\"x2\",b=false 2280\nhw,host=a f=31.6008,i=5i,s=\"x0\",b=true 2340\nhw,host=b f=17.0000,i=0i 0\nhw,host=b f=16.8673,i=10i 120\nhw,host=b f=17.3791,i=9i 240\nhw,host=b f=18.2878,i=8i 360\nhw,host=b f=19.2484,i=7i 480\nhw,host=b f=19.9034,i=6i 600\nhw,host=b f=19.9700,i=5i 720\nhw,host=b f=19.3094,i=4i 840\nhw,host=b f=17.9609,i=3i 960\nhw,host=b f=16.1324,i=2i 1080\nhw,host=b f=14.1490,i=1i 1200\nhw,host=b f=12.3740,i=0i 1320\nhw,host=b f=11.1195,i=10i 1440\nhw,host=b f=10.5702,i=9i 1560\nhw,host=b f=10.7383,i=8i 1680\nhw,host=b f=11.4601,i=7i 1800\nhw,host=b f=12.4365,i=6i 1920\nhw,host=b f=13.3060,i=5i 2040\nhw,host=b f=13.7334,i=4i 2160\nhw,host=b f=13.4915,i=3i 2280",
+    ),
+    Write(
+        "db=hw&precision=s",
+        "flat f=0,g=5 0\nflat f=0,g=5 60\nflat f=0,g=5 120\nflat f=0,g=5 180\nflat f=0,g=5 240\nflat f=0,g=5 300",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 4) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(i, 3, 0) FROM hw GROUP BY host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(mean(f), 3) FROM hw WHERE time >= 10m AND time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 2) FROM flat",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(max(f), 5, 2) FROM hw WHERE time >= 5m AND time < 35m GROUP BY time(3m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 3, 1, 'simple') AS k FROM hw WHERE host = 'b' LIMIT 4 OFFSET 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 3, -1, 'exponential') FROM hw WHERE host = 'a' AND time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 2, 0, 'linear') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 2, 0, 1) FROM hw",
+        "?db=hw",
+    ),
+    Query("SELECT exponential_moving_average(f) FROM hw", "?db=hw"),
+    Query("SELECT exponential_moving_average(f, 0) FROM hw", "?db=hw"),
+    Query(
+        "SELECT exponential_moving_average(f, 2.5) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 2, -2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 2, 'x') FROM hw",
+        "?db=hw",
+    ),
+    Query("SELECT exponential_moving_average(s, 2) FROM hw", "?db=hw"),
+    Query("SELECT exponential_moving_average(b, 2) FROM hw", "?db=hw"),
+    Query(
+        "SELECT exponential_moving_average(mean(f), 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 2) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 4) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(i, 3, 0) FROM hw GROUP BY host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(mean(f), 3) FROM hw WHERE time >= 10m AND time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 2) FROM flat",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(max(f), 5, 2) FROM hw WHERE time >= 5m AND time < 35m GROUP BY time(3m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 3, 1, 'simple') AS k FROM hw WHERE host = 'b' LIMIT 4 OFFSET 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 3, -1, 'exponential') FROM hw WHERE host = 'a' AND time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 2, 0, 'linear') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 2, 0, 1) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 0) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 2.5) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 2, -2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 2, 'x') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(s, 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(b, 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(mean(f), 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT double_exponential_moving_average(f, 2) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 4) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(i, 3, 0) FROM hw GROUP BY host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(mean(f), 3) FROM hw WHERE time >= 10m AND time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 2) FROM flat",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(max(f), 5, 2) FROM hw WHERE time >= 5m AND time < 35m GROUP BY time(3m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 3, 1, 'simple') AS k FROM hw WHERE host = 'b' LIMIT 4 OFFSET 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 3, -1, 'exponential') FROM hw WHERE host = 'a' AND time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 2, 0, 'linear') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 2, 0, 1) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 0) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 2.5) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 2, -2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 2, 'x') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(s, 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(b, 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(mean(f), 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_moving_average(f, 2) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(f, 4) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(i, 3, 0) FROM hw GROUP BY host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(mean(f), 3) FROM hw WHERE time >= 10m AND time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query("SELECT relative_strength_index(f, 2) FROM flat", "?db=hw"),
+    Query(
+        "SELECT relative_strength_index(max(f), 5, 2) FROM hw WHERE time >= 5m AND time < 35m GROUP BY time(3m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(f, 3, 1, 'simple') AS k FROM hw WHERE host = 'b' LIMIT 4 OFFSET 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(f, 3, -1, 'exponential') FROM hw WHERE host = 'a' AND time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(f, 2, 0, 'linear') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(f, 2, 0, 1) FROM hw",
+        "?db=hw",
+    ),
+    Query("SELECT relative_strength_index(f) FROM hw", "?db=hw"),
+    Query("SELECT relative_strength_index(f, 0) FROM hw", "?db=hw"),
+    Query("SELECT relative_strength_index(f, 2.5) FROM hw", "?db=hw"),
+    Query("SELECT relative_strength_index(f, 2, -2) FROM hw", "?db=hw"),
+    Query(
+        "SELECT relative_strength_index(f, 2, 'x') FROM hw",
+        "?db=hw",
+    ),
+    Query("SELECT relative_strength_index(s, 2) FROM hw", "?db=hw"),
+    Query("SELECT relative_strength_index(b, 2) FROM hw", "?db=hw"),
+    Query(
+        "SELECT relative_strength_index(mean(f), 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(f, 2) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 4) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(i, 3, 0) FROM hw GROUP BY host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(mean(f), 3) FROM hw WHERE time >= 10m AND time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 2) FROM flat",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(max(f), 5, 2) FROM hw WHERE time >= 5m AND time < 35m GROUP BY time(3m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 3, 1, 'simple') AS k FROM hw WHERE host = 'b' LIMIT 4 OFFSET 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 3, -1, 'exponential') FROM hw WHERE host = 'a' AND time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 2, 0, 'linear') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 2, 0, 1) FROM hw",
+        "?db=hw",
+    ),
+    Query("SELECT triple_exponential_derivative(f) FROM hw", "?db=hw"),
+    Query(
+        "SELECT triple_exponential_derivative(f, 0) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 2.5) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 2, -2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 2, 'x') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(s, 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(b, 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(mean(f), 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 2) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(f, 4) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(i, 3, 0) FROM hw GROUP BY host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(mean(f), 3) FROM hw WHERE time >= 10m AND time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query("SELECT kaufmans_efficiency_ratio(f, 2) FROM flat", "?db=hw"),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(max(f), 5, 2) FROM hw WHERE time >= 5m AND time < 35m GROUP BY time(3m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(f, 3, 1) AS k FROM hw WHERE host = 'b' LIMIT 4 OFFSET 2",
+        "?db=hw",
+    ),
+    Query("SELECT kaufmans_efficiency_ratio(f) FROM hw", "?db=hw"),
+    Query("SELECT kaufmans_efficiency_ratio(f, 0) FROM hw", "?db=hw"),
+    Query("SELECT kaufmans_efficiency_ratio(f, 2.5) FROM hw", "?db=hw"),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(f, 2, -2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(f, 2, 'x') FROM hw",
+        "?db=hw",
+    ),
+    Query("SELECT kaufmans_efficiency_ratio(s, 2) FROM hw", "?db=hw"),
+    Query("SELECT kaufmans_efficiency_ratio(b, 2) FROM hw", "?db=hw"),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(mean(f), 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(f, 2) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f, 4) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(i, 3, 0) FROM hw GROUP BY host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(mean(f), 3) FROM hw WHERE time >= 10m AND time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f, 2) FROM flat",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(max(f), 5, 2) FROM hw WHERE time >= 5m AND time < 35m GROUP BY time(3m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f, 3, 1) AS k FROM hw WHERE host = 'b' LIMIT 4 OFFSET 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f, 0) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f, 2.5) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f, 2, -2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f, 2, 'x') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(s, 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(b, 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(mean(f), 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_adaptive_moving_average(f, 2) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 4) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(i, 3, 0) FROM hw GROUP BY host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(mean(f), 3) FROM hw WHERE time >= 10m AND time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 2) FROM flat",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(max(f), 5, 2) FROM hw WHERE time >= 5m AND time < 35m GROUP BY time(3m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 3, 1, 'simple') AS k FROM hw WHERE host = 'b' LIMIT 4 OFFSET 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 3, -1, 'exponential') FROM hw WHERE host = 'a' AND time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 2, 0, 'linear') FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 2, 0, 1) FROM hw",
+        "?db=hw",
+    ),
+    Query("SELECT chande_momentum_oscillator(f) FROM hw", "?db=hw"),
+    Query("SELECT chande_momentum_oscillator(f, 0) FROM hw", "?db=hw"),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 2.5) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 2, -2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 2, 'x') FROM hw",
+        "?db=hw",
+    ),
+    Query("SELECT chande_momentum_oscillator(s, 2) FROM hw", "?db=hw"),
+    Query("SELECT chande_momentum_oscillator(b, 2) FROM hw", "?db=hw"),
+    Query(
+        "SELECT chande_momentum_oscillator(mean(f), 2) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 2) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT chande_momentum_oscillator(f, 3, 0, 'none') FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT triple_exponential_derivative(f, 3, 0) FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 3), moving_average(f, 3) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 3), f FROM hw",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT relative_strength_index(f, 14) FROM hw WHERE host = 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT moving_average(mean(f), 3) FROM hw WHERE time >= 10m AND time < 30m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT moving_average(mean(f), 4) FROM hw WHERE time >= 10m AND time < 30m GROUP BY time(2m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT elapsed(mean(f), 1m) FROM hw WHERE time >= 10m AND time < 30m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT cumulative_sum(mean(f)) FROM hw WHERE time >= 10m AND time < 30m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 3, 0) FROM hw WHERE time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 4) FROM hw WHERE time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) FROM hw WHERE host = 'a' AND time < 40m GROUP BY time(2m) fill(0)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) FROM hw WHERE host = 'a' AND time < 40m GROUP BY time(2m) fill(previous)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) FROM hw WHERE host = 'a' AND time < 40m GROUP BY time(2m) fill(none)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(first(i), 4, 3) AS hw FROM hw WHERE time >= 5m AND time < 38m GROUP BY time(3m,1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(count(f), 2, 0) FROM hw WHERE time < 40m GROUP BY time(4m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 2) FROM hw WHERE time < 40m GROUP BY time(2m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 3, 2) FROM hw WHERE time < 40m GROUP BY time(2m) LIMIT 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 30) FROM hw WHERE time < 40m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0), mean(f) FROM hw WHERE host = 'b' AND time < 20m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0), holt_winters(max(i), 1, 0) FROM hw WHERE host = 'a' AND time < 20m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) FROM flat WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(f, 2, 0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) FROM hw WHERE time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 0, 0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, -1) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2.5, 1) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 1.0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(first(s), 2, 0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters(last(b), 2, 0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 3, 0) FROM hw WHERE time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 4) FROM hw WHERE time < 40m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 0) FROM hw WHERE host = 'a' AND time < 40m GROUP BY time(2m) fill(0)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 0) FROM hw WHERE host = 'a' AND time < 40m GROUP BY time(2m) fill(previous)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 0) FROM hw WHERE host = 'a' AND time < 40m GROUP BY time(2m) fill(none)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(first(i), 4, 3) AS hw FROM hw WHERE time >= 5m AND time < 38m GROUP BY time(3m,1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(count(f), 2, 0) FROM hw WHERE time < 40m GROUP BY time(4m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 2) FROM hw WHERE time < 40m GROUP BY time(2m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 3, 2) FROM hw WHERE time < 40m GROUP BY time(2m) LIMIT 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 30) FROM hw WHERE time < 40m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 0), mean(f) FROM hw WHERE host = 'b' AND time < 20m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 0), holt_winters_with_fit(max(i), 1, 0) FROM hw WHERE host = 'a' AND time < 20m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 0) FROM flat WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(f, 2, 0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 0) FROM hw WHERE time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 0, 0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, -1) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2.5, 1) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 1.0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(first(s), 2, 0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(last(b), 2, 0) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query("SELECT sample(f, 2), max(f), host FROM hw", "?db=hw"),
+    Query("SELECT sample(f, 2), mean(f), i FROM hw", "?db=hw"),
+    Query("SELECT sample(f, 2), sample(i, 3), host FROM hw", "?db=hw"),
+    Query("SELECT sample(*, 2), host FROM hw", "?db=hw"),
+    Query("SELECT sample(/f|i/, 2), i FROM hw", "?db=hw"),
+    Query(
+        "SELECT sample(mean(f), 2) FROM hw WHERE time < 10m GROUP BY time(2m)",
+        "?db=hw",
+    ),
+    Query("SELECT sample(f + 1, 2) FROM hw", "?db=hw"),
+    Query("SELECT sample(2, 2) FROM hw", "?db=hw"),
+    // Counts of empty buckets, literal arguments, and SHOW conditions read as 1.x's index reads them.
+    Query(
+        "SELECT count(f) FROM hw WHERE host = 'a' AND time < 30m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT count(f) + 1, mean(f) FROM hw WHERE time < 30m GROUP BY time(1m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT count(distinct(i)) FROM hw WHERE time < 30m GROUP BY time(1m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT count(f) FROM hw WHERE host = 'a' AND time >= 6m AND time < 12m GROUP BY time(1m) fill(previous)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT count(f) FROM hw WHERE host = 'a' AND time < 30m GROUP BY time(1m) fill(none)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT count(f), count(nope) FROM hw WHERE time < 30m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT count(*) FROM hw WHERE time < 30m GROUP BY time(1m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT count(f) FROM hw, flat WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT count(f) / 2 FROM hw WHERE host = 'b' AND time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT derivative(count(f)) FROM hw WHERE host = 'b' AND time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query("SELECT max(2) FROM hw", "?db=hw"),
+    Query("SELECT top(2, 2) FROM hw", "?db=hw"),
+    Query("SELECT derivative(2) FROM hw", "?db=hw"),
+    Query("SELECT count(2) FROM hw", "?db=hw"),
+    Query("SELECT exponential_moving_average(2, 2) FROM hw", "?db=hw"),
+    Query("SELECT holt_winters(2, 2, 1) FROM hw", "?db=hw"),
+    Query("SELECT mean(2) + 1 FROM hw", "?db=hw"),
+    Query(
+        "SELECT derivative(mean('x')) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SHOW TAG VALUES FROM hw WITH KEY = host WHERE f > 10",
+        "?db=hw",
+    ),
+    Query(
+        "SHOW TAG VALUES FROM hw WITH KEY = host WHERE f = 10",
+        "?db=hw",
+    ),
+    Query(
+        "SHOW TAG VALUES FROM hw WITH KEY = host WHERE f = 'x' AND host = 'b'",
+        "?db=hw",
+    ),
+    Query(
+        "SHOW TAG VALUES FROM hw WITH KEY = host WHERE host = 'a' AND f > 1",
+        "?db=hw",
+    ),
+    Query(
+        "SHOW TAG VALUES FROM hw WITH KEY = host WHERE host > 'a'",
+        "?db=hw",
+    ),
+    Query(
+        "SHOW TAG VALUES FROM hw WITH KEY = host WHERE host = 10",
+        "?db=hw",
+    ),
+    Query("SHOW MEASUREMENTS WHERE f > 10", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE f = 'x'", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE f != 'x'", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE f =~ /x/", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE f = 10", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE host != 10", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE host != 'b'", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE host !~ /b/", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE zz != 'x'", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE host = 'a' OR f = 'x'", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE host = 'a' AND f != 'x'", "?db=hw"),
+    Query("SHOW MEASUREMENTS WHERE time > 0", "?db=hw"),
+    Query("SHOW SERIES WHERE f > 10", "?db=hw"),
+    Query("SHOW SERIES WHERE f != 'x'", "?db=hw"),
+    Query("SHOW SERIES FROM hw WHERE f = 10 AND host = 'b'", "?db=hw"),
+    Query("SHOW SERIES WHERE host = 10", "?db=hw"),
+    Query("SHOW SERIES WHERE host != 'b'", "?db=hw"),
+    Query("SHOW SERIES WHERE zz != 'x'", "?db=hw"),
+    Query("SHOW SERIES WHERE f + 1 = 2", "?db=hw"),
+    Query("SHOW SERIES WHERE host = 'a' OR f = 3", "?db=hw"),
+    Query("SHOW SERIES WHERE 'a' = host", "?db=hw"),
+    Query("SHOW SERIES WHERE host", "?db=hw"),
+    Query("SHOW TAG KEYS WHERE f > 10", "?db=hw"),
+    Query("SHOW TAG KEYS WHERE host = 10", "?db=hw"),
+    Query("SHOW TAG KEYS FROM hw WHERE f = 'z'", "?db=hw"),
+    Query(
+        "SELECT derivative(mean(f)) FROM hw WHERE time < 10m GROUP BY time(1m)",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT moving_average(mean(f), 2) FROM hw WHERE time < 10m GROUP BY time(1m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT cumulative_sum(mean(f)) FROM hw WHERE time < 10m GROUP BY time(1m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT derivative(mean(f)) FROM hw WHERE time < 10m GROUP BY time(1m) ORDER BY time DESC",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT derivative(count(f)) FROM hw WHERE time >= 1m AND time < 10m GROUP BY time(1m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT derivative(mean(f), 1s) FROM hw WHERE time >= 0 AND time < 10m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT non_negative_derivative(max(f)) FROM hw WHERE time >= 0 AND time < 10m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT elapsed(mean(f)) FROM hw WHERE time >= 0 AND time < 10m GROUP BY time(1m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(count(f), 2) FROM hw WHERE time >= 1m AND time < 20m GROUP BY time(1m), host",
+        "?db=hw",
+    ),
+    Query("DROP DATABASE hw", ""),
     StatusOnly("POST", "/ping", b"", "405 for POST /ping, as 1.x"),
     StatusOnly("GET", "/nothing", b"", "404 text body"),
     StatusOnly("GET", "/write?db=d", b"", "405 for GET /write"),

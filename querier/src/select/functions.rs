@@ -13,8 +13,8 @@ pub(super) enum Kind {
     Math,
     /// A function over a series' ordered values (after aggregation, when nested).
     Transform,
-    /// A function of InfluxQL that Fletch does not run yet.
-    NotYet,
+    /// A forecast from a series' `GROUP BY time` aggregates (`holt_winters`).
+    Forecast,
 }
 
 use Kind::*;
@@ -73,16 +73,16 @@ const FUNCTIONS: &[(&str, Kind, Returns)] = &[
     ("cumulative_sum", Transform, Arg),
     ("moving_average", Transform, Float),
     ("elapsed", Transform, Integer),
-    ("holt_winters", NotYet, Float),
-    ("holt_winters_with_fit", NotYet, Float),
-    ("chande_momentum_oscillator", NotYet, Float),
-    ("exponential_moving_average", NotYet, Float),
-    ("double_exponential_moving_average", NotYet, Float),
-    ("kaufmans_efficiency_ratio", NotYet, Float),
-    ("kaufmans_adaptive_moving_average", NotYet, Float),
-    ("triple_exponential_moving_average", NotYet, Float),
-    ("triple_exponential_derivative", NotYet, Float),
-    ("relative_strength_index", NotYet, Float),
+    ("holt_winters", Forecast, Float),
+    ("holt_winters_with_fit", Forecast, Float),
+    ("chande_momentum_oscillator", Transform, Float),
+    ("exponential_moving_average", Transform, Float),
+    ("double_exponential_moving_average", Transform, Float),
+    ("kaufmans_efficiency_ratio", Transform, Float),
+    ("kaufmans_adaptive_moving_average", Transform, Float),
+    ("triple_exponential_moving_average", Transform, Float),
+    ("triple_exponential_derivative", Transform, Float),
+    ("relative_strength_index", Transform, Float),
 ];
 
 /// The kind of function `name`, if InfluxQL has one of that name.
@@ -114,6 +114,10 @@ pub(super) fn is_math(name: &str) -> bool {
     kind(name) == Some(Math)
 }
 
+pub(super) fn is_forecast(name: &str) -> bool {
+    kind(name) == Some(Forecast)
+}
+
 pub(super) fn is_transform(name: &str) -> bool {
     kind(name) == Some(Transform)
 }
@@ -132,6 +136,7 @@ mod tests {
         }
         assert!(is_aggregate("min") && is_selector("min") && !is_selector("mean"));
         assert!(is_math("atan2") && is_transform("elapsed") && kind("nope").is_none());
-        assert_eq!(kind("holt_winters"), Some(Kind::NotYet));
+        assert_eq!(kind("holt_winters"), Some(Kind::Forecast));
+        assert!(is_transform("kaufmans_adaptive_moving_average"));
     }
 }

@@ -143,6 +143,9 @@ impl<'a> Plan<'a> {
                 df = df.filter(any)?;
             }
         }
+        if self.holt_winters.iter().any(Option::is_some) {
+            df = self.forecast_rows(df, ntags, sources)?;
+        }
         let mut within: Vec<SortExpr> = vec![col("__time").sort(!desc, true)];
         within.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
         // Series in key order; in descending key order when time goes backwards (1.x).
@@ -167,6 +170,124 @@ impl<'a> Plan<'a> {
             keep = keep.and(col("__n").lt_eq(lit(offset.saturating_add(limit) as u64)));
         }
         Ok(frame::sort(df.with_column("__n", n)?.filter(keep)?, sort)?)
+    }
+}
+
+impl Plan<'_> {
+    /// `holt_winters(...)` columns: each series' buckets of the column are replaced by its
+    /// forecast (an aggregate per series whose list of points is unnested into rows), and
+    /// the rows of the forecasts and of the other columns are joined by series and time, as
+    /// 1.x lines up the points of a statement's fields.
+    fn forecast_rows(
+        &self,
+        df: DataFrame,
+        ntags: usize,
+        sources: &[usize],
+    ) -> Result<DataFrame, ExecError> {
+        use datafusion::functions::core::expr_fn::{coalesce, get_field};
+        let Some((interval, _)) = self.interval else {
+            return Err(query_err(
+                "holt_winters aggregate requires a GROUP BY interval",
+            ));
+        };
+        let tags: Vec<DfExpr> = (0..ntags).map(|i| col(format!("__tag{i}"))).collect();
+        let key = |prefix: &str| -> Vec<String> {
+            std::iter::once(format!("{prefix}time"))
+                .chain((0..ntags).map(|i| format!("{prefix}tag{i}")))
+                .collect()
+        };
+        let mut frames = Vec::new();
+        let plain: Vec<usize> = (0..sources.len())
+            .filter(|&i| self.holt_winters[sources[i]].is_none())
+            .collect();
+        if !plain.is_empty() {
+            let mut select = vec![col("__time")];
+            select.extend(tags.iter().cloned());
+            select.extend(plain.iter().map(|i| col(format!("__c{i}"))));
+            frames.push(frame::select(df.clone(), select)?);
+        }
+        for (i, source) in sources.iter().enumerate() {
+            let Some(hw) = self.holt_winters[*source] else {
+                continue;
+            };
+            let c = format!("__c{i}");
+            let kind = AggregateKind::HoltWinters {
+                h: hw.h,
+                m: hw.m,
+                with_fit: hw.with_fit,
+                interval,
+            };
+            let forecast = InfluxAggregate::new(kind, Output::Value)
+                .udaf()
+                .call(vec![col(c.as_str()), col("__time")])
+                .alias("__hw");
+            let mut f = df
+                .clone()
+                .aggregate(tags.clone(), vec![forecast])?
+                .unnest_columns(&["__hw"])?;
+            if self.stmt.order_desc {
+                // 1.x feeds the buckets newest first, and its forecast of points whose times
+                // go backwards is empty.
+                f = f.filter(lit(false))?;
+            }
+            let mut select = vec![get_field(col("__hw"), "time").alias("__time")];
+            select.extend(tags.iter().cloned());
+            select.push(get_field(col("__hw"), "value").alias(c.as_str()));
+            frames.push(frame::select(f.filter(col("__hw").is_not_null())?, select)?);
+        }
+        let mut frames = frames.into_iter();
+        let Some(mut joined) = frames.next() else {
+            return Ok(df);
+        };
+        let left_key = key("__");
+        let right_key = key("__r");
+        for right in frames {
+            let names: Vec<String> = right
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let renamed: Vec<DfExpr> = names
+                .iter()
+                .map(|n| match left_key.iter().position(|k| k == n) {
+                    Some(k) => col(n.as_str()).alias(right_key[k].as_str()),
+                    None => col(n.as_str()),
+                })
+                .collect();
+            let right = frame::select(right, renamed)?;
+            let on: Vec<DfExpr> = left_key
+                .iter()
+                .zip(&right_key)
+                .map(|(l, r)| {
+                    DfExpr::BinaryExpr(BinaryExpr::new(
+                        Box::new(col(l.as_str())),
+                        Operator::IsNotDistinctFrom,
+                        Box::new(col(r.as_str())),
+                    ))
+                })
+                .collect();
+            let both = joined.join_on(right, datafusion::logical_expr::JoinType::Full, on)?;
+            let mut select: Vec<DfExpr> = left_key
+                .iter()
+                .zip(&right_key)
+                .map(|(l, r)| coalesce(vec![col(l.as_str()), col(r.as_str())]).alias(l.as_str()))
+                .collect();
+            select.extend(
+                both.schema()
+                    .fields()
+                    .iter()
+                    .map(|f| f.name())
+                    .filter(|n| n.starts_with("__c"))
+                    .map(|n| col(n.as_str())),
+            );
+            joined = frame::select(both, select)?;
+        }
+        // The columns in the statement's order.
+        let mut select = vec![col("__time")];
+        select.extend(tags);
+        select.extend((0..sources.len()).map(|i| col(format!("__c{i}"))));
+        Ok(frame::select(joined, select)?)
     }
 }
 
@@ -499,6 +620,34 @@ pub(super) struct Lowered {
     /// The lone selector whose point the other selected fields and tags come from
     /// (`SELECT max(f), g, host`), if the statement is of that kind.
     pub(super) aux: Option<LoneSelector>,
+    /// The columns of the `count` calls (`count(distinct())` too).
+    pub(super) counts: BTreeSet<String>,
+}
+
+/// What an output column of aggregates is in a `GROUP BY time` bucket without points under
+/// the default `fill(null)`, when that is not null: 1.x fills each call of an empty bucket, a
+/// count with 0 and the rest with null, before it computes the field (`count(f) + 1` is 1).
+/// `None` when the column does not count anything.
+pub(super) fn empty_bucket_value(e: &DfExpr, counts: &BTreeSet<String>) -> Option<DfExpr> {
+    use datafusion::common::tree_node::{Transformed, TreeNode};
+    let mut counted = false;
+    let empty = e
+        .clone()
+        .transform(|x| {
+            Ok(match x {
+                DfExpr::Column(c) if counts.contains(&c.name) => {
+                    counted = true;
+                    Transformed::yes(lit(0i64))
+                }
+                DfExpr::Column(c) if c.name.starts_with("__a") => {
+                    Transformed::yes(lit(ScalarValue::Null))
+                }
+                other => Transformed::no(other),
+            })
+        })
+        .ok()?
+        .data;
+    counted.then_some(empty)
 }
 
 /// The aggregate calls (name and arguments) in `exprs`, nested ones included, in order.
@@ -622,6 +771,7 @@ pub(super) fn lower_aggregate(
                     let alias = format!("__a{}_{field_idx}_count_distinct", out.aggs.len());
                     out.aggs
                         .push(agg::count_distinct(ident(&field)).alias(&alias));
+                    out.counts.insert(alias.clone());
                     return Ok(col(alias.as_str()));
                 }
             }
@@ -711,6 +861,9 @@ pub(super) fn lower_aggregate(
                 }
             };
             let alias = format!("__a{}_{field_idx}_{}", out.aggs.len(), name);
+            if name == "count" {
+                out.counts.insert(alias.clone());
+            }
             out.aggs.push(f.alias(&alias));
             Ok(col(alias.as_str()))
         }

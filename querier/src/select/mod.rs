@@ -224,8 +224,9 @@ pub(crate) async fn execute(
         out.send(written).await?;
         return Ok(());
     }
-    let stmt = stmt.clone();
+    let mut stmt = stmt.clone();
     let now = now_nanos();
+    resolve_now_offset(&mut stmt, now);
     if time_range::time_under_or(stmt.condition.as_ref()) {
         // 1.x answers a time condition joined with OR with no series (the statement is
         // checked all the same).
@@ -234,6 +235,9 @@ pub(crate) async fn execute(
     }
     let (range, condition) = split_time_range(stmt.condition.as_ref(), now)?;
     let plan = Plan::new(&stmt, range)?;
+    if plan.reads_nothing {
+        return Ok(());
+    }
     check_buckets(plan.interval, range, now, ex.max_select_buckets())?;
 
     // Load every measurement first: `*` means the columns of all of them together (1.x).
@@ -437,6 +441,7 @@ enum Zipped {
     Aggregate(String, Expr),
 }
 
+use crate::plan::technical::TaFunc;
 use crate::plan::transform::TransformKind as Transform;
 
 /// What a statement asks for, independent of the measurement it runs on.
@@ -446,7 +451,11 @@ struct Plan<'a> {
     /// transformation).
     fields: Vec<crate::influxql::Field>,
     transforms: Vec<Option<Transform>>,
+    /// `holt_winters(...)` fields (their argument, the aggregate, is in `fields`).
+    holt_winters: Vec<Option<HoltWintersCall>>,
     range: TimeRange,
+    /// A transformation of buckets without a start time: 1.x answers no series.
+    reads_nothing: bool,
     projection: Projection,
     interval: Option<(i64, i64)>,
     timezone: Option<chrono_tz::Tz>,
@@ -481,6 +490,103 @@ fn duration_arg(args: &[Expr], i: usize, default: i64, func: &str) -> Result<i64
     }
 }
 
+/// `GROUP BY time(d, now())`: the offset of `now` into its interval, as 1.x computes it once
+/// per statement (the parser marks the offset `i64::MIN`).
+fn resolve_now_offset(stmt: &mut SelectStatement, now: i64) {
+    for d in &mut stmt.dimensions {
+        if let Dimension::Time {
+            interval,
+            offset: Some(offset),
+        } = d
+            && *offset == i64::MIN
+            && *interval > 0
+        {
+            *offset = now.rem_euclid(*interval);
+        }
+    }
+}
+
+/// `holt_winters(aggregate, n, s)`'s forecast length, season and whether the fit comes first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HoltWintersCall {
+    h: u32,
+    m: u32,
+    with_fit: bool,
+}
+
+/// Splits `holt_winters(mean(f), n, s)` into its aggregate (named after the function) and the
+/// forecast, with 1.x's checks and texts in its order.
+fn split_holt_winters(
+    f: &crate::influxql::Field,
+    stmt: &SelectStatement,
+) -> Result<Option<(crate::influxql::Field, HoltWintersCall)>, ExecError> {
+    let Expr::Call { name, args } = &f.expr else {
+        return Ok(None);
+    };
+    if name != "holt_winters" && name != "holt_winters_with_fit" {
+        return Ok(None);
+    }
+    if args.len() != 3 {
+        return Err(query_err(format!(
+            "invalid number of arguments for {name}, expected 3, got {}",
+            args.len()
+        )));
+    }
+    let h = match &args[1] {
+        Expr::Integer(n) if *n <= 0 => {
+            return Err(query_err(format!(
+                "second arg to {name} must be greater than 0, got {n}"
+            )));
+        }
+        Expr::Integer(n) => u32::try_from(*n)
+            .map_err(|_| query_err(format!("second arg to {name} is too large, got {n}")))?,
+        _ => {
+            return Err(query_err(format!(
+                "expected integer argument as second arg in {name}"
+            )));
+        }
+    };
+    let m = match &args[2] {
+        Expr::Integer(n) if *n < 0 => {
+            return Err(query_err(format!(
+                "third arg to {name} cannot be negative, got {n}"
+            )));
+        }
+        Expr::Integer(n) => u32::try_from(*n)
+            .map_err(|_| query_err(format!("third arg to {name} is too large, got {n}")))?,
+        _ => {
+            return Err(query_err(format!(
+                "expected integer argument as third arg in {name}"
+            )));
+        }
+    };
+    if !matches!(&args[0], Expr::Call { .. }) {
+        return Err(query_err(format!(
+            "must use aggregate function with {name}"
+        )));
+    }
+    let grouped_by_time = stmt
+        .dimensions
+        .iter()
+        .any(|d| matches!(d, Dimension::Time { interval, .. } if *interval != 0));
+    if !grouped_by_time {
+        return Err(query_err(format!(
+            "{name} aggregate requires a GROUP BY interval"
+        )));
+    }
+    Ok(Some((
+        crate::influxql::Field {
+            expr: args[0].clone(),
+            alias: Some(f.alias.clone().unwrap_or_else(|| name.clone())),
+        },
+        HoltWintersCall {
+            h,
+            m,
+            with_fit: name == "holt_winters_with_fit",
+        },
+    )))
+}
+
 /// Splits `derivative(x, 1s)` and friends into their argument and the transformation.
 fn split_transform(
     f: &crate::influxql::Field,
@@ -506,6 +612,7 @@ fn split_transform(
         },
         "cumulative_sum" => Transform::CumulativeSum,
         "elapsed" => Transform::Elapsed(duration_arg(args, 1, 1, name)?),
+        _ if TaFunc::from_name(name).is_some() => Transform::Technical(technical(name, args)?),
         _ => match args.get(1) {
             Some(Expr::Integer(n)) if *n > 1 => Transform::MovingAverage(*n as usize),
             _ => return Err(query_err("moving_average window must be greater than 1")),
@@ -523,6 +630,84 @@ fn split_transform(
         },
         Some(t),
     ))
+}
+
+/// The arguments of a technical-analysis call, checked as 1.x checks them (its texts, in its
+/// order): `fn(value, period[, hold period[, warmup type]])`, without a warmup type for
+/// Kaufman's functions.
+fn technical(name: &str, args: &[Expr]) -> Result<crate::plan::technical::Technical, ExecError> {
+    use crate::plan::technical::{Technical, Warmup};
+    let func =
+        TaFunc::from_name(name).ok_or_else(|| query_err(format!("undefined function {name}()")))?;
+    let kaufman = matches!(func, TaFunc::Ker | TaFunc::Kama);
+    let max = if kaufman { 3 } else { 4 };
+    if args.len() < 2 || args.len() > max {
+        return Err(query_err(format!(
+            "invalid number of arguments for {name}, expected at least 2 but no more than {max}, got {}",
+            args.len()
+        )));
+    }
+    let period = match &args[1] {
+        Expr::Integer(n) if *n < 1 => {
+            return Err(query_err(format!(
+                "{name} period must be greater than or equal to 1"
+            )));
+        }
+        Expr::Integer(n) => {
+            u32::try_from(*n).map_err(|_| query_err(format!("{name} period is too large")))?
+        }
+        _ => return Err(query_err(format!("{name} period must be an integer"))),
+    };
+    let hold = match args.get(2) {
+        None | Some(Expr::Integer(-1)) => None,
+        Some(Expr::Integer(h)) if func == TaFunc::Trix && *h < 1 => {
+            return Err(query_err(format!(
+                "{name} hold period must be greater than or equal to 1"
+            )));
+        }
+        Some(Expr::Integer(h)) if *h < 0 => {
+            return Err(query_err(format!(
+                "{name} hold period must be greater than or equal to 0"
+            )));
+        }
+        Some(Expr::Integer(h)) => Some(
+            u32::try_from(*h).map_err(|_| query_err(format!("{name} hold period is too large")))?,
+        ),
+        _ => return Err(query_err(format!("{name} hold period must be an integer"))),
+    };
+    let cmo = func == TaFunc::Cmo;
+    let warmup = match args.get(3) {
+        None if cmo => Warmup::None,
+        None => Warmup::Exponential,
+        Some(Expr::String(w)) => match w.as_str() {
+            "exponential" => Warmup::Exponential,
+            "simple" => Warmup::Simple,
+            "none" if cmo => Warmup::None,
+            _ if cmo => {
+                return Err(query_err(format!(
+                    "{name} warmup type must be one of: 'none' 'exponential' 'simple'"
+                )));
+            }
+            _ => {
+                return Err(query_err(format!(
+                    "{name} warmup type must be one of: 'exponential' 'simple'"
+                )));
+            }
+        },
+        Some(_) => return Err(query_err(format!("{name} warmup type must be a string"))),
+    };
+    if cmo && warmup == Warmup::None && period < 2 {
+        // 1.x fails on it (an index out of range in its oscillator's window).
+        return Err(query_err(format!(
+            "{name} period must be greater than or equal to 2 without a warmup type"
+        )));
+    }
+    Ok(Technical {
+        func,
+        period,
+        hold,
+        warmup,
+    })
 }
 
 /// The column name 1.x gives an expression without an alias.
@@ -546,10 +731,18 @@ impl<'a> Plan<'a> {
     fn new(stmt: &'a SelectStatement, range: TimeRange) -> Result<Self, ExecError> {
         let mut fields = Vec::with_capacity(stmt.fields.len());
         let mut transforms = Vec::with_capacity(stmt.fields.len());
+        let mut holt_winters = Vec::with_capacity(stmt.fields.len());
         for f in &stmt.fields {
+            if let Some((inner, hw)) = split_holt_winters(f, stmt)? {
+                fields.push(inner);
+                transforms.push(None);
+                holt_winters.push(Some(hw));
+                continue;
+            }
             let (inner, t) = split_transform(f)?;
             fields.push(inner);
             transforms.push(t);
+            holt_winters.push(None);
         }
         let with_transform = transforms.iter().filter(|t| t.is_some()).count();
         if with_transform > 0 && with_transform < fields.len() {
@@ -564,20 +757,15 @@ impl<'a> Plan<'a> {
                     let known = name == "now"
                         || functions::is_aggregate(name)
                         || functions::is_math(name)
-                        || functions::is_transform(name);
+                        || functions::is_transform(name)
+                        || functions::is_forecast(name);
                     if !known {
                         bad.get_or_insert(name.clone());
                     }
                 }
             });
             if let Some(name) = bad {
-                return Err(query_err(
-                    if functions::kind(&name) == Some(functions::Kind::NotYet) {
-                        format!("function {name}() is not supported by Fletch yet")
-                    } else {
-                        format!("undefined function {name}()")
-                    },
-                ));
+                return Err(query_err(format!("undefined function {name}()")));
             }
         }
         types::check_fields(stmt)?;
@@ -592,13 +780,26 @@ impl<'a> Plan<'a> {
             .iter()
             .filter(|f| matches!(&f.expr, Expr::Call { name, .. } if name == "sample"))
             .count();
-        if samples > 0
-            && calls > samples
-            && fields.iter().any(|f| matches!(f.expr, Expr::VarRef { .. }))
-        {
-            return Err(query_err(
-                "sample() with other functions cannot select fields or tags beside them in Fletch yet",
-            ));
+        // Fields or tags beside several calls one of which is a sample: 1.x's rules for
+        // auxiliary fields (only selectors of named fields may have them, and only one).
+        let auxiliary = fields
+            .iter()
+            .any(|f| matches!(f.expr, Expr::VarRef { .. } | Expr::Wildcard(_)));
+        let spread_sample = fields.iter().any(|f| {
+            matches!(&f.expr, Expr::Call { name, args } if name == "sample"
+                && matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))))
+        });
+        if samples > 0 && auxiliary && (calls > 1 || spread_sample) {
+            let called = aggregate_calls(fields.iter().map(|f| &f.expr));
+            let only_selectors = called.iter().all(|(n, args)| {
+                (functions::is_selector(n) || n == "sample")
+                    && !matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_)))
+            });
+            return Err(query_err(if only_selectors {
+                "mixing multiple selector functions with tags or fields is not supported"
+            } else {
+                "mixing aggregate and non-aggregate queries is not supported"
+            }));
         }
         if tops > 0 || samples > 0 {
             if tops > 0 && calls > 1 {
@@ -668,8 +869,10 @@ impl<'a> Plan<'a> {
                     return Err(query_err("group by time interval must be positive"));
                 }
                 if offset == &Some(i64::MIN) {
+                    // Resolved by `execute` before planning; a statement planned elsewhere
+                    // (a continuous query's check) has no now yet.
                     return Err(query_err(
-                        "GROUP BY time(..., now()) is not supported by Fletch yet",
+                        "time dimension offset now() is resolved when the statement runs",
                     ));
                 }
                 interval = Some((*i, offset.unwrap_or(0).rem_euclid(*i)));
@@ -728,22 +931,39 @@ impl<'a> Plan<'a> {
                 * 1_000_000_000;
             interval = Some((i, (off - shift).rem_euclid(i)));
         }
-        // A transformation of GROUP BY time buckets looks back as far as it needs points:
-        // 1.x moves the start (the end, in descending order) that many buckets out, so that
-        // the first bucket of the range gets a value too.
+        // A derivative of buckets without its own unit is per interval (1.x's
+        // `DerivativeInterval`).
+        let mut transforms = transforms;
+        if let Some((i, _)) = interval {
+            for (t, f) in transforms.iter_mut().zip(&stmt.fields) {
+                if let (Some(Transform::Derivative { unit, .. }), Expr::Call { args, .. }) =
+                    (t, &f.expr)
+                    && args.len() == 1
+                {
+                    *unit = i;
+                }
+            }
+        }
+        // A transformation of GROUP BY time buckets looks back one bucket, as 1.x does: it
+        // moves the start (the end, in descending order) of what it reads one interval out,
+        // whatever the transformation needs (a `moving_average(.., 3)` answers from the
+        // range's second bucket on), and emits what the transformation makes of that bucket
+        // (a hold period of 0 answers it). `cumulative_sum` does not look back.
         let mut range = range;
+        let mut reads_nothing = false;
         if let (true, Some((i, _))) = (calls > 0, interval) {
             let lookback = transforms
                 .iter()
                 .flatten()
                 .map(|t| match t {
-                    Transform::Derivative { .. } | Transform::Difference { .. } => 1,
-                    Transform::MovingAverage(n) => *n as i64 - 1,
-                    Transform::CumulativeSum | Transform::Elapsed(_) => 0,
+                    Transform::CumulativeSum => 0,
+                    _ => 1,
                 })
                 .max()
                 .unwrap_or(0);
             let by = i.saturating_mul(lookback);
+            // 1.x moves an open start out of its time range and reads nothing.
+            reads_nothing = lookback > 0 && !stmt.order_desc && range.min == i64::MIN;
             if stmt.order_desc && range.max != i64::MAX {
                 range.max = range.max.saturating_add(by);
             } else if !stmt.order_desc && range.min != i64::MIN {
@@ -754,7 +974,9 @@ impl<'a> Plan<'a> {
             stmt,
             fields,
             transforms,
+            holt_winters,
             range,
+            reads_nothing,
             projection,
             interval,
             timezone,
@@ -769,6 +991,7 @@ impl<'a> Plan<'a> {
         self.projection == Projection::Raw
             && self.stmt.dimensions.is_empty()
             && self.transforms.iter().all(Option::is_none)
+            && self.holt_winters.iter().all(Option::is_none)
             && self.stmt.offset.unwrap_or(0) == 0
             && self
                 .stmt
@@ -1017,6 +1240,8 @@ impl<'a> Plan<'a> {
                     .alias("__time")
                 };
                 let mut ties = Vec::new();
+                let mut empty_buckets: Vec<Option<DfExpr>> = Vec::new();
+                let mut bare_counts: Vec<bool> = Vec::new();
                 let distinct_field = match &agg_fields[..] {
                     [(_, _, Expr::Call { name, args })] if name == "distinct" => {
                         Some(field_arg(name, args, schema)?)
@@ -1121,6 +1346,14 @@ impl<'a> Plan<'a> {
                     for i in 0..group_tags.len() {
                         select.push(col(format!("__tag{i}")));
                     }
+                    empty_buckets = outputs
+                        .iter()
+                        .map(|e| empty_bucket_value(e, &lowered.counts))
+                        .collect();
+                    bare_counts = outputs
+                        .iter()
+                        .map(|e| matches!(e, DfExpr::Column(c) if lowered.counts.contains(&c.name)))
+                        .collect();
                     for (i, e) in outputs.into_iter().enumerate() {
                         select.push(e.alias(format!("__c{i}")));
                     }
@@ -1135,6 +1368,49 @@ impl<'a> Plan<'a> {
                         offset,
                         now,
                     )?;
+                    if matches!(self.stmt.fill, None | Some(Fill::Null))
+                        && empty_buckets.iter().any(Option::is_some)
+                    {
+                        // Counts of buckets without points are 0, not null (1.x), in a series
+                        // that has points of the field in the range; in one that has none, a
+                        // bare count is null throughout (1.x has no iterator to fill).
+                        use datafusion::functions::core::expr_fn::coalesce;
+                        use datafusion::logical_expr::expr::{
+                            WindowFunction, WindowFunctionDefinition,
+                        };
+                        let tags: Vec<DfExpr> = (0..group_tags.len())
+                            .map(|i| col(format!("__tag{i}")))
+                            .collect();
+                        let mut select = vec![col("__time")];
+                        select.extend(tags.iter().cloned());
+                        for (i, empty) in empty_buckets.iter().enumerate() {
+                            let c = col(format!("__c{i}"));
+                            let Some(v) = empty else {
+                                select.push(c);
+                                continue;
+                            };
+                            let filled = coalesce(vec![c.clone(), v.clone()]);
+                            if !bare_counts.get(i).copied().unwrap_or(false) {
+                                select.push(filled.alias(format!("__c{i}")));
+                                continue;
+                            }
+                            let most = DfExpr::from(WindowFunction::new(
+                                WindowFunctionDefinition::AggregateUDF(
+                                    datafusion::functions_aggregate::min_max::max_udaf(),
+                                ),
+                                vec![c],
+                            ))
+                            .partition_by(tags.clone())
+                            .build()?;
+                            select.push(
+                                datafusion::logical_expr::when(most.gt(lit(0i64)), filled)
+                                    .otherwise(lit(ScalarValue::Int64(None)))?
+                                    .alias(format!("__c{i}")),
+                            );
+                        }
+                        select.extend(ties.iter().map(|t| col(t.as_str())));
+                        df = frame::select(df, select)?;
+                    }
                 }
                 let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
                 df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
@@ -1234,6 +1510,39 @@ mod bucket_limit_tests {
                 0
             )
             .is_ok()
+        );
+    }
+}
+
+#[cfg(test)]
+mod now_offset_tests {
+    use super::*;
+
+    #[test]
+    fn time_now_offset_is_now_into_its_interval() {
+        let mut stmt = match crate::influxql::parse_query(
+            "SELECT mean(f) FROM m WHERE time > now() - 1h GROUP BY time(10m, now())",
+        ) {
+            Ok(mut q) => match q.remove(0) {
+                crate::influxql::Statement::Select(s) => *s,
+                other => panic!("not a select: {other:?}"),
+            },
+            Err(e) => panic!("{e}"),
+        };
+        let minute = 60_000_000_000i64;
+        resolve_now_offset(&mut stmt, 123 * minute + 45);
+        assert_eq!(
+            stmt.dimensions,
+            [Dimension::Time {
+                interval: 10 * minute,
+                offset: Some(3 * minute + 45)
+            }]
+        );
+        // Planned, the buckets start at now's offset.
+        let plan = Plan::new(&stmt, TimeRange::ALL).map_err(|e| e.to_string());
+        assert_eq!(
+            plan.map(|p| p.interval),
+            Ok(Some((10 * minute, 3 * minute + 45)))
         );
     }
 }

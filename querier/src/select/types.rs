@@ -60,6 +60,32 @@ impl Ty {
 /// reads a variable, and none combines an aggregate with a bare variable.
 pub(super) fn check_fields(stmt: &SelectStatement) -> Result<(), ExecError> {
     for f in &stmt.fields {
+        // A function of a literal: 1.x names the function whose argument is no field.
+        let mut literal = None;
+        f.expr.walk(&mut |e| {
+            if let Expr::Call { name, args } = e
+                && literal.is_none()
+                && (functions::is_aggregate(name) || functions::is_transform(name))
+                // 1.x checks a sample's count before its field.
+                && (name != "sample" || matches!(args.get(1), Some(Expr::Integer(n)) if *n > 0))
+                && let Some(
+                    arg @ (Expr::Integer(_)
+                    | Expr::Number(_)
+                    | Expr::String(_)
+                    | Expr::Boolean(_)
+                    | Expr::Duration(_)),
+                ) = args.first()
+            {
+                literal = Some(if name == "top" || name == "bottom" {
+                    format!("expected first argument to be a field in {name}(), found {arg}")
+                } else {
+                    format!("expected field argument in {name}()")
+                });
+            }
+        });
+        if let Some(text) = literal {
+            return Err(query_err(text));
+        }
         let mut reads = false;
         f.expr.walk(&mut |e| {
             reads |= matches!(e, Expr::VarRef { .. } | Expr::Wildcard(_) | Expr::Regex(_))
@@ -94,12 +120,17 @@ pub(super) fn check_types(stmt: &SelectStatement, schema: &TableSchema) -> Resul
         if let Expr::Call { name, args } = &f.expr
             && let Some(Expr::VarRef { name: field, typ }) = args.first()
         {
+            let spaced;
             let label = match name.as_str() {
                 "derivative" | "non_negative_derivative" => Some("derivative"),
                 "difference" | "non_negative_difference" => Some("difference"),
                 "cumulative_sum" => Some("cumulative sum"),
                 "moving_average" => Some("moving average"),
                 "top" | "bottom" => Some(name.as_str()),
+                _ if crate::plan::technical::TaFunc::from_name(name).is_some() => {
+                    spaced = name.replace('_', " ");
+                    Some(spaced.as_str())
+                }
                 _ => None,
             };
             let kind = match var_type(field, *typ, schema) {
@@ -110,6 +141,22 @@ pub(super) fn check_types(stmt: &SelectStatement, schema: &TableSchema) -> Resul
             if let (Some(label), Some(kind)) = (label, kind) {
                 return Err(query_err(format!(
                     "unsupported {label} iterator type: *query.{kind}InterruptIterator"
+                )));
+            }
+        }
+        // A forecast of strings or booleans: 1.x's holt_winters names its elapsed iterator.
+        if let Expr::Call { name, args } = &f.expr
+            && functions::is_forecast(name)
+            && let Some(inner @ Expr::Call { .. }) = args.first()
+        {
+            let kind = match type_of(inner, schema)? {
+                Ty::String => Some("string"),
+                Ty::Boolean => Some("boolean"),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                return Err(query_err(format!(
+                    "unsupported elapsed iterator type: *query.{kind}InterruptIterator"
                 )));
             }
         }
