@@ -175,6 +175,24 @@ impl Parser {
         }
     }
 
+    /// The end of the statement where a call's argument belongs, right after its `(` or `,`:
+    /// 1.x reads past the end once more there and names the character after it.
+    fn eof_in_call(&self) -> Option<ParseError> {
+        let t = self.peek();
+        if t.tok != Tok::Eof || self.pos == 0 {
+            return None;
+        }
+        let prev = self.toks.get(self.pos - 1)?;
+        let adjacent = matches!(prev.tok, Tok::LParen | Tok::Comma)
+            && prev.line == t.line
+            && prev.col + 1 == t.col;
+        Some(ParseError {
+            message: format!("found EOF, expected {OPERAND}"),
+            line: t.line,
+            col: if adjacent { t.col + 1 } else { t.col },
+        })
+    }
+
     fn expected(&self, what: &str) -> ParseError {
         let t = self.peek();
         let found = match &t.tok {

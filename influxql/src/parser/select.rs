@@ -333,9 +333,17 @@ impl Parser {
                     },
                     _ => e,
                 };
+                // 1.x parses `time(...)` as a call: the end of the statement in it reads as in
+                // a call's arguments.
+                if let Some(e) = self.eof_in_call() {
+                    return Err(e);
+                }
                 let interval = self.duration().map_err(unplaced)?;
                 let offset = if self.peek().tok == Tok::Comma {
                     self.pos += 1;
+                    if let Some(e) = self.eof_in_call() {
+                        return Err(e);
+                    }
                     Some(self.signed_duration().map_err(unplaced)?)
                 } else {
                     None
@@ -390,6 +398,9 @@ impl Parser {
         // 1.x parses the arguments as expressions, then checks them (the names in lower case).
         let mut args = Vec::new();
         while self.peek().tok != Tok::RParen {
+            if let Some(e) = self.eof_in_call() {
+                return Err(e);
+            }
             args.push(self.expr(0)?);
             if self.peek().tok != Tok::Comma {
                 break;
@@ -615,6 +626,9 @@ impl Parser {
                     let mut args = Vec::new();
                     if self.peek().tok != Tok::RParen {
                         loop {
+                            if let Some(e) = self.eof_in_call() {
+                                return Err(e);
+                            }
                             args.push(self.expr(0)?);
                             if self.peek().tok != Tok::Comma {
                                 break;

@@ -131,6 +131,24 @@ fn select_errors_read_like_1x() {
         err("SELECT value FROM m WHERE a ="),
         "found EOF, expected identifier, string, number, bool at line 1, char 30"
     );
+    // Right after a call's `(` or `,`, 1.x names the character after the end (observed).
+    for (q, at) in [
+        ("SELECT mean(", 14),
+        ("SELECT mean( ", 14),
+        ("SELECT mean(f,", 16),
+        ("SELECT top(f, ", 15),
+        ("SELECT time(", 14),
+        ("SELECT (", 9),
+        ("SELECT mean(f) FROM m GROUP BY time(", 38),
+        ("SELECT mean(f) FROM m GROUP BY time(1m, ", 41),
+        ("SELECT mean(f) FROM m GROUP BY time(1m) fill(", 47),
+    ] {
+        assert_eq!(
+            err(q),
+            format!("found EOF, expected identifier, string, number, bool at line 1, char {at}"),
+            "{q}"
+        );
+    }
     // A quote inside a regex does not start a string.
     let s = select("SELECT v FROM m WHERE host =~ /it's/ AND region = 'x'");
     assert_eq!(
