@@ -190,6 +190,20 @@ impl PointsWriter {
         self.write_with(db, rp, points, now, Consistency::One).await
     }
 
+    /// [`Self::write`], answered once every owner has answered too (acknowledged, or queued
+    /// for one that is down), or the write timeout passed: whoever reads next finds the points
+    /// on any owner that is up (`SELECT ... INTO`, whose result is read back at once).
+    pub async fn write_settled(
+        &self,
+        db: &str,
+        rp: &str,
+        points: Vec<Point<'_>>,
+        now: i64,
+    ) -> Result<WriteOutcome, WriteError> {
+        self.write_routed(db, rp, points, now, Consistency::One, true)
+            .await
+    }
+
     /// Writes points to `db`.`rp` (the default policy when `rp` is empty). Points beyond the
     /// policy's retention, and points their shard's schema refuses, are dropped with a reason;
     /// each shard's points go to all of its owners at once, and the write succeeds once each
@@ -202,6 +216,19 @@ impl PointsWriter {
         now: i64,
         consistency: Consistency,
     ) -> Result<WriteOutcome, WriteError> {
+        self.write_routed(db, rp, points, now, consistency, false)
+            .await
+    }
+
+    async fn write_routed(
+        &self,
+        db: &str,
+        rp: &str,
+        points: Vec<Point<'_>>,
+        now: i64,
+        consistency: Consistency,
+        settle: bool,
+    ) -> Result<WriteOutcome, WriteError> {
         let (rp_name, mut routed, mut dropped) = self.route(db, rp, points, now).await?;
         // Replicated shards: points that disagree with the shard's declared columns go here.
         let disagreed = crate::columns::agree(&self.meta, &mut routed).await?;
@@ -209,7 +236,9 @@ impl PointsWriter {
         if dropped.reason.is_none() {
             dropped.reason = disagreed.reason;
         }
-        let mut outcome = self.deliver(db, &rp_name, routed, consistency).await?;
+        let mut outcome = self
+            .deliver(db, &rp_name, routed, consistency, settle)
+            .await?;
         outcome.dropped += dropped.dropped;
         if dropped.reason.is_some() {
             // The first reason in request order: retention drops are decided first, then
@@ -289,6 +318,7 @@ impl PointsWriter {
         rp: &str,
         routed: Vec<Routed<'_>>,
         consistency: Consistency,
+        settle: bool,
     ) -> Result<WriteOutcome, WriteError> {
         if routed.is_empty() {
             return Ok(WriteOutcome::default());
@@ -365,7 +395,7 @@ impl PointsWriter {
         let mut local_done = mine_ids.is_empty();
         let mut pending = sent;
         let mut timed_out = false;
-        while !(local_done && (pending == 0 || tally.satisfied() || timed_out)) {
+        while !(local_done && (pending == 0 || (tally.satisfied() && !settle) || timed_out)) {
             tokio::select! {
                 r = &mut local, if !local_done => {
                     local_done = true;

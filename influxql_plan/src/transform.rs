@@ -155,8 +155,20 @@ impl PartitionEvaluator for Evaluator {
                     .clone()),
             }
         };
+        // A derivative or difference takes the first of points at the same time (several
+        // series read as one) and skips the rest, as 1.x's reducers do.
+        let first_at_each_time = || -> Vec<usize> {
+            let mut kept: Vec<usize> = Vec::with_capacity(points.len());
+            for &i in &points {
+                if kept.last().is_none_or(|&k| time.value(k) != time.value(i)) {
+                    kept.push(i);
+                }
+            }
+            kept
+        };
         let array: ArrayRef = match self.kind {
             TransformKind::Derivative { unit, non_negative } => {
+                let points = first_at_each_time();
                 let v = floats()?;
                 let mut out = vec![None; num_rows];
                 for w in points.windows(2) {
@@ -173,6 +185,7 @@ impl PartitionEvaluator for Evaluator {
                 Arc::new(Float64Array::from(out))
             }
             TransformKind::Difference { non_negative } if integers => {
+                let points = first_at_each_time();
                 let v = cast(value, &DataType::Int64)?;
                 let v = v.as_primitive::<Int64Type>();
                 let mut out = vec![None; num_rows];
@@ -185,6 +198,7 @@ impl PartitionEvaluator for Evaluator {
                 Arc::new(Int64Array::from(out))
             }
             TransformKind::Difference { non_negative } => {
+                let points = first_at_each_time();
                 let v = floats()?;
                 let mut out = vec![None; num_rows];
                 for w in points.windows(2) {
@@ -290,6 +304,31 @@ mod tests {
         );
         let d: Vec<_> = d.as_primitive::<Float64Type>().iter().collect();
         assert_eq!(d, [None, None, Some(4.0), None]);
+    }
+
+    #[test]
+    fn derivative_and_difference_take_the_first_point_at_a_time() {
+        let v: ArrayRef = Arc::new(Float64Array::from(vec![1.0, 10.0, 2.0, 20.0, 5.0, 3.0]));
+        let t = vec![0, 0, 60, 60, 60, 120];
+        let d = run(
+            TransformKind::Difference {
+                non_negative: false,
+            },
+            Arc::clone(&v),
+            t.clone(),
+        );
+        let d: Vec<_> = d.as_primitive::<Float64Type>().iter().collect();
+        assert_eq!(d, [None, None, Some(1.0), None, None, Some(1.0)]);
+        let d = run(
+            TransformKind::Derivative {
+                unit: 60,
+                non_negative: false,
+            },
+            v,
+            t,
+        );
+        let d: Vec<_> = d.as_primitive::<Float64Type>().iter().collect();
+        assert_eq!(d, [None, None, Some(1.0), None, None, Some(1.0)]);
     }
 
     #[test]

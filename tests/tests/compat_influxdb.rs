@@ -1645,7 +1645,7 @@ const STEPS: &[Step] = &[
         "?db=hw",
     ),
     Query(
-        "SELECT triple_exponential_derivative(f, 3, 0) FROM hw",
+        "SELECT triple_exponential_derivative(f, 3, 0) FROM hw GROUP BY host",
         "?db=hw",
     ),
     Query(
@@ -2009,6 +2009,68 @@ const STEPS: &[Step] = &[
     Query("SELECT mean(f) FROM m GROUP BY time(", "?db=hw"),
     Query("SELECT mean(f) FROM m GROUP BY time(1m, ", "?db=hw"),
     Query("SELECT mean(f) FROM m GROUP BY time(1m) fill(", "?db=hw"),
+    // Transformations of every field (`*`, a regex) and inside arithmetic.
+    Query(
+        "SELECT derivative(*) FROM hw WHERE host = 'a' LIMIT 3",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT derivative(/f|i/) FROM hw GROUP BY host LIMIT 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT moving_average(*, 2) AS x FROM hw WHERE host = 'b' LIMIT 3",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT difference(*) FROM hw WHERE time < 5m GROUP BY host",
+        "?db=hw",
+    ),
+    Query("SELECT cumulative_sum(*) FROM flat", "?db=hw"),
+    Query(
+        "SELECT exponential_moving_average(*, 3) FROM hw WHERE host = 'a' AND time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT kaufmans_efficiency_ratio(/i/, 2) FROM hw WHERE host = 'b' AND time < 10m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT moving_average(f, 2) * 2 FROM hw WHERE host = 'a' LIMIT 3",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT abs(derivative(f)) FROM hw WHERE host = 'a' LIMIT 3",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT derivative(f) / 0 FROM hw WHERE host = 'a' LIMIT 3",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT (moving_average(f, 2) + 1) * 2 AS x FROM hw WHERE host = 'b' LIMIT 3",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT derivative(mean(f)) * 60 FROM hw WHERE time >= 0 AND time < 10m GROUP BY time(2m), host",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT exponential_moving_average(f, 2) - 10 FROM hw WHERE host = 'b' AND time < 5m",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT -derivative(f) FROM hw WHERE host = 'a' LIMIT 2",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT cumulative_sum(i) * 2 FROM hw WHERE host = 'b' LIMIT 3",
+        "?db=hw",
+    ),
+    Query(
+        "SELECT difference(i) / 2 FROM hw WHERE host = 'b' LIMIT 3",
+        "?db=hw",
+    ),
     Query("DROP DATABASE hw", ""),
     StatusOnly("POST", "/ping", b"", "405 for POST /ping, as 1.x"),
     StatusOnly("GET", "/nothing", b"", "404 text body"),

@@ -71,7 +71,8 @@ pub(super) async fn select_into(
     }
     let outcome = ex
         .writer()
-        .write(db, rp, points, now_nanos())
+        // Every owner answers before the statement does: the rows are read back at once.
+        .write_settled(db, rp, points, now_nanos())
         .await
         .map_err(|e| query_err(e.to_string()))?;
     if outcome.dropped > 0 {

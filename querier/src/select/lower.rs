@@ -9,10 +9,38 @@ impl<'a> Plan<'a> {
     pub(super) fn expand_field(
         &self,
         f: &crate::influxql::Field,
+        transformed: bool,
         schema: &TableSchema,
         all: &TableSchema,
         group_tags: &[String],
     ) -> Result<Vec<(String, DfExpr, bool)>, ExecError> {
+        // `derivative(*)`, `moving_average(/re/, 2)`: the transformation of each numeric field
+        // (named `derivative_f`, after the alias if there is one), as 1.x expands them.
+        if transformed && matches!(f.expr, Expr::Wildcard(_) | Expr::Regex(_)) {
+            let re = match &f.expr {
+                Expr::Regex(r) => Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?),
+                _ => None,
+            };
+            let prefix = f.alias.clone().unwrap_or_default();
+            return Ok(all
+                .fields
+                .iter()
+                .filter(|(n, t)| {
+                    !matches!(
+                        t,
+                        ingester::FieldType::String | ingester::FieldType::Boolean
+                    ) && re.as_ref().is_none_or(|re| re.is_match(n))
+                })
+                .map(|(n, _)| {
+                    let e = if schema.fields.contains_key(n) {
+                        ident(n)
+                    } else {
+                        lit(ScalarValue::Null)
+                    };
+                    (format!("{prefix}_{n}"), e, true)
+                })
+                .collect());
+        }
         if let Expr::Wildcard(typ) = &f.expr {
             let mut names: BTreeSet<String> = BTreeSet::new();
             if *typ != Some(VarType::Tag) {
@@ -121,6 +149,17 @@ impl<'a> Plan<'a> {
                             .partition_by(tags.clone())
                             .order_by(order.clone())
                             .build()?;
+                        // The expression around it, where the transformation has a value
+                        // (a point without one is no point, whatever the expression makes of
+                        // a null: `derivative(f) / 0`).
+                        let window = match self.post.get(*source).cloned().flatten() {
+                            Some(around) => datafusion::logical_expr::when(
+                                window.clone().is_not_null(),
+                                post_expression(&around, window)?,
+                            )
+                            .otherwise(lit(ScalarValue::Null))?,
+                            None => window,
+                        };
                         let present = col(c.as_str()).is_not_null();
                         any = Some(match any {
                             None => present,
@@ -1032,6 +1071,36 @@ fn cast_field(field: DfExpr, have: FieldType, want: VarType) -> DfExpr {
 /// an arithmetic expression where a comparison belongs holds for every row.
 pub(crate) fn condition_to_df(e: &Expr, schema: &TableSchema) -> Result<DfExpr, ExecError> {
     to_df(&condition_operand(e)?, schema, true)
+}
+
+/// The expression around a transformation (`moving_average(f, 2) * 2`), of its value.
+fn post_expression(e: &Expr, value: DfExpr) -> Result<DfExpr, ExecError> {
+    Ok(match e {
+        Expr::VarRef { name, .. } if name == super::TRANSFORMED => value,
+        Expr::Integer(n) => lit(*n),
+        Expr::Number(n) => lit(*n),
+        Expr::Paren(inner) => post_expression(inner, value)?,
+        Expr::Call { name, args } => math_call(
+            name,
+            args.iter()
+                .map(|a| post_expression(a, value.clone()))
+                .collect::<Result<Vec<_>, _>>()?,
+        )?,
+        Expr::Binary { op, lhs, rhs } => {
+            let mut l = post_expression(lhs, value.clone())?;
+            let mut r = post_expression(rhs, value)?;
+            if *op == BinaryOp::Div {
+                l = datafusion::logical_expr::cast(l, DataType::Float64);
+                r = datafusion::logical_expr::cast(r, DataType::Float64);
+            }
+            arithmetic(l, *op, r)?
+        }
+        other => {
+            return Err(ExecError::Internal(format!(
+                "unexpected {other} around a transformation"
+            )));
+        }
+    })
 }
 
 /// `e` as an operand of `AND`/`OR` (or a whole condition), checked and rewritten as above.

@@ -453,6 +453,8 @@ struct Plan<'a> {
     transforms: Vec<Option<Transform>>,
     /// `holt_winters(...)` fields (their argument, the aggregate, is in `fields`).
     holt_winters: Vec<Option<HoltWintersCall>>,
+    /// An expression around a field's transformation (of [`TRANSFORMED`]), computed after it.
+    post: Vec<Option<Expr>>,
     range: TimeRange,
     /// A transformation of buckets without a start time: 1.x answers no series.
     reads_nothing: bool,
@@ -588,6 +590,94 @@ fn split_holt_winters(
 }
 
 /// Splits `derivative(x, 1s)` and friends into their argument and the transformation.
+/// The name a transformation's value has inside the expression around it (`post`).
+pub(super) const TRANSFORMED: &str = "__transformed";
+
+/// The one transformation inside an expression of it and literals (`moving_average(f, 2) * 2`,
+/// `abs(derivative(f))`), and the expression with the call replaced by [`TRANSFORMED`].
+fn transform_in_expression(e: &Expr) -> Option<(Expr, Expr)> {
+    fn walk(e: &Expr, found: &mut Option<Expr>) -> Option<Expr> {
+        match e {
+            Expr::Call { name, .. } if functions::is_transform(name) => {
+                if found.is_some() {
+                    return None;
+                }
+                *found = Some(e.clone());
+                Some(Expr::VarRef {
+                    name: TRANSFORMED.into(),
+                    typ: None,
+                })
+            }
+            Expr::Call { name, args } if functions::is_math(name) => Some(Expr::Call {
+                name: name.clone(),
+                args: args
+                    .iter()
+                    .map(|a| walk(a, found))
+                    .collect::<Option<Vec<_>>>()?,
+            }),
+            Expr::Paren(inner) => Some(Expr::Paren(Box::new(walk(inner, found)?))),
+            Expr::Binary { op, lhs, rhs } if types::is_arithmetic(*op) => Some(Expr::Binary {
+                op: *op,
+                lhs: Box::new(walk(lhs, found)?),
+                rhs: Box::new(walk(rhs, found)?),
+            }),
+            Expr::Integer(_) | Expr::Number(_) => Some(e.clone()),
+            _ => None,
+        }
+    }
+    if matches!(e, Expr::Call { name, .. } if functions::is_transform(name)) {
+        return None;
+    }
+    let mut found = None;
+    let post = walk(e, &mut found)?;
+    Some((found?, post))
+}
+
+/// Refuses what Fletch does not compute of 1.x's nesting of transformations and forecasts:
+/// two transformations in one field, and `holt_winters` inside another function or around a
+/// transformation.
+fn check_nesting(f: &crate::influxql::Field) -> Result<(), ExecError> {
+    let mut transforms = 0;
+    let mut forecasts = 0;
+    f.expr.walk(&mut |e| {
+        if let Expr::Call { name, .. } = e {
+            transforms += usize::from(functions::is_transform(name));
+            forecasts += usize::from(functions::is_forecast(name));
+        }
+    });
+    let top_forecast = matches!(&f.expr, Expr::Call { name, .. } if functions::is_forecast(name));
+    if forecasts > 0 && (!top_forecast || forecasts > 1 || transforms > 0) {
+        return Err(query_err(format!(
+            "holt_winters() combined with other functions in one field ({}) is not supported by Fletch",
+            f.expr
+        )));
+    }
+    if transforms > 1 {
+        return Err(query_err(format!(
+            "several transformations in one field ({}) are not supported by Fletch",
+            f.expr
+        )));
+    }
+    Ok(())
+}
+
+/// Splits `derivative(x, 1s)` and friends into their argument and the transformation, and an
+/// expression around the transformation into the expression (of [`TRANSFORMED`]).
+fn split_transform_field(
+    f: &crate::influxql::Field,
+) -> Result<(crate::influxql::Field, Option<Transform>, Option<Expr>), ExecError> {
+    if let Some((call, post)) = transform_in_expression(&f.expr) {
+        let alias = f.alias.clone().unwrap_or_else(|| column_name(&f.expr));
+        let (inner, t) = split_transform(&crate::influxql::Field {
+            expr: call,
+            alias: Some(alias),
+        })?;
+        return Ok((inner, t, Some(post)));
+    }
+    let (inner, t) = split_transform(f)?;
+    Ok((inner, t, None))
+}
+
 fn split_transform(
     f: &crate::influxql::Field,
 ) -> Result<(crate::influxql::Field, Option<Transform>), ExecError> {
@@ -604,7 +694,8 @@ fn split_transform(
     };
     let t = match name.as_str() {
         "derivative" | "non_negative_derivative" => Transform::Derivative {
-            unit: duration_arg(args, 1, 1_000_000_000, name)?,
+            // 0: no unit given (per second, or per GROUP BY interval; see `Plan::new`).
+            unit: duration_arg(args, 1, 0, name)?,
             non_negative: name.starts_with("non_negative"),
         },
         "difference" | "non_negative_difference" => Transform::Difference {
@@ -732,17 +823,21 @@ impl<'a> Plan<'a> {
         let mut fields = Vec::with_capacity(stmt.fields.len());
         let mut transforms = Vec::with_capacity(stmt.fields.len());
         let mut holt_winters = Vec::with_capacity(stmt.fields.len());
+        let mut post = Vec::with_capacity(stmt.fields.len());
         for f in &stmt.fields {
+            check_nesting(f)?;
             if let Some((inner, hw)) = split_holt_winters(f, stmt)? {
                 fields.push(inner);
                 transforms.push(None);
                 holt_winters.push(Some(hw));
+                post.push(None);
                 continue;
             }
-            let (inner, t) = split_transform(f)?;
+            let (inner, t, around) = split_transform_field(f)?;
             fields.push(inner);
             transforms.push(t);
             holt_winters.push(None);
+            post.push(around);
         }
         let with_transform = transforms.iter().filter(|t| t.is_some()).count();
         if with_transform > 0 && with_transform < fields.len() {
@@ -931,17 +1026,14 @@ impl<'a> Plan<'a> {
                 * 1_000_000_000;
             interval = Some((i, (off - shift).rem_euclid(i)));
         }
-        // A derivative of buckets without its own unit is per interval (1.x's
+        // A derivative without its own unit is per second, or per interval of buckets (1.x's
         // `DerivativeInterval`).
         let mut transforms = transforms;
-        if let Some((i, _)) = interval {
-            for (t, f) in transforms.iter_mut().zip(&stmt.fields) {
-                if let (Some(Transform::Derivative { unit, .. }), Expr::Call { args, .. }) =
-                    (t, &f.expr)
-                    && args.len() == 1
-                {
-                    *unit = i;
-                }
+        for t in transforms.iter_mut().flatten() {
+            if let Transform::Derivative { unit, .. } = t
+                && *unit == 0
+            {
+                *unit = interval.map_or(1_000_000_000, |(i, _)| i);
             }
         }
         // A transformation of GROUP BY time buckets looks back one bucket, as 1.x does: it
@@ -975,6 +1067,7 @@ impl<'a> Plan<'a> {
             fields,
             transforms,
             holt_winters,
+            post,
             range,
             reads_nothing,
             projection,
@@ -1101,7 +1194,10 @@ impl<'a> Plan<'a> {
         let mut sources: Vec<usize> = Vec::new();
         let mut selector_time: Option<DfExpr> = None;
         for (i, f) in self.fields.iter().enumerate() {
-            for (name, e, field) in self.expand_field(f, schema, all_sources, &group_tags)? {
+            let transformed = self.transforms.get(i).is_some_and(Option::is_some);
+            for (name, e, field) in
+                self.expand_field(f, transformed, schema, all_sources, &group_tags)?
+            {
                 columns.push((name, e));
                 is_field.push(field);
                 sources.push(i);
@@ -1131,6 +1227,14 @@ impl<'a> Plan<'a> {
                         }
                         Expr::Wildcard(typ) if *typ != Some(VarType::Tag) => {
                             read.extend(schema.fields.keys().cloned());
+                        }
+                        // `derivative(/re/)`: the fields the regex names.
+                        Expr::Regex(r) => {
+                            if let Ok(re) = regex::Regex::new(r) {
+                                read.extend(
+                                    schema.fields.keys().filter(|n| re.is_match(n)).cloned(),
+                                );
+                            }
                         }
                         _ => {}
                     });
