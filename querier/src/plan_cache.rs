@@ -68,6 +68,7 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan, Partitioning};
 
 use crate::plan::gapfill::{GapFill, GapFillExec};
@@ -614,6 +615,21 @@ fn rebuilds_as_planned(plan: &Arc<dyn ExecutionPlan>) -> Result<bool> {
     Ok(same)
 }
 
+/// A window node's expressions: each function's arguments, partitioning and ordering (its
+/// evaluators are made anew by every execution, so a window keeps nothing between runs).
+fn window_exprs(
+    w: &[Arc<dyn datafusion::physical_plan::WindowExpr>],
+) -> Vec<Arc<dyn PhysicalExpr>> {
+    w.iter()
+        .flat_map(|e| {
+            let mut v = e.expressions();
+            v.extend(e.partition_by().iter().cloned());
+            v.extend(e.order_by().iter().map(|s| Arc::clone(&s.expr)));
+            v
+        })
+        .collect()
+}
+
 /// The expressions of a node of a kind the cache knows (besides scans and gap filling), or
 /// `None` for any other kind.
 fn known_exprs(node: &Arc<dyn ExecutionPlan>) -> Option<Vec<Arc<dyn PhysicalExpr>>> {
@@ -649,6 +665,10 @@ fn known_exprs(node: &Arc<dyn ExecutionPlan>) -> Option<Vec<Arc<dyn PhysicalExpr
         }
     } else if node.is::<CoalescePartitionsExec>() {
         Vec::new()
+    } else if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
+        window_exprs(w.window_expr())
+    } else if let Some(w) = node.downcast_ref::<WindowAggExec>() {
+        window_exprs(w.window_expr())
     } else {
         return None;
     })
