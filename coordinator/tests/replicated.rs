@@ -440,3 +440,35 @@ async fn a_full_queue_answers_queue_is_full() {
     assert!(hh.is_empty(n.peer_id), "nothing was queued");
     n.close().await;
 }
+
+#[tokio::test]
+async fn a_settled_write_answers_once_every_owner_has_the_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let cfg = IngesterConfig::with_dirs(dir.path().join("data2"), dir.path().join("wal2"));
+    let other = Ingester::open(cfg, n.meta.clone(), n.peer_id)
+        .await
+        .unwrap();
+    // The other owner takes its integer points 300 ms late.
+    let owner = Arc::new(SlowOwner {
+        ingester: other.clone(),
+        delay: Duration::from_millis(300),
+    });
+    let w = PointsWriter::with_ingester(n.meta.clone(), Some(n.ingester.clone()))
+        .with_peers(owner, None)
+        .with_timeout(Duration::from_secs(5));
+    // At consistency one this node's own copy answers the write; settled, the slow owner's too
+    // (what `SELECT ... INTO` needs before its rows are read back through any owner).
+    let out = w
+        .write_settled("db", "", points("m,h=x v=1i 1"), 0)
+        .await
+        .unwrap();
+    assert_eq!((out.written, out.dropped), (1, 0));
+    let shard = n.ingester.shard_ids()[0];
+    assert!(
+        other.table_schema(shard, "m").is_some(),
+        "the slow owner has the point when the settled write answers"
+    );
+    other.shutdown().await.unwrap();
+    n.close().await;
+}

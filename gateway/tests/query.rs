@@ -996,3 +996,121 @@ async fn sql_statements_are_running_queries_that_can_be_killed_or_time_out() {
     assert!(answer.batches.next().await.is_none());
     assert!(answer.batches.next().await.is_none());
 }
+
+/// Transformations, technical analysis, forecasts, counts of empty buckets and SHOW conditions
+/// give the same answers whether the points are buffered, half persisted, persisted or
+/// compacted, over 60 000 points with gaps.
+#[tokio::test]
+async fn influxql_functions_answer_the_same_wherever_the_data_is() {
+    let n = node().await;
+    let body = |from: i64, to: i64| -> String {
+        let mut body = String::new();
+        for t in from..to {
+            for (i, host) in ["a", "b", "c"].iter().enumerate() {
+                // Host b misses whole stretches: empty buckets.
+                if i == 1 && (t / 500) % 7 == 3 {
+                    continue;
+                }
+                let v = 10.0 + 5.0 * ((t + 100 * i as i64) as f64 / 300.0).sin();
+                body.push_str(&format!(
+                    "cpu,host={host} v={v},w={}i {}\n",
+                    (t * 7 + i as i64) % 13,
+                    t * 10
+                ));
+            }
+        }
+        body
+    };
+    let queries = [
+        "SELECT exponential_moving_average(v, 20), relative_strength_index(v, 14) FROM cpu WHERE host = 'a'",
+        "SELECT triple_exponential_derivative(v, 5, 1, 'simple') FROM cpu WHERE host = 'b' AND time < 30000",
+        "SELECT relative_strength_index(mean(v), 5) FROM cpu WHERE time >= 0 AND time < 200000 GROUP BY time(1000ns), host",
+        "SELECT kaufmans_adaptive_moving_average(max(w), 4) FROM cpu WHERE time >= 0 AND time < 200000 GROUP BY time(2000ns)",
+        "SELECT chande_momentum_oscillator(v, 10) FROM cpu WHERE host = 'c' LIMIT 1000 OFFSET 5000",
+        "SELECT holt_winters_with_fit(first(v), 5, 4) FROM cpu WHERE time >= 0 AND time < 40000 GROUP BY time(1000ns), host",
+        "SELECT holt_winters(max(w), 3, 0), mean(v) FROM cpu WHERE host = 'b' AND time >= 0 AND time < 40000 GROUP BY time(1000ns)",
+        "SELECT count(w), count(v) + 1 FROM cpu WHERE time >= 0 AND time < 200000 GROUP BY time(5000ns), host",
+        "SELECT moving_average(mean(v), 3), derivative(mean(v)) * 2 FROM cpu WHERE time >= 10000 AND time < 200000 GROUP BY time(5000ns), host",
+        "SELECT derivative(*, 1u) FROM cpu WHERE host = 'b' LIMIT 500",
+        "SELECT moving_average(v, 3) * 2 FROM cpu WHERE host = 'c' AND time < 50000",
+        "SHOW TAG VALUES WITH KEY = host WHERE v = 'x' AND host != 'a'",
+        "SHOW MEASUREMENTS WHERE host !~ /d/",
+    ];
+    async fn answers(n: &Node, queries: &[&str]) -> Vec<Value> {
+        let mut out = Vec::new();
+        for q in queries {
+            let a = n.query(q).await;
+            assert!(
+                a[0]["series"][0]["values"]
+                    .as_array()
+                    .is_some_and(|v| !v.is_empty()),
+                "{q}: {a}"
+            );
+            out.push(a);
+        }
+        out
+    }
+    // Half persisted, half buffered.
+    n.write(&body(0, 10_000)).await;
+    n.ingester.persist().await.unwrap();
+    n.write(&body(10_000, 20_000)).await;
+    let half = answers(&n, &queries).await;
+    n.ingester.persist().await.unwrap();
+    let persisted = answers(&n, &queries).await;
+    n.ingester.compact(0).await.unwrap();
+    let compacted = answers(&n, &queries).await;
+    for (i, q) in queries.iter().enumerate() {
+        assert_eq!(half[i], persisted[i], "half buffered vs persisted: {q}");
+        assert_eq!(persisted[i], compacted[i], "persisted vs compacted: {q}");
+    }
+    n.close().await;
+
+    // All of it in the buffer, in a node of its own.
+    let m = node().await;
+    m.write(&body(0, 20_000)).await;
+    let buffered = answers(&m, &queries).await;
+    for (i, q) in queries.iter().enumerate() {
+        assert_eq!(buffered[i], persisted[i], "buffered vs persisted: {q}");
+    }
+    m.close().await;
+}
+
+/// `GROUP BY time(d, now())`: the buckets start at the statement's now, into its interval.
+#[tokio::test]
+async fn group_by_time_now_aligns_the_buckets_on_now() {
+    let n = node().await;
+    let minute = 60_000_000_000i64;
+    let start = ingester::now_nanos();
+    let body: String = (0..30)
+        .map(|i| format!("cpu,host=a v={i} {}\n", start - i * minute))
+        .collect();
+    n.write(&body).await;
+    let before = ingester::now_nanos();
+    let a = n
+        .query(
+            "SELECT count(v) FROM cpu WHERE time > now() - 1h GROUP BY time(7m, now()) fill(none)",
+        )
+        .await;
+    let after = ingester::now_nanos();
+    let rows = a[0]["series"][0]["values"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(rows.len() >= 4, "{a}");
+    let every = 7 * minute;
+    let mut total = 0;
+    for r in &rows {
+        let t = chrono::DateTime::parse_from_rfc3339(r[0].as_str().unwrap())
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap();
+        // Some now between the request's start and end falls on a bucket start.
+        assert!(
+            (t - before).rem_euclid(every) <= after - before,
+            "{t} vs now in [{before}, {after}]"
+        );
+        total += r[1].as_i64().unwrap();
+    }
+    assert_eq!(total, 30, "{a}");
+    n.close().await;
+}

@@ -49,19 +49,17 @@ pub enum AggregateKind {
     },
 }
 
-/// The element of `holt_winters`' list: a point's time (ns) and value.
-pub fn holt_winters_point() -> DataType {
-    DataType::Struct(
-        vec![
-            Field::new("time", DataType::Int64, false),
-            Field::new("value", DataType::Float64, false),
-        ]
-        .into(),
-    )
+/// The fields of an element of `holt_winters`' list: a point's time (ns) and value.
+fn holt_winters_point() -> datafusion::arrow::datatypes::Fields {
+    vec![
+        Field::new("time", DataType::Int64, false),
+        Field::new("value", DataType::Float64, false),
+    ]
+    .into()
 }
 
 fn holt_winters_type() -> DataType {
-    DataType::new_list(holt_winters_point(), true)
+    DataType::new_list(DataType::Struct(holt_winters_point()), true)
 }
 
 /// Whether the function gives the value or the time of the point it selects.
@@ -381,11 +379,8 @@ impl Points {
                 }
                 .forecast(&points);
                 let (t, v): (Vec<i64>, Vec<f64>) = forecast.into_iter().unzip();
-                let DataType::Struct(fields) = holt_winters_point() else {
-                    return exec_err!("holt_winters' point is a struct");
-                };
                 let st = datafusion::arrow::array::StructArray::try_new(
-                    fields,
+                    holt_winters_point(),
                     vec![
                         Arc::new(datafusion::arrow::array::Int64Array::from(t)),
                         Arc::new(datafusion::arrow::array::Float64Array::from(v)),

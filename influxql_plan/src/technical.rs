@@ -91,7 +91,9 @@ impl Technical {
             TaFunc::Tema => Box::new(Tema::new(n, simple)),
             TaFunc::Trix => Box::new(Trix::new(n, simple)),
             TaFunc::Rsi => Box::new(Rsi::new(n, simple)),
-            TaFunc::Cmo if self.warmup == Warmup::None => Box::new(Cmo::new(n)),
+            // The planner refuses a period of 1 here (1.x fails on it: its window would be
+            // empty); a plan decoded with one gets the smallest window rather than a panic.
+            TaFunc::Cmo if self.warmup == Warmup::None => Box::new(Cmo::new(n.max(2))),
             TaFunc::Cmo => Box::new(Rsi::cmo(n, simple)),
             TaFunc::Ker => Box::new(Ker::new(n)),
             TaFunc::Kama => Box::new(Kama::new(n)),
@@ -158,6 +160,16 @@ impl Ema {
     fn warmed(&self) -> bool {
         self.count == self.period
     }
+
+    /// Feeds `v` to `next`, the average after this one in a chain (DEMA, TEMA, TRIX), once
+    /// this one has warmed up, or at once with an exponential warm-up; `v` itself before.
+    fn chain(&self, next: &mut Ema, v: f64) -> f64 {
+        if self.warmed() || !self.simple {
+            next.add(v)
+        } else {
+            v
+        }
+    }
 }
 
 impl Indicator for Ema {
@@ -205,11 +217,7 @@ impl Dema {
 impl Indicator for Dema {
     fn add(&mut self, v: f64) -> f64 {
         let avg1 = self.ema1.add(v);
-        let avg2 = if self.ema1.warmed() || !self.ema1.simple {
-            self.ema2.add(avg1)
-        } else {
-            avg1
-        };
+        let avg2 = self.ema1.chain(&mut self.ema2, avg1);
         2.0 * avg1 - avg2
     }
 
@@ -243,16 +251,8 @@ impl Tema {
 impl Indicator for Tema {
     fn add(&mut self, v: f64) -> f64 {
         let avg1 = self.ema1.add(v);
-        let avg2 = if self.ema1.warmed() || !self.ema1.simple {
-            self.ema2.add(avg1)
-        } else {
-            avg1
-        };
-        let avg3 = if self.ema2.warmed() || !self.ema2.simple {
-            self.ema3.add(avg2)
-        } else {
-            avg2
-        };
+        let avg2 = self.ema1.chain(&mut self.ema2, avg1);
+        let avg3 = self.ema2.chain(&mut self.ema3, avg2);
         3.0 * avg1 - 3.0 * avg2 + avg3
     }
 
@@ -287,13 +287,11 @@ impl Trix {
 
 impl Indicator for Trix {
     fn add(&mut self, v: f64) -> f64 {
-        let mut cur = self.ema1.add(v);
-        if self.ema1.warmed() || !self.ema1.simple {
-            cur = self.ema2.add(cur);
-            if self.ema2.warmed() || !self.ema2.simple {
-                cur = self.ema3.add(cur);
-            }
-        }
+        // 1.x feeds the third average only once the second was fed; the second cannot have
+        // warmed up (or be exponential) without having been fed, so chaining is the same.
+        let cur = self.ema1.add(v);
+        let cur = self.ema1.chain(&mut self.ema2, cur);
+        let cur = self.ema2.chain(&mut self.ema3, cur);
         let rate = ((cur / self.last) - 1.0) * 100.0;
         self.last = cur;
         rate
@@ -387,18 +385,6 @@ impl Cmo {
 
 impl Indicator for Cmo {
     fn add(&mut self, v: f64) -> f64 {
-        if self.points.is_empty() {
-            // A period of 1 keeps no window (1.x fails on it); a change is its own window.
-            let out = if self.count > 0 {
-                let d = v - self.sum_up;
-                if d != 0.0 { 100.0 * d.signum() } else { 0.0 }
-            } else {
-                0.0
-            };
-            self.sum_up = v;
-            self.count = 1;
-            return out;
-        }
         let oldest = if self.idx + 1 == self.points.len() {
             0
         } else {

@@ -494,6 +494,24 @@ mod tests {
     }
 
     #[test]
+    fn an_offset_of_now_schedules_as_no_offset() {
+        // Each run resolves `now()` when its SELECT runs; the schedule is the interval's.
+        let with_now = cq(
+            "CREATE CONTINUOUS QUERY c ON db BEGIN SELECT mean(v) INTO o FROM m GROUP BY time(1m, now()) END",
+        );
+        let plain = cq(
+            "CREATE CONTINUOUS QUERY c ON db BEGIN SELECT mean(v) INTO o FROM m GROUP BY time(1m) END",
+        );
+        for (last, now) in [
+            (None, at(10, 30)),
+            (Some(at(10, 0)), at(11, 0)),
+            (Some(at(10, 0)), at(13, 5)),
+        ] {
+            assert_eq!(due(&with_now, last, now), due(&plain, last, now));
+        }
+    }
+
+    #[test]
     fn resample_every_and_for_follow_1x() {
         // EVERY 30s FOR 2m over 1m buckets: every 30 s, the last two minutes (the current,
         // unfinished bucket included, as 1.x does when EVERY is shorter than the interval).

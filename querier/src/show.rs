@@ -63,6 +63,27 @@ fn mentions_time(e: &Expr) -> bool {
     found
 }
 
+/// A comparison of a `SHOW` condition as 1.x's index takes it: the tag key and the value it
+/// is compared with, by `=`, `!=`, `=~` or `!~` (on either side); anything else is `invalid
+/// tag comparison operator` (`f > 1`, `f + 1 = 2`).
+fn tag_comparison<'e>(
+    op: BinaryOp,
+    lhs: &'e Expr,
+    rhs: &'e Expr,
+) -> Result<(&'e String, &'e Expr), ExecError> {
+    let bad = || ExecError::Query("invalid tag comparison operator".into());
+    if !matches!(
+        op,
+        BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::EqRegex | BinaryOp::NotEqRegex
+    ) {
+        return Err(bad());
+    }
+    match (lhs, rhs) {
+        (Expr::VarRef { name, .. }, v) | (v, Expr::VarRef { name, .. }) => Ok((name, v)),
+        _ => Err(bad()),
+    }
+}
+
 /// `condition` rewritten by `rule` for `schema`'s measurement: comparisons 1.x's index decides
 /// without the points become `true` or `false`.
 fn index_condition(
@@ -80,22 +101,14 @@ fn index_condition(
                 other => other.clone(),
             });
         };
-        match op {
-            BinaryOp::And | BinaryOp::Or => {
-                return Ok(Expr::Binary {
-                    op: *op,
-                    lhs: Box::new(walk(lhs, schema, rule)?),
-                    rhs: Box::new(walk(rhs, schema, rule)?),
-                });
-            }
-            BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::EqRegex | BinaryOp::NotEqRegex => {}
-            _ => return Err(ExecError::Query("invalid tag comparison operator".into())),
+        if matches!(op, BinaryOp::And | BinaryOp::Or) {
+            return Ok(Expr::Binary {
+                op: *op,
+                lhs: Box::new(walk(lhs, schema, rule)?),
+                rhs: Box::new(walk(rhs, schema, rule)?),
+            });
         }
-        let (key, value) = match (lhs.as_ref(), rhs.as_ref()) {
-            (Expr::VarRef { name, .. }, v) | (v, Expr::VarRef { name, .. }) => (name, v),
-            // A tag is compared by name (`f + 1 = 2` is no tag comparison).
-            _ => return Err(ExecError::Query("invalid tag comparison operator".into())),
-        };
+        let (key, value) = tag_comparison(*op, lhs, rhs)?;
         let text = matches!(value, Expr::String(_) | Expr::Regex(_));
         Ok(if schema.fields.contains_key(key) || !text {
             Expr::Boolean(true)
@@ -117,29 +130,16 @@ fn measurement_matches(
     schema: &ingester::TableSchema,
     series: &[TagSet],
 ) -> Result<bool, ExecError> {
-    let bad = || ExecError::Query("invalid tag comparison operator".into());
     match condition {
         Expr::Paren(inner) => measurement_matches(inner, schema, series),
         Expr::Boolean(b) => Ok(*b),
         Expr::Binary { op, lhs, rhs } => {
-            match op {
-                BinaryOp::And => {
-                    let l = measurement_matches(lhs, schema, series)?;
-                    let r = measurement_matches(rhs, schema, series)?;
-                    return Ok(l && r);
-                }
-                BinaryOp::Or => {
-                    let l = measurement_matches(lhs, schema, series)?;
-                    let r = measurement_matches(rhs, schema, series)?;
-                    return Ok(l || r);
-                }
-                BinaryOp::Eq | BinaryOp::NotEq | BinaryOp::EqRegex | BinaryOp::NotEqRegex => {}
-                _ => return Err(bad()),
+            if matches!(op, BinaryOp::And | BinaryOp::Or) {
+                let l = measurement_matches(lhs, schema, series)?;
+                let r = measurement_matches(rhs, schema, series)?;
+                return Ok(if *op == BinaryOp::And { l && r } else { l || r });
             }
-            let (key, value) = match (lhs.as_ref(), rhs.as_ref()) {
-                (Expr::VarRef { name, .. }, v) | (v, Expr::VarRef { name, .. }) => (name, v),
-                _ => return Err(bad()),
-            };
+            let (key, value) = tag_comparison(*op, lhs, rhs)?;
             let hit: Box<dyn Fn(&str) -> bool> = match value {
                 Expr::String(v) => {
                     let v = v.clone();

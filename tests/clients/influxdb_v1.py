@@ -194,6 +194,33 @@ step(
     ),
 )
 step("query get_points", lambda: list(client.query("SELECT v FROM wp GROUP BY host").get_points(tags={"host": "b"})))
+# Dashboard functions through the client: technical analysis, a forecast with bound times,
+# counts of empty buckets.
+step(
+    "write_points a series for functions",
+    lambda: client.write_points(
+        ["fn,host=a v=%d %d" % ((i * 7) % 11, 1_500_000_000 + 60 * i) for i in range(40) if i % 9 != 4],
+        time_precision="s",
+        protocol="line",
+    ),
+)
+step(
+    "query technical analysis",
+    lambda: list(client.query("SELECT exponential_moving_average(v, 3), relative_strength_index(v, 5) FROM fn").get_points()),
+)
+step(
+    "query holt_winters with bind_params",
+    lambda: client.query(
+        "SELECT holt_winters_with_fit(max(v), 3, 4) FROM fn WHERE time >= $start AND time < $end GROUP BY time(2m)",
+        bind_params={"start": "2017-07-14T02:40:00Z", "end": "2017-07-14T03:20:00Z"},
+    ),
+)
+step(
+    "query counts of empty buckets",
+    lambda: client.query(
+        "SELECT count(v) FROM fn WHERE time >= '2017-07-14T02:40:00Z' AND time < '2017-07-14T03:20:00Z' GROUP BY time(1m)"
+    ),
+)
 step("query a syntax error", lambda: client.query("SELECT FROM"))
 step("query a missing database", lambda: client.query("SELECT * FROM m", database="py_missing"))
 step("query two statements", lambda: client.query("SELECT count(v) FROM wp; SELECT count(v) FROM lp"))

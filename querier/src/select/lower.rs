@@ -17,21 +17,10 @@ impl<'a> Plan<'a> {
         // `derivative(*)`, `moving_average(/re/, 2)`: the transformation of each numeric field
         // (named `derivative_f`, after the alias if there is one), as 1.x expands them.
         if transformed && matches!(f.expr, Expr::Wildcard(_) | Expr::Regex(_)) {
-            let re = match &f.expr {
-                Expr::Regex(r) => Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?),
-                _ => None,
-            };
             let prefix = f.alias.clone().unwrap_or_default();
-            return Ok(all
-                .fields
-                .iter()
-                .filter(|(n, t)| {
-                    !matches!(
-                        t,
-                        ingester::FieldType::String | ingester::FieldType::Boolean
-                    ) && re.as_ref().is_none_or(|re| re.is_match(n))
-                })
-                .map(|(n, _)| {
+            return Ok(spread_fields(all, &f.expr, true)?
+                .into_iter()
+                .map(|n| {
                     let e = if schema.fields.contains_key(n) {
                         ident(n)
                     } else {
@@ -330,6 +319,29 @@ impl Plan<'_> {
     }
 }
 
+/// The fields a `*` or `/regex/` argument names, in name order (numeric ones only, with
+/// `numeric_only`); no field for any other argument.
+pub(super) fn spread_fields<'s>(
+    schema: &'s TableSchema,
+    arg: &Expr,
+    numeric_only: bool,
+) -> Result<Vec<&'s String>, ExecError> {
+    let re = match arg {
+        Expr::Regex(r) => Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?),
+        Expr::Wildcard(_) => None,
+        _ => return Ok(Vec::new()),
+    };
+    Ok(schema
+        .fields
+        .iter()
+        .filter(|(n, t)| {
+            !(numeric_only && matches!(t, FieldType::String | FieldType::Boolean))
+                && re.as_ref().is_none_or(|re| re.is_match(n))
+        })
+        .map(|(n, _)| n)
+        .collect())
+}
+
 /// Expands `fn(*)` and `fn(/regex/)` into one call per matching field (named `fn_field`,
 /// numeric fields only where the function needs numbers), keeping other fields as they are;
 /// expands `count(*)`, `max(/re/)` and a `*` beside a lone selector over the fields (and tags)
@@ -363,25 +375,8 @@ pub(super) fn expand_aggregate_fields(
             Expr::Call { name, args }
                 if matches!(args.first(), Some(Expr::Wildcard(_) | Expr::Regex(_))) =>
             {
-                let re = match &args[0] {
-                    Expr::Regex(r) => {
-                        Some(regex::Regex::new(r).map_err(|e| query_err(e.to_string()))?)
-                    }
-                    _ => None,
-                };
                 let numeric_only = !matches!(name.as_str(), "count" | "first" | "last");
-                for (field, typ) in &schema.fields {
-                    if re.as_ref().is_some_and(|re| !re.is_match(field)) {
-                        continue;
-                    }
-                    if numeric_only
-                        && matches!(
-                            typ,
-                            ingester::FieldType::String | ingester::FieldType::Boolean
-                        )
-                    {
-                        continue;
-                    }
+                for field in spread_fields(schema, &args[0], numeric_only)? {
                     let call = Expr::Call {
                         name: name.clone(),
                         args: vec![Expr::VarRef {
@@ -664,15 +659,27 @@ pub(super) struct Lowered {
 }
 
 /// What an output column of aggregates is in a `GROUP BY time` bucket without points under
-/// the default `fill(null)`, when that is not null: 1.x fills each call of an empty bucket, a
-/// count with 0 and the rest with null, before it computes the field (`count(f) + 1` is 1).
-/// `None` when the column does not count anything.
-pub(super) fn empty_bucket_value(e: &DfExpr, counts: &BTreeSet<String>) -> Option<DfExpr> {
-    use datafusion::common::tree_node::{Transformed, TreeNode};
-    let mut counted = false;
-    let empty = e
-        .clone()
-        .transform(|x| {
+/// the default `fill(null)`: 1.x fills each call of an empty bucket, a count with 0 and the
+/// rest with null, before it computes the field (`count(f) + 1` is 1).
+pub(super) enum EmptyBucket {
+    /// Null, as the gap filling leaves it (the column counts nothing).
+    Null,
+    /// A bare `count(...)`: 0, in a series that has points of the field in the range; null
+    /// throughout in one that has none (1.x has no iterator of that field to fill).
+    Count,
+    /// An expression of counts: this value.
+    Value(DfExpr),
+}
+
+impl EmptyBucket {
+    /// For an output column `e` of the aggregate columns (`counts` are those of `count`s).
+    pub(super) fn of(e: &DfExpr, counts: &BTreeSet<String>) -> Self {
+        use datafusion::common::tree_node::{Transformed, TreeNode};
+        if matches!(e, DfExpr::Column(c) if counts.contains(&c.name)) {
+            return EmptyBucket::Count;
+        }
+        let mut counted = false;
+        let empty = e.clone().transform(|x| {
             Ok(match x {
                 DfExpr::Column(c) if counts.contains(&c.name) => {
                     counted = true;
@@ -683,10 +690,57 @@ pub(super) fn empty_bucket_value(e: &DfExpr, counts: &BTreeSet<String>) -> Optio
                 }
                 other => Transformed::no(other),
             })
-        })
-        .ok()?
-        .data;
-    counted.then_some(empty)
+        });
+        match empty {
+            Ok(t) if counted => EmptyBucket::Value(t.data),
+            _ => EmptyBucket::Null,
+        }
+    }
+}
+
+impl Plan<'_> {
+    /// The counts of buckets the gap filling added (see [`EmptyBucket`]), under the default
+    /// `fill(null)`; other fills fill counts as they fill anything.
+    pub(super) fn fill_counts(
+        &self,
+        df: DataFrame,
+        ntags: usize,
+        empty: &[EmptyBucket],
+        ties: &[String],
+    ) -> Result<DataFrame, ExecError> {
+        use datafusion::functions::core::expr_fn::coalesce;
+        use datafusion::logical_expr::expr::{WindowFunction, WindowFunctionDefinition};
+        if !matches!(self.stmt.fill, None | Some(Fill::Null))
+            || empty.iter().all(|e| matches!(e, EmptyBucket::Null))
+        {
+            return Ok(df);
+        }
+        let tags: Vec<DfExpr> = (0..ntags).map(|i| col(format!("__tag{i}"))).collect();
+        let mut select = vec![col("__time")];
+        select.extend(tags.iter().cloned());
+        for (i, empty) in empty.iter().enumerate() {
+            let c = col(format!("__c{i}"));
+            let filled = match empty {
+                EmptyBucket::Null => c,
+                EmptyBucket::Value(v) => coalesce(vec![c, v.clone()]),
+                EmptyBucket::Count => {
+                    let most = DfExpr::from(WindowFunction::new(
+                        WindowFunctionDefinition::AggregateUDF(
+                            datafusion::functions_aggregate::min_max::max_udaf(),
+                        ),
+                        vec![c.clone()],
+                    ))
+                    .partition_by(tags.clone())
+                    .build()?;
+                    datafusion::logical_expr::when(most.gt(lit(0i64)), coalesce(vec![c, lit(0i64)]))
+                        .otherwise(lit(ScalarValue::Int64(None)))?
+                }
+            };
+            select.push(filled.alias(format!("__c{i}")));
+        }
+        select.extend(ties.iter().map(|t| col(t.as_str())));
+        Ok(frame::select(df, select)?)
+    }
 }
 
 /// The aggregate calls (name and arguments) in `exprs`, nested ones included, in order.
@@ -907,15 +961,11 @@ pub(super) fn lower_aggregate(
             Ok(col(alias.as_str()))
         }
         Expr::Paren(inner) => lower_aggregate(inner, schema, out, field_idx, false),
-        Expr::Binary { op, lhs, rhs } => {
-            let mut l = lower_aggregate(lhs, schema, out, field_idx, false)?;
-            let mut r = lower_aggregate(rhs, schema, out, field_idx, false)?;
-            if *op == BinaryOp::Div {
-                l = datafusion::logical_expr::cast(l, DataType::Float64);
-                r = datafusion::logical_expr::cast(r, DataType::Float64);
-            }
-            arithmetic(l, *op, r)
-        }
+        Expr::Binary { op, lhs, rhs } => arithmetic(
+            lower_aggregate(lhs, schema, out, field_idx, false)?,
+            *op,
+            lower_aggregate(rhs, schema, out, field_idx, false)?,
+        ),
         Expr::Integer(n) => Ok(lit(*n)),
         Expr::Number(n) => Ok(lit(*n)),
         // A field or tag beside a lone selector: its value at the selected point.
@@ -1007,9 +1057,18 @@ pub(super) fn df_op(op: BinaryOp) -> Result<Operator, ExecError> {
     })
 }
 
-/// `l op r`, with 1.x's answers where DataFusion's differ: a division by zero is 0 (not an
-/// infinity), and so is an integer modulo zero (not an error).
+/// `l op r`, with 1.x's answers where DataFusion's differ: InfluxQL divides as floats (`9i / 2`
+/// is 4.5), a division by zero is 0 (not an infinity), and so is an integer modulo zero (not an
+/// error).
 fn arithmetic(l: DfExpr, op: BinaryOp, r: DfExpr) -> Result<DfExpr, ExecError> {
+    let (l, r) = if op == BinaryOp::Div {
+        (
+            datafusion::logical_expr::cast(l, DataType::Float64),
+            datafusion::logical_expr::cast(r, DataType::Float64),
+        )
+    } else {
+        (l, r)
+    };
     let plain = DfExpr::BinaryExpr(BinaryExpr::new(
         Box::new(l.clone()),
         df_op(op)?,
@@ -1086,15 +1145,11 @@ fn post_expression(e: &Expr, value: DfExpr) -> Result<DfExpr, ExecError> {
                 .map(|a| post_expression(a, value.clone()))
                 .collect::<Result<Vec<_>, _>>()?,
         )?,
-        Expr::Binary { op, lhs, rhs } => {
-            let mut l = post_expression(lhs, value.clone())?;
-            let mut r = post_expression(rhs, value)?;
-            if *op == BinaryOp::Div {
-                l = datafusion::logical_expr::cast(l, DataType::Float64);
-                r = datafusion::logical_expr::cast(r, DataType::Float64);
-            }
-            arithmetic(l, *op, r)?
-        }
+        Expr::Binary { op, lhs, rhs } => arithmetic(
+            post_expression(lhs, value.clone())?,
+            *op,
+            post_expression(rhs, value)?,
+        )?,
         other => {
             return Err(ExecError::Internal(format!(
                 "unexpected {other} around a transformation"
@@ -1229,14 +1284,9 @@ fn binary(
             _ => l.not_eq(r),
         });
     }
-    let (mut l, mut r) = (
+    arithmetic(
         to_df(lhs, schema, condition)?,
+        op,
         to_df(rhs, schema, condition)?,
-    );
-    if op == BinaryOp::Div {
-        // InfluxQL divides as floats: 9i / 2 is 4.5.
-        l = datafusion::logical_expr::cast(l, DataType::Float64);
-        r = datafusion::logical_expr::cast(r, DataType::Float64);
-    }
-    arithmetic(l, op, r)
+    )
 }

@@ -534,34 +534,36 @@ fn split_holt_winters(
             args.len()
         )));
     }
-    let h = match &args[1] {
-        Expr::Integer(n) if *n <= 0 => {
-            return Err(query_err(format!(
-                "second arg to {name} must be greater than 0, got {n}"
-            )));
-        }
-        Expr::Integer(n) => u32::try_from(*n)
-            .map_err(|_| query_err(format!("second arg to {name} is too large, got {n}")))?,
-        _ => {
-            return Err(query_err(format!(
-                "expected integer argument as second arg in {name}"
-            )));
-        }
+    // 1.x checks the second argument (type, then value) before the third.
+    let integer = |i: usize, ordinal: &str| match &args[i] {
+        Expr::Integer(n) => Ok(*n),
+        _ => Err(query_err(format!(
+            "expected integer argument as {ordinal} arg in {name}"
+        ))),
     };
-    let m = match &args[2] {
-        Expr::Integer(n) if *n < 0 => {
-            return Err(query_err(format!(
-                "third arg to {name} cannot be negative, got {n}"
-            )));
-        }
-        Expr::Integer(n) => u32::try_from(*n)
-            .map_err(|_| query_err(format!("third arg to {name} is too large, got {n}")))?,
-        _ => {
-            return Err(query_err(format!(
-                "expected integer argument as third arg in {name}"
-            )));
-        }
-    };
+    let too_large = |n: i64| query_err(format!("argument to {name} is too large, got {n}"));
+    let h = integer(1, "second")?;
+    if h <= 0 {
+        return Err(query_err(format!(
+            "second arg to {name} must be greater than 0, got {h}"
+        )));
+    }
+    if h > MAX_SELECT_BUCKETS {
+        // Each forecast point is a bucket: bounded as the buckets of the range are.
+        return Err(query_err(format!(
+            "max-select-buckets limit exceeded: ({h}/{MAX_SELECT_BUCKETS})"
+        )));
+    }
+    let m = integer(2, "third")?;
+    if m < 0 {
+        return Err(query_err(format!(
+            "third arg to {name} cannot be negative, got {m}"
+        )));
+    }
+    let (h, m) = (
+        u32::try_from(h).map_err(|_| too_large(h))?,
+        u32::try_from(m).map_err(|_| too_large(m))?,
+    );
     if !matches!(&args[0], Expr::Call { .. }) {
         return Err(query_err(format!(
             "must use aggregate function with {name}"
@@ -589,7 +591,6 @@ fn split_holt_winters(
     )))
 }
 
-/// Splits `derivative(x, 1s)` and friends into their argument and the transformation.
 /// The name a transformation's value has inside the expression around it (`post`).
 pub(super) const TRANSFORMED: &str = "__transformed";
 
@@ -678,6 +679,7 @@ fn split_transform_field(
     Ok((inner, t, None))
 }
 
+/// Splits `derivative(x, 1s)` and friends into their argument and the transformation.
 fn split_transform(
     f: &crate::influxql::Field,
 ) -> Result<(crate::influxql::Field, Option<Transform>), ExecError> {
@@ -1228,13 +1230,15 @@ impl<'a> Plan<'a> {
                         Expr::Wildcard(typ) if *typ != Some(VarType::Tag) => {
                             read.extend(schema.fields.keys().cloned());
                         }
-                        // `derivative(/re/)`: the fields the regex names.
-                        Expr::Regex(r) => {
-                            if let Ok(re) = regex::Regex::new(r) {
-                                read.extend(
-                                    schema.fields.keys().filter(|n| re.is_match(n)).cloned(),
-                                );
-                            }
+                        // `derivative(/re/)`: the fields the regex names (a bad regex was
+                        // refused when the columns were expanded).
+                        Expr::Regex(_) => {
+                            read.extend(
+                                spread_fields(schema, e, false)
+                                    .unwrap_or_default()
+                                    .into_iter()
+                                    .cloned(),
+                            );
                         }
                         _ => {}
                     });
@@ -1344,8 +1348,7 @@ impl<'a> Plan<'a> {
                     .alias("__time")
                 };
                 let mut ties = Vec::new();
-                let mut empty_buckets: Vec<Option<DfExpr>> = Vec::new();
-                let mut bare_counts: Vec<bool> = Vec::new();
+                let mut empty_buckets: Vec<EmptyBucket> = Vec::new();
                 let distinct_field = match &agg_fields[..] {
                     [(_, _, Expr::Call { name, args })] if name == "distinct" => {
                         Some(field_arg(name, args, schema)?)
@@ -1452,11 +1455,7 @@ impl<'a> Plan<'a> {
                     }
                     empty_buckets = outputs
                         .iter()
-                        .map(|e| empty_bucket_value(e, &lowered.counts))
-                        .collect();
-                    bare_counts = outputs
-                        .iter()
-                        .map(|e| matches!(e, DfExpr::Column(c) if lowered.counts.contains(&c.name)))
+                        .map(|e| EmptyBucket::of(e, &lowered.counts))
                         .collect();
                     for (i, e) in outputs.into_iter().enumerate() {
                         select.push(e.alias(format!("__c{i}")));
@@ -1472,49 +1471,7 @@ impl<'a> Plan<'a> {
                         offset,
                         now,
                     )?;
-                    if matches!(self.stmt.fill, None | Some(Fill::Null))
-                        && empty_buckets.iter().any(Option::is_some)
-                    {
-                        // Counts of buckets without points are 0, not null (1.x), in a series
-                        // that has points of the field in the range; in one that has none, a
-                        // bare count is null throughout (1.x has no iterator to fill).
-                        use datafusion::functions::core::expr_fn::coalesce;
-                        use datafusion::logical_expr::expr::{
-                            WindowFunction, WindowFunctionDefinition,
-                        };
-                        let tags: Vec<DfExpr> = (0..group_tags.len())
-                            .map(|i| col(format!("__tag{i}")))
-                            .collect();
-                        let mut select = vec![col("__time")];
-                        select.extend(tags.iter().cloned());
-                        for (i, empty) in empty_buckets.iter().enumerate() {
-                            let c = col(format!("__c{i}"));
-                            let Some(v) = empty else {
-                                select.push(c);
-                                continue;
-                            };
-                            let filled = coalesce(vec![c.clone(), v.clone()]);
-                            if !bare_counts.get(i).copied().unwrap_or(false) {
-                                select.push(filled.alias(format!("__c{i}")));
-                                continue;
-                            }
-                            let most = DfExpr::from(WindowFunction::new(
-                                WindowFunctionDefinition::AggregateUDF(
-                                    datafusion::functions_aggregate::min_max::max_udaf(),
-                                ),
-                                vec![c],
-                            ))
-                            .partition_by(tags.clone())
-                            .build()?;
-                            select.push(
-                                datafusion::logical_expr::when(most.gt(lit(0i64)), filled)
-                                    .otherwise(lit(ScalarValue::Int64(None)))?
-                                    .alias(format!("__c{i}")),
-                            );
-                        }
-                        select.extend(ties.iter().map(|t| col(t.as_str())));
-                        df = frame::select(df, select)?;
-                    }
+                    df = self.fill_counts(df, group_tags.len(), &empty_buckets, &ties)?;
                 }
                 let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
                 df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
