@@ -47,6 +47,12 @@ pub enum CatalogError {
     UserNotFound,
     #[error("continuous query already exists")]
     ContinuousQueryExists,
+    #[error("subscription already exists")]
+    SubscriptionExists,
+    #[error("subscription not found")]
+    SubscriptionNotFound,
+    #[error("invalid subscription URL: {0}")]
+    InvalidSubscriptionUrl(String),
 }
 
 /// Errors of the meta service.

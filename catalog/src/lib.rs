@@ -19,6 +19,7 @@
 //! - [`columns`]: what each column of a replicated shard is, decided once in the log, so that
 //!   every owner refuses the same points.
 //! - [`continuous`]: continuous queries, and the claims that make each run happen once.
+//! - [`subscription`]: the destinations a retention policy's writes are copied to.
 //! - [`raft`]: openraft's parts in the layout of its `raft-kv-rocksdb` example: `types`,
 //!   `log_store`, `state_machine`, `network` (Raft messages as Flight actions).
 //! - [`rpc`]: the internal wire format (action names, requests, replies) and its client.
@@ -40,6 +41,7 @@ pub mod meta;
 pub mod model;
 pub mod raft;
 pub mod rpc;
+pub mod subscription;
 
 pub use columns::{ColumnDeclaration, ColumnType, ForgetColumns};
 pub use continuous::{ContinuousQueryInfo, CqCommand, PendingRun};
@@ -50,3 +52,4 @@ pub use model::{
     RetentionPolicySpec, ShardGroupInfo, ShardInfo, ShardPlace, UserCommand, UserInfo,
 };
 pub use raft::state_machine::AppliedCatalog;
+pub use subscription::{SubscriptionCommand, SubscriptionInfo, SubscriptionMode};

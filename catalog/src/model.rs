@@ -86,6 +86,9 @@ pub struct RetentionPolicyInfo {
     pub shard_group_duration: Nanos,
     pub replica_n: u32,
     pub shard_groups: Vec<ShardGroupInfo>,
+    /// Where its writes are copied to, in creation order ([`crate::subscription`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscriptions: Vec<crate::subscription::SubscriptionInfo>,
 }
 
 impl RetentionPolicyInfo {
@@ -250,6 +253,7 @@ impl RetentionPolicySpec {
             shard_group_duration: sgd,
             replica_n,
             shard_groups: Vec::new(),
+            subscriptions: Vec::new(),
         })
     }
 }
@@ -349,6 +353,12 @@ pub enum Command {
         shard: u64,
         node: u64,
     },
+    /// `DROP SHARD`: the shard leaves its group (its owners then drop their copies); a group
+    /// left without shards is deleted at `at`. A shard that is not there is no error (1.x).
+    DropShard {
+        id: u64,
+        at: Nanos,
+    },
     /// Takes data node `node` off the owners of `shard` (`remove-shard`; the node then drops
     /// its copy); refused for the shard's last owner.
     RemoveShardOwner {
@@ -386,6 +396,8 @@ pub enum Command {
     User(UserCommand),
     /// A change to continuous queries, or a run of one claimed or finished.
     ContinuousQuery(crate::continuous::CqCommand),
+    /// A subscription created or dropped.
+    Subscription(crate::subscription::SubscriptionCommand),
 }
 
 /// Changes to users ([`Command::User`]).
@@ -754,6 +766,7 @@ impl CatalogState {
             }
             Command::User(u) => self.apply_user_command(u),
             Command::ContinuousQuery(c) => self.apply_cq_command(c),
+            Command::Subscription(c) => self.apply_subscription_command(c),
             Command::CreateDatabase { name, rp } => self.create_database(name, rp.as_ref()),
             Command::DropDatabase { name } => {
                 self.databases.remove(name);
@@ -876,6 +889,22 @@ impl CatalogState {
                     .ok_or(CatalogError::ShardNotFound(*shard))?;
                 if !s.owners.contains(node) {
                     s.owners.push(*node);
+                }
+                Ok(Outcome::Done)
+            }
+            Command::DropShard { id, at } => {
+                let group = self
+                    .databases
+                    .values_mut()
+                    .flat_map(|db| db.retention_policies.values_mut())
+                    .flat_map(|rp| rp.shard_groups.iter_mut())
+                    .find(|g| g.shards.iter().any(|s| s.id == *id));
+                if let Some(g) = group {
+                    g.shards.retain(|s| s.id != *id);
+                    if g.shards.is_empty() {
+                        g.deleted_at.get_or_insert(*at);
+                    }
+                    self.prune_columns();
                 }
                 Ok(Outcome::Done)
             }
@@ -1320,6 +1349,56 @@ mod tests {
         };
         assert_ne!(g1.id, g3.id);
         assert_ne!(g1.shards[0].id, g3.shards[0].id);
+    }
+
+    #[test]
+    fn a_dropped_shard_leaves_its_group_and_the_last_one_deletes_the_group() {
+        let mut s = state_with_node();
+        s.apply(&Command::RegisterDataNode {
+            id: Some(3),
+            http_addr: "h3:8086".into(),
+            tcp_addr: "h3:8088".into(),
+        })
+        .unwrap();
+        s.apply(&Command::CreateDatabase {
+            name: "db".into(),
+            rp: None,
+        })
+        .unwrap();
+        let Outcome::ShardGroup(g) = s
+            .apply(&Command::CreateShardGroup {
+                database: "db".into(),
+                rp: String::new(),
+                timestamp: 10,
+            })
+            .unwrap()
+        else {
+            panic!()
+        };
+        // Two data nodes, replication 1: two shards.
+        assert_eq!(g.shards.len(), 2);
+        let group = |s: &CatalogState| {
+            s.databases["db"].retention_policies["autogen"].shard_groups[0].clone()
+        };
+        let drop = |id| Command::DropShard { id, at: 77 };
+        s.apply(&drop(g.shards[0].id)).unwrap();
+        assert_eq!(group(&s).shards, vec![g.shards[1].clone()]);
+        assert_eq!(group(&s).deleted_at, None);
+        // Not there (any more): no error, nothing changes.
+        let before = s.clone();
+        s.apply(&drop(g.shards[0].id)).unwrap();
+        s.apply(&drop(999)).unwrap();
+        assert_eq!(s, before);
+        s.apply(&drop(g.shards[1].id)).unwrap();
+        assert!(group(&s).shards.is_empty());
+        assert_eq!(group(&s).deleted_at, Some(77));
+        assert!(
+            s.databases["db"]
+                .rp("")
+                .unwrap()
+                .shard_group_for(10)
+                .is_none()
+        );
     }
 
     #[test]

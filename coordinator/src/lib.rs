@@ -17,6 +17,7 @@
 //!        disagree dropped here, so that every owner keeps the same field types
 //!     ─▶ per shard: ShardWriter::write_shard(owner, db, rp, shard, points)
 //!          LocalShards: this node's ingester (WAL fsync before the answer)
+//!     ─▶ acknowledged: the points to the subscriptions of db.rp (`subscriber`, best effort)
 //!  RetentionService (every [retention] check-interval): expired groups ─▶ DeleteShardGroup
 //!     (each data node's ingester then removes the shards the catalog no longer lists)
 //! ```
@@ -33,8 +34,10 @@ pub mod deletes;
 pub mod hinted;
 pub mod peer;
 pub mod retention;
+pub mod subscriber;
 pub mod write;
 
 pub use consistency::Consistency;
 pub use deletes::DeleteApplier;
+pub use subscriber::{Subscriber, SubscriberConfig};
 pub use write::{LocalShards, PointsWriter, ShardWriter, WriteError, series_hash};

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use crate::consistency::Consistency;
 use crate::hinted::{HintedError, HintedHandoff};
 use crate::peer::{PeerError, PeerWriter};
+use crate::subscriber::Subscriber;
 
 /// Why a write request failed as a whole (nothing of it was written).
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +124,8 @@ pub struct PointsWriter {
     hinted: Option<Arc<HintedHandoff>>,
     /// How long a write waits for its owners' acknowledgements.
     timeout: Duration,
+    /// Where acknowledged writes are copied to (`[subscriber]`).
+    subscriber: Option<Arc<Subscriber>>,
 }
 
 /// What one owner did with its shards' points.
@@ -147,6 +150,7 @@ impl PointsWriter {
             peers: None,
             hinted: None,
             timeout: WRITE_TIMEOUT,
+            subscriber: None,
         }
     }
 
@@ -171,6 +175,12 @@ impl PointsWriter {
     /// The same writer, waiting at most `timeout` for acknowledgements.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The same writer, copying acknowledged writes to their subscriptions.
+    pub fn with_subscriber(mut self, subscriber: Option<Arc<Subscriber>>) -> Self {
+        self.subscriber = subscriber;
         self
     }
 
@@ -229,6 +239,11 @@ impl PointsWriter {
         consistency: Consistency,
         settle: bool,
     ) -> Result<WriteOutcome, WriteError> {
+        // The points as subscriptions get them, made before routing takes them.
+        let forward = self
+            .subscriber
+            .as_ref()
+            .and_then(|s| Some((s, s.prepare(&self.meta, db, rp, &points)?)));
         let (rp_name, mut routed, mut dropped) = self.route(db, rp, points, now).await?;
         // Replicated shards: points that disagree with the shard's declared columns go here.
         let disagreed = crate::columns::agree(&self.meta, &mut routed).await?;
@@ -246,6 +261,10 @@ impl PointsWriter {
             outcome.reason = dropped.reason;
         }
         outcome.dropped_in.extend(disagreed.dropped_in);
+        // Acknowledged (a partial write too, all of its points, as 1.x forwards them).
+        if let Some((s, prepared)) = forward {
+            s.forward(prepared);
+        }
         Ok(outcome)
     }
 

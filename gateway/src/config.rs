@@ -316,6 +316,53 @@ impl Default for ContinuousQueriesConfig {
     }
 }
 
+/// `[subscriber]` (1.x's section): copying writes to the destinations of `CREATE
+/// SUBSCRIPTION`. The node that accepts a write forwards it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct SubscriberConfig {
+    pub enabled: bool,
+    /// How long a send to an `http`/`https` destination may take.
+    pub http_timeout: GoDuration,
+    /// Accept any certificate from an `https` destination.
+    pub insecure_skip_verify: bool,
+    /// A PEM file of the CA certificates `https` destinations are checked against (instead
+    /// of the system's); empty: the system's.
+    pub ca_certs: String,
+    /// Sends in flight at a time, per subscription.
+    pub write_concurrency: usize,
+    /// Writes queued per subscription; a write that finds the queue full is not sent.
+    pub write_buffer_size: usize,
+}
+
+impl Default for SubscriberConfig {
+    fn default() -> Self {
+        let d = coordinator::SubscriberConfig::default();
+        Self {
+            enabled: d.enabled,
+            http_timeout: GoDuration(d.http_timeout),
+            insecure_skip_verify: d.insecure_skip_verify,
+            ca_certs: String::new(),
+            write_concurrency: d.write_concurrency,
+            write_buffer_size: d.write_buffer_size,
+        }
+    }
+}
+
+impl SubscriberConfig {
+    /// The coordinator's form of it.
+    pub fn to_coordinator(&self) -> coordinator::SubscriberConfig {
+        coordinator::SubscriberConfig {
+            enabled: self.enabled,
+            http_timeout: self.http_timeout.0,
+            insecure_skip_verify: self.insecure_skip_verify,
+            ca_certs: (!self.ca_certs.is_empty()).then(|| PathBuf::from(&self.ca_certs)),
+            write_concurrency: self.write_concurrency,
+            write_buffer_size: self.write_buffer_size,
+        }
+    }
+}
+
 /// `[logging]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
@@ -336,6 +383,7 @@ pub struct Config {
     pub anti_entropy: AntiEntropyConfig,
     #[serde(rename = "continuous_queries")]
     pub continuous_queries: ContinuousQueriesConfig,
+    pub subscriber: SubscriberConfig,
     pub http: HttpConfig,
     pub flight: FlightConfig,
     pub logging: LoggingConfig,
@@ -751,6 +799,7 @@ impl Config {
         section!(hinted_handoff, "hinted-handoff");
         section!(anti_entropy, "anti-entropy");
         section!(continuous_queries, "continuous_queries");
+        section!(subscriber, "subscriber");
         section!(http, "http");
         section!(flight, "flight");
         section!(logging, "logging");
@@ -825,6 +874,22 @@ impl Config {
             return Err(invalid(
                 "[continuous_queries] run-interval",
                 "must be above 0",
+            ));
+        }
+        let sub = &self.subscriber;
+        if sub.http_timeout.0.is_zero() {
+            return Err(invalid("[subscriber] http-timeout", "must be above 0"));
+        }
+        if sub.write_concurrency == 0 {
+            return Err(invalid("[subscriber] write-concurrency", "must be above 0"));
+        }
+        if sub.write_buffer_size == 0 {
+            return Err(invalid("[subscriber] write-buffer-size", "must be above 0"));
+        }
+        if !sub.ca_certs.is_empty() && !Path::new(&sub.ca_certs).is_file() {
+            return Err(invalid(
+                "[subscriber] ca-certs",
+                format!("file {} does not exist", sub.ca_certs),
             ));
         }
         if self.anti_entropy.check_interval.0.is_zero() {
@@ -1070,7 +1135,7 @@ mod tests {
     #[test]
     fn unknown_sections_and_keys_warn() {
         let l = load(
-            "reporting-disabled = true\n[subscriber]\nx = 1\n[http]\npprof-auth-enabled = false\n",
+            "reporting-disabled = true\n[monitor]\nx = 1\n[subscriber]\ny = 2\n[http]\npprof-auth-enabled = false\n",
             &[],
             &[],
         )
@@ -1079,8 +1144,9 @@ mod tests {
             l.warnings,
             [
                 "unknown config key [http] pprof-auth-enabled ignored",
+                "unknown config section [monitor] ignored",
                 "unknown config key reporting-disabled ignored",
-                "unknown config section [subscriber] ignored"
+                "unknown config key [subscriber] y ignored"
             ]
         );
     }

@@ -18,7 +18,7 @@ use arrow::datatypes::{
     DataType, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType, UInt64Type,
 };
 use bytes::Bytes;
-use querier::{AnswerStream, Item, Message, Series, StatementResult};
+use querier::{AnswerStream, ChunkShape, Item, Message, Series, StatementResult};
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -452,6 +452,9 @@ pub fn csv(results: &[StatementResult], opts: &FormatOptions) -> String {
                     .map(|c| match cell(s, time, c, row) {
                         Value::String(s) => csv_field(&s),
                         Value::Null => String::new(),
+                        // 1.x writes a value it has no CSV form for (the list of `SHOW
+                        // SUBSCRIPTIONS`' destinations) as the column's name.
+                        Value::Array(_) | Value::Object(_) => csv_field(&s.columns[c]),
                         other => other.to_string(),
                     })
                     .collect();
@@ -483,6 +486,8 @@ pub struct Chunker {
     held: Option<Line>,
     out: VecDeque<Bytes>,
     done: bool,
+    /// How each statement is cut (by statement id; [`ChunkShape::Rows`] past the end).
+    shapes: Vec<ChunkShape>,
 }
 
 /// A line not yet written: one piece list of one series.
@@ -507,7 +512,21 @@ impl Chunker {
             held: None,
             out: VecDeque::new(),
             done: false,
+            shapes: Vec::new(),
         }
+    }
+
+    /// Cuts statement `i` as `shapes[i]` says (1.x cuts statements differently by kind).
+    pub fn with_shapes(mut self, shapes: Vec<ChunkShape>) -> Self {
+        self.shapes = shapes;
+        self
+    }
+
+    fn shape(&self, statement_id: usize) -> ChunkShape {
+        self.shapes
+            .get(statement_id)
+            .copied()
+            .unwrap_or(ChunkShape::Rows)
     }
 
     /// The body as a stream of lines.
@@ -544,6 +563,18 @@ impl Chunker {
                 series,
             } => {
                 self.statement = statement_id;
+                let shape = self.shape(statement_id);
+                if shape != ChunkShape::Rows {
+                    // Held until the series (SeriesApart) or the statement (Whole) ends.
+                    if shape == ChunkShape::SeriesApart
+                        && self.buf.front().is_some_and(|b| !b.same_series(&series))
+                    {
+                        self.write_buffered();
+                    }
+                    self.buf_rows += series.num_rows();
+                    self.buf.push_back(series);
+                    return;
+                }
                 if self.buf.front().is_some_and(|b| !b.same_series(&series)) {
                     self.cut_all();
                 }
@@ -554,6 +585,25 @@ impl Chunker {
                 while self.buf_rows > self.size {
                     self.cut(self.size, true);
                 }
+            }
+            Item::End {
+                statement_id,
+                error,
+            } if self.shape(statement_id) != ChunkShape::Rows => {
+                // 1.x answers a failed statement of these kinds with its error alone.
+                match error {
+                    Some(e) => {
+                        self.buf.clear();
+                        self.buf_rows = 0;
+                        self.write_result(statement_id, Some(&e));
+                    }
+                    None if self.buf.is_empty() && !self.started => {
+                        self.write_result(statement_id, None)
+                    }
+                    None => self.write_buffered(),
+                }
+                self.started = false;
+                self.messages.clear();
             }
             Item::End {
                 statement_id,
@@ -589,14 +639,16 @@ impl Chunker {
     fn cut(&mut self, n: usize, series_partial: bool) {
         let mut pieces = Vec::new();
         let mut left = n;
-        while left > 0 {
-            let Some(front) = self.buf.pop_front() else {
-                break;
-            };
+        // Pieces without rows go along (a series without rows is a line of its own: its
+        // name and columns).
+        while let Some(front) = self.buf.pop_front() {
             let rows = front.num_rows();
             if rows <= left {
                 left -= rows;
                 pieces.push(front);
+            } else if left == 0 {
+                self.buf.push_front(front);
+                break;
             } else {
                 pieces.push(Series {
                     batch: front.batch.slice(0, left),
@@ -643,6 +695,45 @@ impl Chunker {
         };
         let bytes = to_json(&Body(vec![json]), false);
         self.out.push_back(Bytes::from(bytes));
+    }
+
+    /// The buffered series, each whole, as one line without `partial` marks.
+    fn write_buffered(&mut self) {
+        if self.buf.is_empty() {
+            return;
+        }
+        let pieces: Vec<Series> = self.buf.drain(..).collect();
+        self.buf_rows = 0;
+        let mut runs: Vec<&[Series]> = Vec::new();
+        let mut start = 0;
+        for i in 1..=pieces.len() {
+            if i == pieces.len() || !pieces[i].same_series(&pieces[start]) {
+                runs.push(&pieces[start..i]);
+                start = i;
+            }
+        }
+        let messages = if self.started {
+            Vec::new()
+        } else {
+            std::mem::take(&mut self.messages)
+        };
+        let json = ResultJson {
+            statement_id: self.statement,
+            series: runs
+                .into_iter()
+                .map(|pieces| SeriesJson {
+                    pieces,
+                    partial: false,
+                    opts: &self.opts,
+                })
+                .collect(),
+            messages: &messages,
+            error: None,
+            partial: false,
+        };
+        let bytes = to_json(&Body(vec![json]), false);
+        self.out.push_back(Bytes::from(bytes));
+        self.started = true;
     }
 
     /// A line of statement `statement_id` without series: its messages, or its error.
@@ -856,6 +947,91 @@ mod chunk_tests {
         assert_eq!(
             out,
             vec![serde_json::json!({"results": [{"statement_id": 0}]})]
+        );
+    }
+
+    /// A series of no rows (`SHOW CONTINUOUS QUERIES` of a database without any).
+    fn bare(name: &str) -> Series {
+        Series::from_rows(Some(name.into()), None, vec!["name".into()], vec![]).unwrap()
+    }
+
+    async fn shaped(items: Vec<Item>, size: usize, shapes: Vec<ChunkShape>) -> Vec<Value> {
+        let (tx, rx) = tokio::sync::mpsc::channel(items.len().max(1));
+        for i in items {
+            tx.send(i).await.unwrap();
+        }
+        drop(tx);
+        Chunker::new(rx, size, FormatOptions::default())
+            .with_shapes(shapes)
+            .into_stream()
+            .map(|l| serde_json::from_slice(&l.unwrap()).unwrap())
+            .collect()
+            .await
+    }
+
+    #[tokio::test]
+    async fn statements_are_cut_as_1x_cuts_their_kind() {
+        let series = |id: usize, s: Series| Item::Series {
+            statement_id: id,
+            series: s,
+        };
+        let end = |id: usize, error: Option<&str>| Item::End {
+            statement_id: id,
+            error: error.map(String::from),
+        };
+        let items = vec![
+            // Whole: every series in one line, series without rows too.
+            series(0, bare("x")),
+            series(0, piece("a", 0..3)),
+            series(0, piece("a", 3..4)),
+            series(0, bare("y")),
+            end(0, None),
+            // SeriesApart: a line per series, whole, no partial marks.
+            series(1, piece("a", 0..3)),
+            series(1, piece("b", 0..1)),
+            end(1, None),
+            // Rows: a series without rows is a line of its own.
+            series(2, bare("z")),
+            series(2, piece("a", 0..2)),
+            end(2, None),
+            // A failed statement of a kind answered at once: its error alone.
+            series(3, piece("a", 0..1)),
+            end(3, Some("boom")),
+        ];
+        use ChunkShape::*;
+        let out = shaped(items, 2, vec![Whole, SeriesApart, Rows, Whole]).await;
+        assert_eq!(out.len(), 6, "{out:#?}");
+        let r0 = &out[0]["results"][0];
+        assert_eq!(r0["series"].as_array().unwrap().len(), 3, "{r0}");
+        assert_eq!(
+            r0["series"][0],
+            (serde_json::json!({"name": "x", "columns": ["name"]}))
+        );
+        assert_eq!(r0["series"][1]["values"].as_array().unwrap().len(), 4);
+        assert_eq!(r0.get("partial"), None);
+        for (line, tag, n) in [(1, "a", 3), (2, "b", 1)] {
+            let r = &out[line]["results"][0];
+            assert_eq!(r["statement_id"], 1);
+            assert_eq!(r.get("partial"), None, "{r}");
+            assert_eq!(r["series"][0]["tags"]["h"], tag);
+            assert_eq!(r["series"][0]["values"].as_array().unwrap().len(), n);
+            assert_eq!(r["series"][0].get("partial"), None);
+        }
+        assert_eq!(
+            out[3]["results"][0],
+            (serde_json::json!({"statement_id": 2, "series": [{"name": "z", "columns": ["name"]}], "partial": true}))
+        );
+        assert_eq!(
+            out[4]["results"][0]["series"][0]["values"]
+                .as_array()
+                .unwrap()
+                .len(),
+            2
+        );
+        assert_eq!(out[4]["results"][0].get("partial"), None);
+        assert_eq!(
+            out[5]["results"][0],
+            (serde_json::json!({"statement_id": 3, "error": "boom"}))
         );
     }
 }

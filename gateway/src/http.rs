@@ -666,8 +666,11 @@ async fn query_answer(
             .filter(|n| *n > 0)
             .unwrap_or(10_000);
         // Lines leave as the query produces rows; a slow reader holds the query back.
+        let shapes = statements.iter().map(querier::ChunkShape::of).collect();
         let answer = st.executor.run(statements, ctx);
-        let body = format::Chunker::new(answer, size, opts).into_stream();
+        let body = format::Chunker::new(answer, size, opts)
+            .with_shapes(shapes)
+            .into_stream();
         let mut resp = Response::new(Body::from_stream(body));
         resp.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -210,6 +210,27 @@ pub fn render(g: &Gauges) -> String {
         "fletch_points_written_total {}",
         POINTS_WRITTEN.load(Ordering::Relaxed)
     );
+    let subs = &coordinator::subscriber::METRICS;
+    for (name, help, v) in [
+        (
+            "fletch_subscriber_points_written_total",
+            "Points a subscription's destination accepted.",
+            &subs.points_written,
+        ),
+        (
+            "fletch_subscriber_write_failures_total",
+            "Sends to a subscription's destination that failed, and writes dropped because a subscription's queue was full.",
+            &subs.write_failures,
+        ),
+        (
+            "fletch_subscriber_create_failures_total",
+            "Subscriptions this node could not start.",
+            &subs.create_failures,
+        ),
+    ] {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", v.load(Ordering::Relaxed));
+    }
     for (name, help, t) in [
         (
             "fletch_wal_fsync_seconds",

@@ -40,6 +40,8 @@ pub enum ServerError {
     Serve(std::io::Error),
     #[error("{0}")]
     Hinted(#[from] coordinator::hinted::HintedError),
+    #[error("{0}")]
+    Subscriber(#[from] coordinator::subscriber::SubscriberError),
     #[error("TLS: {0}")]
     Tls(#[from] crate::tls::TlsError),
     #[error("query memory ([coordinator] query-pool-bytes, spill directory): {0}")]
@@ -253,9 +255,11 @@ pub async fn run(
         }
         false => None,
     };
+    let subscriber = coordinator::Subscriber::start(config.subscriber.to_coordinator())?;
     let writer = coordinator::PointsWriter::with_ingester(meta.clone(), ingester.clone())
         .with_peers(peers.clone(), hinted)
-        .with_timeout(write_timeout);
+        .with_timeout(write_timeout)
+        .with_subscriber(subscriber);
     // Shards of other nodes are read over Flight from their owners.
     let mut executor = Executor::new(meta.clone(), ingester.clone())
         .with_writer(writer.clone())

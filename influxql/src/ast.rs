@@ -199,6 +199,26 @@ pub enum Statement {
     },
     /// `SHOW CONTINUOUS QUERIES`: every database's, one series per database.
     ShowContinuousQueries,
+    /// `CREATE SUBSCRIPTION <name> ON <db>.<rp> DESTINATIONS ALL|ANY '<url>'[, '<url>']`.
+    CreateSubscription {
+        name: String,
+        database: String,
+        retention_policy: String,
+        mode: SubscriptionMode,
+        destinations: Vec<String>,
+    },
+    /// `DROP SUBSCRIPTION <name> ON <db>.<rp>`.
+    DropSubscription {
+        name: String,
+        database: String,
+        retention_policy: String,
+    },
+    /// `SHOW SUBSCRIPTIONS`: every database's, one series per database that has any.
+    ShowSubscriptions,
+    /// `DROP SHARD <id>`: the shard and its data, on every owner.
+    DropShard {
+        id: u64,
+    },
     Select(Box<super::select::SelectStatement>),
     /// `EXPLAIN [ANALYZE] SELECT ...`: the DataFusion plan (with metrics when analyzed).
     Explain {
@@ -241,6 +261,22 @@ impl fmt::Display for ContinuousQuery {
     }
 }
 
+/// How a subscription spreads writes over its destinations: `ALL` or `ANY`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscriptionMode {
+    All,
+    Any,
+}
+
+impl fmt::Display for SubscriptionMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::All => "ALL",
+            Self::Any => "ANY",
+        })
+    }
+}
+
 /// A privilege as `GRANT` and `REVOKE` name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Privilege {
@@ -280,6 +316,9 @@ impl Statement {
             | Self::KillQuery { .. }
             | Self::CreateContinuousQuery(_)
             | Self::DropContinuousQuery { .. }
+            | Self::CreateSubscription { .. }
+            | Self::DropSubscription { .. }
+            | Self::DropShard { .. }
             | Self::Delete { .. } => true,
             Self::Select(s) => s.into.is_some(),
             _ => false,
@@ -534,6 +573,41 @@ impl fmt::Display for Statement {
                 quote_ident(database)
             ),
             Self::ShowContinuousQueries => f.write_str("SHOW CONTINUOUS QUERIES"),
+            Self::CreateSubscription {
+                name,
+                database,
+                retention_policy,
+                mode,
+                destinations,
+            } => {
+                write!(
+                    f,
+                    "CREATE SUBSCRIPTION {} ON {}.{} DESTINATIONS {mode} ",
+                    quote_ident(name),
+                    quote_ident(database),
+                    quote_ident(retention_policy)
+                )?;
+                for (i, d) in destinations.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    f.write_str(&crate::select::quote_string(d))?;
+                }
+                Ok(())
+            }
+            Self::DropSubscription {
+                name,
+                database,
+                retention_policy,
+            } => write!(
+                f,
+                "DROP SUBSCRIPTION {} ON {}.{}",
+                quote_ident(name),
+                quote_ident(database),
+                quote_ident(retention_policy)
+            ),
+            Self::ShowSubscriptions => f.write_str("SHOW SUBSCRIPTIONS"),
+            Self::DropShard { id } => write!(f, "DROP SHARD {id}"),
             Self::KillQuery { id, host: None } => write!(f, "KILL QUERY {id}"),
             Self::KillQuery { id, host: Some(h) } => {
                 write!(f, "KILL QUERY {id} ON {}", quote_ident(h))

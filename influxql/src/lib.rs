@@ -17,7 +17,7 @@ pub mod select;
 
 pub use ast::{
     ContinuousQuery, MeasurementMatch, Privilege, RetentionPolicyClause, RetentionPolicyOptions,
-    ShowFilter, Statement, TagKeyMatch,
+    ShowFilter, Statement, SubscriptionMode, TagKeyMatch,
 };
 pub use parser::{ParseError, parse_query};
 pub use select::{

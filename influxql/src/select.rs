@@ -243,7 +243,7 @@ pub struct SelectStatement {
     pub timezone: Option<String>,
 }
 
-fn quote_string(s: &str) -> String {
+pub(crate) fn quote_string(s: &str) -> String {
     format!(
         "'{}'",
         s.replace('\\', "\\\\")

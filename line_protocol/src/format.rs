@@ -52,7 +52,9 @@ pub fn format_point_into(out: &mut String, p: &Point<'_>) {
         out.push('=');
         // Writing to a String cannot fail.
         let _ = match v {
-            FieldValue::Float(f) => write!(out, "{f:?}"),
+            // As 1.x writes a float (Go's `'f', -1`: shortest, never an exponent; `1.0` is
+            // `1`, which line protocol reads as a float).
+            FieldValue::Float(f) => write!(out, "{f}"),
             FieldValue::Integer(n) => write!(out, "{n}i"),
             FieldValue::UInteger(n) => write!(out, "{n}u"),
             FieldValue::Boolean(b) => write!(out, "{b}"),

@@ -1159,6 +1159,40 @@ impl Executor {
                 Ok(vec![])
             }
             Statement::ShowContinuousQueries => Ok(self.show_continuous_queries(ctx)),
+            Statement::CreateSubscription {
+                name,
+                database,
+                retention_policy,
+                mode,
+                destinations,
+            } => {
+                self.create_subscription(name, database, retention_policy, *mode, destinations)
+                    .await?;
+                Ok(vec![])
+            }
+            Statement::DropSubscription {
+                name,
+                database,
+                retention_policy,
+            } => {
+                self.drop_subscription(name, database, retention_policy)
+                    .await?;
+                Ok(vec![])
+            }
+            Statement::ShowSubscriptions => Ok(self.show_subscriptions()),
+            Statement::DropShard { id } => {
+                self.meta
+                    .execute(catalog::Command::DropShard {
+                        id: *id,
+                        at: ingester::now_nanos(),
+                    })
+                    .await?;
+                // This node's copy now; other owners drop theirs as they see the catalog.
+                if let Some(ing) = &self.ingester {
+                    ing.drop_removed_shards().await?;
+                }
+                Ok(vec![])
+            }
             Statement::KillQuery { id, host } => {
                 // `ON "host"`: the node with that internal (or HTTP) address, which may be
                 // this one; without it, this node's query.

@@ -32,7 +32,7 @@
 //! [`series_index`] turns a scan's tag and time conditions into the rows of each file to read,
 //! from where each series lies in it, and [`dictionary_pages`] keeps those files' dictionary
 //! pages in memory; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy
-//! statements and deletes; [`executor`] dispatches statements and keeps the one DataFusion
+//! statements and deletes; [`subscriptions`] manages and lists subscriptions; [`executor`] dispatches statements and keeps the one DataFusion
 //! session.
 //!
 //! What it must not touch: HTTP (the gateway turns results into responses), the write path, or
@@ -64,7 +64,8 @@ pub mod shard_source;
 pub mod show;
 pub mod sql;
 pub mod stats;
+pub mod subscriptions;
 pub mod users;
 
 pub use executor::{ExecError, Executor, QueryContext};
-pub use result::{AnswerStream, Item, Message, Series, StatementResult};
+pub use result::{AnswerStream, ChunkShape, Item, Message, Series, StatementResult};

@@ -17,8 +17,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, RecordBatch, RecordBatchOptions,
-    StringBuilder, UInt64Builder,
+    ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, ListBuilder, RecordBatch,
+    RecordBatchOptions, StringBuilder, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use serde_json::Value;
@@ -132,6 +132,21 @@ fn column_of(cells: &[&Value]) -> Option<ArrayRef> {
         let mut b = Float64Builder::new();
         cells.iter().for_each(|v| b.append_option(v.as_f64()));
         Arc::new(b.finish())
+    } else if all(|v| v.as_array().is_some_and(|a| a.iter().all(Value::is_string))) {
+        // Lists of strings (`SHOW SUBSCRIPTIONS`' destinations).
+        let mut b = ListBuilder::new(StringBuilder::new());
+        for v in cells {
+            match v.as_array() {
+                Some(items) => {
+                    items
+                        .iter()
+                        .for_each(|i| b.values().append_option(i.as_str()));
+                    b.append(true);
+                }
+                None => b.append(false),
+            }
+        }
+        Arc::new(b.finish())
     } else {
         return None;
     })
@@ -159,6 +174,37 @@ pub enum Item {
         statement_id: usize,
         error: Option<String>,
     },
+}
+
+/// How 1.x cuts a statement's answer into the lines of a chunked response. It depends on the
+/// statement: 1.x answers some through its `SELECT` emitter and others all at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkShape {
+    /// At most `chunk_size` rows a line, one series a line, `partial` marks (`SELECT`, and
+    /// the statements 1.x runs as one: `SHOW SERIES`, `SHOW FIELD KEYS`, exact cardinalities).
+    Rows,
+    /// A line per series, whole, without `partial` marks (`SHOW TAG KEYS`, `SHOW TAG VALUES`).
+    SeriesApart,
+    /// The whole statement in one line (every other statement).
+    Whole,
+}
+
+impl ChunkShape {
+    pub fn of(stmt: &crate::influxql::Statement) -> Self {
+        use crate::influxql::Statement as S;
+        match stmt {
+            S::Select(_) | S::ShowSeries(_) | S::ShowFieldKeys(_) => Self::Rows,
+            S::ShowTagKeys(_) | S::ShowTagValues { .. } => Self::SeriesApart,
+            S::ShowCardinality { exact, inner } => {
+                if crate::show::is_estimate(*exact, inner) {
+                    Self::Whole
+                } else {
+                    Self::Rows
+                }
+            }
+            _ => Self::Whole,
+        }
+    }
 }
 
 /// The answer of a query as it is produced (a chunked answer): a bounded channel, so a slow reader holds the

@@ -688,6 +688,26 @@ impl Executor {
     }
 }
 
+/// Whether `SHOW <inner> [EXACT] CARDINALITY` is 1.x's `cardinality estimation` of the whole
+/// database: series or measurements asked without `EXACT`, `FROM`, `WHERE` (or `WITH`) or
+/// `LIMIT` (1.x: a database it does not know has 0).
+pub(crate) fn is_estimate(exact: bool, inner: &crate::influxql::Statement) -> bool {
+    use crate::influxql::Statement as S;
+    match inner {
+        _ if exact => false,
+        S::ShowSeries(flt) => {
+            flt.sources.is_empty()
+                && flt.condition.is_none()
+                && flt.limit.is_none()
+                && flt.offset.is_none()
+        }
+        S::ShowMeasurements {
+            with, condition, ..
+        } => with.is_none() && condition.is_none(),
+        _ => false,
+    }
+}
+
 impl Executor {
     /// `SHOW ... [EXACT] CARDINALITY`: the rows of the matching `SHOW` statement counted per
     /// measurement (a series `count` each), or, for series and measurements asked without
@@ -717,18 +737,9 @@ impl Executor {
                 })
                 .collect()
         };
-        // Series of the whole database, estimated (1.x: a database it does not know has 0).
-        let estimated = |flt: &ShowFilter| {
-            !exact
-                && flt.sources.is_empty()
-                && flt.condition.is_none()
-                && flt.limit.is_none()
-                && flt.offset.is_none()
-        };
+        let estimated = is_estimate(exact, inner);
         Ok(match inner {
-            S::ShowSeries(flt)
-                if estimated(flt) && self.meta().catalog().database(db).is_none() =>
-            {
+            S::ShowSeries(_) if estimated && self.meta().catalog().database(db).is_none() => {
                 vec![estimate(0)]
             }
             S::ShowSeries(flt) => {
@@ -742,7 +753,7 @@ impl Executor {
                         per_measurement.push((m, n));
                     }
                 }
-                if estimated(flt) {
+                if estimated {
                     vec![estimate(per_measurement.iter().map(|(_, n)| n).sum())]
                 } else {
                     per_measurement
@@ -763,7 +774,7 @@ impl Executor {
                     .show_measurements(db, with.as_ref(), condition.as_ref(), None, None)
                     .await?;
                 let n: usize = shown.iter().map(|s| s.values.len()).sum();
-                if !exact && with.is_none() && condition.is_none() {
+                if estimated {
                     vec![estimate(n)]
                 } else if n == 0 {
                     vec![]

@@ -84,7 +84,11 @@ fn required(stmt: &Statement) -> Vec<Needs> {
         | S::ShowDiagnostics { .. }
         | S::KillQuery { .. }
         | S::DropMetaServer { .. }
-        | S::DropDataServer { .. } => vec![Needs::Admin],
+        | S::DropDataServer { .. }
+        | S::CreateSubscription { .. }
+        | S::DropSubscription { .. }
+        | S::ShowSubscriptions
+        | S::DropShard { .. } => vec![Needs::Admin],
     }
 }
 

@@ -554,11 +554,15 @@ impl Session {
     }
 }
 
-/// A value as the influx shell prints it (strings bare, null empty).
+/// A value as the influx shell prints it (strings bare, null empty, a list as Go's `%v`
+/// prints one: `[a b]`, as `SHOW SUBSCRIPTIONS`' destinations).
 fn cell(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
+        Value::Array(items) => {
+            format!("[{}]", items.iter().map(cell).collect::<Vec<_>>().join(" "))
+        }
         other => other.to_string(),
     }
 }

@@ -589,6 +589,32 @@ const STEPS: &[Step] = &[
         "?db=s&chunked=true&chunk_size=1",
     ),
     Query("SHOW DATABASES", "?chunked=true"),
+    // 1.x cuts statements by kind: tag keys and values a line per series without `partial`
+    // marks, meta statements whole, series and field keys as a SELECT.
+    Query("SHOW TAG KEYS", "?db=s&chunked=true"),
+    Query(
+        "SHOW TAG VALUES WITH KEY =~ /./",
+        "?db=s&chunked=true&chunk_size=1",
+    ),
+    Query("SHOW FIELD KEYS", "?db=s&chunked=true&chunk_size=1"),
+    Query("SHOW SERIES", "?db=s&chunked=true&chunk_size=2"),
+    Query("SHOW MEASUREMENTS", "?db=s&chunked=true&chunk_size=1"),
+    Query("SHOW DATABASES", "?chunked=true&chunk_size=1"),
+    Query("SHOW RETENTION POLICIES", "?db=s&chunked=true"),
+    Query("SHOW USERS", "?chunked=true"),
+    Query(
+        "SHOW TAG KEY CARDINALITY",
+        "?db=s&chunked=true&chunk_size=1",
+    ),
+    Query("SHOW SERIES CARDINALITY", "?db=s&chunked=true&chunk_size=1"),
+    Query(
+        "SHOW SERIES EXACT CARDINALITY",
+        "?db=s&chunked=true&chunk_size=1",
+    ),
+    Query(
+        "SHOW TAG KEYS; SHOW MEASUREMENTS; SHOW TAG VALUES WITH KEY = nope",
+        "?db=s&chunked=true",
+    ),
     Query(
         "SELECT usage FROM cpu WHERE host='a' tz('Europe/Oslo')",
         "?db=s",
@@ -1141,8 +1167,107 @@ const STEPS: &[Step] = &[
     Query("SHOW CONTINUOUS QUERIES", ""),
     Query("DROP DATABASE cqe", ""),
     Query("SHOW CONTINUOUS QUERIES", ""),
+    Query("SHOW CONTINUOUS QUERIES", "?chunked=true"),
     Query("DROP DATABASE cqd", ""),
     Query("SHOW CONTINUOUS QUERIES", ""),
+    // Subscriptions: the statements, their checks and texts, and the listing (what they send
+    // is tests/tests/subscriptions.rs'). Destinations nobody writes to.
+    Query("CREATE DATABASE subs", ""),
+    Query("CREATE DATABASE subs2", ""),
+    Query(
+        "CREATE RETENTION POLICY r2 ON subs DURATION 1h REPLICATION 1",
+        "",
+    ),
+    Query("SHOW SUBSCRIPTIONS", ""),
+    Query(
+        "CREATE SUBSCRIPTION s0 ON subs.autogen DESTINATIONS ALL 'udp://127.0.0.1:9'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s0 ON subs.autogen DESTINATIONS ALL 'udp://127.0.0.1:9'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s1 ON subs.r2 DESTINATIONS ANY 'http://127.0.0.1:9', 'https://u:p@127.0.0.1:9/x'",
+        "",
+    ),
+    Query(
+        "create subscription \"s 2\" on \"subs\".\"autogen\" destinations any 'udp://[::1]:9'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s3 ON subs2.autogen DESTINATIONS ALL 'udp://127.0.0.1:9'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs.nope DESTINATIONS ALL 'udp://127.0.0.1:9'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON nodb.autogen DESTINATIONS ALL 'udp://127.0.0.1:9'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs.autogen DESTINATIONS ALL 'ftp://127.0.0.1:9'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs.autogen DESTINATIONS ALL 'http://127.0.0.1'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs.autogen DESTINATIONS ANY 'udp://h:1', 'not a url'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs DESTINATIONS ALL 'udp://h:1'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs .autogen DESTINATIONS ALL 'udp://h:1'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs. autogen DESTINATIONS ALL 'udp://h:1'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs.autogen DESTINATIONS SOME 'udp://h:1'",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs.autogen DESTINATIONS ALL",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs.autogen DESTINATIONS ALL 'udp://h:1',",
+        "",
+    ),
+    Query(
+        "CREATE SUBSCRIPTION s4 ON subs.autogen DESTINATIONS ALL udp",
+        "",
+    ),
+    Query("CREATE SUBSCRIPTION ON subs.autogen", ""),
+    Query("SHOW SUBSCRIPTIONS", ""),
+    Query("SHOW SUBSCRIPTIONS", "?chunked=true"),
+    Csv("SHOW SUBSCRIPTIONS"),
+    Query("SHOW SUBSCRIPTIONS ON subs", ""),
+    GetQuery(
+        "CREATE SUBSCRIPTION s5 ON subs.autogen DESTINATIONS ALL 'udp://127.0.0.1:9'",
+        "",
+    ),
+    Query("DROP SUBSCRIPTION s0 ON subs.autogen", ""),
+    Query("DROP SUBSCRIPTION s0 ON subs.autogen", ""),
+    Query("DROP SUBSCRIPTION s0 ON subs.nope", ""),
+    Query("DROP SUBSCRIPTION s0 ON nodb.autogen", ""),
+    Query("DROP SUBSCRIPTION s0 ON subs", ""),
+    Query("DROP SUBSCRIPTION s0", ""),
+    Query("DROP RETENTION POLICY r2 ON subs", ""),
+    Query("SHOW SUBSCRIPTIONS", ""),
+    Query("DROP DATABASE subs", ""),
+    Query("SHOW SUBSCRIPTIONS", ""),
+    Query("DROP DATABASE subs2", ""),
+    Query("SHOW SUBSCRIPTIONS", ""),
     // Technical analysis and Holt-Winters: every function, raw and over GROUP BY time
     // buckets (with gaps), hold periods, warm-up types, order, and their errors.
     Query("CREATE DATABASE hw", ""),

@@ -3,7 +3,7 @@
 
 use super::ast::{
     ContinuousQuery, MeasurementMatch, Privilege, RetentionPolicyClause, RetentionPolicyOptions,
-    ShowFilter, Statement, TagKeyMatch,
+    ShowFilter, Statement, SubscriptionMode, TagKeyMatch,
 };
 use super::lexer::{Tok, Token, scan_regex, tokenize, tokenize_from};
 use super::select::{
@@ -270,10 +270,6 @@ impl Parser {
         }
     }
 
-    fn not_supported(&self, t: &Token, what: &str) -> ParseError {
-        Self::error_at(t, format!("{what} is not supported by Fletch yet"))
-    }
-
     fn statement(&mut self) -> Result<Statement, ParseError> {
         match self.peek_keyword().as_deref() {
             Some("CREATE") => {
@@ -431,7 +427,6 @@ impl Parser {
     }
 
     fn create(&mut self) -> Result<Statement, ParseError> {
-        let t = self.peek().clone();
         match self.peek_keyword().as_deref() {
             Some("DATABASE") => {
                 self.pos += 1;
@@ -495,7 +490,32 @@ impl Parser {
                 self.expect("QUERY")?;
                 self.continuous_query()
             }
-            Some(kw @ "SUBSCRIPTION") => Err(self.not_supported(&t, &format!("CREATE {kw}"))),
+            Some("SUBSCRIPTION") => {
+                self.pos += 1;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                let (database, retention_policy) = self.database_dot_rp()?;
+                self.expect("DESTINATIONS")?;
+                let mode = if self.accept("ALL") {
+                    SubscriptionMode::All
+                } else if self.accept("ANY") {
+                    SubscriptionMode::Any
+                } else {
+                    return Err(self.expected("ALL, ANY"));
+                };
+                let mut destinations = vec![self.string()?];
+                while self.peek().tok == Tok::Comma {
+                    self.pos += 1;
+                    destinations.push(self.string()?);
+                }
+                Ok(Statement::CreateSubscription {
+                    name,
+                    database,
+                    retention_policy,
+                    mode,
+                    destinations,
+                })
+            }
             _ => Err(self.expected(CREATE_NEXT)),
         }
     }
@@ -580,7 +600,6 @@ impl Parser {
     }
 
     fn drop_stmt(&mut self) -> Result<Statement, ParseError> {
-        let t = self.peek().clone();
         // Cluster statements of the 0.10 guide; META, DATA and SERVER stay usable as names.
         if self.accept("META") {
             self.expect("SERVER")?;
@@ -638,8 +657,31 @@ impl Parser {
                     database: self.ident()?,
                 })
             }
-            Some(kw @ ("SHARD" | "SUBSCRIPTION")) => {
-                Err(self.not_supported(&t, &format!("DROP {kw}")))
+            Some("SUBSCRIPTION") => {
+                self.pos += 1;
+                let name = self.ident()?;
+                self.expect("ON")?;
+                let (database, retention_policy) = self.database_dot_rp()?;
+                Ok(Statement::DropSubscription {
+                    name,
+                    database,
+                    retention_policy,
+                })
+            }
+            Some("SHARD") => {
+                self.pos += 1;
+                // 1.x reads the id as an unsigned integer: a minus sign is what it finds.
+                if let Tok::Integer(n) = self.peek().tok
+                    && n < 0
+                {
+                    return Err(Self::error_at(
+                        self.peek(),
+                        "found -, expected integer".into(),
+                    ));
+                }
+                Ok(Statement::DropShard {
+                    id: self.unsigned()?,
+                })
             }
             _ => Err(self.expected(DROP_NEXT)),
         }
@@ -659,6 +701,34 @@ impl Parser {
         }
     }
 
+    /// `<db>.<rp>` of the subscription statements. 1.x reads the `.` without skipping
+    /// whitespace, so a space after the database is what it finds there (`found  , expected .`).
+    fn database_dot_rp(&mut self) -> Result<(String, String), ParseError> {
+        let database = self.ident()?;
+        let t = self.peek().clone();
+        let chars: Vec<char> = self.src.chars().collect();
+        let mut ws_start = t.offset.min(chars.len());
+        while ws_start > 0 && chars.get(ws_start - 1).is_some_and(|c| c.is_whitespace()) {
+            ws_start -= 1;
+        }
+        if ws_start < t.offset {
+            let ws: String = chars[ws_start..t.offset.min(chars.len())].iter().collect();
+            let before = &chars[..ws_start];
+            let line = 1 + before.iter().filter(|c| **c == '\n').count();
+            let col = 1 + before.iter().rev().take_while(|c| **c != '\n').count();
+            return Err(ParseError {
+                message: format!("found {ws}, expected ."),
+                line,
+                col,
+            });
+        }
+        if t.tok != Tok::Dot {
+            return Err(self.expected("."));
+        }
+        self.pos += 1;
+        Ok((database, self.ident()?))
+    }
+
     fn on_database(&mut self) -> Result<Option<String>, ParseError> {
         if self.accept("ON") {
             Ok(Some(self.ident()?))
@@ -668,7 +738,6 @@ impl Parser {
     }
 
     fn show(&mut self) -> Result<Statement, ParseError> {
-        let t = self.peek().clone();
         if self.accept("META") {
             self.expect("STATUS")?;
             return Ok(Statement::ShowMetaStatus);
@@ -839,7 +908,10 @@ impl Parser {
                 self.expect("QUERIES")?;
                 Ok(Statement::ShowContinuousQueries)
             }
-            Some(kw @ "SUBSCRIPTIONS") => Err(self.not_supported(&t, &format!("SHOW {kw}"))),
+            Some("SUBSCRIPTIONS") => {
+                self.pos += 1;
+                Ok(Statement::ShowSubscriptions)
+            }
             _ => Err(self.expected(SHOW_NEXT)),
         }
     }
