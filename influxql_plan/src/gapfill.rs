@@ -491,6 +491,13 @@ fn fill_column(
         let idx: UInt32Array = present.iter().copied().collect();
         Ok(take(col.as_ref(), &idx, None)?)
     };
+    // A bucket whose row has no value of this column (the series has points of other fields
+    // there) is missing for it, as 1.x fills each field's buckets on their own.
+    let present: Vec<Option<u32>> = present
+        .iter()
+        .map(|p| p.filter(|r| col.is_valid(*r as usize)))
+        .collect();
+    let present = present.as_slice();
     match fill {
         FillValue::Null => present_rows(),
         FillValue::Linear => linear(&present_rows()?, series, times),
@@ -503,9 +510,7 @@ fn fill_column(
                 for row in present[range.clone()].iter() {
                     match row {
                         Some(r) => {
-                            if col.is_valid(*r as usize) {
-                                last = Some(*r);
-                            }
+                            last = Some(*r);
                             idx.push(Some(*r));
                         }
                         None => idx.push(last),

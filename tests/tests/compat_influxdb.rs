@@ -1268,6 +1268,178 @@ const STEPS: &[Step] = &[
     Query("SHOW SUBSCRIPTIONS", ""),
     Query("DROP DATABASE subs2", ""),
     Query("SHOW SUBSCRIPTIONS", ""),
+    // Several transformations or forecasts in one field, and aggregates beside
+    // transformations (1.x lines their points up by time); fill of buckets where a series
+    // has points of other fields only.
+    Query("CREATE DATABASE nest", ""),
+    Write(
+        "db=nest&precision=s",
+        "m,h=a f=1,i=10i 0\nm,h=a f=3,i=14i 10\nm,h=a f=4 20\nm,h=a f=8,i=21i 30\nm,h=a i=30i 40\nm,h=a f=15,i=31i 50\nm,h=a f=16,i=40i 60\nm,h=b f=2,i=1i 5\nm,h=b f=5,i=3i 15\nm,h=b f=5,i=9i 25\nm,h=b f=1,i=12i 35\nm,h=b f=7,i=13i 45",
+    ),
+    Query("SELECT derivative(f) + derivative(i) FROM m", "?db=nest"),
+    Query(
+        "SELECT derivative(f) + derivative(i) FROM m GROUP BY h",
+        "?db=nest",
+    ),
+    Query("SELECT derivative(f) + difference(i), f FROM m", "?db=nest"),
+    Query(
+        "SELECT derivative(f, 10s) / difference(f) AS r FROM m GROUP BY h",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT moving_average(f, 2) - moving_average(f, 3) FROM m GROUP BY *",
+        "?db=nest",
+    ),
+    Query("SELECT derivative(moving_average(f, 2)) FROM m", "?db=nest"),
+    Query(
+        "SELECT cumulative_sum(f) * difference(f) FROM m WHERE h = 'a'",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT cumulative_sum(f) * difference(f) FROM m WHERE h = 'a' ORDER BY time DESC",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT elapsed(f) + elapsed(i) FROM m WHERE h = 'b'",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT difference(f) + difference(f) * 2 - cumulative_sum(i) FROM m WHERE h = 'a'",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT abs(difference(f) - difference(i)) FROM m WHERE h = 'a'",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(f) + derivative(i), difference(f) FROM m WHERE h = 'a'",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)) + difference(max(f)) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)) + difference(max(f)) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(0)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(moving_average(mean(f), 2)) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT moving_average(mean(f),2) * count(f) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) * 2 FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT abs(holt_winters(mean(f), 2, 0)) AS a FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(holt_winters(mean(f), 3, 0)) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(holt_winters(mean(f), 3, 0), 1s) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT holt_winters(derivative(mean(f)), 2, 0) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT holt_winters_with_fit(mean(f), 2, 0) + 1 FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) * 2, mean(f) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) + holt_winters(max(f), 2, 0) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT holt_winters(mean(f), 2, 0) * 2 FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s) ORDER BY time DESC",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(f) + derivative(i) FROM m WHERE time >= 20s",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)) + difference(max(f)) FROM m WHERE time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(0)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT difference(max(f)) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(0)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)), difference(max(f)) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(0)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT moving_average(mean(f),2), count(f) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT mean(f) FROM (SELECT mean(f) AS f FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(0)) GROUP BY h",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT f FROM (SELECT mean(f) AS f FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(0)) GROUP BY h",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT moving_average(mean(f),2), count(f) FROM m WHERE time >= 10s AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)), count(f), max(i) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)), count(f) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s) ORDER BY time DESC",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT cumulative_sum(mean(f)), sum(f) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s) fill(0)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)), count(f) FROM m WHERE time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)), f FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT derivative(mean(f)), mean(f) * 2 FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT mean(f), mean(i) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(previous)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT mean(f), max(i) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(linear)",
+        "?db=nest",
+    ),
+    Query(
+        "SELECT mean(f) FROM m WHERE time >= 0 AND time < 70s GROUP BY time(10s), h fill(-1)",
+        "?db=nest",
+    ),
+    Query("DROP DATABASE nest", ""),
     // Technical analysis and Holt-Winters: every function, raw and over GROUP BY time
     // buckets (with gaps), hold periods, warm-up types, order, and their errors.
     Query("CREATE DATABASE hw", ""),

@@ -114,9 +114,13 @@ impl<'a> Plan<'a> {
         );
         let row_time = (self.projection != Projection::Raw && self.interval.is_none())
             .then_some(self.range.min);
+        // Aggregates beside transformations are cut to the asked range by a literal of it.
+        let asked = self
+            .aggregates_beside_transforms()
+            .then_some((self.asked.min, self.asked.max));
         let _ = writeln!(
             key,
-            "{:?} {} {} {row_time:?}",
+            "{:?} {} {} {row_time:?} {asked:?}",
             self.interval,
             self.range.min == i64::MIN,
             self.range.max == i64::MAX

@@ -138,6 +138,13 @@ impl<'a> Plan<'a> {
                             .partition_by(tags.clone())
                             .order_by(order.clone())
                             .build()?;
+                        // Without a start time a transformation of buckets has no points
+                        // (1.x), while aggregates beside it answer.
+                        let window = if self.reads_nothing {
+                            lit(ScalarValue::Float64(None))
+                        } else {
+                            window
+                        };
                         // The expression around it, where the transformation has a value
                         // (a point without one is no point, whatever the expression makes of
                         // a null: `derivative(f) / 0`).
@@ -156,7 +163,34 @@ impl<'a> Plan<'a> {
                         });
                         select.push(window.alias(&c));
                     }
-                    None => select.push(col(c.as_str())),
+                    None => {
+                        // An aggregate beside transformations: its buckets within the range
+                        // the statement asked for (not the bucket a transformation looked
+                        // back to), each a row.
+                        let (min, max) = (self.asked.min, self.asked.max);
+                        let t = || {
+                            datafusion::logical_expr::cast(
+                                col("__time"),
+                                datafusion::arrow::datatypes::DataType::Int64,
+                            )
+                        };
+                        let within = match (desc, min, max) {
+                            (false, i64::MIN, _) | (true, _, i64::MAX) => None,
+                            (false, min, _) => Some(t().gt_eq(lit(min))),
+                            (true, _, max) => Some(t().lt_eq(lit(max))),
+                        };
+                        let value = match within {
+                            Some(w) => datafusion::logical_expr::when(w, col(c.as_str()))
+                                .otherwise(lit(ScalarValue::Null))?,
+                            None => col(c.as_str()),
+                        };
+                        let present = value.clone().is_not_null();
+                        any = Some(match any {
+                            None => present,
+                            Some(a) => DfExpr::or(a, present),
+                        });
+                        select.push(value.alias(&c));
+                    }
                 }
             }
             select.extend(

@@ -57,6 +57,7 @@ mod functions;
 mod into;
 mod kept;
 mod lower;
+mod nesting;
 mod subquery;
 mod time_range;
 mod top;
@@ -230,12 +231,18 @@ pub(crate) async fn execute(
     if time_range::time_under_or(stmt.condition.as_ref()) {
         // 1.x answers a time condition joined with OR with no series (the statement is
         // checked all the same).
-        Plan::new(&stmt, TimeRange::ALL)?;
+        match nesting::as_subquery(&stmt, TimeRange::ALL)? {
+            Some(nested) => Plan::new(&nested, TimeRange::ALL)?,
+            None => Plan::new(&stmt, TimeRange::ALL)?,
+        };
         return Ok(());
     }
     let (range, condition) = split_time_range(stmt.condition.as_ref(), now)?;
+    if let Some(nested) = nesting::as_subquery(&stmt, range)? {
+        return Box::pin(execute(ex, &nested, default_db, ctx, out)).await;
+    }
     let plan = Plan::new(&stmt, range)?;
-    if plan.reads_nothing {
+    if plan.reads_nothing && !plan.aggregates_beside_transforms() {
         return Ok(());
     }
     check_buckets(plan.interval, range, now, ex.max_select_buckets())?;
@@ -458,6 +465,9 @@ struct Plan<'a> {
     range: TimeRange,
     /// A transformation of buckets without a start time: 1.x answers no series.
     reads_nothing: bool,
+    /// The range as the statement gave it, where a transformation's look-back widened
+    /// `range`: aggregates beside the transformation answer within it.
+    asked: TimeRange,
     projection: Projection,
     interval: Option<(i64, i64)>,
     timezone: Option<chrono_tz::Tz>,
@@ -821,6 +831,11 @@ fn column_name(e: &Expr) -> String {
 }
 
 impl<'a> Plan<'a> {
+    /// Whether aggregates stand beside transformations (`derivative(mean(f)), count(f)`).
+    fn aggregates_beside_transforms(&self) -> bool {
+        self.transforms.iter().any(Option::is_some) && self.transforms.iter().any(Option::is_none)
+    }
+
     fn new(stmt: &'a SelectStatement, range: TimeRange) -> Result<Self, ExecError> {
         let mut fields = Vec::with_capacity(stmt.fields.len());
         let mut transforms = Vec::with_capacity(stmt.fields.len());
@@ -842,7 +857,17 @@ impl<'a> Plan<'a> {
             post.push(around);
         }
         let with_transform = transforms.iter().filter(|t| t.is_some()).count();
-        if with_transform > 0 && with_transform < fields.len() {
+        // Transformations of buckets may have aggregates beside them (1.x lines their points
+        // up by time); raw values or tags may not.
+        let grouped_by_time = stmt
+            .dimensions
+            .iter()
+            .any(|d| matches!(d, Dimension::Time { interval, .. } if *interval != 0));
+        let beside_aggregates = grouped_by_time
+            && (0..fields.len()).all(|i| {
+                transforms[i].is_some() || (holt_winters[i].is_none() && has_call(&fields[i].expr))
+            });
+        if with_transform > 0 && with_transform < fields.len() && !beside_aggregates {
             return Err(query_err(
                 "mixing aggregate and non-aggregate queries is not supported",
             ));
@@ -1043,6 +1068,7 @@ impl<'a> Plan<'a> {
         // whatever the transformation needs (a `moving_average(.., 3)` answers from the
         // range's second bucket on), and emits what the transformation makes of that bucket
         // (a hold period of 0 answers it). `cumulative_sum` does not look back.
+        let asked = range;
         let mut range = range;
         let mut reads_nothing = false;
         if let (true, Some((i, _))) = (calls > 0, interval) {
@@ -1072,6 +1098,7 @@ impl<'a> Plan<'a> {
             post,
             range,
             reads_nothing,
+            asked,
             projection,
             interval,
             timezone,
