@@ -363,6 +363,39 @@ impl SubscriberConfig {
     }
 }
 
+/// `[[udp]]` (1.x's section, one per listener): line protocol over UDP into one database.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct UdpConfig {
+    pub enabled: bool,
+    /// Where datagrams are received (`:8089` means all interfaces).
+    pub bind_address: String,
+    /// The database points go to; created at the first write if missing.
+    pub database: String,
+    /// Its retention policy; empty: the default one.
+    pub retention_policy: String,
+    /// The timestamps' unit (`n`, `u`, `ms`, `s`, `m`, `h`; empty: nanoseconds).
+    pub precision: String,
+    /// Points written at once...
+    pub batch_size: usize,
+    /// ...or whatever has come after this long.
+    pub batch_timeout: GoDuration,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            bind_address: ":8089".into(),
+            database: "udp".into(),
+            retention_policy: String::new(),
+            precision: String::new(),
+            batch_size: 5000,
+            batch_timeout: GoDuration(Duration::from_secs(1)),
+        }
+    }
+}
+
 /// `[logging]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
@@ -384,6 +417,9 @@ pub struct Config {
     #[serde(rename = "continuous_queries")]
     pub continuous_queries: ContinuousQueriesConfig,
     pub subscriber: SubscriberConfig,
+    /// `[[udp]]` listeners (none by default).
+    #[serde(default)]
+    pub udp: Vec<UdpConfig>,
     pub http: HttpConfig,
     pub flight: FlightConfig,
     pub logging: LoggingConfig,
@@ -696,6 +732,7 @@ impl Config {
         };
         let mut merged = defaults.clone();
         let mut warnings = Vec::new();
+        let mut udp: Vec<UdpConfig> = Vec::new();
 
         if let Some(path) = file {
             let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -709,6 +746,43 @@ impl Config {
                         message: e.to_string(),
                     })?;
             for (section, value) in doc {
+                if section == "udp" {
+                    // An array of tables: each listener with its defaults.
+                    let items = match value {
+                        Value::Array(items) => items,
+                        table @ Value::Table(_) => vec![table],
+                        other => {
+                            return Err(invalid(
+                                "[[udp]]",
+                                format!("expected [[udp]] sections, found {}", type_name(&other)),
+                            ));
+                        }
+                    };
+                    let base = Value::try_from(UdpConfig::default())
+                        .map_err(|e| invalid("defaults", e.to_string()))?;
+                    for item in items {
+                        let Value::Table(given) = &item else {
+                            return Err(invalid("[[udp]]", "expected a table"));
+                        };
+                        let mut full = match &base {
+                            Value::Table(t) => t.clone(),
+                            _ => toml::Table::new(),
+                        };
+                        for (k, v) in given {
+                            if !full.contains_key(k) {
+                                warnings.push(format!("unknown config key [[udp]] {k} ignored"));
+                                continue;
+                            }
+                            full.insert(k.clone(), v.clone());
+                        }
+                        udp.push(deserialize_section::<UdpConfig>(
+                            &Value::Table(full),
+                            Some(&base),
+                            "[udp]",
+                        )?);
+                    }
+                    continue;
+                }
                 let Some(Value::Table(known)) = defaults.get(&section) else {
                     warnings.push(match value {
                         Value::Table(_) => format!("unknown config section [{section}] ignored"),
@@ -800,6 +874,7 @@ impl Config {
         section!(anti_entropy, "anti-entropy");
         section!(continuous_queries, "continuous_queries");
         section!(subscriber, "subscriber");
+        config.udp = udp;
         section!(http, "http");
         section!(flight, "flight");
         section!(logging, "logging");
@@ -875,6 +950,12 @@ impl Config {
                 "[continuous_queries] run-interval",
                 "must be above 0",
             ));
+        }
+        for u in self.udp.iter().filter(|u| u.enabled) {
+            addr("[[udp]] bind-address", &u.bind_address)?;
+            if u.database.trim().is_empty() {
+                return Err(invalid("[[udp]] database", "must not be empty"));
+            }
         }
         let sub = &self.subscriber;
         if sub.http_timeout.0.is_zero() {
@@ -1130,6 +1211,35 @@ mod tests {
         )
         .unwrap();
         assert_eq!(l.config.meta.join_addresses(), ["b:2"]);
+    }
+
+    #[test]
+    fn udp_listeners_are_an_array_of_tables_with_1x_defaults() {
+        let l = load(
+            "[[udp]]\nenabled = true\nbind-address = \"127.0.0.1:8089\"\nfoo = 1\n[[udp]]\ndatabase = \"b\"\nbatch-timeout = \"5s\"\n",
+            &[],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(l.config.udp.len(), 2);
+        assert!(l.config.udp[0].enabled);
+        assert_eq!(l.config.udp[0].database, "udp");
+        assert_eq!(l.config.udp[0].batch_size, 5000);
+        assert_eq!(l.config.udp[1].database, "b");
+        assert_eq!(l.config.udp[1].batch_timeout.0, Duration::from_secs(5));
+        assert_eq!(l.warnings, ["unknown config key [[udp]] foo ignored"]);
+        assert!(Config::default().udp.is_empty());
+        let bad = load(
+            "[[udp]]\nenabled = true\nbind-address = \"nowhere\"\n",
+            &[],
+            &[],
+        );
+        assert!(
+            matches!(&bad, Err(ConfigError::Invalid { key, .. }) if key == "[[udp]] bind-address"),
+            "{bad:?}"
+        );
+        let bad = load("[[udp]]\nbatch-size = \"x\"\n", &[], &[]);
+        assert!(bad.is_err(), "{bad:?}");
     }
 
     #[test]

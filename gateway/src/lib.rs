@@ -45,3 +45,4 @@ pub mod server;
 pub mod statement;
 pub mod stats;
 pub mod tls;
+pub mod udp;

@@ -213,6 +213,16 @@ pub fn render(g: &Gauges) -> String {
     let subs = &coordinator::subscriber::METRICS;
     for (name, help, v) in [
         (
+            "fletch_udp_points_received_total",
+            "Points the [[udp]] listeners received.",
+            &crate::udp::POINTS_RECEIVED,
+        ),
+        (
+            "fletch_udp_points_dropped_total",
+            "Points the [[udp]] listeners could not write (bad lines, refused points, failed writes).",
+            &crate::udp::POINTS_DROPPED,
+        ),
+        (
             "fletch_subscriber_points_written_total",
             "Points a subscription's destination accepted.",
             &subs.points_written,

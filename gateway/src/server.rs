@@ -355,6 +355,27 @@ pub async fn run(
         },
     });
 
+    // `[[udp]]` listeners: line protocol over UDP, written as any client's points.
+    for u in config.udp.iter().filter(|u| u.enabled) {
+        let sock = crate::udp::bind(u)
+            .await
+            .map_err(|source| ServerError::Bind {
+                key: "[[udp]] bind-address",
+                addr: u.bind_address.clone(),
+                source,
+            })?;
+        tokio::spawn(
+            crate::udp::serve(
+                sock,
+                u.clone(),
+                meta.clone(),
+                writer.clone(),
+                stop_rx.clone(),
+            )
+            .instrument(span.clone()),
+        );
+    }
+
     // Continuous queries: every node checks, the meta leader runs them (claimed in the log).
     if config.continuous_queries.enabled {
         let runner = querier::continuous::Runner::new(
