@@ -866,14 +866,7 @@ impl CatalogState {
                 id,
                 deleted_at,
             } => {
-                let db = self
-                    .databases
-                    .get_mut(database)
-                    .ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
-                let rpi = db
-                    .retention_policies
-                    .get_mut(rp)
-                    .ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp.clone()))?;
+                let rpi = self.rp_mut(database, rp)?;
                 if let Some(g) = rpi.shard_groups.iter_mut().find(|g| g.id == *id) {
                     g.deleted_at.get_or_insert(*deleted_at);
                 }
@@ -940,6 +933,20 @@ impl CatalogState {
     }
 
     /// The shard with id `id`, in any group (live or not).
+    /// Retention policy `rp` of `database`, or 1.x's error for whichever is missing.
+    pub(crate) fn rp_mut(
+        &mut self,
+        database: &str,
+        rp: &str,
+    ) -> Result<&mut RetentionPolicyInfo, CatalogError> {
+        self.databases
+            .get_mut(database)
+            .ok_or_else(|| CatalogError::DatabaseNotFound(database.to_string()))?
+            .retention_policies
+            .get_mut(rp)
+            .ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp.to_string()))
+    }
+
     fn shard_mut(&mut self, id: u64) -> Option<&mut ShardInfo> {
         self.databases
             .values_mut()

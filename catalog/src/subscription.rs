@@ -92,14 +92,7 @@ impl CatalogState {
             SubscriptionCommand::Create { database, rp, .. }
             | SubscriptionCommand::Drop { database, rp, .. } => (database, rp),
         };
-        let db = self
-            .databases
-            .get_mut(database)
-            .ok_or_else(|| CatalogError::DatabaseNotFound(database.clone()))?;
-        let rpi = db
-            .retention_policies
-            .get_mut(rp)
-            .ok_or_else(|| CatalogError::RetentionPolicyNotFound(rp.clone()))?;
+        let rpi = self.rp_mut(database, rp)?;
         match cmd {
             SubscriptionCommand::Create { subscription, .. } => {
                 for d in &subscription.destinations {

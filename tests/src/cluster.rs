@@ -115,6 +115,33 @@ pub fn error_of(v: &Value) -> Option<String> {
     v["results"][0]["error"].as_str().map(str::to_string)
 }
 
+/// Three data nodes, each a meta node too, started with `env` and joined, all up.
+pub fn three_data_nodes(
+    root: &std::path::Path,
+    env: Vec<(&'static str, &'static str)>,
+) -> Vec<Node> {
+    let mut nodes: Vec<Node> = (1..=3)
+        .map(|i| {
+            let mut n = Node::new(root, &format!("n{i}"), true);
+            n.env = env.clone();
+            n
+        })
+        .collect();
+    nodes[0].start(&[]);
+    let first = nodes[0].meta_http.clone();
+    nodes[1].start(&[&first]);
+    nodes[2].start(&[&first]);
+    crate::wait_for(
+        "three data nodes",
+        std::time::Duration::from_secs(30),
+        || {
+            let v = nodes[0].q("SHOW SERVERS");
+            (v["results"][0]["series"][0]["values"].as_array()?.len() == 3).then_some(())
+        },
+    );
+    nodes
+}
+
 /// Three data nodes (each a meta node too) and a fourth node without data (a meta node) that
 /// joined them, all up: the cluster the distributed-query tests send their queries through.
 pub fn three_data_nodes_and_a_querier(

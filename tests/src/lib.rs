@@ -276,6 +276,37 @@ impl Influxd {
     }
 }
 
+/// InfluxDB 1.6.7 and a Fletch node side by side, for a test that compares them: their base
+/// URLs (influxd first). `None` (the test skips) when `FLETCH_SKIP_INFLUXDB_COMPAT` is set.
+pub struct Both {
+    pub influx: Influxd,
+    pub fletch: Fletchd,
+    pub urls: [String; 2],
+    _dir: tempfile::TempDir,
+}
+
+impl Both {
+    pub fn start() -> Option<Self> {
+        if std::env::var_os("FLETCH_SKIP_INFLUXDB_COMPAT").is_some() {
+            eprintln!("skipped: FLETCH_SKIP_INFLUXDB_COMPAT is set");
+            return None;
+        }
+        let influx = Influxd::start().expect("influxd (apt-get install influxdb)");
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let fletch = Fletchd::start(dir.path(), &[]);
+        let urls = [
+            format!("http://{}", influx.http),
+            fletch.url("").trim_end_matches('/').to_string(),
+        ];
+        Some(Self {
+            influx,
+            fletch,
+            urls,
+            _dir: dir,
+        })
+    }
+}
+
 impl Drop for Influxd {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -6,9 +6,9 @@
 
 use std::time::Duration;
 
-use fletch_tests::cluster::{Node, error_of};
+use fletch_tests::cluster::{error_of, three_data_nodes};
 use fletch_tests::http::{post, query};
-use fletch_tests::{Fletchd, Influxd, wait_for};
+use fletch_tests::{Both, wait_for};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -40,17 +40,8 @@ fn shards(base: &str, db: &str) -> Vec<(u64, String)> {
 
 #[test]
 fn drop_shard_answers_like_influxdb_1_6_7() {
-    if std::env::var_os("FLETCH_SKIP_INFLUXDB_COMPAT").is_some() {
-        eprintln!("skipped: FLETCH_SKIP_INFLUXDB_COMPAT is set");
-        return;
-    }
-    let influx = Influxd::start().expect("influxd (apt-get install influxdb)");
-    let dir = tempfile::tempdir().unwrap();
-    let fletch = Fletchd::start(dir.path(), &[]);
-    let servers = [
-        format!("http://{}", influx.http),
-        fletch.url("").trim_end_matches('/').to_string(),
-    ];
+    let Some(both) = Both::start() else { return };
+    let servers = &both.urls;
     // Two weeks, so two shard groups.
     let body = format!(
         "m,h=a v=1 {}\nm,h=b v=2 {}\nm,h=a v=3 {}\n",
@@ -103,22 +94,11 @@ fn drop_shard_answers_like_influxdb_1_6_7() {
 #[test]
 fn every_owner_drops_its_copy_of_a_dropped_shard() {
     let root = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Node> = (1..=3)
-        .map(|i| {
-            let mut n = Node::new(root.path(), &format!("n{i}"), true);
-            // Persisted at once, so that each copy is a directory of files to look for.
-            n.env = vec![("FLETCH_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION", "100ms")];
-            n
-        })
-        .collect();
-    nodes[0].start(&[]);
-    let first = nodes[0].meta_http.clone();
-    nodes[1].start(&[&first]);
-    nodes[2].start(&[&first]);
-    wait_for("three data nodes", DEADLINE, || {
-        let v = nodes[0].q("SHOW SERVERS");
-        (v["results"][0]["series"][0]["values"].as_array()?.len() == 3).then_some(())
-    });
+    // Persisted at once, so that each copy is a directory of files to look for.
+    let nodes = three_data_nodes(
+        root.path(),
+        vec![("FLETCH_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION", "100ms")],
+    );
     assert_eq!(
         error_of(&nodes[0].q("CREATE DATABASE c WITH REPLICATION 2")),
         None

@@ -13,9 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fletch_tests::cluster::{Node, error_of};
+use fletch_tests::cluster::{error_of, three_data_nodes};
 use fletch_tests::http::{post, query};
-use fletch_tests::{Fletchd, Influxd, wait_for};
+use fletch_tests::{Both, wait_for};
 use serde_json::Value;
 
 const DEADLINE: Duration = Duration::from_secs(30);
@@ -154,21 +154,12 @@ fn q(base: &str, text: &str) -> Value {
 
 #[test]
 fn subscriptions_forward_what_influxdb_1_6_7_forwards() {
-    if std::env::var_os("FLETCH_SKIP_INFLUXDB_COMPAT").is_some() {
-        eprintln!("skipped: FLETCH_SKIP_INFLUXDB_COMPAT is set");
-        return;
-    }
-    let influx = Influxd::start().expect("influxd (apt-get install influxdb)");
-    let dir = tempfile::tempdir().unwrap();
-    let fletch = Fletchd::start(dir.path(), &[]);
-    let servers = [
-        format!("http://{}", influx.http),
-        fletch.url("").trim_end_matches('/').to_string(),
-    ];
+    let Some(both) = Both::start() else { return };
+    let servers = &both.urls;
     // A port nothing listens on: an ANY subscription goes on to the next destination.
     let down = fletch_tests::free_port();
     let mut sinks = Vec::new();
-    for url in &servers {
+    for url in servers {
         let sink = Sink::start();
         for s in [
             "CREATE DATABASE s".to_string(),
@@ -212,7 +203,7 @@ fn subscriptions_forward_what_influxdb_1_6_7_forwards() {
         ("db=quiet", "m f=1 9000000000", 204),
         ("db=s&rp=autogen", "m,host=c f=3 10000000000", 204),
     ];
-    for url in &servers {
+    for url in servers {
         for (params, body, status) in writes {
             let r = post(&format!("{url}/write?{params}"), body);
             assert_eq!(r.status, *status, "{url} {params}: {}", r.body);
@@ -247,7 +238,7 @@ fn subscriptions_forward_what_influxdb_1_6_7_forwards() {
     );
 
     // Dropped: later writes go nowhere (a marker write to the other subscription arrives).
-    for url in &servers {
+    for url in servers {
         assert_eq!(
             error_of(&q(url, "DROP SUBSCRIPTION everything ON s.autogen")),
             None
@@ -278,17 +269,7 @@ fn subscriptions_forward_what_influxdb_1_6_7_forwards() {
 #[test]
 fn each_write_leaves_a_cluster_once_whichever_node_takes_it() {
     let root = tempfile::tempdir().unwrap();
-    let mut nodes: Vec<Node> = (1..=3)
-        .map(|i| Node::new(root.path(), &format!("n{i}"), true))
-        .collect();
-    nodes[0].start(&[]);
-    let first = nodes[0].meta_http.clone();
-    nodes[1].start(&[&first]);
-    nodes[2].start(&[&first]);
-    wait_for("three data nodes", DEADLINE, || {
-        let v = nodes[0].q("SHOW SERVERS");
-        (v["results"][0]["series"][0]["values"].as_array()?.len() == 3).then_some(())
-    });
+    let nodes = three_data_nodes(root.path(), Vec::new());
     let sink = Sink::start();
     assert_eq!(
         error_of(&nodes[0].q("CREATE DATABASE c WITH REPLICATION 2")),
