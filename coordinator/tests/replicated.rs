@@ -327,6 +327,17 @@ struct SlowOwner {
     delay: Duration,
 }
 
+impl SlowOwner {
+    /// The node's peer as a second ingester under `dir`, taking integer points `delay` late.
+    async fn open(n: &Node, dir: &Path, delay: Duration) -> Arc<Self> {
+        let cfg = IngesterConfig::with_dirs(dir.join("data2"), dir.join("wal2"));
+        let ingester = Ingester::open(cfg, n.meta.clone(), n.peer_id)
+            .await
+            .unwrap();
+        Arc::new(Self { ingester, delay })
+    }
+}
+
 #[async_trait]
 impl PeerWriter for SlowOwner {
     async fn write(&self, node: u64, index: u64, entry: Bytes) -> Result<WriteOutcome, PeerError> {
@@ -363,14 +374,8 @@ impl PeerWriter for SlowOwner {
 async fn racing_writes_of_a_new_field_leave_both_owners_with_one_type() {
     let dir = tempfile::tempdir().unwrap();
     let n = open(dir.path()).await;
-    let cfg = IngesterConfig::with_dirs(dir.path().join("data2"), dir.path().join("wal2"));
-    let other = Ingester::open(cfg, n.meta.clone(), n.peer_id)
-        .await
-        .unwrap();
-    let owner = Arc::new(SlowOwner {
-        ingester: other.clone(),
-        delay: Duration::from_millis(150),
-    });
+    let owner = SlowOwner::open(&n, dir.path(), Duration::from_millis(150)).await;
+    let other = owner.ingester.clone();
     // Two coordinators (as on two nodes), both writing to this node's ingester and the other.
     let coordinator = || {
         PointsWriter::with_ingester(n.meta.clone(), Some(n.ingester.clone()))
@@ -445,15 +450,9 @@ async fn a_full_queue_answers_queue_is_full() {
 async fn a_settled_write_answers_once_every_owner_has_the_points() {
     let dir = tempfile::tempdir().unwrap();
     let n = open(dir.path()).await;
-    let cfg = IngesterConfig::with_dirs(dir.path().join("data2"), dir.path().join("wal2"));
-    let other = Ingester::open(cfg, n.meta.clone(), n.peer_id)
-        .await
-        .unwrap();
     // The other owner takes its integer points 300 ms late.
-    let owner = Arc::new(SlowOwner {
-        ingester: other.clone(),
-        delay: Duration::from_millis(300),
-    });
+    let owner = SlowOwner::open(&n, dir.path(), Duration::from_millis(300)).await;
+    let other = owner.ingester.clone();
     let w = PointsWriter::with_ingester(n.meta.clone(), Some(n.ingester.clone()))
         .with_peers(owner, None)
         .with_timeout(Duration::from_secs(5));

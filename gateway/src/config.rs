@@ -1214,6 +1214,35 @@ mod tests {
     }
 
     #[test]
+    fn subscriber_settings_are_checked_at_start() {
+        let l = load(
+            "[subscriber]\nhttp-timeout = \"5s\"\nwrite-concurrency = 2\n",
+            &[],
+            &[],
+        )
+        .unwrap();
+        let c = l.config.subscriber.to_coordinator();
+        assert_eq!(c.http_timeout, Duration::from_secs(5));
+        assert_eq!((c.write_concurrency, c.write_buffer_size), (2, 1000));
+        assert!(c.enabled && c.ca_certs.is_none());
+        for (toml, key) in [
+            ("http-timeout = \"0s\"", "[subscriber] http-timeout"),
+            ("write-concurrency = 0", "[subscriber] write-concurrency"),
+            ("write-buffer-size = 0", "[subscriber] write-buffer-size"),
+            (
+                "ca-certs = \"/nonexistent/ca.pem\"",
+                "[subscriber] ca-certs",
+            ),
+        ] {
+            let bad = load(&format!("[subscriber]\n{toml}\n"), &[], &[]);
+            assert!(
+                matches!(&bad, Err(ConfigError::Invalid { key: k, .. }) if k == key),
+                "{toml}: {bad:?}"
+            );
+        }
+    }
+
+    #[test]
     fn udp_listeners_are_an_array_of_tables_with_1x_defaults() {
         let l = load(
             "[[udp]]\nenabled = true\nbind-address = \"127.0.0.1:8089\"\nfoo = 1\n[[udp]]\ndatabase = \"b\"\nbatch-timeout = \"5s\"\n",

@@ -682,19 +682,8 @@ impl Chunker {
         let Some(line) = self.held.take() else {
             return;
         };
-        let json = ResultJson {
-            statement_id: line.statement_id,
-            series: vec![SeriesJson {
-                pieces: &line.pieces,
-                partial: line.series_partial,
-                opts: &self.opts,
-            }],
-            messages: &line.messages,
-            error: None,
-            partial: more,
-        };
-        let bytes = to_json(&Body(vec![json]), false);
-        self.out.push_back(Bytes::from(bytes));
+        let series = [(line.pieces.as_slice(), line.series_partial)];
+        self.push_line(line.statement_id, &series, &line.messages, more);
     }
 
     /// The buffered series, each whole, as one line without `partial` marks.
@@ -704,11 +693,11 @@ impl Chunker {
         }
         let pieces: Vec<Series> = self.buf.drain(..).collect();
         self.buf_rows = 0;
-        let mut runs: Vec<&[Series]> = Vec::new();
+        let mut runs: Vec<(&[Series], bool)> = Vec::new();
         let mut start = 0;
         for i in 1..=pieces.len() {
             if i == pieces.len() || !pieces[i].same_series(&pieces[start]) {
-                runs.push(&pieces[start..i]);
+                runs.push((&pieces[start..i], false));
                 start = i;
             }
         }
@@ -717,23 +706,35 @@ impl Chunker {
         } else {
             std::mem::take(&mut self.messages)
         };
+        self.push_line(self.statement, &runs, &messages, false);
+        self.started = true;
+    }
+
+    /// One line of statement `statement_id`: each series (its pieces and `partial` mark), its
+    /// messages, and whether the statement goes on after it.
+    fn push_line(
+        &mut self,
+        statement_id: usize,
+        series: &[(&[Series], bool)],
+        messages: &[Message],
+        more: bool,
+    ) {
         let json = ResultJson {
-            statement_id: self.statement,
-            series: runs
-                .into_iter()
-                .map(|pieces| SeriesJson {
+            statement_id,
+            series: series
+                .iter()
+                .map(|&(pieces, partial)| SeriesJson {
                     pieces,
-                    partial: false,
+                    partial,
                     opts: &self.opts,
                 })
                 .collect(),
-            messages: &messages,
+            messages,
             error: None,
-            partial: false,
+            partial: more,
         };
         let bytes = to_json(&Body(vec![json]), false);
         self.out.push_back(Bytes::from(bytes));
-        self.started = true;
     }
 
     /// A line of statement `statement_id` without series: its messages, or its error.

@@ -1033,6 +1033,11 @@ async fn influxql_functions_answer_the_same_wherever_the_data_is() {
         "SELECT moving_average(mean(v), 3), derivative(mean(v)) * 2 FROM cpu WHERE time >= 10000 AND time < 200000 GROUP BY time(5000ns), host",
         "SELECT derivative(*, 1u) FROM cpu WHERE host = 'b' LIMIT 500",
         "SELECT moving_average(v, 3) * 2 FROM cpu WHERE host = 'c' AND time < 50000",
+        // Several calls in a field (a subquery) and a fill of buckets with other fields only.
+        "SELECT derivative(v) + difference(w) FROM cpu WHERE host = 'a' AND time < 50000",
+        "SELECT moving_average(mean(v), 2) * count(w), max(w) FROM cpu WHERE time >= 0 AND time < 100000 GROUP BY time(5000ns), host",
+        "SELECT derivative(holt_winters(mean(v), 3, 0)) FROM cpu WHERE host = 'b' AND time >= 0 AND time < 40000 GROUP BY time(1000ns)",
+        "SELECT mean(w), mean(v) FROM cpu WHERE time >= 0 AND time < 100000 GROUP BY time(1000ns), host fill(0)",
         "SHOW TAG VALUES WITH KEY = host WHERE v = 'x' AND host != 'a'",
         "SHOW MEASUREMENTS WHERE host !~ /d/",
     ];

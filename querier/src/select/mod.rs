@@ -644,28 +644,13 @@ fn transform_in_expression(e: &Expr) -> Option<(Expr, Expr)> {
     Some((found?, post))
 }
 
-/// Refuses what Fletch does not compute of 1.x's nesting of transformations and forecasts:
-/// two transformations in one field, and `holt_winters` inside another function or around a
-/// transformation.
+/// A field of several transformations or forecasts is planned as a subquery
+/// ([`nesting::as_subquery`]) before it gets here; one that did not is refused rather than
+/// planned as one call.
 fn check_nesting(f: &crate::influxql::Field) -> Result<(), ExecError> {
-    let mut transforms = 0;
-    let mut forecasts = 0;
-    f.expr.walk(&mut |e| {
-        if let Expr::Call { name, .. } = e {
-            transforms += usize::from(functions::is_transform(name));
-            forecasts += usize::from(functions::is_forecast(name));
-        }
-    });
-    let top_forecast = matches!(&f.expr, Expr::Call { name, .. } if functions::is_forecast(name));
-    if forecasts > 0 && (!top_forecast || forecasts > 1 || transforms > 0) {
-        return Err(query_err(format!(
-            "holt_winters() combined with other functions in one field ({}) is not supported by Fletch",
-            f.expr
-        )));
-    }
-    if transforms > 1 {
-        return Err(query_err(format!(
-            "several transformations in one field ({}) are not supported by Fletch",
+    if nesting::needs_nesting(f) {
+        return Err(ExecError::Internal(format!(
+            "{} was not run as a subquery",
             f.expr
         )));
     }

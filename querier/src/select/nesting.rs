@@ -40,7 +40,7 @@ fn is_windowed(e: &Expr) -> bool {
 
 /// Whether a field needs the subquery: two transformations or forecasts, or a forecast that is
 /// not the whole field.
-fn needs_nesting(f: &Field) -> bool {
+pub(super) fn needs_nesting(f: &Field) -> bool {
     let (mut transforms, mut forecasts) = (0, 0);
     f.expr.walk(&mut |e| {
         if let Expr::Call { name, .. } = e {
