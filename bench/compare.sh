@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
 # Fletch and InfluxDB 1.6.7 side by side, in one run on one machine, with fletch-bench.
 #
-#   bench/compare.sh            the data sets of the benchmark issue (100 hosts x 12h, 4000 x 1h)
-#   bench/compare.sh --quick    a small smoke size (10 hosts x 1h)
+#   bench/compare.sh            the data sets of the benchmark issues (100 hosts x 12h,
+#                               4000 x 1h, and 100000 hosts x 30s for high cardinality)
+#   bench/compare.sh --quick    a small smoke size of each (10 x 1h, 2000 x 30s)
 #
-# Installs influxdb from Debian if missing, starts both servers on loopback ports, loads the same
-# data into each (4 connections, batches of 5000 lines), waits until both have persisted and
-# compacted, measures peak and current resident memory and bytes on disk, runs every TSBS query
-# type against each (Fletch's answers compared with InfluxDB's), and writes docs/benchmarks.md
-# with the tables and docs/benchmarks.svg. Every wait is bounded.
+# Installs influxdb from Debian if missing, starts both servers on loopback ports and, per
+# TSBS data set, measures every query type (TSBS's own texts, Fletch's answers compared with
+# InfluxDB's) in three states of the data:
+#   compacted  loaded with the write buffers persisting as usual (ingest rate, peak memory),
+#              then persisted and compacted (bytes on disk, resident memory at rest);
+#   buffer     loaded again into fresh servers whose write buffers hold the whole set;
+#   persisted  those servers restarted to persist their buffers, not yet compacted: the first
+#              queries of a new process on new files;
+# and a mixed run: the query types timed while a load runs at half of Fletch's ingest rate.
+# The high-cardinality set compares ingest, memory, disk and its own queries with InfluxDB on
+# its default index (inmem) and on tsi1. Writes docs/benchmarks.md and docs/benchmarks.svg.
+# Every wait is bounded.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +26,11 @@ ITERATIONS="${ITERATIONS:-20}"
 ROUNDS="${ROUNDS:-4}"
 OUT_MD="${OUT_MD:-docs/benchmarks.md}"
 OUT_SVG="${OUT_SVG:-docs/benchmarks.svg}"
+if [ "$QUICK" = 1 ]; then
+  SETS="${SETS:-10:1h}" CARD_SETS="${CARD_SETS:-2000:30s}"
+else
+  SETS="${SETS:-100:12h 4000:1h}" CARD_SETS="${CARD_SETS:-100000:30s}"
+fi
 
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/var/tmp/fletch-target}"
 cargo build --release --bin fletchd --bin fletch-bench >&2
@@ -28,15 +41,24 @@ if ! command -v influxd >/dev/null 2>&1; then
 fi
 
 WORK="$(mktemp -d /var/tmp/fletch-compare.XXXXXX)"
-INFLUX_PID="" FLETCH_PID=""
+INFLUX_PID="" FLETCH_PID="" TSI_PID="" LOAD_PID=""
+stop() { # pid: TERM, then KILL after 60 s
+  [ -n "$1" ] || return 0
+  kill "$1" 2>/dev/null || return 0
+  for _ in $(seq 1 300); do
+    kill -0 "$1" 2>/dev/null || return 0
+    sleep 0.2
+  done
+  kill -9 "$1" 2>/dev/null || true
+}
 cleanup() {
-  [ -n "$INFLUX_PID" ] && kill "$INFLUX_PID" 2>/dev/null || true
-  [ -n "$FLETCH_PID" ] && kill "$FLETCH_PID" 2>/dev/null || true
+  for p in "$LOAD_PID" "$INFLUX_PID" "$FLETCH_PID" "$TSI_PID"; do stop "$p"; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
 
 IHTTP=127.0.0.1:18186 IRPC=127.0.0.1:18188 FHTTP=127.0.0.1:28186 FMETA=127.0.0.1:28191
+THTTP=127.0.0.1:18286 TRPC=127.0.0.1:18288
 
 wait_ping() { # url
   for _ in $(seq 1 300); do
@@ -47,39 +69,65 @@ wait_ping() { # url
   return 1
 }
 
-start_influx() { # dir
-  cat >"$1/influxdb.conf" <<EOF
+# The write-buffer settings of each state, for both servers:
+#   settle   persist after 2 s without writes, compact after 2 s (the data set at rest);
+#   buffer   hold everything in the buffer (4 GiB before a snapshot, nothing by age);
+#   persist  persist after 2 s without writes, compact only after 4 h.
+buffer_settings() { # state -> "snapshot-size max-size snapshot-cold compact-cold"
+  case "$1" in
+    settle) echo "26214400 1073741824 2s 2s" ;;
+    buffer) echo "4294967296 8589934592 1h 4h" ;;
+    persist) echo "26214400 8589934592 2s 4h" ;;
+  esac
+}
+
+start_influx() { # dir state [index http rpc] -> sets INFLUX_PID (or TSI_PID for tsi1)
+  local dir=$1 state=$2 index=${3:-inmem} http=${4:-$IHTTP} rpc=${5:-$IRPC}
+  read -r snap max cold compact <<<"$(buffer_settings "$state")"
+  cat >"$dir/influxdb.conf" <<EOF
 reporting-disabled = true
-bind-address = "$IRPC"
+bind-address = "$rpc"
 [meta]
-  dir = "$1/meta"
+  dir = "$dir/meta"
 [data]
-  dir = "$1/data"
-  wal-dir = "$1/wal"
+  dir = "$dir/data"
+  wal-dir = "$dir/wal"
+  index-version = "$index"
   query-log-enabled = false
-  cache-snapshot-write-cold-duration = "2s"
-  compact-full-write-cold-duration = "2s"
+  cache-max-memory-size = $max
+  cache-snapshot-memory-size = $snap
+  cache-snapshot-write-cold-duration = "$cold"
+  compact-full-write-cold-duration = "$compact"
+  max-series-per-database = 0
+  max-values-per-tag = 0
 [coordinator]
   max-select-buckets = 100000
 [monitor]
   store-enabled = false
 [http]
-  bind-address = "$IHTTP"
+  bind-address = "$http"
   log-enabled = false
 [logging]
   level = "warn"
 EOF
-  influxd -config "$1/influxdb.conf" >"$1/log" 2>&1 &
-  INFLUX_PID=$!
-  wait_ping "http://$IHTTP"
+  influxd -config "$dir/influxdb.conf" >>"$dir/log" 2>&1 &
+  if [ "$index" = tsi1 ]; then TSI_PID=$!; else INFLUX_PID=$!; fi
+  wait_ping "http://$http"
 }
 
-start_fletch() { # dir
-  FLETCH_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION=2s FLETCH_DATA_COMPACT_FULL_WRITE_COLD_DURATION=2s \
+start_fletch() { # dir state
+  read -r snap max cold compact <<<"$(buffer_settings "$2")"
+  FLETCH_DATA_CACHE_SNAPSHOT_MEMORY_SIZE=$snap FLETCH_DATA_CACHE_MAX_MEMORY_SIZE=$max \
+    FLETCH_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION=$cold FLETCH_DATA_COMPACT_FULL_WRITE_COLD_DURATION=$compact \
     RUST_LOG=warn "$BIN/fletchd" --dir "$1" --http-bind-address "$FHTTP" --meta-http-bind-address "$FMETA" \
-    --meta-bind-address 127.0.0.1:28188 >"$1/log" 2>&1 &
+    --meta-bind-address 127.0.0.1:28188 >>"$1/log" 2>&1 &
   FLETCH_PID=$!
   wait_ping "http://$FHTTP"
+}
+
+stop_servers() {
+  stop "$INFLUX_PID"; stop "$FLETCH_PID"; stop "$TSI_PID"
+  INFLUX_PID="" FLETCH_PID="" TSI_PID=""
 }
 
 kb() { grep "^$2:" "/proc/$1/status" | awk '{print $2}'; }
@@ -101,48 +149,24 @@ settled_bytes() {
   echo "$last"
 }
 
-if [ "$QUICK" = 1 ]; then
-  SETS="10:1h"
-else
-  SETS="100:12h 4000:1h"
-fi
+load() { # url pids data... -> the load report (JSON)
+  local url=$1 pids=$2
+  shift 2
+  "$BIN/fletch-bench" load "$@" --url "$url" --workers 4 --batch-size 5000 --quiet-pid "$pids" --json
+}
 
-RESULTS="$WORK/results.jsonl"
-: >"$RESULTS"
-for set in $SETS; do
-  scale="${set%%:*}" duration="${set##*:}"
-  echo "== data set: $scale hosts x $duration" >&2
-  data=(--scale "$scale" --duration "$duration" --start 2016-01-01T00:00:00Z --seed 123)
-  idir="$WORK/influx-$scale" fdir="$WORK/fletch-$scale"
-  mkdir -p "$idir" "$fdir"
-  start_influx "$idir"
-  start_fletch "$fdir"
-
-  # Each load starts once both servers are idle (bounded): Fletch's must not share the machine
-  # with InfluxDB compacting what it was just loaded with, nor InfluxDB's with Fletch starting.
-  echo "-- load InfluxDB" >&2
-  iload=$("$BIN/fletch-bench" load "${data[@]}" --url "http://$IHTTP" --workers 4 --batch-size 5000 --quiet-pid "$INFLUX_PID,$FLETCH_PID" --json)
-  echo "-- load Fletch" >&2
-  fload=$("$BIN/fletch-bench" load "${data[@]}" --url "http://$FHTTP" --workers 4 --batch-size 5000 --quiet-pid "$INFLUX_PID,$FLETCH_PID" --json)
-  ipeak=$(kb "$INFLUX_PID" VmHWM) fpeak=$(kb "$FLETCH_PID" VmHWM)
-
-  echo "-- waiting for both to persist and compact" >&2
-  idisk=$(settled_bytes "$idir/data" "$idir/wal")
-  fdisk=$(settled_bytes "$fdir/data" "$fdir/wal")
-  irss=$(kb "$INFLUX_PID" VmRSS) frss=$(kb "$FLETCH_PID" VmRSS)
-
-  echo "-- queries" >&2
-  # Per type, ROUNDS alternating rounds (InfluxDB first in even rounds, Fletch first in odd
-  # ones) of ITERATIONS / ROUNDS queries each, together the type's first ITERATIONS seeded
-  # queries: latencies on this machine drift by tens of percent within minutes, and
-  # alternating keeps that drift out of the ratio. Every round starts once both servers are
-  # idle; Fletch's answers are compared with InfluxDB's after its timed queries.
-  qlog="$WORK/queries-$scale.jsonl"
-  : >"$qlog"
-  per=$(((ITERATIONS + ROUNDS - 1) / ROUNDS))
-  for t in $("$BIN/fletch-bench" types); do
+# Per type, ROUNDS alternating rounds (InfluxDB first in even rounds, Fletch first in odd ones)
+# of ITERATIONS / ROUNDS queries each, together the type's first ITERATIONS seeded queries:
+# latencies on this machine drift by tens of percent within minutes, and alternating keeps that
+# drift out of the ratio. Every round starts once both servers are idle; Fletch's answers are
+# compared with InfluxDB's after its timed queries.
+run_queries() { # state qlog types data...
+  local state=$1 qlog=$2 types=$3
+  shift 3
+  local per=$(((ITERATIONS + ROUNDS - 1) / ROUNDS)) t r server out common order
+  for t in $types; do
     for r in $(seq 0 $((ROUNDS - 1))); do
-      common=("${data[@]}" --types "$t" --iterations "$per" --skip $((r * per)) --quiet-pid "$INFLUX_PID,$FLETCH_PID" --json)
+      common=("$@" --types "$t" --iterations "$per" --skip $((r * per)) --quiet-pid "$INFLUX_PID,$FLETCH_PID" --json)
       if [ $((r % 2)) = 0 ]; then order="influx fletch"; else order="fletch influx"; fi
       for server in $order; do
         if [ "$server" = influx ]; then
@@ -151,17 +175,107 @@ for set in $SETS; do
           # Exits non-zero when an answer differs; the report (mismatches counted) is still printed.
           out=$("$BIN/fletch-bench" query "${common[@]}" --url "http://$FHTTP" --server-pid "$FLETCH_PID" --reference "http://$IHTTP") || true
         fi
-        echo "{\"server\": \"$server\", \"reports\": ${out:-[]}}" >>"$qlog"
+        echo "{\"state\": \"$state\", \"server\": \"$server\", \"reports\": ${out:-[]}}" >>"$qlog"
       done
     done
   done
-  merged=$(python3 - "$qlog" <<'EOF'
+}
+
+# The query types timed while a paced load writes newer data to the same server (one server at
+# a time; the load is stopped when the queries end). Answers are not compared: the servers
+# hold different amounts of the newer data when each query runs.
+run_mixed() { # qlog rate load-data query-data...
+  local qlog=$1 rate=$2 load_data=$3
+  shift 3
+  local server url pid out
+  for server in influx fletch; do
+    if [ "$server" = influx ]; then url="http://$IHTTP" pid=$INFLUX_PID; else url="http://$FHTTP" pid=$FLETCH_PID; fi
+    # shellcheck disable=SC2086
+    "$BIN/fletch-bench" load $load_data --url "$url" --workers 4 --batch-size 5000 --rate "$rate" --json \
+      >"$WORK/mixed-load-$server.json" 2>/dev/null &
+    LOAD_PID=$!
+    sleep 3
+    out=$("$BIN/fletch-bench" query "$@" --types "$("$BIN/fletch-bench" types | paste -sd,)" \
+      --iterations "$ITERATIONS" --url "$url" --server-pid "$pid" --json) || true
+    # TERM ends the load; it reports what went through (bounded: stop() kills it after 60 s).
+    kill "$LOAD_PID" 2>/dev/null || true
+    for _ in $(seq 1 300); do kill -0 "$LOAD_PID" 2>/dev/null || break; sleep 0.2; done
+    stop "$LOAD_PID"
+    LOAD_PID=""
+    echo "{\"state\": \"mixed\", \"server\": \"$server\", \"reports\": ${out:-[]}}" >>"$qlog"
+  done
+}
+
+RESULTS="$WORK/results.jsonl"
+: >"$RESULTS"
+TYPES="$("$BIN/fletch-bench" types)"
+for set in $SETS; do
+  scale="${set%%:*}" duration="${set##*:}"
+  echo "== data set: $scale hosts x $duration" >&2
+  data=(--scale "$scale" --duration "$duration" --start 2016-01-01T00:00:00Z --seed 123)
+  qlog="$WORK/queries-$scale.jsonl"
+  : >"$qlog"
+
+  # Compacted: loaded as a user loads, then left to persist and compact. Each load starts once
+  # both servers are idle (bounded).
+  idir="$WORK/influx-$scale" fdir="$WORK/fletch-$scale"
+  mkdir -p "$idir" "$fdir"
+  start_influx "$idir" settle
+  start_fletch "$fdir" settle
+  echo "-- load InfluxDB" >&2
+  iload=$(load "http://$IHTTP" "$INFLUX_PID,$FLETCH_PID" "${data[@]}")
+  echo "-- load Fletch" >&2
+  fload=$(load "http://$FHTTP" "$INFLUX_PID,$FLETCH_PID" "${data[@]}")
+  ipeak=$(kb "$INFLUX_PID" VmHWM) fpeak=$(kb "$FLETCH_PID" VmHWM)
+  echo "-- waiting for both to persist and compact" >&2
+  idisk=$(settled_bytes "$idir/data" "$idir/wal")
+  fdisk=$(settled_bytes "$fdir/data" "$fdir/wal")
+  irss=$(kb "$INFLUX_PID" VmRSS) frss=$(kb "$FLETCH_PID" VmRSS)
+  ianon=$(kb "$INFLUX_PID" RssAnon) fanon=$(kb "$FLETCH_PID" RssAnon)
+  echo "-- queries, compacted" >&2
+  run_queries compacted "$qlog" "$TYPES" "${data[@]}"
+
+  echo "-- queries while a load runs" >&2
+  rate=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["points_per_sec"] / 2))' "$fload")
+  # Newer data than the set (it starts where the set ends), enough for 10 minutes at the rate.
+  end=$(python3 -c 'import datetime, re, sys
+n, unit = re.fullmatch(r"(\d+)([smhd])", sys.argv[1]).groups()
+t = datetime.datetime(2016, 1, 1) + datetime.timedelta(seconds=int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
+print(t.strftime("%Y-%m-%dT%H:%M:%SZ"))' "$duration")
+  mixed_duration="$(( (rate * 600 / scale + 1) * 10 ))s"
+  run_mixed "$qlog" "$rate" "--scale $scale --duration $mixed_duration --start $end --seed 7" "${data[@]}"
+  stop_servers
+
+  # Buffer, then persisted: fresh servers that hold the set in their write buffers, restarted
+  # to persist them.
+  bidir="$WORK/influx-buffer-$scale" bfdir="$WORK/fletch-buffer-$scale"
+  mkdir -p "$bidir" "$bfdir"
+  start_influx "$bidir" buffer
+  start_fletch "$bfdir" buffer
+  echo "-- load both, buffered" >&2
+  load "http://$IHTTP" "$INFLUX_PID,$FLETCH_PID" "${data[@]}" >/dev/null
+  load "http://$FHTTP" "$INFLUX_PID,$FLETCH_PID" "${data[@]}" >/dev/null
+  echo "-- queries, buffer" >&2
+  run_queries buffer "$qlog" "$TYPES" "${data[@]}"
+  stop_servers
+  start_influx "$bidir" persist
+  start_fletch "$bfdir" persist
+  echo "-- waiting for both to persist" >&2
+  settled_bytes "$bidir/data" "$bidir/wal" >/dev/null
+  settled_bytes "$bfdir/data" "$bfdir/wal" >/dev/null
+  echo "-- queries, persisted" >&2
+  run_queries persisted "$qlog" "$TYPES" "${data[@]}"
+  stop_servers
+
+  python3 - "$scale" "$duration" "$iload" "$fload" "$ipeak" "$fpeak" "$idisk" "$fdisk" "$irss" "$frss" "$qlog" \
+    "$WORK/mixed-load-influx.json" "$WORK/mixed-load-fletch.json" "$rate" "$ianon" "$fanon" >>"$RESULTS" <<'EOF'
 import json, math, sys
-by = {"influx": {}, "fletch": {}}
-for line in open(sys.argv[1]):
+a = sys.argv[1:]
+by = {}
+for line in open(a[10]):
     row = json.loads(line)
     for rep in row["reports"]:
-        by[row["server"]].setdefault(rep["type"], []).append(rep)
+        by.setdefault(row["state"], {}).setdefault(row["server"], {}).setdefault(rep["type"], []).append(rep)
 def nearest(v, p):  # nearest rank, as fletch-bench reports it
     return v[min(max(math.ceil(p * len(v)), 1), len(v)) - 1] if v else 0.0
 def merge(reps):
@@ -175,97 +289,73 @@ def merge(reps):
         "server_cpu_ms": sum(float(r["server_cpu_ms"]) * r["count"] for r in cpu) / timed if timed else None,
         "quiet": all(r.get("quiet") is not False for r in reps),
     }
-print(json.dumps({s: [merge(reps) for reps in types.values()] for s, types in by.items()}))
-EOF
-)
-  iq=$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["influx"]))' "$merged")
-  fq=$(python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1])["fletch"]))' "$merged")
-
-  python3 - "$scale" "$duration" "$iload" "$fload" "$ipeak" "$fpeak" "$idisk" "$fdisk" "$irss" "$frss" "$iq" "$fq" >>"$RESULTS" <<'EOF'
-import json, sys
-a = sys.argv[1:]
+def loaded(path):
+    try:
+        return json.load(open(path))
+    except Exception:
+        return None
+states = {s: {srv: [merge(reps) for reps in types.values()] for srv, types in servers.items()} for s, servers in by.items()}
 print(json.dumps({
-    "scale": int(a[0]), "duration": a[1],
+    "kind": "tsbs", "scale": int(a[0]), "duration": a[1],
     "influx_load": json.loads(a[2]), "fletch_load": json.loads(a[3]),
     "influx_peak_kb": int(a[4]), "fletch_peak_kb": int(a[5]),
     "influx_disk": int(a[6]), "fletch_disk": int(a[7]),
     "influx_rss_kb": int(a[8]), "fletch_rss_kb": int(a[9]),
-    "influx_queries": json.loads(a[10]), "fletch_queries": json.loads(a[11]),
+    "states": states,
+    "mixed_rate": int(a[13]), "mixed_load": {"influx": loaded(a[11]), "fletch": loaded(a[12])},
+    "influx_anon_kb": int(a[14]), "fletch_anon_kb": int(a[15]),
 }))
 EOF
-  cleanup
-  INFLUX_PID="" FLETCH_PID=""
 done
 
-python3 - "$RESULTS" "$OUT_MD" "$OUT_SVG" "$(influxd version 2>/dev/null | head -1)" <<'EOF'
-import json, os, platform, subprocess, sys
-results = [json.loads(l) for l in open(sys.argv[1])]
-md_path, svg_path, influx_version = sys.argv[2], sys.argv[3], sys.argv[4]
-cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
-mem_gb = int(next(l.split()[1] for l in open("/proc/meminfo") if l.startswith("MemTotal"))) / 1024 / 1024
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-L = []
-L.append("# Benchmarks: Fletch and InfluxDB 1.6.7\n")
-L.append("Measured by `bench/compare.sh` in one run on one machine; regenerate with the same command.\n")
-L.append(f"Machine: {os.cpu_count()} cores ({cpu}), {mem_gb:.0f} GiB memory. Fletch {commit} (release build), {influx_version}.\n")
-L.append("Client: `fletch-bench` (TSBS devops cpu-only: 10 tags, 10 fields, a row per host every 10 s), 4 connections, batches of 5000 lines. Each load, and each round of queries, starts once both servers are idle. Per query type, the same seeded queries against each server in alternating rounds; medians and p95 over all of them; server CPU per query is the serving process's CPU time (all threads) over the type's iterations; Fletch's answers are compared with InfluxDB's.\n")
-L.append("![query medians](benchmarks.svg)\n")
-for r in results:
-    il, fl = r["influx_load"], r["fletch_load"]
-    rows = il["points"]
-    L.append(f"## {r['scale']} hosts x {r['duration']} ({rows} rows, {rows * 10} field values)\n")
-    L.append("| | InfluxDB 1.6.7 | Fletch | Fletch / InfluxDB |")
-    L.append("|---|---|---|---|")
-    ratio = lambda f, i: f"{f / i:.2f}x" if i else "-"
-    L.append(f"| ingest, field values/s | {il['fields_per_sec']:.0f} | {fl['fields_per_sec']:.0f} | {ratio(fl['fields_per_sec'], il['fields_per_sec'])} |")
-    L.append(f"| ingest, points/s | {il['points_per_sec']:.0f} | {fl['points_per_sec']:.0f} | {ratio(fl['points_per_sec'], il['points_per_sec'])} |")
-    L.append(f"| batch latency median / p99, ms | {il['latency_ms']['median']} / {il['latency_ms']['p99']} | {fl['latency_ms']['median']} / {fl['latency_ms']['p99']} | |")
-    L.append(f"| peak resident memory during load, MiB | {r['influx_peak_kb'] / 1024:.0f} | {r['fletch_peak_kb'] / 1024:.0f} | {ratio(r['fletch_peak_kb'], r['influx_peak_kb'])} |")
-    L.append(f"| resident memory after persistence, MiB | {r['influx_rss_kb'] / 1024:.0f} | {r['fletch_rss_kb'] / 1024:.0f} | {ratio(r['fletch_rss_kb'], r['influx_rss_kb'])} |")
-    L.append(f"| on disk after persistence, bytes | {r['influx_disk']} | {r['fletch_disk']} | {ratio(r['fletch_disk'], r['influx_disk'])} |")
-    L.append(f"| bytes per field value | {r['influx_disk'] / (rows * 10):.2f} | {r['fletch_disk'] / (rows * 10):.2f} | |")
-    L.append("")
-    L.append("| query | InfluxDB median ms | Fletch median ms | Fletch p95 ms | Fletch / InfluxDB | server CPU ms/query, InfluxDB / Fletch | answers |")
-    L.append("|---|---|---|---|---|---|---|")
-    iq = {q["type"]: q for q in r["influx_queries"]}
-    cpu = lambda q: f"{float(q['server_cpu_ms']):.2f}" if q.get("server_cpu_ms") is not None else "-"
-    for q in r["fletch_queries"]:
-        i = iq.get(q["type"], {})
-        im, fm = float(i.get("median_ms", 0) or 0), float(q["median_ms"])
-        same = "equal" if q["mismatches"] == 0 and q["errors"] == 0 else f"{q['mismatches']} differ, {q['errors']} errors"
-        if q.get("quiet") is False or i.get("quiet") is False:
-            same += " (timed while a server was still busy)"
-        L.append(f"| {q['type']} | {im:.3f} | {fm:.3f} | {float(q['p95_ms']):.3f} | {ratio(fm, im)} | {cpu(i)} / {cpu(q)} | {same} |")
-    L.append("")
-notes = "docs/benchmarks-notes.md"
-if os.path.exists(notes):
-    L.append(open(notes).read())
-open(md_path, "w").write("\n".join(L) + "\n")
-
-# SVG: grouped bars of query medians (log scale) for the first data set.
-r = results[0]
-iq = {q["type"]: float(q["median_ms"]) for q in r["influx_queries"]}
-fq = [(q["type"], float(q["median_ms"])) for q in r["fletch_queries"]]
-import math
-W, H, left, top, bottom = 980, 360, 60, 50, 60
-n = len(fq)
-bw = (W - left - 20) / max(n, 1)
-lo, hi = -1, max(1, math.ceil(math.log10(max([v for _, v in fq] + list(iq.values()) + [1]))))
-y = lambda v: top + (H - top - bottom) * (1 - (math.log10(max(v, 10 ** lo)) - lo) / (hi - lo))
-s = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" font-family="sans-serif" font-size="11">']
-s.append(f'<text x="{left}" y="24" font-size="14">Query median latency, ms (log scale): {r["scale"]} hosts x {r["duration"]}</text>')
-for e in range(lo, hi + 1):
-    yy = y(10 ** e)
-    s.append(f'<line x1="{left}" x2="{W-20}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="#ddd"/><text x="{left-8}" y="{yy+4:.1f}" text-anchor="end">{10**e:g}</text>')
-for k, (t, fv) in enumerate(fq):
-    x0 = left + k * bw + bw * 0.15
-    for j, (v, color) in enumerate([(iq.get(t, 0), "#8c8c8c"), (fv, "#2b6cb0")]):
-        yy = y(v)
-        s.append(f'<rect x="{x0 + j * bw * 0.35:.1f}" y="{yy:.1f}" width="{bw*0.33:.1f}" height="{H-bottom-yy:.1f}" fill="{color}"/>')
-    s.append(f'<text text-anchor="middle" font-size="10" x="{x0 + bw*0.34:.1f}" y="{H-bottom+16+14*(k%2)}">{t}</text>')
-s.append(f'<rect x="{W-220}" y="30" width="12" height="12" fill="#8c8c8c"/><text x="{W-204}" y="40">InfluxDB 1.6.7</text>')
-s.append(f'<rect x="{W-120}" y="30" width="12" height="12" fill="#2b6cb0"/><text x="{W-104}" y="40">Fletch</text>')
-s.append("</svg>")
-open(svg_path, "w").write("\n".join(s) + "\n")
-print(f"wrote {md_path} and {svg_path}", file=sys.stderr)
+# High cardinality: every host a series, a few rows each; InfluxDB on both of its indexes.
+for set in $CARD_SETS; do
+  scale="${set%%:*}" duration="${set##*:}"
+  echo "== high cardinality: $scale hosts x $duration" >&2
+  data=(--scale "$scale" --duration "$duration" --start 2016-01-01T00:00:00Z --seed 123)
+  idir="$WORK/influx-card" tdir="$WORK/influx-tsi-card" fdir="$WORK/fletch-card"
+  mkdir -p "$idir" "$tdir" "$fdir"
+  start_influx "$idir" settle
+  start_influx "$tdir" settle tsi1 "$THTTP" "$TRPC"
+  start_fletch "$fdir" settle
+  all="$INFLUX_PID,$TSI_PID,$FLETCH_PID"
+  echo "-- load InfluxDB (inmem), InfluxDB (tsi1), Fletch" >&2
+  iload=$(load "http://$IHTTP" "$all" "${data[@]}")
+  tload=$(load "http://$THTTP" "$all" "${data[@]}")
+  fload=$(load "http://$FHTTP" "$all" "${data[@]}")
+  ipeak=$(kb "$INFLUX_PID" VmHWM) tpeak=$(kb "$TSI_PID" VmHWM) fpeak=$(kb "$FLETCH_PID" VmHWM)
+  echo "-- waiting for all three to persist and compact" >&2
+  idisk=$(settled_bytes "$idir/data" "$idir/wal")
+  tdisk=$(settled_bytes "$tdir/data" "$tdir/wal")
+  fdisk=$(settled_bytes "$fdir/data" "$fdir/wal")
+  irss=$(kb "$INFLUX_PID" VmRSS) trss=$(kb "$TSI_PID" VmRSS) frss=$(kb "$FLETCH_PID" VmRSS)
+  qlog="$WORK/queries-card.jsonl"
+  : >"$qlog"
+  for t in series-cardinality tag-values-1 single-host-1 single-groupby-1-1-1 high-cpu-1; do
+    common=("${data[@]}" --types "$t" --iterations "$ITERATIONS" --quiet-pid "$all" --json)
+    out=$("$BIN/fletch-bench" query "${common[@]}" --url "http://$IHTTP" --server-pid "$INFLUX_PID") || true
+    echo "{\"server\": \"influx\", \"reports\": ${out:-[]}}" >>"$qlog"
+    out=$("$BIN/fletch-bench" query "${common[@]}" --url "http://$THTTP" --server-pid "$TSI_PID") || true
+    echo "{\"server\": \"tsi1\", \"reports\": ${out:-[]}}" >>"$qlog"
+    # Compared with the inmem index, whose cardinality is exact (tsi1's is an estimate).
+    out=$("$BIN/fletch-bench" query "${common[@]}" --url "http://$FHTTP" --server-pid "$FLETCH_PID" --reference "http://$IHTTP") || true
+    echo "{\"server\": \"fletch\", \"reports\": ${out:-[]}}" >>"$qlog"
+  done
+  stop_servers
+  python3 - "$scale" "$duration" "$iload" "$tload" "$fload" "$ipeak" "$tpeak" "$fpeak" "$idisk" "$tdisk" "$fdisk" \
+    "$irss" "$trss" "$frss" "$qlog" >>"$RESULTS" <<'EOF'
+import json, sys
+a = sys.argv[1:]
+queries = {}
+for line in open(a[14]):
+    row = json.loads(line)
+    for rep in row["reports"]:
+        queries.setdefault(row["server"], {})[rep["type"]] = rep
+servers = {}
+for i, s in enumerate(["influx", "tsi1", "fletch"]):
+    servers[s] = {"load": json.loads(a[2 + i]), "peak_kb": int(a[5 + i]), "disk": int(a[8 + i]), "rss_kb": int(a[11 + i])}
+print(json.dumps({"kind": "cardinality", "scale": int(a[0]), "duration": a[1], "servers": servers, "queries": queries}))
 EOF
+done
+
+python3 bench/report.py "$RESULTS" "$OUT_MD" "$OUT_SVG" "$(influxd version 2>/dev/null | head -1)"

@@ -59,52 +59,92 @@ pub fn hostname(i: u64) -> String {
     format!("host_{i}")
 }
 
+/// The data set's lines in order (time-major like TSBS), made one at a time: a load can stream
+/// a data set larger than memory.
+pub struct Lines {
+    hosts: Vec<String>,
+    values: Vec<[f64; 10]>,
+    rng: Rng,
+    start: i64,
+    steps: i64,
+    step: i64,
+    host: usize,
+}
+
+impl Lines {
+    pub fn new(spec: &Spec) -> Self {
+        let mut rng = Rng::new(spec.seed);
+        let hosts: Vec<String> = (0..spec.scale)
+            .map(|i| {
+                let region = REGIONS[rng.below(REGIONS.len() as u64) as usize];
+                let dc = ["a", "b", "c"][rng.below(3) as usize];
+                format!(
+                    "cpu,hostname={},region={region},datacenter={region}{dc},rack={},os={},arch={},team={},service={},service_version={},service_environment={}",
+                    hostname(i),
+                    rng.below(100),
+                    OS[rng.below(3) as usize],
+                    ARCH[rng.below(2) as usize],
+                    TEAM[rng.below(4) as usize],
+                    rng.below(20),
+                    rng.below(2),
+                    ENVIRONMENT[rng.below(3) as usize],
+                )
+            })
+            .collect();
+        let values: Vec<[f64; 10]> = (0..spec.scale)
+            .map(|_| std::array::from_fn(|_| rng.unit() * 100.0))
+            .collect();
+        Self {
+            hosts,
+            values,
+            rng,
+            start: spec.start,
+            steps: (spec.duration / INTERVAL).max(0),
+            step: 0,
+            host: 0,
+        }
+    }
+
+    /// Appends the next line (with its newline) to `line`; `false` at the end of the set.
+    pub fn next_into(&mut self, line: &mut String) -> bool {
+        use std::fmt::Write as _;
+        if self.host == self.hosts.len() {
+            self.host = 0;
+            self.step += 1;
+        }
+        if self.step >= self.steps || self.hosts.is_empty() {
+            return false;
+        }
+        let h = self.host;
+        self.host += 1;
+        let t = self.start + self.step * INTERVAL;
+        line.push_str(&self.hosts[h]);
+        for (f, name) in FIELDS.iter().enumerate() {
+            let v = &mut self.values[h][f];
+            *v = (*v + (self.rng.unit() - 0.5) * 2.0).clamp(0.0, 100.0);
+            line.push(if f == 0 { ' ' } else { ',' });
+            line.push_str(name);
+            line.push('=');
+            // Two decimals, as a real collector reports percentages.
+            let _ = write!(line, "{:.2}", v);
+        }
+        let _ = writeln!(line, " {t}");
+        true
+    }
+}
+
 /// Writes the data set as line protocol (nanosecond timestamps), time-major like TSBS.
 pub fn write_lines(spec: &Spec, out: &mut impl Write) -> std::io::Result<u64> {
-    let mut rng = Rng::new(spec.seed);
-    let hosts: Vec<String> = (0..spec.scale)
-        .map(|i| {
-            let region = REGIONS[rng.below(REGIONS.len() as u64) as usize];
-            let dc = ["a", "b", "c"][rng.below(3) as usize];
-            format!(
-                "cpu,hostname={},region={region},datacenter={region}{dc},rack={},os={},arch={},team={},service={},service_version={},service_environment={}",
-                hostname(i),
-                rng.below(100),
-                OS[rng.below(3) as usize],
-                ARCH[rng.below(2) as usize],
-                TEAM[rng.below(4) as usize],
-                rng.below(20),
-                rng.below(2),
-                ENVIRONMENT[rng.below(3) as usize],
-            )
-        })
-        .collect();
-    let mut values: Vec<[f64; 10]> = (0..spec.scale)
-        .map(|_| std::array::from_fn(|_| rng.unit() * 100.0))
-        .collect();
+    let mut lines = Lines::new(spec);
     let mut rows = 0u64;
     let mut line = String::with_capacity(512);
-    let steps = (spec.duration / INTERVAL).max(0);
-    for step in 0..steps {
-        let t = spec.start + step * INTERVAL;
-        for (h, prefix) in hosts.iter().enumerate() {
-            line.clear();
-            line.push_str(prefix);
-            for (f, name) in FIELDS.iter().enumerate() {
-                let v = &mut values[h][f];
-                *v = (*v + (rng.unit() - 0.5) * 2.0).clamp(0.0, 100.0);
-                line.push(if f == 0 { ' ' } else { ',' });
-                line.push_str(name);
-                line.push('=');
-                // Two decimals, as a real collector reports percentages.
-                line.push_str(&format!("{:.2}", v));
-            }
-            line.push(' ');
-            line.push_str(&t.to_string());
-            line.push('\n');
-            out.write_all(line.as_bytes())?;
-            rows += 1;
+    loop {
+        line.clear();
+        if !lines.next_into(&mut line) {
+            break;
         }
+        out.write_all(line.as_bytes())?;
+        rows += 1;
     }
     Ok(rows)
 }
@@ -137,5 +177,10 @@ mod tests {
         let mut other = Vec::new();
         write_lines(&Spec { seed: 8, ..spec }, &mut other).unwrap();
         assert_ne!(text.as_bytes(), other.as_slice());
+        // Line by line, the same text.
+        let mut lines = Lines::new(&spec);
+        let mut streamed = String::new();
+        while lines.next_into(&mut streamed) {}
+        assert_eq!(streamed, text);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -89,16 +89,74 @@ pub async fn create_database(
     Ok(())
 }
 
+/// Batches for the workers to post, in order.
+type Feed = Arc<tokio::sync::Mutex<tokio::sync::mpsc::Receiver<(Bytes, u64)>>>;
+
+/// Posts `batches` as fast as the server takes them.
 pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadReport, String> {
+    let total_points: u64 = batches.iter().map(|(_, n)| n).sum();
+    let (tx, rx) = tokio::sync::mpsc::channel(opts.workers.max(1) * 2);
+    tokio::spawn(async move {
+        for b in batches {
+            if tx.send(b).await.is_err() {
+                break;
+            }
+        }
+    });
+    post(opts, Arc::new(tokio::sync::Mutex::new(rx)), total_points).await
+}
+
+/// Posts `spec`'s data set, generated while it is posted (it need not fit in memory), at
+/// `rate` points per second at most: batch `k` is not handed out before `k * batch_size /
+/// rate` seconds from the start. A load that runs beside queries (a "mixed" benchmark); it ends
+/// early, with what went through so far reported, once `stop` is set.
+pub async fn run_paced(
+    opts: &LoadOptions,
+    spec: crate::generate::Spec,
+    rate: f64,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) -> Result<LoadReport, String> {
+    if rate.is_nan() || rate <= 0.0 {
+        return Err(format!("--rate must be positive, not {rate}"));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel(opts.workers.max(1) * 2);
+    let batch_size = opts.batch_size.max(1);
+    let started = Instant::now();
+    std::thread::spawn(move || {
+        let mut lines = crate::generate::Lines::new(&spec);
+        let mut text = String::new();
+        for k in 0u64.. {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            text.clear();
+            let mut n = 0u64;
+            while (n as usize) < batch_size && lines.next_into(&mut text) {
+                n += 1;
+            }
+            if n == 0 {
+                break;
+            }
+            let due = started + Duration::from_secs_f64(k as f64 * batch_size as f64 / rate);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+            if tx.blocking_send((Bytes::from(text.clone()), n)).is_err() {
+                break;
+            }
+        }
+    });
+    post(opts, Arc::new(tokio::sync::Mutex::new(rx)), spec.rows()).await
+}
+
+/// Posts what `feed` hands out over the workers' connections.
+async fn post(opts: &LoadOptions, feed: Feed, total_points: u64) -> Result<LoadReport, String> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(opts.workers)
         .build()
         .map_err(|e| e.to_string())?;
     let first = opts.urls.first().ok_or("no --url")?;
     create_database(&client, first, &opts.database, opts.replication).await?;
-    let total_points: u64 = batches.iter().map(|(_, n)| n).sum();
-    let batches = Arc::new(batches);
-    let next = Arc::new(AtomicUsize::new(0));
     let points = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let bytes = Arc::new(AtomicU64::new(0));
@@ -111,10 +169,9 @@ pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadR
     let progress = std::io::stderr().is_terminal();
     let mut tasks = Vec::new();
     for w in 0..opts.workers.max(1) {
-        let (client, batches, next, points, failed, bytes, url) = (
+        let (client, feed, points, failed, bytes, url) = (
             client.clone(),
-            batches.clone(),
-            next.clone(),
+            feed.clone(),
             points.clone(),
             failed.clone(),
             bytes.clone(),
@@ -123,8 +180,8 @@ pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadR
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((body, n)) = batches.get(i) else {
+                let next = feed.lock().await.recv().await;
+                let Some((body, n)) = next else {
                     break;
                 };
                 let t0 = Instant::now();
@@ -144,7 +201,7 @@ pub async fn run(opts: &LoadOptions, batches: Vec<(Bytes, u64)>) -> Result<LoadR
                 };
                 latencies.push(t0.elapsed());
                 if ok {
-                    points.fetch_add(*n, Ordering::Relaxed);
+                    points.fetch_add(n, Ordering::Relaxed);
                     bytes.fetch_add(body.len() as u64, Ordering::Relaxed);
                 } else {
                     failed.fetch_add(1, Ordering::Relaxed);

@@ -12,8 +12,10 @@ use crate::{Rng, rfc3339};
 
 const HOUR: i64 = 3_600_000_000_000;
 
-/// The query types, in TSBS's names.
-pub const TYPES: [&str; 10] = [
+/// The query types, in TSBS's names, then two earlier forms of Fletch's benchmark kept for
+/// comparison: `lastpoint-last` (`last(*)` per host) and `groupby-orderby-limit-desc` (the
+/// newest five minutes of a bounded hour).
+pub const TYPES: [&str; 12] = [
     "single-groupby-1-1-1",
     "single-groupby-1-8-1",
     "single-groupby-5-1-12",
@@ -24,7 +26,18 @@ pub const TYPES: [&str; 10] = [
     "high-cpu-all",
     "lastpoint",
     "groupby-orderby-limit",
+    "lastpoint-last",
+    "groupby-orderby-limit-desc",
 ];
+
+/// Query types of the high-cardinality data set (many hosts, few rows each), InfluxQL only:
+/// the series count, one host's values of a tag, and one host's rows.
+pub const CARDINALITY_TYPES: [&str; 3] = ["series-cardinality", "tag-values-1", "single-host-1"];
+
+/// Whether `kind` is a query type [`run`] knows.
+pub fn known(kind: &str) -> bool {
+    TYPES.contains(&kind) || CARDINALITY_TYPES.contains(&kind)
+}
 
 /// What the queries may range over.
 #[derive(Debug, Clone, Copy)]
@@ -34,32 +47,27 @@ pub struct Dataset {
     pub end: i64,
 }
 
+const SECOND: i64 = 1_000_000_000;
+
 /// A random window of `len` inside the data set (the whole set if it is shorter).
 fn window(rng: &mut Rng, ds: &Dataset, len: i64) -> (i64, i64) {
     let span = ds.end - ds.start;
     if span <= len {
         return (ds.start, ds.end);
     }
-    // Whole minutes, as TSBS does.
-    let start =
-        ds.start + (rng.below(((span - len) / 60_000_000_000) as u64) as i64) * 60_000_000_000;
+    // Whole seconds: TSBS draws a nanosecond and writes it in RFC 3339 without a fraction.
+    let start = ds.start + (rng.below(((span - len) / SECOND) as u64) as i64) * SECOND;
     (start, start + len)
 }
 
-fn maxes(n: usize) -> String {
+/// `f(field)` for the first `n` fields, joined by `sep` (TSBS joins with `", "` in most types
+/// and with `","` in `cpu-max-all`).
+fn calls(f: &str, n: usize, sep: &str) -> String {
     FIELDS[..n]
         .iter()
-        .map(|f| format!("max({f})"))
+        .map(|field| format!("{f}({field})"))
         .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn means(n: usize) -> String {
-    FIELDS[..n]
-        .iter()
-        .map(|f| format!("mean({f})"))
-        .collect::<Vec<_>>()
-        .join(", ")
+        .join(sep)
 }
 
 /// What one query of a type asks about: its hosts and its window, drawn from the type's
@@ -106,9 +114,13 @@ pub fn pick(kind: &str, rng: &mut Rng, ds: &Dataset) -> Option<Pick> {
             let w = window(rng, ds, 12 * HOUR);
             (pick_hosts(rng, ds, 1), w)
         }
-        "lastpoint" => (Vec::new(), (ds.start, ds.end)),
-        // Bounded below as well: an unbounded GROUP BY time makes 1.x count buckets from 1677.
-        "groupby-orderby-limit" => (Vec::new(), (ds.start, window(rng, ds, HOUR).1)),
+        "series-cardinality" => (Vec::new(), (ds.start, ds.end)),
+        "tag-values-1" | "single-host-1" => (pick_hosts(rng, ds, 1), (ds.start, ds.end)),
+        "lastpoint" | "lastpoint-last" => (Vec::new(), (ds.start, ds.end)),
+        // TSBS's form is bounded above only; the kept form is bounded below by the data set.
+        "groupby-orderby-limit" | "groupby-orderby-limit-desc" => {
+            (Vec::new(), (ds.start, window(rng, ds, HOUR).1))
+        }
         _ => return None,
     };
     Some(Pick {
@@ -127,7 +139,8 @@ fn metrics_of(kind: &str) -> usize {
     }
 }
 
-/// `p` in InfluxQL, as TSBS's InfluxDB generator writes it.
+/// `p` in InfluxQL, exactly as TSBS's InfluxDB query generator
+/// (`cmd/tsbs_generate_queries/databases/influx/devops.go`) writes it, case and spacing included.
 pub fn influxql(p: &Pick) -> String {
     let hosts = || {
         let parts: Vec<String> = p
@@ -135,33 +148,44 @@ pub fn influxql(p: &Pick) -> String {
             .iter()
             .map(|h| format!("hostname = '{}'", hostname(*h)))
             .collect();
-        format!("({})", parts.join(" OR "))
+        format!("({})", parts.join(" or "))
     };
     let (a, b) = (rfc3339(p.start), rfc3339(p.end));
     let n = metrics_of(&p.kind);
     match p.kind.as_str() {
         "single-groupby-1-1-1" | "single-groupby-1-8-1" | "single-groupby-5-1-12" => format!(
-            "SELECT {} FROM cpu WHERE {} AND time >= '{a}' AND time < '{b}' GROUP BY time(1m)",
-            maxes(n),
+            "SELECT {} from cpu where {} and time >= '{a}' and time < '{b}' group by time(1m)",
+            calls("max", n, ", "),
             hosts()
         ),
         "cpu-max-all-1" => format!(
-            "SELECT {} FROM cpu WHERE {} AND time >= '{a}' AND time < '{b}' GROUP BY time(1h)",
-            maxes(n),
+            "SELECT {} from cpu where {} and time >= '{a}' and time < '{b}' group by time(1h)",
+            calls("max", n, ","),
             hosts()
         ),
         "double-groupby-1" | "double-groupby-all" => format!(
-            "SELECT {} FROM cpu WHERE time >= '{a}' AND time < '{b}' GROUP BY time(1h), hostname",
-            means(n)
+            "SELECT {} from cpu where time >= '{a}' and time < '{b}' group by time(1h),hostname",
+            calls("mean", n, ", ")
         ),
         "high-cpu-1" => format!(
-            "SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{a}' AND time < '{b}' AND {}",
+            "SELECT * from cpu where usage_user > 90.0 and {} and time >= '{a}' and time < '{b}'",
             hosts()
         ),
+        // Two spaces: TSBS fills an empty host clause in.
         "high-cpu-all" => {
-            format!("SELECT * FROM cpu WHERE usage_user > 90.0 AND time >= '{a}' AND time < '{b}'")
+            format!("SELECT * from cpu where usage_user > 90.0  and time >= '{a}' and time < '{b}'")
         }
-        "lastpoint" => "SELECT last(*) FROM cpu GROUP BY hostname".to_string(),
+        "lastpoint" => "SELECT * from cpu group by \"hostname\" order by time desc limit 1".into(),
+        "lastpoint-last" => "SELECT last(*) FROM cpu GROUP BY hostname".into(),
+        "groupby-orderby-limit" => {
+            format!("SELECT max(usage_user) from cpu WHERE time < '{b}' group by time(1m) limit 5")
+        }
+        "series-cardinality" => "SHOW SERIES CARDINALITY".into(),
+        "tag-values-1" => format!(
+            "SHOW TAG VALUES FROM cpu WITH KEY = \"rack\" WHERE {}",
+            hosts()
+        ),
+        "single-host-1" => format!("SELECT * FROM cpu WHERE {}", hosts()),
         _ => format!(
             "SELECT max(usage_user) FROM cpu WHERE time < '{b}' AND time >= '{a}' GROUP BY time(1m) ORDER BY time DESC LIMIT 5"
         ),
@@ -228,13 +252,21 @@ pub fn sql(p: &Pick) -> String {
         ),
         // The newest row of each host: its fields are last(*)'s (every field is set on every
         // row of this data set).
-        "lastpoint" => format!(
+        // Each host's newest row, every column.
+        "lastpoint" => {
+            "SELECT DISTINCT ON (hostname) * FROM cpu ORDER BY hostname, time DESC".to_string()
+        }
+        "lastpoint-last" => format!(
             "SELECT DISTINCT ON (hostname) hostname, {} FROM cpu ORDER BY hostname, time DESC",
             FIELDS
                 .iter()
                 .map(|f| format!("{f} AS last_{f}"))
                 .collect::<Vec<_>>()
                 .join(", ")
+        ),
+        "groupby-orderby-limit" => format!(
+            "SELECT date_bin(INTERVAL '1 minute', time) AS time, max(usage_user) AS max FROM cpu \
+             WHERE time < '{b}' GROUP BY 1 ORDER BY 1 LIMIT 5"
         ),
         _ => format!(
             "SELECT date_bin(INTERVAL '1 minute', time) AS time, max(usage_user) AS max FROM cpu \
@@ -380,8 +412,11 @@ pub async fn run(o: &QueryOptions<'_>) -> Result<Vec<TypeReport>, String> {
     };
     let mut out = Vec::new();
     for kind in o.types {
-        if !TYPES.contains(kind) {
+        if !known(kind) {
             return Err(format!("unknown query type {kind}"));
+        }
+        if o.language == Language::Sql && CARDINALITY_TYPES.contains(kind) {
+            return Err(format!("{kind} has no SQL form"));
         }
         let mut latencies = Vec::new();
         let (mut errors, mut mismatches, mut example) = (0, 0, None);
@@ -507,7 +542,32 @@ mod tests {
             let q = generate(kind, &mut rng, &ds).unwrap();
             assert!(q.starts_with("SELECT"), "{q}");
         }
+        for kind in CARDINALITY_TYPES {
+            assert!(known(kind));
+            let q = generate(kind, &mut rng, &ds).unwrap();
+            assert!(
+                q.starts_with("SHOW") || q.contains("hostname = 'host_"),
+                "{q}"
+            );
+        }
+        // TSBS's own texts, byte for byte.
+        assert_eq!(
+            generate("lastpoint", &mut rng, &ds).unwrap(),
+            "SELECT * from cpu group by \"hostname\" order by time desc limit 1"
+        );
+        let q = generate("groupby-orderby-limit", &mut rng, &ds).unwrap();
+        assert!(
+            q.starts_with("SELECT max(usage_user) from cpu WHERE time < '2016-01-01T")
+                && q.ends_with("Z' group by time(1m) limit 5"),
+            "{q}"
+        );
+        let q = generate("high-cpu-all", &mut rng, &ds).unwrap();
+        assert!(
+            q.starts_with("SELECT * from cpu where usage_user > 90.0  and time >= '"),
+            "{q}"
+        );
         let q = generate("single-groupby-1-8-1", &mut rng, &ds).unwrap();
         assert_eq!(q.matches("hostname = 'host_").count(), 8, "{q}");
+        assert_eq!(q.matches(" or ").count(), 7, "{q}");
     }
 }

@@ -49,3 +49,4 @@ pub use engine::{
 };
 pub use error::{StorageError, WalError, WriteError};
 pub use schema::{FieldType, TableSchema};
+pub use table::SortedRows;

@@ -46,6 +46,7 @@ pub mod executor;
 pub mod fragment;
 mod frame;
 pub mod memory;
+pub mod memory_rows;
 pub mod params;
 /// The plan pieces live in their own crate (a data node runs fragments without the planner);
 /// re-exported so `querier::plan` keeps working.

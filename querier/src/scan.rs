@@ -11,7 +11,8 @@
 //!         ├─ a shard whose sources overlap     ─▶ rows in the overlap windows merged by
 //!         │   inside the query's time range        series and time in a DataFusion aggregate
 //!         │                                        (newest source wins per field)
-//!         └─ buffered batches                  ─▶ in memory
+//!         └─ buffered batches                  ─▶ in memory, read through their series
+//!                                                 index (crate::memory_rows)
 //!  union (tags stay dictionaries) ─▶ the statement's plan
 //! ```
 //!
@@ -26,7 +27,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
@@ -40,6 +40,7 @@ use datafusion::prelude::{
 use ingester::{TableSchema, TableSnapshot};
 
 use crate::executor::{ExecError, Executor};
+use crate::memory_rows::{MemoryBatch, MemoryRows};
 use crate::select::TimeRange;
 use crate::shard_source::{LocalShards, RemoteShards, ShardTable};
 
@@ -299,8 +300,6 @@ impl Sources {
     /// reads each, over the time these sources span, in time order; `range` alone when the
     /// scan reads fewer.
     fn windows(&self, range: TimeRange, total: u64, rows: u64) -> Vec<TimeRange> {
-        use datafusion::arrow::array::AsArray;
-        use datafusion::arrow::datatypes::TimestampNanosecondType;
         if total <= rows.max(1) {
             return vec![range];
         }
@@ -313,17 +312,8 @@ impl Sources {
                 lo = lo.min(f.min_time);
                 hi = hi.max(f.max_time);
             }
-            for b in &s.buffered {
-                let Some(t) = b.column_by_name(ingester::schema::TIME) else {
-                    continue;
-                };
-                let Some(t) = t.as_primitive_opt::<TimestampNanosecondType>() else {
-                    continue;
-                };
-                let (Some(min), Some(max)) = (
-                    datafusion::arrow::compute::min(t),
-                    datafusion::arrow::compute::max(t),
-                ) else {
+            for b in s.buffered.iter().filter(|b| b.num_rows() > 0) {
+                let Ok((min, max)) = b.time_range() else {
                     continue;
                 };
                 lo = lo.min(min);
@@ -360,7 +350,7 @@ impl Sources {
 impl Executor {
     /// Rows a scan of `snapshots` over `range` may read: the files' row counts, the part of
     /// their time span the range covers and (where a file's series index is loaded) the share
-    /// of its series the condition's tag `equalities` leave; and the buffered rows.
+    /// of its series the condition's tag `equalities` leave; and the buffered rows likewise.
     fn estimated_rows(
         &self,
         ing: &ingester::Ingester,
@@ -380,23 +370,37 @@ impl Executor {
                 None => 1.0,
             }
         };
-        snapshots
+        // The share of a span `(min, max)` the range covers.
+        let covered = |min: i64, max: i64| {
+            let span = (max as f64 - min as f64).max(1.0);
+            (max.min(want.1) as f64 - min.max(want.0) as f64)
+                .clamp(0.0, span)
+                .max(1.0)
+                / span
+        };
+        let files: f64 = snapshots
             .iter()
             .flat_map(|(_, s)| s.files.iter())
             .filter(|f| overlaps((f.min_time, f.max_time), want))
-            .map(|f| {
-                let span = (f.max_time as f64 - f.min_time as f64).max(1.0);
-                let covered = (f.max_time.min(want.1) as f64 - f.min_time.max(want.0) as f64)
-                    .clamp(0.0, span)
-                    .max(1.0);
-                f.rows as f64 * covered / span * share(&f.path)
+            .map(|f| f.rows as f64 * covered(f.min_time, f.max_time) * share(&f.path))
+            .sum();
+        // Buffered rows by their series index (made here if no query has yet).
+        let buffered: f64 = snapshots
+            .iter()
+            .flat_map(|(_, s)| s.buffered.iter())
+            .filter_map(|b| {
+                let (min, max) = b.time_range().ok()?;
+                if !overlaps((min, max), want) {
+                    return None;
+                }
+                let share = match crate::memory_rows::runs_of(b) {
+                    Some(runs) if !equalities.is_empty() => runs.share(equalities),
+                    _ => 1.0,
+                };
+                Some(b.num_rows() as f64 * covered(min, max) * share)
             })
-            .sum::<f64>()
-            + snapshots
-                .iter()
-                .flat_map(|(_, s)| s.buffered.iter())
-                .map(|b| b.num_rows() as f64)
-                .sum::<f64>()
+            .sum();
+        files + buffered
     }
 
     /// `range` cut into windows of time that each hold about `rows` rows of what a scan of
@@ -510,31 +514,57 @@ impl Executor {
             ..Default::default()
         };
         let mut files: Vec<String> = Vec::new();
-        let mut memory: Vec<RecordBatch> = Vec::new();
+        let mut memory: Vec<MemoryBatch> = Vec::new();
         let mut merged: Vec<DataFrame> = Vec::new();
         let pinned: Vec<_> = snapshots
             .iter()
             .map(|(_, s)| Arc::clone(&s.pinned))
             .collect();
+        // A query of last values over several shards: each shard's rows are read from its
+        // own last-value bound (a series' newest row is in some shard, at or after that
+        // shard's bound), not from the smallest bound of all, which an old shard sets.
+        let per_shard_bounds = last_values && (snapshots.len() > 1 || !remote.is_empty());
+        let field_names: Vec<String> = schema.fields.keys().cloned().collect();
+        let time_from =
+            |b: i64| col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(b), None)));
         for (_, snap) in snapshots {
             let Some(ing) = ing else { break };
-            let buffered: Vec<(RecordBatch, (i64, i64))> = snap
+            let own_bound = if per_shard_bounds {
+                snap.last_value_bound(&field_names)?
+            } else {
+                None
+            };
+            let want = match own_bound {
+                Some(b) => (want.0.max(b), want.1),
+                None => want,
+            };
+            let (mut own_files, mut own_memory) = (Vec::new(), Vec::new());
+            let (files, memory) = match own_bound {
+                Some(_) => (&mut own_files, &mut own_memory),
+                None => (&mut files, &mut memory),
+            };
+            let buffered: Vec<(Arc<ingester::SortedRows>, (i64, i64))> = snap
                 .buffered
                 .iter()
                 .filter(|b| b.num_rows() > 0)
-                .map(|b| ingester::batch::time_range(b).map(|r| (b.clone(), r)))
+                .map(|b| b.time_range().map(|r| (Arc::clone(b), r)))
                 .collect::<Result<_, _>>()?;
-            let mut spans: Vec<(i64, i64)> = snap
+            // Each source's span, and the buffer it is a run of.
+            let mut spans: Vec<((i64, i64), Option<u64>)> = snap
                 .files
                 .iter()
-                .map(|f| (f.min_time, f.max_time))
+                .map(|f| ((f.min_time, f.max_time), None))
                 .collect();
-            spans.extend(buffered.iter().map(|(_, r)| *r));
+            spans.extend(buffered.iter().map(|(b, r)| (*r, Some(b.buffer()))));
             // Two sources can hold the same series and time only where their time ranges
-            // overlap; that only matters if the overlap falls inside the query's range.
+            // overlap (runs of one buffer never do); that only matters if the overlap falls
+            // inside the query's range.
             let mut windows: Vec<(i64, i64)> = Vec::new();
-            for (i, a) in spans.iter().enumerate() {
-                for b in &spans[i + 1..] {
+            for (i, (a, a_buffer)) in spans.iter().enumerate() {
+                for (b, b_buffer) in &spans[i + 1..] {
+                    if a_buffer.is_some() && a_buffer == b_buffer {
+                        continue;
+                    }
                     let shared = (a.0.max(b.0).max(want.0), a.1.min(b.1).min(want.1));
                     if shared.0 <= shared.1 {
                         windows.push(shared);
@@ -542,10 +572,13 @@ impl Executor {
                 }
             }
             if !windows.is_empty() {
-                merged.push(
-                    self.merged_shard_frame(ctx, name, &snap, &plain(), &windows, want)
-                        .await?,
-                );
+                let mut df = self
+                    .merged_shard_frame(ctx, name, &snap, &plain(), &windows, want)
+                    .await?;
+                if let Some(b) = own_bound {
+                    df = df.filter(time_from(b))?;
+                }
+                merged.push(df);
                 stats.shards_merged += 1;
                 continue;
             }
@@ -558,7 +591,10 @@ impl Executor {
                     for b in ingester::parquet_io::read_file(&ing.object_store(), &f.path).await? {
                         let b =
                             ingester::delete::apply_all(&snap.tombstones, name, b, f.generation)?;
-                        memory.push(ingester::batch::align(&b, &plain())?);
+                        memory.push(MemoryBatch::unindexed(ingester::batch::align(
+                            &b,
+                            &plain(),
+                        )?));
                         stats.batches_in_memory += 1;
                     }
                     continue;
@@ -566,11 +602,30 @@ impl Executor {
                 files.push(ing.data_dir().join(&f.path).display().to_string());
                 stats.files_scanned += 1;
             }
-            // Each buffered batch comes sorted with its duplicates merged.
+            // Each buffered batch comes sorted with its duplicates merged: scans read only the
+            // series and times they can select (crate::memory_rows).
             for (b, range) in buffered {
                 if overlaps(range, want) {
-                    memory.push(ingester::batch::align(&b, &plain())?);
+                    let aligned = ingester::batch::align(b.batch(), &plain())?;
+                    memory.push(MemoryBatch::buffered(&b, aligned));
                     stats.batches_in_memory += 1;
+                }
+            }
+            if let Some(b) = own_bound {
+                let mut parts: Vec<DataFrame> = Vec::new();
+                if !own_files.is_empty() {
+                    let table = self.listings().table(ctx, &own_files, &schema, plain)?;
+                    parts.push(ctx.read_table(table)?);
+                }
+                if !own_memory.is_empty() {
+                    parts.push(ctx.read_table(Arc::new(MemoryRows::new(plain(), own_memory)))?);
+                }
+                let mut parts = parts.into_iter();
+                if let Some(mut df) = parts.next() {
+                    for p in parts {
+                        df = df.union(p)?;
+                    }
+                    merged.push(df.filter(time_from(b))?);
                 }
             }
         }
@@ -606,7 +661,7 @@ impl Executor {
             parts.push(ctx.read_table(table)?);
         }
         if !memory.is_empty() {
-            parts.push(ctx.read_table(Arc::new(MemTable::try_new(plain(), vec![memory])?))?);
+            parts.push(ctx.read_table(Arc::new(MemoryRows::new(plain(), memory)))?);
         }
         parts.extend(merged);
         let Some(mut df) = parts.pop() else {
@@ -659,7 +714,7 @@ impl Executor {
         }
         // Buffered batches are newer than every file, and later ones newer than earlier ones.
         for (i, b) in snap.buffered.iter().enumerate() {
-            let b = ingester::batch::align(b, plain)?;
+            let b = ingester::batch::align(b.batch(), plain)?;
             sources.push((
                 i64::MAX / 2 + i as i64,
                 ctx.read_table(Arc::new(MemTable::try_new(plain.clone(), vec![vec![b]])?))?,

@@ -5,6 +5,9 @@ use std::process::Command;
 
 use fletch_tests::{Fletchd, bin};
 
+/// The query types `fletch-bench types` lists: TSBS's ten and two kept earlier forms.
+const TYPES: usize = 12;
+
 #[test]
 fn fletch_bench_loads_and_queries_a_small_data_set() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,7 +65,7 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 10, "every TSBS query type runs");
+    assert_eq!(rows.len(), TYPES, "every TSBS query type runs");
     for r in rows {
         assert_eq!(
             (r["errors"].as_u64(), r["mismatches"].as_u64()),
@@ -131,7 +134,7 @@ fn sql_agrees_with_influxql(url: &str, data: &[&str]) {
     );
     let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let rows = rows.as_array().unwrap();
-    assert_eq!(rows.len(), 10, "every TSBS query type runs in SQL");
+    assert_eq!(rows.len(), TYPES, "every TSBS query type runs in SQL");
     for r in rows {
         assert_eq!(
             (r["errors"].as_u64(), r["mismatches"].as_u64()),
@@ -139,4 +142,189 @@ fn sql_agrees_with_influxql(url: &str, data: &[&str]) {
             "{r}"
         );
     }
+}
+
+/// `fletch-bench query` of `types` against `url`, its own reference: every query answers and
+/// answers the same twice.
+fn queries_answer(url: &str, data: &[&str], types: &str) -> serde_json::Value {
+    let out = Command::new(bin("fletch-bench"))
+        .arg("query")
+        .args(data)
+        .args(["--url", url, "--reference", url, "--types", types])
+        .args(["--iterations", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{types}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in rows.as_array().unwrap() {
+        assert_eq!(
+            (r["errors"].as_u64(), r["mismatches"].as_u64()),
+            (Some(0), Some(0)),
+            "{r}"
+        );
+    }
+    rows
+}
+
+/// What `bench/compare.sh` runs, at a tiny scale: the TSBS types in the three states of the
+/// data (buffered only, right after a persist, compacted), the types while a paced load writes
+/// newer points, and the high-cardinality set's own types.
+#[test]
+fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    // Buffered only: the whole set stays in the write buffer.
+    let buffer = [
+        ("FLETCH_DATA_CACHE_SNAPSHOT_MEMORY_SIZE", "1073741824"),
+        ("FLETCH_DATA_CACHE_SNAPSHOT_WRITE_COLD_DURATION", "1h"),
+    ];
+    let node = Fletchd::start(dir.path(), &buffer);
+    let url = node.url("");
+    let data = ["--scale", "4", "--duration", "30m", "--seed", "5"];
+    let load = |url: &str, data: &[&str]| {
+        let out = Command::new(bin("fletch-bench"))
+            .arg("load")
+            .args(data)
+            .args([
+                "--url",
+                url,
+                "--workers",
+                "2",
+                "--batch-size",
+                "50",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    load(&url, &data);
+    let all = fletch_bench_types();
+    queries_answer(&url, &data, &all);
+    assert!(
+        !dir.path().join("data/shards").exists()
+            || walk(&dir.path().join("data/shards"))
+                .iter()
+                .all(|p| !p.ends_with(".parquet")),
+        "nothing persisted yet"
+    );
+
+    // Right after a persist: a stop persists the buffer; a new process reads the new files.
+    assert!(node.terminate().success());
+    let persisted = [("FLETCH_DATA_COMPACT_FULL_WRITE_COLD_DURATION", "4h")];
+    let node = Fletchd::start(dir.path(), &persisted);
+    let url = node.url("");
+    assert!(
+        walk(&dir.path().join("data/shards"))
+            .iter()
+            .any(|p| p.ends_with(".parquet")),
+        "persisted"
+    );
+    queries_answer(&url, &data, &all);
+
+    // Queries while a paced load writes newer points; SIGTERM ends the load, which reports.
+    let paced = Command::new(bin("fletch-bench"))
+        .arg("load")
+        .args(["--scale", "4", "--duration", "1000h", "--seed", "6"])
+        .args(["--start", "2016-01-01T00:30:00Z", "--rate", "2000"])
+        .args([
+            "--url",
+            &url,
+            "--workers",
+            "2",
+            "--batch-size",
+            "20",
+            "--json",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = Command::new(bin("fletch-bench"))
+        .arg("query")
+        .args(data)
+        .args([
+            "--url",
+            &url,
+            "--types",
+            &all,
+            "--iterations",
+            "2",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pid = paced.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let report = paced.wait_with_output().unwrap();
+    assert!(
+        report.status.success(),
+        "{}",
+        String::from_utf8_lossy(&report.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&report.stdout).unwrap();
+    assert!(report["points"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(report["failed_batches"], 0, "{report}");
+    assert!(node.terminate().success());
+
+    // High cardinality: a host per series, a few rows each.
+    let dir = tempfile::tempdir().unwrap();
+    let node = Fletchd::start(dir.path(), &[]);
+    let url = node.url("");
+    let card = ["--scale", "300", "--duration", "30s", "--seed", "5"];
+    load(&url, &card);
+    let rows = queries_answer(
+        &url,
+        &card,
+        "series-cardinality,tag-values-1,single-host-1,single-groupby-1-1-1,high-cpu-1",
+    );
+    assert_eq!(rows.as_array().unwrap().len(), 5);
+    let answer = fletch_tests::http::query(&url, "SHOW SERIES CARDINALITY", "?db=benchmark");
+    assert!(answer.body.contains("300"), "{}", answer.body);
+}
+
+/// The query types `fletch-bench types` lists, comma-separated.
+fn fletch_bench_types() -> String {
+    let out = Command::new(bin("fletch-bench"))
+        .arg("types")
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Every file under `dir`, as strings.
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p.display().to_string());
+            }
+        }
+    }
+    out
 }

@@ -2,6 +2,8 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -9,6 +11,7 @@ use fletch_bench::generate::{FIELDS, Spec};
 use fletch_bench::query::{Dataset, TYPES};
 use fletch_bench::stats::ms;
 use fletch_bench::{load, parse_duration, parse_time, query};
+use tokio::signal::unix::SignalKind;
 
 /// Benchmark an InfluxDB-1.x-compatible server with TSBS "devops cpu-only" data and queries.
 #[derive(Debug, Parser)]
@@ -59,7 +62,8 @@ enum Cmd {
         #[arg(long)]
         out: Option<std::path::PathBuf>,
     },
-    /// Generate the data set in memory, then post it to /write and report the throughput.
+    /// Generate the data set in memory, then post it to /write and report the throughput
+    /// (with --rate: generated while posted, at that rate at most).
     Load {
         #[command(flatten)]
         data: Data,
@@ -83,6 +87,10 @@ enum Cmd {
         /// until they use under 2% of a core.
         #[arg(long, value_delimiter = ',')]
         quiet_pid: Vec<u32>,
+        /// Post at most this many points per second, generating the data set while posting
+        /// (it need not fit in memory): a steady load beside queries.
+        #[arg(long)]
+        rate: Option<f64>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -175,13 +183,19 @@ async fn main_async(cli: Cli) -> Result<(), String> {
             workers,
             batch_size,
             quiet_pid,
+            rate,
             json,
         } => {
             let spec = data.spec()?;
-            let mut text = Vec::with_capacity((spec.rows() * 330) as usize);
-            fletch_bench::generate::write_lines(&spec, &mut text).map_err(|e| e.to_string())?;
-            let batches = load::batches(&text, batch_size);
-            drop(text);
+            let batches = match rate {
+                Some(_) => Vec::new(),
+                None => {
+                    let mut text = Vec::with_capacity((spec.rows() * 330) as usize);
+                    fletch_bench::generate::write_lines(&spec, &mut text)
+                        .map_err(|e| e.to_string())?;
+                    load::batches(&text, batch_size)
+                }
+            };
             if !fletch_bench::cpu::wait_quiet_for(&quiet_pid, Duration::from_secs(120)).await {
                 eprintln!(
                     "the processes in --quiet-pid were still busy after 2 min; loading anyway"
@@ -195,7 +209,21 @@ async fn main_async(cli: Cli) -> Result<(), String> {
                 batch_size,
                 fields_per_line: FIELDS.len() as u64,
             };
-            let r = load::run(&opts, batches).await?;
+            let r = match rate {
+                Some(rate) => {
+                    // SIGTERM ends a paced load early; what went through is still reported.
+                    let stop = Arc::new(AtomicBool::new(false));
+                    let flag = Arc::clone(&stop);
+                    let mut term = tokio::signal::unix::signal(SignalKind::terminate())
+                        .map_err(|e| e.to_string())?;
+                    tokio::spawn(async move {
+                        term.recv().await;
+                        flag.store(true, Ordering::Relaxed);
+                    });
+                    load::run_paced(&opts, spec, rate, stop).await?
+                }
+                None => load::run(&opts, batches).await?,
+            };
             if json {
                 println!(
                     "{}",

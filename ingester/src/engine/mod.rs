@@ -33,7 +33,7 @@ use crate::merge::{Input, MERGE_BATCH_ROWS, Merge, sliced};
 use crate::parquet_io::{FileWriter, read_batches, read_file, write_file};
 use crate::pins::{FilePins, Pinned};
 use crate::schema::{FieldType, TIME, TableSchema};
-use crate::table::{FrozenTable, TableBuffer};
+use crate::table::{FrozenTable, SortedRows, TableBuffer};
 use crate::wal::{Wal, WalEntry, WalRequest, encode_entry, run_writer};
 
 mod compaction;
@@ -142,9 +142,9 @@ pub struct TableSnapshot {
     pub files: Vec<ParquetFileMeta>,
     /// Deletes that still hide rows of older files.
     pub tombstones: Vec<Arc<Tombstone>>,
-    /// Buffered rows not yet in Parquet, oldest first; each batch sorted by series and time
-    /// with its duplicates merged (but batches may overlap each other).
-    pub buffered: Vec<RecordBatch>,
+    /// Buffered rows not yet in Parquet, oldest first; each sorted by series and time with
+    /// its duplicates merged (but they may overlap each other).
+    pub buffered: Vec<Arc<SortedRows>>,
     /// The files stay on disk while this (or a clone) lives, even if compaction or a delete
     /// replaces them meanwhile ([`crate::pins`]).
     pub pinned: Arc<Pinned>,
@@ -232,7 +232,7 @@ impl TableSnapshot {
         };
         let mut bound = fields.iter().filter_map(|f| files.get(f)).min().copied();
         for b in &self.buffered {
-            let buffered = last_value_bounds(b)?;
+            let buffered = b.last_value_bounds()?;
             let here = fields.iter().filter_map(|f| buffered.get(f)).min().copied();
             bound = match (bound, here) {
                 (Some(a), Some(b)) => Some(a.min(b)),

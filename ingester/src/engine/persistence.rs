@@ -118,11 +118,12 @@ impl Ingester {
             // Sorted off the async workers: a buffer of tens of megabytes takes a while.
             let frozen = Arc::clone(frozen);
             let sorted = tokio::task::spawn_blocking(move || frozen.sorted()).await??;
+            let sorted = sorted.batch();
             if sorted.num_rows() == 0 {
                 continue;
             }
             let meta = self
-                .write_parquet(&mut manifest, measurement, &sorted, None)
+                .write_parquet(&mut manifest, measurement, sorted, None)
                 .await?;
             let table = manifest.tables.entry(measurement.clone()).or_default();
             table

@@ -70,7 +70,7 @@ impl Ingester {
             .iter()
             .map(|f| f.sorted())
             .collect::<Result<Vec<_>, _>>()?;
-        buffered.extend(active);
+        buffered.extend(active.into_iter().flatten());
         Ok(Some(TableSnapshot {
             schema,
             files,
@@ -130,7 +130,7 @@ impl Ingester {
                 batches.push(apply_all(&snap.tombstones, measurement, b, f.generation)?);
             }
         }
-        batches.extend(snap.buffered);
+        batches.extend(snap.buffered.iter().map(|b| b.batch().clone()));
         let schema = snap.schema.arrow();
         Ok(Some(sort_dedup(&concat_aligned(&schema, &batches)?)?))
     }

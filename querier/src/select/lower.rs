@@ -435,18 +435,32 @@ pub(super) fn expand_aggregate_fields(
     Ok(out)
 }
 
-/// Whether `stmt` asks only for each series' last values: every field is `last(..)`, it groups
-/// by tags at most, and its time range has no upper end. With a condition that keeps or drops
-/// whole series ([`tags_only`]), no row earlier than every series' last one is in the answer.
+/// Whether `stmt` asks only for each series' last values, so that no row earlier than every
+/// series' last one can be in the answer (given a condition that keeps or drops whole series,
+/// [`tags_only`], and a time range without an upper end). Two forms:
+/// - every field is `last(..)` and it groups by tags at most (`SELECT last(*) ... GROUP BY
+///   hostname`);
+/// - each series' newest row: a selection of fields (`*` or plain names) `ORDER BY time DESC
+///   LIMIT 1` without OFFSET or GROUP BY time (TSBS's `lastpoint`: `SELECT * from cpu group by
+///   "hostname" order by time desc limit 1`). A row is answered when one of its selected fields
+///   is set, and each field's newest row is not earlier than the bound.
 pub(super) fn last_values_only(stmt: &SelectStatement, range: TimeRange) -> bool {
-    range.max == i64::MAX
-        && stmt.fields.iter().all(
-            |f| matches!(&f.expr, Expr::Call { name, args } if name == "last" && args.len() == 1),
-        )
+    let by_tags_only = stmt
+        .dimensions
+        .iter()
+        .all(|d| !matches!(d, Dimension::Time { .. }));
+    let lasts = stmt
+        .fields
+        .iter()
+        .all(|f| matches!(&f.expr, Expr::Call { name, args } if name == "last" && args.len() == 1));
+    let newest_rows = stmt.order_desc
+        && stmt.limit == Some(1)
+        && stmt.offset.unwrap_or(0) == 0
         && stmt
-            .dimensions
+            .fields
             .iter()
-            .all(|d| !matches!(d, Dimension::Time { .. }))
+            .all(|f| matches!(&f.expr, Expr::VarRef { .. } | Expr::Wildcard(_)));
+    range.max == i64::MAX && by_tags_only && (lasts || newest_rows)
 }
 
 /// Whether `condition` names tags only.

@@ -1255,13 +1255,21 @@ impl<'a> Plan<'a> {
                         _ => {}
                     });
                 }
-                match read
-                    .iter()
-                    .map(|f| ident(f).is_not_null())
-                    .reduce(DfExpr::or)
-                {
-                    Some(any) => df = df.filter(any)?,
-                    None => return Ok(true),
+                if read.is_empty() {
+                    return Ok(true);
+                }
+                // A row is answered when a field read has a value. Every stored row has a
+                // value of some field (a point has at least one, and deletes remove whole
+                // rows), so reading every field needs no filter: decoding all of them for
+                // every row before filtering was most of `SELECT * ... LIMIT 1`'s scan.
+                if schema.fields.keys().any(|f| !read.contains(f)) {
+                    if let Some(any) = read
+                        .iter()
+                        .map(|f| ident(f).is_not_null())
+                        .reduce(DfExpr::or)
+                    {
+                        df = df.filter(any)?;
+                    }
                 }
                 let mut select = vec![time_ns().alias("__time")];
                 for (i, t) in group_tags.iter().enumerate() {

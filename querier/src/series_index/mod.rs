@@ -45,7 +45,9 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch, RecordBatchOptions, UInt32Array};
 use datafusion::arrow::compute::{cast, concat_batches, sort_to_indices, take_record_batch};
-use datafusion::arrow::datatypes::{DataType, Field, Int32Type, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Int32Type, Schema, SchemaRef, TimestampNanosecondType,
+};
 use datafusion::arrow::row::{OwnedRow, RowConverter, SortField};
 use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
 use datafusion::common::{DataFusionError, Result, ScalarValue};
@@ -104,19 +106,30 @@ pub const CAPACITY: usize = 1 << 20;
 /// further by DataFusion's statistics: evaluating them costs more than the pages it could skip.
 const FEW_ROWS: usize = 8 * 1024;
 
-/// One file's series runs and time pages.
+/// Where each series lies in rows sorted by series (a file, or buffered rows): one row per run
+/// of rows with equal tags, and the time pages.
 #[derive(Debug)]
-pub struct FileIndex {
-    /// One row per run of rows with equal tags: the file's tag columns, as the file has them.
+pub struct Runs {
+    /// One row per run of rows with equal tags: the tag columns, as the rows have them.
     runs: RecordBatch,
     /// Per column of `runs`, its dictionary's values in ascending order (their indices), so
     /// that `tag = 'value'` finds its key by binary search.
     sorted: Vec<Vec<u32>>,
-    /// Where each run starts, and (last) the file's row count.
+    /// Where each run starts, and (last) the row count.
     starts: Vec<usize>,
-    /// The time column's pages in file order: `(first row, min, max)`. One page per row group
-    /// spanning all times when the file has no page index for time.
+    /// The time column's pages in row order: `(first row, min, max)`. For a file, one page per
+    /// row group spanning all times when the file has no page index for time.
     pages: Vec<(usize, i64, i64)>,
+}
+
+/// Rows per time page of buffered rows ([`Runs::of_sorted`]): a query of one series and a
+/// short time reads at most two pages more than it needs.
+const BUFFER_PAGE_ROWS: usize = 256;
+
+/// One file's series runs and time pages.
+#[derive(Debug)]
+pub struct FileIndex {
+    series: Runs,
     /// The file's Arrow schema, given to its scans so that they do not decode it again from
     /// the file's metadata.
     schema: SchemaRef,
@@ -126,6 +139,178 @@ pub struct FileIndex {
     metadata: Arc<ParquetMetaData>,
     /// Where the file's dictionary pages lie, and those kept in memory.
     dictionaries: Arc<FilePages>,
+}
+
+/// For each row of `batch` (tag columns only) after the first, whether it starts a new run:
+/// a tag's dictionary key differs from the row before's (one value under two keys would only
+/// split a run, which is harmless).
+fn run_starts_within(batch: &RecordBatch) -> Result<Vec<bool>> {
+    let n = batch.num_rows();
+    let mut new = vec![false; n];
+    for column in batch.columns() {
+        let keyed;
+        let dictionary = match column.as_dictionary_opt::<Int32Type>() {
+            Some(d) => d,
+            None => {
+                keyed = cast(column, &tag_type())?;
+                keyed.as_dictionary::<Int32Type>()
+            }
+        };
+        let keys = dictionary.keys();
+        let values = keys.values();
+        match keys.nulls() {
+            None => {
+                for i in 1..n {
+                    new[i] |= values[i] != values[i - 1];
+                }
+            }
+            Some(nulls) => {
+                for i in 1..n {
+                    let (a, b) = (nulls.is_valid(i - 1), nulls.is_valid(i));
+                    new[i] |= a != b || (a && values[i] != values[i - 1]);
+                }
+            }
+        }
+    }
+    Ok(new)
+}
+
+/// The row numbers where `new` is set, as `u32` (for `take`).
+fn firsts_of(new: &[bool]) -> Result<Vec<u32>> {
+    new.iter()
+        .enumerate()
+        .filter(|(_, n)| **n)
+        .map(|(i, _)| {
+            u32::try_from(i)
+                .map_err(|_| DataFusionError::Internal("a batch of more than 2^32 rows".into()))
+        })
+        .collect()
+}
+
+impl Runs {
+    /// The runs of `pieces` (each run's first row, tag columns of `tag_schema`), starting at
+    /// `starts` (and the row count last).
+    fn new(
+        tag_schema: SchemaRef,
+        pieces: &[RecordBatch],
+        starts: Vec<usize>,
+        pages: Vec<(usize, i64, i64)>,
+    ) -> Result<Self> {
+        // One dictionary per column (the pieces each bring their own): conditions are
+        // evaluated on the dictionary's values.
+        let runs = concat_batches(&tag_schema, pieces)?;
+        let columns = runs
+            .columns()
+            .iter()
+            .map(|c| cast(&cast(c, &DataType::Utf8)?, c.data_type()))
+            .collect::<Result<Vec<_>, _>>()?;
+        let runs = RecordBatch::try_new(tag_schema, columns)?;
+        let sorted = runs
+            .columns()
+            .iter()
+            .map(|c| match c.as_any_dictionary_opt() {
+                Some(d) => Ok(sort_to_indices(d.values(), None, None)?.values().to_vec()),
+                None => Ok(Vec::new()),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Self {
+            runs,
+            sorted,
+            starts,
+            pages,
+        })
+    }
+
+    /// The runs of one series (a measurement without tags) over `rows` rows.
+    fn one_series(
+        tag_schema: SchemaRef,
+        rows: usize,
+        pages: Vec<(usize, i64, i64)>,
+    ) -> Result<Self> {
+        let runs = RecordBatch::try_new_with_options(
+            tag_schema,
+            Vec::new(),
+            &RecordBatchOptions::new().with_row_count(Some(usize::from(rows > 0))),
+        )?;
+        let starts = if rows > 0 { vec![0, rows] } else { vec![0] };
+        Ok(Self {
+            runs,
+            sorted: Vec::new(),
+            starts,
+            pages,
+        })
+    }
+
+    /// The runs of rows sorted by series then time, in memory (the write buffer's
+    /// [`ingester::SortedRows`]): tags are its dictionary columns, and its time pages are
+    /// [`BUFFER_PAGE_ROWS`] rows each.
+    pub fn of_sorted(batch: &RecordBatch) -> Result<Self> {
+        let schema = batch.schema();
+        let rows = batch.num_rows();
+        let time = batch
+            .column_by_name(TIME)
+            .and_then(|t| t.as_primitive_opt::<TimestampNanosecondType>())
+            .ok_or_else(|| DataFusionError::Internal("buffered rows without time".into()))?;
+        let times = time.values();
+        let pages: Vec<(usize, i64, i64)> = (0..rows)
+            .step_by(BUFFER_PAGE_ROWS)
+            .map(|start| {
+                let page = &times[start..(start + BUFFER_PAGE_ROWS).min(rows)];
+                let min = page.iter().copied().min().unwrap_or(i64::MIN);
+                let max = page.iter().copied().max().unwrap_or(i64::MAX);
+                (start, min, max)
+            })
+            .collect();
+        let tags: Vec<usize> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(_, _)))
+            .map(|(i, _)| i)
+            .collect();
+        let tag_schema: SchemaRef = Arc::new(schema.project(&tags)?);
+        let tag_batch = batch.project(&tags)?;
+        if tags.is_empty() || rows == 0 {
+            return Self::one_series(tag_schema, rows, pages);
+        }
+        let mut new = run_starts_within(&tag_batch)?;
+        new[0] = true;
+        let firsts = firsts_of(&new)?;
+        let mut starts: Vec<usize> = firsts.iter().map(|&i| i as usize).collect();
+        starts.push(rows);
+        let pieces = [take_record_batch(&tag_batch, &UInt32Array::from(firsts))?];
+        Self::new(tag_schema, &pieces, starts, pages)
+    }
+
+    /// Rows described.
+    fn rows(&self) -> usize {
+        self.starts.last().copied().unwrap_or(0)
+    }
+
+    /// The share of the rows a condition requiring each `(tag, n)` (the tag equal to one of `n`
+    /// non-empty values) can select, taking each tag's values as equally frequent (a tag's
+    /// distinct values are its runs' deduplicated dictionary).
+    pub fn share(&self, equalities: &[(String, usize)]) -> f64 {
+        let distinct = |tag: &str| {
+            self.runs
+                .column_by_name(tag)
+                .and_then(|c| c.as_any_dictionary_opt())
+                .map_or(0, |d| d.values().len())
+        };
+        equalities
+            .iter()
+            .map(|(tag, n)| match distinct(tag) {
+                d if d > 0 => (*n as f64 / d as f64).min(1.0),
+                // The rows do not have the tag: none can equal a non-empty value.
+                _ => 0.0,
+            })
+            .product()
+    }
+
+    /// Runs (series) described.
+    pub fn runs(&self) -> usize {
+        self.runs.num_rows()
+    }
 }
 
 impl FileIndex {
@@ -149,21 +334,12 @@ impl FileIndex {
             .map_err(|_| DataFusionError::Internal(format!("{location}: a negative row count")))?;
         let pages = time_pages(&metadata, &schema)?;
         let tag_schema: SchemaRef = Arc::new(schema.project(&tags)?);
+        let dictionaries = Arc::new(FilePages::of(&metadata));
         if tags.is_empty() {
-            // One series: the measurement has no tags.
-            let runs = RecordBatch::try_new_with_options(
-                tag_schema,
-                Vec::new(),
-                &RecordBatchOptions::new().with_row_count(Some(usize::from(rows > 0))),
-            )?;
-            let starts = if rows > 0 { vec![0, rows] } else { vec![0] };
             return Ok(Self {
-                runs,
-                sorted: Vec::new(),
-                starts,
-                pages,
+                series: Runs::one_series(tag_schema, rows, pages)?,
                 schema,
-                dictionaries: Arc::new(FilePages::of(&metadata)),
+                dictionaries,
                 metadata,
             });
         }
@@ -188,46 +364,15 @@ impl FileIndex {
             if n == 0 {
                 continue;
             }
-            // Within the batch, a row starts a run where a tag's dictionary key differs from
-            // the row before's (one value under two keys would only split a run, which is
-            // harmless); across batches, the first row is compared with the last by value.
-            let mut new = vec![false; n];
-            for column in batch.columns() {
-                let keyed;
-                let dictionary = match column.as_dictionary_opt::<Int32Type>() {
-                    Some(d) => d,
-                    None => {
-                        keyed = cast(column, &tag_type())?;
-                        keyed.as_dictionary::<Int32Type>()
-                    }
-                };
-                let keys = dictionary.keys();
-                let values = keys.values();
-                match keys.nulls() {
-                    None => {
-                        for i in 1..n {
-                            new[i] |= values[i] != values[i - 1];
-                        }
-                    }
-                    Some(nulls) => {
-                        for i in 1..n {
-                            let (a, b) = (nulls.is_valid(i - 1), nulls.is_valid(i));
-                            new[i] |= a != b || (a && values[i] != values[i - 1]);
-                        }
-                    }
-                }
-            }
+            // Within the batch by dictionary keys; across batches, the first row is compared
+            // with the last by value.
+            let mut new = run_starts_within(&batch)?;
             let first = converter.convert_columns(batch.slice(0, 1).columns())?;
             new[0] = previous.as_ref().is_none_or(|p| p.row() != first.row(0));
             let last = converter.convert_columns(batch.slice(n - 1, 1).columns())?;
             previous = Some(last.row(0).owned());
-            let mut firsts: Vec<u32> = Vec::new();
-            for (i, _) in new.iter().enumerate().filter(|(_, new)| **new) {
-                firsts.push(u32::try_from(i).map_err(|_| {
-                    DataFusionError::Internal("a batch of more than 2^32 rows".into())
-                })?);
-                starts.push(offset + i);
-            }
+            let firsts = firsts_of(&new)?;
+            starts.extend(firsts.iter().map(|&i| offset + i as usize));
             pieces.push(take_record_batch(&batch, &UInt32Array::from(firsts))?);
             offset += n;
         }
@@ -237,62 +382,32 @@ impl FileIndex {
             )));
         }
         starts.push(rows);
-        // One dictionary per column (the pieces each bring their row group's): conditions are
-        // evaluated on the dictionary's values.
-        let runs = concat_batches(&tag_schema, &pieces)?;
-        let columns = runs
-            .columns()
-            .iter()
-            .map(|c| cast(&cast(c, &DataType::Utf8)?, c.data_type()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let runs = RecordBatch::try_new(tag_schema, columns)?;
-        let sorted = runs
-            .columns()
-            .iter()
-            .map(|c| match c.as_any_dictionary_opt() {
-                Some(d) => Ok(sort_to_indices(d.values(), None, None)?.values().to_vec()),
-                None => Ok(Vec::new()),
-            })
-            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            runs,
-            sorted,
-            starts,
-            pages,
+            series: Runs::new(tag_schema, &pieces, starts, pages)?,
             schema,
-            dictionaries: Arc::new(FilePages::of(&metadata)),
+            dictionaries,
             metadata,
         })
     }
 
     /// Rows in the file.
     fn rows(&self) -> usize {
-        self.starts.last().copied().unwrap_or(0)
+        self.series.rows()
     }
 
-    /// The share of the file's rows a condition requiring each `(tag, n)` (the tag equal to
-    /// one of `n` non-empty values) can select, taking each tag's values as equally frequent
-    /// (a tag's distinct values are its runs' deduplicated dictionary).
+    /// [`Runs::share`] of the file's rows.
     pub fn share(&self, equalities: &[(String, usize)]) -> f64 {
-        let distinct = |tag: &str| {
-            self.runs
-                .column_by_name(tag)
-                .and_then(|c| c.as_any_dictionary_opt())
-                .map_or(0, |d| d.values().len())
-        };
-        equalities
-            .iter()
-            .map(|(tag, n)| match distinct(tag) {
-                d if d > 0 => (*n as f64 / d as f64).min(1.0),
-                // The file does not have the tag: no row can equal a non-empty value.
-                _ => 0.0,
-            })
-            .product()
+        self.series.share(equalities)
     }
 
     /// Runs in the file.
     pub fn runs(&self) -> usize {
-        self.runs.num_rows()
+        self.series.runs()
+    }
+
+    /// [`Runs::select`] of the file's rows.
+    pub fn select(&self, predicate: &Arc<dyn PhysicalExpr>, table: &Schema) -> Selected {
+        self.series.select(predicate, table)
     }
 }
 

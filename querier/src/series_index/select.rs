@@ -3,7 +3,7 @@
 
 use super::*;
 
-impl FileIndex {
+impl Runs {
     /// The rows that can satisfy `predicate` (over `table`, the scan's schema).
     pub fn select(&self, predicate: &Arc<dyn PhysicalExpr>, table: &Schema) -> Selected {
         let mut keep = vec![true; self.runs()];
@@ -249,7 +249,7 @@ pub(super) fn tag_values(e: &Arc<dyn PhysicalExpr>) -> Option<(&str, Vec<&str>)>
     Some((column.name(), values))
 }
 
-/// What [`FileIndex::select`] found.
+/// What [`Runs::select`] found.
 #[derive(Debug, Clone)]
 pub struct Selected {
     /// The rows to read.
@@ -287,7 +287,7 @@ impl std::fmt::Display for ScanSelection {
     }
 }
 
-/// How [`FileIndex::select`] used a conjunct of a predicate.
+/// How [`Runs::select`] used a conjunct of a predicate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Use {
     /// Tags only: the runs it rejects are not read, and every row of the others satisfies it.

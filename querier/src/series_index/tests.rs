@@ -147,12 +147,16 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         for v in ["a", "c", "e", "r1", "r5", "r9", "r0", "zz", ""] {
             for flipped in [false, true] {
                 let p = eq(tag, v, flipped);
-                let fast = index.runs_equal(&p, &table).expect("an equality");
-                assert_eq!(Some(fast), index.runs_evaluated(&p, &table), "{tag} = {v}");
+                let fast = index.series.runs_equal(&p, &table).expect("an equality");
+                assert_eq!(
+                    Some(fast),
+                    index.series.runs_evaluated(&p, &table),
+                    "{tag} = {v}"
+                );
             }
         }
     }
-    let r1 = index.runs_equal(&eq("rack", "r1", false), &table);
+    let r1 = index.series.runs_equal(&eq("rack", "r1", false), &table);
     assert_eq!(r1, Some(vec![false, true, false, false, true]));
     // ORs of equalities of one tag, and IN lists.
     let or = |a, b| binary(a, Operator::Or, b, &table).unwrap();
@@ -171,16 +175,19 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         listed("zone", &["x"]),
     ];
     for p in &cases {
-        let fast = index.runs_equal(p, &table).expect("equalities of one tag");
-        assert_eq!(Some(fast), index.runs_evaluated(p, &table), "{p}");
+        let fast = index
+            .series
+            .runs_equal(p, &table)
+            .expect("equalities of one tag");
+        assert_eq!(Some(fast), index.series.runs_evaluated(p, &table), "{p}");
     }
     assert_eq!(
-        index.runs_equal(&cases[0], &table),
+        index.series.runs_equal(&cases[0], &table),
         Some(vec![false, true, false, true, true])
     );
     // Equalities of two tags, or a negated list: evaluated.
     let two = or(eq("rack", "r1", false), eq("host", "a", false));
-    assert_eq!(index.runs_equal(&two, &table), None);
+    assert_eq!(index.series.runs_equal(&two, &table), None);
     let not_in = in_list(
         col("rack", &table).unwrap(),
         vec![tag_lit("r1")],
@@ -188,7 +195,7 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         &table,
     )
     .unwrap();
-    assert_eq!(index.runs_equal(&not_in, &table), None);
+    assert_eq!(index.series.runs_equal(&not_in, &table), None);
     // Not an equality of a tag and a value: evaluated.
     let ne = binary(
         col("rack", &table).unwrap(),
@@ -197,7 +204,7 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         &table,
     )
     .unwrap();
-    assert_eq!(index.runs_equal(&ne, &table), None);
+    assert_eq!(index.series.runs_equal(&ne, &table), None);
     let tags = binary(
         col("rack", &table).unwrap(),
         Operator::Eq,
@@ -205,18 +212,18 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         &table,
     )
     .unwrap();
-    assert_eq!(index.runs_equal(&tags, &table), None);
+    assert_eq!(index.series.runs_equal(&tags, &table), None);
 }
 
 #[tokio::test]
 async fn a_run_per_series_and_the_time_pages() {
     let (index, _) = file().await;
     assert_eq!(index.runs(), 3);
-    assert_eq!(index.starts, [0, 3000, 6000, 9000]);
-    let firsts: Vec<usize> = index.pages.iter().map(|p| p.0).collect();
+    assert_eq!(index.series.starts, [0, 3000, 6000, 9000]);
+    let firsts: Vec<usize> = index.series.pages.iter().map(|p| p.0).collect();
     assert_eq!(firsts, (0..9).map(|p| p * 1024).collect::<Vec<_>>());
     // The page holding b's last rows and c's first ones.
-    assert_eq!(index.pages[5], (5120, 0, 2999));
+    assert_eq!(index.series.pages[5], (5120, 0, 2999));
 }
 
 #[tokio::test]
@@ -300,8 +307,8 @@ async fn runs_differ_by_a_missing_tag_and_continue_across_batches() {
         .flat_map(|r| std::iter::repeat_n(*r, n))
         .collect();
     let index = hosts_and_racks(&hosts, &racks).await;
-    assert_eq!(index.starts, [0, n, 2 * n, 3 * n]);
-    let table = index.runs.schema();
+    assert_eq!(index.series.starts, [0, n, 2 * n, 3 * n]);
+    let table = index.series.runs.schema();
     let no_rack = is_null(col("rack", &table).unwrap()).unwrap();
     let s = index.select(&no_rack, &table);
     assert_eq!(rows(&s), [n..3 * n]);
