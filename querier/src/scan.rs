@@ -612,19 +612,8 @@ impl Executor {
                 }
             }
             if let Some(b) = own_bound {
-                let mut parts: Vec<DataFrame> = Vec::new();
-                if !own_files.is_empty() {
-                    let table = self.listings().table(ctx, &own_files, &schema, plain)?;
-                    parts.push(ctx.read_table(table)?);
-                }
-                if !own_memory.is_empty() {
-                    parts.push(ctx.read_table(Arc::new(MemoryRows::new(plain(), own_memory)))?);
-                }
-                let mut parts = parts.into_iter();
-                if let Some(mut df) = parts.next() {
-                    for p in parts {
-                        df = df.union(p)?;
-                    }
+                let parts = self.local_parts(ctx, own_files, own_memory, &schema, plain)?;
+                if let Some(df) = union_all(parts)? {
                     merged.push(df.filter(time_from(b))?);
                 }
             }
@@ -655,27 +644,37 @@ impl Executor {
                 pinned,
             }));
         }
-        let mut parts: Vec<DataFrame> = Vec::new();
-        if !files.is_empty() {
-            let table = self.listings().table(ctx, &files, &schema, plain)?;
-            parts.push(ctx.read_table(table)?);
-        }
-        if !memory.is_empty() {
-            parts.push(ctx.read_table(Arc::new(MemoryRows::new(plain(), memory)))?);
-        }
+        let mut parts = self.local_parts(ctx, files, memory, &schema, plain)?;
         parts.extend(merged);
-        let Some(mut df) = parts.pop() else {
+        let Some(df) = union_all(parts)? else {
             return Ok(None);
         };
-        for p in parts {
-            df = p.union(df)?;
-        }
         Ok(Some(Frame {
             df: LazyFrame::Built(df),
             schema,
             stats,
             pinned,
         }))
+    }
+
+    /// A table of `files` (local paths) and one of `memory`, those that are not empty.
+    fn local_parts(
+        &self,
+        ctx: &SessionContext,
+        files: Vec<String>,
+        memory: Vec<MemoryBatch>,
+        schema: &TableSchema,
+        plain: impl Fn() -> SchemaRef,
+    ) -> Result<Vec<DataFrame>, ExecError> {
+        let mut parts = Vec::new();
+        if !files.is_empty() {
+            let table = self.listings().table(ctx, &files, schema, &plain)?;
+            parts.push(ctx.read_table(table)?);
+        }
+        if !memory.is_empty() {
+            parts.push(ctx.read_table(Arc::new(MemoryRows::new(plain(), memory)))?);
+        }
+        Ok(parts)
     }
 
     /// One shard's sources where they may hold the same series and time: every source is read
@@ -782,6 +781,17 @@ impl Executor {
 
 const TIME_COLUMN: &str = "time";
 const GENERATION: &str = "__generation";
+
+/// The union of `parts` (`None` when there are none).
+fn union_all(mut parts: Vec<DataFrame>) -> Result<Option<DataFrame>, ExecError> {
+    let Some(mut df) = parts.pop() else {
+        return Ok(None);
+    };
+    for p in parts {
+        df = p.union(df)?;
+    }
+    Ok(Some(df))
+}
 
 /// Columns of `plain` with tags cast to plain strings.
 fn plain_projection(plain: &SchemaRef) -> Vec<Expr> {

@@ -15,26 +15,7 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
     let url = node.url("");
     let pid = node.child.id().to_string();
     let data = ["--scale", "5", "--duration", "20m", "--seed", "9"];
-    let out = Command::new(bin("fletch-bench"))
-        .arg("load")
-        .args(data)
-        .args([
-            "--url",
-            &url,
-            "--workers",
-            "2",
-            "--batch-size",
-            "100",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = load(&url, &data, "100");
     assert_eq!(report["points"], 5 * 120);
     assert_eq!(report["failed_batches"], 0);
 
@@ -185,28 +166,7 @@ fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
     let node = Fletchd::start(dir.path(), &buffer);
     let url = node.url("");
     let data = ["--scale", "4", "--duration", "30m", "--seed", "5"];
-    let load = |url: &str, data: &[&str]| {
-        let out = Command::new(bin("fletch-bench"))
-            .arg("load")
-            .args(data)
-            .args([
-                "--url",
-                url,
-                "--workers",
-                "2",
-                "--batch-size",
-                "50",
-                "--json",
-            ])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    load(&url, &data);
+    load(&url, &data, "50");
     let all = fletch_bench_types();
     queries_answer(&url, &data, &all);
     assert!(
@@ -290,7 +250,7 @@ fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
     let node = Fletchd::start(dir.path(), &[]);
     let url = node.url("");
     let card = ["--scale", "300", "--duration", "30s", "--seed", "5"];
-    load(&url, &card);
+    load(&url, &card, "50");
     let rows = queries_answer(
         &url,
         &card,
@@ -299,6 +259,30 @@ fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
     assert_eq!(rows.as_array().unwrap().len(), 5);
     let answer = fletch_tests::http::query(&url, "SHOW SERIES CARDINALITY", "?db=benchmark");
     assert!(answer.body.contains("300"), "{}", answer.body);
+}
+
+/// `fletch-bench load` of `data` into `url` over 2 connections: its report.
+fn load(url: &str, data: &[&str], batch_size: &str) -> serde_json::Value {
+    let out = Command::new(bin("fletch-bench"))
+        .arg("load")
+        .args(data)
+        .args([
+            "--url",
+            url,
+            "--workers",
+            "2",
+            "--batch-size",
+            batch_size,
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The query types `fletch-bench types` lists, comma-separated.

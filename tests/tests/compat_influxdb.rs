@@ -446,6 +446,34 @@ const STEPS: &[Step] = &[
         "SELECT last(x) FROM m WHERE time < 35s GROUP BY h",
         "?db=lv",
     ),
+    // Each series' newest row (TSBS's lastpoint, read from the last-value bounds) and its
+    // neighbours: a field alone, no GROUP BY, LIMIT 2, OFFSET, a tag condition.
+    Query(
+        "SELECT * from m group by \"h\" order by time desc limit 1",
+        "?db=lv",
+    ),
+    Query("SELECT x FROM m GROUP BY h ORDER BY time DESC LIMIT 1", "?db=lv"),
+    Query("SELECT y FROM m ORDER BY time DESC LIMIT 1", "?db=lv"),
+    Query("SELECT * FROM m ORDER BY time DESC LIMIT 1", "?db=lv"),
+    Query("SELECT * FROM m GROUP BY h ORDER BY time DESC LIMIT 2", "?db=lv"),
+    Query(
+        "SELECT * FROM m GROUP BY h ORDER BY time DESC LIMIT 1 OFFSET 1",
+        "?db=lv",
+    ),
+    Query(
+        "SELECT x, y FROM m WHERE h = 'a' OR h = 'b' GROUP BY h ORDER BY time DESC LIMIT 1",
+        "?db=lv",
+    ),
+    Query(
+        "SELECT * FROM m WHERE time < 35s GROUP BY h ORDER BY time DESC LIMIT 1",
+        "?db=lv",
+    ),
+    // A newer shard group holding some series: each series' newest row and last values
+    // come from whichever shard has them (each shard read from its own bound).
+    Write("db=lv&precision=s", "m,h=d x=9 2592000\nm,h=a y=3 2592010"),
+    Query("SELECT * FROM m GROUP BY h ORDER BY time DESC LIMIT 1", "?db=lv"),
+    Query("SELECT last(*) FROM m GROUP BY h", "?db=lv"),
+    Query("SELECT x FROM m ORDER BY time DESC LIMIT 1", "?db=lv"),
     Query(
         "SELECT first(v), last(i), min(v), max(i) FROM c WHERE time >= 0 AND time < 60s GROUP BY time(20s)",
         "?db=fn",

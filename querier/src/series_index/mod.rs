@@ -175,6 +175,17 @@ fn run_starts_within(batch: &RecordBatch) -> Result<Vec<bool>> {
     Ok(new)
 }
 
+/// The tag columns of `schema` (the dictionary ones).
+fn tag_columns(schema: &Schema) -> Vec<usize> {
+    schema
+        .fields()
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(_, _)))
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// The row numbers where `new` is set, as `u32` (for `take`).
 fn firsts_of(new: &[bool]) -> Result<Vec<u32>> {
     new.iter()
@@ -261,13 +272,7 @@ impl Runs {
                 (start, min, max)
             })
             .collect();
-        let tags: Vec<usize> = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(_, _)))
-            .map(|(i, _)| i)
-            .collect();
+        let tags = tag_columns(&schema);
         let tag_schema: SchemaRef = Arc::new(schema.project(&tags)?);
         let tag_batch = batch.project(&tags)?;
         if tags.is_empty() || rows == 0 {
@@ -323,13 +328,7 @@ impl FileIndex {
         let builder = ParquetRecordBatchStreamBuilder::new_with_options(reader, options).await?;
         let metadata = Arc::clone(builder.metadata());
         let schema = Arc::clone(builder.schema());
-        let tags: Vec<usize> = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.data_type(), DataType::Dictionary(_, _)))
-            .map(|(i, _)| i)
-            .collect();
+        let tags = tag_columns(&schema);
         let rows = usize::try_from(metadata.file_metadata().num_rows())
             .map_err(|_| DataFusionError::Internal(format!("{location}: a negative row count")))?;
         let pages = time_pages(&metadata, &schema)?;
