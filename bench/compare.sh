@@ -13,7 +13,8 @@
 #   buffer     loaded again into fresh servers whose write buffers hold the whole set;
 #   persisted  those servers restarted to persist their buffers, not yet compacted: the first
 #              queries of a new process on new files;
-# and a mixed run: the query types timed while a load runs at half of Fletch's ingest rate.
+# and a mixed run: the query types timed while a load of other hosts runs at half of Fletch's
+# ingest rate.
 # The high-cardinality set compares ingest, memory, disk and its own queries with InfluxDB on
 # its default index (inmem) and on tsi1. Writes docs/benchmarks.md and docs/benchmarks.svg.
 # Every wait is bounded.
@@ -181,9 +182,9 @@ run_queries() { # state qlog types data...
   done
 }
 
-# The query types timed while a paced load writes newer data to the same server (one server at
-# a time; the load is stopped when the queries end). Answers are not compared: the servers
-# hold different amounts of the newer data when each query runs.
+# The query types timed while a paced load writes other hosts' points into the set's time range
+# on the same server (one server at a time; the load is stopped when the queries end). Answers
+# are not compared: the servers hold different amounts of the load when each query runs.
 run_mixed() { # qlog rate load-data query-data...
   local qlog=$1 rate=$2 load_data=$3
   shift 3
@@ -236,14 +237,14 @@ for set in $SETS; do
   run_queries compacted "$qlog" "$TYPES" "${data[@]}"
 
   echo "-- queries while a load runs" >&2
+  # Other hosts over the set's own times (so the shards stay those of the set, and the
+  # queries of the set's hosts answer as before), enough of them for 10 minutes at the rate.
   rate=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["points_per_sec"] / 2))' "$fload")
-  # Newer data than the set (it starts where the set ends), enough for 10 minutes at the rate.
-  end=$(python3 -c 'import datetime, re, sys
+  intervals=$(python3 -c 'import re, sys
 n, unit = re.fullmatch(r"(\d+)([smhd])", sys.argv[1]).groups()
-t = datetime.datetime(2016, 1, 1) + datetime.timedelta(seconds=int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit])
-print(t.strftime("%Y-%m-%dT%H:%M:%SZ"))' "$duration")
-  mixed_duration="$(( (rate * 600 / scale + 1) * 10 ))s"
-  run_mixed "$qlog" "$rate" "--scale $scale --duration $mixed_duration --start $end --seed 7" "${data[@]}"
+print(int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit] // 10)' "$duration")
+  mixed_hosts=$((rate * 600 / intervals + 1))
+  run_mixed "$qlog" "$rate" "--scale $mixed_hosts --host-offset $scale --duration $duration --start 2016-01-01T00:00:00Z --seed 7" "${data[@]}"
   stop_servers
 
   # Buffer, then persisted: fresh servers that hold the set in their write buffers, restarted

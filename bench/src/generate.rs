@@ -47,6 +47,9 @@ pub struct Spec {
     /// Length of the data set, nanoseconds.
     pub duration: i64,
     pub seed: u64,
+    /// The first host's number: `host_{offset}` onwards (0 for a data set; a mixed run's load
+    /// writes other hosts into the same time range).
+    pub host_offset: u64,
 }
 
 impl Spec {
@@ -80,7 +83,7 @@ impl Lines {
                 let dc = ["a", "b", "c"][rng.below(3) as usize];
                 format!(
                     "cpu,hostname={},region={region},datacenter={region}{dc},rack={},os={},arch={},team={},service={},service_version={},service_environment={}",
-                    hostname(i),
+                    hostname(i + spec.host_offset),
                     rng.below(100),
                     OS[rng.below(3) as usize],
                     ARCH[rng.below(2) as usize],
@@ -160,6 +163,7 @@ mod tests {
             start: 0,
             duration: 30_000_000_000,
             seed: 7,
+            host_offset: 0,
         };
         let (mut a, mut b) = (Vec::new(), Vec::new());
         assert_eq!(write_lines(&spec, &mut a).unwrap(), 9);
@@ -182,5 +186,14 @@ mod tests {
         let mut streamed = String::new();
         while lines.next_into(&mut streamed) {}
         assert_eq!(streamed, text);
+        // Other hosts, same times.
+        let mut other = Lines::new(&Spec {
+            host_offset: 10,
+            ..spec
+        });
+        let mut line = String::new();
+        assert!(other.next_into(&mut line));
+        assert!(line.starts_with("cpu,hostname=host_10,"), "{line}");
+        assert!(line.ends_with(" 0\n"), "{line}");
     }
 }

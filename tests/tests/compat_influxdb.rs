@@ -452,10 +452,16 @@ const STEPS: &[Step] = &[
         "SELECT * from m group by \"h\" order by time desc limit 1",
         "?db=lv",
     ),
-    Query("SELECT x FROM m GROUP BY h ORDER BY time DESC LIMIT 1", "?db=lv"),
+    Query(
+        "SELECT x FROM m GROUP BY h ORDER BY time DESC LIMIT 1",
+        "?db=lv",
+    ),
     Query("SELECT y FROM m ORDER BY time DESC LIMIT 1", "?db=lv"),
     Query("SELECT * FROM m ORDER BY time DESC LIMIT 1", "?db=lv"),
-    Query("SELECT * FROM m GROUP BY h ORDER BY time DESC LIMIT 2", "?db=lv"),
+    Query(
+        "SELECT * FROM m GROUP BY h ORDER BY time DESC LIMIT 2",
+        "?db=lv",
+    ),
     Query(
         "SELECT * FROM m GROUP BY h ORDER BY time DESC LIMIT 1 OFFSET 1",
         "?db=lv",
@@ -471,7 +477,10 @@ const STEPS: &[Step] = &[
     // A newer shard group holding some series: each series' newest row and last values
     // come from whichever shard has them (each shard read from its own bound).
     Write("db=lv&precision=s", "m,h=d x=9 2592000\nm,h=a y=3 2592010"),
-    Query("SELECT * FROM m GROUP BY h ORDER BY time DESC LIMIT 1", "?db=lv"),
+    Query(
+        "SELECT * FROM m GROUP BY h ORDER BY time DESC LIMIT 1",
+        "?db=lv",
+    ),
     Query("SELECT last(*) FROM m GROUP BY h", "?db=lv"),
     Query("SELECT x FROM m ORDER BY time DESC LIMIT 1", "?db=lv"),
     Query(

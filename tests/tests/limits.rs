@@ -25,6 +25,7 @@ fn load(base: &str) {
         start: START * 1_000_000_000,
         duration: (ROWS_PER_HOST as i64) * fletch_bench::generate::INTERVAL,
         seed: 123,
+        host_offset: 0,
     };
     let mut text = Vec::new();
     fletch_bench::generate::write_lines(&spec, &mut text).unwrap();

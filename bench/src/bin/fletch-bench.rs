@@ -34,6 +34,9 @@ struct Data {
     duration: String,
     #[arg(long, default_value_t = 123)]
     seed: u64,
+    /// The first host's number (`host_<n>`): a load of other hosts over the same times.
+    #[arg(long, default_value_t = 0)]
+    host_offset: u64,
 }
 
 impl Data {
@@ -47,6 +50,7 @@ impl Data {
             start,
             duration,
             seed: self.seed,
+            host_offset: self.host_offset,
         })
     }
 }
