@@ -1261,7 +1261,10 @@ impl<'a> Plan<'a> {
                 // A row is answered when a field read has a value. Every stored row has a
                 // value of some field (a point has at least one, and deletes remove whole
                 // rows), so reading every field needs no filter: decoding all of them for
-                // every row before filtering was most of `SELECT * ... LIMIT 1`'s scan.
+                // every row before filtering was most of `SELECT * ... LIMIT 1`'s scan. (A
+                // field whose type differs between shards reads as null where the first
+                // shard's type cannot take its values; such a row, left out before, now shows
+                // its nulls: both differ from 1.x, which answers each shard's values.)
                 if schema.fields.keys().any(|f| !read.contains(f)) {
                     if let Some(any) = read
                         .iter()
