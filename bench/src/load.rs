@@ -86,7 +86,27 @@ pub async fn create_database(
     if !resp.status().is_success() {
         return Err(format!("CREATE DATABASE: HTTP {}", resp.status()));
     }
-    Ok(())
+    // A just-started InfluxDB 1.6.7 can answer CREATE DATABASE and still refuse the first
+    // writes with "database not found": wait (at most 10 s) until SHOW DATABASES lists it.
+    let quoted = serde_json::Value::String(db.to_string()).to_string();
+    for _ in 0..200 {
+        let listed = client
+            .post(format!("{url}/query"))
+            .form(&[("q", "SHOW DATABASES")])
+            .send()
+            .await
+            .map_err(|e| e.to_string())?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        if listed.contains(&format!("[{quoted}]")) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!(
+        "database {db} not listed by SHOW DATABASES after 10 s"
+    ))
 }
 
 /// Batches for the workers to post, in order.
