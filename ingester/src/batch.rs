@@ -276,7 +276,7 @@ fn close(bounds: &mut BTreeMap<String, i64>, lasts: BTreeMap<String, i64>) {
 }
 
 /// A batch's time column.
-fn time_values(
+pub(crate) fn time_values(
     batch: &RecordBatch,
 ) -> Result<&PrimitiveArray<TimestampNanosecondType>, ArrowError> {
     batch

@@ -25,15 +25,13 @@ use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arrow::array::{Array, AsArray};
 use arrow::array::{
     ArrayBuilder, ArrayRef, BooleanBuilder, Float64Builder, Int64Builder, StringBuilder,
     StringDictionaryBuilder, TimestampNanosecondBuilder, UInt64Builder,
 };
-use arrow::datatypes::{Int32Type, Schema, SchemaRef, TimestampNanosecondType};
+use arrow::datatypes::Int32Type;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
-use arrow::row::{RowConverter, SortField};
 use line_protocol::{FieldValue, Point};
 
 use crate::schema::{FieldType, TableSchema};
@@ -552,10 +550,7 @@ impl Runs {
 /// (the values of `tags`, in that order) and its first and last time.
 fn series_ends(batch: &RecordBatch, tags: &[String]) -> Result<Vec<(u64, i64, i64)>, ArrowError> {
     let n = batch.num_rows();
-    let times = batch
-        .column_by_name(crate::schema::TIME)
-        .and_then(|t| t.as_primitive_opt::<TimestampNanosecondType>())
-        .ok_or_else(|| ArrowError::SchemaError("buffered rows without time".into()))?;
+    let times = crate::batch::time_values(batch)?;
     if n == 0 {
         return Ok(Vec::new());
     }
@@ -563,28 +558,14 @@ fn series_ends(batch: &RecordBatch, tags: &[String]) -> Result<Vec<(u64, i64, i6
         // One series: the measurement has no tags.
         return Ok(vec![(0, times.value(0), times.value(n - 1))]);
     }
-    let columns: Vec<arrow::array::ArrayRef> = tags
+    let schema = batch.schema();
+    let key: Vec<usize> = tags
         .iter()
-        .map(|t| {
-            batch.column_by_name(t).cloned().ok_or_else(|| {
-                ArrowError::SchemaError(format!("buffered rows without tag column {t}"))
-            })
-        })
+        .map(|t| schema.index_of(t))
         .collect::<Result<_, _>>()?;
-    let key_schema: SchemaRef = Arc::new(Schema::new(
-        columns
-            .iter()
-            .zip(tags)
-            .map(|(c, t)| arrow::datatypes::Field::new(t, c.data_type().clone(), true))
-            .collect::<Vec<_>>(),
-    ));
-    let converter = RowConverter::new(
-        key_schema
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect(),
-    )?;
+    let converter = crate::batch::key_converter(&schema, &key)?;
+    let columns: Vec<arrow::array::ArrayRef> =
+        key.iter().map(|&i| batch.column(i).clone()).collect();
     let rows = converter.convert_columns(&columns)?;
     let mut out = Vec::new();
     let mut start = 0;

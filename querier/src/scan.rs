@@ -16,8 +16,8 @@
 //!  union (tags stay dictionaries) ─▶ the statement's plan
 //! ```
 //!
-//! [`Sources::last_value_bound`] tells a query of last values only where the earliest of them
-//! can be, so that it scans from there; the query takes its [`Sources`] once for both.
+//! A query of last values only ([`Sources::for_last_values`]) reads each shard from its own
+//! last-value bound: a series' newest row is in some shard, at or after that shard's bound.
 //!
 //! Sources of one shard that do not overlap in time cannot hold the same series and time, so
 //! they need no merging; shards of different groups never overlap, and shards of one group
@@ -241,29 +241,13 @@ impl Sources {
         self
     }
 
-    /// The same, for a query of each series' last values only: peers that read some of the
-    /// shards leave out the rows before their series' last ones.
+    /// The same, for a query of each series' last values only (or of each series' newest
+    /// row): each shard's rows before its series' last ones are left out — by
+    /// [`Executor::frame_of`] for this node's shards (each from its own bound,
+    /// [`TableSnapshot::last_value_bound`]), by the peers for theirs.
     pub fn for_last_values(mut self) -> Self {
         self.last_values = true;
         self
-    }
-
-    /// A time before which no series has its last value of any field; `None` when a source does
-    /// not know its bound ([`TableSnapshot::last_value_bound`]; a peer's shards never tell) or
-    /// no shard has the measurement.
-    pub fn last_value_bound(&self) -> Result<Option<i64>, ExecError> {
-        if !self.remote.is_empty() {
-            return Ok(None);
-        }
-        let fields: Vec<String> = self.schema.fields.keys().cloned().collect();
-        let mut bound: Option<i64> = None;
-        for (_, s) in &self.snapshots {
-            match s.last_value_bound(&fields)? {
-                Some(b) => bound = Some(bound.map_or(b, |a| a.min(b))),
-                None => return Ok(None),
-            }
-        }
-        Ok(bound)
     }
 }
 
@@ -520,16 +504,19 @@ impl Executor {
             .iter()
             .map(|(_, s)| Arc::clone(&s.pinned))
             .collect();
-        // A query of last values over several shards: each shard's rows are read from its
-        // own last-value bound (a series' newest row is in some shard, at or after that
-        // shard's bound), not from the smallest bound of all, which an old shard sets.
-        let per_shard_bounds = last_values && (snapshots.len() > 1 || !remote.is_empty());
+        // A query of last values: each shard's rows are read from its own last-value bound (a
+        // series' newest row is in some shard, at or after that shard's bound); not from the
+        // smallest bound of all, which an old shard sets. Those parts are filtered on time
+        // only, so a scan of files alone still names its files for the kept plans.
         let field_names: Vec<String> = schema.fields.keys().cloned().collect();
+        let mut bounded: Vec<DataFrame> = Vec::new();
+        let mut bounded_files: Vec<String> = Vec::new();
+        let mut bounded_memory = false;
         let time_from =
             |b: i64| col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(b), None)));
         for (_, snap) in snapshots {
             let Some(ing) = ing else { break };
-            let own_bound = if per_shard_bounds {
+            let own_bound = if last_values {
                 snap.last_value_bound(&field_names)?
             } else {
                 None
@@ -612,9 +599,11 @@ impl Executor {
                 }
             }
             if let Some(b) = own_bound {
+                bounded_files.extend(own_files.iter().cloned());
+                bounded_memory |= !own_memory.is_empty();
                 let parts = self.local_parts(ctx, own_files, own_memory, &schema, plain)?;
                 if let Some(df) = union_all(parts)? {
-                    merged.push(df.filter(time_from(b))?);
+                    bounded.push(df.filter(time_from(b))?);
                 }
             }
         }
@@ -629,10 +618,10 @@ impl Executor {
                 last_values,
             }))?);
         }
-        if memory.is_empty() && merged.is_empty() {
-            stats.files = Some(files.clone());
+        if memory.is_empty() && merged.is_empty() && !bounded_memory {
+            stats.files = Some(files.iter().chain(&bounded_files).cloned().collect());
         }
-        if !files.is_empty() && memory.is_empty() && merged.is_empty() {
+        if !files.is_empty() && memory.is_empty() && merged.is_empty() && bounded.is_empty() {
             let table = self.listings().table(ctx, &files, &schema, plain)?;
             return Ok(Some(Frame {
                 df: LazyFrame::Files {
@@ -645,6 +634,7 @@ impl Executor {
             }));
         }
         let mut parts = self.local_parts(ctx, files, memory, &schema, plain)?;
+        parts.extend(bounded);
         parts.extend(merged);
         let Some(df) = union_all(parts)? else {
             return Ok(None);

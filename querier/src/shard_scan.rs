@@ -39,18 +39,15 @@ impl Executor {
         request: ScanRequest,
     ) -> Result<(Arc<dyn ExecutionPlan>, Vec<Arc<ingester::pins::Pinned>>), ExecError> {
         let shards = self.own_shards(&request.database, &request.shards)?;
-        let sources = self
+        let mut sources = self
             .local_sources(&request.database, &shards, &request.measurement)
             .await?;
-        // Only last values wanted: rows before every series' last ones are left out here.
-        let mut range = request.range;
-        if request.last_values
-            && let Some(bound) = sources.last_value_bound()?
-        {
-            range.min = range.min.max(bound);
+        // Only last values wanted: each shard's rows before its series' last ones are left out.
+        if request.last_values {
+            sources = sources.for_last_values();
         }
         let Some(frame) = self
-            .frame_of(self.session(), &request.measurement, sources, range)
+            .frame_of(self.session(), &request.measurement, sources, request.range)
             .await?
         else {
             return Ok((Arc::new(EmptyExec::new(request.schema)), Vec::new()));
@@ -67,12 +64,6 @@ impl Executor {
             if columns_of(&f).is_subset(&have) {
                 df = df.filter(f)?;
             }
-        }
-        if range.min > request.range.min {
-            df = df.filter(
-                crate::select::ident("time")
-                    .gt_eq(lit(ScalarValue::TimestampNanosecond(Some(range.min), None))),
-            )?;
         }
         let columns = request
             .schema

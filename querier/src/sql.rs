@@ -301,17 +301,13 @@ impl TableProvider for MeasurementTable {
             .await
             .map_err(external)?;
         // Each group's newest row only (no filter, no limit: nothing can hide a newer row):
-        // every series' last row is at or after the bound.
-        let mut scan_range = range;
+        // every series' last row is at or after its shard's bound (crate::scan).
         if self.latest_rows && filters.is_empty() && limit.is_none() {
-            if let Some(bound) = sources.last_value_bound().map_err(external)? {
-                scan_range.min = scan_range.min.max(bound);
-            }
             sources = sources.for_last_values();
         }
         let frame = self
             .ex
-            .frame_of(self.ex.session(), &self.name, sources, scan_range)
+            .frame_of(self.ex.session(), &self.name, sources, range)
             .await
             .map_err(external)?;
         let Some(frame) = frame else {
@@ -322,11 +318,6 @@ impl TableProvider for MeasurementTable {
             .unwrap_or_else(|e| e.into_inner())
             .extend(frame.pinned);
         let mut df = frame.df.build().map_err(external)?;
-        if scan_range.min > range.min {
-            df = df.filter(crate::select::ident("time").gt_eq(lit(
-                ScalarValue::TimestampNanosecond(Some(scan_range.min), None),
-            )))?;
-        }
         // The table's columns in its types (a column the shards read lack comes as nulls).
         let have = df.schema().clone();
         let columns: Vec<Expr> = self

@@ -101,19 +101,11 @@ fn fletch_bench_loads_and_queries_a_small_data_set() {
 /// `fletch-bench query --language sql` against `url`, which is its own reference: every TSBS
 /// type runs in SQL and each answer has the numbers of its InfluxQL form.
 fn sql_agrees_with_influxql(url: &str, data: &[&str]) {
-    let out = Command::new(bin("fletch-bench"))
-        .arg("query")
-        .args(data)
-        .args(["--url", url, "--reference", url, "--language", "sql"])
-        .args(["--iterations", "3", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut args = vec!["query"];
+    args.extend(data);
+    args.extend(["--url", url, "--reference", url, "--language", "sql"]);
+    args.extend(["--iterations", "3"]);
+    let rows = bench_json(&args);
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), TYPES, "every TSBS query type runs in SQL");
     for r in rows {
@@ -128,20 +120,11 @@ fn sql_agrees_with_influxql(url: &str, data: &[&str]) {
 /// `fletch-bench query` of `types` against `url`, its own reference: every query answers and
 /// answers the same twice.
 fn queries_answer(url: &str, data: &[&str], types: &str) -> serde_json::Value {
-    let out = Command::new(bin("fletch-bench"))
-        .arg("query")
-        .args(data)
-        .args(["--url", url, "--reference", url, "--types", types])
-        .args(["--iterations", "2", "--json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{types}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut args = vec!["query"];
+    args.extend(data);
+    args.extend(["--url", url, "--reference", url, "--types", types]);
+    args.extend(["--iterations", "2"]);
+    let rows = bench_json(&args);
     for r in rows.as_array().unwrap() {
         assert_eq!(
             (r["errors"].as_u64(), r["mismatches"].as_u64()),
@@ -190,11 +173,12 @@ fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
     );
     queries_answer(&url, &data, &all);
 
-    // Queries while a paced load writes newer points; SIGTERM ends the load, which reports.
+    // Queries while a paced load writes other hosts over the set's own times (as
+    // bench/compare.sh's mixed run does); SIGTERM ends the load, which reports.
     let paced = Command::new(bin("fletch-bench"))
         .arg("load")
-        .args(["--scale", "4", "--duration", "1000h", "--seed", "6"])
-        .args(["--start", "2016-01-01T00:30:00Z", "--rate", "2000"])
+        .args(["--scale", "400", "--host-offset", "4", "--duration", "30m"])
+        .args(["--seed", "6", "--rate", "2000"])
         .args([
             "--url",
             &url,
@@ -207,25 +191,10 @@ fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let out = Command::new(bin("fletch-bench"))
-        .arg("query")
-        .args(data)
-        .args([
-            "--url",
-            &url,
-            "--types",
-            &all,
-            "--iterations",
-            "2",
-            "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut args = vec!["query"];
+    args.extend(data);
+    args.extend(["--url", &url, "--types", &all, "--iterations", "2"]);
+    bench_json(&args);
     let pid = paced.id().to_string();
     assert!(
         Command::new("kill")
@@ -263,23 +232,23 @@ fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
 
 /// `fletch-bench load` of `data` into `url` over 2 connections: its report.
 fn load(url: &str, data: &[&str], batch_size: &str) -> serde_json::Value {
+    let mut args = vec!["load"];
+    args.extend(data);
+    args.extend(["--url", url, "--workers", "2", "--batch-size", batch_size]);
+    bench_json(&args)
+}
+
+/// `fletch-bench <args> --json`, which must succeed: its report.
+fn bench_json(args: &[&str]) -> serde_json::Value {
     let out = Command::new(bin("fletch-bench"))
-        .arg("load")
-        .args(data)
-        .args([
-            "--url",
-            url,
-            "--workers",
-            "2",
-            "--batch-size",
-            batch_size,
-            "--json",
-        ])
+        .args(args)
+        .arg("--json")
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()

@@ -295,30 +295,21 @@ pub(crate) async fn execute(
                 }
             }
             // Only each series' last values wanted: rows before every series' last ones
-            // are neither scanned nor decoded.
-            let mut scan_range = plan.range;
+            // are neither scanned nor decoded (crate::scan, shard by shard).
             let mut sources = sources;
             if last_values_only(&stmt, plan.range) && tags_only(condition.as_ref(), &sources.schema)
             {
-                if let Some(bound) = sources.last_value_bound()? {
-                    scan_range.min = scan_range.min.max(bound);
-                }
                 sources = sources.for_last_values();
             }
             if let Some(crate::scan::Frame {
-                df: mut frame,
+                df: frame,
                 schema,
                 stats,
                 pinned: pins,
-            }) = ex.frame_of(session, &name, sources, scan_range).await?
+            }) = ex.frame_of(session, &name, sources, plan.range).await?
             {
                 pinned.extend(pins);
                 let files = stats.files.map(|f| f.join("\n"));
-                if scan_range.min > plan.range.min {
-                    frame = frame.filter(ident(TIME).gt_eq(lit(
-                        ScalarValue::TimestampNanosecond(Some(scan_range.min), None),
-                    )))?;
-                }
                 union.merge(&schema);
                 loaded.push(Loaded::Frame(name, frame, schema, files));
             }
