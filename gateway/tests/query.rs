@@ -1218,3 +1218,136 @@ async fn buffered_rows_read_between_writes_answer_as_persisted_rows_do() {
     }
     n.close().await;
 }
+
+/// `SHOW` statements whose condition is of tags only read the series indexes' runs (one row
+/// per series of each file and buffer); a cardinality with a field in its condition reads the
+/// rows. Both must find the same series wherever the data is: buffered, persisted, in two
+/// shard groups, under a delete, compacted.
+#[tokio::test]
+async fn show_statements_from_the_series_indexes_answer_as_from_the_rows() {
+    let n = node().await;
+    let week = 7 * 24 * 3_600_000_000_000i64;
+    // Each count, and the same with a condition on a field (read on the rows) that every row
+    // satisfies.
+    let pairs = [
+        (
+            "SHOW SERIES EXACT CARDINALITY",
+            "SHOW SERIES EXACT CARDINALITY WHERE v > -1000",
+        ),
+        (
+            "SHOW SERIES EXACT CARDINALITY WHERE host != 'a'",
+            "SHOW SERIES EXACT CARDINALITY WHERE host != 'a' AND v > -1000",
+        ),
+        (
+            "SHOW SERIES EXACT CARDINALITY FROM cpu WHERE region = 'w' OR host =~ /c/",
+            "SHOW SERIES EXACT CARDINALITY FROM cpu WHERE (region = 'w' OR host =~ /c/) AND v > -1000",
+        ),
+    ];
+    // Listings, from the runs only.
+    let listings = [
+        "SHOW SERIES",
+        "SHOW SERIES FROM cpu WHERE region = 'w' OR host = 'c'",
+        "SHOW SERIES CARDINALITY",
+        "SHOW TAG VALUES WITH KEY = region WHERE host =~ /a|b|c/",
+        "SHOW TAG VALUES WITH KEY IN (host, region)",
+        "SHOW TAG KEYS WHERE host = 'c'",
+    ];
+    async fn answers(
+        n: &Node,
+        pairs: &[(&str, &str)],
+        listings: &[&str],
+        stage: &str,
+    ) -> Vec<Value> {
+        let mut out = Vec::new();
+        for (runs, rows) in pairs {
+            let a = n.query(runs).await;
+            assert!(a[0].get("error").is_none(), "{stage}: {runs}: {a}");
+            assert_eq!(a, n.query(rows).await, "{stage}: {runs}");
+            out.push(a);
+        }
+        for q in listings {
+            let a = n.query(q).await;
+            assert!(a[0].get("error").is_none(), "{stage}: {q}: {a}");
+            out.push(a);
+        }
+        out
+    }
+    let series = |a: &Vec<Value>| a[3][0]["series"][0]["values"].clone();
+    n.write("cpu,host=a,region=w v=1 10\ncpu,host=b v=2 20\nmem,host=a v=1 10\nt v=1 10")
+        .await;
+    let buffered = answers(&n, &pairs, &listings, "buffered").await;
+    n.ingester.persist().await.unwrap();
+    let persisted = answers(&n, &pairs, &listings, "persisted").await;
+    assert_eq!(buffered, persisted);
+    // cpu and mem (t has no tags, and no runs to read).
+    assert!(n.exec.indexes().len() >= 2, "the files' indexes were read");
+    // A second shard group, and a buffer beside files: a series in both, a new one.
+    n.write(&format!(
+        "cpu,host=a,region=w v=3 {week}\ncpu,host=c,region=e v=4 {}\ncpu,host=b v=5 30",
+        week + 10
+    ))
+    .await;
+    let both = answers(&n, &pairs, &listings, "two groups, buffer and files").await;
+    assert_eq!(
+        series(&both),
+        serde_json::json!([
+            ["cpu,host=a,region=w"],
+            ["cpu,host=b"],
+            ["cpu,host=c,region=e"],
+            ["mem,host=a"],
+            ["t"]
+        ])
+    );
+    assert_eq!(both[5][0]["series"][0]["values"], serde_json::json!([[5]]));
+    n.ingester.persist().await.unwrap();
+    assert_eq!(
+        answers(&n, &pairs, &listings, "two groups persisted").await,
+        both
+    );
+    // A delete leaves a tombstone over the first group's files: host b is gone from it.
+    n.ingester
+        .delete(&ingester::DeleteScope {
+            database: "db".into(),
+            retention_policy: None,
+            measurements: Some(vec!["cpu".into()]),
+            predicate: Some(ingester::TagPredicate::Eq("host".into(), "b".into())),
+            min_time: 0,
+            max_time: week - 1,
+        })
+        .await
+        .unwrap();
+    let deleted = answers(&n, &pairs, &listings, "after a delete").await;
+    assert_eq!(
+        series(&deleted),
+        serde_json::json!([
+            ["cpu,host=a,region=w"],
+            ["cpu,host=c,region=e"],
+            ["mem,host=a"],
+            ["t"]
+        ])
+    );
+    assert_eq!(
+        deleted[0][0]["series"],
+        serde_json::json!([
+            {"name": "cpu", "columns": ["count"], "values": [[2]]},
+            {"name": "mem", "columns": ["count"], "values": [[1]]},
+            {"name": "t", "columns": ["count"], "values": [[1]]}
+        ])
+    );
+    assert_eq!(
+        deleted[5][0]["series"][0]["values"],
+        serde_json::json!([[4]])
+    );
+    assert_eq!(
+        deleted[7][0]["series"][0]["values"],
+        serde_json::json!([
+            ["host", "a"],
+            ["host", "c"],
+            ["region", "e"],
+            ["region", "w"]
+        ])
+    );
+    n.ingester.compact(0).await.unwrap();
+    assert_eq!(answers(&n, &pairs, &listings, "compacted").await, deleted);
+    n.close().await;
+}

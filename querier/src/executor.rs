@@ -203,6 +203,8 @@ pub struct Executor {
     indexes: Arc<crate::series_index::SeriesIndexes>,
     /// The tables of the file sets queries read.
     listings: Arc<crate::scan::Listings>,
+    /// Counts of series per set of sources (`SHOW SERIES CARDINALITY`).
+    series_counts: Arc<crate::series_runs::SeriesCounts>,
     /// Where `SELECT ... INTO` writes: the write coordinator, as `/write` does.
     writer: coordinator::PointsWriter,
     /// About how many rows one window of a selection ordered by time alone holds (its sort
@@ -298,6 +300,7 @@ impl Executor {
             plans: Arc::default(),
             indexes: Arc::default(),
             listings: Arc::default(),
+            series_counts: Arc::default(),
         }
     }
 
@@ -520,6 +523,10 @@ impl Executor {
     /// The tables of the file sets queries read.
     pub fn listings(&self) -> &crate::scan::Listings {
         &self.listings
+    }
+
+    pub(crate) fn series_counts(&self) -> &crate::series_runs::SeriesCounts {
+        &self.series_counts
     }
 
     pub(crate) fn small_session(&self) -> &datafusion::prelude::SessionContext {

@@ -60,6 +60,7 @@ pub mod result;
 pub mod scan;
 pub mod select;
 pub mod series_index;
+mod series_runs;
 mod shard_scan;
 pub mod shard_source;
 pub mod show;

@@ -67,7 +67,7 @@ pub fn session(partitions: usize) -> SessionContext {
 
 /// The table's Arrow schema without Fletch's field metadata (so that scans and memory batches
 /// union cleanly).
-fn plain_schema(schema: &TableSchema) -> SchemaRef {
+pub(crate) fn plain_schema(schema: &TableSchema) -> SchemaRef {
     let arrow = schema.arrow();
     Arc::new(Schema::new(
         arrow
@@ -222,9 +222,9 @@ impl LazyFrame {
 /// it, taken once.
 pub struct Sources {
     database: String,
-    snapshots: Vec<(u64, TableSnapshot)>,
+    pub(crate) snapshots: Vec<(u64, TableSnapshot)>,
     /// Shards of other nodes that have the measurement, with its schema there.
-    remote: Vec<(RemoteShards, TableSchema)>,
+    pub(crate) remote: Vec<(RemoteShards, TableSchema)>,
     pub schema: TableSchema,
     /// Tags the query's condition requires equal to one of n values (for the size estimate).
     equalities: Vec<(String, usize)>,
@@ -347,9 +347,11 @@ impl Executor {
             if equalities.is_empty() {
                 return 1.0;
             }
-            let location =
-                datafusion::object_store::path::Path::from_absolute_path(ing.data_dir().join(path));
-            match location.ok().and_then(|l| self.indexes().get(&l)) {
+            // A data directory given relative to the working directory, as scans resolve it.
+            let location = std::path::absolute(ing.data_dir().join(path))
+                .ok()
+                .and_then(|p| datafusion::object_store::path::Path::from_absolute_path(p).ok());
+            match location.and_then(|l| self.indexes().get(&l)) {
                 Some(index) => index.share(equalities),
                 None => 1.0,
             }

@@ -47,20 +47,98 @@ pub fn series_key(measurement: &str, tags: &TagSet) -> String {
 /// `invalid tag comparison operator`), and each `SHOW` treats what is not a tag its own way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum IndexRule {
-    /// `SHOW SERIES`, `SHOW TAG KEYS`, `SHOW TAG VALUES`: a comparison of a field, or with a
-    /// value that is not a string, holds for every series.
+    /// `SHOW SERIES`: a comparison of a field, or with a value that is not a string, holds
+    /// for every series. With `time`, the time range picks the shards whose series are
+    /// listed, and a comparison of a field holds for none.
     Series,
+    /// `SHOW TAG KEYS`, `SHOW TAG VALUES`: as `Series` without `time`. With `time`, 1.x's
+    /// default index (one per database) answers for every series as long as some shard
+    /// overlaps the time range.
+    Tags,
     /// Evaluated on the points as written (the cardinality statements).
     Points,
 }
 
-/// Whether `e` compares `time` (1.x then reads `SHOW SERIES` as a query of points).
+/// Whether `e` compares `time`.
 fn mentions_time(e: &Expr) -> bool {
     let mut found = false;
     e.walk(&mut |x| {
         found |= matches!(x, Expr::VarRef { name, .. } if name.eq_ignore_ascii_case("time"));
     });
     found
+}
+
+/// `e` with its comparisons of `time` (left under an `OR` once the time range is split off)
+/// replaced by `false`: 1.x's index finds no series for them.
+fn time_is_false(e: &Expr) -> Expr {
+    match e {
+        Expr::Paren(inner) => Expr::Paren(Box::new(time_is_false(inner))),
+        Expr::Binary { op, lhs, rhs } if matches!(op, BinaryOp::And | BinaryOp::Or) => {
+            Expr::Binary {
+                op: *op,
+                lhs: Box::new(time_is_false(lhs)),
+                rhs: Box::new(time_is_false(rhs)),
+            }
+        }
+        other if mentions_time(other) => Expr::Boolean(false),
+        other => other.clone(),
+    }
+}
+
+/// `e` with its comparisons of anything but `tags` replaced by `false`.
+fn fields_are_false(e: &Expr, tags: &BTreeSet<String>) -> Expr {
+    match e {
+        Expr::Paren(inner) => Expr::Paren(Box::new(fields_are_false(inner, tags))),
+        Expr::Binary { op, lhs, rhs } if matches!(op, BinaryOp::And | BinaryOp::Or) => {
+            Expr::Binary {
+                op: *op,
+                lhs: Box::new(fields_are_false(lhs, tags)),
+                rhs: Box::new(fields_are_false(rhs, tags)),
+            }
+        }
+        other if !only_tags(other, tags) => Expr::Boolean(false),
+        other => other.clone(),
+    }
+}
+
+/// Whether every variable `e` names is one of `tags` (no field, no `time`).
+fn only_tags(e: &Expr, tags: &BTreeSet<String>) -> bool {
+    let mut only = true;
+    e.walk(&mut |x| {
+        if let Expr::VarRef { name, .. } = x {
+            only &= tags.contains(name);
+        }
+    });
+    only
+}
+
+/// The series of a measurement that a `SHOW` condition keeps.
+enum Matching {
+    /// None (or no such measurement).
+    Nothing,
+    /// The one series of a measurement without tags.
+    Tagless,
+    /// How many there are.
+    Counted(usize),
+    /// Rows of `tags` in that order (text or dictionaries), at least one per series (a series
+    /// may repeat; a tag it lacks is null).
+    Series {
+        batches: Vec<datafusion::arrow::array::RecordBatch>,
+        tags: Vec<String>,
+    },
+}
+
+/// `b`'s columns as text.
+fn texts(
+    b: &datafusion::arrow::array::RecordBatch,
+) -> Result<Vec<datafusion::arrow::array::StringArray>, ExecError> {
+    b.columns()
+        .iter()
+        .map(|c| {
+            let c = datafusion::arrow::compute::cast(c, &DataType::Utf8)?;
+            Ok(c.as_string::<i32>().clone())
+        })
+        .collect()
 }
 
 /// A comparison of a `SHOW` condition as 1.x's index takes it: the tag key and the value it
@@ -181,6 +259,16 @@ fn page<T>(items: impl IntoIterator<Item = T>, limit: Option<u64>, offset: Optio
 }
 
 impl Executor {
+    /// Whether a shard group of `db` overlaps `range`.
+    fn any_shard(&self, db: &str, range: TimeRange) -> Result<bool, ExecError> {
+        let cat = self.meta().catalog();
+        let Some(dbi) = cat.database(db) else {
+            return Ok(false);
+        };
+        let set = self.shard_set(dbi, "", range)?;
+        Ok(!set.shards.is_empty() || !set.remote.is_empty())
+    }
+
     /// Measurements named by `FROM` (all when empty), sorted.
     async fn show_sources(&self, db: &str, flt: &ShowFilter) -> Result<Vec<String>, ExecError> {
         if flt.sources.is_empty() {
@@ -196,6 +284,120 @@ impl Executor {
         Ok(out.into_iter().collect())
     }
 
+    /// A measurement's series that match `condition` (read as 1.x's series index reads it,
+    /// by `rule`): their tag columns that `keep` keeps; only their number if `count` and it
+    /// is known without them. A condition of tags only is evaluated on the series indexes'
+    /// runs ([`Executor::series_runs`]), anything else on the rows.
+    async fn matching_series(
+        &self,
+        db: &str,
+        measurement: &str,
+        condition: Option<&Expr>,
+        rule: IndexRule,
+        keep: &(dyn Fn(&str) -> bool + Sync),
+        count: bool,
+    ) -> Result<Matching, ExecError> {
+        let Some(schema) = self.load_schema(db, measurement).await? else {
+            return Ok(Matching::Nothing);
+        };
+        // 1.x reads a condition with `time` in two parts: its time range picks shards (see
+        // `IndexRule`), the rest is read on the index; a time comparison under an `OR` holds
+        // for no series.
+        let (range, condition) = match condition {
+            Some(c) if mentions_time(c) => {
+                let (range, rest) = match crate::select::time_under_or(Some(c)) {
+                    true => (TimeRange::ALL, Some(time_is_false(c))),
+                    false => crate::select::split_time_range(Some(c), ingester::now_nanos())?,
+                };
+                match rule {
+                    IndexRule::Tags => {
+                        if !self.any_shard(db, range)? {
+                            return Ok(Matching::Nothing);
+                        }
+                        let rest = match rest {
+                            Some(r) => Some(index_condition(&r, &schema, rule)?),
+                            None => None,
+                        };
+                        (TimeRange::ALL, rest)
+                    }
+                    _ => (range, rest.map(|r| fields_are_false(&r, &schema.tags))),
+                }
+            }
+            Some(c) => (TimeRange::ALL, Some(index_condition(c, &schema, rule)?)),
+            None => (TimeRange::ALL, None),
+        };
+        let condition = match condition {
+            Some(c) => Some((
+                crate::select::condition_to_df(&c, &schema)?,
+                only_tags(&c, &schema.tags),
+            )),
+            None => None,
+        };
+        let runs = match &condition {
+            None => self.series_runs(db, measurement, None, range).await?,
+            Some((c, true)) => self.series_runs(db, measurement, Some(c), range).await?,
+            Some((_, false)) => None,
+        };
+        let tags: Vec<String> = schema.tags.iter().filter(|t| keep(t)).cloned().collect();
+        if let Some(runs) = runs {
+            if count && condition.is_none() {
+                return Ok(Matching::Counted(
+                    self.count_series(db, measurement, runs).await?,
+                ));
+            }
+            if tags.is_empty() {
+                return Ok(Matching::Nothing);
+            }
+            let batches = runs
+                .matching()
+                .await?
+                .iter()
+                .map(|b| {
+                    let columns = tags
+                        .iter()
+                        .map(|t| b.schema().index_of(t))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    b.project(&columns)
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Matching::Series { batches, tags });
+        }
+        // Every row of the shards the range picks.
+        let sources = self.sources(db, "", measurement, range).await?;
+        let Some(crate::scan::Frame {
+            df,
+            pinned: _pinned,
+            ..
+        }) = self
+            .frame_of(self.session(), measurement, sources, TimeRange::ALL)
+            .await?
+        else {
+            return Ok(Matching::Nothing);
+        };
+        let mut df = df.build()?;
+        if let Some((c, _)) = condition {
+            df = df.filter(c)?;
+        }
+        if schema.tags.is_empty() {
+            // The one series of a tagless measurement, if the condition keeps any of its rows.
+            let kept = df.limit(0, Some(1))?.count().await? > 0;
+            return Ok(if kept {
+                Matching::Tagless
+            } else {
+                Matching::Nothing
+            });
+        }
+        if tags.is_empty() {
+            return Ok(Matching::Nothing);
+        }
+        let batches = df
+            .select(tags.iter().map(|t| ident(t)).collect::<Vec<_>>())?
+            .distinct()?
+            .collect()
+            .await?;
+        Ok(Matching::Series { batches, tags })
+    }
+
     /// Distinct tag sets of a measurement whose rows match `condition` (read as 1.x's series
     /// index reads it, by `rule`), sorted.
     async fn series_of(
@@ -205,45 +407,25 @@ impl Executor {
         condition: Option<&Expr>,
         rule: IndexRule,
     ) -> Result<Vec<TagSet>, ExecError> {
-        let Some(crate::scan::Frame {
-            df,
-            schema,
-            pinned: _pinned,
-            ..
-        }) = self
-            .measurement_frame(self.session(), db, "", measurement, TimeRange::ALL)
+        let (batches, tags) = match self
+            .matching_series(db, measurement, condition, rule, &|_| true, false)
             .await?
-        else {
-            return Ok(vec![]);
+        {
+            Matching::Nothing => return Ok(vec![]),
+            Matching::Tagless => return Ok(vec![TagSet::new()]),
+            Matching::Counted(_) => {
+                return Err(ExecError::Internal("series counted, not listed".into()));
+            }
+            Matching::Series { batches, tags } => (batches, tags),
         };
-        let mut df = df.build()?;
-        if let Some(c) = condition {
-            let c = index_condition(c, &schema, rule)?;
-            df = df.filter(crate::select::condition_to_df(&c, &schema)?)?;
-        }
-        let tags: Vec<String> = schema.tags.iter().cloned().collect();
-        if tags.is_empty() {
-            // The one series of a tagless measurement, if the condition keeps any of its rows.
-            let kept = df.limit(0, Some(1))?.count().await? > 0;
-            return Ok(if kept { vec![TagSet::new()] } else { vec![] });
-        }
-        df = df
-            .select(
-                tags.iter()
-                    .map(|t| {
-                        datafusion::logical_expr::cast(ident(t), DataType::Utf8).alias(t.as_str())
-                    })
-                    .collect::<Vec<_>>(),
-            )?
-            .distinct()?;
         let mut out = BTreeSet::new();
-        for b in df.collect().await? {
+        for b in &batches {
+            let columns = texts(b)?;
             for r in 0..b.num_rows() {
                 let mut set = TagSet::new();
-                for (i, t) in tags.iter().enumerate() {
-                    let a = b.column(i);
+                for (t, a) in tags.iter().zip(&columns) {
                     if !a.is_null(r) {
-                        set.insert(t.clone(), a.as_string::<i32>().value(r).to_string());
+                        set.insert(t.clone(), a.value(r).to_string());
                     }
                 }
                 out.insert(set);
@@ -253,6 +435,28 @@ impl Executor {
         let mut v: Vec<TagSet> = out.into_iter().collect();
         v.sort_by_cached_key(|t| series_key(measurement, t));
         Ok(v)
+    }
+
+    /// How many series of a measurement match `condition` (as [`Self::series_of`] finds
+    /// them), counted without listing them.
+    async fn series_count(
+        &self,
+        db: &str,
+        measurement: &str,
+        condition: Option<&Expr>,
+        rule: IndexRule,
+    ) -> Result<usize, ExecError> {
+        Ok(
+            match self
+                .matching_series(db, measurement, condition, rule, &|_| true, true)
+                .await?
+            {
+                Matching::Nothing => 0,
+                Matching::Tagless => 1,
+                Matching::Counted(n) => n,
+                Matching::Series { batches, .. } => crate::series_runs::distinct_rows(&batches)?,
+            },
+        )
     }
 
     pub(crate) async fn show_measurements(
@@ -318,7 +522,7 @@ impl Executor {
                     None => continue,
                 },
                 Some(c) => self
-                    .series_of(db, &m, Some(c), IndexRule::Series)
+                    .series_of(db, &m, Some(c), IndexRule::Tags)
                     .await?
                     .into_iter()
                     .flat_map(|t| t.into_keys())
@@ -371,13 +575,23 @@ impl Executor {
         let mut out = Vec::new();
         for m in self.show_sources(db, flt).await? {
             let mut pairs = BTreeSet::new();
-            for set in self
-                .series_of(db, &m, flt.condition.as_ref(), IndexRule::Series)
+            // Only the keys asked for are read.
+            if let Matching::Series { batches, tags } = self
+                .matching_series(
+                    db,
+                    &m,
+                    flt.condition.as_ref(),
+                    IndexRule::Tags,
+                    &*matches,
+                    false,
+                )
                 .await?
             {
-                for (k, v) in set {
-                    if matches(&k) {
-                        pairs.insert((k, v));
+                for b in &batches {
+                    for (k, a) in tags.iter().zip(texts(b)?) {
+                        for v in a.iter().flatten() {
+                            pairs.insert((k.clone(), v.to_string()));
+                        }
                     }
                 }
             }
@@ -737,6 +951,35 @@ impl Executor {
                 })
                 .collect()
         };
+        // 1.x counts these on its index, which a time range cannot restrict (`SHOW TAG
+        // VALUES` picks shards by it, as its listing does).
+        let timed = match inner {
+            S::ShowSeries(flt) => flt
+                .condition
+                .as_ref()
+                .filter(|c| mentions_time(c))
+                .map(|_| "SHOW SERIES EXACT CARDINALITY"),
+            S::ShowTagKeys(flt) => flt
+                .condition
+                .as_ref()
+                .filter(|c| mentions_time(c))
+                .map(|_| "SHOW TAG KEY EXACT CARDINALITY"),
+            S::ShowMeasurements { condition, .. } => condition
+                .as_ref()
+                .filter(|c| mentions_time(c))
+                .map(|_| "SHOW MEASUREMENT EXACT CARDINALITY"),
+            S::ShowFieldKeys(flt) => flt
+                .condition
+                .as_ref()
+                .filter(|c| mentions_time(c))
+                .map(|_| "SHOW FIELD KEY CARDINALITY"),
+            _ => None,
+        };
+        if let Some(statement) = timed {
+            return Err(ExecError::Query(format!(
+                "{statement} doesn't support time in WHERE clause"
+            )));
+        }
         let estimated = is_estimate(exact, inner);
         Ok(match inner {
             S::ShowSeries(_) if estimated && self.meta().catalog().database(db).is_none() => {
@@ -746,9 +989,8 @@ impl Executor {
                 let mut per_measurement = Vec::new();
                 for m in self.show_sources(db, flt).await? {
                     let n = self
-                        .series_of(db, &m, flt.condition.as_ref(), IndexRule::Points)
-                        .await?
-                        .len();
+                        .series_count(db, &m, flt.condition.as_ref(), IndexRule::Points)
+                        .await?;
                     if n > 0 {
                         per_measurement.push((m, n));
                     }

@@ -264,6 +264,75 @@ const STEPS: &[Step] = &[
     Query("SHOW MEASUREMENTS WITH MEASUREMENT =~ /c.*/", "?db=s"),
     Query("SHOW MEASUREMENTS WITH MEASUREMENT = mem", "?db=s"),
     Query("SHOW MEASUREMENTS WHERE host = 'b'", "?db=s"),
+    // Time in a SHOW condition. SHOW SERIES: its range picks shard groups (every series of
+    // a shard that overlaps it, even past its points), and a field compared holds for no
+    // series. SHOW TAG KEYS and TAG VALUES: 1.x's default index is one per database, so any
+    // shard overlapping the range gives every series. The cardinalities but TAG VALUES refuse
+    // time. Two shard groups of one week each.
+    Query("CREATE DATABASE st", ""),
+    Write(
+        "db=st&precision=s",
+        "cpu,host=a,region=w v=1 0\ncpu,host=b,region=e v=5 1728000\nmem,host=c v=2 1728000",
+    ),
+    Query("SHOW SERIES WHERE time > '1970-01-15T00:00:00Z'", "?db=st"),
+    Query("SHOW SERIES WHERE time > '1970-01-24T00:00:00Z'", "?db=st"),
+    Query("SHOW SERIES WHERE time < '1970-01-02T00:00:00Z'", "?db=st"),
+    Query("SHOW SERIES WHERE time > '1970-02-02T00:00:00Z'", "?db=st"),
+    Query(
+        "SHOW SERIES WHERE time >= 0 AND time < '1970-03-01T00:00:00Z'",
+        "?db=st",
+    ),
+    Query("SHOW SERIES WHERE time > now()", "?db=st"),
+    Query("SHOW SERIES WHERE time >= 0 AND v > 3", "?db=st"),
+    Query(
+        "SHOW SERIES WHERE time >= 0 AND (v > 3 OR host = 'a')",
+        "?db=st",
+    ),
+    Query("SHOW SERIES WHERE v > 3", "?db=st"),
+    Query("SHOW SERIES WHERE time > 0 OR host = 'a'", "?db=st"),
+    Query(
+        "SHOW SERIES FROM cpu WHERE time >= 0 AND region = 'e'",
+        "?db=st",
+    ),
+    Query(
+        "SHOW SERIES WHERE time > '1970-01-15T00:00:00Z' AND host != 'x'",
+        "?db=st",
+    ),
+    Query(
+        "SHOW TAG VALUES WITH KEY = host WHERE time > '1970-01-15T00:00:00Z'",
+        "?db=st",
+    ),
+    Query(
+        "SHOW TAG VALUES WITH KEY = host WHERE time > '1970-01-24T00:00:00Z' AND region = 'e'",
+        "?db=st",
+    ),
+    Query(
+        "SHOW TAG VALUES WITH KEY = host WHERE time > '1970-02-02T00:00:00Z'",
+        "?db=st",
+    ),
+    Query(
+        "SHOW TAG VALUES WITH KEY = host WHERE time > '1970-01-15T00:00:00Z' AND v > 0",
+        "?db=st",
+    ),
+    Query(
+        "SHOW TAG KEYS WHERE time < '1970-01-05T00:00:00Z'",
+        "?db=st",
+    ),
+    Query(
+        "SHOW TAG KEYS WHERE time > '1970-02-02T00:00:00Z'",
+        "?db=st",
+    ),
+    Query(
+        "SHOW TAG VALUES CARDINALITY WITH KEY = host WHERE time >= 0",
+        "?db=st",
+    ),
+    Query("SHOW SERIES CARDINALITY WHERE time >= 0", "?db=st"),
+    Query("SHOW SERIES EXACT CARDINALITY WHERE time >= 0", "?db=st"),
+    Query("SHOW TAG KEY CARDINALITY WHERE time >= 0", "?db=st"),
+    Query("SHOW MEASUREMENT CARDINALITY WHERE time >= 0", "?db=st"),
+    Query("SHOW FIELD KEY CARDINALITY WHERE time >= 0", "?db=st"),
+    Query("SHOW SERIES EXACT CARDINALITY WHERE host = 'b'", "?db=st"),
+    Query("SHOW SERIES CARDINALITY", "?db=st"),
     // Retention policies and deletes.
     Query("CREATE DATABASE ddl", ""),
     Write(

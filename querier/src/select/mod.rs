@@ -69,8 +69,8 @@ use kept::*;
 pub(crate) use lower::condition_to_df;
 use lower::*;
 use subquery::*;
-pub(crate) use time_range::split_time_range;
 pub use time_range::{TimeRange, parse_rfc3339};
+pub(crate) use time_range::{split_time_range, time_under_or};
 use top::*;
 
 const TIME: &str = "time";

@@ -51,23 +51,59 @@ impl SeriesIndexes {
             Ok(TreeNodeRecursion::Continue)
         })?;
         for (url, file) in wanted {
-            let location = file.object_meta.location.clone();
-            if self.get(&location).is_some() || self.skipped(&location) {
+            let location = &file.object_meta.location;
+            if self.get(location).is_some() || self.skipped(location) {
                 continue;
             }
             let store = task.runtime_env().object_store(&url)?;
-            match FileIndex::load(Arc::clone(&store), file).await {
-                Ok(index) => {
-                    self.preload_dictionaries(&store, &location, &index).await;
-                    self.put(location, Arc::new(index))
-                }
-                Err(e) => {
-                    tracing::debug!(%location, error = %e, "no series index");
-                    self.skip(location);
-                }
-            }
+            self.load_file(store, file).await;
         }
         Ok(())
+    }
+
+    /// Loads and keeps `file`'s index (and its dictionary pages); a file that cannot be
+    /// indexed is remembered as skipped. `None` when it is not kept.
+    async fn load_file(
+        &self,
+        store: Arc<dyn ObjectStore>,
+        file: PartitionedFile,
+    ) -> Option<Arc<FileIndex>> {
+        let location = file.object_meta.location.clone();
+        match FileIndex::load(Arc::clone(&store), file).await {
+            Ok(index) => {
+                self.preload_dictionaries(&store, &location, &index).await;
+                let index = Arc::new(index);
+                self.put(location.clone(), Arc::clone(&index));
+                self.get(&location)
+            }
+            Err(e) => {
+                tracing::debug!(%location, error = %e, "no series index");
+                self.skip(location);
+                None
+            }
+        }
+    }
+
+    /// The index of the local file at `path`, loaded if no query has yet; `None`
+    /// when it cannot be indexed or is too large to keep.
+    pub async fn local_file(&self, path: &std::path::Path) -> Option<Arc<FileIndex>> {
+        // A data directory given relative to the working directory, as scans resolve it.
+        let location = Path::from_absolute_path(std::path::absolute(path).ok()?).ok()?;
+        if let Some(index) = self.get(&location) {
+            return Some(index);
+        }
+        if self.skipped(&location) {
+            return None;
+        }
+        let store: Arc<dyn ObjectStore> = Arc::new(LocalFileSystem::new());
+        let meta = match datafusion::object_store::ObjectStoreExt::head(&store, &location).await {
+            Ok(meta) => meta,
+            Err(e) => {
+                tracing::debug!(%location, error = %e, "no series index");
+                return None;
+            }
+        };
+        self.load_file(store, PartitionedFile::from(meta)).await
     }
 
     /// Reads and keeps all of a newly indexed file's dictionary pages, if they fit in what is

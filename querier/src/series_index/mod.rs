@@ -316,6 +316,38 @@ impl Runs {
     pub fn runs(&self) -> usize {
         self.runs.num_rows()
     }
+
+    /// One row per run: its tag columns, as the rows have them (none for a measurement
+    /// without tags).
+    pub fn tag_rows(&self) -> &RecordBatch {
+        &self.runs
+    }
+
+    /// [`Self::tag_rows`] of the runs whose tags can satisfy `predicate` (over `table`): each
+    /// of its conjuncts of tags found as [`Runs::select`] finds them (by binary search for
+    /// equalities), the others left to the caller, who applies the whole predicate again.
+    pub fn tag_rows_matching(
+        &self,
+        predicate: &Arc<dyn PhysicalExpr>,
+        table: &Schema,
+    ) -> Result<RecordBatch> {
+        let mut keep: Option<Vec<bool>> = None;
+        for c in split_conjunction(predicate) {
+            if let Some(mask) = self.runs_matching(c, table) {
+                match &mut keep {
+                    Some(k) => k.iter_mut().zip(mask).for_each(|(k, m)| *k &= m),
+                    None => keep = Some(mask),
+                }
+            }
+        }
+        Ok(match keep {
+            Some(k) => datafusion::arrow::compute::filter_record_batch(
+                &self.runs,
+                &datafusion::arrow::array::BooleanArray::from(k),
+            )?,
+            None => self.runs.clone(),
+        })
+    }
 }
 
 impl FileIndex {
@@ -402,6 +434,20 @@ impl FileIndex {
     /// Runs in the file.
     pub fn runs(&self) -> usize {
         self.series.runs()
+    }
+
+    /// [`Runs::tag_rows`] of the file.
+    pub fn tag_rows(&self) -> &RecordBatch {
+        self.series.tag_rows()
+    }
+
+    /// [`Runs::tag_rows_matching`] of the file.
+    pub fn tag_rows_matching(
+        &self,
+        predicate: &Arc<dyn PhysicalExpr>,
+        table: &Schema,
+    ) -> Result<RecordBatch> {
+        self.series.tag_rows_matching(predicate, table)
     }
 
     /// [`Runs::select`] of the file's rows.
