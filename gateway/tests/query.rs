@@ -1222,7 +1222,7 @@ async fn buffered_rows_read_between_writes_answer_as_persisted_rows_do() {
 /// `SHOW` statements whose condition is of tags only read the series indexes' runs (one row
 /// per series of each file and buffer); a cardinality with a field in its condition reads the
 /// rows. Both must find the same series wherever the data is: buffered, persisted, in two
-/// shard groups, under a delete, compacted.
+/// shard groups (and with time picking one), under a delete, compacted.
 #[tokio::test]
 async fn show_statements_from_the_series_indexes_answer_as_from_the_rows() {
     let n = node().await;
@@ -1243,7 +1243,10 @@ async fn show_statements_from_the_series_indexes_answer_as_from_the_rows() {
             "SHOW SERIES EXACT CARDINALITY FROM cpu WHERE (region = 'w' OR host =~ /c/) AND v > -1000",
         ),
     ];
-    // Listings, from the runs only.
+    // Listings, from the runs only; the last two with time (SHOW SERIES: the series of the
+    // second shard group; TAG VALUES: every series once a group overlaps).
+    let second = format!("SHOW SERIES WHERE time >= {week}");
+    let timed_values = format!("SHOW TAG VALUES WITH KEY = host WHERE time >= {week}");
     let listings = [
         "SHOW SERIES",
         "SHOW SERIES FROM cpu WHERE region = 'w' OR host = 'c'",
@@ -1251,6 +1254,8 @@ async fn show_statements_from_the_series_indexes_answer_as_from_the_rows() {
         "SHOW TAG VALUES WITH KEY = region WHERE host =~ /a|b|c/",
         "SHOW TAG VALUES WITH KEY IN (host, region)",
         "SHOW TAG KEYS WHERE host = 'c'",
+        &second,
+        &timed_values,
     ];
     async fn answers(
         n: &Node,
@@ -1299,6 +1304,17 @@ async fn show_statements_from_the_series_indexes_answer_as_from_the_rows() {
         ])
     );
     assert_eq!(both[5][0]["series"][0]["values"], serde_json::json!([[5]]));
+    assert_eq!(
+        both[9][0]["series"][0]["values"],
+        serde_json::json!([["cpu,host=a,region=w"], ["cpu,host=c,region=e"]])
+    );
+    assert_eq!(
+        both[10][0]["series"],
+        serde_json::json!([
+            {"name": "cpu", "columns": ["key", "value"], "values": [["host", "a"], ["host", "b"], ["host", "c"]]},
+            {"name": "mem", "columns": ["key", "value"], "values": [["host", "a"]]}
+        ])
+    );
     n.ingester.persist().await.unwrap();
     assert_eq!(
         answers(&n, &pairs, &listings, "two groups persisted").await,
@@ -1338,6 +1354,7 @@ async fn show_statements_from_the_series_indexes_answer_as_from_the_rows() {
         deleted[5][0]["series"][0]["values"],
         serde_json::json!([[4]])
     );
+    assert_eq!(deleted[9], both[9], "the second group's series, untouched");
     assert_eq!(
         deleted[7][0]["series"][0]["values"],
         serde_json::json!([

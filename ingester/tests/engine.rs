@@ -854,3 +854,19 @@ async fn a_shard_that_needs_several_files_is_not_compacted_again_and_again() {
     assert_eq!(read(&n, "m").await.num_rows(), 5);
     n.close().await;
 }
+
+/// A data directory given relative to the working directory is opened as an absolute path:
+/// readers name files by absolute paths (the querier keeps its series indexes by them).
+#[tokio::test]
+async fn a_relative_data_directory_is_opened_as_an_absolute_path() {
+    let dir = tempfile::Builder::new().tempdir_in(".").unwrap();
+    let relative = Path::new(".").join(dir.path().file_name().unwrap());
+    assert!(relative.is_relative());
+    let n = open(&relative, |_| {}).await;
+    assert!(n.ingester.data_dir().is_absolute());
+    assert_eq!(
+        n.ingester.data_dir(),
+        std::path::absolute(relative.join("data")).unwrap()
+    );
+    n.close().await;
+}

@@ -347,11 +347,9 @@ impl Executor {
             if equalities.is_empty() {
                 return 1.0;
             }
-            // A data directory given relative to the working directory, as scans resolve it.
-            let location = std::path::absolute(ing.data_dir().join(path))
-                .ok()
-                .and_then(|p| datafusion::object_store::path::Path::from_absolute_path(p).ok());
-            match location.and_then(|l| self.indexes().get(&l)) {
+            let location =
+                datafusion::object_store::path::Path::from_absolute_path(ing.data_dir().join(path));
+            match location.ok().and_then(|l| self.indexes().get(&l)) {
                 Some(index) => index.share(equalities),
                 None => 1.0,
             }

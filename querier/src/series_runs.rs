@@ -32,7 +32,6 @@ use std::sync::{Arc, Mutex, Weak};
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{Field, Schema, SchemaRef};
-use datafusion::arrow::row::{RowConverter, SortField};
 use datafusion::common::DFSchema;
 use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
@@ -54,8 +53,6 @@ pub(crate) struct SeriesRuns {
     batches: Vec<RecordBatch>,
     /// The tag columns of the rows of peers' shards.
     remote: Vec<DataFrame>,
-    /// What the batches were read from.
-    key: Vec<SourceKey>,
     /// The condition the rows must satisfy, over `tag_schema`.
     predicate: Option<Arc<dyn PhysicalExpr>>,
     _pinned: Vec<Arc<ingester::pins::Pinned>>,
@@ -117,14 +114,8 @@ pub(crate) fn distinct_rows(batches: &[RecordBatch]) -> Result<usize, ExecError>
     let Some(first) = batches.first() else {
         return Ok(0);
     };
-    let converter = RowConverter::new(
-        first
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| SortField::new(f.data_type().clone()))
-            .collect(),
-    )?;
+    let columns: Vec<usize> = (0..first.num_columns()).collect();
+    let converter = ingester::batch::key_converter(&first.schema(), &columns)?;
     let rows = batches
         .iter()
         .map(|b| converter.convert_columns(b.columns()))
@@ -141,22 +132,22 @@ pub(crate) fn distinct_rows(batches: &[RecordBatch]) -> Result<usize, ExecError>
 /// not counted again. Kept for [`COUNTS`] sets at most, the oldest dropped first.
 #[derive(Debug, Default)]
 pub struct SeriesCounts {
-    kept: Mutex<Vec<CountKey>>,
+    kept: Mutex<Vec<(CountKey, usize)>>,
 }
 
 /// Sets of sources whose counts are kept.
 const COUNTS: usize = 64;
 
-/// Database, measurement, its tags, the sources; and their count.
-type CountKey = ((String, String, Vec<String>, Vec<SourceKey>), usize);
+/// Database, measurement, its tags, the sources.
+type CountKey = (String, String, Vec<String>, Vec<SourceKey>);
 
 impl SeriesCounts {
-    fn get(&self, key: &(String, String, Vec<String>, Vec<SourceKey>)) -> Option<usize> {
+    fn get(&self, key: &CountKey) -> Option<usize> {
         let kept = self.kept.lock().ok()?;
         kept.iter().find(|(k, _)| k == key).map(|(_, n)| *n)
     }
 
-    fn put(&self, key: (String, String, Vec<String>, Vec<SourceKey>), n: usize) {
+    fn put(&self, key: CountKey, n: usize) {
         if let Ok(mut kept) = self.kept.lock() {
             // Counts of buffers gone can never be asked for again.
             kept.retain(|(k, _)| {
@@ -192,22 +183,57 @@ fn physical_condition(
     Ok(ctx.create_physical_expr(e, &df_schema)?)
 }
 
+/// What [`Executor::series_runs`] found.
+pub(crate) enum Series {
+    /// How many series there are (when asked to count).
+    Counted(usize),
+    /// Their rows.
+    Runs(SeriesRuns),
+}
+
 impl Executor {
     /// Measurement `name`'s series in `db` (every retention policy, the shards whose groups
-    /// overlap `range`) as rows of its tag columns ([`SeriesRuns`]), only those whose tags can satisfy `condition` (of tags
-    /// only; the caller applies it again); `None` when they are to be read from the rows:
-    /// the measurement has no tags or no data, or a source has no series index.
+    /// overlap `range`) as rows of its tag columns ([`SeriesRuns`]), only those whose tags
+    /// can satisfy `condition` (of tags only; [`SeriesRuns::matching`] applies it); or, if
+    /// `count`, how many there are (without a condition, kept per set of sources: a count
+    /// already kept reads nothing). `None` when they are to be read from the rows: the
+    /// measurement has no tags or no data, or a source has no series index.
     pub(crate) async fn series_runs(
         &self,
         db: &str,
         name: &str,
         condition: Option<&Expr>,
         range: TimeRange,
-    ) -> Result<Option<SeriesRuns>, ExecError> {
+        count: bool,
+    ) -> Result<Option<Series>, ExecError> {
         let sources = self.sources(db, "", name, range).await?;
         let schema = sources.schema.clone();
         if schema.tags.is_empty() || (sources.snapshots.is_empty() && sources.remote.is_empty()) {
             return Ok(None);
+        }
+        // Only this node's sources without a condition are counted once per set of them.
+        let count_key: Option<CountKey> =
+            (count && condition.is_none() && sources.remote.is_empty()).then(|| {
+                let mut key = Vec::new();
+                for (shard, snap) in &sources.snapshots {
+                    key.extend(
+                        snap.tombstones
+                            .iter()
+                            .map(|t| SourceKey::Tombstone(*shard, t.generation)),
+                    );
+                    key.extend(snap.files.iter().map(|f| SourceKey::File(f.path.clone())));
+                    key.extend(
+                        snap.buffered
+                            .iter()
+                            .filter(|b| b.num_rows() > 0)
+                            .map(|b| SourceKey::Buffered(Arc::downgrade(b))),
+                    );
+                }
+                let tags = schema.tags.iter().cloned().collect();
+                (db.to_string(), name.to_string(), tags, key)
+            });
+        if let Some(n) = count_key.as_ref().and_then(|k| self.series_counts().get(k)) {
+            return Ok(Some(Series::Counted(n)));
         }
         let tag_schema: SchemaRef = Arc::new(Schema::new(
             schema
@@ -217,30 +243,18 @@ impl Executor {
                 .collect::<Vec<_>>(),
         ));
         let ctx = self.session();
-        let predicate: Option<Arc<dyn PhysicalExpr>> = match condition {
-            Some(c) => Some(physical_condition(ctx, c, &tag_schema)?),
-            None => None,
-        };
-        let matching = |runs: &crate::series_index::Runs| match &predicate {
-            Some(p) => runs.tag_rows_matching(p, &tag_schema),
-            None => Ok(runs.tag_rows().clone()),
-        };
+        let predicate = condition
+            .map(|c| physical_condition(ctx, c, &tag_schema))
+            .transpose()?;
         let mut batches: Vec<RecordBatch> = Vec::new();
-        let mut key = Vec::new();
         let pinned = sources
             .snapshots
             .iter()
             .map(|(_, s)| Arc::clone(&s.pinned))
             .collect();
         if let Some(ing) = self.ingester() {
-            for (shard, snap) in &sources.snapshots {
-                key.extend(
-                    snap.tombstones
-                        .iter()
-                        .map(|t| SourceKey::Tombstone(*shard, t.generation)),
-                );
+            for (_, snap) in &sources.snapshots {
                 for f in &snap.files {
-                    key.push(SourceKey::File(f.path.clone()));
                     if snap.tombstones.iter().any(|t| t.generation > f.generation) {
                         for b in
                             ingester::parquet_io::read_file(&ing.object_store(), &f.path).await?
@@ -259,18 +273,17 @@ impl Executor {
                     let Some(index) = self.indexes().local_file(&path).await else {
                         return Ok(None);
                     };
-                    let runs = match &predicate {
-                        Some(p) => index.tag_rows_matching(p, &tag_schema)?,
-                        None => index.tag_rows().clone(),
-                    };
+                    let runs = index
+                        .series()
+                        .tag_rows_matching(predicate.as_ref(), &tag_schema)?;
                     batches.push(ingester::batch::align(&runs, &tag_schema)?);
                 }
                 for b in snap.buffered.iter().filter(|b| b.num_rows() > 0) {
-                    key.push(SourceKey::Buffered(Arc::downgrade(b)));
                     let Some(runs) = crate::memory_rows::runs_of(b) else {
                         return Ok(None);
                     };
-                    batches.push(ingester::batch::align(&matching(&runs)?, &tag_schema)?);
+                    let runs = runs.tag_rows_matching(predicate.as_ref(), &tag_schema)?;
+                    batches.push(ingester::batch::align(&runs, &tag_schema)?);
                 }
             }
         }
@@ -290,39 +303,20 @@ impl Executor {
                 .select(tags.clone())?,
             );
         }
-        Ok(Some(SeriesRuns {
+        let runs = SeriesRuns {
             tag_schema,
             batches,
             remote,
-            key,
             predicate,
             _pinned: pinned,
-        }))
-    }
-
-    /// How many distinct series `runs` (read without a condition) hold: kept per set of
-    /// sources ([`SeriesCounts`]) when they are all this node's, else counted on DataFusion.
-    pub(crate) async fn count_series(
-        &self,
-        db: &str,
-        name: &str,
-        runs: SeriesRuns,
-    ) -> Result<usize, ExecError> {
-        if !runs.remote.is_empty() {
-            return distinct_rows(&runs.matching().await?);
+        };
+        if !count {
+            return Ok(Some(Series::Runs(runs)));
         }
-        let tags = runs
-            .tag_schema
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect();
-        let key = (db.to_string(), name.to_string(), tags, runs.key);
-        if let Some(n) = self.series_counts().get(&key) {
-            return Ok(n);
+        let n = distinct_rows(&runs.matching().await?)?;
+        if let Some(key) = count_key {
+            self.series_counts().put(key, n);
         }
-        let n = distinct_rows(&runs.batches)?;
-        self.series_counts().put(key, n);
-        Ok(n)
+        Ok(Some(Series::Counted(n)))
     }
 }

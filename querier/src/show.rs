@@ -15,6 +15,7 @@ use crate::executor::{ExecError, Executor};
 use crate::influxql::{BinaryOp, Expr, MeasurementMatch, ShowFilter, TagKeyMatch};
 use crate::result::RowSeries;
 use crate::select::{TimeRange, ident};
+use crate::series_runs::Series;
 
 type TagSet = BTreeMap<String, String>;
 
@@ -314,11 +315,8 @@ impl Executor {
                         if !self.any_shard(db, range)? {
                             return Ok(Matching::Nothing);
                         }
-                        let rest = match rest {
-                            Some(r) => Some(index_condition(&r, &schema, rule)?),
-                            None => None,
-                        };
-                        (TimeRange::ALL, rest)
+                        let rest = rest.map(|r| index_condition(&r, &schema, rule));
+                        (TimeRange::ALL, rest.transpose()?)
                     }
                     _ => (range, rest.map(|r| fields_are_false(&r, &schema.tags))),
                 }
@@ -326,25 +324,29 @@ impl Executor {
             Some(c) => (TimeRange::ALL, Some(index_condition(c, &schema, rule)?)),
             None => (TimeRange::ALL, None),
         };
-        let condition = match condition {
-            Some(c) => Some((
-                crate::select::condition_to_df(&c, &schema)?,
-                only_tags(&c, &schema.tags),
-            )),
-            None => None,
-        };
-        let runs = match &condition {
-            None => self.series_runs(db, measurement, None, range).await?,
-            Some((c, true)) => self.series_runs(db, measurement, Some(c), range).await?,
+        let condition = condition
+            .map(|c| {
+                let of_tags = only_tags(&c, &schema.tags);
+                crate::select::condition_to_df(&c, &schema).map(|e| (e, of_tags))
+            })
+            .transpose()?;
+        let series = match &condition {
+            None => {
+                self.series_runs(db, measurement, None, range, count)
+                    .await?
+            }
+            Some((c, true)) => {
+                self.series_runs(db, measurement, Some(c), range, count)
+                    .await?
+            }
             Some((_, false)) => None,
         };
         let tags: Vec<String> = schema.tags.iter().filter(|t| keep(t)).cloned().collect();
-        if let Some(runs) = runs {
-            if count && condition.is_none() {
-                return Ok(Matching::Counted(
-                    self.count_series(db, measurement, runs).await?,
-                ));
-            }
+        if let Some(series) = series {
+            let runs = match series {
+                Series::Counted(n) => return Ok(Matching::Counted(n)),
+                Series::Runs(runs) => runs,
+            };
             if tags.is_empty() {
                 return Ok(Matching::Nothing);
             }
@@ -953,28 +955,19 @@ impl Executor {
         };
         // 1.x counts these on its index, which a time range cannot restrict (`SHOW TAG
         // VALUES` picks shards by it, as its listing does).
-        let timed = match inner {
-            S::ShowSeries(flt) => flt
-                .condition
-                .as_ref()
-                .filter(|c| mentions_time(c))
-                .map(|_| "SHOW SERIES EXACT CARDINALITY"),
-            S::ShowTagKeys(flt) => flt
-                .condition
-                .as_ref()
-                .filter(|c| mentions_time(c))
-                .map(|_| "SHOW TAG KEY EXACT CARDINALITY"),
-            S::ShowMeasurements { condition, .. } => condition
-                .as_ref()
-                .filter(|c| mentions_time(c))
-                .map(|_| "SHOW MEASUREMENT EXACT CARDINALITY"),
-            S::ShowFieldKeys(flt) => flt
-                .condition
-                .as_ref()
-                .filter(|c| mentions_time(c))
-                .map(|_| "SHOW FIELD KEY CARDINALITY"),
-            _ => None,
+        let (condition, statement) = match inner {
+            S::ShowSeries(flt) => (&flt.condition, "SHOW SERIES EXACT CARDINALITY"),
+            S::ShowTagKeys(flt) => (&flt.condition, "SHOW TAG KEY EXACT CARDINALITY"),
+            S::ShowMeasurements { condition, .. } => {
+                (condition, "SHOW MEASUREMENT EXACT CARDINALITY")
+            }
+            S::ShowFieldKeys(flt) => (&flt.condition, "SHOW FIELD KEY CARDINALITY"),
+            _ => (&None, ""),
         };
+        let timed = condition
+            .as_ref()
+            .filter(|c| mentions_time(c))
+            .map(|_| statement);
         if let Some(statement) = timed {
             return Err(ExecError::Query(format!(
                 "{statement} doesn't support time in WHERE clause"

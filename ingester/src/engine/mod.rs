@@ -292,10 +292,14 @@ impl Ingester {
     /// Opens the data directory: loads manifests, removes files no manifest names, replays the
     /// WAL into the buffer and starts the WAL writer.
     pub async fn open(
-        cfg: IngesterConfig,
+        mut cfg: IngesterConfig,
         meta: Arc<MetaService>,
         node_id: u64,
     ) -> Result<Arc<Self>, StorageError> {
+        // Absolute from here on: readers name files by their absolute paths (the querier's
+        // series indexes are kept by them), whatever the working directory.
+        cfg.data_dir =
+            std::path::absolute(&cfg.data_dir).map_err(|e| StorageError::io(&cfg.data_dir, e))?;
         std::fs::create_dir_all(cfg.data_dir.join("shards"))
             .map_err(|e| StorageError::io(&cfg.data_dir, e))?;
         let store: Arc<dyn ObjectStore> =
@@ -340,6 +344,7 @@ impl Ingester {
         self.store.clone()
     }
 
+    /// The data directory, as an absolute path.
     pub fn data_dir(&self) -> &std::path::Path {
         &self.cfg.data_dir
     }

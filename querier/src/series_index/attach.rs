@@ -84,11 +84,10 @@ impl SeriesIndexes {
         }
     }
 
-    /// The index of the local file at `path`, loaded if no query has yet; `None`
+    /// The index of the local file at `path` (absolute), loaded if no query has yet; `None`
     /// when it cannot be indexed or is too large to keep.
     pub async fn local_file(&self, path: &std::path::Path) -> Option<Arc<FileIndex>> {
-        // A data directory given relative to the working directory, as scans resolve it.
-        let location = Path::from_absolute_path(std::path::absolute(path).ok()?).ok()?;
+        let location = Path::from_absolute_path(path).ok()?;
         if let Some(index) = self.get(&location) {
             return Some(index);
         }

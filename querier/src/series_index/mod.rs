@@ -317,20 +317,18 @@ impl Runs {
         self.runs.num_rows()
     }
 
-    /// One row per run: its tag columns, as the rows have them (none for a measurement
-    /// without tags).
-    pub fn tag_rows(&self) -> &RecordBatch {
-        &self.runs
-    }
-
-    /// [`Self::tag_rows`] of the runs whose tags can satisfy `predicate` (over `table`): each
-    /// of its conjuncts of tags found as [`Runs::select`] finds them (by binary search for
-    /// equalities), the others left to the caller, who applies the whole predicate again.
+    /// One row per run whose tags can satisfy `predicate` (over `table`; every run without
+    /// one), its tag columns as the rows have them: each of the predicate's conjuncts of tags
+    /// is found as [`Runs::select`] finds it (by binary search for equalities), the others
+    /// are left to the caller, who applies the whole predicate again.
     pub fn tag_rows_matching(
         &self,
-        predicate: &Arc<dyn PhysicalExpr>,
+        predicate: Option<&Arc<dyn PhysicalExpr>>,
         table: &Schema,
     ) -> Result<RecordBatch> {
+        let Some(predicate) = predicate else {
+            return Ok(self.runs.clone());
+        };
         let mut keep: Option<Vec<bool>> = None;
         for c in split_conjunction(predicate) {
             if let Some(mask) = self.runs_matching(c, table) {
@@ -436,18 +434,9 @@ impl FileIndex {
         self.series.runs()
     }
 
-    /// [`Runs::tag_rows`] of the file.
-    pub fn tag_rows(&self) -> &RecordBatch {
-        self.series.tag_rows()
-    }
-
-    /// [`Runs::tag_rows_matching`] of the file.
-    pub fn tag_rows_matching(
-        &self,
-        predicate: &Arc<dyn PhysicalExpr>,
-        table: &Schema,
-    ) -> Result<RecordBatch> {
-        self.series.tag_rows_matching(predicate, table)
+    /// The file's series runs.
+    pub fn series(&self) -> &Runs {
+        &self.series
     }
 
     /// [`Runs::select`] of the file's rows.
