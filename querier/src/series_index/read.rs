@@ -60,33 +60,32 @@ impl InPlaceReader {
         Ok(bytes)
     }
 
+    /// One positioned read per range (`pread`): no seek, and no second read to find the end
+    /// that `read_to_end` would make.
     fn read(&mut self, range: Range<u64>) -> datafusion::parquet::errors::Result<Bytes> {
-        use std::io::{Read, Seek, SeekFrom};
-        let io =
-            |e: std::io::Error| datafusion::parquet::errors::ParquetError::External(Box::new(e));
+        use std::os::unix::fs::FileExt;
         let file = match &mut self.file {
             Some(f) => f,
-            None => self
-                .file
-                .insert(std::fs::File::open(&self.path).map_err(io)?),
+            None => self.file.insert(std::fs::File::open(&self.path).map_err(io_error)?),
         };
-        let len = range.end.saturating_sub(range.start);
-        let mut buf = Vec::with_capacity(usize::try_from(len).map_err(|_| {
+        let len = usize::try_from(range.end.saturating_sub(range.start)).map_err(|_| {
             datafusion::parquet::errors::ParquetError::General("a range too long".into())
-        })?);
-        file.seek(SeekFrom::Start(range.start)).map_err(io)?;
-        file.take(len).read_to_end(&mut buf).map_err(io)?;
-        if buf.len() as u64 != len {
-            return Err(datafusion::parquet::errors::ParquetError::EOF(format!(
-                "{}: {len} bytes at {} asked, {} read",
+        })?;
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, range.start).map_err(|e| {
+            datafusion::parquet::errors::ParquetError::EOF(format!(
+                "{}: {len} bytes at {}: {e}",
                 self.path.display(),
                 range.start,
-                buf.len()
-            )));
-        }
-        self.metrics.bytes_scanned.add(buf.len());
+            ))
+        })?;
+        self.metrics.bytes_scanned.add(len);
         Ok(Bytes::from(buf))
     }
+}
+
+fn io_error(e: std::io::Error) -> datafusion::parquet::errors::ParquetError {
+    datafusion::parquet::errors::ParquetError::External(Box::new(e))
 }
 
 impl AsyncFileReader for InPlaceReader {
