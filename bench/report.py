@@ -122,12 +122,16 @@ for r in results:
         iq = {q["type"]: q for q in mixed.get("influx", [])}
         L.append("| query | InfluxDB p50 ms | InfluxDB p99 ms | Fletch p50 ms | Fletch p99 ms | errors (InfluxDB / Fletch) |")
         L.append("|---|---|---|---|---|---|")
+        def p50_p99(q):
+            if not q:
+                return "-", "-"
+            if "unfinished_s" in q:
+                return f"not done in {q['unfinished_s']} s", "-"
+            return f"{float(q['median_ms']):.3f}", f"{float(q['p99_ms']):.3f}"
         for q in mixed.get("fletch", []):
             i = iq.get(q["type"], {})
-            L.append(
-                f"| {q['type']} | {float(i.get('median_ms', 0) or 0):.3f} | {float(i.get('p99_ms', 0) or 0):.3f} | "
-                f"{float(q['median_ms']):.3f} | {float(q['p99_ms']):.3f} | {i.get('errors', '-')} / {q['errors']} |"
-            )
+            (i50, i99), (f50, f99) = p50_p99(i), p50_p99(q)
+            L.append(f"| {q['type']} | {i50} | {i99} | {f50} | {f99} | {i.get('errors', '-')} / {q.get('errors', '-')} |")
         L.append("")
 
 for r in results:
