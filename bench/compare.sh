@@ -14,7 +14,8 @@
 #   persisted  those servers restarted to persist their buffers, not yet compacted: the first
 #              queries of a new process on new files;
 # and a mixed run: the query types timed while a load of other hosts runs at half of Fletch's
-# ingest rate.
+# ingest rate (MIXED_SECONDS per server, default 600, shared among the types; a type not done
+# in its share is reported as such).
 # The high-cardinality set compares ingest, memory, disk and its own queries with InfluxDB on
 # its default index (inmem) and on tsi1. Writes docs/benchmarks.md and docs/benchmarks.svg.
 # Every wait is bounded.
