@@ -26,8 +26,10 @@
 //! `coalesce(tag, '')` a tag comparison becomes); no other node holds a value that changes;
 //! and every node is of a kind whose expressions are checked. Anything else plans afresh. The
 //! key includes the files the scan reads (persistence and compaction make new files, and file
-//! names are never reused within a process) and the session's partitions; scans of buffered
-//! rows are never kept, since every write changes them.
+//! names are never reused within a process) and the session's partitions. A scan of rows in
+//! memory ([`crate::memory_rows::BufferScanExec`]) is kept without its batches: binding gives
+//! it the new values and the running query's batches (it reports no statistics, so nothing
+//! planned above it depends on the batches it was planned with).
 //!
 //! With plans kept, building the logical plan and its shape was about a fifth of a light
 //! query. A statement's [`Template`] skips them: the first statement of a template (the
@@ -68,9 +70,11 @@ use datafusion::physical_plan::projection::ProjectionExec;
 use datafusion::physical_plan::repartition::RepartitionExec;
 use datafusion::physical_plan::sorts::sort::SortExec;
 use datafusion::physical_plan::sorts::sort_preserving_merge::SortPreservingMergeExec;
+use datafusion::physical_plan::union::UnionExec;
 use datafusion::physical_plan::windows::{BoundedWindowAggExec, WindowAggExec};
 use datafusion::physical_plan::{DisplayFormatType, ExecutionPlan, Partitioning};
 
+use crate::memory_rows::{BufferScanExec, MemoryBatch};
 use crate::plan::gapfill::{GapFill, GapFillExec};
 use crate::rescan::RescanExec;
 
@@ -221,14 +225,16 @@ impl Kept {
         &self.plan
     }
 
-    /// A copy of the plan with `shape`'s values bound and each scan finished by `finish`, its
-    /// states reset; `None` when the binding cannot be shown complete.
+    /// A copy of the plan with `shape`'s values bound, each Parquet scan finished by `finish`
+    /// and each scan of rows in memory reading `buffered`, its states reset; `None` when the
+    /// binding cannot be shown complete.
     pub fn bind(
         &self,
         shape: &Shape,
         finish: FinishScan<'_>,
+        buffered: Option<&Arc<Vec<MemoryBatch>>>,
     ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
-        match bind(&self.plan, &self.shape, shape, finish)? {
+        match bind(&self.plan, &self.shape, shape, finish, buffered)? {
             Some(plan) => Ok(Some(reset_plan_states(plan)?)),
             None => Ok(None),
         }
@@ -259,9 +265,22 @@ impl PlanCache {
     /// Keeps `plan`, planned for `shape`, unless its scans cannot be built again as planned
     /// (see [`unshared`]).
     pub fn put(&self, shape: Shape, plan: Arc<dyn ExecutionPlan>) {
-        if rebuilds_as_planned(&plan).unwrap_or(false) {
-            self.keep(Kept { plan, shape });
+        if !rebuilds_as_planned(&plan).unwrap_or(false) {
+            return;
         }
+        // A kept plan holds no data: its scans of rows in memory are kept without them.
+        let Ok(plan) = plan.transform_up(|node| match node.downcast_ref::<BufferScanExec>() {
+            Some(scan) => Ok(Transformed::yes(
+                Arc::new(scan.without_batches()) as Arc<dyn ExecutionPlan>
+            )),
+            None => Ok(Transformed::no(node)),
+        }) else {
+            return;
+        };
+        self.keep(Kept {
+            plan: plan.data,
+            shape,
+        });
     }
 
     /// Returns a plan [`Self::take`] took, counting it as a hit when `bound` (a query was given
@@ -413,6 +432,7 @@ fn bind(
     old: &Shape,
     new: &Shape,
     finish: FinishScan<'_>,
+    buffered: Option<&Arc<Vec<MemoryBatch>>>,
 ) -> Result<Option<Arc<dyn ExecutionPlan>>> {
     let Some(map) = changes(old, new) else {
         return Ok(None);
@@ -431,6 +451,9 @@ fn bind(
         let rebound = if let Some(scan) = node.downcast_ref::<DataSourceExec>() {
             bind_scan(scan, &old.params, &changed, finish)?
                 .map(|bound| RescanExec::replacing(&node, bound))
+        } else if let Some(scan) = node.downcast_ref::<BufferScanExec>() {
+            bind_buffer_scan(scan, &old.params, &changed, buffered)?
+                .map(|bound| Arc::new(bound) as Arc<dyn ExecutionPlan>)
         } else if let Some(g) = node.downcast_ref::<GapFillExec>() {
             match ranges.next() {
                 Some((o, n)) if (g.params().start, g.params().end) == *o => {
@@ -497,6 +520,45 @@ fn bind_scan(
     let Some(predicate) = source.filter() else {
         return Ok(params.is_empty().then(|| rebuilt(fresh)));
     };
+    let schema = config.file_schema().as_ref();
+    let Some(rebound) = bind_predicate(&predicate, params, changed, schema)? else {
+        return Ok(None);
+    };
+    Ok(Some(rebuilt(fresh.with_predicate(rebound))))
+}
+
+/// A scan of rows in memory with `changed` values bound into its predicate and reading
+/// `buffered`, or `None` when the binding cannot be shown complete (as for a Parquet scan's
+/// predicate, [`bind_predicate`]) or the query reads no rows in memory.
+fn bind_buffer_scan(
+    scan: &BufferScanExec,
+    params: &[ScalarValue],
+    changed: &[(&ScalarValue, &ScalarValue)],
+    buffered: Option<&Arc<Vec<MemoryBatch>>>,
+) -> Result<Option<BufferScanExec>> {
+    let Some(batches) = buffered else {
+        return Ok(None);
+    };
+    let predicate = match scan.predicate() {
+        None if params.is_empty() => None,
+        None => return Ok(None),
+        Some(p) => match bind_predicate(p, params, changed, scan.table_schema())? {
+            Some(bound) => Some(bound),
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(scan.bound(predicate, Arc::clone(batches))))
+}
+
+/// `predicate` with `changed` values bound, or `None` when the binding cannot be shown
+/// complete: every param (of `params`) exactly as often as the filters had it, and a value
+/// that changes only under expressions that keep nothing derived from their literals.
+fn bind_predicate(
+    predicate: &Arc<dyn PhysicalExpr>,
+    params: &[ScalarValue],
+    changed: &[(&ScalarValue, &ScalarValue)],
+    schema: &datafusion::arrow::datatypes::Schema,
+) -> Result<Option<Arc<dyn PhysicalExpr>>> {
     let mut found: Vec<&ScalarValue> = Vec::new();
     let mut bindable = true;
     predicate.apply(|e| {
@@ -519,9 +581,8 @@ fn bind_scan(
     {
         return Ok(None);
     }
-    let schema = config.file_schema().as_ref();
     let mut typed = true;
-    let rebound = Arc::clone(&predicate)
+    let rebound = Arc::clone(predicate)
         .transform_up(|e| {
             // Its children are bound by now; its set of them is built again.
             if let Some(il) = e.downcast_ref::<InListExpr>() {
@@ -550,7 +611,7 @@ fn bind_scan(
     if !typed {
         return Ok(None);
     }
-    Ok(Some(rebuilt(fresh.with_predicate(rebound))))
+    Ok(Some(rebound))
 }
 
 /// `source` built again, with metrics of its own (`None` if its projection cannot be).
@@ -663,7 +724,7 @@ fn known_exprs(node: &Arc<dyn ExecutionPlan>) -> Option<Vec<Arc<dyn PhysicalExpr
             Partitioning::RoundRobinBatch(_) | Partitioning::UnknownPartitioning(_) => Vec::new(),
             _ => return None,
         }
-    } else if node.is::<CoalescePartitionsExec>() {
+    } else if node.is::<CoalescePartitionsExec>() || node.is::<UnionExec>() {
         Vec::new()
     } else if let Some(w) = node.downcast_ref::<BoundedWindowAggExec>() {
         window_exprs(w.window_expr())

@@ -93,10 +93,15 @@ pub struct ScanStats {
     pub batches_in_memory: usize,
     /// Shards read by peers ([`crate::shard_source::ShardTable`]).
     pub shards_remote: usize,
-    /// The files read, when the scan reads nothing else (no buffered rows, no merge): what a
-    /// kept plan of this scan depends on ([`crate::plan_cache`]).
+    /// The files read, when the scan reads them and at most one table of rows in memory (no
+    /// merge, no parts bounded by last values beside rows in memory), that table marked by a
+    /// last line [`BUFFERED`]: what a kept plan of this scan depends on
+    /// ([`crate::plan_cache`]).
     pub files: Option<Vec<String>>,
 }
+
+/// The last line of [`ScanStats::files`] when the scan also reads rows in memory.
+pub const BUFFERED: &str = "(rows in memory)";
 
 /// Tables of the file sets queries read, kept at most this many.
 const LISTINGS: usize = 512;
@@ -184,14 +189,16 @@ pub struct Frame {
     pub pinned: Vec<Arc<ingester::pins::Pinned>>,
 }
 
-/// A frame's `DataFrame`, built when asked: a scan of files only is kept as its table until
-/// then, since a statement that runs from its template ([`crate::plan_cache::Template`]) needs
-/// no logical plan (building the `DataFrame` copies the session's whole state).
+/// A frame's `DataFrame`, built when asked: a scan of files and rows in memory only is kept as
+/// its tables until then, since a statement that runs from its template
+/// ([`crate::plan_cache::Template`]) needs no logical plan (building the `DataFrame` copies the
+/// session's whole state).
 pub enum LazyFrame {
     Built(DataFrame),
-    Files {
+    Tables {
         ctx: SessionContext,
-        table: Arc<dyn TableProvider>,
+        files: Option<Arc<dyn TableProvider>>,
+        memory: Option<Arc<MemoryRows>>,
     },
 }
 
@@ -199,7 +206,17 @@ impl LazyFrame {
     pub fn build(self) -> Result<DataFrame, ExecError> {
         match self {
             Self::Built(df) => Ok(df),
-            Self::Files { ctx, table } => Ok(ctx.read_table(table)?),
+            Self::Tables { ctx, files, memory } => {
+                let mut parts = Vec::new();
+                if let Some(t) = files {
+                    parts.push(ctx.read_table(t)?);
+                }
+                if let Some(m) = memory {
+                    parts.push(ctx.read_table(m)?);
+                }
+                union_all(parts)?
+                    .ok_or_else(|| ExecError::Internal("a frame of tables without a table".into()))
+            }
         }
     }
 
@@ -208,11 +225,22 @@ impl LazyFrame {
         Ok(Self::Built(self.build()?.filter(predicate)?))
     }
 
-    /// A scan of files only, not yet built: its session.
+    /// A scan of tables not yet built: its session.
     pub fn files_session(&self) -> Option<&SessionContext> {
         match self {
             Self::Built(_) => None,
-            Self::Files { ctx, .. } => Some(ctx),
+            Self::Tables { ctx, .. } => Some(ctx),
+        }
+    }
+
+    /// The rows in memory a scan of tables not yet built reads (what a kept plan of it is
+    /// given when bound).
+    pub fn buffered(&self) -> Option<Arc<Vec<MemoryBatch>>> {
+        match self {
+            Self::Tables {
+                memory: Some(m), ..
+            } => Some(Arc::clone(m.batches())),
+            _ => None,
         }
     }
 }
@@ -618,15 +646,25 @@ impl Executor {
                 last_values,
             }))?);
         }
-        if memory.is_empty() && merged.is_empty() && !bounded_memory {
-            stats.files = Some(files.iter().chain(&bounded_files).cloned().collect());
+        if merged.is_empty() && !bounded_memory && (memory.is_empty() || bounded.is_empty()) {
+            let mut named: Vec<String> = files.iter().chain(&bounded_files).cloned().collect();
+            if !memory.is_empty() {
+                named.push(BUFFERED.to_string());
+            }
+            stats.files = Some(named);
         }
-        if !files.is_empty() && memory.is_empty() && merged.is_empty() && bounded.is_empty() {
-            let table = self.listings().table(ctx, &files, &schema, plain)?;
+        if (!files.is_empty() || !memory.is_empty()) && merged.is_empty() && bounded.is_empty() {
+            let files = if files.is_empty() {
+                None
+            } else {
+                Some(self.listings().table(ctx, &files, &schema, &plain)?)
+            };
+            let memory = (!memory.is_empty()).then(|| Arc::new(MemoryRows::new(plain(), memory)));
             return Ok(Some(Frame {
-                df: LazyFrame::Files {
+                df: LazyFrame::Tables {
                     ctx: ctx.clone(),
-                    table,
+                    files,
+                    memory,
                 },
                 schema,
                 stats,

@@ -141,14 +141,22 @@ impl<'a> Plan<'a> {
 pub(crate) struct Reuse<'a> {
     pub plans: Option<(&'a PlanCache, &'a str)>,
     pub indexes: &'a SeriesIndexes,
+    /// The rows in memory the frame reads (a kept plan's buffered-rows scan is given them).
+    pub buffered: Option<&'a std::sync::Arc<Vec<MemoryBatch>>>,
 }
 
 impl<'a> Reuse<'a> {
-    /// What a frame read from `files` (only files: its plan may be kept) may reuse.
-    pub(super) fn of(ex: &'a Executor, files: Option<&'a str>) -> Self {
+    /// What a frame read from `files` (files and at most one table of rows in memory,
+    /// `buffered`: its plan may be kept) may reuse.
+    pub(super) fn of(
+        ex: &'a Executor,
+        files: Option<&'a str>,
+        buffered: Option<&'a std::sync::Arc<Vec<MemoryBatch>>>,
+    ) -> Self {
         Self {
             plans: files.map(|f| (ex.plans(), f)),
             indexes: ex.indexes(),
+            buffered,
         }
     }
 
@@ -184,7 +192,7 @@ pub(super) async fn stream_shaped(
         return Ok((execute_stream(run, task)?, None));
     };
     let shape = Shape::of(&logical, files, state.config().target_partitions())?;
-    if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
+    if let Some(batches) = run_kept(cache, &shape, reuse, &task).await? {
         return Ok((batches, Some(shape)));
     }
     let plan = state.create_physical_plan(&logical).await?;
@@ -259,9 +267,10 @@ impl Verify<'_> {
 pub(super) async fn run_kept(
     cache: &PlanCache,
     shape: &Shape,
-    indexes: &SeriesIndexes,
+    reuse: Reuse<'_>,
     task: &std::sync::Arc<datafusion::execution::TaskContext>,
 ) -> Result<Option<SendableRecordBatchStream>, ExecError> {
+    let indexes = reuse.indexes;
     let Some(kept) = cache.take(shape) else {
         return Ok(None);
     };
@@ -272,7 +281,7 @@ pub(super) async fn run_kept(
         return Err(e.into());
     }
     let finish = |config: &_, source: &_| indexes.attached(config, source).map(|a| a.0);
-    let bound = kept.bind(shape, &finish);
+    let bound = kept.bind(shape, &finish, reuse.buffered);
     cache.put_back(kept, matches!(bound, Ok(Some(_))));
     match bound? {
         Some(run) => Ok(Some(execute_stream(run, std::sync::Arc::clone(task))?)),

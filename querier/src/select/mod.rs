@@ -40,6 +40,7 @@ use serde_json::Value;
 use crate::executor::{ExecError, Executor, QueryContext};
 use crate::frame;
 use crate::influxql::{BinaryOp, Dimension, Expr, Fill, SelectStatement, Source, VarType};
+use crate::memory_rows::MemoryBatch;
 use crate::plan::aggregate::{AggregateKind, InfluxAggregate, Output};
 use crate::plan::gapfill::{FillValue, GapFill, GapFillParams};
 use crate::plan::sample::InfluxSample;
@@ -335,7 +336,8 @@ pub(crate) async fn execute(
     for entry in loaded {
         let more = match entry {
             Loaded::Frame(name, frame, schema, files) => {
-                let reuse = Reuse::of(ex, files.as_deref());
+                let buffered = frame.buffered();
+                let reuse = Reuse::of(ex, files.as_deref(), buffered.as_ref());
                 let at = (name.as_str(), &schema, &union);
                 plan.run(at, frame, condition.as_ref(), ctx, reuse, out)
                     .await?
@@ -378,7 +380,8 @@ pub(crate) async fn execute(
                         continue;
                     };
                     let files = stats.files.map(|f| f.join("\n"));
-                    let reuse = Reuse::of(ex, files.as_deref());
+                    let buffered = frame.buffered();
+                    let reuse = Reuse::of(ex, files.as_deref(), buffered.as_ref());
                     let at = (name.as_str(), &schema, &union);
                     more = plan
                         .run(at, frame, condition.as_ref(), ctx, reuse, out)
@@ -1154,7 +1157,7 @@ impl<'a> Plan<'a> {
                 let ranges = vec![self.gap_range(now); t.gapfills()];
                 let shape = Shape::of_template(&t, params.clone(), ranges);
                 let task = session.task_ctx();
-                if let Some(batches) = run_kept(cache, &shape, reuse.indexes, &task).await? {
+                if let Some(batches) = run_kept(cache, &shape, reuse, &task).await? {
                     cache.template_hit();
                     if !cfg!(debug_assertions) {
                         return self

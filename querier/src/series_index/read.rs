@@ -66,7 +66,9 @@ impl InPlaceReader {
         use std::os::unix::fs::FileExt;
         let file = match &mut self.file {
             Some(f) => f,
-            None => self.file.insert(std::fs::File::open(&self.path).map_err(io_error)?),
+            None => self
+                .file
+                .insert(std::fs::File::open(&self.path).map_err(io_error)?),
         };
         let len = usize::try_from(range.end.saturating_sub(range.start)).map_err(|_| {
             datafusion::parquet::errors::ParquetError::General("a range too long".into())
