@@ -493,6 +493,23 @@ const SAME_SHAPE: &[(&str, &str, bool)] = &[
         "SELECT usage FROM cpu WHERE abs(usage) > 3.5 AND time >= 0 AND time <= 100",
         true,
     ),
+    // Parameters of InfluxQL's functions that a plan's display does not show (its functions'
+    // names only): other plans, not bound.
+    (
+        "SELECT percentile(usage, 50) FROM cpu WHERE host = 'a' AND time >= 0 AND time < 100 GROUP BY time(50ns)",
+        "SELECT percentile(usage, 90) FROM cpu WHERE host = 'a' AND time >= 0 AND time < 100 GROUP BY time(50ns)",
+        false,
+    ),
+    (
+        "SELECT integral(usage, 10ns) FROM cpu WHERE host = 'b' AND time >= 0 AND time < 100 GROUP BY time(50ns)",
+        "SELECT integral(usage, 20ns) FROM cpu WHERE host = 'b' AND time >= 0 AND time < 100 GROUP BY time(50ns)",
+        false,
+    ),
+    (
+        "SELECT moving_average(usage, 2) FROM cpu WHERE host = 'c' AND time >= 0 AND time <= 100",
+        "SELECT moving_average(usage, 3) FROM cpu WHERE host = 'c' AND time >= 0 AND time <= 100",
+        false,
+    ),
 ];
 
 #[tokio::test]
@@ -557,18 +574,23 @@ async fn same_shapes_answer_as_fresh_plans(n: &Node, fresh: &querier::Executor) 
     }
 }
 
-/// A kept plan of buffered rows reads the rows buffered when it runs, not those it was planned
-/// with: a write between two runs is in the second answer, a persist moves the rows to files.
-#[tokio::test]
-async fn a_kept_plan_of_buffered_rows_reads_the_rows_buffered_when_it_runs() {
-    let n = node().await;
+/// `cpu,host=a|b usage=t` at t = 0..10 (times 0, 10, ..., 90).
+fn two_hosts_ten_points() -> String {
     let mut body = String::new();
     for host in ["a", "b"] {
         for t in 0..10i64 {
             body.push_str(&format!("cpu,host={host} usage={t} {}\n", t * 10));
         }
     }
-    n.write(&body).await;
+    body
+}
+
+/// A kept plan of buffered rows reads the rows buffered when it runs, not those it was planned
+/// with: a write between two runs is in the second answer, a persist moves the rows to files.
+#[tokio::test]
+async fn a_kept_plan_of_buffered_rows_reads_the_rows_buffered_when_it_runs() {
+    let n = node().await;
+    n.write(&two_hosts_ten_points()).await;
     let query = |host: &str| {
         format!(
             "SELECT count(usage), max(usage) FROM cpu WHERE host = '{host}' AND time >= 0 AND time < 1000 GROUP BY time(500ns)"
@@ -623,13 +645,7 @@ async fn a_kept_plan_of_buffered_rows_reads_the_rows_buffered_when_it_runs() {
 #[tokio::test]
 async fn tables_of_file_sets_are_kept_for_their_files_and_schema() {
     let n = node().await;
-    let mut body = String::new();
-    for host in ["a", "b"] {
-        for t in 0..10i64 {
-            body.push_str(&format!("cpu,host={host} usage={t} {}\n", t * 10));
-        }
-    }
-    n.write(&body).await;
+    n.write(&two_hosts_ten_points()).await;
     n.ingester.persist().await.unwrap();
     let count = |v: &Value| v[0]["series"][0]["values"][0][1].clone();
     let usage = |host: &str| format!("SELECT count(usage) FROM cpu WHERE host = '{host}'");

@@ -111,11 +111,12 @@ impl Shape {
                         p.end = 0;
                         key.push_str(&format!("GapFill: {p:?}"));
                     } else {
-                        key.push_str(&node.display().to_string());
+                        key.push_str(&format!("{} {:?}", node.display(), ext.node));
                     }
                 }
                 other => key.push_str(&other.display().to_string()),
             }
+            functions_of(node, &mut key)?;
             key.push_str(&format!(" [{}]\n", node.inputs().len()));
             Ok(TreeNodeRecursion::Continue)
         })?;
@@ -139,6 +140,26 @@ impl Shape {
             ranges,
         }
     }
+}
+
+/// The functions `node` calls, as their implementations print themselves, appended to `key`:
+/// InfluxQL's carry parameters that their names (all a plan's display shows) do not
+/// (`integral`'s unit, `percentile`'s p, an indicator's periods), and two plans that differ
+/// only there must not share a kept plan.
+fn functions_of(node: &LogicalPlan, key: &mut String) -> Result<()> {
+    use std::fmt::Write;
+    node.apply_expressions(|e| {
+        e.apply(|x| {
+            let _ = match x {
+                Expr::ScalarFunction(f) => write!(key, " {:?}", f.func.inner()),
+                Expr::AggregateFunction(f) => write!(key, " {:?}", f.func.inner()),
+                Expr::WindowFunction(w) => write!(key, " {:?}", w.fun),
+                _ => Ok(()),
+            };
+            Ok(TreeNodeRecursion::Continue)
+        })
+    })?;
+    Ok(())
 }
 
 /// `predicate` with each literal replaced by a placeholder of its position and type, the

@@ -95,12 +95,13 @@ pub struct ScanStats {
     pub shards_remote: usize,
     /// The files read, when the scan reads them and at most one table of rows in memory (no
     /// merge, no parts bounded by last values beside rows in memory), that table marked by a
-    /// last line [`BUFFERED`]: what a kept plan of this scan depends on
+    /// last line of [`BUFFERED`] and its schema: what a kept plan of this scan depends on
     /// ([`crate::plan_cache`]).
     pub files: Option<Vec<String>>,
 }
 
-/// The last line of [`ScanStats::files`] when the scan also reads rows in memory.
+/// How the last line of [`ScanStats::files`] starts when the scan also reads rows in memory
+/// (the schema they are read as follows).
 pub const BUFFERED: &str = "(rows in memory)";
 
 /// Tables of the file sets queries read, kept at most this many.
@@ -649,7 +650,9 @@ impl Executor {
         if merged.is_empty() && !bounded_memory && (memory.is_empty() || bounded.is_empty()) {
             let mut named: Vec<String> = files.iter().chain(&bounded_files).cloned().collect();
             if !memory.is_empty() {
-                named.push(BUFFERED.to_string());
+                // Rows in memory have no name: the schema they are read as tells a kept plan
+                // of one measurement's rows from another's.
+                named.push(format!("{BUFFERED} {:?}", plain().fields()));
             }
             stats.files = Some(named);
         }
