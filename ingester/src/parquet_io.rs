@@ -3,14 +3,17 @@
 //!
 //! Layout inside a file: tag columns (dictionary-encoded), field columns, `time`; rows sorted
 //! by series (the tag with the most values first) then time; page-level statistics and row
-//! groups of [`ROW_GROUP_ROWS`] rows, so a reader can skip pages and row groups by tag and time. The
+//! groups of [`ROW_GROUP_ROWS`] rows or [`MAX_ROW_GROUP_SERIES`] series, so a reader can skip
+//! pages and row groups by tag and time. The
 //! Arrow schema (with the column kinds) is embedded, so pyarrow or DataFusion read the files
 //! with nothing from Fletch.
 
 use std::sync::Arc;
 
+use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use arrow::row::{OwnedRow, RowConverter};
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -21,12 +24,25 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
+use crate::batch::{columns_of_kind, key_converter};
 use crate::error::StorageError;
 use crate::schema::{MEASUREMENT_KEY, TIME};
 
 /// Rows per row group: small enough that time and tag statistics prune, large enough to
 /// compress well.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
+
+/// Series per row group at most, once it holds [`MIN_ROW_GROUP_ROWS`]: a reader of any row of
+/// a row group decodes the dictionary page of every column it reads, and a tag's dictionary
+/// holds a value per series of the group. With 100,000 hosts of three rows each, a row group
+/// of [`ROW_GROUP_ROWS`] held 43,000 host names, and a query of one host spent a fifth of its
+/// time decoding them (and the floats' dictionaries, as large). Series with many rows each
+/// never reach the limit before the row count does.
+pub const MAX_ROW_GROUP_SERIES: usize = 1024;
+
+/// Rows a row group holds at least before [`MAX_ROW_GROUP_SERIES`] ends it, so that tiny series
+/// do not make tiny row groups (each costs metadata, and a page per column).
+pub const MIN_ROW_GROUP_ROWS: usize = 16 * 1024;
 
 /// Rows per data page (at most; the writer checks every 1024 rows). Files are sorted by series
 /// then time, so a page holds about one series' stretch of time, and the page index prunes by
@@ -108,6 +124,13 @@ pub struct FileWriter {
     location: ObjectPath,
     writer: AsyncArrowWriter<BufWriter>,
     rows: usize,
+    /// The tag columns: a change of any of them starts a series.
+    tags: Vec<usize>,
+    /// Series begun in the row group in progress.
+    group_series: usize,
+    /// The tag values of the last row written (so that a series going on from one batch into
+    /// the next is not counted again), and their converter; `None` without tags.
+    last_series: Option<(RowConverter, Option<OwnedRow>)>,
 }
 
 impl FileWriter {
@@ -118,6 +141,7 @@ impl FileWriter {
         measurement: &str,
     ) -> Result<Self, StorageError> {
         let location = ObjectPath::from(path);
+        let tags = columns_of_kind(&schema, "tag");
         let sink = BufWriter::new(store.clone(), location.clone());
         let writer = AsyncArrowWriter::try_new(
             sink,
@@ -129,11 +153,64 @@ impl FileWriter {
             location,
             writer,
             rows: 0,
+            last_series: match tags.is_empty() {
+                true => None,
+                false => Some((key_converter(&schema, &tags)?, None)),
+            },
+            tags,
+            group_series: 0,
         })
     }
 
+    /// Writes `batch` (sorted by series then time, in the file's schema): a row group ends
+    /// where a series begins once the group holds [`MAX_ROW_GROUP_SERIES`] series and
+    /// [`MIN_ROW_GROUP_ROWS`] rows, or (the writer's own limit) at [`ROW_GROUP_ROWS`] rows.
     pub async fn write(&mut self, batch: &RecordBatch) -> Result<(), StorageError> {
-        self.writer.write(batch).await?;
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        // Where each series begins in `batch`; the first row only if it is not the series
+        // the previous batch ended with.
+        let mut starts: Vec<usize> = vec![0];
+        if let Some((converter, last)) = &mut self.last_series {
+            let tags: Vec<ArrayRef> = self.tags.iter().map(|&i| batch.column(i).clone()).collect();
+            starts = arrow::compute::partition(&tags)?
+                .ranges()
+                .into_iter()
+                .map(|r| r.start)
+                .collect();
+            let ends: Vec<ArrayRef> = tags.iter().map(|a| a.slice(0, 1)).collect();
+            let first = converter.convert_columns(&ends)?;
+            if last.as_ref().is_some_and(|l| l.row() == first.row(0)) {
+                starts.remove(0);
+            }
+            let ends: Vec<ArrayRef> = tags
+                .iter()
+                .map(|a| a.slice(batch.num_rows() - 1, 1))
+                .collect();
+            *last = Some(converter.convert_columns(&ends)?.row(0).owned());
+        }
+        let mut from = 0;
+        for start in starts {
+            // A series begins at `start`: the group ends before it if it is full.
+            let group_rows = self.writer.in_progress_rows() + (start - from);
+            if self.group_series >= MAX_ROW_GROUP_SERIES && group_rows >= MIN_ROW_GROUP_ROWS {
+                if start > from {
+                    self.writer.write(&batch.slice(from, start - from)).await?;
+                }
+                self.writer.flush().await?;
+                self.group_series = 0;
+                from = start;
+            }
+            self.group_series += 1;
+        }
+        self.writer
+            .write(&batch.slice(from, batch.num_rows() - from))
+            .await?;
+        if self.writer.in_progress_rows() == 0 {
+            // The writer ended the group at its row limit.
+            self.group_series = 0;
+        }
         self.rows += batch.num_rows();
         Ok(())
     }
@@ -171,4 +248,139 @@ pub async fn read_batches(
     Ok(ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(batch_rows)
         .build()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::{tag_field, time_field, with_kind};
+    use arrow::array::{DictionaryArray, Float64Array, TimestampNanosecondArray};
+    use arrow::datatypes::{Field, Int32Type};
+    use object_store::memory::InMemory;
+
+    /// `hosts` series of `rows` rows each, sorted by host then time, cut into batches of at
+    /// most `batch_rows`.
+    fn hosts(hosts: usize, rows: usize, batch_rows: usize) -> Vec<RecordBatch> {
+        let schema = Arc::new(Schema::new(vec![
+            tag_field("host"),
+            with_kind(Field::new("v", DataType::Float64, true), "field"),
+            time_field(),
+        ]));
+        let names: Vec<String> = (0..hosts)
+            .flat_map(|h| std::iter::repeat_n(format!("host_{h:06}"), rows))
+            .collect();
+        let host: DictionaryArray<Int32Type> = names.iter().map(String::as_str).collect();
+        let n = hosts * rows;
+        let all = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(host),
+                Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64))),
+                Arc::new(TimestampNanosecondArray::from_iter_values(
+                    (0..n).map(|i| (i % rows) as i64),
+                )),
+            ],
+        )
+        .unwrap();
+        (0..n)
+            .step_by(batch_rows)
+            .map(|at| all.slice(at, batch_rows.min(n - at)))
+            .collect()
+    }
+
+    /// Each row group's row count and the hosts it holds, after writing `batches`.
+    async fn row_groups(batches: &[RecordBatch]) -> Vec<(usize, Vec<String>)> {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mut w = FileWriter::create(&store, "f.parquet", batches[0].schema(), "m").unwrap();
+        for b in batches {
+            w.write(b).await.unwrap();
+        }
+        w.close().await.unwrap();
+        let bytes = store.get(&ObjectPath::from("f.parquet")).await.unwrap();
+        let bytes = bytes.bytes().await.unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let groups = builder.metadata().num_row_groups();
+        let mut out = Vec::new();
+        for g in 0..groups {
+            let bytes = store.get(&ObjectPath::from("f.parquet")).await.unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.bytes().await.unwrap())
+                .unwrap()
+                .with_row_groups(vec![g])
+                .build()
+                .unwrap();
+            let (mut rows, mut names) = (0, Vec::new());
+            for b in reader {
+                let b = b.unwrap();
+                rows += b.num_rows();
+                let host = arrow::compute::cast(b.column(0), &DataType::Utf8).unwrap();
+                for h in arrow::array::AsArray::as_string::<i32>(&host)
+                    .iter()
+                    .flatten()
+                {
+                    if names.last().map(String::as_str) != Some(h) {
+                        names.push(h.to_string());
+                    }
+                }
+            }
+            out.push((rows, names));
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn many_small_series_end_row_groups_at_a_series_start() {
+        // 5000 hosts of 3 rows, in batches that cut series in two: groups of at least
+        // MIN_ROW_GROUP_ROWS rows, ended where a series starts once they hold the series limit.
+        let groups = row_groups(&hosts(5000, 3, 1000)).await;
+        assert!(groups.len() > 1, "{groups:?}");
+        let mut seen = 0;
+        for (i, (rows, names)) in groups.iter().enumerate() {
+            let last = i + 1 == groups.len();
+            if !last {
+                assert!(*rows >= MIN_ROW_GROUP_ROWS, "group {i}: {rows} rows");
+            }
+            // A series never spans two groups here, and no group holds much more than the
+            // limit (batch boundaries count a series twice, so fewer at most).
+            assert_eq!(rows % 3, 0, "group {i} cut a series");
+            assert!(
+                names.len() <= MIN_ROW_GROUP_ROWS / 3 + 1,
+                "group {i}: {}",
+                names.len()
+            );
+            seen += names.len();
+        }
+        assert_eq!(seen, 5000);
+    }
+
+    #[tokio::test]
+    async fn series_of_some_rows_make_groups_of_the_series_limit() {
+        // 3000 hosts of 20 rows, in batches that cut series in two: MAX_ROW_GROUP_SERIES
+        // series are more than MIN_ROW_GROUP_ROWS rows, so the series limit ends the groups.
+        let groups = row_groups(&hosts(3000, 20, 8190)).await;
+        let series: Vec<usize> = groups.iter().map(|(_, n)| n.len()).collect();
+        assert_eq!(
+            series,
+            [
+                MAX_ROW_GROUP_SERIES,
+                MAX_ROW_GROUP_SERIES,
+                3000 - 2 * MAX_ROW_GROUP_SERIES
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn long_series_fill_row_groups_by_rows() {
+        // 4 hosts of 100,000 rows: the row count ends the groups, in the middle of a series.
+        let groups = row_groups(&hosts(4, 100_000, 8192)).await;
+        let rows: Vec<usize> = groups.iter().map(|(r, _)| *r).collect();
+        assert_eq!(
+            rows,
+            [
+                ROW_GROUP_ROWS,
+                ROW_GROUP_ROWS,
+                ROW_GROUP_ROWS,
+                400_000 - 3 * ROW_GROUP_ROWS
+            ]
+        );
+    }
 }

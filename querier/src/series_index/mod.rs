@@ -115,6 +115,9 @@ pub struct Runs {
     /// Per column of `runs`, its dictionary's values in ascending order (their indices), so
     /// that `tag = 'value'` finds its key by binary search.
     sorted: Vec<Vec<u32>>,
+    /// Per column of `runs`, whether the runs are in order of its values (no nulls): the
+    /// file's first sort tag is ([`Runs::span`]).
+    ordered: Vec<bool>,
     /// Where each run starts, and (last) the row count.
     starts: Vec<usize>,
     /// The time column's pages in row order: `(first row, min, max)`. For a file, one page per
@@ -198,6 +201,28 @@ fn firsts_of(new: &[bool]) -> Result<Vec<u32>> {
         .collect()
 }
 
+/// Whether the dictionary `column` (its values' indices in ascending order: `sorted`) has no
+/// nulls and is in order of its values.
+fn in_order(column: &dyn Array, sorted: &[u32]) -> bool {
+    let Some(d) = column.as_dictionary_opt::<Int32Type>() else {
+        return false;
+    };
+    if d.null_count() > 0 {
+        return false;
+    }
+    let mut rank = vec![0u32; sorted.len()];
+    for (r, &i) in sorted.iter().enumerate() {
+        if let (Some(slot), Ok(r)) = (rank.get_mut(i as usize), u32::try_from(r)) {
+            *slot = r;
+        }
+    }
+    let rank_of = |k: &i32| usize::try_from(*k).ok().and_then(|k| rank.get(k)).copied();
+    d.keys()
+        .values()
+        .windows(2)
+        .all(|w| matches!((rank_of(&w[0]), rank_of(&w[1])), (Some(a), Some(b)) if a <= b))
+}
+
 impl Runs {
     /// The runs of `pieces` (each run's first row, tag columns of `tag_schema`), starting at
     /// `starts` (and the row count last).
@@ -224,9 +249,16 @@ impl Runs {
                 None => Ok(Vec::new()),
             })
             .collect::<Result<Vec<_>>>()?;
+        let ordered = runs
+            .columns()
+            .iter()
+            .zip(&sorted)
+            .map(|(c, sorted)| in_order(c, sorted))
+            .collect();
         Ok(Self {
             runs,
             sorted,
+            ordered,
             starts,
             pages,
         })
@@ -247,6 +279,7 @@ impl Runs {
         Ok(Self {
             runs,
             sorted: Vec::new(),
+            ordered: Vec::new(),
             starts,
             pages,
         })
@@ -329,21 +362,24 @@ impl Runs {
         let Some(predicate) = predicate else {
             return Ok(self.runs.clone());
         };
+        let conjuncts = split_conjunction(predicate);
+        let span = self.span(&conjuncts, table);
         let mut keep: Option<Vec<bool>> = None;
-        for c in split_conjunction(predicate) {
-            if let Some(mask) = self.runs_matching(c, table) {
+        for c in conjuncts {
+            if let Some(mask) = self.runs_matching(c, table, span.clone()) {
                 match &mut keep {
                     Some(k) => k.iter_mut().zip(mask).for_each(|(k, m)| *k &= m),
                     None => keep = Some(mask),
                 }
             }
         }
+        let runs = self.runs.slice(span.start, span.len());
         Ok(match keep {
             Some(k) => datafusion::arrow::compute::filter_record_batch(
-                &self.runs,
+                &runs,
                 &datafusion::arrow::array::BooleanArray::from(k),
             )?,
-            None => self.runs.clone(),
+            None => runs,
         })
     }
 }

@@ -6,14 +6,16 @@ use super::*;
 impl Runs {
     /// The rows that can satisfy `predicate` (over `table`, the scan's schema).
     pub fn select(&self, predicate: &Arc<dyn PhysicalExpr>, table: &Schema) -> Selected {
-        let mut keep = vec![true; self.runs()];
+        let conjuncts = split_conjunction(predicate);
+        let span = self.span(&conjuncts, table);
+        let mut keep = vec![true; span.len()];
         let (mut lo, mut hi) = (i64::MIN, i64::MAX);
         let mut uses = Vec::new();
-        for c in split_conjunction(predicate) {
+        for c in conjuncts {
             if let Some((l, h)) = time_bounds(c) {
                 (lo, hi) = (lo.max(l), hi.min(h));
                 uses.push(Use::Pages);
-            } else if let Some(mask) = self.runs_matching(c, table) {
+            } else if let Some(mask) = self.runs_matching(c, table, span.clone()) {
                 for (k, m) in keep.iter_mut().zip(mask) {
                     *k &= m;
                 }
@@ -35,7 +37,7 @@ impl Runs {
         // Whether every page read lies within the time bounds.
         let mut within = true;
         if lo <= hi {
-            for (run, _) in keep.iter().enumerate().filter(|(_, k)| **k) {
+            for (run, _) in span.clone().zip(&keep).filter(|(_, k)| **k) {
                 let (start, end) = (self.starts[run], self.starts[run + 1]);
                 if lo == i64::MIN && hi == i64::MAX {
                     push(start..end);
@@ -76,22 +78,67 @@ impl Runs {
         }
     }
 
-    /// For each run, whether `conjunct` (of tag columns only, of known expressions) can hold;
-    /// `None` when it is not such a conjunct or cannot be evaluated on the runs.
+    /// All runs.
+    pub(super) fn all(&self) -> Range<usize> {
+        0..self.runs()
+    }
+
+    /// The runs that `conjuncts` can hold for, as far as a binary search over the runs finds
+    /// it: the runs are in order of the file's first sort tag (the one with the most values),
+    /// so `tag = 'v'` on it holds for one stretch of them, and a lookup of one host among
+    /// 100,000 runs need not judge every run. All runs when no conjunct is such an equality.
+    pub(super) fn span(
+        &self,
+        conjuncts: &[&Arc<dyn PhysicalExpr>],
+        table: &Schema,
+    ) -> Range<usize> {
+        let mut span = self.all();
+        for c in conjuncts {
+            let Some((column, wanted)) = tag_values(c) else {
+                continue;
+            };
+            let ([value], Ok(at)) = (wanted.as_slice(), self.runs.schema().index_of(column)) else {
+                continue;
+            };
+            let is_tag = table
+                .field_with_name(column)
+                .is_ok_and(|f| matches!(f.data_type(), DataType::Dictionary(_, _)));
+            if !is_tag || !self.ordered.get(at).copied().unwrap_or(false) {
+                continue;
+            }
+            let Some(runs) = self.runs.column(at).as_dictionary_opt::<Int32Type>() else {
+                continue;
+            };
+            let Some(values) = runs.values().as_string_opt::<i32>() else {
+                continue;
+            };
+            let keys = &runs.keys().values()[span.clone()];
+            let of = |k: &i32| values.value(*k as usize);
+            let lo = keys.partition_point(|k| of(k) < *value);
+            let hi = keys.partition_point(|k| of(k) <= *value);
+            span = span.start + lo..span.start + hi;
+        }
+        span
+    }
+
+    /// For each run of `span`, whether `conjunct` (of tag columns only, of known expressions)
+    /// can hold; `None` when it is not such a conjunct or cannot be evaluated on the runs.
     pub(super) fn runs_matching(
         &self,
         conjunct: &Arc<dyn PhysicalExpr>,
         table: &Schema,
+        span: Range<usize>,
     ) -> Option<Vec<bool>> {
-        self.runs_equal(conjunct, table)
-            .or_else(|| self.runs_evaluated(conjunct, table))
+        self.runs_equal(conjunct, table, span.clone())
+            .or_else(|| self.runs_evaluated(conjunct, table, span))
     }
 
-    /// [`Self::runs_matching`] by evaluating `conjunct` on the runs.
+    /// [`Self::runs_matching`] by evaluating `conjunct` on the runs of `span`.
     pub(super) fn runs_evaluated(
         &self,
         conjunct: &Arc<dyn PhysicalExpr>,
         table: &Schema,
+        span: Range<usize>,
     ) -> Option<Vec<bool>> {
         let mut columns: Vec<String> = Vec::new();
         let mut known = true;
@@ -113,7 +160,7 @@ impl Runs {
         }
         // The runs' values of those columns, typed as the scan has them (a tag this file does
         // not have is null in every run).
-        let n = self.runs();
+        let n = span.len();
         let mut fields = Vec::new();
         let mut arrays = Vec::new();
         for name in &columns {
@@ -122,8 +169,8 @@ impl Runs {
                 return None;
             }
             let array = match self.runs.column_by_name(name) {
-                Some(a) if a.data_type() == field.data_type() => Arc::clone(a),
-                Some(a) => cast(a, field.data_type()).ok()?,
+                Some(a) if a.data_type() == field.data_type() => a.slice(span.start, n),
+                Some(a) => cast(&a.slice(span.start, n), field.data_type()).ok()?,
                 None => datafusion::arrow::array::new_null_array(field.data_type(), n),
             };
             fields.push(Field::new(name, field.data_type().clone(), true));
@@ -164,6 +211,7 @@ impl Runs {
         &self,
         conjunct: &Arc<dyn PhysicalExpr>,
         table: &Schema,
+        span: Range<usize>,
     ) -> Option<Vec<bool>> {
         let (column, wanted) = tag_values(conjunct)?;
         if !matches!(
@@ -172,7 +220,7 @@ impl Runs {
         ) {
             return None;
         }
-        let n = self.runs();
+        let n = span.len();
         let Ok(at) = self.runs.schema().index_of(column) else {
             // The file does not have the tag: it is null in every run, and equals nothing.
             return Some(vec![false; n]);
@@ -189,17 +237,13 @@ impl Runs {
                 i32::try_from(sorted[i]).ok()
             })
             .collect();
+        let in_span = &runs.keys().values()[span.clone()];
         let mut mask: Vec<bool> = match keys.as_slice() {
-            [key] => runs.keys().values().iter().map(|k| k == key).collect(),
-            _ => runs
-                .keys()
-                .values()
-                .iter()
-                .map(|k| keys.contains(k))
-                .collect(),
+            [key] => in_span.iter().map(|k| k == key).collect(),
+            _ => in_span.iter().map(|k| keys.contains(k)).collect(),
         };
         if let Some(nulls) = runs.keys().nulls() {
-            for (m, valid) in mask.iter_mut().zip(nulls.iter()) {
+            for (m, valid) in mask.iter_mut().zip(nulls.iter().skip(span.start)) {
                 *m &= valid;
             }
         }

@@ -123,6 +123,66 @@ async fn hosts_and_racks(hosts: &[Option<&str>], racks: &[Option<&str>]) -> File
 }
 
 #[tokio::test]
+async fn an_equality_on_the_tag_runs_are_in_order_of_narrows_them_by_binary_search() {
+    // Hosts in order, each in two runs (two racks, not in order), a host missing in between.
+    let names = ["h01", "h02", "h04", "h05", "h07"];
+    let hosts: Vec<Option<&str>> = names.iter().flat_map(|h| [Some(*h); 4]).collect();
+    let racks: Vec<Option<&str>> = (0..hosts.len())
+        .map(|i| Some(if (i / 2) % 2 == 0 { "r9" } else { "r1" }))
+        .collect();
+    let index = hosts_and_racks(&hosts, &racks).await;
+    let table = index.schema.as_ref().clone();
+    assert_eq!(index.series.ordered, [true, false]);
+    let eq = |tag: &str, v: &str| {
+        binary(col(tag, &table).unwrap(), Operator::Eq, tag_lit(v), &table).unwrap()
+    };
+    for (v, runs) in [
+        ("h01", 0..2),
+        ("h04", 4..6),
+        ("h07", 8..10),
+        ("h00", 0..0),
+        ("h03", 4..4),
+        ("h08", 10..10),
+    ] {
+        let p = eq("host", v);
+        assert_eq!(index.series.span(&[&p], &table), runs, "host = {v}");
+        // The selection is the one evaluating the equality on every run gives.
+        let mask = index
+            .series
+            .runs_evaluated(&p, &table, index.series.all())
+            .unwrap();
+        let rows: usize = mask.iter().filter(|m| **m).count() * 2;
+        assert_eq!(
+            index.series.select(&p, &table).selection.row_count(),
+            rows,
+            "host = {v}"
+        );
+        let with_rack = binary(p, Operator::And, eq("rack", "r1"), &table).unwrap();
+        assert_eq!(
+            index
+                .series
+                .select(&with_rack, &table)
+                .selection
+                .row_count(),
+            rows / 2
+        );
+        assert_eq!(
+            index
+                .series
+                .tag_rows_matching(Some(&with_rack), &table)
+                .unwrap()
+                .num_rows(),
+            rows / 4
+        );
+    }
+    // A tag the runs are not in order of, or a list of values: every run is judged.
+    assert_eq!(index.series.span(&[&eq("rack", "r1")], &table), 0..10);
+    let two = binary(eq("host", "h01"), Operator::Or, eq("host", "h05"), &table).unwrap();
+    assert_eq!(index.series.span(&[&two], &table), 0..10);
+    assert_eq!(index.series.select(&two, &table).selection.row_count(), 8);
+}
+
+#[tokio::test]
 async fn an_equality_finds_its_runs_as_evaluating_it_would() {
     // Hosts in order, racks not: the dictionary of racks is not in value order.
     let hosts = ["a", "b", "c", "d", "e"].map(Some);
@@ -147,16 +207,21 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         for v in ["a", "c", "e", "r1", "r5", "r9", "r0", "zz", ""] {
             for flipped in [false, true] {
                 let p = eq(tag, v, flipped);
-                let fast = index.series.runs_equal(&p, &table).expect("an equality");
+                let fast = index
+                    .series
+                    .runs_equal(&p, &table, index.series.all())
+                    .expect("an equality");
                 assert_eq!(
                     Some(fast),
-                    index.series.runs_evaluated(&p, &table),
+                    index.series.runs_evaluated(&p, &table, index.series.all()),
                     "{tag} = {v}"
                 );
             }
         }
     }
-    let r1 = index.series.runs_equal(&eq("rack", "r1", false), &table);
+    let r1 = index
+        .series
+        .runs_equal(&eq("rack", "r1", false), &table, index.series.all());
     assert_eq!(r1, Some(vec![false, true, false, false, true]));
     // ORs of equalities of one tag, and IN lists.
     let or = |a, b| binary(a, Operator::Or, b, &table).unwrap();
@@ -177,17 +242,26 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
     for p in &cases {
         let fast = index
             .series
-            .runs_equal(p, &table)
+            .runs_equal(p, &table, index.series.all())
             .expect("equalities of one tag");
-        assert_eq!(Some(fast), index.series.runs_evaluated(p, &table), "{p}");
+        assert_eq!(
+            Some(fast),
+            index.series.runs_evaluated(p, &table, index.series.all()),
+            "{p}"
+        );
     }
     assert_eq!(
-        index.series.runs_equal(&cases[0], &table),
+        index
+            .series
+            .runs_equal(&cases[0], &table, index.series.all()),
         Some(vec![false, true, false, true, true])
     );
     // Equalities of two tags, or a negated list: evaluated.
     let two = or(eq("rack", "r1", false), eq("host", "a", false));
-    assert_eq!(index.series.runs_equal(&two, &table), None);
+    assert_eq!(
+        index.series.runs_equal(&two, &table, index.series.all()),
+        None
+    );
     let not_in = in_list(
         col("rack", &table).unwrap(),
         vec![tag_lit("r1")],
@@ -195,7 +269,10 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         &table,
     )
     .unwrap();
-    assert_eq!(index.series.runs_equal(&not_in, &table), None);
+    assert_eq!(
+        index.series.runs_equal(&not_in, &table, index.series.all()),
+        None
+    );
     // Not an equality of a tag and a value: evaluated.
     let ne = binary(
         col("rack", &table).unwrap(),
@@ -204,7 +281,10 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         &table,
     )
     .unwrap();
-    assert_eq!(index.series.runs_equal(&ne, &table), None);
+    assert_eq!(
+        index.series.runs_equal(&ne, &table, index.series.all()),
+        None
+    );
     let tags = binary(
         col("rack", &table).unwrap(),
         Operator::Eq,
@@ -212,7 +292,10 @@ async fn an_equality_finds_its_runs_as_evaluating_it_would() {
         &table,
     )
     .unwrap();
-    assert_eq!(index.series.runs_equal(&tags, &table), None);
+    assert_eq!(
+        index.series.runs_equal(&tags, &table, index.series.all()),
+        None
+    );
 }
 
 #[tokio::test]
