@@ -13,7 +13,9 @@
 //!  physical plan ──▶ attach: each Parquet scan, each file
 //!    ├─ the file's index (loaded once per file: tag columns and page index read, runs found)
 //!    ├─ the predicate's conjuncts:
-//!    │    tags only ─▶ evaluated on the runs' tag values: the runs that can match
+//!    │    tags only ─▶ evaluated on the runs' tag values: the runs that can match (an
+//!    │                 equality on the tag the runs are in order of first narrows them to
+//!    │                 one stretch by binary search)
 //!    │    time <op> literal ─▶ the time bounds: the pages of those runs that can match
 //!    │    anything else ─▶ left to DataFusion (its own pruning stays on)
 //!    └─ ParquetRowSelection on the file; DataFusion's pruning off when every conjunct was used
