@@ -126,7 +126,9 @@ pub struct FileWriter {
     rows: usize,
     /// The tag columns: a change of any of them starts a series.
     tags: Vec<usize>,
-    /// Series begun in the row group in progress.
+    /// Series begun in the row group in progress. When the writer's own row limit ends a
+    /// group in the middle of a batch, the series counted before that point stay counted, so
+    /// the next group may end early (never below [`MIN_ROW_GROUP_ROWS`]).
     group_series: usize,
     /// The tag values of the last row written (so that a series going on from one batch into
     /// the next is not counted again), and their converter; `None` without tags.
@@ -179,16 +181,18 @@ impl FileWriter {
                 .into_iter()
                 .map(|r| r.start)
                 .collect();
-            let ends: Vec<ArrayRef> = tags.iter().map(|a| a.slice(0, 1)).collect();
-            let first = converter.convert_columns(&ends)?;
-            if last.as_ref().is_some_and(|l| l.row() == first.row(0)) {
+            // Row `i`'s tag values, comparable with another batch's.
+            let mut key = |i: usize| {
+                let row: Vec<ArrayRef> = tags.iter().map(|a| a.slice(i, 1)).collect();
+                converter
+                    .convert_columns(&row)
+                    .map(|rows| rows.row(0).owned())
+            };
+            let first = key(0)?;
+            if last.as_ref() == Some(&first) {
                 starts.remove(0);
             }
-            let ends: Vec<ArrayRef> = tags
-                .iter()
-                .map(|a| a.slice(batch.num_rows() - 1, 1))
-                .collect();
-            *last = Some(converter.convert_columns(&ends)?.row(0).owned());
+            *last = Some(key(batch.num_rows() - 1)?);
         }
         let mut from = 0;
         for start in starts {
