@@ -544,6 +544,14 @@ impl MetaService {
         self.catalog.borrow().applied_index
     }
 
+    /// The catalog index this node routes writes and shard reads with
+    /// ([`CatalogState::data_index`]): the receiver waits to have applied this much, not this
+    /// node's whole log, so that it is not held back by commands that change no shard.
+    pub fn data_index(&self) -> u64 {
+        let applied = self.catalog.borrow();
+        applied.state.data_index(applied.applied_index)
+    }
+
     /// Waits until this node has applied the log up to `index`.
     pub async fn wait_applied(&self, index: u64, timeout: Duration) -> Result<(), MetaError> {
         let mut rx = self.catalog.clone();

@@ -505,6 +505,49 @@ pub struct CatalogState {
     /// Columns declared in replicated shards ([`crate::columns`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub shard_columns: ShardColumns,
+    /// The Raft index of the last command that changed which shards exist, who owns them, or
+    /// which of their points are deleted ([`Command::changes_data`]). A state saved before
+    /// this was kept reads as `u64::MAX`: not known, so every applied command counts.
+    #[serde(default = "unknown_index")]
+    pub data_changed: u64,
+}
+
+fn unknown_index() -> u64 {
+    u64::MAX
+}
+
+impl Command {
+    /// Whether applying this command can change which shards exist, who owns them, or which
+    /// of their points are deleted: what a data node must have applied before it takes points
+    /// or answers a read routed by another node's catalog. The commands that a cluster
+    /// applies all the time (continuous query runs, delete acknowledgements, declared
+    /// columns, which no owner consults) are not among them, so that a write forwarded while
+    /// a new meta leader is elected does not wait for them.
+    pub fn changes_data(&self) -> bool {
+        match self {
+            Command::RemoveDataNode { .. }
+            | Command::CreateDatabase { .. }
+            | Command::DropDatabase { .. }
+            | Command::CreateRetentionPolicy { .. }
+            | Command::AlterRetentionPolicy { .. }
+            | Command::DropRetentionPolicy { .. }
+            | Command::CreateShardGroup { .. }
+            | Command::DeleteShardGroup { .. }
+            | Command::AddShardOwner { .. }
+            | Command::DropShard { .. }
+            | Command::RemoveShardOwner { .. }
+            | Command::TruncateShardGroups { .. }
+            | Command::RecordDelete { .. } => true,
+            Command::RegisterDataNode { .. }
+            | Command::RegisterMetaNode { .. }
+            | Command::RemoveMetaNode { .. }
+            | Command::DeclareColumns { .. }
+            | Command::AckDeletes { .. }
+            | Command::User(_)
+            | Command::ContinuousQuery(_)
+            | Command::Subscription(_) => false,
+        }
+    }
 }
 
 impl CatalogState {
@@ -513,7 +556,17 @@ impl CatalogState {
         self.applying_index = index;
         let out = self.apply(cmd);
         self.applying_index = 0;
+        if out.is_ok() && cmd.changes_data() {
+            self.data_changed = index;
+        }
         out
+    }
+
+    /// The catalog index that points or reads routed with this state (applied up to
+    /// `applied`) are sent with: a node that has applied this much knows every shard and
+    /// owner, and every delete, that routing saw ([`Self::data_changed`]).
+    pub fn data_index(&self, applied: u64) -> u64 {
+        self.data_changed.min(applied)
     }
 
     /// Recorded deletes of `database` with a Raft index in `(after, upto]`.
@@ -1201,6 +1254,80 @@ mod tests {
                 assert_eq!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn the_data_index_moves_with_shards_owners_and_deletes_only() {
+        let mut s = state_with_node();
+        s.apply_at(
+            &Command::CreateDatabase {
+                name: "db".into(),
+                rp: None,
+            },
+            3,
+        )
+        .unwrap();
+        assert_eq!(s.data_index(3), 3);
+        let group = Command::CreateShardGroup {
+            database: "db".into(),
+            rp: "".into(),
+            timestamp: 0,
+        };
+        s.apply_at(&group, 4).unwrap();
+        // What a cluster commits all the time changes no shard: the index stays.
+        let quiet = [
+            Command::User(UserCommand::Create {
+                name: "u".into(),
+                hash: "h".into(),
+                admin: false,
+            }),
+            Command::AckDeletes { node: 2, index: 4 },
+            Command::RegisterDataNode {
+                id: Some(2),
+                http_addr: "h2:8086".into(),
+                tcp_addr: "h2:8088".into(),
+            },
+        ];
+        for (i, cmd) in quiet.iter().enumerate() {
+            s.apply_at(cmd, 5 + i as u64).unwrap();
+        }
+        assert_eq!(s.data_index(7), 4);
+        // A refused command changes nothing either.
+        assert!(
+            s.apply_at(
+                &Command::AddShardOwner {
+                    shard: 999,
+                    node: 2
+                },
+                8,
+            )
+            .is_err()
+        );
+        assert_eq!(s.data_index(8), 4);
+        s.apply_at(
+            &Command::RecordDelete {
+                database: "db".into(),
+                scope: "all".into(),
+                forget_columns: None,
+            },
+            9,
+        )
+        .unwrap();
+        assert_eq!(s.data_index(10), 9);
+        let shard = s.databases["db"].retention_policies["autogen"].shard_groups[0].shards[0].id;
+        s.apply_at(&Command::DropShard { id: shard, at: 0 }, 11)
+            .unwrap();
+        assert_eq!(s.data_index(11), 11);
+        // Never past what was applied.
+        assert_eq!(s.data_index(10), 10);
+
+        // A state saved before the index was kept: every applied command counts.
+        let mut saved = serde_json::to_value(&s).unwrap();
+        saved.as_object_mut().unwrap().remove("data_changed");
+        let old: CatalogState = serde_json::from_value(saved).unwrap();
+        assert_eq!(old.data_index(42), 42);
+        let back: CatalogState = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+        assert_eq!(back.data_index(42), 11);
     }
 
     #[test]

@@ -343,8 +343,9 @@ impl PointsWriter {
             return Ok(WriteOutcome::default());
         }
         let here = self.local.as_ref().map(|l| l.node_id());
-        // Every owner drops what deletes recorded after this catalog remove (none did yet).
-        let index = self.meta.applied_index();
+        // Every owner drops what deletes recorded after this catalog index remove (none did
+        // yet); an owner takes the points once it has applied it (`MetaService::data_index`).
+        let index = self.meta.data_index();
         // The shards each other owner gets, as one WAL entry per owner.
         let mut remote: BTreeMap<u64, Vec<(u64, Vec<&Point<'_>>)>> = BTreeMap::new();
         for r in &routed {

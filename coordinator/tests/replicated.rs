@@ -471,3 +471,61 @@ async fn a_settled_write_answers_once_every_owner_has_the_points() {
     other.shutdown().await.unwrap();
     n.close().await;
 }
+
+#[tokio::test]
+async fn points_go_out_with_the_index_of_the_last_change_to_shards_or_deletes() {
+    let dir = tempfile::tempdir().unwrap();
+    let n = open(dir.path()).await;
+    let w = n.writer(None);
+    let sent = |n: &Node| n.peer.got.lock().unwrap().last().map(|g| g.0);
+    write(&w, "m v=1 1", Consistency::All).await.unwrap();
+    let first = sent(&n).unwrap();
+    // The shard group's creation; the write's new column was declared after it, and no owner
+    // consults declared columns.
+    assert!(
+        first >= 1 && first < n.meta.applied_index(),
+        "{first} {}",
+        n.meta.applied_index()
+    );
+
+    // Commands that change no shard (a user, a delete acknowledgement) move the log on; the
+    // other owner is not asked to wait for them (while a new meta leader is elected, a lagging
+    // owner could not apply them).
+    n.meta
+        .execute(Command::User(catalog::UserCommand::Create {
+            name: "u".into(),
+            hash: "h".into(),
+            admin: false,
+        }))
+        .await
+        .unwrap();
+    n.meta
+        .execute(Command::AckDeletes {
+            node: n.peer_id,
+            index: 0,
+        })
+        .await
+        .unwrap();
+    assert!(n.meta.applied_index() > first);
+    write(&w, "m v=2 2", Consistency::All).await.unwrap();
+    assert_eq!(sent(&n), Some(first));
+
+    // A delete is a change the owner must have applied first: points routed after it are
+    // not removed by it.
+    let Outcome::Index(deleted) = n
+        .meta
+        .execute(Command::RecordDelete {
+            database: "db".into(),
+            scope: "{}".into(),
+            forget_columns: None,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("a delete is recorded at an index")
+    };
+    write(&w, "m v=3 3", Consistency::All).await.unwrap();
+    assert_eq!(sent(&n), Some(deleted));
+    assert!(deleted > first);
+    n.close().await;
+}

@@ -111,7 +111,7 @@ impl Nodes for ClusterNodes {
             return Ok(());
         }
         self.writer
-            .write(node, self.meta.applied_index(), entry)
+            .write(node, self.meta.data_index(), entry)
             .await
             .map(|_| ())
             .map_err(|e| Self::node_error(node, e))

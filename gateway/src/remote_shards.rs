@@ -159,14 +159,13 @@ impl ShardSource for FlightShardSource {
     }
 
     async fn scan(&self, request: ScanRequest) -> Result<SendableRecordBatchStream, ExecError> {
-        let ticket =
-            encode_ticket(&request, self.meta.applied_index()).map_err(|e| self.remote(e))?;
+        let ticket = encode_ticket(&request, self.meta.data_index()).map_err(|e| self.remote(e))?;
         self.get(ticket, request.schema, None).await
     }
 
     async fn fragment(&self, fragment: Fragment) -> Result<SendableRecordBatchStream, ExecError> {
         let ticket = fragment
-            .encode(self.meta.applied_index())
+            .encode(self.meta.data_index())
             .map_err(|e| self.remote(e))?;
         self.get(ticket, fragment.plan.schema(), Some(fragment.report))
             .await

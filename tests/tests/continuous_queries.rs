@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use fletch_tests::cluster::{Node, error_of};
-use fletch_tests::http::{post, query};
+use fletch_tests::http::{post, query, send};
 use fletch_tests::{Fletchd, Influxd, wait_for};
 use serde_json::Value;
 
@@ -217,18 +217,28 @@ fn a_continuous_query_runs_once_per_interval_across_leader_changes_and_node_loss
     // Ten points a second, through whichever nodes are up.
     let urls: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(nodes.iter().map(Node::url).collect()));
     let stop = Arc::new(AtomicBool::new(false));
+    // Each write's start (ns), how long it took and how it ended: a second without points
+    // is explained by the writes around it.
     let writer = {
         let (urls, stop) = (urls.clone(), stop.clone());
         std::thread::spawn(move || {
             let mut i = 0usize;
+            let mut log: Vec<(i64, u128, String, String)> = Vec::new();
             // Bounded: at most ten minutes of writes even if the test never says stop.
             while !stop.load(Ordering::Relaxed) && i < 6000 {
                 let live = urls.lock().unwrap().clone();
                 let url = &live[i % live.len()];
-                let _ = post(&format!("{url}/write?db=c"), "m v=1");
+                let (t, began) = (now_ns(), std::time::Instant::now());
+                let r = send("POST", &format!("{url}/write?db=c"), &[], b"m v=1".to_vec());
+                let outcome = match r {
+                    Ok(r) => format!("{} {}", r.status, r.body.trim()),
+                    Err(e) => e,
+                };
+                log.push((t, began.elapsed().as_millis(), url.clone(), outcome));
                 i += 1;
                 std::thread::sleep(Duration::from_millis(100));
             }
+            log
         })
     };
     wait_for("points in c", DEADLINE, || {
@@ -242,6 +252,7 @@ fn a_continuous_query_runs_once_per_interval_across_leader_changes_and_node_loss
     );
     let start = (now_ns() / S + 2) * S;
     let mut live: Vec<usize> = vec![0, 1, 2];
+    let mut events: Vec<(i64, String)> = Vec::new();
     let buckets_after = |nodes: &[Node], live: &[usize], t: i64| {
         wait_for(&format!("per_s computed past {t}"), DEADLINE, || {
             let v = nodes[live[0]].q(&format!("SELECT count FROM c..per_s WHERE time >= {t}"));
@@ -254,11 +265,13 @@ fn a_continuous_query_runs_once_per_interval_across_leader_changes_and_node_loss
     let paused = leader(&nodes, &live, None);
     urls.lock().unwrap().retain(|u| *u != nodes[paused].url());
     nodes[paused].proc.as_ref().unwrap().pause();
+    events.push((now_ns(), format!("paused n{}", paused + 1)));
     let others: Vec<usize> = live.iter().copied().filter(|&i| i != paused).collect();
     let second = leader(&nodes, &others, Some(paused));
     assert_ne!(second, paused);
     buckets_after(&nodes, &others, (now_ns() / S + 2) * S);
     nodes[paused].proc.as_ref().unwrap().resume();
+    events.push((now_ns(), format!("resumed n{}", paused + 1)));
     urls.lock().unwrap().push(nodes[paused].url());
     buckets_after(&nodes, &live, (now_ns() / S + 2) * S);
 
@@ -267,13 +280,15 @@ fn a_continuous_query_runs_once_per_interval_across_leader_changes_and_node_loss
     let dead_log = nodes[dead].log();
     urls.lock().unwrap().retain(|u| *u != nodes[dead].url());
     nodes[dead].kill();
+    events.push((now_ns(), format!("killed n{}", dead + 1)));
     live.retain(|&i| i != dead);
     let third = leader(&nodes, &live, Some(dead));
     assert_ne!(third, dead);
     let end = (now_ns() / S) * S;
+    events.push((now_ns(), format!("n{} leads", third + 1)));
     buckets_after(&nodes, &live, end + 2 * S);
     stop.store(true, Ordering::Relaxed);
-    writer.join().unwrap();
+    let writes = writer.join().unwrap();
 
     // No interval skipped: every second from start to end has its count, as the points have.
     let computed = rows(&nodes[live[0]].q(&format!(
@@ -283,10 +298,14 @@ fn a_continuous_query_runs_once_per_interval_across_leader_changes_and_node_loss
     let raw = rows(&nodes[live[0]].q(&format!(
         "SELECT count(v) FROM c..m WHERE time >= {start} AND time < {end} GROUP BY time(1s) fill(none)"
     )));
+    let unusual: Vec<_> = writes
+        .iter()
+        .filter(|w| w.1 > 300 || !w.3.starts_with("204"))
+        .collect();
     assert_eq!(
         raw.len() as i64,
         seconds,
-        "every second has points: {raw:?}"
+        "every second has points: {raw:?}; writes that failed or took over 300 ms: {unusual:?}; events: {events:?}"
     );
     assert_eq!(
         computed.len() as i64,
