@@ -182,7 +182,7 @@ impl FileWriter {
                 .map(|r| r.start)
                 .collect();
             // Row `i`'s tag values, comparable with another batch's.
-            let mut key = |i: usize| {
+            let key = |i: usize| {
                 let row: Vec<ArrayRef> = tags.iter().map(|a| a.slice(i, 1)).collect();
                 converter
                     .convert_columns(&row)

@@ -226,15 +226,19 @@ fn a_continuous_query_runs_once_per_interval_across_leader_changes_and_node_loss
             let mut log: Vec<(i64, u128, String, String)> = Vec::new();
             // Bounded: at most ten minutes of writes even if the test never says stop.
             while !stop.load(Ordering::Relaxed) && i < 6000 {
-                let live = urls.lock().unwrap().clone();
-                let url = &live[i % live.len()];
+                // Held through the request: a node leaves the list, and is paused or
+                // killed, only between requests (a request caught by a pause would hold
+                // this writer until the node resumes).
+                let live = urls.lock().unwrap();
+                let url = live[i % live.len()].clone();
                 let (t, began) = (now_ns(), std::time::Instant::now());
                 let r = send("POST", &format!("{url}/write?db=c"), &[], b"m v=1".to_vec());
+                drop(live);
                 let outcome = match r {
                     Ok(r) => format!("{} {}", r.status, r.body.trim()),
                     Err(e) => e,
                 };
-                log.push((t, began.elapsed().as_millis(), url.clone(), outcome));
+                log.push((t, began.elapsed().as_millis(), url, outcome));
                 i += 1;
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -263,8 +267,11 @@ fn a_continuous_query_runs_once_per_interval_across_leader_changes_and_node_loss
 
     // The leader pauses (a leader change); it comes back as a follower.
     let paused = leader(&nodes, &live, None);
-    urls.lock().unwrap().retain(|u| *u != nodes[paused].url());
-    nodes[paused].proc.as_ref().unwrap().pause();
+    {
+        let mut urls = urls.lock().unwrap();
+        urls.retain(|u| *u != nodes[paused].url());
+        nodes[paused].proc.as_ref().unwrap().pause();
+    }
     events.push((now_ns(), format!("paused n{}", paused + 1)));
     let others: Vec<usize> = live.iter().copied().filter(|&i| i != paused).collect();
     let second = leader(&nodes, &others, Some(paused));
@@ -278,8 +285,11 @@ fn a_continuous_query_runs_once_per_interval_across_leader_changes_and_node_loss
     // The leader dies (node loss): its log is read first.
     let dead = leader(&nodes, &live, None);
     let dead_log = nodes[dead].log();
-    urls.lock().unwrap().retain(|u| *u != nodes[dead].url());
-    nodes[dead].kill();
+    {
+        let mut urls = urls.lock().unwrap();
+        urls.retain(|u| *u != nodes[dead].url());
+        nodes[dead].kill();
+    }
     events.push((now_ns(), format!("killed n{}", dead + 1)));
     live.retain(|&i| i != dead);
     let third = leader(&nodes, &live, Some(dead));
