@@ -203,7 +203,6 @@ pub struct Executor {
     indexes: Arc<crate::series_index::SeriesIndexes>,
     /// The tables of the file sets queries read.
     listings: Arc<crate::scan::Listings>,
-    tails: Arc<crate::file_tails::FileTails>,
     /// Counts of series per set of sources (`SHOW SERIES CARDINALITY`).
     series_counts: Arc<crate::series_runs::SeriesCounts>,
     /// Where `SELECT ... INTO` writes: the write coordinator, as `/write` does.
@@ -301,7 +300,6 @@ impl Executor {
             plans: Arc::default(),
             indexes: Arc::default(),
             listings: Arc::default(),
-            tails: Arc::default(),
             series_counts: Arc::default(),
         }
     }
@@ -525,10 +523,6 @@ impl Executor {
     /// The tables of the file sets queries read.
     pub fn listings(&self) -> &crate::scan::Listings {
         &self.listings
-    }
-
-    pub(crate) fn file_tails(&self) -> &crate::file_tails::FileTails {
-        &self.tails
     }
 
     pub(crate) fn series_counts(&self) -> &crate::series_runs::SeriesCounts {

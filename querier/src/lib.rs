@@ -31,8 +31,7 @@
 //! them; [`rescan`] lets a scan so rebuilt keep the planned scan's properties;
 //! [`series_index`] turns a scan's tag and time conditions into the rows of each file to read,
 //! from where each series lies in it, and [`dictionary_pages`] keeps those files' dictionary
-//! pages in memory; [`file_tails`] keeps each file's rows a query of last values needs;
-//! [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy
+//! pages in memory; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy
 //! statements and deletes; [`subscriptions`] manages and lists subscriptions; [`executor`] dispatches statements and keeps the one DataFusion
 //! session.
 //!
@@ -44,7 +43,6 @@ pub mod continuous;
 pub mod ddl;
 pub mod dictionary_pages;
 pub mod executor;
-pub mod file_tails;
 pub mod fragment;
 mod frame;
 pub mod memory;

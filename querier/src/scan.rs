@@ -91,9 +91,6 @@ pub struct ScanStats {
     pub files_scanned: usize,
     pub files_skipped: usize,
     pub batches_in_memory: usize,
-    /// Files of a query of last values read from their kept tails ([`crate::file_tails`]),
-    /// or read and kept.
-    pub file_tails: usize,
     /// Shards read by peers ([`crate::shard_source::ShardTable`]).
     pub shards_remote: usize,
     /// The files read, when the scan reads them and at most one table of rows in memory (no
@@ -149,22 +146,7 @@ impl Listings {
         {
             return Ok(Arc::clone(table));
         }
-        let table = Self::build(ctx, files, plain())?;
-        if let Ok(mut kept) = self.kept.lock() {
-            if kept.len() >= LISTINGS && !kept.contains_key(&key) {
-                kept.clear();
-            }
-            kept.insert(key, (schema.clone(), Arc::clone(&table)));
-        }
-        Ok(table)
-    }
-
-    /// The table of `files` (local paths) read as `plain`, not kept.
-    fn build(
-        ctx: &SessionContext,
-        files: &[String],
-        plain: SchemaRef,
-    ) -> Result<Arc<dyn TableProvider>, ExecError> {
+        let plain = plain();
         let urls = files
             .iter()
             .map(ListingTableUrl::parse)
@@ -175,9 +157,17 @@ impl Listings {
         let config = ListingTableConfig::new_with_multi_paths(urls)
             .with_listing_options(options)
             .with_schema(plain);
-        Ok(Arc::new(ListingTable::try_new(config)?.with_cache(
-            ctx.runtime_env().cache_manager.get_file_statistic_cache(),
-        )))
+        let table: Arc<dyn TableProvider> = Arc::new(
+            ListingTable::try_new(config)?
+                .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache()),
+        );
+        if let Ok(mut kept) = self.kept.lock() {
+            if kept.len() >= LISTINGS && !kept.contains_key(&key) {
+                kept.clear();
+            }
+            kept.insert(key, (schema.clone(), Arc::clone(&table)));
+        }
+        Ok(table)
     }
 
     /// File sets whose tables are kept.
@@ -625,18 +615,7 @@ impl Executor {
                     }
                     continue;
                 }
-                let path = ing.data_dir().join(&f.path).display().to_string();
-                // A query of last values reads a file's few newest rows from memory.
-                if own_bound.is_some()
-                    && let Some(start) = crate::file_tails::tail_start(f, &field_names)
-                {
-                    for b in self.file_tail(ctx, &path, start, &plain()).await?.iter() {
-                        memory.push(MemoryBatch::unindexed(ingester::batch::align(b, &plain())?));
-                    }
-                    stats.file_tails += 1;
-                    continue;
-                }
-                files.push(path);
+                files.push(ing.data_dir().join(&f.path).display().to_string());
                 stats.files_scanned += 1;
             }
             // Each buffered batch comes sorted with its duplicates merged: scans read only the
@@ -707,29 +686,6 @@ impl Executor {
             stats,
             pinned,
         }))
-    }
-
-    /// The rows of the file at `path` from `start` on (its tail for queries of last values),
-    /// kept in [`crate::file_tails`] or read and kept there.
-    async fn file_tail(
-        &self,
-        ctx: &SessionContext,
-        path: &str,
-        start: i64,
-        plain: &SchemaRef,
-    ) -> Result<Arc<Vec<datafusion::arrow::record_batch::RecordBatch>>, ExecError> {
-        let tails = self.file_tails();
-        if let Some(kept) = tails.get(path, start) {
-            return Ok(kept);
-        }
-        let table = Listings::build(ctx, &[path.to_string()], Arc::clone(plain))?;
-        let from = lit(ScalarValue::TimestampNanosecond(Some(start), None));
-        let rows = ctx
-            .read_table(table)?
-            .filter(col(TIME_COLUMN).gt_eq(from))?
-            .collect()
-            .await?;
-        Ok(tails.keep(path, start, rows))
     }
 
     /// A table of `files` (local paths) and one of `memory`, those that are not empty.
