@@ -198,49 +198,48 @@ pub fn last_value_bounds(batch: &RecordBatch) -> Result<BTreeMap<String, i64>, A
 #[derive(Default)]
 pub struct LastValueBounds {
     bounds: BTreeMap<String, i64>,
-    /// The last series of the previous batch: its tag values (none without tags), and per field
-    /// its last time with a value so far.
-    open: Option<(Option<arrow::row::OwnedRow>, BTreeMap<String, i64>)>,
-    converter: Option<RowConverter>,
+    /// Per field, the last time with a value so far of the series the previous batch ended
+    /// with (still open: the next batch may go on with it).
+    open: Option<BTreeMap<String, i64>>,
+    /// The batches' series runs, made from the first batch's schema.
+    series: Option<SeriesRuns>,
 }
 
 impl LastValueBounds {
     /// Takes the next batch (every batch in the same schema).
     pub fn push(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
-        if batch.num_rows() == 0 {
+        let series = match &mut self.series {
+            Some(s) => s,
+            None => self.series.insert(SeriesRuns::new(&batch.schema())?),
+        };
+        let (runs, continues) = series.next(batch)?;
+        self.push_runs(batch, &runs, continues)
+    }
+
+    /// Takes the next batch with its series `runs` ([`SeriesRuns::next`]), the first of them
+    /// going on with the series the previous batch ended with when `continues`.
+    pub fn push_runs(
+        &mut self,
+        batch: &RecordBatch,
+        runs: &[std::ops::Range<usize>],
+        continues: bool,
+    ) -> Result<(), ArrowError> {
+        if runs.is_empty() {
             return Ok(());
         }
         let schema = batch.schema();
-        let tag_cols = columns_of_kind(&schema, "tag");
-        let tags: Vec<ArrayRef> = tag_cols.iter().map(|&i| batch.column(i).clone()).collect();
-        let runs: Vec<std::ops::Range<usize>> = if tags.is_empty() {
-            vec![0..batch.num_rows()]
-        } else {
-            arrow::compute::partition(&tags)?.ranges()
-        };
         let times = time_values(batch)?;
         let fields = columns_of_kind(&schema, "field");
-        if self.converter.is_none() && !tags.is_empty() {
-            self.converter = Some(key_converter(&schema, &tag_cols)?);
-        }
-        let converter = self.converter.as_ref();
-        let key_at = |i: usize| -> Result<Option<arrow::row::OwnedRow>, ArrowError> {
-            let Some(c) = converter else {
-                return Ok(None);
-            };
-            let one: Vec<ArrayRef> = tags.iter().map(|t| t.slice(i, 1)).collect();
-            Ok(c.convert_columns(&one)?.iter().next().map(|r| r.owned()))
-        };
         let last = runs.len() - 1;
         for (r, run) in runs.iter().enumerate() {
             let mut lasts: BTreeMap<String, i64> = BTreeMap::new();
-            if r == 0 {
-                if let Some((key, so_far)) = self.open.take() {
-                    if key == key_at(run.start)? {
-                        lasts = so_far;
-                    } else {
-                        close(&mut self.bounds, so_far);
-                    }
+            if r == 0
+                && let Some(so_far) = self.open.take()
+            {
+                if continues {
+                    lasts = so_far;
+                } else {
+                    close(&mut self.bounds, so_far);
                 }
             }
             for &f in &fields {
@@ -250,7 +249,7 @@ impl LastValueBounds {
                 }
             }
             if r == last {
-                self.open = Some((key_at(run.start)?, lasts));
+                self.open = Some(lasts);
             } else {
                 close(&mut self.bounds, lasts);
             }
@@ -260,10 +259,68 @@ impl LastValueBounds {
 
     /// The bounds of every batch pushed.
     pub fn finish(mut self) -> BTreeMap<String, i64> {
-        if let Some((_, lasts)) = self.open.take() {
+        if let Some(lasts) = self.open.take() {
             close(&mut self.bounds, lasts);
         }
         self.bounds
+    }
+}
+
+/// The runs of one series in batches written one after another in series order, following a
+/// series from one batch into the next (a file's writer, and its last-value bounds, see a
+/// compaction's output a batch at a time).
+pub struct SeriesRuns {
+    /// The tag columns: a change of any of them starts a series.
+    tags: Vec<usize>,
+    /// Their converter to comparable rows; `None` without tags (one series).
+    converter: Option<RowConverter>,
+    /// The tag values of the last row of the previous batch; `None` before the first batch.
+    last: Option<arrow::row::OwnedRow>,
+    /// Whether a batch was seen (without tags, every batch after the first goes on).
+    started: bool,
+}
+
+impl SeriesRuns {
+    /// The runs of batches in `schema`.
+    pub fn new(schema: &Schema) -> Result<Self, ArrowError> {
+        let tags = columns_of_kind(schema, "tag");
+        let converter = match tags.is_empty() {
+            true => None,
+            false => Some(key_converter(schema, &tags)?),
+        };
+        Ok(Self {
+            tags,
+            converter,
+            last: None,
+            started: false,
+        })
+    }
+
+    /// The next batch's runs of one series, in order, and whether the first of them goes on
+    /// with the series the previous batch ended with.
+    pub fn next(
+        &mut self,
+        batch: &RecordBatch,
+    ) -> Result<(Vec<std::ops::Range<usize>>, bool), ArrowError> {
+        let n = batch.num_rows();
+        if n == 0 {
+            return Ok((Vec::new(), false));
+        }
+        let started = std::mem::replace(&mut self.started, true);
+        let Some(converter) = &self.converter else {
+            return Ok((vec![0..n], started));
+        };
+        let tags: Vec<ArrayRef> = self.tags.iter().map(|&i| batch.column(i).clone()).collect();
+        let runs = arrow::compute::partition(&tags)?.ranges();
+        // Row `i`'s tag values, comparable with another batch's.
+        let key = |i: usize| -> Result<arrow::row::OwnedRow, ArrowError> {
+            let row: Vec<ArrayRef> = tags.iter().map(|a| a.slice(i, 1)).collect();
+            Ok(converter.convert_columns(&row)?.row(0).owned())
+        };
+        let first = key(0)?;
+        let continues = self.last.as_ref() == Some(&first);
+        self.last = Some(key(n - 1)?);
+        Ok((runs, continues))
     }
 }
 

@@ -8,12 +8,11 @@
 //! Arrow schema (with the column kinds) is embedded, so pyarrow or DataFusion read the files
 //! with nothing from Fletch.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::ArrayRef;
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use arrow::row::{OwnedRow, RowConverter};
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -24,7 +23,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::batch::{columns_of_kind, key_converter};
+use crate::batch::{LastValueBounds, SeriesRuns};
 use crate::error::StorageError;
 use crate::schema::{MEASUREMENT_KEY, TIME};
 
@@ -105,13 +104,13 @@ pub fn column_compression(data_type: &DataType) -> Option<Compression> {
     .then_some(Compression::UNCOMPRESSED)
 }
 
-/// Writes `batch` (already sorted and deduplicated) to `path`; returns the file's size.
+/// Writes `batch` (already sorted and deduplicated) to `path`.
 pub async fn write_file(
     store: &Arc<dyn ObjectStore>,
     path: &str,
     batch: &RecordBatch,
     measurement: &str,
-) -> Result<u64, StorageError> {
+) -> Result<WrittenFile, StorageError> {
     let mut w = FileWriter::create(store, path, batch.schema(), measurement)?;
     w.write(batch).await?;
     w.close().await
@@ -124,15 +123,23 @@ pub struct FileWriter {
     location: ObjectPath,
     writer: AsyncArrowWriter<BufWriter>,
     rows: usize,
-    /// The tag columns: a change of any of them starts a series.
-    tags: Vec<usize>,
+    /// Where each batch's series begin (a series going on from one batch into the next is
+    /// not counted again).
+    series: SeriesRuns,
     /// Series begun in the row group in progress. When the writer's own row limit ends a
     /// group in the middle of a batch, the series counted before that point stay counted, so
     /// the next group may end early (never below [`MIN_ROW_GROUP_ROWS`]).
     group_series: usize,
-    /// The tag values of the last row written (so that a series going on from one batch into
-    /// the next is not counted again), and their converter; `None` without tags.
-    last_series: Option<(RowConverter, Option<OwnedRow>)>,
+    /// The file's last-value bounds, from the same series runs.
+    bounds: LastValueBounds,
+}
+
+/// A file [`FileWriter::close`] finished.
+#[derive(Debug)]
+pub struct WrittenFile {
+    pub size_bytes: u64,
+    /// [`crate::batch::last_value_bounds`] of every row written.
+    pub last_value_bounds: BTreeMap<String, i64>,
 }
 
 impl FileWriter {
@@ -143,7 +150,7 @@ impl FileWriter {
         measurement: &str,
     ) -> Result<Self, StorageError> {
         let location = ObjectPath::from(path);
-        let tags = columns_of_kind(&schema, "tag");
+        let series = SeriesRuns::new(&schema)?;
         let sink = BufWriter::new(store.clone(), location.clone());
         let writer = AsyncArrowWriter::try_new(
             sink,
@@ -155,12 +162,9 @@ impl FileWriter {
             location,
             writer,
             rows: 0,
-            last_series: match tags.is_empty() {
-                true => None,
-                false => Some((key_converter(&schema, &tags)?, None)),
-            },
-            tags,
+            series,
             group_series: 0,
+            bounds: LastValueBounds::default(),
         })
     }
 
@@ -171,29 +175,11 @@ impl FileWriter {
         if batch.num_rows() == 0 {
             return Ok(());
         }
+        let (runs, continues) = self.series.next(batch)?;
+        self.bounds.push_runs(batch, &runs, continues)?;
         // Where each series begins in `batch`; the first row only if it is not the series
         // the previous batch ended with.
-        let mut starts: Vec<usize> = vec![0];
-        if let Some((converter, last)) = &mut self.last_series {
-            let tags: Vec<ArrayRef> = self.tags.iter().map(|&i| batch.column(i).clone()).collect();
-            starts = arrow::compute::partition(&tags)?
-                .ranges()
-                .into_iter()
-                .map(|r| r.start)
-                .collect();
-            // Row `i`'s tag values, comparable with another batch's.
-            let key = |i: usize| {
-                let row: Vec<ArrayRef> = tags.iter().map(|a| a.slice(i, 1)).collect();
-                converter
-                    .convert_columns(&row)
-                    .map(|rows| rows.row(0).owned())
-            };
-            let first = key(0)?;
-            if last.as_ref() == Some(&first) {
-                starts.remove(0);
-            }
-            *last = Some(key(batch.num_rows() - 1)?);
-        }
+        let starts = runs.iter().skip(usize::from(continues)).map(|r| r.start);
         let mut from = 0;
         for start in starts {
             // A series begins at `start`: the group ends before it if it is full.
@@ -224,10 +210,13 @@ impl FileWriter {
         self.rows
     }
 
-    /// Finishes the file; returns its size.
-    pub async fn close(self) -> Result<u64, StorageError> {
+    /// Finishes the file; returns its size and last-value bounds.
+    pub async fn close(self) -> Result<WrittenFile, StorageError> {
         self.writer.close().await?;
-        Ok(self.store.head(&self.location).await?.size)
+        Ok(WrittenFile {
+            size_bytes: self.store.head(&self.location).await?.size,
+            last_value_bounds: self.bounds.finish(),
+        })
     }
 }
 
@@ -302,12 +291,11 @@ mod tests {
         w.close().await.unwrap();
         let bytes = store.get(&ObjectPath::from("f.parquet")).await.unwrap();
         let bytes = bytes.bytes().await.unwrap();
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).unwrap();
         let groups = builder.metadata().num_row_groups();
         let mut out = Vec::new();
         for g in 0..groups {
-            let bytes = store.get(&ObjectPath::from("f.parquet")).await.unwrap();
-            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.bytes().await.unwrap())
+            let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
                 .unwrap()
                 .with_row_groups(vec![g])
                 .build()
@@ -364,6 +352,50 @@ mod tests {
                 3000 - 2 * MAX_ROW_GROUP_SERIES
             ]
         );
+    }
+
+    #[tokio::test]
+    async fn the_writer_bounds_every_row_it_wrote_and_a_measurement_without_tags_is_one_series() {
+        // Series cut by batches: the bounds follow each series into the next batch.
+        let batches = hosts(50, 7, 10);
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mut w = FileWriter::create(&store, "b.parquet", batches[0].schema(), "m").unwrap();
+        for b in &batches {
+            w.write(b).await.unwrap();
+        }
+        let all = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        assert_eq!(
+            w.close().await.unwrap().last_value_bounds,
+            crate::batch::last_value_bounds(&all).unwrap()
+        );
+
+        // No tags, in 2000 batches of 100 rows: one series, so only the row count ends groups.
+        let untagged: Vec<RecordBatch> = batches_without_tags(2000, 100);
+        let groups = row_groups(&untagged).await;
+        let rows: Vec<usize> = groups.iter().map(|(r, _)| *r).collect();
+        assert_eq!(rows, [ROW_GROUP_ROWS, 200_000 - ROW_GROUP_ROWS]);
+    }
+
+    fn batches_without_tags(batches: usize, rows: usize) -> Vec<RecordBatch> {
+        let schema = Arc::new(Schema::new(vec![
+            with_kind(Field::new("v", DataType::Float64, true), "field"),
+            time_field(),
+        ]));
+        (0..batches)
+            .map(|b| {
+                let t = (b * rows) as i64;
+                RecordBatch::try_new(
+                    schema.clone(),
+                    vec![
+                        Arc::new(Float64Array::from_iter_values((0..rows).map(|i| i as f64))),
+                        Arc::new(TimestampNanosecondArray::from_iter_values(
+                            (0..rows as i64).map(|i| t + i),
+                        )),
+                    ],
+                )
+                .unwrap()
+            })
+            .collect()
     }
 
     #[tokio::test]

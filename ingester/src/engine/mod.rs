@@ -23,8 +23,7 @@ use object_store::local::LocalFileSystem;
 use tokio::sync::{oneshot, watch};
 
 use crate::batch::{
-    LastValueBounds, align, columns_of_kind, concat_aligned, last_value_bounds, sort_dedup,
-    sort_dedup_by, sort_key_names, time_range,
+    align, columns_of_kind, concat_aligned, sort_dedup, sort_dedup_by, sort_key_names, time_range,
 };
 use crate::delete::{TagPredicate, Tombstone, apply_all};
 use crate::error::{StorageError, WalError, WriteError};

@@ -149,7 +149,7 @@ impl Ingester {
     ) -> Result<ParquetFileMeta, StorageError> {
         let id = manifest.allocate_file_id();
         let path = manifest.file_path(id);
-        let size_bytes = write_file(&self.store, &path, batch, measurement).await?;
+        let written = write_file(&self.store, &path, batch, measurement).await?;
         sync_file(&self.cfg.data_dir.join(&path))?;
         let (min_time, max_time) = time_range(batch)?;
         Ok(ParquetFileMeta {
@@ -159,9 +159,9 @@ impl Ingester {
             rows: batch.num_rows() as u64,
             min_time,
             max_time,
-            size_bytes,
+            size_bytes: written.size_bytes,
             sort_key: sort_key_names(batch),
-            last_value_bounds: Some(last_value_bounds(batch)?),
+            last_value_bounds: Some(written.last_value_bounds),
         })
     }
 
@@ -241,13 +241,14 @@ impl Ingester {
     ) -> Result<(Vec<ParquetFileMeta>, usize), StorageError> {
         let step = self.cfg.max_rows_per_file.max(1);
         let mut outputs = Vec::new();
-        // Each output's last-value bounds are taken from the rows it gets, deletes applied.
-        let mut open: Option<(FileWriter, ParquetFileMeta, LastValueBounds)> = None;
+        // Each output's last-value bounds are taken from the rows it gets, deletes applied
+        // (by its writer).
+        let mut open: Option<(FileWriter, ParquetFileMeta)> = None;
         let mut rows = 0usize;
         for batch in merge {
             let mut batch = batch?;
             while batch.num_rows() > 0 {
-                let (w, meta, bounds) = match open.as_mut() {
+                let (w, meta) = match open.as_mut() {
                     Some(o) => o,
                     None => {
                         let id = manifest.allocate_file_id();
@@ -269,7 +270,7 @@ impl Ingester {
                             sort_key: output.key.to_vec(),
                             last_value_bounds: None,
                         };
-                        open.insert((w, meta, LastValueBounds::default()))
+                        open.insert((w, meta))
                     }
                 };
                 let take = (step - w.rows()).min(batch.num_rows());
@@ -277,19 +278,18 @@ impl Ingester {
                 let (lo, hi) = time_range(&part)?;
                 meta.min_time = meta.min_time.min(lo);
                 meta.max_time = meta.max_time.max(hi);
-                bounds.push(&part)?;
                 w.write(&part).await?;
                 rows += take;
                 batch = batch.slice(take, batch.num_rows() - take);
                 if w.rows() >= step {
-                    if let Some((w, meta, bounds)) = open.take() {
-                        outputs.push(self.finish_file(w, meta, bounds).await?);
+                    if let Some((w, meta)) = open.take() {
+                        outputs.push(self.finish_file(w, meta).await?);
                     }
                 }
             }
         }
-        if let Some((w, meta, bounds)) = open.take() {
-            outputs.push(self.finish_file(w, meta, bounds).await?);
+        if let Some((w, meta)) = open.take() {
+            outputs.push(self.finish_file(w, meta).await?);
         }
         Ok((outputs, rows))
     }
@@ -300,11 +300,11 @@ impl Ingester {
         &self,
         w: FileWriter,
         mut meta: ParquetFileMeta,
-        bounds: LastValueBounds,
     ) -> Result<ParquetFileMeta, StorageError> {
         meta.rows = w.rows() as u64;
-        meta.last_value_bounds = Some(bounds.finish());
-        meta.size_bytes = w.close().await?;
+        let written = w.close().await?;
+        meta.size_bytes = written.size_bytes;
+        meta.last_value_bounds = Some(written.last_value_bounds);
         sync_file(&self.cfg.data_dir.join(&meta.path))?;
         Ok(meta)
     }
