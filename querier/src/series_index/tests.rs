@@ -26,7 +26,7 @@ async fn written(batch: &RecordBatch) -> (Arc<dyn ObjectStore>, ObjectMeta) {
         .await
         .unwrap();
     let meta = store.head(&Path::from("f.parquet")).await.unwrap();
-    assert_eq!(meta.size, size);
+    assert_eq!(meta.size, size.size_bytes);
     (store, meta)
 }
 
