@@ -50,19 +50,34 @@ pub const MIN_ROW_GROUP_ROWS: usize = 16 * 1024;
 /// range (`single-groupby-1-1-1` 4.6 → 3.4 ms, `cpu-max-all-1` 9.6 → 6.3 ms; files 6% larger).
 pub const PAGE_ROWS: usize = 1024;
 
+/// Average rows per series below which a file's float columns are written without a
+/// dictionary ([`FileWriter`] judges the first batch it is given). Below it, row groups end at
+/// [`MAX_ROW_GROUP_SERIES`] series and [`MIN_ROW_GROUP_ROWS`] rows (this is their ratio), and a
+/// row group's float dictionary holds about as many values as it has rows: 100,000 hosts of
+/// three rows made dictionaries of 8,000 values per 16 Ki rows, which saved a third of the
+/// plain values' bytes while every read of one host's rows decoded ten of them (8% of such
+/// a query's CPU). Plain pages of [`PAGE_ROWS`] values are read and skipped without a
+/// dictionary. Series with more rows (both TSBS sets: 360 and 4320 per host) repeat their
+/// values within a row group and keep dictionaries (80 KB for 128 Ki rows).
+pub const PLAIN_FLOATS_BELOW_ROWS_PER_SERIES: usize = MIN_ROW_GROUP_ROWS / MAX_ROW_GROUP_SERIES;
+
 /// Rows are sorted by series ([`crate::batch::sort_key`]) then time, but the files do not
 /// declare it (`sorting_columns`): DataFusion would then plan order-preserving aggregations for
 /// `GROUP BY <first tag>`, which measured slower than hashing (`double-groupby-all` 32 ms →
 /// 54 ms).
 ///
 /// Float fields are written uncompressed, every other column with ZSTD (see
-/// [`column_compression`]).
-fn writer_properties(measurement: &str, schema: &Schema) -> WriterProperties {
+/// [`column_compression`]); with `plain_floats`, float columns have no dictionary
+/// ([`PLAIN_FLOATS_BELOW_ROWS_PER_SERIES`]).
+fn writer_properties(measurement: &str, schema: &Schema, plain_floats: bool) -> WriterProperties {
     let mut builder = WriterProperties::builder();
     for field in schema.fields() {
+        let column = ColumnPath::from(field.name().as_str());
         if let Some(codec) = column_compression(field.data_type()) {
-            builder =
-                builder.set_column_compression(ColumnPath::from(field.name().as_str()), codec);
+            builder = builder.set_column_compression(column.clone(), codec);
+        }
+        if plain_floats && field.data_type() == &DataType::Float64 {
+            builder = builder.set_column_dictionary_enabled(column, false);
         }
     }
     builder
@@ -119,9 +134,10 @@ pub async fn write_file(
 /// A file written batch by batch (compaction's output): row groups go out as they fill, so
 /// memory holds about one row group however long the file gets.
 pub struct FileWriter {
-    store: Arc<dyn ObjectStore>,
-    location: ObjectPath,
-    writer: AsyncArrowWriter<BufWriter>,
+    target: Target,
+    /// Opened at the first batch, whose series tell whether float columns get dictionaries
+    /// ([`PLAIN_FLOATS_BELOW_ROWS_PER_SERIES`]).
+    writer: Option<AsyncArrowWriter<BufWriter>>,
     rows: usize,
     /// Where each batch's series begin (a series going on from one batch into the next is
     /// not counted again).
@@ -132,6 +148,27 @@ pub struct FileWriter {
     group_series: usize,
     /// The file's last-value bounds, from the same series runs.
     bounds: LastValueBounds,
+}
+
+/// Where and what a [`FileWriter`] writes.
+struct Target {
+    store: Arc<dyn ObjectStore>,
+    location: ObjectPath,
+    schema: SchemaRef,
+    measurement: String,
+}
+
+/// A writer of `target`'s file, with float dictionaries unless `plain_floats`.
+fn open(target: &Target, plain_floats: bool) -> Result<AsyncArrowWriter<BufWriter>, StorageError> {
+    Ok(AsyncArrowWriter::try_new(
+        BufWriter::new(target.store.clone(), target.location.clone()),
+        target.schema.clone(),
+        Some(writer_properties(
+            &target.measurement,
+            &target.schema,
+            plain_floats,
+        )),
+    )?)
 }
 
 /// A file [`FileWriter::close`] finished.
@@ -149,18 +186,15 @@ impl FileWriter {
         schema: SchemaRef,
         measurement: &str,
     ) -> Result<Self, StorageError> {
-        let location = ObjectPath::from(path);
         let series = SeriesRuns::new(&schema)?;
-        let sink = BufWriter::new(store.clone(), location.clone());
-        let writer = AsyncArrowWriter::try_new(
-            sink,
-            schema.clone(),
-            Some(writer_properties(measurement, &schema)),
-        )?;
         Ok(Self {
-            store: store.clone(),
-            location,
-            writer,
+            target: Target {
+                store: store.clone(),
+                location: ObjectPath::from(path),
+                schema,
+                measurement: measurement.to_string(),
+            },
+            writer: None,
             rows: 0,
             series,
             group_series: 0,
@@ -177,27 +211,32 @@ impl FileWriter {
         }
         let (runs, continues) = self.series.next(batch)?;
         self.bounds.push_runs(batch, &runs, continues)?;
+        let plain_floats = runs.len() * PLAIN_FLOATS_BELOW_ROWS_PER_SERIES > batch.num_rows();
+        let writer = match &mut self.writer {
+            Some(w) => w,
+            w @ None => w.insert(open(&self.target, plain_floats)?),
+        };
         // Where each series begins in `batch`; the first row only if it is not the series
         // the previous batch ended with.
         let starts = runs.iter().skip(usize::from(continues)).map(|r| r.start);
         let mut from = 0;
         for start in starts {
             // A series begins at `start`: the group ends before it if it is full.
-            let group_rows = self.writer.in_progress_rows() + (start - from);
+            let group_rows = writer.in_progress_rows() + (start - from);
             if self.group_series >= MAX_ROW_GROUP_SERIES && group_rows >= MIN_ROW_GROUP_ROWS {
                 if start > from {
-                    self.writer.write(&batch.slice(from, start - from)).await?;
+                    writer.write(&batch.slice(from, start - from)).await?;
                 }
-                self.writer.flush().await?;
+                writer.flush().await?;
                 self.group_series = 0;
                 from = start;
             }
             self.group_series += 1;
         }
-        self.writer
+        writer
             .write(&batch.slice(from, batch.num_rows() - from))
             .await?;
-        if self.writer.in_progress_rows() == 0 {
+        if writer.in_progress_rows() == 0 {
             // The writer ended the group at its row limit.
             self.group_series = 0;
         }
@@ -212,9 +251,13 @@ impl FileWriter {
 
     /// Finishes the file; returns its size and last-value bounds.
     pub async fn close(self) -> Result<WrittenFile, StorageError> {
-        self.writer.close().await?;
+        let writer = match self.writer {
+            Some(w) => w,
+            None => open(&self.target, false)?,
+        };
+        writer.close().await?;
         Ok(WrittenFile {
-            size_bytes: self.store.head(&self.location).await?.size,
+            size_bytes: self.target.store.head(&self.target.location).await?.size,
             last_value_bounds: self.bounds.finish(),
         })
     }
@@ -317,6 +360,70 @@ mod tests {
             out.push((rows, names));
         }
         out
+    }
+
+    /// Whether each column of the file `batches` make has a dictionary page, by name, and
+    /// the values read back of column `v`.
+    async fn dictionaries(batches: &[RecordBatch]) -> (Vec<(String, bool)>, Vec<f64>) {
+        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+        let mut w = FileWriter::create(&store, "f.parquet", batches[0].schema(), "m").unwrap();
+        for b in batches {
+            w.write(b).await.unwrap();
+        }
+        w.close().await.unwrap();
+        let bytes = store.get(&ObjectPath::from("f.parquet")).await.unwrap();
+        let bytes = bytes.bytes().await.unwrap();
+        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
+        let meta = builder.metadata().clone();
+        let mut values = Vec::new();
+        for b in builder.build().unwrap() {
+            let b = b.unwrap();
+            let v = b.column_by_name("v").unwrap();
+            values.extend(
+                arrow::array::AsArray::as_primitive::<arrow::datatypes::Float64Type>(v)
+                    .values()
+                    .iter(),
+            );
+        }
+        let columns = meta
+            .row_groups()
+            .iter()
+            .flat_map(|g| g.columns())
+            .map(|c| {
+                (
+                    c.column_path().string(),
+                    c.dictionary_page_offset().is_some(),
+                )
+            })
+            .collect();
+        (columns, values)
+    }
+
+    #[tokio::test]
+    async fn floats_of_short_series_are_written_without_dictionaries() {
+        // Three rows per host (below PLAIN_FLOATS_BELOW_ROWS_PER_SERIES): every row group's
+        // float column is plain; tags keep their dictionaries; the values read back whole.
+        let batches = hosts(20_000, 3, 1000);
+        let (columns, values) = dictionaries(&batches).await;
+        assert!(columns.len() > 3, "several row groups: {columns:?}");
+        for (name, dictionary) in &columns {
+            match name.as_str() {
+                "v" | "time" => assert!(!dictionary, "{name}: {columns:?}"),
+                _ => assert!(dictionary, "{name}: {columns:?}"),
+            }
+        }
+        let expected: Vec<f64> = (0..60_000).map(|i| i as f64).collect();
+        assert_eq!(values, expected);
+        // Exactly at the threshold, and above it, floats keep their dictionaries (the writer
+        // judges the first batch).
+        for rows in [PLAIN_FLOATS_BELOW_ROWS_PER_SERIES, 360] {
+            let (columns, values) = dictionaries(&hosts(100, rows, 8192)).await;
+            assert!(
+                columns.iter().any(|(n, d)| n == "v" && *d),
+                "{rows} rows per series: {columns:?}"
+            );
+            assert_eq!(values.len(), 100 * rows);
+        }
     }
 
     #[tokio::test]
