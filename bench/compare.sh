@@ -13,8 +13,8 @@
 #   buffer     loaded again into fresh servers whose write buffers hold the whole set;
 #   persisted  those servers restarted to persist their buffers, not yet compacted: the first
 #              queries of a new process on new files;
-# and a mixed run: the query types timed while a load of other hosts runs at half of Fletch's
-# ingest rate (MIXED_SECONDS per server, default 600, shared among the types; a type not done
+# and a mixed run: the query types timed while a load of the set's hosts' newer points runs at
+# half of Fletch's ingest rate (MIXED_SECONDS per server, default 600, shared among the types; a type not done
 # in its share is reported as such).
 # The high-cardinality set compares ingest, memory, disk and its own queries with InfluxDB on
 # its default index (inmem) and on tsi1. Writes docs/benchmarks.md and docs/benchmarks.svg.
@@ -183,7 +183,7 @@ run_queries() { # state qlog types data...
   done
 }
 
-# The query types timed while a paced load writes other hosts' points into the set's time range
+# The query types timed while a paced load writes the set's hosts' newer points
 # on the same server (one server at a time; the load is stopped when the queries end). Answers
 # are not compared: the servers hold different amounts of the load when each query runs.
 run_mixed() { # qlog rate load-data query-data...
@@ -253,14 +253,20 @@ for set in $SETS; do
   run_queries compacted "$qlog" "$TYPES" "${data[@]}"
 
   echo "-- queries while a load runs" >&2
-  # Other hosts over the set's own times (so the shards stay those of the set, and the
-  # queries of the set's hosts answer as before), enough of them for 10 minutes at the rate.
+  # The set's own hosts going on past its end, as collectors write while dashboards read: the
+  # same series (same seed), newer points, enough of them for 10 minutes at the rate. The
+  # query types' windows lie inside the set, so what they read does not grow with the load
+  # (a first version wrote other hosts over the set's own times: by the end both servers held
+  # tens of times the set, a different amount each, and the all-host types compared nothing).
   rate=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["points_per_sec"] / 2))' "$fload")
-  intervals=$(python3 -c 'import re, sys
+  read -r mixed_start mixed_duration <<<"$(python3 -c 'import re, sys
 n, unit = re.fullmatch(r"(\d+)([smhd])", sys.argv[1]).groups()
-print(int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit] // 10)' "$duration")
-  mixed_hosts=$((rate * 600 / intervals + 1))
-  run_mixed "$qlog" "$rate" "--scale $mixed_hosts --host-offset $scale --duration $duration --start 2016-01-01T00:00:00Z --seed 7" "${data[@]}"
+seconds = int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+end = 1451606400 + seconds  # 2016-01-01T00:00:00Z, the sets start
+import datetime
+print(datetime.datetime.fromtimestamp(end, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+      f"{(int(sys.argv[2]) * 600 // int(sys.argv[3]) + 1) * 10}s")' "$duration" "$rate" "$scale")"
+  run_mixed "$qlog" "$rate" "--scale $scale --duration $mixed_duration --start $mixed_start --seed 123" "${data[@]}"
   stop_servers
 
   # Buffer, then persisted: fresh servers that hold the set in their write buffers, restarted

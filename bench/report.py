@@ -114,7 +114,7 @@ for r in results:
         achieved = lambda s: f"{loads[s]['points_per_sec']:.0f}" if loads.get(s) else "-"
         L.append(f"### {name}: queries while a load runs\n")
         L.append(
-            f"A second process writes other hosts' points over the set's own times at up to {r['mixed_rate']} points/s, "
+            f"A second process writes the set's hosts' newer points (going on from the set's end) at up to {r['mixed_rate']} points/s, "
             f"half of Fletch's ingest rate above, while the query types run one after another "
             f"(answers not compared: the servers hold different amounts of the newer data). "
             f"Points/s the load reached: InfluxDB {achieved('influx')}, Fletch {achieved('fletch')}.\n"

@@ -47,8 +47,8 @@ pub struct Spec {
     /// Length of the data set, nanoseconds.
     pub duration: i64,
     pub seed: u64,
-    /// The first host's number: `host_{offset}` onwards (0 for a data set; a mixed run's load
-    /// writes other hosts into the same time range).
+    /// The first host's number: `host_{offset}` onwards (0 for a data set; a load of other
+    /// hosts over the same times is a backfill of new series).
     pub host_offset: u64,
 }
 
