@@ -173,12 +173,12 @@ fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
     );
     queries_answer(&url, &data, &all);
 
-    // Queries while a paced load writes other hosts over the set's own times (as
-    // bench/compare.sh's mixed run does); SIGTERM ends the load, which reports.
+    // Queries while a paced load writes the set's hosts' newer points, going on from the
+    // set's end (as bench/compare.sh's mixed run does); SIGTERM ends the load, which reports.
     let paced = Command::new(bin("fletch-bench"))
         .arg("load")
-        .args(["--scale", "400", "--host-offset", "4", "--duration", "30m"])
-        .args(["--seed", "6", "--rate", "2000"])
+        .args(["--scale", "4", "--start", "2016-01-01T00:30:00Z", "--duration", "100d"])
+        .args(["--seed", "5", "--rate", "2000"])
         .args([
             "--url",
             &url,
