@@ -99,7 +99,8 @@ pub struct FlightShardSource {
     node: u64,
     /// Bounds this node's reads running on that node at once (`None`: no bound).
     reads: Option<Arc<tokio::sync::Semaphore>>,
-    /// Its catalog index goes with each fragment (the owner catches up to it first).
+    /// Its data index (`MetaService::data_index`) goes with each ticket: the owner catches up
+    /// to it first.
     meta: Arc<MetaService>,
     addr: String,
     rpc: Arc<RpcClient>,

@@ -324,16 +324,21 @@ mod tests {
             .collect()
     }
 
-    /// Each row group's row count and the hosts it holds, after writing `batches`.
-    async fn row_groups(batches: &[RecordBatch]) -> Vec<(usize, Vec<String>)> {
+    /// The file a [`FileWriter`] makes of `batches`.
+    async fn written(batches: &[RecordBatch]) -> bytes::Bytes {
         let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
         let mut w = FileWriter::create(&store, "f.parquet", batches[0].schema(), "m").unwrap();
         for b in batches {
             w.write(b).await.unwrap();
         }
         w.close().await.unwrap();
-        let bytes = store.get(&ObjectPath::from("f.parquet")).await.unwrap();
-        let bytes = bytes.bytes().await.unwrap();
+        let read = store.get(&ObjectPath::from("f.parquet")).await.unwrap();
+        read.bytes().await.unwrap()
+    }
+
+    /// Each row group's row count and the hosts it holds, after writing `batches`.
+    async fn row_groups(batches: &[RecordBatch]) -> Vec<(usize, Vec<String>)> {
+        let bytes = written(batches).await;
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).unwrap();
         let groups = builder.metadata().num_row_groups();
         let mut out = Vec::new();
@@ -365,14 +370,7 @@ mod tests {
     /// Whether each column of the file `batches` make has a dictionary page, by name, and
     /// the values read back of column `v`.
     async fn dictionaries(batches: &[RecordBatch]) -> (Vec<(String, bool)>, Vec<f64>) {
-        let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
-        let mut w = FileWriter::create(&store, "f.parquet", batches[0].schema(), "m").unwrap();
-        for b in batches {
-            w.write(b).await.unwrap();
-        }
-        w.close().await.unwrap();
-        let bytes = store.get(&ObjectPath::from("f.parquet")).await.unwrap();
-        let bytes = bytes.bytes().await.unwrap();
+        let bytes = written(batches).await;
         let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).unwrap();
         let meta = builder.metadata().clone();
         let mut values = Vec::new();
