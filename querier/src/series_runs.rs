@@ -49,8 +49,9 @@ use crate::shard_source::ShardTable;
 pub(crate) struct SeriesRuns {
     /// The measurement's tags, as dictionaries, in the schema's (sorted) order.
     tag_schema: SchemaRef,
-    /// Runs of this node's sources (and rows of files a delete hides rows of).
-    batches: Vec<RecordBatch>,
+    /// Runs of this node's sources (and rows of files a delete hides rows of), each with
+    /// whether its rows are known to satisfy `predicate` already.
+    batches: Vec<(RecordBatch, bool)>,
     /// The tag columns of the rows of peers' shards.
     remote: Vec<DataFrame>,
     /// The condition the rows must satisfy, over `tag_schema`.
@@ -89,21 +90,24 @@ impl SeriesRuns {
         let mut batches = self.batches;
         for rows in self.remote {
             for b in rows.distinct()?.collect().await? {
-                batches.push(ingester::batch::align(&b, &self.tag_schema)?);
+                batches.push((ingester::batch::align(&b, &self.tag_schema)?, false));
             }
         }
         let Some(predicate) = self.predicate else {
-            return Ok(batches);
+            return Ok(batches.into_iter().map(|(b, _)| b).collect());
         };
         batches
-            .iter()
-            .filter(|b| b.num_rows() > 0)
-            .map(|b| {
-                let keep = predicate.evaluate(b)?.into_array(b.num_rows())?;
+            .into_iter()
+            .filter(|(b, _)| b.num_rows() > 0)
+            .map(|(b, exact)| {
+                if exact {
+                    return Ok(b);
+                }
+                let keep = predicate.evaluate(&b)?.into_array(b.num_rows())?;
                 let keep = keep.as_boolean_opt().ok_or_else(|| {
                     ExecError::Internal(format!("a condition of type {}", keep.data_type()))
                 })?;
-                Ok(filter_record_batch(b, keep)?)
+                Ok(filter_record_batch(&b, keep)?)
             })
             .collect()
     }
@@ -246,7 +250,7 @@ impl Executor {
         let predicate = condition
             .map(|c| physical_condition(ctx, c, &tag_schema))
             .transpose()?;
-        let mut batches: Vec<RecordBatch> = Vec::new();
+        let mut batches: Vec<(RecordBatch, bool)> = Vec::new();
         let pinned = sources
             .snapshots
             .iter()
@@ -265,7 +269,7 @@ impl Executor {
                                 b,
                                 f.generation,
                             )?;
-                            batches.push(ingester::batch::align(&b, &tag_schema)?);
+                            batches.push((ingester::batch::align(&b, &tag_schema)?, false));
                         }
                         continue;
                     }
@@ -276,14 +280,14 @@ impl Executor {
                     let runs = index
                         .series()
                         .tag_rows_matching(predicate.as_ref(), &tag_schema)?;
-                    batches.push(ingester::batch::align(&runs, &tag_schema)?);
+                    batches.push((ingester::batch::align(&runs.rows, &tag_schema)?, runs.exact));
                 }
                 for b in snap.buffered.iter().filter(|b| b.num_rows() > 0) {
                     let Some(runs) = crate::memory_rows::runs_of(b) else {
                         return Ok(None);
                     };
                     let runs = runs.tag_rows_matching(predicate.as_ref(), &tag_schema)?;
-                    batches.push(ingester::batch::align(&runs, &tag_schema)?);
+                    batches.push((ingester::batch::align(&runs.rows, &tag_schema)?, runs.exact));
                 }
             }
         }

@@ -166,14 +166,33 @@ async fn an_equality_on_the_tag_runs_are_in_order_of_narrows_them_by_binary_sear
                 .row_count(),
             rows / 2
         );
-        assert_eq!(
-            index
-                .series
-                .tag_rows_matching(Some(&with_rack), &table)
-                .unwrap()
-                .num_rows(),
-            rows / 4
+        let found = index
+            .series
+            .tag_rows_matching(Some(&with_rack), &table)
+            .unwrap();
+        assert_eq!(found.rows.num_rows(), rows / 4);
+        assert!(found.exact, "both conjuncts are of tags");
+        // A conjunct the runs cannot judge (time) leaves them as the tags select them, for
+        // the caller to evaluate the whole condition again.
+        let since = ScalarValue::TimestampNanosecond(Some(1), None);
+        let timed = binary(
+            col("time", &table).unwrap(),
+            Operator::GtEq,
+            lit(since),
+            &table,
         );
+        let with_time = binary(
+            Arc::clone(&with_rack),
+            Operator::And,
+            timed.unwrap(),
+            &table,
+        );
+        let found = index
+            .series
+            .tag_rows_matching(Some(&with_time.unwrap()), &table)
+            .unwrap();
+        assert_eq!(found.rows.num_rows(), rows / 4);
+        assert!(!found.exact, "time is not judged on the runs");
     }
     // A tag the runs are not in order of, or a list of values: every run is judged.
     assert_eq!(index.series.span(&[&eq("rack", "r1")], &table), 0..10);
