@@ -14,8 +14,8 @@
 #   persisted  those servers restarted to persist their buffers, not yet compacted: the first
 #              queries of a new process on new files;
 # and a mixed run: the query types timed while a load of the set's hosts' newer points runs at
-# half of Fletch's ingest rate (MIXED_SECONDS per server, default 600, shared among the types; a type not done
-# in its share is reported as such).
+# half of Fletch's ingest rate (MIXED_SECONDS per server, default 600, shared among the types;
+# a type not done in its share is reported as such).
 # The high-cardinality set compares ingest, memory, disk and its own queries with InfluxDB on
 # its default index (inmem) and on tsi1. Writes docs/benchmarks.md and docs/benchmarks.svg.
 # Every wait is bounded.
@@ -28,6 +28,7 @@ ITERATIONS="${ITERATIONS:-20}"
 ROUNDS="${ROUNDS:-4}"
 OUT_MD="${OUT_MD:-docs/benchmarks.md}"
 OUT_SVG="${OUT_SVG:-docs/benchmarks.svg}"
+START=2016-01-01T00:00:00Z # every data set's first point
 if [ "$QUICK" = 1 ]; then
   SETS="${SETS:-10:1h}" CARD_SETS="${CARD_SETS:-2000:30s}"
 else
@@ -229,7 +230,7 @@ TYPES="$("$BIN/fletch-bench" types)"
 for set in $SETS; do
   scale="${set%%:*}" duration="${set##*:}"
   echo "== data set: $scale hosts x $duration" >&2
-  data=(--scale "$scale" --duration "$duration" --start 2016-01-01T00:00:00Z --seed 123)
+  data=(--scale "$scale" --duration "$duration" --start "$START" --seed 123)
   qlog="$WORK/queries-$scale.jsonl"
   : >"$qlog"
 
@@ -259,13 +260,12 @@ for set in $SETS; do
   # (a first version wrote other hosts over the set's own times: by the end both servers held
   # tens of times the set, a different amount each, and the all-host types compared nothing).
   rate=$(python3 -c 'import json,sys; print(int(json.loads(sys.argv[1])["points_per_sec"] / 2))' "$fload")
-  read -r mixed_start mixed_duration <<<"$(python3 -c 'import re, sys
-n, unit = re.fullmatch(r"(\d+)([smhd])", sys.argv[1]).groups()
-seconds = int(n) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
-end = 1451606400 + seconds  # 2016-01-01T00:00:00Z, the sets start
-import datetime
-print(datetime.datetime.fromtimestamp(end, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-      f"{(int(sys.argv[2]) * 600 // int(sys.argv[3]) + 1) * 10}s")' "$duration" "$rate" "$scale")"
+  # Its start (the set's end) and length: 10 s between a host's points, rate * 600 points.
+  read -r mixed_start mixed_duration <<<"$(python3 -c 'import datetime, re, sys
+start, duration, rate, hosts = sys.argv[1:]
+n, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()
+end = datetime.datetime.fromisoformat(start) + datetime.timedelta(**{{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]: int(n)})
+print(end.strftime("%Y-%m-%dT%H:%M:%SZ"), f"{(int(rate) * 600 // int(hosts) + 1) * 10}s")' "$START" "$duration" "$rate" "$scale")"
   run_mixed "$qlog" "$rate" "--scale $scale --duration $mixed_duration --start $mixed_start --seed 123" "${data[@]}"
   stop_servers
 
@@ -338,7 +338,7 @@ done
 for set in $CARD_SETS; do
   scale="${set%%:*}" duration="${set##*:}"
   echo "== high cardinality: $scale hosts x $duration" >&2
-  data=(--scale "$scale" --duration "$duration" --start 2016-01-01T00:00:00Z --seed 123)
+  data=(--scale "$scale" --duration "$duration" --start "$START" --seed 123)
   idir="$WORK/influx-card" tdir="$WORK/influx-tsi-card" fdir="$WORK/fletch-card"
   mkdir -p "$idir" "$tdir" "$fdir"
   start_influx "$idir" settle

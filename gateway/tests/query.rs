@@ -499,6 +499,105 @@ async fn last_values_follow_new_fields_time_ranges_and_tags() {
     n.close().await;
 }
 
+/// Many short series (three points per host, as a high-cardinality set has): the persisted
+/// files write their float columns without dictionaries, and every query answers as it did
+/// from the buffer, from those files and once they are compacted. 6,000 hosts make more than
+/// one row group, so hosts in later groups are read from plain pages found by the page index.
+#[tokio::test]
+async fn short_series_answer_the_same_from_files_with_plain_floats() {
+    let n = node().await;
+    let hosts = 6000;
+    let body: String = (0..hosts)
+        .flat_map(|h| {
+            (0..3).map(move |t| {
+                format!(
+                    "cpu,host=h{h:05},rack=r{} v={}.25,w={}i {}\n",
+                    h % 7,
+                    h * 3 + t,
+                    t,
+                    1_000 + t * 10
+                )
+            })
+        })
+        .collect();
+    n.write(&body).await;
+    let queries = [
+        "SELECT * FROM cpu WHERE host = 'h05999'",
+        "SELECT * FROM cpu WHERE host = 'h00042' OR host = 'h04242'",
+        "SELECT max(v), count(w) FROM cpu WHERE host = 'h03000' AND time >= 1000 AND time < 1030 GROUP BY time(10ns)",
+        "SELECT last(*) FROM cpu WHERE rack = 'r3' AND host =~ /h0599/ GROUP BY host",
+        "SELECT * FROM cpu WHERE host =~ /h0420/ GROUP BY host ORDER BY time DESC LIMIT 1",
+        "SELECT sum(v), count(v) FROM cpu WHERE time > 1000",
+        "SHOW TAG VALUES WITH KEY = rack WHERE host = 'h05000'",
+    ];
+    let answers = async |stage: &str| -> Vec<Value> {
+        let mut out = Vec::new();
+        for q in queries {
+            let a = n.query(q).await;
+            assert!(
+                a[0]["series"][0]["values"]
+                    .as_array()
+                    .is_some_and(|v| !v.is_empty()),
+                "{stage}: {q}: {a}"
+            );
+            out.push(a);
+        }
+        out
+    };
+    let buffered = answers("buffered").await;
+    assert_eq!(
+        buffered[0][0]["series"][0]["values"][2],
+        serde_json::json!(["1970-01-01T00:00:00.00000102Z", "h05999", "r0", 17999.25, 2]),
+        "{}",
+        buffered[0]
+    );
+    assert_eq!(
+        buffered[6][0]["series"][0]["values"],
+        serde_json::json!([["rack", "r2"]]),
+        "{}",
+        buffered[6]
+    );
+    n.ingester.persist().await.unwrap();
+    // The persisted file: float columns without dictionaries, in several row groups.
+    let files: Vec<std::path::PathBuf> = walk(n.ingester.data_dir())
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .collect();
+    assert!(!files.is_empty());
+    for f in &files {
+        use datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+        let reader = SerializedFileReader::new(std::fs::File::open(f).unwrap()).unwrap();
+        let meta = reader.metadata();
+        assert!(meta.num_row_groups() > 1, "{f:?}");
+        for g in meta.row_groups() {
+            for c in g.columns() {
+                let plain = c.dictionary_page_offset().is_none();
+                match c.column_path().string().as_str() {
+                    "v" | "time" => assert!(plain, "{f:?}: {c:?}"),
+                    _ => assert!(!plain, "{f:?}: {c:?}"),
+                }
+            }
+        }
+    }
+    assert_eq!(answers("persisted").await, buffered);
+    n.ingester.compact(0).await.unwrap();
+    assert_eq!(answers("compacted").await, buffered);
+    n.close().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Pairs of queries of one shape with other values: the second runs from the plan the first
 /// left (where it can be bound) and must answer as a fresh plan does.
 const SAME_SHAPE: &[(&str, &str, bool)] = &[

@@ -202,7 +202,7 @@ pub struct LastValueBounds {
     /// with (still open: the next batch may go on with it).
     open: Option<BTreeMap<String, i64>>,
     /// The batches' series runs, made from the first batch's schema.
-    series: Option<SeriesRuns>,
+    series: Option<RunsAcrossBatches>,
 }
 
 impl LastValueBounds {
@@ -210,13 +210,13 @@ impl LastValueBounds {
     pub fn push(&mut self, batch: &RecordBatch) -> Result<(), ArrowError> {
         let series = match &mut self.series {
             Some(s) => s,
-            None => self.series.insert(SeriesRuns::new(&batch.schema())?),
+            None => self.series.insert(RunsAcrossBatches::new(&batch.schema())?),
         };
         let (runs, continues) = series.next(batch)?;
         self.push_runs(batch, &runs, continues)
     }
 
-    /// Takes the next batch with its series `runs` ([`SeriesRuns::next`]), the first of them
+    /// Takes the next batch with its series `runs` ([`RunsAcrossBatches::next`]), the first of them
     /// going on with the series the previous batch ended with when `continues`.
     pub fn push_runs(
         &mut self,
@@ -269,7 +269,7 @@ impl LastValueBounds {
 /// The runs of one series in batches written one after another in series order, following a
 /// series from one batch into the next (a file's writer, and its last-value bounds, see a
 /// compaction's output a batch at a time).
-pub struct SeriesRuns {
+pub struct RunsAcrossBatches {
     /// The tag columns: a change of any of them starts a series.
     tags: Vec<usize>,
     /// Their converter to comparable rows; `None` without tags (one series).
@@ -280,7 +280,7 @@ pub struct SeriesRuns {
     started: bool,
 }
 
-impl SeriesRuns {
+impl RunsAcrossBatches {
     /// The runs of batches in `schema`.
     pub fn new(schema: &Schema) -> Result<Self, ArrowError> {
         let tags = columns_of_kind(schema, "tag");

@@ -23,7 +23,7 @@ use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
-use crate::batch::{LastValueBounds, SeriesRuns};
+use crate::batch::{LastValueBounds, RunsAcrossBatches};
 use crate::error::StorageError;
 use crate::schema::{MEASUREMENT_KEY, TIME};
 
@@ -141,7 +141,7 @@ pub struct FileWriter {
     rows: usize,
     /// Where each batch's series begin (a series going on from one batch into the next is
     /// not counted again).
-    series: SeriesRuns,
+    series: RunsAcrossBatches,
     /// Series begun in the row group in progress. When the writer's own row limit ends a
     /// group in the middle of a batch, the series counted before that point stay counted, so
     /// the next group may end early (never below [`MIN_ROW_GROUP_ROWS`]).
@@ -186,7 +186,7 @@ impl FileWriter {
         schema: SchemaRef,
         measurement: &str,
     ) -> Result<Self, StorageError> {
-        let series = SeriesRuns::new(&schema)?;
+        let series = RunsAcrossBatches::new(&schema)?;
         Ok(Self {
             target: Target {
                 store: store.clone(),
@@ -211,10 +211,13 @@ impl FileWriter {
         }
         let (runs, continues) = self.series.next(batch)?;
         self.bounds.push_runs(batch, &runs, continues)?;
-        let plain_floats = runs.len() * PLAIN_FLOATS_BELOW_ROWS_PER_SERIES > batch.num_rows();
         let writer = match &mut self.writer {
             Some(w) => w,
-            w @ None => w.insert(open(&self.target, plain_floats)?),
+            w @ None => {
+                let plain_floats =
+                    runs.len() * PLAIN_FLOATS_BELOW_ROWS_PER_SERIES > batch.num_rows();
+                w.insert(open(&self.target, plain_floats)?)
+            }
         };
         // Where each series begins in `batch`; the first row only if it is not the series
         // the previous batch ended with.
