@@ -178,6 +178,11 @@ const STEPS: &[Step] = &[
     Query("SELECT host FROM cpu", "?db=s"),
     Query("SELECT host, nope FROM cpu", "?db=s"),
     Query("SELECT idle, host FROM cpu", "?db=s"),
+    // Points at the same time come in series key order: ties broken by tags shown as columns,
+    // hidden, or both, in either time order.
+    Query("SELECT usage, region FROM cpu", "?db=s"),
+    Query("SELECT usage, region, host FROM cpu ORDER BY time DESC", "?db=s"),
+    Query("SELECT region, * FROM cpu", "?db=s"),
     Query("SELECT *::tag FROM cpu", "?db=s"),
     Query("SELECT *::field FROM cpu", "?db=s"),
     Query("SELECT usage FROM nope", "?db=s"),

@@ -1277,33 +1277,30 @@ impl<'a> Plan<'a> {
                 for (i, (_, e)) in columns.iter().enumerate() {
                     select.push(e.clone().alias(&field_names[i]));
                 }
-                // Keep the other tags for ordering ties (dropped again below).
-                for t in schema.tags.iter().filter(|t| !group_tags.contains(t)) {
-                    select.push(ident(t).alias(format!("__keep_{t}")));
-                }
-                df = frame::select(df, select)?;
                 // Points at the same time come in series key order, as 1.x merges series: the
-                // remaining tags, in key order, break the tie (hidden columns after the values).
-                let tie_breakers: Vec<&String> = schema
-                    .tags
-                    .iter()
-                    .filter(|t| !group_tags.contains(t))
-                    .collect();
-                if !tie_breakers.is_empty() {
-                    let mut with_ties: Vec<DfExpr> = vec![col("__time")];
-                    with_ties.extend((0..group_tags.len()).map(|i| col(format!("__tag{i}"))));
-                    with_ties.extend(field_names.iter().map(|n| col(n.as_str())));
-                    with_ties.extend(
-                        tie_breakers
-                            .iter()
-                            .enumerate()
-                            .map(|(i, t)| ident(&format!("__keep_{t}")).alias(format!("__ord{i}"))),
-                    );
-                    df = frame::select(df, with_ties)?;
+                // remaining tags, in key order, break the tie. A tag the columns already hold
+                // as it is (`SELECT *`) breaks it from its column; the others are hidden
+                // columns after the values (dropped again below). Transformations rewrite
+                // their columns, so beside them every tie is hidden.
+                let plain_columns = self.transforms.iter().all(Option::is_none)
+                    && self.holt_winters.iter().all(Option::is_none);
+                let mut ties: Vec<String> = Vec::new();
+                let mut hidden: Vec<DfExpr> = Vec::new();
+                for t in schema.tags.iter().filter(|t| !group_tags.contains(t)) {
+                    let shown = columns
+                        .iter()
+                        .position(|(_, e)| plain_columns && *e == ident(t));
+                    match shown {
+                        Some(i) => ties.push(field_names[i].clone()),
+                        None => {
+                            let name = format!("__ord{}", hidden.len());
+                            hidden.push(ident(t).alias(&name));
+                            ties.push(name);
+                        }
+                    }
                 }
-                let ties: Vec<String> = (0..tie_breakers.len())
-                    .map(|i| format!("__ord{i}"))
-                    .collect();
+                select.extend(hidden);
+                df = frame::select(df, select)?;
                 df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
                 if let Some(analyze) = qctx.explain {
                     return out
