@@ -530,20 +530,8 @@ async fn short_series_answer_the_same_from_files_with_plain_floats() {
         "SELECT sum(v), count(v) FROM cpu WHERE time > 1000",
         "SHOW TAG VALUES WITH KEY = rack WHERE host = 'h05000'",
     ];
-    let answers = async |stage: &str| -> Vec<Value> {
-        let mut out = Vec::new();
-        for q in queries {
-            let a = n.query(q).await;
-            assert!(
-                a[0]["series"][0]["values"]
-                    .as_array()
-                    .is_some_and(|v| !v.is_empty()),
-                "{stage}: {q}: {a}"
-            );
-            out.push(a);
-        }
-        out
-    };
+    let answers =
+        async |stage: &str| -> Vec<Value> { non_empty_answers(&n, &queries, stage).await };
     let buffered = answers("buffered").await;
     assert_eq!(
         buffered[0][0]["series"][0]["values"][2],
@@ -583,6 +571,22 @@ async fn short_series_answer_the_same_from_files_with_plain_floats() {
     n.ingester.compact(0).await.unwrap();
     assert_eq!(answers("compacted").await, buffered);
     n.close().await;
+}
+
+/// Each query's answer, asserted to hold rows (`stage` names the data's state in a failure).
+async fn non_empty_answers(n: &Node, queries: &[&str], stage: &str) -> Vec<Value> {
+    let mut out = Vec::new();
+    for q in queries {
+        let a = n.query(q).await;
+        assert!(
+            a[0]["series"][0]["values"]
+                .as_array()
+                .is_some_and(|v| !v.is_empty()),
+            "{stage}: {q}: {a}"
+        );
+        out.push(a);
+    }
+    out
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -1287,18 +1291,7 @@ async fn influxql_functions_answer_the_same_wherever_the_data_is() {
         "SHOW MEASUREMENTS WHERE host !~ /d/",
     ];
     async fn answers(n: &Node, queries: &[&str]) -> Vec<Value> {
-        let mut out = Vec::new();
-        for q in queries {
-            let a = n.query(q).await;
-            assert!(
-                a[0]["series"][0]["values"]
-                    .as_array()
-                    .is_some_and(|v| !v.is_empty()),
-                "{q}: {a}"
-            );
-            out.push(a);
-        }
-        out
+        non_empty_answers(n, queries, "").await
     }
     // Half persisted, half buffered.
     n.write(&body(0, 10_000)).await;
