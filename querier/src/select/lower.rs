@@ -112,19 +112,24 @@ impl<'a> Plan<'a> {
     }
 
     /// The transformations (window functions over each series in the query's time order),
-    /// then the result's order: series, time, and `ties` for points at the same time.
+    /// then the result's order: series, time, and `ties` for points at the same time. Ties
+    /// are ascending, or, with `ties.follow_time`, in the direction time goes (points of
+    /// several series at one time come in descending series key order under `ORDER BY time
+    /// DESC`, as 1.x merges them).
     pub(super) fn transform_and_sort(
         &self,
         mut df: DataFrame,
         ntags: usize,
         sources: &[usize],
-        ties: &[String],
+        ties: &Ties,
     ) -> Result<DataFrame, ExecError> {
         let desc = self.stmt.order_desc;
+        let tie_asc = !(desc && ties.follow_time);
+        let ties = &ties.columns;
         let tags: Vec<DfExpr> = (0..ntags).map(|i| col(format!("__tag{i}"))).collect();
         if self.transforms.iter().any(Option::is_some) {
             let mut order = vec![col("__time").sort(!desc, true)];
-            order.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
+            order.extend(ties.iter().map(|t| col(t.as_str()).sort(tie_asc, true)));
             let mut select = vec![col("__time")];
             select.extend(tags.iter().cloned());
             let mut any = None;
@@ -209,7 +214,7 @@ impl<'a> Plan<'a> {
             df = self.forecast_rows(df, ntags, sources)?;
         }
         let mut within: Vec<SortExpr> = vec![col("__time").sort(!desc, true)];
-        within.extend(ties.iter().map(|t| col(t.as_str()).sort(true, true)));
+        within.extend(ties.iter().map(|t| col(t.as_str()).sort(tie_asc, true)));
         // Series in key order; in descending key order when time goes backwards (1.x).
         let mut sort: Vec<SortExpr> = tags.iter().map(|t| t.clone().sort(!desc, !desc)).collect();
         sort.extend(within.iter().cloned());
@@ -233,6 +238,14 @@ impl<'a> Plan<'a> {
         }
         Ok(frame::sort(df.with_column("__n", n)?.filter(keep)?, sort)?)
     }
+}
+
+/// The columns that order points at the same time within a series of the answer.
+pub(super) struct Ties {
+    pub(super) columns: Vec<String>,
+    /// Whether they run in time's direction (series key order, descending under `ORDER BY
+    /// time DESC`), or always ascending (DISTINCT's first appearances).
+    pub(super) follow_time: bool,
 }
 
 impl Plan<'_> {

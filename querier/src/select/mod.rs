@@ -1277,8 +1277,9 @@ impl<'a> Plan<'a> {
                 for (i, (_, e)) in columns.iter().enumerate() {
                     select.push(e.clone().alias(&field_names[i]));
                 }
-                // Points at the same time come in series key order, as 1.x merges series: the
-                // remaining tags, in key order, break the tie. A tag the columns already hold
+                // Points at the same time come in series key order (descending under ORDER BY
+                // time DESC), as 1.x merges series: the remaining tags, in key order, break
+                // the tie. A tag the columns already hold
                 // as it is (`SELECT *`) breaks it from its column; the others are hidden
                 // columns after the values (dropped again below). Transformations rewrite
                 // their columns, so beside them every tie is hidden.
@@ -1301,6 +1302,10 @@ impl<'a> Plan<'a> {
                 }
                 select.extend(hidden);
                 df = frame::select(df, select)?;
+                let ties = Ties {
+                    columns: ties,
+                    follow_time: true,
+                };
                 df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
                 if let Some(analyze) = qctx.explain {
                     return out
@@ -1488,6 +1493,10 @@ impl<'a> Plan<'a> {
                     df = self.fill_counts(df, group_tags.len(), &empty_buckets, &ties)?;
                 }
                 let sources: Vec<usize> = agg_fields.iter().map(|(_, f, _)| *f).collect();
+                let ties = Ties {
+                    columns: ties,
+                    follow_time: false,
+                };
                 df = self.transform_and_sort(df, group_tags.len(), &sources, &ties)?;
                 if let Some(analyze) = qctx.explain {
                     return out
