@@ -203,6 +203,8 @@ pub struct Executor {
     indexes: Arc<crate::series_index::SeriesIndexes>,
     /// The tables of the file sets queries read.
     listings: Arc<crate::scan::Listings>,
+    /// Files' rows from last-value bounds, for the queries of last values.
+    last_rows: Arc<crate::last_rows::LastRows>,
     /// Counts of series per set of sources (`SHOW SERIES CARDINALITY`).
     series_counts: Arc<crate::series_runs::SeriesCounts>,
     /// Where `SELECT ... INTO` writes: the write coordinator, as `/write` does.
@@ -300,6 +302,7 @@ impl Executor {
             plans: Arc::default(),
             indexes: Arc::default(),
             listings: Arc::default(),
+            last_rows: Arc::default(),
             series_counts: Arc::default(),
         }
     }
@@ -519,10 +522,14 @@ impl Executor {
         &self.indexes
     }
 
-    /// The DataFusion session queries run in.
     /// The tables of the file sets queries read.
     pub fn listings(&self) -> &crate::scan::Listings {
         &self.listings
+    }
+
+    /// Files' rows from last-value bounds, kept for the queries of last values.
+    pub fn last_rows(&self) -> &crate::last_rows::LastRows {
+        &self.last_rows
     }
 
     pub(crate) fn series_counts(&self) -> &crate::series_runs::SeriesCounts {

@@ -43,6 +43,7 @@ pub mod continuous;
 pub mod ddl;
 pub mod dictionary_pages;
 pub mod executor;
+pub mod last_rows;
 pub mod fragment;
 mod frame;
 pub mod memory;

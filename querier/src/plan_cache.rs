@@ -13,9 +13,10 @@
 //!            each Parquet scan's predicate: the kept param literals replaced by the new
 //!            ones, the scan finished by the caller (the series indexes' row selections,
 //!            so that each scan is built once) and standing in for the planned one
-//!            ([`crate::rescan`]); GapFillExec: the new range; then reset_plan_states
-//!            (TopK and aggregate dynamic filters hold state). The kept plan goes back as
-//!            it was planned.
+//!            ([`crate::rescan`]), without the dynamic filters pushed into it (they hold
+//!            the last run's state, and the nodes above get new ones); GapFillExec: the new
+//!            range; then reset_plan_states (TopK and aggregate dynamic filters hold
+//!            state). The kept plan goes back as it was planned.
 //! ```
 //!
 //! A kept plan is only used when the binding is checked complete: every scan's predicate
@@ -59,8 +60,8 @@ use datafusion::logical_expr::expr::Placeholder;
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::{
-    BinaryExpr, CastExpr, Column, InListExpr, IsNotNullExpr, IsNullExpr, Literal, NegativeExpr,
-    NotExpr, TryCastExpr, in_list,
+    BinaryExpr, CastExpr, Column, DynamicFilterPhysicalExpr, InListExpr, IsNotNullExpr,
+    IsNullExpr, Literal, NegativeExpr, NotExpr, TryCastExpr, in_list, lit,
 };
 use datafusion::physical_plan::aggregates::AggregateExec;
 use datafusion::physical_plan::coalesce_partitions::CoalescePartitionsExec;
@@ -605,6 +606,14 @@ fn bind_predicate(
     let mut typed = true;
     let rebound = Arc::clone(predicate)
         .transform_up(|e| {
+            // A dynamic filter (a TopK's or an aggregate's, pushed into the scan) holds what
+            // the last run of the plan learnt: `reset_plan_states` gives the node above a new
+            // one but leaves the scan holding the old, which would drop rows this run needs
+            // (`ORDER BY time DESC LIMIT 2` answered one row from the second run on). It
+            // only prunes, so the bound plan reads without it.
+            if e.is::<DynamicFilterPhysicalExpr>() {
+                return Ok(Transformed::yes(lit(true)));
+            }
             // Its children are bound by now; its set of them is built again.
             if let Some(il) = e.downcast_ref::<InListExpr>() {
                 let list = il.list().to_vec();

@@ -17,7 +17,8 @@
 //! ```
 //!
 //! A query of last values only ([`Sources::for_last_values`]) reads each shard from its own
-//! last-value bound: a series' newest row is in some shard, at or after that shard's bound.
+//! last-value bound: a series' newest row is in some shard, at or after that shard's bound. A
+//! file's rows from the bound, where few, come from memory once read ([`crate::last_rows`]).
 //!
 //! Sources of one shard that do not overlap in time cannot hold the same series and time, so
 //! they need no merging; shards of different groups never overlap, and shards of one group
@@ -26,6 +27,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::catalog::TableProvider;
 use datafusion::common::ScalarValue;
@@ -536,13 +538,17 @@ impl Executor {
         // A query of last values: each shard's rows are read from its own last-value bound (a
         // series' newest row is in some shard, at or after that shard's bound); not from the
         // smallest bound of all, which an old shard sets. Those parts are filtered on time
-        // only, so a scan of files alone still names its files for the kept plans.
+        // only, so a scan of files alone still names its files for the kept plans. A file's
+        // rows from the bound, where few, are kept in memory (crate::last_rows) and join the
+        // other rows in memory unfiltered: they are all at or after it.
         let field_names: Vec<String> = schema.fields.keys().cloned().collect();
         let mut bounded: Vec<DataFrame> = Vec::new();
         let mut bounded_files: Vec<String> = Vec::new();
         let mut bounded_memory = false;
         let time_from =
             |b: i64| col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(b), None)));
+        // Files' rows from their shard's bound, kept (crate::last_rows).
+        let mut kept_rows: Vec<MemoryBatch> = Vec::new();
         for (_, snap) in snapshots {
             let Some(ing) = ing else { break };
             let own_bound = if last_values {
@@ -628,6 +634,20 @@ impl Executor {
                 }
             }
             if let Some(b) = own_bound {
+                // Each file's rows from the bound, kept in memory where few (crate::last_rows):
+                // read with the other rows in memory, since they need no bound filter.
+                let mut scanned = Vec::new();
+                for path in std::mem::take(&mut own_files) {
+                    match self.last_rows_of(ctx, &path, b, &schema, &plain()).await? {
+                        Some(rows) => {
+                            stats.batches_in_memory += rows.len();
+                            kept_rows
+                                .extend(rows.iter().map(|r| MemoryBatch::unindexed(r.clone())));
+                        }
+                        None => scanned.push(path),
+                    }
+                }
+                own_files = scanned;
                 bounded_files.extend(own_files.iter().cloned());
                 bounded_memory |= !own_memory.is_empty();
                 let parts = self.local_parts(ctx, own_files, own_memory, &schema, plain)?;
@@ -636,6 +656,7 @@ impl Executor {
                 }
             }
         }
+        memory.extend(kept_rows);
         // Each peer's shards: one table that asks the peer for their rows.
         for (remote, _) in remote {
             merged.push(ctx.read_table(Arc::new(ShardTable {
@@ -686,6 +707,42 @@ impl Executor {
             stats,
             pinned,
         }))
+    }
+
+    /// File `path`'s rows at or after `bound` (a last-value bound), read as `schema` (`plain` its
+    /// Arrow schema): kept, or read now and kept; `None` when there are too many to keep, and
+    /// the file is to be scanned (crate::last_rows).
+    async fn last_rows_of(
+        &self,
+        ctx: &SessionContext,
+        path: &str,
+        bound: i64,
+        schema: &TableSchema,
+        plain: &SchemaRef,
+    ) -> Result<Option<Arc<Vec<RecordBatch>>>, ExecError> {
+        use crate::last_rows::{Kept, MAX_ROWS};
+        match self.last_rows().get(path, bound, schema) {
+            Some(Kept::Rows(rows)) => return Ok(Some(rows)),
+            Some(Kept::TooMany) => return Ok(None),
+            None => {}
+        }
+        let table = self
+            .listings()
+            .table(ctx, &[path.to_string()], schema, || Arc::clone(plain))?;
+        let from = col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(bound), None)));
+        let rows = ctx
+            .read_table(table)?
+            .filter(from)?
+            .limit(0, Some(MAX_ROWS + 1))?
+            .collect()
+            .await?
+            .iter()
+            .map(|b| ingester::batch::align(b, plain))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(match self.last_rows().keep(path, bound, schema, rows) {
+            Kept::Rows(rows) => Some(rows),
+            Kept::TooMany => None,
+        })
     }
 
     /// A table of `files` (local paths) and one of `memory`, those that are not empty.
