@@ -31,7 +31,8 @@
 //! them; [`rescan`] lets a scan so rebuilt keep the planned scan's properties;
 //! [`series_index`] turns a scan's tag and time conditions into the rows of each file to read,
 //! from where each series lies in it, and [`dictionary_pages`] keeps those files' dictionary
-//! pages in memory; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy
+//! pages in memory; [`last_rows`] keeps each file's rows from a last-value bound for the
+//! queries of last values; [`show`] answers the `SHOW` statements; [`ddl`] runs retention policy
 //! statements and deletes; [`subscriptions`] manages and lists subscriptions; [`executor`] dispatches statements and keeps the one DataFusion
 //! session.
 //!
