@@ -441,7 +441,10 @@ async fn a_kept_plan_with_a_limit_answers_the_same_each_time() {
     let queries = [
         ("SELECT x FROM m ORDER BY time DESC LIMIT 2", 2),
         ("SELECT x FROM m ORDER BY time LIMIT 2", 2),
-        ("SELECT x FROM m WHERE h = 'h1' ORDER BY time DESC LIMIT 3", 3),
+        (
+            "SELECT x FROM m WHERE h = 'h1' ORDER BY time DESC LIMIT 3",
+            3,
+        ),
         ("SELECT * FROM m ORDER BY time DESC LIMIT 1", 1),
         ("SELECT x FROM m ORDER BY time DESC LIMIT 2 OFFSET 1", 2),
         ("SELECT max(x), min(x) FROM m", 1),
@@ -449,7 +452,9 @@ async fn a_kept_plan_with_a_limit_answers_the_same_each_time() {
     for state in ["buffered", "persisted"] {
         for (q, rows) in queries {
             let first = n.query(q).await;
-            let got = first[0]["series"][0]["values"].as_array().map_or(0, Vec::len);
+            let got = first[0]["series"][0]["values"]
+                .as_array()
+                .map_or(0, Vec::len);
             assert_eq!(got, rows, "{state}: {q}: {first}");
             for run in 1..4 {
                 assert_eq!(n.query(q).await, first, "{state}: {q}: run {run}");
@@ -496,7 +501,11 @@ async fn files_rows_from_their_bounds_are_kept_where_few() {
     for round in 0..2 {
         assert_eq!(answers().await, buffered, "from the file, round {round}");
     }
-    assert_eq!(n.exec.last_rows().bounds(), [(5, None)], "20,001 rows from 5");
+    assert_eq!(
+        n.exec.last_rows().bounds(),
+        [(5, None)],
+        "20,001 rows from 5"
+    );
     // a reports again, into a second file; the shard's bound stays at 5.
     n.write("m,h=a x=3 30000").await;
     let buffered = answers().await;

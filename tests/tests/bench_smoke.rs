@@ -177,7 +177,14 @@ fn the_benchmark_sets_and_states_run_at_a_tiny_scale() {
     // set's end (as bench/compare.sh's mixed run does); SIGTERM ends the load, which reports.
     let paced = Command::new(bin("fletch-bench"))
         .arg("load")
-        .args(["--scale", "4", "--start", "2016-01-01T00:30:00Z", "--duration", "100d"])
+        .args([
+            "--scale",
+            "4",
+            "--start",
+            "2016-01-01T00:30:00Z",
+            "--duration",
+            "100d",
+        ])
         .args(["--seed", "5", "--rate", "2000"])
         .args([
             "--url",

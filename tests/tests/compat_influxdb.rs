@@ -182,14 +182,26 @@ const STEPS: &[Step] = &[
     // hidden, or both; in descending key order under ORDER BY time DESC.
     Query("SELECT usage, region FROM cpu", "?db=s"),
     Query("SELECT region, * FROM cpu", "?db=s"),
-    Query("SELECT usage, region, host FROM cpu ORDER BY time DESC", "?db=s"),
+    Query(
+        "SELECT usage, region, host FROM cpu ORDER BY time DESC",
+        "?db=s",
+    ),
     Query("SELECT usage FROM cpu ORDER BY time DESC", "?db=s"),
     Query("SELECT * FROM cpu ORDER BY time DESC", "?db=s"),
-    Query("SELECT usage FROM cpu GROUP BY region ORDER BY time DESC", "?db=s"),
-    Query("SELECT usage, host FROM cpu WHERE time <= 60s ORDER BY time DESC LIMIT 2", "?db=s"),
+    Query(
+        "SELECT usage FROM cpu GROUP BY region ORDER BY time DESC",
+        "?db=s",
+    ),
+    Query(
+        "SELECT usage, host FROM cpu WHERE time <= 60s ORDER BY time DESC LIMIT 2",
+        "?db=s",
+    ),
     // A transformation meets the tied points in the same order (1.x keeps the first).
     Query("SELECT difference(usage) FROM cpu", "?db=s"),
-    Query("SELECT difference(usage) FROM cpu ORDER BY time DESC", "?db=s"),
+    Query(
+        "SELECT difference(usage) FROM cpu ORDER BY time DESC",
+        "?db=s",
+    ),
     Query("SELECT *::tag FROM cpu", "?db=s"),
     Query("SELECT *::field FROM cpu", "?db=s"),
     Query("SELECT usage FROM nope", "?db=s"),
