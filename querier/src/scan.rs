@@ -80,6 +80,11 @@ pub(crate) fn plain_schema(schema: &TableSchema) -> SchemaRef {
     ))
 }
 
+/// Rows at or after `bound` (a last-value bound).
+fn time_from(bound: i64) -> Expr {
+    col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(bound), None)))
+}
+
 fn overlaps(a: (i64, i64), b: (i64, i64)) -> bool {
     a.0 <= b.1 && b.0 <= a.1
 }
@@ -545,8 +550,6 @@ impl Executor {
         let mut bounded: Vec<DataFrame> = Vec::new();
         let mut bounded_files: Vec<String> = Vec::new();
         let mut bounded_memory = false;
-        let time_from =
-            |b: i64| col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(b), None)));
         // Files' rows from their shard's bound, kept (crate::last_rows).
         let mut kept_rows: Vec<MemoryBatch> = Vec::new();
         for (_, snap) in snapshots {
@@ -729,10 +732,9 @@ impl Executor {
         let table = self
             .listings()
             .table(ctx, &[path.to_string()], schema, || Arc::clone(plain))?;
-        let from = col(TIME_COLUMN).gt_eq(lit(ScalarValue::TimestampNanosecond(Some(bound), None)));
         let rows = ctx
             .read_table(table)?
-            .filter(from)?
+            .filter(time_from(bound))?
             .limit(0, Some(MAX_ROWS + 1))?
             .collect()
             .await?
